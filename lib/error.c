@@ -1,0 +1,55 @@
+/* error.c - the sentences behind PKS_E_* codes. Must never include secret values. */
+#include <string.h>
+
+#include "error.h"
+
+const char *error_message(int err)
+{
+	switch (-err) {
+	case PKS_E_KEY_FORMAT:
+		return "the certificate key must be 64 hexadecimal characters (32 bytes), as "
+		       "printed by 'pkishare upload-certs' or 'pkishare certificate-key'";
+	case PKS_E_KEY_MISMATCH:
+		return "this certificate key is not the one the bundle was sealed with (was it "
+		       "rotated by a newer 'pkishare upload-certs'?); ask for the current key";
+	case PKS_E_AUTH:
+		return "the bundle failed authentication: wrong certificate key, or the data was "
+		       "altered in transit or storage; nothing was written";
+	case PKS_E_BUNDLE_FORMAT:
+		return "the bundle is not valid pkishare bundle JSON";
+	case PKS_E_BUNDLE_VERSION:
+		return "the bundle has an unknown apiVersion, kind or cipher; upgrade pkishare";
+	case PKS_E_NAME:
+		return "the bundle names a file outside the shared PKI set (or an unsafe path)";
+	case PKS_E_DUPLICATE:
+		return "the bundle names the same file twice";
+	case PKS_E_TOO_BIG:
+		return "input is larger than the allowed maximum";
+	case PKS_E_MISSING:
+		return "a required PKI file is missing";
+	case PKS_E_SYMLINK:
+		return "the target is or contains a symbolic link; refusing to follow it";
+	case PKS_E_EXISTS:
+		return "the target directory already holds different files; compare them, or "
+		       "pass --force to replace them";
+	case PKS_E_EXPIRED:
+		return "the bundle has expired; run 'pkishare upload-certs' on the first "
+		       "control-plane node and use the new key";
+	case PKS_E_PIN_FORMAT:
+		return "the CA pin must look like sha256:<64 hex characters> (kubeadm's "
+		       "--discovery-token-ca-cert-hash format)";
+	case PKS_E_PIN_MISMATCH:
+		return "the server's certificate chain does not match --ca-cert-hash; this is not "
+		       "the cluster you meant (or the pin is wrong); nothing was sent";
+	case PKS_E_X509:
+		return "a certificate or key could not be parsed or created";
+	case PKS_E_DURATION:
+		return "a duration must be a positive number with a unit s, m or h (90s, 15m, 2h)";
+	case PKS_E_NOT_DIR:
+		return "the path exists but is not a directory";
+	default:
+		if (err < 0 && -err < PKS_E_BASE)
+			return strerror(-err);
+		return "unknown error";
+	}
+}

@@ -1,0 +1,55 @@
+/* pin.c - CA public-key pins. Public values only; no secrets pass through here. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include "error.h"
+#include "pin.h"
+#include "util.h"
+
+int pin_parse(const char *text, uint8_t out[PIN_BYTES], char *detail)
+{
+	size_t bin_len = 0;
+	const char *end = NULL;
+
+	if (!text || strncmp(text, "sha256:", 7) != 0) {
+		if (detail)
+			str_copy(detail, DETAIL_MAX, "missing the \"sha256:\" prefix");
+		return -PKS_E_PIN_FORMAT;
+	}
+	const char *hex = text + 7;
+	if (strlen(hex) != 2 * PIN_BYTES) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "expected 64 hex characters after sha256:, found %zu",
+				 strlen(hex));
+		return -PKS_E_PIN_FORMAT;
+	}
+	if (sodium_hex2bin(out, PIN_BYTES, hex, strlen(hex), NULL, &bin_len, &end) != 0 ||
+	    bin_len != PIN_BYTES || *end) {
+		if (detail)
+			str_copy(detail, DETAIL_MAX, "not valid hexadecimal");
+		return -PKS_E_PIN_FORMAT;
+	}
+	return 0;
+}
+
+int pin_of_cert(X509 *cert, uint8_t out[PIN_BYTES])
+{
+	unsigned char *der = NULL;
+	unsigned int md_len = 0;
+
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (n <= 0)
+		return -PKS_E_X509;
+	int ok = EVP_Digest(der, (size_t)n, out, &md_len, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	return ok == 1 && md_len == PIN_BYTES ? 0 : -PKS_E_X509;
+}
+
+void pin_format(const uint8_t pin[PIN_BYTES], char out[PIN_TEXT_LEN + 1])
+{
+	memcpy(out, "sha256:", 7);
+	sodium_bin2hex(out + 7, 2 * PIN_BYTES + 1, pin, PIN_BYTES);
+}

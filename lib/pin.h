@@ -1,0 +1,16 @@
+/* pin.h - CA pins in kubeadm's --discovery-token-ca-cert-hash format:
+ * "sha256:" followed by the hex SHA-256 of the CA certificate's DER SubjectPublicKeyInfo. */
+#pragma once
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#define PIN_BYTES 32
+#define PIN_TEXT_LEN (7 + 2 * PIN_BYTES)
+
+/* Parse "sha256:<64 hex>" (prefix required, hex in either case). */
+int pin_parse(const char *text, uint8_t out[PIN_BYTES], char *detail);
+/* The pin of a certificate's public key. */
+int pin_of_cert(X509 *cert, uint8_t out[PIN_BYTES]);
+void pin_format(const uint8_t pin[PIN_BYTES], char out[PIN_TEXT_LEN + 1]);

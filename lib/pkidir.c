@@ -1,0 +1,507 @@
+/* pkidir.c - reading and atomically installing PKI directories.
+ *
+ * Must never follow a symlink inside or at the target, never leave a half-written target,
+ * and never print file contents. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "pkidir.h"
+#include "util.h"
+
+const struct pki_known pki_shared_files[] = {
+	{"ca.crt", 0644, true},
+	{"ca.key", 0600, true},
+	{"sa.key", 0600, true},
+	{"sa.pub", 0644, true},
+	{"front-proxy-ca.crt", 0644, true},
+	{"front-proxy-ca.key", 0600, true},
+	/* Absent when the cluster uses an external etcd. */
+	{"etcd/ca.crt", 0644, false},
+	{"etcd/ca.key", 0600, false},
+};
+const size_t pki_shared_files_count = ELEMENTSOF(pki_shared_files);
+
+#define INSTALL_MAX_DEPTH 3
+#define INSTALL_MAX_EXISTING 1024
+
+const struct pki_known *pki_known_lookup(const char *name)
+{
+	for (size_t i = 0; i < pki_shared_files_count; i++)
+		if (strcmp(pki_shared_files[i].name, name) == 0)
+			return &pki_shared_files[i];
+	return NULL;
+}
+
+static void set_detail(char *detail, const char *what)
+{
+	if (detail)
+		str_copy(detail, DETAIL_MAX, what);
+}
+
+void pki_set_clear(struct pki_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->e[i].data = secret_free(s->e[i].data);
+	s->n = 0;
+}
+
+int pki_set_add(struct pki_set *s, const char *name, unsigned mode, struct secret *data)
+{
+	if (!name_is_safe(name)) {
+		secret_free(data);
+		return -PKS_E_NAME;
+	}
+	if (pki_set_find(s, name)) {
+		secret_free(data);
+		return -PKS_E_DUPLICATE;
+	}
+	if (s->n >= PKI_MAX_FILES) {
+		secret_free(data);
+		return -E2BIG;
+	}
+	struct pki_entry *e = &s->e[s->n++];
+	str_copy(e->name, sizeof(e->name), name);
+	e->mode = mode;
+	e->data = data;
+	return 0;
+}
+
+const struct pki_entry *pki_set_find(const struct pki_set *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->e[i].name, name) == 0)
+			return &s->e[i];
+	return NULL;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pki_entry *)a)->name, ((const struct pki_entry *)b)->name);
+}
+
+void pki_set_sort(struct pki_set *s)
+{
+	qsort(s->e, s->n, sizeof(s->e[0]), entry_cmp);
+}
+
+int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detail)
+{
+	struct pki_set set = {0};
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (missing)
+		missing[0] = 0;
+	if (lstat(dir, &st) < 0) {
+		set_detail(detail, dir);
+		return -errno;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		set_detail(detail, dir);
+		return -PKS_E_SYMLINK;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_detail(detail, dir);
+		return -PKS_E_NOT_DIR;
+	}
+	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		const struct pki_known *k = &pki_shared_files[i];
+		struct secret *data = NULL;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, k->name) >= sizeof(path)) {
+			pki_set_clear(&set);
+			set_detail(detail, dir);
+			return -ENAMETOOLONG;
+		}
+		int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &data);
+		if (r == -ENOENT && !k->required) {
+			if (missing) {
+				if (missing[0])
+					strncat(missing, ", ", DETAIL_MAX - strlen(missing) - 1);
+				strncat(missing, k->name, DETAIL_MAX - strlen(missing) - 1);
+			}
+			continue;
+		}
+		if (r < 0) {
+			pki_set_clear(&set);
+			set_detail(detail, path);
+			return r == -ENOENT ? -PKS_E_MISSING : r;
+		}
+		r = pki_set_add(&set, k->name, k->mode, data);
+		if (r < 0) {
+			pki_set_clear(&set);
+			set_detail(detail, k->name);
+			return r;
+		}
+	}
+	pki_set_sort(&set);
+	*ret = set;
+	return 0;
+}
+
+/* Remove a tree we created ourselves (a temporary directory), never following links. */
+static void remove_tree_at(int dfd, const char *name, int depth)
+{
+	if (depth > INSTALL_MAX_DEPTH + 1)
+		return;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		if (d) {
+			struct dirent *de;
+			while ((de = readdir(d))) {
+				if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+					continue;
+				if (de->d_type == DT_DIR)
+					remove_tree_at(dirfd(d), de->d_name, depth + 1);
+				else
+					unlinkat(dirfd(d), de->d_name, 0);
+			}
+			closedir(d);
+		} else {
+			close(fd);
+		}
+		unlinkat(dfd, name, AT_REMOVEDIR);
+	} else {
+		unlinkat(dfd, name, 0);
+	}
+}
+
+static void remove_tree(const char *path)
+{
+	remove_tree_at(AT_FDCWD, path, 0);
+}
+
+/* Compare an existing file (no symlinks) with data and mode. 1 same, 0 differs,
+ * -ENOENT absent, other negatives errors. */
+static int compare_existing(int dirfd, const char *name, const struct pki_entry *e)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -PKS_E_SYMLINK;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct secret *cur = NULL;
+	int r = secret_read_fd(fd, PKI_FILE_MAX_BYTES, &cur);
+	close(fd);
+	if (r == -PKS_E_TOO_BIG)
+		return 0;
+	if (r < 0)
+		return r;
+	bool same = cur->len == e->data->len && secret_equal(cur->data, e->data->data, cur->len) &&
+		    (st.st_mode & 07777) == e->mode;
+	secret_free(cur);
+	return same ? 1 : 0;
+}
+
+/* Hard-link the existing tree at src (fd) into dst (fd), refusing symlinks and special
+ * files. Files are linked, not copied: the old directory stays intact until the swap. */
+static int carry_over(int src, int dst, const char *prefix, int depth, size_t *count, char *detail)
+{
+	if (depth > INSTALL_MAX_DEPTH)
+		return -ELOOP;
+	int fd = dup(src);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r >= 0 && (de = readdir(d))) {
+		char rel[PATH_MAX];
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
+		if (*count > INSTALL_MAX_EXISTING) {
+			r = -E2BIG;
+			break;
+		}
+		if (fstatat(src, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			set_detail(detail, rel);
+			break;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			r = -PKS_E_SYMLINK;
+			set_detail(detail, rel);
+		} else if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(dst, de->d_name, st.st_mode & 07777) < 0) {
+				r = -errno;
+				break;
+			}
+			int s2 = openat(src, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dst, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			char sub[PATH_MAX + 1];
+			int sn = snprintf(sub, sizeof(sub), "%s/", rel);
+			if (sn < 0 || (size_t)sn >= sizeof(sub))
+				r = -ENAMETOOLONG;
+			else if (s2 < 0 || d2 < 0)
+				r = -errno;
+			else
+				r = carry_over(s2, d2, sub, depth + 1, count, detail);
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISREG(st.st_mode)) {
+			if (linkat(src, de->d_name, dst, de->d_name, 0) < 0) {
+				r = -errno;
+				set_detail(detail, rel);
+			}
+			++*count;
+		} else {
+			r = -EINVAL;
+			set_detail(detail, rel);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int write_entry(int root, const struct pki_entry *e)
+{
+	char dir[PKI_NAME_MAX];
+	const char *base = e->name;
+	int dfd = root;
+	int r = 0;
+
+	const char *slash = strchr(e->name, '/');
+	if (slash) {
+		size_t n = (size_t)(slash - e->name);
+		memcpy(dir, e->name, n);
+		dir[n] = 0;
+		if (mkdirat(root, dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		dfd = openat(root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			return errno == ELOOP || errno == ENOTDIR ? -PKS_E_SYMLINK : -errno;
+		base = slash + 1;
+	}
+	/* Drop the carried-over hard link first: we never write through it into the old tree. */
+	if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT) {
+		r = -errno;
+		goto out;
+	}
+	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	size_t off = 0;
+	while (off < e->data->len) {
+		ssize_t w = write(fd, e->data->data + off, e->data->len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (r == 0 && fchmod(fd, e->mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && dfd != root && fsync(dfd) < 0)
+		r = -errno;
+out:
+	if (dfd != root)
+		close(dfd);
+	return r;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	str_copy(buf, sizeof(buf), path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
+		   struct pkidir_report *report, char *detail)
+{
+	struct pkidir_report rep = {0};
+	char parent[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	bool exists = false;
+	size_t existed = 0;
+	int r;
+
+	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
+		return -EINVAL;
+	str_copy(parent, sizeof(parent), target);
+	str_copy(base, sizeof(base), target);
+	const char *pdir = dirname(parent);
+	const char *bname = basename(base);
+	if (!strcmp(bname, "/") || !strcmp(bname, ".") || !strcmp(bname, ".."))
+		return -EINVAL;
+	for (size_t i = 0; i < set->n; i++)
+		if (!name_is_safe(set->e[i].name)) {
+			set_detail(detail, set->e[i].name);
+			return -PKS_E_NAME;
+		}
+
+	if (lstat(target, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			set_detail(detail, target);
+			return -PKS_E_SYMLINK;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			set_detail(detail, target);
+			return -PKS_E_NOT_DIR;
+		}
+		exists = true;
+	} else if (errno != ENOENT) {
+		set_detail(detail, target);
+		return -errno;
+	}
+
+	if (exists) {
+		_cleanup_(closep) int tfd =
+			open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (tfd < 0)
+			return -errno;
+		for (size_t i = 0; i < set->n; i++) {
+			r = compare_existing(tfd, set->e[i].name, &set->e[i]);
+			if (r == -ENOENT || r == -ENOTDIR) {
+				if (r == -ENOTDIR) {
+					set_detail(detail, set->e[i].name);
+					return -PKS_E_NOT_DIR;
+				}
+				rep.written++;
+				continue;
+			}
+			if (r == -PKS_E_SYMLINK || r == -ELOOP) {
+				set_detail(detail, set->e[i].name);
+				return -PKS_E_SYMLINK;
+			}
+			if (r < 0) {
+				set_detail(detail, set->e[i].name);
+				return r;
+			}
+			existed++;
+			if (r == 1) {
+				rep.unchanged++;
+			} else if (!(flags & PKIDIR_FORCE)) {
+				set_detail(detail, set->e[i].name);
+				return -PKS_E_EXISTS;
+			} else {
+				rep.written++;
+			}
+		}
+	} else {
+		rep.written = set->n;
+	}
+
+	if (flags & PKIDIR_DRY_RUN) {
+		if (report)
+			*report = rep;
+		return 0;
+	}
+
+	r = mkdir_parents(pdir);
+	if (r < 0) {
+		set_detail(detail, pdir);
+		return r;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.pkishare-XXXXXX", pdir, bname) >=
+	    sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (!mkdtemp(tmp)) {
+		set_detail(detail, pdir);
+		return -errno;
+	}
+	int tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tmpfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fchmod(tmpfd, 0755) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (exists) {
+		int tfd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		size_t count = 0;
+		if (tfd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		r = carry_over(tfd, tmpfd, "", 0, &count, detail);
+		close(tfd);
+		if (r < 0)
+			goto fail;
+		rep.kept = count;
+	}
+	for (size_t i = 0; i < set->n; i++) {
+		r = write_entry(tmpfd, &set->e[i]);
+		if (r < 0) {
+			set_detail(detail, set->e[i].name);
+			goto fail;
+		}
+	}
+	if (fsync(tmpfd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (exists) {
+		/* One atomic swap; the old tree ends up under the temporary name. */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) < 0) {
+			r = -errno;
+			set_detail(detail, target);
+			goto fail;
+		}
+	} else if (rename(tmp, target) < 0) {
+		r = -errno;
+		set_detail(detail, target);
+		goto fail;
+	}
+	close(tmpfd);
+	tmpfd = -1;
+	if (exists)
+		remove_tree(tmp);
+	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd >= 0) {
+		(void)fsync(pfd);
+		close(pfd);
+	}
+	rep.kept = rep.kept >= existed ? rep.kept - existed : 0;
+	if (report)
+		*report = rep;
+	return 0;
+fail:
+	if (tmpfd >= 0)
+		close(tmpfd);
+	remove_tree(tmp);
+	return r;
+}

@@ -1,0 +1,70 @@
+/* pkidir.h - the shared PKI file set, reading it from a directory, and installing a set
+ * into a directory atomically (all files or none, never through a symlink). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "secret.h"
+
+#define PKI_MAX_FILES 32
+#define PKI_NAME_MAX 65
+#define PKI_FILE_MAX_BYTES (256 * 1024)
+
+/* One file: relative name, mode and contents (plaintext or ciphertext) in guarded memory. */
+struct pki_entry {
+	char name[PKI_NAME_MAX];
+	unsigned mode;
+	struct secret *data;
+};
+
+struct pki_set {
+	size_t n;
+	struct pki_entry e[PKI_MAX_FILES];
+};
+
+/* The shared files (DESIGN.md): name, mode, and whether a cluster must have it. */
+struct pki_known {
+	const char *name;
+	unsigned mode;
+	bool required;
+};
+extern const struct pki_known pki_shared_files[];
+extern const size_t pki_shared_files_count;
+
+/* The known entry for name, or NULL if name is not one of the shared files. */
+const struct pki_known *pki_known_lookup(const char *name);
+
+/* Free all entries' data and reset n to 0. Accepts an empty set. */
+void pki_set_clear(struct pki_set *s);
+/* Add an entry taking ownership of data (freed on failure too). Refuses duplicates
+ * (-PKS_E_DUPLICATE), unsafe names (-PKS_E_NAME) and a full set (-E2BIG). */
+int pki_set_add(struct pki_set *s, const char *name, unsigned mode, struct secret *data);
+const struct pki_entry *pki_set_find(const struct pki_set *s, const char *name);
+/* Sort entries by name (bytewise), the order the sealing binds. */
+void pki_set_sort(struct pki_set *s);
+
+/* Read the shared files present in dir into ret (sorted). A missing required file is
+ * -PKS_E_MISSING with its name in detail; a missing optional file is skipped and its name
+ * appended to missing (a comma-separated list, DETAIL_MAX bytes, may be NULL). */
+int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detail);
+
+enum {
+	PKIDIR_FORCE = 1 << 0,   /* replace existing files whose contents differ */
+	PKIDIR_DRY_RUN = 1 << 1, /* run every check, write nothing */
+};
+
+/* Result of an install, for the caller to report. */
+struct pkidir_report {
+	size_t written;   /* files new or replaced */
+	size_t unchanged; /* files already present with identical contents and mode */
+	size_t kept;      /* other files already in the target, carried over untouched */
+};
+
+/* Install set into target: refuse if target or anything inside it is a symlink, or if a
+ * file exists with different contents (unless PKIDIR_FORCE). Builds the complete new
+ * directory beside target, fsyncs it, and swaps it in with one rename, so target holds
+ * either its old contents or the new ones, never a mix. Modes come from the entries,
+ * directories are 0755. detail names the offending file on failure. */
+int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
+		   struct pkidir_report *report, char *detail);

@@ -1,0 +1,62 @@
+/* secret.h - the only door to guarded memory.
+ *
+ * Every key, token, plaintext PKI file and sealed bundle lives in memory from here:
+ * libsodium's sodium_malloc (guard pages, canary, mlock, excluded from core dumps) and is
+ * zeroed before it is released. No other file may call sodium_malloc, sodium_free,
+ * sodium_mprotect_* or sodium_memzero. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+
+/* A growable byte buffer in guarded memory. len <= cap. */
+struct secret {
+	unsigned char *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Initialise libsodium and route jansson's allocations through a wiping allocator.
+ * Call once from main() before any other use. Returns 0 or -ENOMEM/-EIO. */
+int secret_init(void);
+
+/* Make the process non-dumpable and disable core files. Returns 0 or -errno. */
+int secret_harden_process(void);
+
+/* A new empty buffer able to hold cap bytes without growing. NULL on ENOMEM. */
+struct secret *secret_new(size_t cap);
+/* Wipe and free; accepts NULL; returns NULL. */
+struct secret *secret_free(struct secret *s);
+static inline void secret_freep(struct secret **s)
+{
+	*s = secret_free(*s);
+}
+/* Append n bytes, growing into a fresh guarded allocation (the old one is wiped).
+ * Returns 0 or -ENOMEM. A NUL byte is always kept after len (not counted). */
+int secret_append(struct secret *s, const void *p, size_t n);
+/* A guarded copy of n bytes. NULL on ENOMEM. */
+struct secret *secret_dup(const void *p, size_t n);
+
+/* Raw guarded allocation for fixed-size secrets (keys). Zero-filled. */
+void *secret_mem(size_t n);
+void secret_mem_free(void *p);
+static inline void secret_mem_freep(void *p)
+{
+	secret_mem_free(*(void **)p);
+}
+
+/* Zero n bytes at p (never optimised away). */
+void secret_wipe(void *p, size_t n);
+/* Constant-time equality of two n-byte secrets. */
+bool secret_equal(const void *a, const void *b, size_t n);
+
+/* Read a whole regular file (not following a final symlink) of at most max bytes
+ * straight into guarded memory. Returns 0, -ENOENT, -EFBIG, PKS_E_SYMLINK or -errno. */
+int secret_read_file(const char *path, size_t max, struct secret **ret);
+/* Read all of fd until EOF, at most max bytes. */
+int secret_read_fd(int fd, size_t max, struct secret **ret);
+
+/* Wiping free callback, for libmicrohttpd responses built over a struct secret. */
+void secret_free_cb(void *cls);

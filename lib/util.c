@@ -1,0 +1,158 @@
+/* util.c - durations, times and name checks. Pure functions only. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "util.h"
+
+#define DURATION_MAX_SECONDS (1000LL * 24 * 3600)
+
+int duration_parse(const char *text, int64_t *ret_seconds)
+{
+	int64_t v = 0;
+	const char *p = text;
+
+	if (!text || !*text)
+		return -PKS_E_DURATION;
+	if (*p < '0' || *p > '9')
+		return -PKS_E_DURATION;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (*p - '0');
+		if (v > DURATION_MAX_SECONDS)
+			return -PKS_E_DURATION;
+		p++;
+	}
+	int64_t mult;
+	switch (*p) {
+	case 's':
+		mult = 1;
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	default:
+		return -PKS_E_DURATION;
+	}
+	if (p[1] != '\0' || v == 0)
+		return -PKS_E_DURATION;
+	v *= mult;
+	if (v > DURATION_MAX_SECONDS)
+		return -PKS_E_DURATION;
+	*ret_seconds = v;
+	return 0;
+}
+
+void duration_format(int64_t s, char *buf, size_t len)
+{
+	if (s >= 3600 && s % 3600 == 0)
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+	else if (s >= 3600)
+		snprintf(buf, len, "%lldh%lldm%llds", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60), (long long)(s % 60));
+	else if (s >= 60 && s % 60 == 0)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, len, "%llds", (long long)s);
+}
+
+void time_format(int64_t t, char buf[RFC3339_LEN])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		str_copy(buf, RFC3339_LEN, "1970-01-01T00:00:00Z");
+}
+
+int time_parse(const char *text, int64_t *ret)
+{
+	struct tm tm = {0};
+	char check[RFC3339_LEN];
+
+	if (!text || strlen(text) != RFC3339_LEN - 1)
+		return -EINVAL;
+	const char *end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end || *end)
+		return -EINVAL;
+	time_t t = timegm(&tm);
+	if (t < 0)
+		return -EINVAL;
+	/* Only the canonical spelling: it is what the sealing binds. */
+	time_format((int64_t)t, check);
+	if (strcmp(check, text) != 0)
+		return -EINVAL;
+	*ret = (int64_t)t;
+	return 0;
+}
+
+int64_t time_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+int64_t time_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void str_copy(char *dst, size_t n, const char *src)
+{
+	if (n == 0)
+		return;
+	size_t l = strnlen(src, n - 1);
+	memcpy(dst, src, l);
+	dst[l] = 0;
+}
+
+static bool component_ok(const char *s, size_t n)
+{
+	if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool name_is_safe(const char *name)
+{
+	size_t len = strnlen(name, 65);
+	if (len == 0 || len > 64)
+		return false;
+	const char *slash = memchr(name, '/', len);
+	if (!slash)
+		return component_ok(name, len);
+	size_t first = (size_t)(slash - name);
+	if (memchr(slash + 1, '/', len - first - 1))
+		return false;
+	return component_ok(name, first) && component_ok(slash + 1, len - first - 1);
+}
+
+int uint_parse(const char *text, uint64_t max, uint64_t *ret)
+{
+	uint64_t v = 0;
+	if (!text || !*text)
+		return -EINVAL;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	*ret = v;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* util.h - small pure helpers: durations, RFC 3339 times, names. No I/O, no state. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define DETAIL_MAX 256
+#define RFC3339_LEN 21 /* "2026-11-25T06:00:00Z" + NUL */
+
+/* Parse "90s", "15m", "2h" (one unit, positive, at most 1000 days) into seconds. */
+int duration_parse(const char *text, int64_t *ret_seconds);
+/* Format seconds as the shortest of "2h", "15m", "90s", "1h30m". */
+void duration_format(int64_t seconds, char *buf, size_t len);
+
+/* UTC "YYYY-MM-DDTHH:MM:SSZ". */
+void time_format(int64_t unix_seconds, char buf[RFC3339_LEN]);
+/* Parse exactly that canonical form (and nothing else). */
+int time_parse(const char *text, int64_t *ret_unix_seconds);
+
+/* Wall-clock and monotonic seconds. */
+int64_t time_now(void);
+int64_t time_mono_ms(void);
+
+/* Copy src into dst of size n, truncating; always NUL-terminates when n > 0. */
+void str_copy(char *dst, size_t n, const char *src);
+
+/* Safe relative file name inside a PKI directory: [A-Za-z0-9._-] components, at most one
+ * '/', no empty, "." or ".." component, not absolute, at most 64 bytes. */
+bool name_is_safe(const char *name);
+
+/* Parse a positive decimal integer no larger than max. */
+int uint_parse(const char *text, uint64_t max, uint64_t *ret);

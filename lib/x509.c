@@ -1,0 +1,205 @@
+/* x509.c - key generation, certificate issuing and PEM handling with OpenSSL.
+ *
+ * Must never write a private key anywhere but into guarded memory (struct secret). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "error.h"
+#include "x509.h"
+
+int x509_key_new(enum key_type type, EVP_PKEY **ret)
+{
+	EVP_PKEY *k = NULL;
+
+	if (type == KEY_TYPE_P256)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	if (!k)
+		return -PKS_E_X509;
+	*ret = k;
+	return 0;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ex)
+		return -PKS_E_X509;
+	int ok = X509_add_ext(cert, ex, -1);
+	X509_EXTENSION_free(ex);
+	return ok ? 0 : -PKS_E_X509;
+}
+
+static int build_san(const struct cert_spec *s, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < s->n_dns + s->n_ips; i++) {
+		bool dns = i < s->n_dns;
+		const char *v = dns ? s->dns[i] : s->ips[i - s->n_dns];
+		int n = snprintf(buf + off, len - off, "%s%s:%s", off ? "," : "",
+				 dns ? "DNS" : "IP", v);
+		if (n < 0 || (size_t)n >= len - off)
+			return -E2BIG;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+		  EVP_PKEY *issuer_key, X509 **ret)
+{
+	X509 *c = X509_new();
+	BIGNUM *serial = BN_new();
+	char san[2048], eku[64];
+	int r = -PKS_E_X509;
+
+	if (!c || !serial)
+		goto out;
+	if (!X509_set_version(c, 2))
+		goto out;
+	/* A random positive 127-bit serial number, as RFC 5280 allows and browsers expect. */
+	if (!BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+	    !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(c)))
+		goto out;
+	if (!X509_gmtime_adj(X509_getm_notBefore(c), spec->not_before_offset - 300) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(c),
+			     spec->not_before_offset + (long)spec->days * 24 * 3600))
+		goto out;
+	X509_NAME *name = X509_get_subject_name(c);
+	if (spec->org && !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+						     (const unsigned char *)spec->org, -1, -1, 0))
+		goto out;
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)spec->cn,
+					-1, -1, 0))
+		goto out;
+	if (!X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name))
+		goto out;
+	if (!X509_set_pubkey(c, subject_key))
+		goto out;
+	X509 *iss = issuer ? issuer : c;
+	if (spec->is_ca) {
+		if (add_ext(c, iss, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
+		    add_ext(c, iss, NID_key_usage,
+			    "critical,digitalSignature,keyEncipherment,keyCertSign") < 0)
+			goto out;
+	} else {
+		if (add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+		    add_ext(c, iss, NID_key_usage, "critical,digitalSignature,keyEncipherment") < 0)
+			goto out;
+		snprintf(eku, sizeof(eku), "%s%s%s", spec->server_auth ? "serverAuth" : "",
+			 spec->server_auth && spec->client_auth ? "," : "",
+			 spec->client_auth ? "clientAuth" : "");
+		if (eku[0] && add_ext(c, iss, NID_ext_key_usage, eku) < 0)
+			goto out;
+	}
+	if (add_ext(c, iss, NID_subject_key_identifier, "hash") < 0)
+		goto out;
+	if (issuer && add_ext(c, iss, NID_authority_key_identifier, "keyid:always") < 0)
+		goto out;
+	if (spec->n_dns + spec->n_ips > 0) {
+		if (build_san(spec, san, sizeof(san)) < 0 ||
+		    add_ext(c, iss, NID_subject_alt_name, san) < 0)
+			goto out;
+	}
+	if (X509_sign(c, issuer_key ? issuer_key : subject_key, EVP_sha256()) <= 0)
+		goto out;
+	*ret = c;
+	c = NULL;
+	r = 0;
+out:
+	X509_free(c);
+	BN_free(serial);
+	return r;
+}
+
+/* Move a memory BIO's contents into guarded memory. OpenSSL clears the BIO's buffer when
+ * it is freed (BUF_MEM_free uses OPENSSL_clear_free). */
+static int bio_to_secret(BIO *bio, struct secret **ret)
+{
+	char *p = NULL;
+	long n = BIO_get_mem_data(bio, &p);
+	if (n <= 0)
+		return -PKS_E_X509;
+	struct secret *s = secret_dup(p, (size_t)n);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int x509_key_pem(EVP_PKEY *key, struct secret **ret)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int r = -PKS_E_X509;
+	if (bio && PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL))
+		r = bio_to_secret(bio, ret);
+	BIO_free(bio);
+	return r;
+}
+
+int x509_pubkey_pem(EVP_PKEY *key, struct secret **ret)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int r = -PKS_E_X509;
+	if (bio && PEM_write_bio_PUBKEY(bio, key))
+		r = bio_to_secret(bio, ret);
+	BIO_free(bio);
+	return r;
+}
+
+int x509_cert_pem(X509 *cert, struct secret **ret)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int r = -PKS_E_X509;
+	if (bio && PEM_write_bio_X509(bio, cert))
+		r = bio_to_secret(bio, ret);
+	BIO_free(bio);
+	return r;
+}
+
+int x509_key_load(const void *pem, size_t len, EVP_PKEY **ret)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!k)
+		return -PKS_E_X509;
+	*ret = k;
+	return 0;
+}
+
+int x509_cert_load(const void *pem, size_t len, X509 **ret)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509 *c = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!c)
+		return -PKS_E_X509;
+	*ret = c;
+	return 0;
+}
+
+int x509_cert_load_file(const char *path, X509 **ret)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	X509 *c = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!c)
+		return -PKS_E_X509;
+	*ret = c;
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* x509.h - the one narrow interface for key pairs and certificates (OpenSSL).
+ *
+ * Private keys are created, serialised and loaded only here, so that signing could move
+ * into a separate process without touching callers. PEM of private keys is produced into
+ * and read from guarded memory only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "secret.h"
+
+enum key_type {
+	KEY_TYPE_RSA2048, /* kubeadm's default */
+	KEY_TYPE_P256,
+};
+
+struct cert_spec {
+	const char *cn;
+	const char *org; /* may be NULL */
+	const char *const *dns;
+	size_t n_dns;
+	const char *const *ips;
+	size_t n_ips;
+	bool is_ca;
+	bool server_auth;
+	bool client_auth;
+	int days;
+	long not_before_offset; /* seconds added to "now" for notBefore (tests) */
+};
+
+int x509_key_new(enum key_type type, EVP_PKEY **ret);
+/* Create a certificate for subject_key. issuer NULL: self-signed with subject_key. */
+int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+		  EVP_PKEY *issuer_key, X509 **ret);
+
+/* PEM serialisations (the private key in kubeadm's traditional form) into guarded memory. */
+int x509_key_pem(EVP_PKEY *key, struct secret **ret);
+int x509_pubkey_pem(EVP_PKEY *key, struct secret **ret);
+int x509_cert_pem(X509 *cert, struct secret **ret);
+
+int x509_key_load(const void *pem, size_t len, EVP_PKEY **ret);
+int x509_cert_load(const void *pem, size_t len, X509 **ret);
+/* Load a certificate from a file (public data). */
+int x509_cert_load_file(const char *path, X509 **ret);
