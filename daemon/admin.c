@@ -1,0 +1,259 @@
+/* admin.c - the admin API on a local unix socket: upload, delete, status.
+ *
+ * Only root or the daemon's own uid may talk to it (SO_PEERCRED on every request). Bodies
+ * are capped before they are read and accumulate in guarded memory. The daemon checks a
+ * bundle's structure and times, never its contents: it holds no key to open it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define ADMIN_MAX_FETCHES 1000
+
+struct admin_req {
+	struct secret *body;
+	bool too_big;
+};
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
+			      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	struct admin_req *r = *req_ctx;
+	if (!r)
+		return;
+	secret_free(r->body);
+	free(r);
+	*req_ctx = NULL;
+}
+
+static bool peer_is_trusted(struct MHD_Connection *c, char *who, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cred;
+	socklen_t sl = sizeof(cred);
+
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0) {
+		str_copy(who, len, "unknown");
+		return false;
+	}
+	snprintf(who, len, "uid=%u pid=%d", (unsigned)cred.uid, (int)cred.pid);
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				 struct admin_req *req, const char *who)
+{
+	const struct daemon_config *cfg = ctx->cfg;
+	struct bundle meta = {0};
+	char detail[DETAIL_MAX] = "", replaced[BUNDLE_ID_HEX_LEN + 1], until[RFC3339_LEN];
+	uint64_t max_fetches = 0;
+	struct audit a = {.event = AUDIT_UPLOAD, .peer = "admin", .client = who};
+
+	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "maxFetches");
+	if (mf && uint_parse(mf, ADMIN_MAX_FETCHES, &max_fetches) < 0) {
+		a.result = "bad-request";
+		log_audit(&a, "refused upload: bad maxFetches");
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+				  "maxFetches must be a whole number from 0 to %d",
+				  ADMIN_MAX_FETCHES);
+	}
+	if (!req->body || req->body->len == 0) {
+		a.result = "bad-request";
+		log_audit(&a, "refused upload: empty body");
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+				  "the request body must be a sealed bundle (JSON)");
+	}
+	int r = bundle_parse((const char *)req->body->data, req->body->len, &meta, detail);
+	if (r < 0) {
+		a.result = "bad-bundle";
+		log_audit(&a, "refused upload: %s (%s)", error_message(r), detail);
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-bundle", "%s: %s", error_message(r),
+				  detail);
+	}
+	a.bundle_id = meta.id;
+	bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
+	int64_t now = time_now();
+	int64_t ttl = meta.expires_at - now;
+	if (ttl <= 0) {
+		a.result = "expired";
+		log_audit(&a, "refused upload: bundle already expired");
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "expired",
+				  "the bundle's expiresAt is in the past; check this node's clock "
+				  "and upload again");
+	}
+	if (ttl > cfg->max_ttl_s) {
+		char ttl_txt[32], max_txt[32];
+		duration_format(ttl, ttl_txt, sizeof(ttl_txt));
+		duration_format(cfg->max_ttl_s, max_txt, sizeof(max_txt));
+		a.result = "ttl-too-long";
+		log_audit(&a, "refused upload: TTL %s over maximum %s", ttl_txt, max_txt);
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "ttl-too-long",
+				  "the requested TTL (%s) is longer than this daemon's --max-ttl "
+				  "(%s); ask for a shorter --ttl",
+				  ttl_txt, max_txt);
+	}
+	r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches, replaced);
+	if (r == -EEXIST) {
+		a.result = "key-reused";
+		log_audit(&a, "refused upload: key id %s was used before", meta.key_id);
+		return http_error(c, MHD_HTTP_CONFLICT, "key-reused",
+				  "certificate key %s was already used for an earlier upload; "
+				  "every upload needs a fresh key (let 'pkishare upload-certs' "
+				  "make one)",
+				  meta.key_id);
+	}
+	if (r < 0)
+		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s",
+				  error_message(r));
+	if (replaced[0])
+		log_audit(&(struct audit){.event = AUDIT_WIPE, .peer = "admin", .client = who,
+					  .bundle_id = replaced, .result = "ok"},
+			  "bundle %s wiped: replaced by %s", replaced, meta.id);
+	time_format(meta.expires_at, until);
+	a.result = "ok";
+	log_audit(&a, "bundle %s (key id %s) held until %s, max fetches %llu", meta.id,
+		  meta.key_id, until, (unsigned long long)max_fetches);
+	return http_json(c, MHD_HTTP_CREATED,
+			 json_pack("{s:s, s:s, s:s, s:I, s:s?}", "id", meta.id, "keyId",
+				   meta.key_id, "expiresAt", until, "maxFetches",
+				   (json_int_t)max_fetches, "replaced",
+				   replaced[0] ? replaced : NULL));
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct daemon_ctx *ctx = cls;
+	struct admin_req *req = *req_ctx;
+	char who[64];
+	(void)version;
+
+	if (!req) {
+		if (!peer_is_trusted(c, who, sizeof(who))) {
+			log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = "admin",
+						  .client = who, .result = "forbidden"},
+				  "refused admin request from %s", who);
+			return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+					  "the admin socket accepts only root or the daemon's user");
+		}
+		const char *clen =
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+		if (clen && strtoull(clen, NULL, 10) > ADMIN_BODY_MAX)
+			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+					  "request body over %d bytes", ADMIN_BODY_MAX);
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		*req_ctx = req;
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		if (!req->too_big) {
+			if (!req->body)
+				req->body = secret_new(16384);
+			if (!req->body || req->body->len + *upload_data_size > ADMIN_BODY_MAX ||
+			    secret_append(req->body, upload_data, *upload_data_size) < 0) {
+				req->too_big = true;
+				req->body = secret_free(req->body);
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_big)
+		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+				  "request body over %d bytes", ADMIN_BODY_MAX);
+	peer_is_trusted(c, who, sizeof(who));
+
+	if (strcmp(url, "/v1/bundle") == 0) {
+		if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
+			return do_upload(ctx, c, req, who);
+		if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+			char id[BUNDLE_ID_HEX_LEN + 1];
+			if (store_delete(&ctx->store, id) < 0)
+				return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+						  "no bundle is held; nothing to delete");
+			log_audit(&(struct audit){.event = AUDIT_WIPE, .peer = "admin",
+						  .client = who, .bundle_id = id, .result = "ok"},
+				  "bundle %s wiped on request", id);
+			return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+		}
+	} else if (strcmp(url, "/v1/status") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+		json_t *st = store_status(&ctx->store);
+		if (st) {
+			json_object_set_new(st, "listen", json_string(ctx->listen_name));
+			json_object_set_new(st, "version", json_string(PKISHARE_VERSION));
+		}
+		return http_json(c, MHD_HTTP_OK, st);
+	} else {
+		return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
+	}
+	return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+			  "method %.16s not allowed on %.64s", method, url);
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	str_copy(sa.sun_path, sizeof(sa.sun_path), path);
+	/* Replace a stale socket, but never anything else. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		unlink(path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int admin_start(struct daemon_ctx *ctx)
+{
+	if (ctx->admin_fd < 0) {
+		ctx->admin_fd = listen_unix(ctx->cfg->admin_socket);
+		if (ctx->admin_fd < 0)
+			return ctx->admin_fd;
+	}
+	ctx->admin = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, ctx,
+		MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED,
+		request_completed, ctx, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
+		MHD_OPTION_END);
+	return ctx->admin ? 0 : -EIO;
+}
+
+void admin_stop(struct daemon_ctx *ctx)
+{
+	if (ctx->admin)
+		MHD_stop_daemon(ctx->admin);
+	ctx->admin = NULL;
+}

@@ -1,0 +1,78 @@
+/* daemon.h - pkishared's context: everything the request handlers and the reaper share,
+ * passed explicitly (no global mutable state outside main()). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "secret.h"
+#include "store.h"
+
+#define DAEMON_MAX_ALLOW 64
+#define ADMIN_BODY_MAX (BUNDLE_MAX_BYTES + 4096)
+#define DEFAULT_TTL_S (2 * 3600)
+#define DEFAULT_MAX_TTL_S (24 * 3600)
+#define DEFAULT_LISTEN "0.0.0.0:9443"
+#define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
+#define DEFAULT_CONNECTION_TIMEOUT_S 10
+#define DEFAULT_CONNECTION_LIMIT 1024
+#define DEFAULT_PER_IP_LIMIT 64
+#define DEFAULT_TLS_PRIORITIES                                                                   \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"     \
+	"+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"        \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%SERVER_PRECEDENCE"
+
+struct daemon_config {
+	const char *listen;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *client_ca;
+	const char *admin_socket;
+	const char *allow[DAEMON_MAX_ALLOW];
+	size_t n_allow;
+	int64_t ttl_s;
+	int64_t max_ttl_s;
+	unsigned connection_timeout_s;
+	unsigned connection_limit;
+	unsigned per_ip_limit;
+	const char *tls_priorities;
+};
+
+struct daemon_ctx {
+	const struct daemon_config *cfg;
+	struct store store;
+
+	/* TLS material: libmicrohttpd keeps these pointers, so they live (guarded) until
+	 * after MHD_stop_daemon(). */
+	struct secret *tls_key_pem;
+	struct secret *tls_cert_pem;
+	struct secret *client_ca_pem;
+
+	struct MHD_Daemon *https;
+	struct MHD_Daemon *admin;
+	int https_fd;
+	int admin_fd;
+	char listen_name[128]; /* the address actually bound, e.g. 127.0.0.1:9443 */
+};
+
+/* server.c: the public HTTPS API (mutual TLS). */
+int server_start(struct daemon_ctx *ctx);
+void server_stop(struct daemon_ctx *ctx);
+
+/* admin.c: the admin API on the unix socket (root or our own uid only). */
+int admin_start(struct daemon_ctx *ctx);
+void admin_stop(struct daemon_ctx *ctx);
+
+/* http.c: responses shared by both APIs. */
+enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *body);
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
+			   const char *fmt, ...) _printf_(4, 5);
+/* Serve a guarded buffer; it is wiped and freed when libmicrohttpd is done with it. */
+enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);
+/* The peer's address as text ("unix" for the admin socket). */
+void http_peer(struct MHD_Connection *c, char *buf, size_t len);
+/* libmicrohttpd's own messages, at debug level (refused handshakes are audited instead). */
+void http_mhd_logger(void *cls, const char *fmt, va_list ap);

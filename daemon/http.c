@@ -1,0 +1,96 @@
+/* http.c - JSON responses and small connection helpers for both listeners.
+ *
+ * Responses that carry the bundle are built over guarded memory and wiped on release. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+		body->len, body->data, secret_free_cb, body);
+	if (!r) {
+		secret_free(body);
+		return MHD_NO;
+	}
+	return queue(c, status, r);
+}
+
+enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_INDENT(2)) : NULL;
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	struct secret *s = secret_new(strlen(text) + 1);
+	if (s && (secret_append(s, text, strlen(text)) < 0 || secret_append(s, "\n", 1) < 0))
+		s = secret_free(s);
+	free(text);
+	if (!s)
+		return MHD_NO;
+	return http_secret(c, status, s);
+}
+
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
+			   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return http_json(c, status, json_pack("{s:s, s:s}", "error", msg, "reason", reason));
+}
+
+void http_peer(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN] = "?";
+	str_copy(buf, len, "unknown");
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		str_copy(buf, len, "unix");
+	}
+}
+
+void http_mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	log_msg(LOG_DEBUG, "libmicrohttpd: %s", line);
+}

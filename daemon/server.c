@@ -1,0 +1,319 @@
+/* server.c - the public API over HTTPS with mutual TLS (libmicrohttpd + GnuTLS).
+ *
+ * libmicrohttpd only *requests* a client certificate; this file makes it required and
+ * checks it (chain to --client-ca, client-auth key purpose) during the handshake, and
+ * again in every handler. Must never serve the bundle to an unverified client. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define CLIENT_ID_MAX 256
+
+static void peer_of_session(gnutls_session_t session, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN + 1], port[8];
+	int fd = gnutls_transport_get_int(session);
+
+	str_copy(buf, len, "unknown");
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* Chain to the client CA and the TLS client key purpose; 0 when both hold. A server
+ * certificate from the same CA fails the purpose check. */
+static int verify_peer(gnutls_session_t session, unsigned *ret_status)
+{
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+		.size = 0,
+	};
+	unsigned status = 0;
+	int r = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
+	*ret_status = status;
+	if (r < 0)
+		return r;
+	return status == 0 ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
+}
+
+/* Runs inside the handshake: a client without a good certificate never reaches HTTP. */
+static int handshake_verify(gnutls_session_t session)
+{
+	unsigned status = 0;
+	int r = verify_peer(session, &status);
+	if (r == 0)
+		return 0;
+	char peer[96], why[256] = "";
+	gnutls_datum_t out = {0};
+	peer_of_session(session, peer, sizeof(peer));
+	if (r == GNUTLS_E_CERTIFICATE_ERROR &&
+	    gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+		str_copy(why, sizeof(why), (const char *)out.data);
+		gnutls_free(out.data);
+	} else {
+		str_copy(why, sizeof(why), gnutls_strerror(r));
+	}
+	log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "bad-client-cert"},
+		  "refused TLS client in handshake: %s", why);
+	return GNUTLS_E_CERTIFICATE_ERROR;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)socket_ctx;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return;
+	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+	gnutls_session_set_verify_function(session, handshake_verify);
+}
+
+/* The verified client's identity (subject CN), or a negative error. */
+static int client_identity(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned status = 0, n = 0;
+	gnutls_x509_crt_t crt;
+
+	if (!ci || !ci->tls_session)
+		return -EPERM;
+	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+	/* Checked again here: resumed sessions skip the handshake callback. */
+	if (verify_peer(session, &status) != 0)
+		return -EPERM;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || n == 0)
+		return -EPERM;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOMEM;
+	size_t sz = len;
+	int r = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER);
+	if (r >= 0)
+		r = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &sz);
+	gnutls_x509_crt_deinit(crt);
+	if (r < 0)
+		return -EPERM;
+	/* Keep log lines printable whatever the certificate says. */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	return 0;
+}
+
+static bool allowed(const struct daemon_config *cfg, const char *client)
+{
+	if (cfg->n_allow == 0)
+		return true;
+	for (size_t i = 0; i < cfg->n_allow; i++)
+		if (fnmatch(cfg->allow[i], client, 0) == 0)
+			return true;
+	return false;
+}
+
+static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				    const char *peer, const char *client)
+{
+	struct secret *copy = NULL;
+	char id[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN];
+	uint64_t fetch_no = 0;
+	int64_t gone_at = 0;
+	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = client};
+
+	enum store_fetch res = store_fetch(&ctx->store, &copy, id, &fetch_no, &gone_at);
+	time_format(gone_at, when);
+	a.bundle_id = id[0] ? id : NULL;
+	switch (res) {
+	case STORE_FETCH_OK:
+		a.result = "ok";
+		log_audit(&a, "bundle %s fetched by %s from %s (fetch #%llu)", id, client, peer,
+			  (unsigned long long)fetch_no);
+		return http_secret(c, MHD_HTTP_OK, copy);
+	case STORE_FETCH_EXPIRED:
+		a.result = "expired";
+		log_audit(&a, "refused fetch by %s: bundle expired", client);
+		return http_error(c, MHD_HTTP_GONE, "expired",
+				  "the bundle expired at %s; run 'pkishare upload-certs' on the "
+				  "first control-plane node and join with the new certificate key",
+				  when);
+	case STORE_FETCH_USED_UP:
+		a.result = "used-up";
+		log_audit(&a, "refused fetch by %s: bundle used up", client);
+		return http_error(c, MHD_HTTP_GONE, "used-up",
+				  "the bundle reached its maximum number of fetches at %s; run "
+				  "'pkishare upload-certs' on the first control-plane node again",
+				  when);
+	case STORE_FETCH_DELETED:
+		a.result = "deleted";
+		log_audit(&a, "refused fetch by %s: bundle deleted", client);
+		return http_error(c, MHD_HTTP_GONE, "deleted",
+				  "the bundle was deleted by an operator at %s; run 'pkishare "
+				  "upload-certs' on the first control-plane node again",
+				  when);
+	case STORE_FETCH_NONE:
+	default:
+		a.result = "not-found";
+		log_audit(&a, "refused fetch by %s: no bundle held", client);
+		return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+				  "no bundle has been uploaded; run 'pkishare upload-certs' on the "
+				  "first control-plane node");
+	}
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct daemon_ctx *ctx = cls;
+	char peer[96], client[CLIENT_ID_MAX];
+	(void)version;
+	(void)upload_data;
+
+	if (*upload_data_size != 0) {
+		/* The public API takes no request bodies; discard and refuse below. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	http_peer(c, peer, sizeof(peer));
+	if (client_identity(c, client, sizeof(client)) < 0) {
+		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
+					  .result = "forbidden"},
+			  "refused request for %.64s: no verified client certificate", url);
+		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+				  "a client certificate signed by the daemon's client CA is required");
+	}
+	if (!allowed(ctx->cfg, client)) {
+		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .client = client,
+					  .result = "forbidden"},
+			  "refused %s: client identity not on the allow-list", client);
+		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+				  "client '%s' is not on pkishared's allow-list (--allow)", client);
+	}
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	bool has_body = (clen && strcmp(clen, "0") != 0) ||
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body) {
+		if (*req_ctx == NULL) {
+			*req_ctx = ctx;
+			return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+					  "only GET without a body is served here");
+		}
+		return MHD_NO;
+	}
+	if (*req_ctx == NULL) {
+		*req_ctx = ctx;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/healthz") == 0)
+		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	if (strcmp(url, "/v1/bundle") == 0)
+		return serve_bundle(ctx, c, peer, client);
+	return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
+}
+
+/* Parse "host:port" or "[v6]:port" and bind a listening socket. */
+static int listen_tcp(const char *spec, char *name, size_t name_len)
+{
+	char host[256], port[16];
+	const char *colon;
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, spec + 1, (size_t)(end - spec - 1));
+		host[end - spec - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = 0;
+	}
+	str_copy(port, sizeof(port), colon + 1);
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+		return -EINVAL;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+		int e = -errno;
+		close(fd);
+		freeaddrinfo(ai);
+		return e;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char h[INET6_ADDRSTRLEN + 1], p[8];
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(name, name_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+	return fd;
+}
+
+int server_start(struct daemon_ctx *ctx)
+{
+	const struct daemon_config *cfg = ctx->cfg;
+
+	if (ctx->https_fd < 0) {
+		ctx->https_fd = listen_tcp(cfg->listen, ctx->listen_name, sizeof(ctx->listen_name));
+		if (ctx->https_fd < 0)
+			return ctx->https_fd;
+	}
+	ctx->https = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, handle, ctx, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
+		MHD_OPTION_HTTPS_MEM_KEY, (const char *)ctx->tls_key_pem->data,
+		MHD_OPTION_HTTPS_MEM_CERT, (const char *)ctx->tls_cert_pem->data,
+		MHD_OPTION_HTTPS_MEM_TRUST, (const char *)ctx->client_ca_pem->data,
+		MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
+		notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+		cfg->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_EXTERNAL_LOGGER,
+		http_mhd_logger, NULL, MHD_OPTION_END);
+	if (!ctx->https)
+		return -EIO;
+	return 0;
+}
+
+void server_stop(struct daemon_ctx *ctx)
+{
+	if (ctx->https)
+		MHD_stop_daemon(ctx->https);
+	ctx->https = NULL;
+}

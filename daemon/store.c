@@ -1,0 +1,233 @@
+/* store.c - the held bundle, its deadline and the reaper thread.
+ *
+ * Must never hold the bundle outside guarded memory, and must wipe it (not just drop the
+ * pointer) on expiry, replacement, deletion, the last allowed fetch and shutdown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+int store_init(struct store *s)
+{
+	pthread_condattr_t ca;
+
+	memset(s, 0, sizeof(*s));
+	if (pthread_mutex_init(&s->lock, NULL) != 0)
+		return -ENOMEM;
+	if (pthread_condattr_init(&ca) != 0)
+		return -ENOMEM;
+	/* Deadlines use the monotonic clock: moving the wall clock does not move expiry. */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int r = pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (r != 0)
+		return -ENOMEM;
+	s->seen = calloc(STORE_MAX_SEEN_KEYS, sizeof(*s->seen));
+	return s->seen ? 0 : -ENOMEM;
+}
+
+/* Called with the lock held. */
+static void wipe_locked(struct store *s, enum store_gone why)
+{
+	if (!s->json)
+		return;
+	s->json = secret_free(s->json);
+	s->gone = why;
+	str_copy(s->gone_id, sizeof(s->gone_id), s->id);
+	s->gone_at = time_now();
+	s->id[0] = 0;
+	s->key_id[0] = 0;
+	s->fetches = s->max_fetches = 0;
+	s->deadline_ms = 0;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		if (s->json && time_mono_ms() >= s->deadline_ms) {
+			char id[BUNDLE_ID_HEX_LEN + 1];
+			str_copy(id, sizeof(id), s->id);
+			wipe_locked(s, STORE_GONE_EXPIRED);
+			log_audit(&(struct audit){.event = AUDIT_EXPIRE, .peer = "reaper",
+						  .bundle_id = id, .result = "ok"},
+				  "bundle %s reached its deadline and was wiped", id);
+			continue;
+		}
+		if (s->json) {
+			struct timespec ts = {.tv_sec = s->deadline_ms / 1000,
+					      .tv_nsec = (s->deadline_ms % 1000) * 1000000L};
+			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		} else {
+			pthread_cond_wait(&s->wake, &s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int store_start_reaper(struct store *s)
+{
+	int r = pthread_create(&s->reaper, NULL, reaper_main, s);
+	if (r != 0)
+		return -r;
+	s->reaper_running = true;
+	return 0;
+}
+
+void store_done(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	wipe_locked(s, STORE_GONE_DELETED);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	if (s->reaper_running)
+		pthread_join(s->reaper, NULL);
+	free(s->seen);
+	s->seen = NULL;
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+}
+
+/* Called with the lock held: a request arriving after the deadline never gets the
+ * bundle, even if the reaper has not run yet. */
+static void check_deadline_locked(struct store *s)
+{
+	if (s->json && time_mono_ms() >= s->deadline_ms)
+		wipe_locked(s, STORE_GONE_EXPIRED);
+}
+
+int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
+	      uint64_t max_fetches, char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
+{
+	pthread_mutex_lock(&s->lock);
+	ret_replaced[0] = 0;
+	for (size_t i = 0; i < s->n_seen; i++)
+		if (strcmp(s->seen[i], meta->key_id) == 0) {
+			pthread_mutex_unlock(&s->lock);
+			secret_free(json);
+			return -EEXIST;
+		}
+	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
+		/* Forget the oldest half; a reused key that old has long been wiped anyway. */
+		memmove(s->seen, s->seen + STORE_MAX_SEEN_KEYS / 2,
+			(STORE_MAX_SEEN_KEYS / 2) * sizeof(*s->seen));
+		s->n_seen = STORE_MAX_SEEN_KEYS / 2;
+	}
+	str_copy(s->seen[s->n_seen++], sizeof(s->seen[0]), meta->key_id);
+	if (s->json) {
+		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, s->id);
+		wipe_locked(s, STORE_GONE_REPLACED);
+	}
+	s->json = json;
+	str_copy(s->id, sizeof(s->id), meta->id);
+	str_copy(s->key_id, sizeof(s->key_id), meta->key_id);
+	s->created_at = meta->created_at;
+	s->expires_at = meta->expires_at;
+	s->deadline_ms = time_mono_ms() + ttl_ms;
+	s->fetches = 0;
+	s->max_fetches = max_fetches;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+enum store_fetch store_fetch(struct store *s, struct secret **ret_copy,
+			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+			     int64_t *ret_gone_at)
+{
+	enum store_fetch res;
+
+	pthread_mutex_lock(&s->lock);
+	check_deadline_locked(s);
+	if (!s->json) {
+		str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->gone_id);
+		*ret_gone_at = s->gone_at;
+		switch (s->gone) {
+		case STORE_GONE_EXPIRED:
+			res = STORE_FETCH_EXPIRED;
+			break;
+		case STORE_GONE_USED_UP:
+			res = STORE_FETCH_USED_UP;
+			break;
+		case STORE_GONE_DELETED:
+			res = STORE_FETCH_DELETED;
+			break;
+		default:
+			res = STORE_FETCH_NONE;
+		}
+		pthread_mutex_unlock(&s->lock);
+		return res;
+	}
+	struct secret *copy = secret_dup(s->json->data, s->json->len);
+	if (!copy) {
+		pthread_mutex_unlock(&s->lock);
+		return STORE_FETCH_NONE;
+	}
+	/* Counted under the same lock as the check: two racing clients cannot both be the
+	 * last of max_fetches. */
+	*ret_fetch_no = ++s->fetches;
+	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
+	if (s->max_fetches && s->fetches >= s->max_fetches) {
+		wipe_locked(s, STORE_GONE_USED_UP);
+		pthread_cond_broadcast(&s->wake);
+	}
+	pthread_mutex_unlock(&s->lock);
+	*ret_copy = copy;
+	return STORE_FETCH_OK;
+}
+
+int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
+{
+	pthread_mutex_lock(&s->lock);
+	check_deadline_locked(s);
+	if (!s->json) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
+	wipe_locked(s, STORE_GONE_DELETED);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+json_t *store_status(struct store *s)
+{
+	static const char *const gone_names[] = {
+		[STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
+		[STORE_GONE_DELETED] = "deleted",      [STORE_GONE_USED_UP] = "used-up",
+		[STORE_GONE_REPLACED] = "replaced",
+	};
+	char created[RFC3339_LEN], expires[RFC3339_LEN], gone_at[RFC3339_LEN];
+	json_t *b;
+
+	pthread_mutex_lock(&s->lock);
+	check_deadline_locked(s);
+	if (s->json) {
+		int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
+		time_format(s->created_at, created);
+		time_format(s->expires_at, expires);
+		b = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", s->id, "keyId",
+			      s->key_id, "createdAt", created, "expiresAt", expires,
+			      "expiresInSeconds", (json_int_t)(left > 0 ? left : 0), "fetches",
+			      (json_int_t)s->fetches, "maxFetches", (json_int_t)s->max_fetches);
+	} else {
+		b = json_null();
+	}
+	time_format(s->gone_at, gone_at);
+	json_t *last = s->gone == STORE_GONE_NEVER
+			       ? json_null()
+			       : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
+					   gone_names[s->gone], "at", gone_at);
+	pthread_mutex_unlock(&s->lock);
+	return json_pack("{s:o, s:o}", "bundle", b ? b : json_null(), "previous",
+			 last ? last : json_null());
+}

@@ -1,0 +1,83 @@
+/* store.h - the one place the sealed bundle is held: guarded memory, a lock shared with
+ * the reaper thread, monotonic deadlines, fetch counting and key-id history.
+ *
+ * Kept behind this small interface so that an etcd-backed store (DESIGN.md, "Growing
+ * past one node") can replace it. The store never sees plaintext or a certificate key. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "bundle.h"
+#include "secret.h"
+
+#define STORE_MAX_SEEN_KEYS 4096
+
+enum store_gone {
+	STORE_GONE_NEVER = 0, /* nothing was ever uploaded */
+	STORE_GONE_EXPIRED,
+	STORE_GONE_DELETED,
+	STORE_GONE_USED_UP,
+	STORE_GONE_REPLACED,
+};
+
+struct store {
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* CLOCK_MONOTONIC */
+	pthread_t reaper;
+	bool reaper_running;
+	bool stopping;
+
+	struct secret *json; /* the held sealed bundle, exactly as uploaded; NULL if none */
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	char key_id[KEY_ID_HEX_LEN + 1];
+	int64_t created_at, expires_at; /* wall clock, from the bundle (for display) */
+	int64_t deadline_ms;            /* monotonic: the one that is enforced */
+	uint64_t fetches, max_fetches;  /* max_fetches 0: unlimited */
+
+	/* What happened to the last bundle, to answer "expired" rather than "not found". */
+	enum store_gone gone;
+	char gone_id[BUNDLE_ID_HEX_LEN + 1];
+	int64_t gone_at;
+
+	char (*seen)[KEY_ID_HEX_LEN + 1];
+	size_t n_seen;
+};
+
+int store_init(struct store *s);
+/* Stop the reaper, wipe everything. */
+void store_done(struct store *s);
+/* Start the reaper thread, which wipes the bundle within a second of its deadline. */
+int store_start_reaper(struct store *s);
+
+/* Hold json (ownership taken, also on failure) as the bundle described by meta, for
+ * ttl_ms from now. A key id seen before is -EEXIST. ret_replaced receives the id of a
+ * bundle this upload wiped ("" if none). */
+int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
+	      uint64_t max_fetches, char ret_replaced[BUNDLE_ID_HEX_LEN + 1]);
+
+/* Fetch results. */
+enum store_fetch {
+	STORE_FETCH_OK,
+	STORE_FETCH_NONE,
+	STORE_FETCH_EXPIRED,
+	STORE_FETCH_USED_UP,
+	STORE_FETCH_DELETED,
+};
+
+/* Count a fetch (atomically with the check) and return a guarded copy of the bundle. The
+ * fetch that reaches max_fetches wipes the held bundle after copying it. ret_id gets the
+ * bundle id (or the id of the one that is gone), ret_fetch_no the fetch's number. */
+enum store_fetch store_fetch(struct store *s, struct secret **ret_copy,
+			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+			     int64_t *ret_gone_at);
+
+/* Wipe the held bundle now. -ENOENT if none. */
+int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
+
+/* A JSON description (never a secret) of the store: held bundle's id, key id, times,
+ * fetches; or null and what happened to the last one. */
+json_t *store_status(struct store *s);
