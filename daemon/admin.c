@@ -198,6 +198,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (st) {
 			json_object_set_new(st, "listen", json_string(ctx->listen_name));
 			json_object_set_new(st, "version", json_string(PKISHARE_VERSION));
+			json_object_set_new(st, "defaultTtlSeconds",
+					    json_integer((json_int_t)ctx->cfg->ttl_s));
+			json_object_set_new(st, "maxTtlSeconds",
+					    json_integer((json_int_t)ctx->cfg->max_ttl_s));
 		}
 		return http_json(c, MHD_HTTP_OK, st);
 	} else {
@@ -244,10 +248,9 @@ int admin_start(struct daemon_ctx *ctx)
 	}
 	ctx->admin = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, ctx,
-		MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED,
+		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED,
 		request_completed, ctx, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
 	return ctx->admin ? 0 : -EIO;
 }
 

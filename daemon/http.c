@@ -45,7 +45,7 @@ enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *bod
 	struct secret *s = secret_new(strlen(text) + 1);
 	if (s && (secret_append(s, text, strlen(text)) < 0 || secret_append(s, "\n", 1) < 0))
 		s = secret_free(s);
-	free(text);
+	secret_json_free(text);
 	if (!s)
 		return MHD_NO;
 	return http_secret(c, status, s);

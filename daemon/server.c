@@ -296,7 +296,7 @@ int server_start(struct daemon_ctx *ctx)
 	}
 	ctx->https = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handle, ctx, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
+		0, NULL, NULL, handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
 		MHD_OPTION_HTTPS_MEM_KEY, (const char *)ctx->tls_key_pem->data,
 		MHD_OPTION_HTTPS_MEM_CERT, (const char *)ctx->tls_cert_pem->data,
 		MHD_OPTION_HTTPS_MEM_TRUST, (const char *)ctx->client_ca_pem->data,
@@ -304,8 +304,7 @@ int server_start(struct daemon_ctx *ctx)
 		notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_EXTERNAL_LOGGER,
-		http_mhd_logger, NULL, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
 	if (!ctx->https)
 		return -EIO;
 	return 0;

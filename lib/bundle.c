@@ -119,7 +119,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	if (out && (secret_append(out, text, tl) < 0 || secret_append(out, "\n", 1) < 0))
 		out = secret_free(out);
 	secret_wipe(text, tl);
-	free(text); /* jansson's allocator: wiped again on free */
+	secret_json_free(text);
 	if (!out)
 		return -ENOMEM;
 	*ret_json = out;

@@ -192,6 +192,16 @@ int secret_read_file(const char *path, size_t max, struct secret **ret)
 	return secret_read_fd(fd, max, ret);
 }
 
+void secret_json_free(void *p)
+{
+	json_free_t free_fn = NULL;
+	json_get_alloc_funcs(NULL, &free_fn);
+	if (free_fn)
+		free_fn(p);
+	else
+		free(p);
+}
+
 void secret_free_cb(void *cls)
 {
 	secret_free(cls);

@@ -58,5 +58,8 @@ int secret_read_file(const char *path, size_t max, struct secret **ret);
 /* Read all of fd until EOF, at most max bytes. */
 int secret_read_fd(int fd, size_t max, struct secret **ret);
 
+/* Release text that jansson allocated (json_dumps): wiped, through jansson's allocator. */
+void secret_json_free(void *p);
+
 /* Wiping free callback, for libmicrohttpd responses built over a struct secret. */
 void secret_free_cb(void *cls);

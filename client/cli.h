@@ -1,0 +1,73 @@
+/* cli.h - pkishare's verbs, exit statuses and the helpers they share. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "secret.h"
+
+/* Exit statuses (documented in pkishare(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_EXPIRED = 3,   /* the bundle expired */
+	EXIT_ROTATED = 4,   /* the key is not the bundle's key (rotated?) */
+	EXIT_USED_UP = 5,   /* the bundle reached its maximum number of fetches, or was deleted */
+	EXIT_NOT_FOUND = 6, /* nothing uploaded */
+	EXIT_FORBIDDEN = 7, /* the server refused our identity */
+	EXIT_AUTH = 8,      /* authentication of the bundle failed: wrong key or tampering */
+	EXIT_PIN = 9,       /* the server is not the pinned cluster */
+	EXIT_EXISTS = 10,   /* target holds different files; --force not given */
+	EXIT_UNREACHABLE = 11, /* no server could be reached */
+};
+
+#define DEFAULT_PKI_DIR "/etc/kubernetes/pki"
+#define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
+#define RESPONSE_MAX_BYTES (2 * 1024 * 1024)
+
+/* Print "pkishare: <msg>" on stderr. */
+void cli_error(const char *fmt, ...) _printf_(1, 2);
+/* Map a library error to an exit status. */
+int cli_exit_for(int err);
+/* The admin socket: --admin-socket, else $PKISHARE_ADMIN_SOCKET, else the default. */
+const char *cli_admin_socket(const char *opt);
+/* Parse a certificate key from an argument into guarded memory, then overwrite the
+ * argument in argv so that it no longer shows in /proc/PID/cmdline. "-" reads one line
+ * from stdin. Returns an exit status. */
+int cli_take_key(char *arg, uint8_t *key);
+
+struct http_response {
+	int status;
+	struct secret *body;
+};
+void http_response_done(struct http_response *r);
+
+/* A request over the admin unix socket. body may be NULL. */
+int admin_request(const char *socket_path, const char *method, const char *path,
+		  const struct secret *body, struct http_response *ret);
+
+/* An HTTPS GET with the server pinned and a client certificate. */
+struct tls_client_opts {
+	const char *server; /* host:port */
+	const uint8_t *pin; /* PIN_BYTES */
+	const char *cert_file;
+	const char *key_file;
+	const char *ca_file; /* alternative to the pin: a CA file (tests, curl parity) */
+};
+int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
+	      char *detail);
+
+/* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
+bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg,
+		     size_t mlen);
+
+int verb_certificate_key(int argc, char **argv);
+int verb_pki(int argc, char **argv);
+int verb_upload_certs(int argc, char **argv);
+int verb_delete_certs(int argc, char **argv);
+int verb_status(int argc, char **argv);
+int verb_join(int argc, char **argv);
+int verb_decrypt(int argc, char **argv);

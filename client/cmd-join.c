@@ -1,0 +1,315 @@
+/* cmd-join.c - the joining node's verbs: join (fetch over pinned mutual TLS) and decrypt
+ * (a bundle fetched by curl). Both open the bundle here and install it atomically.
+ *
+ * The certificate key and the plaintext stay in guarded memory; a failure at any step
+ * leaves the target directory as it was. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "cli.h"
+#include "error.h"
+#include "key.h"
+#include "pin.h"
+#include "pkidir.h"
+#include "util.h"
+
+#define MAX_SERVERS 8
+
+/* An error body instead of a bundle (curl without --fail, or a refusal): explain it. */
+static int explain_api_error(const char *reason, const char *msg)
+{
+	cli_error("the server refused: %s", msg);
+	if (!strcmp(reason, "expired"))
+		return EXIT_EXPIRED;
+	if (!strcmp(reason, "used-up") || !strcmp(reason, "deleted"))
+		return EXIT_USED_UP;
+	if (!strcmp(reason, "not-found"))
+		return EXIT_NOT_FOUND;
+	if (!strcmp(reason, "forbidden"))
+		return EXIT_FORBIDDEN;
+	return EXIT_FAIL;
+}
+
+static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			    unsigned flags, const char *tag)
+{
+	struct bundle b = {0};
+	struct pki_set plain = {0};
+	struct pkidir_report rep = {0};
+	char detail[DETAIL_MAX] = "", reason[64], msg[512];
+
+	if (api_error_parse(json, reason, sizeof(reason), msg, sizeof(msg)))
+		return explain_api_error(reason, msg);
+	int r = bundle_parse((const char *)json->data, json->len, &b, detail);
+	if (r < 0) {
+		cli_error("this is not a usable bundle: %s (%s); nothing was written",
+			  error_message(r), detail);
+		return EXIT_FAIL;
+	}
+	r = bundle_open(&b, key, time_now(), 0, &plain, detail);
+	if (r < 0) {
+		if (r == -PKS_E_EXPIRED)
+			cli_error("%s: %s; nothing was written", detail, error_message(r));
+		else if (r == -PKS_E_KEY_MISMATCH)
+			cli_error("%s (%s); nothing was written", error_message(r), detail);
+		else if (r == -PKS_E_AUTH)
+			cli_error("entry %s: %s", detail, error_message(r));
+		else
+			cli_error("cannot open the bundle: %s (%s); nothing was written",
+				  error_message(r), detail);
+		bundle_done(&b);
+		return cli_exit_for(r);
+	}
+	r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
+	pki_set_clear(&plain);
+	if (r < 0) {
+		if (r == -PKS_E_EXISTS)
+			cli_error("%s already exists in %s with different contents; %s", detail,
+				  pki_dir, error_message(r));
+		else
+			cli_error("cannot install into %s: %s (%s); %s was left as it was", pki_dir,
+				  error_message(r), detail, pki_dir);
+		bundle_done(&b);
+		return cli_exit_for(r);
+	}
+	char created[RFC3339_LEN];
+	time_format(b.created_at, created);
+	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag, b.id,
+	       created, b.key_id, b.files.n);
+	if (flags & PKIDIR_DRY_RUN)
+		printf("[%s] Dry run: would write %zu file(s) into %s (%zu already identical); "
+		       "nothing was written\n",
+		       tag, rep.written, pki_dir, rep.unchanged);
+	else
+		printf("[%s] Installed the shared PKI into %s: %zu written, %zu already "
+		       "identical, %zu other file(s) kept\n",
+		       tag, pki_dir, rep.written, rep.unchanged, rep.kept);
+	bundle_done(&b);
+	return EXIT_OK;
+}
+
+static void join_usage(FILE *f)
+{
+	fputs("Usage: pkishare join --server HOST:PORT [--server HOST:PORT]...\n"
+	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
+	      "                     --cert FILE --key FILE [--pki-dir DIR] [--dry-run] [--force]\n"
+	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it.\n",
+	      f);
+}
+
+int verb_join(int argc, char **argv)
+{
+	enum { O_SERVER = 256, O_HASH, O_KEY, O_CERT, O_CKEY, O_PKI, O_DRY, O_FORCE, O_TOKEN,
+	       O_NODE, O_ADV, O_CP, O_CACERT };
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, O_SERVER},
+		{"ca-cert-hash", required_argument, NULL, O_HASH},
+		{"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
+		{"certificate-key", required_argument, NULL, O_KEY},
+		{"cert", required_argument, NULL, O_CERT},
+		{"key", required_argument, NULL, O_CKEY},
+		{"pki-dir", required_argument, NULL, O_PKI},
+		{"dry-run", no_argument, NULL, O_DRY},
+		{"force", no_argument, NULL, O_FORCE},
+		{"token", required_argument, NULL, O_TOKEN},
+		{"node-name", required_argument, NULL, O_NODE},
+		{"advertise-address", required_argument, NULL, O_ADV},
+		{"control-plane", no_argument, NULL, O_CP},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *servers[MAX_SERVERS];
+	size_t n_servers = 0;
+	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
+	char *key_arg = NULL;
+	unsigned flags = 0;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SERVER:
+			if (n_servers >= MAX_SERVERS) {
+				cli_error("at most %d --server", MAX_SERVERS);
+				return EXIT_USAGE;
+			}
+			servers[n_servers++] = optarg;
+			break;
+		case O_HASH:
+			hash = optarg;
+			break;
+		case O_KEY:
+			key_arg = optarg;
+			break;
+		case O_CERT:
+			cert = optarg;
+			break;
+		case O_CKEY:
+			ckey = optarg;
+			break;
+		case O_PKI:
+			pki_dir = optarg;
+			break;
+		case O_DRY:
+			flags |= PKIDIR_DRY_RUN;
+			break;
+		case O_FORCE:
+			flags |= PKIDIR_FORCE;
+			break;
+		case O_TOKEN:
+			cli_error("--token (enrollment) is not available yet; use --cert and --key");
+			return EXIT_USAGE;
+		case O_NODE:
+		case O_ADV:
+		case O_CP:
+			break;
+		case 'h':
+			join_usage(stdout);
+			return EXIT_OK;
+		default:
+			join_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (n_servers == 0 || !hash || !key_arg || !cert || !ckey) {
+		cli_error("join needs --server, --ca-cert-hash, --certificate-key, --cert and --key");
+		join_usage(stderr);
+		return EXIT_USAGE;
+	}
+	uint8_t pin[PIN_BYTES];
+	char detail[DETAIL_MAX] = "";
+	int r = pin_parse(hash, pin, detail);
+	if (r < 0) {
+		cli_error("invalid --ca-cert-hash: %s; %s", detail, error_message(r));
+		return EXIT_USAGE;
+	}
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	if (!key)
+		return EXIT_FAIL;
+	r = cli_take_key(key_arg, key);
+	if (r != EXIT_OK)
+		return r;
+
+	int last_exit = EXIT_UNREACHABLE;
+	for (size_t i = 0; i < n_servers; i++) {
+		struct tls_client_opts o = {.server = servers[i], .pin = pin, .cert_file = cert,
+					    .key_file = ckey};
+		struct http_response resp = {0};
+		r = https_get(&o, "/v1/bundle", &resp, detail);
+		if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
+			cli_error("%s", detail);
+			return EXIT_FAIL; /* our own files: no other server will do better */
+		}
+		if (r < 0) {
+			cli_error("%s: %s%s", servers[i], detail,
+				  i + 1 < n_servers ? "; trying the next --server" : "");
+			last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN : EXIT_UNREACHABLE;
+			continue;
+		}
+		printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
+		       servers[i], hash);
+		int ex = open_and_install(resp.body, key, pki_dir, flags, "join");
+		http_response_done(&resp);
+		return ex;
+	}
+	if (last_exit == EXIT_PIN)
+		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
+	else
+		cli_error("no server could be reached; check --server, the network and that "
+			  "pkishared runs on the first control-plane node");
+	return last_exit;
+}
+
+int verb_decrypt(int argc, char **argv)
+{
+	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE };
+	static const struct option opts[] = {
+		{"certificate-key", required_argument, NULL, O_KEY},
+		{"pki-dir", required_argument, NULL, O_PKI},
+		{"format", required_argument, NULL, O_FORMAT},
+		{"dry-run", no_argument, NULL, O_DRY},
+		{"force", no_argument, NULL, O_FORCE},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *pki_dir = DEFAULT_PKI_DIR;
+	char *key_arg = NULL;
+	unsigned flags = 0;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_KEY:
+			key_arg = optarg;
+			break;
+		case O_PKI:
+			pki_dir = optarg;
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "native") != 0) {
+				cli_error("--format %s is not supported yet; use native", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_DRY:
+			flags |= PKIDIR_DRY_RUN;
+			break;
+		case O_FORCE:
+			flags |= PKIDIR_FORCE;
+			break;
+		case 'h':
+			puts("Usage: pkishare decrypt --certificate-key KEY [--pki-dir DIR] [--dry-run]\n"
+			     "                        [--force] [FILE|-]\n"
+			     "Open a bundle fetched with curl (from FILE or standard input) and "
+			     "install it.");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		cli_error("decrypt takes at most one FILE");
+		return EXIT_USAGE;
+	}
+	if (!key_arg) {
+		cli_error("decrypt needs --certificate-key KEY");
+		return EXIT_USAGE;
+	}
+	if (strcmp(key_arg, "-") == 0 && (argc - optind == 0 || !strcmp(argv[optind], "-"))) {
+		cli_error("the key and the bundle cannot both come from standard input");
+		return EXIT_USAGE;
+	}
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	if (!key)
+		return EXIT_FAIL;
+	int r = cli_take_key(key_arg, key);
+	if (r != EXIT_OK)
+		return r;
+	const char *file = argc - optind == 1 ? argv[optind] : "-";
+	_cleanup_(secret_freep) struct secret *json = NULL;
+	if (!strcmp(file, "-")) {
+		r = secret_read_fd(STDIN_FILENO, BUNDLE_MAX_BYTES, &json);
+	} else {
+		r = secret_read_file(file, BUNDLE_MAX_BYTES, &json);
+	}
+	if (r < 0) {
+		cli_error("cannot read the bundle from %s: %s", !strcmp(file, "-") ? "stdin" : file,
+			  error_message(r));
+		return EXIT_FAIL;
+	}
+	if (json->len == 0) {
+		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
+		return EXIT_FAIL;
+	}
+	return open_and_install(json, key, pki_dir, flags, "decrypt");
+}

@@ -1,0 +1,399 @@
+/* cmd-pki.c - "pkishare pki init | serving-cert | ca-cert-hash": make a throwaway cluster
+ * PKI and pkishared's certificates.
+ *
+ * Private keys go from OpenSSL into guarded memory and from there into 0600 files through
+ * the atomic installer; they are never printed. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "cli.h"
+#include "error.h"
+#include "pin.h"
+#include "pkidir.h"
+#include "util.h"
+#include "x509.h"
+
+#define MAX_ADDRESSES 16
+#define MAX_CLIENTS 16
+#define CA_DAYS 3650
+#define LEAF_DAYS 365
+
+struct pki_opts {
+	const char *dir;
+	const char *pki_dir;
+	const char *out;
+	const char *node_name;
+	const char *addresses[MAX_ADDRESSES];
+	size_t n_addresses;
+	const char *clients[MAX_CLIENTS];
+	size_t n_clients;
+	enum key_type key_type;
+	bool force;
+};
+
+static void pkeyp(EVP_PKEY **k)
+{
+	EVP_PKEY_free(*k);
+}
+
+static void x509p(X509 **c)
+{
+	X509_free(*c);
+}
+
+/* Add a certificate (public) and optionally its key (0600) to a set. */
+static int add_pair(struct pki_set *set, const char *base, X509 *cert, X509 *chain_ca,
+		    EVP_PKEY *key)
+{
+	char name[PKI_NAME_MAX];
+	struct secret *pem = NULL;
+	int r = x509_cert_pem(cert, &pem);
+	if (r < 0)
+		return r;
+	if (chain_ca) {
+		struct secret *ca = NULL;
+		r = x509_cert_pem(chain_ca, &ca);
+		if (r >= 0)
+			r = secret_append(pem, ca->data, ca->len);
+		secret_free(ca);
+		if (r < 0) {
+			secret_free(pem);
+			return r;
+		}
+	}
+	snprintf(name, sizeof(name), "%s.crt", base);
+	r = pki_set_add(set, name, 0644, pem);
+	if (r < 0 || !key)
+		return r;
+	r = x509_key_pem(key, &pem);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%s.key", base);
+	return pki_set_add(set, name, 0600, pem);
+}
+
+static int make_ca(struct pki_set *set, const char *base, const char *cn, enum key_type kt,
+		   X509 **ret_cert, EVP_PKEY **ret_key)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	struct cert_spec spec = {.cn = cn, .is_ca = true, .days = CA_DAYS};
+	int r = x509_key_new(kt, &key);
+	if (r >= 0)
+		r = x509_cert_new(&spec, key, NULL, NULL, &cert);
+	if (r >= 0 && set)
+		r = add_pair(set, base, cert, NULL, key);
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		X509_free(cert);
+		return r;
+	}
+	*ret_cert = cert;
+	*ret_key = key;
+	return 0;
+}
+
+static int issue_serving(struct pki_set *set, const struct pki_opts *o, X509 *ca, EVP_PKEY *ca_key)
+{
+	const char *dns[2] = {o->node_name, "localhost"};
+	const char *ips[MAX_ADDRESSES + 2];
+	size_t n_ips = 0;
+	for (size_t i = 0; i < o->n_addresses; i++)
+		ips[n_ips++] = o->addresses[i];
+	ips[n_ips++] = "127.0.0.1";
+	ips[n_ips++] = "::1";
+	struct cert_spec spec = {.cn = o->node_name, .dns = dns, .n_dns = 2, .ips = ips,
+				 .n_ips = n_ips, .server_auth = true, .days = LEAF_DAYS};
+	_cleanup_(pkeyp) EVP_PKEY *key = NULL;
+	_cleanup_(x509p) X509 *cert = NULL;
+	int r = x509_key_new(o->key_type, &key);
+	if (r >= 0)
+		r = x509_cert_new(&spec, key, ca, ca_key, &cert);
+	if (r >= 0)
+		r = add_pair(set, "tls", cert, ca, key);
+	return r;
+}
+
+static int install(const char *dir, struct pki_set *set, bool force, const char *what)
+{
+	char detail[DETAIL_MAX] = "";
+	struct pkidir_report rep;
+	int r = pkidir_install(dir, set, force ? PKIDIR_FORCE : 0, &rep, detail);
+	if (r < 0) {
+		cli_error("cannot write %s into %s: %s (%s)%s", what, dir, error_message(r), detail,
+			  r == -PKS_E_EXISTS ? "" : "; nothing was changed");
+		return cli_exit_for(r);
+	}
+	return EXIT_OK;
+}
+
+static int print_pin(X509 *ca, const char *label)
+{
+	uint8_t pin[PIN_BYTES];
+	char text[PIN_TEXT_LEN + 1];
+	if (pin_of_cert(ca, pin) < 0)
+		return EXIT_FAIL;
+	pin_format(pin, text);
+	printf("%s%s\n", label, text);
+	return EXIT_OK;
+}
+
+static int pki_init(const struct pki_opts *o)
+{
+	struct pki_set cluster = {0}, serving = {0}, clients = {0};
+	_cleanup_(x509p) X509 *ca = NULL, *fp = NULL, *etcd = NULL, *cca = NULL;
+	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL,
+				  *cca_key = NULL, *sa = NULL;
+	char path[4096];
+	int r, ex = EXIT_FAIL;
+
+	/* kubeadm's subjects: CN=kubernetes, CN=front-proxy-ca, CN=etcd-ca. */
+	r = make_ca(&cluster, "ca", "kubernetes", o->key_type, &ca, &ca_key);
+	if (r >= 0)
+		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", o->key_type, &fp, &fp_key);
+	if (r >= 0)
+		r = make_ca(&cluster, "etcd/ca", "etcd-ca", o->key_type, &etcd, &etcd_key);
+	if (r >= 0) {
+		/* The service-account key pair is always RSA, as kubeadm makes it. */
+		struct secret *pem = NULL;
+		r = x509_key_new(KEY_TYPE_RSA2048, &sa);
+		if (r >= 0)
+			r = x509_key_pem(sa, &pem);
+		if (r >= 0)
+			r = pki_set_add(&cluster, "sa.key", 0600, pem);
+		if (r >= 0)
+			r = x509_pubkey_pem(sa, &pem);
+		if (r >= 0)
+			r = pki_set_add(&cluster, "sa.pub", 0644, pem);
+	}
+	if (r >= 0)
+		r = issue_serving(&serving, o, ca, ca_key);
+	if (r >= 0)
+		r = make_ca(&clients, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
+	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
+		_cleanup_(pkeyp) EVP_PKEY *k = NULL;
+		_cleanup_(x509p) X509 *c = NULL;
+		struct cert_spec spec = {.cn = o->clients[i], .org = "pkishare:joiners",
+					 .client_auth = true, .days = LEAF_DAYS};
+		if (!name_is_safe(o->clients[i]) || strchr(o->clients[i], '/')) {
+			cli_error("client name '%s' must be letters, digits, '.', '_' or '-'",
+				  o->clients[i]);
+			ex = EXIT_USAGE;
+			goto out;
+		}
+		r = x509_key_new(o->key_type, &k);
+		if (r >= 0)
+			r = x509_cert_new(&spec, k, cca, cca_key, &c);
+		if (r >= 0)
+			r = add_pair(&clients, o->clients[i], c, NULL, k);
+	}
+	if (r < 0) {
+		cli_error("cannot create the PKI: %s", error_message(r));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/pki", o->dir);
+	ex = install(path, &cluster, o->force, "the cluster PKI");
+	if (ex != EXIT_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/pkishared", o->dir);
+	ex = install(path, &serving, o->force, "pkishared's serving certificate");
+	if (ex != EXIT_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/clients", o->dir);
+	ex = install(path, &clients, o->force, "the client certificates");
+	if (ex != EXIT_OK)
+		goto out;
+	printf("[pki] Cluster PKI in %s/pki (ca, front-proxy-ca, etcd/ca, sa)\n", o->dir);
+	printf("[pki] pkishared serving certificate in %s/pkishared (signed by the cluster CA)\n",
+	       o->dir);
+	printf("[pki] Client CA and %zu client certificate(s) in %s/clients\n", o->n_clients,
+	       o->dir);
+	ex = print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
+out:
+	pki_set_clear(&cluster);
+	pki_set_clear(&serving);
+	pki_set_clear(&clients);
+	return ex;
+}
+
+static int pki_serving_cert(const struct pki_opts *o)
+{
+	char path[4096], detail[DETAIL_MAX] = "";
+	_cleanup_(x509p) X509 *ca = NULL;
+	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL;
+	_cleanup_(secret_freep) struct secret *key_pem = NULL;
+	struct pki_set set = {0};
+
+	snprintf(path, sizeof(path), "%s/ca.crt", o->pki_dir);
+	int r = x509_cert_load_file(path, &ca);
+	if (r >= 0) {
+		snprintf(path, sizeof(path), "%s/ca.key", o->pki_dir);
+		r = secret_read_file(path, 64 * 1024, &key_pem);
+		if (r >= 0)
+			r = x509_key_load(key_pem->data, key_pem->len, &ca_key);
+	}
+	if (r < 0) {
+		cli_error("cannot load the cluster CA from %s: %s; pass --pki-dir", path,
+			  error_message(r));
+		return EXIT_FAIL;
+	}
+	(void)detail;
+	r = issue_serving(&set, o, ca, ca_key);
+	if (r < 0) {
+		cli_error("cannot issue the serving certificate: %s", error_message(r));
+		pki_set_clear(&set);
+		return EXIT_FAIL;
+	}
+	int ex = install(o->out, &set, o->force, "the serving certificate");
+	pki_set_clear(&set);
+	if (ex != EXIT_OK)
+		return ex;
+	printf("[pki] Serving certificate for %s in %s/tls.crt, key in %s/tls.key\n", o->node_name,
+	       o->out, o->out);
+	return print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
+}
+
+static int pki_ca_cert_hash(const char *file)
+{
+	_cleanup_(x509p) X509 *ca = NULL;
+	int r = x509_cert_load_file(file, &ca);
+	if (r < 0) {
+		cli_error("cannot read certificate %s: %s", file, error_message(r));
+		return EXIT_FAIL;
+	}
+	return print_pin(ca, "");
+}
+
+static void pki_usage(FILE *f)
+{
+	fputs("Usage:\n"
+	      "  pkishare pki init --dir DIR [--node-name N] [--address IP]... [--client NAME]...\n"
+	      "                    [--key-type rsa|ecdsa] [--force]\n"
+	      "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address IP]...\n"
+	      "                    [--key-type rsa|ecdsa] [--force]\n"
+	      "  pkishare pki ca-cert-hash CA.CRT\n",
+	      f);
+}
+
+int verb_pki(int argc, char **argv)
+{
+	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE };
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, O_DIR},
+		{"pki-dir", required_argument, NULL, O_PKI},
+		{"out", required_argument, NULL, O_OUT},
+		{"node-name", required_argument, NULL, O_NODE},
+		{"address", required_argument, NULL, O_ADDR},
+		{"client", required_argument, NULL, O_CLIENT},
+		{"key-type", required_argument, NULL, O_KT},
+		{"force", no_argument, NULL, O_FORCE},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	char host[256] = "node-1";
+	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048};
+	int c;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		pki_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "init") && strcmp(sub, "serving-cert") && strcmp(sub, "ca-cert-hash")) {
+		cli_error("unknown 'pki' verb '%s'", sub);
+		pki_usage(stderr);
+		return EXIT_USAGE;
+	}
+	gethostname(host, sizeof(host) - 1);
+	o.node_name = host;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_DIR:
+			o.dir = optarg;
+			break;
+		case O_PKI:
+			o.pki_dir = optarg;
+			break;
+		case O_OUT:
+			o.out = optarg;
+			break;
+		case O_NODE:
+			o.node_name = optarg;
+			break;
+		case O_ADDR:
+			if (o.n_addresses >= MAX_ADDRESSES) {
+				cli_error("at most %d --address", MAX_ADDRESSES);
+				return EXIT_USAGE;
+			}
+			o.addresses[o.n_addresses++] = optarg;
+			break;
+		case O_CLIENT:
+			if (o.n_clients >= MAX_CLIENTS) {
+				cli_error("at most %d --client", MAX_CLIENTS);
+				return EXIT_USAGE;
+			}
+			o.clients[o.n_clients++] = optarg;
+			break;
+		case O_KT:
+			if (!strcmp(optarg, "rsa"))
+				o.key_type = KEY_TYPE_RSA2048;
+			else if (!strcmp(optarg, "ecdsa"))
+				o.key_type = KEY_TYPE_P256;
+			else {
+				cli_error("--key-type must be rsa or ecdsa");
+				return EXIT_USAGE;
+			}
+			break;
+		case O_FORCE:
+			o.force = true;
+			break;
+		case 'h':
+			pki_usage(stdout);
+			return EXIT_OK;
+		default:
+			pki_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	int rest = argc - 1 - optind;
+	for (size_t i = 0; i < o.n_addresses; i++) {
+		unsigned char buf[16];
+		if (inet_pton(AF_INET, o.addresses[i], buf) != 1 &&
+		    inet_pton(AF_INET6, o.addresses[i], buf) != 1) {
+			cli_error("--address '%s' is not an IPv4 or IPv6 address", o.addresses[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!strcmp(sub, "ca-cert-hash")) {
+		if (rest != 1) {
+			cli_error("pki ca-cert-hash takes one certificate file");
+			return EXIT_USAGE;
+		}
+		return pki_ca_cert_hash(argv[1 + optind]);
+	}
+	if (rest != 0) {
+		cli_error("unexpected argument '%s'", argv[1 + optind]);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(sub, "init")) {
+		if (!o.dir) {
+			cli_error("pki init needs --dir DIR");
+			return EXIT_USAGE;
+		}
+		if (o.n_clients == 0) {
+			o.clients[o.n_clients++] = "node-2";
+			o.clients[o.n_clients++] = "node-3";
+		}
+		return pki_init(&o);
+	}
+	if (!o.pki_dir || !o.out) {
+		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
+		return EXIT_USAGE;
+	}
+	return pki_serving_cert(&o);
+}

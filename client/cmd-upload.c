@@ -1,0 +1,347 @@
+/* cmd-upload.c - the first node's verbs: certificate-key, upload-certs, delete-certs,
+ * status. Sealing happens here, in the client: pkishared never sees the key. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "bundle.h"
+#include "cli.h"
+#include "error.h"
+#include "key.h"
+#include "pkidir.h"
+#include "util.h"
+
+#define MAX_FETCHES_LIMIT 1000
+
+int verb_certificate_key(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("Usage: pkishare certificate-key\nPrint a new random certificate key "
+		     "(64 hex characters) and nothing else.");
+		return EXIT_OK;
+	}
+	if (argc > 1) {
+		cli_error("certificate-key takes no arguments");
+		return EXIT_USAGE;
+	}
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
+	if (!key || !hex)
+		return EXIT_FAIL;
+	key_generate(key);
+	key_format(key, hex);
+	puts(hex);
+	return EXIT_OK;
+}
+
+/* Say what the admin API answered, as one line with what to do. */
+static int report_admin_error(const char *what, const struct http_response *resp)
+{
+	char reason[64] = "", msg[512] = "";
+	if (api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
+		cli_error("%s refused (%s): %s", what, reason, msg);
+	else
+		cli_error("%s failed: pkishared answered HTTP %d", what, resp->status);
+	if (resp->status == 404 && !strcmp(reason, "not-found"))
+		return EXIT_NOT_FOUND;
+	if (resp->status == 403)
+		return EXIT_FORBIDDEN;
+	return EXIT_FAIL;
+}
+
+static int admin_failed(const char *sock, int r)
+{
+	cli_error("cannot reach pkishared on %s: %s; is pkishared running (systemctl status "
+		  "pkishared), and are you root?",
+		  sock, error_message(r));
+	return EXIT_UNREACHABLE;
+}
+
+/* The daemon's default and maximum TTL, from its status. */
+static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
+{
+	struct http_response resp = {0};
+	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	if (r < 0)
+		return r;
+	json_t *j = resp.status == 200 ? json_loadb((const char *)resp.body->data,
+						     resp.body->len, 0, NULL)
+				       : NULL;
+	json_t *d = json_object_get(j, "defaultTtlSeconds"), *m = json_object_get(j, "maxTtlSeconds");
+	if (json_is_integer(d) && json_is_integer(m)) {
+		*ret_default = json_integer_value(d);
+		*ret_max = json_integer_value(m);
+	}
+	json_decref(j);
+	http_response_done(&resp);
+	return 0;
+}
+
+static void upload_usage(FILE *f)
+{
+	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
+	      "                             [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+	      "                             [--admin-socket PATH]\n"
+	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n",
+	      f);
+}
+
+int verb_upload_certs(int argc, char **argv)
+{
+	enum { O_PKI = 256, O_TTL, O_MAXF, O_KEY, O_SKIP, O_SOCK };
+	static const struct option opts[] = {
+		{"pki-dir", required_argument, NULL, O_PKI},
+		{"ttl", required_argument, NULL, O_TTL},
+		{"max-fetches", required_argument, NULL, O_MAXF},
+		{"certificate-key", required_argument, NULL, O_KEY},
+		{"skip-certificate-key-print", no_argument, NULL, O_SKIP},
+		{"admin-socket", required_argument, NULL, O_SOCK},
+		{"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *pki_dir = DEFAULT_PKI_DIR, *sock_opt = NULL;
+	char *key_arg = NULL;
+	int64_t ttl = 0, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
+	uint64_t max_fetches = 0;
+	bool skip_print = false;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PKI:
+			pki_dir = optarg;
+			break;
+		case O_TTL:
+			if (duration_parse(optarg, &ttl) < 0) {
+				cli_error("invalid --ttl '%s': %s", optarg,
+					  error_message(-PKS_E_DURATION));
+				return EXIT_USAGE;
+			}
+			break;
+		case O_MAXF:
+			if (uint_parse(optarg, MAX_FETCHES_LIMIT, &max_fetches) < 0) {
+				cli_error("--max-fetches must be a whole number from 0 (no limit) to "
+					  "%d",
+					  MAX_FETCHES_LIMIT);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_KEY:
+			key_arg = optarg;
+			break;
+		case O_SKIP:
+			skip_print = true;
+			break;
+		case O_SOCK:
+			sock_opt = optarg;
+			break;
+		case 'u':
+			break;
+		case 'h':
+			upload_usage(stdout);
+			return EXIT_OK;
+		default:
+			upload_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	const char *sock = cli_admin_socket(sock_opt);
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
+	if (!key || !hex)
+		return EXIT_FAIL;
+	if (key_arg) {
+		r = cli_take_key(key_arg, key);
+		if (r != EXIT_OK)
+			return r;
+	} else {
+		key_generate(key);
+	}
+
+	struct pki_set plain = {0};
+	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
+	r = pkidir_read(pki_dir, &plain, missing, detail);
+	if (r < 0) {
+		cli_error("cannot read the PKI in %s: %s (%s); nothing was uploaded", pki_dir,
+			  error_message(r), detail);
+		return EXIT_FAIL;
+	}
+	if (missing[0])
+		fprintf(stderr,
+			"[upload-certs] Note: %s not found in %s: not shared (external etcd?)\n",
+			missing, pki_dir);
+
+	r = daemon_ttls(sock, &def_ttl, &max_ttl);
+	if (r < 0) {
+		pki_set_clear(&plain);
+		return admin_failed(sock, r);
+	}
+	if (ttl == 0)
+		ttl = def_ttl;
+	if (ttl > max_ttl) {
+		char a[32], b[32];
+		duration_format(ttl, a, sizeof(a));
+		duration_format(max_ttl, b, sizeof(b));
+		cli_error("--ttl %s is longer than pkishared's --max-ttl %s; choose a shorter --ttl "
+			  "(nothing was uploaded)",
+			  a, b);
+		pki_set_clear(&plain);
+		return EXIT_USAGE;
+	}
+	int64_t now = time_now();
+	_cleanup_(secret_freep) struct secret *json = NULL;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	r = bundle_seal(&plain, key, NULL, now, now + ttl, &json, id);
+	pki_set_clear(&plain);
+	if (r < 0) {
+		cli_error("cannot seal the PKI: %s", error_message(r));
+		return EXIT_FAIL;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu", (unsigned long long)max_fetches);
+	struct http_response resp = {0};
+	r = admin_request(sock, "PUT", path, json, &resp);
+	if (r < 0)
+		return admin_failed(sock, r);
+	if (resp.status != 201) {
+		int ex = report_admin_error("upload", &resp);
+		http_response_done(&resp);
+		return ex;
+	}
+	http_response_done(&resp);
+
+	char until[RFC3339_LEN], kid[KEY_ID_HEX_LEN + 1], ttl_txt[32];
+	time_format(now + ttl, until);
+	key_id(key, kid);
+	duration_format(ttl, ttl_txt, sizeof(ttl_txt));
+	printf("[upload-certs] Storing the certificates in pkishared (bundle %s, key id %s)\n", id,
+	       kid);
+	printf("[upload-certs] The bundle is wiped after %s (at %s)%s\n", ttl_txt, until,
+	       max_fetches ? " or after the allowed number of fetches" : "");
+	if (!skip_print) {
+		key_format(key, hex);
+		printf("[upload-certs] Using certificate key:\n%s\n", hex);
+	}
+	return EXIT_OK;
+}
+
+int verb_delete_certs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"admin-socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *sock_opt = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 's') {
+			sock_opt = optarg;
+		} else if (c == 'h') {
+			puts("Usage: pkishare delete-certs [--admin-socket PATH]\n"
+			     "Wipe the bundle pkishared holds, now.");
+			return EXIT_OK;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	const char *sock = cli_admin_socket(sock_opt);
+	struct http_response resp = {0};
+	int r = admin_request(sock, "DELETE", "/v1/bundle", NULL, &resp);
+	if (r < 0)
+		return admin_failed(sock, r);
+	int ex = EXIT_OK;
+	if (resp.status != 200)
+		ex = report_admin_error("delete", &resp);
+	else
+		printf("[delete-certs] The bundle was wiped\n");
+	http_response_done(&resp);
+	return ex;
+}
+
+int verb_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"admin-socket", required_argument, NULL, 's'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *sock_opt = NULL;
+	bool as_json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		if (c == 's') {
+			sock_opt = optarg;
+		} else if (c == 'o') {
+			if (strcmp(optarg, "json") != 0) {
+				cli_error("-o supports only json");
+				return EXIT_USAGE;
+			}
+			as_json = true;
+		} else if (c == 'h') {
+			puts("Usage: pkishare status [-o json] [--admin-socket PATH]\n"
+			     "Show what pkishared holds (ids and times, never a secret).");
+			return EXIT_OK;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	const char *sock = cli_admin_socket(sock_opt);
+	struct http_response resp = {0};
+	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	if (r < 0)
+		return admin_failed(sock, r);
+	if (resp.status != 200) {
+		int ex = report_admin_error("status", &resp);
+		http_response_done(&resp);
+		return ex;
+	}
+	if (as_json) {
+		fwrite(resp.body->data, 1, resp.body->len, stdout);
+		http_response_done(&resp);
+		return EXIT_OK;
+	}
+	json_t *j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+	http_response_done(&resp);
+	if (!j) {
+		cli_error("pkishared's status is not JSON");
+		return EXIT_FAIL;
+	}
+	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
+	printf("pkishared %s listening on %s\n", json_string_value(json_object_get(j, "version")),
+	       json_string_value(json_object_get(j, "listen")));
+	if (json_is_object(b)) {
+		json_int_t mf = json_integer_value(json_object_get(b, "maxFetches"));
+		char limit[32] = "no limit";
+		if (mf)
+			snprintf(limit, sizeof(limit), "of %lld", (long long)mf);
+		printf("bundle:     %s\nkey id:     %s\ncreated:    %s\nexpires:    %s (in %llds)\n"
+		       "fetches:    %lld (%s)\n",
+		       json_string_value(json_object_get(b, "id")),
+		       json_string_value(json_object_get(b, "keyId")),
+		       json_string_value(json_object_get(b, "createdAt")),
+		       json_string_value(json_object_get(b, "expiresAt")),
+		       (long long)json_integer_value(json_object_get(b, "expiresInSeconds")),
+		       (long long)json_integer_value(json_object_get(b, "fetches")), limit);
+	} else {
+		printf("bundle:     none\n");
+	}
+	if (json_is_object(prev))
+		printf("previous:   %s, %s at %s\n", json_string_value(json_object_get(prev, "id")),
+		       json_string_value(json_object_get(prev, "reason")),
+		       json_string_value(json_object_get(prev, "at")));
+	json_decref(j);
+	return EXIT_OK;
+}

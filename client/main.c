@@ -1,0 +1,172 @@
+/* main.c - pkishare: verb dispatch and the helpers every verb shares.
+ *
+ * Must never print a secret except the one line upload-certs and certificate-key exist
+ * to print. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "config.h"
+#include "error.h"
+#include "key.h"
+#include "util.h"
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("pkishare: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_for(int err)
+{
+	switch (-err) {
+	case PKS_E_EXPIRED:
+		return EXIT_EXPIRED;
+	case PKS_E_KEY_MISMATCH:
+		return EXIT_ROTATED;
+	case PKS_E_AUTH:
+		return EXIT_AUTH;
+	case PKS_E_PIN_MISMATCH:
+		return EXIT_PIN;
+	case PKS_E_EXISTS:
+		return EXIT_EXISTS;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+const char *cli_admin_socket(const char *opt)
+{
+	if (opt)
+		return opt;
+	const char *env = getenv("PKISHARE_ADMIN_SOCKET");
+	return env && *env ? env : DEFAULT_ADMIN_SOCKET;
+}
+
+int cli_take_key(char *arg, uint8_t *key)
+{
+	char detail[DETAIL_MAX] = "";
+	int r;
+
+	if (strcmp(arg, "-") == 0) {
+		_cleanup_(secret_freep) struct secret *line = secret_new(128);
+		int ch;
+		while (line && (ch = getchar()) != EOF && ch != '\n') {
+			char cc = (char)ch;
+			if (line->len > 100 || secret_append(line, &cc, 1) < 0)
+				break;
+		}
+		if (!line)
+			return EXIT_FAIL;
+		r = key_parse((const char *)line->data, key, detail);
+	} else {
+		r = key_parse(arg, key, detail);
+		/* Hide the key from ps and /proc/PID/cmdline from now on. */
+		secret_wipe(arg, strlen(arg));
+	}
+	if (r < 0) {
+		cli_error("invalid certificate key: %s; %s", detail, error_message(r));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+void http_response_done(struct http_response *r)
+{
+	r->body = secret_free(r->body);
+}
+
+bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg,
+		     size_t mlen)
+{
+	if (!body || body->len == 0)
+		return false;
+	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
+	const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
+	const char *rs = j ? json_string_value(json_object_get(j, "reason")) : NULL;
+	bool ok = e && rs;
+	if (ok) {
+		str_copy(reason, rlen, rs);
+		str_copy(msg, mlen, e);
+	}
+	json_decref(j);
+	return ok;
+}
+
+static int verb_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("pkishare %s\n", PKISHARE_VERSION);
+	return EXIT_OK;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: pkishare VERB [OPTIONS]\n"
+	      "Share a Kubernetes control plane's PKI with the control-plane nodes that join it.\n"
+	      "\n"
+	      "On the first control-plane node:\n"
+	      "  pki init            make a throwaway cluster PKI (demos and tests)\n"
+	      "  pki serving-cert    make pkishared's serving certificate from the cluster CA\n"
+	      "  pki ca-cert-hash    print a CA's sha256:<hex> pin\n"
+	      "  upload-certs        seal the PKI under a fresh key and hand it to pkishared\n"
+	      "  delete-certs        wipe the held bundle now\n"
+	      "  status              what pkishared holds\n"
+	      "  certificate-key     print a new certificate key\n"
+	      "\n"
+	      "On a joining control-plane node:\n"
+	      "  join                fetch, open and install the shared PKI\n"
+	      "  decrypt             open a bundle fetched with curl and install it\n"
+	      "\n"
+	      "Run 'pkishare VERB --help' for a verb's options; see pkishare(1).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} verbs[] = {
+		{"certificate-key", verb_certificate_key},
+		{"pki", verb_pki},
+		{"upload-certs", verb_upload_certs},
+		{"delete-certs", verb_delete_certs},
+		{"status", verb_status},
+		{"join", verb_join},
+		{"decrypt", verb_decrypt},
+		{"version", verb_version},
+		{"--version", verb_version},
+	};
+
+	if (secret_init() < 0) {
+		cli_error("cannot initialise libsodium");
+		return EXIT_FAIL;
+	}
+	int r = secret_harden_process();
+	if (r < 0)
+		cli_error("warning: cannot make the process non-dumpable: %s", strerror(-r));
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	cli_error("unknown verb '%s'; run 'pkishare --help' for the list", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,408 @@
+/* transport.c - the client's two ways to talk: HTTP over the admin unix socket, and HTTPS
+ * with the server pinned to the cluster CA and our client certificate.
+ *
+ * The pin is checked inside the handshake, before our certificate or any request is
+ * sent. Responses land in guarded memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "cli.h"
+#include "error.h"
+#include "pin.h"
+#include "util.h"
+#include "x509.h"
+
+#define IO_TIMEOUT_S 30
+#define CONNECT_TIMEOUT_MS 5000
+#define KEY_FILE_MAX (64 * 1024)
+
+struct conn {
+	int fd;
+	SSL *ssl;
+};
+
+static int conn_write(struct conn *c, const void *p, size_t n)
+{
+	const char *b = p;
+	while (n) {
+		ssize_t w;
+		if (c->ssl) {
+			size_t done = 0;
+			if (SSL_write_ex(c->ssl, b, n, &done) != 1)
+				return -EIO;
+			w = (ssize_t)done;
+		} else {
+			w = write(c->fd, b, n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read the whole response (the server closes: we send Connection: close). */
+static int conn_read_all(struct conn *c, struct secret *out)
+{
+	unsigned char buf[8192];
+	int r = 0;
+	for (;;) {
+		ssize_t n;
+		if (c->ssl) {
+			size_t got = 0;
+			if (SSL_read_ex(c->ssl, buf, sizeof(buf), &got) != 1) {
+				int e = SSL_get_error(c->ssl, 0);
+				if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
+					break;
+				r = -EIO;
+				break;
+			}
+			n = (ssize_t)got;
+		} else {
+			n = read(c->fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r = -errno;
+				break;
+			}
+			if (n == 0)
+				break;
+		}
+		if (out->len + (size_t)n > RESPONSE_MAX_BYTES) {
+			r = -PKS_E_TOO_BIG;
+			break;
+		}
+		r = secret_append(out, buf, (size_t)n);
+		if (r < 0)
+			break;
+	}
+	secret_wipe(buf, sizeof(buf));
+	return r;
+}
+
+/* Split a raw HTTP/1.1 response into status and body (Content-Length or to EOF). */
+static int parse_response(struct secret *raw, struct http_response *ret)
+{
+	const char *p = (const char *)raw->data;
+	int status = 0;
+	if (raw->len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || sscanf(p + 9, "%3d", &status) != 1)
+		return -EPROTO;
+	const char *end = memmem(p, raw->len, "\r\n\r\n", 4);
+	if (!end)
+		return -EPROTO;
+	size_t hdr_len = (size_t)(end - p) + 4;
+	size_t body_len = raw->len - hdr_len;
+	/* Content-Length, when present, must not promise more than arrived. */
+	for (const char *h = p; h < end; h = strstr(h, "\r\n") + 2) {
+		if (strncasecmp(h, "Content-Length:", 15) == 0) {
+			unsigned long long cl = strtoull(h + 15, NULL, 10);
+			if (cl > body_len)
+				return -EPROTO;
+			body_len = (size_t)cl;
+		}
+		if (strncasecmp(h, "Transfer-Encoding:", 18) == 0)
+			return -EPROTO; /* pkishared never chunks its fixed-size answers */
+		if (!strstr(h, "\r\n"))
+			break;
+	}
+	ret->status = status;
+	ret->body = secret_dup(p + hdr_len, body_len);
+	return ret->body ? 0 : -ENOMEM;
+}
+
+static int send_and_receive(struct conn *c, const char *host, const char *method,
+			    const char *path, const struct secret *body, struct http_response *ret)
+{
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+			 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pkishare/%s\r\n"
+			 "Accept: application/json\r\nConnection: close\r\n"
+			 "Content-Length: %zu\r\n%s\r\n",
+			 method, path, host, "1", body ? body->len : 0,
+			 body ? "Content-Type: application/json\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -E2BIG;
+	int r = conn_write(c, head, (size_t)n);
+	if (r == 0 && body && body->len)
+		r = conn_write(c, body->data, body->len);
+	if (r < 0)
+		return r;
+	_cleanup_(secret_freep) struct secret *raw = secret_new(16384);
+	if (!raw)
+		return -ENOMEM;
+	r = conn_read_all(c, raw);
+	if (r < 0)
+		return r;
+	return parse_response(raw, ret);
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int admin_request(const char *socket_path, const char *method, const char *path,
+		  const struct secret *body, struct http_response *ret)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	str_copy(sa.sun_path, sizeof(sa.sun_path), socket_path);
+	_cleanup_(closep) int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	set_timeouts(fd);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	struct conn c = {.fd = fd};
+	return send_and_receive(&c, "localhost", method, path, body, ret);
+}
+
+/* Split host:port / [v6]:port. */
+static int split_server(const char *server, char *host, size_t hl, char *port, size_t pl)
+{
+	const char *colon;
+	if (server[0] == '[') {
+		const char *end = strchr(server, ']');
+		if (!end || end[1] != ':' || (size_t)(end - server) > hl)
+			return -EINVAL;
+		memcpy(host, server + 1, (size_t)(end - server - 1));
+		host[end - server - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(server, ':');
+		if (!colon || (size_t)(colon - server) >= hl || colon == server)
+			return -EINVAL;
+		memcpy(host, server, (size_t)(colon - server));
+		host[colon - server] = 0;
+	}
+	if (!colon[1])
+		return -EINVAL;
+	str_copy(port, pl, colon + 1);
+	return 0;
+}
+
+static int tcp_connect(const char *host, const char *port)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	int r = getaddrinfo(host, port, &hints, &ai);
+	if (r != 0)
+		return -EHOSTUNREACH;
+	int fd = -1, err = -ECONNREFUSED;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		if (errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			int soerr = 0;
+			socklen_t sl = sizeof(soerr);
+			if (poll(&p, 1, CONNECT_TIMEOUT_MS) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+				break;
+			err = soerr ? -soerr : -ETIMEDOUT;
+		} else {
+			err = -errno;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return err;
+	/* Back to blocking, bounded by the socket timeouts. */
+	int flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	set_timeouts(fd);
+	return fd;
+}
+
+struct pin_check {
+	const uint8_t *pin;
+	const char *host;
+	bool matched;
+	char why[DETAIL_MAX];
+};
+
+/* Runs inside the handshake instead of OpenSSL's own chain building: find the pinned CA
+ * in what the server sent, then verify the server certificate (chain, purpose, name)
+ * against that CA alone. */
+static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
+{
+	struct pin_check *pc = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_untrusted(xctx);
+	X509 *anchor = NULL;
+	int ok = 0;
+
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		X509 *c = sk_X509_value(chain, i);
+		uint8_t got[PIN_BYTES];
+		if (X509_check_ca(c) >= 1 && pin_of_cert(c, got) == 0 &&
+		    memcmp(got, pc->pin, PIN_BYTES) == 0) {
+			anchor = c;
+			break;
+		}
+	}
+	if (!anchor) {
+		str_copy(pc->why, sizeof(pc->why),
+			 "no CA certificate in the server's chain matches the pin");
+		return 0;
+	}
+	pc->matched = true;
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *v = X509_STORE_CTX_new();
+	if (store && v && X509_STORE_add_cert(store, anchor) == 1 &&
+	    X509_STORE_CTX_init(v, store, leaf, chain) == 1) {
+		X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(v);
+		X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER);
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, pc->host) != 1)
+			X509_VERIFY_PARAM_set1_host(param, pc->host, 0);
+		ok = X509_verify_cert(v) == 1;
+		if (!ok)
+			snprintf(pc->why, sizeof(pc->why),
+				 "the server certificate does not verify against the pinned CA "
+				 "for %s: %s",
+				 pc->host, X509_verify_cert_error_string(X509_STORE_CTX_get_error(v)));
+	}
+	X509_STORE_CTX_free(v);
+	X509_STORE_free(store);
+	X509_STORE_CTX_set_error(xctx, ok ? X509_V_OK : X509_V_ERR_CERT_REJECTED);
+	return ok;
+}
+
+static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, char *detail)
+{
+	if (!o->cert_file || !o->key_file)
+		return 0;
+	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
+		snprintf(detail, DETAIL_MAX, "cannot load client certificate %s", o->cert_file);
+		return -PKS_E_X509;
+	}
+	_cleanup_(secret_freep) struct secret *pem = NULL;
+	int r = secret_read_file(o->key_file, KEY_FILE_MAX, &pem);
+	if (r < 0) {
+		snprintf(detail, DETAIL_MAX, "cannot read client key %s: %s", o->key_file,
+			 error_message(r));
+		return r;
+	}
+	EVP_PKEY *key = NULL;
+	r = x509_key_load(pem->data, pem->len, &key);
+	if (r < 0) {
+		snprintf(detail, DETAIL_MAX, "cannot parse client key %s", o->key_file);
+		return r;
+	}
+	r = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1 ? 0
+												 : -PKS_E_X509;
+	EVP_PKEY_free(key);
+	if (r < 0)
+		snprintf(detail, DETAIL_MAX, "client key %s does not match certificate %s",
+			 o->key_file, o->cert_file);
+	return r;
+}
+
+int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
+	      char *detail)
+{
+	char host[256], port[16];
+	struct pin_check pc = {.pin = o->pin};
+	int r;
+
+	detail[0] = 0;
+	if (split_server(o->server, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(detail, DETAIL_MAX, "'%s' is not HOST:PORT", o->server);
+		return -EINVAL;
+	}
+	pc.host = host;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	if (o->pin) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_cert_verify_callback(ctx, pin_verify_cb, &pc);
+	} else if (o->ca_file) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
+			snprintf(detail, DETAIL_MAX, "cannot load CA file %s", o->ca_file);
+			SSL_CTX_free(ctx);
+			return -PKS_E_X509;
+		}
+	}
+	r = load_client_identity(ctx, o, detail);
+	if (r < 0) {
+		SSL_CTX_free(ctx);
+		return r;
+	}
+	int fd = tcp_connect(host, port);
+	if (fd < 0) {
+		snprintf(detail, DETAIL_MAX, "cannot connect to %s: %s", o->server, strerror(-fd));
+		SSL_CTX_free(ctx);
+		return -EHOSTUNREACH;
+	}
+	SSL *ssl = SSL_new(ctx);
+	struct conn c = {.fd = fd, .ssl = ssl};
+	if (!ssl) {
+		r = -ENOMEM;
+		goto out;
+	}
+	SSL_set_fd(ssl, fd);
+	if (!o->pin && o->ca_file) {
+		if (SSL_set1_host(ssl, host) != 1)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	}
+	if (SSL_set_tlsext_host_name(ssl, host) != 1)
+		ERR_clear_error(); /* an IP address is not a valid SNI name; that's fine */
+	if (SSL_connect(ssl) != 1) {
+		if (o->pin && pc.why[0]) {
+			str_copy(detail, DETAIL_MAX, pc.why);
+			r = -PKS_E_PIN_MISMATCH;
+		} else {
+			unsigned long e = ERR_peek_last_error();
+			snprintf(detail, DETAIL_MAX, "TLS handshake with %s failed: %s", o->server,
+				 e ? ERR_reason_error_string(e) : "connection closed");
+			r = -ECONNABORTED;
+		}
+		goto out;
+	}
+	r = send_and_receive(&c, host, "GET", path, NULL, ret);
+	if (r < 0) {
+		/* Under TLS 1.3 a server that refuses our certificate closes right after the
+		 * handshake: the request then fails with no answer. */
+		snprintf(detail, DETAIL_MAX,
+			 "no answer from %s (%s); if this persists, the server probably refused "
+			 "our client certificate",
+			 o->server, error_message(r));
+		r = -ECONNABORTED;
+	}
+out:
+	SSL_free(ssl);
+	close(fd);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
