@@ -49,7 +49,10 @@ void http_response_done(struct http_response *r);
 int admin_request(const char *socket_path, const char *method, const char *path,
 		  const struct secret *body, struct http_response *ret);
 
-/* An HTTPS GET with the server pinned and a client certificate. */
+/* An HTTPS GET with the server pinned and a client certificate. Errors: -PKS_E_PIN_MISMATCH
+ * (nothing sent), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake failed),
+ * -ECONNRESET (handshake done, then no answer: our certificate was refused), -PKS_E_X509 or
+ * -errno for our own certificate and key files. detail says which. */
 struct tls_client_opts {
 	const char *server; /* host:port */
 	const uint8_t *pin; /* PIN_BYTES */

@@ -212,7 +212,9 @@ int verb_join(int argc, char **argv)
 		if (r < 0) {
 			cli_error("%s: %s%s", servers[i], detail,
 				  i + 1 < n_servers ? "; trying the next --server" : "");
-			last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN : EXIT_UNREACHABLE;
+			last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
+				    : r == -ECONNRESET        ? EXIT_FORBIDDEN
+							      : EXIT_UNREACHABLE;
 			continue;
 		}
 		printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
@@ -223,6 +225,9 @@ int verb_join(int argc, char **argv)
 	}
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
+	else if (last_exit == EXIT_FORBIDDEN)
+		cli_error("pkishared refused this node's identity; use a client certificate from "
+			  "the daemon's --client-ca (pkishare pki init writes them to DIR/clients)");
 	else
 		cli_error("no server could be reached; check --server, the network and that "
 			  "pkishared runs on the first control-plane node");

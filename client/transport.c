@@ -394,10 +394,10 @@ int https_get(const struct tls_client_opts *o, const char *path, struct http_res
 		/* Under TLS 1.3 a server that refuses our certificate closes right after the
 		 * handshake: the request then fails with no answer. */
 		snprintf(detail, DETAIL_MAX,
-			 "no answer from %s (%s); if this persists, the server probably refused "
-			 "our client certificate",
-			 o->server, error_message(r));
-		r = -ECONNABORTED;
+			 "the server closed the connection without an answer: it refused our "
+			 "client certificate (not signed by its client CA, expired, or not a "
+			 "client certificate)");
+		r = -ECONNRESET;
 	}
 out:
 	SSL_free(ssl);

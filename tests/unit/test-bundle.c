@@ -1,0 +1,294 @@
+/* test-bundle.c - bundle JSON parsing (every refusal), opening the independent
+ * implementation's bundle, and tampering: swapped, dropped, re-dated entries. */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "bundle.h"
+#include "error.h"
+#include "key.h"
+#include "secret.h"
+#include "test.h"
+#include "util.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 1 << 20);
+	size_t n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* Parse text, expecting err; returns the detail for further checks. */
+static int parse_err(const char *text, int want)
+{
+	struct bundle b = {0};
+	char detail[DETAIL_MAX] = "";
+	int r = bundle_parse(text, strlen(text), &b, detail);
+	bundle_done(&b);
+	if (r != want)
+		fprintf(stderr, "parse gave %d (%s), wanted %d\n", r, detail, want);
+	return r;
+}
+
+/* Re-encode a modified document. */
+static char *dump(json_t *j)
+{
+	return json_dumps(j, 0);
+}
+
+static void make_plain(struct pki_set *set)
+{
+	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		char content[64];
+		snprintf(content, sizeof(content), "content of %s\n", pki_shared_files[i].name);
+		pki_set_add(set, pki_shared_files[i].name, pki_shared_files[i].mode,
+			    secret_dup(content, strlen(content)));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char path[1024], detail[DETAIL_MAX];
+	struct bundle b = {0};
+	struct pki_set plain = {0};
+	CHECK(secret_init() == 0);
+	uint8_t *key = secret_mem(KEY_BYTES);
+	CHECK(argc > 1);
+	if (argc < 2)
+		return test_done("test-bundle");
+	snprintf(path, sizeof(path), "%s/bundle.json", argv[1]);
+	char *text = slurp(path);
+	snprintf(path, sizeof(path), "%s/bundle.key", argv[1]);
+	char *keytext = slurp(path);
+	snprintf(path, sizeof(path), "%s/seal.json", argv[1]);
+	json_t *seal = json_load_file(path, 0, NULL);
+	CHECK(text && keytext && seal);
+	if (!text || !keytext || !seal)
+		return test_done("test-bundle");
+	keytext[KEY_HEX_LEN] = 0;
+	CHECK_EQ_INT(key_parse(keytext, key, NULL), 0);
+
+	/* The independent implementation's bundle opens, byte for byte. */
+	CHECK_EQ_INT(bundle_parse(text, strlen(text), &b, detail), 0);
+	int64_t during = b.created_at + 10;
+	CHECK_EQ_INT(bundle_open(&b, key, during, 0, &plain, detail), 0);
+	CHECK_EQ_INT(plain.n, 8);
+	json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(seal, "entries"), i, e)
+	{
+		size_t plen;
+		unsigned char *pt = test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
+		const struct pki_entry *got =
+			pki_set_find(&plain, json_string_value(json_object_get(e, "name")));
+		CHECK(got && got->data->len == plen && memcmp(got->data->data, pt, plen) == 0);
+		CHECK(got && got->mode == (unsigned)json_integer_value(json_object_get(e, "mode")));
+		free(pt);
+	}
+	pki_set_clear(&plain);
+
+	/* Expired, and a wrong key (reported as rotated before any decryption). */
+	CHECK_EQ_INT(bundle_open(&b, key, b.expires_at, 0, &plain, detail), -PKS_E_EXPIRED);
+	CHECK(strstr(detail, "expired at") != NULL);
+	CHECK_EQ_INT(bundle_open(&b, key, b.expires_at, BUNDLE_OPEN_ALLOW_EXPIRED, &plain, detail), 0);
+	pki_set_clear(&plain);
+	uint8_t *other = secret_mem(KEY_BYTES);
+	key_generate(other);
+	CHECK_EQ_INT(bundle_open(&b, other, during, 0, &plain, detail), -PKS_E_KEY_MISMATCH);
+	CHECK_EQ_INT(plain.n, 0);
+	bundle_done(&b);
+
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *files = json_object_get(doc, "files");
+
+	/* Swap the data of ca.key and front-proxy-ca.key (same key, same mode). */
+	{
+		json_t *d = json_deep_copy(doc), *fs = json_object_get(d, "files");
+		json_t *a = NULL, *c = NULL;
+		json_array_foreach(fs, i, e)
+		{
+			const char *n = json_string_value(json_object_get(e, "name"));
+			if (!strcmp(n, "ca.key"))
+				a = e;
+			if (!strcmp(n, "front-proxy-ca.key"))
+				c = e;
+		}
+		json_t *tmp = json_deep_copy(json_object_get(a, "data"));
+		json_object_set(a, "data", json_object_get(c, "data"));
+		json_object_set_new(c, "data", tmp);
+		char *t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, during, 0, &plain, detail), -PKS_E_AUTH);
+		CHECK_EQ_INT(plain.n, 0);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+	}
+	/* Drop an optional entry: the name list no longer matches. */
+	{
+		json_t *d = json_deep_copy(doc), *fs = json_object_get(d, "files");
+		json_array_foreach(fs, i, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "name")), "etcd/ca.key")) {
+				json_array_remove(fs, i);
+				break;
+			}
+		}
+		char *t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, during, 0, &plain, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+	}
+	/* Re-date: a later expiresAt fails authentication. */
+	{
+		json_t *d = json_deep_copy(doc);
+		json_object_set_new(d, "expiresAt", json_string("2030-01-01T00:00:00Z"));
+		char *t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, during, 0, &plain, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+	}
+	/* Another bundle id fails too. */
+	{
+		json_t *d = json_deep_copy(doc);
+		json_object_set_new(d, "id", json_string("00000000000000000000000000000000"));
+		char *t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, during, 0, &plain, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+	}
+
+	/* Parse refusals. */
+	CHECK_EQ_INT(parse_err("", -PKS_E_BUNDLE_FORMAT), -PKS_E_BUNDLE_FORMAT);
+	CHECK_EQ_INT(parse_err("[]", -PKS_E_BUNDLE_FORMAT), -PKS_E_BUNDLE_FORMAT);
+	CHECK_EQ_INT(parse_err("{\"apiVersion\":", -PKS_E_BUNDLE_FORMAT), -PKS_E_BUNDLE_FORMAT);
+	CHECK_EQ_INT(parse_err("\xff\xfe", -PKS_E_BUNDLE_FORMAT), -PKS_E_BUNDLE_FORMAT);
+	struct {
+		const char *field;
+		json_t *value; /* NULL: delete the field */
+		int want;
+	} cases[] = {
+		{"apiVersion", json_string("pkishare.io/v2"), -PKS_E_BUNDLE_VERSION},
+		{"kind", json_string("Secret"), -PKS_E_BUNDLE_VERSION},
+		{"cipher", json_string("aes-256-gcm"), -PKS_E_BUNDLE_VERSION},
+		{"id", json_string("XYZ"), -PKS_E_BUNDLE_FORMAT},
+		{"id", NULL, -PKS_E_BUNDLE_FORMAT},
+		{"keyId", json_string("ABCDEF0123456789"), -PKS_E_BUNDLE_FORMAT},
+		{"createdAt", json_string("2026-09-21 14:13:20"), -PKS_E_BUNDLE_FORMAT},
+		{"expiresAt", json_string("2020-01-01T00:00:00Z"), -PKS_E_BUNDLE_FORMAT},
+		{"expiresAt", json_integer(5), -PKS_E_BUNDLE_FORMAT},
+		{"files", json_array(), -PKS_E_BUNDLE_FORMAT},
+		{"files", NULL, -PKS_E_BUNDLE_FORMAT},
+		{"extra", json_true(), -PKS_E_BUNDLE_FORMAT},
+	};
+	for (i = 0; i < ELEMENTSOF(cases); i++) {
+		json_t *d = json_deep_copy(doc);
+		if (cases[i].value)
+			json_object_set_new(d, cases[i].field, cases[i].value);
+		else
+			json_object_del(d, cases[i].field);
+		char *t = dump(d);
+		CHECK_EQ_INT(parse_err(t, cases[i].want), cases[i].want);
+		secret_json_free(t);
+		json_decref(d);
+	}
+	/* Entry refusals: unknown and unsafe names, wrong modes, bad base64, short data,
+	 * duplicates, unknown fields. */
+	struct {
+		const char *field;
+		json_t *value;
+		int want;
+	} ecases[] = {
+		{"name", json_string("../ca.key"), -PKS_E_NAME},
+		{"name", json_string("/etc/shadow"), -PKS_E_NAME},
+		{"name", json_string("apiserver.key"), -PKS_E_NAME},
+		{"name", json_stringn("ca.key\0x", 8), -PKS_E_BUNDLE_FORMAT}, /* jansson refuses NUL */
+		{"name", json_string("front-proxy-ca.key"), -PKS_E_DUPLICATE},
+		{"mode", json_string("0644"), -PKS_E_BUNDLE_FORMAT},
+		{"mode", json_integer(384), -PKS_E_BUNDLE_FORMAT},
+		{"data", json_string("!!!notbase64"), -PKS_E_BUNDLE_FORMAT},
+		{"data", json_string("AAAA"), -PKS_E_BUNDLE_FORMAT},
+		{"comment", json_string("hi"), -PKS_E_BUNDLE_FORMAT},
+	};
+	for (i = 0; i < ELEMENTSOF(ecases); i++) {
+		json_t *d = json_deep_copy(doc);
+		json_t *f0 = NULL;
+		size_t j;
+		json_array_foreach(json_object_get(d, "files"), j, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "name")), "ca.key"))
+				f0 = e;
+		}
+		json_object_set_new(f0, ecases[i].field, ecases[i].value);
+		char *t = dump(d);
+		CHECK_EQ_INT(parse_err(t, ecases[i].want), ecases[i].want);
+		secret_json_free(t);
+		json_decref(d);
+	}
+	/* Duplicate JSON keys are refused, not silently merged. */
+	CHECK_EQ_INT(parse_err("{\"id\":\"a\",\"id\":\"b\"}", -PKS_E_BUNDLE_FORMAT),
+		     -PKS_E_BUNDLE_FORMAT);
+	(void)files;
+
+	/* Seal, parse, open: a round trip, and the sealing refuses unknown names. */
+	make_plain(&plain);
+	struct secret *json = NULL;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	int64_t now = time_now();
+	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, &json, id), 0);
+	CHECK_EQ_INT(bundle_parse((const char *)json->data, json->len, &b, detail), 0);
+	CHECK(strcmp(b.id, id) == 0);
+	struct pki_set back = {0};
+	CHECK_EQ_INT(bundle_open(&b, key, now, 0, &back, detail), 0);
+	CHECK_EQ_INT(back.n, plain.n);
+	for (i = 0; i < plain.n; i++) {
+		const struct pki_entry *g = pki_set_find(&back, plain.e[i].name);
+		CHECK(g && g->data->len == plain.e[i].data->len &&
+		      memcmp(g->data->data, plain.e[i].data->data, g->data->len) == 0);
+	}
+	/* Fresh nonces and ids every time. */
+	struct secret *json2 = NULL;
+	char id2[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, &json2, id2), 0);
+	CHECK(strcmp(id, id2) != 0);
+	secret_free(json2);
+	pki_set_clear(&back);
+	bundle_done(&b);
+	secret_free(json);
+	struct pki_set bad = {0};
+	pki_set_add(&bad, "apiserver.key", 0600, secret_dup("x", 1));
+	CHECK_EQ_INT(bundle_seal(&bad, key, NULL, now, now + 60, &json, NULL), -PKS_E_NAME);
+	pki_set_clear(&bad);
+	/* A bundle missing a required file does not open. */
+	{
+		struct pki_set partial = {0};
+		pki_set_add(&partial, "ca.crt", 0644, secret_dup("x", 1));
+		CHECK_EQ_INT(bundle_seal(&partial, key, NULL, now, now + 60, &json, NULL), 0);
+		CHECK_EQ_INT(bundle_parse((const char *)json->data, json->len, &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, now, 0, &back, detail), -PKS_E_MISSING);
+		CHECK(strstr(detail, "ca.key") != NULL);
+		bundle_done(&b);
+		secret_free(json);
+		pki_set_clear(&partial);
+	}
+
+	pki_set_clear(&plain);
+	json_decref(doc);
+	json_decref(seal);
+	free(text);
+	free(keytext);
+	secret_mem_free(key);
+	secret_mem_free(other);
+	return test_done("test-bundle");
+}
