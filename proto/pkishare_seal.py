@@ -103,13 +103,35 @@ def open_bundle(key, doc):
     return out
 
 
+SHARED = {"ca.crt": 0o644, "ca.key": 0o600, "sa.key": 0o600, "sa.pub": 0o644,
+          "front-proxy-ca.crt": 0o644, "front-proxy-ca.key": 0o600,
+          "etcd/ca.crt": 0o644, "etcd/ca.key": 0o600}
+
+
 def main(argv):
-    """open KEYHEX < bundle.json: print name, mode, sha256 of each file."""
+    """open KEYHEX < bundle.json: print name, mode, sha256 of each file.
+    seal KEYHEX PKIDIR TTLSECONDS > bundle.json: seal the shared files found in PKIDIR."""
+    if len(argv) == 5 and argv[1] == "seal":
+        import os
+        key, d, ttl = bytes.fromhex(argv[2]), argv[3], int(argv[4])
+        files = {}
+        for name, mode in SHARED.items():
+            p = os.path.join(d, name)
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    files[name] = (mode, f.read())
+        now = int(time.time())
+        nonces = {n: os.urandom(24) for n in files}
+        json.dump(seal_bundle(key, os.urandom(16).hex(), now, now + ttl, files, nonces),
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
     if len(argv) == 3 and argv[1] == "open":
         for name, (mode, data) in sorted(open_bundle(bytes.fromhex(argv[2]), json.load(sys.stdin)).items()):
             print(name, "%04o" % mode, hashlib.sha256(data).hexdigest())
         return 0
-    print("usage: pkishare_seal.py open KEYHEX < bundle.json", file=sys.stderr)
+    print("usage: pkishare_seal.py open KEYHEX < bundle.json\n"
+          "       pkishare_seal.py seal KEYHEX PKIDIR TTLSECONDS", file=sys.stderr)
     return 2
 
 

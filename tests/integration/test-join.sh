@@ -1,0 +1,82 @@
+#!/bin/bash
+# The whole path: pki init, pkishared, upload-certs, then a join with the client and a
+# join with real curl + pkishare decrypt; the results are byte-identical to the source
+# PKI with kubeadm's modes, and an independent implementation opens the same bundle.
+. "$(dirname "$0")/lib.sh"
+
+for kt in ecdsa rsa; do
+	R=$T/c-$kt
+	"$PKISHARE" pki init --dir "$R" --node-name node-1 --address 127.0.0.1 --key-type $kt >"$R.log"
+	start_daemon "$R"
+	upload "$R/pki"
+	check "upload-certs prints kubeadm's key line ($kt)" grep -q '^\[upload-certs\] Using certificate key:$' "$T/upload.out"
+	check "the key is 64 lowercase hex ($kt)" bash -c "[[ '$KEY' =~ ^[0-9a-f]{64}$ ]]"
+	PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+	OPIN=sha256:$(openssl x509 -in "$R/pki/ca.crt" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+	check "ca-cert-hash equals openssl's SPKI SHA-256 ($kt)" [ "$PIN" = "$OPIN" ]
+
+	expect_exit 0 "join with the client ($kt)" "$PKISHARE" join --server "$SERVER" \
+		--ca-cert-hash "$PIN" --certificate-key "$KEY" --cert "$R/clients/node-2.crt" \
+		--key "$R/clients/node-2.key" --pki-dir "$T/n2-$kt/pki"
+	check "client join is byte-identical ($kt)" diff -r "$R/pki" "$T/n2-$kt/pki"
+	check "client join keeps modes ($kt)" [ "$(cd "$R/pki" && find . -printf '%p %m\n' | sort)" = "$(cd "$T/n2-$kt/pki" && find . -printf '%p %m\n' | sort)" ]
+	check "private keys are 0600 ($kt)" [ "$(stat -c %a "$T/n2-$kt/pki/ca.key" "$T/n2-$kt/pki/etcd/ca.key" "$T/n2-$kt/pki/sa.key" | sort -u)" = 600 ]
+	check "certificates are 0644 ($kt)" [ "$(stat -c %a "$T/n2-$kt/pki/ca.crt" "$T/n2-$kt/pki/sa.pub" "$T/n2-$kt/pki/etcd/ca.crt" | sort -u)" = 644 ]
+
+	curl_fetch "$R" node-3 >"$T/bundle-$kt.json"
+	expect_exit 0 "curl | pkishare decrypt ($kt)" "$PKISHARE" decrypt --certificate-key "$KEY" \
+		--pki-dir "$T/n3-$kt/pki" "$T/bundle-$kt.json"
+	check "curl join is byte-identical ($kt)" diff -r "$R/pki" "$T/n3-$kt/pki"
+	# The same through a pipe, pinned with --pinnedpubkey instead of the CA file.
+	PP=sha256//$(openssl x509 -in "$R/pkishared/tls.crt" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)
+	curl -sS -k --pinnedpubkey "$PP" --cert "$R/clients/node-3.crt" --key "$R/clients/node-3.key" \
+		"https://127.0.0.1:$PORT/v1/bundle" | "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/n4-$kt/pki" >/dev/null
+	check "curl --pinnedpubkey piped into decrypt ($kt)" diff -r "$R/pki" "$T/n4-$kt/pki"
+
+	# An implementation we did not write opens the bundle pkishare sealed.
+	/usr/bin/python3 "$PROTO_DIR/pkishare_seal.py" open "$KEY" <"$T/bundle-$kt.json" | awk '{print $3, $1}' | sort >"$T/py-$kt.txt"
+	(cd "$R/pki" && sha256sum ca.crt ca.key sa.key sa.pub front-proxy-ca.crt front-proxy-ca.key etcd/ca.crt etcd/ca.key | sed 's/  / /' | sort) >"$T/src-$kt.txt"
+	check "Python (cryptography) opens pkishare's bundle ($kt)" diff "$T/py-$kt.txt" "$T/src-$kt.txt"
+
+	# The server presents the cluster-CA-signed certificate: openssl verifies it.
+	echo | openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$R/pki/ca.crt" -verify_return_error \
+		-cert "$R/clients/node-2.crt" -key "$R/clients/node-2.key" >"$T/sclient.txt" 2>&1 || true
+	check "openssl s_client verifies the serving certificate ($kt)" grep -q "Verify return code: 0" "$T/sclient.txt"
+
+	# Joining again with identical files is fine; --dry-run writes nothing.
+	expect_exit 0 "second join onto identical files ($kt)" "$PKISHARE" join --server "$SERVER" \
+		--ca-cert-hash "$PIN" --certificate-key "$KEY" --cert "$R/clients/node-2.crt" \
+		--key "$R/clients/node-2.key" --pki-dir "$T/n2-$kt/pki"
+	check "identical files reported as such ($kt)" grep -q "0 written, 8 already identical" "$T/last.out"
+	expect_exit 0 "dry-run join ($kt)" "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
+		--certificate-key "$KEY" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+		--pki-dir "$T/dry-$kt/pki" --dry-run
+	check "dry run created nothing ($kt)" [ ! -e "$T/dry-$kt" ]
+
+	# --server given twice: the first is unreachable, the second serves.
+	expect_exit 0 "join survives an unreachable first --server ($kt)" "$PKISHARE" join \
+		--server 127.0.0.1:1 --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/n5-$kt/pki"
+	check "fallback join is byte-identical ($kt)" diff -r "$R/pki" "$T/n5-$kt/pki"
+
+	# The key can come from stdin, keeping it out of argv.
+	echo "$KEY" | "$PKISHARE" decrypt --certificate-key - --pki-dir "$T/n6-$kt/pki" "$T/bundle-$kt.json" >/dev/null
+	check "key from stdin ($kt)" diff -r "$R/pki" "$T/n6-$kt/pki"
+
+	check "daemon logged fetches with client identities ($kt)" grep -q "client=node-3" "$DAEMON_LOG"
+	check "no key in the daemon's log ($kt)" bash -c "! grep -q '$KEY' '$DAEMON_LOG'"
+	stop_daemon
+done
+
+# A bundle sealed by the independent implementation (Python) opens with pkishare.
+PYKEY=$("$PKISHARE" certificate-key)
+/usr/bin/python3 "$PROTO_DIR/pkishare_seal.py" seal "$PYKEY" "$T/c-ecdsa/pki" 600 >"$T/py-bundle.json"
+expect_exit 0 "pkishare opens a Python-sealed bundle" "$PKISHARE" decrypt --certificate-key "$PYKEY" \
+	--pki-dir "$T/py/pki" "$T/py-bundle.json"
+check "the Python-sealed bundle installs byte-identically" diff -r "$T/c-ecdsa/pki" "$T/py/pki"
+# The fixed vector bundle's expiresAt lies in the past: refused as expired, exit 3.
+expect_exit 3 "the vector bundle is refused as expired" "$PKISHARE" decrypt \
+	--certificate-key "$(cat "$PROTO_DIR/vectors/bundle.key")" --pki-dir "$T/vec/pki" "$PROTO_DIR/vectors/bundle.json"
+check "expiry message names the time" err_has "expired at 2026-09-21T16:13:20Z"
+check "nothing written for an expired bundle" [ ! -e "$T/vec" ]
+finish
