@@ -81,15 +81,29 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 {
 	(void)cls;
 	(void)socket_ctx;
-	if (code != MHD_CONNECTION_NOTIFY_STARTED)
-		return;
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (!ci || !ci->tls_session)
 		return;
 	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
-	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
-	gnutls_session_set_verify_function(session, handshake_verify);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_function(session, handshake_verify);
+		return;
+	}
+	/* Closed before the handshake finished and without any certificate: the verify
+	 * callback never ran (no certificate, an old protocol, a port scan). Audit it here;
+	 * a bad certificate was already audited by handshake_verify(). */
+	unsigned n = 0;
+	if (gnutls_handshake_get_last_in(session) != GNUTLS_HANDSHAKE_FINISHED &&
+	    !gnutls_certificate_get_peers(session, &n)) {
+		char peer[96];
+		http_peer(c, peer, sizeof(peer));
+		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
+					  .result = "tls-handshake-failed"},
+			  "TLS handshake did not complete: no client certificate, or a protocol or "
+			  "cipher this daemon does not accept");
+	}
 }
 
 /* The verified client's identity (subject CN), or a negative error. */
