@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
 		.tls_priorities = DEFAULT_TLS_PRIORITIES,
 	};
 	int level = LOG_INFO, c, r;
+	bool ttl_given = false;
 	int64_t d;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -120,8 +122,10 @@ int main(int argc, char **argv)
 					error_message(-PKS_E_DURATION));
 				return 2;
 			}
-			if (c == OPT_TTL)
+			if (c == OPT_TTL) {
 				cfg.ttl_s = d;
+				ttl_given = true;
+			}
 			else if (c == OPT_MAXTTL)
 				cfg.max_ttl_s = d;
 			else
@@ -164,8 +168,11 @@ int main(int argc, char **argv)
 				"serving-cert')\n");
 		return 2;
 	}
+	if (!ttl_given && cfg.ttl_s > cfg.max_ttl_s)
+		cfg.ttl_s = cfg.max_ttl_s; /* a short --max-ttl alone lowers the default too */
 	if (cfg.ttl_s > cfg.max_ttl_s) {
-		fprintf(stderr, "pkishared: --ttl is longer than --max-ttl\n");
+		fprintf(stderr, "pkishared: --ttl is longer than --max-ttl; lower --ttl or raise "
+				"--max-ttl\n");
 		return 2;
 	}
 

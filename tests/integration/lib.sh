@@ -58,7 +58,7 @@ start_daemon() {
 		if grep -q "listening on" "$DAEMON_LOG" 2>/dev/null && [ -S "$ADMIN" ]; then break; fi
 		sleep 0.05
 	done
-	SERVER=$(grep -o 'listening on [^ ]*' "$DAEMON_LOG" | head -1 | cut -d' ' -f3)
+	SERVER=$(grep -o 'listening on [^ ]*' "$DAEMON_LOG" | head -1 | cut -d' ' -f3 || true)
 	PORT=${SERVER##*:}
 	export PKISHARE_ADMIN_SOCKET=$ADMIN
 	[ -n "$PORT" ] || { cat "$DAEMON_LOG" >&2; echo "daemon did not start" >&2; exit 1; }
