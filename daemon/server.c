@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -71,39 +72,54 @@ static int handshake_verify(gnutls_session_t session)
 	} else {
 		str_copy(why, sizeof(why), gnutls_strerror(r));
 	}
-	log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "bad-client-cert"},
-		  "refused TLS client in handshake: %s", why);
+	/* The audit event follows when the connection closes without a request. */
+	log_msg(LOG_NOTICE, "client certificate from %s refused in the TLS handshake: %s", peer,
+		why);
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
+
+/* Per TLS connection: did it get as far as an HTTP request? */
+struct conn_state {
+	bool reached_http;
+};
 
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			      enum MHD_ConnectionNotificationCode code)
 {
 	(void)cls;
-	(void)socket_ctx;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!ci || !ci->tls_session)
-		return;
-	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		*socket_ctx = calloc(1, sizeof(struct conn_state));
+		if (!ci || !ci->tls_session)
+			return;
+		gnutls_session_t session = (gnutls_session_t)ci->tls_session;
 		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
 		gnutls_session_set_verify_function(session, handshake_verify);
 		return;
 	}
-	/* Closed before the handshake finished and without any certificate: the verify
-	 * callback never ran (no certificate, an old protocol, a port scan). Audit it here;
-	 * a bad certificate was already audited by handshake_verify(). */
-	unsigned n = 0;
-	if (gnutls_handshake_get_last_in(session) != GNUTLS_HANDSHAKE_FINISHED &&
-	    !gnutls_certificate_get_peers(session, &n)) {
+	struct conn_state *st = *socket_ctx;
+	*socket_ctx = NULL;
+	/* Closed without a single request: a refused certificate, no certificate, an old
+	 * protocol or cipher, a port scan, or a client that gave up. One audit event. */
+	if (st && !st->reached_http) {
 		char peer[96];
 		http_peer(c, peer, sizeof(peer));
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
-					  .result = "tls-handshake-failed"},
-			  "TLS handshake did not complete: no client certificate, or a protocol or "
-			  "cipher this daemon does not accept");
+					  .result = "tls-refused"},
+			  "connection closed before any request: TLS handshake refused (client "
+			  "certificate missing or not accepted, or protocol or cipher not allowed) "
+			  "or abandoned");
 	}
+	free(st);
+}
+
+static void mark_reached_http(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context)
+		((struct conn_state *)ci->socket_context)->reached_http = true;
 }
 
 /* The verified client's identity (subject CN), or a negative error. */
@@ -212,6 +228,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	mark_reached_http(c);
 	http_peer(c, peer, sizeof(peer));
 	if (client_identity(c, client, sizeof(client)) < 0) {
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
