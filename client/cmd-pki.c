@@ -303,7 +303,8 @@ int verb_pki(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
-	if (strcmp(sub, "init") && strcmp(sub, "serving-cert") && strcmp(sub, "ca-cert-hash")) {
+	if (strcmp(sub, "init") != 0 && strcmp(sub, "serving-cert") != 0 &&
+	    strcmp(sub, "ca-cert-hash") != 0) {
 		cli_error("unknown 'pki' verb '%s'", sub);
 		pki_usage(stderr);
 		return EXIT_USAGE;

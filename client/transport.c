@@ -103,8 +103,13 @@ static int parse_response(struct secret *raw, struct http_response *ret)
 {
 	const char *p = (const char *)raw->data;
 	int status = 0;
-	if (raw->len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || sscanf(p + 9, "%3d", &status) != 1)
+	if (raw->len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
 		return -EPROTO;
+	for (int i = 9; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EPROTO;
+		status = status * 10 + (p[i] - '0');
+	}
 	const char *end = memmem(p, raw->len, "\r\n\r\n", 4);
 	if (!end)
 		return -EPROTO;

@@ -259,8 +259,8 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		set_detail(detail, "apiVersion, kind and cipher are required strings");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	if (strcmp(api, BUNDLE_API_VERSION) || strcmp(kind, BUNDLE_KIND) ||
-	    strcmp(cipher, BUNDLE_CIPHER)) {
+	if (strcmp(api, BUNDLE_API_VERSION) != 0 || strcmp(kind, BUNDLE_KIND) != 0 ||
+	    strcmp(cipher, BUNDLE_CIPHER) != 0) {
 		set_detail(detail, "expected " BUNDLE_API_VERSION " " BUNDLE_KIND
 				   " with cipher " BUNDLE_CIPHER);
 		return -PKS_E_BUNDLE_VERSION;

@@ -50,6 +50,6 @@ int pin_of_cert(X509 *cert, uint8_t out[PIN_BYTES])
 
 void pin_format(const uint8_t pin[PIN_BYTES], char out[PIN_TEXT_LEN + 1])
 {
-	memcpy(out, "sha256:", 7);
+	memcpy(out, "sha256:", 7); /* NOLINT(bugprone-not-null-terminated-result): hex follows */
 	sodium_bin2hex(out + 7, 2 * PIN_BYTES + 1, pin, PIN_BYTES);
 }
