@@ -68,6 +68,21 @@ for kt in ecdsa rsa; do
 	stop_daemon
 done
 
+# pki init makes kubeadm's subjects; pki serving-cert issues from an existing cluster CA.
+check "ca.crt subject is CN=kubernetes" bash -c "openssl x509 -in '$T/c-rsa/pki/ca.crt' -noout -subject | grep -q 'CN = kubernetes'"
+check "front-proxy-ca subject" bash -c "openssl x509 -in '$T/c-rsa/pki/front-proxy-ca.crt' -noout -subject | grep -q 'CN = front-proxy-ca'"
+check "etcd-ca subject" bash -c "openssl x509 -in '$T/c-rsa/pki/etcd/ca.crt' -noout -subject | grep -q 'CN = etcd-ca'"
+check "RSA 2048 by default" bash -c "openssl pkey -in '$T/c-rsa/pki/ca.key' -noout -text | grep -q '2048 bit'"
+check "sa.pub is the public half of sa.key" bash -c "diff <(openssl pkey -in '$T/c-rsa/pki/sa.key' -pubout) '$T/c-rsa/pki/sa.pub'"
+expect_exit 0 "pki serving-cert" "$PKISHARE" pki serving-cert --pki-dir "$T/c-rsa/pki" --out "$T/sc" --node-name cp-9 --address 10.9.8.7
+check "serving cert verifies against the cluster CA" openssl verify -CAfile "$T/c-rsa/pki/ca.crt" "$T/sc/tls.crt"
+check "serving cert has the node's SANs" bash -c "openssl x509 -in '$T/sc/tls.crt' -noout -ext subjectAltName | grep -q 'DNS:cp-9.*IP Address:10.9.8.7'"
+check "serving cert is for serverAuth" bash -c "openssl x509 -in '$T/sc/tls.crt' -noout -ext extendedKeyUsage | grep -q 'TLS Web Server Authentication'"
+check "serving key is 0600" [ "$(stat -c %a "$T/sc/tls.key")" = 600 ]
+expect_exit 2 "pki serving-cert with a bad --address" "$PKISHARE" pki serving-cert --pki-dir "$T/c-rsa/pki" --out "$T/sc2" --address 10.9.8
+expect_exit 1 "pki serving-cert without a CA" "$PKISHARE" pki serving-cert --pki-dir "$T/nowhere" --out "$T/sc3"
+check "no output directory on failure" [ ! -e "$T/sc3" ]
+
 # A bundle sealed by the independent implementation (Python) opens with pkishare.
 PYKEY=$("$PKISHARE" certificate-key)
 /usr/bin/python3 "$PROTO_DIR/pkishare_seal.py" seal "$PYKEY" "$T/c-ecdsa/pki" 600 >"$T/py-bundle.json"
