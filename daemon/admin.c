@@ -12,10 +12,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "pin.h"
+#include "token.h"
 #include "util.h"
 
 #define ADMIN_MAX_FETCHES 1000
@@ -134,6 +138,57 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				   replaced[0] ? replaced : NULL));
 }
 
+#define TOKEN_DEFAULT_TTL_S (24 * 3600)
+#define TOKEN_MAX_USES 1000
+
+static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				       struct admin_req *req, const char *who)
+{
+	struct audit a = {.event = AUDIT_TOKEN, .peer = "admin", .client = who};
+	json_t *j = req->body ? json_loadb((const char *)req->body->data, req->body->len,
+					   JSON_REJECT_DUPLICATES, NULL)
+			      : NULL;
+	const char *id = json_string_value(json_object_get(j, "id"));
+	const char *hash_hex = json_string_value(json_object_get(j, "secretHash"));
+	json_t *ttl_j = json_object_get(j, "ttlSeconds"), *uses_j = json_object_get(j, "uses");
+	json_int_t ttl = ttl_j ? json_integer_value(ttl_j) : TOKEN_DEFAULT_TTL_S;
+	json_int_t uses = uses_j ? json_integer_value(uses_j) : 0;
+	uint8_t hash[TOKEN_HASH_BYTES];
+	size_t bin_len = 0;
+
+	if (!j || !token_id_valid(id) || !hash_hex || strlen(hash_hex) != TOKEN_HASH_HEX_LEN ||
+	    sodium_hex2bin(hash, sizeof(hash), hash_hex, TOKEN_HASH_HEX_LEN, NULL, &bin_len,
+			   NULL) != 0 ||
+	    bin_len != TOKEN_HASH_BYTES || (ttl_j && !json_is_integer(ttl_j)) ||
+	    (uses_j && !json_is_integer(uses_j)) || ttl <= 0 || ttl > ctx->cfg->max_ttl_s ||
+	    uses < 0 || uses > TOKEN_MAX_USES) {
+		json_decref(j);
+		a.result = "bad-request";
+		log_audit(&a, "refused token creation: malformed request");
+		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+				  "expected {\"id\": 6 characters a-z0-9, \"secretHash\": 64 hex, "
+				  "\"ttlSeconds\": 1..%lld, \"uses\": 0..%d}",
+				  (long long)ctx->cfg->max_ttl_s, TOKEN_MAX_USES);
+	}
+	char idbuf[TOKEN_ID_LEN + 1];
+	str_copy(idbuf, sizeof(idbuf), id);
+	json_decref(j);
+	int r = store_token_add(&ctx->store, idbuf, hash, ttl, (uint64_t)uses);
+	if (r < 0) {
+		a.result = r == -EEXIST ? "exists" : "too-many";
+		log_audit(&a, "refused token creation: %s", a.result);
+		return http_error(c, MHD_HTTP_CONFLICT, a.result,
+				  r == -EEXIST ? "a token with this id exists; delete it first"
+					       : "too many tokens (%d); delete some",
+				  STORE_MAX_TOKENS);
+	}
+	a.result = "ok";
+	a.client = idbuf;
+	log_audit(&a, "join token %s created (%llds, uses %lld) by %s", idbuf, (long long)ttl,
+		  (long long)uses, who);
+	return http_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", "id", idbuf));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
@@ -193,6 +248,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				  "bundle %s wiped on request", id);
 			return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
 		}
+	} else if (strcmp(url, "/v1/tokens") == 0) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+			return do_token_create(ctx, c, req, who);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+			return http_json(c, MHD_HTTP_OK, store_token_list(&ctx->store));
+	} else if (strncmp(url, "/v1/tokens/", 11) == 0 &&
+		   strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+		const char *id = url + 11;
+		if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
+			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+					  "no join token with id '%.16s'", id);
+		log_audit(&(struct audit){.event = AUDIT_TOKEN, .peer = "admin", .client = id,
+					  .result = "deleted"},
+			  "join token %s deleted by %s", id, who);
+		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
 	} else if (strcmp(url, "/v1/status") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		json_t *st = store_status(&ctx->store);
 		if (st) {
@@ -202,6 +272,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 					    json_integer((json_int_t)ctx->cfg->ttl_s));
 			json_object_set_new(st, "maxTtlSeconds",
 					    json_integer((json_int_t)ctx->cfg->max_ttl_s));
+			uint8_t pin[PIN_BYTES];
+			char pin_txt[PIN_TEXT_LEN + 1], curl_pin[96];
+			if (pin_of_chain_ca(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len, pin) == 0) {
+				pin_format(pin, pin_txt);
+				json_object_set_new(st, "caCertHash", json_string(pin_txt));
+			}
+			if (pin_curl_of_leaf(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len,
+					     curl_pin, sizeof(curl_pin)) == 0)
+				json_object_set_new(st, "pinnedPubkey", json_string(curl_pin));
 		}
 		return http_json(c, MHD_HTTP_OK, st);
 	} else {

@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <pthread.h>
 
 #include "secret.h"
 #include "store.h"
@@ -20,6 +23,11 @@
 #define DEFAULT_CONNECTION_TIMEOUT_S 10
 #define DEFAULT_CONNECTION_LIMIT 1024
 #define DEFAULT_PER_IP_LIMIT 64
+#define DEFAULT_ENROLL_TTL_S 600
+#define CSR_MAX_BYTES 16384
+#define RATELIMIT_SLOTS 256
+#define RATELIMIT_FAILURES 5      /* failed authentications per peer address ... */
+#define RATELIMIT_WINDOW_MS 60000 /* ... per minute, then 429 until the minute is over */
 #define DEFAULT_TLS_PRIORITIES                                                                   \
 	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"     \
 	"+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"        \
@@ -39,6 +47,17 @@ struct daemon_config {
 	unsigned connection_limit;
 	unsigned per_ip_limit;
 	const char *tls_priorities;
+	int64_t enroll_ttl_s;
+};
+
+/* Failed authentications per peer address, to slow down token guessing. */
+struct ratelimit {
+	pthread_mutex_t lock;
+	struct {
+		char addr[64];
+		unsigned failures;
+		int64_t window_start_ms;
+	} slot[RATELIMIT_SLOTS];
 };
 
 struct daemon_ctx {
@@ -50,6 +69,12 @@ struct daemon_ctx {
 	struct secret *tls_key_pem;
 	struct secret *tls_cert_pem;
 	struct secret *client_ca_pem;
+	struct secret *trust_pem; /* client CA + enrollment CA, for MHD_OPTION_HTTPS_MEM_TRUST */
+
+	/* The enrollment CA, made in memory at start; its key never leaves this process. */
+	EVP_PKEY *enroll_key;
+	X509 *enroll_ca;
+	struct ratelimit ratelimit;
 
 	struct MHD_Daemon *https;
 	struct MHD_Daemon *admin;
@@ -62,6 +87,19 @@ struct daemon_ctx {
 int server_start(struct daemon_ctx *ctx);
 void server_stop(struct daemon_ctx *ctx);
 
+/* enroll.c: the enrollment CA and POST /v1/enroll. */
+int enroll_init(struct daemon_ctx *ctx);
+void enroll_done(struct daemon_ctx *ctx);
+struct enroll_req {
+	struct secret *body;
+	bool too_big;
+};
+enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
+			      struct enroll_req *req, const char *peer);
+/* Milliseconds until peer may try again (0: it may now), and recording a failure. */
+int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer);
+void ratelimit_fail(struct ratelimit *rl, const char *peer);
+
 /* admin.c: the admin API on the unix socket (root or our own uid only). */
 int admin_start(struct daemon_ctx *ctx);
 void admin_stop(struct daemon_ctx *ctx);
@@ -71,6 +109,9 @@ enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *bod
 enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
 			   const char *fmt, ...) _printf_(4, 5);
 /* Serve a guarded buffer; it is wiped and freed when libmicrohttpd is done with it. */
+enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s,
+				 const char *fmt, ...) _printf_(3, 4);
+enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);
 /* The peer's address as text ("unix" for the admin socket). */
 void http_peer(struct MHD_Connection *c, char *buf, size_t len);

@@ -25,6 +25,45 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 	return ret;
 }
 
+enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s,
+				 const char *fmt, ...)
+{
+	char msg[512], retry[24];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char *text = NULL;
+	json_t *j = json_pack("{s:s, s:s}", "error", msg, "reason", "too-many-attempts");
+	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!text)
+		return MHD_NO;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+	secret_json_free(text);
+	if (!r)
+		return MHD_NO;
+	snprintf(retry, sizeof(retry), "%lld", (long long)retry_after_s);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	return queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+}
+
+enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+		pem->len, pem->data, secret_free_cb, pem);
+	if (!r) {
+		secret_free(pem);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-pem-file");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(

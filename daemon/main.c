@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
 		"  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
 		"  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
 		"  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
+		"  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
 		"  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
 		"  -h, --help               show this help\n"
 		"  --version                show the version\n",
@@ -56,7 +58,7 @@ static int load_pem(const char *what, const char *path, struct secret **ret)
 int main(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_ALLOW, OPT_ADMIN, OPT_TTL,
-	       OPT_MAXTTL, OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG };
+	       OPT_MAXTTL, OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG, OPT_ENROLL };
 	static const struct option opts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"tls-cert", required_argument, NULL, OPT_CERT},
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
 		{"max-ttl", required_argument, NULL, OPT_MAXTTL},
 		{"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"tls-priorities", required_argument, NULL, OPT_PRIO},
+		{"enroll-ttl", required_argument, NULL, OPT_ENROLL},
 		{"log-level", required_argument, NULL, OPT_LOG},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"help", no_argument, NULL, 'h'},
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
 		.connection_limit = DEFAULT_CONNECTION_LIMIT,
 		.per_ip_limit = DEFAULT_PER_IP_LIMIT,
 		.tls_priorities = DEFAULT_TLS_PRIORITIES,
+		.enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
 	};
 	int level = LOG_INFO, c, r;
 	bool ttl_given = false;
@@ -117,6 +121,7 @@ int main(int argc, char **argv)
 		case OPT_TTL:
 		case OPT_MAXTTL:
 		case OPT_TIMEOUT:
+		case OPT_ENROLL:
 			if (duration_parse(optarg, &d) < 0) {
 				fprintf(stderr, "pkishared: invalid duration '%s': %s\n", optarg,
 					error_message(-PKS_E_DURATION));
@@ -128,6 +133,8 @@ int main(int argc, char **argv)
 			}
 			else if (c == OPT_MAXTTL)
 				cfg.max_ttl_s = d;
+			else if (c == OPT_ENROLL)
+				cfg.enroll_ttl_s = d;
 			else
 				cfg.connection_timeout_s = (unsigned)d;
 			break;
@@ -197,6 +204,7 @@ int main(int argc, char **argv)
 
 	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1};
 	int exit_code = 1;
+	pthread_mutex_init(&ctx.ratelimit.lock, NULL);
 	if (store_init(&ctx.store) < 0) {
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
@@ -205,6 +213,16 @@ int main(int argc, char **argv)
 	    load_pem("TLS certificate", cfg.tls_cert, &ctx.tls_cert_pem) < 0 ||
 	    load_pem("client CA", cfg.client_ca, &ctx.client_ca_pem) < 0)
 		goto out;
+	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
+	 * locked secure heap. */
+	if (CRYPTO_secure_malloc_init(64 * 1024, 32) != 1)
+		log_msg(LOG_WARNING, "OpenSSL secure heap unavailable; the enrollment CA key "
+				     "stays in ordinary memory");
+	r = enroll_init(&ctx);
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));
+		goto out;
+	}
 	r = store_start_reaper(&ctx.store);
 	if (r < 0) {
 		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
@@ -256,5 +274,7 @@ out:
 	secret_free(ctx.tls_key_pem);
 	secret_free(ctx.tls_cert_pem);
 	secret_free(ctx.client_ca_pem);
+	enroll_done(&ctx);
+	pthread_mutex_destroy(&ctx.ratelimit.lock);
 	return exit_code;
 }

@@ -55,10 +55,14 @@ static int verify_peer(gnutls_session_t session, unsigned *ret_status)
 	return status == 0 ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
 }
 
-/* Runs inside the handshake: a client without a good certificate never reaches HTTP. */
+/* Runs inside the handshake: a client with a bad certificate never reaches HTTP. */
 static int handshake_verify(gnutls_session_t session)
 {
-	unsigned status = 0;
+	unsigned status = 0, n = 0;
+	/* No certificate at all: let the handshake finish. Only POST /v1/enroll answers
+	 * such a client; every other route refuses it with 403. */
+	if (!gnutls_certificate_get_peers(session, &n) || n == 0)
+		return 0;
 	int r = verify_peer(session, &status);
 	if (r == 0)
 		return 0;
@@ -94,7 +98,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		if (!ci || !ci->tls_session)
 			return;
 		gnutls_session_t session = (gnutls_session_t)ci->tls_session;
-		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 		gnutls_session_set_verify_function(session, handshake_verify);
 		return;
 	}
@@ -174,7 +178,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	int64_t gone_at = 0;
 	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = client};
 
-	enum store_fetch res = store_fetch(&ctx->store, &copy, id, &fetch_no, &gone_at);
+	enum store_fetch res = store_fetch(&ctx->store, client, peer, &copy, id, &fetch_no, &gone_at);
 	time_format(gone_at, when);
 	a.bundle_id = id[0] ? id : NULL;
 	switch (res) {
@@ -214,28 +218,45 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	}
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **req_ctx)
+static void request_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
+			      enum MHD_RequestTerminationCode toe)
 {
-	struct daemon_ctx *ctx = cls;
-	char peer[96], client[CLIENT_ID_MAX];
-	(void)version;
-	(void)upload_data;
-
-	if (*upload_data_size != 0) {
-		/* The public API takes no request bodies; discard and refuse below. */
-		*upload_data_size = 0;
-		return MHD_YES;
+	(void)c;
+	(void)toe;
+	if (*req_ctx && *req_ctx != cls) {
+		struct enroll_req *er = *req_ctx;
+		secret_free(er->body);
+		free(er);
 	}
+	*req_ctx = NULL;
+}
+
+/* First call for a request (headers only): authorize it, or answer at once. */
+static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				     const char *url, const char *method, void **req_ctx)
+{
+	char peer[96], client[CLIENT_ID_MAX];
+
 	mark_reached_http(c);
 	http_peer(c, peer, sizeof(peer));
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+		/* The one route open to clients without a certificate. */
+		struct enroll_req *er = calloc(1, sizeof(*er));
+		if (!er)
+			return MHD_NO;
+		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES)
+			er->too_big = true;
+		*req_ctx = er;
+		return MHD_YES;
+	}
 	if (client_identity(c, client, sizeof(client)) < 0) {
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
 					  .result = "forbidden"},
 			  "refused request for %.64s: no verified client certificate", url);
 		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
-				  "a client certificate signed by the daemon's client CA is required");
+				  "a client certificate signed by the daemon's client CA is "
+				  "required (or enroll first with a join token: POST /v1/enroll)");
 	}
 	if (!allowed(ctx->cfg, client)) {
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .client = client,
@@ -244,25 +265,60 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
 				  "client '%s' is not on pkishared's allow-list (--allow)", client);
 	}
-	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	bool has_body = (clen && strcmp(clen, "0") != 0) ||
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body) {
-		if (*req_ctx == NULL) {
-			*req_ctx = ctx;
-			return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
-					  "only GET without a body is served here");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
+		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+				  "only GET without a body is served here (and POST /v1/enroll)");
+	*req_ctx = ctx;
+	return MHD_YES;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct daemon_ctx *ctx = cls;
+	char peer[96], client[CLIENT_ID_MAX];
+	(void)version;
+
+	if (*req_ctx == NULL)
+		return begin_request(ctx, c, url, method, req_ctx);
+	http_peer(c, peer, sizeof(peer));
+	if (*req_ctx != ctx) {
+		/* An enrollment: collect the CSR, capped, then answer. */
+		struct enroll_req *er = *req_ctx;
+		if (*upload_data_size != 0) {
+			if (!er->too_big) {
+				if (!er->body)
+					er->body = secret_new(4096);
+				if (!er->body || er->body->len + *upload_data_size > CSR_MAX_BYTES ||
+				    secret_append(er->body, upload_data, *upload_data_size) < 0) {
+					er->too_big = true;
+					er->body = secret_free(er->body);
+				}
+			}
+			*upload_data_size = 0;
+			return MHD_YES;
 		}
-		return MHD_NO;
+		return enroll_handle(ctx, c, er, peer);
 	}
-	if (*req_ctx == NULL) {
-		*req_ctx = ctx;
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0; /* refused in begin_request; never reached */
 		return MHD_YES;
 	}
+	if (client_identity(c, client, sizeof(client)) < 0)
+		return MHD_NO;
 	if (strcmp(url, "/healthz") == 0)
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	if (strcmp(url, "/v1/bundle") == 0)
 		return serve_bundle(ctx, c, peer, client);
+	if (strcmp(url, "/v1/bundle/info") == 0) {
+		json_t *info = store_bundle_info(&ctx->store);
+		if (!info)
+			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no bundle is held");
+		return http_json(c, MHD_HTTP_OK, info);
+	}
 	return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
 }
 
@@ -330,7 +386,8 @@ int server_start(struct daemon_ctx *ctx)
 		0, NULL, NULL, handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
 		MHD_OPTION_HTTPS_MEM_KEY, (const char *)ctx->tls_key_pem->data,
 		MHD_OPTION_HTTPS_MEM_CERT, (const char *)ctx->tls_cert_pem->data,
-		MHD_OPTION_HTTPS_MEM_TRUST, (const char *)ctx->client_ca_pem->data,
+		MHD_OPTION_HTTPS_MEM_TRUST, (const char *)ctx->trust_pem->data,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, ctx,
 		MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
 		notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,

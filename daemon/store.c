@@ -43,6 +43,34 @@ static void wipe_locked(struct store *s, enum store_gone why)
 	s->key_id[0] = 0;
 	s->fetches = s->max_fetches = 0;
 	s->deadline_ms = 0;
+	secret_wipe(s->fetch_log, sizeof(s->fetch_log));
+	s->n_fetch_log = 0;
+}
+
+/* Called with the lock held: drop tokens past their deadline. */
+static void expire_tokens_locked(struct store *s)
+{
+	int64_t now = time_mono_ms();
+	for (size_t i = 0; i < s->n_tokens;) {
+		if (now >= s->tokens[i].deadline_ms) {
+			log_audit(&(struct audit){.event = AUDIT_TOKEN, .peer = "reaper",
+						  .client = s->tokens[i].id, .result = "expired"},
+				  "join token %s expired and was removed", s->tokens[i].id);
+			s->tokens[i] = s->tokens[--s->n_tokens];
+			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
+		} else {
+			i++;
+		}
+	}
+}
+
+static int64_t next_deadline_locked(struct store *s)
+{
+	int64_t next = s->json ? s->deadline_ms : INT64_MAX;
+	for (size_t i = 0; i < s->n_tokens; i++)
+		if (s->tokens[i].deadline_ms < next)
+			next = s->tokens[i].deadline_ms;
+	return next;
 }
 
 static void *reaper_main(void *arg)
@@ -51,6 +79,7 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
+		expire_tokens_locked(s);
 		if (s->json && time_mono_ms() >= s->deadline_ms) {
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			str_copy(id, sizeof(id), s->id);
@@ -60,9 +89,10 @@ static void *reaper_main(void *arg)
 				  "bundle %s reached its deadline and was wiped", id);
 			continue;
 		}
-		if (s->json) {
-			struct timespec ts = {.tv_sec = s->deadline_ms / 1000,
-					      .tv_nsec = (s->deadline_ms % 1000) * 1000000L};
+		int64_t next = next_deadline_locked(s);
+		if (next != INT64_MAX) {
+			struct timespec ts = {.tv_sec = next / 1000,
+					      .tv_nsec = (next % 1000) * 1000000L};
 			pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 		} else {
 			pthread_cond_wait(&s->wake, &s->lock);
@@ -139,9 +169,9 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	return 0;
 }
 
-enum store_fetch store_fetch(struct store *s, struct secret **ret_copy,
-			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
-			     int64_t *ret_gone_at)
+enum store_fetch store_fetch(struct store *s, const char *client, const char *peer,
+			     struct secret **ret_copy, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     uint64_t *ret_fetch_no, int64_t *ret_gone_at)
 {
 	enum store_fetch res;
 
@@ -175,6 +205,12 @@ enum store_fetch store_fetch(struct store *s, struct secret **ret_copy,
 	 * last of max_fetches. */
 	*ret_fetch_no = ++s->fetches;
 	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
+	if (s->n_fetch_log < STORE_MAX_FETCH_LOG) {
+		struct store_fetch_record *rec = &s->fetch_log[s->n_fetch_log++];
+		rec->at = time_now();
+		str_copy(rec->client, sizeof(rec->client), client);
+		str_copy(rec->peer, sizeof(rec->peer), peer);
+	}
 	if (s->max_fetches && s->fetches >= s->max_fetches) {
 		wipe_locked(s, STORE_GONE_USED_UP);
 		pthread_cond_broadcast(&s->wake);
@@ -199,6 +235,36 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	return 0;
 }
 
+/* Called with the lock held, with a bundle held. */
+static json_t *bundle_json_locked(struct store *s)
+{
+	char created[RFC3339_LEN], expires[RFC3339_LEN], at[RFC3339_LEN];
+	int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
+	time_format(s->created_at, created);
+	time_format(s->expires_at, expires);
+	json_t *log = json_array();
+	for (size_t i = 0; log && i < s->n_fetch_log; i++) {
+		time_format(s->fetch_log[i].at, at);
+		json_array_append_new(log, json_pack("{s:s, s:s, s:s}", "at", at, "client",
+						     s->fetch_log[i].client, "peer",
+						     s->fetch_log[i].peer));
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", s->id, "keyId",
+			 s->key_id, "createdAt", created, "expiresAt", expires, "expiresInSeconds",
+			 (json_int_t)(left > 0 ? left : 0), "fetches", (json_int_t)s->fetches,
+			 "maxFetches", (json_int_t)s->max_fetches, "fetchLog",
+			 log ? log : json_array());
+}
+
+json_t *store_bundle_info(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	check_deadline_locked(s);
+	json_t *b = s->json ? bundle_json_locked(s) : NULL;
+	pthread_mutex_unlock(&s->lock);
+	return b;
+}
+
 json_t *store_status(struct store *s)
 {
 	static const char *const gone_names[] = {
@@ -206,28 +272,101 @@ json_t *store_status(struct store *s)
 		[STORE_GONE_DELETED] = "deleted",      [STORE_GONE_USED_UP] = "used-up",
 		[STORE_GONE_REPLACED] = "replaced",
 	};
-	char created[RFC3339_LEN], expires[RFC3339_LEN], gone_at[RFC3339_LEN];
+	char gone_at[RFC3339_LEN];
 	json_t *b;
 
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	if (s->json) {
-		int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
-		time_format(s->created_at, created);
-		time_format(s->expires_at, expires);
-		b = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", s->id, "keyId",
-			      s->key_id, "createdAt", created, "expiresAt", expires,
-			      "expiresInSeconds", (json_int_t)(left > 0 ? left : 0), "fetches",
-			      (json_int_t)s->fetches, "maxFetches", (json_int_t)s->max_fetches);
-	} else {
-		b = json_null();
-	}
+	b = s->json ? bundle_json_locked(s) : json_null();
 	time_format(s->gone_at, gone_at);
 	json_t *last = s->gone == STORE_GONE_NEVER
 			       ? json_null()
 			       : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
 					   gone_names[s->gone], "at", gone_at);
 	pthread_mutex_unlock(&s->lock);
-	return json_pack("{s:o, s:o}", "bundle", b ? b : json_null(), "previous",
-			 last ? last : json_null());
+	return json_pack("{s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
+			 last ? last : json_null(), "tokens", store_token_list(s));
+}
+
+int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		    int64_t ttl_s, uint64_t uses)
+{
+	pthread_mutex_lock(&s->lock);
+	expire_tokens_locked(s);
+	for (size_t i = 0; i < s->n_tokens; i++)
+		if (strcmp(s->tokens[i].id, id) == 0) {
+			pthread_mutex_unlock(&s->lock);
+			return -EEXIST;
+		}
+	if (s->n_tokens >= STORE_MAX_TOKENS) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOSPC;
+	}
+	struct store_token *t = &s->tokens[s->n_tokens++];
+	memset(t, 0, sizeof(*t));
+	str_copy(t->id, sizeof(t->id), id);
+	memcpy(t->hash, hash, TOKEN_HASH_BYTES);
+	t->expires_at = time_now() + ttl_s;
+	t->deadline_ms = time_mono_ms() + ttl_s * 1000;
+	t->uses_left = uses;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int store_token_delete(struct store *s, const char *id)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_tokens; i++)
+		if (strcmp(s->tokens[i].id, id) == 0) {
+			s->tokens[i] = s->tokens[--s->n_tokens];
+			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+json_t *store_token_list(struct store *s)
+{
+	char at[RFC3339_LEN];
+	json_t *list = json_array();
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; list && i < s->n_tokens; i++) {
+		time_format(s->tokens[i].expires_at, at);
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", "id",
+						      s->tokens[i].id, "expiresAt", at, "usesLeft",
+						      (json_int_t)s->tokens[i].uses_left, "used",
+						      (json_int_t)s->tokens[i].used));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return list ? list : json_array();
+}
+
+int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		struct store_token *t = &s->tokens[i];
+		if (strcmp(t->id, id) != 0)
+			continue;
+		if (!secret_equal(t->hash, hash, TOKEN_HASH_BYTES)) {
+			r = -EACCES;
+		} else if (time_mono_ms() >= t->deadline_ms) {
+			r = -ETIMEDOUT;
+		} else {
+			r = 0;
+			t->used++;
+			if (t->uses_left && --t->uses_left == 0) {
+				*t = s->tokens[--s->n_tokens];
+				secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
+			}
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }

@@ -14,7 +14,29 @@
 #include "bundle.h"
 #include "secret.h"
 
+#include "token.h"
+
 #define STORE_MAX_SEEN_KEYS 4096
+#define STORE_MAX_TOKENS 64
+#define STORE_MAX_FETCH_LOG 64
+#define STORE_ID_MAX 96
+
+/* A join token as the daemon keeps it: the id and a hash of the secret, never the secret. */
+struct store_token {
+	char id[TOKEN_ID_LEN + 1];
+	uint8_t hash[TOKEN_HASH_BYTES];
+	int64_t expires_at;  /* wall clock, for display */
+	int64_t deadline_ms; /* monotonic, enforced */
+	uint64_t uses_left;  /* 0: unlimited */
+	uint64_t used;
+};
+
+/* One fetch of the held bundle, for tamper evidence. */
+struct store_fetch_record {
+	int64_t at;
+	char client[STORE_ID_MAX];
+	char peer[STORE_ID_MAX];
+};
 
 enum store_gone {
 	STORE_GONE_NEVER = 0, /* nothing was ever uploaded */
@@ -45,6 +67,12 @@ struct store {
 
 	char (*seen)[KEY_ID_HEX_LEN + 1];
 	size_t n_seen;
+
+	struct store_token tokens[STORE_MAX_TOKENS];
+	size_t n_tokens;
+
+	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
+	size_t n_fetch_log; /* records kept (the count itself is in fetches) */
 };
 
 int store_init(struct store *s);
@@ -71,9 +99,9 @@ enum store_fetch {
 /* Count a fetch (atomically with the check) and return a guarded copy of the bundle. The
  * fetch that reaches max_fetches wipes the held bundle after copying it. ret_id gets the
  * bundle id (or the id of the one that is gone), ret_fetch_no the fetch's number. */
-enum store_fetch store_fetch(struct store *s, struct secret **ret_copy,
-			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
-			     int64_t *ret_gone_at);
+enum store_fetch store_fetch(struct store *s, const char *client, const char *peer,
+			     struct secret **ret_copy, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     uint64_t *ret_fetch_no, int64_t *ret_gone_at);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
@@ -81,3 +109,15 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 /* A JSON description (never a secret) of the store: held bundle's id, key id, times,
  * fetches; or null and what happened to the last one. */
 json_t *store_status(struct store *s);
+/* The held bundle's public description with every fetch so far, or NULL if none. */
+json_t *store_bundle_info(struct store *s);
+
+/* Tokens. add: -EEXIST (id in use), -ENOSPC (too many). delete: -ENOENT. */
+int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		    int64_t ttl_s, uint64_t uses);
+int store_token_delete(struct store *s, const char *id);
+json_t *store_token_list(struct store *s);
+/* Check a presented token and consume one use, atomically. -ENOENT unknown id,
+ * -EACCES wrong secret (compared in constant time), -ETIMEDOUT expired. A token whose
+ * last use this was is removed. */
+int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES]);

@@ -2,7 +2,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <errno.h>
+
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "error.h"
@@ -52,4 +57,38 @@ void pin_format(const uint8_t pin[PIN_BYTES], char out[PIN_TEXT_LEN + 1])
 {
 	memcpy(out, "sha256:", 7); /* NOLINT(bugprone-not-null-terminated-result): hex follows */
 	sodium_bin2hex(out + 7, 2 * PIN_BYTES + 1, pin, PIN_BYTES);
+}
+
+int pin_of_chain_ca(const void *pem, size_t len, uint8_t out[PIN_BYTES])
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509 *c;
+	int r = -PKS_E_X509;
+	while (bio && r < 0 && (c = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		if (X509_check_ca(c) >= 1)
+			r = pin_of_cert(c, out);
+		X509_free(c);
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	return r;
+}
+
+int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len)
+{
+	uint8_t h[PIN_BYTES];
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509 *c = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!c)
+		return -PKS_E_X509;
+	int r = pin_of_cert(c, h);
+	X509_free(c);
+	if (r < 0)
+		return r;
+	if (out_len < 8 + sodium_base64_ENCODED_LEN(PIN_BYTES, sodium_base64_VARIANT_ORIGINAL))
+		return -ENOBUFS;
+	memcpy(out, "sha256//", 8);
+	sodium_bin2base64(out + 8, out_len - 8, h, PIN_BYTES, sodium_base64_VARIANT_ORIGINAL);
+	return 0;
 }

@@ -2,6 +2,7 @@
  * "sha256:" followed by the hex SHA-256 of the CA certificate's DER SubjectPublicKeyInfo. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/x509.h>
@@ -14,3 +15,10 @@ int pin_parse(const char *text, uint8_t out[PIN_BYTES], char *detail);
 /* The pin of a certificate's public key. */
 int pin_of_cert(X509 *cert, uint8_t out[PIN_BYTES]);
 void pin_format(const uint8_t pin[PIN_BYTES], char out[PIN_TEXT_LEN + 1]);
+
+/* The pin of the first CA certificate in a PEM chain (the serving chain carries the
+ * cluster CA after the leaf). -PKS_E_X509 if there is none. */
+int pin_of_chain_ca(const void *pem, size_t len, uint8_t out[PIN_BYTES]);
+/* curl's --pinnedpubkey value for the first (leaf) certificate of a PEM chain:
+ * "sha256//" + base64 of SHA-256 of its SubjectPublicKeyInfo. */
+int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len);

@@ -75,7 +75,9 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 		goto out;
 	if (!X509_gmtime_adj(X509_getm_notBefore(c), spec->not_before_offset - 300) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(c),
-			     spec->not_before_offset + (long)spec->days * 24 * 3600))
+			     spec->not_before_offset +
+				     (spec->seconds > 0 ? spec->seconds
+							: (long)spec->days * 24 * 3600)))
 		goto out;
 	X509_NAME *name = X509_get_subject_name(c);
 	if (spec->org && !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
@@ -201,5 +203,44 @@ int x509_cert_load_file(const char *path, X509 **ret)
 	if (!c)
 		return -PKS_E_X509;
 	*ret = c;
+	return 0;
+}
+
+int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	int r = -PKS_E_X509;
+	if (req && bio && X509_REQ_set_version(req, 0) &&
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+				       (const unsigned char *)cn, -1, -1, 0) &&
+	    X509_REQ_set_pubkey(req, key) && X509_REQ_sign(req, key, EVP_sha256()) > 0 &&
+	    PEM_write_bio_X509_REQ(bio, req))
+		r = bio_to_secret(bio, ret_pem);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return r;
+}
+
+int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509_REQ *req = bio ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	if (!req)
+		return -PKS_E_X509;
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	int n = X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, cn,
+					  (int)cn_len);
+	if (!pub || X509_REQ_verify(req, pub) != 1 || n <= 0 || (size_t)n >= cn_len) {
+		X509_REQ_free(req);
+		return -PKS_E_X509;
+	}
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)cn[i] < 0x20 || (unsigned char)cn[i] > 0x7e) {
+			X509_REQ_free(req);
+			return -PKS_E_X509;
+		}
+	*ret = req;
 	return 0;
 }

@@ -29,6 +29,7 @@ struct cert_spec {
 	bool server_auth;
 	bool client_auth;
 	int days;
+	long seconds; /* when > 0, the validity in seconds instead of days */
 	long not_before_offset; /* seconds added to "now" for notBefore (tests) */
 };
 
@@ -46,3 +47,9 @@ int x509_key_load(const void *pem, size_t len, EVP_PKEY **ret);
 int x509_cert_load(const void *pem, size_t len, X509 **ret);
 /* Load a certificate from a file (public data). */
 int x509_cert_load_file(const char *path, X509 **ret);
+
+/* A PEM certificate signing request for key with subject CN=cn. */
+int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem);
+/* Parse a PEM CSR, check its self-signature, and return it with its subject CN
+ * (printable ASCII only, at most cn_len - 1 bytes). */
+int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len);

@@ -57,11 +57,15 @@ PY
 expect_exit 8 "entries swapped" "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$TARGET" "$T/swapped.json"
 unchanged "swapped entries"
 
-# 5. No client certificate: curl gets no bundle.
-rc=0; curl -sS --cacert "$R/pki/ca.crt" "https://127.0.0.1:$PORT/v1/bundle" >"$T/nocert.out" 2>&1 || rc=$?
-check "no client certificate: curl fails (exit $rc)" [ "$rc" != 0 ]
+# 5. No client certificate: the handshake completes (enrollment needs that) but every
+#    route except POST /v1/enroll answers 403, and no bundle is sent.
+code=$(curl -sS -o "$T/nocert.out" -w '%{http_code}' --cacert "$R/pki/ca.crt" "https://127.0.0.1:$PORT/v1/bundle" || true)
+check "no client certificate: 403 (got $code)" [ "$code" = 403 ]
 check "no client certificate: no bundle leaked" bash -c "! grep -q SealedBundle '$T/nocert.out'"
-check "no client certificate: audited" grep -q "result=tls-refused" "$DAEMON_LOG"
+check "no client certificate: the answer says what is needed" grep -q "client certificate" "$T/nocert.out"
+check "no client certificate: audited" grep -q "result=forbidden" "$DAEMON_LOG"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$R/pki/ca.crt" "https://127.0.0.1:$PORT/v1/bundle/info" || true)
+check "no client certificate: bundle info refused too (got $code)" [ "$code" = 403 ]
 unchanged "no client certificate"
 
 # 6. A client certificate from another CA.
