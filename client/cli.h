@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "macro.h"
 #include "secret.h"
 
@@ -59,9 +62,16 @@ struct tls_client_opts {
 	const char *cert_file;
 	const char *key_file;
 	const char *ca_file; /* alternative to the pin: a CA file (tests, curl parity) */
+	/* An identity held in memory (enrollment) instead of cert_file/key_file. */
+	X509 *cert;
+	EVP_PKEY *key;
 };
 int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
 	      char *detail);
+/* Any request; header (one "Name: value" line, may be NULL) and body (may be NULL). */
+int https_request(const struct tls_client_opts *o, const char *method, const char *path,
+		  const char *header, const struct secret *body, struct http_response *ret,
+		  char *detail);
 
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg,
@@ -74,3 +84,9 @@ int verb_delete_certs(int argc, char **argv);
 int verb_status(int argc, char **argv);
 int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);
+int verb_token(int argc, char **argv);
+int verb_print_join_command(int argc, char **argv);
+
+/* Fetch the daemon's status JSON over the admin socket (NULL on failure, with r set). */
+struct json_t;
+struct json_t *admin_status(const char *sock, int *ret_err);

@@ -16,6 +16,8 @@
 #include "key.h"
 #include "pin.h"
 #include "pkidir.h"
+#include "token.h"
+#include "x509.h"
 #include "util.h"
 
 #define MAX_SERVERS 8
@@ -93,11 +95,65 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	return EXIT_OK;
 }
 
+/* Enrollment: a key pair made in memory, a CSR, and a short-lived client certificate
+ * from POST /v1/enroll. The private key never leaves this process. */
+static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
+		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
+{
+	struct tls_client_opts o = {.server = server->server, .pin = server->pin};
+	_cleanup_(secret_freep) struct secret *csr = NULL;
+	_cleanup_(secret_freep) struct secret *auth = secret_new(32 + TOKEN_LEN);
+	struct http_response resp = {0};
+	EVP_PKEY *key = NULL;
+	int r = auth ? x509_key_new(KEY_TYPE_P256, &key) : -ENOMEM;
+	if (r >= 0)
+		r = x509_csr_new(key, node, &csr);
+	if (r >= 0)
+		r = secret_append(auth, "Authorization: Bearer ", 22);
+	if (r >= 0)
+		r = secret_append(auth, token, strlen(token));
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		snprintf(detail, DETAIL_MAX, "cannot make a key pair and CSR: %s", error_message(r));
+		return r;
+	}
+	r = https_request(&o, "POST", "/v1/enroll", (const char *)auth->data, csr, &resp, detail);
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		return r;
+	}
+	if (resp.status != 200) {
+		char reason[64] = "", msg[400] = "";
+		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
+		snprintf(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
+			 server->server, resp.status, reason, msg);
+		r = resp.status == 429 ? -EAGAIN : -EACCES;
+		http_response_done(&resp);
+		EVP_PKEY_free(key);
+		return r;
+	}
+	X509 *cert = NULL;
+	r = x509_cert_load(resp.body->data, resp.body->len, &cert);
+	http_response_done(&resp);
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		snprintf(detail, DETAIL_MAX, "enrollment at %s returned no certificate",
+			 server->server);
+		return r;
+	}
+	printf("[join] Enrolled as %s at %s with a short-lived client certificate\n", node,
+	       server->server);
+	*ret_key = key;
+	*ret_cert = cert;
+	return 0;
+}
+
 static void join_usage(FILE *f)
 {
 	fputs("Usage: pkishare join --server HOST:PORT [--server HOST:PORT]...\n"
 	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
-	      "                     --cert FILE --key FILE [--pki-dir DIR] [--dry-run] [--force]\n"
+	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
+	      "                     [--pki-dir DIR] [--dry-run] [--force]\n"
 	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it.\n",
 	      f);
 }
@@ -125,8 +181,10 @@ int verb_join(int argc, char **argv)
 	};
 	const char *servers[MAX_SERVERS];
 	size_t n_servers = 0;
+	char detail[DETAIL_MAX] = "";
 	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
-	char *key_arg = NULL;
+	char *key_arg = NULL, *token_arg = NULL;
+	const char *node_name = NULL;
 	unsigned flags = 0;
 	int c;
 
@@ -162,9 +220,11 @@ int verb_join(int argc, char **argv)
 			flags |= PKIDIR_FORCE;
 			break;
 		case O_TOKEN:
-			cli_error("--token (enrollment) is not available yet; use --cert and --key");
-			return EXIT_USAGE;
+			token_arg = optarg;
+			break;
 		case O_NODE:
+			node_name = optarg;
+			break;
 		case O_ADV:
 		case O_CP:
 			break;
@@ -180,13 +240,33 @@ int verb_join(int argc, char **argv)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (n_servers == 0 || !hash || !key_arg || !cert || !ckey) {
-		cli_error("join needs --server, --ca-cert-hash, --certificate-key, --cert and --key");
+	if (n_servers == 0 || !hash || !key_arg || (!token_arg && (!cert || !ckey)) ||
+	    (token_arg && (cert || ckey))) {
+		cli_error("join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
+			  "and --key or --token");
 		join_usage(stderr);
 		return EXIT_USAGE;
 	}
+	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
+	char host[256] = "node";
+	if (!token)
+		return EXIT_FAIL;
+	if (token_arg) {
+		char id[TOKEN_ID_LEN + 1];
+		_cleanup_(secret_mem_freep) char *tsecret = secret_mem(TOKEN_SECRET_LEN + 1);
+		int tr = tsecret ? token_parse(token_arg, id, tsecret, detail) : -ENOMEM;
+		secret_wipe(token_arg, strlen(token_arg));
+		if (tr < 0) {
+			cli_error("invalid --token: %s", detail);
+			return EXIT_USAGE;
+		}
+		snprintf(token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
+		if (!node_name) {
+			gethostname(host, sizeof(host) - 1);
+			node_name = host;
+		}
+	}
 	uint8_t pin[PIN_BYTES];
-	char detail[DETAIL_MAX] = "";
 	int r = pin_parse(hash, pin, detail);
 	if (r < 0) {
 		cli_error("invalid --ca-cert-hash: %s; %s", detail, error_message(r));
@@ -204,7 +284,21 @@ int verb_join(int argc, char **argv)
 		struct tls_client_opts o = {.server = servers[i], .pin = pin, .cert_file = cert,
 					    .key_file = ckey};
 		struct http_response resp = {0};
-		r = https_get(&o, "/v1/bundle", &resp, detail);
+		EVP_PKEY *ekey = NULL;
+		X509 *ecert = NULL;
+		if (token_arg) {
+			r = enroll(&o, token, node_name, &ekey, &ecert, detail);
+			if (r == -EACCES || r == -EAGAIN) {
+				cli_error("%s", detail);
+				return EXIT_FORBIDDEN;
+			}
+			o.cert = ecert;
+			o.key = ekey;
+		}
+		if (r >= 0 || !token_arg)
+			r = https_get(&o, "/v1/bundle", &resp, detail);
+		EVP_PKEY_free(ekey);
+		X509_free(ecert);
 		if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
 			cli_error("%s", detail);
 			return EXIT_FAIL; /* our own files: no other server will do better */

@@ -335,9 +335,22 @@ int verb_status(int argc, char **argv)
 		       json_string_value(json_object_get(b, "expiresAt")),
 		       (long long)json_integer_value(json_object_get(b, "expiresInSeconds")),
 		       (long long)json_integer_value(json_object_get(b, "fetches")), limit);
+		json_t *log = json_object_get(b, "fetchLog"), *f;
+		size_t i;
+		json_array_foreach(log, i, f)
+		printf("  fetch %zu:  %s by %s from %s\n", i + 1,
+		       json_string_value(json_object_get(f, "at")),
+		       json_string_value(json_object_get(f, "client")),
+		       json_string_value(json_object_get(f, "peer")));
 	} else {
 		printf("bundle:     none\n");
 	}
+	json_t *tokens = json_object_get(j, "tokens"), *t;
+	size_t ti;
+	json_array_foreach(tokens, ti, t)
+	printf("token:      %s until %s (used %lld)\n", json_string_value(json_object_get(t, "id")),
+	       json_string_value(json_object_get(t, "expiresAt")),
+	       (long long)json_integer_value(json_object_get(t, "used")));
 	if (json_is_object(prev))
 		printf("previous:   %s, %s at %s\n", json_string_value(json_object_get(prev, "id")),
 		       json_string_value(json_object_get(prev, "reason")),

@@ -123,6 +123,8 @@ static void usage(FILE *f)
 	      "  delete-certs        wipe the held bundle now\n"
 	      "  status              what pkishared holds\n"
 	      "  certificate-key     print a new certificate key\n"
+	      "  token create|list|delete   join tokens for nodes without a certificate\n"
+	      "  print-join-command  a token and the command a joining node runs\n"
 	      "\n"
 	      "On a joining control-plane node:\n"
 	      "  join                fetch, open and install the shared PKI\n"
@@ -145,6 +147,8 @@ int main(int argc, char **argv)
 		{"status", verb_status},
 		{"join", verb_join},
 		{"decrypt", verb_decrypt},
+		{"token", verb_token},
+		{"print-join-command", verb_print_join_command},
 		{"version", verb_version},
 		{"--version", verb_version},
 	};

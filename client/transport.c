@@ -134,15 +134,17 @@ static int parse_response(struct secret *raw, struct http_response *ret)
 }
 
 static int send_and_receive(struct conn *c, const char *host, const char *method,
-			    const char *path, const struct secret *body, struct http_response *ret)
+			    const char *path, const char *header, const struct secret *body,
+			    struct http_response *ret)
 {
 	char head[1024];
 	int n = snprintf(head, sizeof(head),
-			 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pkishare/%s\r\n"
+			 "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pkishare\r\n"
 			 "Accept: application/json\r\nConnection: close\r\n"
-			 "Content-Length: %zu\r\n%s\r\n",
-			 method, path, host, "1", body ? body->len : 0,
-			 body ? "Content-Type: application/json\r\n" : "");
+			 "Content-Length: %zu\r\n%s%s%s\r\n",
+			 method, path, host, body ? body->len : 0,
+			 body ? "Content-Type: application/json\r\n" : "", header ? header : "",
+			 header ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -E2BIG;
 	int r = conn_write(c, head, (size_t)n);
@@ -153,6 +155,7 @@ static int send_and_receive(struct conn *c, const char *host, const char *method
 	_cleanup_(secret_freep) struct secret *raw = secret_new(16384);
 	if (!raw)
 		return -ENOMEM;
+	secret_wipe(head, sizeof(head)); /* it may have carried a bearer token */
 	r = conn_read_all(c, raw);
 	if (r < 0)
 		return r;
@@ -180,7 +183,7 @@ int admin_request(const char *socket_path, const char *method, const char *path,
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	struct conn c = {.fd = fd};
-	return send_and_receive(&c, "localhost", method, path, body, ret);
+	return send_and_receive(&c, "localhost", method, path, NULL, body, ret);
 }
 
 /* Split host:port / [v6]:port. */
@@ -300,6 +303,11 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 
 static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, char *detail)
 {
+	if (o->cert && o->key)
+		return SSL_CTX_use_certificate(ctx, o->cert) == 1 &&
+				       SSL_CTX_use_PrivateKey(ctx, o->key) == 1
+			       ? 0
+			       : -PKS_E_X509;
 	if (!o->cert_file || !o->key_file)
 		return 0;
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
@@ -330,6 +338,13 @@ static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, c
 
 int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
 	      char *detail)
+{
+	return https_request(o, "GET", path, NULL, NULL, ret, detail);
+}
+
+int https_request(const struct tls_client_opts *o, const char *method, const char *path,
+		  const char *header, const struct secret *body, struct http_response *ret,
+		  char *detail)
 {
 	char host[256], port[16];
 	struct pin_check pc = {.pin = o->pin};
@@ -394,7 +409,7 @@ int https_get(const struct tls_client_opts *o, const char *path, struct http_res
 		}
 		goto out;
 	}
-	r = send_and_receive(&c, host, "GET", path, NULL, ret);
+	r = send_and_receive(&c, host, method, path, header, body, ret);
 	if (r < 0) {
 		/* Under TLS 1.3 a server that refuses our certificate closes right after the
 		 * handshake: the request then fails with no answer. */

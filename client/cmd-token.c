@@ -1,0 +1,338 @@
+/* cmd-token.c - join tokens (token create|list|delete) and print-join-command.
+ *
+ * The token is generated here; only its id and a hash of its secret go to pkishared.
+ * The token itself is printed once, for the operator to hand to the joining node. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "error.h"
+#include "key.h"
+#include "token.h"
+#include "util.h"
+
+#define TOKEN_DEFAULT_TTL "24h"
+#define TOKEN_MAX_USES 1000
+
+json_t *admin_status(const char *sock, int *ret_err)
+{
+	struct http_response resp = {0};
+	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	json_t *j = NULL;
+	if (r >= 0 && resp.status == 200)
+		j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+	http_response_done(&resp);
+	*ret_err = r < 0 ? r : j ? 0 : -EPROTO;
+	return j;
+}
+
+static int admin_unreachable(const char *sock, int r)
+{
+	cli_error("cannot reach pkishared on %s: %s; is pkishared running, and are you root?", sock,
+		  error_message(r));
+	return EXIT_UNREACHABLE;
+}
+
+static int report(const char *what, struct http_response *resp)
+{
+	char reason[64] = "", msg[512] = "";
+	if (api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
+		cli_error("%s refused (%s): %s", what, reason, msg);
+	else
+		cli_error("%s failed: pkishared answered HTTP %d", what, resp->status);
+	return resp->status == 404 ? EXIT_NOT_FOUND : EXIT_FAIL;
+}
+
+/* Create a token in the daemon; token (guarded, TOKEN_LEN + 1) receives it. */
+static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *token)
+{
+	char id[TOKEN_ID_LEN + 1], hash_hex[TOKEN_HASH_HEX_LEN + 1];
+	uint8_t hash[TOKEN_HASH_BYTES];
+	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
+	if (!secret)
+		return EXIT_FAIL;
+	token_generate(token);
+	token_parse(token, id, secret, NULL);
+	token_hash(id, secret, hash);
+	sodium_bin2hex(hash_hex, sizeof(hash_hex), hash, sizeof(hash));
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "id", id, "secretHash", hash_hex,
+			      "ttlSeconds", (json_int_t)ttl, "uses", (json_int_t)uses);
+	char *text = j ? json_dumps(j, 0) : NULL;
+	json_decref(j);
+	struct secret *body = text ? secret_dup(text, strlen(text)) : NULL;
+	secret_json_free(text);
+	if (!body)
+		return EXIT_FAIL;
+	struct http_response resp = {0};
+	int r = admin_request(sock, "POST", "/v1/tokens", body, &resp);
+	secret_free(body);
+	if (r < 0)
+		return admin_unreachable(sock, r);
+	int ex = resp.status == 201 ? EXIT_OK : report("token creation", &resp);
+	http_response_done(&resp);
+	return ex;
+}
+
+struct join_opts {
+	const char *server;
+	char *key_arg;
+	int64_t ttl;
+	uint64_t uses;
+	bool curl;
+	const char *sock;
+};
+
+static int print_join(const struct join_opts *o)
+{
+	int r;
+	json_t *st = admin_status(o->sock, &r);
+	if (!st)
+		return admin_unreachable(o->sock, r);
+	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
+	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
+	const char *listen = json_string_value(json_object_get(st, "listen"));
+	char server[300];
+	if (o->server) {
+		str_copy(server, sizeof(server), o->server);
+	} else {
+		const char *port = listen ? strrchr(listen, ':') : NULL;
+		if (listen && (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)) {
+			char host[256] = "localhost";
+			gethostname(host, sizeof(host) - 1);
+			snprintf(server, sizeof(server), "%s%s", host, port ? port : ":9443");
+			fprintf(stderr, "pkishare: pkishared listens on every address; using %s "
+					"(pass --server HOST:PORT to choose)\n", server);
+		} else {
+			str_copy(server, sizeof(server), listen ? listen : "HOST:9443");
+		}
+	}
+	if (!pin) {
+		json_decref(st);
+		cli_error("pkishared's serving chain has no CA certificate to pin; make its "
+			  "certificate with 'pkishare pki serving-cert'");
+		return EXIT_FAIL;
+	}
+	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
+	if (!token || !key || !hex) {
+		json_decref(st);
+		return EXIT_FAIL;
+	}
+	if (o->key_arg) {
+		r = cli_take_key(o->key_arg, key);
+		if (r != EXIT_OK) {
+			json_decref(st);
+			return r;
+		}
+		key_format(key, hex);
+	} else {
+		str_copy(hex, KEY_HEX_LEN + 1, "<certificate key from upload-certs>");
+		fprintf(stderr, "pkishare: no --certificate-key given; put the key that "
+				"'pkishare upload-certs' printed in its place\n");
+	}
+	r = create_token(o->sock, o->ttl, o->uses, token);
+	if (r != EXIT_OK) {
+		json_decref(st);
+		return r;
+	}
+	if (!o->curl) {
+		printf("pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
+		       server, token, pin, hex);
+	} else {
+		printf("# On the joining node (needs curl, openssl and pkishare decrypt):\n"
+		       "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		       "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
+		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer %s' "
+		       "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
+		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key node.key "
+		       "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
+		       pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?",
+		       server, hex);
+	}
+	json_decref(st);
+	return EXIT_OK;
+}
+
+static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *print_cmd,
+			   const char *usage)
+{
+	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK, O_DESC };
+	static const struct option opts[] = {
+		{"ttl", required_argument, NULL, O_TTL},
+		{"uses", required_argument, NULL, O_USES},
+		{"print-join-command", no_argument, NULL, O_PRINT},
+		{"certificate-key", required_argument, NULL, O_KEY},
+		{"server", required_argument, NULL, O_SERVER},
+		{"curl", no_argument, NULL, O_CURL},
+		{"admin-socket", required_argument, NULL, O_SOCK},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *sock = NULL;
+	int c;
+	duration_parse(TOKEN_DEFAULT_TTL, &o->ttl);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_TTL:
+			if (duration_parse(optarg, &o->ttl) < 0) {
+				cli_error("invalid --ttl '%s': %s", optarg,
+					  error_message(-PKS_E_DURATION));
+				return EXIT_USAGE;
+			}
+			break;
+		case O_USES:
+			if (uint_parse(optarg, TOKEN_MAX_USES, &o->uses) < 0) {
+				cli_error("--uses must be a whole number from 0 (no limit) to %d",
+					  TOKEN_MAX_USES);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_PRINT:
+			*print_cmd = true;
+			break;
+		case O_KEY:
+			o->key_arg = optarg;
+			break;
+		case O_SERVER:
+			o->server = optarg;
+			break;
+		case O_CURL:
+			o->curl = true;
+			break;
+		case O_SOCK:
+			sock = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	o->sock = cli_admin_socket(sock);
+	return EXIT_OK;
+}
+
+static const char token_usage[] =
+	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"
+	"                             [--certificate-key KEY|-] [--server HOST:PORT]]\n"
+	"       pkishare token list [-o json]\n"
+	"       pkishare token delete ID\n"
+	"Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n";
+
+int verb_token(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(token_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	const char *sub = argv[1];
+	struct join_opts o = {0};
+	bool print_cmd = false;
+	int r = parse_join_opts(argc - 1, argv + 1, &o, &print_cmd, token_usage);
+	if (r != EXIT_OK)
+		return r < 0 ? EXIT_OK : r;
+	int rest = argc - 1 - optind;
+	char **args = argv + 1 + optind;
+	if (!strcmp(sub, "create")) {
+		if (rest != 0) {
+			cli_error("token create takes no arguments");
+			return EXIT_USAGE;
+		}
+		if (print_cmd)
+			return print_join(&o);
+		_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
+		if (!token)
+			return EXIT_FAIL;
+		r = create_token(o.sock, o.ttl, o.uses, token);
+		if (r == EXIT_OK)
+			puts(token);
+		return r;
+	}
+	if (!strcmp(sub, "delete")) {
+		if (rest != 1 || !token_id_valid(args[0])) {
+			cli_error("token delete takes one token id (the 6 characters before the dot)");
+			return EXIT_USAGE;
+		}
+		char path[64];
+		snprintf(path, sizeof(path), "/v1/tokens/%s", args[0]);
+		struct http_response resp = {0};
+		r = admin_request(o.sock, "DELETE", path, NULL, &resp);
+		if (r < 0)
+			return admin_unreachable(o.sock, r);
+		int ex = resp.status == 200 ? EXIT_OK : report("token delete", &resp);
+		if (ex == EXIT_OK)
+			printf("[token] Deleted token %s\n", args[0]);
+		http_response_done(&resp);
+		return ex;
+	}
+	if (!strcmp(sub, "list")) {
+		bool as_json = rest == 2 && !strcmp(args[0], "-o") && !strcmp(args[1], "json");
+		if (rest != 0 && !as_json) {
+			cli_error("token list takes only -o json");
+			return EXIT_USAGE;
+		}
+		struct http_response resp = {0};
+		r = admin_request(o.sock, "GET", "/v1/tokens", NULL, &resp);
+		if (r < 0)
+			return admin_unreachable(o.sock, r);
+		if (resp.status != 200) {
+			int ex = report("token list", &resp);
+			http_response_done(&resp);
+			return ex;
+		}
+		if (as_json) {
+			fwrite(resp.body->data, 1, resp.body->len, stdout);
+		} else {
+			json_t *l = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+			size_t i;
+			json_t *t;
+			printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
+			json_array_foreach(l, i, t)
+			{
+				json_int_t left = json_integer_value(json_object_get(t, "usesLeft"));
+				char lb[24] = "unlimited";
+				if (left)
+					snprintf(lb, sizeof(lb), "%lld", (long long)left);
+				printf("%-8s %-22s %-10s %lld\n",
+				       json_string_value(json_object_get(t, "id")),
+				       json_string_value(json_object_get(t, "expiresAt")), lb,
+				       (long long)json_integer_value(json_object_get(t, "used")));
+			}
+			json_decref(l);
+		}
+		http_response_done(&resp);
+		return EXIT_OK;
+	}
+	cli_error("unknown 'token' verb '%s'", sub);
+	fputs(token_usage, stderr);
+	return EXIT_USAGE;
+}
+
+int verb_print_join_command(int argc, char **argv)
+{
+	static const char usage[] =
+		"Usage: pkishare print-join-command [--certificate-key KEY|-] [--server HOST:PORT]\n"
+		"                                   [--ttl DURATION] [--uses N] [--curl]\n"
+		"Create a join token and print the command a joining node runs (with --curl: the\n"
+		"curl and openssl commands for a node that has only curl and pkishare decrypt).\n";
+	struct join_opts o = {0};
+	bool dummy = false;
+	int r = parse_join_opts(argc, argv, &o, &dummy, usage);
+	if (r != EXIT_OK)
+		return r < 0 ? EXIT_OK : r;
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return print_join(&o);
+}
