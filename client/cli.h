@@ -85,6 +85,9 @@ int verb_status(int argc, char **argv);
 int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);
 int verb_token(int argc, char **argv);
+int verb_export(int argc, char **argv);
+int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			     unsigned flags, const char *const ext_paths[3]);
 int verb_print_join_command(int argc, char **argv);
 
 /* Fetch the daemon's status JSON over the admin socket (NULL on failure, with r set). */

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "error.h"
 #include "key.h"
+#include "kubeadm.h"
 #include "pin.h"
 #include "pkidir.h"
 #include "token.h"
@@ -330,8 +331,11 @@ int verb_join(int argc, char **argv)
 
 int verb_decrypt(int argc, char **argv)
 {
-	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE };
+	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE, O_EXT0 };
 	static const struct option opts[] = {
+		{"external-etcd-ca", required_argument, NULL, O_EXT0},
+		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
 		{"certificate-key", required_argument, NULL, O_KEY},
 		{"pki-dir", required_argument, NULL, O_PKI},
 		{"format", required_argument, NULL, O_FORMAT},
@@ -341,8 +345,10 @@ int verb_decrypt(int argc, char **argv)
 		{0},
 	};
 	const char *pki_dir = DEFAULT_PKI_DIR;
+	const char *ext_paths[3] = {0};
 	char *key_arg = NULL;
 	unsigned flags = 0;
+	bool kubeadm = false;
 	int c;
 
 	optind = 1;
@@ -354,9 +360,16 @@ int verb_decrypt(int argc, char **argv)
 		case O_PKI:
 			pki_dir = optarg;
 			break;
+		case O_EXT0:
+		case O_EXT0 + 1:
+		case O_EXT0 + 2:
+			ext_paths[c - O_EXT0] = optarg;
+			break;
 		case O_FORMAT:
-			if (strcmp(optarg, "native") != 0) {
-				cli_error("--format %s is not supported yet; use native", optarg);
+			if (strcmp(optarg, "kubeadm-secret") == 0) {
+				kubeadm = true;
+			} else if (strcmp(optarg, "native") != 0) {
+				cli_error("--format must be native or kubeadm-secret");
 				return EXIT_USAGE;
 			}
 			break;
@@ -368,7 +381,9 @@ int verb_decrypt(int argc, char **argv)
 			break;
 		case 'h':
 			puts("Usage: pkishare decrypt --certificate-key KEY [--pki-dir DIR] [--dry-run]\n"
-			     "                        [--force] [FILE|-]\n"
+			     "                        [--force] [--format native|kubeadm-secret]\n"
+			     "                        [--external-etcd-ca F --external-etcd-cert F\n"
+			     "                         --external-etcd-key F] [FILE|-]\n"
 			     "Open a bundle fetched with curl (from FILE or standard input) and "
 			     "install it.");
 			return EXIT_OK;
@@ -397,9 +412,9 @@ int verb_decrypt(int argc, char **argv)
 	const char *file = argc - optind == 1 ? argv[optind] : "-";
 	_cleanup_(secret_freep) struct secret *json = NULL;
 	if (!strcmp(file, "-")) {
-		r = secret_read_fd(STDIN_FILENO, BUNDLE_MAX_BYTES, &json);
+		r = secret_read_fd(STDIN_FILENO, KUBEADM_SECRET_MAX_BYTES, &json);
 	} else {
-		r = secret_read_file(file, BUNDLE_MAX_BYTES, &json);
+		r = secret_read_file(file, KUBEADM_SECRET_MAX_BYTES, &json);
 	}
 	if (r < 0) {
 		cli_error("cannot read the bundle from %s: %s", !strcmp(file, "-") ? "stdin" : file,
@@ -410,5 +425,7 @@ int verb_decrypt(int argc, char **argv)
 		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
 		return EXIT_FAIL;
 	}
+	if (kubeadm)
+		return kubeadm_open_and_install(json, key, pki_dir, flags, ext_paths);
 	return open_and_install(json, key, pki_dir, flags, "decrypt");
 }

@@ -128,7 +128,11 @@ static void usage(FILE *f)
 	      "\n"
 	      "On a joining control-plane node:\n"
 	      "  join                fetch, open and install the shared PKI\n"
-	      "  decrypt             open a bundle fetched with curl and install it\n"
+	      "  decrypt             open a bundle fetched with curl (or a kubeadm-certs\n"
+	      "                      Secret) and install it\n"
+	      "\n"
+	      "Interoperating with kubeadm:\n"
+	      "  export              write a kubeadm-certs Secret from a PKI directory\n"
 	      "\n"
 	      "Run 'pkishare VERB --help' for a verb's options; see pkishare(1).\n",
 	      f);
@@ -148,6 +152,7 @@ int main(int argc, char **argv)
 		{"join", verb_join},
 		{"decrypt", verb_decrypt},
 		{"token", verb_token},
+		{"export", verb_export},
 		{"print-join-command", verb_print_join_command},
 		{"version", verb_version},
 		{"--version", verb_version},

@@ -45,6 +45,9 @@ const char *error_message(int err)
 		return "a certificate or key could not be parsed or created";
 	case PKS_E_DURATION:
 		return "a duration must be a positive number with a unit s, m or h (90s, 15m, 2h)";
+	case PKS_E_KUBEADM_SHORT:
+		return "the entry is shorter than a 12-byte nonce and a 16-byte tag: it was "
+		       "truncated, or is not kubeadm's encryption";
 	case PKS_E_TOKEN_FORMAT:
 		return "the join token must look like abcdef.0123456789abcdef, as printed by "
 		       "'pkishare token create'";

@@ -25,6 +25,7 @@ enum {
 	PKS_E_DURATION,       /* a duration that is not like 90s, 15m or 2h */
 	PKS_E_NOT_DIR,        /* a path that should be a directory is something else */
 	PKS_E_TOKEN_FORMAT,   /* join token not [a-z0-9]{6}.[a-z0-9]{16} */
+	PKS_E_KUBEADM_SHORT,  /* a kubeadm entry shorter than its nonce and tag */
 	PKS_E_LAST,
 };
 

@@ -505,3 +505,78 @@ fail:
 	remove_tree(tmp);
 	return r;
 }
+
+int pkidir_install_file(const char *path, const struct secret *data, unsigned mode,
+			unsigned flags, char *detail)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 32];
+	struct stat st;
+	struct pki_entry e = {.mode = mode, .data = (struct secret *)data};
+
+	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX) {
+		set_detail(detail, path ? path : "(none)");
+		return -EINVAL;
+	}
+	str_copy(dir, sizeof(dir), path);
+	char *slash = strrchr(dir, '/');
+	*slash = 0;
+	const char *pdir = dir[0] ? dir : "/";
+	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			set_detail(detail, path);
+			return -PKS_E_SYMLINK;
+		}
+		int same = compare_existing(AT_FDCWD, path, &e);
+		if (same == 1)
+			return 1;
+		if (same < 0) {
+			set_detail(detail, path);
+			return same;
+		}
+		if (!(flags & PKIDIR_FORCE)) {
+			set_detail(detail, path);
+			return -PKS_E_EXISTS;
+		}
+	}
+	if (flags & PKIDIR_DRY_RUN)
+		return 0;
+	int r = mkdir_parents(pdir);
+	if (r < 0) {
+		set_detail(detail, pdir);
+		return r;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.pkishare-XXXXXX", pdir);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		set_detail(detail, pdir);
+		return -errno;
+	}
+	size_t off = 0;
+	r = 0;
+	while (r == 0 && off < data->len) {
+		ssize_t w = write(fd, data->data + off, data->len - off);
+		if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		set_detail(detail, path);
+		return r;
+	}
+	int dfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}

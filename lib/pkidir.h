@@ -68,3 +68,10 @@ struct pkidir_report {
  * directories are 0755. detail names the offending file on failure. */
 int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
 		   struct pkidir_report *report, char *detail);
+
+/* Install one file at an absolute path outside a PKI directory (external etcd files):
+ * refuse a symlink, refuse different existing contents without PKIDIR_FORCE, write a
+ * temporary file beside it, fsync, rename over. Returns 1 if the file was already
+ * identical, 0 if written. */
+int pkidir_install_file(const char *path, const struct secret *data, unsigned mode,
+			unsigned flags, char *detail);

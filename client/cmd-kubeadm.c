@@ -1,0 +1,201 @@
+/* cmd-kubeadm.c - interoperation with kubeadm's upload-certs format: open a
+ * kubeadm-certs Secret (decrypt --format kubeadm-secret) and write one (export).
+ *
+ * Same rules as the native path: keys and plaintext in guarded memory, every check
+ * before any write, the PKI directory installed atomically. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "key.h"
+#include "kubeadm.h"
+#include "pkidir.h"
+#include "util.h"
+
+#define EXT_FILE_MAX (256 * 1024)
+
+static const unsigned ext_modes[KUBEADM_EXT_COUNT] = {0644, 0644, 0600};
+static const char *const ext_flags[KUBEADM_EXT_COUNT] = {
+	"--external-etcd-ca", "--external-etcd-cert", "--external-etcd-key"};
+
+int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			     unsigned flags, const char *const ext_paths[KUBEADM_EXT_COUNT])
+{
+	struct pki_set plain = {0};
+	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
+	struct pkidir_report rep = {0};
+	char detail[DETAIL_MAX] = "";
+	int ex = EXIT_OK;
+
+	int r = kubeadm_secret_open((const char *)json->data, json->len, key, &plain, ext, detail);
+	if (r < 0) {
+		if (r == -PKS_E_AUTH)
+			cli_error("%s: %s (kubeadm would say: cipher: message authentication "
+				  "failed)",
+				  detail, error_message(r));
+		else
+			cli_error("cannot use this kubeadm-certs Secret: %s (%s); nothing was "
+				  "written",
+				  error_message(r), detail);
+		return cli_exit_for(r);
+	}
+	/* Every check first: external files need a destination, none may conflict. */
+	for (int i = 0; i < KUBEADM_EXT_COUNT && ex == EXIT_OK; i++) {
+		if (!ext[i])
+			continue;
+		if (!ext_paths[i]) {
+			cli_error("the Secret carries %s; say where it goes with %s PATH (nothing "
+				  "was written)",
+				  kubeadm_external_keys[i], ext_flags[i]);
+			ex = EXIT_USAGE;
+			break;
+		}
+		r = pkidir_install_file(ext_paths[i], ext[i], ext_modes[i], flags | PKIDIR_DRY_RUN,
+					detail);
+		if (r < 0) {
+			cli_error("cannot install %s at %s: %s; nothing was written",
+				  kubeadm_external_keys[i], detail, error_message(r));
+			ex = cli_exit_for(r);
+		}
+	}
+	if (ex == EXIT_OK) {
+		r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
+		if (r < 0) {
+			cli_error("cannot install into %s: %s (%s); %s was left as it was", pki_dir,
+				  error_message(r), detail, pki_dir);
+			ex = cli_exit_for(r);
+		}
+	}
+	for (int i = 0; i < KUBEADM_EXT_COUNT && ex == EXIT_OK; i++) {
+		if (!ext[i] || (flags & PKIDIR_DRY_RUN))
+			continue;
+		r = pkidir_install_file(ext_paths[i], ext[i], ext_modes[i], flags, detail);
+		if (r < 0) {
+			cli_error("cannot install %s: %s (%s)", kubeadm_external_keys[i],
+				  error_message(r), detail);
+			ex = cli_exit_for(r);
+		} else {
+			printf("[decrypt] Installed %s at %s\n", kubeadm_external_keys[i],
+			       ext_paths[i]);
+		}
+	}
+	if (ex == EXIT_OK)
+		printf("[decrypt] Opened the kubeadm-certs Secret: %zu files into %s (%zu written, "
+		       "%zu already identical)%s\n",
+		       plain.n, pki_dir, rep.written, rep.unchanged,
+		       (flags & PKIDIR_DRY_RUN) ? "; dry run, nothing written" : "");
+	pki_set_clear(&plain);
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
+		secret_free(ext[i]);
+	return ex;
+}
+
+int verb_export(int argc, char **argv)
+{
+	enum { O_FORMAT = 256, O_PKI, O_KEY, O_SKIP, O_EXT0 };
+	static const struct option opts[] = {
+		{"format", required_argument, NULL, O_FORMAT},
+		{"pki-dir", required_argument, NULL, O_PKI},
+		{"certificate-key", required_argument, NULL, O_KEY},
+		{"skip-certificate-key-print", no_argument, NULL, O_SKIP},
+		{"external-etcd-ca", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CA},
+		{"external-etcd-cert", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CERT},
+		{"external-etcd-key", required_argument, NULL, O_EXT0 + KUBEADM_EXT_KEY},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *pki_dir = DEFAULT_PKI_DIR, *format = NULL;
+	const char *ext_paths[KUBEADM_EXT_COUNT] = {0};
+	char *key_arg = NULL;
+	bool skip = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == O_FORMAT) {
+			format = optarg;
+		} else if (c == O_PKI) {
+			pki_dir = optarg;
+		} else if (c == O_KEY) {
+			key_arg = optarg;
+		} else if (c == O_SKIP) {
+			skip = true;
+		} else if (c >= O_EXT0 && c < O_EXT0 + KUBEADM_EXT_COUNT) {
+			ext_paths[c - O_EXT0] = optarg;
+		} else if (c == 'h') {
+			puts("Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
+			     "                       [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+			     "                       [--external-etcd-ca F --external-etcd-cert F "
+			     "--external-etcd-key F]\n"
+			     "Write (to standard output) the Secret kube-system/kubeadm-certs that "
+			     "'kubeadm join\n--control-plane --certificate-key KEY' consumes.");
+			return EXIT_OK;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (!format || strcmp(format, "kubeadm-secret") != 0) {
+		cli_error("export needs --format kubeadm-secret (the only export format)");
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	int n_ext = 0;
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
+		n_ext += ext_paths[i] != NULL;
+	if (n_ext != 0 && n_ext != KUBEADM_EXT_COUNT) {
+		cli_error("external etcd needs all three of --external-etcd-ca, "
+			  "--external-etcd-cert and --external-etcd-key");
+		return EXIT_USAGE;
+	}
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
+	if (!key || !hex)
+		return EXIT_FAIL;
+	if (key_arg) {
+		int r = cli_take_key(key_arg, key);
+		if (r != EXIT_OK)
+			return r;
+	} else {
+		key_generate(key);
+	}
+	struct pki_set plain = {0};
+	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
+	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
+	int r = pkidir_read(pki_dir, &plain, missing, detail);
+	if (r < 0) {
+		cli_error("cannot read the PKI in %s: %s (%s)", pki_dir, error_message(r), detail);
+		return EXIT_FAIL;
+	}
+	if (missing[0] && !n_ext)
+		fprintf(stderr, "[export] Note: %s not found in %s and no --external-etcd-* given\n",
+			missing, pki_dir);
+	for (int i = 0; i < n_ext && r >= 0; i++) {
+		r = secret_read_file(ext_paths[i], EXT_FILE_MAX, &ext[i]);
+		if (r < 0)
+			cli_error("cannot read %s: %s", ext_paths[i], error_message(r));
+	}
+	_cleanup_(secret_freep) struct secret *json = NULL;
+	if (r >= 0) {
+		r = kubeadm_secret_build(&plain, (const struct secret *const *)ext, key, &json);
+		if (r < 0)
+			cli_error("cannot build the Secret: %s", error_message(r));
+	}
+	pki_set_clear(&plain);
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
+		secret_free(ext[i]);
+	if (r < 0)
+		return EXIT_FAIL;
+	fwrite(json->data, 1, json->len, stdout);
+	if (!key_arg && !skip) {
+		/* stdout is the manifest; the key goes where upload-certs' would be read. */
+		key_format(key, hex);
+		fprintf(stderr, "[upload-certs] Using certificate key:\n%s\n", hex);
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,42 @@
+/* kubeadm.h - kubeadm's upload-certs format, byte for byte: each file AES-256-GCM under
+ * the certificate key, nonce(12) || ciphertext || tag(16), no associated data, in the
+ * data of the Secret kube-system/kubeadm-certs with '/' in names replaced by '-'. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkidir.h"
+#include "secret.h"
+
+#define KUBEADM_NONCE_BYTES 12
+#define KUBEADM_TAG_BYTES 16
+#define KUBEADM_SECRET_MAX_BYTES (1024 * 1024)
+
+/* kubeadm's EncryptBytes / DecryptBytes. decrypt: -PKS_E_KUBEADM_SHORT when shorter
+ * than nonce + tag, -PKS_E_AUTH when authentication fails (nothing returned). */
+int kubeadm_encrypt(const uint8_t *key, const uint8_t *pt, size_t len, struct secret **ret);
+int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct secret **ret);
+
+/* External etcd files travel under these Secret keys (they live outside the PKI
+ * directory, so the caller says where they go). */
+enum kubeadm_external {
+	KUBEADM_EXT_CA,
+	KUBEADM_EXT_CERT,
+	KUBEADM_EXT_KEY,
+	KUBEADM_EXT_COUNT,
+};
+extern const char *const kubeadm_external_keys[KUBEADM_EXT_COUNT];
+
+/* Parse a kubeadm-certs Secret (JSON, as kubectl prints it) and decrypt every non-empty
+ * entry. PKI-directory files go to ret (with kubeadm's modes), external etcd files to
+ * ret_external[] (NULL when absent or empty). Unknown data keys, a missing required key,
+ * and a Secret without local or external etcd entries are refused; detail names it. */
+int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct pki_set *ret,
+			struct secret *ret_external[KUBEADM_EXT_COUNT], char *detail);
+
+/* Build a Secret manifest of kubeadm's shape from plain (shared files) and optional
+ * external etcd files (entries may be NULL). */
+int kubeadm_secret_build(const struct pki_set *plain,
+			 const struct secret *const external[KUBEADM_EXT_COUNT],
+			 const uint8_t *key, struct secret **ret_json);
