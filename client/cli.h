@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "macro.h"
+#include "pkidir.h"
 #include "secret.h"
 
 /* Exit statuses (documented in pkishare(1)). */
@@ -86,6 +87,11 @@ int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);
 int verb_token(int argc, char **argv);
 int verb_export(int argc, char **argv);
+/* External etcd entries of a bundle: move them out of set into ext[3] (NULL if absent),
+ * and install them at paths (--external-etcd-ca/-cert/-key); PKIDIR_DRY_RUN only checks. */
+void external_split(struct pki_set *set, struct secret *ext[3]);
+int external_install(struct secret *const ext[3], const char *const paths[3], unsigned flags,
+		     const char *tag);
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
 			     unsigned flags, const char *const ext_paths[3]);
 int verb_print_join_command(int argc, char **argv);

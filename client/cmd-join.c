@@ -39,8 +39,9 @@ static int explain_api_error(const char *reason, const char *msg)
 }
 
 static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			    unsigned flags, const char *tag)
+			    unsigned flags, const char *tag, const char *const ext_paths[3])
 {
+	struct secret *ext[3] = {0};
 	struct bundle b = {0};
 	struct pki_set plain = {0};
 	struct pkidir_report rep = {0};
@@ -68,8 +69,25 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		bundle_done(&b);
 		return cli_exit_for(r);
 	}
+	external_split(&plain, ext);
+	r = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
+	if (r != EXIT_OK) {
+		pki_set_clear(&plain);
+		for (int i = 0; i < 3; i++)
+			secret_free(ext[i]);
+		bundle_done(&b);
+		return r;
+	}
 	r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
 	pki_set_clear(&plain);
+	int ex = r >= 0 && !(flags & PKIDIR_DRY_RUN) ? external_install(ext, ext_paths, flags, tag)
+						    : EXIT_OK;
+	for (int i = 0; i < 3; i++)
+		secret_free(ext[i]);
+	if (ex != EXIT_OK) {
+		bundle_done(&b);
+		return ex;
+	}
 	if (r < 0) {
 		if (r == -PKS_E_EXISTS)
 			cli_error("%s already exists in %s with different contents; %s", detail,
@@ -162,7 +180,7 @@ static void join_usage(FILE *f)
 int verb_join(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_HASH, O_KEY, O_CERT, O_CKEY, O_PKI, O_DRY, O_FORCE, O_TOKEN,
-	       O_NODE, O_ADV, O_CP, O_CACERT };
+	       O_NODE, O_ADV, O_CP, O_CACERT, O_EXT0, O_EXT1, O_EXT2 };
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"ca-cert-hash", required_argument, NULL, O_HASH},
@@ -177,6 +195,9 @@ int verb_join(int argc, char **argv)
 		{"node-name", required_argument, NULL, O_NODE},
 		{"advertise-address", required_argument, NULL, O_ADV},
 		{"control-plane", no_argument, NULL, O_CP},
+		{"external-etcd-ca", required_argument, NULL, O_EXT0},
+		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -186,6 +207,7 @@ int verb_join(int argc, char **argv)
 	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
 	char *key_arg = NULL, *token_arg = NULL;
 	const char *node_name = NULL;
+	const char *ext_paths[3] = {0};
 	unsigned flags = 0;
 	int c;
 
@@ -225,6 +247,11 @@ int verb_join(int argc, char **argv)
 			break;
 		case O_NODE:
 			node_name = optarg;
+			break;
+		case O_EXT0:
+		case O_EXT1:
+		case O_EXT2:
+			ext_paths[c - O_EXT0] = optarg;
 			break;
 		case O_ADV:
 		case O_CP:
@@ -314,7 +341,7 @@ int verb_join(int argc, char **argv)
 		}
 		printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
 		       servers[i], hash);
-		int ex = open_and_install(resp.body, key, pki_dir, flags, "join");
+		int ex = open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths);
 		http_response_done(&resp);
 		return ex;
 	}
@@ -427,5 +454,5 @@ int verb_decrypt(int argc, char **argv)
 	}
 	if (kubeadm)
 		return kubeadm_open_and_install(json, key, pki_dir, flags, ext_paths);
-	return open_and_install(json, key, pki_dir, flags, "decrypt");
+	return open_and_install(json, key, pki_dir, flags, "decrypt", ext_paths);
 }

@@ -21,6 +21,51 @@ static const unsigned ext_modes[KUBEADM_EXT_COUNT] = {0644, 0644, 0600};
 static const char *const ext_flags[KUBEADM_EXT_COUNT] = {
 	"--external-etcd-ca", "--external-etcd-cert", "--external-etcd-key"};
 
+void external_split(struct pki_set *set, struct secret *ext[KUBEADM_EXT_COUNT])
+{
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
+		ext[i] = NULL;
+	for (size_t j = 0; j < set->n;) {
+		int idx = -1;
+		for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
+			if (strcmp(set->e[j].name, kubeadm_external_keys[i]) == 0)
+				idx = i;
+		if (idx < 0) {
+			j++;
+			continue;
+		}
+		ext[idx] = set->e[j].data;
+		set->e[j] = set->e[--set->n];
+	}
+	pki_set_sort(set);
+}
+
+int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],
+		     const char *const paths[KUBEADM_EXT_COUNT], unsigned flags, const char *tag)
+{
+	char detail[DETAIL_MAX] = "";
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++) {
+		if (!ext[i])
+			continue;
+		if (!paths[i]) {
+			cli_error("the bundle carries the external etcd file %s; say where it goes "
+				  "with %s PATH (nothing was written)",
+				  kubeadm_external_keys[i], ext_flags[i]);
+			return EXIT_USAGE;
+		}
+		int r = pkidir_install_file(paths[i], ext[i], ext_modes[i], flags, detail);
+		if (r < 0) {
+			cli_error("cannot install %s at %s: %s%s", kubeadm_external_keys[i], detail,
+				  error_message(r),
+				  (flags & PKIDIR_DRY_RUN) ? "; nothing was written" : "");
+			return cli_exit_for(r);
+		}
+		if (!(flags & PKIDIR_DRY_RUN))
+			printf("[%s] Installed %s at %s\n", tag, kubeadm_external_keys[i], paths[i]);
+	}
+	return EXIT_OK;
+}
+
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
 			     unsigned flags, const char *const ext_paths[KUBEADM_EXT_COUNT])
 {
@@ -43,24 +88,7 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 		return cli_exit_for(r);
 	}
 	/* Every check first: external files need a destination, none may conflict. */
-	for (int i = 0; i < KUBEADM_EXT_COUNT && ex == EXIT_OK; i++) {
-		if (!ext[i])
-			continue;
-		if (!ext_paths[i]) {
-			cli_error("the Secret carries %s; say where it goes with %s PATH (nothing "
-				  "was written)",
-				  kubeadm_external_keys[i], ext_flags[i]);
-			ex = EXIT_USAGE;
-			break;
-		}
-		r = pkidir_install_file(ext_paths[i], ext[i], ext_modes[i], flags | PKIDIR_DRY_RUN,
-					detail);
-		if (r < 0) {
-			cli_error("cannot install %s at %s: %s; nothing was written",
-				  kubeadm_external_keys[i], detail, error_message(r));
-			ex = cli_exit_for(r);
-		}
-	}
+	ex = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, "decrypt");
 	if (ex == EXIT_OK) {
 		r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
 		if (r < 0) {
@@ -69,19 +97,8 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 			ex = cli_exit_for(r);
 		}
 	}
-	for (int i = 0; i < KUBEADM_EXT_COUNT && ex == EXIT_OK; i++) {
-		if (!ext[i] || (flags & PKIDIR_DRY_RUN))
-			continue;
-		r = pkidir_install_file(ext_paths[i], ext[i], ext_modes[i], flags, detail);
-		if (r < 0) {
-			cli_error("cannot install %s: %s (%s)", kubeadm_external_keys[i],
-				  error_message(r), detail);
-			ex = cli_exit_for(r);
-		} else {
-			printf("[decrypt] Installed %s at %s\n", kubeadm_external_keys[i],
-			       ext_paths[i]);
-		}
-	}
+	if (ex == EXIT_OK && !(flags & PKIDIR_DRY_RUN))
+		ex = external_install(ext, ext_paths, flags, "decrypt");
 	if (ex == EXIT_OK)
 		printf("[decrypt] Opened the kubeadm-certs Secret: %zu files into %s (%zu written, "
 		       "%zu already identical)%s\n",

@@ -91,7 +91,7 @@ static void upload_usage(FILE *f)
 
 int verb_upload_certs(int argc, char **argv)
 {
-	enum { O_PKI = 256, O_TTL, O_MAXF, O_KEY, O_SKIP, O_SOCK };
+	enum { O_PKI = 256, O_TTL, O_MAXF, O_KEY, O_SKIP, O_SOCK, O_DROP, O_EXT0, O_EXT1, O_EXT2 };
 	static const struct option opts[] = {
 		{"pki-dir", required_argument, NULL, O_PKI},
 		{"ttl", required_argument, NULL, O_TTL},
@@ -100,6 +100,10 @@ int verb_upload_certs(int argc, char **argv)
 		{"skip-certificate-key-print", no_argument, NULL, O_SKIP},
 		{"admin-socket", required_argument, NULL, O_SOCK},
 		{"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
+		{"external-etcd-ca", required_argument, NULL, O_EXT0},
+		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+		{"drop-external-etcd", no_argument, NULL, O_DROP},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -107,7 +111,8 @@ int verb_upload_certs(int argc, char **argv)
 	char *key_arg = NULL;
 	int64_t ttl = 0, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
 	uint64_t max_fetches = 0;
-	bool skip_print = false;
+	bool skip_print = false, drop_external = false;
+	const char *ext_paths[3] = {0};
 	int c, r;
 
 	optind = 1;
@@ -142,6 +147,14 @@ int verb_upload_certs(int argc, char **argv)
 			break;
 		case 'u':
 			break;
+		case O_EXT0:
+		case O_EXT1:
+		case O_EXT2:
+			ext_paths[c - O_EXT0] = optarg;
+			break;
+		case O_DROP:
+			drop_external = true;
+			break;
 		case 'h':
 			upload_usage(stdout);
 			return EXIT_OK;
@@ -175,7 +188,28 @@ int verb_upload_certs(int argc, char **argv)
 			  error_message(r), detail);
 		return EXIT_FAIL;
 	}
-	if (missing[0])
+	int n_ext = (ext_paths[0] != NULL) + (ext_paths[1] != NULL) + (ext_paths[2] != NULL);
+	if (n_ext != 0 && n_ext != 3) {
+		pki_set_clear(&plain);
+		cli_error("external etcd needs all three of --external-etcd-ca, --external-etcd-cert "
+			  "and --external-etcd-key");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < n_ext; i++) {
+		static const char *const names[3] = {"external-etcd-ca.crt", "external-etcd.crt",
+						     "external-etcd.key"};
+		struct secret *data = NULL;
+		r = secret_read_file(ext_paths[i], PKI_FILE_MAX_BYTES, &data);
+		if (r >= 0)
+			r = pki_set_add(&plain, names[i], pki_known_lookup(names[i])->mode, data);
+		if (r < 0) {
+			cli_error("cannot read %s: %s; nothing was uploaded", ext_paths[i],
+				  error_message(r));
+			pki_set_clear(&plain);
+			return EXIT_FAIL;
+		}
+	}
+	if (missing[0] && !n_ext)
 		fprintf(stderr,
 			"[upload-certs] Note: %s not found in %s: not shared (external etcd?)\n",
 			missing, pki_dir);
@@ -207,7 +241,8 @@ int verb_upload_certs(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	char path[64];
-	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu", (unsigned long long)max_fetches);
+	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu%s", (unsigned long long)max_fetches,
+		 drop_external ? "&dropExternalEtcd=true" : "");
 	struct http_response resp = {0};
 	r = admin_request(sock, "PUT", path, json, &resp);
 	if (r < 0)

@@ -62,7 +62,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				 struct admin_req *req, const char *who)
 {
 	const struct daemon_config *cfg = ctx->cfg;
-	struct bundle meta = {0};
+	_cleanup_(bundle_done) struct bundle meta = {0};
 	char detail[DETAIL_MAX] = "", replaced[BUNDLE_ID_HEX_LEN + 1], until[RFC3339_LEN];
 	uint64_t max_fetches = 0;
 	struct audit a = {.event = AUDIT_UPLOAD, .peer = "admin", .client = who};
@@ -89,7 +89,8 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  detail);
 	}
 	a.bundle_id = meta.id;
-	bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
+	const char *drop = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
+	bool allow_drop = drop && strcmp(drop, "true") == 0;
 	int64_t now = time_now();
 	int64_t ttl = meta.expires_at - now;
 	if (ttl <= 0) {
@@ -110,7 +111,17 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  "(%s); ask for a shorter --ttl",
 				  ttl_txt, max_txt);
 	}
-	r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches, replaced);
+	r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches, allow_drop,
+		      replaced);
+	bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
+	if (r == -EXDEV) {
+		a.result = "drops-external-etcd";
+		log_audit(&a, "refused upload: it would drop the external etcd files");
+		return http_error(c, MHD_HTTP_CONFLICT, "drops-external-etcd",
+				  "the previous upload carried the external etcd CA and client "
+				  "pair and this one does not; pass --external-etcd-ca/-cert/-key "
+				  "again, or --drop-external-etcd if that is intended");
+	}
 	if (r == -EEXIST) {
 		a.result = "key-reused";
 		log_audit(&a, "refused upload: key id %s was used before", meta.key_id);

@@ -135,10 +135,19 @@ static void check_deadline_locked(struct store *s)
 }
 
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
-	      uint64_t max_fetches, char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
+	      uint64_t max_fetches, bool allow_drop_external,
+	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
 {
+	bool has_external = false;
+	for (size_t i = 0; i < meta->files.n; i++)
+		has_external |= pki_known_lookup(meta->files.e[i].name)->external;
 	pthread_mutex_lock(&s->lock);
 	ret_replaced[0] = 0;
+	if (s->last_had_external && !has_external && !allow_drop_external) {
+		pthread_mutex_unlock(&s->lock);
+		secret_free(json);
+		return -EXDEV;
+	}
 	for (size_t i = 0; i < s->n_seen; i++)
 		if (strcmp(s->seen[i], meta->key_id) == 0) {
 			pthread_mutex_unlock(&s->lock);
@@ -152,6 +161,7 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 		s->n_seen = STORE_MAX_SEEN_KEYS / 2;
 	}
 	str_copy(s->seen[s->n_seen++], sizeof(s->seen[0]), meta->key_id);
+	s->last_had_external = has_external;
 	if (s->json) {
 		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, s->id);
 		wipe_locked(s, STORE_GONE_REPLACED);

@@ -65,6 +65,8 @@ struct store {
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
 
+	bool last_had_external; /* the last accepted bundle carried external etcd files */
+
 	char (*seen)[KEY_ID_HEX_LEN + 1];
 	size_t n_seen;
 
@@ -82,10 +84,12 @@ void store_done(struct store *s);
 int store_start_reaper(struct store *s);
 
 /* Hold json (ownership taken, also on failure) as the bundle described by meta, for
- * ttl_ms from now. A key id seen before is -EEXIST. ret_replaced receives the id of a
+ * ttl_ms from now. A key id seen before is -EEXIST. A bundle without external etcd files
+ * after one that had them is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced receives the id of a
  * bundle this upload wiped ("" if none). */
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
-	      uint64_t max_fetches, char ret_replaced[BUNDLE_ID_HEX_LEN + 1]);
+	      uint64_t max_fetches, bool allow_drop_external,
+	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1]);
 
 /* Fetch results. */
 enum store_fetch {

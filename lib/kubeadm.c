@@ -139,15 +139,15 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 	}
 	json_object_foreach(data, skey, v)
 	{
-		const struct pki_known *k = known_for_secret_key(skey);
 		int ei = external_index(skey);
+		const struct pki_known *k = ei < 0 ? known_for_secret_key(skey) : NULL;
 		if (!k && ei < 0) {
 			if (detail)
 				snprintf(detail, DETAIL_MAX, "unknown data key \"%.64s\"", skey);
 			r = -PKS_E_NAME;
 			break;
 		}
-		if (k && !k->required)
+		if (k && !k->required && !k->external)
 			has_local_etcd = true;
 		if (ei >= 0)
 			has_ext_etcd = true;
@@ -250,7 +250,10 @@ int kubeadm_secret_build(const struct pki_set *plain,
 	int r = data ? 0 : -ENOMEM;
 	for (size_t i = 0; r >= 0 && i < plain->n; i++) {
 		char skey[PKI_NAME_MAX];
-		if (!pki_known_lookup(plain->e[i].name)) {
+		const struct pki_known *k = pki_known_lookup(plain->e[i].name);
+		if (k && k->external)
+			continue; /* written from external[] below */
+		if (!k) {
 			r = -PKS_E_NAME;
 			break;
 		}

@@ -18,15 +18,20 @@
 #include "util.h"
 
 const struct pki_known pki_shared_files[] = {
-	{"ca.crt", 0644, true},
-	{"ca.key", 0600, true},
-	{"sa.key", 0600, true},
-	{"sa.pub", 0644, true},
-	{"front-proxy-ca.crt", 0644, true},
-	{"front-proxy-ca.key", 0600, true},
+	{"ca.crt", 0644, true, false},
+	{"ca.key", 0600, true, false},
+	{"sa.key", 0600, true, false},
+	{"sa.pub", 0644, true, false},
+	{"front-proxy-ca.crt", 0644, true, false},
+	{"front-proxy-ca.key", 0600, true, false},
 	/* Absent when the cluster uses an external etcd. */
-	{"etcd/ca.crt", 0644, false},
-	{"etcd/ca.key", 0600, false},
+	{"etcd/ca.crt", 0644, false, false},
+	{"etcd/ca.key", 0600, false, false},
+	/* With an external etcd: its CA and the API server's client pair, under kubeadm's
+	 * Secret key names; installed where the joining node says. */
+	{"external-etcd-ca.crt", 0644, false, true},
+	{"external-etcd.crt", 0644, false, true},
+	{"external-etcd.key", 0600, false, true},
 };
 const size_t pki_shared_files_count = ELEMENTSOF(pki_shared_files);
 
@@ -116,6 +121,9 @@ int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detai
 	for (size_t i = 0; i < pki_shared_files_count; i++) {
 		const struct pki_known *k = &pki_shared_files[i];
 		struct secret *data = NULL;
+
+		if (k->external)
+			continue; /* not in the PKI directory; the caller adds them */
 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, k->name) >= sizeof(path)) {
 			pki_set_clear(&set);

@@ -28,6 +28,7 @@ struct pki_known {
 	const char *name;
 	unsigned mode;
 	bool required;
+	bool external; /* external etcd: lives outside the PKI directory */
 };
 extern const struct pki_known pki_shared_files[];
 extern const size_t pki_shared_files_count;

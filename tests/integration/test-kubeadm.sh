@@ -100,6 +100,30 @@ check "external CA identical" cmp "$T/ext/ca.crt" "$T/e2/etcd/ca.pem"
 check "external key identical and 0600" bash -c "cmp '$T/ext/client.key' '$T/e2/etcd/client-key.pem' && [ \$(stat -c %a '$T/e2/etcd/client-key.pem') = 600 ]"
 check "Go/Python-compatible: Python opens the external Secret" bash -c "/usr/bin/python3 '$K/kubeadm_certs.py' open '$KEY' <'$T/ext.json' | grep -q ' external-etcd.key$'"
 
+# External etcd in the native path: upload-certs carries it, join installs it where told,
+# and a re-upload never silently drops it (kubeadm#1886).
+SECRET_KEY=$KEY
+start_daemon "$R"
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+EXT=(--external-etcd-ca "$T/ext/ca.crt" --external-etcd-cert "$T/ext/client.crt" --external-etcd-key "$T/ext/client.key")
+upload "$T/noetcd" "${EXT[@]}"
+JOIN=(join --server "$SERVER" --ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key")
+expect_exit 2 "native join of external etcd files without destinations" "$PKISHARE" "${JOIN[@]}" \
+	--certificate-key "$KEY" --pki-dir "$T/x1/pki"
+check "native: nothing written without destinations" [ ! -e "$T/x1" ]
+expect_exit 0 "native join installs external etcd files" "$PKISHARE" "${JOIN[@]}" --certificate-key "$KEY" \
+	--pki-dir "$T/x2/pki" --external-etcd-ca "$T/x2/etcd/ca.pem" --external-etcd-cert "$T/x2/etcd/apiserver-etcd-client.pem" \
+	--external-etcd-key "$T/x2/etcd/apiserver-etcd-client-key.pem"
+check "native: external key identical" cmp "$T/ext/client.key" "$T/x2/etcd/apiserver-etcd-client-key.pem"
+check "native: external files not in the PKI directory" [ ! -e "$T/x2/pki/external-etcd.key" ]
+check "native: PKI directory complete" diff -r "$T/noetcd" "$T/x2/pki"
+expect_exit 1 "re-upload without the external etcd files is refused" "$PKISHARE" upload-certs --pki-dir "$T/noetcd"
+check "refusal explains kubeadm#1886's trap" err_has "drops-external-etcd"
+upload "$T/noetcd" --drop-external-etcd
+check "--drop-external-etcd makes it explicit" grep -q "Using certificate key" "$T/upload.out"
+stop_daemon
+KEY=$SECRET_KEY
+
 # kubectl, where present, produces an acceptable Secret from kubeadm-encrypted files.
 if command -v kubectl >/dev/null; then
 	mkdir -p "$T/kfiles"

@@ -44,6 +44,8 @@ static char *dump(json_t *j)
 static void make_plain(struct pki_set *set)
 {
 	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		if (pki_shared_files[i].external)
+			continue;
 		char content[64];
 		snprintf(content, sizeof(content), "content of %s\n", pki_shared_files[i].name);
 		pki_set_add(set, pki_shared_files[i].name, pki_shared_files[i].mode,

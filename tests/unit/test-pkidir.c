@@ -16,6 +16,8 @@
 static void make_set(struct pki_set *s, const char *tag)
 {
 	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		if (pki_shared_files[i].external)
+			continue;
 		char content[96];
 		snprintf(content, sizeof(content), "%s: %s\n", tag, pki_shared_files[i].name);
 		pki_set_add(s, pki_shared_files[i].name, pki_shared_files[i].mode,
