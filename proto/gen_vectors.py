@@ -52,6 +52,18 @@ def main():
         f.write("\n")
     with open(os.path.join(outdir, "bundle.key"), "w") as f:
         f.write(key.hex() + "\n")
+    # kubeadm's format: AES-256-GCM, nonce(12) || ciphertext || tag(16), no AAD.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    kentries = []
+    for n in names:
+        nonce = det("kubeadm nonce " + n, 12)
+        pt = files[n][1]
+        kentries.append({"secretKey": n.replace("/", "-"), "plaintext": pt.hex(),
+                         "sealed": (nonce + AESGCM(key).encrypt(nonce, pt, None)).hex()})
+    with open(os.path.join(outdir, "kubeadm.json"), "w") as f:
+        json.dump({"description": "kubeadm EncryptBytes vectors from Python's cryptography AESGCM",
+                   "key": key.hex(), "entries": kentries}, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":
