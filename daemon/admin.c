@@ -337,7 +337,7 @@ int admin_start(struct daemon_ctx *ctx)
 			return ctx->admin_fd;
 	}
 	ctx->admin = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, ctx,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL, handle, ctx,
 		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED,
 		request_completed, ctx, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 		MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
@@ -346,7 +346,9 @@ int admin_start(struct daemon_ctx *ctx)
 
 void admin_stop(struct daemon_ctx *ctx)
 {
-	if (ctx->admin)
+	if (ctx->admin) {
+		MHD_quiesce_daemon(ctx->admin); /* the socket is closed by main() */
 		MHD_stop_daemon(ctx->admin);
+	}
 	ctx->admin = NULL;
 }

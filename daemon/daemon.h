@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "secret.h"
 #include "store.h"
@@ -48,6 +49,7 @@ struct daemon_config {
 	unsigned per_ip_limit;
 	const char *tls_priorities;
 	int64_t enroll_ttl_s;
+	bool ttl_given;
 };
 
 /* Failed authentications per peer address, to slow down token guessing. */
@@ -77,19 +79,29 @@ struct daemon_ctx {
 	struct ratelimit ratelimit;
 
 	struct MHD_Daemon *https;
+	pthread_t serve_thread;
+	bool serving;
+	_Atomic bool serve_stop;
+	int serve_wake_fd;
 	struct MHD_Daemon *admin;
 	int https_fd;
 	int admin_fd;
 	char listen_name[128]; /* the address actually bound, e.g. 127.0.0.1:9443 */
+	bool admin_from_systemd; /* socket activation: systemd owns the socket file */
 };
 
 /* server.c: the public HTTPS API (mutual TLS). */
 int server_start(struct daemon_ctx *ctx);
+/* "addr:port" of a listening socket. */
+void server_sock_name(int fd, char *buf, size_t len);
 void server_stop(struct daemon_ctx *ctx);
 
 /* enroll.c: the enrollment CA and POST /v1/enroll. */
 int enroll_init(struct daemon_ctx *ctx);
 void enroll_done(struct daemon_ctx *ctx);
+/* client CA + enrollment CA, the PEM the TLS layer trusts. */
+int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca,
+		       struct secret **ret);
 struct enroll_req {
 	struct secret *body;
 	bool too_big;

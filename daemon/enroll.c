@@ -22,22 +22,29 @@
 int enroll_init(struct daemon_ctx *ctx)
 {
 	struct cert_spec spec = {.cn = "pkishared enrollment CA", .is_ca = true, .days = 30};
-	struct secret *ca_pem = NULL;
 
 	int r = x509_key_new(KEY_TYPE_P256, &ctx->enroll_key);
 	if (r >= 0)
 		r = x509_cert_new(&spec, ctx->enroll_key, NULL, NULL, &ctx->enroll_ca);
-	if (r >= 0)
-		r = x509_cert_pem(ctx->enroll_ca, &ca_pem);
+	return r < 0 ? r : enroll_trust_build(ctx, ctx->client_ca_pem, &ctx->trust_pem);
+}
+
+int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca,
+		       struct secret **ret)
+{
+	struct secret *ca_pem = NULL;
+	int r = x509_cert_pem(ctx->enroll_ca, &ca_pem);
 	if (r < 0)
 		return r;
 	/* The TLS layer trusts both the operator's client CA and the enrollment CA. */
-	ctx->trust_pem = secret_dup(ctx->client_ca_pem->data, ctx->client_ca_pem->len);
-	if (!ctx->trust_pem || secret_append(ctx->trust_pem, "\n", 1) < 0 ||
-	    secret_append(ctx->trust_pem, ca_pem->data, ca_pem->len) < 0)
-		r = -ENOMEM;
+	struct secret *t = secret_dup(client_ca->data, client_ca->len);
+	if (!t || secret_append(t, "\n", 1) < 0 || secret_append(t, ca_pem->data, ca_pem->len) < 0)
+		t = secret_free(t);
 	secret_free(ca_pem);
-	return r;
+	if (!t)
+		return -ENOMEM;
+	*ret = t;
+	return 0;
 }
 
 void enroll_done(struct daemon_ctx *ctx)

@@ -12,37 +12,45 @@
 
 #include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "options.h"
 #include "util.h"
 
 #define PEM_MAX_BYTES (64 * 1024)
 
-static void usage(FILE *f)
+/* Sockets passed by systemd (pkishared.socket), told apart by FileDescriptorName=. */
+static int take_systemd_sockets(struct daemon_ctx *ctx)
 {
-	fprintf(f,
-		"Usage: pkishared [OPTIONS]\n"
-		"Hold a sealed PKI bundle in memory and serve it to joining control-plane nodes\n"
-		"over mutual TLS. See pkishared(8).\n\n"
-		"  --listen ADDR:PORT       HTTPS address (default %s; port 0 picks one)\n"
-		"  --tls-cert FILE          serving certificate (PEM, chain allowed)\n"
-		"  --tls-key FILE           serving key (PEM)\n"
-		"  --client-ca FILE         CA that client certificates must chain to\n"
-		"  --allow PATTERN          allowed client CN (shell pattern; repeatable)\n"
-		"  --admin-socket PATH      admin unix socket (default %s,\n"
-		"                           or $PKISHARE_ADMIN_SOCKET)\n"
-		"  --ttl DURATION           default bundle lifetime (default 2h)\n"
-		"  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
-		"  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
-		"  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
-		"  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
-		"  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
-		"  -h, --help               show this help\n"
-		"  --version                show the version\n",
-		DEFAULT_LISTEN, DEFAULT_ADMIN_SOCKET);
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+	if (n <= 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		const char *name = names && names[i] ? names[i] : "";
+		if (strcmp(name, "https") == 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
+			ctx->https_fd = fd;
+			server_sock_name(fd, ctx->listen_name, sizeof(ctx->listen_name));
+		} else if (strcmp(name, "admin") == 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
+			ctx->admin_fd = fd;
+			ctx->admin_from_systemd = true;
+		} else {
+			log_msg(LOG_WARNING, "ignoring socket %d named '%s' from systemd (expected "
+					     "'https' and 'admin')", fd, name);
+			close(fd);
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	}
+	for (int i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+	return n;
 }
 
 static int load_pem(const char *what, const char *path, struct secret **ret)
@@ -55,133 +63,89 @@ static int load_pem(const char *what, const char *path, struct secret **ret)
 }
 
 
+/* Settings read by reloads; kept until exit because the TLS layer may point into them. */
+static struct options *reloaded[64];
+static size_t n_reloaded;
+
+static void free_reloaded(void)
+{
+	for (size_t i = 0; i < n_reloaded; i++) {
+		options_free(reloaded[i]);
+		free(reloaded[i]);
+	}
+	n_reloaded = 0;
+}
+
+/* SIGHUP: re-read the configuration and the TLS files, and restart the HTTPS side on the
+ * same listening socket. The held bundle, tokens and the admin API are untouched. On any
+ * error the running configuration stays. */
+static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, char **argv)
+{
+	struct options *o = calloc(1, sizeof(*o));
+	struct secret *key = NULL, *cert = NULL, *ca = NULL, *trust = NULL;
+
+	if (!o || n_reloaded >= ELEMENTSOF(reloaded) || options_load(o, argc, argv) != 0) {
+		log_msg(LOG_ERR, "reload: the configuration is not valid; keeping the running one");
+		if (o)
+			options_free(o);
+		free(o);
+		return;
+	}
+	if (load_pem("TLS key", o->cfg.tls_key, &key) < 0 ||
+	    load_pem("TLS certificate", o->cfg.tls_cert, &cert) < 0 ||
+	    load_pem("client CA", o->cfg.client_ca, &ca) < 0 ||
+	    enroll_trust_build(ctx, ca, &trust) < 0) {
+		log_msg(LOG_ERR, "reload: keeping the running TLS files");
+		secret_free(key);
+		secret_free(cert);
+		secret_free(ca);
+		options_free(o);
+		free(o);
+		return;
+	}
+	if (strcmp(o->cfg.listen, cfg->listen) || strcmp(o->cfg.admin_socket, cfg->admin_socket) ||
+	    o->cfg.ttl_s != cfg->ttl_s || o->cfg.max_ttl_s != cfg->max_ttl_s)
+		log_msg(LOG_WARNING, "reload: listen, admin-socket, ttl and max-ttl take effect "
+				     "only at the next restart");
+	server_stop(ctx);
+	/* Only what the (stopped) HTTPS side reads changes; the admin thread's fields stay. */
+	cfg->tls_cert = o->cfg.tls_cert;
+	cfg->tls_key = o->cfg.tls_key;
+	cfg->client_ca = o->cfg.client_ca;
+	memcpy(cfg->allow, o->cfg.allow, sizeof(cfg->allow));
+	cfg->n_allow = o->cfg.n_allow;
+	cfg->tls_priorities = o->cfg.tls_priorities;
+	cfg->connection_timeout_s = o->cfg.connection_timeout_s;
+	cfg->connection_limit = o->cfg.connection_limit;
+	cfg->per_ip_limit = o->cfg.per_ip_limit;
+	secret_free(ctx->tls_key_pem);
+	secret_free(ctx->tls_cert_pem);
+	secret_free(ctx->client_ca_pem);
+	secret_free(ctx->trust_pem);
+	ctx->tls_key_pem = key;
+	ctx->tls_cert_pem = cert;
+	ctx->client_ca_pem = ca;
+	ctx->trust_pem = trust;
+	reloaded[n_reloaded++] = o;
+	int r = server_start(ctx);
+	if (r < 0)
+		log_msg(LOG_ERR, "reload: cannot serve with the new TLS files: %s; fix them and "
+				 "send SIGHUP again", error_message(r));
+	else
+		log_msg(LOG_NOTICE, "reloaded the configuration and TLS files; the held bundle "
+				    "was kept");
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_ALLOW, OPT_ADMIN, OPT_TTL,
-	       OPT_MAXTTL, OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG, OPT_ENROLL };
-	static const struct option opts[] = {
-		{"listen", required_argument, NULL, OPT_LISTEN},
-		{"tls-cert", required_argument, NULL, OPT_CERT},
-		{"tls-key", required_argument, NULL, OPT_KEY},
-		{"client-ca", required_argument, NULL, OPT_CA},
-		{"allow", required_argument, NULL, OPT_ALLOW},
-		{"admin-socket", required_argument, NULL, OPT_ADMIN},
-		{"ttl", required_argument, NULL, OPT_TTL},
-		{"max-ttl", required_argument, NULL, OPT_MAXTTL},
-		{"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"tls-priorities", required_argument, NULL, OPT_PRIO},
-		{"enroll-ttl", required_argument, NULL, OPT_ENROLL},
-		{"log-level", required_argument, NULL, OPT_LOG},
-		{"config", required_argument, NULL, OPT_CONFIG},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{0},
-	};
-	struct daemon_config cfg = {
-		.listen = DEFAULT_LISTEN,
-		.admin_socket = getenv("PKISHARE_ADMIN_SOCKET") ? getenv("PKISHARE_ADMIN_SOCKET")
-								 : DEFAULT_ADMIN_SOCKET,
-		.ttl_s = DEFAULT_TTL_S,
-		.max_ttl_s = DEFAULT_MAX_TTL_S,
-		.connection_timeout_s = DEFAULT_CONNECTION_TIMEOUT_S,
-		.connection_limit = DEFAULT_CONNECTION_LIMIT,
-		.per_ip_limit = DEFAULT_PER_IP_LIMIT,
-		.tls_priorities = DEFAULT_TLS_PRIORITIES,
-		.enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
-	};
-	int level = LOG_INFO, c, r;
-	bool ttl_given = false;
-	int64_t d;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_LISTEN:
-			cfg.listen = optarg;
-			break;
-		case OPT_CERT:
-			cfg.tls_cert = optarg;
-			break;
-		case OPT_KEY:
-			cfg.tls_key = optarg;
-			break;
-		case OPT_CA:
-			cfg.client_ca = optarg;
-			break;
-		case OPT_ALLOW:
-			if (cfg.n_allow >= DAEMON_MAX_ALLOW) {
-				fprintf(stderr, "pkishared: at most %d --allow patterns\n",
-					DAEMON_MAX_ALLOW);
-				return 2;
-			}
-			cfg.allow[cfg.n_allow++] = optarg;
-			break;
-		case OPT_ADMIN:
-			cfg.admin_socket = optarg;
-			break;
-		case OPT_TTL:
-		case OPT_MAXTTL:
-		case OPT_TIMEOUT:
-		case OPT_ENROLL:
-			if (duration_parse(optarg, &d) < 0) {
-				fprintf(stderr, "pkishared: invalid duration '%s': %s\n", optarg,
-					error_message(-PKS_E_DURATION));
-				return 2;
-			}
-			if (c == OPT_TTL) {
-				cfg.ttl_s = d;
-				ttl_given = true;
-			}
-			else if (c == OPT_MAXTTL)
-				cfg.max_ttl_s = d;
-			else if (c == OPT_ENROLL)
-				cfg.enroll_ttl_s = d;
-			else
-				cfg.connection_timeout_s = (unsigned)d;
-			break;
-		case OPT_PRIO:
-			cfg.tls_priorities = optarg;
-			break;
-		case OPT_LOG:
-			level = log_level_parse(optarg);
-			if (level < 0) {
-				fprintf(stderr, "pkishared: unknown log level '%s' (use error, "
-						"warning, notice, info or debug)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_CONFIG:
-			fprintf(stderr, "pkishared: --config is not supported yet; pass options "
-					"on the command line\n");
-			return 2;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case OPT_VERSION:
-			printf("pkishared %s\n", PKISHARE_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	struct options opts;
+	int r = options_load(&opts, argc, argv);
+	if (r) {
+		options_free(&opts);
+		return r == 1 ? 0 : 2;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "pkishared: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.tls_cert || !cfg.tls_key || !cfg.client_ca) {
-		fprintf(stderr, "pkishared: --tls-cert, --tls-key and --client-ca are required "
-				"(make them with 'pkishare pki init' or 'pkishare pki "
-				"serving-cert')\n");
-		return 2;
-	}
-	if (!ttl_given && cfg.ttl_s > cfg.max_ttl_s)
-		cfg.ttl_s = cfg.max_ttl_s; /* a short --max-ttl alone lowers the default too */
-	if (cfg.ttl_s > cfg.max_ttl_s) {
-		fprintf(stderr, "pkishared: --ttl is longer than --max-ttl; lower --ttl or raise "
-				"--max-ttl\n");
-		return 2;
-	}
+	struct daemon_config cfg = opts.cfg; /* strings stay owned by opts until exit */
+	int level = opts.log_level;
 
 	log_setup(level);
 	if (secret_init() < 0) {
@@ -202,7 +166,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1};
+	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
 	int exit_code = 1;
 	pthread_mutex_init(&ctx.ratelimit.lock, NULL);
 	if (store_init(&ctx.store) < 0) {
@@ -228,6 +192,9 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
 		goto out;
 	}
+	r = take_systemd_sockets(&ctx);
+	if (r > 0)
+		log_msg(LOG_INFO, "socket activation: %d socket(s) from systemd", r);
 	r = server_start(&ctx);
 	if (r < 0) {
 		log_msg(LOG_ERR,
@@ -253,7 +220,9 @@ int main(int argc, char **argv)
 		if (sigwait(&mask, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_msg(LOG_NOTICE, "SIGHUP: reload is not implemented yet; ignoring");
+			sd_notify(0, "RELOADING=1");
+			reload(&ctx, &cfg, argc, argv);
+			sd_notify(0, "READY=1");
 			continue;
 		}
 		log_msg(LOG_NOTICE, "signal %d: wiping secrets and stopping", sig);
@@ -267,14 +236,19 @@ out:
 	store_done(&ctx.store);
 	if (ctx.admin_fd >= 0) {
 		close(ctx.admin_fd);
-		unlink(cfg.admin_socket);
+		if (!ctx.admin_from_systemd)
+			unlink(cfg.admin_socket);
 	}
 	if (ctx.https_fd >= 0)
 		close(ctx.https_fd);
+	if (ctx.serve_wake_fd >= 0)
+		close(ctx.serve_wake_fd);
 	secret_free(ctx.tls_key_pem);
 	secret_free(ctx.tls_cert_pem);
 	secret_free(ctx.client_ca_pem);
 	enroll_done(&ctx);
 	pthread_mutex_destroy(&ctx.ratelimit.lock);
+	options_free(&opts);
+	free_reloaded();
 	return exit_code;
 }

@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -362,6 +365,12 @@ static int listen_tcp(const char *spec, char *name, size_t name_len)
 		return e;
 	}
 	freeaddrinfo(ai);
+	server_sock_name(fd, name, name_len);
+	return fd;
+}
+
+void server_sock_name(int fd, char *name, size_t name_len)
+{
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char h[INET6_ADDRSTRLEN + 1], p[8];
@@ -369,7 +378,62 @@ static int listen_tcp(const char *spec, char *name, size_t name_len)
 	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
 			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		snprintf(name, name_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
-	return fd;
+}
+
+/* One line for systemd's STATUS=: whether a bundle is held and until when. */
+static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
+{
+	json_t *st = store_bundle_info(&ctx->store);
+	if (st)
+		snprintf(buf, len, "Serving on %s; holding bundle %.8s until %s (%lld fetches)",
+			 ctx->listen_name, json_string_value(json_object_get(st, "id")),
+			 json_string_value(json_object_get(st, "expiresAt")),
+			 (long long)json_integer_value(json_object_get(st, "fetches")));
+	else
+		snprintf(buf, len, "Serving on %s; no bundle held", ctx->listen_name);
+	json_decref(st);
+}
+
+/* The serving thread: runs libmicrohttpd's event loop itself, so that the watchdog
+ * keep-alive proves that requests are actually being served (a hung loop stops it). */
+static void *serve_main(void *arg)
+{
+	struct daemon_ctx *ctx = arg;
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(ctx->https, MHD_DAEMON_INFO_EPOLL_FD);
+	int efd = info ? info->epoll_fd : -1;
+	uint64_t wd_usec = 0;
+	int64_t next_wd = 0, next_status = 0;
+	char status[256] = "", last_status[256] = "";
+	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+
+	while (!ctx->serve_stop) {
+		struct pollfd p[2] = {{.fd = efd, .events = POLLIN},
+				      {.fd = ctx->serve_wake_fd, .events = POLLIN}};
+		MHD_UNSIGNED_LONG_LONG mhd_to = 0;
+		int timeout = 1000;
+		if (MHD_get_timeout(ctx->https, &mhd_to) == MHD_YES && mhd_to < 1000)
+			timeout = (int)mhd_to;
+		if (watchdog && timeout > (int)(wd_usec / 4000))
+			timeout = (int)(wd_usec / 4000);
+		(void)poll(p, 2, timeout);
+		if (ctx->serve_stop)
+			break;
+		MHD_run(ctx->https);
+		int64_t now = time_mono_ms();
+		if (watchdog && now >= next_wd) {
+			sd_notify(0, "WATCHDOG=1");
+			next_wd = now + (int64_t)(wd_usec / 2000);
+		}
+		if (now >= next_status) {
+			status_line(ctx, status, sizeof(status));
+			if (strcmp(status, last_status) != 0) {
+				sd_notifyf(0, "STATUS=%s", status);
+				str_copy(last_status, sizeof(last_status), status);
+			}
+			next_status = now + 1000;
+		}
+	}
+	return NULL;
 }
 
 int server_start(struct daemon_ctx *ctx)
@@ -382,25 +446,49 @@ int server_start(struct daemon_ctx *ctx)
 			return ctx->https_fd;
 	}
 	ctx->https = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
-		MHD_OPTION_HTTPS_MEM_KEY, (const char *)ctx->tls_key_pem->data,
-		MHD_OPTION_HTTPS_MEM_CERT, (const char *)ctx->tls_cert_pem->data,
-		MHD_OPTION_HTTPS_MEM_TRUST, (const char *)ctx->trust_pem->data,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, ctx,
-		MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
-		notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-		cfg->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
+		MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL,
+		handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
+		MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
+		(const char *)ctx->tls_key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
+		(const char *)ctx->tls_cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
+		(const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+		ctx, MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, ctx,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
 	if (!ctx->https)
 		return -EIO;
+	if (ctx->serve_wake_fd < 0) {
+		ctx->serve_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctx->serve_wake_fd < 0)
+			return -errno;
+	}
+	ctx->serve_stop = false;
+	int r = pthread_create(&ctx->serve_thread, NULL, serve_main, ctx);
+	if (r != 0) {
+		MHD_stop_daemon(ctx->https);
+		ctx->https = NULL;
+		return -r;
+	}
+	ctx->serving = true;
 	return 0;
 }
 
 void server_stop(struct daemon_ctx *ctx)
 {
-	if (ctx->https)
+	if (ctx->serving) {
+		uint64_t one = 1;
+		ctx->serve_stop = true;
+		(void)!write(ctx->serve_wake_fd, &one, sizeof(one));
+		pthread_join(ctx->serve_thread, NULL);
+		ctx->serving = false;
+	}
+	if (ctx->https) {
+		/* Keep the listening socket: it is ours (or systemd's), and a reload reuses it. */
+		MHD_quiesce_daemon(ctx->https);
 		MHD_stop_daemon(ctx->https);
+	}
 	ctx->https = NULL;
 }
