@@ -92,6 +92,8 @@ struct daemon_ctx {
 
 /* server.c: the public HTTPS API (mutual TLS). */
 int server_start(struct daemon_ctx *ctx);
+/* Does this certificate chain and key load in GnuTLS, and do they match? */
+int server_check_tls(const struct secret *cert, const struct secret *key);
 /* "addr:port" of a listening socket. */
 void server_sock_name(int fd, char *buf, size_t len);
 void server_stop(struct daemon_ctx *ctx);

@@ -94,7 +94,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	if (load_pem("TLS key", o->cfg.tls_key, &key) < 0 ||
 	    load_pem("TLS certificate", o->cfg.tls_cert, &cert) < 0 ||
 	    load_pem("client CA", o->cfg.client_ca, &ca) < 0 ||
-	    enroll_trust_build(ctx, ca, &trust) < 0) {
+	    enroll_trust_build(ctx, ca, &trust) < 0 || server_check_tls(cert, key) < 0) {
 		log_msg(LOG_ERR, "reload: keeping the running TLS files");
 		secret_free(key);
 		secret_free(cert);
@@ -108,6 +108,9 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 		log_msg(LOG_WARNING, "reload: listen, admin-socket, ttl and max-ttl take effect "
 				     "only at the next restart");
 	server_stop(ctx);
+	struct daemon_config old_cfg = *cfg;
+	struct secret *old[4] = {ctx->tls_key_pem, ctx->tls_cert_pem, ctx->client_ca_pem,
+				 ctx->trust_pem};
 	/* Only what the (stopped) HTTPS side reads changes; the admin thread's fields stay. */
 	cfg->tls_cert = o->cfg.tls_cert;
 	cfg->tls_key = o->cfg.tls_key;
@@ -118,22 +121,33 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	cfg->connection_timeout_s = o->cfg.connection_timeout_s;
 	cfg->connection_limit = o->cfg.connection_limit;
 	cfg->per_ip_limit = o->cfg.per_ip_limit;
-	secret_free(ctx->tls_key_pem);
-	secret_free(ctx->tls_cert_pem);
-	secret_free(ctx->client_ca_pem);
-	secret_free(ctx->trust_pem);
 	ctx->tls_key_pem = key;
 	ctx->tls_cert_pem = cert;
 	ctx->client_ca_pem = ca;
 	ctx->trust_pem = trust;
 	reloaded[n_reloaded++] = o;
 	int r = server_start(ctx);
-	if (r < 0)
-		log_msg(LOG_ERR, "reload: cannot serve with the new TLS files: %s; fix them and "
-				 "send SIGHUP again", error_message(r));
-	else
+	if (r < 0) {
+		log_msg(LOG_ERR, "reload: cannot serve with the new settings: %s; back to the "
+				 "running ones", error_message(r));
+		*cfg = old_cfg;
+		ctx->tls_key_pem = old[0];
+		ctx->tls_cert_pem = old[1];
+		ctx->client_ca_pem = old[2];
+		ctx->trust_pem = old[3];
+		old[0] = key;
+		old[1] = cert;
+		old[2] = ca;
+		old[3] = trust;
+		r = server_start(ctx);
+		if (r < 0)
+			log_msg(LOG_ERR, "reload: cannot serve at all: %s", error_message(r));
+	} else {
 		log_msg(LOG_NOTICE, "reloaded the configuration and TLS files; the held bundle "
 				    "was kept");
+	}
+	for (size_t i = 0; i < ELEMENTSOF(old); i++)
+		secret_free(old[i]);
 }
 
 int main(int argc, char **argv)

@@ -57,6 +57,10 @@ int secret_harden_process(void)
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;
+	struct rlimit cur;
+	/* Under systemd LimitCORE=0 already holds and setrlimit may be filtered out. */
+	if (getrlimit(RLIMIT_CORE, &cur) == 0 && cur.rlim_cur == 0 && cur.rlim_max == 0)
+		return 0;
 	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
 		return -errno;
 	return 0;
