@@ -92,4 +92,16 @@ stop_daemon
 echo "bogus-setting = 1" >>"$T/pkishared.conf"
 rc=0; "$PKISHARED" --config "$T/pkishared.conf" 2>"$T/conf.err" || rc=$?
 check "unknown setting: exit 2, naming file and line (got $rc)" bash -c "[ $rc = 2 ] && grep -q 'pkishared.conf:7: unknown setting' '$T/conf.err'"
+
+# 7. meson install puts everything where a distribution would.
+if [ -n "${BUILD_ROOT:-}" ]; then
+	meson install -C "$BUILD_ROOT" --destdir "$T/dest" --no-rebuild --quiet >/dev/null 2>&1 || true
+	for f in sbin/pkishared bin/pkishare etc/pkishare/pkishared.conf share/man/man1/pkishare.1 \
+		share/man/man8/pkishared.8 share/man/man5/pkishared.conf.5; do
+		check "installed: $f" bash -c "find '$T/dest' -path '*/$f' | grep -q ."
+	done
+	for u in pkishared.service pkishared.socket pkishared-admin.socket; do
+		check "installed unit: $u" bash -c "find '$T/dest' -path '*/systemd/system/$u' | grep -q ."
+	done
+fi
 finish
