@@ -23,7 +23,9 @@ run_suite build-test
 echo "==> build and test under ASan+UBSan (clang)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# The sanitizer build also builds the libFuzzer targets and runs each for a short while.
+CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
 /usr/bin/python3 - build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
