@@ -22,6 +22,7 @@
 #define DEFAULT_LISTEN "0.0.0.0:9443"
 #define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
 #define DEFAULT_CONNECTION_TIMEOUT_S 10
+#define DEFAULT_CONNECTION_MAX_AGE_S 30
 #define DEFAULT_CONNECTION_LIMIT 1024
 #define DEFAULT_PER_IP_LIMIT 64
 #define DEFAULT_ENROLL_TTL_S 600
@@ -50,6 +51,7 @@ struct daemon_config {
 	const char *tls_priorities;
 	int64_t enroll_ttl_s;
 	bool ttl_given;
+	unsigned connection_max_age_s;
 };
 
 /* Failed authentications per peer address, to slow down token guessing. */
@@ -83,12 +85,15 @@ struct daemon_ctx {
 	bool serving;
 	_Atomic bool serve_stop;
 	int serve_wake_fd;
+	struct conn_state *conns; /* serving thread only */
 	struct MHD_Daemon *admin;
 	int https_fd;
 	int admin_fd;
 	char listen_name[128]; /* the address actually bound, e.g. 127.0.0.1:9443 */
 	bool admin_from_systemd; /* socket activation: systemd owns the socket file */
 };
+
+struct conn_state;
 
 /* server.c: the public HTTPS API (mutual TLS). */
 int server_start(struct daemon_ctx *ctx);

@@ -120,6 +120,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	cfg->tls_priorities = o->cfg.tls_priorities;
 	cfg->connection_timeout_s = o->cfg.connection_timeout_s;
 	cfg->connection_limit = o->cfg.connection_limit;
+	cfg->connection_max_age_s = o->cfg.connection_max_age_s;
 	cfg->per_ip_limit = o->cfg.per_ip_limit;
 	ctx->tls_key_pem = key;
 	ctx->tls_cert_pem = cert;

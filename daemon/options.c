@@ -20,7 +20,7 @@
 enum {
 	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_ALLOW, OPT_ADMIN, OPT_TTL, OPT_MAXTTL,
 	OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG, OPT_ENROLL, OPT_CONNLIMIT,
-	OPT_PERIP,
+	OPT_PERIP, OPT_MAXAGE,
 };
 
 static const struct option opts[] = {
@@ -34,6 +34,7 @@ static const struct option opts[] = {
 	{"max-ttl", required_argument, NULL, OPT_MAXTTL},
 	{"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"connection-limit", required_argument, NULL, OPT_CONNLIMIT},
+	{"connection-max-age", required_argument, NULL, OPT_MAXAGE},
 	{"per-address-limit", required_argument, NULL, OPT_PERIP},
 	{"tls-priorities", required_argument, NULL, OPT_PRIO},
 	{"enroll-ttl", required_argument, NULL, OPT_ENROLL},
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 		"  --ttl DURATION           default bundle lifetime (default 2h)\n"
 		"  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
 		"  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
+		"  --connection-max-age DURATION  total time a connection may stay open (default 30s)\n"
 		"  --connection-limit N     concurrent connections (default %d)\n"
 		"  --per-address-limit N    concurrent connections per client address (default %d)\n"
 		"  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
@@ -110,6 +112,7 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 	case OPT_MAXTTL:
 	case OPT_TIMEOUT:
 	case OPT_ENROLL:
+	case OPT_MAXAGE:
 		if (duration_parse(v, &d) < 0) {
 			fprintf(stderr, "pkishared: %s: invalid duration '%s': %s\n", where, v,
 				error_message(-PKS_E_DURATION));
@@ -121,6 +124,8 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			cfg->max_ttl_s = d;
 		else if (id == OPT_ENROLL)
 			cfg->enroll_ttl_s = d;
+		else if (id == OPT_MAXAGE)
+			cfg->connection_max_age_s = (unsigned)d;
 		else
 			cfg->connection_timeout_s = (unsigned)d;
 		if (id == OPT_TTL)
@@ -231,6 +236,7 @@ int options_load(struct options *o, int argc, char **argv)
 		.per_ip_limit = DEFAULT_PER_IP_LIMIT,
 		.tls_priorities = DEFAULT_TLS_PRIORITIES,
 		.enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
+		.connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
 	};
 	/* The file first, so that flags override it. */
 	for (int i = 1; i < argc; i++) {

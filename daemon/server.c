@@ -86,19 +86,35 @@ static int handshake_verify(gnutls_session_t session)
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
-/* Per TLS connection: did it get as far as an HTTP request? */
+/* Per TLS connection: did it get as far as an HTTP request, and how old is it? Kept in a
+ * list that only the serving thread touches (libmicrohttpd calls back from MHD_run). */
 struct conn_state {
 	bool reached_http;
+	bool cut;
+	int fd;
+	int64_t started_ms;
+	struct conn_state *prev, *next;
 };
 
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			      enum MHD_ConnectionNotificationCode code)
 {
-	(void)cls;
+	struct daemon_ctx *ctx = cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		*socket_ctx = calloc(1, sizeof(struct conn_state));
+		const union MHD_ConnectionInfo *fi =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_state *st = calloc(1, sizeof(struct conn_state));
+		*socket_ctx = st;
+		if (st) {
+			st->fd = fi ? fi->connect_fd : -1;
+			st->started_ms = time_mono_ms();
+			st->next = ctx->conns;
+			if (ctx->conns)
+				ctx->conns->prev = st;
+			ctx->conns = st;
+		}
 		if (!ci || !ci->tls_session)
 			return;
 		gnutls_session_t session = (gnutls_session_t)ci->tls_session;
@@ -108,6 +124,14 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 	}
 	struct conn_state *st = *socket_ctx;
 	*socket_ctx = NULL;
+	if (st) {
+		if (st->prev)
+			st->prev->next = st->next;
+		else
+			ctx->conns = st->next;
+		if (st->next)
+			st->next->prev = st->prev;
+	}
 	/* Closed without a single request: a refused certificate, no certificate, an old
 	 * protocol or cipher, a port scan, or a client that gave up. One audit event. */
 	if (st && !st->reached_http) {
@@ -395,6 +419,30 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 	json_decref(st);
 }
 
+/* An idle timeout does not stop a client that sends a byte every few seconds: every
+ * connection also has a total age limit, enforced here by shutting its socket down. */
+static void cut_old_connections(struct daemon_ctx *ctx, int64_t now)
+{
+	int64_t max_ms = (int64_t)ctx->cfg->connection_max_age_s * 1000;
+	for (struct conn_state *st = ctx->conns; st; st = st->next) {
+		if (st->cut || st->fd < 0 || now - st->started_ms < max_ms)
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "?", peer[96];
+		if (getpeername(st->fd, (struct sockaddr *)&ss, &sl) == 0)
+			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+				    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(peer, sizeof(peer), "%s:%s", host, port);
+		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "too-slow"},
+			  "connection open for %llds (connection-max-age) without finishing; cut",
+			  (long long)ctx->cfg->connection_max_age_s);
+		shutdown(st->fd, SHUT_RDWR);
+		st->cut = true;
+		st->reached_http = true; /* audited here; no second event when it closes */
+	}
+}
+
 /* The serving thread: runs libmicrohttpd's event loop itself, so that the watchdog
  * keep-alive proves that requests are actually being served (a hung loop stops it). */
 static void *serve_main(void *arg)
@@ -425,6 +473,7 @@ static void *serve_main(void *arg)
 			sd_notify(0, "WATCHDOG=1");
 			next_wd = now + (int64_t)(wd_usec / 2000);
 		}
+		cut_old_connections(ctx, now);
 		if (now >= next_status) {
 			status_line(ctx, status, sizeof(status));
 			if (strcmp(status, last_status) != 0) {
