@@ -20,6 +20,10 @@ run_suite() { # run_suite BUILDDIR [meson setup args]
 
 echo "==> build and test (gcc, -Werror)"
 run_suite build-test
+echo "==> valgrind memcheck (unit tests, fuzz corpora, a daemon + client session)"
+VALGRIND=0
+bash scripts/valgrind.sh build-test || VALGRIND=1
+
 echo "==> build and test under ASan+UBSan (clang)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -27,10 +31,15 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
 	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
-/usr/bin/python3 - build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - "$VALGRIND" build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
-for path in sys.argv[1:]:
+if sys.argv[1] == "0":
+    passed += 1  # the valgrind step
+else:
+    failed += 1
+    print("FAIL: scripts/valgrind.sh")
+for path in sys.argv[2:]:
     with open(path) as f:
         for line in f:
             r = json.loads(line)["result"]
