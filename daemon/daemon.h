@@ -28,7 +28,7 @@
 #define DEFAULT_ENROLL_TTL_S 600
 #define CSR_MAX_BYTES 16384
 #define RATELIMIT_SLOTS 256
-#define RATELIMIT_FAILURES 5      /* failed authentications per peer address ... */
+#define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed authentications per peer address ... */
 #define RATELIMIT_WINDOW_MS 60000 /* ... per minute, then 429 until the minute is over */
 #define DEFAULT_TLS_PRIORITIES                                                                   \
 	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"     \
@@ -52,6 +52,7 @@ struct daemon_config {
 	int64_t enroll_ttl_s;
 	bool ttl_given;
 	unsigned connection_max_age_s;
+	unsigned auth_failure_limit; /* failed enrollments per address per minute */
 };
 
 /* Failed authentications per peer address, to slow down token guessing. */
@@ -116,7 +117,7 @@ struct enroll_req {
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer);
 /* Milliseconds until peer may try again (0: it may now), and recording a failure. */
-int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer);
+int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer, unsigned limit);
 void ratelimit_fail(struct ratelimit *rl, const char *peer);
 
 /* admin.c: the admin API on the unix socket (root or our own uid only). */

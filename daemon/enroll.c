@@ -67,7 +67,7 @@ static void peer_addr(const char *peer, char *out, size_t len)
 		colon[1] = 0;
 }
 
-int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer)
+int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer, unsigned limit)
 {
 	char addr[64];
 	int64_t now = time_mono_ms(), wait = 0;
@@ -78,7 +78,7 @@ int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer)
 			int64_t end = rl->slot[i].window_start_ms + RATELIMIT_WINDOW_MS;
 			if (now >= end)
 				rl->slot[i].failures = 0;
-			else if (rl->slot[i].failures >= RATELIMIT_FAILURES)
+			else if (rl->slot[i].failures >= limit)
 				wait = end - now;
 			break;
 		}
@@ -135,7 +135,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	char id[TOKEN_ID_LEN + 1] = "", cn[ENROLL_CN_MAX + 2] = "";
 	struct audit a = {.event = AUDIT_ENROLL, .peer = peer};
 
-	int64_t wait = ratelimit_wait_ms(&ctx->ratelimit, peer);
+	int64_t wait = ratelimit_wait_ms(&ctx->ratelimit, peer, ctx->cfg->auth_failure_limit);
 	if (wait > 0) {
 		a.result = "rate-limited";
 		log_audit(&a, "enrollment from %s refused: too many failed attempts", peer);
