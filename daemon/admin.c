@@ -69,6 +69,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 
 	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "maxFetches");
 	if (mf && uint_parse(mf, ADMIN_MAX_FETCHES, &max_fetches) < 0) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-request";
 		log_audit(&a, "refused upload: bad maxFetches");
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
@@ -76,6 +77,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  ADMIN_MAX_FETCHES);
 	}
 	if (!req->body || req->body->len == 0) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-request";
 		log_audit(&a, "refused upload: empty body");
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
@@ -83,6 +85,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	}
 	int r = bundle_parse((const char *)req->body->data, req->body->len, &meta, detail);
 	if (r < 0) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-bundle";
 		log_audit(&a, "refused upload: %s (%s)", error_message(r), detail);
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-bundle", "%s: %s", error_message(r),
@@ -94,6 +97,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	int64_t now = time_now();
 	int64_t ttl = meta.expires_at - now;
 	if (ttl <= 0) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "expired";
 		log_audit(&a, "refused upload: bundle already expired");
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "expired",
@@ -104,6 +108,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		char ttl_txt[32], max_txt[32];
 		duration_format(ttl, ttl_txt, sizeof(ttl_txt));
 		duration_format(cfg->max_ttl_s, max_txt, sizeof(max_txt));
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "ttl-too-long";
 		log_audit(&a, "refused upload: TTL %s over maximum %s", ttl_txt, max_txt);
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "ttl-too-long",
@@ -115,6 +120,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		      replaced);
 	bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
 	if (r == -EXDEV) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "drops-external-etcd";
 		log_audit(&a, "refused upload: it would drop the external etcd files");
 		return http_error(c, MHD_HTTP_CONFLICT, "drops-external-etcd",
@@ -123,6 +129,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  "again, or --drop-external-etcd if that is intended");
 	}
 	if (r == -EEXIST) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "key-reused";
 		log_audit(&a, "refused upload: key id %s was used before", meta.key_id);
 		return http_error(c, MHD_HTTP_CONFLICT, "key-reused",
@@ -139,6 +146,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 					  .bundle_id = replaced, .result = "ok"},
 			  "bundle %s wiped: replaced by %s", replaced, meta.id);
 	time_format(meta.expires_at, until);
+	METRIC_INC(&ctx->metrics, upload, M_UPLOAD_OK);
 	a.result = "ok";
 	log_audit(&a, "bundle %s (key id %s) held until %s, max fetches %llu", meta.id,
 		  meta.key_id, until, (unsigned long long)max_fetches);
@@ -211,6 +219,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 	if (!req) {
 		if (!peer_is_trusted(c, who, sizeof(who))) {
+			METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_ADMIN);
 			log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = "admin",
 						  .client = who, .result = "forbidden"},
 				  "refused admin request from %s", who);
@@ -274,6 +283,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 					  .result = "deleted"},
 			  "join token %s deleted by %s", id, who);
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+	} else if (strcmp(url, "/metrics") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+		return http_metrics(ctx, c);
 	} else if (strcmp(url, "/v1/status") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		json_t *st = store_status(&ctx->store);
 		if (st) {

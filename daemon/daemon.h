@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "secret.h"
 #include "store.h"
 
@@ -80,6 +81,7 @@ struct daemon_ctx {
 	EVP_PKEY *enroll_key;
 	X509 *enroll_ca;
 	struct ratelimit ratelimit;
+	struct metrics metrics;
 
 	struct MHD_Daemon *https;
 	pthread_t serve_thread;
@@ -132,6 +134,7 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char
 enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s,
 				 const char *fmt, ...) _printf_(3, 4);
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
+enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);
 /* The peer's address as text ("unix" for the admin socket). */
 void http_peer(struct MHD_Connection *c, char *buf, size_t len);

@@ -137,6 +137,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 
 	int64_t wait = ratelimit_wait_ms(&ctx->ratelimit, peer, ctx->cfg->auth_failure_limit);
 	if (wait > 0) {
+		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_RATE_LIMITED);
 		a.result = "rate-limited";
 		log_audit(&a, "enrollment from %s refused: too many failed attempts", peer);
 		return http_error_retry(c, (wait + 999) / 1000,
@@ -144,6 +145,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 					"wait and check the join token");
 	}
 	if (req->too_big) {
+		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
 		a.result = "too-large";
 		log_audit(&a, "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
 		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
@@ -156,6 +158,8 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0 || token_parse(auth + 7, id, secret, NULL) < 0) {
 		ratelimit_fail(&ctx->ratelimit, peer);
+		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_TOKEN);
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
 		a.result = "bad-token";
 		log_audit(&a, "enrollment refused: missing or malformed bearer token");
 		return http_error(c, MHD_HTTP_UNAUTHORIZED, "bad-token",
@@ -166,6 +170,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	if (!req->body || x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn)) < 0 ||
 	    !cn_ok(cn)) {
 		X509_REQ_free(csr);
+		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_CSR);
 		a.result = "bad-csr";
 		a.client = id;
 		log_audit(&a, "enrollment with token %s refused: unusable CSR", id);
@@ -181,6 +186,9 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	if (r < 0) {
 		X509_REQ_free(csr);
 		ratelimit_fail(&ctx->ratelimit, peer);
+		METRIC_INC(&ctx->metrics, enroll,
+			   r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN);
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
 		a.result = r == -ETIMEDOUT ? "token-expired" : "bad-token";
 		a.client = cn;
 		log_audit(&a, "enrollment of %s refused: token %s %s", cn, id,
@@ -201,6 +209,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	if (r < 0)
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				  "could not issue the certificate");
+	METRIC_INC(&ctx->metrics, enroll, M_ENROLL_OK);
 	a.result = "ok";
 	a.client = cn;
 	log_audit(&a, "enrolled %s with token %s: client certificate valid %llds", cn, id,

@@ -49,6 +49,24 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 	return queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
 }
 
+enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	char *text = metrics_render(ctx);
+	if (!text)
+		return MHD_NO;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(

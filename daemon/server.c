@@ -135,6 +135,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 	/* Closed without a single request: a refused certificate, no certificate, an old
 	 * protocol or cipher, a port scan, or a client that gave up. One audit event. */
 	if (st && !st->reached_http) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
 		char peer[96];
 		http_peer(c, peer, sizeof(peer));
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
@@ -211,11 +212,13 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	a.bundle_id = id[0] ? id : NULL;
 	switch (res) {
 	case STORE_FETCH_OK:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
 		a.result = "ok";
 		log_audit(&a, "bundle %s fetched by %s from %s (fetch #%llu)", id, client, peer,
 			  (unsigned long long)fetch_no);
 		return http_secret(c, MHD_HTTP_OK, copy);
 	case STORE_FETCH_EXPIRED:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_EXPIRED);
 		a.result = "expired";
 		log_audit(&a, "refused fetch by %s: bundle expired", client);
 		return http_error(c, MHD_HTTP_GONE, "expired",
@@ -223,6 +226,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				  "first control-plane node and join with the new certificate key",
 				  when);
 	case STORE_FETCH_USED_UP:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_USED_UP);
 		a.result = "used-up";
 		log_audit(&a, "refused fetch by %s: bundle used up", client);
 		return http_error(c, MHD_HTTP_GONE, "used-up",
@@ -230,6 +234,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				  "'pkishare upload-certs' on the first control-plane node again",
 				  when);
 	case STORE_FETCH_DELETED:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_DELETED);
 		a.result = "deleted";
 		log_audit(&a, "refused fetch by %s: bundle deleted", client);
 		return http_error(c, MHD_HTTP_GONE, "deleted",
@@ -238,6 +243,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				  when);
 	case STORE_FETCH_NONE:
 	default:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_NONE);
 		a.result = "not-found";
 		log_audit(&a, "refused fetch by %s: no bundle held", client);
 		return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
@@ -279,6 +285,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		return MHD_YES;
 	}
 	if (client_identity(c, client, sizeof(client)) < 0) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
 					  .result = "forbidden"},
 			  "refused request for %.64s: no verified client certificate", url);
@@ -287,6 +294,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 				  "required (or enroll first with a join token: POST /v1/enroll)");
 	}
 	if (!allowed(ctx->cfg, client)) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .client = client,
 					  .result = "forbidden"},
 			  "refused %s: client identity not on the allow-list", client);
@@ -341,6 +349,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	if (strcmp(url, "/v1/bundle") == 0)
 		return serve_bundle(ctx, c, peer, client);
+	if (strcmp(url, "/metrics") == 0)
+		return http_metrics(ctx, c);
 	if (strcmp(url, "/v1/bundle/info") == 0) {
 		json_t *info = store_bundle_info(&ctx->store);
 		if (!info)

@@ -1,0 +1,95 @@
+/* metrics.c - the Prometheus text exposition of pkishared's counters and gauges. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "metrics.h"
+
+static const char *const fetch_names[M_FETCH_N] = {"ok", "expired", "used-up", "deleted",
+						   "not-found"};
+static const char *const enroll_names[M_ENROLL_N] = {"ok", "bad-token", "token-expired",
+						     "bad-csr", "rate-limited", "too-large"};
+static const char *const auth_names[M_AUTH_N] = {"tls-handshake", "client-certificate",
+						 "join-token", "admin-socket"};
+static const char *const upload_names[M_UPLOAD_N] = {"ok", "refused"};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		if (!b->p)
+			return;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		char *q = realloc(b->p, b->cap * 2 + (size_t)n);
+		if (!q) {
+			free(b->p);
+			b->p = NULL;
+			return;
+		}
+		b->p = q;
+		b->cap = b->cap * 2 + (size_t)n;
+	}
+}
+
+static void family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *metrics_render(struct daemon_ctx *ctx)
+{
+	struct buf b = {.p = malloc(4096), .cap = 4096};
+	struct metrics *m = &ctx->metrics;
+	json_t *info = store_bundle_info(&ctx->store);
+	json_t *tokens = store_token_list(&ctx->store);
+
+	family(&b, "pkishare_bundle_held", "gauge", "Whether a sealed bundle is held (1) or not (0).");
+	put(&b, "pkishare_bundle_held %d\n", info ? 1 : 0);
+	family(&b, "pkishare_bundle_expires_in_seconds", "gauge",
+	       "Seconds until the held bundle is wiped (0 when none is held).");
+	put(&b, "pkishare_bundle_expires_in_seconds %lld\n",
+	    info ? (long long)json_integer_value(json_object_get(info, "expiresInSeconds")) : 0LL);
+	family(&b, "pkishare_bundle_fetches_total", "counter", "Bundle fetches by result.");
+	for (int i = 0; i < M_FETCH_N; i++)
+		put(&b, "pkishare_bundle_fetches_total{result=\"%s\"} %llu\n", fetch_names[i],
+		    (unsigned long long)atomic_load(&m->fetch[i]));
+	family(&b, "pkishare_uploads_total", "counter", "Bundle uploads by result.");
+	for (int i = 0; i < M_UPLOAD_N; i++)
+		put(&b, "pkishare_uploads_total{result=\"%s\"} %llu\n", upload_names[i],
+		    (unsigned long long)atomic_load(&m->upload[i]));
+	family(&b, "pkishare_enrollments_total", "counter", "Enrollments by result.");
+	for (int i = 0; i < M_ENROLL_N; i++)
+		put(&b, "pkishare_enrollments_total{result=\"%s\"} %llu\n", enroll_names[i],
+		    (unsigned long long)atomic_load(&m->enroll[i]));
+	family(&b, "pkishare_authentication_failures_total", "counter",
+	       "Refused identities by where they were refused.");
+	for (int i = 0; i < M_AUTH_N; i++)
+		put(&b, "pkishare_authentication_failures_total{stage=\"%s\"} %llu\n", auth_names[i],
+		    (unsigned long long)atomic_load(&m->auth_fail[i]));
+	family(&b, "pkishare_tokens_active", "gauge", "Join tokens that can still be used.");
+	put(&b, "pkishare_tokens_active %zu\n", json_array_size(tokens));
+	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");
+	put(&b, "pkishare_build_info{version=\"%s\"} 1\n", PKISHARE_VERSION);
+	json_decref(info);
+	json_decref(tokens);
+	return b.p;
+}
