@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "cli.h"
 #include "config.h"
@@ -158,6 +159,8 @@ int main(int argc, char **argv)
 		{"--version", verb_version},
 	};
 
+	/* The system openssl.cnf adds nothing pkishare uses, and parsing it costs start-up time. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if (secret_init() < 0) {
 		cli_error("cannot initialise libsodium");
 		return EXIT_FAIL;

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +242,9 @@ static int tcp_connect(const char *host, const char *port)
 	freeaddrinfo(ai);
 	if (fd < 0)
 		return err;
+	/* Small TLS records (Finished, the request) must not wait for delayed ACKs (Nagle). */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Back to blocking, bounded by the socket timeouts. */
 	int flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
