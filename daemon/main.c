@@ -99,6 +99,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 		secret_free(key);
 		secret_free(cert);
 		secret_free(ca);
+		secret_free(trust);
 		options_free(o);
 		free(o);
 		return;

@@ -8,7 +8,7 @@ D=$(dirname "$0")
 
 R=$T/c1
 make_pki "$R"
-start_daemon "$R" --connection-max-age 3s --connection-timeout 10s
+start_daemon "$R" --connection-max-age 3s --connection-timeout 60s
 upload "$R/pki"
 PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
 curl_fetch "$R" node-3 >"$T/good.json"

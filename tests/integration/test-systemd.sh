@@ -60,7 +60,7 @@ OLD_FP=$(fp)
 "$PKISHARE" pki serving-cert --pki-dir "$R/pki" --out "$T/newtls" --node-name node-1 --address 127.0.0.1 --key-type ecdsa >/dev/null
 cp "$T/newtls/tls.crt" "$R/pkishared/tls.crt"; cp "$T/newtls/tls.key" "$R/pkishared/tls.key"
 kill -HUP "$(pgrep -f -n "^$PKISHARED")"
-for _ in $(seq 1 50); do grep -q "reloaded the configuration" "$DAEMON_LOG" && break; sleep 0.1; done
+for _ in $(seq 1 200); do grep -q "reloaded the configuration" "$DAEMON_LOG" && break; sleep 0.1; done
 NEW_FP=$(fp)
 check "SIGHUP: the next handshake presents the new certificate" bash -c "[ -n '$NEW_FP' ] && [ '$NEW_FP' != '$OLD_FP' ] && [ '$NEW_FP' = \"\$(openssl x509 -in '$T/newtls/tls.crt' -noout -fingerprint -sha256)\" ]"
 expect_exit 0 "SIGHUP: the held bundle is still served" "$PKISHARE" "${JOIN[@]}" --certificate-key "$KEY" --pki-dir "$T/n2/pki"
@@ -73,6 +73,7 @@ expect_exit 0 "a bad reload keeps serving" "$PKISHARE" "${JOIN[@]}" --certificat
 
 # 5. SIGTERM: exit 0.
 kill -TERM "$(pgrep -f -n "^$PKISHARED")"; rc=0; wait "$DAEMON_PID" || rc=$?; DAEMON_PID=
+[ "$rc" = 0 ] || tail -40 "$DAEMON_LOG" >&2
 check "SIGTERM: exit 0 (got $rc)" [ "$rc" = 0 ]
 
 # 6. The configuration file: settings from it, flags override it, errors name the line.
