@@ -17,6 +17,9 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 p90() { sort -n | awk '{a[NR]=$1} END {i=int(NR*0.9+0.999); print a[i]}'; }
 rss_kb() { ps -o rss= -p "$1" | awk '{s+=$1} END {print s}'; }
+# Anonymous (private, not file-backed) memory, summed over processes: what the process
+# itself costs, without the shared library pages that RSS counts once per process.
+anon_kb() { for p in ${1//,/ }; do awk '/^Anonymous:/ {print $2}' "/proc/$p/smaps_rollup"; done | awk '{s+=$1} END {print s}'; }
 
 "$P" pki init --dir "$T/c" --key-type ecdsa --address 127.0.0.1 >/dev/null
 
@@ -55,7 +58,7 @@ C=(--cacert "$T/c/pki/ca.crt" --cert "$T/c/clients/node-2.crt" --key "$T/c/clien
 mkdir -p "$T/www/v1"
 curl -sS "${C[@]}" "https://127.0.0.1:$PORT_P/v1/bundle" >"$T/www/v1/bundle"
 SIZE=$(stat -c %s "$T/www/v1/bundle")
-RSS_HELD=$(rss_kb "$DPID")
+RSS_HELD=$(rss_kb "$DPID"); ANON_HELD=$(anon_kb "$DPID")
 cat >"$T/nginx.conf" <<NGINX
 worker_processes 1;
 pid $T/nginx.pid;
@@ -81,7 +84,7 @@ nginx -c "$T/nginx.conf" -p "$T"
 sleep 0.3
 NMASTER=$(cat "$T/nginx.pid")
 NPIDS=$( (echo "$NMASTER"; pgrep -P "$NMASTER") | tr '\n' ',' | sed 's/,$//')
-RSS_NGINX=$(ps -o rss= -p "$NPIDS" | awk '{s+=$1} END {print s}')
+RSS_NGINX=$(ps -o rss= -p "$NPIDS" | awk '{s+=$1} END {print s}'); ANON_NGINX=$(anon_kb "$NPIDS")
 NGINX_PROCS=$(echo "$NPIDS" | tr ',' '\n' | wc -l)
 
 # Full handshakes + fetch per second, alternating servers, median of ROUNDS each.
@@ -114,6 +117,7 @@ printf '%-58s %12s\n' "pkishare join, 90th percentile ms" "$(p90 <"$T/join.ms")"
 printf '%-58s %12s\n' "curl fetch of the same bundle, median ms" "$(median <"$T/curl.ms")"
 printf '%-58s %12s %12s\n' "resident memory, idle, KiB" "$RSS_IDLE" ""
 printf '%-58s %12s %12s\n' "resident memory holding a ${SIZE}-byte bundle (nginx: $NGINX_PROCS procs), KiB" "$RSS_HELD" "$RSS_NGINX"
+printf '%-58s %12s %12s\n' "  of which anonymous (not shared library pages), KiB" "$ANON_HELD" "$ANON_NGINX"
 printf '%-58s %12s\n' "start to READY=1, median ms (5 starts)" "$READY"
 printf '\nopenssl speed ecdsap256 (the signature each handshake costs):\n'
 openssl speed -seconds 1 ecdsap256 2>/dev/null | tail -1
