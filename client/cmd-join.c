@@ -17,6 +17,7 @@
 #include "kubeadm.h"
 #include "pin.h"
 #include "pkidir.h"
+#include "nodecerts.h"
 #include "token.h"
 #include "x509.h"
 #include "util.h"
@@ -173,6 +174,8 @@ static void join_usage(FILE *f)
 	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
 	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
 	      "                     [--pki-dir DIR] [--dry-run] [--force]\n"
+	      "                     [--advertise-address IP [--control-plane-endpoint HOST]\n"
+	      "                      [--service-cidr CIDR] [--dns-domain D]]  (node certificates)\n"
 	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it.\n",
 	      f);
 }
@@ -180,7 +183,7 @@ static void join_usage(FILE *f)
 int verb_join(int argc, char **argv)
 {
 	enum { O_SERVER = 256, O_HASH, O_KEY, O_CERT, O_CKEY, O_PKI, O_DRY, O_FORCE, O_TOKEN,
-	       O_NODE, O_ADV, O_CP, O_CACERT, O_EXT0, O_EXT1, O_EXT2 };
+	       O_NODE, O_ADV, O_CP, O_CACERT, O_EXT0, O_EXT1, O_EXT2, O_CPE, O_SVC, O_DNS };
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, O_SERVER},
 		{"ca-cert-hash", required_argument, NULL, O_HASH},
@@ -195,6 +198,9 @@ int verb_join(int argc, char **argv)
 		{"node-name", required_argument, NULL, O_NODE},
 		{"advertise-address", required_argument, NULL, O_ADV},
 		{"control-plane", no_argument, NULL, O_CP},
+		{"control-plane-endpoint", required_argument, NULL, O_CPE},
+		{"service-cidr", required_argument, NULL, O_SVC},
+		{"dns-domain", required_argument, NULL, O_DNS},
 		{"external-etcd-ca", required_argument, NULL, O_EXT0},
 		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
 		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
@@ -206,7 +212,8 @@ int verb_join(int argc, char **argv)
 	char detail[DETAIL_MAX] = "";
 	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
 	char *key_arg = NULL, *token_arg = NULL;
-	const char *node_name = NULL;
+	const char *node_name = NULL, *advertise = NULL, *cp_endpoint = NULL;
+	const char *service_cidr = "10.96.0.0/12", *dns_domain = "cluster.local";
 	const char *ext_paths[3] = {0};
 	unsigned flags = 0;
 	int c;
@@ -254,6 +261,17 @@ int verb_join(int argc, char **argv)
 			ext_paths[c - O_EXT0] = optarg;
 			break;
 		case O_ADV:
+			advertise = optarg;
+			break;
+		case O_CPE:
+			cp_endpoint = optarg;
+			break;
+		case O_SVC:
+			service_cidr = optarg;
+			break;
+		case O_DNS:
+			dns_domain = optarg;
+			break;
 		case O_CP:
 			break;
 		case 'h':
@@ -289,10 +307,10 @@ int verb_join(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		snprintf(token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
-		if (!node_name) {
-			gethostname(host, sizeof(host) - 1);
-			node_name = host;
-		}
+	}
+	if (!node_name) {
+		gethostname(host, sizeof(host) - 1);
+		node_name = host;
 	}
 	uint8_t pin[PIN_BYTES];
 	int r = pin_parse(hash, pin, detail);
@@ -343,6 +361,19 @@ int verb_join(int argc, char **argv)
 		       servers[i], hash);
 		int ex = open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths);
 		http_response_done(&resp);
+		if (ex == EXIT_OK && advertise && !(flags & PKIDIR_DRY_RUN)) {
+			struct nodecerts_opts nc = {
+				.pki_dir = pki_dir,
+				.node_name = node_name ? node_name : host,
+				.advertise_address = advertise,
+				.control_plane_endpoint = cp_endpoint,
+				.service_cidr = service_cidr,
+				.dns_domain = dns_domain,
+				.external_etcd = ext_paths[0] != NULL,
+				.force = (flags & PKIDIR_FORCE) != 0,
+			};
+			ex = nodecerts_make(&nc, "join");
+		}
 		return ex;
 	}
 	if (last_exit == EXIT_PIN)

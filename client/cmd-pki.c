@@ -15,6 +15,7 @@
 #include "pin.h"
 #include "pkidir.h"
 #include "util.h"
+#include "nodecerts.h"
 #include "x509.h"
 
 #define MAX_ADDRESSES 16
@@ -33,6 +34,8 @@ struct pki_opts {
 	size_t n_clients;
 	enum key_type key_type;
 	bool force;
+	bool node_certs;
+	struct nodecerts_opts nc;
 };
 
 static void pkeyp(EVP_PKEY **k)
@@ -213,6 +216,15 @@ static int pki_init(const struct pki_opts *o)
 	printf("[pki] Client CA and %zu client certificate(s) in %s/clients\n", o->n_clients,
 	       o->dir);
 	ex = print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
+	if (ex == EXIT_OK && o->node_certs) {
+		struct nodecerts_opts nc = o->nc;
+		snprintf(path, sizeof(path), "%s/pki", o->dir);
+		nc.pki_dir = path;
+		nc.node_name = o->node_name;
+		nc.advertise_address = o->n_addresses ? o->addresses[0] : "127.0.0.1";
+		nc.force = o->force;
+		ex = nodecerts_make(&nc, "pki");
+	}
 out:
 	pki_set_clear(&cluster);
 	pki_set_clear(&serving);
@@ -275,13 +287,18 @@ static void pki_usage(FILE *f)
 	      "                    [--key-type rsa|ecdsa] [--force]\n"
 	      "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address IP]...\n"
 	      "                    [--key-type rsa|ecdsa] [--force]\n"
-	      "  pkishare pki ca-cert-hash CA.CRT\n",
+	      "  pkishare pki ca-cert-hash CA.CRT\n"
+	      "  pkishare pki node-certs --pki-dir DIR --node-name N --advertise-address IP\n"
+	      "                    [--control-plane-endpoint HOST] [--service-cidr CIDR]\n"
+	      "                    [--dns-domain D] [--force]\n"
+	      "  (pki init --node-certs also makes the first node's own certificates)\n",
 	      f);
 }
 
 int verb_pki(int argc, char **argv)
 {
-	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE };
+	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_ADV,
+	       O_CPE, O_SVC, O_DNS };
 	static const struct option opts[] = {
 		{"dir", required_argument, NULL, O_DIR},
 		{"pki-dir", required_argument, NULL, O_PKI},
@@ -291,11 +308,17 @@ int verb_pki(int argc, char **argv)
 		{"client", required_argument, NULL, O_CLIENT},
 		{"key-type", required_argument, NULL, O_KT},
 		{"force", no_argument, NULL, O_FORCE},
+		{"node-certs", no_argument, NULL, O_NC},
+		{"advertise-address", required_argument, NULL, O_ADV},
+		{"control-plane-endpoint", required_argument, NULL, O_CPE},
+		{"service-cidr", required_argument, NULL, O_SVC},
+		{"dns-domain", required_argument, NULL, O_DNS},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	char host[256] = "node-1";
-	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048};
+	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048,
+			     .nc = {.service_cidr = "10.96.0.0/12", .dns_domain = "cluster.local"}};
 	int c;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -304,7 +327,7 @@ int verb_pki(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	if (strcmp(sub, "init") != 0 && strcmp(sub, "serving-cert") != 0 &&
-	    strcmp(sub, "ca-cert-hash") != 0) {
+	    strcmp(sub, "ca-cert-hash") != 0 && strcmp(sub, "node-certs") != 0) {
 		cli_error("unknown 'pki' verb '%s'", sub);
 		pki_usage(stderr);
 		return EXIT_USAGE;
@@ -353,6 +376,21 @@ int verb_pki(int argc, char **argv)
 		case O_FORCE:
 			o.force = true;
 			break;
+		case O_NC:
+			o.node_certs = true;
+			break;
+		case O_ADV:
+			o.nc.advertise_address = optarg;
+			break;
+		case O_CPE:
+			o.nc.control_plane_endpoint = optarg;
+			break;
+		case O_SVC:
+			o.nc.service_cidr = optarg;
+			break;
+		case O_DNS:
+			o.nc.dns_domain = optarg;
+			break;
 		case 'h':
 			pki_usage(stdout);
 			return EXIT_OK;
@@ -391,6 +429,17 @@ int verb_pki(int argc, char **argv)
 			o.clients[o.n_clients++] = "node-3";
 		}
 		return pki_init(&o);
+	}
+	if (!strcmp(sub, "node-certs")) {
+		if (!o.pki_dir || !o.nc.advertise_address) {
+			cli_error("pki node-certs needs --pki-dir DIR and --advertise-address IP (and "
+				  "--node-name, default the host name)");
+			return EXIT_USAGE;
+		}
+		o.nc.pki_dir = o.pki_dir;
+		o.nc.node_name = o.node_name;
+		o.nc.force = o.force;
+		return nodecerts_make(&o.nc, "pki");
 	}
 	if (!o.pki_dir || !o.out) {
 		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
