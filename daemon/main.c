@@ -104,7 +104,8 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 		free(o);
 		return;
 	}
-	if (strcmp(o->cfg.listen, cfg->listen) || strcmp(o->cfg.admin_socket, cfg->admin_socket) ||
+	if (strcmp(o->cfg.listen, cfg->listen) != 0 ||
+	    strcmp(o->cfg.admin_socket, cfg->admin_socket) != 0 ||
 	    o->cfg.ttl_s != cfg->ttl_s || o->cfg.max_ttl_s != cfg->max_ttl_s)
 		log_msg(LOG_WARNING, "reload: listen, admin-socket, ttl and max-ttl take effect "
 				     "only at the next restart");

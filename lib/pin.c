@@ -88,7 +88,7 @@ int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len)
 		return r;
 	if (out_len < 8 + sodium_base64_ENCODED_LEN(PIN_BYTES, sodium_base64_VARIANT_ORIGINAL))
 		return -ENOBUFS;
-	memcpy(out, "sha256//", 8);
+	memcpy(out, "sha256//", 8); /* NOLINT(bugprone-not-null-terminated-result) */
 	sodium_bin2base64(out + 8, out_len - 8, h, PIN_BYTES, sodium_base64_VARIANT_ORIGINAL);
 	return 0;
 }
