@@ -59,7 +59,7 @@ fp() { echo | openssl s_client -connect "$SERVER" -cert "$R/clients/node-2.crt" 
 OLD_FP=$(fp)
 "$PKISHARE" pki serving-cert --pki-dir "$R/pki" --out "$T/newtls" --node-name node-1 --address 127.0.0.1 --key-type ecdsa >/dev/null
 cp "$T/newtls/tls.crt" "$R/pkishared/tls.crt"; cp "$T/newtls/tls.key" "$R/pkishared/tls.key"
-kill -HUP "$(pgrep -f -n "^$PKISHARED")"
+kill -HUP "$(pgrep -f -n -- "--admin-socket $T/unused.sock")"
 for _ in $(seq 1 200); do grep -q "reloaded the configuration" "$DAEMON_LOG" && break; sleep 0.1; done
 NEW_FP=$(fp)
 check "SIGHUP: the next handshake presents the new certificate" bash -c "[ -n '$NEW_FP' ] && [ '$NEW_FP' != '$OLD_FP' ] && [ '$NEW_FP' = \"\$(openssl x509 -in '$T/newtls/tls.crt' -noout -fingerprint -sha256)\" ]"
@@ -67,12 +67,12 @@ expect_exit 0 "SIGHUP: the held bundle is still served" "$PKISHARE" "${JOIN[@]}"
 check "SIGHUP: same bundle id" grep -q "Opened bundle $ID" "$T/last.out"
 # A broken file on reload keeps the running configuration.
 echo garbage >"$R/pkishared/tls.key"
-kill -HUP "$(pgrep -f -n "^$PKISHARED")"
+kill -HUP "$(pgrep -f -n -- "--admin-socket $T/unused.sock")"
 sleep 0.5
 expect_exit 0 "a bad reload keeps serving" "$PKISHARE" "${JOIN[@]}" --certificate-key "$KEY" --pki-dir "$T/n2/pki"
 
 # 5. SIGTERM: exit 0.
-kill -TERM "$(pgrep -f -n "^$PKISHARED")"; rc=0; wait "$DAEMON_PID" || rc=$?; DAEMON_PID=
+kill -TERM "$(pgrep -f -n -- "--admin-socket $T/unused.sock")"; rc=0; wait "$DAEMON_PID" || rc=$?; DAEMON_PID=
 [ "$rc" = 0 ] || tail -40 "$DAEMON_LOG" >&2
 check "SIGTERM: exit 0 (got $rc)" [ "$rc" = 0 ]
 
