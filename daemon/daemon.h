@@ -30,6 +30,7 @@
 #define CSR_MAX_BYTES 16384
 #define RATELIMIT_SLOTS 256
 #define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed authentications per peer address ... */
+#define DEFAULT_TLS_FAILURE_LIMIT 30 /* refused client certificates per address ... */
 #define RATELIMIT_WINDOW_MS 60000 /* ... per minute, then 429 until the minute is over */
 #define DEFAULT_TLS_PRIORITIES                                                                   \
 	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"     \
@@ -54,6 +55,7 @@ struct daemon_config {
 	bool ttl_given;
 	unsigned connection_max_age_s;
 	unsigned auth_failure_limit; /* failed enrollments per address per minute */
+	unsigned tls_failure_limit;  /* refused client identities per address per minute */
 };
 
 /* Failed authentications per peer address, to slow down token guessing. */
@@ -80,7 +82,8 @@ struct daemon_ctx {
 	/* The enrollment CA, made in memory at start; its key never leaves this process. */
 	EVP_PKEY *enroll_key;
 	X509 *enroll_ca;
-	struct ratelimit ratelimit;
+	struct ratelimit ratelimit;     /* join tokens */
+	struct ratelimit tls_ratelimit; /* client certificates */
 	struct metrics metrics;
 
 	struct MHD_Daemon *https;

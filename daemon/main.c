@@ -123,6 +123,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	cfg->connection_timeout_s = o->cfg.connection_timeout_s;
 	cfg->connection_limit = o->cfg.connection_limit;
 	cfg->connection_max_age_s = o->cfg.connection_max_age_s;
+	cfg->tls_failure_limit = o->cfg.tls_failure_limit;
 	cfg->per_ip_limit = o->cfg.per_ip_limit;
 	ctx->tls_key_pem = key;
 	ctx->tls_cert_pem = cert;
@@ -186,6 +187,7 @@ int main(int argc, char **argv)
 	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
 	int exit_code = 1;
 	pthread_mutex_init(&ctx.ratelimit.lock, NULL);
+	pthread_mutex_init(&ctx.tls_ratelimit.lock, NULL);
 	if (store_init(&ctx.store) < 0) {
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
@@ -265,6 +267,7 @@ out:
 	secret_free(ctx.client_ca_pem);
 	enroll_done(&ctx);
 	pthread_mutex_destroy(&ctx.ratelimit.lock);
+	pthread_mutex_destroy(&ctx.tls_ratelimit.lock);
 	options_free(&opts);
 	free_reloaded();
 	return exit_code;

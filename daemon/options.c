@@ -20,7 +20,7 @@
 enum {
 	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_ALLOW, OPT_ADMIN, OPT_TTL, OPT_MAXTTL,
 	OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG, OPT_ENROLL, OPT_CONNLIMIT,
-	OPT_PERIP, OPT_MAXAGE, OPT_AUTHLIMIT,
+	OPT_PERIP, OPT_MAXAGE, OPT_AUTHLIMIT, OPT_TLSLIMIT,
 };
 
 static const struct option opts[] = {
@@ -36,6 +36,7 @@ static const struct option opts[] = {
 	{"connection-limit", required_argument, NULL, OPT_CONNLIMIT},
 	{"connection-max-age", required_argument, NULL, OPT_MAXAGE},
 	{"auth-failure-limit", required_argument, NULL, OPT_AUTHLIMIT},
+	{"tls-failure-limit", required_argument, NULL, OPT_TLSLIMIT},
 	{"per-address-limit", required_argument, NULL, OPT_PERIP},
 	{"tls-priorities", required_argument, NULL, OPT_PRIO},
 	{"enroll-ttl", required_argument, NULL, OPT_ENROLL},
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 		"  --per-address-limit N    concurrent connections per client address (default %d)\n"
 		"  --auth-failure-limit N   failed enrollments per address per minute before 429\n"
 		"                           (default 5)\n"
+		"  --tls-failure-limit N    refused client identities per address per minute before\n"
+		"                           that address is turned away at accept (default 30)\n"
 		"  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
 		"  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
 		"  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
@@ -137,6 +140,7 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 	case OPT_CONNLIMIT:
 	case OPT_PERIP:
 	case OPT_AUTHLIMIT:
+	case OPT_TLSLIMIT:
 		if (uint_parse(v, 100000, &n) < 0 || n == 0) {
 			fprintf(stderr, "pkishared: %s: '%s' is not a number from 1 to 100000\n", where,
 				v);
@@ -146,6 +150,8 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			cfg->connection_limit = (unsigned)n;
 		else if (id == OPT_AUTHLIMIT)
 			cfg->auth_failure_limit = (unsigned)n;
+		else if (id == OPT_TLSLIMIT)
+			cfg->tls_failure_limit = (unsigned)n;
 		else
 			cfg->per_ip_limit = (unsigned)n;
 		return 0;
@@ -244,6 +250,7 @@ int options_load(struct options *o, int argc, char **argv)
 		.enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
 		.connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
 		.auth_failure_limit = DEFAULT_AUTH_FAILURE_LIMIT,
+		.tls_failure_limit = DEFAULT_TLS_FAILURE_LIMIT,
 	};
 	/* The file first, so that flags override it. */
 	for (int i = 1; i < argc; i++) {

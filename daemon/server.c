@@ -86,6 +86,29 @@ static int handshake_verify(gnutls_session_t session)
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
+/* "addr:port" of a sockaddr. */
+static void addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "0";
+	getnameinfo(sa, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, n, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* Addresses that keep presenting refused identities are turned away at accept(), before
+ * any TLS work, until their minute is over. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct daemon_ctx *ctx = cls;
+	char peer[96];
+	addr_text(addr, addrlen, peer, sizeof(peer));
+	if (ratelimit_wait_ms(&ctx->tls_ratelimit, peer, ctx->cfg->tls_failure_limit) > 0) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
+		log_msg(LOG_INFO, "turned away %s: too many refused client identities", peer);
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
 /* Per TLS connection: did it get as far as an HTTP request, and how old is it? Kept in a
  * list that only the serving thread touches (libmicrohttpd calls back from MHD_run). */
 struct conn_state {
@@ -138,6 +161,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
 		char peer[96];
 		http_peer(c, peer, sizeof(peer));
+		ratelimit_fail(&ctx->tls_ratelimit, peer);
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
 					  .result = "tls-refused"},
 			  "connection closed before any request: TLS handshake refused (client "
@@ -286,6 +310,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 	}
 	if (client_identity(c, client, sizeof(client)) < 0) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
+		ratelimit_fail(&ctx->tls_ratelimit, peer);
 		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
 					  .result = "forbidden"},
 			  "refused request for %.64s: no verified client certificate", url);
@@ -518,7 +543,7 @@ int server_start(struct daemon_ctx *ctx)
 			return ctx->https_fd;
 	}
 	ctx->https = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL,
+		MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, accept_policy, ctx,
 		handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
 		MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
 		(const char *)ctx->tls_key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,

@@ -88,6 +88,17 @@ done
 check "expired certificate: the reason is logged" grep -q "refused in the TLS handshake: .*expired" "$DAEMON_LOG"
 alive "bad client certificates"
 
+# An address that keeps presenting refused certificates is turned away at accept() for
+# the rest of the minute (--tls-failure-limit, 30 by default); other addresses are not.
+for i in $(seq 1 31); do
+	curl -sS -o /dev/null --interface 127.0.0.9 --cacert "$R/pki/ca.crt" --cert "$T/expired.crt" --key "$T/expired.key" \
+		"https://127.0.0.1:$PORT/healthz" 2>/dev/null || true
+done
+code=$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.9 "${C[@]}" "https://127.0.0.1:$PORT/healthz" 2>/dev/null || true)
+check "after 31 refused certificates, even a good one from that address is turned away (got ${code:-none})" [ "$code" != 200 ]
+check "turning away counted in the metrics" bash -c "curl -sS ${C[*]} https://127.0.0.1:$PORT/metrics | grep -q 'stage=\"tls-handshake\"} [1-9]'"
+alive "an address turned away"
+
 # Enrollment: no token, a garbage CSR, a huge CSR.
 code=$(curl -sS -o "$T/e.out" -w '%{http_code}' -k --data-binary "x" "https://127.0.0.1:$PORT/v1/enroll" || true)
 check "enroll without a token: 401 (got $code)" [ "$code" = 401 ]
