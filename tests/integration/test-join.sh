@@ -68,6 +68,18 @@ for kt in ecdsa rsa; do
 	stop_daemon
 done
 
+# Every verb answers --help (exit 0); unknown verbs and flags are usage errors (exit 2).
+for v in certificate-key pki "pki init" upload-certs delete-certs status join decrypt token \
+	print-join-command export; do
+	expect_exit 0 "pkishare $v --help" "$PKISHARE" $v --help
+done
+expect_exit 0 "pkishared --help" "$PKISHARED" --help
+expect_exit 2 "unknown verb" "$PKISHARE" frobnicate
+check "unknown verb: says how to list verbs" err_has "pkishare --help"
+expect_exit 2 "unknown flag" "$PKISHARE" join --bogus
+expect_exit 2 "pkishared without its TLS files" "$PKISHARED" --listen 127.0.0.1:0
+check "pkishared says which options are missing" err_has "tls-cert, tls-key and client-ca are required"
+
 # pki init makes kubeadm's subjects; pki serving-cert issues from an existing cluster CA.
 check "ca.crt subject is CN=kubernetes" bash -c "openssl x509 -in '$T/c-rsa/pki/ca.crt' -noout -subject | grep -q 'CN = kubernetes'"
 check "front-proxy-ca subject" bash -c "openssl x509 -in '$T/c-rsa/pki/front-proxy-ca.crt' -noout -subject | grep -q 'CN = front-proxy-ca'"
