@@ -72,4 +72,4 @@ cat <<TXT
   nothing, and neither wrote a file: $( [ -e "$D/stranger" ] && echo "SOMETHING WAS WRITTEN" || echo "nothing written").
 - pkishared's audit log (journald fields when run by systemd):
 TXT
-grep "audit:" "$D/pkishared.log" | sed -E 's/^pkishared: audit: event=([^ ]+) peer=([^ ]+) client=([^ ]+) bundle=([^ ]+) result=([^:]+): (.*)$/    \1 \5  peer=\2 client=\3: \6/' | cut -c1-110
+grep "audit:" "$D/pkishared.log" | sed -E 's/^pkishared: audit: event=([^ ]+) peer=([^ ]+) client=(.*) bundle=([^ ]+) result=([^:]+): (.*)$/    \1 \5  peer=\2 client=\3: \6/' | cut -c1-110
