@@ -299,12 +299,19 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 	http_peer(c, peer, sizeof(peer));
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
-		/* The one route open to clients without a certificate. */
+		/* The one route open to clients without a certificate. A body announced as too
+		 * large is refused before a byte of it is read. */
+		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES) {
+			METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
+			log_audit(&(struct audit){.event = AUDIT_ENROLL, .peer = peer,
+						  .result = "too-large"},
+				  "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
+			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+					  "the CSR is larger than %d bytes", CSR_MAX_BYTES);
+		}
 		struct enroll_req *er = calloc(1, sizeof(*er));
 		if (!er)
 			return MHD_NO;
-		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES)
-			er->too_big = true;
 		*req_ctx = er;
 		return MHD_YES;
 	}
