@@ -22,8 +22,8 @@ enum {
 	EXIT_USED_UP = 5,   /* the bundle reached its maximum number of fetches, or was deleted */
 	EXIT_NOT_FOUND = 6, /* nothing uploaded */
 	EXIT_FORBIDDEN = 7, /* the server refused our identity */
-	EXIT_AUTH = 8,      /* authentication of the bundle failed: wrong key or tampering */
-	EXIT_PIN = 9,       /* the server is not the pinned cluster */
+	EXIT_AUTH = 8,	    /* authentication of the bundle failed: wrong key or tampering */
+	EXIT_PIN = 9,	    /* the server is not the pinned cluster */
 	EXIT_EXISTS = 10,   /* target holds different files; --force not given */
 	EXIT_UNREACHABLE = 11, /* no server could be reached */
 };
@@ -75,8 +75,7 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 		  char *detail);
 
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
-bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg,
-		     size_t mlen);
+bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
 
 int verb_certificate_key(int argc, char **argv);
 int verb_pki(int argc, char **argv);

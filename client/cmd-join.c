@@ -15,12 +15,12 @@
 #include "error.h"
 #include "key.h"
 #include "kubeadm.h"
+#include "nodecerts.h"
 #include "pin.h"
 #include "pkidir.h"
-#include "nodecerts.h"
 #include "token.h"
-#include "x509.h"
 #include "util.h"
+#include "x509.h"
 
 #define MAX_SERVERS 8
 
@@ -82,7 +82,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
 	pki_set_clear(&plain);
 	int ex = r >= 0 && !(flags & PKIDIR_DRY_RUN) ? external_install(ext, ext_paths, flags, tag)
-						    : EXIT_OK;
+						     : EXIT_OK;
 	for (int i = 0; i < 3; i++)
 		secret_free(ext[i]);
 	if (ex != EXIT_OK) {
@@ -134,7 +134,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 		r = secret_append(auth, token, strlen(token));
 	if (r < 0) {
 		EVP_PKEY_free(key);
-		snprintf(detail, DETAIL_MAX, "cannot make a key pair and CSR: %s", error_message(r));
+		snprintf(detail, DETAIL_MAX, "cannot make a key pair and CSR: %s",
+			 error_message(r));
 		return r;
 	}
 	r = https_request(&o, "POST", "/v1/enroll", (const char *)auth->data, csr, &resp, detail);
@@ -182,30 +183,49 @@ static void join_usage(FILE *f)
 
 int verb_join(int argc, char **argv)
 {
-	enum { O_SERVER = 256, O_HASH, O_KEY, O_CERT, O_CKEY, O_PKI, O_DRY, O_FORCE, O_TOKEN,
-	       O_NODE, O_ADV, O_CP, O_CACERT, O_EXT0, O_EXT1, O_EXT2, O_CPE, O_SVC, O_DNS };
+	enum {
+		O_SERVER = 256,
+		O_HASH,
+		O_KEY,
+		O_CERT,
+		O_CKEY,
+		O_PKI,
+		O_DRY,
+		O_FORCE,
+		O_TOKEN,
+		O_NODE,
+		O_ADV,
+		O_CP,
+		O_CACERT,
+		O_EXT0,
+		O_EXT1,
+		O_EXT2,
+		O_CPE,
+		O_SVC,
+		O_DNS
+	};
 	static const struct option opts[] = {
-		{"server", required_argument, NULL, O_SERVER},
-		{"ca-cert-hash", required_argument, NULL, O_HASH},
-		{"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
-		{"certificate-key", required_argument, NULL, O_KEY},
-		{"cert", required_argument, NULL, O_CERT},
-		{"key", required_argument, NULL, O_CKEY},
-		{"pki-dir", required_argument, NULL, O_PKI},
-		{"dry-run", no_argument, NULL, O_DRY},
-		{"force", no_argument, NULL, O_FORCE},
-		{"token", required_argument, NULL, O_TOKEN},
-		{"node-name", required_argument, NULL, O_NODE},
-		{"advertise-address", required_argument, NULL, O_ADV},
-		{"control-plane", no_argument, NULL, O_CP},
-		{"control-plane-endpoint", required_argument, NULL, O_CPE},
-		{"service-cidr", required_argument, NULL, O_SVC},
-		{"dns-domain", required_argument, NULL, O_DNS},
-		{"external-etcd-ca", required_argument, NULL, O_EXT0},
-		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"ca-cert-hash", required_argument, NULL, O_HASH},
+	    {"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
+	    {"certificate-key", required_argument, NULL, O_KEY},
+	    {"cert", required_argument, NULL, O_CERT},
+	    {"key", required_argument, NULL, O_CKEY},
+	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"dry-run", no_argument, NULL, O_DRY},
+	    {"force", no_argument, NULL, O_FORCE},
+	    {"token", required_argument, NULL, O_TOKEN},
+	    {"node-name", required_argument, NULL, O_NODE},
+	    {"advertise-address", required_argument, NULL, O_ADV},
+	    {"control-plane", no_argument, NULL, O_CP},
+	    {"control-plane-endpoint", required_argument, NULL, O_CPE},
+	    {"service-cidr", required_argument, NULL, O_SVC},
+	    {"dns-domain", required_argument, NULL, O_DNS},
+	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
+	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *servers[MAX_SERVERS];
 	size_t n_servers = 0;
@@ -288,8 +308,9 @@ int verb_join(int argc, char **argv)
 	}
 	if (n_servers == 0 || !hash || !key_arg || (!token_arg && (!cert || !ckey)) ||
 	    (token_arg && (cert || ckey))) {
-		cli_error("join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
-			  "and --key or --token");
+		cli_error(
+		    "join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
+		    "and --key or --token");
 		join_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -327,8 +348,8 @@ int verb_join(int argc, char **argv)
 
 	int last_exit = EXIT_UNREACHABLE;
 	for (size_t i = 0; i < n_servers; i++) {
-		struct tls_client_opts o = {.server = servers[i], .pin = pin, .cert_file = cert,
-					    .key_file = ckey};
+		struct tls_client_opts o = {
+		    .server = servers[i], .pin = pin, .cert_file = cert, .key_file = ckey};
 		struct http_response resp = {0};
 		EVP_PKEY *ekey = NULL;
 		X509 *ecert = NULL;
@@ -353,24 +374,25 @@ int verb_join(int argc, char **argv)
 			cli_error("%s: %s%s", servers[i], detail,
 				  i + 1 < n_servers ? "; trying the next --server" : "");
 			last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-				    : r == -ECONNRESET        ? EXIT_FORBIDDEN
-							      : EXIT_UNREACHABLE;
+				    : r == -ECONNRESET	     ? EXIT_FORBIDDEN
+							     : EXIT_UNREACHABLE;
 			continue;
 		}
-		printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
-		       servers[i], hash);
+		printf(
+		    "[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
+		    servers[i], hash);
 		int ex = open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths);
 		http_response_done(&resp);
 		if (ex == EXIT_OK && advertise && !(flags & PKIDIR_DRY_RUN)) {
 			struct nodecerts_opts nc = {
-				.pki_dir = pki_dir,
-				.node_name = node_name ? node_name : host,
-				.advertise_address = advertise,
-				.control_plane_endpoint = cp_endpoint,
-				.service_cidr = service_cidr,
-				.dns_domain = dns_domain,
-				.external_etcd = ext_paths[0] != NULL,
-				.force = (flags & PKIDIR_FORCE) != 0,
+			    .pki_dir = pki_dir,
+			    .node_name = node_name ? node_name : host,
+			    .advertise_address = advertise,
+			    .control_plane_endpoint = cp_endpoint,
+			    .service_cidr = service_cidr,
+			    .dns_domain = dns_domain,
+			    .external_etcd = ext_paths[0] != NULL,
+			    .force = (flags & PKIDIR_FORCE) != 0,
 			};
 			ex = nodecerts_make(&nc, "join");
 		}
@@ -379,8 +401,9 @@ int verb_join(int argc, char **argv)
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
 	else if (last_exit == EXIT_FORBIDDEN)
-		cli_error("pkishared refused this node's identity; use a client certificate from "
-			  "the daemon's --client-ca (pkishare pki init writes them to DIR/clients)");
+		cli_error(
+		    "pkishared refused this node's identity; use a client certificate from "
+		    "the daemon's --client-ca (pkishare pki init writes them to DIR/clients)");
 	else
 		cli_error("no server could be reached; check --server, the network and that "
 			  "pkishared runs on the first control-plane node");
@@ -391,16 +414,16 @@ int verb_decrypt(int argc, char **argv)
 {
 	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE, O_EXT0 };
 	static const struct option opts[] = {
-		{"external-etcd-ca", required_argument, NULL, O_EXT0},
-		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
-		{"certificate-key", required_argument, NULL, O_KEY},
-		{"pki-dir", required_argument, NULL, O_PKI},
-		{"format", required_argument, NULL, O_FORMAT},
-		{"dry-run", no_argument, NULL, O_DRY},
-		{"force", no_argument, NULL, O_FORCE},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
+	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    {"certificate-key", required_argument, NULL, O_KEY},
+	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"format", required_argument, NULL, O_FORMAT},
+	    {"dry-run", no_argument, NULL, O_DRY},
+	    {"force", no_argument, NULL, O_FORCE},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *pki_dir = DEFAULT_PKI_DIR;
 	const char *ext_paths[3] = {0};
@@ -438,12 +461,14 @@ int verb_decrypt(int argc, char **argv)
 			flags |= PKIDIR_FORCE;
 			break;
 		case 'h':
-			puts("Usage: pkishare decrypt --certificate-key KEY [--pki-dir DIR] [--dry-run]\n"
-			     "                        [--force] [--format native|kubeadm-secret]\n"
-			     "                        [--external-etcd-ca F --external-etcd-cert F\n"
-			     "                         --external-etcd-key F] [FILE|-]\n"
-			     "Open a bundle fetched with curl (from FILE or standard input) and "
-			     "install it.");
+			puts(
+			    "Usage: pkishare decrypt --certificate-key KEY [--pki-dir DIR] "
+			    "[--dry-run]\n"
+			    "                        [--force] [--format native|kubeadm-secret]\n"
+			    "                        [--external-etcd-ca F --external-etcd-cert F\n"
+			    "                         --external-etcd-key F] [FILE|-]\n"
+			    "Open a bundle fetched with curl (from FILE or standard input) and "
+			    "install it.");
 			return EXIT_OK;
 		default:
 			return EXIT_USAGE;

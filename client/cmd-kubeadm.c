@@ -19,7 +19,7 @@
 
 static const unsigned ext_modes[KUBEADM_EXT_COUNT] = {0644, 0644, 0600};
 static const char *const ext_flags[KUBEADM_EXT_COUNT] = {
-	"--external-etcd-ca", "--external-etcd-cert", "--external-etcd-key"};
+    "--external-etcd-ca", "--external-etcd-cert", "--external-etcd-key"};
 
 void external_split(struct pki_set *set, struct secret *ext[KUBEADM_EXT_COUNT])
 {
@@ -61,7 +61,8 @@ int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],
 			return cli_exit_for(r);
 		}
 		if (!(flags & PKIDIR_DRY_RUN))
-			printf("[%s] Installed %s at %s\n", tag, kubeadm_external_keys[i], paths[i]);
+			printf("[%s] Installed %s at %s\n", tag, kubeadm_external_keys[i],
+			       paths[i]);
 	}
 	return EXIT_OK;
 }
@@ -114,15 +115,15 @@ int verb_export(int argc, char **argv)
 {
 	enum { O_FORMAT = 256, O_PKI, O_KEY, O_SKIP, O_EXT0 };
 	static const struct option opts[] = {
-		{"format", required_argument, NULL, O_FORMAT},
-		{"pki-dir", required_argument, NULL, O_PKI},
-		{"certificate-key", required_argument, NULL, O_KEY},
-		{"skip-certificate-key-print", no_argument, NULL, O_SKIP},
-		{"external-etcd-ca", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CA},
-		{"external-etcd-cert", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CERT},
-		{"external-etcd-key", required_argument, NULL, O_EXT0 + KUBEADM_EXT_KEY},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"format", required_argument, NULL, O_FORMAT},
+	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"certificate-key", required_argument, NULL, O_KEY},
+	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
+	    {"external-etcd-ca", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CA},
+	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CERT},
+	    {"external-etcd-key", required_argument, NULL, O_EXT0 + KUBEADM_EXT_KEY},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *pki_dir = DEFAULT_PKI_DIR, *format = NULL;
 	const char *ext_paths[KUBEADM_EXT_COUNT] = {0};
@@ -144,7 +145,8 @@ int verb_export(int argc, char **argv)
 			ext_paths[c - O_EXT0] = optarg;
 		} else if (c == 'h') {
 			puts("Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
-			     "                       [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+			     "                       [--certificate-key KEY|-] "
+			     "[--skip-certificate-key-print]\n"
 			     "                       [--external-etcd-ca F --external-etcd-cert F "
 			     "--external-etcd-key F]\n"
 			     "Write (to standard output) the Secret kube-system/kubeadm-certs that "
@@ -190,7 +192,8 @@ int verb_export(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (missing[0] && !n_ext)
-		fprintf(stderr, "[export] Note: %s not found in %s and no --external-etcd-* given\n",
+		fprintf(stderr,
+			"[export] Note: %s not found in %s and no --external-etcd-* given\n",
 			missing, pki_dir);
 	for (int i = 0; i < n_ext && r >= 0; i++) {
 		r = secret_read_file(ext_paths[i], EXT_FILE_MAX, &ext[i]);

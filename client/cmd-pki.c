@@ -3,19 +3,19 @@
  *
  * Private keys go from OpenSSL into guarded memory and from there into 0600 files through
  * the atomic installer; they are never printed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include "cli.h"
 #include "error.h"
+#include "nodecerts.h"
 #include "pin.h"
 #include "pkidir.h"
 #include "util.h"
-#include "nodecerts.h"
 #include "x509.h"
 
 #define MAX_ADDRESSES 16
@@ -109,8 +109,13 @@ static int issue_serving(struct pki_set *set, const struct pki_opts *o, X509 *ca
 		ips[n_ips++] = o->addresses[i];
 	ips[n_ips++] = "127.0.0.1";
 	ips[n_ips++] = "::1";
-	struct cert_spec spec = {.cn = o->node_name, .dns = dns, .n_dns = 2, .ips = ips,
-				 .n_ips = n_ips, .server_auth = true, .days = LEAF_DAYS};
+	struct cert_spec spec = {.cn = o->node_name,
+				 .dns = dns,
+				 .n_dns = 2,
+				 .ips = ips,
+				 .n_ips = n_ips,
+				 .server_auth = true,
+				 .days = LEAF_DAYS};
 	_cleanup_(pkeyp) EVP_PKEY *key = NULL;
 	_cleanup_(x509p) X509 *cert = NULL;
 	int r = x509_key_new(o->key_type, &key);
@@ -149,15 +154,16 @@ static int pki_init(const struct pki_opts *o)
 {
 	struct pki_set cluster = {0}, serving = {0}, clients = {0};
 	_cleanup_(x509p) X509 *ca = NULL, *fp = NULL, *etcd = NULL, *cca = NULL;
-	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL,
-				  *cca_key = NULL, *sa = NULL;
+	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL, *cca_key = NULL,
+				  *sa = NULL;
 	char path[4096];
 	int r, ex = EXIT_FAIL;
 
 	/* kubeadm's subjects: CN=kubernetes, CN=front-proxy-ca, CN=etcd-ca. */
 	r = make_ca(&cluster, "ca", "kubernetes", o->key_type, &ca, &ca_key);
 	if (r >= 0)
-		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", o->key_type, &fp, &fp_key);
+		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", o->key_type, &fp,
+			    &fp_key);
 	if (r >= 0)
 		r = make_ca(&cluster, "etcd/ca", "etcd-ca", o->key_type, &etcd, &etcd_key);
 	if (r >= 0) {
@@ -180,8 +186,10 @@ static int pki_init(const struct pki_opts *o)
 	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
 		_cleanup_(pkeyp) EVP_PKEY *k = NULL;
 		_cleanup_(x509p) X509 *c = NULL;
-		struct cert_spec spec = {.cn = o->clients[i], .org = "pkishare:joiners",
-					 .client_auth = true, .days = LEAF_DAYS};
+		struct cert_spec spec = {.cn = o->clients[i],
+					 .org = "pkishare:joiners",
+					 .client_auth = true,
+					 .days = LEAF_DAYS};
 		if (!name_is_safe(o->clients[i]) || strchr(o->clients[i], '/')) {
 			cli_error("client name '%s' must be letters, digits, '.', '_' or '-'",
 				  o->clients[i]);
@@ -285,7 +293,8 @@ static void pki_usage(FILE *f)
 	fputs("Usage:\n"
 	      "  pkishare pki init --dir DIR [--node-name N] [--address IP]... [--client NAME]...\n"
 	      "                    [--key-type rsa|ecdsa] [--force]\n"
-	      "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address IP]...\n"
+	      "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address "
+	      "IP]...\n"
 	      "                    [--key-type rsa|ecdsa] [--force]\n"
 	      "  pkishare pki ca-cert-hash CA.CRT\n"
 	      "  pkishare pki node-certs --pki-dir DIR --node-name N --advertise-address IP\n"
@@ -297,24 +306,37 @@ static void pki_usage(FILE *f)
 
 int verb_pki(int argc, char **argv)
 {
-	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_ADV,
-	       O_CPE, O_SVC, O_DNS };
+	enum {
+		O_DIR = 256,
+		O_PKI,
+		O_OUT,
+		O_NODE,
+		O_ADDR,
+		O_CLIENT,
+		O_KT,
+		O_FORCE,
+		O_NC,
+		O_ADV,
+		O_CPE,
+		O_SVC,
+		O_DNS
+	};
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, O_DIR},
-		{"pki-dir", required_argument, NULL, O_PKI},
-		{"out", required_argument, NULL, O_OUT},
-		{"node-name", required_argument, NULL, O_NODE},
-		{"address", required_argument, NULL, O_ADDR},
-		{"client", required_argument, NULL, O_CLIENT},
-		{"key-type", required_argument, NULL, O_KT},
-		{"force", no_argument, NULL, O_FORCE},
-		{"node-certs", no_argument, NULL, O_NC},
-		{"advertise-address", required_argument, NULL, O_ADV},
-		{"control-plane-endpoint", required_argument, NULL, O_CPE},
-		{"service-cidr", required_argument, NULL, O_SVC},
-		{"dns-domain", required_argument, NULL, O_DNS},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"dir", required_argument, NULL, O_DIR},
+	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"out", required_argument, NULL, O_OUT},
+	    {"node-name", required_argument, NULL, O_NODE},
+	    {"address", required_argument, NULL, O_ADDR},
+	    {"client", required_argument, NULL, O_CLIENT},
+	    {"key-type", required_argument, NULL, O_KT},
+	    {"force", no_argument, NULL, O_FORCE},
+	    {"node-certs", no_argument, NULL, O_NC},
+	    {"advertise-address", required_argument, NULL, O_ADV},
+	    {"control-plane-endpoint", required_argument, NULL, O_CPE},
+	    {"service-cidr", required_argument, NULL, O_SVC},
+	    {"dns-domain", required_argument, NULL, O_DNS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	char host[256] = "node-1";
 	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048,
@@ -432,8 +454,9 @@ int verb_pki(int argc, char **argv)
 	}
 	if (!strcmp(sub, "node-certs")) {
 		if (!o.pki_dir || !o.nc.advertise_address) {
-			cli_error("pki node-certs needs --pki-dir DIR and --advertise-address IP (and "
-				  "--node-name, default the host name)");
+			cli_error(
+			    "pki node-certs needs --pki-dir DIR and --advertise-address IP (and "
+			    "--node-name, default the host name)");
 			return EXIT_USAGE;
 		}
 		o.nc.pki_dir = o.pki_dir;

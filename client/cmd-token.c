@@ -102,12 +102,15 @@ static int print_join(const struct join_opts *o)
 		str_copy(server, sizeof(server), o->server);
 	} else {
 		const char *port = listen ? strrchr(listen, ':') : NULL;
-		if (listen && (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)) {
+		if (listen &&
+		    (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)) {
 			char host[256] = "localhost";
 			gethostname(host, sizeof(host) - 1);
 			snprintf(server, sizeof(server), "%s%s", host, port ? port : ":9443");
-			fprintf(stderr, "pkishare: pkishared listens on every address; using %s "
-					"(pass --server HOST:PORT to choose)\n", server);
+			fprintf(stderr,
+				"pkishare: pkishared listens on every address; using %s "
+				"(pass --server HOST:PORT to choose)\n",
+				server);
 		} else {
 			str_copy(server, sizeof(server), listen ? listen : "HOST:9443");
 		}
@@ -143,15 +146,18 @@ static int print_join(const struct join_opts *o)
 		return r;
 	}
 	if (!o->curl) {
-		printf("pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
-		       server, token, pin, hex);
+		printf(
+		    "pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
+		    server, token, pin, hex);
 	} else {
 		printf("# On the joining node (needs curl, openssl and pkishare decrypt):\n"
 		       "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
 		       "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
-		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer %s' "
+		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
+		       "%s' "
 		       "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
-		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key node.key "
+		       "curl --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
+		       "node.key "
 		       "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
 		       pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?",
 		       server, hex);
@@ -165,15 +171,15 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 {
 	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK, O_DESC };
 	static const struct option opts[] = {
-		{"ttl", required_argument, NULL, O_TTL},
-		{"uses", required_argument, NULL, O_USES},
-		{"print-join-command", no_argument, NULL, O_PRINT},
-		{"certificate-key", required_argument, NULL, O_KEY},
-		{"server", required_argument, NULL, O_SERVER},
-		{"curl", no_argument, NULL, O_CURL},
-		{"admin-socket", required_argument, NULL, O_SOCK},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"ttl", required_argument, NULL, O_TTL},
+	    {"uses", required_argument, NULL, O_USES},
+	    {"print-join-command", no_argument, NULL, O_PRINT},
+	    {"certificate-key", required_argument, NULL, O_KEY},
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"curl", no_argument, NULL, O_CURL},
+	    {"admin-socket", required_argument, NULL, O_SOCK},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *sock = NULL;
 	int c;
@@ -223,11 +229,11 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 }
 
 static const char token_usage[] =
-	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"
-	"                             [--certificate-key KEY|-] [--server HOST:PORT]]\n"
-	"       pkishare token list [-o json]\n"
-	"       pkishare token delete ID\n"
-	"Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n";
+    "Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"
+    "                             [--certificate-key KEY|-] [--server HOST:PORT]]\n"
+    "       pkishare token list [-o json]\n"
+    "       pkishare token delete ID\n"
+    "Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n";
 
 int verb_token(int argc, char **argv)
 {
@@ -260,7 +266,8 @@ int verb_token(int argc, char **argv)
 	}
 	if (!strcmp(sub, "delete")) {
 		if (rest != 1 || !token_id_valid(args[0])) {
-			cli_error("token delete takes one token id (the 6 characters before the dot)");
+			cli_error(
+			    "token delete takes one token id (the 6 characters before the dot)");
 			return EXIT_USAGE;
 		}
 		char path[64];
@@ -293,13 +300,14 @@ int verb_token(int argc, char **argv)
 		if (as_json) {
 			fwrite(resp.body->data, 1, resp.body->len, stdout);
 		} else {
-			json_t *l = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+			json_t *l =
+			    json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
 			size_t i;
 			json_t *t;
 			printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
-			json_array_foreach(l, i, t)
-			{
-				json_int_t left = json_integer_value(json_object_get(t, "usesLeft"));
+			json_array_foreach (l, i, t) {
+				json_int_t left =
+				    json_integer_value(json_object_get(t, "usesLeft"));
 				char lb[24] = "unlimited";
 				if (left)
 					snprintf(lb, sizeof(lb), "%lld", (long long)left);
@@ -321,10 +329,10 @@ int verb_token(int argc, char **argv)
 int verb_print_join_command(int argc, char **argv)
 {
 	static const char usage[] =
-		"Usage: pkishare print-join-command [--certificate-key KEY|-] [--server HOST:PORT]\n"
-		"                                   [--ttl DURATION] [--uses N] [--curl]\n"
-		"Create a join token and print the command a joining node runs (with --curl: the\n"
-		"curl and openssl commands for a node that has only curl and pkishare decrypt).\n";
+	    "Usage: pkishare print-join-command [--certificate-key KEY|-] [--server HOST:PORT]\n"
+	    "                                   [--ttl DURATION] [--uses N] [--curl]\n"
+	    "Create a join token and print the command a joining node runs (with --curl: the\n"
+	    "curl and openssl commands for a node that has only curl and pkishare decrypt).\n";
 	struct join_opts o = {0};
 	bool dummy = false;
 	int r = parse_join_opts(argc, argv, &o, &dummy, usage);

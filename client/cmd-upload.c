@@ -67,10 +67,11 @@ static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
 	if (r < 0)
 		return r;
-	json_t *j = resp.status == 200 ? json_loadb((const char *)resp.body->data,
-						     resp.body->len, 0, NULL)
-				       : NULL;
-	json_t *d = json_object_get(j, "defaultTtlSeconds"), *m = json_object_get(j, "maxTtlSeconds");
+	json_t *j = resp.status == 200
+			? json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL)
+			: NULL;
+	json_t *d = json_object_get(j, "defaultTtlSeconds"),
+	       *m = json_object_get(j, "maxTtlSeconds");
 	if (json_is_integer(d) && json_is_integer(m)) {
 		*ret_default = json_integer_value(d);
 		*ret_max = json_integer_value(m);
@@ -83,7 +84,8 @@ static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 static void upload_usage(FILE *f)
 {
 	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
-	      "                             [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+	      "                             [--certificate-key KEY|-] "
+	      "[--skip-certificate-key-print]\n"
 	      "                             [--admin-socket PATH]\n"
 	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n",
 	      f);
@@ -93,19 +95,19 @@ int verb_upload_certs(int argc, char **argv)
 {
 	enum { O_PKI = 256, O_TTL, O_MAXF, O_KEY, O_SKIP, O_SOCK, O_DROP, O_EXT0, O_EXT1, O_EXT2 };
 	static const struct option opts[] = {
-		{"pki-dir", required_argument, NULL, O_PKI},
-		{"ttl", required_argument, NULL, O_TTL},
-		{"max-fetches", required_argument, NULL, O_MAXF},
-		{"certificate-key", required_argument, NULL, O_KEY},
-		{"skip-certificate-key-print", no_argument, NULL, O_SKIP},
-		{"admin-socket", required_argument, NULL, O_SOCK},
-		{"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
-		{"external-etcd-ca", required_argument, NULL, O_EXT0},
-		{"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-		{"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
-		{"drop-external-etcd", no_argument, NULL, O_DROP},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"ttl", required_argument, NULL, O_TTL},
+	    {"max-fetches", required_argument, NULL, O_MAXF},
+	    {"certificate-key", required_argument, NULL, O_KEY},
+	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
+	    {"admin-socket", required_argument, NULL, O_SOCK},
+	    {"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
+	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
+	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
+	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    {"drop-external-etcd", no_argument, NULL, O_DROP},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *pki_dir = DEFAULT_PKI_DIR, *sock_opt = NULL;
 	char *key_arg = NULL;
@@ -130,9 +132,10 @@ int verb_upload_certs(int argc, char **argv)
 			break;
 		case O_MAXF:
 			if (uint_parse(optarg, MAX_FETCHES_LIMIT, &max_fetches) < 0) {
-				cli_error("--max-fetches must be a whole number from 0 (no limit) to "
-					  "%d",
-					  MAX_FETCHES_LIMIT);
+				cli_error(
+				    "--max-fetches must be a whole number from 0 (no limit) to "
+				    "%d",
+				    MAX_FETCHES_LIMIT);
 				return EXIT_USAGE;
 			}
 			break;
@@ -191,8 +194,9 @@ int verb_upload_certs(int argc, char **argv)
 	int n_ext = (ext_paths[0] != NULL) + (ext_paths[1] != NULL) + (ext_paths[2] != NULL);
 	if (n_ext != 0 && n_ext != 3) {
 		pki_set_clear(&plain);
-		cli_error("external etcd needs all three of --external-etcd-ca, --external-etcd-cert "
-			  "and --external-etcd-key");
+		cli_error(
+		    "external etcd needs all three of --external-etcd-ca, --external-etcd-cert "
+		    "and --external-etcd-key");
 		return EXIT_USAGE;
 	}
 	for (int i = 0; i < n_ext; i++) {
@@ -225,9 +229,10 @@ int verb_upload_certs(int argc, char **argv)
 		char a[32], b[32];
 		duration_format(ttl, a, sizeof(a));
 		duration_format(max_ttl, b, sizeof(b));
-		cli_error("--ttl %s is longer than pkishared's --max-ttl %s; choose a shorter --ttl "
-			  "(nothing was uploaded)",
-			  a, b);
+		cli_error(
+		    "--ttl %s is longer than pkishared's --max-ttl %s; choose a shorter --ttl "
+		    "(nothing was uploaded)",
+		    a, b);
 		pki_set_clear(&plain);
 		return EXIT_USAGE;
 	}
@@ -241,8 +246,8 @@ int verb_upload_certs(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	char path[64];
-	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu%s", (unsigned long long)max_fetches,
-		 drop_external ? "&dropExternalEtcd=true" : "");
+	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu%s",
+		 (unsigned long long)max_fetches, drop_external ? "&dropExternalEtcd=true" : "");
 	struct http_response resp = {0};
 	r = admin_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
@@ -272,9 +277,9 @@ int verb_upload_certs(int argc, char **argv)
 int verb_delete_certs(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"admin-socket", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"admin-socket", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *sock_opt = NULL;
 	int c;
@@ -307,10 +312,10 @@ int verb_delete_certs(int argc, char **argv)
 int verb_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"admin-socket", required_argument, NULL, 's'},
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"admin-socket", required_argument, NULL, 's'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *sock_opt = NULL;
 	bool as_json = false;
@@ -372,20 +377,21 @@ int verb_status(int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(b, "fetches")), limit);
 		json_t *log = json_object_get(b, "fetchLog"), *f;
 		size_t i;
-		json_array_foreach(log, i, f)
-		printf("  fetch %zu:  %s by %s from %s\n", i + 1,
-		       json_string_value(json_object_get(f, "at")),
-		       json_string_value(json_object_get(f, "client")),
-		       json_string_value(json_object_get(f, "peer")));
+		json_array_foreach (log, i, f)
+			printf("  fetch %zu:  %s by %s from %s\n", i + 1,
+			       json_string_value(json_object_get(f, "at")),
+			       json_string_value(json_object_get(f, "client")),
+			       json_string_value(json_object_get(f, "peer")));
 	} else {
 		printf("bundle:     none\n");
 	}
 	json_t *tokens = json_object_get(j, "tokens"), *t;
 	size_t ti;
-	json_array_foreach(tokens, ti, t)
-	printf("token:      %s until %s (used %lld)\n", json_string_value(json_object_get(t, "id")),
-	       json_string_value(json_object_get(t, "expiresAt")),
-	       (long long)json_integer_value(json_object_get(t, "used")));
+	json_array_foreach (tokens, ti, t)
+		printf("token:      %s until %s (used %lld)\n",
+		       json_string_value(json_object_get(t, "id")),
+		       json_string_value(json_object_get(t, "expiresAt")),
+		       (long long)json_integer_value(json_object_get(t, "used")));
 	if (json_is_object(prev))
 		printf("previous:   %s, %s at %s\n", json_string_value(json_object_get(prev, "id")),
 		       json_string_value(json_object_get(prev, "reason")),

@@ -86,8 +86,7 @@ void http_response_done(struct http_response *r)
 	r->body = secret_free(r->body);
 }
 
-bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg,
-		     size_t mlen)
+bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
 {
 	if (!body || body->len == 0)
 		return false;
@@ -145,18 +144,18 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} verbs[] = {
-		{"certificate-key", verb_certificate_key},
-		{"pki", verb_pki},
-		{"upload-certs", verb_upload_certs},
-		{"delete-certs", verb_delete_certs},
-		{"status", verb_status},
-		{"join", verb_join},
-		{"decrypt", verb_decrypt},
-		{"token", verb_token},
-		{"export", verb_export},
-		{"print-join-command", verb_print_join_command},
-		{"version", verb_version},
-		{"--version", verb_version},
+	    {"certificate-key", verb_certificate_key},
+	    {"pki", verb_pki},
+	    {"upload-certs", verb_upload_certs},
+	    {"delete-certs", verb_delete_certs},
+	    {"status", verb_status},
+	    {"join", verb_join},
+	    {"decrypt", verb_decrypt},
+	    {"token", verb_token},
+	    {"export", verb_export},
+	    {"print-join-command", verb_print_join_command},
+	    {"version", verb_version},
+	    {"--version", verb_version},
 	};
 
 	/* The system openssl.cnf adds nothing pkishare uses, and parsing it costs start-up time. */

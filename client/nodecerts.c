@@ -136,7 +136,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 		return EXIT_USAGE;
 	}
 	if (!name_is_safe(o->node_name) || strchr(o->node_name, '/')) {
-		cli_error("--node-name '%s' must be letters, digits, '.', '_' or '-'", o->node_name);
+		cli_error("--node-name '%s' must be letters, digits, '.', '_' or '-'",
+			  o->node_name);
 		return EXIT_USAGE;
 	}
 	bool need_etcd = !o->external_etcd;
@@ -176,30 +177,57 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 		struct ca *ca;
 		bool etcd;
 	} certs[] = {
-		{"apiserver",
-		 {.cn = "kube-apiserver", .dns = api_dns, .n_dns = n_dns, .ips = api_ip, .n_ips = n_ip,
-		  .server_auth = true, .days = NODE_CERT_DAYS},
-		 &ca, false},
-		{"apiserver-kubelet-client",
-		 {.cn = "kube-apiserver-kubelet-client", .org = "kubeadm:cluster-admins",
-		  .client_auth = true, .days = NODE_CERT_DAYS},
-		 &ca, false},
-		{"front-proxy-client",
-		 {.cn = "front-proxy-client", .client_auth = true, .days = NODE_CERT_DAYS}, &fp, false},
-		{"apiserver-etcd-client",
-		 {.cn = "kube-apiserver-etcd-client", .client_auth = true, .days = NODE_CERT_DAYS},
-		 &etcd, true},
-		{"etcd/server",
-		 {.cn = o->node_name, .dns = etcd_dns, .n_dns = 2, .ips = etcd_ip, .n_ips = 3,
-		  .server_auth = true, .client_auth = true, .days = NODE_CERT_DAYS},
-		 &etcd, true},
-		{"etcd/peer",
-		 {.cn = o->node_name, .dns = etcd_dns, .n_dns = 2, .ips = etcd_ip, .n_ips = 3,
-		  .server_auth = true, .client_auth = true, .days = NODE_CERT_DAYS},
-		 &etcd, true},
-		{"etcd/healthcheck-client",
-		 {.cn = "kube-etcd-healthcheck-client", .client_auth = true, .days = NODE_CERT_DAYS},
-		 &etcd, true},
+	    {"apiserver",
+	     {.cn = "kube-apiserver",
+	      .dns = api_dns,
+	      .n_dns = n_dns,
+	      .ips = api_ip,
+	      .n_ips = n_ip,
+	      .server_auth = true,
+	      .days = NODE_CERT_DAYS},
+	     &ca,
+	     false},
+	    {"apiserver-kubelet-client",
+	     {.cn = "kube-apiserver-kubelet-client",
+	      .org = "kubeadm:cluster-admins",
+	      .client_auth = true,
+	      .days = NODE_CERT_DAYS},
+	     &ca,
+	     false},
+	    {"front-proxy-client",
+	     {.cn = "front-proxy-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     &fp,
+	     false},
+	    {"apiserver-etcd-client",
+	     {.cn = "kube-apiserver-etcd-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     &etcd,
+	     true},
+	    {"etcd/server",
+	     {.cn = o->node_name,
+	      .dns = etcd_dns,
+	      .n_dns = 2,
+	      .ips = etcd_ip,
+	      .n_ips = 3,
+	      .server_auth = true,
+	      .client_auth = true,
+	      .days = NODE_CERT_DAYS},
+	     &etcd,
+	     true},
+	    {"etcd/peer",
+	     {.cn = o->node_name,
+	      .dns = etcd_dns,
+	      .n_dns = 2,
+	      .ips = etcd_ip,
+	      .n_ips = 3,
+	      .server_auth = true,
+	      .client_auth = true,
+	      .days = NODE_CERT_DAYS},
+	     &etcd,
+	     true},
+	    {"etcd/healthcheck-client",
+	     {.cn = "kube-etcd-healthcheck-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     &etcd,
+	     true},
 	};
 	size_t made = 0, kept = 0;
 	for (size_t i = 0; i < ELEMENTSOF(certs); i++) {
@@ -220,9 +248,10 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 		struct pkidir_report rep;
 		r = pkidir_install(o->pki_dir, &set, o->force ? PKIDIR_FORCE : 0, &rep, detail);
 		if (r < 0) {
-			cli_error("cannot install the node certificates into %s: %s (%s); nothing was "
-				  "changed",
-				  o->pki_dir, error_message(r), detail);
+			cli_error(
+			    "cannot install the node certificates into %s: %s (%s); nothing was "
+			    "changed",
+			    o->pki_dir, error_message(r), detail);
 			ex = cli_exit_for(r);
 			goto out;
 		}

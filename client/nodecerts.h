@@ -8,10 +8,10 @@ struct nodecerts_opts {
 	const char *node_name;
 	const char *advertise_address;
 	const char *control_plane_endpoint; /* may be NULL */
-	const char *service_cidr;           /* default 10.96.0.0/12 */
-	const char *dns_domain;             /* default cluster.local */
-	bool external_etcd;                 /* no etcd/ certificates */
-	bool force;                         /* replace existing node certificates */
+	const char *service_cidr;	    /* default 10.96.0.0/12 */
+	const char *dns_domain;		    /* default cluster.local */
+	bool external_etcd;		    /* no etcd/ certificates */
+	bool force;			    /* replace existing node certificates */
 };
 
 /* Generate what is missing (everything with force) and install it atomically. Returns an

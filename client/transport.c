@@ -135,8 +135,8 @@ static int parse_response(struct secret *raw, struct http_response *ret)
 	return ret->body ? 0 : -ENOMEM;
 }
 
-static int send_and_receive(struct conn *c, const char *host, const char *method,
-			    const char *path, const char *header, const struct secret *body,
+static int send_and_receive(struct conn *c, const char *host, const char *method, const char *path,
+			    const char *header, const struct secret *body,
 			    struct http_response *ret)
 {
 	char head[1024];
@@ -298,7 +298,8 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 			snprintf(pc->why, sizeof(pc->why),
 				 "the server certificate does not verify against the pinned CA "
 				 "for %s: %s",
-				 pc->host, X509_verify_cert_error_string(X509_STORE_CTX_get_error(v)));
+				 pc->host,
+				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(v)));
 	}
 	X509_STORE_CTX_free(v);
 	X509_STORE_free(store);
@@ -310,9 +311,9 @@ static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, c
 {
 	if (o->cert && o->key)
 		return SSL_CTX_use_certificate(ctx, o->cert) == 1 &&
-				       SSL_CTX_use_PrivateKey(ctx, o->key) == 1
-			       ? 0
-			       : -PKS_E_X509;
+			       SSL_CTX_use_PrivateKey(ctx, o->key) == 1
+			   ? 0
+			   : -PKS_E_X509;
 	if (!o->cert_file || !o->key_file)
 		return 0;
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
@@ -332,8 +333,9 @@ static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, c
 		snprintf(detail, DETAIL_MAX, "cannot parse client key %s", o->key_file);
 		return r;
 	}
-	r = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1 ? 0
-												 : -PKS_E_X509;
+	r = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1
+		? 0
+		: -PKS_E_X509;
 	EVP_PKEY_free(key);
 	if (r < 0)
 		snprintf(detail, DETAIL_MAX, "client key %s does not match certificate %s",

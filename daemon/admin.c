@@ -46,7 +46,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_ct
 static bool peer_is_trusted(struct MHD_Connection *c, char *who, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct ucred cred;
 	socklen_t sl = sizeof(cred);
 
@@ -92,7 +92,8 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  detail);
 	}
 	a.bundle_id = meta.id;
-	const char *drop = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
+	const char *drop =
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
 	bool allow_drop = drop && strcmp(drop, "true") == 0;
 	int64_t now = time_now();
 	int64_t ttl = meta.expires_at - now;
@@ -142,14 +143,17 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s",
 				  error_message(r));
 	if (replaced[0])
-		log_audit(&(struct audit){.event = AUDIT_WIPE, .peer = "admin", .client = who,
-					  .bundle_id = replaced, .result = "ok"},
+		log_audit(&(struct audit){.event = AUDIT_WIPE,
+					  .peer = "admin",
+					  .client = who,
+					  .bundle_id = replaced,
+					  .result = "ok"},
 			  "bundle %s wiped: replaced by %s", replaced, meta.id);
 	time_format(meta.expires_at, until);
 	METRIC_INC(&ctx->metrics, upload, M_UPLOAD_OK);
 	a.result = "ok";
-	log_audit(&a, "bundle %s (key id %s) held until %s, max fetches %llu", meta.id,
-		  meta.key_id, until, (unsigned long long)max_fetches);
+	log_audit(&a, "bundle %s (key id %s) held until %s, max fetches %llu", meta.id, meta.key_id,
+		  until, (unsigned long long)max_fetches);
 	return http_json(c, MHD_HTTP_CREATED,
 			 json_pack("{s:s, s:s, s:s, s:I, s:s?}", "id", meta.id, "keyId",
 				   meta.key_id, "expiresAt", until, "maxFetches",
@@ -220,14 +224,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (!req) {
 		if (!peer_is_trusted(c, who, sizeof(who))) {
 			METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_ADMIN);
-			log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = "admin",
-						  .client = who, .result = "forbidden"},
+			log_audit(&(struct audit){.event = AUDIT_REFUSE,
+						  .peer = "admin",
+						  .client = who,
+						  .result = "forbidden"},
 				  "refused admin request from %s", who);
-			return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
-					  "the admin socket accepts only root or the daemon's user");
+			return http_error(
+			    c, MHD_HTTP_FORBIDDEN, "forbidden",
+			    "the admin socket accepts only root or the daemon's user");
 		}
 		const char *clen =
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (clen && strtoull(clen, NULL, 10) > ADMIN_BODY_MAX)
 			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
 					  "request body over %d bytes", ADMIN_BODY_MAX);
@@ -263,8 +270,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			if (store_delete(&ctx->store, id) < 0)
 				return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
 						  "no bundle is held; nothing to delete");
-			log_audit(&(struct audit){.event = AUDIT_WIPE, .peer = "admin",
-						  .client = who, .bundle_id = id, .result = "ok"},
+			log_audit(&(struct audit){.event = AUDIT_WIPE,
+						  .peer = "admin",
+						  .client = who,
+						  .bundle_id = id,
+						  .result = "ok"},
 				  "bundle %s wiped on request", id);
 			return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
 		}
@@ -279,9 +289,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
 			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
 					  "no join token with id '%.16s'", id);
-		log_audit(&(struct audit){.event = AUDIT_TOKEN, .peer = "admin", .client = id,
-					  .result = "deleted"},
-			  "join token %s deleted by %s", id, who);
+		log_audit(
+		    &(struct audit){
+			.event = AUDIT_TOKEN, .peer = "admin", .client = id, .result = "deleted"},
+		    "join token %s deleted by %s", id, who);
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
 	} else if (strcmp(url, "/metrics") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		return http_metrics(ctx, c);
@@ -296,7 +307,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 					    json_integer((json_int_t)ctx->cfg->max_ttl_s));
 			uint8_t pin[PIN_BYTES];
 			char pin_txt[PIN_TEXT_LEN + 1], curl_pin[96];
-			if (pin_of_chain_ca(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len, pin) == 0) {
+			if (pin_of_chain_ca(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len, pin) ==
+			    0) {
 				pin_format(pin, pin_txt);
 				json_object_set_new(st, "caCertHash", json_string(pin_txt));
 			}
@@ -348,10 +360,11 @@ int admin_start(struct daemon_ctx *ctx)
 			return ctx->admin_fd;
 	}
 	ctx->admin = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL, handle, ctx,
-		MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED,
-		request_completed, ctx, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, NULL, NULL,
+	    handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, ctx->admin_fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+	    ctx, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 64u,
+	    MHD_OPTION_END);
 	return ctx->admin ? 0 : -EIO;
 }
 

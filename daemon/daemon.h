@@ -31,10 +31,10 @@
 #define RATELIMIT_SLOTS 256
 #define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed authentications per peer address ... */
 #define DEFAULT_TLS_FAILURE_LIMIT 30 /* refused client certificates per address ... */
-#define RATELIMIT_WINDOW_MS 60000 /* ... per minute, then 429 until the minute is over */
-#define DEFAULT_TLS_PRIORITIES                                                                   \
-	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"     \
-	"+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"        \
+#define RATELIMIT_WINDOW_MS 60000    /* ... per minute, then 429 until the minute is over */
+#define DEFAULT_TLS_PRIORITIES                                                                     \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"       \
+	"+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"          \
 	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:%SERVER_PRECEDENCE"
 
 struct daemon_config {
@@ -82,7 +82,7 @@ struct daemon_ctx {
 	/* The enrollment CA, made in memory at start; its key never leaves this process. */
 	EVP_PKEY *enroll_key;
 	X509 *enroll_ca;
-	struct ratelimit ratelimit;     /* join tokens */
+	struct ratelimit ratelimit;	/* join tokens */
 	struct ratelimit tls_ratelimit; /* client certificates */
 	struct metrics metrics;
 
@@ -95,7 +95,7 @@ struct daemon_ctx {
 	struct MHD_Daemon *admin;
 	int https_fd;
 	int admin_fd;
-	char listen_name[128]; /* the address actually bound, e.g. 127.0.0.1:9443 */
+	char listen_name[128];	 /* the address actually bound, e.g. 127.0.0.1:9443 */
 	bool admin_from_systemd; /* socket activation: systemd owns the socket file */
 };
 
@@ -113,8 +113,7 @@ void server_stop(struct daemon_ctx *ctx);
 int enroll_init(struct daemon_ctx *ctx);
 void enroll_done(struct daemon_ctx *ctx);
 /* client CA + enrollment CA, the PEM the TLS layer trusts. */
-int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca,
-		       struct secret **ret);
+int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret);
 struct enroll_req {
 	struct secret *body;
 	bool too_big;
@@ -134,8 +133,8 @@ enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *bod
 enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
 			   const char *fmt, ...) _printf_(4, 5);
 /* Serve a guarded buffer; it is wiped and freed when libmicrohttpd is done with it. */
-enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s,
-				 const char *fmt, ...) _printf_(3, 4);
+enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,
+				 ...) _printf_(3, 4);
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);

@@ -29,8 +29,7 @@ int enroll_init(struct daemon_ctx *ctx)
 	return r < 0 ? r : enroll_trust_build(ctx, ctx->client_ca_pem, &ctx->trust_pem);
 }
 
-int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca,
-		       struct secret **ret)
+int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret)
 {
 	struct secret *ca_pem = NULL;
 	int r = x509_cert_pem(ctx->enroll_ca, &ca_pem);
@@ -156,7 +155,8 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	uint8_t hash[TOKEN_HASH_BYTES];
 	if (!secret)
 		return MHD_NO;
-	if (!auth || strncmp(auth, "Bearer ", 7) != 0 || token_parse(auth + 7, id, secret, NULL) < 0) {
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
+	    token_parse(auth + 7, id, secret, NULL) < 0) {
 		ratelimit_fail(&ctx->ratelimit, peer);
 		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_TOKEN);
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
@@ -167,7 +167,8 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				  "'pkishare token create'");
 	}
 	X509_REQ *csr = NULL;
-	if (!req->body || x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn)) < 0 ||
+	if (!req->body ||
+	    x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn)) < 0 ||
 	    !cn_ok(cn)) {
 		X509_REQ_free(csr);
 		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_CSR);
@@ -199,7 +200,9 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	}
 	X509 *cert = NULL;
 	struct secret *pem = NULL;
-	struct cert_spec spec = {.cn = cn, .org = "pkishare:enrolled", .client_auth = true,
+	struct cert_spec spec = {.cn = cn,
+				 .org = "pkishare:enrolled",
+				 .client_auth = true,
 				 .seconds = (long)ctx->cfg->enroll_ttl_s};
 	r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_ca, ctx->enroll_key, &cert);
 	if (r >= 0)

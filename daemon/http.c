@@ -25,8 +25,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 	return ret;
 }
 
-enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s,
-				 const char *fmt, ...)
+enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,
+				 ...)
 {
 	char msg[512], retry[24];
 	va_list ap;
@@ -40,7 +40,7 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 	if (!text)
 		return MHD_NO;
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
 	secret_json_free(text);
 	if (!r)
 		return MHD_NO;
@@ -55,7 +55,7 @@ enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c)
 	if (!text)
 		return MHD_NO;
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(text);
 		return MHD_NO;
@@ -70,7 +70,7 @@ enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c)
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-		pem->len, pem->data, secret_free_cb, pem);
+	    pem->len, pem->data, secret_free_cb, pem);
 	if (!r) {
 		secret_free(pem);
 		return MHD_NO;
@@ -85,7 +85,7 @@ enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem)
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-		body->len, body->data, secret_free_cb, body);
+	    body->len, body->data, secret_free_cb, body);
 	if (!r) {
 		secret_free(body);
 		return MHD_NO;
@@ -122,7 +122,7 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char
 void http_peer(struct MHD_Connection *c, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char host[INET6_ADDRSTRLEN] = "?";
 	str_copy(buf, len, "unknown");
 	if (!ci || !ci->client_addr)

@@ -15,20 +15,20 @@ static int log_max_level = LOG_INFO;
 static int log_to_journal;
 
 static const char *const audit_names[] = {
-	[AUDIT_UPLOAD] = "upload", [AUDIT_FETCH] = "fetch",   [AUDIT_REFUSE] = "refuse",
-	[AUDIT_EXPIRE] = "expire", [AUDIT_WIPE] = "wipe",     [AUDIT_ENROLL] = "enroll",
-	[AUDIT_TOKEN] = "token",
+    [AUDIT_UPLOAD] = "upload", [AUDIT_FETCH] = "fetch", [AUDIT_REFUSE] = "refuse",
+    [AUDIT_EXPIRE] = "expire", [AUDIT_WIPE] = "wipe",	[AUDIT_ENROLL] = "enroll",
+    [AUDIT_TOKEN] = "token",
 };
 
 /* Stable ids, so operators can filter with journalctl MESSAGE_ID=... */
 static const char *const audit_ids[] = {
-	[AUDIT_UPLOAD] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b70",
-	[AUDIT_FETCH] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b71",
-	[AUDIT_REFUSE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b72",
-	[AUDIT_EXPIRE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b73",
-	[AUDIT_WIPE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b74",
-	[AUDIT_ENROLL] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b75",
-	[AUDIT_TOKEN] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b76",
+    [AUDIT_UPLOAD] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b70",
+    [AUDIT_FETCH] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b71",
+    [AUDIT_REFUSE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b72",
+    [AUDIT_EXPIRE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b73",
+    [AUDIT_WIPE] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b74",
+    [AUDIT_ENROLL] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b75",
+    [AUDIT_TOKEN] = "5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b76",
 };
 
 void log_setup(int max_level)
@@ -43,8 +43,11 @@ int log_level_parse(const char *name)
 	static const struct {
 		const char *n;
 		int l;
-	} levels[] = {{"error", LOG_ERR}, {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
-		      {"info", LOG_INFO}, {"debug", LOG_DEBUG}};
+	} levels[] = {{"error", LOG_ERR},
+		      {"warning", LOG_WARNING},
+		      {"notice", LOG_NOTICE},
+		      {"info", LOG_INFO},
+		      {"debug", LOG_DEBUG}};
 	for (size_t i = 0; i < ELEMENTSOF(levels); i++)
 		if (!strcasecmp(name, levels[i].n))
 			return levels[i].l;
@@ -59,7 +62,7 @@ void log_msgv(int level, const char *fmt, va_list ap)
 		sd_journal_printv(level, fmt, ap);
 		return;
 	}
-	static const char *const prefix[] = {"emerg", "alert", "crit", "error",
+	static const char *const prefix[] = {"emerg",	"alert",  "crit", "error",
 					     "warning", "notice", "info", "debug"};
 	char line[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -92,7 +95,8 @@ void log_audit(const struct audit *a, const char *fmt, ...)
 		sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", audit_ids[a->event],
 				"PRIORITY=%d", level, "PKISHARE_EVENT=%s", audit_names[a->event],
 				"PKISHARE_PEER=%s", peer, "PKISHARE_CLIENT=%s", client,
-				"PKISHARE_BUNDLE_ID=%s", bundle, "PKISHARE_RESULT=%s", result, NULL);
+				"PKISHARE_BUNDLE_ID=%s", bundle, "PKISHARE_RESULT=%s", result,
+				NULL);
 		return;
 	}
 	fprintf(stderr, "pkishared: audit: event=%s peer=%s client=%s bundle=%s result=%s: %s\n",

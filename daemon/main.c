@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <systemd/sd-daemon.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -37,12 +37,15 @@ static int take_systemd_sockets(struct daemon_ctx *ctx)
 		if (strcmp(name, "https") == 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
 			ctx->https_fd = fd;
 			server_sock_name(fd, ctx->listen_name, sizeof(ctx->listen_name));
-		} else if (strcmp(name, "admin") == 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
+		} else if (strcmp(name, "admin") == 0 &&
+			   sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
 			ctx->admin_fd = fd;
 			ctx->admin_from_systemd = true;
 		} else {
-			log_msg(LOG_WARNING, "ignoring socket %d named '%s' from systemd (expected "
-					     "'https' and 'admin')", fd, name);
+			log_msg(LOG_WARNING,
+				"ignoring socket %d named '%s' from systemd (expected "
+				"'https' and 'admin')",
+				fd, name);
 			close(fd);
 		}
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -61,7 +64,6 @@ static int load_pem(const char *what, const char *path, struct secret **ret)
 			path, error_message(r));
 	return r;
 }
-
 
 /* Settings read by reloads; kept until exit because the TLS layer may point into them. */
 static struct options *reloaded[64];
@@ -105,8 +107,8 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 		return;
 	}
 	if (strcmp(o->cfg.listen, cfg->listen) != 0 ||
-	    strcmp(o->cfg.admin_socket, cfg->admin_socket) != 0 ||
-	    o->cfg.ttl_s != cfg->ttl_s || o->cfg.max_ttl_s != cfg->max_ttl_s)
+	    strcmp(o->cfg.admin_socket, cfg->admin_socket) != 0 || o->cfg.ttl_s != cfg->ttl_s ||
+	    o->cfg.max_ttl_s != cfg->max_ttl_s)
 		log_msg(LOG_WARNING, "reload: listen, admin-socket, ttl and max-ttl take effect "
 				     "only at the next restart");
 	server_stop(ctx);
@@ -132,8 +134,10 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	reloaded[n_reloaded++] = o;
 	int r = server_start(ctx);
 	if (r < 0) {
-		log_msg(LOG_ERR, "reload: cannot serve with the new settings: %s; back to the "
-				 "running ones", error_message(r));
+		log_msg(LOG_ERR,
+			"reload: cannot serve with the new settings: %s; back to the "
+			"running ones",
+			error_message(r));
 		*cfg = old_cfg;
 		ctx->tls_key_pem = old[0];
 		ctx->tls_cert_pem = old[1];

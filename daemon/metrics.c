@@ -12,7 +12,7 @@
 
 static const char *const fetch_names[M_FETCH_N] = {"ok", "expired", "used-up", "deleted",
 						   "not-found"};
-static const char *const enroll_names[M_ENROLL_N] = {"ok", "bad-token", "token-expired",
+static const char *const enroll_names[M_ENROLL_N] = {"ok",	"bad-token",	"token-expired",
 						     "bad-csr", "rate-limited", "too-large"};
 static const char *const auth_names[M_AUTH_N] = {"tls-handshake", "client-certificate",
 						 "join-token", "admin-socket"};
@@ -62,7 +62,8 @@ char *metrics_render(struct daemon_ctx *ctx)
 	json_t *info = store_bundle_info(&ctx->store);
 	json_t *tokens = store_token_list(&ctx->store);
 
-	family(&b, "pkishare_bundle_held", "gauge", "Whether a sealed bundle is held (1) or not (0).");
+	family(&b, "pkishare_bundle_held", "gauge",
+	       "Whether a sealed bundle is held (1) or not (0).");
 	put(&b, "pkishare_bundle_held %d\n", info ? 1 : 0);
 	family(&b, "pkishare_bundle_expires_in_seconds", "gauge",
 	       "Seconds until the held bundle is wiped (0 when none is held).");
@@ -83,8 +84,8 @@ char *metrics_render(struct daemon_ctx *ctx)
 	family(&b, "pkishare_authentication_failures_total", "counter",
 	       "Refused identities by where they were refused.");
 	for (int i = 0; i < M_AUTH_N; i++)
-		put(&b, "pkishare_authentication_failures_total{stage=\"%s\"} %llu\n", auth_names[i],
-		    (unsigned long long)atomic_load(&m->auth_fail[i]));
+		put(&b, "pkishare_authentication_failures_total{stage=\"%s\"} %llu\n",
+		    auth_names[i], (unsigned long long)atomic_load(&m->auth_fail[i]));
 	family(&b, "pkishare_tokens_active", "gauge", "Join tokens that can still be used.");
 	put(&b, "pkishare_tokens_active %zu\n", json_array_size(tokens));
 	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");

@@ -18,66 +18,83 @@
 #include "util.h"
 
 enum {
-	OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_ALLOW, OPT_ADMIN, OPT_TTL, OPT_MAXTTL,
-	OPT_LOG, OPT_TIMEOUT, OPT_PRIO, OPT_VERSION, OPT_CONFIG, OPT_ENROLL, OPT_CONNLIMIT,
-	OPT_PERIP, OPT_MAXAGE, OPT_AUTHLIMIT, OPT_TLSLIMIT,
+	OPT_LISTEN = 256,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_ALLOW,
+	OPT_ADMIN,
+	OPT_TTL,
+	OPT_MAXTTL,
+	OPT_LOG,
+	OPT_TIMEOUT,
+	OPT_PRIO,
+	OPT_VERSION,
+	OPT_CONFIG,
+	OPT_ENROLL,
+	OPT_CONNLIMIT,
+	OPT_PERIP,
+	OPT_MAXAGE,
+	OPT_AUTHLIMIT,
+	OPT_TLSLIMIT,
 };
 
 static const struct option opts[] = {
-	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"tls-cert", required_argument, NULL, OPT_CERT},
-	{"tls-key", required_argument, NULL, OPT_KEY},
-	{"client-ca", required_argument, NULL, OPT_CA},
-	{"allow", required_argument, NULL, OPT_ALLOW},
-	{"admin-socket", required_argument, NULL, OPT_ADMIN},
-	{"ttl", required_argument, NULL, OPT_TTL},
-	{"max-ttl", required_argument, NULL, OPT_MAXTTL},
-	{"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"connection-limit", required_argument, NULL, OPT_CONNLIMIT},
-	{"connection-max-age", required_argument, NULL, OPT_MAXAGE},
-	{"auth-failure-limit", required_argument, NULL, OPT_AUTHLIMIT},
-	{"tls-failure-limit", required_argument, NULL, OPT_TLSLIMIT},
-	{"per-address-limit", required_argument, NULL, OPT_PERIP},
-	{"tls-priorities", required_argument, NULL, OPT_PRIO},
-	{"enroll-ttl", required_argument, NULL, OPT_ENROLL},
-	{"log-level", required_argument, NULL, OPT_LOG},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{0},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"tls-cert", required_argument, NULL, OPT_CERT},
+    {"tls-key", required_argument, NULL, OPT_KEY},
+    {"client-ca", required_argument, NULL, OPT_CA},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"admin-socket", required_argument, NULL, OPT_ADMIN},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"max-ttl", required_argument, NULL, OPT_MAXTTL},
+    {"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"connection-limit", required_argument, NULL, OPT_CONNLIMIT},
+    {"connection-max-age", required_argument, NULL, OPT_MAXAGE},
+    {"auth-failure-limit", required_argument, NULL, OPT_AUTHLIMIT},
+    {"tls-failure-limit", required_argument, NULL, OPT_TLSLIMIT},
+    {"per-address-limit", required_argument, NULL, OPT_PERIP},
+    {"tls-priorities", required_argument, NULL, OPT_PRIO},
+    {"enroll-ttl", required_argument, NULL, OPT_ENROLL},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {0},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: pkishared [OPTIONS]\n"
-		"Hold a sealed PKI bundle in memory and serve it to joining control-plane nodes\n"
-		"over mutual TLS. See pkishared(8) and pkishared.conf(5).\n\n"
-		"  --config FILE            configuration file (default %s if present)\n"
-		"  --listen ADDR:PORT       HTTPS address (default %s; port 0 picks one)\n"
-		"  --tls-cert FILE          serving certificate (PEM, chain allowed)\n"
-		"  --tls-key FILE           serving key (PEM)\n"
-		"  --client-ca FILE         CA that client certificates must chain to\n"
-		"  --allow PATTERN          allowed client CN (shell pattern; repeatable)\n"
-		"  --admin-socket PATH      admin unix socket (default %s,\n"
-		"                           or $PKISHARE_ADMIN_SOCKET)\n"
-		"  --ttl DURATION           default bundle lifetime (default 2h)\n"
-		"  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
-		"  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
-		"  --connection-max-age DURATION  total time a connection may stay open (default 30s)\n"
-		"  --connection-limit N     concurrent connections (default %d)\n"
-		"  --per-address-limit N    concurrent connections per client address (default %d)\n"
-		"  --auth-failure-limit N   failed enrollments per address per minute before 429\n"
-		"                           (default 5)\n"
-		"  --tls-failure-limit N    refused client identities per address per minute before\n"
-		"                           that address is turned away at accept (default 30)\n"
-		"  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
-		"  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
-		"  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
-		"  -h, --help               show this help\n"
-		"  --version                show the version\n",
-		DEFAULT_CONFIG_FILE, DEFAULT_LISTEN, DEFAULT_ADMIN_SOCKET, DEFAULT_CONNECTION_LIMIT,
-		DEFAULT_PER_IP_LIMIT);
+	fprintf(
+	    f,
+	    "Usage: pkishared [OPTIONS]\n"
+	    "Hold a sealed PKI bundle in memory and serve it to joining control-plane nodes\n"
+	    "over mutual TLS. See pkishared(8) and pkishared.conf(5).\n\n"
+	    "  --config FILE            configuration file (default %s if present)\n"
+	    "  --listen ADDR:PORT       HTTPS address (default %s; port 0 picks one)\n"
+	    "  --tls-cert FILE          serving certificate (PEM, chain allowed)\n"
+	    "  --tls-key FILE           serving key (PEM)\n"
+	    "  --client-ca FILE         CA that client certificates must chain to\n"
+	    "  --allow PATTERN          allowed client CN (shell pattern; repeatable)\n"
+	    "  --admin-socket PATH      admin unix socket (default %s,\n"
+	    "                           or $PKISHARE_ADMIN_SOCKET)\n"
+	    "  --ttl DURATION           default bundle lifetime (default 2h)\n"
+	    "  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
+	    "  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
+	    "  --connection-max-age DURATION  total time a connection may stay open (default 30s)\n"
+	    "  --connection-limit N     concurrent connections (default %d)\n"
+	    "  --per-address-limit N    concurrent connections per client address (default %d)\n"
+	    "  --auth-failure-limit N   failed enrollments per address per minute before 429\n"
+	    "                           (default 5)\n"
+	    "  --tls-failure-limit N    refused client identities per address per minute before\n"
+	    "                           that address is turned away at accept (default 30)\n"
+	    "  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
+	    "  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
+	    "  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
+	    "  -h, --help               show this help\n"
+	    "  --version                show the version\n",
+	    DEFAULT_CONFIG_FILE, DEFAULT_LISTEN, DEFAULT_ADMIN_SOCKET, DEFAULT_CONNECTION_LIMIT,
+	    DEFAULT_PER_IP_LIMIT);
 }
 
 /* Apply one setting. where says where it came from, for the message. */
@@ -142,8 +159,8 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 	case OPT_AUTHLIMIT:
 	case OPT_TLSLIMIT:
 		if (uint_parse(v, 100000, &n) < 0 || n == 0) {
-			fprintf(stderr, "pkishared: %s: '%s' is not a number from 1 to 100000\n", where,
-				v);
+			fprintf(stderr, "pkishared: %s: '%s' is not a number from 1 to 100000\n",
+				where, v);
 			return 2;
 		}
 		if (id == OPT_CONNLIMIT)
@@ -158,10 +175,11 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 	case OPT_LOG:
 		o->log_level = log_level_parse(v);
 		if (o->log_level < 0) {
-			fprintf(stderr,
-				"pkishared: %s: unknown log level '%s' (use error, warning, notice, "
-				"info or debug)\n",
-				where, v);
+			fprintf(
+			    stderr,
+			    "pkishared: %s: unknown log level '%s' (use error, warning, notice, "
+			    "info or debug)\n",
+			    where, v);
 			return 2;
 		}
 		return 0;
@@ -210,13 +228,15 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 			    op->val != OPT_CONFIG)
 				id = op->val;
 		if (!id) {
-			fprintf(stderr, "pkishared: %s: unknown setting '%.64s' (see "
-					"pkishared.conf(5))\n",
+			fprintf(stderr,
+				"pkishared: %s: unknown setting '%.64s' (see "
+				"pkishared.conf(5))\n",
 				where, name);
 			fclose(f);
 			return 2;
 		}
-		if (o->n_strings >= OPTIONS_MAX_STRINGS || !(o->strings[o->n_strings] = strdup(value))) {
+		if (o->n_strings >= OPTIONS_MAX_STRINGS ||
+		    !(o->strings[o->n_strings] = strdup(value))) {
 			fclose(f);
 			return 2;
 		}
@@ -239,18 +259,18 @@ int options_load(struct options *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->log_level = LOG_INFO;
 	o->cfg = (struct daemon_config){
-		.listen = DEFAULT_LISTEN,
-		.admin_socket = env_sock && *env_sock ? env_sock : DEFAULT_ADMIN_SOCKET,
-		.ttl_s = DEFAULT_TTL_S,
-		.max_ttl_s = DEFAULT_MAX_TTL_S,
-		.connection_timeout_s = DEFAULT_CONNECTION_TIMEOUT_S,
-		.connection_limit = DEFAULT_CONNECTION_LIMIT,
-		.per_ip_limit = DEFAULT_PER_IP_LIMIT,
-		.tls_priorities = DEFAULT_TLS_PRIORITIES,
-		.enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
-		.connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
-		.auth_failure_limit = DEFAULT_AUTH_FAILURE_LIMIT,
-		.tls_failure_limit = DEFAULT_TLS_FAILURE_LIMIT,
+	    .listen = DEFAULT_LISTEN,
+	    .admin_socket = env_sock && *env_sock ? env_sock : DEFAULT_ADMIN_SOCKET,
+	    .ttl_s = DEFAULT_TTL_S,
+	    .max_ttl_s = DEFAULT_MAX_TTL_S,
+	    .connection_timeout_s = DEFAULT_CONNECTION_TIMEOUT_S,
+	    .connection_limit = DEFAULT_CONNECTION_LIMIT,
+	    .per_ip_limit = DEFAULT_PER_IP_LIMIT,
+	    .tls_priorities = DEFAULT_TLS_PRIORITIES,
+	    .enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
+	    .connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
+	    .auth_failure_limit = DEFAULT_AUTH_FAILURE_LIMIT,
+	    .tls_failure_limit = DEFAULT_TLS_FAILURE_LIMIT,
 	};
 	/* The file first, so that flags override it. */
 	for (int i = 1; i < argc; i++) {
@@ -288,15 +308,17 @@ int options_load(struct options *o, int argc, char **argv)
 	}
 	struct daemon_config *cfg = &o->cfg;
 	if (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca) {
-		fprintf(stderr, "pkishared: tls-cert, tls-key and client-ca are required, as flags or "
-				"in the configuration file (make them with 'pkishare pki init' or "
-				"'pkishare pki serving-cert')\n");
+		fprintf(stderr,
+			"pkishared: tls-cert, tls-key and client-ca are required, as flags or "
+			"in the configuration file (make them with 'pkishare pki init' or "
+			"'pkishare pki serving-cert')\n");
 		return 2;
 	}
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)
 		cfg->ttl_s = cfg->max_ttl_s; /* a short max-ttl alone lowers the default too */
 	if (cfg->ttl_s > cfg->max_ttl_s) {
-		fprintf(stderr, "pkishared: ttl is longer than max-ttl; lower ttl or raise max-ttl\n");
+		fprintf(stderr,
+			"pkishared: ttl is longer than max-ttl; lower ttl or raise max-ttl\n");
 		return 2;
 	}
 	return 0;

@@ -13,7 +13,7 @@
 struct options {
 	struct daemon_config cfg;
 	int log_level;
-	const char *config_path; /* the file that was read, or NULL */
+	const char *config_path;	    /* the file that was read, or NULL */
 	char *strings[OPTIONS_MAX_STRINGS]; /* values read from the file, owned here */
 	size_t n_strings;
 };

@@ -8,10 +8,10 @@
 #include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,9 +47,9 @@ static void peer_of_session(gnutls_session_t session, char *buf, size_t len)
 static int verify_peer(gnutls_session_t session, unsigned *ret_status)
 {
 	gnutls_typed_vdata_st purpose = {
-		.type = GNUTLS_DT_KEY_PURPOSE_OID,
-		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
-		.size = 0,
+	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
+	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	    .size = 0,
 	};
 	unsigned status = 0;
 	int r = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
@@ -90,7 +90,8 @@ static int handshake_verify(gnutls_session_t session)
 static void addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t n)
 {
 	char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "0";
-	getnameinfo(sa, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(buf, n, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
@@ -125,9 +126,9 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 	struct daemon_ctx *ctx = cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 		const union MHD_ConnectionInfo *fi =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct conn_state *st = calloc(1, sizeof(struct conn_state));
 		*socket_ctx = st;
 		if (st) {
@@ -162,11 +163,11 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		char peer[96];
 		http_peer(c, peer, sizeof(peer));
 		ratelimit_fail(&ctx->tls_ratelimit, peer);
-		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
-					  .result = "tls-refused"},
-			  "connection closed before any request: TLS handshake refused (client "
-			  "certificate missing or not accepted, or protocol or cipher not allowed) "
-			  "or abandoned");
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "tls-refused"},
+		    "connection closed before any request: TLS handshake refused (client "
+		    "certificate missing or not accepted, or protocol or cipher not allowed) "
+		    "or abandoned");
 	}
 	free(st);
 }
@@ -174,7 +175,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 static void mark_reached_http(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	if (ci && ci->socket_context)
 		((struct conn_state *)ci->socket_context)->reached_http = true;
 }
@@ -183,7 +184,7 @@ static void mark_reached_http(struct MHD_Connection *c)
 static int client_identity(struct MHD_Connection *c, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	unsigned status = 0, n = 0;
 	gnutls_x509_crt_t crt;
 
@@ -231,7 +232,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	int64_t gone_at = 0;
 	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = client};
 
-	enum store_fetch res = store_fetch(&ctx->store, client, peer, &copy, id, &fetch_no, &gone_at);
+	enum store_fetch res =
+	    store_fetch(&ctx->store, client, peer, &copy, id, &fetch_no, &gone_at);
 	time_format(gone_at, when);
 	a.bundle_id = id[0] ? id : NULL;
 	switch (res) {
@@ -303,7 +305,8 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		 * large is refused before a byte of it is read. */
 		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES) {
 			METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
-			log_audit(&(struct audit){.event = AUDIT_ENROLL, .peer = peer,
+			log_audit(&(struct audit){.event = AUDIT_ENROLL,
+						  .peer = peer,
 						  .result = "too-large"},
 				  "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
 			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
@@ -318,16 +321,18 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 	if (client_identity(c, client, sizeof(client)) < 0) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		ratelimit_fail(&ctx->tls_ratelimit, peer);
-		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer,
-					  .result = "forbidden"},
-			  "refused request for %.64s: no verified client certificate", url);
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
+		    "refused request for %.64s: no verified client certificate", url);
 		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
 				  "a client certificate signed by the daemon's client CA is "
 				  "required (or enroll first with a join token: POST /v1/enroll)");
 	}
 	if (!allowed(ctx->cfg, client)) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
-		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .client = client,
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = peer,
+					  .client = client,
 					  .result = "forbidden"},
 			  "refused %s: client identity not on the allow-list", client);
 		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
@@ -360,7 +365,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			if (!er->too_big) {
 				if (!er->body)
 					er->body = secret_new(4096);
-				if (!er->body || er->body->len + *upload_data_size > CSR_MAX_BYTES ||
+				if (!er->body ||
+				    er->body->len + *upload_data_size > CSR_MAX_BYTES ||
 				    secret_append(er->body, upload_data, *upload_data_size) < 0) {
 					er->too_big = true;
 					er->body = secret_free(er->body);
@@ -473,12 +479,13 @@ static void cut_old_connections(struct daemon_ctx *ctx, int64_t now)
 		socklen_t sl = sizeof(ss);
 		char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "?", peer[96];
 		if (getpeername(st->fd, (struct sockaddr *)&ss, &sl) == 0)
-			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-				    NI_NUMERICHOST | NI_NUMERICSERV);
+			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port,
+				    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 		snprintf(peer, sizeof(peer), "%s:%s", host, port);
-		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "too-slow"},
-			  "connection open for %llds (connection-max-age) without finishing; cut",
-			  (long long)ctx->cfg->connection_max_age_s);
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "too-slow"},
+		    "connection open for %llds (connection-max-age) without finishing; cut",
+		    (long long)ctx->cfg->connection_max_age_s);
 		shutdown(st->fd, SHUT_RDWR);
 		st->cut = true;
 		st->reached_http = true; /* audited here; no second event when it closes */
@@ -490,7 +497,8 @@ static void cut_old_connections(struct daemon_ctx *ctx, int64_t now)
 static void *serve_main(void *arg)
 {
 	struct daemon_ctx *ctx = arg;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(ctx->https, MHD_DAEMON_INFO_EPOLL_FD);
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(ctx->https, MHD_DAEMON_INFO_EPOLL_FD);
 	int efd = info ? info->epoll_fd : -1;
 	uint64_t wd_usec = 0;
 	int64_t next_wd = 0, next_status = 0;
@@ -550,18 +558,17 @@ int server_start(struct daemon_ctx *ctx)
 			return ctx->https_fd;
 	}
 	ctx->https = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, accept_policy, ctx,
-		handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
-		MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
-		(const char *)ctx->tls_key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
-		(const char *)ctx->tls_cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
-		(const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-		ctx, MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities,
-		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, ctx,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
+	    MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, accept_policy, ctx,
+	    handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
+	    (const char *)ctx->tls_key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
+	    (const char *)ctx->tls_cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
+	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ctx,
+	    MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
+	    notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
 	if (!ctx->https)
 		return -EIO;
 	if (ctx->serve_wake_fd < 0) {

@@ -53,8 +53,10 @@ static void expire_tokens_locked(struct store *s)
 	int64_t now = time_mono_ms();
 	for (size_t i = 0; i < s->n_tokens;) {
 		if (now >= s->tokens[i].deadline_ms) {
-			log_audit(&(struct audit){.event = AUDIT_TOKEN, .peer = "reaper",
-						  .client = s->tokens[i].id, .result = "expired"},
+			log_audit(&(struct audit){.event = AUDIT_TOKEN,
+						  .peer = "reaper",
+						  .client = s->tokens[i].id,
+						  .result = "expired"},
 				  "join token %s expired and was removed", s->tokens[i].id);
 			s->tokens[i] = s->tokens[--s->n_tokens];
 			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
@@ -84,8 +86,10 @@ static void *reaper_main(void *arg)
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			str_copy(id, sizeof(id), s->id);
 			wipe_locked(s, STORE_GONE_EXPIRED);
-			log_audit(&(struct audit){.event = AUDIT_EXPIRE, .peer = "reaper",
-						  .bundle_id = id, .result = "ok"},
+			log_audit(&(struct audit){.event = AUDIT_EXPIRE,
+						  .peer = "reaper",
+						  .bundle_id = id,
+						  .result = "ok"},
 				  "bundle %s reached its deadline and was wiped", id);
 			continue;
 		}
@@ -278,9 +282,9 @@ json_t *store_bundle_info(struct store *s)
 json_t *store_status(struct store *s)
 {
 	static const char *const gone_names[] = {
-		[STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
-		[STORE_GONE_DELETED] = "deleted",      [STORE_GONE_USED_UP] = "used-up",
-		[STORE_GONE_REPLACED] = "replaced",
+	    [STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
+	    [STORE_GONE_DELETED] = "deleted",	   [STORE_GONE_USED_UP] = "used-up",
+	    [STORE_GONE_REPLACED] = "replaced",
 	};
 	char gone_at[RFC3339_LEN];
 	json_t *b;
@@ -290,9 +294,9 @@ json_t *store_status(struct store *s)
 	b = s->json ? bundle_json_locked(s) : json_null();
 	time_format(s->gone_at, gone_at);
 	json_t *last = s->gone == STORE_GONE_NEVER
-			       ? json_null()
-			       : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
-					   gone_names[s->gone], "at", gone_at);
+			   ? json_null()
+			   : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
+				       gone_names[s->gone], "at", gone_at);
 	pthread_mutex_unlock(&s->lock);
 	return json_pack("{s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
 			 last ? last : json_null(), "tokens", store_token_list(s));
@@ -346,8 +350,8 @@ json_t *store_token_list(struct store *s)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; list && i < s->n_tokens; i++) {
 		time_format(s->tokens[i].expires_at, at);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", "id",
-						      s->tokens[i].id, "expiresAt", at, "usesLeft",
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", "id", s->tokens[i].id,
+						      "expiresAt", at, "usesLeft",
 						      (json_int_t)s->tokens[i].uses_left, "used",
 						      (json_int_t)s->tokens[i].used));
 	}

@@ -57,8 +57,8 @@ struct store {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	int64_t created_at, expires_at; /* wall clock, from the bundle (for display) */
-	int64_t deadline_ms;            /* monotonic: the one that is enforced */
-	uint64_t fetches, max_fetches;  /* max_fetches 0: unlimited */
+	int64_t deadline_ms;		/* monotonic: the one that is enforced */
+	uint64_t fetches, max_fetches;	/* max_fetches 0: unlimited */
 
 	/* What happened to the last bundle, to answer "expired" rather than "not found". */
 	enum store_gone gone;
@@ -85,8 +85,8 @@ int store_start_reaper(struct store *s);
 
 /* Hold json (ownership taken, also on failure) as the bundle described by meta, for
  * ttl_ms from now. A key id seen before is -EEXIST. A bundle without external etcd files
- * after one that had them is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced receives the id of a
- * bundle this upload wiped ("" if none). */
+ * after one that had them is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced
+ * receives the id of a bundle this upload wiped ("" if none). */
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
 	      uint64_t max_fetches, bool allow_drop_external,
 	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1]);

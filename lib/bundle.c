@@ -61,9 +61,8 @@ static int seal_one(const struct seal_header *h, const struct pki_entry *e, cons
 	return 0;
 }
 
-int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
-		int64_t created_at, int64_t expires_at, struct secret **ret_json,
-		char ret_id[BUNDLE_ID_HEX_LEN + 1])
+int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id, int64_t created_at,
+		int64_t expires_at, struct secret **ret_json, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 {
 	struct pki_set sorted = *plain; /* shallow: only the order changes */
 	const char *names[PKI_MAX_FILES];
@@ -105,10 +104,10 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 		if (r < 0)
 			return r;
 	}
-	_cleanup_(jsonp) json_t *root = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "apiVersion", BUNDLE_API_VERSION, "kind",
-		BUNDLE_KIND, "id", idbuf, "createdAt", created, "expiresAt", expires, "keyId", kid,
-		"cipher", BUNDLE_CIPHER, "files", files);
+	_cleanup_(jsonp) json_t *root =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "apiVersion", BUNDLE_API_VERSION,
+		      "kind", BUNDLE_KIND, "id", idbuf, "createdAt", created, "expiresAt", expires,
+		      "keyId", kid, "cipher", BUNDLE_CIPHER, "files", files);
 	if (!root)
 		return -ENOMEM;
 	char *text = json_dumps(root, JSON_INDENT(2));
@@ -154,8 +153,7 @@ static int parse_file(json_t *f, struct pki_set *set, char *detail)
 		set_detail(detail, "files[]: each entry must be an object");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach(f, k, v)
-	{
+	json_object_foreach (f, k, v) {
 		bool ok = false;
 		for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
 			ok |= !strcmp(k, allowed[i]);
@@ -196,7 +194,7 @@ static int parse_file(json_t *f, struct pki_set *set, char *detail)
 	if (!raw)
 		return -ENOMEM;
 	if (sodium_base642bin(raw->data, raw->cap, data, dlen, NULL, &raw_len, &end, B64_VARIANT) !=
-		    0 ||
+		0 ||
 	    end != data + dlen) {
 		secret_free(raw);
 		if (detail)
@@ -219,8 +217,8 @@ static int parse_file(json_t *f, struct pki_set *set, char *detail)
 
 int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 {
-	const char *allowed[] = {"apiVersion", "kind", "id", "createdAt", "expiresAt",
-				 "keyId", "cipher", "files"};
+	const char *allowed[] = {"apiVersion", "kind",	"id",	  "createdAt",
+				 "expiresAt",  "keyId", "cipher", "files"};
 	struct bundle b = {0};
 	json_error_t jerr;
 	const char *k;
@@ -234,16 +232,15 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 	_cleanup_(jsonp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (detail)
-			snprintf(detail, DETAIL_MAX, "line %d column %d: %s", jerr.line, jerr.column,
-				 jerr.text);
+			snprintf(detail, DETAIL_MAX, "line %d column %d: %s", jerr.line,
+				 jerr.column, jerr.text);
 		return -PKS_E_BUNDLE_FORMAT;
 	}
 	if (!json_is_object(root)) {
 		set_detail(detail, "top level must be an object");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach(root, k, v)
-	{
+	json_object_foreach (root, k, v) {
 		bool ok = false;
 		for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
 			ok |= !strcmp(k, allowed[i]);
@@ -291,8 +288,7 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		return -PKS_E_BUNDLE_FORMAT;
 	}
 	size_t i;
-	json_array_foreach(files, i, v)
-	{
+	json_array_foreach (files, i, v) {
 		r = parse_file(v, &b.files, detail);
 		if (r < 0) {
 			pki_set_clear(&b.files);

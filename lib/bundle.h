@@ -27,9 +27,8 @@ struct bundle {
 
 /* Seal every entry of plain (shared files only) under key into bundle JSON. id may be
  * NULL (random). ret_id (may be NULL) receives the id. */
-int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
-		int64_t created_at, int64_t expires_at, struct secret **ret_json,
-		char ret_id[BUNDLE_ID_HEX_LEN + 1]);
+int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id, int64_t created_at,
+		int64_t expires_at, struct secret **ret_json, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 
 /* Parse and validate bundle JSON without opening anything. Strict: unknown or duplicate
  * fields, unknown file names, wrong modes and bad base64 are all refused. detail (may be

@@ -9,21 +9,21 @@ enum {
 	PKS_E_BASE = 10000,
 	PKS_E_KEY_FORMAT,     /* certificate key is not 64 hex characters */
 	PKS_E_KEY_MISMATCH,   /* key id differs from the bundle's key id */
-	PKS_E_AUTH,           /* AEAD authentication failed */
+	PKS_E_AUTH,	      /* AEAD authentication failed */
 	PKS_E_BUNDLE_FORMAT,  /* bundle JSON malformed */
 	PKS_E_BUNDLE_VERSION, /* unknown apiVersion/kind/cipher */
-	PKS_E_NAME,           /* entry name outside the known set or unsafe */
+	PKS_E_NAME,	      /* entry name outside the known set or unsafe */
 	PKS_E_DUPLICATE,      /* the same entry twice */
-	PKS_E_TOO_BIG,        /* a size over its cap */
-	PKS_E_MISSING,        /* a required PKI file is missing */
-	PKS_E_SYMLINK,        /* a symlink where a directory or file was expected */
-	PKS_E_EXISTS,         /* target holds different files and --force was not given */
-	PKS_E_EXPIRED,        /* bundle past its expiry time */
+	PKS_E_TOO_BIG,	      /* a size over its cap */
+	PKS_E_MISSING,	      /* a required PKI file is missing */
+	PKS_E_SYMLINK,	      /* a symlink where a directory or file was expected */
+	PKS_E_EXISTS,	      /* target holds different files and --force was not given */
+	PKS_E_EXPIRED,	      /* bundle past its expiry time */
 	PKS_E_PIN_FORMAT,     /* CA pin not sha256:<64 hex> */
 	PKS_E_PIN_MISMATCH,   /* no certificate in the server chain matches the pin */
-	PKS_E_X509,           /* OpenSSL could not parse or build a certificate or key */
-	PKS_E_DURATION,       /* a duration that is not like 90s, 15m or 2h */
-	PKS_E_NOT_DIR,        /* a path that should be a directory is something else */
+	PKS_E_X509,	      /* OpenSSL could not parse or build a certificate or key */
+	PKS_E_DURATION,	      /* a duration that is not like 90s, 15m or 2h */
+	PKS_E_NOT_DIR,	      /* a path that should be a directory is something else */
 	PKS_E_TOKEN_FORMAT,   /* join token not [a-z0-9]{6}.[a-z0-9]{16} */
 	PKS_E_KUBEADM_SHORT,  /* a kubeadm entry shorter than its nonce and tag */
 	PKS_E_LAST,

@@ -22,8 +22,8 @@ int key_parse(const char *text, uint8_t *key, char *detail)
 	if (len != KEY_HEX_LEN) {
 		if (detail)
 			snprintf(detail, DETAIL_MAX,
-				 "expected %d hexadecimal characters, found %zu characters", KEY_HEX_LEN,
-				 len);
+				 "expected %d hexadecimal characters, found %zu characters",
+				 KEY_HEX_LEN, len);
 		secret_wipe(key, KEY_BYTES);
 		return -PKS_E_KEY_FORMAT;
 	}

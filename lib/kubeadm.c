@@ -18,9 +18,9 @@
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
 const char *const kubeadm_external_keys[KUBEADM_EXT_COUNT] = {
-	[KUBEADM_EXT_CA] = "external-etcd-ca.crt",
-	[KUBEADM_EXT_CERT] = "external-etcd.crt",
-	[KUBEADM_EXT_KEY] = "external-etcd.key",
+    [KUBEADM_EXT_CA] = "external-etcd-ca.crt",
+    [KUBEADM_EXT_CERT] = "external-etcd.crt",
+    [KUBEADM_EXT_KEY] = "external-etcd.key",
 };
 
 static void set_detail(char *detail, const char *what)
@@ -32,7 +32,7 @@ static void set_detail(char *detail, const char *what)
 int kubeadm_encrypt(const uint8_t *key, const uint8_t *pt, size_t len, struct secret **ret)
 {
 	_cleanup_(secret_freep) struct secret *out =
-		secret_new(len + KUBEADM_NONCE_BYTES + KUBEADM_TAG_BYTES);
+	    secret_new(len + KUBEADM_NONCE_BYTES + KUBEADM_TAG_BYTES);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int outl = 0, finl = 0, r = -EIO;
 
@@ -137,8 +137,7 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 				   "kubeadm-certs -n kube-system -o json' prints it");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach(data, skey, v)
-	{
+	json_object_foreach (data, skey, v) {
 		int ei = external_index(skey);
 		const struct pki_known *k = ei < 0 ? known_for_secret_key(skey) : NULL;
 		if (!k && ei < 0) {
@@ -167,7 +166,8 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 			r = -ENOMEM;
 			break;
 		}
-		if (sodium_base642bin(raw->data, raw->cap, b64, blen, NULL, &raw_len, &end, B64) != 0 ||
+		if (sodium_base642bin(raw->data, raw->cap, b64, blen, NULL, &raw_len, &end, B64) !=
+			0 ||
 		    end != b64 + blen) {
 			if (detail)
 				snprintf(detail, DETAIL_MAX, "data[%s] is not valid base64", skey);
@@ -203,12 +203,14 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 			if (k->required && !json_object_get(data, mapped)) {
 				if (detail)
 					snprintf(detail, DETAIL_MAX,
-						 "the Secret lacks the required key \"%s\"", mapped);
+						 "the Secret lacks the required key \"%s\"",
+						 mapped);
 				r = -PKS_E_MISSING;
 			}
 		}
 		if (r >= 0 && !has_local_etcd && !has_ext_etcd) {
-			set_detail(detail, "the Secret has neither etcd-ca.* nor external-etcd-* keys");
+			set_detail(detail,
+				   "the Secret has neither etcd-ca.* nor external-etcd-* keys");
 			r = -PKS_E_MISSING;
 		}
 	}
@@ -243,8 +245,8 @@ static int add_encrypted(json_t *data, const char *skey, const struct secret *pt
 }
 
 int kubeadm_secret_build(const struct pki_set *plain,
-			 const struct secret *const external[KUBEADM_EXT_COUNT],
-			 const uint8_t *key, struct secret **ret_json)
+			 const struct secret *const external[KUBEADM_EXT_COUNT], const uint8_t *key,
+			 struct secret **ret_json)
 {
 	json_t *data = json_object();
 	int r = data ? 0 : -ENOMEM;
@@ -266,10 +268,11 @@ int kubeadm_secret_build(const struct pki_set *plain,
 	for (int i = 0; r >= 0 && i < KUBEADM_EXT_COUNT; i++)
 		if (external && external[i])
 			r = add_encrypted(data, kubeadm_external_keys[i], external[i], key);
-	json_t *root = r >= 0 ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:O}", "apiVersion", "v1",
-					  "kind", "Secret", "metadata", "name", "kubeadm-certs",
-					  "namespace", "kube-system", "type", "Opaque", "data", data)
-			      : NULL;
+	json_t *root = r >= 0
+			   ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:O}", "apiVersion", "v1",
+				       "kind", "Secret", "metadata", "name", "kubeadm-certs",
+				       "namespace", "kube-system", "type", "Opaque", "data", data)
+			   : NULL;
 	json_decref(data);
 	if (r >= 0 && !root)
 		r = -ENOMEM;

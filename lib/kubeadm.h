@@ -38,5 +38,5 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 /* Build a Secret manifest of kubeadm's shape from plain (shared files) and optional
  * external etcd files (entries may be NULL). */
 int kubeadm_secret_build(const struct pki_set *plain,
-			 const struct secret *const external[KUBEADM_EXT_COUNT],
-			 const uint8_t *key, struct secret **ret_json);
+			 const struct secret *const external[KUBEADM_EXT_COUNT], const uint8_t *key,
+			 struct secret **ret_json);

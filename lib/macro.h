@@ -13,17 +13,17 @@
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 /* Hand ownership out of a _cleanup_ variable. */
-#define TAKE_PTR(p)                                                                               \
-	({                                                                                        \
-		__typeof__(p) _tp = (p);                                                          \
-		(p) = NULL;                                                                       \
-		_tp;                                                                              \
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _tp = (p);                                                           \
+		(p) = NULL;                                                                        \
+		_tp;                                                                               \
 	})
-#define TAKE_FD(fd)                                                                               \
-	({                                                                                        \
-		int _tf = (fd);                                                                   \
-		(fd) = -1;                                                                        \
-		_tf;                                                                              \
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int _tf = (fd);                                                                    \
+		(fd) = -1;                                                                         \
+		_tf;                                                                               \
 	})
 
 static inline void freep(void *p)

@@ -27,7 +27,8 @@ int pin_parse(const char *text, uint8_t out[PIN_BYTES], char *detail)
 	const char *hex = text + 7;
 	if (strlen(hex) != 2 * PIN_BYTES) {
 		if (detail)
-			snprintf(detail, DETAIL_MAX, "expected 64 hex characters after sha256:, found %zu",
+			snprintf(detail, DETAIL_MAX,
+				 "expected 64 hex characters after sha256:, found %zu",
 				 strlen(hex));
 		return -PKS_E_PIN_FORMAT;
 	}

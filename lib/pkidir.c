@@ -18,20 +18,20 @@
 #include "util.h"
 
 const struct pki_known pki_shared_files[] = {
-	{"ca.crt", 0644, true, false},
-	{"ca.key", 0600, true, false},
-	{"sa.key", 0600, true, false},
-	{"sa.pub", 0644, true, false},
-	{"front-proxy-ca.crt", 0644, true, false},
-	{"front-proxy-ca.key", 0600, true, false},
-	/* Absent when the cluster uses an external etcd. */
-	{"etcd/ca.crt", 0644, false, false},
-	{"etcd/ca.key", 0600, false, false},
-	/* With an external etcd: its CA and the API server's client pair, under kubeadm's
-	 * Secret key names; installed where the joining node says. */
-	{"external-etcd-ca.crt", 0644, false, true},
-	{"external-etcd.crt", 0644, false, true},
-	{"external-etcd.key", 0600, false, true},
+    {"ca.crt", 0644, true, false},
+    {"ca.key", 0600, true, false},
+    {"sa.key", 0600, true, false},
+    {"sa.pub", 0644, true, false},
+    {"front-proxy-ca.crt", 0644, true, false},
+    {"front-proxy-ca.key", 0600, true, false},
+    /* Absent when the cluster uses an external etcd. */
+    {"etcd/ca.crt", 0644, false, false},
+    {"etcd/ca.key", 0600, false, false},
+    /* With an external etcd: its CA and the API server's client pair, under kubeadm's
+     * Secret key names; installed where the joining node says. */
+    {"external-etcd-ca.crt", 0644, false, true},
+    {"external-etcd.crt", 0644, false, true},
+    {"external-etcd.key", 0600, false, true},
 };
 const size_t pki_shared_files_count = ELEMENTSOF(pki_shared_files);
 
@@ -255,8 +255,10 @@ static int carry_over(int src, int dst, const char *prefix, int depth, size_t *c
 				r = -errno;
 				break;
 			}
-			int s2 = openat(src, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int d2 = openat(dst, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int s2 = openat(src, de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dst, de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			char sub[PATH_MAX + 1];
 			int sn = snprintf(sub, sizeof(sub), "%s/", rel);
 			if (sn < 0 || (size_t)sn >= sizeof(sub))
@@ -396,7 +398,7 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 
 	if (exists) {
 		_cleanup_(closep) int tfd =
-			open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (tfd < 0)
 			return -errno;
 		for (size_t i = 0; i < set->n; i++) {
@@ -514,8 +516,8 @@ fail:
 	return r;
 }
 
-int pkidir_install_file(const char *path, const struct secret *data, unsigned mode,
-			unsigned flags, char *detail)
+int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
+			char *detail)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 32];
 	struct stat st;

@@ -51,15 +51,15 @@ void pki_set_sort(struct pki_set *s);
 int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detail);
 
 enum {
-	PKIDIR_FORCE = 1 << 0,   /* replace existing files whose contents differ */
+	PKIDIR_FORCE = 1 << 0,	 /* replace existing files whose contents differ */
 	PKIDIR_DRY_RUN = 1 << 1, /* run every check, write nothing */
 };
 
 /* Result of an install, for the caller to report. */
 struct pkidir_report {
-	size_t written;   /* files new or replaced */
+	size_t written;	  /* files new or replaced */
 	size_t unchanged; /* files already present with identical contents and mode */
-	size_t kept;      /* other files already in the target, carried over untouched */
+	size_t kept;	  /* other files already in the target, carried over untouched */
 };
 
 /* Install set into target: refuse if target or anything inside it is a symlink, or if a
@@ -74,5 +74,5 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
  * refuse a symlink, refuse different existing contents without PKIDIR_FORCE, write a
  * temporary file beside it, fsync, rename over. Returns 1 if the file was already
  * identical, 0 if written. */
-int pkidir_install_file(const char *path, const struct secret *data, unsigned mode,
-			unsigned flags, char *detail);
+int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
+			char *detail);

@@ -112,8 +112,8 @@ int seal_decrypt(const uint8_t *key, const uint8_t *aad, size_t aad_len, const u
 	if (!out)
 		return -ENOMEM;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    out->data, &plen, NULL, sealed + SEAL_NONCE_BYTES, sealed_len - SEAL_NONCE_BYTES,
-		    aad, aad_len, sealed, key) != 0) {
+		out->data, &plen, NULL, sealed + SEAL_NONCE_BYTES, sealed_len - SEAL_NONCE_BYTES,
+		aad, aad_len, sealed, key) != 0) {
 		/* libsodium leaves the output untouched on failure; wipe anyway. */
 		secret_wipe(out->data, out->cap);
 		return -PKS_E_AUTH;

@@ -38,7 +38,8 @@ static void json_wiping_free(void *p)
 {
 	if (!p)
 		return;
-	struct json_block *b = (struct json_block *)((char *)p - offsetof(struct json_block, align));
+	struct json_block *b =
+	    (struct json_block *)((char *)p - offsetof(struct json_block, align));
 	sodium_memzero(b->align, b->size);
 	free(b);
 }

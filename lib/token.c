@@ -14,7 +14,8 @@ static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 void token_generate(char *out)
 {
 	for (size_t i = 0; i < TOKEN_LEN; i++)
-		out[i] = i == TOKEN_ID_LEN ? '.' : alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+		out[i] =
+		    i == TOKEN_ID_LEN ? '.' : alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
 	out[TOKEN_LEN] = 0;
 }
 
@@ -38,10 +39,11 @@ int token_parse(const char *text, char id[TOKEN_ID_LEN + 1], char *secret, char 
 	size_t len = text ? strlen(text) : 0;
 	if (len != TOKEN_LEN || text[TOKEN_ID_LEN] != '.') {
 		if (detail)
-			snprintf(detail, DETAIL_MAX,
-				 "a join token looks like abcdef.0123456789abcdef (6 and 16 characters "
-				 "a-z 0-9 joined by a dot); found %zu characters",
-				 len);
+			snprintf(
+			    detail, DETAIL_MAX,
+			    "a join token looks like abcdef.0123456789abcdef (6 and 16 characters "
+			    "a-z 0-9 joined by a dot); found %zu characters",
+			    len);
 		return -PKS_E_TOKEN_FORMAT;
 	}
 	for (size_t i = 0; i < TOKEN_LEN; i++)

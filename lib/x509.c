@@ -75,9 +75,9 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 		goto out;
 	if (!X509_gmtime_adj(X509_getm_notBefore(c), spec->not_before_offset - 300) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(c),
-			     spec->not_before_offset +
-				     (spec->seconds > 0 ? spec->seconds
-							: (long)spec->days * 24 * 3600)))
+			     spec->not_before_offset + (spec->seconds > 0
+							    ? spec->seconds
+							    : (long)spec->days * 24 * 3600)))
 		goto out;
 	X509_NAME *name = X509_get_subject_name(c);
 	if (spec->org && !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,

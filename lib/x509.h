@@ -29,7 +29,7 @@ struct cert_spec {
 	bool server_auth;
 	bool client_auth;
 	int days;
-	long seconds; /* when > 0, the validity in seconds instead of days */
+	long seconds;		/* when > 0, the validity in seconds instead of days */
 	long not_before_offset; /* seconds added to "now" for notBefore (tests) */
 };
 

@@ -18,6 +18,10 @@ run_suite() { # run_suite BUILDDIR [meson setup args]
 	meson test -C "$dir" --print-errorlogs --num-processes 2 || true
 }
 
+echo "==> formatting (clang-format, .clang-format)"
+FORMAT=0
+clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] client/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] || FORMAT=1
+
 echo "==> build and test (gcc, -Werror)"
 run_suite build-test
 echo "==> valgrind memcheck (unit tests, fuzz corpora, a daemon + client session)"
@@ -31,15 +35,16 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
 	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
-/usr/bin/python3 - "$VALGRIND" build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - "$VALGRIND" "$FORMAT" build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
-if sys.argv[1] == "0":
-    passed += 1  # the valgrind step
-else:
-    failed += 1
-    print("FAIL: scripts/valgrind.sh")
-for path in sys.argv[2:]:
+for step, name in ((sys.argv[1], "scripts/valgrind.sh"), (sys.argv[2], "clang-format")):
+    if step == "0":
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: " + name)
+for path in sys.argv[3:]:
     with open(path) as f:
         for line in f:
             r = json.loads(line)["result"]

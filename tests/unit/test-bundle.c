@@ -82,12 +82,12 @@ int main(int argc, char **argv)
 	CHECK_EQ_INT(plain.n, 8);
 	json_t *e;
 	size_t i;
-	json_array_foreach(json_object_get(seal, "entries"), i, e)
-	{
+	json_array_foreach (json_object_get(seal, "entries"), i, e) {
 		size_t plen;
-		unsigned char *pt = test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
+		unsigned char *pt =
+		    test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
 		const struct pki_entry *got =
-			pki_set_find(&plain, json_string_value(json_object_get(e, "name")));
+		    pki_set_find(&plain, json_string_value(json_object_get(e, "name")));
 		CHECK(got && got->data->len == plen && memcmp(got->data->data, pt, plen) == 0);
 		CHECK(got && got->mode == (unsigned)json_integer_value(json_object_get(e, "mode")));
 		free(pt);
@@ -97,7 +97,8 @@ int main(int argc, char **argv)
 	/* Expired, and a wrong key (reported as rotated before any decryption). */
 	CHECK_EQ_INT(bundle_open(&b, key, b.expires_at, 0, &plain, detail), -PKS_E_EXPIRED);
 	CHECK(strstr(detail, "expired at") != NULL);
-	CHECK_EQ_INT(bundle_open(&b, key, b.expires_at, BUNDLE_OPEN_ALLOW_EXPIRED, &plain, detail), 0);
+	CHECK_EQ_INT(bundle_open(&b, key, b.expires_at, BUNDLE_OPEN_ALLOW_EXPIRED, &plain, detail),
+		     0);
 	pki_set_clear(&plain);
 	uint8_t *other = secret_mem(KEY_BYTES);
 	key_generate(other);
@@ -112,8 +113,7 @@ int main(int argc, char **argv)
 	{
 		json_t *d = json_deep_copy(doc), *fs = json_object_get(d, "files");
 		json_t *a = NULL, *c = NULL;
-		json_array_foreach(fs, i, e)
-		{
+		json_array_foreach (fs, i, e) {
 			const char *n = json_string_value(json_object_get(e, "name"));
 			if (!strcmp(n, "ca.key"))
 				a = e;
@@ -134,8 +134,7 @@ int main(int argc, char **argv)
 	/* Drop an optional entry: the name list no longer matches. */
 	{
 		json_t *d = json_deep_copy(doc), *fs = json_object_get(d, "files");
-		json_array_foreach(fs, i, e)
-		{
+		json_array_foreach (fs, i, e) {
 			if (!strcmp(json_string_value(json_object_get(e, "name")), "etcd/ca.key")) {
 				json_array_remove(fs, i);
 				break;
@@ -181,18 +180,18 @@ int main(int argc, char **argv)
 		json_t *value; /* NULL: delete the field */
 		int want;
 	} cases[] = {
-		{"apiVersion", json_string("pkishare.io/v2"), -PKS_E_BUNDLE_VERSION},
-		{"kind", json_string("Secret"), -PKS_E_BUNDLE_VERSION},
-		{"cipher", json_string("aes-256-gcm"), -PKS_E_BUNDLE_VERSION},
-		{"id", json_string("XYZ"), -PKS_E_BUNDLE_FORMAT},
-		{"id", NULL, -PKS_E_BUNDLE_FORMAT},
-		{"keyId", json_string("ABCDEF0123456789"), -PKS_E_BUNDLE_FORMAT},
-		{"createdAt", json_string("2026-09-21 14:13:20"), -PKS_E_BUNDLE_FORMAT},
-		{"expiresAt", json_string("2020-01-01T00:00:00Z"), -PKS_E_BUNDLE_FORMAT},
-		{"expiresAt", json_integer(5), -PKS_E_BUNDLE_FORMAT},
-		{"files", json_array(), -PKS_E_BUNDLE_FORMAT},
-		{"files", NULL, -PKS_E_BUNDLE_FORMAT},
-		{"extra", json_true(), -PKS_E_BUNDLE_FORMAT},
+	    {"apiVersion", json_string("pkishare.io/v2"), -PKS_E_BUNDLE_VERSION},
+	    {"kind", json_string("Secret"), -PKS_E_BUNDLE_VERSION},
+	    {"cipher", json_string("aes-256-gcm"), -PKS_E_BUNDLE_VERSION},
+	    {"id", json_string("XYZ"), -PKS_E_BUNDLE_FORMAT},
+	    {"id", NULL, -PKS_E_BUNDLE_FORMAT},
+	    {"keyId", json_string("ABCDEF0123456789"), -PKS_E_BUNDLE_FORMAT},
+	    {"createdAt", json_string("2026-09-21 14:13:20"), -PKS_E_BUNDLE_FORMAT},
+	    {"expiresAt", json_string("2020-01-01T00:00:00Z"), -PKS_E_BUNDLE_FORMAT},
+	    {"expiresAt", json_integer(5), -PKS_E_BUNDLE_FORMAT},
+	    {"files", json_array(), -PKS_E_BUNDLE_FORMAT},
+	    {"files", NULL, -PKS_E_BUNDLE_FORMAT},
+	    {"extra", json_true(), -PKS_E_BUNDLE_FORMAT},
 	};
 	for (i = 0; i < ELEMENTSOF(cases); i++) {
 		json_t *d = json_deep_copy(doc);
@@ -212,23 +211,22 @@ int main(int argc, char **argv)
 		json_t *value;
 		int want;
 	} ecases[] = {
-		{"name", json_string("../ca.key"), -PKS_E_NAME},
-		{"name", json_string("/etc/shadow"), -PKS_E_NAME},
-		{"name", json_string("apiserver.key"), -PKS_E_NAME},
-		{"name", json_stringn("ca.key\0x", 8), -PKS_E_BUNDLE_FORMAT}, /* jansson refuses NUL */
-		{"name", json_string("front-proxy-ca.key"), -PKS_E_DUPLICATE},
-		{"mode", json_string("0644"), -PKS_E_BUNDLE_FORMAT},
-		{"mode", json_integer(384), -PKS_E_BUNDLE_FORMAT},
-		{"data", json_string("!!!notbase64"), -PKS_E_BUNDLE_FORMAT},
-		{"data", json_string("AAAA"), -PKS_E_BUNDLE_FORMAT},
-		{"comment", json_string("hi"), -PKS_E_BUNDLE_FORMAT},
+	    {"name", json_string("../ca.key"), -PKS_E_NAME},
+	    {"name", json_string("/etc/shadow"), -PKS_E_NAME},
+	    {"name", json_string("apiserver.key"), -PKS_E_NAME},
+	    {"name", json_stringn("ca.key\0x", 8), -PKS_E_BUNDLE_FORMAT}, /* jansson refuses NUL */
+	    {"name", json_string("front-proxy-ca.key"), -PKS_E_DUPLICATE},
+	    {"mode", json_string("0644"), -PKS_E_BUNDLE_FORMAT},
+	    {"mode", json_integer(384), -PKS_E_BUNDLE_FORMAT},
+	    {"data", json_string("!!!notbase64"), -PKS_E_BUNDLE_FORMAT},
+	    {"data", json_string("AAAA"), -PKS_E_BUNDLE_FORMAT},
+	    {"comment", json_string("hi"), -PKS_E_BUNDLE_FORMAT},
 	};
 	for (i = 0; i < ELEMENTSOF(ecases); i++) {
 		json_t *d = json_deep_copy(doc);
 		json_t *f0 = NULL;
 		size_t j;
-		json_array_foreach(json_object_get(d, "files"), j, e)
-		{
+		json_array_foreach (json_object_get(d, "files"), j, e) {
 			if (!strcmp(json_string_value(json_object_get(e, "name")), "ca.key"))
 				f0 = e;
 		}

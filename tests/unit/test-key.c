@@ -58,9 +58,9 @@ int main(int argc, char **argv)
 		json_t *v = json_load_file(path, 0, NULL);
 		CHECK(v != NULL);
 		if (v) {
-			CHECK_EQ_INT(key_parse(json_string_value(json_object_get(v, "key")), key2,
-					       detail),
-				     0);
+			CHECK_EQ_INT(
+			    key_parse(json_string_value(json_object_get(v, "key")), key2, detail),
+			    0);
 			key_id(key2, id);
 			CHECK(strcmp(id, json_string_value(json_object_get(v, "keyId"))) == 0);
 			json_decref(v);

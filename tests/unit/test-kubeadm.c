@@ -27,11 +27,12 @@ int main(int argc, char **argv)
 	unsigned char *key = test_unhex(json_string_value(json_object_get(v, "key")), &klen);
 	json_t *e;
 	size_t i;
-	json_array_foreach(json_object_get(v, "entries"), i, e)
-	{
+	json_array_foreach (json_object_get(v, "entries"), i, e) {
 		size_t plen, slen;
-		unsigned char *pt = test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
-		unsigned char *sealed = test_unhex(json_string_value(json_object_get(e, "sealed")), &slen);
+		unsigned char *pt =
+		    test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
+		unsigned char *sealed =
+		    test_unhex(json_string_value(json_object_get(e, "sealed")), &slen);
 		struct secret *out = NULL;
 		CHECK_EQ_INT(kubeadm_decrypt(key, sealed, slen, &out), 0);
 		CHECK(out && out->len == plen && memcmp(out->data, pt, plen) == 0);
@@ -59,26 +60,30 @@ int main(int argc, char **argv)
 	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
 	for (i = 0; i < pki_shared_files_count; i++)
 		if (!pki_shared_files[i].external)
-			pki_set_add(&plain, pki_shared_files[i].name, pki_shared_files[i].mode,
-				    secret_dup(pki_shared_files[i].name, strlen(pki_shared_files[i].name)));
+			pki_set_add(
+			    &plain, pki_shared_files[i].name, pki_shared_files[i].mode,
+			    secret_dup(pki_shared_files[i].name, strlen(pki_shared_files[i].name)));
 	struct secret *json = NULL;
 	char detail[DETAIL_MAX];
 	CHECK_EQ_INT(kubeadm_secret_build(&plain, NULL, key, &json), 0);
-	CHECK_EQ_INT(kubeadm_secret_open((const char *)json->data, json->len, key, &back, ext, detail), 0);
+	CHECK_EQ_INT(
+	    kubeadm_secret_open((const char *)json->data, json->len, key, &back, ext, detail), 0);
 	CHECK_EQ_INT(back.n, plain.n);
 	const struct pki_entry *etcd = pki_set_find(&back, "etcd/ca.key");
 	CHECK(etcd && etcd->mode == 0600 && etcd->data->len == strlen("etcd/ca.key"));
 	pki_set_clear(&back);
 	uint8_t other[KEY_BYTES];
 	memset(other, 7, sizeof(other));
-	CHECK_EQ_INT(kubeadm_secret_open((const char *)json->data, json->len, other, &back, ext, detail),
-		     -PKS_E_AUTH);
+	CHECK_EQ_INT(
+	    kubeadm_secret_open((const char *)json->data, json->len, other, &back, ext, detail),
+	    -PKS_E_AUTH);
 	CHECK_EQ_INT(back.n, 0);
 	const char *not_secret = "{\"kind\":\"ConfigMap\",\"data\":{}}";
 	CHECK_EQ_INT(kubeadm_secret_open(not_secret, strlen(not_secret), key, &back, ext, detail),
 		     -PKS_E_BUNDLE_FORMAT);
 	const char *empty = "{\"kind\":\"Secret\",\"data\":{}}";
-	CHECK_EQ_INT(kubeadm_secret_open(empty, strlen(empty), key, &back, ext, detail), -PKS_E_MISSING);
+	CHECK_EQ_INT(kubeadm_secret_open(empty, strlen(empty), key, &back, ext, detail),
+		     -PKS_E_MISSING);
 	secret_free(json);
 	pki_set_clear(&plain);
 	free(key);

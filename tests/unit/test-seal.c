@@ -31,20 +31,24 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		names[i] = json_string_value(json_object_get(json_array_get(entries, i), "name"));
 	struct seal_header h = {
-		.id = json_string_value(json_object_get(v, "id")),
-		.created_at = json_integer_value(json_object_get(v, "createdAt")),
-		.expires_at = json_integer_value(json_object_get(v, "expiresAt")),
-		.names = names,
-		.n_names = n,
+	    .id = json_string_value(json_object_get(v, "id")),
+	    .created_at = json_integer_value(json_object_get(v, "createdAt")),
+	    .expires_at = json_integer_value(json_object_get(v, "expiresAt")),
+	    .names = names,
+	    .n_names = n,
 	};
 	CHECK_EQ_INT(n, 8);
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(entries, i);
 		size_t alen, nlen, plen, slen;
-		unsigned char *aad_want = test_unhex(json_string_value(json_object_get(e, "aad")), &alen);
-		unsigned char *nonce = test_unhex(json_string_value(json_object_get(e, "nonce")), &nlen);
-		unsigned char *pt = test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
-		unsigned char *sealed = test_unhex(json_string_value(json_object_get(e, "sealed")), &slen);
+		unsigned char *aad_want =
+		    test_unhex(json_string_value(json_object_get(e, "aad")), &alen);
+		unsigned char *nonce =
+		    test_unhex(json_string_value(json_object_get(e, "nonce")), &nlen);
+		unsigned char *pt =
+		    test_unhex(json_string_value(json_object_get(e, "plaintext")), &plen);
+		unsigned char *sealed =
+		    test_unhex(json_string_value(json_object_get(e, "sealed")), &slen);
 		unsigned mode = (unsigned)json_integer_value(json_object_get(e, "mode"));
 		uint8_t *aad = NULL;
 		size_t aad_len = 0;
@@ -64,7 +68,8 @@ int main(int argc, char **argv)
 		/* Any flipped bit fails; nothing is returned. */
 		for (size_t bit = 0; bit < slen * 8; bit += 37) {
 			sealed[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-			CHECK_EQ_INT(seal_decrypt(key, aad, aad_len, sealed, slen, &back), -PKS_E_AUTH);
+			CHECK_EQ_INT(seal_decrypt(key, aad, aad_len, sealed, slen, &back),
+				     -PKS_E_AUTH);
 			CHECK(back == NULL);
 			sealed[bit / 8] ^= (unsigned char)(1u << (bit % 8));
 		}

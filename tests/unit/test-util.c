@@ -2,9 +2,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "macro.h"
 #include "pin.h"
 #include "test.h"
-#include "macro.h"
 #include "util.h"
 
 int main(void)
@@ -19,7 +19,8 @@ int main(void)
 	CHECK_EQ_INT(s, 900);
 	CHECK_EQ_INT(duration_parse("2h", &s), 0);
 	CHECK_EQ_INT(s, 7200);
-	const char *bad[] = {"", "h", "0s", "-5m", "5", "5d", "1h30m", "5 m", "99999999999h", "1.5h"};
+	const char *bad[] = {"",   "h",	    "0s",  "-5m",	   "5",
+			     "5d", "1h30m", "5 m", "99999999999h", "1.5h"};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		CHECK_EQ_INT(duration_parse(bad[i], &s), -PKS_E_DURATION);
 	duration_format(7200, buf, sizeof(buf));
@@ -41,28 +42,32 @@ int main(void)
 
 	CHECK(name_is_safe("ca.key"));
 	CHECK(name_is_safe("etcd/ca.key"));
-	const char *unsafe[] = {"", "..", ".", "../ca.key", "etcd/../ca.key", "/ca.key", "etcd/",
-				"a//b", "a/b/c", "ca key", "ca\nkey", "ca.key\\x"};
+	const char *unsafe[] = {"",	   "..",       ".",    "../ca.key", "etcd/../ca.key",
+				"/ca.key", "etcd/",    "a//b", "a/b/c",	    "ca key",
+				"ca\nkey", "ca.key\\x"};
 	for (size_t i = 0; i < ELEMENTSOF(unsafe); i++)
 		CHECK(!name_is_safe(unsafe[i]));
 
 	char detail[DETAIL_MAX];
-	CHECK_EQ_INT(pin_parse("sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
-			       pin, detail),
-		     0);
+	CHECK_EQ_INT(
+	    pin_parse("sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
+		      pin, detail),
+	    0);
 	CHECK_EQ_INT(pin[0], 0xc7);
 	char txt[PIN_TEXT_LEN + 1];
 	pin_format(pin, txt);
-	CHECK(!strcmp(txt, "sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849"));
+	CHECK(!strcmp(txt,
+		      "sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849"));
 	CHECK_EQ_INT(pin_parse("c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
 			       pin, detail),
 		     -PKS_E_PIN_FORMAT);
 	CHECK(strstr(detail, "prefix") != NULL);
 	CHECK_EQ_INT(pin_parse("sha256:c7e2", pin, detail), -PKS_E_PIN_FORMAT);
 	CHECK(strstr(detail, "found 4") != NULL);
-	CHECK_EQ_INT(pin_parse("sha256:z7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
-			       pin, detail),
-		     -PKS_E_PIN_FORMAT);
+	CHECK_EQ_INT(
+	    pin_parse("sha256:z7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
+		      pin, detail),
+	    -PKS_E_PIN_FORMAT);
 
 	uint64_t u;
 	CHECK_EQ_INT(uint_parse("3", 10, &u), 0);

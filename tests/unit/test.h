@@ -9,24 +9,24 @@
 static int test_failures;
 static int test_checks;
 
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		test_checks++;                                                                   \
-		if (!(cond)) {                                                                   \
-			test_failures++;                                                         \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                                \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		test_checks++;                                                                     \
+		if (!(cond)) {                                                                     \
+			test_failures++;                                                           \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                       \
-	do {                                                                                     \
-		long long _a = (long long)(a), _b = (long long)(b);                              \
-		test_checks++;                                                                   \
-		if (_a != _b) {                                                                  \
-			test_failures++;                                                         \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__,    \
-				__LINE__, #a, _a, #b, _b);                                       \
-		}                                                                                \
+#define CHECK_EQ_INT(a, b)                                                                         \
+	do {                                                                                       \
+		long long _a = (long long)(a), _b = (long long)(b);                                \
+		test_checks++;                                                                     \
+		if (_a != _b) {                                                                    \
+			test_failures++;                                                           \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__,      \
+				__LINE__, #a, _a, #b, _b);                                         \
+		}                                                                                  \
 	} while (0)
 
 static inline int test_done(const char *name)
