@@ -24,6 +24,10 @@ clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] client/*.[ch] tests/unit
 
 echo "==> build and test (gcc, -Werror)"
 run_suite build-test
+echo "==> static analysis (cppcheck, clang-tidy)"
+LINT=0
+bash scripts/lint.sh build-test || LINT=1
+
 echo "==> valgrind memcheck (unit tests, fuzz corpora, a daemon + client session)"
 VALGRIND=0
 bash scripts/valgrind.sh build-test || VALGRIND=1
@@ -35,16 +39,17 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
 	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
-/usr/bin/python3 - "$VALGRIND" "$FORMAT" build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - "$VALGRIND" "$FORMAT" "$LINT" build-test/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
-for step, name in ((sys.argv[1], "scripts/valgrind.sh"), (sys.argv[2], "clang-format")):
+for step, name in ((sys.argv[1], "scripts/valgrind.sh"), (sys.argv[2], "clang-format"),
+                   (sys.argv[3], "scripts/lint.sh")):
     if step == "0":
         passed += 1
     else:
         failed += 1
         print("FAIL: " + name)
-for path in sys.argv[3:]:
+for path in sys.argv[4:]:
     with open(path) as f:
         for line in f:
             r = json.loads(line)["result"]
