@@ -242,7 +242,7 @@ out:
 
 static int pki_serving_cert(const struct pki_opts *o)
 {
-	char path[4096], detail[DETAIL_MAX] = "";
+	char path[4096];
 	_cleanup_(x509p) X509 *ca = NULL;
 	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL;
 	_cleanup_(secret_freep) struct secret *key_pem = NULL;
@@ -261,7 +261,6 @@ static int pki_serving_cert(const struct pki_opts *o)
 			  error_message(r));
 		return EXIT_FAIL;
 	}
-	(void)detail;
 	r = issue_serving(&set, o, ca, ca_key);
 	if (r < 0) {
 		cli_error("cannot issue the serving certificate: %s", error_message(r));
