@@ -3,6 +3,7 @@
  * Must never print a secret except the one line upload-certs and certificate-key exist
  * to print. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,9 @@ int main(int argc, char **argv)
 	    {"--version", verb_version},
 	};
 
+	/* A server that refuses us may close the connection while we write: that must be an
+	 * error we report, not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	/* The system openssl.cnf adds nothing pkishare uses, and parsing it costs start-up time. */
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if (secret_init() < 0) {
