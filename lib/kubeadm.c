@@ -84,15 +84,20 @@ int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct se
 	return r;
 }
 
-/* Secret data key <-> file name in the PKI directory ('/' becomes '-'). */
+/* kubeadm's Secret data key for a file name in the PKI directory: '/' becomes '-'. */
+static void secret_key_of(const char *name, char out[PKI_NAME_MAX])
+{
+	str_copy(out, PKI_NAME_MAX, name);
+	for (char *p = out; *p; p++)
+		if (*p == '/')
+			*p = '-';
+}
+
 static const struct pki_known *known_for_secret_key(const char *skey)
 {
 	for (size_t i = 0; i < pki_shared_files_count; i++) {
 		char mapped[PKI_NAME_MAX];
-		str_copy(mapped, sizeof(mapped), pki_shared_files[i].name);
-		for (char *p = mapped; *p; p++)
-			if (*p == '/')
-				*p = '-';
+		secret_key_of(pki_shared_files[i].name, mapped);
 		if (strcmp(mapped, skey) == 0)
 			return &pki_shared_files[i];
 	}
@@ -196,10 +201,7 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 		for (size_t i = 0; i < pki_shared_files_count && r >= 0; i++) {
 			const struct pki_known *k = &pki_shared_files[i];
 			char mapped[PKI_NAME_MAX];
-			str_copy(mapped, sizeof(mapped), k->name);
-			for (char *p = mapped; *p; p++)
-				if (*p == '/')
-					*p = '-';
+			secret_key_of(k->name, mapped);
 			if (k->required && !json_object_get(data, mapped)) {
 				if (detail)
 					snprintf(detail, DETAIL_MAX,
@@ -259,10 +261,7 @@ int kubeadm_secret_build(const struct pki_set *plain,
 			r = -PKS_E_NAME;
 			break;
 		}
-		str_copy(skey, sizeof(skey), plain->e[i].name);
-		for (char *p = skey; *p; p++)
-			if (*p == '/')
-				*p = '-';
+		secret_key_of(plain->e[i].name, skey);
 		r = add_encrypted(data, skey, plain->e[i].data, key);
 	}
 	for (int i = 0; r >= 0 && i < KUBEADM_EXT_COUNT; i++)
