@@ -305,16 +305,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 					    json_integer((json_int_t)ctx->cfg->ttl_s));
 			json_object_set_new(st, "maxTtlSeconds",
 					    json_integer((json_int_t)ctx->cfg->max_ttl_s));
-			uint8_t pin[PIN_BYTES];
-			char pin_txt[PIN_TEXT_LEN + 1], curl_pin[96];
-			if (pin_of_chain_ca(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len, pin) ==
-			    0) {
-				pin_format(pin, pin_txt);
-				json_object_set_new(st, "caCertHash", json_string(pin_txt));
-			}
-			if (pin_curl_of_leaf(ctx->tls_cert_pem->data, ctx->tls_cert_pem->len,
-					     curl_pin, sizeof(curl_pin)) == 0)
-				json_object_set_new(st, "pinnedPubkey", json_string(curl_pin));
+			/* A reference: a reload meanwhile cannot free what is read here. */
+			struct tls_files *tls = daemon_tls_get(ctx);
+			if (tls->ca_cert_hash[0])
+				json_object_set_new(st, "caCertHash",
+						    json_string(tls->ca_cert_hash));
+			if (tls->pinned_pubkey[0])
+				json_object_set_new(st, "pinnedPubkey",
+						    json_string(tls->pinned_pubkey));
+			tls_files_unref(tls);
 		}
 		return http_json(c, MHD_HTTP_OK, st);
 	} else {

@@ -5,7 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/select.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -13,6 +16,8 @@
 #include <stdatomic.h>
 
 #include "metrics.h"
+#include "pin.h"
+#include "ratelimit.h"
 #include "secret.h"
 #include "store.h"
 
@@ -24,14 +29,17 @@
 #define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
 #define DEFAULT_CONNECTION_TIMEOUT_S 10
 #define DEFAULT_CONNECTION_MAX_AGE_S 30
-#define DEFAULT_CONNECTION_LIMIT 1024
+/* The serving loop uses select(2) (see server.c for why), so every descriptor must stay
+ * below FD_SETSIZE; libmicrohttpd closes a connection whose descriptor would not. */
+#define CONNECTION_LIMIT_MAX (FD_SETSIZE - 64)
+#define DEFAULT_CONNECTION_LIMIT CONNECTION_LIMIT_MAX
 #define DEFAULT_PER_IP_LIMIT 64
 #define DEFAULT_ENROLL_TTL_S 600
+#define DEFAULT_ENROLL_CA_LIFETIME_S (30 * 24 * 3600)
 #define CSR_MAX_BYTES 16384
-#define RATELIMIT_SLOTS 256
-#define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed authentications per peer address ... */
-#define DEFAULT_TLS_FAILURE_LIMIT 30 /* refused client certificates per address ... */
-#define RATELIMIT_WINDOW_MS 60000    /* ... per minute, then 429 until the minute is over */
+#define CLIENT_ID_MAX 256
+#define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed enrollments per address per minute */
+#define DEFAULT_TLS_FAILURE_LIMIT 30 /* refused client certificates per address per minute */
 #define DEFAULT_TLS_PRIORITIES                                                                     \
 	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"       \
 	"+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"          \
@@ -43,7 +51,7 @@ struct daemon_config {
 	const char *tls_key;
 	const char *client_ca;
 	const char *admin_socket;
-	const char *allow[DAEMON_MAX_ALLOW];
+	const char *allow[DAEMON_MAX_ALLOW]; /* CN patterns for client-CA identities */
 	size_t n_allow;
 	int64_t ttl_s;
 	int64_t max_ttl_s;
@@ -52,38 +60,75 @@ struct daemon_config {
 	unsigned per_ip_limit;
 	const char *tls_priorities;
 	int64_t enroll_ttl_s;
+	int64_t enroll_ca_lifetime_s;
+	bool enrolled_fetch; /* may enrolled identities fetch the bundle */
 	bool ttl_given;
 	unsigned connection_max_age_s;
 	unsigned auth_failure_limit; /* failed enrollments per address per minute */
-	unsigned tls_failure_limit;  /* refused client identities per address per minute */
+	unsigned tls_failure_limit;  /* refused client certificates per address per minute */
 };
 
-/* Failed authentications per peer address, to slow down token guessing. */
-struct ratelimit {
-	pthread_mutex_t lock;
-	struct {
-		char addr[64];
-		unsigned failures;
-		int64_t window_start_ms;
-	} slot[RATELIMIT_SLOTS];
+struct daemon_ctx;
+
+/* The TLS files as loaded by one start or reload: immutable once published, shared by
+ * reference. The serving side and the admin thread each hold a reference while they use
+ * it, so a reload never frees what another thread reads. */
+struct tls_files {
+	_Atomic unsigned refs;
+	struct secret *key_pem; /* libmicrohttpd keeps pointers to key and cert */
+	struct secret *cert_pem;
+	struct secret *client_ca_pem;
+	char ca_cert_hash[PIN_TEXT_LEN + 1]; /* "" if the chain has no CA */
+	char pinned_pubkey[96];		     /* curl's --pinnedpubkey form of the leaf */
+};
+
+/* Load and check the three files (cert and key must match). Logs what is wrong. */
+int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret);
+struct tls_files *tls_files_ref(struct tls_files *t);
+/* Drop one reference; the last one wipes and frees. Accepts NULL; returns NULL. */
+struct tls_files *tls_files_unref(struct tls_files *t);
+/* The current files, referenced (never NULL while the daemon runs). */
+struct tls_files *daemon_tls_get(struct daemon_ctx *ctx);
+
+/* One generation of the enrollment CA; its key never leaves this process. */
+struct enroll_ca {
+	EVP_PKEY *key;
+	X509 *cert;
+	gnutls_x509_crt_t gcrt; /* the same certificate, to tell enrolled identities apart */
+	int64_t not_after;	/* wall clock */
+	int64_t retire_at;	/* kept trusted until then after a renewal (0: current) */
+};
+
+/* Where a client identity comes from. */
+enum client_source {
+	CLIENT_NONE,	 /* no certificate: only POST /v1/enroll answers it */
+	CLIENT_CA,	 /* a certificate from the operator's --client-ca */
+	CLIENT_ENROLLED, /* a certificate from the enrollment CA (a join-token holder) */
+};
+
+struct client_id {
+	enum client_source source;
+	char name[CLIENT_ID_MAX]; /* subject CN, printable ASCII */
 };
 
 struct daemon_ctx {
 	const struct daemon_config *cfg;
 	struct store store;
 
-	/* TLS material: libmicrohttpd keeps these pointers, so they live (guarded) until
-	 * after MHD_stop_daemon(). */
-	struct secret *tls_key_pem;
-	struct secret *tls_cert_pem;
-	struct secret *client_ca_pem;
-	struct secret *trust_pem; /* client CA + enrollment CA, for MHD_OPTION_HTTPS_MEM_TRUST */
+	/* The TLS files in force; replaced under tls_lock by a reload. */
+	pthread_mutex_t tls_lock;
+	struct tls_files *tls;
+	struct tls_files *serving_tls; /* what the running libmicrohttpd daemon points into */
+	struct secret *trust_pem;      /* CA names libmicrohttpd offers; lives as long as https */
 
-	/* The enrollment CA, made in memory at start; its key never leaves this process. */
-	EVP_PKEY *enroll_key;
-	X509 *enroll_ca;
+	/* Serving thread only (or the main thread while the serving thread is stopped): the
+	 * enrollment CA, its previous generation, and the trust list the handshake verifies
+	 * client chains against (client CA + enrollment CAs). */
+	struct enroll_ca enroll_cur, enroll_old;
+	gnutls_x509_trust_list_t trust;
+
 	struct ratelimit ratelimit;	/* join tokens */
-	struct ratelimit tls_ratelimit; /* client certificates */
+	struct ratelimit tls_ratelimit; /* client certificates refused in the handshake */
 	struct metrics metrics;
 
 	struct MHD_Daemon *https;
@@ -101,7 +146,7 @@ struct daemon_ctx {
 
 struct conn_state;
 
-/* server.c: the public HTTPS API (mutual TLS). */
+/* server.c: the HTTPS listener and its serving loop. */
 int server_start(struct daemon_ctx *ctx);
 /* Does this certificate chain and key load in GnuTLS, and do they match? */
 int server_check_tls(const struct secret *cert, const struct secret *key);
@@ -109,10 +154,38 @@ int server_check_tls(const struct secret *cert, const struct secret *key);
 void server_sock_name(int fd, char *buf, size_t len);
 void server_stop(struct daemon_ctx *ctx);
 
+/* routes.c: the public API's routes, for libmicrohttpd. */
+enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx);
+void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
+		      enum MHD_RequestTerminationCode toe);
+
+/* identity.c: per-connection state and the client identity, decided once, in the TLS
+ * handshake. */
+void identity_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+		     enum MHD_ConnectionNotificationCode code);
+/* Turn away, before any TLS work, addresses that keep presenting refused certificates. */
+enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, socklen_t len);
+/* The identity the handshake decided for this connection (re-checked for a resumed
+ * session, which skips the handshake's verification); marks that it reached HTTP. */
+const struct client_id *identity_of(struct daemon_ctx *ctx, struct MHD_Connection *c);
+/* Rebuild the trust list from the client CA and the enrollment CAs. */
+int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem);
+void identity_trust_free(struct daemon_ctx *ctx);
+/* Cut connections older than connection-max-age. */
+void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms);
+/* "enrolled" / "client-ca" / "none". */
+const char *client_source_name(enum client_source s);
+
 /* enroll.c: the enrollment CA and POST /v1/enroll. */
 int enroll_init(struct daemon_ctx *ctx);
 void enroll_done(struct daemon_ctx *ctx);
-/* client CA + enrollment CA, the PEM the TLS layer trusts. */
+/* Renew the enrollment CA when two enroll-ttl are left, retire the previous one when
+ * the last certificate it issued has lapsed. Serving thread. Returns true if the set of
+ * enrollment CAs changed (the trust list was rebuilt). */
+bool enroll_tick(struct daemon_ctx *ctx, int64_t now);
+/* client CA + current enrollment CA: the CA names libmicrohttpd offers in the handshake. */
 int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret);
 struct enroll_req {
 	struct secret *body;
@@ -120,9 +193,6 @@ struct enroll_req {
 };
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer);
-/* Milliseconds until peer may try again (0: it may now), and recording a failure. */
-int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer, unsigned limit);
-void ratelimit_fail(struct ratelimit *rl, const char *peer);
 
 /* admin.c: the admin API on the unix socket (root or our own uid only). */
 int admin_start(struct daemon_ctx *ctx);
@@ -138,7 +208,5 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);
-/* The peer's address as text ("unix" for the admin socket). */
-void http_peer(struct MHD_Connection *c, char *buf, size_t len);
 /* libmicrohttpd's own messages, at debug level (refused handshakes are audited instead). */
 void http_mhd_logger(void *cls, const char *fmt, va_list ap);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "daemon.h"
 #include "error.h"
@@ -19,23 +20,102 @@
 
 #define ENROLL_CN_MAX 64
 
+static void enroll_ca_free(struct enroll_ca *ca)
+{
+	EVP_PKEY_free(ca->key);
+	X509_free(ca->cert);
+	if (ca->gcrt)
+		gnutls_x509_crt_deinit(ca->gcrt);
+	*ca = (struct enroll_ca){0};
+}
+
+/* A fresh enrollment CA. Its name carries random bytes, so that no operator's CA is
+ * ever mistaken for it when telling enrolled identities apart. */
+static int enroll_ca_new(struct daemon_ctx *ctx, struct enroll_ca *ret)
+{
+	unsigned char rnd[6];
+	char cn[64];
+	struct enroll_ca ca = {0};
+	struct secret *pem = NULL;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -EIO;
+	snprintf(cn, sizeof(cn), "pkishared enrollment CA %02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+		 rnd[2], rnd[3], rnd[4], rnd[5]);
+	struct cert_spec spec = {
+	    .cn = cn, .is_ca = true, .seconds = (long)ctx->cfg->enroll_ca_lifetime_s};
+	int r = x509_key_new(KEY_TYPE_P256, &ca.key);
+	if (r >= 0)
+		r = x509_cert_new(&spec, ca.key, NULL, NULL, &ca.cert);
+	if (r >= 0)
+		r = x509_cert_pem(ca.cert, &pem);
+	if (r >= 0) {
+		gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
+		if (gnutls_x509_crt_init(&ca.gcrt) < 0 ||
+		    gnutls_x509_crt_import(ca.gcrt, &d, GNUTLS_X509_FMT_PEM) < 0)
+			r = -PKS_E_X509;
+	}
+	secret_free(pem);
+	if (r < 0) {
+		enroll_ca_free(&ca);
+		return r;
+	}
+	ca.not_after = time_now() + ctx->cfg->enroll_ca_lifetime_s;
+	*ret = ca;
+	return 0;
+}
+
 int enroll_init(struct daemon_ctx *ctx)
 {
-	struct cert_spec spec = {.cn = "pkishared enrollment CA", .is_ca = true, .days = 30};
+	return enroll_ca_new(ctx, &ctx->enroll_cur);
+}
 
-	int r = x509_key_new(KEY_TYPE_P256, &ctx->enroll_key);
-	if (r >= 0)
-		r = x509_cert_new(&spec, ctx->enroll_key, NULL, NULL, &ctx->enroll_ca);
-	return r < 0 ? r : enroll_trust_build(ctx, ctx->client_ca_pem, &ctx->trust_pem);
+bool enroll_tick(struct daemon_ctx *ctx, int64_t now)
+{
+	bool changed = false;
+	int64_t ttl = ctx->cfg->enroll_ttl_s;
+
+	if (ctx->enroll_old.cert && now >= ctx->enroll_old.retire_at) {
+		enroll_ca_free(&ctx->enroll_old);
+		log_msg(LOG_INFO, "the previous enrollment CA is no longer trusted: every "
+				  "certificate it issued has lapsed");
+		changed = true;
+	}
+	/* Renewed while two enroll-ttl are left, so no certificate outlives its CA. */
+	if (now >= ctx->enroll_cur.not_after - 2 * ttl) {
+		struct enroll_ca fresh;
+		int r = enroll_ca_new(ctx, &fresh);
+		if (r < 0) {
+			log_msg(LOG_ERR, "cannot renew the enrollment CA: %s; retrying",
+				error_message(r));
+		} else {
+			enroll_ca_free(&ctx->enroll_old);
+			ctx->enroll_old = ctx->enroll_cur;
+			/* Certificates it issued live at most enroll-ttl from now. */
+			ctx->enroll_old.retire_at = now + ttl + 1;
+			ctx->enroll_cur = fresh;
+			log_msg(LOG_NOTICE,
+				"renewed the enrollment CA (valid %llds); the previous one stays "
+				"trusted for %llds, until its certificates lapse",
+				(long long)ctx->cfg->enroll_ca_lifetime_s, (long long)ttl + 1);
+			changed = true;
+		}
+	}
+	if (changed && ctx->serving_tls &&
+	    identity_trust_build(ctx, ctx->serving_tls->client_ca_pem) < 0)
+		log_msg(LOG_ERR, "cannot rebuild the client trust list after renewing the "
+				 "enrollment CA; enrolled certificates may be refused");
+	return changed;
 }
 
 int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret)
 {
 	struct secret *ca_pem = NULL;
-	int r = x509_cert_pem(ctx->enroll_ca, &ca_pem);
+	int r = x509_cert_pem(ctx->enroll_cur.cert, &ca_pem);
 	if (r < 0)
 		return r;
-	/* The TLS layer trusts both the operator's client CA and the enrollment CA. */
+	/* The CA names offered in the handshake: the operator's client CA and the
+	 * enrollment CA. (Verification uses identity.c's own trust list.) */
 	struct secret *t = secret_dup(client_ca->data, client_ca->len);
 	if (!t || secret_append(t, "\n", 1) < 0 || secret_append(t, ca_pem->data, ca_pem->len) < 0)
 		t = secret_free(t);
@@ -48,70 +128,8 @@ int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, s
 
 void enroll_done(struct daemon_ctx *ctx)
 {
-	EVP_PKEY_free(ctx->enroll_key);
-	ctx->enroll_key = NULL;
-	X509_free(ctx->enroll_ca);
-	ctx->enroll_ca = NULL;
-	ctx->trust_pem = secret_free(ctx->trust_pem);
-}
-
-/* The address part of "host:port" / "[v6]:port". */
-static void peer_addr(const char *peer, char *out, size_t len)
-{
-	str_copy(out, len, peer);
-	char *colon = strrchr(out, ':');
-	if (colon && out[0] != '[' && strchr(out, ':') == colon)
-		*colon = 0;
-	else if (out[0] == '[' && (colon = strstr(out, "]:")))
-		colon[1] = 0;
-}
-
-int64_t ratelimit_wait_ms(struct ratelimit *rl, const char *peer, unsigned limit)
-{
-	char addr[64];
-	int64_t now = time_mono_ms(), wait = 0;
-	peer_addr(peer, addr, sizeof(addr));
-	pthread_mutex_lock(&rl->lock);
-	for (size_t i = 0; i < RATELIMIT_SLOTS; i++)
-		if (rl->slot[i].failures && strcmp(rl->slot[i].addr, addr) == 0) {
-			int64_t end = rl->slot[i].window_start_ms + RATELIMIT_WINDOW_MS;
-			if (now >= end)
-				rl->slot[i].failures = 0;
-			else if (rl->slot[i].failures >= limit)
-				wait = end - now;
-			break;
-		}
-	pthread_mutex_unlock(&rl->lock);
-	return wait;
-}
-
-void ratelimit_fail(struct ratelimit *rl, const char *peer)
-{
-	char addr[64];
-	int64_t now = time_mono_ms();
-	size_t victim = 0;
-	peer_addr(peer, addr, sizeof(addr));
-	pthread_mutex_lock(&rl->lock);
-	for (size_t i = 0; i < RATELIMIT_SLOTS; i++) {
-		if (rl->slot[i].failures && strcmp(rl->slot[i].addr, addr) == 0) {
-			if (now >= rl->slot[i].window_start_ms + RATELIMIT_WINDOW_MS) {
-				rl->slot[i].failures = 0;
-				rl->slot[i].window_start_ms = now;
-			}
-			rl->slot[i].failures++;
-			pthread_mutex_unlock(&rl->lock);
-			return;
-		}
-		/* Reuse an empty slot, else the oldest window. */
-		if (!rl->slot[i].failures ||
-		    (rl->slot[victim].failures &&
-		     rl->slot[i].window_start_ms < rl->slot[victim].window_start_ms))
-			victim = i;
-	}
-	str_copy(rl->slot[victim].addr, sizeof(rl->slot[victim].addr), addr);
-	rl->slot[victim].failures = 1;
-	rl->slot[victim].window_start_ms = now;
-	pthread_mutex_unlock(&rl->lock);
+	enroll_ca_free(&ctx->enroll_cur);
+	enroll_ca_free(&ctx->enroll_old);
 }
 
 static bool cn_ok(const char *cn)
@@ -128,12 +146,26 @@ static bool cn_ok(const char *cn)
 	return true;
 }
 
+/* A refusal that counts against the address: every failure of this route does. */
+static enum MHD_Result refuse(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
+			      enum metric_enroll m, unsigned status, const char *reason,
+			      const char *msg)
+{
+	ratelimit_fail(&ctx->ratelimit, peer);
+	METRIC_INC(&ctx->metrics, enroll, m);
+	if (m == M_ENROLL_BAD_TOKEN || m == M_ENROLL_TOKEN_EXPIRED)
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
+	return http_error(c, status, reason, "%s", msg);
+}
+
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
 	char id[TOKEN_ID_LEN + 1] = "", cn[ENROLL_CN_MAX + 2] = "";
-	struct audit a = {.event = AUDIT_ENROLL, .peer = peer};
+	struct audit a = {.event = AUDIT_ENROLL, .peer = peer, .source = "enrolled"};
 
+	/* Cheapest first: the address's budget, the size, the token; only a valid token
+	 * holder's CSR is parsed and its signature verified. */
 	int64_t wait = ratelimit_wait_ms(&ctx->ratelimit, peer, ctx->cfg->auth_failure_limit);
 	if (wait > 0) {
 		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_RATE_LIMITED);
@@ -144,11 +176,10 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 					"wait and check the join token");
 	}
 	if (req->too_big) {
-		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
 		a.result = "too-large";
 		log_audit(&a, "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
-		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
-				  "the CSR is larger than %d bytes", CSR_MAX_BYTES);
+		return refuse(ctx, c, peer, M_ENROLL_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+			      "too-large", "the CSR is larger than 16384 bytes");
 	}
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
@@ -157,64 +188,78 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		return MHD_NO;
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
 	    token_parse(auth + 7, id, secret, NULL) < 0) {
-		ratelimit_fail(&ctx->ratelimit, peer);
-		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_TOKEN);
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
 		a.result = "bad-token";
 		log_audit(&a, "enrollment refused: missing or malformed bearer token");
-		return http_error(c, MHD_HTTP_UNAUTHORIZED, "bad-token",
-				  "send 'Authorization: Bearer <join token>' with a token from "
-				  "'pkishare token create'");
-	}
-	X509_REQ *csr = NULL;
-	if (!req->body ||
-	    x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn)) < 0 ||
-	    !cn_ok(cn)) {
-		X509_REQ_free(csr);
-		METRIC_INC(&ctx->metrics, enroll, M_ENROLL_BAD_CSR);
-		a.result = "bad-csr";
-		a.client = id;
-		log_audit(&a, "enrollment with token %s refused: unusable CSR", id);
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-csr",
-				  "the body must be a PEM certificate signing request, correctly "
-				  "self-signed, whose CN (the node name) is 1-%d characters of "
-				  "letters, digits, '.', '-', '_' or ':'",
-				  ENROLL_CN_MAX);
+		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, "bad-token",
+			      "send 'Authorization: Bearer <join token>' with a token from "
+			      "'pkishare token create'");
 	}
 	token_hash(id, secret, hash);
-	int r = store_token_use(&ctx->store, id, hash);
-	secret_wipe(hash, sizeof(hash));
+	int r = store_token_check(&ctx->store, id, hash);
 	if (r < 0) {
-		X509_REQ_free(csr);
-		ratelimit_fail(&ctx->ratelimit, peer);
-		METRIC_INC(&ctx->metrics, enroll,
-			   r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN);
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TOKEN);
-		a.result = r == -ETIMEDOUT ? "token-expired" : "bad-token";
-		a.client = cn;
-		log_audit(&a, "enrollment of %s refused: token %s %s", cn, id,
+		secret_wipe(hash, sizeof(hash));
+		const char *why = r == -ETIMEDOUT ? "token-expired" : "bad-token";
+		a.result = why;
+		log_audit(&a, "enrollment refused: token %s %s", id,
 			  r == -ETIMEDOUT ? "expired" : "unknown or wrong secret");
-		return http_error(c, MHD_HTTP_UNAUTHORIZED, a.result,
-				  "the join token is unknown, used up, expired or wrong; create a "
-				  "new one with 'pkishare token create' on the first node");
+		return refuse(ctx, c, peer,
+			      r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
+			      MHD_HTTP_UNAUTHORIZED, why,
+			      "the join token is unknown, used up, expired or wrong; create a "
+			      "new one with 'pkishare token create' on the first node");
 	}
+	X509_REQ *csr = NULL;
+	r = req->body ? x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn))
+		      : -PKS_E_X509;
+	if (r < 0 || !cn_ok(cn)) {
+		secret_wipe(hash, sizeof(hash));
+		X509_REQ_free(csr);
+		bool weak = r == -PKS_E_WEAK_KEY;
+		a.result = weak ? "weak-key" : "bad-csr";
+		log_audit(&a, "enrollment with token %s refused: %s", id,
+			  weak ? "the CSR's key is not P-256 or RSA 2048-4096 with e=65537"
+			       : "unusable CSR");
+		if (weak)
+			return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST,
+				      "weak-key", error_message(-PKS_E_WEAK_KEY));
+		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, "bad-csr",
+			      "the body must be a PEM certificate signing request, correctly "
+			      "self-signed, whose CN (the node name) is 1-64 characters of "
+			      "letters, digits, '.', '-', '_' or ':'");
+	}
+	a.client = cn;
+	enroll_tick(ctx, time_now());
 	X509 *cert = NULL;
 	struct secret *pem = NULL;
 	struct cert_spec spec = {.cn = cn,
 				 .org = "pkishare:enrolled",
 				 .client_auth = true,
 				 .seconds = (long)ctx->cfg->enroll_ttl_s};
-	r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_ca, ctx->enroll_key, &cert);
+	r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_cur.cert,
+			  ctx->enroll_cur.key, &cert);
 	if (r >= 0)
 		r = x509_cert_pem(cert, &pem);
 	X509_free(cert);
 	X509_REQ_free(csr);
-	if (r < 0)
+	if (r < 0) {
+		secret_wipe(hash, sizeof(hash));
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-				  "could not issue the certificate");
+				  "could not issue the certificate; the token was not used");
+	}
+	/* The use is spent only once the certificate exists (and still atomically: a token
+	 * deleted meanwhile gets nothing). */
+	r = store_token_use(&ctx->store, id, hash);
+	secret_wipe(hash, sizeof(hash));
+	if (r < 0) {
+		secret_free(pem);
+		a.result = "bad-token";
+		log_audit(&a, "enrollment of %s refused: token %s went away meanwhile", cn, id);
+		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, "bad-token",
+			      "the join token was deleted or used up meanwhile; create a new one "
+			      "with 'pkishare token create' on the first node");
+	}
 	METRIC_INC(&ctx->metrics, enroll, M_ENROLL_OK);
 	a.result = "ok";
-	a.client = cn;
 	log_audit(&a, "enrolled %s with token %s: client certificate valid %llds", cn, id,
 		  (long long)ctx->cfg->enroll_ttl_s);
 	return http_pem(c, pem);

@@ -119,28 +119,6 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char
 	return http_json(c, status, json_pack("{s:s, s:s}", "error", msg, "reason", reason));
 }
 
-void http_peer(struct MHD_Connection *c, char *buf, size_t len)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char host[INET6_ADDRSTRLEN] = "?";
-	str_copy(buf, len, "unknown");
-	if (!ci || !ci->client_addr)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else if (sa->sa_family == AF_UNIX) {
-		str_copy(buf, len, "unix");
-	}
-}
-
 void http_mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;

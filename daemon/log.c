@@ -1,6 +1,7 @@
 /* log.c - journald or stderr logging and audit events.
  *
  * Must never be handed key material, token secrets or PEM: callers pass ids only. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,31 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* "text" with \" and \\ escaped and anything unprintable as '?'; bare when it is a plain
+ * word (letters, digits, '.', '-', '_', ':', '*'). */
+static void quote(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+	bool plain = *in != 0;
+	for (const char *p = in; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:*",
+			    *p))
+			plain = false;
+	if (plain && strlen(in) < len) {
+		strcpy(out, in);
+		return;
+	}
+	out[n++] = '"';
+	for (const char *p = in; *p && n + 4 < len; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"' || ch == '\\')
+			out[n++] = '\\';
+		out[n++] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+	}
+	out[n++] = '"';
+	out[n] = 0;
+}
+
 void log_audit(const struct audit *a, const char *fmt, ...)
 {
 	char msg[768];
@@ -87,6 +113,7 @@ void log_audit(const struct audit *a, const char *fmt, ...)
 	va_end(ap);
 	const char *peer = a->peer ? a->peer : "-";
 	const char *client = a->client ? a->client : "-";
+	const char *source = a->source ? a->source : "-";
 	const char *bundle = a->bundle_id ? a->bundle_id : "-";
 	const char *result = a->result ? a->result : "-";
 	int level = strcmp(result, "ok") == 0 ? LOG_NOTICE : LOG_WARNING;
@@ -95,10 +122,15 @@ void log_audit(const struct audit *a, const char *fmt, ...)
 		sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", audit_ids[a->event],
 				"PRIORITY=%d", level, "PKISHARE_EVENT=%s", audit_names[a->event],
 				"PKISHARE_PEER=%s", peer, "PKISHARE_CLIENT=%s", client,
-				"PKISHARE_BUNDLE_ID=%s", bundle, "PKISHARE_RESULT=%s", result,
-				NULL);
+				"PKISHARE_CLIENT_SOURCE=%s", source, "PKISHARE_BUNDLE_ID=%s",
+				bundle, "PKISHARE_RESULT=%s", result, NULL);
 		return;
 	}
-	fprintf(stderr, "pkishared: audit: event=%s peer=%s client=%s bundle=%s result=%s: %s\n",
-		audit_names[a->event], peer, client, bundle, result, msg);
+	/* Values a peer chooses (a certificate's CN) are quoted, so that no value can
+	 * forge another key=value field on this line. */
+	char qclient[2 * 256 + 3];
+	quote(client, qclient, sizeof(qclient));
+	fprintf(stderr,
+		"pkishared: audit: event=%s peer=%s client=%s source=%s bundle=%s result=%s: %s\n",
+		audit_names[a->event], peer, qclient, source, bundle, result, msg);
 }

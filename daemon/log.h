@@ -29,6 +29,7 @@ struct audit {
 	enum audit_event event;
 	const char *peer;      /* address of the other side, or "admin" */
 	const char *client;    /* client identity (certificate CN), or NULL */
+	const char *source;    /* where that identity comes from: "client-ca", "enrolled" */
 	const char *bundle_id; /* or NULL */
 	const char *result;    /* "ok", or the refusal's reason */
 };

@@ -22,8 +22,6 @@
 #include "options.h"
 #include "util.h"
 
-#define PEM_MAX_BYTES (64 * 1024)
-
 /* Sockets passed by systemd (pkishared.socket), told apart by FileDescriptorName=. */
 static int take_systemd_sockets(struct daemon_ctx *ctx)
 {
@@ -56,52 +54,30 @@ static int take_systemd_sockets(struct daemon_ctx *ctx)
 	return n;
 }
 
-static int load_pem(const char *what, const char *path, struct secret **ret)
-{
-	int r = secret_read_file(path, PEM_MAX_BYTES, ret);
-	if (r < 0)
-		log_msg(LOG_ERR, "cannot read %s %s: %s; check the path and permissions", what,
-			path, error_message(r));
-	return r;
-}
-
-/* Settings read by reloads; kept until exit because the TLS layer may point into them. */
-static struct options *reloaded[64];
-static size_t n_reloaded;
-
-static void free_reloaded(void)
-{
-	for (size_t i = 0; i < n_reloaded; i++) {
-		options_free(reloaded[i]);
-		free(reloaded[i]);
-	}
-	n_reloaded = 0;
-}
-
 /* SIGHUP: re-read the configuration and the TLS files, and restart the HTTPS side on the
  * same listening socket. The held bundle, tokens and the admin API are untouched. On any
- * error the running configuration stays. */
-static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, char **argv)
+ * error the running configuration stays.
+ *
+ * Settings a reload changes point into the options that were read for it (*live); those
+ * are freed only after the HTTPS side has been restarted without them, so there are never
+ * more than two sets however many reloads there are. The admin thread reads only
+ * settings that a reload does not change. */
+static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
+		   int argc, char **argv)
 {
 	struct options *o = calloc(1, sizeof(*o));
-	struct secret *key = NULL, *cert = NULL, *ca = NULL, *trust = NULL;
+	struct tls_files *tls = NULL;
 
-	if (!o || n_reloaded >= ELEMENTSOF(reloaded) || options_load(o, argc, argv) != 0) {
-		log_msg(LOG_ERR, "reload: the configuration is not valid; keeping the running one");
+	if (!o || options_load(o, argc, argv) != 0) {
+		log_msg(LOG_ERR, "reload: the configuration is not valid (see the message above); "
+				 "keeping the running one");
 		if (o)
 			options_free(o);
 		free(o);
 		return;
 	}
-	if (load_pem("TLS key", o->cfg.tls_key, &key) < 0 ||
-	    load_pem("TLS certificate", o->cfg.tls_cert, &cert) < 0 ||
-	    load_pem("client CA", o->cfg.client_ca, &ca) < 0 ||
-	    enroll_trust_build(ctx, ca, &trust) < 0 || server_check_tls(cert, key) < 0) {
+	if (tls_files_load(&o->cfg, &tls) < 0) {
 		log_msg(LOG_ERR, "reload: keeping the running TLS files");
-		secret_free(key);
-		secret_free(cert);
-		secret_free(ca);
-		secret_free(trust);
 		options_free(o);
 		free(o);
 		return;
@@ -113,9 +89,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 				     "only at the next restart");
 	server_stop(ctx);
 	struct daemon_config old_cfg = *cfg;
-	struct secret *old[4] = {ctx->tls_key_pem, ctx->tls_cert_pem, ctx->client_ca_pem,
-				 ctx->trust_pem};
-	/* Only what the (stopped) HTTPS side reads changes; the admin thread's fields stay. */
+	/* Only what the (stopped) HTTPS side reads changes. */
 	cfg->tls_cert = o->cfg.tls_cert;
 	cfg->tls_key = o->cfg.tls_key;
 	cfg->client_ca = o->cfg.client_ca;
@@ -127,11 +101,11 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 	cfg->connection_max_age_s = o->cfg.connection_max_age_s;
 	cfg->tls_failure_limit = o->cfg.tls_failure_limit;
 	cfg->per_ip_limit = o->cfg.per_ip_limit;
-	ctx->tls_key_pem = key;
-	ctx->tls_cert_pem = cert;
-	ctx->client_ca_pem = ca;
-	ctx->trust_pem = trust;
-	reloaded[n_reloaded++] = o;
+	cfg->enrolled_fetch = o->cfg.enrolled_fetch;
+	pthread_mutex_lock(&ctx->tls_lock);
+	struct tls_files *old_tls = ctx->tls;
+	ctx->tls = tls;
+	pthread_mutex_unlock(&ctx->tls_lock);
 	int r = server_start(ctx);
 	if (r < 0) {
 		log_msg(LOG_ERR,
@@ -139,23 +113,25 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, int argc, 
 			"running ones",
 			error_message(r));
 		*cfg = old_cfg;
-		ctx->tls_key_pem = old[0];
-		ctx->tls_cert_pem = old[1];
-		ctx->client_ca_pem = old[2];
-		ctx->trust_pem = old[3];
-		old[0] = key;
-		old[1] = cert;
-		old[2] = ca;
-		old[3] = trust;
+		pthread_mutex_lock(&ctx->tls_lock);
+		ctx->tls = old_tls;
+		pthread_mutex_unlock(&ctx->tls_lock);
+		old_tls = tls;
 		r = server_start(ctx);
 		if (r < 0)
 			log_msg(LOG_ERR, "reload: cannot serve at all: %s", error_message(r));
+		options_free(o);
+		free(o);
 	} else {
 		log_msg(LOG_NOTICE, "reloaded the configuration and TLS files; the held bundle "
 				    "was kept");
+		if (*live) {
+			options_free(*live);
+			free(*live);
+		}
+		*live = o;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(old); i++)
-		secret_free(old[i]);
+	tls_files_unref(old_tls);
 }
 
 int main(int argc, char **argv)
@@ -190,15 +166,15 @@ int main(int argc, char **argv)
 
 	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
 	int exit_code = 1;
-	pthread_mutex_init(&ctx.ratelimit.lock, NULL);
-	pthread_mutex_init(&ctx.tls_ratelimit.lock, NULL);
+	struct options *live = NULL; /* the settings of the last successful reload */
+	ratelimit_init(&ctx.ratelimit);
+	ratelimit_init(&ctx.tls_ratelimit);
+	pthread_mutex_init(&ctx.tls_lock, NULL);
 	if (store_init(&ctx.store) < 0) {
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
-	if (load_pem("TLS key", cfg.tls_key, &ctx.tls_key_pem) < 0 ||
-	    load_pem("TLS certificate", cfg.tls_cert, &ctx.tls_cert_pem) < 0 ||
-	    load_pem("client CA", cfg.client_ca, &ctx.client_ca_pem) < 0)
+	if (tls_files_load(&cfg, &ctx.tls) < 0)
 		goto out;
 	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
 	 * locked secure heap. */
@@ -244,7 +220,7 @@ int main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			sd_notify(0, "RELOADING=1");
-			reload(&ctx, &cfg, argc, argv);
+			reload(&ctx, &cfg, &live, argc, argv);
 			sd_notify(0, "READY=1");
 			continue;
 		}
@@ -266,13 +242,15 @@ out:
 		close(ctx.https_fd);
 	if (ctx.serve_wake_fd >= 0)
 		close(ctx.serve_wake_fd);
-	secret_free(ctx.tls_key_pem);
-	secret_free(ctx.tls_cert_pem);
-	secret_free(ctx.client_ca_pem);
+	ctx.tls = tls_files_unref(ctx.tls);
 	enroll_done(&ctx);
-	pthread_mutex_destroy(&ctx.ratelimit.lock);
-	pthread_mutex_destroy(&ctx.tls_ratelimit.lock);
+	ratelimit_done(&ctx.ratelimit);
+	ratelimit_done(&ctx.tls_ratelimit);
+	pthread_mutex_destroy(&ctx.tls_lock);
 	options_free(&opts);
-	free_reloaded();
+	if (live) {
+		options_free(live);
+		free(live);
+	}
 	return exit_code;
 }

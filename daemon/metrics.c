@@ -73,6 +73,12 @@ char *metrics_render(struct daemon_ctx *ctx)
 	for (int i = 0; i < M_FETCH_N; i++)
 		put(&b, "pkishare_bundle_fetches_total{result=\"%s\"} %llu\n", fetch_names[i],
 		    (unsigned long long)atomic_load(&m->fetch[i]));
+	family(&b, "pkishare_bundle_fetches_by_source_total", "counter",
+	       "Successful bundle fetches by where the client identity comes from.");
+	put(&b, "pkishare_bundle_fetches_by_source_total{source=\"client-ca\"} %llu\n",
+	    (unsigned long long)atomic_load(&m->fetch_by_source[M_SOURCE_CA]));
+	put(&b, "pkishare_bundle_fetches_by_source_total{source=\"enrolled\"} %llu\n",
+	    (unsigned long long)atomic_load(&m->fetch_by_source[M_SOURCE_ENROLLED]));
 	family(&b, "pkishare_uploads_total", "counter", "Bundle uploads by result.");
 	for (int i = 0; i < M_UPLOAD_N; i++)
 		put(&b, "pkishare_uploads_total{result=\"%s\"} %llu\n", upload_names[i],

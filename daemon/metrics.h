@@ -23,10 +23,12 @@ enum metric_enroll {
 	M_ENROLL_N
 };
 enum metric_auth { M_AUTH_TLS, M_AUTH_CLIENT, M_AUTH_TOKEN, M_AUTH_ADMIN, M_AUTH_N };
+enum metric_source { M_SOURCE_CA, M_SOURCE_ENROLLED, M_SOURCE_N };
 enum metric_upload { M_UPLOAD_OK, M_UPLOAD_REFUSED, M_UPLOAD_N };
 
 struct metrics {
 	_Atomic uint64_t fetch[M_FETCH_N];
+	_Atomic uint64_t fetch_by_source[M_SOURCE_N]; /* successful fetches */
 	_Atomic uint64_t enroll[M_ENROLL_N];
 	_Atomic uint64_t auth_fail[M_AUTH_N];
 	_Atomic uint64_t upload[M_UPLOAD_N];

@@ -37,6 +37,8 @@ enum {
 	OPT_MAXAGE,
 	OPT_AUTHLIMIT,
 	OPT_TLSLIMIT,
+	OPT_ENROLLCA,
+	OPT_ENROLLFETCH,
 };
 
 static const struct option opts[] = {
@@ -56,6 +58,8 @@ static const struct option opts[] = {
     {"per-address-limit", required_argument, NULL, OPT_PERIP},
     {"tls-priorities", required_argument, NULL, OPT_PRIO},
     {"enroll-ttl", required_argument, NULL, OPT_ENROLL},
+    {"enroll-ca-lifetime", required_argument, NULL, OPT_ENROLLCA},
+    {"enrolled-fetch", required_argument, NULL, OPT_ENROLLFETCH},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
@@ -75,7 +79,8 @@ static void usage(FILE *f)
 	    "  --tls-cert FILE          serving certificate (PEM, chain allowed)\n"
 	    "  --tls-key FILE           serving key (PEM)\n"
 	    "  --client-ca FILE         CA that client certificates must chain to\n"
-	    "  --allow PATTERN          allowed client CN (shell pattern; repeatable)\n"
+	    "  --allow PATTERN          allowed CN of client-CA certificates (shell pattern;\n"
+	    "                           repeatable; enrolled identities: --enrolled-fetch)\n"
 	    "  --admin-socket PATH      admin unix socket (default %s,\n"
 	    "                           or $PKISHARE_ADMIN_SOCKET)\n"
 	    "  --ttl DURATION           default bundle lifetime (default 2h)\n"
@@ -90,6 +95,10 @@ static void usage(FILE *f)
 	    "                           that address is turned away at accept (default 30)\n"
 	    "  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
 	    "  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
+	    "  --enroll-ca-lifetime DURATION  lifetime of the in-memory enrollment CA, renewed\n"
+	    "                           before it ends (default 720h)\n"
+	    "  --enrolled-fetch yes|no  may identities enrolled with a join token fetch the\n"
+	    "                           bundle (default yes)\n"
 	    "  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
 	    "  -h, --help               show this help\n"
 	    "  --version                show the version\n",
@@ -135,6 +144,7 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 	case OPT_MAXTTL:
 	case OPT_TIMEOUT:
 	case OPT_ENROLL:
+	case OPT_ENROLLCA:
 	case OPT_MAXAGE:
 		if (duration_parse(v, &d) < 0) {
 			fprintf(stderr, "pkishared: %s: invalid duration '%s': %s\n", where, v,
@@ -147,6 +157,8 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			cfg->max_ttl_s = d;
 		else if (id == OPT_ENROLL)
 			cfg->enroll_ttl_s = d;
+		else if (id == OPT_ENROLLCA)
+			cfg->enroll_ca_lifetime_s = d;
 		else if (id == OPT_MAXAGE)
 			cfg->connection_max_age_s = (unsigned)d;
 		else
@@ -171,6 +183,15 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			cfg->tls_failure_limit = (unsigned)n;
 		else
 			cfg->per_ip_limit = (unsigned)n;
+		return 0;
+	case OPT_ENROLLFETCH:
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+			fprintf(stderr,
+				"pkishared: %s: enrolled-fetch is 'yes' or 'no', not '%.32s'\n",
+				where, v);
+			return 2;
+		}
+		cfg->enrolled_fetch = strcmp(v, "yes") == 0;
 		return 0;
 	case OPT_LOG:
 		o->log_level = log_level_parse(v);
@@ -268,6 +289,8 @@ int options_load(struct options *o, int argc, char **argv)
 	    .per_ip_limit = DEFAULT_PER_IP_LIMIT,
 	    .tls_priorities = DEFAULT_TLS_PRIORITIES,
 	    .enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
+	    .enroll_ca_lifetime_s = DEFAULT_ENROLL_CA_LIFETIME_S,
+	    .enrolled_fetch = true,
 	    .connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
 	    .auth_failure_limit = DEFAULT_AUTH_FAILURE_LIMIT,
 	    .tls_failure_limit = DEFAULT_TLS_FAILURE_LIMIT,
@@ -312,6 +335,18 @@ int options_load(struct options *o, int argc, char **argv)
 			"pkishared: tls-cert, tls-key and client-ca are required, as flags or "
 			"in the configuration file (make them with 'pkishare pki init' or "
 			"'pkishare pki serving-cert')\n");
+		return 2;
+	}
+	if (cfg->enroll_ca_lifetime_s < 3 * cfg->enroll_ttl_s) {
+		fprintf(stderr, "pkishared: enroll-ca-lifetime must be at least three times "
+				"enroll-ttl (the CA is renewed when two enroll-ttl are left)\n");
+		return 2;
+	}
+	if (cfg->connection_limit > CONNECTION_LIMIT_MAX) {
+		fprintf(stderr,
+			"pkishared: connection-limit is at most %d (the serving loop uses "
+			"select(2); see pkishared(8))\n",
+			CONNECTION_LIMIT_MAX);
 		return 2;
 	}
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)

@@ -1,18 +1,24 @@
-/* server.c - the public API over HTTPS with mutual TLS (libmicrohttpd + GnuTLS).
+/* server.c - the HTTPS listener and the serving thread that drives libmicrohttpd.
  *
- * libmicrohttpd only *requests* a client certificate; this file makes it required and
- * checks it (chain to --client-ca, client-auth key purpose) during the handshake, and
- * again in every handler. Must never serve the bundle to an unverified client. */
+ * Why select(2) and not epoll: with MHD_USE_EPOLL and an external loop, libmicrohttpd
+ * 0.9.75 (Debian 12) leaves a connection whose gnutls_handshake() returned
+ * GNUTLS_E_AGAIN on its ready list, MHD_get_timeout() answers 0, and the loop spins
+ * (poll(0), epoll_wait(0), recvfrom() = EAGAIN) until the client's next flight arrives:
+ * a client that sends a ClientHello and waits costs a whole core. Select mode
+ * (MHD_get_fdset2 + select + MHD_run_from_select) waits in the kernel instead. Its cost
+ * is FD_SETSIZE: connection-limit stays below it (CONNECTION_LIMIT_MAX). Do not switch
+ * back to epoll without re-running the stalled-handshake test and bench/run.sh.
+ *
+ * Routes live in routes.c, client identities in identity.c. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,383 +26,11 @@
 #include <gnutls/x509.h>
 #include <systemd/sd-daemon.h>
 
+#include "addr.h"
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
-
-#define CLIENT_ID_MAX 256
-
-static void peer_of_session(gnutls_session_t session, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN + 1], port[8];
-	int fd = gnutls_transport_get_int(session);
-
-	str_copy(buf, len, "unknown");
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-}
-
-/* Chain to the client CA and the TLS client key purpose; 0 when both hold. A server
- * certificate from the same CA fails the purpose check. */
-static int verify_peer(gnutls_session_t session, unsigned *ret_status)
-{
-	gnutls_typed_vdata_st purpose = {
-	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
-	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
-	    .size = 0,
-	};
-	unsigned status = 0;
-	int r = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
-	*ret_status = status;
-	if (r < 0)
-		return r;
-	return status == 0 ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
-}
-
-/* Runs inside the handshake: a client with a bad certificate never reaches HTTP. */
-static int handshake_verify(gnutls_session_t session)
-{
-	unsigned status = 0, n = 0;
-	/* No certificate at all: let the handshake finish. Only POST /v1/enroll answers
-	 * such a client; every other route refuses it with 403. */
-	if (!gnutls_certificate_get_peers(session, &n) || n == 0)
-		return 0;
-	int r = verify_peer(session, &status);
-	if (r == 0)
-		return 0;
-	char peer[96], why[256] = "";
-	gnutls_datum_t out = {0};
-	peer_of_session(session, peer, sizeof(peer));
-	if (r == GNUTLS_E_CERTIFICATE_ERROR &&
-	    gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
-		str_copy(why, sizeof(why), (const char *)out.data);
-		gnutls_free(out.data);
-	} else {
-		str_copy(why, sizeof(why), gnutls_strerror(r));
-	}
-	/* The audit event follows when the connection closes without a request. */
-	log_msg(LOG_NOTICE, "client certificate from %s refused in the TLS handshake: %s", peer,
-		why);
-	return GNUTLS_E_CERTIFICATE_ERROR;
-}
-
-/* "addr:port" of a sockaddr. */
-static void addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t n)
-{
-	char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "0";
-	getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(buf, n, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-}
-
-/* Addresses that keep presenting refused identities are turned away at accept(), before
- * any TLS work, until their minute is over. */
-static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	struct daemon_ctx *ctx = cls;
-	char peer[96];
-	addr_text(addr, addrlen, peer, sizeof(peer));
-	if (ratelimit_wait_ms(&ctx->tls_ratelimit, peer, ctx->cfg->tls_failure_limit) > 0) {
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
-		log_msg(LOG_INFO, "turned away %s: too many refused client identities", peer);
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-/* Per TLS connection: did it get as far as an HTTP request, and how old is it? Kept in a
- * list that only the serving thread touches (libmicrohttpd calls back from MHD_run). */
-struct conn_state {
-	bool reached_http;
-	bool cut;
-	int fd;
-	int64_t started_ms;
-	struct conn_state *prev, *next;
-};
-
-static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
-			      enum MHD_ConnectionNotificationCode code)
-{
-	struct daemon_ctx *ctx = cls;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		const union MHD_ConnectionInfo *fi =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		struct conn_state *st = calloc(1, sizeof(struct conn_state));
-		*socket_ctx = st;
-		if (st) {
-			st->fd = fi ? fi->connect_fd : -1;
-			st->started_ms = time_mono_ms();
-			st->next = ctx->conns;
-			if (ctx->conns)
-				ctx->conns->prev = st;
-			ctx->conns = st;
-		}
-		if (!ci || !ci->tls_session)
-			return;
-		gnutls_session_t session = (gnutls_session_t)ci->tls_session;
-		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
-		gnutls_session_set_verify_function(session, handshake_verify);
-		return;
-	}
-	struct conn_state *st = *socket_ctx;
-	*socket_ctx = NULL;
-	if (st) {
-		if (st->prev)
-			st->prev->next = st->next;
-		else
-			ctx->conns = st->next;
-		if (st->next)
-			st->next->prev = st->prev;
-	}
-	/* Closed without a single request: a refused certificate, no certificate, an old
-	 * protocol or cipher, a port scan, or a client that gave up. One audit event. */
-	if (st && !st->reached_http) {
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
-		char peer[96];
-		http_peer(c, peer, sizeof(peer));
-		ratelimit_fail(&ctx->tls_ratelimit, peer);
-		log_audit(
-		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "tls-refused"},
-		    "connection closed before any request: TLS handshake refused (client "
-		    "certificate missing or not accepted, or protocol or cipher not allowed) "
-		    "or abandoned");
-	}
-	free(st);
-}
-
-static void mark_reached_http(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci && ci->socket_context)
-		((struct conn_state *)ci->socket_context)->reached_http = true;
-}
-
-/* The verified client's identity (subject CN), or a negative error. */
-static int client_identity(struct MHD_Connection *c, char *buf, size_t len)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	unsigned status = 0, n = 0;
-	gnutls_x509_crt_t crt;
-
-	if (!ci || !ci->tls_session)
-		return -EPERM;
-	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
-	/* Checked again here: resumed sessions skip the handshake callback. */
-	if (verify_peer(session, &status) != 0)
-		return -EPERM;
-	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
-	if (!chain || n == 0)
-		return -EPERM;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return -ENOMEM;
-	size_t sz = len;
-	int r = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER);
-	if (r >= 0)
-		r = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &sz);
-	gnutls_x509_crt_deinit(crt);
-	if (r < 0)
-		return -EPERM;
-	/* Keep log lines printable whatever the certificate says. */
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	return 0;
-}
-
-static bool allowed(const struct daemon_config *cfg, const char *client)
-{
-	if (cfg->n_allow == 0)
-		return true;
-	for (size_t i = 0; i < cfg->n_allow; i++)
-		if (fnmatch(cfg->allow[i], client, 0) == 0)
-			return true;
-	return false;
-}
-
-static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				    const char *peer, const char *client)
-{
-	struct secret *copy = NULL;
-	char id[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN];
-	uint64_t fetch_no = 0;
-	int64_t gone_at = 0;
-	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = client};
-
-	enum store_fetch res =
-	    store_fetch(&ctx->store, client, peer, &copy, id, &fetch_no, &gone_at);
-	time_format(gone_at, when);
-	a.bundle_id = id[0] ? id : NULL;
-	switch (res) {
-	case STORE_FETCH_OK:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
-		a.result = "ok";
-		log_audit(&a, "bundle %s fetched by %s from %s (fetch #%llu)", id, client, peer,
-			  (unsigned long long)fetch_no);
-		return http_secret(c, MHD_HTTP_OK, copy);
-	case STORE_FETCH_EXPIRED:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_EXPIRED);
-		a.result = "expired";
-		log_audit(&a, "refused fetch by %s: bundle expired", client);
-		return http_error(c, MHD_HTTP_GONE, "expired",
-				  "the bundle expired at %s; run 'pkishare upload-certs' on the "
-				  "first control-plane node and join with the new certificate key",
-				  when);
-	case STORE_FETCH_USED_UP:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_USED_UP);
-		a.result = "used-up";
-		log_audit(&a, "refused fetch by %s: bundle used up", client);
-		return http_error(c, MHD_HTTP_GONE, "used-up",
-				  "the bundle reached its maximum number of fetches at %s; run "
-				  "'pkishare upload-certs' on the first control-plane node again",
-				  when);
-	case STORE_FETCH_DELETED:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_DELETED);
-		a.result = "deleted";
-		log_audit(&a, "refused fetch by %s: bundle deleted", client);
-		return http_error(c, MHD_HTTP_GONE, "deleted",
-				  "the bundle was deleted by an operator at %s; run 'pkishare "
-				  "upload-certs' on the first control-plane node again",
-				  when);
-	case STORE_FETCH_NONE:
-	default:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_NONE);
-		a.result = "not-found";
-		log_audit(&a, "refused fetch by %s: no bundle held", client);
-		return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
-				  "no bundle has been uploaded; run 'pkishare upload-certs' on the "
-				  "first control-plane node");
-	}
-}
-
-static void request_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
-			      enum MHD_RequestTerminationCode toe)
-{
-	(void)c;
-	(void)toe;
-	if (*req_ctx && *req_ctx != cls) {
-		struct enroll_req *er = *req_ctx;
-		secret_free(er->body);
-		free(er);
-	}
-	*req_ctx = NULL;
-}
-
-/* First call for a request (headers only): authorize it, or answer at once. */
-static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				     const char *url, const char *method, void **req_ctx)
-{
-	char peer[96], client[CLIENT_ID_MAX];
-
-	mark_reached_http(c);
-	http_peer(c, peer, sizeof(peer));
-	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
-		/* The one route open to clients without a certificate. A body announced as too
-		 * large is refused before a byte of it is read. */
-		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES) {
-			METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
-			log_audit(&(struct audit){.event = AUDIT_ENROLL,
-						  .peer = peer,
-						  .result = "too-large"},
-				  "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
-			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
-					  "the CSR is larger than %d bytes", CSR_MAX_BYTES);
-		}
-		struct enroll_req *er = calloc(1, sizeof(*er));
-		if (!er)
-			return MHD_NO;
-		*req_ctx = er;
-		return MHD_YES;
-	}
-	if (client_identity(c, client, sizeof(client)) < 0) {
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
-		ratelimit_fail(&ctx->tls_ratelimit, peer);
-		log_audit(
-		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
-		    "refused request for %.64s: no verified client certificate", url);
-		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
-				  "a client certificate signed by the daemon's client CA is "
-				  "required (or enroll first with a join token: POST /v1/enroll)");
-	}
-	if (!allowed(ctx->cfg, client)) {
-		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
-		log_audit(&(struct audit){.event = AUDIT_REFUSE,
-					  .peer = peer,
-					  .client = client,
-					  .result = "forbidden"},
-			  "refused %s: client identity not on the allow-list", client);
-		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
-				  "client '%s' is not on pkishared's allow-list (--allow)", client);
-	}
-	bool has_body = (clen && strcmp(clen, "0") != 0) ||
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
-		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
-				  "only GET without a body is served here (and POST /v1/enroll)");
-	*req_ctx = ctx;
-	return MHD_YES;
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **req_ctx)
-{
-	struct daemon_ctx *ctx = cls;
-	char peer[96], client[CLIENT_ID_MAX];
-	(void)version;
-
-	if (*req_ctx == NULL)
-		return begin_request(ctx, c, url, method, req_ctx);
-	http_peer(c, peer, sizeof(peer));
-	if (*req_ctx != ctx) {
-		/* An enrollment: collect the CSR, capped, then answer. */
-		struct enroll_req *er = *req_ctx;
-		if (*upload_data_size != 0) {
-			if (!er->too_big) {
-				if (!er->body)
-					er->body = secret_new(4096);
-				if (!er->body ||
-				    er->body->len + *upload_data_size > CSR_MAX_BYTES ||
-				    secret_append(er->body, upload_data, *upload_data_size) < 0) {
-					er->too_big = true;
-					er->body = secret_free(er->body);
-				}
-			}
-			*upload_data_size = 0;
-			return MHD_YES;
-		}
-		return enroll_handle(ctx, c, er, peer);
-	}
-	if (*upload_data_size != 0) {
-		*upload_data_size = 0; /* refused in begin_request; never reached */
-		return MHD_YES;
-	}
-	if (client_identity(c, client, sizeof(client)) < 0)
-		return MHD_NO;
-	if (strcmp(url, "/healthz") == 0)
-		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-	if (strcmp(url, "/v1/bundle") == 0)
-		return serve_bundle(ctx, c, peer, client);
-	if (strcmp(url, "/metrics") == 0)
-		return http_metrics(ctx, c);
-	if (strcmp(url, "/v1/bundle/info") == 0) {
-		json_t *info = store_bundle_info(&ctx->store);
-		if (!info)
-			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no bundle is held");
-		return http_json(c, MHD_HTTP_OK, info);
-	}
-	return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
-}
 
 /* Parse "host:port" or "[v6]:port" and bind a listening socket. */
 static int listen_tcp(const char *spec, char *name, size_t name_len)
@@ -446,11 +80,8 @@ void server_sock_name(int fd, char *name, size_t name_len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char h[INET6_ADDRSTRLEN + 1], p[8];
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		snprintf(name, name_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		addr_format((struct sockaddr *)&ss, name, name_len);
 }
 
 /* One line for systemd's STATUS=: whether a bundle is held and until when. */
@@ -467,63 +98,58 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 	json_decref(st);
 }
 
-/* An idle timeout does not stop a client that sends a byte every few seconds: every
- * connection also has a total age limit, enforced here by shutting its socket down. */
-static void cut_old_connections(struct daemon_ctx *ctx, int64_t now)
-{
-	int64_t max_ms = (int64_t)ctx->cfg->connection_max_age_s * 1000;
-	for (struct conn_state *st = ctx->conns; st; st = st->next) {
-		if (st->cut || st->fd < 0 || now - st->started_ms < max_ms)
-			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		char host[INET6_ADDRSTRLEN + 1] = "?", port[8] = "?", peer[96];
-		if (getpeername(st->fd, (struct sockaddr *)&ss, &sl) == 0)
-			getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port,
-				    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
-		snprintf(peer, sizeof(peer), "%s:%s", host, port);
-		log_audit(
-		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "too-slow"},
-		    "connection open for %llds (connection-max-age) without finishing; cut",
-		    (long long)ctx->cfg->connection_max_age_s);
-		shutdown(st->fd, SHUT_RDWR);
-		st->cut = true;
-		st->reached_http = true; /* audited here; no second event when it closes */
-	}
-}
-
 /* The serving thread: runs libmicrohttpd's event loop itself, so that the watchdog
  * keep-alive proves that requests are actually being served (a hung loop stops it). */
 static void *serve_main(void *arg)
 {
 	struct daemon_ctx *ctx = arg;
-	const union MHD_DaemonInfo *info =
-	    MHD_get_daemon_info(ctx->https, MHD_DAEMON_INFO_EPOLL_FD);
-	int efd = info ? info->epoll_fd : -1;
 	uint64_t wd_usec = 0;
-	int64_t next_wd = 0, next_status = 0;
+	int64_t next_wd = 0, next_status = 0, next_tick = 0;
 	char status[256] = "", last_status[256] = "";
 	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
 
 	while (!ctx->serve_stop) {
-		struct pollfd p[2] = {{.fd = efd, .events = POLLIN},
-				      {.fd = ctx->serve_wake_fd, .events = POLLIN}};
+		fd_set rs, ws, es;
+		MHD_socket max = -1;
 		MHD_UNSIGNED_LONG_LONG mhd_to = 0;
-		int timeout = 1000;
+		int64_t timeout_ms = 1000;
+
+		FD_ZERO(&rs);
+		FD_ZERO(&ws);
+		FD_ZERO(&es);
+		if (MHD_get_fdset2(ctx->https, &rs, &ws, &es, &max, FD_SETSIZE) != MHD_YES) {
+			log_msg(LOG_ERR, "libmicrohttpd cannot list its sockets; serving stops");
+			break;
+		}
+		FD_SET(ctx->serve_wake_fd, &rs);
+		if (ctx->serve_wake_fd > max)
+			max = ctx->serve_wake_fd;
 		if (MHD_get_timeout(ctx->https, &mhd_to) == MHD_YES && mhd_to < 1000)
-			timeout = (int)mhd_to;
-		if (watchdog && timeout > (int)(wd_usec / 4000))
-			timeout = (int)(wd_usec / 4000);
-		(void)poll(p, 2, timeout);
+			timeout_ms = (int64_t)mhd_to;
+		if (watchdog && timeout_ms > (int64_t)(wd_usec / 4000))
+			timeout_ms = (int64_t)(wd_usec / 4000);
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
+		int n = select(max + 1, &rs, &ws, &es, &tv);
 		if (ctx->serve_stop)
 			break;
-		MHD_run(ctx->https);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_msg(LOG_ERR, "select: %s; serving stops", strerror(errno));
+			break;
+		}
+		MHD_run_from_select(ctx->https, &rs, &ws, &es);
 		int64_t now = time_mono_ms();
 		if (watchdog && now >= next_wd) {
 			sd_notify(0, "WATCHDOG=1");
 			next_wd = now + (int64_t)(wd_usec / 2000);
 		}
-		cut_old_connections(ctx, now);
+		identity_cut_old(ctx, now);
+		if (now >= next_tick) {
+			enroll_tick(ctx, time_now());
+			next_tick = now + 1000;
+		}
 		if (now >= next_status) {
 			status_line(ctx, status, sizeof(status));
 			if (strcmp(status, last_status) != 0) {
@@ -557,30 +183,45 @@ int server_start(struct daemon_ctx *ctx)
 		if (ctx->https_fd < 0)
 			return ctx->https_fd;
 	}
+	/* The files this libmicrohttpd daemon points into stay referenced until it stops. */
+	struct tls_files *tls = daemon_tls_get(ctx);
+	int r = enroll_trust_build(ctx, tls->client_ca_pem, &ctx->trust_pem);
+	if (r >= 0)
+		r = identity_trust_build(ctx, tls->client_ca_pem);
+	if (r < 0) {
+		ctx->trust_pem = secret_free(ctx->trust_pem);
+		tls_files_unref(tls);
+		return r;
+	}
+	ctx->serving_tls = tls;
 	ctx->https = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, accept_policy, ctx,
-	    handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
+	    MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, identity_accept_policy, ctx,
+	    routes_handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
-	    (const char *)ctx->tls_key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
-	    (const char *)ctx->tls_cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
-	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, request_completed, ctx,
+	    (const char *)tls->key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
+	    (const char *)tls->cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
+	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, routes_completed, ctx,
 	    MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
-	    notify_connection, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
+	    identity_notify, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
-	if (!ctx->https)
+	if (!ctx->https) {
+		server_stop(ctx);
 		return -EIO;
+	}
 	if (ctx->serve_wake_fd < 0) {
 		ctx->serve_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (ctx->serve_wake_fd < 0)
-			return -errno;
+		if (ctx->serve_wake_fd < 0) {
+			r = -errno;
+			server_stop(ctx);
+			return r;
+		}
 	}
 	ctx->serve_stop = false;
-	int r = pthread_create(&ctx->serve_thread, NULL, serve_main, ctx);
+	r = pthread_create(&ctx->serve_thread, NULL, serve_main, ctx);
 	if (r != 0) {
-		MHD_stop_daemon(ctx->https);
-		ctx->https = NULL;
+		server_stop(ctx);
 		return -r;
 	}
 	ctx->serving = true;
@@ -602,4 +243,7 @@ void server_stop(struct daemon_ctx *ctx)
 		MHD_stop_daemon(ctx->https);
 	}
 	ctx->https = NULL;
+	ctx->trust_pem = secret_free(ctx->trust_pem);
+	identity_trust_free(ctx);
+	ctx->serving_tls = tls_files_unref(ctx->serving_tls);
 }

@@ -30,12 +30,23 @@ int store_init(struct store *s)
 	return s->seen ? 0 : -ENOMEM;
 }
 
+struct store_blob *store_blob_unref(struct store_blob *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		secret_free(b->data);
+		free(b);
+	}
+	return NULL;
+}
+
 /* Called with the lock held. */
 static void wipe_locked(struct store *s, enum store_gone why)
 {
-	if (!s->json)
+	if (!s->held)
 		return;
-	s->json = secret_free(s->json);
+	/* A response still being sent keeps its reference; the bytes are wiped when it is
+	 * done. From now on nobody can take a new one. */
+	s->held = store_blob_unref(s->held);
 	s->gone = why;
 	str_copy(s->gone_id, sizeof(s->gone_id), s->id);
 	s->gone_at = time_now();
@@ -68,7 +79,7 @@ static void expire_tokens_locked(struct store *s)
 
 static int64_t next_deadline_locked(struct store *s)
 {
-	int64_t next = s->json ? s->deadline_ms : INT64_MAX;
+	int64_t next = s->held ? s->deadline_ms : INT64_MAX;
 	for (size_t i = 0; i < s->n_tokens; i++)
 		if (s->tokens[i].deadline_ms < next)
 			next = s->tokens[i].deadline_ms;
@@ -82,7 +93,7 @@ static void *reaper_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		expire_tokens_locked(s);
-		if (s->json && time_mono_ms() >= s->deadline_ms) {
+		if (s->held && time_mono_ms() >= s->deadline_ms) {
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			str_copy(id, sizeof(id), s->id);
 			wipe_locked(s, STORE_GONE_EXPIRED);
@@ -134,7 +145,7 @@ void store_done(struct store *s)
  * bundle, even if the reaper has not run yet. */
 static void check_deadline_locked(struct store *s)
 {
-	if (s->json && time_mono_ms() >= s->deadline_ms)
+	if (s->held && time_mono_ms() >= s->deadline_ms)
 		wipe_locked(s, STORE_GONE_EXPIRED);
 }
 
@@ -143,19 +154,26 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
 {
 	bool has_external = false;
+	struct store_blob *blob = calloc(1, sizeof(*blob));
+	if (!blob) {
+		secret_free(json);
+		return -ENOMEM;
+	}
+	blob->refs = 1;
+	blob->data = json;
 	for (size_t i = 0; i < meta->files.n; i++)
 		has_external |= pki_known_lookup(meta->files.e[i].name)->external;
 	pthread_mutex_lock(&s->lock);
 	ret_replaced[0] = 0;
 	if (s->last_had_external && !has_external && !allow_drop_external) {
 		pthread_mutex_unlock(&s->lock);
-		secret_free(json);
+		store_blob_unref(blob);
 		return -EXDEV;
 	}
 	for (size_t i = 0; i < s->n_seen; i++)
 		if (strcmp(s->seen[i], meta->key_id) == 0) {
 			pthread_mutex_unlock(&s->lock);
-			secret_free(json);
+			store_blob_unref(blob);
 			return -EEXIST;
 		}
 	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
@@ -166,11 +184,11 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	}
 	str_copy(s->seen[s->n_seen++], sizeof(s->seen[0]), meta->key_id);
 	s->last_had_external = has_external;
-	if (s->json) {
+	if (s->held) {
 		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, s->id);
 		wipe_locked(s, STORE_GONE_REPLACED);
 	}
-	s->json = json;
+	s->held = blob;
 	str_copy(s->id, sizeof(s->id), meta->id);
 	str_copy(s->key_id, sizeof(s->key_id), meta->key_id);
 	s->created_at = meta->created_at;
@@ -183,15 +201,16 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	return 0;
 }
 
-enum store_fetch store_fetch(struct store *s, const char *client, const char *peer,
-			     struct secret **ret_copy, char ret_id[BUNDLE_ID_HEX_LEN + 1],
-			     uint64_t *ret_fetch_no, int64_t *ret_gone_at)
+enum store_fetch store_fetch(struct store *s, const char *client, const char *source,
+			     const char *peer, struct store_blob **ret_blob,
+			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+			     int64_t *ret_gone_at)
 {
 	enum store_fetch res;
 
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	if (!s->json) {
+	if (!s->held) {
 		str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->gone_id);
 		*ret_gone_at = s->gone_at;
 		switch (s->gone) {
@@ -210,11 +229,8 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *pe
 		pthread_mutex_unlock(&s->lock);
 		return res;
 	}
-	struct secret *copy = secret_dup(s->json->data, s->json->len);
-	if (!copy) {
-		pthread_mutex_unlock(&s->lock);
-		return STORE_FETCH_NONE;
-	}
+	struct store_blob *ref = s->held;
+	atomic_fetch_add(&ref->refs, 1);
 	/* Counted under the same lock as the check: two racing clients cannot both be the
 	 * last of max_fetches. */
 	*ret_fetch_no = ++s->fetches;
@@ -223,6 +239,7 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *pe
 		struct store_fetch_record *rec = &s->fetch_log[s->n_fetch_log++];
 		rec->at = time_now();
 		str_copy(rec->client, sizeof(rec->client), client);
+		str_copy(rec->source, sizeof(rec->source), source);
 		str_copy(rec->peer, sizeof(rec->peer), peer);
 	}
 	if (s->max_fetches && s->fetches >= s->max_fetches) {
@@ -230,7 +247,7 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *pe
 		pthread_cond_broadcast(&s->wake);
 	}
 	pthread_mutex_unlock(&s->lock);
-	*ret_copy = copy;
+	*ret_blob = ref;
 	return STORE_FETCH_OK;
 }
 
@@ -238,7 +255,7 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 {
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	if (!s->json) {
+	if (!s->held) {
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
@@ -259,8 +276,9 @@ static json_t *bundle_json_locked(struct store *s)
 	json_t *log = json_array();
 	for (size_t i = 0; log && i < s->n_fetch_log; i++) {
 		time_format(s->fetch_log[i].at, at);
-		json_array_append_new(log, json_pack("{s:s, s:s, s:s}", "at", at, "client",
-						     s->fetch_log[i].client, "peer",
+		json_array_append_new(log, json_pack("{s:s, s:s, s:s, s:s}", "at", at, "client",
+						     s->fetch_log[i].client, "clientSource",
+						     s->fetch_log[i].source, "peer",
 						     s->fetch_log[i].peer));
 	}
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", s->id, "keyId",
@@ -274,7 +292,7 @@ json_t *store_bundle_info(struct store *s)
 {
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	json_t *b = s->json ? bundle_json_locked(s) : NULL;
+	json_t *b = s->held ? bundle_json_locked(s) : NULL;
 	pthread_mutex_unlock(&s->lock);
 	return b;
 }
@@ -291,7 +309,7 @@ json_t *store_status(struct store *s)
 
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	b = s->json ? bundle_json_locked(s) : json_null();
+	b = s->held ? bundle_json_locked(s) : json_null();
 	time_format(s->gone_at, gone_at);
 	json_t *last = s->gone == STORE_GONE_NEVER
 			   ? json_null()
@@ -359,27 +377,45 @@ json_t *store_token_list(struct store *s)
 	return list ? list : json_array();
 }
 
-int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+/* Called with the lock held: the token's slot, or a negative error as for store_token_use. */
+static int token_find_locked(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			     size_t *ret_i)
 {
-	int r = -ENOENT;
-	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		struct store_token *t = &s->tokens[i];
 		if (strcmp(t->id, id) != 0)
 			continue;
-		if (!secret_equal(t->hash, hash, TOKEN_HASH_BYTES)) {
-			r = -EACCES;
-		} else if (time_mono_ms() >= t->deadline_ms) {
-			r = -ETIMEDOUT;
-		} else {
-			r = 0;
-			t->used++;
-			if (t->uses_left && --t->uses_left == 0) {
-				*t = s->tokens[--s->n_tokens];
-				secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
-			}
+		if (!secret_equal(t->hash, hash, TOKEN_HASH_BYTES))
+			return -EACCES;
+		if (time_mono_ms() >= t->deadline_ms)
+			return -ETIMEDOUT;
+		*ret_i = i;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+{
+	size_t i;
+	pthread_mutex_lock(&s->lock);
+	int r = token_find_locked(s, id, hash, &i);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+{
+	size_t i;
+	pthread_mutex_lock(&s->lock);
+	int r = token_find_locked(s, id, hash, &i);
+	if (r == 0) {
+		struct store_token *t = &s->tokens[i];
+		t->used++;
+		if (t->uses_left && --t->uses_left == 0) {
+			*t = s->tokens[--s->n_tokens];
+			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
 		}
-		break;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct store_token {
 struct store_fetch_record {
 	int64_t at;
 	char client[STORE_ID_MAX];
+	char source[16]; /* "client-ca" or "enrolled" */
 	char peer[STORE_ID_MAX];
 };
 
@@ -46,6 +48,16 @@ enum store_gone {
 	STORE_GONE_REPLACED,
 };
 
+/* The held sealed bundle, shared by reference with responses still being sent, so a
+ * fetch allocates nothing: the store drops its reference when it wipes the bundle, the
+ * last reference wipes and frees the bytes. */
+struct store_blob {
+	_Atomic unsigned refs;
+	struct secret *data;
+};
+/* Drop one reference (NULL is fine); returns NULL. */
+struct store_blob *store_blob_unref(struct store_blob *b);
+
 struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* CLOCK_MONOTONIC */
@@ -53,7 +65,7 @@ struct store {
 	bool reaper_running;
 	bool stopping;
 
-	struct secret *json; /* the held sealed bundle, exactly as uploaded; NULL if none */
+	struct store_blob *held; /* the held sealed bundle, exactly as uploaded; NULL if none */
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	int64_t created_at, expires_at; /* wall clock, from the bundle (for display) */
@@ -100,12 +112,14 @@ enum store_fetch {
 	STORE_FETCH_DELETED,
 };
 
-/* Count a fetch (atomically with the check) and return a guarded copy of the bundle. The
- * fetch that reaches max_fetches wipes the held bundle after copying it. ret_id gets the
- * bundle id (or the id of the one that is gone), ret_fetch_no the fetch's number. */
-enum store_fetch store_fetch(struct store *s, const char *client, const char *peer,
-			     struct secret **ret_copy, char ret_id[BUNDLE_ID_HEX_LEN + 1],
-			     uint64_t *ret_fetch_no, int64_t *ret_gone_at);
+/* Count a fetch (atomically with the check) and return a reference to the held bundle
+ * (drop it with store_blob_unref). The fetch that reaches max_fetches wipes the held
+ * bundle: its bytes then live until this reference is dropped. ret_id gets the bundle id
+ * (or the id of the one that is gone), ret_fetch_no the fetch's number. */
+enum store_fetch store_fetch(struct store *s, const char *client, const char *source,
+			     const char *peer, struct store_blob **ret_blob,
+			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+			     int64_t *ret_gone_at);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
@@ -125,3 +139,5 @@ json_t *store_token_list(struct store *s);
  * -EACCES wrong secret (compared in constant time), -ETIMEDOUT expired. A token whose
  * last use this was is removed. */
 int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES]);
+/* The same checks without consuming a use: answer cheaply before any costly work. */
+int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES]);

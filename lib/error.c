@@ -51,6 +51,10 @@ const char *error_message(int err)
 	case PKS_E_TOKEN_FORMAT:
 		return "the join token must look like abcdef.0123456789abcdef, as printed by "
 		       "'pkishare token create'";
+	case PKS_E_WEAK_KEY:
+		return "the key must be ECDSA P-256, or RSA of 2048 to 4096 bits with public "
+		       "exponent "
+		       "65537; make a new key of one of those kinds";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

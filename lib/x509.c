@@ -2,13 +2,16 @@
  *
  * Must never write a private key anywhere but into guarded memory (struct secret). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "error.h"
@@ -222,6 +225,29 @@ int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem)
 	return r;
 }
 
+int x509_key_policy_check(const EVP_PKEY *key)
+{
+	char group[32] = "";
+	BIGNUM *e = NULL;
+	bool ok = false;
+
+	if (!key)
+		return -PKS_E_WEAK_KEY;
+	if (EVP_PKEY_is_a(key, "EC")) {
+		ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						    sizeof(group), NULL) == 1 &&
+		     strcmp(group, "prime256v1") == 0;
+	} else if (EVP_PKEY_is_a(key, "RSA")) {
+		int bits = EVP_PKEY_get_bits(key);
+		/* A huge exponent makes every verification slow: only the usual one. */
+		ok = bits >= 2048 && bits <= 4096 &&
+		     EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+		     BN_is_word(e, RSA_F4);
+		BN_free(e);
+	}
+	return ok ? 0 : -PKS_E_WEAK_KEY;
+}
+
 int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len)
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -230,6 +256,11 @@ int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t 
 	if (!req)
 		return -PKS_E_X509;
 	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	int r = x509_key_policy_check(pub);
+	if (r < 0) {
+		X509_REQ_free(req);
+		return r;
+	}
 	int n = X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, cn,
 					  (int)cn_len);
 	if (!pub || X509_REQ_verify(req, pub) != 1 || n <= 0 || (size_t)n >= cn_len) {

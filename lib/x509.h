@@ -50,6 +50,10 @@ int x509_cert_load_file(const char *path, X509 **ret);
 
 /* A PEM certificate signing request for key with subject CN=cn. */
 int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem);
-/* Parse a PEM CSR, check its self-signature, and return it with its subject CN
- * (printable ASCII only, at most cn_len - 1 bytes). */
+/* 0 if key is one we sign for: ECDSA P-256, or RSA 2048-4096 bits with e = 65537;
+ * -PKS_E_WEAK_KEY otherwise. Cheap: looks at parameters only, verifies nothing. */
+int x509_key_policy_check(const EVP_PKEY *key);
+/* Parse a PEM CSR, check its key against x509_key_policy_check() (before any signature
+ * work), then its self-signature, and return it with its subject CN (printable ASCII
+ * only, at most cn_len - 1 bytes). -PKS_E_WEAK_KEY for a key outside the policy. */
 int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len);

@@ -39,7 +39,7 @@ curl -sS --cacert "$R/pki/ca.crt" "https://127.0.0.1:$PORT/v1/bundle" >/dev/null
 TOKEN=$("$PKISHARE" token create)
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=x -keyout "$T/x.key" -out "$T/x.csr" 2>/dev/null
 curl -sS -o /dev/null -k -H "Authorization: Bearer aaaaaa.bbbbbbbbbbbbbbbb" --data-binary @"$T/x.csr" "https://127.0.0.1:$PORT/v1/enroll" || true
-curl -sS -o /dev/null -k -H "Authorization: Bearer aaaaaa.bbbbbbbbbbbbbbbb" --data-binary "x" "https://127.0.0.1:$PORT/v1/enroll" || true
+curl -sS -o /dev/null -k -H "Authorization: Bearer $TOKEN" --data-binary "x" "https://127.0.0.1:$PORT/v1/enroll" || true
 PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
 "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --token "$TOKEN" --certificate-key "$KEY" --pki-dir "$T/j/pki" >/dev/null
 curl -sS --unix-socket "$ADMIN" http://localhost/metrics >"$T/m1"

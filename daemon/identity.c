@@ -1,0 +1,378 @@
+/* identity.c - who is at the other end of a TLS connection: decided once, inside the
+ * handshake, and kept in the connection's state for the routes to read.
+ *
+ * libmicrohttpd only *requests* a client certificate. Here the handshake's verify
+ * function imports the presented chain once, verifies it against our own trust list
+ * (the operator's client CA and the enrollment CAs) for the TLS client purpose, and
+ * requires of the leaf: an extended key usage with clientAuth, CA:FALSE, and
+ * digitalSignature where a key usage is present. A certificate that fails any of that
+ * ends the handshake, so it never reaches a route. A client without a certificate
+ * completes the handshake with no identity; only POST /v1/enroll answers it.
+ *
+ * Must never let a connection whose certificate failed a check reach a route, and never
+ * count anything but a refused certificate against an address. Serving thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define CHAIN_MAX 8 /* certificates a client may present */
+
+/* Per TLS connection, from libmicrohttpd's STARTED notification to CLOSED. */
+struct conn_state {
+	struct daemon_ctx *ctx;
+	struct client_id id;
+	bool decided;	   /* the verify function ran (or there was nothing to verify) */
+	bool cert_refused; /* the handshake failed on the client's certificate */
+	bool reached_http;
+	bool cut;
+	int fd;
+	int64_t started_ms;
+	char peer[ADDR_TEXT_MAX];
+	char why[192]; /* why the certificate was refused */
+	struct conn_state *prev, *next;
+};
+
+const char *client_source_name(enum client_source s)
+{
+	switch (s) {
+	case CLIENT_CA:
+		return "client-ca";
+	case CLIENT_ENROLLED:
+		return "enrolled";
+	case CLIENT_NONE:
+	default:
+		return "none";
+	}
+}
+
+void identity_trust_free(struct daemon_ctx *ctx)
+{
+	if (ctx->trust)
+		gnutls_x509_trust_list_deinit(ctx->trust, 1);
+	ctx->trust = NULL;
+}
+
+static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
+{
+	gnutls_x509_crt_t copy;
+	gnutls_datum_t der = {0};
+	int r = gnutls_x509_crt_export2(ca, GNUTLS_X509_FMT_DER, &der);
+	if (r < 0)
+		return -EIO;
+	r = gnutls_x509_crt_init(&copy);
+	if (r >= 0) {
+		r = gnutls_x509_crt_import(copy, &der, GNUTLS_X509_FMT_DER);
+		/* On success the list owns the copy. */
+		if (r >= 0)
+			r = gnutls_x509_trust_list_add_cas(tl, &copy, 1, 0) == 1 ? 0 : -1;
+		if (r < 0)
+			gnutls_x509_crt_deinit(copy);
+	}
+	gnutls_free(der.data);
+	return r < 0 ? -EIO : 0;
+}
+
+int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem)
+{
+	gnutls_x509_trust_list_t tl;
+	gnutls_datum_t pem = {.data = client_ca_pem->data, .size = (unsigned)client_ca_pem->len};
+
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
+		return -ENOMEM;
+	int r = gnutls_x509_trust_list_add_trust_mem(tl, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(tl, ctx->enroll_cur.gcrt) < 0) ||
+	    (ctx->enroll_old.gcrt && trust_add_ca(tl, ctx->enroll_old.gcrt) < 0)) {
+		gnutls_x509_trust_list_deinit(tl, 1);
+		return -EIO;
+	}
+	identity_trust_free(ctx);
+	ctx->trust = tl;
+	return 0;
+}
+
+/* Keep log lines and JSON printable whatever a certificate says. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+static bool has_client_auth_eku(gnutls_x509_crt_t crt)
+{
+	for (unsigned i = 0;; i++) {
+		char oid[128];
+		size_t sz = sizeof(oid);
+		int r = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &sz, NULL);
+		if (r == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue; /* an OID longer than any we look for */
+		if (r < 0)
+			return false;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+			return true;
+	}
+}
+
+static bool issued_by(gnutls_x509_crt_t leaf, gnutls_x509_crt_t ca)
+{
+	return ca && gnutls_x509_crt_check_issuer(leaf, ca) == 1;
+}
+
+/* Decide the identity from the presented chain. 0 and st->id filled in, or
+ * GNUTLS_E_CERTIFICATE_ERROR with st->why saying why. */
+static int decide(struct conn_state *st, gnutls_session_t session)
+{
+	struct daemon_ctx *ctx = st->ctx;
+	gnutls_x509_crt_t crts[CHAIN_MAX];
+	unsigned n = 0, n_crts = 0, status = 0, ca = 0, ku = 0;
+	int r = GNUTLS_E_CERTIFICATE_ERROR;
+
+	st->decided = true;
+	st->id.source = CLIENT_NONE;
+	st->id.name[0] = 0;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || n == 0)
+		return 0; /* no certificate: enrollment only */
+	if (n > CHAIN_MAX) {
+		snprintf(st->why, sizeof(st->why), "a chain of %u certificates (at most %d)", n,
+			 CHAIN_MAX);
+		goto refuse;
+	}
+	for (; n_crts < n; n_crts++) {
+		if (gnutls_x509_crt_init(&crts[n_crts]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crts[n_crts], &chain[n_crts], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crts[n_crts]);
+			break;
+		}
+	}
+	if (n_crts < n) {
+		str_copy(st->why, sizeof(st->why), "a certificate that does not parse");
+		goto refuse;
+	}
+	gnutls_typed_vdata_st purpose = {
+	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
+	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
+	if (!ctx->trust ||
+	    gnutls_x509_trust_list_verify_crt2(ctx->trust, crts, n, &purpose, 1, 0, &status, NULL) <
+		0 ||
+	    status != 0) {
+		gnutls_datum_t out = {0};
+		if (status && gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
+									   &out, 0) == 0) {
+			str_copy(st->why, sizeof(st->why), (const char *)out.data);
+			gnutls_free(out.data);
+		} else {
+			str_copy(st->why, sizeof(st->why), "the chain could not be verified");
+		}
+		goto refuse;
+	}
+	gnutls_x509_crt_t leaf = crts[0];
+	if (gnutls_x509_crt_get_basic_constraints(leaf, NULL, &ca, NULL) >= 0 && ca) {
+		str_copy(st->why, sizeof(st->why),
+			 "a CA certificate (CA:TRUE) cannot be a client identity");
+		goto refuse;
+	}
+	if (!has_client_auth_eku(leaf)) {
+		str_copy(st->why, sizeof(st->why),
+			 "the certificate has no extended key usage clientAuth");
+		goto refuse;
+	}
+	if (gnutls_x509_crt_get_key_usage(leaf, &ku, NULL) >= 0 &&
+	    !(ku & GNUTLS_KEY_DIGITAL_SIGNATURE)) {
+		str_copy(st->why, sizeof(st->why),
+			 "the certificate's key usage lacks digitalSignature");
+		goto refuse;
+	}
+	size_t sz = sizeof(st->id.name);
+	if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0, 0, st->id.name,
+					  &sz) < 0 ||
+	    !st->id.name[0]) {
+		st->id.name[0] = 0;
+		str_copy(st->why, sizeof(st->why), "the certificate has no subject CN");
+		goto refuse;
+	}
+	printable(st->id.name);
+	st->id.source = n == 1 && (issued_by(leaf, ctx->enroll_cur.gcrt) ||
+				   issued_by(leaf, ctx->enroll_old.gcrt))
+			    ? CLIENT_ENROLLED
+			    : CLIENT_CA;
+	r = 0;
+	goto out;
+refuse:
+	st->cert_refused = true;
+	printable(st->why);
+out:
+	for (unsigned i = 0; i < n_crts; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	return r;
+}
+
+/* GnuTLS calls this inside the handshake, in the serving thread. libmicrohttpd sets the
+ * session's pointer to its connection (checked when the connection starts). */
+static int handshake_verify(gnutls_session_t session)
+{
+	struct MHD_Connection *c = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci =
+	    c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	struct conn_state *st = ci ? ci->socket_context : NULL;
+	if (!st)
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	int r = decide(st, session);
+	if (r != 0)
+		/* The audit event follows when the connection closes. */
+		log_msg(LOG_INFO, "client certificate from %s refused in the TLS handshake: %s",
+			st->peer, st->why);
+	return r;
+}
+
+enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct daemon_ctx *ctx = cls;
+	char peer[ADDR_TEXT_MAX];
+	(void)len;
+	addr_format(addr, peer, sizeof(peer));
+	if (ratelimit_wait_ms(&ctx->tls_ratelimit, peer, ctx->cfg->tls_failure_limit) > 0) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
+		log_msg(LOG_INFO, "turned away %s: too many refused client certificates", peer);
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void **socket_ctx)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *fi =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ai =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct conn_state *st = calloc(1, sizeof(struct conn_state));
+	if (!st)
+		return; /* no state: the verify function refuses any certificate */
+	*socket_ctx = st;
+	st->ctx = ctx;
+	st->fd = fi ? fi->connect_fd : -1;
+	st->started_ms = time_mono_ms();
+	addr_format(ai ? ai->client_addr : NULL, st->peer, sizeof(st->peer));
+	st->next = ctx->conns;
+	if (ctx->conns)
+		ctx->conns->prev = st;
+	ctx->conns = st;
+	if (!ci || !ci->tls_session)
+		return;
+	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+	void *p = gnutls_session_get_ptr(session);
+	if (p && p != (void *)c) {
+		/* A libmicrohttpd that uses the pointer differently: fail closed. */
+		log_msg(LOG_ERR, "libmicrohttpd's TLS session pointer is not its connection; "
+				 "refusing client certificates");
+		return;
+	}
+	gnutls_session_set_ptr(session, c);
+	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
+	gnutls_session_set_verify_function(session, handshake_verify);
+}
+
+static void conn_closed(struct daemon_ctx *ctx, struct MHD_Connection *c, struct conn_state *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		ctx->conns = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	if (st->cert_refused) {
+		/* Only a certificate refused in the handshake counts against the address;
+		 * idle, aborted or plain TCP connects are for the connection limits. */
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
+		ratelimit_fail(&ctx->tls_ratelimit, st->peer);
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = st->peer,
+					  .result = "tls-refused"},
+			  "client certificate refused in the TLS handshake: %s", st->why);
+	} else if (!st->reached_http && !st->cut) {
+		/* Audited (not counted) when the client sent a ClientHello: a protocol or
+		 * cipher we do not allow, or a handshake given up. A bare TCP connect that
+		 * said nothing is only logged. */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+		if (session &&
+		    gnutls_handshake_get_last_in(session) != GNUTLS_HANDSHAKE_HELLO_REQUEST)
+			log_audit(
+			    &(struct audit){
+				.event = AUDIT_REFUSE, .peer = st->peer, .result = "tls-failed"},
+			    "TLS handshake failed or abandoned before any request (a protocol "
+			    "or cipher that is not allowed, or the client gave up)");
+		else
+			log_msg(LOG_INFO, "connection from %s closed before saying anything",
+				st->peer);
+	}
+	free(st);
+}
+
+void identity_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+		     enum MHD_ConnectionNotificationCode code)
+{
+	struct daemon_ctx *ctx = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn_started(ctx, c, socket_ctx);
+		return;
+	}
+	struct conn_state *st = *socket_ctx;
+	*socket_ctx = NULL;
+	if (st)
+		conn_closed(ctx, c, st);
+}
+
+const struct client_id *identity_of(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	static const struct client_id none = {.source = CLIENT_NONE};
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_state *st = ci ? ci->socket_context : NULL;
+	(void)ctx;
+	if (!st)
+		return &none;
+	st->reached_http = true;
+	const union MHD_ConnectionInfo *si =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t session = si ? (gnutls_session_t)si->tls_session : NULL;
+	if (!session)
+		return &none;
+	/* A resumed session skips the handshake's verify function: decide now. */
+	if (!st->decided || gnutls_session_is_resumed(session)) {
+		st->decided = false;
+		if (decide(st, session) != 0)
+			return &none;
+	}
+	return &st->id;
+}
+
+void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
+{
+	int64_t max_ms = (int64_t)ctx->cfg->connection_max_age_s * 1000;
+	for (struct conn_state *st = ctx->conns; st; st = st->next) {
+		if (st->cut || st->fd < 0 || now_ms - st->started_ms < max_ms)
+			continue;
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE, .peer = st->peer, .result = "too-slow"},
+		    "connection open for %llds (connection-max-age) without finishing; cut",
+		    (long long)ctx->cfg->connection_max_age_s);
+		shutdown(st->fd, SHUT_RDWR);
+		st->cut = true;
+	}
+}

@@ -1,0 +1,245 @@
+/* routes.c - the public API's routes: GET /v1/bundle, /v1/bundle/info, /healthz,
+ * /metrics, and POST /v1/enroll (handed to enroll.c).
+ *
+ * Reads the client identity that identity.c decided in the handshake; never verifies a
+ * certificate itself. Must never serve the bundle to a connection without a verified
+ * identity that the operator allows. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+static bool allowed(const struct daemon_config *cfg, const struct client_id *id)
+{
+	if (id->source == CLIENT_ENROLLED)
+		return cfg->enrolled_fetch;
+	if (cfg->n_allow == 0)
+		return true;
+	for (size_t i = 0; i < cfg->n_allow; i++)
+		if (fnmatch(cfg->allow[i], id->name, 0) == 0)
+			return true;
+	return false;
+}
+
+static void blob_free_cb(void *cls)
+{
+	store_blob_unref(cls);
+}
+
+/* Serve the held bundle by reference: nothing is copied or allocated per fetch. */
+static enum MHD_Result http_blob(struct MHD_Connection *c, struct store_blob *blob)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+	    blob->data->len, blob->data->data, blob_free_cb, blob);
+	if (!resp) {
+		store_blob_unref(blob);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	enum MHD_Result r = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				    const char *peer, const struct client_id *id)
+{
+	struct store_blob *blob = NULL;
+	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN];
+	uint64_t fetch_no = 0;
+	int64_t gone_at = 0;
+	const char *source = client_source_name(id->source);
+	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = id->name, .source = source};
+
+	enum store_fetch res =
+	    store_fetch(&ctx->store, id->name, source, peer, &blob, bid, &fetch_no, &gone_at);
+	time_format(gone_at, when);
+	a.bundle_id = bid[0] ? bid : NULL;
+	switch (res) {
+	case STORE_FETCH_OK:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
+		METRIC_INC(&ctx->metrics, fetch_by_source,
+			   id->source == CLIENT_ENROLLED ? M_SOURCE_ENROLLED : M_SOURCE_CA);
+		a.result = "ok";
+		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu)", bid,
+			  source, id->name, peer, (unsigned long long)fetch_no);
+		return http_blob(c, blob);
+	case STORE_FETCH_EXPIRED:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_EXPIRED);
+		a.result = "expired";
+		log_audit(&a, "refused fetch by %s: bundle expired", id->name);
+		return http_error(c, MHD_HTTP_GONE, "expired",
+				  "the bundle expired at %s; run 'pkishare upload-certs' on the "
+				  "first control-plane node and join with the new certificate key",
+				  when);
+	case STORE_FETCH_USED_UP:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_USED_UP);
+		a.result = "used-up";
+		log_audit(&a, "refused fetch by %s: bundle used up", id->name);
+		return http_error(c, MHD_HTTP_GONE, "used-up",
+				  "the bundle reached its maximum number of fetches at %s; run "
+				  "'pkishare upload-certs' on the first control-plane node again",
+				  when);
+	case STORE_FETCH_DELETED:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_DELETED);
+		a.result = "deleted";
+		log_audit(&a, "refused fetch by %s: bundle deleted", id->name);
+		return http_error(c, MHD_HTTP_GONE, "deleted",
+				  "the bundle was deleted by an operator at %s; run 'pkishare "
+				  "upload-certs' on the first control-plane node again",
+				  when);
+	case STORE_FETCH_NONE:
+	default:
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_NONE);
+		a.result = "not-found";
+		log_audit(&a, "refused fetch by %s: no bundle held", id->name);
+		return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+				  "no bundle has been uploaded; run 'pkishare upload-certs' on the "
+				  "first control-plane node");
+	}
+}
+
+void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)c;
+	(void)toe;
+	if (*req_ctx && *req_ctx != cls) {
+		struct enroll_req *er = *req_ctx;
+		secret_free(er->body);
+		free(er);
+	}
+	*req_ctx = NULL;
+}
+
+static void peer_of(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	addr_format(ci ? ci->client_addr : NULL, buf, len);
+}
+
+/* First call for a request (headers only): authorize it, or answer at once. */
+static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				     const char *url, const char *method, void **req_ctx)
+{
+	char peer[ADDR_TEXT_MAX];
+
+	const struct client_id *id = identity_of(ctx, c);
+	peer_of(c, peer, sizeof(peer));
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+		/* The one route open to clients without a certificate. A body announced as too
+		 * large is refused before a byte of it is read. */
+		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES) {
+			METRIC_INC(&ctx->metrics, enroll, M_ENROLL_TOO_LARGE);
+			ratelimit_fail(&ctx->ratelimit, peer);
+			log_audit(&(struct audit){.event = AUDIT_ENROLL,
+						  .peer = peer,
+						  .result = "too-large"},
+				  "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
+			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+					  "the CSR is larger than %d bytes", CSR_MAX_BYTES);
+		}
+		struct enroll_req *er = calloc(1, sizeof(*er));
+		if (!er)
+			return MHD_NO;
+		*req_ctx = er;
+		return MHD_YES;
+	}
+	if (id->source == CLIENT_NONE) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
+		    "refused request for %.64s: no client certificate", url);
+		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+				  "a client certificate signed by the daemon's client CA is "
+				  "required (or enroll first with a join token: POST /v1/enroll)");
+	}
+	if (!allowed(ctx->cfg, id)) {
+		bool enrolled = id->source == CLIENT_ENROLLED;
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = peer,
+					  .client = id->name,
+					  .source = client_source_name(id->source),
+					  .result = "forbidden"},
+			  "refused %s identity %s: %s", client_source_name(id->source), id->name,
+			  enrolled ? "enrolled identities may not fetch (enrolled-fetch = no)"
+				   : "not on the allow-list");
+		if (enrolled)
+			return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+					  "identities enrolled with a join token may not fetch "
+					  "here (pkishared enrolled-fetch = no); use a client "
+					  "certificate from the operator's client CA");
+		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+				  "client '%s' is not on pkishared's allow-list (--allow)",
+				  id->name);
+	}
+	bool has_body = (clen && strcmp(clen, "0") != 0) ||
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
+		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+				  "only GET without a body is served here (and POST /v1/enroll)");
+	*req_ctx = ctx;
+	return MHD_YES;
+}
+
+enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_ctx)
+{
+	struct daemon_ctx *ctx = cls;
+	char peer[ADDR_TEXT_MAX];
+	(void)version;
+
+	if (*req_ctx == NULL)
+		return begin_request(ctx, c, url, method, req_ctx);
+	peer_of(c, peer, sizeof(peer));
+	if (*req_ctx != ctx) {
+		/* An enrollment: collect the CSR, capped, then answer. */
+		struct enroll_req *er = *req_ctx;
+		if (*upload_data_size != 0) {
+			if (!er->too_big) {
+				if (!er->body)
+					er->body = secret_new(4096);
+				if (!er->body ||
+				    er->body->len + *upload_data_size > CSR_MAX_BYTES ||
+				    secret_append(er->body, upload_data, *upload_data_size) < 0) {
+					er->too_big = true;
+					er->body = secret_free(er->body);
+				}
+			}
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return enroll_handle(ctx, c, er, peer);
+	}
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0; /* refused in begin_request; never reached */
+		return MHD_YES;
+	}
+	/* Authorized in begin_request from the identity the handshake decided. */
+	const struct client_id *id = identity_of(ctx, c);
+	if (id->source == CLIENT_NONE)
+		return MHD_NO;
+	if (strcmp(url, "/healthz") == 0)
+		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	if (strcmp(url, "/v1/bundle") == 0)
+		return serve_bundle(ctx, c, peer, id);
+	if (strcmp(url, "/metrics") == 0)
+		return http_metrics(ctx, c);
+	if (strcmp(url, "/v1/bundle/info") == 0) {
+		json_t *info = store_bundle_info(&ctx->store);
+		if (!info)
+			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no bundle is held");
+		return http_json(c, MHD_HTTP_OK, info);
+	}
+	return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
+}

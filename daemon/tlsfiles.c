@@ -1,0 +1,84 @@
+/* tlsfiles.c - the serving certificate, its key and the client CA, as loaded by one
+ * start or reload: checked, then immutable and shared by reference.
+ *
+ * A reload publishes a new set under ctx->tls_lock; a thread that was reading the old one
+ * (the admin thread computing pins for status) keeps its reference, so nothing is freed
+ * under it. The key lives in guarded memory and is wiped with the last reference. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
+#define PEM_MAX_BYTES (64 * 1024)
+
+static int load_pem(const char *what, const char *path, struct secret **ret)
+{
+	int r = secret_read_file(path, PEM_MAX_BYTES, ret);
+	if (r < 0)
+		log_msg(LOG_ERR, "cannot read %s %s: %s; check the path and permissions", what,
+			path, error_message(r));
+	return r;
+}
+
+int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret)
+{
+	struct tls_files *t = calloc(1, sizeof(*t));
+	uint8_t pin[PIN_BYTES];
+
+	if (!t)
+		return -ENOMEM;
+	t->refs = 1;
+	int r = load_pem("TLS key", cfg->tls_key, &t->key_pem);
+	if (r >= 0)
+		r = load_pem("TLS certificate", cfg->tls_cert, &t->cert_pem);
+	if (r >= 0)
+		r = load_pem("client CA", cfg->client_ca, &t->client_ca_pem);
+	if (r >= 0) {
+		r = server_check_tls(t->cert_pem, t->key_pem);
+		if (r < 0)
+			log_msg(LOG_ERR,
+				"the TLS certificate %s and key %s do not load together (not PEM, "
+				"or the key is not the certificate's); make them with 'pkishare "
+				"pki serving-cert'",
+				cfg->tls_cert, cfg->tls_key);
+	}
+	if (r < 0) {
+		tls_files_unref(t);
+		return r;
+	}
+	/* Computed once here, so readers never parse the PEM. */
+	if (pin_of_chain_ca(t->cert_pem->data, t->cert_pem->len, pin) == 0)
+		pin_format(pin, t->ca_cert_hash);
+	if (pin_curl_of_leaf(t->cert_pem->data, t->cert_pem->len, t->pinned_pubkey,
+			     sizeof(t->pinned_pubkey)) < 0)
+		t->pinned_pubkey[0] = 0;
+	*ret = t;
+	return 0;
+}
+
+struct tls_files *tls_files_ref(struct tls_files *t)
+{
+	atomic_fetch_add(&t->refs, 1);
+	return t;
+}
+
+struct tls_files *tls_files_unref(struct tls_files *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+		secret_free(t->key_pem);
+		secret_free(t->cert_pem);
+		secret_free(t->client_ca_pem);
+		free(t);
+	}
+	return NULL;
+}
+
+struct tls_files *daemon_tls_get(struct daemon_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->tls_lock);
+	struct tls_files *t = tls_files_ref(ctx->tls);
+	pthread_mutex_unlock(&ctx->tls_lock);
+	return t;
+}
