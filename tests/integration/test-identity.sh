@@ -1,0 +1,89 @@
+#!/bin/bash
+# Client identities: what a client certificate must be (EKU clientAuth, CA:FALSE,
+# digitalSignature where key usage is present), enrolled identities kept apart from the
+# client CA's (audit, fetch log, metrics, enrolled-fetch), and audit lines a CN cannot
+# forge.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/c1
+make_pki "$R"
+start_daemon "$R" --allow 'node-*' --allow 'evil*'
+upload "$R/pki" --ttl 1h
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+
+# mkcert NAME SUBJECT EXTENSIONS: a P-256 certificate from the operator's client CA.
+mkcert() {
+	printf '%s\n' "$3" >"$T/$1.ext"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$2" \
+		-keyout "$T/$1.key" -out "$T/$1.csr" 2>/dev/null
+	openssl x509 -req -in "$T/$1.csr" -CA "$R/clients/ca.crt" -CAkey "$R/clients/ca.key" \
+		-CAcreateserial -days 1 -extfile "$T/$1.ext" -out "$T/$1.crt" 2>/dev/null
+}
+fetch_code() { # fetch_code NAME
+	curl -sS -o /dev/null -w '%{http_code}' --cacert "$R/pki/ca.crt" --cert "$T/$1.crt" \
+		--key "$T/$1.key" "https://127.0.0.1:$PORT/v1/bundle" 2>/dev/null || true
+}
+mkcert good /CN=node-7 "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+mkcert noeku /CN=node-8 "keyUsage=critical,digitalSignature"
+mkcert isca /CN=node-9 "basicConstraints=critical,CA:TRUE
+extendedKeyUsage=clientAuth"
+mkcert nodsig /CN=node-10 "extendedKeyUsage=clientAuth
+keyUsage=critical,keyEncipherment"
+mkcert server /CN=node-11 "extendedKeyUsage=serverAuth"
+
+check "client certificate with EKU clientAuth: 200" [ "$(fetch_code good)" = 200 ]
+check "no extended key usage: refused in the handshake" [ "$(fetch_code noeku)" = 000 ]
+check "a CA certificate (CA:TRUE): refused in the handshake" [ "$(fetch_code isca)" = 000 ]
+# OpenSSL's client will not sign with that certificate; Go's presents it as it is, and
+# GnuTLS refuses its signature (key usage violation) before our own check would.
+export GOPROXY=off GO111MODULE=off GOCACHE=$T/gocache GOPATH=$T/gopath
+go build -o "$T/tlsclient" "$(dirname "$0")/tlsclient.go"
+check "the Go client gets 200 with the good certificate" \
+	[ "$("$T/tlsclient" "127.0.0.1:$PORT" "$T/good.crt" "$T/good.key" /v1/bundle)" = 200 ]
+check "key usage without digitalSignature: refused in the handshake" \
+	[ "$("$T/tlsclient" "127.0.0.1:$PORT" "$T/nodsig.crt" "$T/nodsig.key" /v1/bundle)" = 000 ]
+check "server purpose only: refused in the handshake" [ "$(fetch_code server)" = 000 ]
+sleep 0.2
+check "the reasons are logged" bash -c "grep -q 'no extended key usage clientAuth' '$DAEMON_LOG' &&
+	grep -q 'CA:TRUE' '$DAEMON_LOG'"
+
+# A CN with spaces and an '=' cannot forge fields in the stderr audit line.
+mkcert evil "/CN=evil result=ok source=client-ca" "extendedKeyUsage=clientAuth"
+check "a CN with spaces still fetches (it is on the allow-list)" [ "$(fetch_code evil)" = 200 ]
+sleep 0.2
+check "the CN is quoted in the audit line" grep -q 'client="evil result=ok source=client-ca" source=client-ca' "$DAEMON_LOG"
+
+# An enrolled identity named like a client-CA node is kept apart.
+TOKEN=$("$PKISHARE" token create --uses 3)
+expect_exit 0 "join --token as node-2 (the name of a client-CA node)" "$PKISHARE" join \
+	--server "$SERVER" --ca-cert-hash "$PIN" --token "$TOKEN" --certificate-key "$KEY" \
+	--node-name node-2 --pki-dir "$T/e1/pki"
+sleep 0.2
+check "the enrolled fetch is audited as enrolled" grep -q 'event=fetch .*client=node-2 source=enrolled .*result=ok' "$DAEMON_LOG"
+curl -sS --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	"https://127.0.0.1:$PORT/v1/bundle" >/dev/null
+"$PKISHARE" status -o json >"$T/status.json"
+check "status: the fetch log tells the two node-2 apart" /usr/bin/python3 - "$T/status.json" <<'PY'
+import json, sys
+log = json.load(open(sys.argv[1]))["bundle"]["fetchLog"]
+srcs = sorted(e["clientSource"] for e in log if e["client"] == "node-2")
+sys.exit(0 if srcs == ["client-ca", "enrolled"] else 1)
+PY
+curl -sS --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	"https://127.0.0.1:$PORT/metrics" >"$T/metrics"
+check "metrics count fetches by source" grep -q 'pkishare_bundle_fetches_by_source_total{source="enrolled"} 1' "$T/metrics"
+
+# --allow does not apply to enrolled identities; enrolled-fetch decides for them.
+stop_daemon
+start_daemon "$R" --allow 'nobody' --enrolled-fetch no
+upload "$R/pki" --ttl 1h
+TOKEN=$("$PKISHARE" token create --uses 3)
+expect_exit 7 "enrolled-fetch no: join --token is refused" "$PKISHARE" join \
+	--server "$SERVER" --ca-cert-hash "$PIN" --token "$TOKEN" --certificate-key "$KEY" \
+	--node-name node-5 --pki-dir "$T/e2/pki"
+check "enrolled-fetch no: the refusal says why" grep -q "enrolled-fetch = no" "$T/last.err"
+check "enrolled-fetch no: nothing written" [ ! -e "$T/e2/pki" ]
+check "client-CA identity not on --allow: 403" [ "$(fetch_code good)" = 403 ]
+expect_exit 2 "enrolled-fetch takes yes or no" "$PKISHARED" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
+finish
