@@ -85,6 +85,7 @@ struct join_opts {
 	int64_t ttl;
 	uint64_t uses;
 	bool curl;
+	bool json; /* -o json */
 	const char *sock;
 };
 
@@ -185,8 +186,15 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	int c;
 	duration_parse(TOKEN_DEFAULT_TTL, &o->ttl);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "json") != 0) {
+				cli_error("-o takes only json");
+				return EXIT_USAGE;
+			}
+			o->json = true;
+			break;
 		case O_TTL:
 			if (duration_parse(optarg, &o->ttl) < 0) {
 				cli_error("invalid --ttl '%s': %s", optarg,
@@ -283,8 +291,8 @@ int verb_token(int argc, char **argv)
 		return ex;
 	}
 	if (!strcmp(sub, "list")) {
-		bool as_json = rest == 2 && !strcmp(args[0], "-o") && !strcmp(args[1], "json");
-		if (rest != 0 && !as_json) {
+		bool as_json = o.json;
+		if (rest != 0) {
 			cli_error("token list takes only -o json");
 			return EXIT_USAGE;
 		}
