@@ -5,6 +5,16 @@
 # served while the bundle is wiped under it.
 . "$(dirname "$0")/lib.sh"
 
+# The serving key is ECDSA P-256 by default (GnuTLS signs it far faster than RSA), still
+# signed by the cluster CA, which keeps kubeadm's RSA default.
+"$PKISHARE" pki init --dir "$T/d" --address 127.0.0.1 >"$T/d.log"
+check "pki init: serving key ECDSA P-256 by default" bash -c "openssl x509 -in '$T/d/pkishared/tls.crt' -noout -text | grep -q 'NIST CURVE: P-256'"
+check "pki init: cluster CA keeps RSA" bash -c "openssl x509 -in '$T/d/pki/ca.crt' -noout -text | grep -q rsaEncryption"
+check "pki init: the serving certificate is signed by the cluster CA" \
+	openssl verify -CAfile "$T/d/pki/ca.crt" "$T/d/pkishared/tls.crt"
+"$PKISHARE" pki serving-cert --pki-dir "$T/d/pki" --out "$T/d/rsa" --serving-key-type rsa >/dev/null
+check "pki serving-cert --serving-key-type rsa: an RSA serving key" bash -c "openssl x509 -in '$T/d/rsa/tls.crt' -noout -text | grep -q rsaEncryption"
+
 R=$T/c1
 make_pki "$R"
 start_daemon "$R"
