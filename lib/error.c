@@ -55,6 +55,10 @@ const char *error_message(int err)
 		return "the key must be ECDSA P-256, or RSA of 2048 to 4096 bits with public "
 		       "exponent "
 		       "65537; make a new key of one of those kinds";
+	case PKS_E_FOREIGN:
+		return "an existing file or directory in the target is owned by another user or "
+		       "writable by group or others; nothing was written: check who put it there, "
+		       "then fix its owner and mode (chown, chmod go-w) or remove it";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

@@ -251,7 +251,9 @@ static int carry_over(int src, int dst, const char *prefix, int depth, size_t *c
 			r = -PKS_E_SYMLINK;
 			set_detail(detail, rel);
 		} else if (S_ISDIR(st.st_mode)) {
-			if (mkdirat(dst, de->d_name, st.st_mode & 07777) < 0) {
+			/* The same mode as before, whatever the umask: never widened. */
+			if (mkdirat(dst, de->d_name, 0700) < 0 ||
+			    fchmodat(dst, de->d_name, st.st_mode & 07777, 0) < 0) {
 				r = -errno;
 				break;
 			}
@@ -286,6 +288,60 @@ static int carry_over(int src, int dst, const char *prefix, int depth, size_t *c
 	return r;
 }
 
+/* Refuse a tree that someone else could have planted files in: every directory and file
+ * at or under dfd must belong to us and be writable by nobody else. Runs before anything
+ * is written (and in a dry run), so both find the same problems. */
+static int check_owned(int dfd, const char *prefix, int depth, char *detail)
+{
+	struct stat st;
+	if (depth > INSTALL_MAX_DEPTH)
+		return -ELOOP;
+	if (fstat(dfd, &st) < 0)
+		return -errno;
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		set_detail(detail, depth == 0 ? "the target directory" : prefix);
+		return -PKS_E_FOREIGN;
+	}
+	int fd = dup(dfd);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *de;
+	int r = 0;
+	while (r >= 0 && (de = readdir(d))) {
+		char rel[PATH_MAX];
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+		} else if (S_ISLNK(st.st_mode)) {
+			r = -PKS_E_SYMLINK;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			char p2[PATH_MAX + 1];
+			snprintf(p2, sizeof(p2), "%s/", rel);
+			r = sub < 0 ? -errno : check_owned(sub, p2, depth + 1, detail);
+			if (sub >= 0)
+				close(sub);
+			if (r == -PKS_E_FOREIGN)
+				break; /* detail already names it */
+		} else if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+			r = -PKS_E_FOREIGN;
+		}
+		/* A foreign subdirectory named itself in the recursive call. */
+		if (r < 0 && !(r == -PKS_E_FOREIGN && S_ISDIR(st.st_mode)))
+			set_detail(detail, rel);
+	}
+	closedir(d);
+	return r;
+}
+
 static int write_entry(int root, const struct pki_entry *e)
 {
 	char dir[PKI_NAME_MAX];
@@ -298,8 +354,12 @@ static int write_entry(int root, const struct pki_entry *e)
 		size_t n = (size_t)(slash - e->name);
 		memcpy(dir, e->name, n);
 		dir[n] = 0;
-		if (mkdirat(root, dir, 0755) < 0 && errno != EEXIST)
+		if (mkdirat(root, dir, 0755) < 0) {
+			if (errno != EEXIST)
+				return -errno;
+		} else if (fchmodat(root, dir, 0755, 0) < 0) { /* whatever the umask */
 			return -errno;
+		}
 		dfd = openat(root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0)
 			return errno == ELOOP || errno == ENOTDIR ? -PKS_E_SYMLINK : -errno;
@@ -401,6 +461,9 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		    open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (tfd < 0)
 			return -errno;
+		r = check_owned(tfd, "", 0, detail);
+		if (r < 0)
+			return r;
 		for (size_t i = 0; i < set->n; i++) {
 			r = compare_existing(tfd, set->e[i].name, &set->e[i]);
 			if (r == -ENOENT || r == -ENOTDIR) {
@@ -456,7 +519,8 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		r = -errno;
 		goto fail;
 	}
-	if (fchmod(tmpfd, 0755) < 0) {
+	/* The target keeps its own mode (never widened); a new one is 0755. */
+	if (fchmod(tmpfd, exists ? st.st_mode & 07777 : 0755) < 0) {
 		r = -errno;
 		goto fail;
 	}
