@@ -25,7 +25,6 @@ stop_all() {
 trap 'stop_all; rm -rf "$T"' EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-p90() { sort -n | awk '{a[NR]=$1} END {i=int(NR*0.9+0.999); print a[i]}'; }
 # CPU seconds of processes (comma-separated pids), all threads.
 cpu_s() { for p in ${1//,/ }; do cat "/proc/$p/stat"; done |
 	awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); s += $12 + $13} END {printf "%.4f\n", s / hz}'; }
