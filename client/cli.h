@@ -76,6 +76,8 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
+/* Replace anything but printable ASCII (escape sequences from a server) with '?'. */
+void cli_sanitize(char *s);
 
 int verb_certificate_key(int argc, char **argv);
 int verb_pki(int argc, char **argv);

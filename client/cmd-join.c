@@ -25,9 +25,9 @@
 #define MAX_SERVERS 8
 
 /* An error body instead of a bundle (curl without --fail, or a refusal): explain it. */
-static int explain_api_error(const char *reason, const char *msg)
+static int explain_api_error(const char *who, const char *reason, const char *msg)
 {
-	cli_error("the server refused: %s", msg);
+	cli_error("%s refused: %s", who, msg);
 	if (!strcmp(reason, "expired"))
 		return EXIT_EXPIRED;
 	if (!strcmp(reason, "used-up") || !strcmp(reason, "deleted"))
@@ -49,7 +49,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	char detail[DETAIL_MAX] = "", reason[64], msg[512];
 
 	if (api_error_parse(json, reason, sizeof(reason), msg, sizeof(msg)))
-		return explain_api_error(reason, msg);
+		return explain_api_error("the server", reason, msg);
 	int r = bundle_parse((const char *)json->data, json->len, &b, detail);
 	if (r < 0) {
 		cli_error("this is not a usable bundle: %s (%s); nothing was written",
@@ -377,6 +377,20 @@ int verb_join(int argc, char **argv)
 				    : r == -ECONNRESET	     ? EXIT_FORBIDDEN
 							     : EXIT_UNREACHABLE;
 			continue;
+		}
+		if (resp.status != 200) {
+			char reason[64] = "", msg[512] = "";
+			if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
+				snprintf(msg, sizeof(msg), "HTTP %d without an explanation",
+					 resp.status);
+			http_response_done(&resp);
+			/* No bundle (or a gone one) here: another server may hold it. */
+			if ((resp.status == 404 || resp.status == 410) && i + 1 < n_servers) {
+				cli_error("%s answered %d (%s): %s; trying the next --server",
+					  servers[i], resp.status, reason, msg);
+				continue;
+			}
+			return explain_api_error(servers[i], reason, msg);
 		}
 		printf(
 		    "[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -60,13 +61,22 @@ int cli_take_key(char *arg, uint8_t *key)
 	int r;
 
 	if (strcmp(arg, "-") == 0) {
+		/* One byte at a time from the descriptor, straight into guarded memory: stdio
+		 * would keep a copy of the key in its buffer for the life of the process (and
+		 * swallow whatever follows the key line on stdin, such as a bundle). */
 		_cleanup_(secret_freep) struct secret *line = secret_new(128);
-		int ch;
-		while (line && (ch = getchar()) != EOF && ch != '\n') {
-			char cc = (char)ch;
-			if (line->len > 100 || secret_append(line, &cc, 1) < 0)
+		char cc = 0;
+		ssize_t n;
+		while (line && (n = read(STDIN_FILENO, &cc, 1)) != 0) {
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (cc == '\n' || line->len > 100 || secret_append(line, &cc, 1) < 0)
 				break;
 		}
+		secret_wipe(&cc, sizeof(cc));
 		if (!line)
 			return EXIT_FAIL;
 		r = key_parse((const char *)line->data, key, detail);
@@ -87,6 +97,13 @@ void http_response_done(struct http_response *r)
 	r->body = secret_free(r->body);
 }
 
+void cli_sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
 {
 	if (!body || body->len == 0)
@@ -98,6 +115,9 @@ bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char 
 	if (ok) {
 		str_copy(reason, rlen, rs);
 		str_copy(msg, mlen, e);
+		/* Text from the other side reaches a terminal: no escape sequences. */
+		cli_sanitize(reason);
+		cli_sanitize(msg);
 	}
 	json_decref(j);
 	return ok;

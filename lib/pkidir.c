@@ -580,6 +580,44 @@ fail:
 	return r;
 }
 
+/* Could a file be created in dir? The nearest existing ancestor must be a directory we
+ * may write; no component may be a file. Checked before anything is written anywhere, so
+ * a destination that cannot be written fails the whole join up front (and --dry-run). */
+static int check_parent(const char *dir, char *detail)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	str_copy(buf, sizeof(buf), dir);
+	for (;;) {
+		if (stat(buf, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				set_detail(detail, buf);
+				return -PKS_E_NOT_DIR;
+			}
+			if (access(buf, W_OK) < 0) {
+				int e = -errno;
+				set_detail(detail, buf);
+				return e;
+			}
+			return 0;
+		}
+		if (errno == ENOTDIR) {
+			set_detail(detail, dir);
+			return -PKS_E_NOT_DIR;
+		}
+		if (errno != ENOENT) {
+			int e = -errno;
+			set_detail(detail, buf);
+			return e;
+		}
+		char *slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			return 0;
+		*slash = 0;
+	}
+}
+
 int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
 			char *detail)
 {
@@ -595,6 +633,9 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 	char *slash = strrchr(dir, '/');
 	*slash = 0;
 	const char *pdir = dir[0] ? dir : "/";
+	int r = check_parent(pdir, detail);
+	if (r < 0)
+		return r;
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
 			set_detail(detail, path);
@@ -614,7 +655,7 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 	}
 	if (flags & PKIDIR_DRY_RUN)
 		return 0;
-	int r = mkdir_parents(pdir);
+	r = mkdir_parents(pdir);
 	if (r < 0) {
 		set_detail(detail, pdir);
 		return r;

@@ -46,4 +46,54 @@ expect_exit 0 "join under umask 077" bash -c "umask 077; $(printf '%q ' "$PKISHA
 	--certificate-key $KEY --pki-dir $T/e/pki"
 check "umask 077: etcd/ is 0755 as kubeadm makes it" [ "$(stat -c %a "$T/e/pki/etcd")" = 755 ]
 check "umask 077: the keys are 0600" [ "$(stat -c %a "$T/e/pki/ca.key")" = 600 ]
+
+# External etcd destinations are all checked before anything is written; --dry-run finds
+# the same problems as the real run.
+mkdir -p "$T/ext"; cp "$R/pki/etcd/ca.crt" "$T/ext/ca.crt"
+cp "$R/clients/node-2.crt" "$T/ext/client.crt"; cp "$R/clients/node-2.key" "$T/ext/client.key"
+"$PKISHARE" export --format kubeadm-secret --pki-dir "$R/pki" --certificate-key "$KEY" \
+	--external-etcd-ca "$T/ext/ca.crt" --external-etcd-cert "$T/ext/client.crt" \
+	--external-etcd-key "$T/ext/client.key" >"$T/ext.json"
+echo "a file" >"$T/notadir"
+EXT=(--external-etcd-ca "$T/x/ca.pem" --external-etcd-cert "$T/x/client.pem" --external-etcd-key "$T/notadir/client-key.pem")
+expect_exit 1 "an external destination under a file: refused" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/f/pki" "${EXT[@]}" "$T/ext.json"
+check "the refusal names the destination" grep -q "notadir" "$T/last.err"
+check "nothing written: no PKI directory, no other destination" bash -c "[ ! -e '$T/f' ] && [ ! -e '$T/x' ]"
+expect_exit 1 "--dry-run finds the same problem" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/f/pki" "${EXT[@]}" --dry-run "$T/ext.json"
+mkdir -p "$T/g/pki" "$T/elsewhere"; ln -s "$T/elsewhere" "$T/g/pki/etcd"
+expect_exit 1 "an etcd/ symlink in the target: the real run refuses" join_to "$T/g/pki"
+expect_exit 1 "an etcd/ symlink in the target: --dry-run refuses too" join_to "$T/g/pki" --dry-run
+check "the symlink is named" grep -q "etcd" "$T/last.err"
+
+# join tries every --server: one that holds no bundle (404) is reported, the next serves.
+"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+	--client-ca "$R/clients/ca.crt" --admin-socket "$T/empty.sock" >"$T/empty.log" 2>&1 &
+EMPTY_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$T/empty.log" && break; sleep 0.05; done
+EMPTY=$(grep -o 'listening on [^ ]*' "$T/empty.log" | cut -d' ' -f3)
+expect_exit 0 "join --server EMPTY --server GOOD" "$PKISHARE" join --server "$EMPTY" --server "$SERVER" \
+	--ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	--certificate-key "$KEY" --pki-dir "$T/h/pki"
+check "the empty server is named with what it answered" grep -q "$EMPTY answered 404 (not-found)" "$T/last.err"
+check "the bundle came from the second server" grep -q "Fetched the sealed bundle from $SERVER" "$T/last.out"
+expect_exit 6 "only an empty server: its answer, and no 'Fetched' line" "$PKISHARE" join --server "$EMPTY" \
+	--ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	--certificate-key "$KEY" --pki-dir "$T/i/pki"
+check "no 'Fetched' line for a refusal" bash -c "! grep -q Fetched '$T/last.out'"
+kill "$EMPTY_PID"; wait "$EMPTY_PID" || true
+
+# --certificate-key - reads the key from the descriptor a byte at a time into guarded
+# memory: never a 4 KiB stdio read that would keep a copy in stdio's buffer.
+curl_fetch "$R" node-3 >"$T/bundle.json"
+expect_exit 0 "--certificate-key - from a pipe" bash -c "echo '$KEY' | strace -f -e trace=read -o '$T/read.trace' \
+	'$PKISHARE' decrypt --certificate-key - --pki-dir '$T/k/pki' '$T/bundle.json'"
+check "the key is read from fd 0 a byte at a time, never through a stdio buffer" bash -c \
+	"grep -q 'read(0, \"[0-9a-f]\", 1) *= 1' '$T/read.trace' && ! grep -q 'read(0, .*, 4096)' '$T/read.trace'"
+
+# Text from a server is shown without its escape sequences.
+printf '{"error": "gone \\u001b[2J\\u001b]0;owned\\u0007 now", "reason": "expired"}' >"$T/evil.json"
+expect_exit 3 "an error body with escape sequences" "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/l/pki" "$T/evil.json"
+check "no escape byte reaches the terminal" bash -c "! grep -q \$'\\x1b' '$T/last.err' && grep -q 'gone ?\[2J' '$T/last.err'"
 finish
