@@ -55,6 +55,10 @@ const char *error_message(int err)
 		return "the key must be ECDSA P-256, or RSA of 2048 to 4096 bits with public "
 		       "exponent "
 		       "65537; make a new key of one of those kinds";
+	case PKS_E_PAIR:
+		return "a private key does not belong to its certificate (or public key): the "
+		       "entries were swapped or replaced; nothing was written; upload the PKI "
+		       "again from the first node";
 	case PKS_E_FOREIGN:
 		return "an existing file or directory in the target is owned by another user or "
 		       "writable by group or others; nothing was written: check who put it there, "

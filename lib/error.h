@@ -28,6 +28,7 @@ enum {
 	PKS_E_KUBEADM_SHORT,  /* a kubeadm entry shorter than its nonce and tag */
 	PKS_E_WEAK_KEY,
 	PKS_E_FOREIGN,
+	PKS_E_PAIR, /* a private key that does not belong to its certificate */
 	/* an existing entry owned by someone else or writable by others */ /* a public key outside
 									       P-256 and RSA
 									       2048-4096 with

@@ -14,6 +14,7 @@
 #include "key.h"
 #include "kubeadm.h"
 #include "util.h"
+#include "x509.h"
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
@@ -110,6 +111,37 @@ static int external_index(const char *skey)
 		if (strcmp(kubeadm_external_keys[i], skey) == 0)
 			return i;
 	return -1;
+}
+
+/* Every private key must belong to the certificate (or public key) beside it. */
+static int pairs_check(const struct pki_set *set, struct secret *const ext[KUBEADM_EXT_COUNT],
+		       char *detail)
+{
+	static const char *const pairs[][2] = {{"ca.key", "ca.crt"},
+					       {"front-proxy-ca.key", "front-proxy-ca.crt"},
+					       {"etcd/ca.key", "etcd/ca.crt"},
+					       {"sa.key", "sa.pub"}};
+	for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+		const struct pki_entry *k = pki_set_find(set, pairs[i][0]);
+		const struct pki_entry *p = pki_set_find(set, pairs[i][1]);
+		if (!k && !p)
+			continue;
+		int r = k && p ? x509_pair_check(k->data->data, k->data->len, p->data->data,
+						 p->data->len)
+			       : -PKS_E_MISSING;
+		if (r < 0) {
+			if (detail)
+				snprintf(detail, DETAIL_MAX, "%s and %s", pairs[i][0], pairs[i][1]);
+			return r;
+		}
+	}
+	const struct secret *ek = ext[KUBEADM_EXT_KEY], *ec = ext[KUBEADM_EXT_CERT];
+	if ((ek || ec) &&
+	    (!ek || !ec || x509_pair_check(ek->data, ek->len, ec->data, ec->len) < 0)) {
+		set_detail(detail, "external-etcd.key and external-etcd.crt");
+		return -PKS_E_PAIR;
+	}
+	return 0;
 }
 
 int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct pki_set *ret,
@@ -210,6 +242,20 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 				r = -PKS_E_MISSING;
 			}
 		}
+		/* kubeadm accepts emptied required entries and swapped keys; we do not. */
+		for (size_t i = 0; i < pki_shared_files_count && r >= 0; i++) {
+			const struct pki_known *k = &pki_shared_files[i];
+			char mapped[PKI_NAME_MAX];
+			secret_key_of(k->name, mapped);
+			if (k->required && !pki_set_find(&set, k->name)) {
+				if (detail)
+					snprintf(detail, DETAIL_MAX,
+						 "the Secret's required entry \"%s\" is empty",
+						 mapped);
+				r = -PKS_E_MISSING;
+			}
+		}
+		r = r < 0 ? r : pairs_check(&set, ext, detail);
 		if (r >= 0 && !has_local_etcd && !has_ext_etcd) {
 			set_detail(detail,
 				   "the Secret has neither etcd-ca.* nor external-etcd-* keys");

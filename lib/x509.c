@@ -196,6 +196,30 @@ int x509_cert_load(const void *pem, size_t len, X509 **ret)
 	return 0;
 }
 
+int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, size_t pub_len)
+{
+	EVP_PKEY *key = NULL, *pub = NULL;
+	X509 *cert = NULL;
+	int r = x509_key_load(key_pem, key_len, &key);
+	if (r < 0)
+		return r;
+	if (x509_cert_load(pub_pem, pub_len, &cert) == 0) {
+		pub = X509_get_pubkey(cert);
+	} else {
+		BIO *bio = BIO_new_mem_buf(pub_pem, (int)pub_len);
+		pub = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+		BIO_free(bio);
+	}
+	if (!pub)
+		r = -PKS_E_X509;
+	else
+		r = EVP_PKEY_eq(key, pub) == 1 ? 0 : -PKS_E_PAIR;
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r;
+}
+
 int x509_cert_load_file(const char *path, X509 **ret)
 {
 	FILE *f = fopen(path, "re");

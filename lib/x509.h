@@ -45,6 +45,9 @@ int x509_cert_pem(X509 *cert, struct secret **ret);
 
 int x509_key_load(const void *pem, size_t len, EVP_PKEY **ret);
 int x509_cert_load(const void *pem, size_t len, X509 **ret);
+/* 0 if the private key key_pem belongs to pub_pem, which is a certificate or a public
+ * key (PEM); -PKS_E_PAIR if not, -PKS_E_X509 if either does not parse. */
+int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, size_t pub_len);
 /* Load a certificate from a file (public data). */
 int x509_cert_load_file(const char *path, X509 **ret);
 
