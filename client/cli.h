@@ -76,6 +76,9 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
+/* Say that the admin socket could not be used (r: -errno from admin_request), and what to
+ * check; returns EXIT_UNREACHABLE. */
+int cli_admin_unreachable(const char *sock, int r);
 /* Replace anything but printable ASCII (escape sequences from a server) with '?'. */
 void cli_sanitize(char *s);
 

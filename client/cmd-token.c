@@ -32,13 +32,6 @@ json_t *admin_status(const char *sock, int *ret_err)
 	return j;
 }
 
-static int admin_unreachable(const char *sock, int r)
-{
-	cli_error("cannot reach pkishared on %s: %s; is pkishared running, and are you root?", sock,
-		  error_message(r));
-	return EXIT_UNREACHABLE;
-}
-
 static int report(const char *what, struct http_response *resp)
 {
 	char reason[64] = "", msg[512] = "";
@@ -73,7 +66,7 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	int r = admin_request(sock, "POST", "/v1/tokens", body, &resp);
 	secret_free(body);
 	if (r < 0)
-		return admin_unreachable(sock, r);
+		return cli_admin_unreachable(sock, r);
 	int ex = resp.status == 201 ? EXIT_OK : report("token creation", &resp);
 	http_response_done(&resp);
 	return ex;
@@ -94,7 +87,7 @@ static int print_join(const struct join_opts *o)
 	int r;
 	json_t *st = admin_status(o->sock, &r);
 	if (!st)
-		return admin_unreachable(o->sock, r);
+		return cli_admin_unreachable(o->sock, r);
 	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
 	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
 	const char *listen = json_string_value(json_object_get(st, "listen"));
@@ -283,7 +276,7 @@ int verb_token(int argc, char **argv)
 		struct http_response resp = {0};
 		r = admin_request(o.sock, "DELETE", path, NULL, &resp);
 		if (r < 0)
-			return admin_unreachable(o.sock, r);
+			return cli_admin_unreachable(o.sock, r);
 		int ex = resp.status == 200 ? EXIT_OK : report("token delete", &resp);
 		if (ex == EXIT_OK)
 			printf("[token] Deleted token %s\n", args[0]);
@@ -299,7 +292,7 @@ int verb_token(int argc, char **argv)
 		struct http_response resp = {0};
 		r = admin_request(o.sock, "GET", "/v1/tokens", NULL, &resp);
 		if (r < 0)
-			return admin_unreachable(o.sock, r);
+			return cli_admin_unreachable(o.sock, r);
 		if (resp.status != 200) {
 			int ex = report("token list", &resp);
 			http_response_done(&resp);

@@ -52,14 +52,6 @@ static int report_admin_error(const char *what, const struct http_response *resp
 	return EXIT_FAIL;
 }
 
-static int admin_failed(const char *sock, int r)
-{
-	cli_error("cannot reach pkishared on %s: %s; is pkishared running (systemctl status "
-		  "pkishared), and are you root?",
-		  sock, error_message(r));
-	return EXIT_UNREACHABLE;
-}
-
 /* The daemon's default and maximum TTL, from its status. */
 static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 {
@@ -221,7 +213,7 @@ int verb_upload_certs(int argc, char **argv)
 	r = daemon_ttls(sock, &def_ttl, &max_ttl);
 	if (r < 0) {
 		pki_set_clear(&plain);
-		return admin_failed(sock, r);
+		return cli_admin_unreachable(sock, r);
 	}
 	if (ttl == 0)
 		ttl = def_ttl;
@@ -251,7 +243,7 @@ int verb_upload_certs(int argc, char **argv)
 	struct http_response resp = {0};
 	r = admin_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
-		return admin_failed(sock, r);
+		return cli_admin_unreachable(sock, r);
 	if (resp.status != 201) {
 		int ex = report_admin_error("upload", &resp);
 		http_response_done(&resp);
@@ -299,7 +291,7 @@ int verb_delete_certs(int argc, char **argv)
 	struct http_response resp = {0};
 	int r = admin_request(sock, "DELETE", "/v1/bundle", NULL, &resp);
 	if (r < 0)
-		return admin_failed(sock, r);
+		return cli_admin_unreachable(sock, r);
 	int ex = EXIT_OK;
 	if (resp.status != 200)
 		ex = report_admin_error("delete", &resp);
@@ -342,7 +334,7 @@ int verb_status(int argc, char **argv)
 	struct http_response resp = {0};
 	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
 	if (r < 0)
-		return admin_failed(sock, r);
+		return cli_admin_unreachable(sock, r);
 	if (resp.status != 200) {
 		int ex = report_admin_error("status", &resp);
 		http_response_done(&resp);

@@ -97,6 +97,20 @@ void http_response_done(struct http_response *r)
 	r->body = secret_free(r->body);
 }
 
+int cli_admin_unreachable(const char *sock, int r)
+{
+	if (r == -ETIMEDOUT)
+		cli_error("pkishared on %s accepted the connection but did not answer in time; a "
+			  "daemon that cannot start leaves its socket accepting: check "
+			  "'systemctl status pkishared' and 'journalctl -u pkishared'",
+			  sock);
+	else
+		cli_error("cannot reach pkishared on %s: %s; is pkishared running (systemctl "
+			  "status pkishared), and are you root?",
+			  sock, error_message(r));
+	return EXIT_UNREACHABLE;
+}
+
 void cli_sanitize(char *s)
 {
 	for (; *s; s++)

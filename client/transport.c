@@ -185,7 +185,9 @@ int admin_request(const char *socket_path, const char *method, const char *path,
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	struct conn c = {.fd = fd};
-	return send_and_receive(&c, "localhost", method, path, NULL, body, ret);
+	int r = send_and_receive(&c, "localhost", method, path, NULL, body, ret);
+	/* A socket timeout surfaces as EAGAIN ("Resource temporarily unavailable"). */
+	return r == -EAGAIN || r == -EWOULDBLOCK ? -ETIMEDOUT : r;
 }
 
 /* Split host:port / [v6]:port. */

@@ -22,6 +22,11 @@
 #include "options.h"
 #include "util.h"
 
+/* Unusable TLS files (missing, unreadable, not matching): the configuration is wrong, and
+ * restarting will not help. Listed in the unit's RestartPreventExitStatus= with 2 (bad
+ * options). sysexits.h's EX_CONFIG. */
+#define EXIT_CONFIG 78
+
 /* Sockets passed by systemd (pkishared.socket), told apart by FileDescriptorName=. */
 static int take_systemd_sockets(struct daemon_ctx *ctx)
 {
@@ -153,6 +158,15 @@ int main(int argc, char **argv)
 	r = secret_harden_process();
 	if (r < 0)
 		log_msg(LOG_WARNING, "cannot make the process non-dumpable: %s", strerror(-r));
+	uint64_t memlock = 0;
+	r = secret_lock_check(&memlock);
+	if (r < 0)
+		log_msg(
+		    LOG_WARNING,
+		    "cannot lock memory (%s; RLIMIT_MEMLOCK is %llu bytes): secrets and the held "
+		    "bundle may be swapped out; raise LimitMEMLOCK= (the unit sets 64M) or grant "
+		    "CAP_IPC_LOCK (a container may need it)",
+		    strerror(-r), (unsigned long long)memlock);
 
 	/* Signals are taken synchronously by the main thread; block them before any thread
 	 * starts so that every thread inherits the mask. */
@@ -174,8 +188,10 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
-	if (tls_files_load(&cfg, &ctx.tls) < 0)
+	if (tls_files_load(&cfg, &ctx.tls) < 0) {
+		exit_code = EXIT_CONFIG; /* systemd does not restart on it */
 		goto out;
+	}
 	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
 	 * locked secure heap. */
 	if (CRYPTO_secure_malloc_init(64 * 1024, 32) != 1)

@@ -67,6 +67,23 @@ int secret_harden_process(void)
 	return 0;
 }
 
+int secret_lock_check(uint64_t *ret_limit)
+{
+	/* libsodium locks its guarded pages on a best-effort basis and says nothing when it
+	 * cannot; find out once, with the amount a daemon holding a bundle needs. */
+	static const size_t probe_len = 2 * 1024 * 1024;
+	struct rlimit lim;
+	*ret_limit = getrlimit(RLIMIT_MEMLOCK, &lim) == 0 ? (uint64_t)lim.rlim_cur : 0;
+	void *p = sodium_malloc(probe_len);
+	if (!p)
+		return -ENOMEM;
+	int r = sodium_mlock(p, probe_len) == 0 ? 0 : -errno;
+	if (r == 0)
+		sodium_munlock(p, probe_len);
+	sodium_free(p);
+	return r;
+}
+
 struct secret *secret_new(size_t cap)
 {
 	struct secret *s = calloc(1, sizeof(*s));

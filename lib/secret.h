@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -24,6 +25,11 @@ int secret_init(void);
 
 /* Make the process non-dumpable and disable core files. Returns 0 or -errno. */
 int secret_harden_process(void);
+
+/* Can guarded memory be locked (kept out of swap)? 0, or -errno (EPERM: no CAP_IPC_LOCK
+ * and a zero limit; ENOMEM/EAGAIN: RLIMIT_MEMLOCK too low). ret_limit gets the soft
+ * RLIMIT_MEMLOCK in bytes. */
+int secret_lock_check(uint64_t *ret_limit);
 
 /* A new empty buffer able to hold cap bytes without growing. NULL on ENOMEM. */
 struct secret *secret_new(size_t cap);

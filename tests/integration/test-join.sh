@@ -79,6 +79,10 @@ check "unknown verb: says how to list verbs" err_has "pkishare --help"
 expect_exit 2 "unknown flag" "$PKISHARE" join --bogus
 expect_exit 2 "pkishared without its TLS files" "$PKISHARED" --listen 127.0.0.1:0
 check "pkishared says which options are missing" err_has "tls-cert, tls-key and client-ca are required"
+expect_exit 78 "pkishared with a TLS file that is not there: exit 78 (not restarted by systemd)" \
+	"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$T/nothing.crt" --tls-key "$T/nothing.key" \
+	--client-ca "$T/nothing.crt" --admin-socket "$T/never.sock"
+check "it names the file and what to check" bash -c "grep -q 'nothing.key' '$T/last.err' && grep -q 'check the path' '$T/last.err'"
 
 # pki init makes kubeadm's subjects; pki serving-cert issues from an existing cluster CA.
 check "ca.crt subject is CN=kubernetes" bash -c "openssl x509 -in '$T/c-rsa/pki/ca.crt' -noout -subject | grep -q 'CN = kubernetes'"

@@ -20,8 +20,27 @@ else
 	fail "systemd-analyze is not installed"
 fi
 
+# A configuration error does not restart forever, and the first start does not wait for
+# network-online.target (both sockets come from systemd).
+check "unit: start limit of 5 starts a minute" bash -c "grep -qx 'StartLimitBurst=5' '$UNIT_FILE' && grep -qx 'StartLimitIntervalSec=60' '$UNIT_FILE'"
+check "unit: exit 2 and 78 (configuration errors) are not restarted" grep -qx 'RestartPreventExitStatus=2 78' "$UNIT_FILE"
+check "unit: no network-online.target dependency" bash -c "! grep -Eq '^(Wants|After|Requires)=.*network-online' '$UNIT_FILE'"
+
 R=$T/c1
 make_pki "$R"
+
+# Memory that cannot be locked is said once, with the limit (no CAP_IPC_LOCK, limit 0).
+if command -v setpriv >/dev/null && command -v prlimit >/dev/null; then
+	prlimit --memlock=0:0 setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock -- \
+		"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+		--client-ca "$R/clients/ca.crt" --admin-socket "$T/nolock.sock" >"$T/nolock.log" 2>&1 &
+	NL=$!
+	for _ in $(seq 1 100); do grep -q "listening on" "$T/nolock.log" && break; sleep 0.05; done
+	kill "$NL"; wait "$NL" || true
+	check "without CAP_IPC_LOCK and with RLIMIT_MEMLOCK 0: a warning naming the limit" \
+		bash -c "grep -q 'cannot lock memory.*RLIMIT_MEMLOCK is 0 bytes.*CAP_IPC_LOCK' '$T/nolock.log'"
+	check "and the daemon still started" grep -q "listening on" "$T/nolock.log"
+fi
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export PKISHARE_ADMIN_SOCKET=$T/admin.sock ADMIN=$T/admin.sock DAEMON_LOG=$T/daemon.log
 SERVER=127.0.0.1:$PORT
