@@ -86,6 +86,7 @@ int verb_certificate_key(int argc, char **argv);
 int verb_pki(int argc, char **argv);
 int verb_upload_certs(int argc, char **argv);
 int verb_delete_certs(int argc, char **argv);
+int verb_reload(int argc, char **argv);
 int verb_status(int argc, char **argv);
 int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);

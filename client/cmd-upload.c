@@ -266,7 +266,9 @@ int verb_upload_certs(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int verb_delete_certs(int argc, char **argv)
+/* Options of a verb that only talks to the admin socket. >0: go on with *ret_sock; 0: help
+ * was printed; <0: usage error. */
+static int admin_only_args(int argc, char **argv, const char *usage, const char **ret_sock)
 {
 	static const struct option opts[] = {
 	    {"admin-socket", required_argument, NULL, 's'},
@@ -280,16 +282,27 @@ int verb_delete_certs(int argc, char **argv)
 		if (c == 's') {
 			sock_opt = optarg;
 		} else if (c == 'h') {
-			puts("Usage: pkishare delete-certs [--admin-socket PATH]\n"
-			     "Wipe the bundle pkishared holds, now.");
-			return EXIT_OK;
+			puts(usage);
+			return 0;
 		} else {
-			return EXIT_USAGE;
+			return -1;
 		}
 	}
-	const char *sock = cli_admin_socket(sock_opt);
+	*ret_sock = cli_admin_socket(sock_opt);
+	return 1;
+}
+
+int verb_delete_certs(int argc, char **argv)
+{
+	const char *sock = NULL;
+	int r = admin_only_args(argc, argv,
+				"Usage: pkishare delete-certs [--admin-socket PATH]\n"
+				"Wipe the bundle pkishared holds, now.",
+				&sock);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	struct http_response resp = {0};
-	int r = admin_request(sock, "DELETE", "/v1/bundle", NULL, &resp);
+	r = admin_request(sock, "DELETE", "/v1/bundle", NULL, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	int ex = EXIT_OK;
@@ -297,6 +310,33 @@ int verb_delete_certs(int argc, char **argv)
 		ex = report_admin_error("delete", &resp);
 	else
 		printf("[delete-certs] The bundle was wiped\n");
+	http_response_done(&resp);
+	return ex;
+}
+
+int verb_reload(int argc, char **argv)
+{
+	const char *sock = NULL;
+	int r =
+	    admin_only_args(argc, argv,
+			    "Usage: pkishare reload [--admin-socket PATH]\n"
+			    "Make pkishared re-read its configuration and TLS files (as SIGHUP "
+			    "does) and\nsay whether it took them; the held bundle is kept either "
+			    "way. The unit's\nExecReload=, so 'systemctl reload pkishared' fails "
+			    "when the reload is refused.",
+			    &sock);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
+	struct http_response resp = {0};
+	r = admin_request(sock, "POST", "/v1/reload", NULL, &resp);
+	if (r < 0)
+		return cli_admin_unreachable(sock, r);
+	int ex = EXIT_OK;
+	if (resp.status != 200)
+		ex = report_admin_error("reload", &resp);
+	else
+		printf("[reload] pkishared took the new configuration and TLS files; the held "
+		       "bundle was kept\n");
 	http_response_done(&resp);
 	return ex;
 }

@@ -156,6 +156,8 @@ static void usage(FILE *f)
 	      "  pki ca-cert-hash    print a CA's sha256:<hex> pin\n"
 	      "  upload-certs        seal the PKI under a fresh key and hand it to pkishared\n"
 	      "  delete-certs        wipe the held bundle now\n"
+	      "  reload              make pkishared re-read its configuration, and say if it took "
+	      "it\n"
 	      "  status              what pkishared holds\n"
 	      "  certificate-key     print a new certificate key\n"
 	      "  token create|list|delete   join tokens for nodes without a certificate\n"
@@ -183,6 +185,7 @@ int main(int argc, char **argv)
 	    {"pki", verb_pki},
 	    {"upload-certs", verb_upload_certs},
 	    {"delete-certs", verb_delete_certs},
+	    {"reload", verb_reload},
 	    {"status", verb_status},
 	    {"join", verb_join},
 	    {"decrypt", verb_decrypt},

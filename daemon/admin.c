@@ -4,12 +4,14 @@
  * are capped before they are read and accumulate in guarded memory. The daemon checks a
  * bundle's structure and times, never its contents: it holds no key to open it. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -56,6 +58,38 @@ static bool peer_is_trusted(struct MHD_Connection *c, char *who, size_t len)
 	}
 	snprintf(who, len, "uid=%u pid=%d", (unsigned)cred.uid, (int)cred.pid);
 	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+#define RELOAD_WAIT_S 20
+
+/* POST /v1/reload: ask the main thread to reload (as SIGHUP does) and answer with the
+ * outcome, so that `systemctl reload` (ExecReload=pkishare reload) fails when the new
+ * configuration or TLS files are refused. */
+static enum MHD_Result do_reload(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *who)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RELOAD_WAIT_S;
+	pthread_mutex_lock(&ctx->reload_lock);
+	uint64_t gen = ctx->reload_gen;
+	log_msg(LOG_INFO, "reload requested by %s on the admin socket", who);
+	kill(getpid(), SIGHUP); /* taken by the main thread's sigwait() */
+	int r = 0;
+	while (ctx->reload_gen == gen && r == 0)
+		r = pthread_cond_timedwait(&ctx->reload_done, &ctx->reload_lock, &until);
+	bool done = ctx->reload_gen != gen, ok = ctx->reload_ok;
+	char why[sizeof(ctx->reload_why)];
+	str_copy(why, sizeof(why), ctx->reload_why);
+	pthread_mutex_unlock(&ctx->reload_lock);
+	if (!done)
+		return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "timeout",
+				  "the reload did not finish within %d s; see the daemon's log",
+				  RELOAD_WAIT_S);
+	if (!ok)
+		return http_error(
+		    c, MHD_HTTP_CONFLICT, "reload-refused",
+		    "reload refused, still serving with the previous configuration: %s", why);
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:b}", "reloaded", 1));
 }
 
 static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *c,
@@ -262,6 +296,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				  "request body over %d bytes", ADMIN_BODY_MAX);
 	peer_is_trusted(c, who, sizeof(who));
 
+	if (strcmp(url, "/v1/reload") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+		return do_reload(ctx, c, who);
 	if (strcmp(url, "/v1/bundle") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
 			return do_upload(ctx, c, req, who);

@@ -82,8 +82,10 @@ struct tls_files {
 	char pinned_pubkey[96];		     /* curl's --pinnedpubkey form of the leaf */
 };
 
-/* Load and check the three files (cert and key must match). Logs what is wrong. */
-int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret);
+/* Load and check the three files (cert and key must match). Logs what is wrong and puts
+ * one line of it in why (may be NULL). */
+int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char *why,
+		   size_t why_len);
 struct tls_files *tls_files_ref(struct tls_files *t);
 /* Drop one reference; the last one wipes and frees. Accepts NULL; returns NULL. */
 struct tls_files *tls_files_unref(struct tls_files *t);
@@ -130,6 +132,13 @@ struct daemon_ctx {
 	struct ratelimit ratelimit;	/* join tokens */
 	struct ratelimit tls_ratelimit; /* client certificates refused in the handshake */
 	struct metrics metrics;
+
+	/* Reload outcomes, for POST /v1/reload (systemctl reload) to wait on. */
+	pthread_mutex_t reload_lock;
+	pthread_cond_t reload_done;
+	uint64_t reload_gen; /* reloads finished */
+	bool reload_ok;
+	char reload_why[256];
 
 	struct MHD_Daemon *https;
 	pthread_t serve_thread;

@@ -67,8 +67,8 @@ static int take_systemd_sockets(struct daemon_ctx *ctx)
  * are freed only after the HTTPS side has been restarted without them, so there are never
  * more than two sets however many reloads there are. The admin thread reads only
  * settings that a reload does not change. */
-static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
-		   int argc, char **argv)
+static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
+		   int argc, char **argv, char *why, size_t why_len)
 {
 	struct options *o = calloc(1, sizeof(*o));
 	struct tls_files *tls = NULL;
@@ -76,16 +76,19 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 	if (!o || options_load(o, argc, argv) != 0) {
 		log_msg(LOG_ERR, "reload: the configuration is not valid (see the message above); "
 				 "keeping the running one");
+		snprintf(why, why_len,
+			 "the configuration is not valid (the daemon's log says "
+			 "which setting)");
 		if (o)
 			options_free(o);
 		free(o);
-		return;
+		return false;
 	}
-	if (tls_files_load(&o->cfg, &tls) < 0) {
+	if (tls_files_load(&o->cfg, &tls, why, why_len) < 0) {
 		log_msg(LOG_ERR, "reload: keeping the running TLS files");
 		options_free(o);
 		free(o);
-		return;
+		return false;
 	}
 	if (strcmp(o->cfg.listen, cfg->listen) != 0 ||
 	    strcmp(o->cfg.admin_socket, cfg->admin_socket) != 0 || o->cfg.ttl_s != cfg->ttl_s ||
@@ -112,11 +115,13 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 	ctx->tls = tls;
 	pthread_mutex_unlock(&ctx->tls_lock);
 	int r = server_start(ctx);
+	bool ok = r >= 0;
 	if (r < 0) {
 		log_msg(LOG_ERR,
 			"reload: cannot serve with the new settings: %s; back to the "
 			"running ones",
 			error_message(r));
+		snprintf(why, why_len, "cannot serve with the new settings: %s", error_message(r));
 		*cfg = old_cfg;
 		pthread_mutex_lock(&ctx->tls_lock);
 		ctx->tls = old_tls;
@@ -137,6 +142,7 @@ static void reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 		*live = o;
 	}
 	tls_files_unref(old_tls);
+	return ok;
 }
 
 int main(int argc, char **argv)
@@ -184,11 +190,13 @@ int main(int argc, char **argv)
 	ratelimit_init(&ctx.ratelimit);
 	ratelimit_init(&ctx.tls_ratelimit);
 	pthread_mutex_init(&ctx.tls_lock, NULL);
+	pthread_mutex_init(&ctx.reload_lock, NULL);
+	pthread_cond_init(&ctx.reload_done, NULL);
 	if (store_init(&ctx.store) < 0) {
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
-	if (tls_files_load(&cfg, &ctx.tls) < 0) {
+	if (tls_files_load(&cfg, &ctx.tls, NULL, 0) < 0) {
 		exit_code = EXIT_CONFIG; /* systemd does not restart on it */
 		goto out;
 	}
@@ -235,9 +243,24 @@ int main(int argc, char **argv)
 		if (sigwait(&mask, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			char why[256] = "";
 			sd_notify(0, "RELOADING=1");
-			reload(&ctx, &cfg, &live, argc, argv);
-			sd_notify(0, "READY=1");
+			bool ok = reload(&ctx, &cfg, &live, argc, argv, why, sizeof(why));
+			if (ok)
+				sd_notifyf(0, "READY=1\nSTATUS=Reloaded; serving on %s",
+					   ctx.listen_name);
+			else
+				sd_notifyf(0,
+					   "READY=1\nSTATUS=Reload refused: %s; serving with the "
+					   "previous configuration",
+					   why);
+			/* Tell a waiting POST /v1/reload (systemctl reload) how it went. */
+			pthread_mutex_lock(&ctx.reload_lock);
+			ctx.reload_gen++;
+			ctx.reload_ok = ok;
+			str_copy(ctx.reload_why, sizeof(ctx.reload_why), why);
+			pthread_cond_broadcast(&ctx.reload_done);
+			pthread_mutex_unlock(&ctx.reload_lock);
 			continue;
 		}
 		log_msg(LOG_NOTICE, "signal %d: wiping secrets and stopping", sig);
@@ -263,6 +286,8 @@ out:
 	ratelimit_done(&ctx.ratelimit);
 	ratelimit_done(&ctx.tls_ratelimit);
 	pthread_mutex_destroy(&ctx.tls_lock);
+	pthread_mutex_destroy(&ctx.reload_lock);
+	pthread_cond_destroy(&ctx.reload_done);
 	options_free(&opts);
 	if (live) {
 		options_free(live);

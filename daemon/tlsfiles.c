@@ -5,6 +5,7 @@
  * (the admin thread computing pins for status) keeps its reference, so nothing is freed
  * under it. The key lives in guarded memory and is wiped with the last reference. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "daemon.h"
@@ -13,16 +14,22 @@
 
 #define PEM_MAX_BYTES (64 * 1024)
 
-static int load_pem(const char *what, const char *path, struct secret **ret)
+static int load_pem(const char *what, const char *path, struct secret **ret, char *why,
+		    size_t why_len)
 {
 	int r = secret_read_file(path, PEM_MAX_BYTES, ret);
-	if (r < 0)
+	if (r < 0) {
 		log_msg(LOG_ERR, "cannot read %s %s: %s; check the path and permissions", what,
 			path, error_message(r));
+		if (why)
+			snprintf(why, why_len, "cannot read %s %s: %s", what, path,
+				 error_message(r));
+	}
 	return r;
 }
 
-int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret)
+int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char *why,
+		   size_t why_len)
 {
 	struct tls_files *t = calloc(1, sizeof(*t));
 	uint8_t pin[PIN_BYTES];
@@ -30,19 +37,24 @@ int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret)
 	if (!t)
 		return -ENOMEM;
 	t->refs = 1;
-	int r = load_pem("TLS key", cfg->tls_key, &t->key_pem);
+	int r = load_pem("TLS key", cfg->tls_key, &t->key_pem, why, why_len);
 	if (r >= 0)
-		r = load_pem("TLS certificate", cfg->tls_cert, &t->cert_pem);
+		r = load_pem("TLS certificate", cfg->tls_cert, &t->cert_pem, why, why_len);
 	if (r >= 0)
-		r = load_pem("client CA", cfg->client_ca, &t->client_ca_pem);
+		r = load_pem("client CA", cfg->client_ca, &t->client_ca_pem, why, why_len);
 	if (r >= 0) {
 		r = server_check_tls(t->cert_pem, t->key_pem);
-		if (r < 0)
+		if (r < 0) {
 			log_msg(LOG_ERR,
 				"the TLS certificate %s and key %s do not load together (not PEM, "
 				"or the key is not the certificate's); make them with 'pkishare "
 				"pki serving-cert'",
 				cfg->tls_cert, cfg->tls_key);
+			if (why)
+				snprintf(why, why_len,
+					 "the TLS certificate %s and key %s do not load together",
+					 cfg->tls_cert, cfg->tls_key);
+		}
 	}
 	if (r < 0) {
 		tls_files_unref(t);

@@ -69,7 +69,7 @@ for kt in ecdsa rsa; do
 done
 
 # Every verb answers --help (exit 0); unknown verbs and flags are usage errors (exit 2).
-for v in certificate-key pki "pki init" upload-certs delete-certs status join decrypt token \
+for v in certificate-key pki "pki init" upload-certs delete-certs reload status join decrypt token \
 	print-join-command export; do
 	expect_exit 0 "pkishare $v --help" "$PKISHARE" $v --help
 done

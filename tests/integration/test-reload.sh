@@ -44,5 +44,13 @@ kill -HUP "$DAEMON_PID"
 for _ in $(seq 1 100); do grep -q "keeping the running TLS files" "$DAEMON_LOG" && break; sleep 0.05; done
 check "a rejected reload says why" grep -q "do not load together" "$DAEMON_LOG"
 check "a rejected reload keeps serving" daemon_serves "$R"
+
+# pkishare reload (the unit's ExecReload=) waits for the outcome and fails when refused.
+expect_exit 1 "pkishare reload with the broken certificate fails" "$PKISHARE" reload
+check "it says why" grep -q "do not load together" "$T/last.err"
+check "and that the previous configuration still serves" grep -q "still serving with the previous configuration" "$T/last.err"
 cp "$T/tls.crt.good" "$R/pkishared/tls.crt"
+expect_exit 0 "pkishare reload with good files" "$PKISHARE" reload
+check "it says the bundle was kept" grep -q "the held bundle was kept" "$T/last.out"
+check "the bundle is served after pkishare reload" daemon_serves "$R"
 finish

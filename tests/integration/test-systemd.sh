@@ -8,7 +8,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 # 1. systemd-analyze verify and security, on the built unit pointed at the built binary.
 mkdir -p "$T/units" "$T/man/man8" "$T/man/man5" "$T/man/man1"
-sed "s#^ExecStart=[^ ]*#ExecStart=$PKISHARED#" "$UNIT_FILE" >"$T/units/pkishared.service"
+sed -e "s#^ExecStart=[^ ]*#ExecStart=$PKISHARED#" -e "s#^ExecReload=[^ ]*#ExecReload=$PKISHARE#" "$UNIT_FILE" >"$T/units/pkishared.service"
 cp "$SRC/systemd/pkishared.socket" "$SRC/systemd/pkishared-admin.socket" "$T/units/"
 cp "$SRC/docs/pkishared.8" "$T/man/man8/"; cp "$SRC/docs/pkishared.conf.5" "$T/man/man5/"; cp "$SRC/docs/pkishare.1" "$T/man/man1/"
 if command -v systemd-analyze >/dev/null; then
