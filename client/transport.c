@@ -3,12 +3,14 @@
  *
  * The pin is checked inside the handshake, before our certificate or any request is
  * sent. Responses land in guarded memory. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,12 @@ static int send_and_receive(struct conn *c, const char *host, const char *method
 	if (r < 0)
 		return r;
 	return parse_response(raw, ret);
+}
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static void set_timeouts(int fd)
@@ -400,12 +408,18 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 		goto out;
 	}
 	SSL_set_fd(ssl, fd);
+	/* An IP literal is checked against the IP SANs and sent as no SNI at all (RFC 6066
+	 * allows only host names there; OpenSSL would send "::1" and GnuTLS then ends the
+	 * handshake). A host name gets both. */
+	bool literal = is_ip_literal(host);
 	if (!o->pin && o->ca_file) {
-		if (SSL_set1_host(ssl, host) != 1)
+		if (literal)
 			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+		else
+			SSL_set1_host(ssl, host);
 	}
-	if (SSL_set_tlsext_host_name(ssl, host) != 1)
-		ERR_clear_error(); /* an IP address is not a valid SNI name; that's fine */
+	if (!literal && SSL_set_tlsext_host_name(ssl, host) != 1)
+		ERR_clear_error();
 	if (SSL_connect(ssl) != 1) {
 		if (o->pin && pc.why[0]) {
 			str_copy(detail, DETAIL_MAX, pc.why);
