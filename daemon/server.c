@@ -65,6 +65,11 @@ static int listen_tcp(const char *spec, char *name, size_t name_len)
 		return -errno;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6) {
+		/* [::]:PORT takes IPv4 clients too, whatever net.ipv6.bindv6only says. */
+		int zero = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	}
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
 		int e = -errno;
 		close(fd);

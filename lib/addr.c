@@ -20,6 +20,12 @@ void addr_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			/* An IPv4 client of a dual-stack socket: shown (and counted) as IPv4. */
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+			snprintf(buf, len, "%s:%u", host, ntohs(in6->sin6_port));
+			return;
+		}
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
 	} else if (sa->sa_family == AF_UNIX) {

@@ -29,8 +29,31 @@ WRONG=$("$PKISHARE" certificate-key)
 expect_exit 4 "a wrong key over IPv6 is refused as such" "$PKISHARE" join --server "$SERVER" \
 	--ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
 	--certificate-key "$WRONG" --pki-dir "$T/j4/pki"
+# The printed join commands work as printed (with --pki-dir added to keep /etc alone).
+mkdir -p "$T/bin" "$T/paste"; ln -sf "$PKISHARE" "$T/bin/pkishare"
+"$PKISHARE" token create --print-join-command --certificate-key "$KEY" >"$T/cmd.client" 2>/dev/null
+check "printed join command names the bracketed server" grep -q -- "--server \[::1\]:$PORT " "$T/cmd.client"
+expect_exit 0 "the printed client command, pasted" bash -c "cd '$T/paste' && PATH='$T/bin':\$PATH \
+	bash -c \"\$(sed 's|\$| --pki-dir $T/p1/pki|' '$T/cmd.client')\""
+"$PKISHARE" token create --print-join-command --curl --certificate-key "$KEY" >"$T/cmd.curl" 2>/dev/null
+sed -i '$ s|$| --pki-dir '"$T"'/p2/pki|' "$T/cmd.curl"
+expect_exit 0 "the printed curl commands, pasted" bash -c "cd '$T/paste' && PATH='$T/bin':\$PATH bash -e '$T/cmd.curl'"
+check "the pasted curl commands installed the PKI" diff -r "$R/pki" "$T/p2/pki"
 "$PKISHARE" status -o json >"$T/status.json"
 check "status: listen address bracketed" grep -q "\"listen\": \"\\[::1\\]:$PORT\"" "$T/status.json"
 check "status: fetch log peers bracketed" grep -q '"peer": "\[::1\]:[0-9]*"' "$T/status.json"
 check "audit lines: peers bracketed with their port" grep -q 'event=fetch peer=\[::1\]:[0-9]* client=node-2' "$DAEMON_LOG"
+
+# --listen [::]:PORT takes IPv4 clients too (IPV6_V6ONLY off), shown as plain IPv4.
+stop_daemon
+start_daemon "$R" --listen '[::]:0'
+check "[::]: an IPv6 client is served" bash -c "curl -sS -g -o /dev/null -w '%{http_code}' --cacert '$R/pki/ca.crt' \
+	--cert '$R/clients/node-2.crt' --key '$R/clients/node-2.key' 'https://[::1]:$PORT/healthz' | grep -q 200"
+check "[::]: an IPv4 client is served" bash -c "curl -sS -o /dev/null -w '%{http_code}' --cacert '$R/pki/ca.crt' \
+	--cert '$R/clients/node-2.crt' --key '$R/clients/node-2.key' 'https://127.0.0.1:$PORT/healthz' | grep -q 200"
+upload "$R/pki"
+curl -sS -o /dev/null --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	"https://127.0.0.1:$PORT/v1/bundle"
+sleep 0.2
+check "[::]: the IPv4 client is audited as 127.0.0.1, not ::ffff:127.0.0.1" grep -q 'event=fetch peer=127.0.0.1:[0-9]* ' "$DAEMON_LOG"
 finish
