@@ -11,6 +11,7 @@
  *
  * Must never let a connection whose certificate failed a check reach a route, and never
  * count anything but a refused certificate against an address. Serving thread only. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "log.h"
+#include "tlshello.h"
 #include "util.h"
 
 #define CHAIN_MAX 8 /* certificates a client may present */
@@ -38,7 +40,7 @@ struct conn_state {
 	int fd;
 	int64_t started_ms;
 	char peer[ADDR_TEXT_MAX];
-	char why[192]; /* why the certificate was refused */
+	char why[320]; /* why the certificate (or the handshake) was refused */
 	struct conn_state *prev, *next;
 };
 
@@ -219,14 +221,43 @@ out:
 	return r;
 }
 
-/* GnuTLS calls this inside the handshake, in the serving thread. libmicrohttpd sets the
- * session's pointer to its connection (checked when the connection starts). */
-static int handshake_verify(gnutls_session_t session)
+/* The connection state behind a GnuTLS session (see handshake_verify), or NULL. */
+static struct conn_state *state_of(gnutls_session_t session)
 {
 	struct MHD_Connection *c = gnutls_session_get_ptr(session);
 	const union MHD_ConnectionInfo *ci =
 	    c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
-	struct conn_state *st = ci ? ci->socket_context : NULL;
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Before GnuTLS parses a ClientHello: an IP address sent as server name (RFC 6066 allows
+ * host names only) makes GnuTLS end the handshake without a word; note why, so the
+ * close is audited with a reason a person can act on. */
+static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned when,
+			     unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct conn_state *st = state_of(session);
+	char sni[256], buf[sizeof(struct in6_addr)];
+	(void)htype;
+	(void)when;
+	if (!st || !incoming || !msg || !tlshello_sni(msg->data, msg->size, sni, sizeof(sni)))
+		return 0;
+	if (inet_pton(AF_INET, sni, buf) == 1 || inet_pton(AF_INET6, sni, buf) == 1) {
+		printable(sni);
+		snprintf(st->why, sizeof(st->why),
+			 "the client sent the IP address %.64s as TLS server name (SNI), which "
+			 "GnuTLS refuses; connect without SNI (openssl s_client -noservername; "
+			 "curl and pkishare do this for addresses) or by host name",
+			 sni);
+	}
+	return 0;
+}
+
+/* GnuTLS calls this inside the handshake, in the serving thread. libmicrohttpd sets the
+ * session's pointer to its connection (checked when the connection starts). */
+static int handshake_verify(gnutls_session_t session)
+{
+	struct conn_state *st = state_of(session);
 	if (!st)
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	int r = decide(st, session);
@@ -284,6 +315,8 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 	gnutls_session_set_ptr(session, c);
 	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 	gnutls_session_set_verify_function(session, handshake_verify);
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
+					   client_hello_hook);
 }
 
 static void conn_closed(struct daemon_ctx *ctx, struct MHD_Connection *c, struct conn_state *st)
@@ -315,8 +348,10 @@ static void conn_closed(struct daemon_ctx *ctx, struct MHD_Connection *c, struct
 			log_audit(
 			    &(struct audit){
 				.event = AUDIT_REFUSE, .peer = st->peer, .result = "tls-failed"},
-			    "TLS handshake failed or abandoned before any request (a protocol "
-			    "or cipher that is not allowed, or the client gave up)");
+			    "TLS handshake failed or abandoned before any request: %s",
+			    st->why[0] ? st->why
+				       : "a protocol or cipher that is not allowed, or the client "
+					 "gave up");
 		else
 			log_msg(LOG_INFO, "connection from %s closed before saying anything",
 				st->peer);

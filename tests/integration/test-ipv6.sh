@@ -39,6 +39,12 @@ expect_exit 0 "the printed client command, pasted" bash -c "cd '$T/paste' && PAT
 sed -i '$ s|$| --pki-dir '"$T"'/p2/pki|' "$T/cmd.curl"
 expect_exit 0 "the printed curl commands, pasted" bash -c "cd '$T/paste' && PATH='$T/bin':\$PATH bash -e '$T/cmd.curl'"
 check "the pasted curl commands installed the PKI" diff -r "$R/pki" "$T/p2/pki"
+# Another client that sends the IP literal as SNI is refused by GnuTLS, and the audit
+# line says so and what to do (not a silent close).
+echo | timeout 10 openssl s_client -connect "$SERVER" -servername ::1 >/dev/null 2>&1 || true
+sleep 0.2
+check "an IP literal as SNI: audited with the reason and what to do" \
+	grep -q 'result=tls-failed: .*sent the IP address ::1 as TLS server name (SNI).*-noservername' "$DAEMON_LOG"
 "$PKISHARE" status -o json >"$T/status.json"
 check "status: listen address bracketed" grep -q "\"listen\": \"\\[::1\\]:$PORT\"" "$T/status.json"
 check "status: fetch log peers bracketed" grep -q '"peer": "\[::1\]:[0-9]*"' "$T/status.json"
