@@ -24,6 +24,7 @@ fi
 # network-online.target (both sockets come from systemd).
 check "unit: start limit of 5 starts a minute" bash -c "grep -qx 'StartLimitBurst=5' '$UNIT_FILE' && grep -qx 'StartLimitIntervalSec=60' '$UNIT_FILE'"
 check "unit: exit 2 and 78 (configuration errors) are not restarted" grep -qx 'RestartPreventExitStatus=2 78' "$UNIT_FILE"
+check "socket unit: one socket for IPv6 and IPv4 clients (BindIPv6Only=both)" grep -qx 'BindIPv6Only=both' "$SRC/systemd/pkishared.socket"
 check "unit: no network-online.target dependency" bash -c "! grep -Eq '^(Wants|After|Requires)=.*network-online' '$UNIT_FILE'"
 
 R=$T/c1
