@@ -175,11 +175,13 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 					"too many failed enrollment attempts from this address; "
 					"wait and check the join token");
 	}
+	char msg[256];
 	if (req->too_big) {
 		a.result = "too-large";
 		log_audit(&a, "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
+		snprintf(msg, sizeof(msg), "the CSR is larger than %d bytes", CSR_MAX_BYTES);
 		return refuse(ctx, c, peer, M_ENROLL_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
-			      "too-large", "the CSR is larger than 16384 bytes");
+			      "too-large", msg);
 	}
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
@@ -222,10 +224,12 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		if (weak)
 			return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST,
 				      "weak-key", error_message(-PKS_E_WEAK_KEY));
-		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, "bad-csr",
-			      "the body must be a PEM certificate signing request, correctly "
-			      "self-signed, whose CN (the node name) is 1-64 characters of "
-			      "letters, digits, '.', '-', '_' or ':'");
+		snprintf(msg, sizeof(msg),
+			 "the body must be a PEM certificate signing request, correctly "
+			 "self-signed, whose CN (the node name) is 1-%d characters of letters, "
+			 "digits, '.', '-', '_' or ':'",
+			 ENROLL_CN_MAX);
+		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, "bad-csr", msg);
 	}
 	a.client = cn;
 	enroll_tick(ctx, time_now());
