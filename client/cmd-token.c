@@ -145,17 +145,18 @@ static int print_join(const struct join_opts *o)
 		    server, token, pin, hex);
 	} else {
 		/* curl -g: an IPv6 address in brackets is not a glob. */
-		printf("# On the joining node (needs curl, openssl and pkishare decrypt):\n"
-		       "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		       "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
-		       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
-		       "%s' "
-		       "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
-		       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
-		       "node.key "
-		       "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
-		       pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?",
-		       server, hex);
+		printf(
+		    "# On the joining node (needs curl, openssl and pkishare decrypt):\n"
+		    "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		    "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
+		    "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
+		    "%s' "
+		    "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
+		    "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
+		    "node.key "
+		    "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
+		    pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?",
+		    server, hex);
 	}
 	json_decref(st);
 	return EXIT_OK;
