@@ -292,6 +292,23 @@ static int admin_only_args(int argc, char **argv, const char *usage, const char 
 	return 1;
 }
 
+/* A request without a body on the admin socket: the ok line on 200, else the refusal. */
+static int admin_call(const char *sock, const char *method, const char *path, const char *what,
+		      const char *ok_line)
+{
+	struct http_response resp = {0};
+	int r = admin_request(sock, method, path, NULL, &resp);
+	if (r < 0)
+		return cli_admin_unreachable(sock, r);
+	int ex = EXIT_OK;
+	if (resp.status != 200)
+		ex = report_admin_error(what, &resp);
+	else
+		puts(ok_line);
+	http_response_done(&resp);
+	return ex;
+}
+
 int verb_delete_certs(int argc, char **argv)
 {
 	const char *sock = NULL;
@@ -301,17 +318,8 @@ int verb_delete_certs(int argc, char **argv)
 				&sock);
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	struct http_response resp = {0};
-	r = admin_request(sock, "DELETE", "/v1/bundle", NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	int ex = EXIT_OK;
-	if (resp.status != 200)
-		ex = report_admin_error("delete", &resp);
-	else
-		printf("[delete-certs] The bundle was wiped\n");
-	http_response_done(&resp);
-	return ex;
+	return admin_call(sock, "DELETE", "/v1/bundle", "delete",
+			  "[delete-certs] The bundle was wiped");
 }
 
 int verb_reload(int argc, char **argv)
@@ -327,18 +335,9 @@ int verb_reload(int argc, char **argv)
 			    &sock);
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	struct http_response resp = {0};
-	r = admin_request(sock, "POST", "/v1/reload", NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	int ex = EXIT_OK;
-	if (resp.status != 200)
-		ex = report_admin_error("reload", &resp);
-	else
-		printf("[reload] pkishared took the new configuration and TLS files; the held "
-		       "bundle was kept\n");
-	http_response_done(&resp);
-	return ex;
+	return admin_call(sock, "POST", "/v1/reload", "reload",
+			  "[reload] pkishared took the new configuration and TLS files; the held "
+			  "bundle was kept");
 }
 
 int verb_status(int argc, char **argv)

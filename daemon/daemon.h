@@ -178,7 +178,7 @@ void identity_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, socklen_t len);
 /* The identity the handshake decided for this connection (re-checked for a resumed
  * session, which skips the handshake's verification); marks that it reached HTTP. */
-const struct client_id *identity_of(struct daemon_ctx *ctx, struct MHD_Connection *c);
+const struct client_id *identity_of(struct MHD_Connection *c);
 /* Rebuild the trust list from the client CA and the enrollment CAs. */
 int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem);
 void identity_trust_free(struct daemon_ctx *ctx);
@@ -217,5 +217,9 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);
+/* A JSON response over len bytes at data; free_cb(cls) runs when libmicrohttpd is done with
+ * them, or at once if the response cannot be made. */
+enum MHD_Result http_buffer(struct MHD_Connection *c, unsigned status, size_t len, void *data,
+			    MHD_ContentReaderFreeCallback free_cb, void *cls);
 /* libmicrohttpd's own messages, at debug level (refused handshakes are audited instead). */
 void http_mhd_logger(void *cls, const char *fmt, va_list ap);

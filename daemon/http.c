@@ -82,15 +82,21 @@ enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem)
 	return ret;
 }
 
-enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body)
+enum MHD_Result http_buffer(struct MHD_Connection *c, unsigned status, size_t len, void *data,
+			    MHD_ContentReaderFreeCallback free_cb, void *cls)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-	    body->len, body->data, secret_free_cb, body);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_cb, cls);
 	if (!r) {
-		secret_free(body);
+		free_cb(cls);
 		return MHD_NO;
 	}
 	return queue(c, status, r);
+}
+
+enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body)
+{
+	return http_buffer(c, status, body->len, body->data, secret_free_cb, body);
 }
 
 enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *body)

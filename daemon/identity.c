@@ -373,13 +373,12 @@ void identity_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		conn_closed(ctx, c, st);
 }
 
-const struct client_id *identity_of(struct daemon_ctx *ctx, struct MHD_Connection *c)
+const struct client_id *identity_of(struct MHD_Connection *c)
 {
 	static const struct client_id none = {.source = CLIENT_NONE};
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct conn_state *st = ci ? ci->socket_context : NULL;
-	(void)ctx;
 	if (!st)
 		return &none;
 	st->reached_http = true;

@@ -31,27 +31,12 @@ static void blob_free_cb(void *cls)
 	store_blob_unref(cls);
 }
 
-/* Serve the held bundle by reference: nothing is copied or allocated per fetch. */
-static enum MHD_Result http_blob(struct MHD_Connection *c, struct store_blob *blob)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	    blob->data->len, blob->data->data, blob_free_cb, blob);
-	if (!resp) {
-		store_blob_unref(blob);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	enum MHD_Result r = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return r;
-}
-
 static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				    const char *peer, const struct client_id *id)
 {
 	struct store_blob *blob = NULL;
-	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN];
+	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN], msg[256];
+	enum metric_fetch m;
 	uint64_t fetch_no = 0;
 	int64_t gone_at = 0;
 	const char *source = client_source_name(id->source);
@@ -69,40 +54,46 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		a.result = "ok";
 		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu)", bid,
 			  source, id->name, peer, (unsigned long long)fetch_no);
-		return http_blob(c, blob);
+		/* By reference: nothing is copied or allocated per fetch. */
+		return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb,
+				   blob);
 	case STORE_FETCH_EXPIRED:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_EXPIRED);
+		m = M_FETCH_EXPIRED;
 		a.result = "expired";
-		log_audit(&a, "refused fetch by %s: bundle expired", id->name);
-		return http_error(c, MHD_HTTP_GONE, "expired",
-				  "the bundle expired at %s; run 'pkishare upload-certs' on the "
-				  "first control-plane node and join with the new certificate key",
-				  when);
+		snprintf(msg, sizeof(msg),
+			 "the bundle expired at %s; run 'pkishare upload-certs' on the first "
+			 "control-plane node and join with the new certificate key",
+			 when);
+		break;
 	case STORE_FETCH_USED_UP:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_USED_UP);
+		m = M_FETCH_USED_UP;
 		a.result = "used-up";
-		log_audit(&a, "refused fetch by %s: bundle used up", id->name);
-		return http_error(c, MHD_HTTP_GONE, "used-up",
-				  "the bundle reached its maximum number of fetches at %s; run "
-				  "'pkishare upload-certs' on the first control-plane node again",
-				  when);
+		snprintf(msg, sizeof(msg),
+			 "the bundle reached its maximum number of fetches at %s; run 'pkishare "
+			 "upload-certs' on the first control-plane node again",
+			 when);
+		break;
 	case STORE_FETCH_DELETED:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_DELETED);
+		m = M_FETCH_DELETED;
 		a.result = "deleted";
-		log_audit(&a, "refused fetch by %s: bundle deleted", id->name);
-		return http_error(c, MHD_HTTP_GONE, "deleted",
-				  "the bundle was deleted by an operator at %s; run 'pkishare "
-				  "upload-certs' on the first control-plane node again",
-				  when);
+		snprintf(msg, sizeof(msg),
+			 "the bundle was deleted by an operator at %s; run 'pkishare "
+			 "upload-certs' on the first control-plane node again",
+			 when);
+		break;
 	case STORE_FETCH_NONE:
 	default:
-		METRIC_INC(&ctx->metrics, fetch, M_FETCH_NONE);
+		m = M_FETCH_NONE;
 		a.result = "not-found";
-		log_audit(&a, "refused fetch by %s: no bundle held", id->name);
-		return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
-				  "no bundle has been uploaded; run 'pkishare upload-certs' on the "
-				  "first control-plane node");
+		snprintf(msg, sizeof(msg),
+			 "no bundle has been uploaded; run 'pkishare "
+			 "upload-certs' on the first control-plane node");
+		break;
 	}
+	METRIC_INC(&ctx->metrics, fetch, m);
+	log_audit(&a, "refused fetch by %s: bundle %s", id->name, a.result);
+	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, a.result,
+			  "%s", msg);
 }
 
 void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
@@ -131,7 +122,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 {
 	char peer[ADDR_TEXT_MAX];
 
-	const struct client_id *id = identity_of(ctx, c);
+	const struct client_id *id = identity_of(c);
 	peer_of(c, peer, sizeof(peer));
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
@@ -226,7 +217,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	/* Authorized in begin_request from the identity the handshake decided. */
-	const struct client_id *id = identity_of(ctx, c);
+	const struct client_id *id = identity_of(c);
 	if (id->source == CLIENT_NONE)
 		return MHD_NO;
 	if (strcmp(url, "/healthz") == 0)

@@ -216,92 +216,12 @@ static int compare_existing(int dirfd, const char *name, const struct pki_entry 
 	return same ? 1 : 0;
 }
 
-/* Hard-link the existing tree at src (fd) into dst (fd), refusing symlinks and special
- * files. Files are linked, not copied: the old directory stays intact until the swap. */
-static int carry_over(int src, int dst, const char *prefix, int depth, size_t *count, char *detail)
-{
-	if (depth > INSTALL_MAX_DEPTH)
-		return -ELOOP;
-	int fd = dup(src);
-	if (fd < 0)
-		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	struct dirent *de;
-	int r = 0;
-	while (r >= 0 && (de = readdir(d))) {
-		char rel[PATH_MAX];
-		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
-		if (*count > INSTALL_MAX_EXISTING) {
-			r = -E2BIG;
-			break;
-		}
-		if (fstatat(src, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = -errno;
-			set_detail(detail, rel);
-			break;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			r = -PKS_E_SYMLINK;
-			set_detail(detail, rel);
-		} else if (S_ISDIR(st.st_mode)) {
-			/* The same mode as before, whatever the umask: never widened. */
-			if (mkdirat(dst, de->d_name, 0700) < 0 ||
-			    fchmodat(dst, de->d_name, st.st_mode & 07777, 0) < 0) {
-				r = -errno;
-				break;
-			}
-			int s2 = openat(src, de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int d2 = openat(dst, de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			char sub[PATH_MAX + 1];
-			int sn = snprintf(sub, sizeof(sub), "%s/", rel);
-			if (sn < 0 || (size_t)sn >= sizeof(sub))
-				r = -ENAMETOOLONG;
-			else if (s2 < 0 || d2 < 0)
-				r = -errno;
-			else
-				r = carry_over(s2, d2, sub, depth + 1, count, detail);
-			if (s2 >= 0)
-				close(s2);
-			if (d2 >= 0)
-				close(d2);
-		} else if (S_ISREG(st.st_mode)) {
-			if (linkat(src, de->d_name, dst, de->d_name, 0) < 0) {
-				r = -errno;
-				set_detail(detail, rel);
-			}
-			++*count;
-		} else {
-			r = -EINVAL;
-			set_detail(detail, rel);
-		}
-	}
-	closedir(d);
-	return r;
-}
+typedef int (*entry_fn)(int dfd, const char *name, const char *rel, void *arg);
 
-/* Refuse a tree that someone else could have planted files in: every directory and file
- * at or under dfd must belong to us and be writable by nobody else. Runs before anything
- * is written (and in a dry run), so both find the same problems. */
-static int check_owned(int dfd, const char *prefix, int depth, char *detail)
+/* fn for every entry of the directory dfd but "." and "..", with rel = prefix + name, until
+ * fn returns a negative value, which is then returned. */
+static int for_each_entry(int dfd, const char *prefix, entry_fn fn, void *arg)
 {
-	struct stat st;
-	if (depth > INSTALL_MAX_DEPTH)
-		return -ELOOP;
-	if (fstat(dfd, &st) < 0)
-		return -errno;
-	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		set_detail(detail, depth == 0 ? "the target directory" : prefix);
-		return -PKS_E_FOREIGN;
-	}
 	int fd = dup(dfd);
 	if (fd < 0)
 		return -errno;
@@ -317,29 +237,131 @@ static int check_owned(int dfd, const char *prefix, int depth, char *detail)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = -errno;
-		} else if (S_ISLNK(st.st_mode)) {
-			r = -PKS_E_SYMLINK;
-		} else if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dfd, de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			char p2[PATH_MAX + 1];
-			snprintf(p2, sizeof(p2), "%s/", rel);
-			r = sub < 0 ? -errno : check_owned(sub, p2, depth + 1, detail);
-			if (sub >= 0)
-				close(sub);
-			if (r == -PKS_E_FOREIGN)
-				break; /* detail already names it */
-		} else if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-			r = -PKS_E_FOREIGN;
-		}
-		/* A foreign subdirectory named itself in the recursive call. */
-		if (r < 0 && !(r == -PKS_E_FOREIGN && S_ISDIR(st.st_mode)))
-			set_detail(detail, rel);
+		r = fn(dfd, de->d_name, rel, arg);
 	}
 	closedir(d);
 	return r;
+}
+
+/* Open the subdirectory name of dfd and run fn over it with prefix "rel/". */
+static int for_each_entry_below(int dfd, const char *name, const char *rel, entry_fn fn, void *arg)
+{
+	char sub[PATH_MAX + 1];
+	int sn = snprintf(sub, sizeof(sub), "%s/", rel);
+	if (sn < 0 || (size_t)sn >= sizeof(sub))
+		return -ENAMETOOLONG;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = for_each_entry(fd, sub, fn, arg);
+	close(fd);
+	return r;
+}
+
+/* Hard-link the existing tree at src into dst, refusing symlinks and special files. Files
+ * are linked, not copied: the old directory stays intact until the swap. */
+struct carry {
+	int dst;
+	int depth;
+	size_t *count;
+	char *detail;
+};
+
+static int carry_entry(int src, const char *name, const char *rel, void *arg)
+{
+	const struct carry *c = arg;
+	struct stat st;
+	int r = 0;
+
+	if (*c->count > INSTALL_MAX_EXISTING)
+		return -E2BIG;
+	if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+	} else if (S_ISLNK(st.st_mode)) {
+		r = -PKS_E_SYMLINK;
+	} else if (S_ISDIR(st.st_mode)) {
+		if (c->depth >= INSTALL_MAX_DEPTH)
+			return -ELOOP;
+		/* The same mode as before, whatever the umask: never widened. */
+		if (mkdirat(c->dst, name, 0700) < 0 ||
+		    fchmodat(c->dst, name, st.st_mode & 07777, 0) < 0)
+			return -errno;
+		struct carry below = {
+		    .depth = c->depth + 1, .count = c->count, .detail = c->detail};
+		below.dst = openat(c->dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (below.dst < 0)
+			return -errno;
+		r = for_each_entry_below(src, name, rel, carry_entry, &below);
+		close(below.dst);
+		return r; /* a failure below named itself */
+	} else if (S_ISREG(st.st_mode)) {
+		if (linkat(src, name, c->dst, name, 0) < 0)
+			r = -errno;
+		++*c->count;
+	} else {
+		r = -EINVAL;
+	}
+	if (r < 0)
+		set_detail(c->detail, rel);
+	return r;
+}
+
+static int carry_over(int src, int dst, size_t *count, char *detail)
+{
+	struct carry c = {.dst = dst, .count = count, .detail = detail};
+	return for_each_entry(src, "", carry_entry, &c);
+}
+
+/* Could someone else have planted this (not ours, or writable by group or others)? */
+static bool foreign(const struct stat *st)
+{
+	return st->st_uid != geteuid() || (st->st_mode & 022);
+}
+
+/* Refuse a tree that someone else could have planted files in: every directory and file
+ * at or under the target must belong to us and be writable by nobody else, and none may be
+ * a symlink. Runs before anything is written (and in a dry run), so both find the same
+ * problems. */
+struct owned {
+	int depth;
+	char *detail;
+};
+
+static int owned_entry(int dfd, const char *name, const char *rel, void *arg)
+{
+	const struct owned *o = arg;
+	struct stat st;
+	int r = 0;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	else if (S_ISLNK(st.st_mode))
+		r = -PKS_E_SYMLINK;
+	else if (foreign(&st))
+		r = -PKS_E_FOREIGN;
+	else if (S_ISDIR(st.st_mode) && o->depth >= INSTALL_MAX_DEPTH)
+		r = -ELOOP;
+	if (r < 0) {
+		set_detail(o->detail, rel);
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	struct owned below = {.depth = o->depth + 1, .detail = o->detail};
+	return for_each_entry_below(dfd, name, rel, owned_entry, &below);
+}
+
+static int check_owned(int tfd, char *detail)
+{
+	struct stat st;
+	if (fstat(tfd, &st) < 0)
+		return -errno;
+	if (foreign(&st)) {
+		set_detail(detail, "the target directory");
+		return -PKS_E_FOREIGN;
+	}
+	struct owned o = {.depth = 0, .detail = detail};
+	return for_each_entry(tfd, "", owned_entry, &o);
 }
 
 static int write_entry(int root, const struct pki_entry *e)
@@ -461,7 +483,7 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		    open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (tfd < 0)
 			return -errno;
-		r = check_owned(tfd, "", 0, detail);
+		r = check_owned(tfd, detail);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < set->n; i++) {
@@ -531,7 +553,7 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 			r = -errno;
 			goto fail;
 		}
-		r = carry_over(tfd, tmpfd, "", 0, &count, detail);
+		r = carry_over(tfd, tmpfd, &count, detail);
 		close(tfd);
 		if (r < 0)
 			goto fail;

@@ -29,7 +29,7 @@ expect_exit 1 "foreign file: --dry-run finds it too" join_to "$T/a/pki" --dry-ru
 mkdir -p "$T/b/pki/etcd"; chmod 0777 "$T/b/pki/etcd"
 BEFORE=$(tree_sum "$T/b/pki")
 expect_exit 1 "a world-writable directory in the target" join_to "$T/b/pki"
-check "world-writable etcd/: named" grep -q "etcd/" "$T/last.err"
+check "world-writable etcd/: named" grep -q "(etcd)" "$T/last.err"
 check "world-writable etcd/: target unchanged" [ "$(tree_sum "$T/b/pki")" = "$BEFORE" ]
 
 # A group-writable target directory itself.
