@@ -83,6 +83,11 @@ expect_exit 78 "pkishared with a TLS file that is not there: exit 78 (not restar
 	"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$T/nothing.crt" --tls-key "$T/nothing.key" \
 	--client-ca "$T/nothing.crt" --admin-socket "$T/never.sock"
 check "it names the file and what to check" bash -c "grep -q 'nothing.key' '$T/last.err' && grep -q 'check the path' '$T/last.err'"
+expect_exit 2 "pkishared with a connection limit past FD_SETSIZE" "$PKISHARED" --tls-cert x \
+	--tls-key x --client-ca x --connection-limit 5000
+check "it gives the most allowed and why" err_has "connection-limit is at most 960 (the serving loop uses select(2)"
+expect_exit 2 "token list -o with something other than json" "$PKISHARE" token list -o yaml
+check "it says what -o takes" err_has "-o takes only json"
 
 # pki init makes kubeadm's subjects; pki serving-cert issues from an existing cluster CA.
 check "ca.crt subject is CN=kubernetes" bash -c "openssl x509 -in '$T/c-rsa/pki/ca.crt' -noout -subject | grep -q 'CN = kubernetes'"
