@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx.listen_name, cfg.admin_socket, (long long)cfg.ttl_s, (long long)cfg.max_ttl_s);
-	sd_notifyf(0, "READY=1\nSTATUS=Serving on %s, no bundle held", ctx.listen_name);
+	sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; no bundle held", ctx.listen_name);
 
 	for (;;) {
 		int sig = 0;

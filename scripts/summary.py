@@ -10,6 +10,7 @@ import sys
 
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 passed = failed = skipped = 0
+reasons = []
 if os.path.exists("build-test/ci-steps"):
     for line in open("build-test/ci-steps"):
         name, status = line.split()
@@ -24,12 +25,18 @@ for path in ("build-test/meson-logs/testlog.json", "build-asan/meson-logs/testlo
         print("FAIL: no test log " + path)
         continue
     for line in open(path):
-        r = json.loads(line)["result"]
+        t = json.loads(line)
+        r = t["result"]
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
             skipped += 1
+            # A skipped test says why on a line "<suite>: skipped (reason)".
+            why = [l for l in t.get("stdout", "").splitlines() if ": skipped (" in l]
+            reasons.append(t["name"] + (" - " + why[-1].split(": skipped ", 1)[1] if why else ""))
         else:
             failed += 1
-print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+if skipped:
+    print(f"{skipped} skipped: {'; '.join(reasons)}")
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)

@@ -1,0 +1,358 @@
+#!/bin/bash
+# test-system.sh - the README's operator's guide, walked under a booted systemd.
+#
+# Builds the Debian packages from this source tree, boots Debian 12 with systemd as PID 1
+# in a systemd-nspawn container (its own network namespace, nothing but loopback), installs
+# the packages in it and does what an operator does: configure, enable the sockets, let
+# the first connection start the daemon, upload, check status, join with pkishare and with
+# curl + pkishare decrypt (inside the guest, and from the host through the guest's network
+# namespace), read STATUS=, see the watchdog restart a stopped daemon, reload (good and
+# bad), hit the start limit with a broken configuration, read the journal fields, stop,
+# and purge.
+#
+# The guest's root filesystem is made once by debootstrap and cached outside the checkout
+# in $PKISHARE_SYSTEM_CACHE (default /var/cache/pkishare-system), keyed by the package list,
+# the apt sources and the host's library versions; each run boots a copy of it.
+# Exits 77 (meson's "skipped") with the reason where no container can be booted.
+#
+# usage: test-system.sh SOURCE_DIR   (env: PKISHARE = the host's client, for the host join)
+set -euo pipefail
+
+SRC=$(cd "${1:?usage: test-system.sh SOURCE_DIR}" && pwd)
+PKISHARE=${PKISHARE:?PKISHARE must name the built client}
+CACHE=${PKISHARE_SYSTEM_CACHE:-/var/cache/pkishare-system}
+T0=$(date +%s)
+
+skip() {
+	echo "SKIP: $*"
+	echo "system: skipped ($*)"
+	exit 77
+}
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+say() { printf '\n== [%3ds] %s\n' "$(($(date +%s) - T0))" "$*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (debootstrap, systemd-nspawn)"
+for tool in debootstrap systemd-nspawn dpkg-buildpackage lintian nsenter flock; do
+	command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/test.sh installs it)"
+done
+
+WORK=$(mktemp -d /var/tmp/pkishare-system.XXXXXX)
+NETNS=pkishare-sys-$$
+NSPAWN_PID=
+cleanup() {
+	set +e
+	ip netns delete "$NETNS" 2>/dev/null
+	if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+		kill -TERM "$NSPAWN_PID" # nspawn asks the guest's systemd to power off
+		for _ in $(seq 40); do
+			kill -0 "$NSPAWN_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$NSPAWN_PID" 2>/dev/null
+		wait "$NSPAWN_PID" 2>/dev/null
+	fi
+	rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------------
+say "building the Debian packages (dpkg-buildpackage -us -uc -b)"
+mkdir -p "$WORK/src/pkishare" "$WORK/debs"
+tar -C "$SRC" --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . |
+	tar -C "$WORK/src/pkishare" -xf -
+(cd "$WORK/src/pkishare" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) \
+	>"$WORK/dpkg-buildpackage.log" 2>&1 || {
+	tail -40 "$WORK/dpkg-buildpackage.log"
+	fail "dpkg-buildpackage failed (log above)"
+}
+cp "$WORK"/src/pkishare_*.deb "$WORK"/src/pkishared_*.deb "$WORK/debs/"
+ls "$WORK/debs"
+say "lintian (errors and warnings fail the test)"
+LINTIAN=0
+lintian --fail-on error,warning "$WORK"/src/*.changes >"$WORK/lintian.log" 2>&1 || LINTIAN=$?
+grep -v 'running with root' "$WORK/lintian.log" || true
+[ "$LINTIAN" = 0 ] || fail "lintian reports errors or warnings (above)"
+
+# ---------------------------------------------------------------------------------------
+# The guest's packages: systemd as PID 1, the daemon's run-time libraries, the tools the
+# test uses in the guest. The key changes when these, the apt sources or the host's
+# library versions change (the guest must be at least as new as what the build links).
+INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,iproute2,procps
+KEY=$( {
+	echo "$INCLUDE v1"
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null
+	dpkg-query -W libmicrohttpd12 libgnutls30 libssl3 libsodium23 libjansson4 libsystemd0 libc6 2>/dev/null
+} | sha256sum | cut -c1-16)
+ROOTFS=$CACHE/rootfs-$KEY
+mkdir -p "$CACHE"
+exec 9>"$CACHE/lock"
+flock 9
+if [ ! -f "$ROOTFS/.complete" ]; then
+	say "making the guest's root filesystem (debootstrap bookworm; cached in $ROOTFS)"
+	MIRROR=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+	MIRROR=${MIRROR:-http://deb.debian.org/debian}
+	rm -rf --one-file-system "$ROOTFS.new"
+	debootstrap --variant=minbase --include="$INCLUDE" bookworm "$ROOTFS.new" "$MIRROR" \
+		>"$WORK/debootstrap.log" 2>&1 || {
+		tail -5 "$WORK/debootstrap.log"
+		rm -rf --one-file-system "$ROOTFS.new"
+		skip "debootstrap could not make a Debian 12 root filesystem from $MIRROR (no mirror reachable?)"
+	}
+	# The same suites as the host (security updates included), so the guest's libraries
+	# are at least as new as those the packages were built against.
+	rm -f "$ROOTFS.new/etc/apt/sources.list"
+	cp /etc/apt/sources.list.d/*.sources "$ROOTFS.new/etc/apt/sources.list.d/" 2>/dev/null || true
+	[ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$ROOTFS.new/etc/apt/"
+	chroot "$ROOTFS.new" apt-get update -qq >"$WORK/upgrade.log" 2>&1 &&
+		chroot "$ROOTFS.new" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq upgrade \
+			>>"$WORK/upgrade.log" 2>&1 || {
+		tail -5 "$WORK/upgrade.log"
+		rm -rf --one-file-system "$ROOTFS.new"
+		skip "could not bring the guest's packages up to date"
+	}
+	chroot "$ROOTFS.new" apt-get clean
+	echo pkishare-guest >"$ROOTFS.new/etc/hostname"
+	touch "$ROOTFS.new/.complete"
+	for old in "$CACHE"/rootfs-*; do
+		[ "$old" = "$ROOTFS" ] || [ "$old" = "$ROOTFS.new" ] || rm -rf --one-file-system "$old"
+	done
+	mv "$ROOTFS.new" "$ROOTFS"
+fi
+cp -a "$ROOTFS" "$WORK/root"
+exec 9>&-
+
+# ---------------------------------------------------------------------------------------
+say "booting the guest (systemd-nspawn -b, private network)"
+# No machined or system bus on a host without systemd as PID 1: --register=no and
+# --keep-unit. Without CAP_IPC_LOCK, nspawn's own filter denies mlock.
+systemd-nspawn -b -D "$WORK/root" --register=no --keep-unit --private-network \
+	--capability=CAP_IPC_LOCK --bind-ro="$WORK/debs:/root/debs" --console=passive \
+	--machine=pkishare-guest >"$WORK/nspawn.log" 2>&1 </dev/null &
+NSPAWN_PID=$!
+GPID=
+for _ in $(seq 100); do
+	GPID=$(pgrep -P "$NSPAWN_PID" -x systemd || true)
+	[ -n "$GPID" ] && break
+	kill -0 "$NSPAWN_PID" 2>/dev/null || break
+	sleep 0.1
+done
+[ -n "$GPID" ] || {
+	cat "$WORK/nspawn.log"
+	skip "systemd-nspawn could not boot a container here (log above)"
+}
+g() { nsenter -t "$GPID" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# The guest's systemd answers only once its private socket exists: ask until it does.
+STATE=
+for _ in $(seq 180); do
+	STATE=$(timeout 60 nsenter -t "$GPID" -a -- systemctl is-system-running --wait 2>/dev/null || true)
+	case "$STATE" in running | degraded) break ;; esac
+	sleep 0.5
+done
+case "$STATE" in
+running) ;;
+degraded) g systemctl --failed --no-pager ;;
+*)
+	cat "$WORK/nspawn.log"
+	skip "the guest's systemd did not finish booting (state '$STATE')"
+	;;
+esac
+echo "guest systemd: PID $GPID on the host, $(g systemctl --version | head -1), state $STATE"
+ip netns attach "$NETNS" "$GPID"
+
+show() { g systemctl show -p "$1" --value pkishared; }
+
+# ---------------------------------------------------------------------------------------
+say "install from the package"
+DEBS=$(cd "$WORK/debs" && printf '/root/debs/%s ' pkishare_*.deb pkishared_*.deb)
+# shellcheck disable=SC2086 # two file names without blanks
+g apt-get install -y -qq $DEBS >"$WORK/install.log" 2>&1 ||
+	{
+		cat "$WORK/install.log"
+		fail "apt-get install of the packages failed in the guest"
+	}
+g dpkg -s pkishared | grep -q '^Status: install ok installed' || fail "pkishared is not installed"
+g test -f /etc/pkishare/pkishared.conf || fail "no /etc/pkishare/pkishared.conf"
+g grep -qx /etc/pkishare/pkishared.conf /var/lib/dpkg/info/pkishared.conffiles ||
+	fail "pkishared.conf is not a conffile"
+for u in pkishared.service pkishared.socket pkishared-admin.socket; do
+	st=$(g systemctl is-enabled "$u" || true)
+	[ "$st" = disabled ] || fail "$u is '$st' after installation; nothing is enabled until configured"
+done
+[ "$(show ActiveState)" = inactive ] || fail "pkishared runs before it is configured"
+g man -w pkishared 2>/dev/null || g test -f /usr/share/man/man8/pkishared.8.gz || fail "no pkishared(8)"
+
+say "stand-in for kubeadm init: a cluster PKI in /etc/kubernetes/pki and a node-identity CA"
+g pkishare pki init --dir /root/cluster --node-name cp-1 --address 127.0.0.1 \
+	--client node-2 --client node-3 >/dev/null
+g mkdir -p /etc/kubernetes
+g cp -a /root/cluster/pki /etc/kubernetes/pki
+
+say "operator's guide 1-2: serving certificate and client CA"
+g pkishare pki serving-cert --pki-dir /etc/kubernetes/pki --out /etc/pkishare \
+	--node-name cp-1 --address 127.0.0.1
+g install -m 0600 /root/cluster/clients/ca.crt /etc/pkishare/client-ca.crt
+PIN=$(g pkishare pki ca-cert-hash /etc/kubernetes/pki/ca.crt)
+
+say "operator's guide 3: enable the sockets; the first connection starts the daemon"
+g systemctl enable --now pkishared.socket pkishared-admin.socket
+[ "$(show ActiveState)" = inactive ] || fail "pkishared started before any connection"
+g pkishare status
+[ "$(show ActiveState)" = active ] || fail "the first connection did not start pkishared"
+[ "$(show Type)" = notify ] || fail "pkishared.service is not Type=notify"
+STATUS=$(show StatusText)
+echo "STATUS=$STATUS"
+[[ $STATUS == "Serving on [::]:9443"*"no bundle held" ]] || fail "unexpected STATUS= '$STATUS'"
+EXPOSURE=$(g systemd-analyze security pkishared.service --no-pager | sed -n 's/.*Overall exposure level for pkishared.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security: $EXPOSURE"
+awk -v e="$EXPOSURE" 'BEGIN { exit !(e != "" && e <= 1.0) }' ||
+	fail "systemd-analyze security rates pkishared '$EXPOSURE' (expected <= 1.0)"
+
+say "operator's guide 4: upload"
+upload() {
+	g pkishare upload-certs "$@" | tee "$WORK/upload.out"
+	KEY=$(tail -1 "$WORK/upload.out")
+	[[ $KEY =~ ^[0-9a-f]{64}$ ]] || fail "upload-certs printed no key"
+	BUNDLE=$(sed -n 's/.*(bundle \([0-9a-f]*\),.*/\1/p' "$WORK/upload.out")
+	[ -n "$BUNDLE" ] || fail "upload-certs printed no bundle id"
+}
+upload
+g pkishare status | tee "$WORK/status.out"
+grep -q "bundle: *$BUNDLE" "$WORK/status.out" || fail "status does not show bundle $BUNDLE"
+for _ in $(seq 30); do
+	[[ $(show StatusText) == *"holding bundle ${BUNDLE:0:8}"* ]] && break
+	sleep 0.1
+done
+echo "STATUS=$(show StatusText)"
+[[ $(show StatusText) == *"holding bundle ${BUNDLE:0:8}"* ]] || fail "STATUS= does not name the bundle"
+
+say "operator's guide 5: join with pkishare (in the guest)"
+g pkishare join --server 127.0.0.1:9443 --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert /root/cluster/clients/node-2.crt --key /root/cluster/clients/node-2.key \
+	--pki-dir /root/node-2/pki
+g diff -r /etc/kubernetes/pki /root/node-2/pki || fail "the joined PKI differs from the first node's"
+
+say "operator's guide 5: join with curl + pkishare decrypt (in the guest)"
+g sh -c "curl -sS --fail-with-body --cacert /etc/kubernetes/pki/ca.crt \
+	--cert /root/cluster/clients/node-3.crt --key /root/cluster/clients/node-3.key \
+	https://127.0.0.1:9443/v1/bundle |
+	pkishare decrypt --certificate-key $KEY --pki-dir /root/node-3/pki"
+g diff -r /etc/kubernetes/pki /root/node-3/pki || fail "the curl-joined PKI differs"
+
+say "the same from the host, through the guest's network namespace"
+R=$WORK/root/root/cluster
+ip netns exec "$NETNS" curl -sS --fail-with-body --cacert "$R/pki/ca.crt" \
+	--cert "$R/clients/node-3.crt" --key "$R/clients/node-3.key" \
+	https://127.0.0.1:9443/v1/bundle |
+	"$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$WORK/host-node/pki"
+diff -r "$WORK/root/etc/kubernetes/pki" "$WORK/host-node/pki" || fail "the host's copy differs"
+ip netns exec "$NETNS" "$PKISHARE" join --server 127.0.0.1:9443 --ca-cert-hash "$PIN" \
+	--certificate-key "$KEY" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	--pki-dir "$WORK/host-node2/pki"
+g pkishare status | grep -q 'fetches: *4' || fail "status does not count 4 fetches"
+
+say "journal: every fetch with MESSAGE_ID and the PKISHARE_* fields"
+g journalctl -u pkishared -o json --no-pager MESSAGE_ID=5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b71 >"$WORK/journal.json"
+/usr/bin/python3 - "$WORK/journal.json" "$BUNDLE" <<'EOF'
+import json, sys
+entries = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+bundle = sys.argv[2]
+fetches = [e for e in entries if e.get("PKISHARE_EVENT") == "fetch"]
+assert len(fetches) == 4, f"expected 4 fetch entries, got {len(fetches)}"
+for e in fetches:
+    assert e["PKISHARE_BUNDLE_ID"] == bundle, e
+    assert e["PKISHARE_RESULT"] == "ok", e
+    assert e["PKISHARE_CLIENT_SOURCE"] == "client-ca", e
+    assert e["PKISHARE_PEER"].startswith("127.0.0.1:"), e
+    assert e["PRIORITY"] == "5", e
+    assert e["_SYSTEMD_UNIT"] == "pkishared.service", e
+assert sorted(e["PKISHARE_CLIENT"] for e in fetches) == ["node-2", "node-2", "node-3", "node-3"]
+print(f"{len(fetches)} fetch entries, clients node-2 and node-3, bundle {bundle[:8]}")
+EOF
+
+say "reload keeps the bundle; a bad reload fails systemctl reload and says why"
+g systemctl reload pkishared
+g pkishare status | grep -q "bundle: *$BUNDLE" || fail "reload lost the bundle"
+g cp /etc/pkishare/tls.crt /root/tls.crt.good
+echo "not a certificate" | g tee /etc/pkishare/tls.crt >/dev/null
+if g systemctl reload pkishared 2>"$WORK/reload.err"; then
+	fail "systemctl reload succeeded with a garbage tls.crt"
+fi
+echo "STATUS=$(show StatusText)"
+[[ $(show StatusText) == "Reload refused: "*"tls.crt"* ]] || fail "STATUS= does not say why the reload was refused"
+[ "$(show ActiveState)" = active ] || fail "a refused reload stopped the daemon"
+g journalctl -u pkishared --no-pager -n 20 | grep -q "Reload failed" || fail "systemd did not log a failed reload"
+g pkishare status | grep -q "bundle: *$BUNDLE" || fail "a refused reload lost the bundle"
+g cp /root/tls.crt.good /etc/pkishare/tls.crt
+g systemctl reload pkishared
+
+say "the watchdog: a stopped daemon is killed and restarted"
+PID=$(show MainPID)
+RESTARTS=$(show NRestarts)
+g kill -STOP "$PID"
+NEW=$PID
+for _ in $(seq 60); do
+	sleep 0.5
+	NEW=$(show MainPID)
+	[ "$NEW" != "$PID" ] && [ "$NEW" != 0 ] && [ "$(show ActiveState)" = active ] && break
+done
+[ "$NEW" != "$PID" ] || fail "the watchdog did not restart a stopped pkishared"
+[ "$(show NRestarts)" = $((RESTARTS + 1)) ] || fail "NRestarts did not grow by one"
+g journalctl -u pkishared --no-pager -n 30 | grep -q "Watchdog timeout" || fail "no watchdog timeout in the journal"
+echo "pkishared $PID stopped, killed by the watchdog, restarted as $NEW"
+g pkishare status >/dev/null
+
+say "a broken configuration is not restarted forever: the start limit"
+g cp /etc/pkishare/pkishared.conf /root/pkishared.conf.good
+g sed -i 's|^tls-key = .*|tls-key = /etc/pkishare/missing.key|' /etc/pkishare/pkishared.conf
+g systemctl restart pkishared 2>/dev/null && fail "pkishared started with a missing tls-key"
+[ "$(show ExecMainStatus)" = 78 ] || fail "a missing TLS key exited $(show ExecMainStatus), not 78"
+g journalctl -u pkishared --no-pager -n 20 | grep -q "missing.key" || fail "the log does not name the missing key"
+# A connection triggers starts until the limit (5 in 60 s) stops them; the socket then
+# fails too, so clients are turned away at once instead of hanging.
+START=$(date +%s%N)
+for i in $(seq 8); do
+	if timeout 20 nsenter -t "$GPID" -a -- pkishare status 2>"$WORK/limit.err"; then
+		fail "status succeeded with a broken configuration"
+	fi
+	[ "$(g systemctl show -p Result --value pkishared-admin.socket)" = service-start-limit-hit ] && break
+done
+MS=$((($(date +%s%N) - START) / 1000000))
+[ "$(g systemctl show -p Result --value pkishared-admin.socket)" = service-start-limit-hit ] ||
+	fail "the start limit was not hit (admin socket: $(g systemctl show -p Result --value pkishared-admin.socket))"
+g journalctl -u pkishared --no-pager -n 30 | grep -q "Start request repeated too quickly" ||
+	fail "systemd did not log the start limit"
+echo "start limit hit after $i connection(s) in $MS ms; the client was told: $(cat "$WORK/limit.err")"
+ip netns exec "$NETNS" curl -sS -o /dev/null --max-time 20 -k https://127.0.0.1:9443/v1/bundle 2>"$WORK/limit-https.err" &&
+	fail "the HTTPS port answered with a broken configuration"
+echo "an HTTPS client: $(cat "$WORK/limit-https.err")"
+g cp /root/pkishared.conf.good /etc/pkishare/pkishared.conf
+g systemctl reset-failed pkishared.service pkishared.socket pkishared-admin.socket
+g systemctl start pkishared.socket pkishared-admin.socket
+g pkishare status >/dev/null || fail "pkishared does not come back after the configuration is fixed"
+
+say "a clean stop"
+g systemctl stop pkishared
+[ "$(show Result)" = success ] || fail "stop: Result=$(show Result)"
+[ "$(show ExecMainStatus)" = 0 ] || fail "stop: exit status $(show ExecMainStatus)"
+g journalctl -u pkishared --no-pager -n 10 | grep -q "wiping secrets and stopping" || fail "no stop line in the journal"
+
+say "purge removes what the package installed"
+g systemctl disable --now pkishared.socket pkishared-admin.socket
+g apt-get purge -y -qq pkishared pkishare >"$WORK/purge.log" 2>&1 || {
+	cat "$WORK/purge.log"
+	fail "apt-get purge failed"
+}
+for f in /usr/sbin/pkishared /usr/bin/pkishare /lib/systemd/system/pkishared.service \
+	/lib/systemd/system/pkishared.socket /lib/systemd/system/pkishared-admin.socket \
+	/etc/pkishare/pkishared.conf /usr/share/man/man8/pkishared.8.gz; do
+	! g test -e "$f" || fail "$f is still there after purge"
+done
+! g sh -c 'ls /etc/systemd/system/*/pkishared* 2>/dev/null | grep -q .' || fail "unit symlinks left after purge"
+[ -z "$(g systemctl list-unit-files 'pkishared*' --no-legend)" ] || fail "units still known after purge"
+echo "left in /etc/pkishare (the operator's own files): $(g ls /etc/pkishare | tr '\n' ' ')"
+
+say "done"
+echo "system: the operator's guide passed under systemd $(g systemctl --version | head -1 | cut -d' ' -f2) in $(($(date +%s) - T0)) s"
