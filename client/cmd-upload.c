@@ -427,6 +427,19 @@ int verb_status(int argc, char **argv)
 		printf("previous:   %s, %s at %s\n", json_string_value(json_object_get(prev, "id")),
 		       json_string_value(json_object_get(prev, "reason")),
 		       json_string_value(json_object_get(prev, "at")));
+	json_t *st = json_object_get(j, "state");
+	if (json_is_true(json_object_get(st, "kept")))
+		printf("state:      kept in systemd's store (%s) since %s, %lld restart(s) "
+		       "survived\n",
+		       json_string_value(json_object_get(st, "memory")),
+		       json_string_value(json_object_get(st, "heldSince")),
+		       (long long)json_integer_value(json_object_get(st, "restores")));
+	else if (json_is_object(st))
+		printf("state:      not kept across restarts (%s)\n",
+		       json_string_value(json_object_get(st, "note")));
+	if (json_string_length(json_object_get(st, "refused")))
+		printf("refused:    the previous state (%s); started empty\n",
+		       json_string_value(json_object_get(st, "refused")));
 	json_decref(j);
 	return EXIT_OK;
 }

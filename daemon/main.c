@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sys/socket.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -20,6 +21,7 @@
 #include "error.h"
 #include "log.h"
 #include "options.h"
+#include "persist.h"
 #include "util.h"
 
 /* Unusable TLS files (missing, unreadable, not matching): the configuration is wrong, and
@@ -28,7 +30,7 @@
 #define EXIT_CONFIG 78
 
 /* Sockets passed by systemd (pkishared.socket), told apart by FileDescriptorName=. */
-static int take_systemd_sockets(struct daemon_ctx *ctx)
+static int take_systemd_sockets(struct daemon_ctx *ctx, struct persist *p)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
@@ -40,23 +42,84 @@ static int take_systemd_sockets(struct daemon_ctx *ctx)
 		if (strcmp(name, "https") == 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
 			ctx->https_fd = fd;
 			server_sock_name(fd, ctx->listen_name, sizeof(ctx->listen_name));
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		} else if (strcmp(name, "admin") == 0 &&
 			   sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
 			ctx->admin_fd = fd;
 			ctx->admin_from_systemd = true;
-		} else {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		} else if (!persist_take_fd(p, fd, name)) {
 			log_msg(LOG_WARNING,
-				"ignoring socket %d named '%s' from systemd (expected "
-				"'https' and 'admin')",
+				"ignoring descriptor %d named '%s' from systemd (expected the "
+				"sockets 'https' and 'admin', and pkishared-* state files)",
 				fd, name);
 			close(fd);
 		}
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	}
 	for (int i = 0; names && names[i]; i++)
 		free(names[i]);
 	free(names);
 	return n;
+}
+
+/* pkishared --on-stop, the unit's ExecStop= (run with full privileges, "+"): tell a stop
+ * from a restart. systemd runs ExecStop= for both, and for a crashed daemon before an
+ * automatic restart; only a stop job (systemctl stop, shutdown) makes the daemon wipe
+ * the state it keeps in systemd's store (SIGUSR1, taken before the SIGTERM that
+ * follows). Asks the service manager over its private socket which job is running. */
+static int on_stop(void)
+{
+	const char *mp = getenv("MAINPID");
+	long pid = mp ? strtol(mp, NULL, 10) : 0;
+	sd_bus *bus = NULL;
+	sd_bus_message *reply = NULL, *job = NULL;
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	const char *unit = NULL, *job_path = NULL;
+	char *type = NULL;
+	uint32_t job_id = 0;
+	int r;
+
+	if (pid <= 1) {
+		fprintf(stderr, "pkishared --on-stop: no MAINPID: the daemon is not running\n");
+		return 0;
+	}
+	r = sd_bus_new(&bus);
+	if (r >= 0)
+		r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
+	if (r >= 0)
+		r = sd_bus_start(bus);
+	if (r >= 0)
+		r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+				       "org.freedesktop.systemd1.Manager", "GetUnitByPID", &err,
+				       &reply, "u", (uint32_t)pid);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "o", &unit);
+	if (r >= 0)
+		r = sd_bus_get_property(bus, "org.freedesktop.systemd1", unit,
+					"org.freedesktop.systemd1.Unit", "Job", &err, &job, "(uo)");
+	if (r >= 0)
+		r = sd_bus_message_read(job, "(uo)", &job_id, &job_path);
+	if (r >= 0 && job_id)
+		r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", job_path,
+					       "org.freedesktop.systemd1.Job", "JobType", &err,
+					       &type);
+	if (r < 0)
+		fprintf(stderr,
+			"pkishared --on-stop: cannot ask systemd which job runs (%s); the state "
+			"stays in systemd's store until systemd drops it\n",
+			err.message ? err.message : strerror(-r));
+	else if (type && strcmp(type, "stop") == 0)
+		kill((pid_t)pid, SIGUSR1);
+	else
+		fprintf(stderr, "pkishared --on-stop: %s%s: keeping the state for the next start\n",
+			job_id ? "job " : "no job (the daemon ended by itself)",
+			job_id ? type : "");
+	free(type);
+	sd_bus_error_free(&err);
+	sd_bus_message_unref(job);
+	sd_bus_message_unref(reply);
+	sd_bus_flush_close_unref(bus);
+	return 0;
 }
 
 /* SIGHUP: re-read the configuration and the TLS files, and restart the HTTPS side on the
@@ -145,8 +208,37 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 	return ok;
 }
 
+/* Say at start what became of the previous process's state. */
+static void log_persist(const struct persist *p, struct store *s)
+{
+	char since[RFC3339_LEN];
+	if (p->restored) {
+		time_format(p->held_since, since);
+		log_msg(LOG_NOTICE,
+			"resumed the state kept in systemd's store (held since %s, restart %llu): "
+			"%s%s, %zu join token(s), %zu key id(s) in the history; the enrollment CA "
+			"is new, so token holders enroll again",
+			since, (unsigned long long)p->restores, s->held ? "bundle " : "no bundle",
+			s->held ? s->id : "", s->n_tokens, s->n_seen);
+	} else if (p->refused) {
+		log_msg(LOG_WARNING,
+			"starting empty: the state kept in systemd's store is not usable (%s); it "
+			"was wiped. Upload again (pkishare upload-certs) and re-create join tokens",
+			p->why);
+	} else if (p->enabled) {
+		log_msg(LOG_INFO,
+			"the held state is kept in systemd's store (%s): it survives a "
+			"restart of this service, never a reboot",
+			persist_kind(p));
+	} else {
+		log_msg(LOG_INFO, "%s", p->why);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--on-stop") == 0)
+		return on_stop();
 	struct options opts;
 	int r = options_load(&opts, argc, argv);
 	if (r) {
@@ -181,10 +273,13 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
+	struct persist persist;
+	persist_init(&persist);
 	int exit_code = 1;
 	struct options *live = NULL; /* the settings of the last successful reload */
 	ratelimit_init(&ctx.ratelimit);
@@ -210,14 +305,17 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));
 		goto out;
 	}
+	r = take_systemd_sockets(&ctx, &persist);
+	if (r > 0)
+		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);
+	persist_start(&persist, &ctx.store);
+	ctx.store.persist = &persist;
+	log_persist(&persist, &ctx.store);
 	r = store_start_reaper(&ctx.store);
 	if (r < 0) {
 		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
 		goto out;
 	}
-	r = take_systemd_sockets(&ctx);
-	if (r > 0)
-		log_msg(LOG_INFO, "socket activation: %d socket(s) from systemd", r);
 	r = server_start(&ctx);
 	if (r < 0) {
 		log_msg(LOG_ERR,
@@ -236,7 +334,12 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx.listen_name, cfg.admin_socket, (long long)cfg.ttl_s, (long long)cfg.max_ttl_s);
-	sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; no bundle held", ctx.listen_name);
+	if (persist.refused)
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; started empty: %s", ctx.listen_name,
+			   persist.why);
+	else
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s", ctx.listen_name,
+			   ctx.store.held ? "bundle restored" : "no bundle held");
 
 	for (;;) {
 		int sig = 0;
@@ -263,6 +366,12 @@ int main(int argc, char **argv)
 			pthread_mutex_unlock(&ctx.reload_lock);
 			continue;
 		}
+		if (sig == SIGUSR1) {
+			store_forget_persisted(&ctx.store);
+			log_msg(LOG_NOTICE, "systemctl stop: the state kept in systemd's store is "
+					    "wiped; nothing survives this stop");
+			continue;
+		}
 		log_msg(LOG_NOTICE, "signal %d: wiping secrets and stopping", sig);
 		break;
 	}
@@ -271,7 +380,10 @@ int main(int argc, char **argv)
 out:
 	admin_stop(&ctx);
 	server_stop(&ctx);
+	/* What systemd keeps for the next start is left as it is (see --on-stop). */
+	ctx.store.persist = NULL;
 	store_done(&ctx.store);
+	persist_close(&persist);
 	if (ctx.admin_fd >= 0) {
 		close(ctx.admin_fd);
 		if (!ctx.admin_from_systemd)

@@ -94,6 +94,20 @@ char *metrics_render(struct daemon_ctx *ctx)
 		    auth_names[i], (unsigned long long)atomic_load(&m->auth_fail[i]));
 	family(&b, "pkishare_tokens_active", "gauge", "Join tokens that can still be used.");
 	put(&b, "pkishare_tokens_active %zu\n", json_array_size(tokens));
+	json_t *st = store_status(&ctx->store), *kept = json_object_get(st, "state");
+	family(&b, "pkishare_state_kept", "gauge",
+	       "Whether the held state is kept in systemd's file descriptor store (1) or ends "
+	       "with this process (0).");
+	put(&b, "pkishare_state_kept %d\n", json_is_true(json_object_get(kept, "kept")));
+	family(&b, "pkishare_state_restores_total", "counter",
+	       "Restarts of pkishared the held state has survived.");
+	put(&b, "pkishare_state_restores_total %lld\n",
+	    (long long)json_integer_value(json_object_get(kept, "restores")));
+	family(&b, "pkishare_state_refused", "gauge",
+	       "Whether this process found a kept state that failed a check and started empty.");
+	put(&b, "pkishare_state_refused %d\n",
+	    json_string_length(json_object_get(kept, "refused")) ? 1 : 0);
+	json_decref(st);
 	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");
 	put(&b, "pkishare_build_info{version=\"%s\"} 1\n", PKISHARE_VERSION);
 	json_decref(info);

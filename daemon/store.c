@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "persist.h"
 #include "store.h"
 #include "util.h"
 
@@ -47,6 +48,7 @@ static void wipe_locked(struct store *s, enum store_gone why)
 	/* A response still being sent keeps its reference; the bytes are wiped when it is
 	 * done. From now on nobody can take a new one. */
 	s->held = store_blob_unref(s->held);
+	persist_bundle_drop(s->persist);
 	s->gone = why;
 	str_copy(s->gone_id, sizeof(s->gone_id), s->id);
 	s->gone_at = time_now();
@@ -58,10 +60,17 @@ static void wipe_locked(struct store *s, enum store_gone why)
 	s->n_fetch_log = 0;
 }
 
+/* Called with the lock held, after every change: write it where it outlives a restart. */
+static void changed_locked(struct store *s)
+{
+	persist_save_locked(s->persist, s);
+}
+
 /* Called with the lock held: drop tokens past their deadline. */
 static void expire_tokens_locked(struct store *s)
 {
 	int64_t now = time_mono_ms();
+	size_t before = s->n_tokens;
 	for (size_t i = 0; i < s->n_tokens;) {
 		if (now >= s->tokens[i].deadline_ms) {
 			log_audit(&(struct audit){.event = AUDIT_TOKEN,
@@ -75,6 +84,8 @@ static void expire_tokens_locked(struct store *s)
 			i++;
 		}
 	}
+	if (s->n_tokens != before)
+		changed_locked(s);
 }
 
 static int64_t next_deadline_locked(struct store *s)
@@ -97,6 +108,7 @@ static void *reaper_main(void *arg)
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			str_copy(id, sizeof(id), s->id);
 			wipe_locked(s, STORE_GONE_EXPIRED);
+			changed_locked(s);
 			log_audit(&(struct audit){.event = AUDIT_EXPIRE,
 						  .peer = "reaper",
 						  .bundle_id = id,
@@ -145,8 +157,10 @@ void store_done(struct store *s)
  * bundle, even if the reaper has not run yet. */
 static void check_deadline_locked(struct store *s)
 {
-	if (s->held && time_mono_ms() >= s->deadline_ms)
+	if (s->held && time_mono_ms() >= s->deadline_ms) {
 		wipe_locked(s, STORE_GONE_EXPIRED);
+		changed_locked(s);
+	}
 }
 
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
@@ -176,6 +190,13 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 			store_blob_unref(blob);
 			return -EEXIST;
 		}
+	/* The bytes go where they outlive a restart before anything changes here. */
+	int r = persist_bundle_put(s->persist, meta->id, json);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		store_blob_unref(blob);
+		return r;
+	}
 	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
 		/* Forget the oldest half; a reused key that old has long been wiped anyway. */
 		memmove(s->seen, s->seen + STORE_MAX_SEEN_KEYS / 2,
@@ -188,6 +209,7 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, s->id);
 		wipe_locked(s, STORE_GONE_REPLACED);
 	}
+	persist_bundle_commit(s->persist);
 	s->held = blob;
 	str_copy(s->id, sizeof(s->id), meta->id);
 	str_copy(s->key_id, sizeof(s->key_id), meta->key_id);
@@ -196,6 +218,7 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	s->deadline_ms = time_mono_ms() + ttl_ms;
 	s->fetches = 0;
 	s->max_fetches = max_fetches;
+	changed_locked(s);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -246,6 +269,7 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *so
 		wipe_locked(s, STORE_GONE_USED_UP);
 		pthread_cond_broadcast(&s->wake);
 	}
+	changed_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	*ret_blob = ref;
 	return STORE_FETCH_OK;
@@ -261,6 +285,7 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	}
 	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
 	wipe_locked(s, STORE_GONE_DELETED);
+	changed_locked(s);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -315,9 +340,19 @@ json_t *store_status(struct store *s)
 			   ? json_null()
 			   : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
 				       gone_names[s->gone], "at", gone_at);
+	json_t *kept = s->persist ? persist_status(s->persist) : json_null();
 	pthread_mutex_unlock(&s->lock);
-	return json_pack("{s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
-			 last ? last : json_null(), "tokens", store_token_list(s));
+	return json_pack("{s:o, s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
+			 last ? last : json_null(), "tokens", store_token_list(s), "state",
+			 kept ? kept : json_null());
+}
+
+void store_forget_persisted(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->persist)
+		persist_drop_all(s->persist);
+	pthread_mutex_unlock(&s->lock);
 }
 
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
@@ -341,6 +376,7 @@ int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HA
 	t->expires_at = time_now() + ttl_s;
 	t->deadline_ms = time_mono_ms() + ttl_s * 1000;
 	t->uses_left = uses;
+	changed_locked(s);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -354,6 +390,7 @@ int store_token_delete(struct store *s, const char *id)
 		if (strcmp(s->tokens[i].id, id) == 0) {
 			s->tokens[i] = s->tokens[--s->n_tokens];
 			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
+			changed_locked(s);
 			r = 0;
 			break;
 		}
@@ -416,6 +453,7 @@ int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HA
 			*t = s->tokens[--s->n_tokens];
 			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
 		}
+		changed_locked(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;

@@ -58,6 +58,8 @@ struct store_blob {
 /* Drop one reference (NULL is fine); returns NULL. */
 struct store_blob *store_blob_unref(struct store_blob *b);
 
+struct persist;
+
 struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* CLOCK_MONOTONIC */
@@ -87,6 +89,9 @@ struct store {
 
 	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
 	size_t n_fetch_log; /* records kept (the count itself is in fetches) */
+
+	/* Where every change is written before it is acknowledged (persist.h); NULL: nowhere. */
+	struct persist *persist;
 };
 
 int store_init(struct store *s);
@@ -129,6 +134,10 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 json_t *store_status(struct store *s);
 /* The held bundle's public description with every fetch so far, or NULL if none. */
 json_t *store_bundle_info(struct store *s);
+
+/* systemctl stop: wipe what was kept for the next start (persist.h); nothing is kept
+ * from now on. */
+void store_forget_persisted(struct store *s);
 
 /* Tokens. add: -EEXIST (id in use), -ENOSPC (too many). delete: -ENOENT. */
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],

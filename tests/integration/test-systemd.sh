@@ -8,7 +8,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 # 1. systemd-analyze verify and security, on the built unit pointed at the built binary.
 mkdir -p "$T/units" "$T/man/man8" "$T/man/man5" "$T/man/man1"
-sed -e "s#^ExecStart=[^ ]*#ExecStart=$PKISHARED#" -e "s#^ExecReload=[^ ]*#ExecReload=$PKISHARE#" "$UNIT_FILE" >"$T/units/pkishared.service"
+sed -e "s#^ExecStart=[^ ]*#ExecStart=$PKISHARED#" -e "s#^ExecStop=+[^ ]*#ExecStop=+$PKISHARED#" -e "s#^ExecReload=[^ ]*#ExecReload=$PKISHARE#" "$UNIT_FILE" >"$T/units/pkishared.service"
 cp "$SRC/systemd/pkishared.socket" "$SRC/systemd/pkishared-admin.socket" "$T/units/"
 cp "$SRC/docs/pkishared.8" "$T/man/man8/"; cp "$SRC/docs/pkishared.conf.5" "$T/man/man5/"; cp "$SRC/docs/pkishare.1" "$T/man/man1/"
 if command -v systemd-analyze >/dev/null; then
@@ -63,7 +63,7 @@ DAEMON_PID=$!
 for _ in $(seq 1 100); do [ -S "$T/admin.sock" ] && break; sleep 0.05; done
 upload "$R/pki"
 ID=$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')
-check "socket activation: both sockets taken from systemd" grep -q "socket activation: 2 socket(s)" "$DAEMON_LOG"
+check "socket activation: both sockets taken from systemd" grep -q "socket activation: 2 descriptor(s)" "$DAEMON_LOG"
 check "socket activation: did not bind --listen or --admin-socket itself" [ ! -e "$T/unused.sock" ]
 PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
 JOIN=(join --server "$SERVER" --ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key")
