@@ -75,7 +75,7 @@ static size_t page_round(size_t n)
 static bool secretmem_works(void)
 {
 #ifdef SYS_memfd_secret
-	int fd = (int)syscall(SYS_memfd_secret, (unsigned)FD_CLOEXEC);
+	int fd = (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
 	if (fd >= 0) {
 		close(fd);
 		return true;
@@ -91,7 +91,7 @@ static int mem_file(struct persist *p, const char *name, size_t len, struct pers
 	len = page_round(len);
 #ifdef SYS_memfd_secret
 	if (p->secretmem)
-		fd = (int)syscall(SYS_memfd_secret, (unsigned)FD_CLOEXEC);
+		fd = (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
 #endif
 	if (fd < 0) {
 		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
