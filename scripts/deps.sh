@@ -20,4 +20,4 @@ BUILD_DEPS=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libgnut
 	libssl-dev libsodium-dev libjansson-dev libsystemd-dev)
 RUN_DEPS=(curl openssl ca-certificates python3 python3-cryptography util-linux)
 TEST_DEPS=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev libfaketime golang-go valgrind systemd etcd-server etcd-client iproute2 strace
-	debhelper dpkg-dev lintian debootstrap systemd-container)
+	debhelper dpkg-dev lintian debootstrap systemd-container python3-seccomp)
