@@ -174,10 +174,9 @@ static void join_usage(FILE *f)
 	fputs("Usage: pkishare join --server HOST:PORT [--server HOST:PORT]...\n"
 	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
 	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
-	      "                     [--pki-dir DIR] [--dry-run] [--force]\n"
-	      "                     [--advertise-address IP [--control-plane-endpoint HOST]\n"
-	      "                      [--service-cidr CIDR] [--dns-domain D]]  (node certificates)\n"
-	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it.\n",
+	      "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
+	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
+	      "--advertise-address also make this node's own certificates as kubeadm would.\n",
 	      f);
 }
 
@@ -194,15 +193,11 @@ int verb_join(int argc, char **argv)
 		O_FORCE,
 		O_TOKEN,
 		O_NODE,
-		O_ADV,
 		O_CP,
 		O_CACERT,
 		O_EXT0,
 		O_EXT1,
 		O_EXT2,
-		O_CPE,
-		O_SVC,
-		O_DNS
 	};
 	static const struct option opts[] = {
 	    {"server", required_argument, NULL, O_SERVER},
@@ -216,11 +211,8 @@ int verb_join(int argc, char **argv)
 	    {"force", no_argument, NULL, O_FORCE},
 	    {"token", required_argument, NULL, O_TOKEN},
 	    {"node-name", required_argument, NULL, O_NODE},
-	    {"advertise-address", required_argument, NULL, O_ADV},
 	    {"control-plane", no_argument, NULL, O_CP},
-	    {"control-plane-endpoint", required_argument, NULL, O_CPE},
-	    {"service-cidr", required_argument, NULL, O_SVC},
-	    {"dns-domain", required_argument, NULL, O_DNS},
+	    NODECERTS_LONG_OPTIONS,
 	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
 	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
 	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
@@ -232,12 +224,13 @@ int verb_join(int argc, char **argv)
 	char detail[DETAIL_MAX] = "";
 	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
 	char *key_arg = NULL, *token_arg = NULL;
-	const char *node_name = NULL, *advertise = NULL, *cp_endpoint = NULL;
-	const char *service_cidr = "10.96.0.0/12", *dns_domain = "cluster.local";
+	const char *node_name = NULL;
+	struct nodecerts_opts nc = {0};
 	const char *ext_paths[3] = {0};
 	unsigned flags = 0;
 	int c;
 
+	nodecerts_defaults(&nc);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -280,26 +273,19 @@ int verb_join(int argc, char **argv)
 		case O_EXT2:
 			ext_paths[c - O_EXT0] = optarg;
 			break;
-		case O_ADV:
-			advertise = optarg;
-			break;
-		case O_CPE:
-			cp_endpoint = optarg;
-			break;
-		case O_SVC:
-			service_cidr = optarg;
-			break;
-		case O_DNS:
-			dns_domain = optarg;
-			break;
 		case O_CP:
 			break;
 		case 'h':
 			join_usage(stdout);
 			return EXIT_OK;
-		default:
-			join_usage(stderr);
+		default: {
+			int t = nodecerts_option(&nc, c, optarg);
+			if (t > 0)
+				break;
+			if (t == 0)
+				join_usage(stderr);
 			return EXIT_USAGE;
+		}
 		}
 	}
 	if (optind < argc) {
@@ -330,7 +316,7 @@ int verb_join(int argc, char **argv)
 		snprintf(token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
 	}
 	if (!node_name) {
-		gethostname(host, sizeof(host) - 1);
+		nodecerts_default_name(host, sizeof(host));
 		node_name = host;
 	}
 	uint8_t pin[PIN_BYTES];
@@ -397,17 +383,11 @@ int verb_join(int argc, char **argv)
 		    servers[i], hash);
 		int ex = open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths);
 		http_response_done(&resp);
-		if (ex == EXIT_OK && advertise && !(flags & PKIDIR_DRY_RUN)) {
-			struct nodecerts_opts nc = {
-			    .pki_dir = pki_dir,
-			    .node_name = node_name ? node_name : host,
-			    .advertise_address = advertise,
-			    .control_plane_endpoint = cp_endpoint,
-			    .service_cidr = service_cidr,
-			    .dns_domain = dns_domain,
-			    .external_etcd = ext_paths[0] != NULL,
-			    .force = (flags & PKIDIR_FORCE) != 0,
-			};
+		if (ex == EXIT_OK && nc.advertise_address && !(flags & PKIDIR_DRY_RUN)) {
+			nc.pki_dir = pki_dir;
+			nc.node_name = node_name;
+			nc.external_etcd = ext_paths[0] != NULL;
+			nc.force = (flags & PKIDIR_FORCE) != 0;
 			ex = nodecerts_make(&nc, "join");
 		}
 		return ex;

@@ -300,31 +300,16 @@ static void pki_usage(FILE *f)
 	    "  (--key-type: the cluster CAs' keys, RSA by default as kubeadm makes them;\n"
 	    "   --serving-key-type: pkishared's serving key, ECDSA P-256 by default)\n"
 	    "  pkishare pki ca-cert-hash CA.CRT\n"
-	    "  pkishare pki node-certs --pki-dir DIR --node-name N --advertise-address IP\n"
-	    "                    [--control-plane-endpoint HOST] [--service-cidr CIDR]\n"
-	    "                    [--dns-domain D] [--force]\n"
-	    "  (pki init --node-certs also makes the first node's own certificates)\n",
+	    "  pkishare pki node-certs --pki-dir DIR [--node-name N] --advertise-address IP\n"
+	    "                    [node certificate options below] [--force]\n"
+	    "  (pki init --node-certs also makes the first node's own "
+	    "certificates)\n" NODECERTS_USAGE,
 	    f);
 }
 
 int verb_pki(int argc, char **argv)
 {
-	enum {
-		O_DIR = 256,
-		O_PKI,
-		O_OUT,
-		O_NODE,
-		O_ADDR,
-		O_CLIENT,
-		O_KT,
-		O_FORCE,
-		O_NC,
-		O_ADV,
-		O_CPE,
-		O_SVC,
-		O_DNS,
-		O_SKT
-	};
+	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
 	static const struct option opts[] = {
 	    {"dir", required_argument, NULL, O_DIR},
 	    {"pki-dir", required_argument, NULL, O_PKI},
@@ -336,18 +321,15 @@ int verb_pki(int argc, char **argv)
 	    {"serving-key-type", required_argument, NULL, O_SKT},
 	    {"force", no_argument, NULL, O_FORCE},
 	    {"node-certs", no_argument, NULL, O_NC},
-	    {"advertise-address", required_argument, NULL, O_ADV},
-	    {"control-plane-endpoint", required_argument, NULL, O_CPE},
-	    {"service-cidr", required_argument, NULL, O_SVC},
-	    {"dns-domain", required_argument, NULL, O_DNS},
+	    NODECERTS_LONG_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	char host[256] = "node-1";
-	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048,
-			     .serving_key_type = KEY_TYPE_P256,
-			     .nc = {.service_cidr = "10.96.0.0/12", .dns_domain = "cluster.local"}};
+	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048, .serving_key_type = KEY_TYPE_P256};
 	int c;
+
+	nodecerts_defaults(&o.nc);
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		pki_usage(argc < 2 ? stderr : stdout);
@@ -360,7 +342,7 @@ int verb_pki(int argc, char **argv)
 		pki_usage(stderr);
 		return EXIT_USAGE;
 	}
-	gethostname(host, sizeof(host) - 1);
+	nodecerts_default_name(host, sizeof(host));
 	o.node_name = host;
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
@@ -417,24 +399,17 @@ int verb_pki(int argc, char **argv)
 		case O_NC:
 			o.node_certs = true;
 			break;
-		case O_ADV:
-			o.nc.advertise_address = optarg;
-			break;
-		case O_CPE:
-			o.nc.control_plane_endpoint = optarg;
-			break;
-		case O_SVC:
-			o.nc.service_cidr = optarg;
-			break;
-		case O_DNS:
-			o.nc.dns_domain = optarg;
-			break;
 		case 'h':
 			pki_usage(stdout);
 			return EXIT_OK;
-		default:
-			pki_usage(stderr);
+		default: {
+			int t = nodecerts_option(&o.nc, c, optarg);
+			if (t > 0)
+				break;
+			if (t == 0)
+				pki_usage(stderr);
 			return EXIT_USAGE;
+		}
 		}
 	}
 	int rest = argc - 1 - optind;

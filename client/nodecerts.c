@@ -1,14 +1,22 @@
 /* nodecerts.c - the certificates kubeadm generates on each control-plane node, signed by
  * the shared CAs: apiserver, apiserver-kubelet-client, apiserver-etcd-client,
  * front-proxy-client, etcd/server, etcd/peer, etcd/healthcheck-client. kubeadm's
- * subjects, SANs, key usages and one-year validity; RSA 2048 keys like kubeadm.
+ * subjects, SANs (certlist.go, pki_helpers.go), key usages and one-year validity; keys of
+ * the cluster's encryption algorithm (RSA-2048 unless told).
  *
- * CA keys are read into guarded memory only for signing and never written anywhere. */
+ * Certificates already present are checked as kubeadm's join checks them (the key is the
+ * certificate's, the chain leads to the CA, not expired, every SAN kubeadm would put in
+ * is there) and a mismatch is refused. CA keys are read into guarded memory only for
+ * signing and never written anywhere. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/x509v3.h>
 
 #include "cli.h"
 #include "error.h"
@@ -53,28 +61,107 @@ static int ca_load(const char *pki_dir, const char *base, struct ca *ret, char *
 	return r;
 }
 
-/* The first address of the service CIDR (10.96.0.0/12 -> 10.96.0.1): the kubernetes
+void nodecerts_defaults(struct nodecerts_opts *o)
+{
+	o->service_cidr = "10.96.0.0/12";
+	o->dns_domain = "cluster.local";
+	o->key_type = KEY_TYPE_RSA2048;
+}
+
+void nodecerts_default_name(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1) != 0)
+		str_copy(buf, len, "localhost");
+	buf[len - 1] = 0;
+	for (char *p = buf; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+static int split_list(const char **list, size_t *n, char *arg, const char *opt)
+{
+	char *save = NULL;
+	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*n >= NODECERTS_SANS_MAX) {
+			cli_error("--%s: at most %d names", opt, NODECERTS_SANS_MAX);
+			return -1;
+		}
+		list[(*n)++] = t;
+	}
+	return 1;
+}
+
+int nodecerts_option(struct nodecerts_opts *o, int id, char *arg)
+{
+	static const struct {
+		const char *name;
+		enum key_type type;
+	} algs[] = {{"RSA-2048", KEY_TYPE_RSA2048},
+		    {"RSA-3072", KEY_TYPE_RSA3072},
+		    {"RSA-4096", KEY_TYPE_RSA4096},
+		    {"ECDSA-P256", KEY_TYPE_P256},
+		    {"ECDSA-P384", KEY_TYPE_P384}};
+	switch (id) {
+	case NC_OPT_ADVERTISE:
+		o->advertise_address = arg;
+		return 1;
+	case NC_OPT_ENDPOINT:
+		o->control_plane_endpoint = arg;
+		return 1;
+	case NC_OPT_SERVICE_CIDR:
+		o->service_cidr = arg;
+		return 1;
+	case NC_OPT_DNS_DOMAIN:
+		o->dns_domain = arg;
+		return 1;
+	case NC_OPT_API_SANS:
+		return split_list(o->api_sans, &o->n_api_sans, arg, "apiserver-cert-extra-sans");
+	case NC_OPT_ETCD_SERVER_SANS:
+		return split_list(o->etcd_server_sans, &o->n_etcd_server_sans, arg,
+				  "etcd-server-cert-extra-sans");
+	case NC_OPT_ETCD_PEER_SANS:
+		return split_list(o->etcd_peer_sans, &o->n_etcd_peer_sans, arg,
+				  "etcd-peer-cert-extra-sans");
+	case NC_OPT_ALGORITHM:
+		for (size_t i = 0; i < ELEMENTSOF(algs); i++)
+			if (!strcasecmp(arg, algs[i].name)) {
+				o->key_type = algs[i].type;
+				return 1;
+			}
+		cli_error("--encryption-algorithm must be RSA-2048, RSA-3072, RSA-4096, "
+			  "ECDSA-P256 or ECDSA-P384 (kubeadm's names), not '%s'",
+			  arg);
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* The first address of the service CIDR, from its network address whatever host bits
+ * are written (10.96.0.5/12 -> 10.96.0.1, as kubeadm computes it): the kubernetes
  * Service's ClusterIP, which kubeadm puts in the API server's certificate. */
 static int service_ip(const char *cidr, char *out, size_t len)
 {
 	char buf[64];
+	unsigned char a[16];
 	str_copy(buf, sizeof(buf), cidr);
-	char *slash = strchr(buf, '/');
+	char *slash = strchr(buf, '/'), *end = NULL;
 	if (!slash)
 		return -EINVAL;
 	*slash = 0;
-	struct in_addr a;
-	if (inet_pton(AF_INET, buf, &a) == 1) {
-		a.s_addr = htonl(ntohl(a.s_addr) + 1);
-		return inet_ntop(AF_INET, &a, out, (socklen_t)len) ? 0 : -EINVAL;
+	long bits = strtol(slash + 1, &end, 10);
+	int family = inet_pton(AF_INET, buf, a) == 1	? AF_INET
+		     : inet_pton(AF_INET6, buf, a) == 1 ? AF_INET6
+							: 0;
+	int size = family == AF_INET ? 4 : 16;
+	if (!family || !end || *end || end == slash + 1 || bits < 0 || bits >= size * 8)
+		return -EINVAL;
+	for (int i = 0; i < size; i++) { /* keep the network part only */
+		long keep = bits - i * 8;
+		a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
 	}
-	struct in6_addr a6;
-	if (inet_pton(AF_INET6, buf, &a6) == 1) {
-		for (int i = 15; i >= 0 && ++a6.s6_addr[i] == 0; i--)
-			;
-		return inet_ntop(AF_INET6, &a6, out, (socklen_t)len) ? 0 : -EINVAL;
-	}
-	return -EINVAL;
+	for (int i = size - 1; i >= 0 && ++a[i] == 0; i--)
+		;
+	return inet_ntop(family, a, out, (socklen_t)len) ? 0 : -EINVAL;
 }
 
 static bool is_ip(const char *s)
@@ -83,14 +170,59 @@ static bool is_ip(const char *s)
 	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
 
+/* The host of a control-plane endpoint: HOST, HOST:PORT, IPv4:PORT, [IPv6]:PORT, [IPv6]
+ * or a bare IPv6 address. */
+static int endpoint_host(const char *ep, char *out, size_t len)
+{
+	str_copy(out, len, ep);
+	if (out[0] == '[') {
+		char *close = strchr(out, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return -EINVAL;
+		*close = 0;
+		memmove(out, out + 1, strlen(out + 1) + 1);
+		return is_ip(out) ? 0 : -EINVAL;
+	}
+	char *colon = strchr(out, ':');
+	if (colon && !strchr(colon + 1, ':'))
+		*colon = 0; /* HOST:PORT; more colons: a bare IPv6 address */
+	return out[0] ? 0 : -EINVAL;
+}
+
+/* A certificate's SANs: IP addresses and DNS names, without repeats. */
+struct sans {
+	const char *dns[NODECERTS_SANS_MAX + 8];
+	size_t n_dns;
+	const char *ips[NODECERTS_SANS_MAX + 8];
+	size_t n_ips;
+};
+
+static void san_add(struct sans *s, const char *v)
+{
+	bool ip = is_ip(v);
+	const char **list = ip ? s->ips : s->dns;
+	size_t *n = ip ? &s->n_ips : &s->n_dns;
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(list[i], v))
+			return;
+	if (*n < NODECERTS_SANS_MAX + 8)
+		list[(*n)++] = v;
+}
+
+static void san_add_all(struct sans *s, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		san_add(s, v[i]);
+}
+
 static int issue(struct pki_set *set, const char *base, const struct cert_spec *spec,
-		 const struct ca *ca)
+		 const struct ca *ca, enum key_type type)
 {
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct secret *pem = NULL;
 	char name[PKI_NAME_MAX];
-	int r = x509_key_new(KEY_TYPE_RSA2048, &key);
+	int r = x509_key_new(type, &key);
 	if (r >= 0)
 		r = x509_cert_new(spec, key, ca->cert, ca->key, &cert);
 	if (r >= 0)
@@ -120,6 +252,59 @@ static bool present(const char *pki_dir, const char *base)
 	return access(p, F_OK) == 0;
 }
 
+/* An existing node certificate, checked as kubeadm's join checks it before using it
+ * (certs.go validateCertificateWithConfig): its key, its chain to the CA, its validity
+ * and every SAN the spec asks for. 0, or -1 with what is wrong in why. */
+static int check_existing(const char *pki_dir, const char *base, const struct cert_spec *spec,
+			  const struct ca *ca, char *why, size_t why_len)
+{
+	char path[4096];
+	X509 *cert = NULL;
+	struct secret *cert_pem = NULL, *key_pem = NULL;
+	int bad = -1;
+	snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, base);
+	if (secret_read_file(path, CA_KEY_MAX, &cert_pem) < 0 ||
+	    x509_cert_load(cert_pem->data, cert_pem->len, &cert) < 0) {
+		snprintf(why, why_len, "the certificate does not load");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s.key", pki_dir, base);
+	if (secret_read_file(path, CA_KEY_MAX, &key_pem) < 0 ||
+	    x509_pair_check(key_pem->data, key_pem->len, cert_pem->data, cert_pem->len) < 0) {
+		snprintf(why, why_len, "%s.key is not the key of %s.crt", base, base);
+		goto out;
+	}
+	if (X509_check_issued(ca->cert, cert) != X509_V_OK ||
+	    X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1) {
+		snprintf(why, why_len,
+			 "it is not signed by this cluster's CA (made for another "
+			 "cluster?)");
+		goto out;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+		snprintf(why, why_len, "it is expired or not yet valid");
+		goto out;
+	}
+	for (size_t i = 0; i < spec->n_dns; i++)
+		if (X509_check_host(cert, spec->dns[i], 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+				    NULL) != 1) {
+			snprintf(why, why_len, "its SANs lack the DNS name %s", spec->dns[i]);
+			goto out;
+		}
+	for (size_t i = 0; i < spec->n_ips; i++)
+		if (X509_check_ip_asc(cert, spec->ips[i], 0) != 1) {
+			snprintf(why, why_len, "its SANs lack the IP address %s", spec->ips[i]);
+			goto out;
+		}
+	bad = 0;
+out:
+	X509_free(cert);
+	secret_free(cert_pem);
+	secret_free(key_pem);
+	return bad;
+}
+
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 {
 	struct ca ca = {0}, fp = {0}, etcd = {0};
@@ -140,6 +325,19 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			  o->node_name);
 		return EXIT_USAGE;
 	}
+	for (const char *p = o->node_name; *p; p++)
+		if (isupper((unsigned char)*p)) {
+			cli_error("--node-name '%s' has upper-case letters; kubeadm accepts only "
+				  "lower-case node names",
+				  o->node_name);
+			return EXIT_USAGE;
+		}
+	if (o->control_plane_endpoint &&
+	    endpoint_host(o->control_plane_endpoint, endpoint, sizeof(endpoint)) < 0) {
+		cli_error("--control-plane-endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT",
+			  o->control_plane_endpoint);
+		return EXIT_USAGE;
+	}
 	bool need_etcd = !o->external_etcd;
 	r = ca_load(o->pki_dir, "ca", &ca, detail);
 	if (r >= 0)
@@ -152,25 +350,24 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			  detail, error_message(r));
 		goto out;
 	}
+	/* kubeadm's certlist.go: the API server's names and addresses, the endpoint's host,
+	 * then apiServer.certSANs; etcd's server and peer: node name, localhost, the
+	 * advertise address and loopback, then their extra SANs. */
 	snprintf(fqdn, sizeof(fqdn), "kubernetes.default.svc.%s", o->dns_domain);
-	const char *api_dns[8] = {o->node_name, "kubernetes", "kubernetes.default",
-				  "kubernetes.default.svc", fqdn};
-	const char *api_ip[4] = {svc_ip, o->advertise_address};
-	size_t n_dns = 5, n_ip = 2;
-	if (o->control_plane_endpoint) {
-		char host[256];
-		str_copy(host, sizeof(host), o->control_plane_endpoint);
-		char *colon = strrchr(host, ':');
-		if (colon && !strchr(host, ']') && strchr(host, ':') == colon)
-			*colon = 0; /* HOST:PORT -> HOST */
-		str_copy(endpoint, sizeof(endpoint), host);
-		if (is_ip(endpoint))
-			api_ip[n_ip++] = endpoint;
-		else
-			api_dns[n_dns++] = endpoint;
-	}
-	const char *etcd_dns[2] = {o->node_name, "localhost"};
-	const char *etcd_ip[3] = {o->advertise_address, "127.0.0.1", "::1"};
+	struct sans api = {0}, eserver = {0}, epeer = {0};
+	const char *api_base[] = {
+	    o->node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+	    fqdn,	  svc_ip,	o->advertise_address};
+	san_add_all(&api, api_base, ELEMENTSOF(api_base));
+	if (o->control_plane_endpoint)
+		san_add(&api, endpoint);
+	san_add_all(&api, o->api_sans, o->n_api_sans);
+	const char *etcd_base[] = {o->node_name, "localhost", o->advertise_address, "127.0.0.1",
+				   "::1"};
+	san_add_all(&eserver, etcd_base, ELEMENTSOF(etcd_base));
+	san_add_all(&eserver, o->etcd_server_sans, o->n_etcd_server_sans);
+	san_add_all(&epeer, etcd_base, ELEMENTSOF(etcd_base));
+	san_add_all(&epeer, o->etcd_peer_sans, o->n_etcd_peer_sans);
 	struct {
 		const char *base;
 		struct cert_spec spec;
@@ -179,10 +376,10 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	} certs[] = {
 	    {"apiserver",
 	     {.cn = "kube-apiserver",
-	      .dns = api_dns,
-	      .n_dns = n_dns,
-	      .ips = api_ip,
-	      .n_ips = n_ip,
+	      .dns = api.dns,
+	      .n_dns = api.n_dns,
+	      .ips = api.ips,
+	      .n_ips = api.n_ips,
 	      .server_auth = true,
 	      .days = NODE_CERT_DAYS},
 	     &ca,
@@ -204,10 +401,10 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	     true},
 	    {"etcd/server",
 	     {.cn = o->node_name,
-	      .dns = etcd_dns,
-	      .n_dns = 2,
-	      .ips = etcd_ip,
-	      .n_ips = 3,
+	      .dns = eserver.dns,
+	      .n_dns = eserver.n_dns,
+	      .ips = eserver.ips,
+	      .n_ips = eserver.n_ips,
 	      .server_auth = true,
 	      .client_auth = true,
 	      .days = NODE_CERT_DAYS},
@@ -215,10 +412,10 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	     true},
 	    {"etcd/peer",
 	     {.cn = o->node_name,
-	      .dns = etcd_dns,
-	      .n_dns = 2,
-	      .ips = etcd_ip,
-	      .n_ips = 3,
+	      .dns = epeer.dns,
+	      .n_dns = epeer.n_dns,
+	      .ips = epeer.ips,
+	      .n_ips = epeer.n_ips,
 	      .server_auth = true,
 	      .client_auth = true,
 	      .days = NODE_CERT_DAYS},
@@ -234,10 +431,21 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 		if (certs[i].etcd && !need_etcd)
 			continue;
 		if (!o->force && present(o->pki_dir, certs[i].base)) {
+			char why[256];
+			if (check_existing(o->pki_dir, certs[i].base, &certs[i].spec, certs[i].ca,
+					   why, sizeof(why)) < 0) {
+				cli_error(
+				    "%s/%s.crt is already there and kubeadm would refuse it: "
+				    "%s; remove it or pass --force to make a new one; nothing "
+				    "was changed",
+				    o->pki_dir, certs[i].base, why);
+				ex = EXIT_EXISTS;
+				goto out;
+			}
 			kept++;
 			continue;
 		}
-		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca);
+		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca, o->key_type);
 		if (r < 0) {
 			cli_error("cannot issue %s: %s", certs[i].base, error_message(r));
 			goto out;
@@ -256,8 +464,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			goto out;
 		}
 	}
-	printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present and "
-	       "kept%s\n",
+	printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, checked "
+	       "and kept%s\n",
 	       tag, o->node_name, o->advertise_address, made, kept,
 	       kept && !o->force ? " (--force to replace)" : "");
 	ex = EXIT_OK;

@@ -21,10 +21,22 @@ int x509_key_new(enum key_type type, EVP_PKEY **ret)
 {
 	EVP_PKEY *k = NULL;
 
-	if (type == KEY_TYPE_P256)
+	switch (type) {
+	case KEY_TYPE_P256:
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	else
+		break;
+	case KEY_TYPE_P384:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	case KEY_TYPE_RSA3072:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+		break;
+	case KEY_TYPE_RSA4096:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+		break;
+	default:
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	}
 	if (!k)
 		return -PKS_E_X509;
 	*ret = k;

@@ -13,9 +13,13 @@
 
 #include "secret.h"
 
+/* kubeadm's encryption algorithms (v1beta4 encryptionAlgorithm). */
 enum key_type {
 	KEY_TYPE_RSA2048, /* kubeadm's default */
 	KEY_TYPE_P256,
+	KEY_TYPE_RSA3072,
+	KEY_TYPE_RSA4096,
+	KEY_TYPE_P384,
 };
 
 struct cert_spec {
