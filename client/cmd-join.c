@@ -39,9 +39,25 @@ static int explain_api_error(const char *who, const char *reason, const char *ms
 	return EXIT_FAIL;
 }
 
-static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			    unsigned flags, const char *tag, const char *const ext_paths[3])
+/* The bundle's profile (authenticated by bundle_open with every entry). */
+static void bundle_profile(const struct bundle *b, struct profile *ret)
 {
+	json_t *o = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
+	if (!o || profile_from_json(o, ret, NULL) < 0)
+		memset(ret, 0, sizeof(*ret));
+	json_decref(o);
+}
+
+/* ret_prof (may be NULL) receives the bundle's cluster profile; external etcd files go
+ * to ext_paths, else to the profile's paths. */
+static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			    unsigned flags, const char *tag, const char *ext_given[3],
+			    struct profile *ret_prof)
+{
+	_cleanup_(freep) struct profile *prof = calloc(1, sizeof(*prof));
+	const char *ext_paths[3] = {ext_given[0], ext_given[1], ext_given[2]};
+	if (!prof)
+		return EXIT_FAIL;
 	struct secret *ext[3] = {0};
 	struct bundle b = {0};
 	struct pki_set plain = {0};
@@ -70,6 +86,13 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		bundle_done(&b);
 		return cli_exit_for(r);
 	}
+	bundle_profile(&b, prof);
+	const char *from_profile[3] = {prof->external_ca, prof->external_cert, prof->external_key};
+	for (int i = 0; i < 3; i++)
+		if (!ext_paths[i] && from_profile[i][0])
+			ext_paths[i] = from_profile[i];
+	if (ret_prof)
+		*ret_prof = *prof;
 	external_split(&plain, ext);
 	r = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
 	if (r != EXIT_OK) {
@@ -230,7 +253,6 @@ int verb_join(int argc, char **argv)
 	unsigned flags = 0;
 	int c;
 
-	nodecerts_defaults(&nc);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -381,12 +403,16 @@ int verb_join(int argc, char **argv)
 		printf(
 		    "[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
 		    servers[i], hash);
-		int ex = open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths);
+		_cleanup_(freep) struct profile *prof = calloc(1, sizeof(*prof));
+		int ex =
+		    prof ? open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths, prof)
+			 : EXIT_FAIL;
 		http_response_done(&resp);
 		if (ex == EXIT_OK && nc.advertise_address && !(flags & PKIDIR_DRY_RUN)) {
 			nc.pki_dir = pki_dir;
 			nc.node_name = node_name;
-			nc.external_etcd = ext_paths[0] != NULL;
+			nc.external_etcd = ext_paths[0] != NULL || prof->external_ca[0];
+			nodecerts_take_profile(&nc, prof, "join");
 			nc.force = (flags & PKIDIR_FORCE) != 0;
 			ex = nodecerts_make(&nc, "join");
 		}
@@ -504,5 +530,5 @@ int verb_decrypt(int argc, char **argv)
 	}
 	if (kubeadm)
 		return kubeadm_open_and_install(json, key, pki_dir, flags, ext_paths);
-	return open_and_install(json, key, pki_dir, flags, "decrypt", ext_paths);
+	return open_and_install(json, key, pki_dir, flags, "decrypt", ext_paths, NULL);
 }

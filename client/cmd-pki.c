@@ -329,8 +329,6 @@ int verb_pki(int argc, char **argv)
 	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048, .serving_key_type = KEY_TYPE_P256};
 	int c;
 
-	nodecerts_defaults(&o.nc);
-
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		pki_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -11,6 +12,8 @@
 #include "cli.h"
 #include "error.h"
 #include "key.h"
+#include "kubeconf.h"
+#include "nodecerts.h"
 #include "pkidir.h"
 #include "util.h"
 
@@ -78,14 +81,34 @@ static void upload_usage(FILE *f)
 	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
 	      "                             [--certificate-key KEY|-] "
 	      "[--skip-certificate-key-print]\n"
-	      "                             [--admin-socket PATH]\n"
-	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n",
+	      "                             [--admin-socket PATH] [--config KUBEADM-CONFIG]\n"
+	      "                             [--external-etcd-ca F --external-etcd-cert F\n"
+	      "                              --external-etcd-key F] [--drop-external-etcd]\n"
+	      "                             [cluster profile flags]\n"
+	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n"
+	      "The cluster's node-certificate profile (what every joining node puts in its own\n"
+	      "certificates) travels sealed with it: --config takes it from kubeadm's\n"
+	      "configuration (the YAML of kubeadm init --config, or 'kubectl -n kube-system get\n"
+	      "cm kubeadm-config -o json'); these flags set or override its "
+	      "fields:\n" NODECERTS_PROFILE_USAGE,
 	      f);
 }
 
 int verb_upload_certs(int argc, char **argv)
 {
-	enum { O_PKI = 256, O_TTL, O_MAXF, O_KEY, O_SKIP, O_SOCK, O_DROP, O_EXT0, O_EXT1, O_EXT2 };
+	enum {
+		O_PKI = 256,
+		O_TTL,
+		O_MAXF,
+		O_KEY,
+		O_SKIP,
+		O_SOCK,
+		O_DROP,
+		O_EXT0,
+		O_EXT1,
+		O_EXT2,
+		O_CONFIG
+	};
 	static const struct option opts[] = {
 	    {"pki-dir", required_argument, NULL, O_PKI},
 	    {"ttl", required_argument, NULL, O_TTL},
@@ -98,10 +121,15 @@ int verb_upload_certs(int argc, char **argv)
 	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
 	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
 	    {"drop-external-etcd", no_argument, NULL, O_DROP},
+	    {"config", required_argument, NULL, O_CONFIG},
+	    NODECERTS_PROFILE_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *pki_dir = DEFAULT_PKI_DIR, *sock_opt = NULL;
+	const char *pki_dir = DEFAULT_PKI_DIR, *sock_opt = NULL, *config = NULL;
+	struct profile flags = {0}, prof = {0};
+	unsigned given = 0;
+	char detail[DETAIL_MAX] = "";
 	char *key_arg = NULL;
 	int64_t ttl = 0, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
 	uint64_t max_fetches = 0;
@@ -150,13 +178,35 @@ int verb_upload_certs(int argc, char **argv)
 		case O_DROP:
 			drop_external = true;
 			break;
+		case O_CONFIG:
+			config = optarg;
+			break;
 		case 'h':
 			upload_usage(stdout);
 			return EXIT_OK;
-		default:
-			upload_usage(stderr);
+		default: {
+			int t = nodecerts_profile_option(&flags, c, optarg, &given);
+			if (t > 0)
+				break;
+			if (t == 0)
+				upload_usage(stderr);
 			return EXIT_USAGE;
 		}
+		}
+	}
+	/* The cluster's node-certificate profile: kubeadm's configuration, then flags. */
+	if (config && (r = kubeconf_read(config, &prof, detail)) < 0) {
+		cli_error("cannot use --config: %s; nothing was uploaded", detail);
+		return r == -ENOENT || r == -EACCES ? EXIT_FAIL : EXIT_USAGE;
+	}
+	struct nodecerts_opts merge = {.prof = prof};
+	nodecerts_take_profile(&merge, &flags, "upload-certs");
+	prof = merge.prof;
+	for (int i = 0; i < 3; i++) { /* external etcd files: flags, else the configuration */
+		const char *from_config[3] = {prof.external_ca, prof.external_cert,
+					      prof.external_key};
+		if (!ext_paths[i] && from_config[i][0])
+			ext_paths[i] = from_config[i];
 	}
 	if (optind < argc) {
 		cli_error("unexpected argument '%s'", argv[optind]);
@@ -176,7 +226,7 @@ int verb_upload_certs(int argc, char **argv)
 	}
 
 	struct pki_set plain = {0};
-	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
+	char missing[DETAIL_MAX] = "";
 	r = pkidir_read(pki_dir, &plain, missing, detail);
 	if (r < 0) {
 		cli_error("cannot read the PKI in %s: %s (%s); nothing was uploaded", pki_dir,
@@ -231,7 +281,7 @@ int verb_upload_certs(int argc, char **argv)
 	int64_t now = time_now();
 	_cleanup_(secret_freep) struct secret *json = NULL;
 	char id[BUNDLE_ID_HEX_LEN + 1];
-	r = bundle_seal(&plain, key, NULL, now, now + ttl, &json, id);
+	r = bundle_seal(&plain, key, NULL, now, now + ttl, &prof, &json, id);
 	pki_set_clear(&plain);
 	if (r < 0) {
 		cli_error("cannot seal the PKI: %s", error_message(r));
@@ -259,6 +309,12 @@ int verb_upload_certs(int argc, char **argv)
 	       kid);
 	printf("[upload-certs] The bundle is wiped after %s (at %s)%s\n", ttl_txt, until,
 	       max_fetches ? " or after the allowed number of fetches" : "");
+	if (profile_is_set(&prof)) {
+		char desc[2048];
+		profile_describe(&prof, desc, sizeof(desc));
+		printf("[upload-certs] Cluster profile for joining nodes' certificates: %s\n",
+		       desc);
+	}
 	if (!skip_print) {
 		key_format(key, hex);
 		printf("[upload-certs] Using certificate key:\n%s\n", hex);
@@ -406,6 +462,14 @@ int verb_status(int argc, char **argv)
 		       json_string_value(json_object_get(b, "expiresAt")),
 		       (long long)json_integer_value(json_object_get(b, "expiresInSeconds")),
 		       (long long)json_integer_value(json_object_get(b, "fetches")), limit);
+		json_t *pj = json_object_get(b, "profile");
+		struct profile *prof = json_is_object(pj) ? calloc(1, sizeof(*prof)) : NULL;
+		if (prof && profile_from_json(pj, prof, NULL) == 0) {
+			char desc[2048];
+			profile_describe(prof, desc, sizeof(desc));
+			printf("profile:    %s\n", desc);
+		}
+		free(prof);
 		json_t *log = json_object_get(b, "fetchLog"), *f;
 		size_t i;
 		json_array_foreach (log, i, f)

@@ -61,13 +61,6 @@ static int ca_load(const char *pki_dir, const char *base, struct ca *ret, char *
 	return r;
 }
 
-void nodecerts_defaults(struct nodecerts_opts *o)
-{
-	o->service_cidr = "10.96.0.0/12";
-	o->dns_domain = "cluster.local";
-	o->key_type = KEY_TYPE_RSA2048;
-}
-
 void nodecerts_default_name(char *buf, size_t len)
 {
 	if (gethostname(buf, len - 1) != 0)
@@ -77,63 +70,157 @@ void nodecerts_default_name(char *buf, size_t len)
 		*p = (char)tolower((unsigned char)*p);
 }
 
-static int split_list(const char **list, size_t *n, char *arg, const char *opt)
+static int take_value(char *out, size_t max, const char *arg, const char *opt)
+{
+	if (!profile_value_ok(arg, max)) {
+		cli_error("--%s '%s' must be printable ASCII without quotes or backslashes", opt,
+			  arg);
+		return -1;
+	}
+	str_copy(out, max, arg);
+	return 1;
+}
+
+static int split_list(char (*list)[PROFILE_STR_MAX], size_t *n, char *arg, const char *opt)
 {
 	char *save = NULL;
+	*n = 0;
 	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n >= NODECERTS_SANS_MAX) {
-			cli_error("--%s: at most %d names", opt, NODECERTS_SANS_MAX);
+		if (*n >= PROFILE_SANS_MAX) {
+			cli_error("--%s: at most %d names", opt, PROFILE_SANS_MAX);
 			return -1;
 		}
-		list[(*n)++] = t;
+		if (take_value(list[(*n)++], PROFILE_STR_MAX, t, opt) < 0)
+			return -1;
 	}
 	return 1;
 }
 
-int nodecerts_option(struct nodecerts_opts *o, int id, char *arg)
+int nodecerts_profile_option(struct profile *p, int id, char *arg, unsigned *ret_given)
 {
-	static const struct {
-		const char *name;
-		enum key_type type;
-	} algs[] = {{"RSA-2048", KEY_TYPE_RSA2048},
-		    {"RSA-3072", KEY_TYPE_RSA3072},
-		    {"RSA-4096", KEY_TYPE_RSA4096},
-		    {"ECDSA-P256", KEY_TYPE_P256},
-		    {"ECDSA-P384", KEY_TYPE_P384}};
+	unsigned given = 0;
+	int r = 1;
 	switch (id) {
-	case NC_OPT_ADVERTISE:
-		o->advertise_address = arg;
-		return 1;
 	case NC_OPT_ENDPOINT:
-		o->control_plane_endpoint = arg;
-		return 1;
+		given = NC_GIVEN_ENDPOINT;
+		r = take_value(p->endpoint, sizeof(p->endpoint), arg, "control-plane-endpoint");
+		break;
 	case NC_OPT_SERVICE_CIDR:
-		o->service_cidr = arg;
-		return 1;
+		given = NC_GIVEN_SERVICE_CIDR;
+		r = take_value(p->service_subnet, sizeof(p->service_subnet), arg, "service-cidr");
+		break;
 	case NC_OPT_DNS_DOMAIN:
-		o->dns_domain = arg;
-		return 1;
+		given = NC_GIVEN_DNS_DOMAIN;
+		r = take_value(p->dns_domain, sizeof(p->dns_domain), arg, "dns-domain");
+		break;
 	case NC_OPT_API_SANS:
-		return split_list(o->api_sans, &o->n_api_sans, arg, "apiserver-cert-extra-sans");
+		given = NC_GIVEN_API_SANS;
+		r = split_list(p->api_sans, &p->n_api_sans, arg, "apiserver-cert-extra-sans");
+		break;
 	case NC_OPT_ETCD_SERVER_SANS:
-		return split_list(o->etcd_server_sans, &o->n_etcd_server_sans, arg,
-				  "etcd-server-cert-extra-sans");
+		given = NC_GIVEN_ETCD_SERVER_SANS;
+		r = split_list(p->etcd_server_sans, &p->n_etcd_server_sans, arg,
+			       "etcd-server-cert-extra-sans");
+		break;
 	case NC_OPT_ETCD_PEER_SANS:
-		return split_list(o->etcd_peer_sans, &o->n_etcd_peer_sans, arg,
-				  "etcd-peer-cert-extra-sans");
+		given = NC_GIVEN_ETCD_PEER_SANS;
+		r = split_list(p->etcd_peer_sans, &p->n_etcd_peer_sans, arg,
+			       "etcd-peer-cert-extra-sans");
+		break;
 	case NC_OPT_ALGORITHM:
-		for (size_t i = 0; i < ELEMENTSOF(algs); i++)
-			if (!strcasecmp(arg, algs[i].name)) {
-				o->key_type = algs[i].type;
-				return 1;
-			}
-		cli_error("--encryption-algorithm must be RSA-2048, RSA-3072, RSA-4096, "
-			  "ECDSA-P256 or ECDSA-P384 (kubeadm's names), not '%s'",
-			  arg);
-		return -1;
+		given = NC_GIVEN_ALGORITHM;
+		if (!profile_algorithm_ok(arg)) {
+			cli_error("--encryption-algorithm must be RSA-2048, RSA-3072, RSA-4096, "
+				  "ECDSA-P256 or ECDSA-P384 (kubeadm's names), not '%s'",
+				  arg);
+			return -1;
+		}
+		str_copy(p->algorithm, sizeof(p->algorithm), arg);
+		break;
+	case NC_OPT_VALIDITY:
+		given = NC_GIVEN_VALIDITY;
+		p->validity_s = profile_duration_parse(arg);
+		if (p->validity_s < 3600) {
+			cli_error("--certificate-validity '%s' must be a duration of at least an "
+				  "hour, like 8760h (kubeadm's certificateValidityPeriod)",
+				  arg);
+			return -1;
+		}
+		break;
 	default:
 		return 0;
 	}
+	if (r > 0 && ret_given)
+		*ret_given |= given;
+	return r;
+}
+
+int nodecerts_option(struct nodecerts_opts *o, int id, char *arg)
+{
+	if (id == NC_OPT_ADVERTISE) {
+		o->advertise_address = arg;
+		return 1;
+	}
+	return nodecerts_profile_option(&o->prof, id, arg, &o->given);
+}
+
+static void take_field(bool given, char *mine, size_t len, const char *theirs, const char *flag,
+		       const char *tag)
+{
+	if (!theirs[0])
+		return;
+	if (!given)
+		str_copy(mine, len, theirs);
+	else if (strcmp(mine, theirs) != 0)
+		printf("[%s] --%s %s overrides the cluster profile's %s\n", tag, flag, mine,
+		       theirs);
+}
+
+static void take_list(bool given, char (*mine)[PROFILE_STR_MAX], size_t *n,
+		      const char (*theirs)[PROFILE_STR_MAX], size_t tn, const char *flag,
+		      const char *tag)
+{
+	if (!tn)
+		return;
+	if (!given) {
+		memcpy(mine, theirs, tn * sizeof(*theirs));
+		*n = tn;
+	} else {
+		printf("[%s] --%s replaces the cluster profile's %zu name(s)\n", tag, flag, tn);
+	}
+}
+
+void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *b, const char *tag)
+{
+	struct profile *p = &o->prof;
+	take_field(o->given & NC_GIVEN_ENDPOINT, p->endpoint, sizeof(p->endpoint), b->endpoint,
+		   "control-plane-endpoint", tag);
+	take_field(o->given & NC_GIVEN_SERVICE_CIDR, p->service_subnet, sizeof(p->service_subnet),
+		   b->service_subnet, "service-cidr", tag);
+	take_field(o->given & NC_GIVEN_DNS_DOMAIN, p->dns_domain, sizeof(p->dns_domain),
+		   b->dns_domain, "dns-domain", tag);
+	take_field(o->given & NC_GIVEN_ALGORITHM, p->algorithm, sizeof(p->algorithm), b->algorithm,
+		   "encryption-algorithm", tag);
+	take_list(o->given & NC_GIVEN_API_SANS, p->api_sans, &p->n_api_sans, b->api_sans,
+		  b->n_api_sans, "apiserver-cert-extra-sans", tag);
+	take_list(o->given & NC_GIVEN_ETCD_SERVER_SANS, p->etcd_server_sans, &p->n_etcd_server_sans,
+		  b->etcd_server_sans, b->n_etcd_server_sans, "etcd-server-cert-extra-sans", tag);
+	take_list(o->given & NC_GIVEN_ETCD_PEER_SANS, p->etcd_peer_sans, &p->n_etcd_peer_sans,
+		  b->etcd_peer_sans, b->n_etcd_peer_sans, "etcd-peer-cert-extra-sans", tag);
+	if (b->validity_s && !(o->given & NC_GIVEN_VALIDITY))
+		p->validity_s = b->validity_s;
+	else if (b->validity_s && p->validity_s != b->validity_s)
+		printf("[%s] --certificate-validity overrides the cluster profile's %lldh\n", tag,
+		       (long long)(b->validity_s / 3600));
+}
+
+static enum key_type key_type_of(const char *algorithm)
+{
+	return !strcmp(algorithm, "ECDSA-P256")	  ? KEY_TYPE_P256
+	       : !strcmp(algorithm, "ECDSA-P384") ? KEY_TYPE_P384
+	       : !strcmp(algorithm, "RSA-3072")	  ? KEY_TYPE_RSA3072
+	       : !strcmp(algorithm, "RSA-4096")	  ? KEY_TYPE_RSA4096
+						  : KEY_TYPE_RSA2048;
 }
 
 /* The first address of the service CIDR, from its network address whatever host bits
@@ -144,6 +231,9 @@ static int service_ip(const char *cidr, char *out, size_t len)
 	char buf[64];
 	unsigned char a[16];
 	str_copy(buf, sizeof(buf), cidr);
+	char *comma = strchr(buf, ',');
+	if (comma) /* dual-stack "10.96.0.0/12,fd00::/108": the first, as kubeadm takes it */
+		*comma = 0;
 	char *slash = strchr(buf, '/'), *end = NULL;
 	if (!slash)
 		return -EINVAL;
@@ -191,9 +281,9 @@ static int endpoint_host(const char *ep, char *out, size_t len)
 
 /* A certificate's SANs: IP addresses and DNS names, without repeats. */
 struct sans {
-	const char *dns[NODECERTS_SANS_MAX + 8];
+	const char *dns[PROFILE_SANS_MAX + 8];
 	size_t n_dns;
-	const char *ips[NODECERTS_SANS_MAX + 8];
+	const char *ips[PROFILE_SANS_MAX + 8];
 	size_t n_ips;
 };
 
@@ -205,7 +295,7 @@ static void san_add(struct sans *s, const char *v)
 	for (size_t i = 0; i < *n; i++)
 		if (!strcmp(list[i], v))
 			return;
-	if (*n < NODECERTS_SANS_MAX + 8)
+	if (*n < PROFILE_SANS_MAX + 8)
 		list[(*n)++] = v;
 }
 
@@ -316,8 +406,14 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 		cli_error("--advertise-address '%s' is not an IP address", o->advertise_address);
 		return EXIT_USAGE;
 	}
-	if (service_ip(o->service_cidr, svc_ip, sizeof(svc_ip)) < 0) {
-		cli_error("--service-cidr '%s' is not a CIDR like 10.96.0.0/12", o->service_cidr);
+	const struct profile *p = &o->prof;
+	const char *svc = p->service_subnet[0] ? p->service_subnet : "10.96.0.0/12";
+	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
+	const char *ep = p->endpoint[0] ? p->endpoint : NULL;
+	long days = p->validity_s ? (long)(p->validity_s / 86400) : NODE_CERT_DAYS;
+	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
+	if (service_ip(svc, svc_ip, sizeof(svc_ip)) < 0) {
+		cli_error("service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
 		return EXIT_USAGE;
 	}
 	if (!name_is_safe(o->node_name) || strchr(o->node_name, '/')) {
@@ -325,17 +421,15 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			  o->node_name);
 		return EXIT_USAGE;
 	}
-	for (const char *p = o->node_name; *p; p++)
-		if (isupper((unsigned char)*p)) {
+	for (const char *c = o->node_name; *c; c++)
+		if (isupper((unsigned char)*c)) {
 			cli_error("--node-name '%s' has upper-case letters; kubeadm accepts only "
 				  "lower-case node names",
 				  o->node_name);
 			return EXIT_USAGE;
 		}
-	if (o->control_plane_endpoint &&
-	    endpoint_host(o->control_plane_endpoint, endpoint, sizeof(endpoint)) < 0) {
-		cli_error("--control-plane-endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT",
-			  o->control_plane_endpoint);
+	if (ep && endpoint_host(ep, endpoint, sizeof(endpoint)) < 0) {
+		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
 		return EXIT_USAGE;
 	}
 	bool need_etcd = !o->external_etcd;
@@ -353,21 +447,24 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	/* kubeadm's certlist.go: the API server's names and addresses, the endpoint's host,
 	 * then apiServer.certSANs; etcd's server and peer: node name, localhost, the
 	 * advertise address and loopback, then their extra SANs. */
-	snprintf(fqdn, sizeof(fqdn), "kubernetes.default.svc.%s", o->dns_domain);
+	snprintf(fqdn, sizeof(fqdn), "kubernetes.default.svc.%s", domain);
 	struct sans api = {0}, eserver = {0}, epeer = {0};
 	const char *api_base[] = {
 	    o->node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 	    fqdn,	  svc_ip,	o->advertise_address};
 	san_add_all(&api, api_base, ELEMENTSOF(api_base));
-	if (o->control_plane_endpoint)
+	if (ep)
 		san_add(&api, endpoint);
-	san_add_all(&api, o->api_sans, o->n_api_sans);
+	for (size_t i = 0; i < p->n_api_sans; i++)
+		san_add(&api, p->api_sans[i]);
 	const char *etcd_base[] = {o->node_name, "localhost", o->advertise_address, "127.0.0.1",
 				   "::1"};
 	san_add_all(&eserver, etcd_base, ELEMENTSOF(etcd_base));
-	san_add_all(&eserver, o->etcd_server_sans, o->n_etcd_server_sans);
+	for (size_t i = 0; i < p->n_etcd_server_sans; i++)
+		san_add(&eserver, p->etcd_server_sans[i]);
 	san_add_all(&epeer, etcd_base, ELEMENTSOF(etcd_base));
-	san_add_all(&epeer, o->etcd_peer_sans, o->n_etcd_peer_sans);
+	for (size_t i = 0; i < p->n_etcd_peer_sans; i++)
+		san_add(&epeer, p->etcd_peer_sans[i]);
 	struct {
 		const char *base;
 		struct cert_spec spec;
@@ -381,22 +478,30 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	      .ips = api.ips,
 	      .n_ips = api.n_ips,
 	      .server_auth = true,
-	      .days = NODE_CERT_DAYS},
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &ca,
 	     false},
 	    {"apiserver-kubelet-client",
 	     {.cn = "kube-apiserver-kubelet-client",
 	      .org = "kubeadm:cluster-admins",
 	      .client_auth = true,
-	      .days = NODE_CERT_DAYS},
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &ca,
 	     false},
 	    {"front-proxy-client",
-	     {.cn = "front-proxy-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     {.cn = "front-proxy-client",
+	      .client_auth = true,
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &fp,
 	     false},
 	    {"apiserver-etcd-client",
-	     {.cn = "kube-apiserver-etcd-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     {.cn = "kube-apiserver-etcd-client",
+	      .client_auth = true,
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &etcd,
 	     true},
 	    {"etcd/server",
@@ -407,7 +512,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	      .n_ips = eserver.n_ips,
 	      .server_auth = true,
 	      .client_auth = true,
-	      .days = NODE_CERT_DAYS},
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &etcd,
 	     true},
 	    {"etcd/peer",
@@ -418,11 +524,15 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	      .n_ips = epeer.n_ips,
 	      .server_auth = true,
 	      .client_auth = true,
-	      .days = NODE_CERT_DAYS},
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &etcd,
 	     true},
 	    {"etcd/healthcheck-client",
-	     {.cn = "kube-etcd-healthcheck-client", .client_auth = true, .days = NODE_CERT_DAYS},
+	     {.cn = "kube-etcd-healthcheck-client",
+	      .client_auth = true,
+	      .days = (int)days,
+	      .seconds = seconds},
 	     &etcd,
 	     true},
 	};
@@ -445,7 +555,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			kept++;
 			continue;
 		}
-		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca, o->key_type);
+		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca,
+			  key_type_of(p->algorithm));
 		if (r < 0) {
 			cli_error("cannot issue %s: %s", certs[i].base, error_message(r));
 			goto out;

@@ -8,30 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "profile.h"
 #include "x509.h"
 
-#define NODECERTS_SANS_MAX 32
-
-struct nodecerts_opts {
-	const char *pki_dir;
-	const char *node_name;
-	const char *advertise_address;
-	const char *control_plane_endpoint; /* may be NULL */
-	const char *service_cidr;	    /* default 10.96.0.0/12 */
-	const char *dns_domain;		    /* default cluster.local */
-	/* kubeadm's apiServer.certSANs, etcd.local.serverCertSANs and peerCertSANs */
-	const char *api_sans[NODECERTS_SANS_MAX];
-	size_t n_api_sans;
-	const char *etcd_server_sans[NODECERTS_SANS_MAX];
-	size_t n_etcd_server_sans;
-	const char *etcd_peer_sans[NODECERTS_SANS_MAX];
-	size_t n_etcd_peer_sans;
-	enum key_type key_type; /* kubeadm's encryptionAlgorithm; RSA-2048 by default */
-	bool external_etcd;	/* no etcd/ certificates */
-	bool force;		/* replace existing node certificates */
-};
-
-/* Option ids shared by the verbs that make node certificates. */
+/* The profile options: what is the same for every control-plane node of a cluster. */
 enum {
 	NC_OPT_ADVERTISE = 0x400,
 	NC_OPT_ENDPOINT,
@@ -41,29 +21,63 @@ enum {
 	NC_OPT_ETCD_SERVER_SANS,
 	NC_OPT_ETCD_PEER_SANS,
 	NC_OPT_ALGORITHM,
+	NC_OPT_VALIDITY,
 };
-#define NODECERTS_LONG_OPTIONS                                                                     \
-	{"advertise-address", required_argument, NULL, NC_OPT_ADVERTISE},                          \
-	    {"control-plane-endpoint", required_argument, NULL, NC_OPT_ENDPOINT},                  \
+/* Which profile fields a flag set (to tell what overrides the bundle's profile). */
+enum {
+	NC_GIVEN_ENDPOINT = 1 << 0,
+	NC_GIVEN_SERVICE_CIDR = 1 << 1,
+	NC_GIVEN_DNS_DOMAIN = 1 << 2,
+	NC_GIVEN_API_SANS = 1 << 3,
+	NC_GIVEN_ETCD_SERVER_SANS = 1 << 4,
+	NC_GIVEN_ETCD_PEER_SANS = 1 << 5,
+	NC_GIVEN_ALGORITHM = 1 << 6,
+	NC_GIVEN_VALIDITY = 1 << 7,
+};
+
+struct nodecerts_opts {
+	const char *pki_dir;
+	const char *node_name;
+	const char *advertise_address;
+	/* The cluster's settings: from flags, or the sealed bundle's profile. Unset fields
+	 * take kubeadm's defaults (10.96.0.0/12, cluster.local, RSA-2048, a year). */
+	struct profile prof;
+	unsigned given;	    /* NC_GIVEN_*: set by a flag */
+	bool external_etcd; /* no etcd/ certificates */
+	bool force;	    /* replace existing node certificates */
+};
+
+#define NODECERTS_PROFILE_OPTIONS                                                                  \
+	{"control-plane-endpoint", required_argument, NULL, NC_OPT_ENDPOINT},                      \
 	    {"service-cidr", required_argument, NULL, NC_OPT_SERVICE_CIDR},                        \
 	    {"dns-domain", required_argument, NULL, NC_OPT_DNS_DOMAIN},                            \
 	    {"apiserver-cert-extra-sans", required_argument, NULL, NC_OPT_API_SANS},               \
 	    {"etcd-server-cert-extra-sans", required_argument, NULL, NC_OPT_ETCD_SERVER_SANS},     \
 	    {"etcd-peer-cert-extra-sans", required_argument, NULL, NC_OPT_ETCD_PEER_SANS},         \
+	    {"encryption-algorithm", required_argument, NULL, NC_OPT_ALGORITHM},                   \
 	{                                                                                          \
-		"encryption-algorithm", required_argument, NULL, NC_OPT_ALGORITHM                  \
+		"certificate-validity", required_argument, NULL, NC_OPT_VALIDITY                   \
 	}
-#define NODECERTS_USAGE                                                                            \
-	"  node certificates: --advertise-address IP [--control-plane-endpoint HOST[:PORT]]\n"     \
-	"    [--service-cidr CIDR] [--dns-domain D] [--apiserver-cert-extra-sans A,B]\n"           \
-	"    [--etcd-server-cert-extra-sans A,B] [--etcd-peer-cert-extra-sans A,B]\n"              \
+#define NODECERTS_LONG_OPTIONS                                                                     \
+	{"advertise-address", required_argument, NULL, NC_OPT_ADVERTISE}, NODECERTS_PROFILE_OPTIONS
+#define NODECERTS_PROFILE_USAGE                                                                    \
+	"  cluster profile: [--control-plane-endpoint HOST[:PORT]] [--service-cidr CIDR]\n"        \
+	"    [--dns-domain D] [--apiserver-cert-extra-sans A,B] [--etcd-server-cert-extra-sans\n"  \
+	"    A,B] [--etcd-peer-cert-extra-sans A,B] [--certificate-validity 8760h]\n"              \
 	"    [--encryption-algorithm RSA-2048|RSA-3072|RSA-4096|ECDSA-P256|ECDSA-P384]\n"
+#define NODECERTS_USAGE                                                                            \
+	"  node certificates: --advertise-address IP, and the cluster profile (by default\n"       \
+	"    the sealed bundle's):\n" NODECERTS_PROFILE_USAGE
 
-/* Defaults: kubeadm's service CIDR, DNS domain and algorithm. */
-void nodecerts_defaults(struct nodecerts_opts *o);
-/* Take one of the options above (arg may be split in place at commas): 1 if taken, 0 if
- * the id is not one of ours, -1 on a bad value (said on stderr). */
+/* Take one of the options above (arg is split at commas): 1 if taken, 0 if the id is not
+ * one of ours, -1 on a bad value (said on stderr). The profile one takes only the
+ * cluster's settings (upload-certs); ret_given (may be NULL) gets the NC_GIVEN_ bit. */
+int nodecerts_profile_option(struct profile *p, int id, char *arg, unsigned *ret_given);
 int nodecerts_option(struct nodecerts_opts *o, int id, char *arg);
+/* Fill what no flag set from the bundle's profile; say on stdout which flags override
+ * it. */
+void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *bundle,
+			    const char *tag);
 /* The node name kubeadm would use by default: the host name, lowercased. */
 void nodecerts_default_name(char *buf, size_t len);
 

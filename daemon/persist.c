@@ -332,6 +332,13 @@ static void resume(struct store *s, const struct persist_body *b, struct secret 
 {
 	if (data) {
 		struct store_blob *blob = calloc(1, sizeof(*blob));
+		struct bundle meta = {0};
+		/* The profile is the bundle's own: read again from the bytes. */
+		if (blob && bundle_parse((const char *)data->data, data->len, &meta, NULL) == 0) {
+			s->profile = meta.profile;
+			meta.profile = NULL;
+			bundle_done(&meta);
+		}
 		if (blob) {
 			blob->refs = 1;
 			blob->data = data;

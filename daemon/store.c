@@ -54,6 +54,8 @@ static void wipe_locked(struct store *s, enum store_gone why)
 	s->gone_at = time_now();
 	s->id[0] = 0;
 	s->key_id[0] = 0;
+	free(s->profile);
+	s->profile = NULL;
 	s->fetches = s->max_fetches = 0;
 	s->deadline_ms = 0;
 	secret_wipe(s->fetch_log, sizeof(s->fetch_log));
@@ -215,6 +217,7 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	str_copy(s->key_id, sizeof(s->key_id), meta->key_id);
 	s->created_at = meta->created_at;
 	s->expires_at = meta->expires_at;
+	s->profile = meta->profile ? strdup(meta->profile) : NULL;
 	s->deadline_ms = time_mono_ms() + ttl_ms;
 	s->fetches = 0;
 	s->max_fetches = max_fetches;
@@ -306,11 +309,12 @@ static json_t *bundle_json_locked(struct store *s)
 						     s->fetch_log[i].source, "peer",
 						     s->fetch_log[i].peer));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", s->id, "keyId",
+	json_t *prof = s->profile ? json_loads(s->profile, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "keyId",
 			 s->key_id, "createdAt", created, "expiresAt", expires, "expiresInSeconds",
 			 (json_int_t)(left > 0 ? left : 0), "fetches", (json_int_t)s->fetches,
 			 "maxFetches", (json_int_t)s->max_fetches, "fetchLog",
-			 log ? log : json_array());
+			 log ? log : json_array(), "profile", prof ? prof : json_null());
 }
 
 json_t *store_bundle_info(struct store *s)

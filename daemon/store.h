@@ -71,8 +71,10 @@ struct store {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	int64_t created_at, expires_at; /* wall clock, from the bundle (for display) */
-	int64_t deadline_ms;		/* monotonic: the one that is enforced */
-	uint64_t fetches, max_fetches;	/* max_fetches 0: unlimited */
+	char *profile;	     /* the bundle's cluster profile, canonical JSON (authenticated by the
+			      * clients that open it); NULL if none */
+	int64_t deadline_ms; /* monotonic: the one that is enforced */
+	uint64_t fetches, max_fetches; /* max_fetches 0: unlimited */
 
 	/* What happened to the last bundle, to answer "expired" rather than "not found". */
 	enum store_gone gone;

@@ -62,7 +62,8 @@ static int seal_one(const struct seal_header *h, const struct pki_entry *e, cons
 }
 
 int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id, int64_t created_at,
-		int64_t expires_at, struct secret **ret_json, char ret_id[BUNDLE_ID_HEX_LEN + 1])
+		int64_t expires_at, const struct profile *profile, struct secret **ret_json,
+		char ret_id[BUNDLE_ID_HEX_LEN + 1])
 {
 	struct pki_set sorted = *plain; /* shallow: only the order changes */
 	const char *names[PKI_MAX_FILES];
@@ -91,11 +92,20 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	time_format(created_at, created);
 	time_format(expires_at, expires);
 
+	_cleanup_(freep) char *canonical = NULL;
+	_cleanup_(jsonp) json_t *pjson = NULL;
+	if (profile && profile_is_set(profile)) {
+		canonical = profile_canonical(profile);
+		pjson = profile_to_json(profile);
+		if (!canonical || !pjson)
+			return -ENOMEM;
+	}
 	struct seal_header h = {.id = idbuf,
 				.created_at = created_at,
 				.expires_at = expires_at,
 				.names = names,
-				.n_names = sorted.n};
+				.n_names = sorted.n,
+				.profile = canonical};
 	_cleanup_(jsonp) json_t *files = json_array();
 	if (!files)
 		return -ENOMEM;
@@ -108,7 +118,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "apiVersion", BUNDLE_API_VERSION,
 		      "kind", BUNDLE_KIND, "id", idbuf, "createdAt", created, "expiresAt", expires,
 		      "keyId", kid, "cipher", BUNDLE_CIPHER, "files", files);
-	if (!root)
+	if (!root || (pjson && json_object_set(root, "profile", pjson) < 0))
 		return -ENOMEM;
 	char *text = json_dumps(root, JSON_INDENT(2));
 	if (!text)
@@ -217,8 +227,8 @@ static int parse_file(json_t *f, struct pki_set *set, char *detail)
 
 int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 {
-	const char *allowed[] = {"apiVersion", "kind",	"id",	  "createdAt",
-				 "expiresAt",  "keyId", "cipher", "files"};
+	const char *allowed[] = {"apiVersion", "kind",	 "id",	  "createdAt", "expiresAt",
+				 "keyId",      "cipher", "files", "profile"};
 	struct bundle b = {0};
 	json_error_t jerr;
 	const char *k;
@@ -287,11 +297,21 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		set_detail(detail, "files must be a non-empty array");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
+	json_t *pjson = json_object_get(root, "profile");
+	if (pjson) {
+		struct profile *prof = calloc(1, sizeof(*prof));
+		r = prof ? profile_from_json(pjson, prof, detail) : -ENOMEM;
+		if (r == 0 && !(b.profile = profile_canonical(prof)))
+			r = -ENOMEM;
+		free(prof);
+		if (r < 0)
+			return r;
+	}
 	size_t i;
 	json_array_foreach (files, i, v) {
 		r = parse_file(v, &b.files, detail);
 		if (r < 0) {
-			pki_set_clear(&b.files);
+			bundle_done(&b);
 			return r;
 		}
 	}
@@ -328,7 +348,8 @@ int bundle_open(const struct bundle *b, const uint8_t *key, int64_t now, unsigne
 				.created_at = b->created_at,
 				.expires_at = b->expires_at,
 				.names = names,
-				.n_names = b->files.n};
+				.n_names = b->files.n,
+				.profile = b->profile};
 	for (size_t i = 0; i < b->files.n; i++) {
 		const struct pki_entry *e = &b->files.e[i];
 		_cleanup_(freep) uint8_t *aad = NULL;
@@ -358,4 +379,6 @@ int bundle_open(const struct bundle *b, const uint8_t *key, int64_t now, unsigne
 void bundle_done(struct bundle *b)
 {
 	pki_set_clear(&b->files);
+	free(b->profile);
+	b->profile = NULL;
 }

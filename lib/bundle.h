@@ -7,6 +7,7 @@
 
 #include "key.h"
 #include "pkidir.h"
+#include "profile.h"
 #include "secret.h"
 
 #define BUNDLE_API_VERSION "pkishare.io/v1"
@@ -23,12 +24,14 @@ struct bundle {
 	int64_t expires_at;
 	char key_id[KEY_ID_HEX_LEN + 1];
 	struct pki_set files; /* sealed entries: nonce || ciphertext || tag, sorted by name */
+	char *profile;	      /* canonical profile JSON (profile.h), NULL if none */
 };
 
 /* Seal every entry of plain (shared files only) under key into bundle JSON. id may be
- * NULL (random). ret_id (may be NULL) receives the id. */
+ * NULL (random); profile may be NULL (none). ret_id (may be NULL) receives the id. */
 int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id, int64_t created_at,
-		int64_t expires_at, struct secret **ret_json, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
+		int64_t expires_at, const struct profile *profile, struct secret **ret_json,
+		char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 
 /* Parse and validate bundle JSON without opening anything. Strict: unknown or duplicate
  * fields, unknown file names, wrong modes and bad base64 are all refused. detail (may be

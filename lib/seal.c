@@ -71,6 +71,8 @@ int seal_aad(const struct seal_header *h, const char *name, unsigned mode, uint8
 		r = put_str(&b, name);
 	if (r >= 0)
 		r = put_u32(&b, mode);
+	if (r >= 0 && h->profile)
+		r = put_str(&b, h->profile);
 	if (r < 0) {
 		free(b.p);
 		return r;

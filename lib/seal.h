@@ -20,6 +20,7 @@ struct seal_header {
 	int64_t expires_at;
 	const char *const *names; /* sorted bytewise, no duplicates */
 	size_t n_names;
+	const char *profile; /* canonical profile JSON (profile.h), NULL if the bundle has none */
 };
 
 /* Build the associated data for entry name/mode into a malloc'd buffer (not secret). */

@@ -52,6 +52,15 @@ def main():
         f.write("\n")
     with open(os.path.join(outdir, "bundle.key"), "w") as f:
         f.write(key.hex() + "\n")
+    # The same files with a cluster profile, bound into every entry's associated data.
+    profile = {"controlPlaneEndpoint": "[fd00::10]:6443", "encryptionAlgorithm": "ECDSA-P256",
+               "apiServerCertSANs": ["cp.example.com", "10.0.0.100"],
+               "etcdServerCertSANs": ["etcd.example.com"], "serviceSubnet": "10.96.0.0/12",
+               "dnsDomain": "cluster.local", "certificateValiditySeconds": 31536000}
+    bundle = ps.seal_bundle(key, bundle_id, created, expires, files, nonces, profile)
+    with open(os.path.join(outdir, "bundle-profile.json"), "w") as f:
+        json.dump(bundle, f, indent=2)
+        f.write("\n")
     # kubeadm's format: AES-256-GCM, nonce(12) || ciphertext || tag(16), no AAD.
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     kentries = []

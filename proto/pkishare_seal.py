@@ -56,13 +56,21 @@ def lp(b):
     return struct.pack(">I", len(b)) + b
 
 
-def aad(bundle_id, created, expires, names, name, mode):
+def canonical_profile(profile):
+    """The profile's bytes in the associated data: sorted keys, no whitespace."""
+    return json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()
+
+
+def aad(bundle_id, created, expires, names, name, mode, profile=None):
     out = lp(CONTEXT) + lp(bundle_id.encode())
     out += struct.pack(">QQ", created, expires)
     out += struct.pack(">I", len(names))
     for n in sorted(n.encode() for n in names):
         out += lp(n)
-    return out + lp(name.encode()) + struct.pack(">I", mode)
+    out += lp(name.encode()) + struct.pack(">I", mode)
+    if profile is not None:
+        out += lp(canonical_profile(profile))
+    return out
 
 
 def key_id(key):
@@ -77,18 +85,22 @@ def parse_time(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-def seal_bundle(key, bundle_id, created, expires, files, nonces):
-    """files: {name: (mode, bytes)}; nonces: {name: 24 bytes}."""
+def seal_bundle(key, bundle_id, created, expires, files, nonces, profile=None):
+    """files: {name: (mode, bytes)}; nonces: {name: 24 bytes}; profile: dict or None."""
     names = sorted(files)
     entries = []
     for n in names:
         mode, data = files[n]
-        ct = xchacha_encrypt(key, nonces[n], data, aad(bundle_id, created, expires, names, n, mode))
+        a = aad(bundle_id, created, expires, names, n, mode, profile)
+        ct = xchacha_encrypt(key, nonces[n], data, a)
         entries.append({"name": n, "mode": "%04o" % mode,
                         "data": base64.b64encode(nonces[n] + ct).decode()})
-    return {"apiVersion": "pkishare.io/v1", "kind": "SealedBundle", "id": bundle_id,
-            "createdAt": fmt_time(created), "expiresAt": fmt_time(expires),
-            "keyId": key_id(key), "cipher": "xchacha20poly1305", "files": entries}
+    doc = {"apiVersion": "pkishare.io/v1", "kind": "SealedBundle", "id": bundle_id,
+           "createdAt": fmt_time(created), "expiresAt": fmt_time(expires),
+           "keyId": key_id(key), "cipher": "xchacha20poly1305", "files": entries}
+    if profile is not None:
+        doc["profile"] = profile
+    return doc
 
 
 def open_bundle(key, doc):
@@ -98,7 +110,7 @@ def open_bundle(key, doc):
     for f in doc["files"]:
         raw = base64.b64decode(f["data"], validate=True)
         mode = int(f["mode"], 8)
-        a = aad(doc["id"], created, expires, names, f["name"], mode)
+        a = aad(doc["id"], created, expires, names, f["name"], mode, doc.get("profile"))
         out[f["name"]] = (mode, xchacha_decrypt(key, raw[:24], raw[24:], a))
     return out
 

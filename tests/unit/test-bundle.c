@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 	struct secret *json = NULL;
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t now = time_now();
-	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, &json, id), 0);
+	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, NULL, &json, id), 0);
 	CHECK_EQ_INT(bundle_parse((const char *)json->data, json->len, &b, detail), 0);
 	CHECK(strcmp(b.id, id) == 0);
 	struct pki_set back = {0};
@@ -260,7 +260,7 @@ int main(int argc, char **argv)
 	/* Fresh nonces and ids every time. */
 	struct secret *json2 = NULL;
 	char id2[BUNDLE_ID_HEX_LEN + 1];
-	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, &json2, id2), 0);
+	CHECK_EQ_INT(bundle_seal(&plain, key, NULL, now, now + 60, NULL, &json2, id2), 0);
 	CHECK(strcmp(id, id2) != 0);
 	secret_free(json2);
 	pki_set_clear(&back);
@@ -268,19 +268,100 @@ int main(int argc, char **argv)
 	secret_free(json);
 	struct pki_set bad = {0};
 	pki_set_add(&bad, "apiserver.key", 0600, secret_dup("x", 1));
-	CHECK_EQ_INT(bundle_seal(&bad, key, NULL, now, now + 60, &json, NULL), -PKS_E_NAME);
+	CHECK_EQ_INT(bundle_seal(&bad, key, NULL, now, now + 60, NULL, &json, NULL), -PKS_E_NAME);
 	pki_set_clear(&bad);
 	/* A bundle missing a required file does not open. */
 	{
 		struct pki_set partial = {0};
 		pki_set_add(&partial, "ca.crt", 0644, secret_dup("x", 1));
-		CHECK_EQ_INT(bundle_seal(&partial, key, NULL, now, now + 60, &json, NULL), 0);
+		CHECK_EQ_INT(bundle_seal(&partial, key, NULL, now, now + 60, NULL, &json, NULL), 0);
 		CHECK_EQ_INT(bundle_parse((const char *)json->data, json->len, &b, detail), 0);
 		CHECK_EQ_INT(bundle_open(&b, key, now, 0, &back, detail), -PKS_E_MISSING);
 		CHECK(strstr(detail, "ca.key") != NULL);
 		bundle_done(&b);
 		secret_free(json);
 		pki_set_clear(&partial);
+	}
+
+	/* The cluster profile: the Python implementation's bundle opens; the profile is bound
+	 * (changed, added or removed, every entry fails); malformed profiles are refused. */
+	{
+		snprintf(path, sizeof(path), "%s/bundle-profile.json", argv[1]);
+		char *ptext = slurp(path);
+		CHECK(ptext != NULL);
+		struct pki_set got = {0};
+		CHECK_EQ_INT(bundle_parse(ptext, strlen(ptext), &b, detail), 0);
+		CHECK(b.profile &&
+		      strstr(b.profile, "\"controlPlaneEndpoint\":\"[fd00::10]:6443\""));
+		CHECK_EQ_INT(bundle_open(&b, key, b.created_at + 10, 0, &got, detail), 0);
+		CHECK_EQ_INT(got.n, 8);
+		pki_set_clear(&got);
+		bundle_done(&b);
+		json_t *pd = json_loads(ptext, 0, NULL);
+		json_t *d = json_deep_copy(pd);
+		json_object_set_new(json_object_get(d, "profile"), "controlPlaneEndpoint",
+				    json_string("evil.example.com:6443"));
+		char *t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, b.created_at + 10, 0, &got, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+		d = json_deep_copy(pd);
+		json_object_del(d, "profile");
+		t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, b.created_at + 10, 0, &got, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+		/* A profile added to a bundle sealed without one. */
+		d = json_deep_copy(doc);
+		json_object_set(d, "profile", json_object_get(pd, "profile"));
+		t = dump(d);
+		CHECK_EQ_INT(bundle_parse(t, strlen(t), &b, detail), 0);
+		CHECK_EQ_INT(bundle_open(&b, key, b.created_at + 10, 0, &got, detail), -PKS_E_AUTH);
+		bundle_done(&b);
+		secret_json_free(t);
+		json_decref(d);
+		const char *bad_profiles[] = {
+		    "{\"color\":\"red\"}",		     /* unknown field */
+		    "{\"controlPlaneEndpoint\":\"a\\\"b\"}", /* a quote */
+		    "{\"controlPlaneEndpoint\":7}",	     /* wrong type */
+		    "{\"apiServerCertSANs\":[]}",	     /* empty list */
+		    "{\"encryptionAlgorithm\":\"DSA\"}",     /* not kubeadm's */
+		    "{\"certificateValiditySeconds\":5}",    /* too short */
+		    "{}",				     /* empty */
+		    "[]",				     /* not an object */
+		};
+		for (size_t k = 0; k < ELEMENTSOF(bad_profiles); k++) {
+			d = json_deep_copy(pd);
+			json_object_set_new(d, "profile", json_loads(bad_profiles[k], 0, NULL));
+			t = dump(d);
+			CHECK_EQ_INT(parse_err(t, -PKS_E_BUNDLE_FORMAT), -PKS_E_BUNDLE_FORMAT);
+			secret_json_free(t);
+			json_decref(d);
+		}
+		/* Sealed here with a profile: it opens, and the canonical form round-trips. */
+		struct profile prof = {0};
+		str_copy(prof.endpoint, sizeof(prof.endpoint), "cp.example.com:6443");
+		str_copy(prof.algorithm, sizeof(prof.algorithm), "ECDSA-P384");
+		str_copy(prof.api_sans[0], sizeof(prof.api_sans[0]), "10.0.0.100");
+		prof.n_api_sans = 1;
+		struct secret *sj = NULL;
+		int64_t t0 = time_now();
+		CHECK_EQ_INT(bundle_seal(&plain, key, NULL, t0, t0 + 60, &prof, &sj, NULL), 0);
+		CHECK_EQ_INT(bundle_parse((const char *)sj->data, sj->len, &b, detail), 0);
+		CHECK(b.profile &&
+		      !strcmp(b.profile,
+			      "{\"apiServerCertSANs\":[\"10.0.0.100\"],\"controlPlaneEndpoint\":"
+			      "\"cp.example.com:6443\",\"encryptionAlgorithm\":\"ECDSA-P384\"}"));
+		CHECK_EQ_INT(bundle_open(&b, key, t0, 0, &got, detail), 0);
+		pki_set_clear(&got);
+		bundle_done(&b);
+		secret_free(sj);
+		json_decref(pd);
+		free(ptext);
 	}
 
 	pki_set_clear(&plain);

@@ -1,0 +1,243 @@
+/* kubeconf.c - the node-certificate profile from kubeadm's own configuration: the YAML
+ * that `kubeadm init --config` takes (InitConfiguration and ClusterConfiguration
+ * documents, kubeadm.k8s.io/v1beta3 and v1beta4), or the JSON of
+ * `kubectl -n kube-system get cm kubeadm-config -o json`, whose data.ClusterConfiguration
+ * is YAML inside. Parsed with libyaml. Unknown kinds and fields are ignored, as kubeadm's
+ * decoder ignores them; malformed input and fields of the wrong type are refused with
+ * FILE:LINE. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "cli.h"
+#include "kubeconf.h"
+#include "util.h"
+
+struct ctx {
+	const char *path;
+	const char *where; /* "" or " (data.ClusterConfiguration)" */
+	char *detail;
+	int found; /* ClusterConfiguration documents seen */
+};
+
+static int fail_at(struct ctx *c, const yaml_node_t *n, const char *what, const char *field)
+{
+	snprintf(c->detail, DETAIL_MAX, "%s:%lu%s: %s %s", c->path,
+		 n ? (unsigned long)n->start_mark.line + 1 : 0UL, c->where, field, what);
+	return -EINVAL;
+}
+
+static yaml_node_t *get(yaml_document_t *d, yaml_node_t *map, const char *key)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
+		    !memcmp(k->data.scalar.value, key, k->data.scalar.length))
+			return yaml_document_get_node(d, p->value);
+	}
+	return NULL;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* A string field into out (absent: left alone). */
+static int take_str(struct ctx *c, yaml_node_t *n, const char *field, char *out, size_t max)
+{
+	if (!n)
+		return 0;
+	const char *s = scalar(n);
+	if (!s)
+		return fail_at(c, n, "must be a string", field);
+	if (!*s)
+		return 0;
+	if (!profile_value_ok(s, max))
+		return fail_at(c, n, "must be printable ASCII without '\"' or '\\', and short",
+			       field);
+	str_copy(out, max, s);
+	return 0;
+}
+
+static int take_list(struct ctx *c, yaml_document_t *d, yaml_node_t *n, const char *field,
+		     char (*out)[PROFILE_STR_MAX], size_t *count)
+{
+	if (!n)
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail_at(c, n, "must be a list", field);
+	size_t k = 0;
+	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *e = yaml_document_get_node(d, *i);
+		if (k >= PROFILE_SANS_MAX)
+			return fail_at(c, n, "has more than 32 names", field);
+		int r = take_str(c, e, field, out[k], PROFILE_STR_MAX);
+		if (r < 0)
+			return r;
+		if (out[k][0])
+			k++;
+	}
+	*count = k;
+	return 0;
+}
+
+static int cluster_config(struct ctx *c, yaml_document_t *d, yaml_node_t *root, bool v1beta4,
+			  struct profile *p)
+{
+	yaml_node_t *api = get(d, root, "apiServer"), *etcd = get(d, root, "etcd");
+	yaml_node_t *net = get(d, root, "networking"), *local = get(d, etcd, "local");
+	yaml_node_t *ext = get(d, etcd, "external");
+	char validity[64] = "";
+	int r = take_str(c, get(d, root, "controlPlaneEndpoint"), "controlPlaneEndpoint",
+			 p->endpoint, sizeof(p->endpoint));
+	if (r == 0)
+		r = take_list(c, d, get(d, api, "certSANs"), "apiServer.certSANs", p->api_sans,
+			      &p->n_api_sans);
+	if (r == 0)
+		r = take_list(c, d, get(d, local, "serverCertSANs"), "etcd.local.serverCertSANs",
+			      p->etcd_server_sans, &p->n_etcd_server_sans);
+	if (r == 0)
+		r = take_list(c, d, get(d, local, "peerCertSANs"), "etcd.local.peerCertSANs",
+			      p->etcd_peer_sans, &p->n_etcd_peer_sans);
+	if (r == 0)
+		r = take_str(c, get(d, ext, "caFile"), "etcd.external.caFile", p->external_ca,
+			     sizeof(p->external_ca));
+	if (r == 0)
+		r = take_str(c, get(d, ext, "certFile"), "etcd.external.certFile", p->external_cert,
+			     sizeof(p->external_cert));
+	if (r == 0)
+		r = take_str(c, get(d, ext, "keyFile"), "etcd.external.keyFile", p->external_key,
+			     sizeof(p->external_key));
+	if (r == 0)
+		r = take_str(c, get(d, net, "serviceSubnet"), "networking.serviceSubnet",
+			     p->service_subnet, sizeof(p->service_subnet));
+	if (r == 0)
+		r = take_str(c, get(d, net, "dnsDomain"), "networking.dnsDomain", p->dns_domain,
+			     sizeof(p->dns_domain));
+	yaml_node_t *alg = get(d, root, "encryptionAlgorithm");
+	if (r == 0 && alg) {
+		r = take_str(c, alg, "encryptionAlgorithm", p->algorithm, sizeof(p->algorithm));
+		if (r == 0 && p->algorithm[0] && !profile_algorithm_ok(p->algorithm))
+			r = fail_at(
+			    c, alg,
+			    "must be RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384",
+			    "encryptionAlgorithm");
+	}
+	/* v1beta3 had no encryptionAlgorithm; its feature gate PublicKeysECDSA meant P-256. */
+	const char *ecdsa = scalar(get(d, get(d, root, "featureGates"), "PublicKeysECDSA"));
+	if (r == 0 && !v1beta4 && !p->algorithm[0] && ecdsa && !strcmp(ecdsa, "true"))
+		str_copy(p->algorithm, sizeof(p->algorithm), "ECDSA-P256");
+	yaml_node_t *vp = get(d, root, "certificateValidityPeriod");
+	if (r == 0 && vp) {
+		r = take_str(c, vp, "certificateValidityPeriod", validity, sizeof(validity));
+		if (r == 0 && validity[0] &&
+		    (p->validity_s = profile_duration_parse(validity)) < 3600)
+			r = fail_at(c, vp, "must be a duration of at least an hour, like 8760h",
+				    "certificateValidityPeriod");
+	}
+	return r;
+}
+
+static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p);
+
+static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct profile *p)
+{
+	if (root->type != YAML_MAPPING_NODE)
+		return fail_at(c, root, "must be a mapping (a kubeadm configuration object)",
+			       "a document");
+	const char *kind = scalar(get(d, root, "kind"));
+	const char *api = scalar(get(d, root, "apiVersion"));
+	if (kind && !strcmp(kind, "ConfigMap")) {
+		/* kubectl -n kube-system get cm kubeadm-config -o json (or -o yaml) */
+		yaml_node_t *cc = get(d, get(d, root, "data"), "ClusterConfiguration");
+		const char *text = scalar(cc);
+		if (!text)
+			return fail_at(c, root, "has no data.ClusterConfiguration",
+				       "the ConfigMap");
+		yaml_parser_t inner;
+		if (!yaml_parser_initialize(&inner))
+			return -ENOMEM;
+		yaml_parser_set_input_string(&inner, (const unsigned char *)text, strlen(text));
+		struct ctx ic = *c;
+		ic.where = " (in data.ClusterConfiguration)";
+		int r = load_all(&ic, &inner, p);
+		yaml_parser_delete(&inner);
+		c->found += ic.found;
+		return r;
+	}
+	if (!kind || strcmp(kind, "ClusterConfiguration") != 0)
+		return 0; /* InitConfiguration, JoinConfiguration, KubeletConfiguration...: not ours
+			   */
+	if (!api || strncmp(api, "kubeadm.k8s.io/", 15) != 0)
+		return 0;
+	bool v1beta4 = !strcmp(api, "kubeadm.k8s.io/v1beta4");
+	if (!v1beta4 && strcmp(api, "kubeadm.k8s.io/v1beta3") != 0)
+		return fail_at(c, get(d, root, "apiVersion"),
+			       "is not kubeadm.k8s.io/v1beta3 or v1beta4; convert it with "
+			       "'kubeadm config migrate'",
+			       api);
+	c->found++;
+	return cluster_config(c, d, root, v1beta4, p);
+}
+
+static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p)
+{
+	for (;;) {
+		yaml_document_t d;
+		if (!yaml_parser_load(parser, &d)) {
+			snprintf(c->detail, DETAIL_MAX, "%s:%lu%s: %s%s%s", c->path,
+				 (unsigned long)parser->problem_mark.line + 1, c->where,
+				 parser->problem ? parser->problem : "malformed YAML",
+				 parser->context ? " " : "",
+				 parser->context ? parser->context : "");
+			return -EINVAL;
+		}
+		yaml_node_t *root = yaml_document_get_root_node(&d);
+		if (!root) {
+			yaml_document_delete(&d);
+			return 0;
+		}
+		int r = document(c, &d, root, p);
+		yaml_document_delete(&d);
+		if (r < 0)
+			return r;
+	}
+}
+
+int kubeconf_read(const char *path, struct profile *ret, char *detail)
+{
+	struct profile p = {0};
+	struct ctx c = {.path = path, .where = "", .detail = detail};
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(detail, DETAIL_MAX, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_file(&parser, f);
+	int r = load_all(&c, &parser, &p);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	if (r == 0 && !c.found) {
+		snprintf(
+		    detail, DETAIL_MAX,
+		    "%s has no ClusterConfiguration (kubeadm.k8s.io/v1beta3 or v1beta4), nor a "
+		    "kubeadm-config ConfigMap",
+		    path);
+		r = -ENOENT;
+	}
+	if (r == 0)
+		*ret = p;
+	return r;
+}
