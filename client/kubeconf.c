@@ -11,7 +11,6 @@
 
 #include <yaml.h>
 
-#include "cli.h"
 #include "kubeconf.h"
 #include "util.h"
 

@@ -80,7 +80,7 @@ grep -v 'running with root' "$WORK/lintian.log" || true
 # The guest's packages: systemd as PID 1, the daemon's run-time libraries, the tools the
 # test uses in the guest. The key changes when these, the apt sources or the host's
 # library versions change (the guest must be at least as new as what the build links).
-INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,iproute2,procps
+INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,libyaml-0-2,iproute2,procps
 KEY=$( {
 	echo "$INCLUDE v1"
 	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null

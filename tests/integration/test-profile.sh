@@ -1,0 +1,147 @@
+#!/bin/bash
+# The cluster's node-certificate profile from kubeadm's own configuration: upload-certs
+# --config reads v1beta4 and v1beta3 YAML and the kubeadm-config ConfigMap (JSON), seals
+# the profile into the bundle (Python opens it; changing it breaks every entry, see
+# unit.bundle), status shows it, and `pkishare join --node-name N --advertise-address A`
+# makes node certificates that kubeadm's own checks (tests/kubeadm/kubeadm_checks.go, Go's
+# crypto/x509) accept, IPv4 and IPv6; flags on join override and say so; malformed
+# configurations are refused with FILE:LINE and nothing is uploaded.
+. "$(dirname "$0")/lib.sh"
+K=$(cd "$(dirname "$0")/../kubeadm" && pwd)
+R=$T/r
+make_pki "$R"
+start_daemon "$R"
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+
+KCHECK=
+if command -v go >/dev/null; then
+	export GOPROXY=off GO111MODULE=off GOCACHE=$T/gocache GOPATH=$T/gopath
+	if go build -o "$T/kcheck" "$K/kubeadm_checks.go" 2>"$T/gobuild.err"; then
+		KCHECK=$T/kcheck
+	else
+		fail "go build of kubeadm_checks.go failed: $(cat "$T/gobuild.err")"
+	fi
+else
+	fail "go is not installed (scripts/test.sh installs golang-go)"
+fi
+
+cat >"$T/v1beta4.yaml" <<'EOF'
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+nodeRegistration:
+  name: cp-1
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.31.0
+controlPlaneEndpoint: "[fd00::10]:6443"
+encryptionAlgorithm: ECDSA-P256
+certificateValidityPeriod: 4380h0m0s
+someFutureField: ignored, as kubeadm's decoder ignores unknown fields
+apiServer:
+  certSANs:
+  - cp.example.com
+  - 10.0.0.100
+etcd:
+  local:
+    serverCertSANs: [etcd.example.com]
+    peerCertSANs: [peer.example.com, "fd00::99"]
+networking:
+  serviceSubnet: fd00:10:96::/112
+  dnsDomain: corp.local
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+EOF
+
+# 1. v1beta4, IPv6: upload, status, join, kubeadm's checks.
+upload "$R/pki" --config "$T/v1beta4.yaml"
+check "upload-certs shows the profile" grep -q "Cluster profile for joining nodes' certificates: endpoint \[fd00::10\]:6443; ECDSA-P256; API server SANs cp.example.com,10.0.0.100" "$T/upload.out"
+"$PKISHARE" status >"$T/status.out"
+check "status shows the profile" grep -q "^profile: *endpoint \[fd00::10\]:6443; ECDSA-P256" "$T/status.out"
+check "bundle/info carries it" bash -c "'$PKISHARE' status -o json | /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin)[\"bundle\"][\"profile\"]; assert p[\"etcdPeerCertSANs\"]==[\"peer.example.com\",\"fd00::99\"] and p[\"certificateValiditySeconds\"]==4380*3600, p'"
+curl_fetch "$R" node-3 >"$T/bundle.json"
+check "the independent Python implementation opens the bundle with its profile" bash -c \
+	"/usr/bin/python3 '$PROTO_DIR/pkishare_seal.py' open '$KEY' <'$T/bundle.json' | grep -q '^ca.key 0600 '"
+"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/n2/pki" \
+	--node-name cp-2 --advertise-address fd00::12 >"$T/join.out" 2>&1
+check "join made 7 node certificates" grep -q "7 generated" "$T/join.out"
+check "... without any override note" bash -c "! grep -q overrides '$T/join.out'"
+check "apiserver: ECDSA P-256 key from encryptionAlgorithm" bash -c "openssl pkey -in '$T/n2/pki/apiserver.key' -noout -text | grep -q prime256v1"
+check "apiserver: valid 4380h (certificateValidityPeriod)" bash -c \
+	"end=\$(date -d \"\$(openssl x509 -in '$T/n2/pki/apiserver.crt' -noout -enddate | cut -d= -f2)\" +%s); [ \$((end - \$(date +%s))) -gt \$((4380 * 3600 - 300)) ] && [ \$((end - \$(date +%s))) -le \$((4380 * 3600 + 300)) ]"
+check "apiserver: the service subnet's first address (IPv6)" bash -c "openssl x509 -in '$T/n2/pki/apiserver.crt' -noout -ext subjectAltName | grep -q 'FD00:10:96:0:0:0:0:1\b'"
+check "apiserver: kubernetes.default.svc.corp.local (dnsDomain)" bash -c "openssl x509 -in '$T/n2/pki/apiserver.crt' -noout -ext subjectAltName | grep -q 'kubernetes.default.svc.corp.local'"
+if [ -n "$KCHECK" ]; then
+	check "kubeadm's checks accept every node certificate (v1beta4, IPv6)" "$KCHECK" -pki "$T/n2/pki" \
+		-node-name cp-2 -advertise fd00::12 -endpoint '[fd00::10]:6443' \
+		-cert-sans cp.example.com,10.0.0.100 -etcd-server-sans etcd.example.com \
+		-etcd-peer-sans peer.example.com,fd00::99 -service-subnet fd00:10:96::/112 \
+		-dns-domain corp.local -algorithm ECDSA-P256
+	check "... and refuse them for a node with another address (a control)" bash -c "! '$KCHECK' -pki '$T/n2/pki' -node-name cp-2 -advertise fd00::13 2>/dev/null"
+fi
+
+# 2. Flags on join override the profile and say so.
+"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/n3/pki" \
+	--node-name cp-3 --advertise-address fd00::13 --encryption-algorithm RSA-2048 \
+	--control-plane-endpoint cp3.example.com:6443 >"$T/join3.out" 2>&1
+check "an overriding flag is reported" grep -q "\[join\] --control-plane-endpoint cp3.example.com:6443 overrides the cluster profile's \[fd00::10\]:6443" "$T/join3.out"
+check "... and so is the algorithm" grep -q "\-\-encryption-algorithm RSA-2048 overrides the cluster profile's ECDSA-P256" "$T/join3.out"
+check "... and used" bash -c "openssl pkey -in '$T/n3/pki/apiserver.key' -noout -text | head -1 | grep -q '2048 bit'"
+
+# 3. v1beta3, IPv4, ECDSA through the PublicKeysECDSA feature gate.
+cat >"$T/v1beta3.yaml" <<'EOF'
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+controlPlaneEndpoint: cp.example.com:6443
+featureGates:
+  PublicKeysECDSA: true
+apiServer:
+  certSANs: ["lb.example.com", "10.0.0.200"]
+networking:
+  serviceSubnet: 10.97.0.0/16
+EOF
+upload "$R/pki" --config "$T/v1beta3.yaml"
+"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/n4/pki" \
+	--node-name cp-4 --advertise-address 10.0.0.14 >"$T/join4.out" 2>&1
+check "v1beta3: PublicKeysECDSA means ECDSA P-256 node keys" bash -c "openssl pkey -in '$T/n4/pki/etcd/peer.key' -noout -text | grep -q prime256v1"
+if [ -n "$KCHECK" ]; then
+	check "kubeadm's checks accept every node certificate (v1beta3, IPv4)" "$KCHECK" -pki "$T/n4/pki" \
+		-node-name cp-4 -advertise 10.0.0.14 -endpoint cp.example.com:6443 \
+		-cert-sans lb.example.com,10.0.0.200 -service-subnet 10.97.0.0/16 -algorithm ECDSA-P256
+fi
+
+# 4. The kubeadm-config ConfigMap as kubectl prints it (JSON, ClusterConfiguration inside).
+/usr/bin/python3 - "$T/v1beta3.yaml" >"$T/cm.json" <<'PY'
+import json, sys
+print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+                  "data": {"ClusterConfiguration": open(sys.argv[1]).read()}}, indent=2))
+PY
+expect_exit 0 "the kubeadm-config ConfigMap (JSON)" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/cm.json"
+check "... gives the same profile" grep -q "endpoint cp.example.com:6443; ECDSA-P256; API server SANs lb.example.com,10.0.0.200; service subnet 10.97.0.0/16" "$T/last.out"
+
+# 5. Refusals: FILE:LINE, nothing uploaded.
+ID=$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSANs: [a, b\n' >"$T/bad1.yaml"
+expect_exit 2 "malformed YAML" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad1.yaml"
+check "... with FILE:LINE" err_has "bad1.yaml:5"
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSANs: cp.example.com\n' >"$T/bad2.yaml"
+expect_exit 2 "certSANs not a list" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad2.yaml"
+check "... says which field and where" err_has "bad2.yaml:4: apiServer.certSANs must be a list"
+printf 'apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n' >"$T/bad3.yaml"
+expect_exit 2 "v1beta2" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad3.yaml"
+check "... says to migrate" err_has "kubeadm config migrate"
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: DSA\n' >"$T/bad4.yaml"
+expect_exit 2 "an unknown encryptionAlgorithm" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad4.yaml"
+check "... names kubeadm's" err_has "bad4.yaml:3: encryptionAlgorithm must be RSA-2048"
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n' >"$T/bad5.yaml"
+expect_exit 1 "no ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad5.yaml"
+check "... says so" err_has "has no ClusterConfiguration"
+expect_exit 1 "a missing file" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/nope.yaml"
+check "nothing was uploaded by any refusal" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
+finish
