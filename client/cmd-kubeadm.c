@@ -113,12 +113,13 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 
 int verb_export(int argc, char **argv)
 {
-	enum { O_FORMAT = 256, O_PKI, O_KEY, O_SKIP, O_EXT0 };
+	enum { O_FORMAT = 256, O_PKI, O_KEY, O_SKIP, O_ONLY, O_EXT0 };
 	static const struct option opts[] = {
 	    {"format", required_argument, NULL, O_FORMAT},
 	    {"pki-dir", required_argument, NULL, O_PKI},
 	    {"certificate-key", required_argument, NULL, O_KEY},
 	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
+	    {"secret-only", no_argument, NULL, O_ONLY},
 	    {"external-etcd-ca", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CA},
 	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CERT},
 	    {"external-etcd-key", required_argument, NULL, O_EXT0 + KUBEADM_EXT_KEY},
@@ -129,6 +130,7 @@ int verb_export(int argc, char **argv)
 	const char *ext_paths[KUBEADM_EXT_COUNT] = {0};
 	char *key_arg = NULL;
 	bool skip = false;
+	unsigned build = KUBEADM_BUILD_RBAC;
 	int c;
 
 	optind = 1;
@@ -141,6 +143,8 @@ int verb_export(int argc, char **argv)
 			key_arg = optarg;
 		} else if (c == O_SKIP) {
 			skip = true;
+		} else if (c == O_ONLY) {
+			build &= ~(unsigned)KUBEADM_BUILD_RBAC;
 		} else if (c >= O_EXT0 && c < O_EXT0 + KUBEADM_EXT_COUNT) {
 			ext_paths[c - O_EXT0] = optarg;
 		} else if (c == 'h') {
@@ -149,8 +153,18 @@ int verb_export(int argc, char **argv)
 			     "[--skip-certificate-key-print]\n"
 			     "                       [--external-etcd-ca F --external-etcd-cert F "
 			     "--external-etcd-key F]\n"
-			     "Write (to standard output) the Secret kube-system/kubeadm-certs that "
-			     "'kubeadm join\n--control-plane --certificate-key KEY' consumes.");
+			     "                       [--secret-only]\n"
+			     "Write (to standard output) what kubeadm's upload-certs creates: a "
+			     "List of "
+			     "the Secret\nkube-system/kubeadm-certs that 'kubeadm join "
+			     "--control-plane "
+			     "--certificate-key KEY'\nconsumes, and the Role and RoleBinding "
+			     "kubeadm:kubeadm-certs that let a joining node's\nbootstrap token "
+			     "read it "
+			     "(kubectl apply -f). --secret-only: the Secret alone.\nAn external "
+			     "etcd "
+			     "file that is not on disk is written as an empty entry, as kubeadm "
+			     "does.");
 			return EXIT_OK;
 		} else {
 			return EXIT_USAGE;
@@ -195,14 +209,22 @@ int verb_export(int argc, char **argv)
 		fprintf(stderr,
 			"[export] Note: %s not found in %s and no --external-etcd-* given\n",
 			missing, pki_dir);
+	if (n_ext)
+		build |= KUBEADM_BUILD_EXTERNAL;
 	for (int i = 0; i < n_ext && r >= 0; i++) {
 		r = secret_read_file(ext_paths[i], EXT_FILE_MAX, &ext[i]);
-		if (r < 0)
+		if (r == -ENOENT) { /* kubeadm: an empty entry (insecure external etcd, say) */
+			fprintf(stderr, "[export] Note: %s is not there: its entry is left empty\n",
+				ext_paths[i]);
+			r = 0;
+		} else if (r < 0) {
 			cli_error("cannot read %s: %s", ext_paths[i], error_message(r));
+		}
 	}
 	_cleanup_(secret_freep) struct secret *json = NULL;
 	if (r >= 0) {
-		r = kubeadm_secret_build(&plain, (const struct secret *const *)ext, key, &json);
+		r = kubeadm_secret_build(&plain, (const struct secret *const *)ext, key, build,
+					 &json);
 		if (r < 0)
 			cli_error("cannot build the Secret: %s", error_message(r));
 	}

@@ -166,8 +166,26 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 				 jerr.column, jerr.text);
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_t *data = json_object_get(root, "data");
 	const char *kind = json_string_value(json_object_get(root, "kind"));
+	if (kind && !strcmp(kind, "List")) { /* pkishare export's: the Secret and its RBAC */
+		size_t i;
+		json_t *item, *secret = NULL;
+		json_array_foreach (json_object_get(root, "items"), i, item) {
+			const char *k = json_string_value(json_object_get(item, "kind"));
+			if (k && !strcmp(k, "Secret")) {
+				secret = json_incref(item);
+				break;
+			}
+		}
+		json_decref(root);
+		root = secret;
+		if (!root) {
+			set_detail(detail, "the List holds no Secret");
+			return -PKS_E_BUNDLE_FORMAT;
+		}
+		kind = json_string_value(json_object_get(root, "kind"));
+	}
+	json_t *data = json_object_get(root, "data");
 	if (!kind || strcmp(kind, "Secret") != 0 || !json_is_object(data)) {
 		json_decref(root);
 		set_detail(detail, "expected a Secret with a data map, as 'kubectl get secret "
@@ -292,9 +310,26 @@ static int add_encrypted(json_t *data, const char *skey, const struct secret *pt
 											  : -ENOMEM;
 }
 
+/* kubeadm's Role and RoleBinding kubeadm:kubeadm-certs: the bootstrap token's group may
+ * get this one Secret. */
+static json_t *rbac_items(void)
+{
+	return json_pack("[{s:s, s:s, s:{s:s, s:s}, s:[{s:[s], s:[s], s:[s], s:[s]}]},"
+			 " {s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}]",
+			 "apiVersion", "rbac.authorization.k8s.io/v1", "kind", "Role", "metadata",
+			 "name", "kubeadm:kubeadm-certs", "namespace", "kube-system", "rules",
+			 "apiGroups", "", "resources", "secrets", "resourceNames", "kubeadm-certs",
+			 "verbs", "get", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
+			 "RoleBinding", "metadata", "name", "kubeadm:kubeadm-certs", "namespace",
+			 "kube-system", "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind",
+			 "Role", "name", "kubeadm:kubeadm-certs", "subjects", "apiGroup",
+			 "rbac.authorization.k8s.io", "kind", "Group", "name",
+			 "system:bootstrappers:kubeadm:default-node-token");
+}
+
 int kubeadm_secret_build(const struct pki_set *plain,
 			 const struct secret *const external[KUBEADM_EXT_COUNT], const uint8_t *key,
-			 struct secret **ret_json)
+			 unsigned flags, struct secret **ret_json)
 {
 	json_t *data = json_object();
 	int r = data ? 0 : -ENOMEM;
@@ -313,12 +348,30 @@ int kubeadm_secret_build(const struct pki_set *plain,
 	for (int i = 0; r >= 0 && i < KUBEADM_EXT_COUNT; i++)
 		if (external && external[i])
 			r = add_encrypted(data, kubeadm_external_keys[i], external[i], key);
+		else if (flags & KUBEADM_BUILD_EXTERNAL)
+			r = json_object_set_new(data, kubeadm_external_keys[i], json_string("")) ==
+				    0
+				? 0
+				: -ENOMEM;
 	json_t *root = r >= 0
 			   ? json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:O}", "apiVersion", "v1",
 				       "kind", "Secret", "metadata", "name", "kubeadm-certs",
 				       "namespace", "kube-system", "type", "Opaque", "data", data)
 			   : NULL;
 	json_decref(data);
+	if (r >= 0 && root && (flags & KUBEADM_BUILD_RBAC)) {
+		json_t *items = rbac_items();
+		if (!items) {
+			json_decref(root);
+			root = NULL;
+		} else if (json_array_insert_new(items, 0, root) < 0) { /* root released */
+			json_decref(items);
+			root = NULL;
+		} else {
+			root = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "List",
+					 "items", items);
+		}
+	}
 	if (r >= 0 && !root)
 		r = -ENOMEM;
 	if (r < 0) {

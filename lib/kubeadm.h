@@ -35,8 +35,16 @@ extern const char *const kubeadm_external_keys[KUBEADM_EXT_COUNT];
 int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct pki_set *ret,
 			struct secret *ret_external[KUBEADM_EXT_COUNT], char *detail);
 
+enum {
+	/* external etcd: all three external-etcd-* keys, empty for a NULL entry (a file that
+	 * is not on disk), as kubeadm's upload-certs writes them */
+	KUBEADM_BUILD_EXTERNAL = 1 << 0,
+	/* a v1 List of the Secret and the Role and RoleBinding kubeadm's upload-certs
+	 * creates, so that a joining node's bootstrap token may read the Secret */
+	KUBEADM_BUILD_RBAC = 1 << 1,
+};
 /* Build a Secret manifest of kubeadm's shape from plain (shared files) and optional
  * external etcd files (entries may be NULL). */
 int kubeadm_secret_build(const struct pki_set *plain,
 			 const struct secret *const external[KUBEADM_EXT_COUNT], const uint8_t *key,
-			 struct secret **ret_json);
+			 unsigned flags, struct secret **ret_json);

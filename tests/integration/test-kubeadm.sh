@@ -22,11 +22,21 @@ check "Python-sealed Secret: byte-identical files" diff -r "$R/pki" "$T/py/pki"
 check "Python-sealed Secret: kubeadm's modes" [ "$(stat -c %a "$T/py/pki/ca.key" "$T/py/pki/etcd/ca.key")" = "$(printf '600\n600')" ]
 "$PKISHARE" export --format kubeadm-secret --pki-dir "$R/pki" --certificate-key "$KEY" >"$T/export.json"
 check "Python opens pkishare's export" bash -c "/usr/bin/python3 '$K/kubeadm_certs.py' open '$KEY' <'$T/export.json' | diff - '$T/expected.txt'"
-check "export has kubeadm's shape" /usr/bin/python3 -c "
-import json,sys; d=json.load(open('$T/export.json'))
+check "export has kubeadm's shape: the Secret, and the Role and RoleBinding upload-certs makes" /usr/bin/python3 -c "
+import json,sys; l=json.load(open('$T/export.json'))
+assert l['apiVersion']=='v1' and l['kind']=='List' and [i['kind'] for i in l['items']]==['Secret','Role','RoleBinding']
+d, role, rb = l['items']
 assert d['apiVersion']=='v1' and d['kind']=='Secret' and d['type']=='Opaque'
 assert d['metadata']=={'name':'kubeadm-certs','namespace':'kube-system'}
-assert sorted(d['data'])==sorted(['ca.crt','ca.key','sa.key','sa.pub','front-proxy-ca.crt','front-proxy-ca.key','etcd-ca.crt','etcd-ca.key'])"
+assert sorted(d['data'])==sorted(['ca.crt','ca.key','sa.key','sa.pub','front-proxy-ca.crt','front-proxy-ca.key','etcd-ca.crt','etcd-ca.key'])
+assert role['metadata']=={'name':'kubeadm:kubeadm-certs','namespace':'kube-system'}
+assert role['rules']==[{'apiGroups':[''],'resources':['secrets'],'resourceNames':['kubeadm-certs'],'verbs':['get']}]
+assert rb['roleRef']=={'apiGroup':'rbac.authorization.k8s.io','kind':'Role','name':'kubeadm:kubeadm-certs'}
+assert rb['subjects']==[{'apiGroup':'rbac.authorization.k8s.io','kind':'Group','name':'system:bootstrappers:kubeadm:default-node-token'}]"
+"$PKISHARE" export --format kubeadm-secret --pki-dir "$R/pki" --certificate-key "$KEY" --secret-only >"$T/export-secret.json"
+check "--secret-only: the Secret alone" /usr/bin/python3 -c "import json; assert json.load(open('$T/export-secret.json'))['kind']=='Secret'"
+expect_exit 0 "decrypt takes the exported List" "$PKISHARE" decrypt --format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/lst/pki" "$T/export.json"
+check "... byte-identical files" diff -r "$R/pki" "$T/lst/pki"
 
 # Go's standard library, both ways (built offline from the Debian toolchain).
 if command -v go >/dev/null; then
@@ -99,6 +109,23 @@ expect_exit 0 "external etcd installed where told" "$PKISHARE" decrypt --format 
 check "external CA identical" cmp "$T/ext/ca.crt" "$T/e2/etcd/ca.pem"
 check "external key identical and 0600" bash -c "cmp '$T/ext/client.key' '$T/e2/etcd/client-key.pem' && [ \$(stat -c %a '$T/e2/etcd/client-key.pem') = 600 ]"
 check "Go/Python-compatible: Python opens the external Secret" bash -c "/usr/bin/python3 '$K/kubeadm_certs.py' open '$KEY' <'$T/ext.json' | grep -q ' external-etcd.key$'"
+# An external etcd without client certificates (insecure): kubeadm writes empty entries,
+# and its join requires every external-etcd-* key to be there.
+"$PKISHARE" export --format kubeadm-secret --pki-dir "$T/noetcd" --certificate-key "$KEY" \
+	--external-etcd-ca "$T/ext/ca.crt" --external-etcd-cert "$T/ext/absent.crt" --external-etcd-key "$T/ext/absent.key" >"$T/ext-empty.json" 2>"$T/ext-empty.err"
+check "absent external files: empty entries, as kubeadm writes them" /usr/bin/python3 -c "
+import json; d=json.load(open('$T/ext-empty.json'))['items'][0]['data']
+assert d['external-etcd.crt']=='' and d['external-etcd.key']=='' and d['external-etcd-ca.crt']"
+check "... with a note naming the file" grep -q "absent.key is not there: its entry is left empty" "$T/ext-empty.err"
+if [ -x "$T/kcerts" ]; then
+	check "kubeadm join's download (Go, copycerts.go) accepts the external export" bash -c "'$T/kcerts' download '$KEY' external <'$T/ext-empty.json' | grep -q '^empty external-etcd.key'"
+	check "... and the local one" "$T/kcerts" download "$KEY" local <"$T/export.json"
+	check "... and would refuse a Secret without the empty entries (the old export)" bash -c "/usr/bin/python3 -c \"import json; l=json.load(open('$T/ext-empty.json')); s=l['items'][0]; s['data']={k: v for k, v in s['data'].items() if v}; print(json.dumps(s))\" | '$T/kcerts' download '$KEY' external 2>&1 | grep -q 'does not include the required certificate or key - name: external-etcd.crt'"
+fi
+expect_exit 0 "decrypt installs what is there and skips the empty entries" "$PKISHARE" decrypt --format kubeadm-secret --certificate-key "$KEY" \
+	--pki-dir "$T/e3/pki" --external-etcd-ca "$T/e3/etcd/ca.pem" --external-etcd-cert "$T/e3/etcd/client.pem" \
+	--external-etcd-key "$T/e3/etcd/client-key.pem" "$T/ext-empty.json"
+check "... only the CA" bash -c "[ -f '$T/e3/etcd/ca.pem' ] && [ ! -e '$T/e3/etcd/client.pem' ]"
 
 # External etcd in the native path: upload-certs carries it, join installs it where told,
 # and a re-upload never silently drops it (kubeadm#1886).

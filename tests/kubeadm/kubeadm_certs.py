@@ -4,6 +4,9 @@
 
     kubeadm_certs.py seal KEYHEX PKIDIR > secret.json
     kubeadm_certs.py open KEYHEX < secret.json      (prints "sha256 name" lines)
+
+open takes the Secret, or a List holding it (pkishare export's); an empty entry is a
+file that was not on disk at upload, as kubeadm's getDataFromSecret reads it.
 """
 import base64
 import hashlib
@@ -32,7 +35,13 @@ def main(argv):
         print()
     elif argv[1] == "open":
         lines = []
-        for k, v in json.load(sys.stdin)["data"].items():
+        doc = json.load(sys.stdin)
+        if doc.get("kind") == "List":
+            doc = next(i for i in doc["items"] if i.get("kind") == "Secret")
+        for k, v in doc["data"].items():
+            if not v:
+                lines.append("empty %s" % k)
+                continue
             raw = base64.b64decode(v)
             pt = AESGCM(key).decrypt(raw[:12], raw[12:], None)
             lines.append("%s %s" % (hashlib.sha256(pt).hexdigest(), k))

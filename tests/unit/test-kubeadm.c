@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	make_pki(&plain);
 	struct secret *json = NULL;
 	char detail[DETAIL_MAX];
-	CHECK_EQ_INT(kubeadm_secret_build(&plain, NULL, key, &json), 0);
+	CHECK_EQ_INT(kubeadm_secret_build(&plain, NULL, key, 0, &json), 0);
 	CHECK_EQ_INT(
 	    kubeadm_secret_open((const char *)json->data, json->len, key, &back, ext, detail), 0);
 	CHECK_EQ_INT(back.n, plain.n);
