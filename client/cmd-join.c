@@ -54,10 +54,8 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 			    unsigned flags, const char *tag, const char *ext_given[3],
 			    struct profile *ret_prof)
 {
-	_cleanup_(freep) struct profile *prof = calloc(1, sizeof(*prof));
+	struct profile profile_buf, *prof = &profile_buf;
 	const char *ext_paths[3] = {ext_given[0], ext_given[1], ext_given[2]};
-	if (!prof)
-		return EXIT_FAIL;
 	struct secret *ext[3] = {0};
 	struct bundle b = {0};
 	struct pki_set plain = {0};
@@ -236,9 +234,7 @@ int verb_join(int argc, char **argv)
 	    {"node-name", required_argument, NULL, O_NODE},
 	    {"control-plane", no_argument, NULL, O_CP},
 	    NODECERTS_LONG_OPTIONS,
-	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
-	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -434,9 +430,7 @@ int verb_decrypt(int argc, char **argv)
 {
 	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE, O_EXT0 };
 	static const struct option opts[] = {
-	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
-	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
 	    {"certificate-key", required_argument, NULL, O_KEY},
 	    {"pki-dir", required_argument, NULL, O_PKI},
 	    {"format", required_argument, NULL, O_FORMAT},

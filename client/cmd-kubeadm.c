@@ -120,9 +120,7 @@ int verb_export(int argc, char **argv)
 	    {"certificate-key", required_argument, NULL, O_KEY},
 	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
 	    {"secret-only", no_argument, NULL, O_ONLY},
-	    {"external-etcd-ca", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CA},
-	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + KUBEADM_EXT_CERT},
-	    {"external-etcd-key", required_argument, NULL, O_EXT0 + KUBEADM_EXT_KEY},
+	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};

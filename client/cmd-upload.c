@@ -117,9 +117,7 @@ int verb_upload_certs(int argc, char **argv)
 	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
 	    {"admin-socket", required_argument, NULL, O_SOCK},
 	    {"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
-	    {"external-etcd-ca", required_argument, NULL, O_EXT0},
-	    {"external-etcd-cert", required_argument, NULL, O_EXT0 + 1},
-	    {"external-etcd-key", required_argument, NULL, O_EXT0 + 2},
+	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
 	    {"drop-external-etcd", no_argument, NULL, O_DROP},
 	    {"config", required_argument, NULL, O_CONFIG},
 	    NODECERTS_PROFILE_OPTIONS,
@@ -242,8 +240,7 @@ int verb_upload_certs(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (int i = 0; i < n_ext; i++) {
-		static const char *const names[3] = {"external-etcd-ca.crt", "external-etcd.crt",
-						     "external-etcd.key"};
+		const char *const *names = ext_etcd_names;
 		struct secret *data = NULL;
 		r = secret_read_file(ext_paths[i], PKI_FILE_MAX_BYTES, &data);
 		if (r >= 0)

@@ -18,12 +18,6 @@
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
-const char *const kubeadm_external_keys[KUBEADM_EXT_COUNT] = {
-    [KUBEADM_EXT_CA] = "external-etcd-ca.crt",
-    [KUBEADM_EXT_CERT] = "external-etcd.crt",
-    [KUBEADM_EXT_KEY] = "external-etcd.key",
-};
-
 static void set_detail(char *detail, const char *what)
 {
 	if (detail)
@@ -138,7 +132,7 @@ static int pairs_check(const struct pki_set *set, struct secret *const ext[KUBEA
 	const struct secret *ek = ext[KUBEADM_EXT_KEY], *ec = ext[KUBEADM_EXT_CERT];
 	if ((ek || ec) &&
 	    (!ek || !ec || x509_pair_check(ek->data, ek->len, ec->data, ec->len) < 0)) {
-		set_detail(detail, "external-etcd.key and external-etcd.crt");
+		set_detail(detail, EXT_ETCD_KEY_NAME " and " EXT_ETCD_CERT_NAME);
 		return -PKS_E_PAIR;
 	}
 	return 0;

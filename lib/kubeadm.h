@@ -18,15 +18,13 @@
 int kubeadm_encrypt(const uint8_t *key, const uint8_t *pt, size_t len, struct secret **ret);
 int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct secret **ret);
 
-/* External etcd files travel under these Secret keys (they live outside the PKI
- * directory, so the caller says where they go). */
-enum kubeadm_external {
-	KUBEADM_EXT_CA,
-	KUBEADM_EXT_CERT,
-	KUBEADM_EXT_KEY,
-	KUBEADM_EXT_COUNT,
-};
-extern const char *const kubeadm_external_keys[KUBEADM_EXT_COUNT];
+/* External etcd files travel under their names (pkidir.h's ext_etcd_names) as Secret keys
+ * too; they live outside the PKI directory, so the caller says where they go. */
+#define KUBEADM_EXT_CA EXT_ETCD_CA
+#define KUBEADM_EXT_CERT EXT_ETCD_CERT
+#define KUBEADM_EXT_KEY EXT_ETCD_KEY
+#define KUBEADM_EXT_COUNT EXT_ETCD_COUNT
+#define kubeadm_external_keys ext_etcd_names
 
 /* Parse a kubeadm-certs Secret (JSON, as kubectl prints it) and decrypt every non-empty
  * entry. PKI-directory files go to ret (with kubeadm's modes), external etcd files to

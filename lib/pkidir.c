@@ -17,6 +17,12 @@
 #include "pkidir.h"
 #include "util.h"
 
+const char *const ext_etcd_names[EXT_ETCD_COUNT] = {
+    [EXT_ETCD_CA] = EXT_ETCD_CA_NAME,
+    [EXT_ETCD_CERT] = EXT_ETCD_CERT_NAME,
+    [EXT_ETCD_KEY] = EXT_ETCD_KEY_NAME,
+};
+
 const struct pki_known pki_shared_files[] = {
     {"ca.crt", 0644, true, false},
     {"ca.key", 0600, true, false},
@@ -29,9 +35,9 @@ const struct pki_known pki_shared_files[] = {
     {"etcd/ca.key", 0600, false, false},
     /* With an external etcd: its CA and the API server's client pair, under kubeadm's
      * Secret key names; installed where the joining node says. */
-    {"external-etcd-ca.crt", 0644, false, true},
-    {"external-etcd.crt", 0644, false, true},
-    {"external-etcd.key", 0600, false, true},
+    {EXT_ETCD_CA_NAME, 0644, false, true},
+    {EXT_ETCD_CERT_NAME, 0644, false, true},
+    {EXT_ETCD_KEY_NAME, 0600, false, true},
 };
 const size_t pki_shared_files_count = ELEMENTSOF(pki_shared_files);
 
