@@ -201,7 +201,19 @@ static void join_usage(FILE *f)
 	      f);
 }
 
-int verb_join(int argc, char **argv)
+/* What join was asked to do. */
+struct join_args {
+	const char *servers[MAX_SERVERS];
+	size_t n_servers;
+	const char *hash, *cert, *ckey, *pki_dir, *node_name;
+	char *key_arg, *token_arg;
+	const char *ext_paths[3];
+	unsigned flags;
+	struct nodecerts_opts nc;
+};
+
+/* Parse: -1 to go on, else the exit status. */
+static int join_parse(int argc, char **argv, struct join_args *a)
 {
 	enum {
 		O_SERVER = 256,
@@ -238,58 +250,50 @@ int verb_join(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *servers[MAX_SERVERS];
-	size_t n_servers = 0;
-	char detail[DETAIL_MAX] = "";
-	const char *hash = NULL, *cert = NULL, *ckey = NULL, *pki_dir = DEFAULT_PKI_DIR;
-	char *key_arg = NULL, *token_arg = NULL;
-	const char *node_name = NULL;
-	struct nodecerts_opts nc = {0};
-	const char *ext_paths[3] = {0};
-	unsigned flags = 0;
 	int c;
 
+	a->pki_dir = DEFAULT_PKI_DIR;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER:
-			if (n_servers >= MAX_SERVERS) {
+			if (a->n_servers >= MAX_SERVERS) {
 				cli_error("at most %d --server", MAX_SERVERS);
 				return EXIT_USAGE;
 			}
-			servers[n_servers++] = optarg;
+			a->servers[a->n_servers++] = optarg;
 			break;
 		case O_HASH:
-			hash = optarg;
+			a->hash = optarg;
 			break;
 		case O_KEY:
-			key_arg = optarg;
+			a->key_arg = optarg;
 			break;
 		case O_CERT:
-			cert = optarg;
+			a->cert = optarg;
 			break;
 		case O_CKEY:
-			ckey = optarg;
+			a->ckey = optarg;
 			break;
 		case O_PKI:
-			pki_dir = optarg;
+			a->pki_dir = optarg;
 			break;
 		case O_DRY:
-			flags |= PKIDIR_DRY_RUN;
+			a->flags |= PKIDIR_DRY_RUN;
 			break;
 		case O_FORCE:
-			flags |= PKIDIR_FORCE;
+			a->flags |= PKIDIR_FORCE;
 			break;
 		case O_TOKEN:
-			token_arg = optarg;
+			a->token_arg = optarg;
 			break;
 		case O_NODE:
-			node_name = optarg;
+			a->node_name = optarg;
 			break;
 		case O_EXT0:
 		case O_EXT1:
 		case O_EXT2:
-			ext_paths[c - O_EXT0] = optarg;
+			a->ext_paths[c - O_EXT0] = optarg;
 			break;
 		case O_CP:
 			break;
@@ -297,7 +301,7 @@ int verb_join(int argc, char **argv)
 			join_usage(stdout);
 			return EXIT_OK;
 		default: {
-			int t = nodecerts_option(&nc, c, optarg);
+			int t = nodecerts_option(&a->nc, c, optarg);
 			if (t > 0)
 				break;
 			if (t == 0)
@@ -310,107 +314,146 @@ int verb_join(int argc, char **argv)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (n_servers == 0 || !hash || !key_arg || (!token_arg && (!cert || !ckey)) ||
-	    (token_arg && (cert || ckey))) {
+	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
+	    (!a->token_arg && (!a->cert || !a->ckey)) || (a->token_arg && (a->cert || a->ckey))) {
 		cli_error(
 		    "join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
 		    "and --key or --token");
 		join_usage(stderr);
 		return EXIT_USAGE;
 	}
-	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
-	char host[256] = "node";
-	if (!token)
-		return EXIT_FAIL;
-	if (token_arg) {
+	return -1;
+}
+
+/* What join will use: checked, secrets in guarded memory (freed by join_plan_done). */
+struct join_plan {
+	uint8_t pin[PIN_BYTES];
+	uint8_t *key;
+	char *token; /* "id.secret", or NULL without --token */
+	char host[256];
+	const char *node_name;
+};
+
+static void join_plan_done(struct join_plan *p)
+{
+	secret_mem_free(p->key);
+	secret_mem_free(p->token);
+}
+
+/* Plan: EXIT_OK, or the exit status of what is wrong. */
+static int join_plan(struct join_args *a, struct join_plan *p)
+{
+	char detail[DETAIL_MAX] = "";
+	if (a->token_arg) {
 		char id[TOKEN_ID_LEN + 1];
 		_cleanup_(secret_mem_freep) char *tsecret = secret_mem(TOKEN_SECRET_LEN + 1);
-		int tr = tsecret ? token_parse(token_arg, id, tsecret, detail) : -ENOMEM;
-		secret_wipe(token_arg, strlen(token_arg));
+		p->token = secret_mem(TOKEN_LEN + 1);
+		int tr =
+		    tsecret && p->token ? token_parse(a->token_arg, id, tsecret, detail) : -ENOMEM;
+		secret_wipe(a->token_arg, strlen(a->token_arg));
+		if (tr == -ENOMEM)
+			return EXIT_FAIL;
 		if (tr < 0) {
 			cli_error("invalid --token: %s", detail);
 			return EXIT_USAGE;
 		}
-		snprintf(token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
+		snprintf(p->token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
 	}
-	if (!node_name) {
-		nodecerts_default_name(host, sizeof(host));
-		node_name = host;
+	p->node_name = a->node_name;
+	if (!p->node_name) {
+		nodecerts_default_name(p->host, sizeof(p->host));
+		p->node_name = p->host;
 	}
-	uint8_t pin[PIN_BYTES];
-	int r = pin_parse(hash, pin, detail);
+	int r = pin_parse(a->hash, p->pin, detail);
 	if (r < 0) {
 		cli_error("invalid --ca-cert-hash: %s; %s", detail, error_message(r));
 		return EXIT_USAGE;
 	}
-	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
-	if (!key)
+	p->key = secret_mem(KEY_BYTES);
+	if (!p->key)
 		return EXIT_FAIL;
-	r = cli_take_key(key_arg, key);
-	if (r != EXIT_OK)
-		return r;
+	return cli_take_key(a->key_arg, p->key);
+}
 
-	int last_exit = EXIT_UNREACHABLE;
-	for (size_t i = 0; i < n_servers; i++) {
-		struct tls_client_opts o = {
-		    .server = servers[i], .pin = pin, .cert_file = cert, .key_file = ckey};
-		struct http_response resp = {0};
-		EVP_PKEY *ekey = NULL;
-		X509 *ecert = NULL;
-		if (token_arg) {
-			r = enroll(&o, token, node_name, &ekey, &ecert, detail);
-			if (r == -EACCES || r == -EAGAIN) {
-				cli_error("%s", detail);
-				return EXIT_FORBIDDEN;
-			}
-			o.cert = ecert;
-			o.key = ekey;
-		}
-		if (r >= 0 || !token_arg)
-			r = https_get(&o, "/v1/bundle", &resp, detail);
-		EVP_PKEY_free(ekey);
-		X509_free(ecert);
-		if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
+/* Fetch from server i: 0 with resp filled (200), 1 to try the next server (*last_exit
+ * says why), or a negative exit status to stop now. */
+static int join_fetch(const struct join_args *a, const struct join_plan *p, size_t i,
+		      struct http_response *resp, int *last_exit)
+{
+	char detail[DETAIL_MAX] = "";
+	struct tls_client_opts o = {
+	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
+	EVP_PKEY *ekey = NULL;
+	X509 *ecert = NULL;
+	int r = 0;
+	bool more = i + 1 < a->n_servers;
+	if (p->token) {
+		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
+		if (r == -EACCES || r == -EAGAIN) {
 			cli_error("%s", detail);
-			return EXIT_FAIL; /* our own files: no other server will do better */
+			return -EXIT_FORBIDDEN;
 		}
-		if (r < 0) {
-			cli_error("%s: %s%s", servers[i], detail,
-				  i + 1 < n_servers ? "; trying the next --server" : "");
-			last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-				    : r == -ECONNRESET	     ? EXIT_FORBIDDEN
-							     : EXIT_UNREACHABLE;
+		o.cert = ecert;
+		o.key = ekey;
+	}
+	if (r >= 0 || !p->token)
+		r = https_get(&o, "/v1/bundle", resp, detail);
+	EVP_PKEY_free(ekey);
+	X509_free(ecert);
+	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
+		cli_error("%s", detail);
+		return -EXIT_FAIL; /* our own files: no other server will do better */
+	}
+	if (r < 0) {
+		cli_error("%s: %s%s", a->servers[i], detail,
+			  more ? "; trying the next --server" : "");
+		*last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
+			     : r == -ECONNRESET	      ? EXIT_FORBIDDEN
+						      : EXIT_UNREACHABLE;
+		return 1;
+	}
+	if (resp->status == 200)
+		return 0;
+	char reason[64] = "", msg[512] = "";
+	if (!api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
+		snprintf(msg, sizeof(msg), "HTTP %d without an explanation", resp->status);
+	int status = resp->status;
+	http_response_done(resp);
+	/* No bundle (or a gone one) here: another server may hold it. */
+	if ((status == 404 || status == 410) && more) {
+		cli_error("%s answered %d (%s): %s; trying the next --server", a->servers[i],
+			  status, reason, msg);
+		return 1;
+	}
+	return -explain_api_error(a->servers[i], reason, msg);
+}
+
+/* Act: fetch from the first server that has the bundle, install it, then make this node's
+ * certificates from the bundle's profile. */
+static int join_act(struct join_args *a, const struct join_plan *p)
+{
+	int last_exit = EXIT_UNREACHABLE;
+	struct profile prof;
+	for (size_t i = 0; i < a->n_servers; i++) {
+		struct http_response resp = {0};
+		int r = join_fetch(a, p, i, &resp, &last_exit);
+		if (r > 0)
 			continue;
-		}
-		if (resp.status != 200) {
-			char reason[64] = "", msg[512] = "";
-			if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
-				snprintf(msg, sizeof(msg), "HTTP %d without an explanation",
-					 resp.status);
-			http_response_done(&resp);
-			/* No bundle (or a gone one) here: another server may hold it. */
-			if ((resp.status == 404 || resp.status == 410) && i + 1 < n_servers) {
-				cli_error("%s answered %d (%s): %s; trying the next --server",
-					  servers[i], resp.status, reason, msg);
-				continue;
-			}
-			return explain_api_error(servers[i], reason, msg);
-		}
+		if (r < 0)
+			return -r;
 		printf(
 		    "[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
-		    servers[i], hash);
-		_cleanup_(freep) struct profile *prof = calloc(1, sizeof(*prof));
-		int ex =
-		    prof ? open_and_install(resp.body, key, pki_dir, flags, "join", ext_paths, prof)
-			 : EXIT_FAIL;
+		    a->servers[i], a->hash);
+		int ex = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
+					  a->ext_paths, &prof);
 		http_response_done(&resp);
-		if (ex == EXIT_OK && nc.advertise_address && !(flags & PKIDIR_DRY_RUN)) {
-			nc.pki_dir = pki_dir;
-			nc.node_name = node_name;
-			nc.external_etcd = ext_paths[0] != NULL || prof->external_ca[0];
-			nodecerts_take_profile(&nc, prof, "join");
-			nc.force = (flags & PKIDIR_FORCE) != 0;
-			ex = nodecerts_make(&nc, "join");
+		if (ex == EXIT_OK && a->nc.advertise_address && !(a->flags & PKIDIR_DRY_RUN)) {
+			a->nc.pki_dir = a->pki_dir;
+			a->nc.node_name = p->node_name;
+			a->nc.external_etcd = a->ext_paths[0] != NULL || prof.external_ca[0];
+			nodecerts_take_profile(&a->nc, &prof, "join");
+			a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
+			ex = nodecerts_make(&a->nc, "join");
 		}
 		return ex;
 	}
@@ -424,6 +467,21 @@ int verb_join(int argc, char **argv)
 		cli_error("no server could be reached; check --server, the network and that "
 			  "pkishared runs on the first control-plane node");
 	return last_exit;
+}
+
+int verb_join(int argc, char **argv)
+{
+	static struct join_args a; /* large (the profile); one join per process */
+	struct join_plan p = {0};
+	memset(&a, 0, sizeof(a));
+	int ex = join_parse(argc, argv, &a);
+	if (ex >= 0)
+		return ex;
+	ex = join_plan(&a, &p);
+	if (ex == EXIT_OK)
+		ex = join_act(&a, &p);
+	join_plan_done(&p);
+	return ex;
 }
 
 int verb_decrypt(int argc, char **argv)
