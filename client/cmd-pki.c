@@ -160,17 +160,22 @@ static int pki_init(const struct pki_opts *o)
 	char path[4096];
 	int r, ex = EXIT_FAIL;
 
+	/* --encryption-algorithm (kubeadm's encryptionAlgorithm) sets the CAs', the
+	 * service-account key's and the node certificates' keys, as kubeadm v1beta4 does;
+	 * --key-type only the CAs', with an RSA service-account key (kubeadm v1beta3's
+	 * PublicKeysECDSA). */
+	const char *alg = o->nc.prof.algorithm;
+	enum key_type ca_type = alg[0] ? nodecerts_key_type(alg) : o->key_type;
+	enum key_type sa_type = alg[0] ? nodecerts_key_type(alg) : KEY_TYPE_RSA2048;
 	/* kubeadm's subjects: CN=kubernetes, CN=front-proxy-ca, CN=etcd-ca. */
-	r = make_ca(&cluster, "ca", "kubernetes", o->key_type, &ca, &ca_key);
+	r = make_ca(&cluster, "ca", "kubernetes", ca_type, &ca, &ca_key);
 	if (r >= 0)
-		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", o->key_type, &fp,
-			    &fp_key);
+		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", ca_type, &fp, &fp_key);
 	if (r >= 0)
-		r = make_ca(&cluster, "etcd/ca", "etcd-ca", o->key_type, &etcd, &etcd_key);
+		r = make_ca(&cluster, "etcd/ca", "etcd-ca", ca_type, &etcd, &etcd_key);
 	if (r >= 0) {
-		/* The service-account key pair is always RSA, as kubeadm makes it. */
 		struct secret *pem = NULL;
-		r = x509_key_new(KEY_TYPE_RSA2048, &sa);
+		r = x509_key_new(sa_type, &sa);
 		if (r >= 0)
 			r = x509_key_pem(sa, &pem);
 		if (r >= 0)
@@ -232,6 +237,8 @@ static int pki_init(const struct pki_opts *o)
 		nc.node_name = o->node_name;
 		nc.advertise_address = o->n_addresses ? o->addresses[0] : "127.0.0.1";
 		nc.force = o->force;
+		if (!nc.prof.algorithm[0] && o->key_type == KEY_TYPE_P256)
+			str_copy(nc.prof.algorithm, sizeof(nc.prof.algorithm), "ECDSA-P256");
 		ex = nodecerts_make(&nc, "pki");
 	}
 out:

@@ -214,7 +214,7 @@ void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *b, c
 		       (long long)(b->validity_s / 3600));
 }
 
-static enum key_type key_type_of(const char *algorithm)
+enum key_type nodecerts_key_type(const char *algorithm)
 {
 	return !strcmp(algorithm, "ECDSA-P256")	  ? KEY_TYPE_P256
 	       : !strcmp(algorithm, "ECDSA-P384") ? KEY_TYPE_P384
@@ -556,7 +556,7 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			continue;
 		}
 		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca,
-			  key_type_of(p->algorithm));
+			  nodecerts_key_type(p->algorithm));
 		if (r < 0) {
 			cli_error("cannot issue %s: %s", certs[i].base, error_message(r));
 			goto out;

@@ -78,6 +78,8 @@ int nodecerts_option(struct nodecerts_opts *o, int id, char *arg);
  * it. */
 void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *bundle,
 			    const char *tag);
+/* kubeadm's encryption algorithm name as a key type (RSA-2048 for "" or unknown). */
+enum key_type nodecerts_key_type(const char *algorithm);
 /* The node name kubeadm would use by default: the host name, lowercased. */
 void nodecerts_default_name(char *buf, size_t len);
 

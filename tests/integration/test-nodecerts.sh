@@ -77,6 +77,19 @@ make_pki "$T/v6"
 	--service-cidr fd00:10:96::1234/112 >/dev/null
 check "IPv6 service CIDR: first address of the network" bash -c "openssl x509 -in '$T/v6/pki/apiserver.crt' -noout -ext subjectAltName | grep -q 'FD00:10:96:0:0:0:0:1\b'"
 
+# pki init --encryption-algorithm: the CAs, the service-account key and the node
+# certificates of that algorithm, as kubeadm v1beta4 makes them; such a PKI travels.
+"$PKISHARE" pki init --dir "$T/p384" --node-name node-1 --address 127.0.0.1 \
+	--encryption-algorithm ECDSA-P384 --node-certs >/dev/null
+for f in ca front-proxy-ca etcd/ca sa apiserver etcd/peer; do
+	check "pki init --encryption-algorithm ECDSA-P384: $f.key is P-384" bash -c "openssl pkey -in '$T/p384/pki/$f.key' -noout -text | grep -q secp384r1"
+done
+"$PKISHARE" export --format kubeadm-secret --pki-dir "$T/p384/pki" --certificate-key \
+	0000000000000000000000000000000000000000000000000000000000000001 --secret-only >"$T/p384.json"
+expect_exit 0 "an all-ECDSA PKI travels (export, decrypt: every key checked against its pair)" \
+	"$PKISHARE" decrypt --format kubeadm-secret --certificate-key \
+	0000000000000000000000000000000000000000000000000000000000000001 --pki-dir "$T/p384-copy/pki" "$T/p384.json"
+
 # The default node name is the host name, lower-cased as kubeadm does (a UTS namespace).
 if unshare -u true 2>/dev/null; then
 	make_pki "$T/h"
