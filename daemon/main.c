@@ -231,7 +231,8 @@ static void log_persist(const struct persist *p, struct store *s)
 			"restart of this service, never a reboot",
 			persist_kind(p));
 	} else {
-		log_msg(LOG_INFO, "%s", p->why);
+		/* Run by hand it is expected; under systemd it is a failure worth a warning. */
+		log_msg(getenv("NOTIFY_SOCKET") ? LOG_WARNING : LOG_INFO, "%s", p->why);
 	}
 }
 
