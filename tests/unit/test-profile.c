@@ -1,0 +1,68 @@
+/* test-profile.c - the cluster profile: kubeadm's durations, strict JSON both ways, the
+ * canonical form bound into the associated data, and the one-line description. */
+#include <string.h>
+
+#include "error.h"
+#include "profile.h"
+#include "secret.h"
+#include "test.h"
+#include "util.h"
+
+int main(void)
+{
+	char detail[DETAIL_MAX], desc[1024];
+	CHECK(secret_init() == 0);
+
+	/* Go durations as kubeadm writes them. */
+	CHECK_EQ_INT(profile_duration_parse("8760h"), 8760LL * 3600);
+	CHECK_EQ_INT(profile_duration_parse("8760h0m0s"), 8760LL * 3600);
+	CHECK_EQ_INT(profile_duration_parse("1h30m"), 5400);
+	CHECK_EQ_INT(profile_duration_parse("90m"), 5400);
+	CHECK_EQ_INT(profile_duration_parse("1.5h"), 5400);
+	const char *bad[] = {"",    "h",     "10",    "10d",	"-1h",		"1e9h", "inf",
+			     "nan", "0x10h", "100ms", "1h 30m", "99999999999h", "0s"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		if (profile_duration_parse(bad[i]) != -1)
+			CHECK(!"a malformed or absurd duration was taken");
+
+	/* Values: printable ASCII without quotes or backslashes. */
+	CHECK(profile_value_ok("cp.example.com:6443", 64));
+	CHECK(!profile_value_ok("", 64));
+	CHECK(!profile_value_ok("a\"b", 64));
+	CHECK(!profile_value_ok("a\\b", 64));
+	CHECK(!profile_value_ok("caf\xc3\xa9", 64));
+	CHECK(!profile_value_ok("0123456789", 10));
+	CHECK(profile_algorithm_ok("ECDSA-P384") && !profile_algorithm_ok("ecdsa-p384"));
+
+	/* JSON both ways and the canonical form: sorted keys, no whitespace. */
+	struct profile p = {0}, back = {0};
+	str_copy(p.endpoint, sizeof(p.endpoint), "[fd00::10]:6443");
+	str_copy(p.algorithm, sizeof(p.algorithm), "ECDSA-P256");
+	str_copy(p.etcd_peer_sans[0], sizeof(p.etcd_peer_sans[0]), "fd00::99");
+	p.n_etcd_peer_sans = 1;
+	p.validity_s = 3600;
+	CHECK(profile_is_set(&p) && !profile_is_set(&back));
+	char *c = profile_canonical(&p);
+	CHECK(c && !strcmp(c, "{\"certificateValiditySeconds\":3600,\"controlPlaneEndpoint\":"
+			      "\"[fd00::10]:6443\",\"encryptionAlgorithm\":\"ECDSA-P256\","
+			      "\"etcdPeerCertSANs\":[\"fd00::99\"]}"));
+	json_t *j = json_loads(c, 0, NULL);
+	CHECK_EQ_INT(profile_from_json(j, &back, detail), 0);
+	char *c2 = profile_canonical(&back);
+	CHECK(c2 && !strcmp(c, c2));
+	json_decref(j);
+	free(c);
+	free(c2);
+	j = json_pack("{s:s}", "controlPlaneEndpoint", "a\"b");
+	CHECK_EQ_INT(profile_from_json(j, &back, detail), -PKS_E_BUNDLE_FORMAT);
+	CHECK(strstr(detail, "profile.controlPlaneEndpoint") != NULL);
+	json_decref(j);
+	j = json_pack("{s:I}", "certificateValiditySeconds", (json_int_t)59);
+	CHECK_EQ_INT(profile_from_json(j, &back, detail), -PKS_E_BUNDLE_FORMAT);
+	json_decref(j);
+
+	profile_describe(&p, desc, sizeof(desc));
+	CHECK(!strcmp(desc, "endpoint [fd00::10]:6443; ECDSA-P256; etcd peer SANs fd00::99; "
+			    "certificates valid 1h"));
+	return test_done("test-profile");
+}
