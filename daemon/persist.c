@@ -21,7 +21,7 @@
 #include "persist.h"
 #include "util.h"
 
-#define PERSIST_VERSION 1
+#define PERSIST_VERSION 2
 #define MAC_BYTES 32
 #define KEY_NAME "pkishared-key"
 #define STATE_NAME "pkishared-state"
@@ -42,18 +42,20 @@ struct persist_body {
 	int64_t created_at, expires_at, deadline_ms, gone_at;
 	uint64_t fetches, max_fetches, bundle_len;
 	uint64_t n_seen, n_tokens, n_fetch_log;
-	char seen[STORE_MAX_SEEN_KEYS][KEY_ID_HEX_LEN + 1];
-	struct store_token tokens[STORE_MAX_TOKENS];
+	/* Only the first n of each array is written and authenticated: a fetch rewrites a
+	 * few hundred bytes, not the whole key-id history. */
 	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
+	struct store_token tokens[STORE_MAX_TOKENS];
+	char seen[STORE_MAX_SEEN_KEYS][KEY_ID_HEX_LEN + 1];
 };
 
 struct persist_slot {
 	char magic[8];
 	uint32_t version, body_size;
 	uint64_t generation;
-	int64_t saved_mono_ms; /* CLOCK_MONOTONIC: one clock for every process of a boot */
+	int64_t saved_mono_ms;	/* CLOCK_MONOTONIC: one clock for every process of a boot */
+	uint8_t mac[MAC_BYTES]; /* keyed BLAKE2b of the above and the body's used part */
 	struct persist_body body;
-	uint8_t mac[MAC_BYTES]; /* keyed BLAKE2b of everything above */
 };
 
 struct bundle_head {
@@ -183,6 +185,22 @@ static void mac(const struct persist *p, const void *a, size_t alen, const void 
 	secret_wipe(&st, sizeof(st));
 }
 
+/* The MAC of a slot whose counts are within their bounds. */
+static void slot_mac(const struct persist *p, const struct persist_slot *sl, uint8_t out[MAC_BYTES])
+{
+	const struct persist_body *b = &sl->body;
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, p->key.map, crypto_generichash_KEYBYTES, MAC_BYTES);
+	crypto_generichash_update(&st, (const void *)sl, offsetof(struct persist_slot, mac));
+	crypto_generichash_update(&st, (const void *)b, offsetof(struct persist_body, fetch_log));
+	crypto_generichash_update(&st, (const void *)b->fetch_log,
+				  b->n_fetch_log * sizeof(b->fetch_log[0]));
+	crypto_generichash_update(&st, (const void *)b->tokens, b->n_tokens * sizeof(b->tokens[0]));
+	crypto_generichash_update(&st, (const void *)b->seen, b->n_seen * sizeof(b->seen[0]));
+	crypto_generichash_final(&st, out, MAC_BYTES);
+	secret_wipe(&st, sizeof(st));
+}
+
 void persist_init(struct persist *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -285,7 +303,10 @@ static const struct persist_slot *pick_slot(struct persist *p, const char **why)
 			*why = "the state was written by another version of pkishared";
 			continue;
 		}
-		mac(p, sl, offsetof(struct persist_slot, mac), NULL, 0, m);
+		if (sl->body.n_seen > STORE_MAX_SEEN_KEYS || sl->body.n_tokens > STORE_MAX_TOKENS ||
+		    sl->body.n_fetch_log > STORE_MAX_FETCH_LOG)
+			continue; /* the MAC's length comes from these: bound them first */
+		slot_mac(p, sl, m);
 		if (!secret_equal(m, sl->mac, MAC_BYTES))
 			continue;
 		if (sl->saved_mono_ms > now) {
@@ -351,7 +372,8 @@ static void resume(struct store *s, const struct persist_body *b, struct secret 
 			s->fetches = b->fetches;
 			s->max_fetches = b->max_fetches;
 			s->n_fetch_log = b->n_fetch_log;
-			memcpy(s->fetch_log, b->fetch_log, sizeof(s->fetch_log));
+			memcpy(s->fetch_log, b->fetch_log,
+			       b->n_fetch_log * sizeof(s->fetch_log[0]));
 		} else {
 			secret_free(data);
 		}
@@ -363,7 +385,7 @@ static void resume(struct store *s, const struct persist_body *b, struct secret 
 	s->n_seen = b->n_seen;
 	memcpy(s->seen, b->seen, b->n_seen * sizeof(s->seen[0]));
 	s->n_tokens = b->n_tokens;
-	memcpy(s->tokens, b->tokens, sizeof(s->tokens));
+	memcpy(s->tokens, b->tokens, b->n_tokens * sizeof(s->tokens[0]));
 }
 
 /* Take back what systemd kept: true if the store now holds the previous state. */
@@ -473,7 +495,7 @@ void persist_save_locked(struct persist *p, const struct store *s)
 	sl->body_size = sizeof(*b);
 	sl->generation = p->generation + 1;
 	sl->saved_mono_ms = time_mono_ms();
-	memset(b, 0, offsetof(struct persist_body, seen));
+	memset(b, 0, offsetof(struct persist_body, fetch_log));
 	b->held_since = p->held_since;
 	b->restores = p->restores;
 	b->held = s->held != NULL;
@@ -491,16 +513,19 @@ void persist_save_locked(struct persist *p, const struct store *s)
 		b->max_fetches = s->max_fetches;
 		b->bundle_len = s->held->data->len;
 		b->n_fetch_log = s->n_fetch_log;
-		memcpy(b->fetch_log, s->fetch_log, sizeof(b->fetch_log));
-	} else {
-		secret_wipe(b->fetch_log, sizeof(b->fetch_log));
+		memcpy(b->fetch_log, s->fetch_log, s->n_fetch_log * sizeof(b->fetch_log[0]));
 	}
+	/* Unused records and token hashes are zeroed (a few KiB); the key-id history only
+	 * grows (it is halved at its limit), so its tail is left. */
+	secret_wipe(b->fetch_log + b->n_fetch_log,
+		    (STORE_MAX_FETCH_LOG - b->n_fetch_log) * sizeof(b->fetch_log[0]));
+	b->n_tokens = s->n_tokens;
+	memcpy(b->tokens, s->tokens, s->n_tokens * sizeof(b->tokens[0]));
+	secret_wipe(b->tokens + s->n_tokens,
+		    (STORE_MAX_TOKENS - s->n_tokens) * sizeof(b->tokens[0]));
 	b->n_seen = s->n_seen;
 	memcpy(b->seen, s->seen, s->n_seen * sizeof(b->seen[0]));
-	secret_wipe(b->seen + s->n_seen, (STORE_MAX_SEEN_KEYS - s->n_seen) * sizeof(b->seen[0]));
-	b->n_tokens = s->n_tokens;
-	memcpy(b->tokens, s->tokens, sizeof(b->tokens));
-	mac(p, sl, offsetof(struct persist_slot, mac), NULL, 0, sl->mac);
+	slot_mac(p, sl, sl->mac);
 	p->generation++;
 }
 

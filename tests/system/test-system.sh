@@ -367,10 +367,14 @@ for name in os.listdir(f"/proc/{pid}/fd"):
         files.append((os.fstat(fd).st_size, fd))
 size, fd = max(files)  # the state: two slots, the largest file
 m = mmap.mmap(fd, size)
-for off in range(64, size, 4096):  # a byte in every page of both slots
-    m[off] ^= 0x5A
+# Both slots start with their magic; flip the first byte of each one's body (just past
+# the 64-byte header), which the MAC covers.
+slots = [i for i in range(size - 8) if m[i:i + 8] == b"PKSHSTAT"]
+for off in slots:
+    m[off + 64] ^= 0x5A
 m.close()
-print(f"flipped {len(range(64, size, 4096))} bytes in the {size}-byte state file of pkishared {pid}")
+print(f"flipped a byte in each of {len(slots)} slots of the {size}-byte state file of pkishared {pid}")
+assert len(slots) == 2, slots
 PY
 PID=$(show MainPID)
 g kill -KILL "$PID"
