@@ -6,9 +6,11 @@
 # the packages in it and does what an operator does: configure, enable the sockets, let
 # the first connection start the daemon, upload, check status, join with pkishare and with
 # curl + pkishare decrypt (inside the guest, and from the host through the guest's network
-# namespace), read STATUS=, see the watchdog restart a stopped daemon, reload (good and
-# bad), hit the start limit with a broken configuration, read the journal fields, stop,
-# and purge.
+# namespace), read STATUS= and the journal fields, see the held state survive kill -9,
+# systemctl restart and the watchdog (systemd's fd store), a corrupted store start the
+# daemon empty, expiry wipe it and leave no byte of the bundle on disk or in the daemon's
+# memory, reload (good and bad), hit the start limit with a broken configuration, stop
+# (which wipes the kept state), and purge.
 #
 # The guest's root filesystem is made once by debootstrap and cached outside the checkout
 # in $PKISHARE_SYSTEM_CACHE (default /var/cache/pkishare-system), keyed by the package list,
