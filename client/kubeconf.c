@@ -80,6 +80,8 @@ static int take_list(struct ctx *c, yaml_document_t *d, yaml_node_t *n, const ch
 		int r = take_str(c, e, field, out[k], PROFILE_STR_MAX);
 		if (r < 0)
 			return r;
+		if (out[k][0] && !profile_san_ok(out[k]))
+			return fail_at(c, e, "is neither an IP address nor a DNS name", out[k]);
 		if (out[k][0])
 			k++;
 	}

@@ -90,6 +90,10 @@ static int split_list(char (*list)[PROFILE_STR_MAX], size_t *n, char *arg, const
 			cli_error("--%s: at most %d names", opt, PROFILE_SANS_MAX);
 			return -1;
 		}
+		if (!profile_san_ok(t)) {
+			cli_error("--%s: '%s' is neither an IP address nor a DNS name", opt, t);
+			return -1;
+		}
 		if (take_value(list[(*n)++], PROFILE_STR_MAX, t, opt) < 0)
 			return -1;
 	}
@@ -428,7 +432,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 				  o->node_name);
 			return EXIT_USAGE;
 		}
-	if (ep && endpoint_host(ep, endpoint, sizeof(endpoint)) < 0) {
+	if (ep &&
+	    (endpoint_host(ep, endpoint, sizeof(endpoint)) < 0 || !profile_san_ok(endpoint))) {
 		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
 		return EXIT_USAGE;
 	}

@@ -1,4 +1,5 @@
 /* profile.c - the node-certificate profile's JSON form, checked strictly both ways. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,34 @@ bool profile_value_ok(const char *s, size_t max)
 		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
 			return false;
 	return true;
+}
+
+bool profile_san_ok(const char *s)
+{
+	unsigned char a[16];
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		return true;
+	size_t n = strlen(s), label = 0;
+	if (n == 0 || n > 253)
+		return false;
+	if (!strncmp(s, "*.", 2))
+		s += 2;
+	for (const char *c = s;; c++) {
+		bool alnum = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9');
+		if (alnum || *c == '-') {
+			if (++label > 63 || (*c == '-' && label == 1))
+				return false;
+		} else if (*c == '.' || *c == 0) {
+			if (label == 0 || c[-1] == '-')
+				return false;
+			if (*c == 0)
+				return true;
+			label = 0;
+		} else {
+			return false;
+		}
+	}
 }
 
 bool profile_algorithm_ok(const char *s)
@@ -153,6 +182,9 @@ static int take_list(const json_t *v, const char *key, char (*out)[PROFILE_STR_M
 		int r = take_str(e, key, out[i], PROFILE_STR_MAX, detail);
 		if (r < 0)
 			return r;
+		if (!profile_san_ok(out[i]))
+			return bad(detail, key,
+				   "holds a name that is neither an IP address nor a DNS name");
 	}
 	*n = json_array_size(v);
 	return 0;

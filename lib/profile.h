@@ -39,6 +39,10 @@ struct profile {
 bool profile_is_set(const struct profile *p);
 /* Is s acceptable as a profile value (non-empty printable ASCII, no '"' or '\', short)? */
 bool profile_value_ok(const char *s, size_t max);
+/* A SAN as kubeadm accepts one in certSANs: an IP address, or a DNS name (labels of
+ * letters, digits and '-', a leading "*." allowed), at most 253 characters. Nothing
+ * else reaches a certificate (no ',' or ':' that could add another SAN). */
+bool profile_san_ok(const char *s);
 /* One of kubeadm's encryption algorithm names. */
 bool profile_algorithm_ok(const char *s);
 /* A Go duration as kubeadm writes it ("8760h", "8760h0m0s", "90m"): seconds, or -1. */

@@ -69,6 +69,9 @@ expect_exit 2 "a malformed endpoint" "$PKISHARE" pki node-certs --pki-dir "$P" -
 	--advertise-address 10.0.0.2 --control-plane-endpoint '[fd00::10'
 expect_exit 2 "a malformed service CIDR" "$PKISHARE" pki node-certs --pki-dir "$P" --node-name cp-2 \
 	--advertise-address 10.0.0.2 --service-cidr 10.96.0.0/40
+expect_exit 2 "a SAN that would add another SAN (IP:...)" "$PKISHARE" pki node-certs --pki-dir "$P" \
+	--node-name cp-2 --advertise-address 10.0.0.2 --apiserver-cert-extra-sans 'ok.example.com,IP:9.9.9.9'
+check "... is refused by name" err_has "'IP:9.9.9.9' is neither an IP address nor a DNS name"
 check "usage errors changed nothing" [ "$(tree_sum "$P")" = "$BEFORE" ]
 
 # An IPv6 service CIDR with host bits.

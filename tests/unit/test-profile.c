@@ -34,6 +34,18 @@ int main(void)
 	CHECK(!profile_value_ok("0123456789", 10));
 	CHECK(profile_algorithm_ok("ECDSA-P384") && !profile_algorithm_ok("ecdsa-p384"));
 
+	/* SANs: IP addresses and DNS names only; nothing that could add another SAN. */
+	const char *sans_ok[] = {"cp.example.com", "10.0.0.100", "fd00::10",
+				 "*.example.com",  "localhost",	 "a-b.c"};
+	const char *sans_bad[] = {
+	    "a,IP:1.2.3.4", "IP:1.2.3.4", "email:x@y", "@section", "a..b",	 "-a.b",
+	    "a-.b",	    "a.b.",	  "*",	       "a b",	   "[fd00::10]", ""};
+	for (size_t i = 0; i < ELEMENTSOF(sans_ok); i++)
+		CHECK(profile_san_ok(sans_ok[i]));
+	for (size_t i = 0; i < ELEMENTSOF(sans_bad); i++)
+		if (profile_san_ok(sans_bad[i]))
+			CHECK(!"a SAN that is neither an IP address nor a DNS name was taken");
+
 	/* JSON both ways and the canonical form: sorted keys, no whitespace. */
 	struct profile p = {0}, back = {0};
 	str_copy(p.endpoint, sizeof(p.endpoint), "[fd00::10]:6443");
