@@ -56,20 +56,44 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return ok ? 0 : -PKS_E_X509;
 }
 
-static int build_san(const struct cert_spec *s, char *buf, size_t len)
+/* The subjectAltName extension, built from GENERAL_NAMEs directly: no value goes through
+ * OpenSSL's "DNS:a,IP:b" configuration syntax, so none can add a name of its own. */
+static int add_san(X509 *c, const struct cert_spec *s)
 {
-	size_t off = 0;
-	buf[0] = 0;
-	for (size_t i = 0; i < s->n_dns + s->n_ips; i++) {
+	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+	int r = names ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < s->n_dns + s->n_ips; i++) {
 		bool dns = i < s->n_dns;
 		const char *v = dns ? s->dns[i] : s->ips[i - s->n_dns];
-		int n = snprintf(buf + off, len - off, "%s%s:%s", off ? "," : "",
-				 dns ? "DNS" : "IP", v);
-		if (n < 0 || (size_t)n >= len - off)
-			return -E2BIG;
-		off += (size_t)n;
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		if (!g) {
+			r = -ENOMEM;
+			break;
+		}
+		if (dns) {
+			ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+			if (!ia5 || !ASN1_STRING_set(ia5, v, -1)) {
+				ASN1_IA5STRING_free(ia5);
+				r = -ENOMEM;
+			} else {
+				GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+			}
+		} else {
+			ASN1_OCTET_STRING *ip = a2i_IPADDRESS(v);
+			if (ip)
+				GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+			else
+				r = -PKS_E_X509; /* not an IP address */
+		}
+		if (r < 0 || !sk_GENERAL_NAME_push(names, g)) {
+			GENERAL_NAME_free(g);
+			r = r < 0 ? r : -ENOMEM;
+		}
 	}
-	return 0;
+	if (r == 0 && X509_add1_ext_i2d(c, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) != 1)
+		r = -PKS_E_X509;
+	GENERAL_NAMES_free(names);
+	return r;
 }
 
 int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
@@ -77,7 +101,7 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 {
 	X509 *c = X509_new();
 	BIGNUM *serial = BN_new();
-	char san[2048], eku[64];
+	char eku[64];
 	int r = -PKS_E_X509;
 
 	if (!c || !serial)
@@ -125,11 +149,8 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 		goto out;
 	if (issuer && add_ext(c, iss, NID_authority_key_identifier, "keyid:always") < 0)
 		goto out;
-	if (spec->n_dns + spec->n_ips > 0) {
-		if (build_san(spec, san, sizeof(san)) < 0 ||
-		    add_ext(c, iss, NID_subject_alt_name, san) < 0)
-			goto out;
-	}
+	if (spec->n_dns + spec->n_ips > 0 && add_san(c, spec) < 0)
+		goto out;
 	if (X509_sign(c, issuer_key ? issuer_key : subject_key, EVP_sha256()) <= 0)
 		goto out;
 	*ret = c;

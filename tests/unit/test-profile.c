@@ -7,6 +7,9 @@
 #include "secret.h"
 #include "test.h"
 #include "util.h"
+#include "x509.h"
+
+#include <openssl/x509v3.h>
 
 int main(void)
 {
@@ -72,6 +75,33 @@ int main(void)
 	j = json_pack("{s:I}", "certificateValiditySeconds", (json_int_t)59);
 	CHECK_EQ_INT(profile_from_json(j, &back, detail), -PKS_E_BUNDLE_FORMAT);
 	json_decref(j);
+
+	/* Certificates: each SAN is one name, whatever it holds (no OpenSSL config syntax). */
+	{
+		EVP_PKEY *k = NULL;
+		X509 *cert = NULL;
+		const char *dns[] = {"a,IP:9.9.9.9", "cp.example.com"};
+		const char *ips[] = {"fd00::10", "10.96.0.1"};
+		struct cert_spec spec = {
+		    .cn = "t", .dns = dns, .n_dns = 2, .ips = ips, .n_ips = 2, .days = 1};
+		CHECK_EQ_INT(x509_key_new(KEY_TYPE_P256, &k), 0);
+		CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &cert), 0);
+		GENERAL_NAMES *names =
+		    cert ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
+		CHECK(names && sk_GENERAL_NAME_num(names) == 4);
+		GENERAL_NAMES_free(names);
+		CHECK(X509_check_ip_asc(cert, "9.9.9.9", 0) != 1);
+		CHECK(X509_check_ip_asc(cert, "fd00::10", 0) == 1);
+		CHECK(X509_check_host(cert, "cp.example.com", 0, 0, NULL) == 1);
+		X509_free(cert);
+		cert = NULL;
+		const char *not_ip[] = {"10.0.0.300"};
+		spec.ips = not_ip;
+		spec.n_ips = 1;
+		CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &cert), -PKS_E_X509);
+		X509_free(cert);
+		EVP_PKEY_free(k);
+	}
 
 	profile_describe(&p, desc, sizeof(desc));
 	CHECK(!strcmp(desc, "endpoint [fd00::10]:6443; ECDSA-P256; etcd peer SANs fd00::99; "
