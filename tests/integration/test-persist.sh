@@ -120,6 +120,17 @@ PY
 	check "$mode: ... refused files left the store" [ "$(in_store pkishared-)" = 2 ]
 	check "$mode: ... metrics say so" bash -c "curl -s --unix-socket '$D/admin.sock' http://x/metrics | grep -qx 'pkishare_state_refused 1'"
 
+	# ExecStop's helper where it cannot ask systemd (no private bus here): it keeps.
+	if [ "$mode" = memfd ]; then
+		KEPT=$(in_store pkishared-)
+		expect_exit 0 "--on-stop without a reachable systemd exits 0" env MAINPID="$(cat "$D/pid")" "$PKISHARED" --on-stop
+		check "... says it keeps the state" err_has "cannot ask systemd which job runs"
+		sleep 0.3
+		check "... and wiped nothing ($KEPT files kept)" [ "$(in_store pkishared-)" = "$KEPT" ]
+		expect_exit 0 "--on-stop without MAINPID" env -u MAINPID "$PKISHARED" --on-stop
+		check "... says the daemon is not running" err_has "no MAINPID"
+	fi
+
 	# SIGUSR1 (systemctl stop's ExecStop): every file wiped and out of the store.
 	upload "$R/pki"
 	kill -USR1 "$(cat "$D/pid")"

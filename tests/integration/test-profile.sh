@@ -146,5 +146,7 @@ printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n' >"$T/bad5
 expect_exit 1 "no ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad5.yaml"
 check "... says so" err_has "has no ClusterConfiguration"
 expect_exit 1 "a missing file" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/nope.yaml"
+expect_exit 2 "a malformed --certificate-validity" "$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 10d
+check "... says what is expected" err_has "like 8760h"
 check "nothing was uploaded by any refusal" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
 finish
