@@ -235,16 +235,6 @@ static void adopt(struct persist_file *to, struct persist_file *from)
 	*from = (struct persist_file){.fd = -1};
 }
 
-static bool hex_ok(const char *s, size_t size, size_t len)
-{
-	if (strnlen(s, size) != len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static bool text_ok(const char *s, size_t size)
 {
 	size_t n = strnlen(s, size);
@@ -264,16 +254,15 @@ static const char *body_check(const struct persist_body *b, int64_t now_ms)
 	if (b->n_seen > STORE_MAX_SEEN_KEYS || b->n_tokens > STORE_MAX_TOKENS ||
 	    b->n_fetch_log > STORE_MAX_FETCH_LOG)
 		return "a count is out of range";
-	if (b->held && (!hex_ok(b->id, sizeof(b->id), BUNDLE_ID_HEX_LEN) ||
-			!hex_ok(b->key_id, sizeof(b->key_id), KEY_ID_HEX_LEN) || !b->bundle_len ||
+	if (b->held && (!str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN) ||
+			!str_is_lower_hex(b->key_id, KEY_ID_HEX_LEN) || !b->bundle_len ||
 			b->bundle_len > BUNDLE_MAX_BYTES || b->deadline_ms <= 0 ||
 			b->deadline_ms > now_ms + (int64_t)366 * 24 * 3600 * 1000))
 		return "the held bundle's description is malformed";
-	if (b->gone != STORE_GONE_NEVER &&
-	    !hex_ok(b->gone_id, sizeof(b->gone_id), BUNDLE_ID_HEX_LEN))
+	if (b->gone != STORE_GONE_NEVER && !str_is_lower_hex(b->gone_id, BUNDLE_ID_HEX_LEN))
 		return "the previous bundle's id is malformed";
 	for (uint64_t i = 0; i < b->n_seen; i++)
-		if (!hex_ok(b->seen[i], sizeof(b->seen[i]), KEY_ID_HEX_LEN))
+		if (!str_is_lower_hex(b->seen[i], KEY_ID_HEX_LEN))
 			return "a key id in the history is malformed";
 	for (uint64_t i = 0; i < b->n_tokens; i++)
 		if (!text_ok(b->tokens[i].id, sizeof(b->tokens[i].id)) ||

@@ -137,16 +137,6 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	return 0;
 }
 
-static bool is_lower_hex(const char *s, size_t n)
-{
-	if (strlen(s) != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static const char *get_string(json_t *root, const char *key)
 {
 	json_t *v = json_object_get(root, key);
@@ -273,11 +263,11 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		return -PKS_E_BUNDLE_VERSION;
 	}
 	const char *id = get_string(root, "id"), *kid = get_string(root, "keyId");
-	if (!id || !is_lower_hex(id, BUNDLE_ID_HEX_LEN)) {
+	if (!id || !str_is_lower_hex(id, BUNDLE_ID_HEX_LEN)) {
 		set_detail(detail, "id must be 32 lowercase hex characters");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	if (!kid || !is_lower_hex(kid, KEY_ID_HEX_LEN)) {
+	if (!kid || !str_is_lower_hex(kid, KEY_ID_HEX_LEN)) {
 		set_detail(detail, "keyId must be 16 lowercase hex characters");
 		return -PKS_E_BUNDLE_FORMAT;
 	}

@@ -127,6 +127,16 @@ static bool component_ok(const char *s, size_t n)
 	return true;
 }
 
+bool str_is_lower_hex(const char *s, size_t n)
+{
+	if (strnlen(s, n + 1) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 bool name_is_safe(const char *name)
 {
 	size_t len = strnlen(name, 65);

@@ -29,6 +29,9 @@ void str_copy(char *dst, size_t n, const char *src);
 /* Safe relative file name inside a PKI directory: [A-Za-z0-9._-] components, at most one
  * '/', no empty, "." or ".." component, not absolute, at most 64 bytes. */
 bool name_is_safe(const char *name);
+/* Exactly n lowercase hex characters then a NUL (reads at most n + 1 bytes, so s may be a
+ * char[n + 1] that is not terminated). */
+bool str_is_lower_hex(const char *s, size_t n);
 
 /* Parse a positive decimal integer no larger than max. */
 int uint_parse(const char *text, uint64_t max, uint64_t *ret);
