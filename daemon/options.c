@@ -101,7 +101,9 @@ static void usage(FILE *f)
 	    "                           bundle (default yes)\n"
 	    "  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
 	    "  -h, --help               show this help\n"
-	    "  --version                show the version\n",
+	    "  --version                show the version\n"
+	    "  pkishared --on-stop      the unit's ExecStop=: on a stop (not a restart), have\n"
+	    "                           the daemon wipe the state it keeps in systemd's store\n",
 	    DEFAULT_CONFIG_FILE, DEFAULT_LISTEN, DEFAULT_ADMIN_SOCKET, DEFAULT_CONNECTION_LIMIT,
 	    DEFAULT_PER_IP_LIMIT);
 }
