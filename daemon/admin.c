@@ -130,7 +130,11 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
 	bool allow_drop = drop && strcmp(drop, "true") == 0;
 	int64_t now = time_now();
+	/* Never longer than the lifetime the uploader asked for, whatever this clock says
+	 * (a daemon clock behind the uploader's would otherwise lengthen it). */
 	int64_t ttl = meta.expires_at - now;
+	if (ttl > meta.expires_at - meta.created_at)
+		ttl = meta.expires_at - meta.created_at;
 	if (ttl <= 0) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "expired";

@@ -220,12 +220,14 @@ static void log_persist(const struct persist *p, struct store *s)
 			"is new, so token holders enroll again",
 			since, (unsigned long long)p->restores, s->held ? "bundle " : "no bundle",
 			s->held ? s->id : "", s->n_tokens, s->n_seen);
+		if (p->why[0])
+			log_msg(LOG_WARNING, "the kept state was not resumed whole: %s", p->why);
 	} else if (p->refused) {
 		log_msg(LOG_WARNING,
 			"starting empty: the state kept in systemd's store is not usable (%s); it "
 			"was wiped. Upload again (pkishare upload-certs) and re-create join tokens",
 			p->why);
-	} else if (p->enabled) {
+	} else if (p->enabled && !p->why[0]) {
 		log_msg(LOG_INFO,
 			"the held state is kept in systemd's store (%s): it survives a "
 			"restart of this service, never a reboot",
@@ -335,9 +337,12 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx.listen_name, cfg.admin_socket, (long long)cfg.ttl_s, (long long)cfg.max_ttl_s);
-	if (persist.refused)
+	if (persist.refused && !persist.restored)
 		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; started empty: %s", ctx.listen_name,
 			   persist.why);
+	else if (persist.why[0] && (persist.restored || persist.fdstore_max >= 0))
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s%s", ctx.listen_name,
+			   persist.enabled ? "" : "state NOT kept across restarts: ", persist.why);
 	else
 		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s", ctx.listen_name,
 			   ctx.store.held ? "bundle restored" : "no bundle held");

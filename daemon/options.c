@@ -153,6 +153,12 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 				error_message(-PKS_E_DURATION));
 			return 2;
 		}
+		if ((id == OPT_TTL || id == OPT_MAXTTL) && d > STORE_MAX_TTL_S) {
+			fprintf(stderr, "pkishared: %s: '%s' is longer than 1000 days, the longest "
+					"lifetime pkishared keeps\n",
+				where, v);
+			return 2;
+		}
 		if (id == OPT_TTL)
 			cfg->ttl_s = d;
 		else if (id == OPT_MAXTTL)

@@ -5,6 +5,7 @@
  * must never fail the start: anything it cannot use is wiped, and the daemon starts empty
  * and says why. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +16,15 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
 
 #include "log.h"
 #include "persist.h"
 #include "util.h"
 
-#define PERSIST_VERSION 2
+#define PERSIST_VERSION 3
 #define MAC_BYTES 32
 #define KEY_NAME "pkishared-key"
 #define STATE_NAME "pkishared-state"
@@ -42,6 +45,7 @@ struct persist_body {
 	int64_t created_at, expires_at, deadline_ms, gone_at;
 	uint64_t fetches, max_fetches, bundle_len;
 	uint64_t n_seen, n_tokens, n_fetch_log;
+	uint64_t bundle_seq, file_seq; /* the held bundle file's number; files made so far */
 	/* Only the first n of each array is written and authenticated: a fetch rewrites a
 	 * few hundred bytes, not the whole key-id history. */
 	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
@@ -65,6 +69,12 @@ struct bundle_head {
 	uint8_t pad[7];
 	uint8_t mac[MAC_BYTES]; /* keyed BLAKE2b of the fields above and the bytes */
 };
+
+static void bundle_name(char out[64], const char *id, uint64_t seq)
+{
+	snprintf(out, 64, BUNDLE_PREFIX "%.*s-%llu", BUNDLE_ID_HEX_LEN, id,
+		 (unsigned long long)seq);
+}
 
 static size_t page_round(size_t n)
 {
@@ -205,6 +215,9 @@ void persist_init(struct persist *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->key.fd = p->state.fd = p->bundle.fd = p->next_bundle.fd = -1;
+	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
+		p->retired[i].fd = -1;
+	p->fdstore_max = -1;
 }
 
 bool persist_take_fd(struct persist *p, int fd, const char *name)
@@ -247,18 +260,15 @@ static bool text_ok(const char *s, size_t size)
 }
 
 /* Every field of a slot that passed its MAC: counts, strings, ids. */
-static const char *body_check(const struct persist_body *b, int64_t now_ms)
+static const char *body_check(const struct persist_body *b)
 {
-	if (b->held > 1 || b->last_had_external > 1 || b->gone > STORE_GONE_REPLACED)
+	if (b->held > 1 || b->last_had_external > 1 || b->gone > STORE_GONE_LOST)
 		return "a flag is out of range";
 	if (b->n_seen > STORE_MAX_SEEN_KEYS || b->n_tokens > STORE_MAX_TOKENS ||
 	    b->n_fetch_log > STORE_MAX_FETCH_LOG)
 		return "a count is out of range";
-	if (b->held && (!str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN) ||
-			!str_is_lower_hex(b->key_id, KEY_ID_HEX_LEN) || !b->bundle_len ||
-			b->bundle_len > BUNDLE_MAX_BYTES || b->deadline_ms <= 0 ||
-			b->deadline_ms > now_ms + (int64_t)366 * 24 * 3600 * 1000))
-		return "the held bundle's description is malformed";
+	if (b->bundle_seq > b->file_seq)
+		return "the bundle file counter is out of range";
 	if (b->gone != STORE_GONE_NEVER && !str_is_lower_hex(b->gone_id, BUNDLE_ID_HEX_LEN))
 		return "the previous bundle's id is malformed";
 	for (uint64_t i = 0; i < b->n_seen; i++)
@@ -268,11 +278,23 @@ static const char *body_check(const struct persist_body *b, int64_t now_ms)
 		if (!text_ok(b->tokens[i].id, sizeof(b->tokens[i].id)) ||
 		    strlen(b->tokens[i].id) != TOKEN_ID_LEN)
 			return "a token id is malformed";
+	return NULL;
+}
+
+/* The held bundle's part of a slot that passed its MAC (refused alone: the rest stays).
+ * The deadline's bound is the longest lifetime the daemon accepts (STORE_MAX_TTL_S). */
+static const char *held_check(const struct persist_body *b, int64_t now_ms)
+{
+	if (!str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN) ||
+	    !str_is_lower_hex(b->key_id, KEY_ID_HEX_LEN) || !b->bundle_len ||
+	    b->bundle_len > BUNDLE_MAX_BYTES || b->deadline_ms <= 0 ||
+	    b->deadline_ms > now_ms + (int64_t)STORE_MAX_TTL_S * 1000 || b->bundle_seq == 0)
+		return "its description in the state is malformed";
 	for (uint64_t i = 0; i < b->n_fetch_log; i++) {
 		const struct store_fetch_record *r = &b->fetch_log[i];
 		if (!text_ok(r->client, sizeof(r->client)) ||
 		    !text_ok(r->source, sizeof(r->source)) || !text_ok(r->peer, sizeof(r->peer)))
-			return "a fetch record is malformed";
+			return "a record of its fetches is malformed";
 	}
 	return NULL;
 }
@@ -302,7 +324,7 @@ static const struct persist_slot *pick_slot(struct persist *p, const char **why)
 			*why = "the state is dated after now (another boot?)";
 			continue;
 		}
-		const char *bad = body_check(&sl->body, now);
+		const char *bad = body_check(&sl->body);
 		if (bad) {
 			*why = bad;
 			continue;
@@ -317,7 +339,7 @@ static const struct persist_slot *pick_slot(struct persist *p, const char **why)
 static struct secret *bundle_take(struct persist *p, const struct persist_body *b,
 				  struct persist_file *f, const char **why)
 {
-	*why = "the held bundle's file is malformed";
+	*why = "its file is malformed";
 	if (map_given(f) < 0 || f->len < sizeof(struct bundle_head) + b->bundle_len)
 		return NULL;
 	struct bundle_head h;
@@ -327,9 +349,9 @@ static struct secret *bundle_take(struct persist *p, const struct persist_body *
 	mac(p, &h, offsetof(struct bundle_head, mac), f->map + sizeof(h), b->bundle_len, want);
 	if (memcmp(h.magic, bundle_magic, sizeof(bundle_magic)) != 0 || h.len != b->bundle_len ||
 	    strncmp(h.id, b->id, sizeof(h.id)) != 0)
-		*why = "the held bundle's file does not match the state";
+		*why = "its file does not match the state";
 	else if (!secret_equal(want, h.mac, MAC_BYTES))
-		*why = "the held bundle's file fails its integrity check (MAC)";
+		*why = "its file fails its integrity check (MAC)";
 	else if (!(data = secret_dup(f->map + sizeof(h), b->bundle_len)))
 		*why = "out of memory";
 	if (data)
@@ -408,25 +430,77 @@ static bool restore(struct persist *p, struct store *s)
 	}
 	const struct persist_body *b = &sl->body;
 	struct secret *data = NULL;
+	/* The bundle has its own MAC and its own checks: when only it is unusable, it alone
+	 * is dropped, and the join tokens and the key-id history (what makes a certificate
+	 * key one-time) are kept. */
 	if (b->held) {
 		char name[64];
-		snprintf(name, sizeof(name), BUNDLE_PREFIX "%s", b->id);
+		bundle_name(name, b->id, b->bundle_seq);
 		struct persist_file *f = given(p, name);
-		if (!f) {
-			snprintf(p->why, sizeof(p->why), "the held bundle's file is missing");
-			return false;
-		}
-		data = bundle_take(p, b, f, &why);
-		if (!data) {
-			snprintf(p->why, sizeof(p->why), "%s", why);
-			return false;
-		}
+		why = held_check(b, time_mono_ms());
+		if (!why && !f)
+			why = "its file is missing from systemd's store";
+		if (!why)
+			data = bundle_take(p, b, f, &why);
 	}
 	resume(s, b, data);
+	if (b->held && !data) {
+		s->gone = STORE_GONE_LOST;
+		str_copy(s->gone_id, sizeof(s->gone_id), b->id);
+		s->gone_at = time_now();
+		snprintf(p->why, sizeof(p->why),
+			 "the held bundle %.*s was dropped: %s (its join tokens and key-id history "
+			 "were kept)",
+			 BUNDLE_ID_HEX_LEN, b->id, why);
+	}
+	p->bundle_seq = data ? b->bundle_seq : 0;
+	p->file_seq = b->file_seq;
 	p->generation = sl->generation;
 	p->held_since = b->held_since;
 	p->restores = b->restores + 1;
 	return true;
+}
+
+/* The unit's FileDescriptorStoreMax=: from $FDSTORE (systemd 254 and later set it), else
+ * asked of systemd over the bus for the unit this process runs in; -1 if neither works. */
+static long fdstore_max(void)
+{
+	const char *env = getenv("FDSTORE");
+	uint64_t n;
+	if (env && uint_parse(env, UINT32_MAX, &n) == 0)
+		return (long)n;
+	char *unit = NULL, *path = NULL;
+	sd_bus *bus = NULL;
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	uint32_t max = 0;
+	int r = sd_pid_get_unit(0, &unit);
+	if (r >= 0)
+		r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &path);
+	if (r >= 0)
+		r = sd_bus_open_system(&bus);
+	if (r >= 0)
+		r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
+						"org.freedesktop.systemd1.Service",
+						"FileDescriptorStoreMax", &err, 'u', &max);
+	sd_bus_error_free(&err);
+	sd_bus_flush_close_unref(bus);
+	free(path);
+	free(unit);
+	return r < 0 ? -1 : (long)max;
+}
+
+static void why_add(struct persist *p, const char *fmt, ...) _printf_(2, 3);
+static void why_add(struct persist *p, const char *fmt, ...)
+{
+	size_t n = strlen(p->why);
+	va_list ap;
+	if (n && n + 2 < sizeof(p->why)) {
+		memcpy(p->why + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(p->why + n, sizeof(p->why) - n, fmt, ap);
+	va_end(ap);
 }
 
 void persist_start(struct persist *p, struct store *s)
@@ -439,10 +513,22 @@ void persist_start(struct persist *p, struct store *s)
 		return;
 	}
 	p->secretmem = secretmem_works();
+	p->fdstore_max = fdstore_max();
 	p->restored = restore(p, s);
-	p->refused = !p->restored && p->why[0];
+	p->refused = p->why[0] != 0; /* a state was there and it, or a part of it, failed */
 	for (size_t i = 0; i < p->n_given; i++) /* refused or left over */
 		drop(&p->given[i]);
+	if (p->fdstore_max >= 0 && p->fdstore_max < PERSIST_FILES_NEEDED) {
+		/* systemd would drop files past its limit with a line in its own log only:
+		 * acknowledged uploads would then not outlive a restart. Say so, keep none. */
+		why_add(p,
+			"systemd keeps at most %ld file(s) for this unit (FileDescriptorStoreMax=%ld) "
+			"and the held state needs %d: nothing survives a restart; set "
+			"FileDescriptorStoreMax=8 (the shipped unit's value) and restart",
+			p->fdstore_max, p->fdstore_max, PERSIST_FILES_NEEDED);
+		persist_drop_all(p);
+		return;
+	}
 	if (!p->restored) {
 		drop(&p->key);
 		drop(&p->state);
@@ -457,9 +543,7 @@ void persist_start(struct persist *p, struct store *s)
 		if (r == 0)
 			r = to_store(p->state.fd, STATE_NAME);
 		if (r < 0) {
-			snprintf(p->why + strlen(p->why), sizeof(p->why) - strlen(p->why),
-				 "%scannot keep the state in systemd's store: %s",
-				 p->why[0] ? "; " : "", strerror(-r));
+			why_add(p, "cannot keep the state in systemd's store: %s", strerror(-r));
 			persist_drop_all(p);
 			return;
 		}
@@ -467,6 +551,10 @@ void persist_start(struct persist *p, struct store *s)
 		p->restores = 0;
 		p->generation = 0;
 	}
+	if (p->fdstore_max < 0)
+		why_add(p, "cannot learn this unit's FileDescriptorStoreMax= (no $FDSTORE, and "
+			   "systemd cannot be asked): the state is kept on the assumption that it "
+			   "is at least 4");
 	p->enabled = true;
 	persist_save_locked(p, s); /* the restore count, at once */
 }
@@ -514,8 +602,26 @@ void persist_save_locked(struct persist *p, const struct store *s)
 		    (STORE_MAX_TOKENS - s->n_tokens) * sizeof(b->tokens[0]));
 	b->n_seen = s->n_seen;
 	memcpy(b->seen, s->seen, s->n_seen * sizeof(b->seen[0]));
+	b->bundle_seq = s->held ? p->bundle_seq : 0;
+	b->file_seq = p->file_seq;
 	slot_mac(p, sl, sl->mac);
 	p->generation++;
+	/* Only now that no slot in force names them. */
+	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
+		drop(&p->retired[i]);
+}
+
+/* Take a file out of force: dropped after the next save. */
+static void retire(struct persist *p, struct persist_file *f)
+{
+	if (f->fd < 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
+		if (p->retired[i].fd < 0) {
+			adopt(&p->retired[i], f);
+			return;
+		}
+	drop(f); /* not reached: at most two files leave force between two saves */
 }
 
 int persist_bundle_put(struct persist *p, const char *id, const struct secret *data)
@@ -523,7 +629,8 @@ int persist_bundle_put(struct persist *p, const char *id, const struct secret *d
 	if (!p || !p->enabled)
 		return 0;
 	char name[64];
-	snprintf(name, sizeof(name), BUNDLE_PREFIX "%s", id);
+	uint64_t seq = p->file_seq + 1;
+	bundle_name(name, id, seq);
 	struct persist_file *f = &p->next_bundle;
 	drop(f);
 	int r = mem_file(p, name, sizeof(struct bundle_head) + data->len, f);
@@ -539,26 +646,32 @@ int persist_bundle_put(struct persist *p, const char *id, const struct secret *d
 	if (r < 0) {
 		secret_wipe(f->map, f->len);
 		release(f);
+		return r;
 	}
-	return r;
+	p->file_seq = seq; /* a name is never used again, even if this one is never saved */
+	p->next_seq = seq;
+	return 0;
 }
 
 void persist_bundle_commit(struct persist *p)
 {
 	if (!p || p->next_bundle.fd < 0)
 		return;
-	drop(&p->bundle);
+	retire(p, &p->bundle);
 	adopt(&p->bundle, &p->next_bundle);
+	p->bundle_seq = p->next_seq;
 }
 
-void persist_bundle_drop(struct persist *p)
+void persist_bundle_retire(struct persist *p)
 {
 	if (p)
-		drop(&p->bundle);
+		retire(p, &p->bundle);
 }
 
 void persist_drop_all(struct persist *p)
 {
+	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
+		drop(&p->retired[i]);
 	drop(&p->next_bundle);
 	drop(&p->bundle);
 	drop(&p->state);
@@ -568,6 +681,8 @@ void persist_drop_all(struct persist *p)
 
 void persist_close(struct persist *p)
 {
+	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
+		release(&p->retired[i]);
 	release(&p->next_bundle);
 	release(&p->bundle);
 	release(&p->state);

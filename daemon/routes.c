@@ -81,6 +81,15 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 			 "upload-certs' on the first control-plane node again",
 			 when);
 		break;
+	case STORE_FETCH_LOST:
+		m = M_FETCH_NONE;
+		a.result = "lost";
+		snprintf(msg, sizeof(msg),
+			 "the bundle held before pkishared restarted could not be restored at %s "
+			 "(see 'pkishare status'); run 'pkishare upload-certs' on the first "
+			 "control-plane node again",
+			 when);
+		break;
 	case STORE_FETCH_NONE:
 	default:
 		m = M_FETCH_NONE;

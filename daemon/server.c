@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "persist.h"
 #include "util.h"
 
 /* Parse "host:port" or "[v6]:port" and bind a listening socket. */
@@ -101,6 +102,20 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 	else
 		snprintf(buf, len, "Serving on %s; no bundle held", ctx->listen_name);
 	json_decref(st);
+	const struct persist *p = ctx->store.persist;
+	size_t n = strlen(buf);
+	if (p && !p->enabled && getenv("NOTIFY_SOCKET") && n < len)
+		snprintf(buf + n, len - n, "; held state NOT kept across restarts (pkishare status)");
+}
+
+/* Read the wake counter back to zero where the loop reads it: a write nobody reads
+ * leaves the descriptor readable, and select() would then return at once on every pass
+ * (a whole core, for ever, after one reload). */
+static void wake_drain(int fd)
+{
+	uint64_t n;
+	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
 }
 
 /* The serving thread: runs libmicrohttpd's event loop itself, so that the watchdog
@@ -144,6 +159,8 @@ static void *serve_main(void *arg)
 			log_msg(LOG_ERR, "select: %s; serving stops", strerror(errno));
 			break;
 		}
+		if (n > 0 && FD_ISSET(ctx->serve_wake_fd, &rs))
+			wake_drain(ctx->serve_wake_fd);
 		MHD_run_from_select(ctx->https, &rs, &ws, &es);
 		int64_t now = time_mono_ms();
 		if (watchdog && now >= next_wd) {
@@ -223,6 +240,8 @@ int server_start(struct daemon_ctx *ctx)
 			return r;
 		}
 	}
+	/* server_stop()'s wake-up may still be unread when the thread had already left. */
+	wake_drain(ctx->serve_wake_fd);
 	ctx->serve_stop = false;
 	r = pthread_create(&ctx->serve_thread, NULL, serve_main, ctx);
 	if (r != 0) {

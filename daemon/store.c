@@ -48,7 +48,7 @@ static void wipe_locked(struct store *s, enum store_gone why)
 	/* A response still being sent keeps its reference; the bytes are wiped when it is
 	 * done. From now on nobody can take a new one. */
 	s->held = store_blob_unref(s->held);
-	persist_bundle_drop(s->persist);
+	persist_bundle_retire(s->persist);
 	s->gone = why;
 	str_copy(s->gone_id, sizeof(s->gone_id), s->id);
 	s->gone_at = time_now();
@@ -90,6 +90,14 @@ static void expire_tokens_locked(struct store *s)
 		changed_locked(s);
 }
 
+/* Called with the lock held: past either deadline? The monotonic one is enforced; the
+ * sealed expiresAt by the wall clock too, since CLOCK_MONOTONIC stops while the machine
+ * is suspended. */
+static bool past_deadline_locked(const struct store *s)
+{
+	return s->held && (time_mono_ms() >= s->deadline_ms || time_now() >= s->expires_at);
+}
+
 static int64_t next_deadline_locked(struct store *s)
 {
 	int64_t next = s->held ? s->deadline_ms : INT64_MAX;
@@ -106,7 +114,7 @@ static void *reaper_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		expire_tokens_locked(s);
-		if (s->held && time_mono_ms() >= s->deadline_ms) {
+		if (past_deadline_locked(s)) {
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			str_copy(id, sizeof(id), s->id);
 			wipe_locked(s, STORE_GONE_EXPIRED);
@@ -119,6 +127,10 @@ static void *reaper_main(void *arg)
 			continue;
 		}
 		int64_t next = next_deadline_locked(s);
+		/* The wall clock may pass expiresAt first (a suspend): look at least once a
+		 * minute while a bundle is held. */
+		if (s->held && next > time_mono_ms() + 60000)
+			next = time_mono_ms() + 60000;
 		if (next != INT64_MAX) {
 			struct timespec ts = {.tv_sec = next / 1000,
 					      .tv_nsec = (next % 1000) * 1000000L};
@@ -159,7 +171,7 @@ void store_done(struct store *s)
  * bundle, even if the reaper has not run yet. */
 static void check_deadline_locked(struct store *s)
 {
-	if (s->held && time_mono_ms() >= s->deadline_ms) {
+	if (past_deadline_locked(s)) {
 		wipe_locked(s, STORE_GONE_EXPIRED);
 		changed_locked(s);
 	}
@@ -249,6 +261,9 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *so
 		case STORE_GONE_DELETED:
 			res = STORE_FETCH_DELETED;
 			break;
+		case STORE_GONE_LOST:
+			res = STORE_FETCH_LOST;
+			break;
 		default:
 			res = STORE_FETCH_NONE;
 		}
@@ -331,7 +346,7 @@ json_t *store_status(struct store *s)
 	static const char *const gone_names[] = {
 	    [STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
 	    [STORE_GONE_DELETED] = "deleted",	   [STORE_GONE_USED_UP] = "used-up",
-	    [STORE_GONE_REPLACED] = "replaced",
+	    [STORE_GONE_REPLACED] = "replaced",	   [STORE_GONE_LOST] = "lost-at-restart",
 	};
 	char gone_at[RFC3339_LEN];
 	json_t *b;

@@ -21,6 +21,10 @@
 #define STORE_MAX_TOKENS 64
 #define STORE_MAX_FETCH_LOG 64
 #define STORE_ID_MAX 96
+/* The longest lifetime a bundle or a token may have: --max-ttl's bound, and the bound a
+ * restored deadline is checked against (one owner, so a lifetime the daemon accepts is
+ * one its restore accepts). */
+#define STORE_MAX_TTL_S ((int64_t)1000 * 24 * 3600)
 
 /* A join token as the daemon keeps it: the id and a hash of the secret, never the secret. */
 struct store_token {
@@ -46,6 +50,7 @@ enum store_gone {
 	STORE_GONE_DELETED,
 	STORE_GONE_USED_UP,
 	STORE_GONE_REPLACED,
+	STORE_GONE_LOST, /* held before a restart, unusable after it (persist.c says why) */
 };
 
 /* The held sealed bundle, shared by reference with responses still being sent, so a
@@ -103,7 +108,7 @@ void store_done(struct store *s);
 int store_start_reaper(struct store *s);
 
 /* Hold json (ownership taken, also on failure) as the bundle described by meta, for
- * ttl_ms from now. A key id seen before is -EEXIST. A bundle without external etcd files
+ * ttl_ms from now, and never past meta's expiresAt by the wall clock either. A key id seen before is -EEXIST. A bundle without external etcd files
  * after one that had them is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced
  * receives the id of a bundle this upload wiped ("" if none). */
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
@@ -117,6 +122,7 @@ enum store_fetch {
 	STORE_FETCH_EXPIRED,
 	STORE_FETCH_USED_UP,
 	STORE_FETCH_DELETED,
+	STORE_FETCH_LOST,
 };
 
 /* Count a fetch (atomically with the check) and return a reference to the held bundle

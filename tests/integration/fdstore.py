@@ -8,10 +8,14 @@ FDSTORE=1/FDNAME= (duplicates of one file once, FDSTOREREMOVE=1 drops a name), a
 pkishared again whenever it exits, handing the kept files back in LISTEN_FDS and
 LISTEN_FDNAMES after the two sockets.
 
-usage: fdstore.py DIR [--deny-memfd-secret] -- PKISHARED ARG...
+usage: fdstore.py DIR [--deny-memfd-secret] [--fdstore-max N] -- PKISHARED ARG...
 Writes DIR/port, DIR/pid (rewritten at each start), DIR/starts, DIR/store (a line
 "NAME /proc/MANAGER_PID/fd/N" per kept file). SIGTERM stops the daemon and the manager.
 --deny-memfd-secret: a seccomp filter makes memfd_secret fail with EPERM (the fallback).
+--fdstore-max N: keep at most N files (systemd's FileDescriptorStoreMax=, default 8 as in
+the shipped unit): files past it are closed and only this manager's log says so, as
+systemd does; the daemon is told N in $FDSTORE as systemd 254 and later do (252 is asked
+over the bus; the system suite covers that). --no-fdstore-env: do not set $FDSTORE.
 """
 import array
 import errno
@@ -24,6 +28,8 @@ import time
 
 d = sys.argv[1]
 deny = "--deny-memfd-secret" in sys.argv
+fdstore_max = int(sys.argv[sys.argv.index("--fdstore-max") + 1]) if "--fdstore-max" in sys.argv[:sys.argv.index("--")] else 8
+fdstore_env = "--no-fdstore-env" not in sys.argv[:sys.argv.index("--")]
 cmd = sys.argv[sys.argv.index("--") + 1:]
 
 https = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -66,6 +72,10 @@ def start():
             os.dup2(fd, 3 + i)
         env = dict(os.environ, LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names),
                    LISTEN_PID=str(os.getpid()), NOTIFY_SOCKET=notify_path)
+        if fdstore_env:
+            env["FDSTORE"] = str(fdstore_max)
+        else:
+            env.pop("FDSTORE", None)
         os.closerange(3 + len(fds), 1024)
         os.execve(cmd[0], cmd, env)
     starts += 1
@@ -93,6 +103,10 @@ def on_message():
     if fields.get("FDSTORE") == "1":
         for fd in fds:
             if any(same_file(fd, kept) for _, kept in store):
+                os.close(fd)
+            elif len(store) >= fdstore_max:
+                print(f"fdstore.py: too many stored descriptors ({fdstore_max}); closing "
+                      f"{fields.get('FDNAME', 'stored')}", file=sys.stderr, flush=True)
                 os.close(fd)
             else:
                 store.append((fields.get("FDNAME", "stored"), fd))

@@ -90,13 +90,25 @@ for mode in "$SECRETMEM" memfd; do
 	# A bundle file gone from the store: start empty, say why.
 	upload "$R/pki"
 	ID=$(js 'j["bundle"]["id"]')
-	/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(("FDSTOREREMOVE=1\nFDNAME=pkishared-bundle-" + sys.argv[2]).encode(), sys.argv[1])' "$D/notify" "$ID"
+	TOKEN=$("$PKISHARE" token create --uses 1 | tail -1)
+	NAME=$(awk -v p="pkishared-bundle-$ID-" 'index($1, p) == 1 { print $1 }' "$D/store")
+	check "$mode: the bundle's file has a numbered name" [ -n "$NAME" ]
+	/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(("FDSTOREREMOVE=1\nFDNAME=" + sys.argv[2]).encode(), sys.argv[1])' "$D/notify" "$NAME"
 	sleep 0.2
 	kill9
+	WHY="the held bundle $ID was dropped: its file is missing from systemd's store (its join tokens and key-id history were kept)"
 	check "$mode: a missing bundle file: nothing held" [ "$(js 'j["bundle"]')" = None ]
-	check "$mode: ... and status says why" [ "$(js 'j["state"]["refused"]')" = "the held bundle's file is missing" ]
-	check "$mode: ... and the log" grep -q "starting empty: .*the held bundle's file is missing" "$D/log"
-	check "$mode: ... and STATUS=" grep -q "started empty: the held bundle's file is missing" "$D/status"
+	check "$mode: ... and status says why" [ "$(js 'j["state"]["refused"]')" = "$WHY" ]
+	check "$mode: ... the log says so" grep -qF "the kept state was not resumed whole: $WHY" "$D/log"
+	check "$mode: ... and STATUS=" grep -qF "$WHY" "$D/status"
+	check "$mode: ... the token is kept" [ "$(js 'len(j["tokens"])')" = 1 ]
+	if join_as node-2 "$T/$mode-lost"; then fail "$mode: ... a join after the loss succeeded"; else pass "$mode: ... a join is refused"; fi
+	check "$mode: ... status shows it" [ "$(js 'j["previous"]["reason"]')" = lost-at-restart ]
+	expect_exit 1 "$mode: ... every used key is still refused" \
+		"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-key "$KEY"
+	check "$mode: ... saying so" err_has "already used"
+	expect_exit 1 "$mode: ... the first key too" \
+		"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-key "$OLDKEY"
 
 	# A corrupted state file: written through a copy of the manager's descriptor.
 	upload "$R/pki"
