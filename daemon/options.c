@@ -154,8 +154,9 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			return 2;
 		}
 		if ((id == OPT_TTL || id == OPT_MAXTTL) && d > STORE_MAX_TTL_S) {
-			fprintf(stderr, "pkishared: %s: '%s' is longer than 1000 days, the longest "
-					"lifetime pkishared keeps\n",
+			fprintf(stderr,
+				"pkishared: %s: '%s' is longer than 1000 days, the longest "
+				"lifetime pkishared keeps\n",
 				where, v);
 			return 2;
 		}

@@ -5,8 +5,8 @@
  * must never fail the start: anything it cannot use is wiped, and the daemon starts empty
  * and says why. */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,11 +521,12 @@ void persist_start(struct persist *p, struct store *s)
 	if (p->fdstore_max >= 0 && p->fdstore_max < PERSIST_FILES_NEEDED) {
 		/* systemd would drop files past its limit with a line in its own log only:
 		 * acknowledged uploads would then not outlive a restart. Say so, keep none. */
-		why_add(p,
-			"systemd keeps at most %ld file(s) for this unit (FileDescriptorStoreMax=%ld) "
-			"and the held state needs %d: nothing survives a restart; set "
-			"FileDescriptorStoreMax=8 (the shipped unit's value) and restart",
-			p->fdstore_max, p->fdstore_max, PERSIST_FILES_NEEDED);
+		why_add(
+		    p,
+		    "systemd keeps at most %ld file(s) for this unit (FileDescriptorStoreMax=%ld) "
+		    "and the held state needs %d: nothing survives a restart; set "
+		    "FileDescriptorStoreMax=8 (the shipped unit's value) and restart",
+		    p->fdstore_max, p->fdstore_max, PERSIST_FILES_NEEDED);
 		persist_drop_all(p);
 		return;
 	}

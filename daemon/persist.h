@@ -49,8 +49,8 @@ struct persist {
 	/* Files no longer in force: wiped and taken out of the store after the next save,
 	 * never before (a kill in between must find every file the last slot names). */
 	struct persist_file retired[2];
-	uint64_t file_seq;		  /* bundle files made so far: the next one's name */
-	uint64_t bundle_seq, next_seq;	  /* the held bundle's and next_bundle's number */
+	uint64_t file_seq;	       /* bundle files made so far: the next one's name */
+	uint64_t bundle_seq, next_seq; /* the held bundle's and next_bundle's number */
 	uint64_t generation;
 	int64_t held_since; /* wall clock: when this state was first made */
 	uint64_t restores;  /* restarts it has survived */

@@ -105,7 +105,8 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 	const struct persist *p = ctx->store.persist;
 	size_t n = strlen(buf);
 	if (p && !p->enabled && getenv("NOTIFY_SOCKET") && n < len)
-		snprintf(buf + n, len - n, "; held state NOT kept across restarts (pkishare status)");
+		snprintf(buf + n, len - n,
+			 "; held state NOT kept across restarts (pkishare status)");
 }
 
 /* Read the wake counter back to zero where the loop reads it: a write nobody reads

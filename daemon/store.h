@@ -108,9 +108,10 @@ void store_done(struct store *s);
 int store_start_reaper(struct store *s);
 
 /* Hold json (ownership taken, also on failure) as the bundle described by meta, for
- * ttl_ms from now, and never past meta's expiresAt by the wall clock either. A key id seen before is -EEXIST. A bundle without external etcd files
- * after one that had them is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced
- * receives the id of a bundle this upload wiped ("" if none). */
+ * ttl_ms from now, and never past meta's expiresAt by the wall clock either. A key id seen before
+ * is -EEXIST. A bundle without external etcd files after one that had them is -EXDEV unless
+ * allow_drop_external (kubeadm#1886). ret_replaced receives the id of a bundle this upload wiped
+ * ("" if none). */
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
 	      uint64_t max_fetches, bool allow_drop_external,
 	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1]);
