@@ -1,7 +1,10 @@
 #!/bin/bash
-# Deadlines are on the monotonic clock: moving pkishared's wall clock hours forward or
-# back (libfaketime, monotonic clock left alone) neither expires a bundle early nor keeps
-# it past its deadline.
+# Deadlines are on the monotonic clock, and never later than the sealed expiresAt by the
+# wall clock either (CLOCK_MONOTONIC stops while the machine sleeps): moving pkishared's
+# wall clock (libfaketime, monotonic clock left alone) back does not keep a bundle past
+# its deadline, forward within the lifetime does not expire it, forward past expiresAt
+# does; a daemon whose clock is behind the uploader's holds a bundle no longer than the
+# lifetime asked for.
 . "$(dirname "$0")/lib.sh"
 
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
@@ -22,11 +25,25 @@ code() { curl -sS -o /dev/null -w '%{http_code}' --cacert "$R/pki/ca.crt" --cert
 upload "$R/pki" --ttl 8s
 START=$(date +%s)
 check "fetch right after upload: 200" [ "$(code)" = 200 ]
-echo "+3h" >"$T/faketime"
+echo "+2" >"$T/faketime"
 sleep 0.3
-check "daemon's wall clock 3 h ahead: still 200 (not expired early)" [ "$(code)" = 200 ]
+check "daemon's wall clock 2 s ahead, within the lifetime: still 200 (not expired early)" [ "$(code)" = 200 ]
 "$PKISHARE" status >"$T/status.txt"
 check "status still shows the bundle" grep -q "^bundle: *[0-9a-f]\{32\}" "$T/status.txt"
+echo "+3h" >"$T/faketime"
+sleep 0.3
+check "daemon's wall clock 3 h ahead, past the sealed expiresAt (a suspend): 410" [ "$(code)" = 410 ]
+check "... recorded as an expiry" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["previous"]["reason"])')" = expired ]
+
+# A daemon clock 3 h behind the uploader's: held for the 10 minutes asked, not 3 h 10 min.
+echo "-3h" >"$T/faketime"
+sleep 0.3
+upload "$R/pki" --ttl 10m
+LEFT=$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["expiresInSeconds"])')
+check "daemon clock behind the uploader's: held ${LEFT}s, at most the 600 s asked" [ "$LEFT" -le 600 ]
+
+upload "$R/pki" --ttl 8s
+START=$(date +%s)
 echo "-4m" >"$T/faketime"
 sleep 0.3
 check "daemon's wall clock 4 min behind (certificates are backdated 5): still 200" [ "$(code)" = 200 ]
