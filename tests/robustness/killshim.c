@@ -18,10 +18,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-int sd_notify(int unset_environment, const char *state);
-int sd_notifyf(int unset_environment, const char *format, ...);
-int sd_pid_notify_with_fds(pid_t pid, int unset_environment, const char *state, const int *fds,
-			   unsigned n_fds);
+/* Exported whatever -fvisibility says: these are what the preload interposes. */
+#define SHIM_EXPORT __attribute__((visibility("default")))
+SHIM_EXPORT int sd_notify(int unset_environment, const char *state);
+SHIM_EXPORT int sd_notifyf(int unset_environment, const char *format, ...);
+SHIM_EXPORT int sd_pid_notify_with_fds(pid_t pid, int unset_environment, const char *state,
+				       const int *fds, unsigned n_fds);
 
 static bool is_handoff(const char *state)
 {

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,7 +141,7 @@ def upload(ttl="60s", max_fetches=0):
 def join(node="node-2"):
     target = os.path.join(D, "join-%d" % rnd.randrange(1 << 30))
     rc, _, err = run("join", "--server", "127.0.0.1:" + port(), "--ca-cert-hash", PIN,
-                     "--certificate-key", M.held["key"] if M.held else "0" * 64,
+                     "--certificate-key", (M.held and M.held["key"]) or "0" * 64,
                      "--cert", os.path.join(R, "clients", node + ".crt"),
                      "--key", os.path.join(R, "clients", node + ".key"),
                      "--pki-dir", target)
@@ -363,7 +364,7 @@ def main():
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     logf = open(os.path.join(D, "log"), "w")
     mgr = subprocess.Popen(["/usr/bin/python3", args.fdstore, D, "--", args.pkishared,
-                            "--listen", "127.0.0.1:0",
+                            "--config", "/dev/null", "--listen", "127.0.0.1:0",
                             "--tls-cert", os.path.join(R, "pkishared", "tls.crt"),
                             "--tls-key", os.path.join(R, "pkishared", "tls.key"),
                             "--client-ca", os.path.join(R, "clients", "ca.crt"),
@@ -386,7 +387,10 @@ def main():
             mgr.wait(timeout=10)
         except subprocess.TimeoutExpired:
             mgr.kill()
-    return finish()
+    rc = finish()
+    if rc == 0:
+        shutil.rmtree(D, ignore_errors=True)
+    return rc
 
 
 sys.exit(main())

@@ -17,7 +17,7 @@ MAX_RSS_GROWTH_KB=16384
 
 D=$T/d
 mkdir -p "$D"
-/usr/bin/python3 "$FDSTORE" "$D" -- "$PKISHARED" --tls-cert "$R/pkishared/tls.crt" \
+/usr/bin/python3 "$FDSTORE" "$D" -- "$PKISHARED" --config /dev/null --tls-cert "$R/pkishared/tls.crt" \
 	--tls-key "$R/pkishared/tls.key" --client-ca "$R/clients/ca.crt" \
 	--connection-timeout 4s --connection-max-age 6s \
 	--enroll-ttl 3s --enroll-ca-lifetime 12s >"$D/log" 2>&1 &
