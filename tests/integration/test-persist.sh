@@ -75,6 +75,33 @@ for mode in "$SECRETMEM" memfd; do
 	curl -s --unix-socket "$D/admin.sock" http://x/metrics >"$T/metrics"
 	check "$mode: metrics count the restore" grep -qx "pkishare_state_restores_total 1" "$T/metrics"
 
+	# An upload that reuses the held bundle's id with a new key (issue 22): the new file
+	# has a name of its own, so dropping the old one does not take the new one with it.
+	upload "$R/pki" --ttl 60s
+	SAMEID=$(js 'j["bundle"]["id"]')
+	NEWKEY=$(/usr/bin/python3 - "$PROTO_DIR" "$R/pki" "$SAMEID" "$T/same-id.json" <<'PY'
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import pkishare_seal as ps
+key = os.urandom(32)
+files = {n: (m, open(os.path.join(sys.argv[2], n), "rb").read()) for n, m in ps.SHARED.items()
+         if os.path.exists(os.path.join(sys.argv[2], n))}
+now = int(time.time())
+doc = ps.seal_bundle(key, sys.argv[3], now, now + 60, files, {n: os.urandom(24) for n in files})
+json.dump(doc, open(sys.argv[4], "w"))
+print(key.hex())
+PY
+)
+	check "$mode: same id, new key: accepted" bash -c "curl -sf --unix-socket '$D/admin.sock' -X PUT --data-binary @'$T/same-id.json' http://x/v1/bundle >/dev/null"
+	check "$mode: ... one bundle file in the store" [ "$(in_store pkishared-bundle-)" = 1 ]
+	kill9
+	check "$mode: same id, new key, kill -9: the bundle survives" [ "$(js 'j["bundle"] and j["bundle"]["id"]')" = "$SAMEID" ]
+	check "$mode: ... restored whole" [ "$(js 'j["state"]["refused"]')" = "" ]
+	expect_exit 1 "$mode: ... the new key stays used" \
+		"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-key "$NEWKEY"
+	expect_exit 1 "$mode: ... and the key before it" \
+		"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-key "$KEY"
+
 	# A restart right after an upload with a short life does not extend it.
 	upload "$R/pki" --ttl 3s
 	ID=$(js 'j["bundle"]["id"]')

@@ -3,7 +3,8 @@
 # state needs (FileDescriptorStoreMax= of 0, 2 and 3; the shipped unit has 8), status,
 # STATUS= and metrics say the state is not kept and why, before anything is lost; where
 # status says kept, an acknowledged upload and its used key survive kill -9. Where the
-# limit cannot be learnt at all, status says so.
+# limit cannot be learnt at all, status says so. A bundle as long-lived as --max-ttl
+# allows is restored, not refused.
 . "$(dirname "$0")/../integration/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$T/r
@@ -19,11 +20,11 @@ run_case() { # run_case NAME FDSTORE.PY-ARGS...
 	mkdir -p "$D"
 	/usr/bin/python3 "$HERE/../integration/fdstore.py" "$D" "$@" -- "$PKISHARED" --config /dev/null \
 		--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
-		--client-ca "$R/clients/ca.crt" >"$D/log" 2>&1 &
+		--client-ca "$R/clients/ca.crt" ${EXTRA:-} >"$D/log" 2>&1 &
 	MGR=$!
 	export PKISHARE_ADMIN_SOCKET=$D/admin.sock
 	up || { fail "$name: the daemon did not start"; cat "$D/log" >&2; return; }
-	upload "$R/pki" --ttl 60s
+	upload "$R/pki" --ttl "${TTL:-60s}"
 	ID=$(js 'j["bundle"]["id"]')
 	KEPT=$(js 'j["state"]["kept"]')
 	NOTE=$(js 'j["state"]["note"]')
@@ -55,6 +56,14 @@ done
 run_case max4 --fdstore-max 4
 check "max4 (enough): kept" [ "$KEPT" = True ]
 kill "$MGR"; wait "$MGR" || true
+
+# A lifetime the daemon accepts is one its restore accepts (the bound had two owners:
+# --max-ttl took 1000 days, the restore refused more than 366).
+EXTRA="--max-ttl 24000h" TTL=21600h run_case long-lived
+check "a 900-day bundle: kept" [ "$KEPT" = True ]
+check "... and restored, not refused" [ "$(js 'j["state"]["refused"]')" = "" ]
+kill "$MGR"; wait "$MGR" || true
+expect_exit 2 "--max-ttl over the bound is refused at start" "$PKISHARED" --config /dev/null --max-ttl 24024h
 
 run_case unknown --no-fdstore-env
 check "unknown limit: status says it could not be learnt" bash -c "grep -qF 'cannot learn this unit' <<<\"\$1\"" _ "$NOTE"
