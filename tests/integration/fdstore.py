@@ -8,7 +8,8 @@ FDSTORE=1/FDNAME= (duplicates of one file once, FDSTOREREMOVE=1 drops a name), a
 pkishared again whenever it exits, handing the kept files back in LISTEN_FDS and
 LISTEN_FDNAMES after the two sockets.
 
-usage: fdstore.py DIR [--deny-memfd-secret] [--fdstore-max N] -- PKISHARED ARG...
+usage: fdstore.py DIR [--deny-memfd-secret] [--fdstore-max N] [--no-fdstore-env]
+                     [--preload SO] -- PKISHARED ARG...
 Writes DIR/port, DIR/pid (rewritten at each start), DIR/starts, DIR/store (a line
 "NAME /proc/MANAGER_PID/fd/N" per kept file). SIGTERM stops the daemon and the manager.
 --deny-memfd-secret: a seccomp filter makes memfd_secret fail with EPERM (the fallback).
@@ -16,6 +17,7 @@ Writes DIR/port, DIR/pid (rewritten at each start), DIR/starts, DIR/store (a lin
 the shipped unit): files past it are closed and only this manager's log says so, as
 systemd does; the daemon is told N in $FDSTORE as systemd 254 and later do (252 is asked
 over the bus; the system suite covers that). --no-fdstore-env: do not set $FDSTORE.
+--preload SO: LD_PRELOAD for the daemon only (the robustness suite's kill shim).
 """
 import array
 import errno
@@ -30,6 +32,7 @@ d = sys.argv[1]
 deny = "--deny-memfd-secret" in sys.argv
 fdstore_max = int(sys.argv[sys.argv.index("--fdstore-max") + 1]) if "--fdstore-max" in sys.argv[:sys.argv.index("--")] else 8
 fdstore_env = "--no-fdstore-env" not in sys.argv[:sys.argv.index("--")]
+preload = sys.argv[sys.argv.index("--preload") + 1] if "--preload" in sys.argv[:sys.argv.index("--")] else None
 cmd = sys.argv[sys.argv.index("--") + 1:]
 
 https = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -72,6 +75,8 @@ def start():
             os.dup2(fd, 3 + i)
         env = dict(os.environ, LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names),
                    LISTEN_PID=str(os.getpid()), NOTIFY_SOCKET=notify_path)
+        if preload:
+            env["LD_PRELOAD"] = preload
         if fdstore_env:
             env["FDSTORE"] = str(fdstore_max)
         else:

@@ -360,10 +360,11 @@ def main():
                    capture_output=True)
     PIN = subprocess.run([args.pkishare, "pki", "ca-cert-hash", os.path.join(R, "pki", "ca.crt")],
                          check=True, capture_output=True, text=True).stdout.strip()
-    env = dict(os.environ, LD_PRELOAD=args.shim, PKS_KILL_ARM=ARM, PKS_KILL_TRACE=TRACE)
+    env = dict(os.environ, PKS_KILL_ARM=ARM, PKS_KILL_TRACE=TRACE)
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     logf = open(os.path.join(D, "log"), "w")
-    mgr = subprocess.Popen(["/usr/bin/python3", args.fdstore, D, "--", args.pkishared,
+    mgr = subprocess.Popen(["/usr/bin/python3", args.fdstore, D, "--preload", args.shim, "--",
+                            args.pkishared,
                             "--config", "/dev/null", "--listen", "127.0.0.1:0",
                             "--tls-cert", os.path.join(R, "pkishared", "tls.crt"),
                             "--tls-key", os.path.join(R, "pkishared", "tls.key"),
