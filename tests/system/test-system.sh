@@ -7,7 +7,7 @@
 # the first connection start the daemon, upload, check status, join with pkishare and with
 # curl + pkishare decrypt (inside the guest, and from the host through the guest's network
 # namespace), read STATUS= and the journal fields, see the held state survive kill -9,
-# systemctl restart and the watchdog (systemd's fd store), a corrupted store start the
+# systemctl restart and the watchdog (systemd's fd store), a too-small fd store reported as not kept, a corrupted store start the
 # daemon empty, expiry wipe it and leave no byte of the bundle on disk or in the daemon's
 # memory, reload (good and bad), hit the start limit with a broken configuration, stop
 # (which wipes the kept state), and purge.
@@ -443,6 +443,27 @@ if g grep -rlsF "$CHUNK" /run /tmp /var/tmp /dev/shm >"$WORK/found-run"; then
 	fail "the sealed bundle is in the guest's /run or /tmp: $(cat "$WORK/found-run")"
 fi
 echo "no byte sequence of the sealed bundle on the guest's disk, in /run, /tmp, nor in pkishared's memory"
+
+say "a unit whose fd store is too small says the state is not kept (systemd 252: asked over the bus)"
+[ "$(jstatus 'j["state"]["kept"], j["state"]["note"]')" = "True " ] ||
+	fail "with the shipped unit the state should be kept without a note: $(jstatus 'j["state"]')"
+g mkdir -p /run/systemd/system/pkishared.service.d
+g sh -c 'printf "[Service]\nFileDescriptorStoreMax=2\n" >/run/systemd/system/pkishared.service.d/small.conf'
+g systemctl daemon-reload
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+[ "$(jstatus 'j["state"]["kept"]')" = False ] || fail "FileDescriptorStoreMax=2: status says kept"
+jstatus 'j["state"]["note"]' | grep -qF "FileDescriptorStoreMax=2) and the held state needs 4" ||
+	fail "FileDescriptorStoreMax=2: status does not say why: $(jstatus 'j["state"]')"
+show StatusText | grep -q "NOT kept across restarts" || fail "FileDescriptorStoreMax=2: STATUS= does not say so: $(show StatusText)"
+echo "FileDescriptorStoreMax=2: $(jstatus 'j["state"]["note"]' | cut -c1-100)..."
+g rm /run/systemd/system/pkishared.service.d/small.conf
+g systemctl daemon-reload
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+[ "$(jstatus 'j["state"]["kept"]')" = True ] || fail "back to the shipped unit: not kept"
 
 say "reload keeps the bundle; a bad reload fails systemctl reload and says why"
 upload >/dev/null
