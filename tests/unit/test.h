@@ -2,6 +2,7 @@
  * what, and the test exits non-zero at the end. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,4 +48,33 @@ static inline unsigned char *test_unhex(const char *hex, size_t *len)
 	}
 	*len = n;
 	return out;
+}
+
+/* Named cases: one behaviour each, so a failure says which behaviour broke.
+ *   static void store_refuses_a_used_key(void) { CHECK(...); }
+ *   static const struct test_case cases[] = {TEST(store_refuses_a_used_key), ...};
+ *   int main(void) { return test_run("store", cases, ELEMENTS(cases)); }
+ * Prints "ok N - name" or "not ok N - name" per case, then the totals. */
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+#define TEST(fn)                                                                                   \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
+#define TEST_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline int test_run(const char *suite, const struct test_case *cases, size_t n)
+{
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		int before = test_failures;
+		cases[i].fn();
+		bool bad = test_failures != before;
+		failed += bad;
+		printf("%s %zu - %s\n", bad ? "not ok" : "ok", i + 1, cases[i].name);
+	}
+	printf("%s: %zu cases, %d failed (%d checks)\n", suite, n, failed, test_checks);
+	return failed ? 1 : 0;
 }

@@ -1,0 +1,146 @@
+/* test-options.c - pkishared's configuration (daemon core): the file, the flags that win
+ * over it, the bounds, and the refusals an operator can cause. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "store.h"
+#include "test.h"
+
+static char dir[] = "/tmp/pkishare-options.XXXXXX";
+
+static const char *conf(const char *name, const char *text)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* options_load on argv (NULL-terminated), stderr silenced; the options are freed. */
+static int load(struct options *o, const char **argv)
+{
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	fflush(stderr);
+	FILE *saved = stderr;
+	stderr = fopen("/dev/null", "w");
+	int r = options_load(o, argc, (char **)argv);
+	fclose(stderr);
+	stderr = saved;
+	return r;
+}
+
+static const char *base = "tls-cert = /x/tls.crt\ntls-key = /x/tls.key\nclient-ca = /x/ca.crt\n";
+
+static void options_read_the_given_file(void)
+{
+	struct options o;
+	const char *argv[] = {"pkishared", "--config", conf("a.conf", base), NULL};
+	CHECK_EQ_INT(load(&o, argv), 0);
+	CHECK(o.cfg.tls_cert && strcmp(o.cfg.tls_cert, "/x/tls.crt") == 0);
+	CHECK(o.config_path != NULL);
+	options_free(&o);
+}
+
+static void options_flags_win_over_the_file(void)
+{
+	struct options o;
+	char text[512];
+	snprintf(text, sizeof(text), "%sttl = 1h\n", base);
+	const char *argv[] = {"pkishared", "--config", conf("b.conf", text), "--ttl", "30m", NULL};
+	CHECK_EQ_INT(load(&o, argv), 0);
+	CHECK_EQ_INT(o.cfg.ttl_s, 1800);
+	options_free(&o);
+}
+
+static void options_refuse_an_unknown_key(void)
+{
+	struct options o;
+	char text[512];
+	snprintf(text, sizeof(text), "%sttll = 1h\n", base);
+	const char *argv[] = {"pkishared", "--config", conf("c.conf", text), NULL};
+	CHECK_EQ_INT(load(&o, argv), 2);
+	options_free(&o);
+}
+
+static void options_refuse_a_missing_given_file(void)
+{
+	struct options o;
+	const char *argv[] = {"pkishared", "--config", "/nonexistent/pkishared.conf", NULL};
+	CHECK_EQ_INT(load(&o, argv), 2);
+	options_free(&o);
+}
+
+static void options_bound_lifetimes_by_the_store(void)
+{
+	struct options o;
+	const char *argv[] = {"pkishared", "--config", conf("d.conf", base),
+			      "--max-ttl", "24024h",   NULL};
+	CHECK_EQ_INT(load(&o, argv), 2);
+	options_free(&o);
+	const char *ok[] = {"pkishared", "--config", conf("d.conf", base),
+			    "--max-ttl", "24000h",   NULL};
+	CHECK_EQ_INT(load(&o, ok), 0);
+	CHECK(o.cfg.max_ttl_s <= STORE_MAX_TTL_S);
+	options_free(&o);
+}
+
+static void options_refuse_ttl_over_max_ttl(void)
+{
+	struct options o;
+	const char *argv[] = {
+	    "pkishared", "--config", conf("e.conf", base), "--ttl", "3h", "--max-ttl", "2h", NULL};
+	CHECK_EQ_INT(load(&o, argv), 2);
+	options_free(&o);
+	const char *lower[] = {"pkishared", "--config", conf("e.conf", base),
+			       "--max-ttl", "1h",	NULL};
+	CHECK_EQ_INT(load(&o, lower), 0);
+	CHECK_EQ_INT(o.cfg.ttl_s, 3600); /* a short max-ttl alone lowers the default */
+	options_free(&o);
+}
+
+static void options_require_the_tls_files(void)
+{
+	struct options o;
+	const char *argv[] = {"pkishared", "--config", conf("f.conf", "ttl = 1h\n"), NULL};
+	CHECK_EQ_INT(load(&o, argv), 2);
+	options_free(&o);
+}
+
+static void options_answer_help(void)
+{
+	struct options o;
+	const char *argv[] = {"pkishared", "--config", conf("g.conf", base), "--help", NULL};
+	FILE *saved = stdout;
+	stdout = fopen("/dev/null", "w");
+	int r = load(&o, argv);
+	fclose(stdout);
+	stdout = saved;
+	CHECK_EQ_INT(r, 1);
+	options_free(&o);
+}
+
+static const struct test_case cases[] = {
+    TEST(options_read_the_given_file),		TEST(options_flags_win_over_the_file),
+    TEST(options_refuse_an_unknown_key),	TEST(options_refuse_a_missing_given_file),
+    TEST(options_bound_lifetimes_by_the_store), TEST(options_refuse_ttl_over_max_ttl),
+    TEST(options_require_the_tls_files),	TEST(options_answer_help),
+};
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	int r = test_run("options", cases, TEST_ELEMENTS(cases));
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		return 1;
+	return r;
+}

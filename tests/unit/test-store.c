@@ -1,0 +1,227 @@
+/* test-store.c - the held bundle's promises in the store itself (daemon core, no sockets):
+ * one-time keys, max-fetches, delete, both deadlines, tokens, the external-etcd rule. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pkidir.h"
+#include "store.h"
+#include "test.h"
+#include "util.h"
+
+/* A held bundle's description as the admin route gives it to the store. */
+static struct bundle meta_new(const char *id_char, const char *key_char, int64_t lifetime_s)
+{
+	struct bundle m = {0};
+	memset(m.id, id_char[0], BUNDLE_ID_HEX_LEN);
+	memset(m.key_id, key_char[0], KEY_ID_HEX_LEN);
+	m.created_at = time_now();
+	m.expires_at = m.created_at + lifetime_s;
+	return m;
+}
+
+static int put(struct store *s, const char *id, const char *key, int64_t ttl_ms, uint64_t max)
+{
+	struct bundle m = meta_new(id, key, 3600);
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	return store_put(s, secret_dup("{}", 2), &m, ttl_ms, max, false, replaced);
+}
+
+static enum store_fetch fetch(struct store *s)
+{
+	struct store_blob *b = NULL;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	uint64_t n = 0;
+	int64_t gone = 0;
+	enum store_fetch r =
+	    store_fetch(s, "node-2", "client-ca", "127.0.0.1:1", &b, id, &n, &gone);
+	store_blob_unref(b);
+	return r;
+}
+
+static void with_store(void (*body)(struct store *))
+{
+	struct store s;
+	CHECK(store_init(&s) == 0);
+	body(&s);
+	store_done(&s);
+}
+
+static void used_key_refused_body(struct store *s)
+{
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 0), 0);
+	CHECK_EQ_INT(put(s, "b", "1", 60000, 0), -EEXIST);
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(store_delete(s, id), 0);
+	CHECK_EQ_INT(put(s, "c", "1", 60000, 0), -EEXIST); /* deleted, still used */
+	CHECK_EQ_INT(put(s, "c", "2", 60000, 0), 0);
+}
+static void store_refuses_a_used_key_even_after_delete(void)
+{
+	with_store(used_key_refused_body);
+}
+
+static void max_fetches_body(struct store *s)
+{
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 2), 0);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_OK);
+	CHECK(s->held != NULL);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_OK);
+	CHECK(s->held == NULL); /* the last allowed fetch wiped it */
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_USED_UP);
+}
+static void store_serves_exactly_max_fetches(void)
+{
+	with_store(max_fetches_body);
+}
+
+static void delete_body(struct store *s)
+{
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(store_delete(s, id), -ENOENT);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_NONE);
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 0), 0);
+	CHECK_EQ_INT(store_delete(s, id), 0);
+	CHECK(id[0] == 'a');
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_DELETED);
+	CHECK_EQ_INT(store_delete(s, id), -ENOENT);
+}
+static void store_delete_answers_deleted_then_enoent(void)
+{
+	with_store(delete_body);
+}
+
+static void mono_deadline_body(struct store *s)
+{
+	CHECK_EQ_INT(put(s, "a", "1", 50, 0), 0);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_OK);
+	usleep(80 * 1000);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_EXPIRED);
+}
+static void store_never_serves_past_the_monotonic_deadline(void)
+{
+	with_store(mono_deadline_body);
+}
+
+static void wall_deadline_body(struct store *s)
+{
+	/* A monotonic deadline far away, but the sealed expiresAt already passed by the
+	 * wall clock (as after a suspend): not served. */
+	struct bundle m = meta_new("a", "1", 3600);
+	m.expires_at = time_now() - 1;
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 3600 * 1000, 0, false, replaced), 0);
+	CHECK_EQ_INT(fetch(s), STORE_FETCH_EXPIRED);
+}
+static void store_never_serves_past_the_sealed_expiry_by_the_wall_clock(void)
+{
+	with_store(wall_deadline_body);
+}
+
+static void replace_body(struct store *s)
+{
+	struct bundle m = meta_new("b", "2", 3600);
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 0), 0);
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), 0);
+	CHECK(replaced[0] == 'a' && strlen(replaced) == BUNDLE_ID_HEX_LEN);
+	CHECK(s->id[0] == 'b');
+	CHECK_EQ_INT(s->gone, STORE_GONE_REPLACED);
+}
+static void store_upload_replaces_and_names_the_replaced(void)
+{
+	with_store(replace_body);
+}
+
+static void external_body(struct store *s)
+{
+	struct bundle m = meta_new("a", "1", 3600);
+	m.files.n = 1;
+	str_copy(m.files.e[0].name, sizeof(m.files.e[0].name), EXT_ETCD_CA_NAME);
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), 0);
+	CHECK_EQ_INT(put(s, "b", "2", 60000, 0), -EXDEV);
+	CHECK(s->id[0] == 'a'); /* refused: nothing changed */
+	struct bundle m2 = meta_new("b", "2", 3600);
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m2, 60000, 0, true, replaced), 0);
+}
+static void store_refuses_dropping_external_etcd_unless_asked(void)
+{
+	with_store(external_body);
+}
+
+static void tokens_body(struct store *s)
+{
+	uint8_t h[TOKEN_HASH_BYTES] = {1}, wrong[TOKEN_HASH_BYTES] = {2};
+	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), 0);
+	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), -EEXIST);
+	CHECK_EQ_INT(store_token_check(s, "abcdef", h), 0);
+	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong), -EACCES);
+	CHECK_EQ_INT(store_token_check(s, "zzzzzz", h), -ENOENT);
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h), 0);
+	CHECK_EQ_INT(s->n_tokens, 1); /* a check did not spend a use; one use is left */
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h), 0);
+	CHECK_EQ_INT(s->n_tokens, 0); /* the last use removed it */
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h), -ENOENT);
+	CHECK_EQ_INT(store_token_add(s, "ghijkl", h, 60, 0), 0);
+	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), 0);
+	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), -ENOENT);
+}
+static void store_tokens_count_uses_and_compare_hashes(void)
+{
+	with_store(tokens_body);
+}
+
+static void token_full_body(struct store *s)
+{
+	uint8_t h[TOKEN_HASH_BYTES] = {1};
+	char id[16];
+	for (int i = 0; i < STORE_MAX_TOKENS; i++) {
+		snprintf(id, sizeof(id), "t%05d", i);
+		CHECK_EQ_INT(store_token_add(s, id, h, 60, 0), 0);
+	}
+	CHECK_EQ_INT(store_token_add(s, "over00", h, 60, 0), -ENOSPC);
+}
+static void store_token_table_has_a_bound(void)
+{
+	with_store(token_full_body);
+}
+
+static void history_body(struct store *s)
+{
+	/* The history keeps the newest half at its limit: the key just used stays used. */
+	char id[2] = "a";
+	struct bundle m;
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	for (int i = 0; i < STORE_MAX_SEEN_KEYS + 10; i++) {
+		m = meta_new(id, "0", 3600);
+		snprintf(m.key_id, sizeof(m.key_id), "%016x", (unsigned)i);
+		CHECK(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced) == 0);
+	}
+	CHECK(s->n_seen <= STORE_MAX_SEEN_KEYS);
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), -EEXIST);
+}
+static void store_key_history_forgets_only_the_oldest(void)
+{
+	with_store(history_body);
+}
+
+static const struct test_case cases[] = {
+    TEST(store_refuses_a_used_key_even_after_delete),
+    TEST(store_serves_exactly_max_fetches),
+    TEST(store_delete_answers_deleted_then_enoent),
+    TEST(store_never_serves_past_the_monotonic_deadline),
+    TEST(store_never_serves_past_the_sealed_expiry_by_the_wall_clock),
+    TEST(store_upload_replaces_and_names_the_replaced),
+    TEST(store_refuses_dropping_external_etcd_unless_asked),
+    TEST(store_tokens_count_uses_and_compare_hashes),
+    TEST(store_token_table_has_a_bound),
+    TEST(store_key_history_forgets_only_the_oldest),
+};
+
+int main(void)
+{
+	secret_init();
+	return test_run("store", cases, TEST_ELEMENTS(cases));
+}
