@@ -469,10 +469,13 @@ int verb_status(int argc, char **argv)
 		free(prof);
 		json_t *log = json_object_get(b, "fetchLog"), *f;
 		size_t i;
+		/* The source, always: an enrolled node chose its own name, so "node-2"
+		 * alone could be the operator's node-2 or a token holder's. */
 		json_array_foreach (log, i, f)
-			printf("  fetch %zu:  %s by %s from %s\n", i + 1,
+			printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1,
 			       json_string_value(json_object_get(f, "at")),
 			       json_string_value(json_object_get(f, "client")),
+			       json_string_value(json_object_get(f, "clientSource")),
 			       json_string_value(json_object_get(f, "peer")));
 	} else {
 		printf("bundle:     none\n");
