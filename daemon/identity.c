@@ -275,12 +275,11 @@ static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned 
 	if (!st || !incoming || !msg || !tlshello_sni(msg->data, msg->size, sni, sizeof(sni)))
 		return 0;
 	if (inet_pton(AF_INET, sni, buf) == 1 || inet_pton(AF_INET6, sni, buf) == 1) {
-		printable(sni);
 		snprintf(st->why, sizeof(st->why),
 			 "the client sent the IP address %.64s as TLS server name (SNI), which "
 			 "GnuTLS refuses; connect without SNI (openssl s_client -noservername; "
 			 "curl and pkishare do this for addresses) or by host name",
-			 sni);
+			 LOG_Q(sni));
 	}
 	return 0;
 }
