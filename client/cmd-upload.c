@@ -200,6 +200,14 @@ int verb_upload_certs(int argc, char **argv)
 	struct nodecerts_opts merge = {.prof = prof};
 	nodecerts_take_profile(&merge, &flags, "upload-certs");
 	prof = merge.prof;
+	/* Every joiner makes its node certificates from this profile: a value none of them
+	 * could use is refused here, before it is sealed, not on each node after its fetch. */
+	if (nodecerts_profile_check(&prof, detail, DETAIL_MAX) < 0) {
+		cli_error("the cluster profile cannot make node certificates: %s; fix it in the "
+			  "configuration or the flag and upload again; nothing was uploaded",
+			  detail);
+		return EXIT_USAGE;
+	}
 	for (int i = 0; i < 3; i++) { /* external etcd files: flags, else the configuration */
 		const char *from_config[3] = {prof.external_ca, prof.external_cert,
 					      prof.external_key};

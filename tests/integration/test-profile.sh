@@ -181,6 +181,24 @@ printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServe
 expect_exit 0 "empty certSAN entries are skipped" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/empty.yaml"
 check "... and only the real one is kept" grep -Eq "API server SANs a\.example\.com(;|$)" "$T/last.out"
 ID=$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')
+# A profile no joiner could make node certificates from is refused by upload-certs, with
+# the value and what is expected, before anything is sealed: not found on each node after
+# its fetch.
+bad_profile() { # bad_profile NAME FIELD-YAML EXPECTED-MESSAGE
+	printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n%s\n' "$2" >"$T/$1.yaml"
+	expect_exit 2 "upload-certs refuses $1" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/$1.yaml"
+	check "... says so: $3" err_has "$3"
+	check "... and that nothing was uploaded" err_has "nothing was uploaded"
+}
+bad_profile bad-cidr 'networking: {serviceSubnet: 10.96.0.0/40}' "service CIDR '10.96.0.0/40' is not a CIDR like 10.96.0.0/12"
+bad_profile bad-cidr-word 'networking: {serviceSubnet: services}' "service CIDR 'services' is not a CIDR"
+bad_profile bad-endpoint 'controlPlaneEndpoint: "[fd00::10"' "control-plane endpoint '\[fd00::10' is not HOST, HOST:PORT or \[IPv6\]:PORT"
+bad_profile bad-endpoint-name 'controlPlaneEndpoint: "cp_1.example.com:6443"' "control-plane endpoint 'cp_1.example.com:6443' is not HOST"
+bad_profile bad-domain 'networking: {dnsDomain: "corp..local"}' "DNS domain 'corp..local' is not a DNS name like cluster.local"
+bad_profile bad-domain-ip 'networking: {dnsDomain: "10.0.0.1"}' "DNS domain '10.0.0.1' is not a DNS name"
+expect_exit 2 "upload-certs refuses a bad --service-cidr flag too" "$PKISHARE" upload-certs --pki-dir "$R/pki" --service-cidr 10.96.0.0
+check "... says so" err_has "service CIDR '10.96.0.0' is not a CIDR like 10.96.0.0/12"
+check "nothing was uploaded by the bad profiles" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
 expect_exit 1 "a missing file" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/nope.yaml"
 expect_exit 2 "a malformed --certificate-validity" "$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 10d
 check "... says what is expected" err_has "like 8760h"
