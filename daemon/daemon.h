@@ -130,6 +130,9 @@ struct daemon_ctx {
 	struct enroll_ca enroll_cur, enroll_old;
 	gnutls_x509_trust_list_t trust_client;
 	gnutls_x509_trust_list_t trust_enroll;
+	/* Bumped by every rebuild of the trust lists; names_gen is the rebuild whose CA names
+	 * libmicrohttpd's credentials offer in the CertificateRequest (see identity.c). */
+	unsigned trust_gen, names_gen;
 
 	struct ratelimit ratelimit;	/* join tokens */
 	struct ratelimit tls_ratelimit; /* client certificates refused in the handshake */

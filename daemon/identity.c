@@ -70,7 +70,7 @@ void identity_trust_free(struct daemon_ctx *ctx)
 	ctx->trust_enroll = NULL;
 }
 
-static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
+static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca, unsigned tl_flags)
 {
 	gnutls_x509_crt_t copy;
 	gnutls_datum_t der = {0};
@@ -82,7 +82,7 @@ static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
 		r = gnutls_x509_crt_import(copy, &der, GNUTLS_X509_FMT_DER);
 		/* On success the list owns the copy. */
 		if (r >= 0)
-			r = gnutls_x509_trust_list_add_cas(tl, &copy, 1, 0) == 1 ? 0 : -1;
+			r = gnutls_x509_trust_list_add_cas(tl, &copy, 1, tl_flags) == 1 ? 0 : -1;
 		if (r < 0)
 			gnutls_x509_crt_deinit(copy);
 	}
@@ -105,8 +105,8 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 		return -ENOMEM;
 	}
 	int r = gnutls_x509_trust_list_add_trust_mem(tc, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(te, ctx->enroll_cur.gcrt) < 0) ||
-	    (ctx->enroll_old.gcrt && trust_add_ca(te, ctx->enroll_old.gcrt) < 0)) {
+	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(te, ctx->enroll_cur.gcrt, 0) < 0) ||
+	    (ctx->enroll_old.gcrt && trust_add_ca(te, ctx->enroll_old.gcrt, 0) < 0)) {
 		gnutls_x509_trust_list_deinit(tc, 1);
 		gnutls_x509_trust_list_deinit(te, 1);
 		return -EIO;
@@ -114,7 +114,45 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 	identity_trust_free(ctx);
 	ctx->trust_client = tc;
 	ctx->trust_enroll = te;
+	ctx->trust_gen++;
 	return 0;
+}
+
+/* The CA names the CertificateRequest offers come from the trust list of libmicrohttpd's
+ * credentials, filled once at start; after an enrollment CA renewal they would name the
+ * retired CA and not the new one, and a client that picks its certificate by those names
+ * (Go's crypto/tls does) would then send none. So before the next handshake, the
+ * credentials get a fresh list (client CA and the enrollment CAs in force). That list is
+ * only ever used for names: identity.c verifies against its own lists. Serving thread,
+ * which runs every handshake, so no handshake sees the list change under it. */
+static void refresh_ca_names(struct daemon_ctx *ctx, gnutls_session_t session)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_x509_trust_list_t tl = NULL;
+
+	if (ctx->names_gen == ctx->trust_gen || !ctx->serving_tls)
+		return;
+	if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0 || !cred ||
+	    gnutls_x509_trust_list_init(&tl, 0) < 0)
+		goto fail;
+	const struct secret *pem = ctx->serving_tls->client_ca_pem;
+	gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
+	if (gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM,
+						 GNUTLS_TL_USE_IN_TLS, 0) <= 0 ||
+	    (ctx->enroll_cur.gcrt &&
+	     trust_add_ca(tl, ctx->enroll_cur.gcrt, GNUTLS_TL_USE_IN_TLS) < 0) ||
+	    (ctx->enroll_old.gcrt &&
+	     trust_add_ca(tl, ctx->enroll_old.gcrt, GNUTLS_TL_USE_IN_TLS) < 0)) {
+		gnutls_x509_trust_list_deinit(tl, 1);
+		goto fail;
+	}
+	gnutls_certificate_set_trust_list(cred, tl, 0); /* frees the previous list */
+	ctx->names_gen = ctx->trust_gen;
+	return;
+fail:
+	/* Tried again at the next connection; verification does not depend on it. */
+	log_msg(LOG_WARNING, "cannot renew the CA names offered to TLS clients; clients that "
+			     "choose their certificate by them may send none");
 }
 
 /* Keep log lines and JSON printable whatever a certificate says. */
@@ -344,6 +382,7 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 		return;
 	}
 	gnutls_session_set_ptr(session, c);
+	refresh_ca_names(ctx, session);
 	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 	gnutls_session_set_verify_function(session, handshake_verify);
 	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
