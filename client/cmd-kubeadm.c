@@ -60,9 +60,11 @@ int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],
 				  (flags & PKIDIR_DRY_RUN) ? "; nothing was written" : "");
 			return cli_exit_for(r);
 		}
+		/* "Installed" only for a file that was written. */
 		if (!(flags & PKIDIR_DRY_RUN))
-			printf("[%s] Installed %s at %s\n", tag, kubeadm_external_keys[i],
-			       paths[i]);
+			printf(r == 1 ? "[%s] Kept %s at %s: already identical\n"
+				      : "[%s] Installed %s at %s\n",
+			       tag, kubeadm_external_keys[i], paths[i]);
 	}
 	return EXIT_OK;
 }

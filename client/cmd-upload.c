@@ -200,6 +200,14 @@ int verb_upload_certs(int argc, char **argv)
 	struct nodecerts_opts merge = {.prof = prof};
 	nodecerts_take_profile(&merge, &flags, "upload-certs");
 	prof = merge.prof;
+	/* Every joiner makes its node certificates from this profile: a value none of them
+	 * could use is refused here, before it is sealed, not on each node after its fetch. */
+	if (nodecerts_profile_check(&prof, detail, DETAIL_MAX) < 0) {
+		cli_error("the cluster profile cannot make node certificates: %s; fix it in the "
+			  "configuration or the flag and upload again; nothing was uploaded",
+			  detail);
+		return EXIT_USAGE;
+	}
 	for (int i = 0; i < 3; i++) { /* external etcd files: flags, else the configuration */
 		const char *from_config[3] = {prof.external_ca, prof.external_cert,
 					      prof.external_key};
@@ -469,10 +477,13 @@ int verb_status(int argc, char **argv)
 		free(prof);
 		json_t *log = json_object_get(b, "fetchLog"), *f;
 		size_t i;
+		/* The source, always: an enrolled node chose its own name, so "node-2"
+		 * alone could be the operator's node-2 or a token holder's. */
 		json_array_foreach (log, i, f)
-			printf("  fetch %zu:  %s by %s from %s\n", i + 1,
+			printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1,
 			       json_string_value(json_object_get(f, "at")),
 			       json_string_value(json_object_get(f, "client")),
+			       json_string_value(json_object_get(f, "clientSource")),
 			       json_string_value(json_object_get(f, "peer")));
 	} else {
 		printf("bundle:     none\n");

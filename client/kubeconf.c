@@ -3,8 +3,8 @@
  * documents, kubeadm.k8s.io/v1beta3 and v1beta4), or the JSON of
  * `kubectl -n kube-system get cm kubeadm-config -o json`, whose data.ClusterConfiguration
  * is YAML inside. Parsed with libyaml. Unknown kinds and fields are ignored, as kubeadm's
- * decoder ignores them; malformed input and fields of the wrong type are refused with
- * FILE:LINE. */
+ * decoder ignores them; malformed input, fields of the wrong type and a kind given twice
+ * (kubeadm takes one document of each kind) are refused with FILE:LINE. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,11 +14,19 @@
 #include "kubeconf.h"
 #include "util.h"
 
+#define KINDS_MAX 16 /* kinds remembered per file to refuse a repeat */
+#define KIND_MAX 64
+
 struct ctx {
 	const char *path;
 	const char *where; /* "" or " (data.ClusterConfiguration)" */
 	char *detail;
 	int found; /* ClusterConfiguration documents seen */
+	/* The kinds of the documents seen so far in this stream (a ConfigMap's inner
+	 * stream has its own), with the line each was first given on. */
+	char kinds[KINDS_MAX][KIND_MAX];
+	unsigned long kind_line[KINDS_MAX];
+	size_t n_kinds;
 };
 
 static int fail_at(struct ctx *c, const yaml_node_t *n, const char *what, const char *field)
@@ -77,6 +85,9 @@ static int take_list(struct ctx *c, yaml_document_t *d, yaml_node_t *n, const ch
 		yaml_node_t *e = yaml_document_get_node(d, *i);
 		if (k >= PROFILE_SANS_MAX)
 			return fail_at(c, n, "has more than 32 names", field);
+		/* Cleared first: an empty entry leaves a slot alone, and no slot may keep what
+		 * an earlier value put there. */
+		out[k][0] = 0;
 		int r = take_str(c, e, field, out[k], PROFILE_STR_MAX);
 		if (r < 0)
 			return r;
@@ -85,6 +96,8 @@ static int take_list(struct ctx *c, yaml_document_t *d, yaml_node_t *n, const ch
 		if (out[k][0])
 			k++;
 	}
+	for (size_t j = k; j < PROFILE_SANS_MAX; j++)
+		out[j][0] = 0;
 	*count = k;
 	return 0;
 }
@@ -153,8 +166,31 @@ static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct
 	if (root->type != YAML_MAPPING_NODE)
 		return fail_at(c, root, "must be a mapping (a kubeadm configuration object)",
 			       "a document");
-	const char *kind = scalar(get(d, root, "kind"));
+	yaml_node_t *kind_node = get(d, root, "kind");
+	const char *kind = scalar(kind_node);
 	const char *api = scalar(get(d, root, "apiVersion"));
+	if (kind && *kind) {
+		/* kubeadm refuses a kind given twice ("specified twice in YAML file"); taking
+		 * both would mix two configurations into one profile. A kind is its API group
+		 * and name: v1beta3 and v1beta4 ClusterConfigurations are one kind here. */
+		char gk[KIND_MAX];
+		const char *slash = api ? strchr(api, '/') : NULL;
+		int glen = slash ? (int)(slash - api) : api ? (int)strlen(api) : 0;
+		int n = snprintf(gk, sizeof(gk), "%.*s/%s", glen, api ? api : "", kind);
+		for (size_t i = 0; n > 0 && n < KIND_MAX && i < c->n_kinds; i++)
+			if (strcmp(c->kinds[i], gk) == 0) {
+				char what[160];
+				snprintf(what, sizeof(what),
+					 "is given twice (first on line %lu); kubeadm takes one "
+					 "document of each kind: merge them into one",
+					 c->kind_line[i]);
+				return fail_at(c, kind_node, what, kind);
+			}
+		if (n > 0 && n < KIND_MAX && c->n_kinds < KINDS_MAX) {
+			memcpy(c->kinds[c->n_kinds], gk, (size_t)n + 1);
+			c->kind_line[c->n_kinds++] = (unsigned long)kind_node->start_mark.line + 1;
+		}
+	}
 	if (kind && !strcmp(kind, "ConfigMap")) {
 		/* kubectl -n kube-system get cm kubeadm-config -o json (or -o yaml) */
 		yaml_node_t *cc = get(d, get(d, root, "data"), "ClusterConfiguration");
@@ -168,6 +204,7 @@ static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct
 		yaml_parser_set_input_string(&inner, (const unsigned char *)text, strlen(text));
 		struct ctx ic = *c;
 		ic.where = " (in data.ClusterConfiguration)";
+		ic.n_kinds = 0;
 		int r = load_all(&ic, &inner, p);
 		yaml_parser_delete(&inner);
 		c->found += ic.found;
@@ -230,6 +267,13 @@ int kubeconf_read(const char *path, struct profile *ret, char *detail)
 	int r = load_all(&c, &parser, &p);
 	yaml_parser_delete(&parser);
 	fclose(f);
+	if (r == 0 && c.found > 1) {
+		snprintf(detail, DETAIL_MAX,
+			 "%s holds %d ClusterConfigurations (a document and a kubeadm-config "
+			 "ConfigMap's); kubeadm takes one: keep one of them",
+			 path, c.found);
+		r = -EINVAL;
+	}
 	if (r == 0 && !c.found) {
 		snprintf(
 		    detail, DETAIL_MAX,

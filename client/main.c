@@ -208,6 +208,13 @@ int main(int argc, char **argv)
 	int r = secret_harden_process();
 	if (r < 0)
 		cli_error("warning: cannot make the process non-dumpable: %s", strerror(-r));
+	/* CA keys (ca.key, etcd/ca.key, front-proxy-ca.key) sign node certificates here, and
+	 * node keys are generated here: OpenSSL keeps them in its locked secure heap. */
+	r = secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
+	if (r != 0)
+		cli_error("warning: OpenSSL secure heap %s; private keys stay in %s",
+			  r > 0 ? "not locked (RLIMIT_MEMLOCK)" : "unavailable",
+			  r > 0 ? "memory that can be swapped" : "ordinary memory");
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -283,6 +283,30 @@ static int endpoint_host(const char *ep, char *out, size_t len)
 	return out[0] ? 0 : -EINVAL;
 }
 
+int nodecerts_profile_check(const struct profile *p, char *why, size_t len)
+{
+	char host[256], ip[64];
+	const char *svc = p->service_subnet[0] ? p->service_subnet : "10.96.0.0/12";
+	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
+	if (service_ip(svc, ip, sizeof(ip)) < 0) {
+		snprintf(why, len, "service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
+		return -EINVAL;
+	}
+	if (p->endpoint[0] &&
+	    (endpoint_host(p->endpoint, host, sizeof(host)) < 0 || !profile_san_ok(host))) {
+		snprintf(why, len,
+			 "control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT",
+			 p->endpoint);
+		return -EINVAL;
+	}
+	/* It ends the API server's kubernetes.default.svc.DOMAIN: a DNS name, no wildcard. */
+	if (is_ip(domain) || domain[0] == '*' || !profile_san_ok(domain)) {
+		snprintf(why, len, "DNS domain '%s' is not a DNS name like cluster.local", domain);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A certificate's SANs: IP addresses and DNS names, without repeats. */
 struct sans {
 	const char *dns[PROFILE_SANS_MAX + 8];
@@ -416,10 +440,12 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	const char *ep = p->endpoint[0] ? p->endpoint : NULL;
 	long days = p->validity_s ? (long)(p->validity_s / 86400) : NODE_CERT_DAYS;
 	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
-	if (service_ip(svc, svc_ip, sizeof(svc_ip)) < 0) {
-		cli_error("service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
+	if (nodecerts_profile_check(p, detail, sizeof(detail)) < 0) {
+		cli_error("%s", detail);
 		return EXIT_USAGE;
 	}
+	if (service_ip(svc, svc_ip, sizeof(svc_ip)) < 0)
+		return EXIT_USAGE; /* checked just above */
 	if (!name_is_safe(o->node_name) || strchr(o->node_name, '/')) {
 		cli_error("--node-name '%s' must be letters, digits, '.', '_' or '-'",
 			  o->node_name);
@@ -432,11 +458,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 				  o->node_name);
 			return EXIT_USAGE;
 		}
-	if (ep &&
-	    (endpoint_host(ep, endpoint, sizeof(endpoint)) < 0 || !profile_san_ok(endpoint))) {
-		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
-		return EXIT_USAGE;
-	}
+	if (ep && endpoint_host(ep, endpoint, sizeof(endpoint)) < 0)
+		return EXIT_USAGE; /* checked above */
 	bool need_etcd = !o->external_etcd;
 	r = ca_load(o->pki_dir, "ca", &ca, detail);
 	if (r >= 0)

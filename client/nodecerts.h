@@ -83,6 +83,12 @@ enum key_type nodecerts_key_type(const char *algorithm);
 /* The node name kubeadm would use by default: the host name, lowercased. */
 void nodecerts_default_name(char *buf, size_t len);
 
+/* Can node certificates be made from this profile: a service CIDR, a control-plane
+ * endpoint and a DNS domain kubeadm would take (unset ones: kubeadm's defaults)? The one
+ * check, run by upload-certs before it uploads and by every node before it generates.
+ * 0, or -EINVAL with why (a sentence naming the value). */
+int nodecerts_profile_check(const struct profile *p, char *why, size_t len);
+
 /* Generate what is missing (everything with force) and install it atomically; check what
  * is already there (key, chain to the CA, validity, every SAN) and refuse a mismatch,
  * naming the file and what is wrong. Returns an exit status; reports on stdout/stderr. */

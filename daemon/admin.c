@@ -121,7 +121,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	if (r < 0) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-bundle";
-		log_audit(&a, "refused upload: %s (%s)", error_message(r), detail);
+		log_audit(&a, "refused upload: %s (%s)", error_message(r), LOG_Q(detail));
 		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-bundle", "%s: %s", error_message(r),
 				  detail);
 	}

@@ -124,10 +124,15 @@ struct daemon_ctx {
 	struct secret *trust_pem;      /* CA names libmicrohttpd offers; lives as long as https */
 
 	/* Serving thread only (or the main thread while the serving thread is stopped): the
-	 * enrollment CA, its previous generation, and the trust list the handshake verifies
-	 * client chains against (client CA + enrollment CAs). */
+	 * enrollment CA, its previous generation, and the two trust lists the handshake
+	 * verifies client chains against: the operator's client CA alone, and the enrollment
+	 * CAs alone, so that the list a chain verifies through says who issued its leaf. */
 	struct enroll_ca enroll_cur, enroll_old;
-	gnutls_x509_trust_list_t trust;
+	gnutls_x509_trust_list_t trust_client;
+	gnutls_x509_trust_list_t trust_enroll;
+	/* Bumped by every rebuild of the trust lists; names_gen is the rebuild whose CA names
+	 * libmicrohttpd's credentials offer in the CertificateRequest (see identity.c). */
+	unsigned trust_gen, names_gen;
 
 	struct ratelimit ratelimit;	/* join tokens */
 	struct ratelimit tls_ratelimit; /* client certificates refused in the handshake */
@@ -179,7 +184,7 @@ enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, s
 /* The identity the handshake decided for this connection (re-checked for a resumed
  * session, which skips the handshake's verification); marks that it reached HTTP. */
 const struct client_id *identity_of(struct MHD_Connection *c);
-/* Rebuild the trust list from the client CA and the enrollment CAs. */
+/* Rebuild the trust lists: the client CA's, and the enrollment CAs'. */
 int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem);
 void identity_trust_free(struct daemon_ctx *ctx);
 /* Cut connections older than connection-max-age. */

@@ -2,17 +2,19 @@
  * handshake, and kept in the connection's state for the routes to read.
  *
  * libmicrohttpd only *requests* a client certificate. Here the handshake's verify
- * function imports the presented chain once, verifies it against our own trust list
- * (the operator's client CA and the enrollment CAs) for the TLS client purpose, and
- * requires of the leaf: an extended key usage with clientAuth, CA:FALSE, and
- * digitalSignature where a key usage is present. A certificate that fails any of that
- * ends the handshake, so it never reaches a route. A client without a certificate
+ * function imports the presented chain once, verifies it for the TLS client purpose
+ * against the operator's client CA and, only if that fails, against the enrollment CAs
+ * (the list that verifies it says where the identity comes from, whatever the chain's
+ * length or order), and requires of the leaf: an extended key usage with clientAuth,
+ * CA:FALSE, and digitalSignature where a key usage is present. A certificate that fails
+ * any of that ends the handshake, so it never reaches a route. A client without a certificate
  * completes the handshake with no identity; only POST /v1/enroll answers it.
  *
  * Must never let a connection whose certificate failed a check reach a route, and never
  * count anything but a refused certificate against an address. Serving thread only. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,8 @@
 #include "tlshello.h"
 #include "util.h"
 
-#define CHAIN_MAX 8 /* certificates a client may present */
+#define CHAIN_MAX 8	       /* certificates a client may present */
+#define VERIFY_FAILED UINT_MAX /* verify_with: the verification could not run */
 
 /* Per TLS connection, from libmicrohttpd's STARTED notification to CLOSED. */
 struct conn_state {
@@ -59,12 +62,15 @@ const char *client_source_name(enum client_source s)
 
 void identity_trust_free(struct daemon_ctx *ctx)
 {
-	if (ctx->trust)
-		gnutls_x509_trust_list_deinit(ctx->trust, 1);
-	ctx->trust = NULL;
+	if (ctx->trust_client)
+		gnutls_x509_trust_list_deinit(ctx->trust_client, 1);
+	if (ctx->trust_enroll)
+		gnutls_x509_trust_list_deinit(ctx->trust_enroll, 1);
+	ctx->trust_client = NULL;
+	ctx->trust_enroll = NULL;
 }
 
-static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
+static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca, unsigned tl_flags)
 {
 	gnutls_x509_crt_t copy;
 	gnutls_datum_t der = {0};
@@ -76,7 +82,7 @@ static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
 		r = gnutls_x509_crt_import(copy, &der, GNUTLS_X509_FMT_DER);
 		/* On success the list owns the copy. */
 		if (r >= 0)
-			r = gnutls_x509_trust_list_add_cas(tl, &copy, 1, 0) == 1 ? 0 : -1;
+			r = gnutls_x509_trust_list_add_cas(tl, &copy, 1, tl_flags) == 1 ? 0 : -1;
 		if (r < 0)
 			gnutls_x509_crt_deinit(copy);
 	}
@@ -86,20 +92,67 @@ static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca)
 
 int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem)
 {
-	gnutls_x509_trust_list_t tl;
+	gnutls_x509_trust_list_t tc = NULL, te = NULL;
 	gnutls_datum_t pem = {.data = client_ca_pem->data, .size = (unsigned)client_ca_pem->len};
 
-	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
+	/* Two lists, never one: GnuTLS reorders a presented chain and drops what is not part
+	 * of it, so the number or order of certificates a client sends says nothing about
+	 * who issued its leaf; the list that verifies it does. */
+	if (gnutls_x509_trust_list_init(&tc, 0) < 0)
 		return -ENOMEM;
-	int r = gnutls_x509_trust_list_add_trust_mem(tl, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(tl, ctx->enroll_cur.gcrt) < 0) ||
-	    (ctx->enroll_old.gcrt && trust_add_ca(tl, ctx->enroll_old.gcrt) < 0)) {
-		gnutls_x509_trust_list_deinit(tl, 1);
+	if (gnutls_x509_trust_list_init(&te, 0) < 0) {
+		gnutls_x509_trust_list_deinit(tc, 1);
+		return -ENOMEM;
+	}
+	int r = gnutls_x509_trust_list_add_trust_mem(tc, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(te, ctx->enroll_cur.gcrt, 0) < 0) ||
+	    (ctx->enroll_old.gcrt && trust_add_ca(te, ctx->enroll_old.gcrt, 0) < 0)) {
+		gnutls_x509_trust_list_deinit(tc, 1);
+		gnutls_x509_trust_list_deinit(te, 1);
 		return -EIO;
 	}
 	identity_trust_free(ctx);
-	ctx->trust = tl;
+	ctx->trust_client = tc;
+	ctx->trust_enroll = te;
+	ctx->trust_gen++;
 	return 0;
+}
+
+/* The CA names the CertificateRequest offers come from the trust list of libmicrohttpd's
+ * credentials, filled once at start; after an enrollment CA renewal they would name the
+ * retired CA and not the new one, and a client that picks its certificate by those names
+ * (Go's crypto/tls does) would then send none. So before the next handshake, the
+ * credentials get a fresh list (client CA and the enrollment CAs in force). That list is
+ * only ever used for names: identity.c verifies against its own lists. Serving thread,
+ * which runs every handshake, so no handshake sees the list change under it. */
+static void refresh_ca_names(struct daemon_ctx *ctx, gnutls_session_t session)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_x509_trust_list_t tl = NULL;
+
+	if (ctx->names_gen == ctx->trust_gen || !ctx->serving_tls)
+		return;
+	if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0 || !cred ||
+	    gnutls_x509_trust_list_init(&tl, 0) < 0)
+		goto fail;
+	const struct secret *pem = ctx->serving_tls->client_ca_pem;
+	gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
+	if (gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM,
+						 GNUTLS_TL_USE_IN_TLS, 0) <= 0 ||
+	    (ctx->enroll_cur.gcrt &&
+	     trust_add_ca(tl, ctx->enroll_cur.gcrt, GNUTLS_TL_USE_IN_TLS) < 0) ||
+	    (ctx->enroll_old.gcrt &&
+	     trust_add_ca(tl, ctx->enroll_old.gcrt, GNUTLS_TL_USE_IN_TLS) < 0)) {
+		gnutls_x509_trust_list_deinit(tl, 1);
+		goto fail;
+	}
+	gnutls_certificate_set_trust_list(cred, tl, 0); /* frees the previous list */
+	ctx->names_gen = ctx->trust_gen;
+	return;
+fail:
+	/* Tried again at the next connection; verification does not depend on it. */
+	log_msg(LOG_WARNING, "cannot renew the CA names offered to TLS clients; clients that "
+			     "choose their certificate by them may send none");
 }
 
 /* Keep log lines and JSON printable whatever a certificate says. */
@@ -128,6 +181,21 @@ static bool has_client_auth_eku(gnutls_x509_crt_t crt)
 static bool issued_by(gnutls_x509_crt_t leaf, gnutls_x509_crt_t ca)
 {
 	return ca && gnutls_x509_crt_check_issuer(leaf, ca) == 1;
+}
+
+/* Verify the chain against one trust list for the TLS client purpose: 0 if it verifies,
+ * else the GnuTLS status, or VERIFY_FAILED. */
+static unsigned verify_with(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *crts, unsigned n)
+{
+	gnutls_typed_vdata_st purpose = {
+	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
+	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
+	unsigned status = 0;
+	if (!tl ||
+	    gnutls_x509_trust_list_verify_crt2(tl, crts, n, &purpose, 1, 0, &status, NULL) < 0)
+		return VERIFY_FAILED;
+	return status;
 }
 
 /* Decide the identity from the presented chain. 0 and st->id filled in, or
@@ -162,17 +230,23 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 		str_copy(st->why, sizeof(st->why), "a certificate that does not parse");
 		goto refuse;
 	}
-	gnutls_typed_vdata_st purpose = {
-	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
-	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
-	};
-	if (!ctx->trust ||
-	    gnutls_x509_trust_list_verify_crt2(ctx->trust, crts, n, &purpose, 1, 0, &status, NULL) <
-		0 ||
-	    status != 0) {
+	/* The operator's client CA first; enrolled only if that fails and an enrollment CA
+	 * verifies the chain. */
+	gnutls_x509_crt_t leaf = crts[0];
+	enum client_source source = CLIENT_CA;
+	status = verify_with(ctx->trust_client, crts, n);
+	if (status != 0) {
+		unsigned st_enroll = verify_with(ctx->trust_enroll, crts, n);
+		if (st_enroll == 0)
+			source = CLIENT_ENROLLED;
+		else if (issued_by(leaf, ctx->enroll_cur.gcrt) ||
+			 issued_by(leaf, ctx->enroll_old.gcrt))
+			status = st_enroll; /* say what is wrong with it as an enrolled one */
+	}
+	if (source == CLIENT_CA && status != 0) {
 		gnutls_datum_t out = {0};
-		if (status && gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-									   &out, 0) == 0) {
+		if (status != VERIFY_FAILED && gnutls_certificate_verification_status_print(
+						   status, GNUTLS_CRT_X509, &out, 0) == 0) {
 			str_copy(st->why, sizeof(st->why), (const char *)out.data);
 			gnutls_free(out.data);
 		} else {
@@ -180,7 +254,6 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 		}
 		goto refuse;
 	}
-	gnutls_x509_crt_t leaf = crts[0];
 	if (gnutls_x509_crt_get_basic_constraints(leaf, NULL, &ca, NULL) >= 0 && ca) {
 		str_copy(st->why, sizeof(st->why),
 			 "a CA certificate (CA:TRUE) cannot be a client identity");
@@ -206,10 +279,7 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 		goto refuse;
 	}
 	printable(st->id.name);
-	st->id.source = n == 1 && (issued_by(leaf, ctx->enroll_cur.gcrt) ||
-				   issued_by(leaf, ctx->enroll_old.gcrt))
-			    ? CLIENT_ENROLLED
-			    : CLIENT_CA;
+	st->id.source = source;
 	r = 0;
 	goto out;
 refuse:
@@ -243,12 +313,11 @@ static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned 
 	if (!st || !incoming || !msg || !tlshello_sni(msg->data, msg->size, sni, sizeof(sni)))
 		return 0;
 	if (inet_pton(AF_INET, sni, buf) == 1 || inet_pton(AF_INET6, sni, buf) == 1) {
-		printable(sni);
 		snprintf(st->why, sizeof(st->why),
 			 "the client sent the IP address %.64s as TLS server name (SNI), which "
 			 "GnuTLS refuses; connect without SNI (openssl s_client -noservername; "
 			 "curl and pkishare do this for addresses) or by host name",
-			 sni);
+			 LOG_Q(sni));
 	}
 	return 0;
 }
@@ -313,6 +382,7 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 		return;
 	}
 	gnutls_session_set_ptr(session, c);
+	refresh_ca_names(ctx, session);
 	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 	gnutls_session_set_verify_function(session, handshake_verify);
 	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,

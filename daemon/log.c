@@ -55,18 +55,79 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+/* Append ch to out (n bytes used, len in all) as itself or, when it could start a line,
+ * end a field or mislead a terminal, as an escape; false when it does not fit. */
+static bool put_escaped(unsigned char ch, bool in_quotes, char *out, size_t *n, size_t len)
+{
+	char esc[5];
+	size_t k;
+	if (ch < 0x20 || ch >= 0x7f)
+		k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", ch);
+	else if (in_quotes && (ch == '"' || ch == '\\'))
+		k = (size_t)snprintf(esc, sizeof(esc), "\\%c", ch);
+	else
+		esc[0] = (char)ch, esc[1] = 0, k = 1;
+	if (*n + k >= len)
+		return false;
+	memcpy(out + *n, esc, k + 1);
+	*n += k;
+	return true;
+}
+
+/* A whole line's text with every control or non-ASCII byte escaped: whatever a caller
+ * formats, a log line stays one line. */
+static void line_escape(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+	out[0] = 0;
+	for (const char *p = in; *p; p++)
+		if (!put_escaped((unsigned char)*p, false, out, &n, len))
+			break;
+}
+
+const char *log_quote(const char *in, char *out, size_t len)
+{
+	static const char plain_set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789.-_:*/";
+	size_t n = 0, inlen = strlen(in);
+	if (len < 8) {
+		if (len)
+			out[0] = 0;
+		return out;
+	}
+	if (inlen && strspn(in, plain_set) == inlen && inlen < len) {
+		memcpy(out, in, inlen + 1);
+		return out;
+	}
+	out[n++] = '"';
+	out[n] = 0;
+	const char *p = in;
+	/* Room kept for '..."' should the value not fit. */
+	for (; *p; p++)
+		if (!put_escaped((unsigned char)*p, true, out, &n, len - 4))
+			break;
+	if (*p) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n++] = '"';
+	out[n] = 0;
+	return out;
+}
+
 void log_msgv(int level, const char *fmt, va_list ap)
 {
 	if (level > log_max_level)
 		return;
+	char text[1024], line[1024];
+	vsnprintf(text, sizeof(text), fmt, ap);
+	line_escape(text, line, sizeof(line));
 	if (log_to_journal) {
-		sd_journal_printv(level, fmt, ap);
+		sd_journal_print(level, "%s", line);
 		return;
 	}
 	static const char *const prefix[] = {"emerg",	"alert",  "crit", "error",
 					     "warning", "notice", "info", "debug"};
-	char line[1024];
-	vsnprintf(line, sizeof(line), fmt, ap);
 	fprintf(stderr, "pkishared: %s: %s\n", prefix[level & 7], line);
 }
 
@@ -78,39 +139,15 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "text" with \" and \\ escaped and anything unprintable as '?'; bare when it is a plain
- * word (letters, digits, '.', '-', '_', ':', '*'). */
-static void quote(const char *in, char *out, size_t len)
-{
-	size_t n = 0;
-	bool plain = *in != 0;
-	for (const char *p = in; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:*",
-			    *p))
-			plain = false;
-	if (plain && strlen(in) < len) {
-		strcpy(out, in);
-		return;
-	}
-	out[n++] = '"';
-	for (const char *p = in; *p && n + 4 < len; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\')
-			out[n++] = '\\';
-		out[n++] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
-	}
-	out[n++] = '"';
-	out[n] = 0;
-}
-
 void log_audit(const struct audit *a, const char *fmt, ...)
 {
-	char msg[768];
+	char text[768], msg[768];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	line_escape(text, msg, sizeof(msg));
 	const char *peer = a->peer ? a->peer : "-";
 	const char *client = a->client ? a->client : "-";
 	const char *source = a->source ? a->source : "-";
@@ -128,8 +165,8 @@ void log_audit(const struct audit *a, const char *fmt, ...)
 	}
 	/* Values a peer chooses (a certificate's CN) are quoted, so that no value can
 	 * forge another key=value field on this line. */
-	char qclient[2 * 256 + 3];
-	quote(client, qclient, sizeof(qclient));
+	char qclient[LOG_QUOTE_MAX];
+	log_quote(client, qclient, sizeof(qclient));
 	fprintf(stderr,
 		"pkishared: audit: event=%s peer=%s client=%s source=%s bundle=%s result=%s: %s\n",
 		audit_names[a->event], peer, qclient, source, bundle, result, msg);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -13,6 +14,17 @@ int log_level_parse(const char *name);
 
 void log_msg(int level, const char *fmt, ...) _printf_(2, 3);
 void log_msgv(int level, const char *fmt, va_list ap) _printf_(2, 0);
+
+/* The one filter for every string a peer controls (a URL, a certificate's CN, a TLS
+ * server name, a header) on its way into a log line: a plain word (letters, digits and
+ * . - _ : * /) as it is; anything else in double quotes, with " and \ escaped, control
+ * and non-ASCII bytes as \xHH, and cut with "..." to fit len. Returns out. Whatever the
+ * callers do, log_msg and log_audit also escape control bytes in the whole line, so no
+ * value can start a line of its own. */
+#define LOG_QUOTE_MAX 260
+const char *log_quote(const char *in, char *out, size_t len);
+/* log_quote into a buffer that lives until the end of the enclosing block. */
+#define LOG_Q(s) log_quote((s), (char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX)
 
 /* Audit event kinds, each with a stable MESSAGE_ID in the journal. */
 enum audit_event {

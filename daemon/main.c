@@ -300,9 +300,11 @@ int main(int argc, char **argv)
 	}
 	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
 	 * locked secure heap. */
-	if (CRYPTO_secure_malloc_init(64 * 1024, 32) != 1)
-		log_msg(LOG_WARNING, "OpenSSL secure heap unavailable; the enrollment CA key "
-				     "stays in ordinary memory");
+	r = secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
+	if (r != 0)
+		log_msg(LOG_WARNING, "OpenSSL secure heap %s; the enrollment CA key stays in %s",
+			r > 0 ? "not locked (RLIMIT_MEMLOCK)" : "unavailable",
+			r > 0 ? "memory that can be swapped" : "ordinary memory");
 	r = enroll_init(&ctx);
 	if (r < 0) {
 		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));

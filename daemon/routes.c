@@ -53,7 +53,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 			   id->source == CLIENT_ENROLLED ? M_SOURCE_ENROLLED : M_SOURCE_CA);
 		a.result = "ok";
 		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu)", bid,
-			  source, id->name, peer, (unsigned long long)fetch_no);
+			  source, LOG_Q(id->name), peer, (unsigned long long)fetch_no);
 		/* By reference: nothing is copied or allocated per fetch. */
 		return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb,
 				   blob);
@@ -100,7 +100,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		break;
 	}
 	METRIC_INC(&ctx->metrics, fetch, m);
-	log_audit(&a, "refused fetch by %s: bundle %s", id->name, a.result);
+	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
 	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, a.result,
 			  "%s", msg);
 }
@@ -157,7 +157,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(
 		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
-		    "refused request for %.64s: no client certificate", url);
+		    "refused request for %s: no client certificate", LOG_Q(url));
 		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
 				  "a client certificate signed by the daemon's client CA is "
 				  "required (or enroll first with a join token: POST /v1/enroll)");
@@ -170,7 +170,8 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 					  .client = id->name,
 					  .source = client_source_name(id->source),
 					  .result = "forbidden"},
-			  "refused %s identity %s: %s", client_source_name(id->source), id->name,
+			  "refused %s identity %s: %s", client_source_name(id->source),
+			  LOG_Q(id->name),
 			  enrolled ? "enrolled identities may not fetch (enrolled-fetch = no)"
 				   : "not on the allow-list");
 		if (enrolled)

@@ -664,10 +664,21 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 	int r = check_parent(pdir, detail);
 	if (r < 0)
 		return r;
+	/* The rule of the PKI directory (check_owned): the directory the file goes into, if
+	 * it exists, and the file itself must be ours and writable by nobody else, or
+	 * someone else could have planted what we would keep, or swap it after we wrote. */
+	if (lstat(pdir, &st) == 0 && S_ISDIR(st.st_mode) && foreign(&st)) {
+		set_detail(detail, pdir);
+		return -PKS_E_FOREIGN;
+	}
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
 			set_detail(detail, path);
 			return -PKS_E_SYMLINK;
+		}
+		if (foreign(&st)) {
+			set_detail(detail, path);
+			return -PKS_E_FOREIGN;
 		}
 		int same = compare_existing(AT_FDCWD, path, &e);
 		if (same == 1)

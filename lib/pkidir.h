@@ -92,8 +92,11 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		   struct pkidir_report *report, char *detail);
 
 /* Install one file at an absolute path outside a PKI directory (external etcd files):
- * refuse a symlink, refuse different existing contents without PKIDIR_FORCE, write a
- * temporary file beside it, fsync, rename over. Returns 1 if the file was already
- * identical, 0 if written. */
+ * refuse a symlink, refuse an existing file or directory it goes into that is owned by
+ * another user or writable by group or others (-PKS_E_FOREIGN, even when its contents
+ * are the same: the rule of pkidir_install), refuse different existing contents without
+ * PKIDIR_FORCE, write a temporary file beside it, fsync, rename over. Returns 1 if the
+ * file was already identical (and kept), 0 if written (or, in a dry run, to be
+ * written). */
 int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
 			char *detail);

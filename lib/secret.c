@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include "error.h"
@@ -82,6 +83,21 @@ int secret_lock_check(uint64_t *ret_limit)
 		sodium_munlock(p, probe_len);
 	sodium_free(p);
 	return r;
+}
+
+int secret_openssl_heap_init(size_t bytes)
+{
+	if (CRYPTO_secure_malloc_initialized())
+		return 0;
+	/* A minimum block of 32 bytes: a P-256 scalar fits in one. */
+	switch (CRYPTO_secure_malloc_init(bytes, 32)) {
+	case 1:
+		return 0;
+	case 2:
+		return 1;
+	default:
+		return -ENOMEM;
+	}
 }
 
 struct secret *secret_new(size_t cap)

@@ -31,6 +31,17 @@ int secret_harden_process(void);
  * RLIMIT_MEMLOCK in bytes. */
 int secret_lock_check(uint64_t *ret_limit);
 
+/* OpenSSL's secure heap, for the private keys OpenSSL itself holds (parsed from PEM or
+ * generated: CA keys while they sign, node keys, the enrollment CA): a locked mapping,
+ * excluded from core dumps, between guard pages, zeroed on free. Every process that
+ * holds a private key calls it once from main(), before the first key; OpenSSL puts a key
+ * in it only if it was set up before the key was made. Sized for the most a process
+ * holds at once (three CA keys and an RSA-4096 key being generated, with their
+ * temporaries, measured in unit.secret). 0 locked; 1 set up but not locked
+ * (RLIMIT_MEMLOCK); -ENOMEM not set up (keys stay in ordinary heap). */
+#define SECRET_OPENSSL_HEAP_BYTES (256 * 1024)
+int secret_openssl_heap_init(size_t bytes);
+
 /* A new empty buffer able to hold cap bytes without growing. NULL on ENOMEM. */
 struct secret *secret_new(size_t cap);
 /* Wipe and free; accepts NULL; returns NULL. */

@@ -76,6 +76,22 @@ done
 check "joins by token across 12 s of renewals all succeed ($ok of 4)" [ "$ok" = 4 ]
 check "the enrollment CA was renewed" grep -q "renewed the enrollment CA" "$DAEMON_LOG"
 check "the previous enrollment CA was retired" grep -q "previous enrollment CA is no longer trusted" "$DAEMON_LOG"
+# After renewals the CertificateRequest names the enrollment CAs in force, not the one
+# of the start: a client that picks its certificate by those names (Go's crypto/tls)
+# would otherwise send none with a certificate from the renewed CA.
+code=$(enroll "$T/p256.csr" "$TOKEN")
+check "enrolled after the renewals (got $code)" [ "$code" = 200 ]
+cp "$T/enroll.out" "$T/renewed.crt"
+ISSUER=$(openssl x509 -in "$T/renewed.crt" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=CN=//')
+check "the certificate comes from a renewed enrollment CA" grep -q "renewed the enrollment CA" "$DAEMON_LOG"
+openssl s_client -connect "127.0.0.1:$PORT" -noservername </dev/null 2>/dev/null |
+	sed -n '/Acceptable client certificate CA names/,/Requested Signature/p' >"$T/canames"
+check "the CA names offered include its issuer ($ISSUER)" grep -q "$ISSUER" "$T/canames"
+check "... and the operator's client CA" grep -q "pkishare-client-ca" "$T/canames"
+export GOPROXY=off GO111MODULE=off GOCACHE=$T/gocache GOPATH=$T/gopath
+go build -o "$T/tlsclient" "$(dirname "$0")/tlsclient.go"
+check "Go's client sends the renewed CA's certificate and fetches (200)" \
+	[ "$("$T/tlsclient" "127.0.0.1:$PORT" "$T/renewed.crt" "$T/p256.key" /v1/bundle)" = 200 ]
 expect_exit 2 "enroll-ca-lifetime under three enroll-ttl is refused" "$PKISHARED" --tls-cert x \
 	--tls-key x --client-ca x --enroll-ttl 10m --enroll-ca-lifetime 20m
 finish

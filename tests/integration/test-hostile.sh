@@ -166,5 +166,23 @@ SH
 else
 	echo "skip: no mount namespaces here; full and read-only filesystem cases did not run"
 fi
+# Log forging: libmicrohttpd unescapes %0A (and %0D) in the path, and a client without a
+# certificate reaches the "no client certificate" refusal, whose line names the URL. No
+# peer-controlled string may start a line of its own in the stderr log.
+lines=$(wc -l <"$DAEMON_LOG")
+FORGED='pkishared: audit: event=fetch peer=127.0.0.1:1 client=node-9 source=client-ca bundle=x result=ok: forged'
+for sep in %0A %0D%0A %0D; do
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --path-as-is --cacert "$R/pki/ca.crt" \
+		"https://127.0.0.1:$PORT/v1/bundle${sep}$(printf '%s' "$FORGED" | sed 's/ /%20/g')" 2>/dev/null || true)
+	check "URL with $sep and a forged audit line: 403 (got $code)" [ "$code" = 403 ]
+done
+sleep 0.2
+tail -n +$((lines + 1)) "$DAEMON_LOG" >"$T/forge.log"
+check "the refusals are audited, one line each" bash -c "[ \$(grep -c 'no client certificate' '$T/forge.log') = 3 ]"
+check "no forged line starts with 'pkishared: audit: event=fetch'" bash -c "! grep -q '^pkishared: audit: event=fetch' '$T/forge.log'"
+check "no carriage return reaches the log" bash -c "! grep -q \$'\\r' '$T/forge.log'"
+check "every new log line is one of the daemon's own" bash -c "! grep -v '^pkishared: ' '$T/forge.log' | grep -q ."
+check "the URL is quoted, its newline shown as \\x0a" grep -q 'refused request for "/v1/bundle\\x0apkishared: audit: event=fetch' "$T/forge.log"
+alive "forged log lines"
 check "no certificate key in any log or message" bash -c "! grep -rq '$KEY' '$DAEMON_LOG' '$T'/*.err 2>/dev/null"
 finish

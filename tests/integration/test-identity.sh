@@ -85,5 +85,50 @@ expect_exit 7 "enrolled-fetch no: join --token is refused" "$PKISHARE" join \
 check "enrolled-fetch no: the refusal says why" grep -q "enrolled-fetch = no" "$T/last.err"
 check "enrolled-fetch no: nothing written" [ ! -e "$T/e2/pki" ]
 check "client-CA identity not on --allow: 403" [ "$(fetch_code good)" = 403 ]
+
+# The issuer of the leaf decides the source, whatever else the chain holds: GnuTLS
+# reorders a presented chain and drops certificates that are not part of it, so an
+# enrolled certificate followed by junk, by itself again, or by a self-signed certificate
+# named like the enrollment CA (the real one is never given out; GnuTLS drops a
+# self-signed last certificate all the same) must stay enrolled: no fetch under
+# enrolled-fetch = no, its CN never matched against --allow.
+stop_daemon
+start_daemon "$R" --allow 'node-*' --enrolled-fetch no
+upload "$R/pki" --ttl 1h
+TOKEN=$("$PKISHARE" token create --uses 1)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=node-7 \
+	-keyout "$T/enr.key" -out "$T/enr.csr" 2>/dev/null
+code=$(curl -sS -o "$T/enr.crt" -w '%{http_code}' --cacert "$R/pki/ca.crt" \
+	-H "Authorization: Bearer $TOKEN" --data-binary @"$T/enr.csr" \
+	"https://127.0.0.1:$PORT/v1/enroll" 2>/dev/null || true)
+check "enrolled node-7 by curl (got $code)" [ "$code" = 200 ]
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=junk \
+	-days 1 -keyout "$T/junk.key" -out "$T/junk.crt" 2>/dev/null
+ENROLL_CA=$(openssl x509 -in "$T/enr.crt" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=//')
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-subj "/$ENROLL_CA" -addext basicConstraints=critical,CA:TRUE -days 1 \
+	-keyout "$T/fakeca.key" -out "$T/fakeca.crt" 2>/dev/null
+cat "$T/enr.crt" "$T/junk.crt" >"$T/enr-junk.crt"
+cat "$T/enr.crt" "$T/enr.crt" >"$T/enr-twice.crt"
+cat "$T/enr.crt" "$T/fakeca.crt" >"$T/enr-ca.crt"
+cp "$T/enr.key" "$T/enr-junk.key"
+cp "$T/enr.key" "$T/enr-twice.key"
+cp "$T/enr.key" "$T/enr-ca.key"
+check "the enrolled certificate alone: 403 (enrolled-fetch = no)" [ "$(fetch_code enr)" = 403 ]
+for v in enr-junk enr-twice enr-ca; do
+	lines=$(wc -l <"$DAEMON_LOG")
+	code=$(fetch_code "$v")
+	check "$v: still enrolled, 403 under enrolled-fetch = no (got $code)" [ "$code" = 403 ]
+	sleep 0.2
+	check "$v: audited as enrolled, never as the client-CA node-7" bash -c \
+		"tail -n +$((lines + 1)) '$DAEMON_LOG' | grep -q 'client=node-7 source=enrolled' &&
+		! tail -n +$((lines + 1)) '$DAEMON_LOG' | grep -q 'source=client-ca'"
+done
+"$PKISHARE" status >"$T/status.txt"
+check "status: no fetch was served" grep -q 'fetches:    0' "$T/status.txt"
+check "a client-CA node-7 still fetches" [ "$(fetch_code good)" = 200 ]
+"$PKISHARE" status >"$T/status.txt"
+check "status text: the fetch is shown as the client CA's node-7" \
+	grep -q 'fetch 1: .* by node-7 (client-ca) from 127.0.0.1:' "$T/status.txt"
 expect_exit 2 "enrolled-fetch takes yes or no" "$PKISHARED" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
 finish

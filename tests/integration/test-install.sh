@@ -62,6 +62,31 @@ check "the refusal names the destination" grep -q "notadir" "$T/last.err"
 check "nothing written: no PKI directory, no other destination" bash -c "[ ! -e '$T/f' ] && [ ! -e '$T/x' ]"
 expect_exit 1 "--dry-run finds the same problem" "$PKISHARE" decrypt --format kubeadm-secret \
 	--certificate-key "$KEY" --pki-dir "$T/f/pki" "${EXT[@]}" --dry-run "$T/ext.json"
+# External etcd destinations follow the PKI directory's rule: an existing file owned by
+# another user (or writable by others) is never adopted, not even with the same bytes,
+# nor is a destination directory others may write; "Installed ... at" only for a file
+# that was written.
+mkdir -p "$T/xe"
+cp "$T/ext/ca.crt" "$T/xe/ca.pem"; chown nobody "$T/xe/ca.pem"
+XE=(--external-etcd-ca "$T/xe/ca.pem" --external-etcd-cert "$T/xe/client.pem" --external-etcd-key "$T/xe/client-key.pem")
+expect_exit 1 "an identical external file owned by another user: refused" "$PKISHARE" decrypt \
+	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... the message names it and says what to do" bash -c "grep -q '$T/xe/ca.pem' '$T/last.err' && grep -q 'owned by another user' '$T/last.err'"
+check "... nothing written: no PKI directory, no other destination" bash -c "[ ! -e '$T/xe/pki' ] && [ ! -e '$T/xe/client.pem' ] && [ \$(stat -c %U '$T/xe/ca.pem') = nobody ]"
+expect_exit 1 "... --dry-run refuses it too" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" --dry-run "$T/ext.json"
+chown root "$T/xe/ca.pem"; chmod 0666 "$T/xe/ca.pem"
+expect_exit 1 "an identical external file writable by others: refused" "$PKISHARE" decrypt \
+	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+chmod 0644 "$T/xe/ca.pem"; chmod 0777 "$T/xe"
+expect_exit 1 "an external destination directory writable by others: refused" "$PKISHARE" decrypt \
+	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... names the directory" grep -q "$T/xe:" "$T/last.err"
+chmod 0755 "$T/xe"
+expect_exit 0 "our own identical external file: kept" "$PKISHARE" decrypt \
+	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... reported as kept, not as installed" bash -c "grep -q 'Kept external-etcd-ca.crt at $T/xe/ca.pem: already identical' '$T/last.out' && ! grep -q 'Installed external-etcd-ca.crt' '$T/last.out'"
+check "... the written ones are reported as installed" grep -q "Installed external-etcd.key at $T/xe/client-key.pem" "$T/last.out"
 mkdir -p "$T/g/pki" "$T/elsewhere"; ln -s "$T/elsewhere" "$T/g/pki/etcd"
 expect_exit 1 "an etcd/ symlink in the target: the real run refuses" join_to "$T/g/pki"
 expect_exit 1 "an etcd/ symlink in the target: --dry-run refuses too" join_to "$T/g/pki" --dry-run

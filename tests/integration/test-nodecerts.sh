@@ -99,4 +99,34 @@ if unshare -u true 2>/dev/null; then
 	unshare -u sh -c "hostname CP-Upper-4 && '$PKISHARE' pki node-certs --pki-dir '$T/h/pki' --advertise-address 10.0.0.4" >/dev/null
 	check "default node name: the host name, lower-cased" bash -c "openssl x509 -in '$T/h/pki/etcd/server.crt' -noout -subject | grep -q 'CN *= *cp-upper-4'"
 fi
+
+# The client signs node certificates with the CA keys and generates node keys: OpenSSL
+# must keep them in its secure heap (locked, not dumped), set up before any key is read.
+# pkishare decrypt - waits for the bundle on stdin after start-up: look at its mappings
+# then. The heap is SECRET_OPENSSL_HEAP_BYTES (256 KiB) of locked, never-dumped memory.
+mkfifo "$T/hold"
+"$PKISHARE" decrypt --certificate-key "$("$PKISHARE" certificate-key)" --pki-dir "$T/d/pki" - \
+	<"$T/hold" >/dev/null 2>&1 &
+CPID=$!
+exec 9>"$T/hold"
+for _ in $(seq 1 50); do
+	[[ "$(cat /proc/$CPID/wchan 2>/dev/null)" == *pipe_read ]] && break
+	sleep 0.05
+done
+check "pkishare has OpenSSL's secure heap: 256 KiB locked and not dumped" /usr/bin/python3 - "$CPID" <<'PY'
+import re, sys
+size = flags = None
+found = False
+for line in open("/proc/%s/smaps" % sys.argv[1]):
+    m = re.match(r"Size:\s+(\d+) kB", line)
+    if m:
+        size = int(m.group(1))
+    if line.startswith("VmFlags:"):
+        f = line.split()[1:]
+        if size == 256 and "lo" in f and "dd" in f:
+            found = True
+sys.exit(0 if found else 1)
+PY
+exec 9>&-
+wait "$CPID" 2>/dev/null || true
 finish

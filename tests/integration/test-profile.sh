@@ -145,6 +145,60 @@ check "... names kubeadm's" err_has "bad4.yaml:3: encryptionAlgorithm must be RS
 printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n' >"$T/bad5.yaml"
 expect_exit 1 "no ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/bad5.yaml"
 check "... says so" err_has "has no ClusterConfiguration"
+# Two ClusterConfigurations: an empty certSAN in the second left the first's value in
+# its slot (the profile then named a SAN the operator had removed). kubeadm takes one
+# document of each kind; so do we.
+cat >"$T/twice.yaml" <<'EOF'
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+apiServer:
+  certSANs: [old.example.com]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+apiServer:
+  certSANs: [""]
+EOF
+expect_exit 2 "two ClusterConfiguration documents" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/twice.yaml"
+check "... FILE:LINE, the kind and what to do" err_has "twice.yaml:7: ClusterConfiguration is given twice (first on line 2); kubeadm takes one document of each kind"
+check "... the stale SAN was never uploaded" bash -c "! '$PKISHARE' status | grep -q old.example.com"
+sed 's/v1beta4/v1beta3/2' "$T/twice.yaml" >"$T/twice34.yaml"
+expect_exit 2 "a v1beta3 and a v1beta4 ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/twice34.yaml"
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n' >"$T/init2.yaml"
+expect_exit 2 "two InitConfiguration documents" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/init2.yaml"
+check "... says so" err_has "init2.yaml:5: InitConfiguration is given twice"
+/usr/bin/python3 - "$T/v1beta3.yaml" >"$T/cm-and-doc.yaml" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": {"ClusterConfiguration": text}}))
+print("---")
+print(text)
+PY
+expect_exit 2 "a kubeadm-config ConfigMap and a ClusterConfiguration document" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/cm-and-doc.yaml"
+check "... says to keep one" err_has "holds 2 ClusterConfigurations"
+check "nothing was uploaded by these refusals" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSANs: ["", a.example.com, ""]\n' >"$T/empty.yaml"
+expect_exit 0 "empty certSAN entries are skipped" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/empty.yaml"
+check "... and only the real one is kept" grep -Eq "API server SANs a\.example\.com(;|$)" "$T/last.out"
+ID=$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')
+# A profile no joiner could make node certificates from is refused by upload-certs, with
+# the value and what is expected, before anything is sealed: not found on each node after
+# its fetch.
+bad_profile() { # bad_profile NAME FIELD-YAML EXPECTED-MESSAGE
+	printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n%s\n' "$2" >"$T/$1.yaml"
+	expect_exit 2 "upload-certs refuses $1" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/$1.yaml"
+	check "... says so: $3" err_has "$3"
+	check "... and that nothing was uploaded" err_has "nothing was uploaded"
+}
+bad_profile bad-cidr 'networking: {serviceSubnet: 10.96.0.0/40}' "service CIDR '10.96.0.0/40' is not a CIDR like 10.96.0.0/12"
+bad_profile bad-cidr-word 'networking: {serviceSubnet: services}' "service CIDR 'services' is not a CIDR"
+bad_profile bad-endpoint 'controlPlaneEndpoint: "[fd00::10"' "control-plane endpoint '\[fd00::10' is not HOST, HOST:PORT or \[IPv6\]:PORT"
+bad_profile bad-endpoint-name 'controlPlaneEndpoint: "cp_1.example.com:6443"' "control-plane endpoint 'cp_1.example.com:6443' is not HOST"
+bad_profile bad-domain 'networking: {dnsDomain: "corp..local"}' "DNS domain 'corp..local' is not a DNS name like cluster.local"
+bad_profile bad-domain-ip 'networking: {dnsDomain: "10.0.0.1"}' "DNS domain '10.0.0.1' is not a DNS name"
+expect_exit 2 "upload-certs refuses a bad --service-cidr flag too" "$PKISHARE" upload-certs --pki-dir "$R/pki" --service-cidr 10.96.0.0
+check "... says so" err_has "service CIDR '10.96.0.0' is not a CIDR like 10.96.0.0/12"
+check "nothing was uploaded by the bad profiles" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
 expect_exit 1 "a missing file" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/nope.yaml"
 expect_exit 2 "a malformed --certificate-validity" "$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 10d
 check "... says what is expected" err_has "like 8760h"

@@ -30,7 +30,7 @@ check "no key in the daemon log" bash -c "! grep -q '$KEY' '$DAEMON_LOG'"
 
 # Tamper evidence: status and GET /v1/bundle/info list every fetch.
 "$PKISHARE" status >"$T/status.txt"
-check "status lists the fetch by cp-2 with its address" grep -q "fetch 1: .* by cp-2 from 127.0.0.1:" "$T/status.txt"
+check "status lists the fetch by cp-2, enrolled, with its address" grep -q "fetch 1: .* by cp-2 (enrolled) from 127.0.0.1:" "$T/status.txt"
 curl -sS --cacert "$R/pki/ca.crt" --cert "$R/clients/node-3.crt" --key "$R/clients/node-3.key" \
 	"https://127.0.0.1:$PORT/v1/bundle/info" >"$T/info.json"
 check "bundle info shows the fetch log" grep -q '"client": "cp-2"' "$T/info.json"
