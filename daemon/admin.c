@@ -21,6 +21,7 @@
 #include "error.h"
 #include "log.h"
 #include "pin.h"
+#include "status.h"
 #include "token.h"
 #include "util.h"
 
@@ -321,8 +322,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	} else if (strcmp(url, "/v1/tokens") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
 			return do_token_create(ctx, c, req, who);
-		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
-			return http_json(c, MHD_HTTP_OK, store_token_list(&ctx->store));
+		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+			struct store_view v;
+			store_view(&ctx->store, &v);
+			json_t *list = status_tokens_json(&v);
+			store_view_done(&v);
+			return http_json(c, MHD_HTTP_OK, list);
+		}
 	} else if (strncmp(url, "/v1/tokens/", 11) == 0 &&
 		   strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
 		const char *id = url + 11;
@@ -337,7 +343,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	} else if (strcmp(url, "/metrics") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		return http_metrics(ctx, c);
 	} else if (strcmp(url, "/v1/status") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-		json_t *st = store_status(&ctx->store);
+		struct store_view v;
+		store_view(&ctx->store, &v);
+		json_t *st = status_json(&v);
+		store_view_done(&v);
 		if (st) {
 			json_object_set_new(st, "listen", json_string(ctx->listen_name));
 			json_object_set_new(st, "version", json_string(PKISHARE_VERSION));

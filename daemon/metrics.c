@@ -59,16 +59,16 @@ char *metrics_render(struct daemon_ctx *ctx)
 {
 	struct buf b = {.p = malloc(4096), .cap = 4096};
 	struct metrics *m = &ctx->metrics;
-	json_t *info = store_bundle_info(&ctx->store);
-	json_t *tokens = store_token_list(&ctx->store);
+	struct store_view v;
+	store_view(&ctx->store, &v);
 
 	family(&b, "pkishare_bundle_held", "gauge",
 	       "Whether a sealed bundle is held (1) or not (0).");
-	put(&b, "pkishare_bundle_held %d\n", info ? 1 : 0);
+	put(&b, "pkishare_bundle_held %d\n", v.held ? 1 : 0);
 	family(&b, "pkishare_bundle_expires_in_seconds", "gauge",
 	       "Seconds until the held bundle is wiped (0 when none is held).");
 	put(&b, "pkishare_bundle_expires_in_seconds %lld\n",
-	    info ? (long long)json_integer_value(json_object_get(info, "expiresInSeconds")) : 0LL);
+	    v.held ? (long long)v.bundle.expires_in_s : 0LL);
 	family(&b, "pkishare_bundle_fetches_total", "counter", "Bundle fetches by result.");
 	for (int i = 0; i < M_FETCH_N; i++)
 		put(&b, "pkishare_bundle_fetches_total{result=\"%s\"} %llu\n", fetch_names[i],
@@ -93,24 +93,19 @@ char *metrics_render(struct daemon_ctx *ctx)
 		put(&b, "pkishare_authentication_failures_total{stage=\"%s\"} %llu\n",
 		    auth_names[i], (unsigned long long)atomic_load(&m->auth_fail[i]));
 	family(&b, "pkishare_tokens_active", "gauge", "Join tokens that can still be used.");
-	put(&b, "pkishare_tokens_active %zu\n", json_array_size(tokens));
-	json_t *st = store_status(&ctx->store), *kept = json_object_get(st, "state");
+	put(&b, "pkishare_tokens_active %zu\n", v.n_tokens);
 	family(&b, "pkishare_state_kept", "gauge",
 	       "Whether the held state is kept in systemd's file descriptor store (1) or ends "
 	       "with this process (0).");
-	put(&b, "pkishare_state_kept %d\n", json_is_true(json_object_get(kept, "kept")));
+	put(&b, "pkishare_state_kept %d\n", v.kept.kept ? 1 : 0);
 	family(&b, "pkishare_state_restores_total", "counter",
 	       "Restarts of pkishared the held state has survived.");
-	put(&b, "pkishare_state_restores_total %lld\n",
-	    (long long)json_integer_value(json_object_get(kept, "restores")));
+	put(&b, "pkishare_state_restores_total %llu\n", (unsigned long long)v.kept.restores);
 	family(&b, "pkishare_state_refused", "gauge",
 	       "Whether this process found a kept state that failed a check and started empty.");
-	put(&b, "pkishare_state_refused %d\n",
-	    json_string_length(json_object_get(kept, "refused")) ? 1 : 0);
-	json_decref(st);
+	put(&b, "pkishare_state_refused %d\n", v.kept.refused ? 1 : 0);
 	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");
 	put(&b, "pkishare_build_info{version=\"%s\"} 1\n", PKISHARE_VERSION);
-	json_decref(info);
-	json_decref(tokens);
+	store_view_done(&v);
 	return b.p;
 }

@@ -695,13 +695,3 @@ const char *persist_kind(const struct persist *p)
 {
 	return !p->enabled ? "none" : p->secretmem ? "memfd_secret" : "memfd";
 }
-
-json_t *persist_status(const struct persist *p)
-{
-	char since[RFC3339_LEN];
-	time_format(p->held_since, since);
-	return json_pack("{s:b, s:s, s:s?, s:I, s:s, s:s}", "kept", p->enabled, "memory",
-			 persist_kind(p), "heldSince", p->enabled ? since : NULL, "restores",
-			 (json_int_t)p->restores, "note", p->why, "refused",
-			 p->refused ? p->why : "");
-}

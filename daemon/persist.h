@@ -23,8 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "store.h"
 
 struct persist_slot;
@@ -88,5 +86,3 @@ void persist_drop_all(struct persist *p);
 void persist_close(struct persist *p);
 /* "memfd_secret", "memfd" or "none". */
 const char *persist_kind(const struct persist *p);
-/* For status and metrics: kept, memory, heldSince, restores, note. */
-json_t *persist_status(const struct persist *p);

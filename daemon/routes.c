@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "log.h"
+#include "status.h"
 #include "util.h"
 
 static bool allowed(const struct daemon_config *cfg, const struct client_id *id)
@@ -237,7 +238,10 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, "/metrics") == 0)
 		return http_metrics(ctx, c);
 	if (strcmp(url, "/v1/bundle/info") == 0) {
-		json_t *info = store_bundle_info(&ctx->store);
+		struct store_view v;
+		store_view(&ctx->store, &v);
+		json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
+		store_view_done(&v);
 		if (!info)
 			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no bundle is held");
 		return http_json(c, MHD_HTTP_OK, info);

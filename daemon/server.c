@@ -30,7 +30,6 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
-#include "persist.h"
 #include "util.h"
 
 /* Parse "host:port" or "[v6]:port" and bind a listening socket. */
@@ -93,20 +92,22 @@ void server_sock_name(int fd, char *name, size_t name_len)
 /* One line for systemd's STATUS=: whether a bundle is held and until when. */
 static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 {
-	json_t *st = store_bundle_info(&ctx->store);
-	if (st)
-		snprintf(buf, len, "Serving on %s; holding bundle %.8s until %s (%lld fetches)",
-			 ctx->listen_name, json_string_value(json_object_get(st, "id")),
-			 json_string_value(json_object_get(st, "expiresAt")),
-			 (long long)json_integer_value(json_object_get(st, "fetches")));
-	else
+	struct store_view v;
+	char until[RFC3339_LEN];
+	store_view(&ctx->store, &v);
+	if (v.held) {
+		time_format(v.bundle.expires_at, until);
+		snprintf(buf, len, "Serving on %s; holding bundle %.8s until %s (%llu fetches)",
+			 ctx->listen_name, v.bundle.id, until,
+			 (unsigned long long)v.bundle.fetches);
+	} else {
 		snprintf(buf, len, "Serving on %s; no bundle held", ctx->listen_name);
-	json_decref(st);
-	const struct persist *p = ctx->store.persist;
+	}
 	size_t n = strlen(buf);
-	if (p && !p->enabled && getenv("NOTIFY_SOCKET") && n < len)
+	if (v.kept.under && !v.kept.kept && getenv("NOTIFY_SOCKET") && n < len)
 		snprintf(buf + n, len - n,
 			 "; held state NOT kept across restarts (pkishare status)");
+	store_view_done(&v);
 }
 
 /* Read the wake counter back to zero where the loop reads it: a write nobody reads

@@ -309,61 +309,65 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	return 0;
 }
 
-/* Called with the lock held, with a bundle held. */
-static json_t *bundle_json_locked(struct store *s)
+const char *store_gone_name(enum store_gone g)
 {
-	char created[RFC3339_LEN], expires[RFC3339_LEN], at[RFC3339_LEN];
-	int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
-	time_format(s->created_at, created);
-	time_format(s->expires_at, expires);
-	json_t *log = json_array();
-	for (size_t i = 0; log && i < s->n_fetch_log; i++) {
-		time_format(s->fetch_log[i].at, at);
-		json_array_append_new(log, json_pack("{s:s, s:s, s:s, s:s}", "at", at, "client",
-						     s->fetch_log[i].client, "clientSource",
-						     s->fetch_log[i].source, "peer",
-						     s->fetch_log[i].peer));
-	}
-	json_t *prof = s->profile ? json_loads(s->profile, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", s->id, "keyId",
-			 s->key_id, "createdAt", created, "expiresAt", expires, "expiresInSeconds",
-			 (json_int_t)(left > 0 ? left : 0), "fetches", (json_int_t)s->fetches,
-			 "maxFetches", (json_int_t)s->max_fetches, "fetchLog",
-			 log ? log : json_array(), "profile", prof ? prof : json_null());
-}
-
-json_t *store_bundle_info(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	check_deadline_locked(s);
-	json_t *b = s->held ? bundle_json_locked(s) : NULL;
-	pthread_mutex_unlock(&s->lock);
-	return b;
-}
-
-json_t *store_status(struct store *s)
-{
-	static const char *const gone_names[] = {
+	static const char *const names[] = {
 	    [STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
 	    [STORE_GONE_DELETED] = "deleted",	   [STORE_GONE_USED_UP] = "used-up",
 	    [STORE_GONE_REPLACED] = "replaced",	   [STORE_GONE_LOST] = "lost-at-restart",
 	};
-	char gone_at[RFC3339_LEN];
-	json_t *b;
+	return (size_t)g < ELEMENTSOF(names) && names[g] ? names[g] : "unknown";
+}
 
+void store_view(struct store *s, struct store_view *ret)
+{
+	memset(ret, 0, sizeof(*ret));
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	b = s->held ? bundle_json_locked(s) : json_null();
-	time_format(s->gone_at, gone_at);
-	json_t *last = s->gone == STORE_GONE_NEVER
-			   ? json_null()
-			   : json_pack("{s:s, s:s, s:s}", "id", s->gone_id, "reason",
-				       gone_names[s->gone], "at", gone_at);
-	json_t *kept = s->persist ? persist_status(s->persist) : json_null();
+	if (s->held) {
+		struct store_bundle_view *b = &ret->bundle;
+		int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
+		ret->held = true;
+		str_copy(b->id, sizeof(b->id), s->id);
+		str_copy(b->key_id, sizeof(b->key_id), s->key_id);
+		b->created_at = s->created_at;
+		b->expires_at = s->expires_at;
+		b->expires_in_s = left > 0 ? left : 0;
+		b->fetches = s->fetches;
+		b->max_fetches = s->max_fetches;
+		b->n_fetch_log = s->n_fetch_log;
+		memcpy(b->fetch_log, s->fetch_log, s->n_fetch_log * sizeof(s->fetch_log[0]));
+		b->profile = s->profile ? strdup(s->profile) : NULL;
+	}
+	ret->gone = s->gone;
+	str_copy(ret->gone_id, sizeof(ret->gone_id), s->gone_id);
+	ret->gone_at = s->gone_at;
+	ret->n_tokens = s->n_tokens;
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		struct store_token_view *t = &ret->tokens[i];
+		str_copy(t->id, sizeof(t->id), s->tokens[i].id);
+		t->expires_at = s->tokens[i].expires_at;
+		t->uses_left = s->tokens[i].uses_left;
+		t->used = s->tokens[i].used;
+	}
+	if (s->persist) {
+		const struct persist *p = s->persist;
+		struct store_kept_view *k = &ret->kept;
+		k->under = true;
+		k->kept = p->enabled;
+		k->memory = persist_kind(p);
+		k->held_since = p->held_since;
+		k->restores = p->restores;
+		k->refused = p->refused;
+		str_copy(k->note, sizeof(k->note), p->why);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return json_pack("{s:o, s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
-			 last ? last : json_null(), "tokens", store_token_list(s), "state",
-			 kept ? kept : json_null());
+}
+
+void store_view_done(struct store_view *v)
+{
+	free(v->bundle.profile);
+	v->bundle.profile = NULL;
 }
 
 void store_forget_persisted(struct store *s)
@@ -415,22 +419,6 @@ int store_token_delete(struct store *s, const char *id)
 		}
 	pthread_mutex_unlock(&s->lock);
 	return r;
-}
-
-json_t *store_token_list(struct store *s)
-{
-	char at[RFC3339_LEN];
-	json_t *list = json_array();
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; list && i < s->n_tokens; i++) {
-		time_format(s->tokens[i].expires_at, at);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", "id", s->tokens[i].id,
-						      "expiresAt", at, "usesLeft",
-						      (json_int_t)s->tokens[i].uses_left, "used",
-						      (json_int_t)s->tokens[i].used));
-	}
-	pthread_mutex_unlock(&s->lock);
-	return list ? list : json_array();
 }
 
 /* Called with the lock held: the token's slot, or a negative error as for store_token_use. */

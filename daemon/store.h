@@ -10,8 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "bundle.h"
 #include "secret.h"
 
@@ -138,11 +136,48 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *so
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 
-/* A JSON description (never a secret) of the store: held bundle's id, key id, times,
- * fetches; or null and what happened to the last one. */
-json_t *store_status(struct store *s);
-/* The held bundle's public description with every fetch so far, or NULL if none. */
-json_t *store_bundle_info(struct store *s);
+/* What the store holds, copied under its lock: never a secret (ids, times, counts, token
+ * ids without their hashes). The store knows its state, not its callers' formats:
+ * status.c renders these as the admin API's JSON, metrics.c reads them as they are. */
+struct store_bundle_view {
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	char key_id[KEY_ID_HEX_LEN + 1];
+	int64_t created_at, expires_at; /* wall clock */
+	int64_t expires_in_s;		/* by the enforced (monotonic) deadline, >= 0 */
+	uint64_t fetches, max_fetches;
+	size_t n_fetch_log;
+	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
+	char *profile; /* canonical JSON, or NULL; freed by store_view_done */
+};
+struct store_token_view {
+	char id[TOKEN_ID_LEN + 1];
+	int64_t expires_at;
+	uint64_t uses_left, used;
+};
+struct store_kept_view {
+	bool under; /* the store writes through a persist (persist.h) */
+	bool kept;
+	const char *memory; /* "memfd_secret", "memfd" or "none" */
+	int64_t held_since;
+	uint64_t restores;
+	bool refused;
+	char note[320];
+};
+struct store_view {
+	bool held;
+	struct store_bundle_view bundle; /* when held */
+	enum store_gone gone;		 /* what became of the last bundle */
+	char gone_id[BUNDLE_ID_HEX_LEN + 1];
+	int64_t gone_at;
+	size_t n_tokens;
+	struct store_token_view tokens[STORE_MAX_TOKENS];
+	struct store_kept_view kept;
+};
+/* Fill ret (a bundle past its deadline is wiped first, as for a fetch). */
+void store_view(struct store *s, struct store_view *ret);
+void store_view_done(struct store_view *v);
+/* "never-uploaded", "expired", "deleted", "used-up", "replaced", "lost-at-restart". */
+const char *store_gone_name(enum store_gone g);
 
 /* systemctl stop: wipe what was kept for the next start (persist.h); nothing is kept
  * from now on. */
@@ -152,7 +187,6 @@ void store_forget_persisted(struct store *s);
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    int64_t ttl_s, uint64_t uses);
 int store_token_delete(struct store *s, const char *id);
-json_t *store_token_list(struct store *s);
 /* Check a presented token and consume one use, atomically. -ENOENT unknown id,
  * -EACCES wrong secret (compared in constant time), -ETIMEDOUT expired. A token whose
  * last use this was is removed. */
