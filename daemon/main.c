@@ -153,26 +153,13 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 		free(o);
 		return false;
 	}
-	if (strcmp(o->cfg.listen, cfg->listen) != 0 ||
-	    strcmp(o->cfg.admin_socket, cfg->admin_socket) != 0 || o->cfg.ttl_s != cfg->ttl_s ||
-	    o->cfg.max_ttl_s != cfg->max_ttl_s)
-		log_msg(LOG_WARNING, "reload: listen, admin-socket, ttl and max-ttl take effect "
-				     "only at the next restart");
 	server_stop(ctx);
 	struct daemon_config old_cfg = *cfg;
-	/* Only what the (stopped) HTTPS side reads changes. */
-	cfg->tls_cert = o->cfg.tls_cert;
-	cfg->tls_key = o->cfg.tls_key;
-	cfg->client_ca = o->cfg.client_ca;
-	memcpy(cfg->allow, o->cfg.allow, sizeof(cfg->allow));
-	cfg->n_allow = o->cfg.n_allow;
-	cfg->tls_priorities = o->cfg.tls_priorities;
-	cfg->connection_timeout_s = o->cfg.connection_timeout_s;
-	cfg->connection_limit = o->cfg.connection_limit;
-	cfg->connection_max_age_s = o->cfg.connection_max_age_s;
-	cfg->tls_failure_limit = o->cfg.tls_failure_limit;
-	cfg->per_ip_limit = o->cfg.per_ip_limit;
-	cfg->enrolled_fetch = o->cfg.enrolled_fetch;
+	/* Only what the (stopped) HTTPS side reads changes: options.c's table says which. */
+	char ignored[256];
+	options_reload_into(cfg, o, ignored, sizeof(ignored));
+	if (ignored[0])
+		log_msg(LOG_WARNING, "reload: %s take effect only at the next restart", ignored);
 	pthread_mutex_lock(&ctx->tls_lock);
 	struct tls_files *old_tls = ctx->tls;
 	ctx->tls = tls;

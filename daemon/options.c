@@ -17,194 +17,190 @@
 #include "options.h"
 #include "util.h"
 
-enum {
-	OPT_LISTEN = 256,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_CA,
-	OPT_ALLOW,
-	OPT_ADMIN,
-	OPT_TTL,
-	OPT_MAXTTL,
-	OPT_LOG,
-	OPT_TIMEOUT,
-	OPT_PRIO,
-	OPT_VERSION,
-	OPT_CONFIG,
-	OPT_ENROLL,
-	OPT_CONNLIMIT,
-	OPT_PERIP,
-	OPT_MAXAGE,
-	OPT_AUTHLIMIT,
-	OPT_TLSLIMIT,
-	OPT_ENROLLCA,
-	OPT_ENROLLFETCH,
+#define CFG(field) offsetof(struct options, cfg.field), sizeof(((struct options *)0)->cfg.field)
+#define COUNT_MAX 100000
+
+/* Every setting, once: its flag and configuration key, how its value is read and bounded,
+ * its default, its help line, and whether a reload (SIGHUP) may change it. --help, the
+ * file, the flags, the defaults and reload() are all driven from here; unit.options holds
+ * the man pages and the sample configuration against it. */
+static const struct option_def defs[] = {
+    {"listen", OPTION_STRING, CFG(listen), 0, 0, "ADDR:PORT", 0, DEFAULT_LISTEN,
+     "HTTPS address (port 0 picks one)", false, NULL},
+    {"tls-cert", OPTION_STRING, CFG(tls_cert), 0, 0, "FILE", 0, NULL,
+     "serving certificate (PEM, chain allowed)", true, NULL},
+    {"tls-key", OPTION_STRING, CFG(tls_key), 0, 0, "FILE", 0, NULL, "serving key (PEM)", true,
+     NULL},
+    {"client-ca", OPTION_STRING, CFG(client_ca), 0, 0, "FILE", 0, NULL,
+     "CA that client certificates must chain to", true, NULL},
+    {"allow", OPTION_LIST, CFG(allow), 0, DAEMON_MAX_ALLOW, "PATTERN", 0, NULL,
+     "allowed CN of client-CA certificates (shell pattern;\n"
+     "repeatable; enrolled identities: --enrolled-fetch)",
+     true, NULL},
+    {"admin-socket", OPTION_STRING, CFG(admin_socket), 0, 0, "PATH", 0, DEFAULT_ADMIN_SOCKET,
+     "admin unix socket (or $PKISHARE_ADMIN_SOCKET)", false, NULL},
+    {"ttl", OPTION_DURATION, CFG(ttl_s), 1, STORE_MAX_TTL_S, "DURATION", DEFAULT_TTL_S, NULL,
+     "default bundle lifetime", false, NULL},
+    {"max-ttl", OPTION_DURATION, CFG(max_ttl_s), 1, STORE_MAX_TTL_S, "DURATION", DEFAULT_MAX_TTL_S,
+     NULL, "longest lifetime an upload may ask for", false, NULL},
+    {"connection-timeout", OPTION_DURATION, CFG(connection_timeout_s), 1, 24 * 3600, "DURATION",
+     DEFAULT_CONNECTION_TIMEOUT_S, NULL, "idle connection timeout", true, NULL},
+    {"connection-max-age", OPTION_DURATION, CFG(connection_max_age_s), 1, 24 * 3600, "DURATION",
+     DEFAULT_CONNECTION_MAX_AGE_S, NULL, "total time a connection may stay open", true, NULL},
+    {"connection-limit", OPTION_COUNT, CFG(connection_limit), 1, CONNECTION_LIMIT_MAX, "N",
+     DEFAULT_CONNECTION_LIMIT, NULL,
+     "concurrent connections (below FD_SETSIZE: the serving\nloop uses select(2))", true,
+     " (the serving loop uses select(2); see pkishared(8))"},
+    {"per-address-limit", OPTION_COUNT, CFG(per_ip_limit), 1, COUNT_MAX, "N", DEFAULT_PER_IP_LIMIT,
+     NULL, "concurrent connections per client address", true, NULL},
+    {"auth-failure-limit", OPTION_COUNT, CFG(auth_failure_limit), 1, COUNT_MAX, "N",
+     DEFAULT_AUTH_FAILURE_LIMIT, NULL, "failed enrollments per address per minute before 429",
+     false, NULL},
+    {"tls-failure-limit", OPTION_COUNT, CFG(tls_failure_limit), 1, COUNT_MAX, "N",
+     DEFAULT_TLS_FAILURE_LIMIT, NULL,
+     "refused client identities per address per minute before\nthat address is turned "
+     "away at accept",
+     true, NULL},
+    {"tls-priorities", OPTION_STRING, CFG(tls_priorities), 0, 0, "STRING", 0, NULL,
+     "GnuTLS priority string (default: TLS 1.3/1.2 AEAD)", true, NULL},
+    {"enroll-ttl", OPTION_DURATION, CFG(enroll_ttl_s), 1, 24 * 3600, "DURATION",
+     DEFAULT_ENROLL_TTL_S, NULL, "lifetime of enrolled client certificates", false, NULL},
+    {"enroll-ca-lifetime", OPTION_DURATION, CFG(enroll_ca_lifetime_s), 1, STORE_MAX_TTL_S,
+     "DURATION", DEFAULT_ENROLL_CA_LIFETIME_S, NULL,
+     "lifetime of the in-memory enrollment CA, renewed\nbefore it ends", false, NULL},
+    {"enrolled-fetch", OPTION_YESNO, CFG(enrolled_fetch), 0, 0, "yes|no", 1, NULL,
+     "may identities enrolled with a join token fetch the\nbundle", true, NULL},
+    {"log-level", OPTION_LOGLEVEL, offsetof(struct options, log_level), sizeof(int), 0, 0, "LEVEL",
+     LOG_INFO, NULL, "error, warning, notice, info or debug", false, NULL},
 };
 
-static const struct option opts[] = {
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"tls-cert", required_argument, NULL, OPT_CERT},
-    {"tls-key", required_argument, NULL, OPT_KEY},
-    {"client-ca", required_argument, NULL, OPT_CA},
-    {"allow", required_argument, NULL, OPT_ALLOW},
-    {"admin-socket", required_argument, NULL, OPT_ADMIN},
-    {"ttl", required_argument, NULL, OPT_TTL},
-    {"max-ttl", required_argument, NULL, OPT_MAXTTL},
-    {"connection-timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"connection-limit", required_argument, NULL, OPT_CONNLIMIT},
-    {"connection-max-age", required_argument, NULL, OPT_MAXAGE},
-    {"auth-failure-limit", required_argument, NULL, OPT_AUTHLIMIT},
-    {"tls-failure-limit", required_argument, NULL, OPT_TLSLIMIT},
-    {"per-address-limit", required_argument, NULL, OPT_PERIP},
-    {"tls-priorities", required_argument, NULL, OPT_PRIO},
-    {"enroll-ttl", required_argument, NULL, OPT_ENROLL},
-    {"enroll-ca-lifetime", required_argument, NULL, OPT_ENROLLCA},
-    {"enrolled-fetch", required_argument, NULL, OPT_ENROLLFETCH},
-    {"log-level", required_argument, NULL, OPT_LOG},
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {0},
-};
+/* A number into a field of its own width (int64_t, unsigned, int or bool). */
+static void store_number(void *p, size_t size, int64_t n)
+{
+	if (size == sizeof(int64_t))
+		*(int64_t *)p = n;
+	else if (size == sizeof(unsigned))
+		*(unsigned *)p = (unsigned)n;
+	else if (size == sizeof(bool))
+		*(bool *)p = n != 0;
+}
+
+const struct option_def *options_table(size_t *ret_n)
+{
+	*ret_n = ELEMENTSOF(defs);
+	return defs;
+}
+
+enum { OPT_VERSION = 256, OPT_CONFIG, OPT_FIRST_DEF };
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: pkishared [OPTIONS]\n"
-	    "Hold a sealed PKI bundle in memory and serve it to joining control-plane nodes\n"
-	    "over mutual TLS. See pkishared(8) and pkishared.conf(5).\n\n"
-	    "  --config FILE            configuration file (default %s if present)\n"
-	    "  --listen ADDR:PORT       HTTPS address (default %s; port 0 picks one)\n"
-	    "  --tls-cert FILE          serving certificate (PEM, chain allowed)\n"
-	    "  --tls-key FILE           serving key (PEM)\n"
-	    "  --client-ca FILE         CA that client certificates must chain to\n"
-	    "  --allow PATTERN          allowed CN of client-CA certificates (shell pattern;\n"
-	    "                           repeatable; enrolled identities: --enrolled-fetch)\n"
-	    "  --admin-socket PATH      admin unix socket (default %s,\n"
-	    "                           or $PKISHARE_ADMIN_SOCKET)\n"
-	    "  --ttl DURATION           default bundle lifetime (default 2h)\n"
-	    "  --max-ttl DURATION       longest lifetime an upload may ask for (default 24h)\n"
-	    "  --connection-timeout DURATION  idle connection timeout (default 10s)\n"
-	    "  --connection-max-age DURATION  total time a connection may stay open (default 30s)\n"
-	    "  --connection-limit N     concurrent connections (default %d)\n"
-	    "  --per-address-limit N    concurrent connections per client address (default %d)\n"
-	    "  --auth-failure-limit N   failed enrollments per address per minute before 429\n"
-	    "                           (default 5)\n"
-	    "  --tls-failure-limit N    refused client identities per address per minute before\n"
-	    "                           that address is turned away at accept (default 30)\n"
-	    "  --tls-priorities STRING  GnuTLS priority string (default: TLS 1.3/1.2 AEAD)\n"
-	    "  --enroll-ttl DURATION    lifetime of enrolled client certificates (default 10m)\n"
-	    "  --enroll-ca-lifetime DURATION  lifetime of the in-memory enrollment CA, renewed\n"
-	    "                           before it ends (default 720h)\n"
-	    "  --enrolled-fetch yes|no  may identities enrolled with a join token fetch the\n"
-	    "                           bundle (default yes)\n"
-	    "  --log-level LEVEL        error, warning, notice, info or debug (default info)\n"
-	    "  -h, --help               show this help\n"
-	    "  --version                show the version\n"
-	    "  pkishared --on-stop      the unit's ExecStop=: on a stop (not a restart), have\n"
-	    "                           the daemon wipe the state it keeps in systemd's store\n",
-	    DEFAULT_CONFIG_FILE, DEFAULT_LISTEN, DEFAULT_ADMIN_SOCKET, DEFAULT_CONNECTION_LIMIT,
-	    DEFAULT_PER_IP_LIMIT);
+	char left[64], def[64];
+	fprintf(f,
+		"Usage: pkishared [OPTIONS]\n"
+		"Hold a sealed PKI bundle in memory and serve it to joining control-plane nodes\n"
+		"over mutual TLS. See pkishared(8) and pkishared.conf(5).\n\n"
+		"  --config FILE            configuration file (default %s if present)\n",
+		DEFAULT_CONFIG_FILE);
+	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
+		const struct option_def *d = &defs[i];
+		snprintf(left, sizeof(left), "--%s %s", d->name, d->arg);
+		def[0] = 0;
+		if (d->def_str)
+			snprintf(def, sizeof(def), " (default %s)", d->def_str);
+		else if (d->type == OPTION_DURATION) {
+			char t[32];
+			duration_format(d->def_num, t, sizeof(t));
+			snprintf(def, sizeof(def), " (default %s)", t);
+		} else if (d->type == OPTION_COUNT)
+			snprintf(def, sizeof(def), " (default %lld)", (long long)d->def_num);
+		else if (d->type == OPTION_YESNO)
+			snprintf(def, sizeof(def), " (default %s)", d->def_num ? "yes" : "no");
+		else if (d->type == OPTION_LOGLEVEL)
+			snprintf(def, sizeof(def), " (default info)");
+		int col = fprintf(f, strlen(left) >= 25 ? "  %s  " : "  %-25s", left);
+		for (const char *h = d->help; *h; h++) {
+			fputc(*h, f);
+			col = *h == '\n' ? fprintf(f, "%27s", "") : col + 1;
+		}
+		/* The default and [restart] on the same line if it stays within 88 columns. */
+		const char *restart = d->reload ? "" : " [restart]";
+		if (col + strlen(def) + strlen(restart) > 88)
+			fprintf(f, "\n%26s", "");
+		fprintf(f, "%s%s\n", def, restart);
+	}
+	fprintf(f,
+		"  -h, --help               show this help\n"
+		"  --version                show the version\n"
+		"  pkishared --on-stop      the unit's ExecStop=: on a stop (not a restart), have\n"
+		"                           the daemon wipe the state it keeps in systemd's store\n"
+		"[restart]: a reload (SIGHUP) keeps the running value; a restart takes the new.\n");
+}
+
+static void *field(struct options *o, const struct option_def *d)
+{
+	return (char *)o + d->offset;
 }
 
 /* Apply one setting. where says where it came from, for the message. */
-static int apply(struct options *o, int id, const char *v, const char *where)
+static int apply(struct options *o, const struct option_def *d, const char *v, const char *where)
 {
-	struct daemon_config *cfg = &o->cfg;
-	int64_t d;
-	uint64_t n;
+	int64_t n;
+	uint64_t u;
 
-	switch (id) {
-	case OPT_LISTEN:
-		cfg->listen = v;
+	switch (d->type) {
+	case OPTION_STRING:
+		*(const char **)field(o, d) = v;
 		return 0;
-	case OPT_CERT:
-		cfg->tls_cert = v;
-		return 0;
-	case OPT_KEY:
-		cfg->tls_key = v;
-		return 0;
-	case OPT_CA:
-		cfg->client_ca = v;
-		return 0;
-	case OPT_ALLOW:
-		if (cfg->n_allow >= DAEMON_MAX_ALLOW) {
-			fprintf(stderr, "pkishared: %s: at most %d allow patterns\n", where,
-				DAEMON_MAX_ALLOW);
+	case OPTION_LIST:
+		if (o->cfg.n_allow >= (size_t)d->max) {
+			fprintf(stderr, "pkishared: %s: at most %lld %s values\n", where,
+				(long long)d->max, d->name);
 			return 2;
 		}
-		cfg->allow[cfg->n_allow++] = v;
+		o->cfg.allow[o->cfg.n_allow++] = v;
 		return 0;
-	case OPT_ADMIN:
-		cfg->admin_socket = v;
-		return 0;
-	case OPT_PRIO:
-		cfg->tls_priorities = v;
-		return 0;
-	case OPT_TTL:
-	case OPT_MAXTTL:
-	case OPT_TIMEOUT:
-	case OPT_ENROLL:
-	case OPT_ENROLLCA:
-	case OPT_MAXAGE:
-		if (duration_parse(v, &d) < 0) {
-			fprintf(stderr, "pkishared: %s: invalid duration '%s': %s\n", where, v,
-				error_message(-PKS_E_DURATION));
+	case OPTION_DURATION:
+		if (duration_parse(v, &n) < 0) {
+			fprintf(stderr, "pkishared: %s: %s: invalid duration '%s': %s\n", where,
+				d->name, v, error_message(-PKS_E_DURATION));
 			return 2;
 		}
-		if ((id == OPT_TTL || id == OPT_MAXTTL) && d > STORE_MAX_TTL_S) {
+		if (n < d->min || n > d->max) {
+			char max[32];
+			duration_format(d->max, max, sizeof(max));
 			fprintf(stderr,
-				"pkishared: %s: '%s' is longer than 1000 days, the longest "
-				"lifetime pkishared keeps\n",
-				where, v);
+				"pkishared: %s: %s: '%s' is longer than %s, the most it takes\n",
+				where, d->name, v, max);
 			return 2;
 		}
-		if (id == OPT_TTL)
-			cfg->ttl_s = d;
-		else if (id == OPT_MAXTTL)
-			cfg->max_ttl_s = d;
-		else if (id == OPT_ENROLL)
-			cfg->enroll_ttl_s = d;
-		else if (id == OPT_ENROLLCA)
-			cfg->enroll_ca_lifetime_s = d;
-		else if (id == OPT_MAXAGE)
-			cfg->connection_max_age_s = (unsigned)d;
-		else
-			cfg->connection_timeout_s = (unsigned)d;
-		if (id == OPT_TTL)
-			cfg->ttl_given = true;
-		return 0;
-	case OPT_CONNLIMIT:
-	case OPT_PERIP:
-	case OPT_AUTHLIMIT:
-	case OPT_TLSLIMIT:
-		if (uint_parse(v, 100000, &n) < 0 || n == 0) {
-			fprintf(stderr, "pkishared: %s: '%s' is not a number from 1 to 100000\n",
-				where, v);
+		break;
+	case OPTION_COUNT:
+		if (uint_parse(v, UINT32_MAX, &u) < 0 || (int64_t)u < d->min) {
+			fprintf(stderr,
+				"pkishared: %s: %s: '%s' is not a number from %lld to %lld\n",
+				where, d->name, v, (long long)d->min, (long long)d->max);
 			return 2;
 		}
-		if (id == OPT_CONNLIMIT)
-			cfg->connection_limit = (unsigned)n;
-		else if (id == OPT_AUTHLIMIT)
-			cfg->auth_failure_limit = (unsigned)n;
-		else if (id == OPT_TLSLIMIT)
-			cfg->tls_failure_limit = (unsigned)n;
-		else
-			cfg->per_ip_limit = (unsigned)n;
-		return 0;
-	case OPT_ENROLLFETCH:
+		if ((int64_t)u > d->max) {
+			fprintf(stderr, "pkishared: %s: %s is at most %lld%s, not %llu\n", where,
+				d->name, (long long)d->max, d->bound_why ? d->bound_why : "",
+				(unsigned long long)u);
+			return 2;
+		}
+		n = (int64_t)u;
+		break;
+	case OPTION_YESNO:
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
-			fprintf(stderr,
-				"pkishared: %s: enrolled-fetch is 'yes' or 'no', not '%.32s'\n",
-				where, v);
+			fprintf(stderr, "pkishared: %s: %s is 'yes' or 'no', not '%.32s'\n", where,
+				d->name, v);
 			return 2;
 		}
-		cfg->enrolled_fetch = strcmp(v, "yes") == 0;
-		return 0;
-	case OPT_LOG:
-		o->log_level = log_level_parse(v);
-		if (o->log_level < 0) {
+		n = strcmp(v, "yes") == 0;
+		break;
+	case OPTION_LOGLEVEL:
+		n = log_level_parse(v);
+		if (n < 0) {
 			fprintf(
 			    stderr,
 			    "pkishared: %s: unknown log level '%s' (use error, warning, notice, "
@@ -212,10 +208,14 @@ static int apply(struct options *o, int id, const char *v, const char *where)
 			    where, v);
 			return 2;
 		}
-		return 0;
+		break;
 	default:
 		return 2;
 	}
+	store_number(field(o, d), d->size, n);
+	if (strcmp(d->name, "ttl") == 0)
+		o->cfg.ttl_given = true;
+	return 0;
 }
 
 static int load_file(struct options *o, const char *path, bool must_exist)
@@ -252,12 +252,11 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 		*eq = 0;
 		name[strcspn(name, " \t")] = 0;
 		value += strspn(value, " \t");
-		int id = 0;
-		for (const struct option *op = opts; op->name; op++)
-			if (op->has_arg == required_argument && strcmp(op->name, name) == 0 &&
-			    op->val != OPT_CONFIG)
-				id = op->val;
-		if (!id) {
+		const struct option_def *d = NULL;
+		for (size_t i = 0; i < ELEMENTSOF(defs) && !d; i++)
+			if (strcmp(defs[i].name, name) == 0)
+				d = &defs[i];
+		if (!d) {
 			fprintf(stderr,
 				"pkishared: %s: unknown setting '%.64s' (see "
 				"pkishared.conf(5))\n",
@@ -270,7 +269,7 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 			fclose(f);
 			return 2;
 		}
-		int r = apply(o, id, o->strings[o->n_strings++], where);
+		int r = apply(o, d, o->strings[o->n_strings++], where);
 		if (r) {
 			fclose(f);
 			return r;
@@ -287,23 +286,16 @@ int options_load(struct options *o, int argc, char **argv)
 	int c, r;
 
 	memset(o, 0, sizeof(*o));
-	o->log_level = LOG_INFO;
-	o->cfg = (struct daemon_config){
-	    .listen = DEFAULT_LISTEN,
-	    .admin_socket = env_sock && *env_sock ? env_sock : DEFAULT_ADMIN_SOCKET,
-	    .ttl_s = DEFAULT_TTL_S,
-	    .max_ttl_s = DEFAULT_MAX_TTL_S,
-	    .connection_timeout_s = DEFAULT_CONNECTION_TIMEOUT_S,
-	    .connection_limit = DEFAULT_CONNECTION_LIMIT,
-	    .per_ip_limit = DEFAULT_PER_IP_LIMIT,
-	    .tls_priorities = DEFAULT_TLS_PRIORITIES,
-	    .enroll_ttl_s = DEFAULT_ENROLL_TTL_S,
-	    .enroll_ca_lifetime_s = DEFAULT_ENROLL_CA_LIFETIME_S,
-	    .enrolled_fetch = true,
-	    .connection_max_age_s = DEFAULT_CONNECTION_MAX_AGE_S,
-	    .auth_failure_limit = DEFAULT_AUTH_FAILURE_LIMIT,
-	    .tls_failure_limit = DEFAULT_TLS_FAILURE_LIMIT,
-	};
+	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
+		const struct option_def *d = &defs[i];
+		if (d->type == OPTION_STRING)
+			*(const char **)field(o, d) = d->def_str;
+		else if (d->type != OPTION_LIST)
+			store_number(field(o, d), d->size, d->def_num);
+	}
+	o->cfg.tls_priorities = DEFAULT_TLS_PRIORITIES;
+	if (env_sock && *env_sock)
+		o->cfg.admin_socket = env_sock;
 	/* The file first, so that flags override it. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -314,6 +306,14 @@ int options_load(struct options *o, int argc, char **argv)
 	r = load_file(o, config ? config : DEFAULT_CONFIG_FILE, config != NULL);
 	if (r)
 		return r;
+	struct option opts[ELEMENTSOF(defs) + 4] = {
+	    {"config", required_argument, NULL, OPT_CONFIG},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(defs); i++)
+		opts[3 + i] =
+		    (struct option){defs[i].name, required_argument, NULL, OPT_FIRST_DEF + (int)i};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -330,7 +330,9 @@ int options_load(struct options *o, int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		r = apply(o, c, optarg, "command line");
+		r = c >= OPT_FIRST_DEF && c < OPT_FIRST_DEF + (int)ELEMENTSOF(defs)
+			? apply(o, &defs[c - OPT_FIRST_DEF], optarg, "command line")
+			: 2;
 		if (r)
 			return r;
 	}
@@ -351,13 +353,6 @@ int options_load(struct options *o, int argc, char **argv)
 				"enroll-ttl (the CA is renewed when two enroll-ttl are left)\n");
 		return 2;
 	}
-	if (cfg->connection_limit > CONNECTION_LIMIT_MAX) {
-		fprintf(stderr,
-			"pkishared: connection-limit is at most %d (the serving loop uses "
-			"select(2); see pkishared(8))\n",
-			CONNECTION_LIMIT_MAX);
-		return 2;
-	}
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)
 		cfg->ttl_s = cfg->max_ttl_s; /* a short max-ttl alone lowers the default too */
 	if (cfg->ttl_s > cfg->max_ttl_s) {
@@ -373,4 +368,32 @@ void options_free(struct options *o)
 	for (size_t i = 0; i < o->n_strings; i++)
 		free(o->strings[i]);
 	o->n_strings = 0;
+}
+
+void options_reload_into(struct daemon_config *cfg, const struct options *next, char *ret_ignored,
+			 size_t len)
+{
+	size_t base = offsetof(struct options, cfg);
+	ret_ignored[0] = 0;
+	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
+		const struct option_def *d = &defs[i];
+		if (d->offset < base || d->offset >= base + sizeof(*cfg))
+			continue; /* not a daemon_config field (log-level) */
+		char *to = (char *)cfg + (d->offset - base);
+		const char *from = (const char *)next + d->offset;
+		if (d->reload) {
+			memcpy(to, from, d->size);
+			if (d->type == OPTION_LIST)
+				cfg->n_allow = next->cfg.n_allow;
+			continue;
+		}
+		bool same =
+		    d->type == OPTION_STRING
+			? !strcmp(*(const char *const *)to ? *(const char *const *)to : "",
+				  *(const char *const *)from ? *(const char *const *)from : "")
+			: !memcmp(to, from, d->size);
+		size_t n = strlen(ret_ignored);
+		if (!same && n + strlen(d->name) + 3 < len)
+			snprintf(ret_ignored + n, len - n, "%s%s", n ? ", " : "", d->name);
+	}
 }

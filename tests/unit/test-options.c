@@ -1,5 +1,6 @@
 /* test-options.c - pkishared's configuration (daemon core): the file, the flags that win
  * over it, the bounds, and the refusals an operator can cause. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,15 +127,104 @@ static void options_answer_help(void)
 	options_free(&o);
 }
 
+static const char *source_root = ".";
+
+/* The whole file, or NULL. */
+static char *slurp(const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", source_root, rel);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 1 << 20);
+	size_t n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* A name as groff writes it: every '-' as "\-". */
+static void roff(const char *name, char *out, size_t len)
+{
+	size_t j = 0;
+	for (const char *p = name; *p && j + 3 < len; p++) {
+		if (*p == '-')
+			out[j++] = '\\';
+		out[j++] = *p;
+	}
+	out[j] = 0;
+}
+
+static void options_are_documented_where_the_table_says(void)
+{
+	char *man = slurp("docs/pkishared.8"), *conf5 = slurp("docs/pkishared.conf.5"),
+	     *sample = slurp("systemd/pkishared.conf");
+	CHECK(man && conf5 && sample);
+	if (!man || !conf5 || !sample)
+		goto out;
+	/* The sample's header lists exactly the settings a reload does not change. */
+	char *header_end = strstr(sample, "\n\n");
+	size_t n;
+	const struct option_def *defs = options_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		char flag[128], key[96], in_sample[128];
+		roff(defs[i].name, key, sizeof(key));
+		snprintf(flag, sizeof(flag), "\\-\\-%s ", key);
+		snprintf(in_sample, sizeof(in_sample), "%s = ", defs[i].name);
+		if (!strstr(man, flag))
+			fprintf(stderr, "pkishared(8) does not document --%s\n", defs[i].name);
+		CHECK(strstr(man, flag) != NULL);
+		if (!strstr(conf5, key))
+			fprintf(stderr, "pkishared.conf(5) does not document %s\n", defs[i].name);
+		CHECK(strstr(conf5, key) != NULL);
+		if (!strstr(sample, in_sample))
+			fprintf(stderr, "the sample configuration lacks '%s'\n", in_sample);
+		CHECK(strstr(sample, in_sample) != NULL);
+		char word[128];
+		snprintf(word, sizeof(word), " %s", defs[i].name);
+		char *hit = strstr(sample, word);
+		bool in_header = hit && header_end && hit < header_end;
+		if (in_header == defs[i].reload)
+			fprintf(stderr,
+				"the sample's header %s %s among the restart-only settings\n",
+				in_header ? "lists" : "does not list", defs[i].name);
+		CHECK(in_header != defs[i].reload);
+		/* And pkishared(8) names the restart-only ones in its reload paragraph. */
+		if (!defs[i].reload) {
+			char *para = strstr(man, "A reload (SIGHUP");
+			char *end = para ? strstr(para, "\n.") : NULL;
+			char bare[128];
+			snprintf(bare, sizeof(bare), "\\-\\-%s", key);
+			char *at = para ? strstr(para, bare) : NULL;
+			if (!at || at > end)
+				fprintf(stderr, "pkishared(8)'s reload paragraph lacks --%s\n",
+					defs[i].name);
+			CHECK(at && at < end);
+		}
+	}
+out:
+	free(man);
+	free(conf5);
+	free(sample);
+}
+
 static const struct test_case cases[] = {
-    TEST(options_read_the_given_file),		TEST(options_flags_win_over_the_file),
-    TEST(options_refuse_an_unknown_key),	TEST(options_refuse_a_missing_given_file),
-    TEST(options_bound_lifetimes_by_the_store), TEST(options_refuse_ttl_over_max_ttl),
-    TEST(options_require_the_tls_files),	TEST(options_answer_help),
+    TEST(options_read_the_given_file),
+    TEST(options_flags_win_over_the_file),
+    TEST(options_refuse_an_unknown_key),
+    TEST(options_refuse_a_missing_given_file),
+    TEST(options_bound_lifetimes_by_the_store),
+    TEST(options_refuse_ttl_over_max_ttl),
+    TEST(options_require_the_tls_files),
+    TEST(options_answer_help),
+    TEST(options_are_documented_where_the_table_says),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		source_root = argv[1];
 	if (!mkdtemp(dir))
 		return 1;
 	int r = test_run("options", cases, TEST_ELEMENTS(cases));
