@@ -154,37 +154,35 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 		return 0;
 	case OPTION_LIST:
 		if (o->cfg.n_allow >= (size_t)d->max) {
-			fprintf(stderr, "pkishared: %s: at most %lld %s values\n", where,
-				(long long)d->max, d->name);
+			log_msg(LOG_ERR, "%s: at most %lld %s values", where, (long long)d->max,
+				d->name);
 			return 2;
 		}
 		o->cfg.allow[o->cfg.n_allow++] = v;
 		return 0;
 	case OPTION_DURATION:
 		if (duration_parse(v, &n) < 0) {
-			fprintf(stderr, "pkishared: %s: %s: invalid duration '%s': %s\n", where,
-				d->name, v, error_message(-PKS_E_DURATION));
+			log_msg(LOG_ERR, "%s: %s: invalid duration '%s': %s", where, d->name, v,
+				error_message(-PKS_E_DURATION));
 			return 2;
 		}
 		if (n < d->min || n > d->max) {
 			char max[32];
 			duration_format(d->max, max, sizeof(max));
-			fprintf(stderr,
-				"pkishared: %s: %s: '%s' is longer than %s, the most it takes\n",
-				where, d->name, v, max);
+			log_msg(LOG_ERR, "%s: %s: '%s' is longer than %s, the most it takes", where,
+				d->name, v, max);
 			return 2;
 		}
 		break;
 	case OPTION_COUNT:
 		if (uint_parse(v, UINT32_MAX, &u) < 0 || (int64_t)u < d->min) {
-			fprintf(stderr,
-				"pkishared: %s: %s: '%s' is not a number from %lld to %lld\n",
-				where, d->name, v, (long long)d->min, (long long)d->max);
+			log_msg(LOG_ERR, "%s: %s: '%s' is not a number from %lld to %lld", where,
+				d->name, v, (long long)d->min, (long long)d->max);
 			return 2;
 		}
 		if ((int64_t)u > d->max) {
-			fprintf(stderr, "pkishared: %s: %s is at most %lld%s, not %llu\n", where,
-				d->name, (long long)d->max, d->bound_why ? d->bound_why : "",
+			log_msg(LOG_ERR, "%s: %s is at most %lld%s, not %llu", where, d->name,
+				(long long)d->max, d->bound_why ? d->bound_why : "",
 				(unsigned long long)u);
 			return 2;
 		}
@@ -192,8 +190,7 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 		break;
 	case OPTION_YESNO:
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
-			fprintf(stderr, "pkishared: %s: %s is 'yes' or 'no', not '%.32s'\n", where,
-				d->name, v);
+			log_msg(LOG_ERR, "%s: %s is 'yes' or 'no', not '%.32s'", where, d->name, v);
 			return 2;
 		}
 		n = strcmp(v, "yes") == 0;
@@ -201,11 +198,10 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 	case OPTION_LOGLEVEL:
 		n = log_level_parse(v);
 		if (n < 0) {
-			fprintf(
-			    stderr,
-			    "pkishared: %s: unknown log level '%s' (use error, warning, notice, "
-			    "info or debug)\n",
-			    where, v);
+			log_msg(LOG_ERR,
+				"%s: unknown log level '%s' (use error, warning, notice, info or "
+				"debug)",
+				where, v);
 			return 2;
 		}
 		break;
@@ -227,8 +223,7 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 	if (!f) {
 		if (!must_exist && errno == ENOENT)
 			return 0;
-		fprintf(stderr, "pkishared: cannot read configuration file %s: %s\n", path,
-			strerror(errno));
+		log_msg(LOG_ERR, "cannot read configuration file %s: %s", path, strerror(errno));
 		return 2;
 	}
 	o->config_path = path;
@@ -244,7 +239,7 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 			continue;
 		char *eq = strchr(p, '=');
 		if (!eq) {
-			fprintf(stderr, "pkishared: %s: expected 'name = value'\n", where);
+			log_msg(LOG_ERR, "%s: expected 'name = value'", where);
 			fclose(f);
 			return 2;
 		}
@@ -257,9 +252,9 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 			if (strcmp(defs[i].name, name) == 0)
 				d = &defs[i];
 		if (!d) {
-			fprintf(stderr,
-				"pkishared: %s: unknown setting '%.64s' (see "
-				"pkishared.conf(5))\n",
+			log_msg(LOG_ERR,
+				"%s: unknown setting '%.64s' (see "
+				"pkishared.conf(5))",
 				where, name);
 			fclose(f);
 			return 2;
@@ -337,27 +332,25 @@ int options_load(struct options *o, int argc, char **argv)
 			return r;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "pkishared: unexpected argument '%s'\n", argv[optind]);
+		log_msg(LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
 	struct daemon_config *cfg = &o->cfg;
 	if (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca) {
-		fprintf(stderr,
-			"pkishared: tls-cert, tls-key and client-ca are required, as flags or "
-			"in the configuration file (make them with 'pkishare pki init' or "
-			"'pkishare pki serving-cert')\n");
+		log_msg(LOG_ERR, "tls-cert, tls-key and client-ca are required, as flags or "
+				 "in the configuration file (make them with 'pkishare pki init' or "
+				 "'pkishare pki serving-cert')");
 		return 2;
 	}
 	if (cfg->enroll_ca_lifetime_s < 3 * cfg->enroll_ttl_s) {
-		fprintf(stderr, "pkishared: enroll-ca-lifetime must be at least three times "
-				"enroll-ttl (the CA is renewed when two enroll-ttl are left)\n");
+		log_msg(LOG_ERR, "enroll-ca-lifetime must be at least three times "
+				 "enroll-ttl (the CA is renewed when two enroll-ttl are left)");
 		return 2;
 	}
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)
 		cfg->ttl_s = cfg->max_ttl_s; /* a short max-ttl alone lowers the default too */
 	if (cfg->ttl_s > cfg->max_ttl_s) {
-		fprintf(stderr,
-			"pkishared: ttl is longer than max-ttl; lower ttl or raise max-ttl\n");
+		log_msg(LOG_ERR, "ttl is longer than max-ttl; lower ttl or raise max-ttl");
 		return 2;
 	}
 	return 0;
