@@ -178,6 +178,20 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 				  "make one)",
 				  meta.key_id);
 	}
+	if (r == -ENOSPC) {
+		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
+		a.result = "key-history-full";
+		log_audit(&a, "refused upload: the key-id history is full (%d key ids)",
+			  STORE_MAX_SEEN_KEYS);
+		return http_error(
+		    c, MHD_HTTP_INSUFFICIENT_STORAGE, "key-history-full",
+		    "pkishared remembers %d used certificate keys and has seen that "
+		    "many since its state began; it forgets none, so that none can be "
+		    "used again. Start a new state with 'systemctl stop pkishared' and "
+		    "start (this wipes the held bundle, the join tokens and the "
+		    "history), then upload",
+		    STORE_MAX_SEEN_KEYS);
+	}
 	if (r < 0)
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s",
 				  error_message(r));

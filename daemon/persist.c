@@ -24,7 +24,7 @@
 #include "persist.h"
 #include "util.h"
 
-#define PERSIST_VERSION 3
+#define PERSIST_VERSION 4
 #define MAC_BYTES 32
 #define KEY_NAME "pkishared-key"
 #define STATE_NAME "pkishared-state"
@@ -74,6 +74,23 @@ static void bundle_name(char out[64], const char *id, uint64_t seq)
 {
 	snprintf(out, 64, BUNDLE_PREFIX "%.*s-%llu", BUNDLE_ID_HEX_LEN, id,
 		 (unsigned long long)seq);
+}
+
+/* The key file holds the MAC key and, after it, the generation of the last slot written:
+ * a state file rolled back to an older copy (its slots' MACs still good) is then told from
+ * the current one. Written right after each slot, so a slot may be one ahead of it. */
+#define KEY_FILE_BYTES (crypto_generichash_KEYBYTES + sizeof(uint64_t))
+
+static uint64_t key_generation(const struct persist *p)
+{
+	uint64_t g;
+	memcpy(&g, p->key.map + crypto_generichash_KEYBYTES, sizeof(g));
+	return g;
+}
+
+static void key_generation_set(struct persist *p, uint64_t g)
+{
+	memcpy(p->key.map + crypto_generichash_KEYBYTES, &g, sizeof(g));
 }
 
 static size_t page_round(size_t n)
@@ -332,6 +349,14 @@ static const struct persist_slot *pick_slot(struct persist *p, const char **why)
 		if (!best || sl->generation > best->generation)
 			best = sl;
 	}
+	uint64_t kg = key_generation(p);
+	if (best && (best->generation < kg || best->generation > kg + 1)) {
+		*why = best->generation < kg
+			   ? "the state file is older than the last state written "
+			     "(rolled back to an earlier copy?)"
+			   : "the state file is newer than the key file says";
+		return NULL;
+	}
 	return best;
 }
 
@@ -418,7 +443,7 @@ static bool restore(struct persist *p, struct store *s)
 			 strerror(errno));
 		return false;
 	}
-	if (p->key.len != page_round(crypto_generichash_KEYBYTES) ||
+	if (p->key.len != page_round(KEY_FILE_BYTES) ||
 	    p->state.len != page_round(2 * sizeof(struct persist_slot))) {
 		snprintf(p->why, sizeof(p->why), "the state's files have the wrong size");
 		return false;
@@ -534,7 +559,7 @@ void persist_start(struct persist *p, struct store *s)
 		drop(&p->key);
 		drop(&p->state);
 		drop(&p->bundle);
-		int r = mem_file(p, KEY_NAME, crypto_generichash_KEYBYTES, &p->key);
+		int r = mem_file(p, KEY_NAME, KEY_FILE_BYTES, &p->key);
 		if (r == 0)
 			r = mem_file(p, STATE_NAME, 2 * sizeof(struct persist_slot), &p->state);
 		if (r == 0) {
@@ -607,6 +632,7 @@ void persist_save_locked(struct persist *p, const struct store *s)
 	b->file_seq = p->file_seq;
 	slot_mac(p, sl, sl->mac);
 	p->generation++;
+	key_generation_set(p, p->generation);
 	/* Only now that no slot in force names them. */
 	for (size_t i = 0; i < ELEMENTSOF(p->retired); i++)
 		drop(&p->retired[i]);

@@ -60,7 +60,8 @@ json_t *status_json(const struct store_view *v)
 			   : json_pack("{s:s, s:s, s:s}", "id", v->gone_id, "reason",
 				       store_gone_name(v->gone), "at", gone_at);
 	json_t *kept = kept_json(&v->kept);
-	return json_pack("{s:o, s:o, s:o, s:o}", "bundle", b ? b : json_null(), "previous",
-			 last ? last : json_null(), "tokens", status_tokens_json(v), "state",
-			 kept ? kept : json_null());
+	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}}", "bundle", b ? b : json_null(),
+			 "previous", last ? last : json_null(), "tokens", status_tokens_json(v),
+			 "state", kept ? kept : json_null(), "keyIds", "used",
+			 (json_int_t)v->n_seen, "max", (json_int_t)STORE_MAX_SEEN_KEYS);
 }

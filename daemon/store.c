@@ -204,18 +204,18 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 			store_blob_unref(blob);
 			return -EEXIST;
 		}
+	/* Forgetting a key id would let that key be used again: a full history refuses. */
+	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
+		pthread_mutex_unlock(&s->lock);
+		store_blob_unref(blob);
+		return -ENOSPC;
+	}
 	/* The bytes go where they outlive a restart before anything changes here. */
 	int r = persist_bundle_put(s->persist, meta->id, json);
 	if (r < 0) {
 		pthread_mutex_unlock(&s->lock);
 		store_blob_unref(blob);
 		return r;
-	}
-	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
-		/* Forget the oldest half; a reused key that old has long been wiped anyway. */
-		memmove(s->seen, s->seen + STORE_MAX_SEEN_KEYS / 2,
-			(STORE_MAX_SEEN_KEYS / 2) * sizeof(*s->seen));
-		s->n_seen = STORE_MAX_SEEN_KEYS / 2;
 	}
 	str_copy(s->seen[s->n_seen++], sizeof(s->seen[0]), meta->key_id);
 	s->last_had_external = has_external;
@@ -342,6 +342,7 @@ void store_view(struct store *s, struct store_view *ret)
 	ret->gone = s->gone;
 	str_copy(ret->gone_id, sizeof(ret->gone_id), s->gone_id);
 	ret->gone_at = s->gone_at;
+	ret->n_seen = s->n_seen;
 	ret->n_tokens = s->n_tokens;
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		struct store_token_view *t = &ret->tokens[i];

@@ -107,8 +107,10 @@ int store_start_reaper(struct store *s);
 
 /* Hold json (ownership taken, also on failure) as the bundle described by meta, for
  * ttl_ms from now, and never past meta's expiresAt by the wall clock either. A key id seen before
- * is -EEXIST. A bundle without external etcd files after one that had them is -EXDEV unless
- * allow_drop_external (kubeadm#1886). ret_replaced receives the id of a bundle this upload wiped
+ * is -EEXIST; a full key-id history (STORE_MAX_SEEN_KEYS) is -ENOSPC, since forgetting any
+ * id would let its key be used again. A bundle without external etcd files after one that had them
+ * is -EXDEV unless allow_drop_external (kubeadm#1886). ret_replaced receives the id of a bundle
+ * this upload wiped
  * ("" if none). */
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
 	      uint64_t max_fetches, bool allow_drop_external,
@@ -169,6 +171,7 @@ struct store_view {
 	enum store_gone gone;		 /* what became of the last bundle */
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
+	size_t n_seen; /* key ids in the history, of STORE_MAX_SEEN_KEYS */
 	size_t n_tokens;
 	struct store_token_view tokens[STORE_MAX_TOKENS];
 	struct store_kept_view kept;

@@ -279,6 +279,66 @@ static void persist_hands_files_over_before_the_state_names_them(void)
 	proc_kill(&d);
 }
 
+/* A copy of a kept file's bytes, and writing them back (what someone with write access to
+ * the store could do). */
+static unsigned char *file_copy(const char *name, size_t *ret_len)
+{
+	for (size_t i = 0; i < n_kept; i++)
+		if (strcmp(kept[i].name, name) == 0) {
+			struct stat st;
+			if (fstat(kept[i].fd, &st) < 0)
+				return NULL;
+			unsigned char *m =
+			    mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, kept[i].fd, 0);
+			if (m == MAP_FAILED)
+				return NULL;
+			unsigned char *c = malloc((size_t)st.st_size);
+			memcpy(c, m, (size_t)st.st_size);
+			munmap(m, (size_t)st.st_size);
+			*ret_len = (size_t)st.st_size;
+			return c;
+		}
+	return NULL;
+}
+
+static void file_restore(const char *name, const unsigned char *bytes, size_t len)
+{
+	for (size_t i = 0; i < n_kept; i++)
+		if (strcmp(kept[i].name, name) == 0) {
+			unsigned char *m =
+			    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, kept[i].fd, 0);
+			CHECK(m != MAP_FAILED);
+			if (m != MAP_FAILED) {
+				memcpy(m, bytes, len);
+				munmap(m, len);
+			}
+		}
+}
+
+static void persist_refuses_a_state_rolled_back_to_an_older_copy(void)
+{
+	struct proc d;
+	uint8_t h[TOKEN_HASH_BYTES] = {7};
+	size_t len = 0;
+	under_systemd("8");
+	proc_start(&d);
+	CHECK_EQ_INT(put(&d.s, 'a', '1'), 0);
+	CHECK_EQ_INT(store_token_add(&d.s, "tok123", h, 600, 1), 0);
+	unsigned char *old = file_copy("pkishared-state", &len);
+	CHECK(old != NULL);
+	CHECK_EQ_INT(put(&d.s, 'b', '2'), 0);
+	CHECK_EQ_INT(store_token_delete(&d.s, "tok123"), 0);
+	proc_kill(&d);
+	if (old)
+		file_restore("pkishared-state", old, len);
+	free(old);
+	proc_start(&d);
+	CHECK(!d.p.restored);
+	CHECK(d.p.refused && strstr(d.p.why, "rolled back") != NULL);
+	CHECK_EQ_INT(d.s.n_tokens, 0); /* the deleted token did not come back */
+	proc_kill(&d);
+}
+
 static const struct test_case cases[] = {
     TEST(persist_keeps_nothing_without_systemd),
     TEST(persist_restores_bundle_tokens_and_key_ids),
@@ -287,6 +347,7 @@ static const struct test_case cases[] = {
     TEST(persist_never_reuses_a_file_name),
     TEST(persist_refuses_a_too_small_fd_store),
     TEST(persist_hands_files_over_before_the_state_names_them),
+    TEST(persist_refuses_a_state_rolled_back_to_an_older_copy),
 };
 
 int main(void)

@@ -190,19 +190,26 @@ static void store_token_table_has_a_bound(void)
 
 static void history_body(struct store *s)
 {
-	/* The history keeps the newest half at its limit: the key just used stays used. */
+	/* A full history refuses new keys rather than forget any (each forgotten id would
+	 * be a key that can be used again); every key it holds stays refused. */
 	char id[2] = "a";
-	struct bundle m;
+	struct bundle m, first = {0};
 	char replaced[BUNDLE_ID_HEX_LEN + 1];
-	for (int i = 0; i < STORE_MAX_SEEN_KEYS + 10; i++) {
+	for (int i = 0; i < STORE_MAX_SEEN_KEYS; i++) {
 		m = meta_new(id, "0", 3600);
 		snprintf(m.key_id, sizeof(m.key_id), "%016x", (unsigned)i);
+		if (i == 0)
+			first = m;
 		CHECK(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced) == 0);
 	}
-	CHECK(s->n_seen <= STORE_MAX_SEEN_KEYS);
-	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), -EEXIST);
+	CHECK_EQ_INT(s->n_seen, STORE_MAX_SEEN_KEYS);
+	m = meta_new(id, "0", 3600);
+	snprintf(m.key_id, sizeof(m.key_id), "%016x", (unsigned)STORE_MAX_SEEN_KEYS);
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), -ENOSPC);
+	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &first, 60000, 0, false, replaced), -EEXIST);
+	CHECK(s->key_id[0] == '0' && strcmp(s->key_id, first.key_id) != 0); /* nothing changed */
 }
-static void store_key_history_forgets_only_the_oldest(void)
+static void store_key_history_when_full_refuses_and_forgets_none(void)
 {
 	with_store(history_body);
 }
@@ -217,7 +224,7 @@ static const struct test_case cases[] = {
     TEST(store_refuses_dropping_external_etcd_unless_asked),
     TEST(store_tokens_count_uses_and_compare_hashes),
     TEST(store_token_table_has_a_bound),
-    TEST(store_key_history_forgets_only_the_oldest),
+    TEST(store_key_history_when_full_refuses_and_forgets_none),
 };
 
 int main(void)
