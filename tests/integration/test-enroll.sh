@@ -76,6 +76,6 @@ done
 check "joins by token across 12 s of renewals all succeed ($ok of 4)" [ "$ok" = 4 ]
 check "the enrollment CA was renewed" grep -q "renewed the enrollment CA" "$DAEMON_LOG"
 check "the previous enrollment CA was retired" grep -q "previous enrollment CA is no longer trusted" "$DAEMON_LOG"
-expect_exit 2 "enroll-ca-lifetime under three enroll-ttl is refused" "$PKISHARED" --tls-cert x \
+expect_exit 2 "enroll-ca-lifetime under three enroll-ttl is refused" "${PKISHARED_RUN[@]}" --tls-cert x \
 	--tls-key x --client-ca x --enroll-ttl 10m --enroll-ca-lifetime 20m
 finish

@@ -85,5 +85,5 @@ expect_exit 7 "enrolled-fetch no: join --token is refused" "$PKISHARE" join \
 check "enrolled-fetch no: the refusal says why" grep -q "enrolled-fetch = no" "$T/last.err"
 check "enrolled-fetch no: nothing written" [ ! -e "$T/e2/pki" ]
 check "client-CA identity not on --allow: 403" [ "$(fetch_code good)" = 403 ]
-expect_exit 2 "enrolled-fetch takes yes or no" "$PKISHARED" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
+expect_exit 2 "enrolled-fetch takes yes or no" "${PKISHARED_RUN[@]}" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
 finish
