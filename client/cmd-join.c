@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "bundle.h"
 #include "cli.h"
 #include "error.h"
@@ -214,7 +215,7 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 
 static void join_usage(FILE *f)
 {
-	fputs("Usage: pkishare join --server HOST:PORT [--server HOST:PORT]...\n"
+	fputs("Usage: pkishare join --server HOST[:PORT] [--server HOST[:PORT]]...\n"
 	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
 	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
 	      "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
@@ -333,7 +334,24 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 		}
 	}
 	if (optind < argc) {
-		cli_error("unexpected argument '%s'", argv[optind]);
+		char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
+		uint16_t port;
+		if (strchr(argv[optind], ':') &&
+		    addr_parse(argv[optind], ADDR_DEFAULT_PORT, host, &port, why) == 0) {
+			/* kubeadm's `join HOST:6443`: the API server's address, positional. */
+			addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server,
+				  sizeof(as_server));
+			cli_error("unexpected argument '%s': pkishare takes the server as --server "
+				  "HOST[:PORT], not kubeadm's positional API server address%s; try "
+				  "--server %s",
+				  argv[optind],
+				  port == 6443 ? " (6443 is the API server's port; pkishared "
+						 "listens on 9443 unless told otherwise)"
+					       : "",
+				  as_server);
+		} else {
+			cli_error("unexpected argument '%s'", argv[optind]);
+		}
 		return EXIT_USAGE;
 	}
 	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
@@ -426,6 +444,14 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 			return EXIT_USAGE;
 		}
 		snprintf(p->token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
+	}
+	for (size_t i = 0; i < a->n_servers; i++) {
+		char host[ADDR_HOST_MAX];
+		uint16_t port;
+		if (addr_parse(a->servers[i], ADDR_DEFAULT_PORT, host, &port, detail) < 0) {
+			cli_error("invalid --server: %s", detail);
+			return EXIT_USAGE;
+		}
 	}
 	p->node_name = a->node_name;
 	if (!p->node_name) {

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -91,23 +92,29 @@ static int print_join(const struct join_opts *o)
 	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
 	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
 	const char *listen = json_string_value(json_object_get(st, "listen"));
-	char server[300];
+	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX], host[ADDR_HOST_MAX], detail[DETAIL_MAX];
+	uint16_t port = ADDR_DEFAULT_PORT;
 	if (o->server) {
-		str_copy(server, sizeof(server), o->server);
-	} else {
-		const char *port = listen ? strrchr(listen, ':') : NULL;
-		if (listen &&
-		    (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)) {
-			char host[256] = "localhost";
-			gethostname(host, sizeof(host) - 1);
-			snprintf(server, sizeof(server), "%s%s", host, port ? port : ":9443");
+		if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &port, detail) < 0) {
+			json_decref(st);
+			cli_error("invalid --server: %s", detail);
+			return EXIT_USAGE;
+		}
+		addr_join(host, port, server, sizeof(server));
+	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			char name[256] = "localhost";
+			gethostname(name, sizeof(name) - 1);
+			addr_join(name, port, server, sizeof(server));
 			fprintf(stderr,
 				"pkishare: pkishared listens on every address; using %s "
-				"(pass --server HOST:PORT to choose)\n",
+				"(pass --server HOST[:PORT] to choose)\n",
 				server);
 		} else {
-			str_copy(server, sizeof(server), listen ? listen : "HOST:9443");
+			addr_join(host, port, server, sizeof(server));
 		}
+	} else {
+		str_copy(server, sizeof(server), "HOST:9443");
 	}
 	if (!pin) {
 		json_decref(st);

@@ -18,6 +18,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "error.h"
 #include "nodecerts.h"
@@ -283,25 +284,6 @@ static bool is_ip(const char *s)
 	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
 
-/* The host of a control-plane endpoint: HOST, HOST:PORT, IPv4:PORT, [IPv6]:PORT, [IPv6]
- * or a bare IPv6 address. */
-static int endpoint_host(const char *ep, char *out, size_t len)
-{
-	str_copy(out, len, ep);
-	if (out[0] == '[') {
-		char *close = strchr(out, ']');
-		if (!close || (close[1] && close[1] != ':'))
-			return -EINVAL;
-		*close = 0;
-		memmove(out, out + 1, strlen(out + 1) + 1);
-		return is_ip(out) ? 0 : -EINVAL;
-	}
-	char *colon = strchr(out, ':');
-	if (colon && !strchr(colon + 1, ':'))
-		*colon = 0; /* HOST:PORT; more colons: a bare IPv6 address */
-	return out[0] ? 0 : -EINVAL;
-}
-
 /* A certificate's SANs: IP addresses and DNS names, without repeats. */
 struct sans {
 	const char *dns[PROFILE_SANS_MAX + 8];
@@ -446,11 +428,19 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 				  o->node_name);
 			return EXIT_USAGE;
 		}
+	char host[ADDR_HOST_MAX], why[DETAIL_MAX];
+	uint16_t port;
 	endpoint[0] = 0;
-	if (ep && (endpoint_host(ep, endpoint, ep_len) < 0 || !profile_san_ok(endpoint))) {
+	if (ep && addr_parse(ep, 6443, host, &port, why) < 0) {
+		cli_error("control-plane endpoint: %s", why);
+		return EXIT_USAGE;
+	}
+	if (ep && !profile_san_ok(host)) {
 		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
 		return EXIT_USAGE;
 	}
+	if (ep)
+		str_copy(endpoint, ep_len, host);
 	return EXIT_OK;
 }
 
