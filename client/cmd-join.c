@@ -192,7 +192,7 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		snprintf(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			 server->server, resp.status, reason, msg);
-		r = resp.status == 429 ? -EAGAIN : -EACCES;
+		r = resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 		http_response_done(&resp);
 		EVP_PKEY_free(key);
 		return r;
@@ -570,8 +570,16 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
 	if (p->token) {
 		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
-		if (r == -EACCES || r == -EAGAIN) {
+		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
 			cli_error("%s", detail);
+			/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up
+			 * of an operator coming from `kubeadm join --token`. */
+			if (r == -EKEYREJECTED)
+				cli_error(
+				    "hint: a kubeadm bootstrap token (from 'kubeadm token "
+				    "create' or the join command kubeadm printed) has the same "
+				    "form but is not known to pkishared; make a join token with "
+				    "'pkishare token create' on the first control-plane node");
 			*exit_status = EXIT_FORBIDDEN;
 			return -1;
 		}
