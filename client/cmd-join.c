@@ -215,13 +215,18 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 
 static void join_usage(FILE *f)
 {
-	fputs("Usage: pkishare join --server HOST[:PORT] [--server HOST[:PORT]]...\n"
-	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
-	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
-	      "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
-	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
-	      "--advertise-address also make this node's own certificates as kubeadm would.\n",
-	      f);
+	fputs(
+	    "Usage: pkishare join --server HOST[:PORT] [--server HOST[:PORT]]...\n"
+	    "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
+	    "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
+	    "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
+	    "  kubeadm's names are taken too: --discovery-token-ca-cert-hash for --ca-cert-hash;\n"
+	    "  --control-plane (always implied); the port defaults to 9443 (pkishared's)\n"
+	    "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
+	    "--advertise-address also make this node's own certificates as kubeadm would.\n"
+	    "Everything is checked before the fetch; --dry-run fetches nothing and writes\n"
+	    "nothing; the shared PKI and the node certificates go in in one atomic step.\n",
+	    f);
 }
 
 /* What join was asked to do. */

@@ -453,6 +453,10 @@ int verb_status(int argc, char **argv)
 	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
 	printf("pkishared %s listening on %s\n", json_string_value(json_object_get(j, "version")),
 	       json_string_value(json_object_get(j, "listen")));
+	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
+	const char *pin = json_string_value(json_object_get(j, "caCertHash"));
+	printf("CA pin:     %s\n",
+	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
 	if (json_is_object(b)) {
 		json_int_t mf = json_integer_value(json_object_get(b, "maxFetches"));
 		char limit[32] = "no limit";
