@@ -335,20 +335,25 @@ static const char pki_nodecerts_usage[] =
     "                    [node certificate options below] [--force]\n"
     "  This node's own certificates, signed by the shared CAs in --pki-dir.\n";
 
+/* Is sub (NULL: all of them) the subcommand name? */
+static bool sub_is(const char *sub, const char *name)
+{
+	return !sub || !strcmp(sub, name);
+}
+
 /* The usage of sub (one subcommand), or of them all (sub NULL). */
 static void pki_usage(FILE *f, const char *sub)
 {
 	fputs("Usage:\n", f);
-	bool all = !sub;
-	if (all || !strcmp(sub, "init"))
+	if (sub_is(sub, "init"))
 		fputs(pki_init_usage, f);
-	if (all || !strcmp(sub, "serving-cert"))
+	if (sub_is(sub, "serving-cert"))
 		fputs(pki_serving_usage, f);
-	if (all || !strcmp(sub, "ca-cert-hash"))
+	if (sub_is(sub, "ca-cert-hash"))
 		fputs(pki_hash_usage, f);
-	if (all || !strcmp(sub, "node-certs"))
+	if (sub_is(sub, "node-certs"))
 		fputs(pki_nodecerts_usage, f);
-	if (all || !strcmp(sub, "init") || !strcmp(sub, "node-certs"))
+	if (sub_is(sub, "init") || sub_is(sub, "node-certs"))
 		fputs(NODECERTS_USAGE, f);
 }
 
