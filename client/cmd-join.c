@@ -370,6 +370,22 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 	return -1;
 }
 
+/* What is already in dir, checked as the install will check it (symbolic links, files
+ * owned by another user), with nothing to install: EXIT_OK or said and the exit status. */
+static int target_files_check(const char *dir)
+{
+	struct pki_set none = {0};
+	char detail[DETAIL_MAX] = "";
+	int r = pkidir_install(dir, &none, PKIDIR_DRY_RUN, NULL, detail);
+	if (r < 0) {
+		cli_error("cannot install into %s: %s (%s); %s was left as it was, nothing was "
+			  "fetched",
+			  dir, error_message(r), detail, dir);
+		return cli_exit_for(r);
+	}
+	return EXIT_OK;
+}
+
 /* Can this user install into dir? pkidir_install builds the new tree beside dir and
  * renames it over, so the nearest existing directory at or above dir's parent must be
  * writable; dir itself, if there, must be a directory. EXIT_OK or said and EXIT_FAIL. */
@@ -406,7 +422,7 @@ static int target_check(const char *dir)
 				    dir, path, strerror(errno));
 				return EXIT_FAIL;
 			}
-			return EXIT_OK;
+			return target_files_check(dir);
 		}
 		if (errno != ENOENT || !strcmp(path, "/") || !strcmp(path, ".")) {
 			cli_error("cannot install into %s: %s: %s; nothing was fetched or written",
@@ -618,8 +634,8 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		goto out;
 	}
 	if (m == 1 && (dry || more)) {
-		cli_error("%s holds no bundle (none was uploaded, or it expired, was used up or "
-			  "deleted)%s",
+		cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
+			  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
 			  a->servers[i],
 			  more ? "; trying the next --server"
 			       : "; run 'pkishare upload-certs' on the first control-plane node");
