@@ -120,6 +120,11 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	for (int i = 0; i < 3; i++)
 		secret_free(ext[i]);
 	if (ex != EXIT_OK) {
+		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
+		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
+			  "not all installed (see above): fix that and join again (what is in %s "
+			  "is kept as identical)",
+			  made ? " and this node's certificates" : "", pki_dir, pki_dir);
 		bundle_done(&b);
 		return ex;
 	}
@@ -240,6 +245,38 @@ struct join_args {
 	struct nodecerts_opts nc;
 };
 
+/* kubeadm join's own flags that pkishare join does not take: say what to use instead
+ * and return true. */
+static bool kubeadm_flag_hint(const char *arg)
+{
+	static const struct {
+		const char *flag, *hint;
+	} hints[] = {
+	    {"--apiserver-advertise-address",
+	     "pkishare join takes --advertise-address IP (for this node's certificates)"},
+	    {"--discovery-token",
+	     "pkishare join takes --token, a pkishare join token (pkishare token create), "
+	     "not a kubeadm bootstrap token"},
+	    {"--tls-bootstrap-token", "pkishare join takes --token (pkishare token create)"},
+	    {"--discovery-token-unsafe-skip-ca-verification",
+	     "pkishare always verifies the server: give --ca-cert-hash (pkishare pki "
+	     "ca-cert-hash /etc/kubernetes/pki/ca.crt on the first node)"},
+	    {"--discovery-file", "pkishare join takes --server and --ca-cert-hash instead"},
+	    {"--config", "pkishare join takes no JoinConfiguration; the cluster profile comes "
+			 "sealed with the bundle (upload-certs --config)"},
+	};
+	if (!arg || strncmp(arg, "--", 2) != 0)
+		return false;
+	size_t n = strcspn(arg, "=");
+	for (size_t i = 0; i < ELEMENTSOF(hints); i++)
+		if (strlen(hints[i].flag) == n && !strncmp(arg, hints[i].flag, n)) {
+			cli_error("%.*s is kubeadm join's, not pkishare join's; %s", (int)n, arg,
+				  hints[i].hint);
+			return true;
+		}
+	return false;
+}
+
 /* Parse: -1 to go on, else the exit status. */
 static int join_parse(int argc, char **argv, struct join_args *a)
 {
@@ -281,6 +318,11 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 	int c;
 
 	a->pki_dir = DEFAULT_PKI_DIR;
+	/* Before getopt: it would take --discovery-token as an abbreviation of
+	 * --discovery-token-ca-cert-hash. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (kubeadm_flag_hint(argv[i]))
+			return EXIT_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -332,8 +374,9 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			int t = nodecerts_option(&a->nc, c, optarg);
 			if (t > 0)
 				break;
-			if (t == 0)
+			if (t == 0) {
 				join_usage(stderr);
+			}
 			return EXIT_USAGE;
 		}
 		}

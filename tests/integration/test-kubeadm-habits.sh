@@ -37,6 +37,19 @@ expect_exit 7 "a kubeadm bootstrap token" "$PKISHARE" join --server "$SERVER" --
 check "... gets a hint that it may be kubeadm's" err_has "hint: a kubeadm bootstrap token"
 check "... nothing written" [ ! -e "$T/b" ]
 
+# kubeadm join's own flags: refused with what to use (not taken by getopt as an
+# abbreviation: --discovery-token would otherwise be --discovery-token-ca-cert-hash).
+expect_exit 2 "kubeadm's --discovery-token" "$PKISHARE" join --server "$SERVER" --discovery-token abcdef.0123456789abcdef \
+	--ca-cert-hash "$PIN" --certificate-key "$KEY" --pki-dir "$T/b/pki"
+check "... says it is kubeadm's and what pkishare takes" err_has "discovery-token is kubeadm join's, not pkishare join's; pkishare join takes --token"
+expect_exit 2 "kubeadm's --apiserver-advertise-address" "$PKISHARE" "${J[@]}" --certificate-key "$KEY" \
+	--apiserver-advertise-address=10.0.0.2 --pki-dir "$T/b/pki"
+check "... points to --advertise-address" err_has "pkishare join takes --advertise-address IP"
+expect_exit 2 "kubeadm's --discovery-token-unsafe-skip-ca-verification" "$PKISHARE" "${J[@]}" --certificate-key "$KEY" \
+	--discovery-token-unsafe-skip-ca-verification --pki-dir "$T/b/pki"
+check "... says the server is always verified" err_has "pkishare always verifies the server"
+check "... nothing written by any of them" [ ! -e "$T/b" ]
+
 # Unknown fields of a kubeadm configuration: warned with FILE:LINE, as kubeadm warns.
 cat >"$T/kubeadm.yaml" <<'YAML'
 apiVersion: kubeadm.k8s.io/v1beta4
