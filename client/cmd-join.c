@@ -691,11 +691,17 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		if (*exit_status != EXIT_OK)
 			goto out;
 		if (dry) {
+			char used[64];
+			if (meta.max_fetches)
+				snprintf(used, sizeof(used), "%lld of %lld fetches used",
+					 meta.fetches, meta.max_fetches);
+			else
+				snprintf(used, sizeof(used), "%lld fetch(es), no limit",
+					 meta.fetches);
 			printf("[join] Dry run: %s holds bundle %s (key id %s matches the "
-			       "certificate key; %lld fetch(es) of %s so far); would fetch it and "
-			       "install it into %s; nothing was fetched or written\n",
-			       a->servers[i], meta.id, meta.key_id, meta.fetches,
-			       meta.max_fetches ? "a limited number" : "no limit", a->pki_dir);
+			       "certificate key; %s); would fetch it and install it into %s; "
+			       "nothing was fetched or written\n",
+			       a->servers[i], meta.id, meta.key_id, used, a->pki_dir);
 			ret = 0;
 			goto out;
 		}
@@ -728,6 +734,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		if ((status == 404 || status == 410) && more) {
 			cli_error("%s answered %d (%s): %s; trying the next --server",
 				  a->servers[i], status, reason, msg);
+			*exit_status = EXIT_NOT_FOUND;
 			ret = 1;
 		} else {
 			*exit_status = explain_api_error(a->servers[i], reason, msg);
