@@ -8,8 +8,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "bundle.h"
 #include "cli.h"
 #include "error.h"
@@ -48,11 +50,13 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
-/* ret_prof (may be NULL) receives the bundle's cluster profile; external etcd files go
- * to ext_paths, else to the profile's paths. */
+/* Open the bundle and install it in one atomic install, with this node's certificates
+ * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
+ * any step leaves pki_dir as it was. External etcd files go to ext_paths, else to the
+ * profile's paths. */
 static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
 			    unsigned flags, const char *tag, const char *ext_given[3],
-			    struct profile *ret_prof)
+			    struct nodecerts_opts *nc)
 {
 	struct profile profile_buf, *prof = &profile_buf;
 	const char *ext_paths[3] = {ext_given[0], ext_given[1], ext_given[2]};
@@ -89,8 +93,17 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	for (int i = 0; i < 3; i++)
 		if (!ext_paths[i] && from_profile[i][0])
 			ext_paths[i] = from_profile[i];
-	if (ret_prof)
-		*ret_prof = *prof;
+	size_t made = 0, kept = 0;
+	if (nc) {
+		nc->external_etcd = ext_paths[0] != NULL || prof->external_ca[0];
+		nodecerts_take_profile(nc, prof, NULL); /* said by the plan */
+		r = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
+		if (r != EXIT_OK) {
+			pki_set_clear(&plain);
+			bundle_done(&b);
+			return r;
+		}
+	}
 	external_split(&plain, ext);
 	r = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
 	if (r != EXIT_OK) {
@@ -107,6 +120,11 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	for (int i = 0; i < 3; i++)
 		secret_free(ext[i]);
 	if (ex != EXIT_OK) {
+		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
+		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
+			  "not all installed (see above): fix that and join again (what is in %s "
+			  "is kept as identical)",
+			  made ? " and this node's certificates" : "", pki_dir, pki_dir);
 		bundle_done(&b);
 		return ex;
 	}
@@ -128,10 +146,20 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		printf("[%s] Dry run: would write %zu file(s) into %s (%zu already identical); "
 		       "nothing was written\n",
 		       tag, rep.written, pki_dir, rep.unchanged);
+	else if (rep.written == 0)
+		printf("[%s] Already installed: every file of the bundle is in %s with identical "
+		       "contents; nothing was changed\n",
+		       tag, pki_dir);
 	else
-		printf("[%s] Installed the shared PKI into %s: %zu written, %zu already "
-		       "identical, %zu other file(s) kept\n",
-		       tag, pki_dir, rep.written, rep.unchanged, rep.kept);
+		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
+		       "already identical, %zu other file(s) kept\n",
+		       tag, made ? " and this node's certificates" : "", pki_dir, rep.written,
+		       rep.unchanged, rep.kept);
+	if (nc)
+		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
+		       "checked and kept%s\n",
+		       tag, nc->node_name, nc->advertise_address, made, kept,
+		       kept && !nc->force ? " (--force to replace)" : "");
 	bundle_done(&b);
 	return EXIT_OK;
 }
@@ -169,7 +197,7 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		snprintf(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			 server->server, resp.status, reason, msg);
-		r = resp.status == 429 ? -EAGAIN : -EACCES;
+		r = resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 		http_response_done(&resp);
 		EVP_PKEY_free(key);
 		return r;
@@ -192,13 +220,18 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 
 static void join_usage(FILE *f)
 {
-	fputs("Usage: pkishare join --server HOST:PORT [--server HOST:PORT]...\n"
-	      "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
-	      "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
-	      "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
-	      "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
-	      "--advertise-address also make this node's own certificates as kubeadm would.\n",
-	      f);
+	fputs(
+	    "Usage: pkishare join --server HOST[:PORT] [--server HOST[:PORT]]...\n"
+	    "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
+	    "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
+	    "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
+	    "  kubeadm's names are taken too: --discovery-token-ca-cert-hash for --ca-cert-hash;\n"
+	    "  --control-plane (always implied); the port defaults to 9443 (pkishared's)\n"
+	    "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
+	    "--advertise-address also make this node's own certificates as kubeadm would.\n"
+	    "Everything is checked before the fetch; --dry-run fetches nothing and writes\n"
+	    "nothing; the shared PKI and the node certificates go in in one atomic step.\n",
+	    f);
 }
 
 /* What join was asked to do. */
@@ -211,6 +244,38 @@ struct join_args {
 	unsigned flags;
 	struct nodecerts_opts nc;
 };
+
+/* kubeadm join's own flags that pkishare join does not take: say what to use instead
+ * and return true. */
+static bool kubeadm_flag_hint(const char *arg)
+{
+	static const struct {
+		const char *flag, *hint;
+	} hints[] = {
+	    {"--apiserver-advertise-address",
+	     "pkishare join takes --advertise-address IP (for this node's certificates)"},
+	    {"--discovery-token",
+	     "pkishare join takes --token, a pkishare join token (pkishare token create), "
+	     "not a kubeadm bootstrap token"},
+	    {"--tls-bootstrap-token", "pkishare join takes --token (pkishare token create)"},
+	    {"--discovery-token-unsafe-skip-ca-verification",
+	     "pkishare always verifies the server: give --ca-cert-hash (pkishare pki "
+	     "ca-cert-hash /etc/kubernetes/pki/ca.crt on the first node)"},
+	    {"--discovery-file", "pkishare join takes --server and --ca-cert-hash instead"},
+	    {"--config", "pkishare join takes no JoinConfiguration; the cluster profile comes "
+			 "sealed with the bundle (upload-certs --config)"},
+	};
+	if (!arg || strncmp(arg, "--", 2) != 0)
+		return false;
+	size_t n = strcspn(arg, "=");
+	for (size_t i = 0; i < ELEMENTSOF(hints); i++)
+		if (strlen(hints[i].flag) == n && !strncmp(arg, hints[i].flag, n)) {
+			cli_error("%.*s is kubeadm join's, not pkishare join's; %s", (int)n, arg,
+				  hints[i].hint);
+			return true;
+		}
+	return false;
+}
 
 /* Parse: -1 to go on, else the exit status. */
 static int join_parse(int argc, char **argv, struct join_args *a)
@@ -253,6 +318,11 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 	int c;
 
 	a->pki_dir = DEFAULT_PKI_DIR;
+	/* Before getopt: it would take --discovery-token as an abbreviation of
+	 * --discovery-token-ca-cert-hash. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (kubeadm_flag_hint(argv[i]))
+			return EXIT_USAGE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -304,14 +374,32 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			int t = nodecerts_option(&a->nc, c, optarg);
 			if (t > 0)
 				break;
-			if (t == 0)
+			if (t == 0) {
 				join_usage(stderr);
+			}
 			return EXIT_USAGE;
 		}
 		}
 	}
 	if (optind < argc) {
-		cli_error("unexpected argument '%s'", argv[optind]);
+		char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
+		uint16_t port;
+		if (strchr(argv[optind], ':') &&
+		    addr_parse(argv[optind], ADDR_DEFAULT_PORT, host, &port, why) == 0) {
+			/* kubeadm's `join HOST:6443`: the API server's address, positional. */
+			addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server,
+				  sizeof(as_server));
+			cli_error("unexpected argument '%s': pkishare takes the server as --server "
+				  "HOST[:PORT], not kubeadm's positional API server address%s; try "
+				  "--server %s",
+				  argv[optind],
+				  port == 6443 ? " (6443 is the API server's port; pkishared "
+						 "listens on 9443 unless told otherwise)"
+					       : "",
+				  as_server);
+		} else {
+			cli_error("unexpected argument '%s'", argv[optind]);
+		}
 		return EXIT_USAGE;
 	}
 	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
@@ -323,6 +411,68 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 		return EXIT_USAGE;
 	}
 	return -1;
+}
+
+/* What is already in dir, checked as the install will check it (symbolic links, files
+ * owned by another user), with nothing to install: EXIT_OK or said and the exit status. */
+static int target_files_check(const char *dir)
+{
+	struct pki_set none = {0};
+	char detail[DETAIL_MAX] = "";
+	int r = pkidir_install(dir, &none, PKIDIR_DRY_RUN, NULL, detail);
+	if (r < 0) {
+		cli_error("cannot install into %s: %s (%s); %s was left as it was, nothing was "
+			  "fetched",
+			  dir, error_message(r), detail, dir);
+		return cli_exit_for(r);
+	}
+	return EXIT_OK;
+}
+
+/* Can this user install into dir? pkidir_install builds the new tree beside dir and
+ * renames it over, so the nearest existing directory at or above dir's parent must be
+ * writable; dir itself, if there, must be a directory. EXIT_OK or said and EXIT_FAIL. */
+static int target_check(const char *dir)
+{
+	char path[4096];
+	struct stat st;
+	if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		cli_error("--pki-dir %s is not a directory; nothing was fetched or written", dir);
+		return EXIT_FAIL;
+	}
+	str_copy(path, sizeof(path), dir);
+	for (;;) {
+		char *slash = strrchr(path, '/');
+		if (!slash)
+			str_copy(path, sizeof(path), ".");
+		else if (slash == path)
+			path[1] = 0;
+		else
+			*slash = 0;
+		if (lstat(path, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				cli_error(
+				    "cannot make %s: %s is not a directory; nothing was fetched "
+				    "or written",
+				    dir, path);
+				return EXIT_FAIL;
+			}
+			if (access(path, W_OK | X_OK) != 0) {
+				cli_error(
+				    "cannot install into %s: %s is not writable for this user "
+				    "(%s); run join as root or choose another --pki-dir; nothing "
+				    "was fetched or written",
+				    dir, path, strerror(errno));
+				return EXIT_FAIL;
+			}
+			return target_files_check(dir);
+		}
+		if (errno != ENOENT || !strcmp(path, "/") || !strcmp(path, ".")) {
+			cli_error("cannot install into %s: %s: %s; nothing was fetched or written",
+				  dir, path, strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
 }
 
 /* What join will use: checked, secrets in guarded memory (freed by join_plan_done). */
@@ -359,6 +509,14 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		}
 		snprintf(p->token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
 	}
+	for (size_t i = 0; i < a->n_servers; i++) {
+		char host[ADDR_HOST_MAX];
+		uint16_t port;
+		if (addr_parse(a->servers[i], ADDR_DEFAULT_PORT, host, &port, detail) < 0) {
+			cli_error("invalid --server: %s", detail);
+			return EXIT_USAGE;
+		}
+	}
 	p->node_name = a->node_name;
 	if (!p->node_name) {
 		nodecerts_default_name(p->host, sizeof(p->host));
@@ -372,88 +530,245 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 	p->key = secret_mem(KEY_BYTES);
 	if (!p->key)
 		return EXIT_FAIL;
-	return cli_take_key(a->key_arg, p->key);
+	r = cli_take_key(a->key_arg, p->key);
+	if (r != EXIT_OK)
+		return r;
+	if (a->nc.advertise_address) {
+		/* The flags' part of the node certificates' inputs; the bundle's profile is
+		 * checked against the target once the server describes it. */
+		a->nc.pki_dir = a->pki_dir;
+		a->nc.node_name = p->node_name;
+		a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
+		r = nodecerts_check(&a->nc);
+		if (r != EXIT_OK)
+			return r;
+	}
+	return target_check(a->pki_dir);
 }
 
-/* Fetch from server i: 0 with resp filled (200), 1 to try the next server (*last_exit
- * says why), or a negative exit status to stop now. */
-static int join_fetch(const struct join_args *a, const struct join_plan *p, size_t i,
-		      struct http_response *resp, int *last_exit)
+/* The held bundle's public description (GET /v1/bundle/info, not a fetch). */
+struct bundle_meta {
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	char key_id[KEY_ID_HEX_LEN + 1];
+	long long fetches, max_fetches;
+	struct profile prof;
+};
+
+/* 0 with *ret filled, 1 if the server holds no bundle now (404), or -1 if it does not
+ * say (an older pkishared, or a body we cannot read): then the fetch decides. */
+static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
+{
+	if (resp->status == 404)
+		return 1;
+	if (resp->status != 200 || !resp->body)
+		return -1;
+	json_t *o = json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
+	const char *id = NULL, *kid = NULL;
+	json_t *prof = NULL;
+	json_int_t f = 0, m = 0;
+	if (!o ||
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", "id", &id, "keyId", &kid, "fetches", &f,
+			"maxFetches", &m, "profile", &prof) < 0 ||
+	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN) {
+		json_decref(o);
+		return -1;
+	}
+	str_copy(ret->id, sizeof(ret->id), id);
+	str_copy(ret->key_id, sizeof(ret->key_id), kid);
+	cli_sanitize(ret->id);
+	cli_sanitize(ret->key_id);
+	ret->fetches = f;
+	ret->max_fetches = m;
+	memset(&ret->prof, 0, sizeof(ret->prof));
+	if (json_is_object(prof) && profile_from_json(prof, &ret->prof, NULL) < 0)
+		memset(&ret->prof, 0, sizeof(ret->prof));
+	json_decref(o);
+	return 0;
+}
+
+/* The plan's checks that need the bundle's description: the key is the one it was sealed
+ * with, and this node's certificates can be made with its profile and what is in the
+ * target. EXIT_OK, or said and the exit status. Nothing has been fetched. */
+static int meta_check(const struct join_args *a, const struct join_plan *p,
+		      const struct bundle_meta *m, const char *server)
+{
+	static struct nodecerts_opts nc; /* large (the profile) */
+	char mine[KEY_ID_HEX_LEN + 1];
+	key_id(p->key, mine);
+	if (strcmp(mine, m->key_id) != 0) {
+		cli_error("the certificate key (key id %s) is not the one bundle %s at %s was "
+			  "sealed with (key id %s): the key was rotated by a newer upload-certs, "
+			  "or mistyped; use the key printed by the latest 'pkishare upload-certs'; "
+			  "nothing was fetched or written",
+			  mine, m->id, server, m->key_id);
+		return EXIT_ROTATED;
+	}
+	if (!a->nc.advertise_address)
+		return EXIT_OK;
+	nc = a->nc;
+	nc.external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
+	nodecerts_take_profile(&nc, &m->prof, "join");
+	size_t made = 0, kept = 0;
+	int ex = nodecerts_plan(&nc, &made, &kept);
+	if (ex != EXIT_OK)
+		return ex;
+	if (a->flags & PKIDIR_DRY_RUN)
+		printf("[join] Dry run: would generate %zu node certificate(s) for %s (%s), %zu "
+		       "already present and checked\n",
+		       made, nc.node_name, nc.advertise_address, kept);
+	return EXIT_OK;
+}
+
+/* Try server i: 0 when the bundle was installed (*exit_status says how it went), 1 to
+ * try the next server (*exit_status says why), or -1 to stop with *exit_status. */
+static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *exit_status)
 {
 	char detail[DETAIL_MAX] = "";
 	struct tls_client_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
+	struct http_response resp = {0};
+	struct bundle_meta meta;
 	EVP_PKEY *ekey = NULL;
 	X509 *ecert = NULL;
-	int r = 0;
-	bool more = i + 1 < a->n_servers;
+	int r = 0, ret = -1;
+	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
 	if (p->token) {
 		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
-		if (r == -EACCES || r == -EAGAIN) {
+		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
 			cli_error("%s", detail);
-			return -EXIT_FORBIDDEN;
+			/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up
+			 * of an operator coming from `kubeadm join --token`. */
+			if (r == -EKEYREJECTED)
+				cli_error(
+				    "hint: a kubeadm bootstrap token (from 'kubeadm token "
+				    "create' or the join command kubeadm printed) has the same "
+				    "form but is not known to pkishared; make a join token with "
+				    "'pkishare token create' on the first control-plane node");
+			*exit_status = EXIT_FORBIDDEN;
+			return -1;
 		}
 		o.cert = ecert;
 		o.key = ekey;
 	}
-	if (r >= 0 || !p->token)
-		r = https_get(&o, "/v1/bundle", resp, detail);
-	EVP_PKEY_free(ekey);
-	X509_free(ecert);
+	/* The plan: the bundle's description, which is not a fetch and spends nothing. */
+	if (r >= 0)
+		r = https_get(&o, "/v1/bundle/info", &resp, detail);
+	int m = r >= 0 ? meta_parse(&resp, &meta) : -1;
+	if (r >= 0 && resp.status == 403) {
+		char reason[64] = "", msg[512] = "";
+		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
+			snprintf(msg, sizeof(msg), "HTTP 403 without an explanation");
+		*exit_status = explain_api_error(a->servers[i], reason, msg);
+		goto out;
+	}
+	http_response_done(&resp);
 	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
 		cli_error("%s", detail);
-		return -EXIT_FAIL; /* our own files: no other server will do better */
+		*exit_status = EXIT_FAIL; /* our own files: no other server will do better */
+		goto out;
 	}
 	if (r < 0) {
 		cli_error("%s: %s%s", a->servers[i], detail,
 			  more ? "; trying the next --server" : "");
-		*last_exit = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-			     : r == -ECONNRESET	      ? EXIT_FORBIDDEN
-						      : EXIT_UNREACHABLE;
-		return 1;
+		*exit_status = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
+			       : r == -ECONNRESET	? EXIT_FORBIDDEN
+							: EXIT_UNREACHABLE;
+		ret = 1;
+		goto out;
 	}
-	if (resp->status == 200)
-		return 0;
-	char reason[64] = "", msg[512] = "";
-	if (!api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
-		snprintf(msg, sizeof(msg), "HTTP %d without an explanation", resp->status);
-	int status = resp->status;
-	http_response_done(resp);
-	/* No bundle (or a gone one) here: another server may hold it. */
-	if ((status == 404 || status == 410) && more) {
-		cli_error("%s answered %d (%s): %s; trying the next --server", a->servers[i],
-			  status, reason, msg);
-		return 1;
+	if (m == 1 && (dry || more)) {
+		cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
+			  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
+			  a->servers[i],
+			  more ? "; trying the next --server"
+			       : "; run 'pkishare upload-certs' on the first control-plane node");
+		*exit_status = EXIT_NOT_FOUND;
+		ret = more ? 1 : -1;
+		goto out;
 	}
-	return -explain_api_error(a->servers[i], reason, msg);
+	if (m == 0) {
+		*exit_status = meta_check(a, p, &meta, a->servers[i]);
+		if (*exit_status != EXIT_OK)
+			goto out;
+		if (dry) {
+			char used[64];
+			if (meta.max_fetches)
+				snprintf(used, sizeof(used), "%lld of %lld fetches used",
+					 meta.fetches, meta.max_fetches);
+			else
+				snprintf(used, sizeof(used), "%lld fetch(es), no limit",
+					 meta.fetches);
+			printf("[join] Dry run: %s holds bundle %s (key id %s matches the "
+			       "certificate key; %s); would fetch it and install it into %s; "
+			       "nothing was fetched or written\n",
+			       a->servers[i], meta.id, meta.key_id, used, a->pki_dir);
+			ret = 0;
+			goto out;
+		}
+	} else if (dry) {
+		cli_error(
+		    "%s does not describe its bundle (GET /v1/bundle/info: an older "
+		    "pkishared?); a dry run never fetches it, so nothing was checked past the "
+		    "connection",
+		    a->servers[i]);
+		*exit_status = EXIT_FAIL;
+		goto out;
+	}
+	/* Act: the fetch, then one atomic install. */
+	r = https_get(&o, "/v1/bundle", &resp, detail);
+	if (r < 0) {
+		cli_error("%s: %s%s", a->servers[i], detail,
+			  more ? "; trying the next --server" : "");
+		*exit_status = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
+			       : r == -ECONNRESET	? EXIT_FORBIDDEN
+							: EXIT_UNREACHABLE;
+		ret = 1;
+		goto out;
+	}
+	if (resp.status != 200) {
+		char reason[64] = "", msg[512] = "";
+		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
+			snprintf(msg, sizeof(msg), "HTTP %d without an explanation", resp.status);
+		int status = resp.status;
+		/* No bundle (or a gone one) here: another server may hold it. */
+		if ((status == 404 || status == 410) && more) {
+			cli_error("%s answered %d (%s): %s; trying the next --server",
+				  a->servers[i], status, reason, msg);
+			*exit_status = EXIT_NOT_FOUND;
+			ret = 1;
+		} else {
+			*exit_status = explain_api_error(a->servers[i], reason, msg);
+		}
+		goto out;
+	}
+	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
+	       a->servers[i], a->hash);
+	if (a->nc.advertise_address) {
+		a->nc.pki_dir = a->pki_dir;
+		a->nc.node_name = p->node_name;
+		a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
+	}
+	*exit_status = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
+					a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
+	ret = 0;
+out:
+	http_response_done(&resp);
+	EVP_PKEY_free(ekey);
+	X509_free(ecert);
+	return ret;
 }
 
-/* Act: fetch from the first server that has the bundle, install it, then make this node's
- * certificates from the bundle's profile. */
+/* Act: fetch from the first server that has the bundle, and install it with this node's
+ * certificates in one step. */
 static int join_act(struct join_args *a, const struct join_plan *p)
 {
 	int last_exit = EXIT_UNREACHABLE;
-	struct profile prof;
 	for (size_t i = 0; i < a->n_servers; i++) {
-		struct http_response resp = {0};
-		int r = join_fetch(a, p, i, &resp, &last_exit);
-		if (r > 0)
+		int ex = EXIT_FAIL;
+		int r = join_server(a, p, i, &ex);
+		if (r > 0) {
+			last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
 			continue;
-		if (r < 0)
-			return -r;
-		printf(
-		    "[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
-		    a->servers[i], a->hash);
-		int ex = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
-					  a->ext_paths, &prof);
-		http_response_done(&resp);
-		if (ex == EXIT_OK && a->nc.advertise_address && !(a->flags & PKIDIR_DRY_RUN)) {
-			a->nc.pki_dir = a->pki_dir;
-			a->nc.node_name = p->node_name;
-			a->nc.external_etcd = a->ext_paths[0] != NULL || prof.external_ca[0];
-			nodecerts_take_profile(&a->nc, &prof, "join");
-			a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
-			ex = nodecerts_make(&a->nc, "join");
 		}
 		return ex;
 	}

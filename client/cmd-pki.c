@@ -151,6 +151,13 @@ static int print_pin(X509 *ca, const char *label)
 	return EXIT_OK;
 }
 
+/* A line before each step that takes seconds (RSA keys), so a long run shows progress. */
+static void progress(const char *what)
+{
+	printf("[pki] Generating %s\n", what);
+	fflush(stdout);
+}
+
 static int pki_init(const struct pki_opts *o)
 {
 	struct pki_set cluster = {0}, serving = {0}, clients = {0};
@@ -168,13 +175,19 @@ static int pki_init(const struct pki_opts *o)
 	enum key_type ca_type = alg[0] ? nodecerts_key_type(alg) : o->key_type;
 	enum key_type sa_type = alg[0] ? nodecerts_key_type(alg) : KEY_TYPE_RSA2048;
 	/* kubeadm's subjects: CN=kubernetes, CN=front-proxy-ca, CN=etcd-ca. */
+	progress("the cluster CA (ca.crt, ca.key)");
 	r = make_ca(&cluster, "ca", "kubernetes", ca_type, &ca, &ca_key);
-	if (r >= 0)
+	if (r >= 0) {
+		progress("the front-proxy CA");
 		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", ca_type, &fp, &fp_key);
-	if (r >= 0)
+	}
+	if (r >= 0) {
+		progress("the etcd CA");
 		r = make_ca(&cluster, "etcd/ca", "etcd-ca", ca_type, &etcd, &etcd_key);
+	}
 	if (r >= 0) {
 		struct secret *pem = NULL;
+		progress("the service-account key pair (sa.key, sa.pub)");
 		r = x509_key_new(sa_type, &sa);
 		if (r >= 0)
 			r = x509_key_pem(sa, &pem);
@@ -185,10 +198,14 @@ static int pki_init(const struct pki_opts *o)
 		if (r >= 0)
 			r = pki_set_add(&cluster, "sa.pub", 0644, pem);
 	}
-	if (r >= 0)
+	if (r >= 0) {
+		progress("pkishared's serving certificate");
 		r = issue_serving(&serving, o, ca, ca_key);
-	if (r >= 0)
+	}
+	if (r >= 0) {
+		progress("the client CA and the client certificates");
 		r = make_ca(&clients, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
+	}
 	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
 		_cleanup_(pkeyp) EVP_PKEY *k = NULL;
 		_cleanup_(x509p) X509 *c = NULL;
@@ -295,23 +312,49 @@ static int pki_ca_cert_hash(const char *file)
 	return print_pin(ca, "");
 }
 
-static void pki_usage(FILE *f)
+static const char pki_init_usage[] =
+    "  pkishare pki init --dir DIR [--node-name N] [--address IP]... [--client NAME]...\n"
+    "                    [--key-type rsa|ecdsa] [--serving-key-type ecdsa|rsa] [--force]\n"
+    "                    [--node-certs --advertise-address IP [node certificate options]]\n"
+    "  A throwaway cluster PKI for demos and tests: DIR/pki (kubeadm's shared files),\n"
+    "  DIR/pkishared (its serving certificate) and DIR/clients (a client CA and one\n"
+    "  certificate per --client, node-2 and node-3 by default). --key-type: the cluster\n"
+    "  CAs' keys, RSA by default as kubeadm makes them; --serving-key-type: pkishared's\n"
+    "  serving key, ECDSA P-256 by default; --node-certs also makes the first node's\n"
+    "  own certificates.\n";
+static const char pki_serving_usage[] =
+    "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address IP]...\n"
+    "                    [--serving-key-type ecdsa|rsa] [--force]\n"
+    "  pkishared's serving certificate, issued by the cluster CA in --pki-dir.\n";
+static const char pki_hash_usage[] =
+    "  pkishare pki ca-cert-hash CA.CRT\n"
+    "  The CA pin (sha256:HEX of the CA's public key), as kubeadm's\n"
+    "  --discovery-token-ca-cert-hash.\n";
+static const char pki_nodecerts_usage[] =
+    "  pkishare pki node-certs --pki-dir DIR [--node-name N] --advertise-address IP\n"
+    "                    [node certificate options below] [--force]\n"
+    "  This node's own certificates, signed by the shared CAs in --pki-dir.\n";
+
+/* Is sub (NULL: all of them) the subcommand name? */
+static bool sub_is(const char *sub, const char *name)
 {
-	fputs(
-	    "Usage:\n"
-	    "  pkishare pki init --dir DIR [--node-name N] [--address IP]... [--client NAME]...\n"
-	    "                    [--key-type rsa|ecdsa] [--serving-key-type ecdsa|rsa] [--force]\n"
-	    "  pkishare pki serving-cert --pki-dir DIR --out DIR [--node-name N] [--address "
-	    "IP]...\n"
-	    "                    [--serving-key-type ecdsa|rsa] [--force]\n"
-	    "  (--key-type: the cluster CAs' keys, RSA by default as kubeadm makes them;\n"
-	    "   --serving-key-type: pkishared's serving key, ECDSA P-256 by default)\n"
-	    "  pkishare pki ca-cert-hash CA.CRT\n"
-	    "  pkishare pki node-certs --pki-dir DIR [--node-name N] --advertise-address IP\n"
-	    "                    [node certificate options below] [--force]\n"
-	    "  (pki init --node-certs also makes the first node's own "
-	    "certificates)\n" NODECERTS_USAGE,
-	    f);
+	return !sub || !strcmp(sub, name);
+}
+
+/* The usage of sub (one subcommand), or of them all (sub NULL). */
+static void pki_usage(FILE *f, const char *sub)
+{
+	fputs("Usage:\n", f);
+	if (sub_is(sub, "init"))
+		fputs(pki_init_usage, f);
+	if (sub_is(sub, "serving-cert"))
+		fputs(pki_serving_usage, f);
+	if (sub_is(sub, "ca-cert-hash"))
+		fputs(pki_hash_usage, f);
+	if (sub_is(sub, "node-certs"))
+		fputs(pki_nodecerts_usage, f);
+	if (sub_is(sub, "init") || sub_is(sub, "node-certs"))
+		fputs(NODECERTS_USAGE, f);
 }
 
 int verb_pki(int argc, char **argv)
@@ -337,14 +380,14 @@ int verb_pki(int argc, char **argv)
 	int c;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		pki_usage(argc < 2 ? stderr : stdout);
+		pki_usage(argc < 2 ? stderr : stdout, NULL);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
 	if (strcmp(sub, "init") != 0 && strcmp(sub, "serving-cert") != 0 &&
 	    strcmp(sub, "ca-cert-hash") != 0 && strcmp(sub, "node-certs") != 0) {
 		cli_error("unknown 'pki' verb '%s'", sub);
-		pki_usage(stderr);
+		pki_usage(stderr, NULL);
 		return EXIT_USAGE;
 	}
 	nodecerts_default_name(host, sizeof(host));
@@ -405,14 +448,14 @@ int verb_pki(int argc, char **argv)
 			o.node_certs = true;
 			break;
 		case 'h':
-			pki_usage(stdout);
+			pki_usage(stdout, sub);
 			return EXIT_OK;
 		default: {
 			int t = nodecerts_option(&o.nc, c, optarg);
 			if (t > 0)
 				break;
 			if (t == 0)
-				pki_usage(stderr);
+				pki_usage(stderr, sub);
 			return EXIT_USAGE;
 		}
 		}

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -91,23 +92,29 @@ static int print_join(const struct join_opts *o)
 	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
 	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
 	const char *listen = json_string_value(json_object_get(st, "listen"));
-	char server[300];
+	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX], host[ADDR_HOST_MAX], detail[DETAIL_MAX];
+	uint16_t port = ADDR_DEFAULT_PORT;
 	if (o->server) {
-		str_copy(server, sizeof(server), o->server);
-	} else {
-		const char *port = listen ? strrchr(listen, ':') : NULL;
-		if (listen &&
-		    (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)) {
-			char host[256] = "localhost";
-			gethostname(host, sizeof(host) - 1);
-			snprintf(server, sizeof(server), "%s%s", host, port ? port : ":9443");
+		if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &port, detail) < 0) {
+			json_decref(st);
+			cli_error("invalid --server: %s", detail);
+			return EXIT_USAGE;
+		}
+		addr_join(host, port, server, sizeof(server));
+	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			char name[256] = "localhost";
+			gethostname(name, sizeof(name) - 1);
+			addr_join(name, port, server, sizeof(server));
 			fprintf(stderr,
 				"pkishare: pkishared listens on every address; using %s "
-				"(pass --server HOST:PORT to choose)\n",
+				"(pass --server HOST[:PORT] to choose)\n",
 				server);
 		} else {
-			str_copy(server, sizeof(server), listen ? listen : "HOST:9443");
+			addr_join(host, port, server, sizeof(server));
 		}
+	} else {
+		str_copy(server, sizeof(server), "HOST:9443");
 	}
 	if (!pin) {
 		json_decref(st);
@@ -231,12 +238,25 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	return EXIT_OK;
 }
 
+#define TOKEN_CREATE_USAGE                                                                         \
+	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"         \
+	"                             [--certificate-key KEY|-] [--server HOST[:PORT]] "           \
+	"[--curl]]\n"                                                                              \
+	"                             [--admin-socket PATH]\n"
+#define TOKEN_LIST_USAGE "       pkishare token list [-o json] [--admin-socket PATH]\n"
+#define TOKEN_DELETE_USAGE "       pkishare token delete ID [--admin-socket PATH]\n"
+#define TOKEN_ABOUT                                                                                \
+	"Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n"          \
+	"DURATION in Go's form, as kubeadm takes it: 90s, 15m, 24h, 1h30m0s, 1.5h.\n"
 static const char token_usage[] =
-    "Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"
-    "                             [--certificate-key KEY|-] [--server HOST:PORT]]\n"
-    "       pkishare token list [-o json]\n"
-    "       pkishare token delete ID\n"
-    "Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n";
+    TOKEN_CREATE_USAGE TOKEN_LIST_USAGE TOKEN_DELETE_USAGE TOKEN_ABOUT;
+static const char token_create_usage[] = TOKEN_CREATE_USAGE TOKEN_ABOUT;
+static const char token_list_usage[] =
+    "Usage: pkishare token list [-o json] [--admin-socket PATH]\n"
+    "List the join tokens pkishared holds: id, expiry, uses left and used.\n";
+static const char token_delete_usage[] =
+    "Usage: pkishare token delete ID [--admin-socket PATH]\n"
+    "Delete a join token now (ID: the 6 characters before the dot).\n";
 
 int verb_token(int argc, char **argv)
 {
@@ -247,7 +267,11 @@ int verb_token(int argc, char **argv)
 	const char *sub = argv[1];
 	struct join_opts o = {0};
 	bool print_cmd = false;
-	int r = parse_join_opts(argc - 1, argv + 1, &o, &print_cmd, token_usage);
+	const char *usage = !strcmp(sub, "create")   ? token_create_usage
+			    : !strcmp(sub, "list")   ? token_list_usage
+			    : !strcmp(sub, "delete") ? token_delete_usage
+						     : token_usage;
+	int r = parse_join_opts(argc - 1, argv + 1, &o, &print_cmd, usage);
 	if (r != EXIT_OK)
 		return r < 0 ? EXIT_OK : r;
 	int rest = argc - 1 - optind;

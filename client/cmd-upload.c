@@ -76,6 +76,13 @@ static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 	return 0;
 }
 
+/* kubeadm's own warning for a field it does not know, on stderr. */
+static void config_warn(void *data, const char *msg)
+{
+	(void)data;
+	fprintf(stderr, "[upload-certs] WARNING: %s\n", msg);
+}
+
 static void upload_usage(FILE *f)
 {
 	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
@@ -193,7 +200,7 @@ int verb_upload_certs(int argc, char **argv)
 		}
 	}
 	/* The cluster's node-certificate profile: kubeadm's configuration, then flags. */
-	if (config && (r = kubeconf_read(config, &prof, detail)) < 0) {
+	if (config && (r = kubeconf_read_warn(config, &prof, detail, config_warn, NULL)) < 0) {
 		cli_error("cannot use --config: %s; nothing was uploaded", detail);
 		return r == -ENOENT || r == -EACCES ? EXIT_FAIL : EXIT_USAGE;
 	}
@@ -454,6 +461,10 @@ int verb_status(int argc, char **argv)
 	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
 	printf("pkishared %s listening on %s\n", json_string_value(json_object_get(j, "version")),
 	       json_string_value(json_object_get(j, "listen")));
+	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
+	const char *pin = json_string_value(json_object_get(j, "caCertHash"));
+	printf("CA pin:     %s\n",
+	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
 	if (json_is_object(b)) {
 		json_int_t mf = json_integer_value(json_object_get(b, "maxFetches"));
 		char limit[32] = "no limit";

@@ -2,16 +2,20 @@
  * that `kubeadm init --config` takes (InitConfiguration and ClusterConfiguration
  * documents, kubeadm.k8s.io/v1beta3 and v1beta4), or the JSON of
  * `kubectl -n kube-system get cm kubeadm-config -o json`, whose data.ClusterConfiguration
- * is YAML inside. Parsed with libyaml. Unknown kinds and fields are ignored, as kubeadm's
- * decoder ignores them; malformed input, fields of the wrong type and a kind given twice
- * (kubeadm takes one document of each kind) are refused with FILE:LINE. */
+ * is YAML inside. Parsed with libyaml. Unknown kinds are ignored; unknown fields of the
+ * kinds we read are warned about with FILE:LINE and ignored, as kubeadm's decoder does;
+ * malformed input, fields of the wrong type, a kind given twice (kubeadm takes one
+ * document of each kind) and an InitConfiguration's certificateKey are refused with
+ * FILE:LINE. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
 #include "kubeconf.h"
+#include "secret.h"
 #include "util.h"
 
 #define KINDS_MAX 16 /* kinds remembered per file to refuse a repeat */
@@ -27,7 +31,84 @@ struct ctx {
 	char kinds[KINDS_MAX][KIND_MAX];
 	unsigned long kind_line[KINDS_MAX];
 	size_t n_kinds;
+	kubeconf_warn_fn warn;
+	void *warn_data;
 };
+
+static const char *scalar(const yaml_node_t *n);
+
+/* The fields kubeadm's v1beta3 and v1beta4 types have where we read (kubeadm's strict
+ * decoder warns about any other, and so do we: a misspelt certSANs must not pass
+ * silently). */
+static const char *const cluster_fields[] = {"apiVersion",
+					     "kind",
+					     "etcd",
+					     "networking",
+					     "kubernetesVersion",
+					     "controlPlaneEndpoint",
+					     "apiServer",
+					     "controllerManager",
+					     "scheduler",
+					     "dns",
+					     "proxy",
+					     "certificatesDir",
+					     "imageRepository",
+					     "featureGates",
+					     "clusterName",
+					     "encryptionAlgorithm",
+					     "certificateValidityPeriod",
+					     "caCertificateValidityPeriod",
+					     "upgrade",
+					     NULL};
+static const char *const apiserver_fields[] = {
+    "certSANs", "timeoutForControlPlane", "extraArgs", "extraVolumes", "extraEnvs", NULL};
+static const char *const networking_fields[] = {"serviceSubnet", "podSubnet", "dnsDomain", NULL};
+static const char *const etcd_fields[] = {"local", "external", NULL};
+static const char *const etcd_local_fields[] = {"imageRepository", "imageTag",	"dataDir",
+						"extraArgs",	   "extraEnvs", "serverCertSANs",
+						"peerCertSANs",	   NULL};
+static const char *const etcd_external_fields[] = {"endpoints", "caFile", "certFile", "keyFile",
+						   NULL};
+static const char *const init_fields[] = {"apiVersion",
+					  "kind",
+					  "bootstrapTokens",
+					  "dryRun",
+					  "nodeRegistration",
+					  "localAPIEndpoint",
+					  "certificateKey",
+					  "skipPhases",
+					  "patches",
+					  "timeouts",
+					  NULL};
+
+/* Say FILE:LINE of every field of map not in known (with the known one it differs from
+ * only in case, if any). */
+static void check_fields(struct ctx *c, yaml_document_t *d, yaml_node_t *map, const char *in,
+			 const char *const *known)
+{
+	if (!c->warn || !map || map->type != YAML_MAPPING_NODE)
+		return;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+		const char *name = scalar(k), *like = NULL;
+		bool ok = false;
+		if (!name)
+			continue;
+		for (size_t i = 0; known[i] && !ok; i++) {
+			ok = !strcmp(name, known[i]);
+			if (!strcasecmp(name, known[i]))
+				like = known[i];
+		}
+		if (ok)
+			continue;
+		char msg[DETAIL_MAX + 128];
+		snprintf(msg, sizeof(msg), "%s:%lu%s: unknown field '%.64s' in %s%s%s%s; ignored",
+			 c->path, (unsigned long)k->start_mark.line + 1, c->where, name, in,
+			 like ? " (did you mean '" : "", like ? like : "", like ? "'?)" : "");
+		c->warn(c->warn_data, msg);
+	}
+}
 
 static int fail_at(struct ctx *c, const yaml_node_t *n, const char *what, const char *field)
 {
@@ -109,6 +190,12 @@ static int cluster_config(struct ctx *c, yaml_document_t *d, yaml_node_t *root, 
 	yaml_node_t *net = get(d, root, "networking"), *local = get(d, etcd, "local");
 	yaml_node_t *ext = get(d, etcd, "external");
 	char validity[64] = "";
+	check_fields(c, d, root, "ClusterConfiguration", cluster_fields);
+	check_fields(c, d, api, "ClusterConfiguration.apiServer", apiserver_fields);
+	check_fields(c, d, net, "ClusterConfiguration.networking", networking_fields);
+	check_fields(c, d, etcd, "ClusterConfiguration.etcd", etcd_fields);
+	check_fields(c, d, local, "ClusterConfiguration.etcd.local", etcd_local_fields);
+	check_fields(c, d, ext, "ClusterConfiguration.etcd.external", etcd_external_fields);
 	int r = take_str(c, get(d, root, "controlPlaneEndpoint"), "controlPlaneEndpoint",
 			 p->endpoint, sizeof(p->endpoint));
 	if (r == 0)
@@ -210,9 +297,27 @@ static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct
 		c->found += ic.found;
 		return r;
 	}
+	if (kind && !strcmp(kind, "InitConfiguration") && api &&
+	    !strncmp(api, "kubeadm.k8s.io/", 15)) {
+		check_fields(c, d, root, "InitConfiguration", init_fields);
+		yaml_node_t *ck = get(d, root, "certificateKey");
+		if (ck && scalar(ck) && *scalar(ck)) {
+			/* kubeadm init --upload-certs would seal with this key. We do not: a key
+			 * kept in a file outlives its bundle (every upload gets a fresh key, and
+			 * the daemon refuses a key id it has seen), and YAML text is not guarded
+			 * memory. Wiped here, refused with the way to do it. */
+			secret_wipe(ck->data.scalar.value, ck->data.scalar.length);
+			return fail_at(c, ck,
+				       "is not taken from a configuration file: the key must not "
+				       "outlive its bundle; remove it and let upload-certs make a "
+				       "fresh key, or pass one with --certificate-key - (standard "
+				       "input)",
+				       "InitConfiguration.certificateKey");
+		}
+		return 0;
+	}
 	if (!kind || strcmp(kind, "ClusterConfiguration") != 0)
-		return 0; /* InitConfiguration, JoinConfiguration, KubeletConfiguration...: not ours
-			   */
+		return 0; /* JoinConfiguration, KubeletConfiguration...: not ours */
 	if (!api || strncmp(api, "kubeadm.k8s.io/", 15) != 0)
 		return 0;
 	bool v1beta4 = !strcmp(api, "kubeadm.k8s.io/v1beta4");
@@ -251,8 +356,15 @@ static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p)
 
 int kubeconf_read(const char *path, struct profile *ret, char *detail)
 {
+	return kubeconf_read_warn(path, ret, detail, NULL, NULL);
+}
+
+int kubeconf_read_warn(const char *path, struct profile *ret, char *detail, kubeconf_warn_fn warn,
+		       void *warn_data)
+{
 	struct profile p = {0};
-	struct ctx c = {.path = path, .where = "", .detail = detail};
+	struct ctx c = {
+	    .path = path, .where = "", .detail = detail, .warn = warn, .warn_data = warn_data};
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(detail, DETAIL_MAX, "cannot open %s: %s", path, strerror(errno));

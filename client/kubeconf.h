@@ -7,3 +7,8 @@
  * other documents) or the kubeadm-config ConfigMap as JSON or YAML. 0, or a negative
  * errno with detail (DETAIL_MAX) saying FILE:LINE and what is wrong. */
 int kubeconf_read(const char *path, struct profile *ret, char *detail);
+/* The same, calling warn (may be NULL) with "FILE:LINE: unknown field ..." for every field
+ * kubeadm's types do not have where we read. */
+typedef void (*kubeconf_warn_fn)(void *data, const char *msg);
+int kubeconf_read_warn(const char *path, struct profile *ret, char *detail, kubeconf_warn_fn warn,
+		       void *warn_data);

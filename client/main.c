@@ -154,6 +154,7 @@ static void usage(FILE *f)
 	      "  pki init            make a throwaway cluster PKI (demos and tests)\n"
 	      "  pki serving-cert    make pkishared's serving certificate from the cluster CA\n"
 	      "  pki ca-cert-hash    print a CA's sha256:<hex> pin\n"
+	      "  pki node-certs      make this node's own certificates from the shared CAs\n"
 	      "  upload-certs        seal the PKI under a fresh key and hand it to pkishared\n"
 	      "  delete-certs        wipe the held bundle now\n"
 	      "  reload              make pkishared re-read its configuration, and say if it took "

@@ -18,6 +18,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "error.h"
 #include "nodecerts.h"
@@ -56,6 +57,25 @@ static int ca_load(const char *pki_dir, const char *base, struct ca *ret, char *
 	}
 	if (r < 0) {
 		str_copy(detail, DETAIL_MAX, path);
+		ca_done(ret);
+	}
+	return r;
+}
+
+/* The CA base.crt/base.key from an in-memory set (the opened bundle) instead of files. */
+static int ca_from_set(const struct pki_set *set, const char *base, struct ca *ret, char *detail)
+{
+	char name[PKI_NAME_MAX];
+	snprintf(name, sizeof(name), "%s.crt", base);
+	const struct pki_entry *c = pki_set_find(set, name);
+	int r = c ? x509_cert_load(c->data->data, c->data->len, &ret->cert) : -ENOENT;
+	if (r >= 0) {
+		snprintf(name, sizeof(name), "%s.key", base);
+		const struct pki_entry *k = pki_set_find(set, name);
+		r = k ? x509_key_load(k->data->data, k->data->len, &ret->key) : -ENOENT;
+	}
+	if (r < 0) {
+		snprintf(detail, DETAIL_MAX, "%s (in the bundle)", name);
 		ca_done(ret);
 	}
 	return r;
@@ -175,7 +195,7 @@ static void take_field(bool given, char *mine, size_t len, const char *theirs, c
 		return;
 	if (!given)
 		str_copy(mine, len, theirs);
-	else if (strcmp(mine, theirs) != 0)
+	else if (tag && strcmp(mine, theirs) != 0)
 		printf("[%s] --%s %s overrides the cluster profile's %s\n", tag, flag, mine,
 		       theirs);
 }
@@ -189,7 +209,7 @@ static void take_list(bool given, char (*mine)[PROFILE_STR_MAX], size_t *n,
 	if (!given) {
 		memcpy(mine, theirs, tn * sizeof(*theirs));
 		*n = tn;
-	} else {
+	} else if (tag) {
 		printf("[%s] --%s replaces the cluster profile's %zu name(s)\n", tag, flag, tn);
 	}
 }
@@ -213,7 +233,7 @@ void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *b, c
 		  b->etcd_peer_sans, b->n_etcd_peer_sans, "etcd-peer-cert-extra-sans", tag);
 	if (b->validity_s && !(o->given & NC_GIVEN_VALIDITY))
 		p->validity_s = b->validity_s;
-	else if (b->validity_s && p->validity_s != b->validity_s)
+	else if (tag && b->validity_s && p->validity_s != b->validity_s)
 		printf("[%s] --certificate-validity overrides the cluster profile's %lldh\n", tag,
 		       (long long)(b->validity_s / 3600));
 }
@@ -264,28 +284,10 @@ static bool is_ip(const char *s)
 	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
 
-/* The host of a control-plane endpoint: HOST, HOST:PORT, IPv4:PORT, [IPv6]:PORT, [IPv6]
- * or a bare IPv6 address. */
-static int endpoint_host(const char *ep, char *out, size_t len)
-{
-	str_copy(out, len, ep);
-	if (out[0] == '[') {
-		char *close = strchr(out, ']');
-		if (!close || (close[1] && close[1] != ':'))
-			return -EINVAL;
-		*close = 0;
-		memmove(out, out + 1, strlen(out + 1) + 1);
-		return is_ip(out) ? 0 : -EINVAL;
-	}
-	char *colon = strchr(out, ':');
-	if (colon && !strchr(colon + 1, ':'))
-		*colon = 0; /* HOST:PORT; more colons: a bare IPv6 address */
-	return out[0] ? 0 : -EINVAL;
-}
-
 int nodecerts_profile_check(const struct profile *p, char *why, size_t len)
 {
-	char host[256], ip[64];
+	char host[ADDR_HOST_MAX], ip[64], detail[DETAIL_MAX];
+	uint16_t port;
 	const char *svc = p->service_subnet[0] ? p->service_subnet : "10.96.0.0/12";
 	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
 	if (service_ip(svc, ip, sizeof(ip)) < 0) {
@@ -293,7 +295,7 @@ int nodecerts_profile_check(const struct profile *p, char *why, size_t len)
 		return -EINVAL;
 	}
 	if (p->endpoint[0] &&
-	    (endpoint_host(p->endpoint, host, sizeof(host)) < 0 || !profile_san_ok(host))) {
+	    (addr_parse(p->endpoint, 6443, host, &port, detail) < 0 || !profile_san_ok(host))) {
 		snprintf(why, len,
 			 "control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT",
 			 p->endpoint);
@@ -371,8 +373,9 @@ static bool present(const char *pki_dir, const char *base)
 }
 
 /* An existing node certificate, checked as kubeadm's join checks it before using it
- * (certs.go validateCertificateWithConfig): its key, its chain to the CA, its validity
- * and every SAN the spec asks for. 0, or -1 with what is wrong in why. */
+ * (certs.go validateCertificateWithConfig): its key, its chain to the CA (unless ca is
+ * NULL: the plan before the CA is at hand), its validity and every SAN the spec asks
+ * for. 0, or -1 with what is wrong in why. */
 static int check_existing(const char *pki_dir, const char *base, const struct cert_spec *spec,
 			  const struct ca *ca, char *why, size_t why_len)
 {
@@ -392,8 +395,8 @@ static int check_existing(const char *pki_dir, const char *base, const struct ce
 		snprintf(why, why_len, "%s.key is not the key of %s.crt", base, base);
 		goto out;
 	}
-	if (X509_check_issued(ca->cert, cert) != X509_V_OK ||
-	    X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1) {
+	if (ca && (X509_check_issued(ca->cert, cert) != X509_V_OK ||
+		   X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1)) {
 		snprintf(why, why_len,
 			 "it is not signed by this cluster's CA (made for another "
 			 "cluster?)");
@@ -423,29 +426,26 @@ out:
 	return bad;
 }
 
-int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
+/* Every input check, before anything is made; an exit status. */
+static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc_len,
+			char *endpoint, size_t ep_len)
 {
-	struct ca ca = {0}, fp = {0}, etcd = {0};
-	struct pki_set set = {0};
-	char detail[DETAIL_MAX] = "", svc_ip[64], fqdn[300], endpoint[256];
-	int r, ex = EXIT_FAIL;
-
-	if (!is_ip(o->advertise_address)) {
+	if (!o->advertise_address || !is_ip(o->advertise_address)) {
 		cli_error("--advertise-address '%s' is not an IP address", o->advertise_address);
 		return EXIT_USAGE;
 	}
 	const struct profile *p = &o->prof;
 	const char *svc = p->service_subnet[0] ? p->service_subnet : "10.96.0.0/12";
-	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
 	const char *ep = p->endpoint[0] ? p->endpoint : NULL;
-	long days = p->validity_s ? (long)(p->validity_s / 86400) : NODE_CERT_DAYS;
-	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
+	char detail[DETAIL_MAX];
 	if (nodecerts_profile_check(p, detail, sizeof(detail)) < 0) {
 		cli_error("%s", detail);
 		return EXIT_USAGE;
 	}
-	if (service_ip(svc, svc_ip, sizeof(svc_ip)) < 0)
-		return EXIT_USAGE; /* checked just above */
+	if (service_ip(svc, svc_ip, svc_len) < 0) {
+		cli_error("service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
+		return EXIT_USAGE;
+	}
 	if (!name_is_safe(o->node_name) || strchr(o->node_name, '/')) {
 		cli_error("--node-name '%s' must be letters, digits, '.', '_' or '-'",
 			  o->node_name);
@@ -458,17 +458,58 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 				  o->node_name);
 			return EXIT_USAGE;
 		}
-	if (ep && endpoint_host(ep, endpoint, sizeof(endpoint)) < 0)
-		return EXIT_USAGE; /* checked above */
-	bool need_etcd = !o->external_etcd;
-	r = ca_load(o->pki_dir, "ca", &ca, detail);
-	if (r >= 0)
-		r = ca_load(o->pki_dir, "front-proxy-ca", &fp, detail);
-	if (r >= 0 && need_etcd)
-		r = ca_load(o->pki_dir, "etcd/ca", &etcd, detail);
+	char host[ADDR_HOST_MAX], why[DETAIL_MAX];
+	uint16_t port;
+	endpoint[0] = 0;
+	if (ep && addr_parse(ep, 6443, host, &port, why) < 0) {
+		cli_error("control-plane endpoint: %s", why);
+		return EXIT_USAGE;
+	}
+	if (ep && !profile_san_ok(host)) {
+		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
+		return EXIT_USAGE;
+	}
+	if (ep)
+		str_copy(endpoint, ep_len, host);
+	return EXIT_OK;
+}
+
+/* Plan (cas NULL, nothing issued: inputs and present certificates checked without the
+ * chain) or build: certificates signed by the CAs of cas (the opened bundle) or, with
+ * from_dir, of o->pki_dir, added to set. ret_made/ret_kept count them. An exit status;
+ * every refusal is said on stderr. */
+static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool from_dir,
+		 struct pki_set *set, size_t *ret_made, size_t *ret_kept, const char *tag)
+{
+	struct ca ca = {0}, fp = {0}, etcd = {0};
+	char detail[DETAIL_MAX] = "", svc_ip[64], fqdn[300], endpoint[256];
+	int r, ex = check_inputs(o, svc_ip, sizeof(svc_ip), endpoint, sizeof(endpoint));
+	if (ex != EXIT_OK)
+		return ex;
+	ex = EXIT_FAIL;
+	const struct profile *p = &o->prof;
+	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
+	const char *ep = p->endpoint[0] ? p->endpoint : NULL;
+	long days = p->validity_s ? (long)(p->validity_s / 86400) : NODE_CERT_DAYS;
+	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
+	bool need_etcd = !o->external_etcd, plan = !cas && !from_dir;
+	r = 0;
+	if (cas) {
+		r = ca_from_set(cas, "ca", &ca, detail);
+		if (r >= 0)
+			r = ca_from_set(cas, "front-proxy-ca", &fp, detail);
+		if (r >= 0 && need_etcd)
+			r = ca_from_set(cas, "etcd/ca", &etcd, detail);
+	} else if (from_dir) {
+		r = ca_load(o->pki_dir, "ca", &ca, detail);
+		if (r >= 0)
+			r = ca_load(o->pki_dir, "front-proxy-ca", &fp, detail);
+		if (r >= 0 && need_etcd)
+			r = ca_load(o->pki_dir, "etcd/ca", &etcd, detail);
+	}
 	if (r < 0) {
 		cli_error("cannot load the CA %s: %s; install the shared PKI first (pkishare join "
-			  "or decrypt)",
+			  "or decrypt); nothing was changed",
 			  detail, error_message(r));
 		goto out;
 	}
@@ -570,8 +611,8 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			continue;
 		if (!o->force && present(o->pki_dir, certs[i].base)) {
 			char why[256];
-			if (check_existing(o->pki_dir, certs[i].base, &certs[i].spec, certs[i].ca,
-					   why, sizeof(why)) < 0) {
+			if (check_existing(o->pki_dir, certs[i].base, &certs[i].spec,
+					   plan ? NULL : certs[i].ca, why, sizeof(why)) < 0) {
 				cli_error(
 				    "%s/%s.crt is already there and kubeadm would refuse it: "
 				    "%s; remove it or pass --force to make a new one; nothing "
@@ -583,14 +624,55 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			kept++;
 			continue;
 		}
-		r = issue(&set, certs[i].base, &certs[i].spec, certs[i].ca,
-			  nodecerts_key_type(p->algorithm));
-		if (r < 0) {
-			cli_error("cannot issue %s: %s", certs[i].base, error_message(r));
-			goto out;
+		if (!plan) {
+			printf("[%s] Generating %s.crt and .key\n", tag, certs[i].base);
+			fflush(stdout);
+			r = issue(set, certs[i].base, &certs[i].spec, certs[i].ca,
+				  nodecerts_key_type(p->algorithm));
+			if (r < 0) {
+				cli_error("cannot issue %s: %s; nothing was changed", certs[i].base,
+					  error_message(r));
+				goto out;
+			}
 		}
 		made++;
 	}
+	*ret_made = made;
+	*ret_kept = kept;
+	ex = EXIT_OK;
+out:
+	ca_done(&ca);
+	ca_done(&fp);
+	ca_done(&etcd);
+	return ex;
+}
+
+int nodecerts_check(const struct nodecerts_opts *o)
+{
+	char svc_ip[64], endpoint[256];
+	return check_inputs(o, svc_ip, sizeof(svc_ip), endpoint, sizeof(endpoint));
+}
+
+int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept)
+{
+	return build(o, NULL, false, NULL, ret_made, ret_kept, "plan");
+}
+
+int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, struct pki_set *set,
+		    size_t *ret_made, size_t *ret_kept, const char *tag)
+{
+	return build(o, cas, false, set, ret_made, ret_kept, tag);
+}
+
+int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
+{
+	struct pki_set set = {0};
+	char detail[DETAIL_MAX] = "";
+	size_t made = 0, kept = 0;
+	int r, ex = build(o, NULL, true, &set, &made, &kept, tag);
+	if (ex != EXIT_OK)
+		goto out;
+	ex = EXIT_FAIL;
 	if (made) {
 		struct pkidir_report rep;
 		r = pkidir_install(o->pki_dir, &set, o->force ? PKIDIR_FORCE : 0, &rep, detail);
@@ -610,8 +692,5 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	ex = EXIT_OK;
 out:
 	pki_set_clear(&set);
-	ca_done(&ca);
-	ca_done(&fp);
-	ca_done(&etcd);
 	return ex;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pkidir.h"
 #include "profile.h"
 #include "x509.h"
 
@@ -75,7 +76,7 @@ struct nodecerts_opts {
 int nodecerts_profile_option(struct profile *p, int id, char *arg, unsigned *ret_given);
 int nodecerts_option(struct nodecerts_opts *o, int id, char *arg);
 /* Fill what no flag set from the bundle's profile; say on stdout which flags override
- * it. */
+ * it (quietly with tag NULL). */
 void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *bundle,
 			    const char *tag);
 /* kubeadm's encryption algorithm name as a key type (RSA-2048 for "" or unknown). */
@@ -89,6 +90,17 @@ void nodecerts_default_name(char *buf, size_t len);
  * 0, or -EINVAL with why (a sentence naming the value). */
 int nodecerts_profile_check(const struct profile *p, char *why, size_t len);
 
+/* The inputs alone (addresses, node name, service CIDR, endpoint): an exit status. */
+int nodecerts_check(const struct nodecerts_opts *o);
+/* The plan, before the bundle is fetched: every input and every certificate already in
+ * o->pki_dir checked (all but its chain to a CA not yet at hand); ret_made/ret_kept say
+ * how many would be generated or kept. An exit status; refusals said on stderr. */
+int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept);
+/* Generate what is missing (everything with force), signed by the CAs in cas (the opened
+ * bundle), into set, in memory, for the caller to install with the shared PKI in one
+ * atomic install; check what is already there, chain included. An exit status. */
+int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, struct pki_set *set,
+		    size_t *ret_made, size_t *ret_kept, const char *tag);
 /* Generate what is missing (everything with force) and install it atomically; check what
  * is already there (key, chain to the CA, validity, every SAN) and refuse a mismatch,
  * naming the file and what is wrong. Returns an exit status; reports on stdout/stderr. */

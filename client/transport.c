@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "error.h"
 #include "pin.h"
@@ -198,36 +199,17 @@ int admin_request(const char *socket_path, const char *method, const char *path,
 	return r == -EAGAIN || r == -EWOULDBLOCK ? -ETIMEDOUT : r;
 }
 
-/* Split host:port / [v6]:port. */
-static int split_server(const char *server, char *host, size_t hl, char *port, size_t pl)
-{
-	const char *colon;
-	if (server[0] == '[') {
-		const char *end = strchr(server, ']');
-		if (!end || end[1] != ':' || (size_t)(end - server) > hl)
-			return -EINVAL;
-		memcpy(host, server + 1, (size_t)(end - server - 1));
-		host[end - server - 1] = 0;
-		colon = end + 1;
-	} else {
-		colon = strrchr(server, ':');
-		if (!colon || (size_t)(colon - server) >= hl || colon == server)
-			return -EINVAL;
-		memcpy(host, server, (size_t)(colon - server));
-		host[colon - server] = 0;
-	}
-	if (!colon[1])
-		return -EINVAL;
-	str_copy(port, pl, colon + 1);
-	return 0;
-}
-
-static int tcp_connect(const char *host, const char *port)
+/* A connected socket, or -errno; a name that does not resolve is -EADDRNOTAVAIL with
+ * the resolver's word in gai (GAI_MAX). */
+#define GAI_MAX 128
+static int tcp_connect(const char *host, const char *port, char *gai)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	int r = getaddrinfo(host, port, &hints, &ai);
-	if (r != 0)
-		return -EHOSTUNREACH;
+	if (r != 0) {
+		str_copy(gai, GAI_MAX, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -EADDRNOTAVAIL;
+	}
 	int fd = -1, err = -ECONNREFUSED;
 	for (struct addrinfo *a = ai; a; a = a->ai_next) {
 		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -363,15 +345,15 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 		  const char *header, const struct secret *body, struct http_response *ret,
 		  char *detail)
 {
-	char host[256], port[16];
+	char host[ADDR_HOST_MAX], port[8], gai[GAI_MAX] = "";
+	uint16_t portno;
 	struct pin_check pc = {.pin = o->pin};
 	int r;
 
 	detail[0] = 0;
-	if (split_server(o->server, host, sizeof(host), port, sizeof(port)) < 0) {
-		snprintf(detail, DETAIL_MAX, "'%s' is not HOST:PORT", o->server);
+	if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &portno, detail) < 0)
 		return -EINVAL;
-	}
+	snprintf(port, sizeof(port), "%u", (unsigned)portno);
 	pc.host = host;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
@@ -395,9 +377,18 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 		SSL_CTX_free(ctx);
 		return r;
 	}
-	int fd = tcp_connect(host, port);
+	int fd = tcp_connect(host, port, gai);
+	if (fd == -EADDRNOTAVAIL) {
+		snprintf(detail, DETAIL_MAX,
+			 "the name %.100s did not resolve (%s); check the spelling of --server "
+			 "and this node's DNS, or give an IP address",
+			 host, gai);
+		SSL_CTX_free(ctx);
+		return -EHOSTUNREACH;
+	}
 	if (fd < 0) {
-		snprintf(detail, DETAIL_MAX, "cannot connect to %s: %s", o->server, strerror(-fd));
+		snprintf(detail, DETAIL_MAX, "cannot connect to %.100s port %s: %s", host, port,
+			 strerror(-fd));
 		SSL_CTX_free(ctx);
 		return -EHOSTUNREACH;
 	}

@@ -386,6 +386,41 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			  "method %.16s not allowed on %.64s", method, url);
 }
 
+/* Is the socket at path served by a live process? Only a refused connection means
+ * stale (ECONNREFUSED: nobody listens); anything else (it answered, or we cannot tell)
+ * keeps it. 0 stale, -EADDRINUSE live, or -errno. */
+static int socket_stale(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? -EADDRINUSE
+		: errno == ECONNREFUSED					   ? 0
+									   : -errno;
+	close(fd);
+	return r;
+}
+
+/* Make the socket's directory if missing (0755; pkishared runs as root, so root owns
+ * it), as systemd's RuntimeDirectory= would: a by-hand run on a fresh machine works. */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	str_copy(dir, sizeof(dir), path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return chmod(dir, 0755) < 0 ? -errno : 0;
+}
+
 static int listen_unix(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -394,17 +429,24 @@ static int listen_unix(const char *path)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	str_copy(sa.sun_path, sizeof(sa.sun_path), path);
-	/* Replace a stale socket, but never anything else. */
+	int r = make_parent(path);
+	if (r < 0)
+		return r;
+	/* Replace a stale socket, but never a live one (another pkishared holding a bundle
+	 * would lose its only way to delete-certs) and never anything else. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
+		r = socket_stale(&sa);
+		if (r < 0)
+			return r;
 		unlink(path);
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	mode_t old = umask(0177);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 || listen(fd, 64) < 0) {
 		int e = -errno;

@@ -239,6 +239,14 @@ int main(int argc, char **argv)
 	int level = opts.log_level;
 
 	log_setup(level);
+	/* Say which settings are in force: a by-hand run merges the packaged file too. */
+	if (opts.config_path)
+		log_msg(LOG_NOTICE, "configuration file %s read", opts.config_path);
+	else
+		log_msg(LOG_NOTICE,
+			"no configuration file read (%s is not there; --config FILE "
+			"names one)",
+			DEFAULT_CONFIG_FILE);
 	if (secret_init() < 0) {
 		log_msg(LOG_ERR, "cannot initialise libsodium");
 		return 1;
@@ -317,6 +325,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	r = admin_start(&ctx);
+	if (r == -EADDRINUSE) {
+		log_msg(LOG_ERR,
+			"admin socket %s is in use: another pkishared answers on it; stop that one "
+			"first (it may hold a bundle), or give this one its own --admin-socket",
+			cfg.admin_socket);
+		goto out;
+	}
 	if (r < 0) {
 		log_msg(LOG_ERR,
 			"cannot listen on admin socket %s: %s; check that its directory exists and "

@@ -39,12 +39,13 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN], msg[256];
 	enum metric_fetch m;
 	uint64_t fetch_no = 0;
+	bool repeat = false;
 	int64_t gone_at = 0;
 	const char *source = client_source_name(id->source);
 	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = id->name, .source = source};
 
-	enum store_fetch res =
-	    store_fetch(&ctx->store, id->name, source, peer, &blob, bid, &fetch_no, &gone_at);
+	enum store_fetch res = store_fetch(&ctx->store, id->name, source, peer, &blob, bid,
+					   &fetch_no, &repeat, &gone_at);
 	time_format(gone_at, when);
 	a.bundle_id = bid[0] ? bid : NULL;
 	switch (res) {
@@ -53,8 +54,9 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		METRIC_INC(&ctx->metrics, fetch_by_source,
 			   id->source == CLIENT_ENROLLED ? M_SOURCE_ENROLLED : M_SOURCE_CA);
 		a.result = "ok";
-		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu)", bid,
-			  source, LOG_Q(id->name), peer, (unsigned long long)fetch_no);
+		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu%s)", bid,
+			  source, LOG_Q(id->name), peer, (unsigned long long)fetch_no,
+			  repeat ? " again, not counted" : "");
 		/* By reference: nothing is copied or allocated per fetch. */
 		return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb,
 				   blob);

@@ -129,11 +129,16 @@ enum store_fetch {
 /* Count a fetch (atomically with the check) and return a reference to the held bundle
  * (drop it with store_blob_unref). The fetch that reaches max_fetches wipes the held
  * bundle: its bytes then live until this reference is dropped. ret_id gets the bundle id
- * (or the id of the one that is gone), ret_fetch_no the fetch's number. */
+ * (or the id of the one that is gone), ret_fetch_no the fetch's number. A client-ca
+ * identity that already fetched this bundle gets the same bytes again without a new
+ * count (*ret_repeat true, ret_fetch_no its first fetch's number): max_fetches bounds the
+ * identities that receive the bundle, so a re-run join does not lock out the next node
+ * (docs/design.md, "What counts as a fetch"). Enrolled names are chosen by whoever holds
+ * the token and are always counted. */
 enum store_fetch store_fetch(struct store *s, const char *client, const char *source,
 			     const char *peer, struct store_blob **ret_blob,
 			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
-			     int64_t *ret_gone_at);
+			     bool *ret_repeat, int64_t *ret_gone_at);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);

@@ -44,7 +44,9 @@ const char *error_message(int err)
 	case PKS_E_X509:
 		return "a certificate or key could not be parsed or created";
 	case PKS_E_DURATION:
-		return "a duration must be a positive number with a unit s, m or h (90s, 15m, 2h)";
+		return "a duration is written as Go and kubeadm write it: numbers with a unit h, m "
+		       "or s (90s, 15m, 2h, 1h30m0s, 1.5h), a whole number of seconds and more "
+		       "than 0 (kubeadm's 0, never, is not taken: everything here expires)";
 	case PKS_E_KUBEADM_SHORT:
 		return "the entry is shorter than a 12-byte nonce and a 16-byte tag: it was "
 		       "truncated, or is not kubeadm's encryption";

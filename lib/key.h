@@ -13,9 +13,10 @@
 /* Fill key (KEY_BYTES, guarded memory) with fresh random bytes. */
 void key_generate(uint8_t *key);
 
-/* Parse 64 hex characters (either case) into key. On failure key is zeroed, the return
- * is -PKS_E_KEY_FORMAT and detail (DETAIL_MAX bytes, may be NULL) says what was found,
- * without repeating the input. */
+/* Parse 64 hex characters (either case) into key; blanks and line endings around them
+ * (a paste) are trimmed, blanks inside are refused and named. On failure key is zeroed,
+ * the return is -PKS_E_KEY_FORMAT and detail (DETAIL_MAX bytes, may be NULL) says what
+ * was found, without repeating the input. */
 int key_parse(const char *text, uint8_t *key, char *detail);
 
 /* 64 lowercase hex characters + NUL into out (which should itself be guarded). */

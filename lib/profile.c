@@ -70,36 +70,9 @@ bool profile_algorithm_ok(const char *s)
 
 int64_t profile_duration_parse(const char *s)
 {
-	/* Go's time.Duration text as kubeadm writes it: NUMBER UNIT ..., units h, m, s;
-	 * digits and one '.' only (no signs, exponents, "inf"), at most 100 years. */
-	const double max = 100.0 * 366 * 86400;
-	double total = 0;
-	if (!s || !*s)
-		return -1;
-	while (*s) {
-		double v = 0, scale = 0;
-		const char *start = s;
-		for (; (*s >= '0' && *s <= '9') || (*s == '.' && !scale); s++) {
-			if (*s == '.')
-				scale = 1;
-			else if (scale)
-				v += (*s - '0') * (scale /= 10);
-			else
-				v = v * 10 + (*s - '0');
-			if (v > max)
-				return -1;
-		}
-		if (s == start || (s[0] == 'm' && s[1] == 's'))
-			return -1; /* no number, or below a second, which means nothing here */
-		double unit = *s == 'h' ? 3600 : *s == 'm' ? 60 : *s == 's' ? 1 : 0;
-		if (!unit)
-			return -1;
-		total += v * unit;
-		if (total > max)
-			return -1;
-		s++;
-	}
-	return total >= 1 ? (int64_t)total : -1;
+	/* Go's time.Duration text as kubeadm writes it (lib/util.c), at most 100 years. */
+	int64_t v;
+	return duration_parse_max(s, DURATION_LIMIT_SECONDS, &v) < 0 ? -1 : v;
 }
 
 static int put_list(json_t *o, const char *key, const char (*v)[PROFILE_STR_MAX], size_t n)

@@ -1,5 +1,6 @@
 /* util.c - durations, times and name checks. Pure functions only. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,42 +9,48 @@
 
 #define DURATION_MAX_SECONDS (1000LL * 24 * 3600)
 
-int duration_parse(const char *text, int64_t *ret_seconds)
+int duration_parse_max(const char *text, int64_t max_seconds, int64_t *ret_seconds)
 {
-	int64_t v = 0;
+	/* Go's time.Duration text (time.ParseDuration), as kubeadm prints and takes it: one
+	 * or more NUMBER UNIT with NUMBER digits and at most one '.', UNIT h, m or s. Counted
+	 * in nanoseconds: max_seconds (at most 100 years) keeps every product in range. */
+	const int64_t units[] = {['h'] = 3600, ['m'] = 60, ['s'] = 1};
+	int64_t total = 0, max = max_seconds * 1000000000LL;
 	const char *p = text;
 
-	if (!text || !*text)
+	if (!text || !*p || max_seconds <= 0 || max_seconds > DURATION_LIMIT_SECONDS)
 		return -PKS_E_DURATION;
-	if (*p < '0' || *p > '9')
-		return -PKS_E_DURATION;
-	while (*p >= '0' && *p <= '9') {
-		v = v * 10 + (*p - '0');
-		if (v > DURATION_MAX_SECONDS)
-			return -PKS_E_DURATION;
+	while (*p) {
+		int64_t whole = 0, frac = 0, scale = 1000000000LL;
+		bool digits = false;
+		for (; *p >= '0' && *p <= '9'; p++, digits = true)
+			if ((whole = whole * 10 + (*p - '0')) > max_seconds)
+				return -PKS_E_DURATION;
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++, digits = true)
+				if (scale > 1) /* past nanoseconds: dropped, as Go does */
+					frac += (*p - '0') * (scale /= 10);
+		unsigned char u = (unsigned char)*p;
+		if (!digits || (u != 'h' && u != 'm' && u != 's') || (u == 'm' && p[1] == 's'))
+			return -PKS_E_DURATION; /* no number, no unit, or below a second */
+		int64_t unit = units[u];
 		p++;
+		if (whole > max_seconds / unit)
+			return -PKS_E_DURATION;
+		/* whole * unit <= max_seconds, frac < 1e9 and unit <= 3600: no overflow. */
+		total += whole * unit * 1000000000LL + frac * unit;
+		if (total > max)
+			return -PKS_E_DURATION;
 	}
-	int64_t mult;
-	switch (*p) {
-	case 's':
-		mult = 1;
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	default:
-		return -PKS_E_DURATION;
-	}
-	if (p[1] != '\0' || v == 0)
-		return -PKS_E_DURATION;
-	v *= mult;
-	if (v > DURATION_MAX_SECONDS)
-		return -PKS_E_DURATION;
-	*ret_seconds = v;
+	if (total < 1000000000LL || total % 1000000000LL)
+		return -PKS_E_DURATION; /* nothing, or not a whole number of seconds */
+	*ret_seconds = total / 1000000000LL;
 	return 0;
+}
+
+int duration_parse(const char *text, int64_t *ret_seconds)
+{
+	return duration_parse_max(text, DURATION_MAX_SECONDS, ret_seconds);
 }
 
 void duration_format(int64_t s, char *buf, size_t len)

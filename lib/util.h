@@ -9,8 +9,12 @@
 #define DETAIL_MAX 256
 #define RFC3339_LEN 21 /* "2026-11-25T06:00:00Z" + NUL */
 
-/* Parse "90s", "15m", "2h" (one unit, positive, at most 1000 days) into seconds. */
+/* Parse a duration in Go's form, as kubeadm prints and takes it ("90s", "15m", "2h",
+ * "1h30m0s", "1.5h"; units h, m, s), a whole number of seconds from 1 s to 1000 days. */
 int duration_parse(const char *text, int64_t *ret_seconds);
+/* The same with another bound (at most DURATION_LIMIT_SECONDS, 100 years). */
+#define DURATION_LIMIT_SECONDS (100LL * 366 * 86400)
+int duration_parse_max(const char *text, int64_t max_seconds, int64_t *ret_seconds);
 /* Format seconds as the shortest of "2h", "15m", "90s", "1h30m". */
 void duration_format(int64_t seconds, char *buf, size_t len);
 

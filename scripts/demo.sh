@@ -30,9 +30,12 @@ PIN=$("$PKISHARE" pki ca-cert-hash "$D/node1/pki/ca.crt")
 
 step "2. Start pkishared on 127.0.0.1 (mutual TLS; admin socket in the scratch directory)"
 export PKISHARE_ADMIN_SOCKET=$D/admin.sock
-"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$D/node1/pkishared/tls.crt" \
+# The log exists before the daemon starts (the wait below must not race its creation),
+# and --config /dev/null: the demo never merges a packaged /etc/pkishare/pkishared.conf.
+: >"$D/pkishared.log"
+"$PKISHARED" --config /dev/null --listen 127.0.0.1:0 --tls-cert "$D/node1/pkishared/tls.crt" \
 	--tls-key "$D/node1/pkishared/tls.key" --client-ca "$D/node1/clients/ca.crt" \
-	--admin-socket "$PKISHARE_ADMIN_SOCKET" 2>"$D/pkishared.log" &
+	--admin-socket "$PKISHARE_ADMIN_SOCKET" 2>>"$D/pkishared.log" &
 DAEMON_PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$D/pkishared.log" && [ -S "$PKISHARE_ADMIN_SOCKET" ] && break; sleep 0.05; done
 SERVER=$(grep -o 'listening on [^ ]*' "$D/pkishared.log" | cut -d' ' -f3)

@@ -14,7 +14,7 @@ PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$T"' EXIT
 P=$B/client/pkishare
 "$P" pki init --dir "$T/c" --key-type ecdsa --address 127.0.0.1 >/dev/null
-"${VG[@]}" --log-file="$T/daemon.vg" "$B/daemon/pkishared" --listen 127.0.0.1:0 \
+"${VG[@]}" --log-file="$T/daemon.vg" "$B/daemon/pkishared" --config /dev/null --listen 127.0.0.1:0 \
 	--tls-cert "$T/c/pkishared/tls.crt" --tls-key "$T/c/pkishared/tls.key" \
 	--client-ca "$T/c/clients/ca.crt" --admin-socket "$T/a.sock" 2>"$T/daemon.log" &
 PID=$!
@@ -23,6 +23,8 @@ SERVER=$(grep -o 'listening on [^ ]*' "$T/daemon.log" | cut -d' ' -f3)
 export PKISHARE_ADMIN_SOCKET=$T/a.sock
 "${VG[@]}" "$P" upload-certs --pki-dir "$T/c/pki" >"$T/up"
 KEY=$(tail -1 "$T/up")
+"${VG[@]}" "$P" join --dry-run --server "https://$SERVER/" --ca-cert-hash "$("$P" pki ca-cert-hash "$T/c/pki/ca.crt")" \
+	--certificate-key "$KEY" --cert "$T/c/clients/node-2.crt" --key "$T/c/clients/node-2.key" --pki-dir "$T/j/pki" >/dev/null
 "${VG[@]}" "$P" join --server "$SERVER" --ca-cert-hash "$("$P" pki ca-cert-hash "$T/c/pki/ca.crt")" \
 	--certificate-key "$KEY" --cert "$T/c/clients/node-2.crt" --key "$T/c/clients/node-2.key" --pki-dir "$T/j/pki" >/dev/null
 curl -sS --cacert "$T/c/pki/ca.crt" --cert "$T/c/clients/node-3.crt" --key "$T/c/clients/node-3.key" \

@@ -76,7 +76,7 @@ N1=$T/node1
 PIN=$("$PKISHARE" pki ca-cert-hash "$N1/pki/ca.crt")
 # Started with `ip netns exec` directly (not through a shell function), so that $! is the
 # daemon itself and cleanup can stop it.
-ip netns exec "${NS[1]}" "$PKISHARED" --listen "$(hp 1 9443)" --tls-cert "$N1/pkishared/tls.crt" --tls-key "$N1/pkishared/tls.key" \
+ip netns exec "${NS[1]}" "$PKISHARED" --config /dev/null --listen "$(hp 1 9443)" --tls-cert "$N1/pkishared/tls.crt" --tls-key "$N1/pkishared/tls.key" \
 	--client-ca "$N1/clients/ca.crt" --admin-socket "$T/admin.sock" >/dev/null 2>"$T/pkishared.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$T/pkishared.log" && break; sleep 0.05; done

@@ -6,6 +6,11 @@ set -euo pipefail
 : "${PKISHARE:?}" "${PKISHARED:?}" "${PROTO_DIR:?}"
 T=$(mktemp -d /tmp/pkishare-it.XXXXXX)
 DAEMON_PID=
+# Never the host's /etc/pkishare/pkishared.conf: every daemon a test starts names its
+# configuration file (an empty one unless the test gives its own --config after it).
+NO_CONF=$T/pkishared-empty.conf
+: >"$NO_CONF"
+PKISHARED_RUN=("$PKISHARED" --config "$NO_CONF")
 FAILS=0
 CHECKS=0
 
@@ -50,7 +55,7 @@ start_daemon() {
 	local root=$1; shift
 	ADMIN=$T/admin.sock
 	DAEMON_LOG=$T/daemon.log
-	"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$root/pkishared/tls.crt" \
+	"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$root/pkishared/tls.crt" \
 		--tls-key "$root/pkishared/tls.key" --client-ca "$root/clients/ca.crt" \
 		--admin-socket "$ADMIN" "$@" >"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!

@@ -92,6 +92,6 @@ export GOPROXY=off GO111MODULE=off GOCACHE=$T/gocache GOPATH=$T/gopath
 go build -o "$T/tlsclient" "$(dirname "$0")/tlsclient.go"
 check "Go's client sends the renewed CA's certificate and fetches (200)" \
 	[ "$("$T/tlsclient" "127.0.0.1:$PORT" "$T/renewed.crt" "$T/p256.key" /v1/bundle)" = 200 ]
-expect_exit 2 "enroll-ca-lifetime under three enroll-ttl is refused" "$PKISHARED" --tls-cert x \
+expect_exit 2 "enroll-ca-lifetime under three enroll-ttl is refused" "${PKISHARED_RUN[@]}" --tls-cert x \
 	--tls-key x --client-ca x --enroll-ttl 10m --enroll-ca-lifetime 20m
 finish

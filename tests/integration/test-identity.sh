@@ -130,5 +130,5 @@ check "a client-CA node-7 still fetches" [ "$(fetch_code good)" = 200 ]
 "$PKISHARE" status >"$T/status.txt"
 check "status text: the fetch is shown as the client CA's node-7" \
 	grep -q 'fetch 1: .* by node-7 (client-ca) from 127.0.0.1:' "$T/status.txt"
-expect_exit 2 "enrolled-fetch takes yes or no" "$PKISHARED" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
+expect_exit 2 "enrolled-fetch takes yes or no" "${PKISHARED_RUN[@]}" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
 finish

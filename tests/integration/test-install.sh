@@ -93,7 +93,7 @@ expect_exit 1 "an etcd/ symlink in the target: --dry-run refuses too" join_to "$
 check "the symlink is named" grep -q "etcd" "$T/last.err"
 
 # join tries every --server: one that holds no bundle (404) is reported, the next serves.
-"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 	--client-ca "$R/clients/ca.crt" --admin-socket "$T/empty.sock" >"$T/empty.log" 2>&1 &
 EMPTY_PID=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$T/empty.log" && break; sleep 0.05; done

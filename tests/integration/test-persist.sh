@@ -42,7 +42,7 @@ for mode in "$SECRETMEM" memfd; do
 	mkdir -p "$D"
 	args=()
 	[ "$mode" = memfd ] && args=(--deny-memfd-secret)
-	/usr/bin/python3 "$HERE/fdstore.py" "$D" "${args[@]}" -- "$PKISHARED" \
+	/usr/bin/python3 "$HERE/fdstore.py" "$D" "${args[@]}" -- "${PKISHARED_RUN[@]}" \
 		--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 		--client-ca "$R/clients/ca.crt" >"$D/log" 2>&1 &
 	MGR=$!

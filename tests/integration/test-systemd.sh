@@ -36,7 +36,7 @@ if grep -qa __asan_init "$PKISHARED"; then
 	echo "mlock warning: not checked in the AddressSanitizer build (mlock is a no-op there)"
 elif command -v setpriv >/dev/null && command -v prlimit >/dev/null; then
 	prlimit --memlock=0:0 setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock -- \
-		"$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+		"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 		--client-ca "$R/clients/ca.crt" --admin-socket "$T/nolock.sock" >"$T/nolock.log" 2>&1 &
 	NL=$!
 	for _ in $(seq 1 100); do grep -q "listening on" "$T/nolock.log" && break; sleep 0.05; done
@@ -57,7 +57,7 @@ for _ in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=600000 systemd-socket-activate \
 	-l "127.0.0.1:$PORT" -l "$T/admin.sock" --fdname=https:admin \
 	-E NOTIFY_SOCKET -E WATCHDOG_USEC \
-	"$PKISHARED" --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+	"${PKISHARED_RUN[@]}" --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 	--client-ca "$R/clients/ca.crt" --listen 127.0.0.1:1 --admin-socket "$T/unused.sock" >"$DAEMON_LOG" 2>&1 &
 DAEMON_PID=$!
 for _ in $(seq 1 100); do [ -S "$T/admin.sock" ] && break; sleep 0.05; done

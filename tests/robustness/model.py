@@ -134,18 +134,26 @@ def upload(ttl="60s", max_fetches=0):
         M.used.append(key)
         if M.held:
             M.gone.add(M.held["id"])
-        M.held = dict(id=b["id"], key=key, max=max_fetches, fetches=0, deadline=t0 + secs)
+        M.held = dict(id=b["id"], key=key, max=max_fetches, fetches=0, deadline=t0 + secs,
+                      by=set())
     return rc
 
 
-def join(node="node-2"):
+NODES = ["node-2", "node-3", "node-4", "node-5"]
+
+
+def join(node=None):
+    """A join by a client-CA node: counted once per node and bundle (a repeat gets the
+    same bytes again without a new count)."""
+    node = node or rnd.choice(NODES)
     target = os.path.join(D, "join-%d" % rnd.randrange(1 << 30))
     rc, _, err = run("join", "--server", "127.0.0.1:" + port(), "--ca-cert-hash", PIN,
                      "--certificate-key", (M.held and M.held["key"]) or "0" * 64,
                      "--cert", os.path.join(R, "clients", node + ".crt"),
                      "--key", os.path.join(R, "clients", node + ".key"),
                      "--pki-dir", target)
-    if rc == 0 and M.held:
+    if rc == 0 and M.held and node not in M.held["by"]:
+        M.held["by"].add(node)
         M.held["fetches"] += 1
         if M.held["max"] and M.held["fetches"] >= M.held["max"]:
             M.gone.add(M.held["id"])
@@ -202,7 +210,9 @@ def verify(what):
                  f"(held: {b and b['id'][:8]}; state: {st['state']})"):
             check(b["fetches"] >= M.held["fetches"],
                   f"{what}: fetches went back from {M.held['fetches']} to {b['fetches']}")
-            check(b["expiresInSeconds"] <= M.held["deadline"] - now + 1,
+            # +2: createdAt and expiresAt are whole seconds, and expiresInSeconds is
+            # rounded up.
+            check(b["expiresInSeconds"] <= M.held["deadline"] - now + 2,
                   f"{what}: the deadline was extended ({b['expiresInSeconds']} s left, "
                   f"{M.held['deadline'] - now:.0f} s acknowledged)")
             if M.held["max"]:
@@ -292,7 +302,7 @@ def upload_cut(ttl="60s", max_fetches=0):
             if M.held:
                 M.gone.add(M.held["id"])
             M.held = dict(id=b["id"], key=None, max=max_fetches, fetches=0,
-                          deadline=time.monotonic() + int(ttl.rstrip("s")))
+                          deadline=time.monotonic() + int(ttl.rstrip("s")), by=set())
     return rc
 
 
@@ -356,7 +366,8 @@ def main():
     global PIN
     os.makedirs(D, exist_ok=True)
     subprocess.run([args.pkishare, "pki", "init", "--dir", R, "--node-name", "node-1",
-                    "--address", "127.0.0.1", "--key-type", "ecdsa"], check=True,
+                    "--address", "127.0.0.1", "--key-type", "ecdsa"]
+                   + [a for n in NODES for a in ("--client", n)], check=True,
                    capture_output=True)
     PIN = subprocess.run([args.pkishare, "pki", "ca-cert-hash", os.path.join(R, "pki", "ca.crt")],
                          check=True, capture_output=True, text=True).stdout.strip()

@@ -255,7 +255,9 @@ diff -r "$WORK/root/etc/kubernetes/pki" "$WORK/host-node/pki" || fail "the host'
 ip netns exec "$NETNS" "$PKISHARE" join --server 127.0.0.1:9443 --ca-cert-hash "$PIN" \
 	--certificate-key "$KEY" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
 	--pki-dir "$WORK/host-node2/pki"
-g pkishare status | grep -q 'fetches: *4' || fail "status does not count 4 fetches"
+# Four fetches by two client-ca identities: each identity is counted once (a repeat
+# gets the same bytes and is logged, not counted; docs/design.md).
+g pkishare status | grep -q 'fetches: *2' || fail "status does not count 2 fetches (two identities)"
 
 say "journal: every fetch with MESSAGE_ID and the PKISHARE_* fields"
 g journalctl -u pkishared -o json --no-pager MESSAGE_ID=5f1b0c6a2e8d4b7f9a3c1d2e4f5a6b71 >"$WORK/journal.json"
@@ -346,7 +348,9 @@ PID=$(wait_new_pid "$PID")
 g journalctl -u pkishared --no-pager -n 40 | grep -q "Watchdog timeout" || fail "no watchdog timeout in the journal"
 [ "$(cat "$WORK/nrestarts")" = $((RESTARTS + 1)) ] || fail "NRestarts did not grow by one"
 [ "$(jstatus 'j["bundle"]["id"]')" = "$BUNDLE" ] || fail "the watchdog restart lost the bundle"
-[ "$(jstatus 'j["bundle"]["fetches"]')" = 3 ] || fail "the fetch count did not survive"
+# node-2's join after kill -9 was a repeat (its first fetch survived in the restored fetch
+# log, so it is not counted again); the token join counted: 2.
+[ "$(jstatus 'j["bundle"]["fetches"]')" = 2 ] || fail "the fetch count did not survive"
 [ "$(jstatus 'j["state"]["restores"]')" = 3 ] || fail "restores should be 3 (kill, restart, watchdog)"
 echo "after kill -9, systemctl restart and the watchdog: bundle ${BUNDLE:0:8} held, 3 fetches, 3 restarts survived"
 

@@ -50,6 +50,22 @@ int main(int argc, char **argv)
 	CHECK(strstr(detail, hex) == NULL); /* the key is never echoed */
 	bad[10] = ' ';
 	CHECK_EQ_INT(key_parse(bad, key2, detail), -PKS_E_KEY_FORMAT);
+	CHECK(strstr(detail, "character 11 is a space inside the key") != NULL);
+	bad[10] = '\n';
+	CHECK_EQ_INT(key_parse(bad, key2, detail), -PKS_E_KEY_FORMAT);
+	CHECK(strstr(detail, "line break inside") != NULL);
+	bad[10] = '\t';
+	CHECK_EQ_INT(key_parse(bad, key2, detail), -PKS_E_KEY_FORMAT);
+	CHECK(strstr(detail, "tab inside") != NULL);
+	/* A pasted key: blanks and line endings around it are trimmed. */
+	char pasted[KEY_HEX_LEN + 8];
+	snprintf(pasted, sizeof(pasted), " \t%s\r\n", hex);
+	uint8_t key3[KEY_BYTES];
+	CHECK_EQ_INT(key_parse(pasted, key3, detail), 0);
+	CHECK_EQ_INT(key_parse(hex, key2, detail), 0);
+	CHECK(memcmp(key3, key2, KEY_BYTES) == 0);
+	CHECK_EQ_INT(key_parse(" \r\n", key3, detail), -PKS_E_KEY_FORMAT);
+	CHECK(strstr(detail, "found 0") != NULL);
 
 	/* The key id of the vector key matches the independent implementation's. */
 	if (argc > 1) {

@@ -28,16 +28,29 @@ static int put(struct store *s, const char *id, const char *key, int64_t ttl_ms,
 	return store_put(s, secret_dup("{}", 2), &m, ttl_ms, max, false, replaced);
 }
 
-static enum store_fetch fetch(struct store *s)
+static enum store_fetch fetch_as(struct store *s, const char *client, const char *source,
+				 bool *ret_repeat)
 {
 	struct store_blob *b = NULL;
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	uint64_t n = 0;
 	int64_t gone = 0;
+	bool repeat = false;
 	enum store_fetch r =
-	    store_fetch(s, "node-2", "client-ca", "127.0.0.1:1", &b, id, &n, &gone);
+	    store_fetch(s, client, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
 	store_blob_unref(b);
+	if (ret_repeat)
+		*ret_repeat = repeat;
 	return r;
+}
+
+/* Each fetch from a new client-CA identity. */
+static enum store_fetch fetch(struct store *s)
+{
+	static unsigned n;
+	char name[32];
+	snprintf(name, sizeof(name), "node-%u", ++n);
+	return fetch_as(s, name, "client-ca", NULL);
 }
 
 static void with_store(void (*body)(struct store *))
@@ -46,6 +59,25 @@ static void with_store(void (*body)(struct store *))
 	CHECK(store_init(&s) == 0);
 	body(&s);
 	store_done(&s);
+}
+
+static void repeat_body(struct store *s)
+{
+	bool repeat = false;
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 2), 0);
+	CHECK_EQ_INT(fetch_as(s, "cp-2", "client-ca", &repeat), STORE_FETCH_OK);
+	CHECK(!repeat);
+	CHECK_EQ_INT(fetch_as(s, "cp-2", "client-ca", &repeat), STORE_FETCH_OK);
+	CHECK(repeat); /* the same node again: not counted */
+	CHECK_EQ_INT(s->fetches, 1);
+	CHECK_EQ_INT(fetch_as(s, "cp-2", "enrolled", &repeat), STORE_FETCH_OK);
+	CHECK(!repeat); /* an enrolled name is chosen by the token holder: always counted */
+	CHECK(s->held == NULL);
+	CHECK_EQ_INT(fetch_as(s, "cp-2", "client-ca", &repeat), STORE_FETCH_USED_UP);
+}
+static void store_counts_a_client_ca_node_once_and_enrolled_names_always(void)
+{
+	with_store(repeat_body);
 }
 
 static void used_key_refused_body(struct store *s)
@@ -215,6 +247,7 @@ static void store_key_history_when_full_refuses_and_forgets_none(void)
 }
 
 static const struct test_case cases[] = {
+    TEST(store_counts_a_client_ca_node_once_and_enrolled_names_always),
     TEST(store_refuses_a_used_key_even_after_delete),
     TEST(store_serves_exactly_max_fetches),
     TEST(store_delete_answers_deleted_then_enoent),

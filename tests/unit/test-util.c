@@ -19,10 +19,49 @@ int main(void)
 	CHECK_EQ_INT(s, 900);
 	CHECK_EQ_INT(duration_parse("2h", &s), 0);
 	CHECK_EQ_INT(s, 7200);
-	const char *bad[] = {"",   "h",	    "0s",  "-5m",	   "5",
-			     "5d", "1h30m", "5 m", "99999999999h", "1.5h"};
-	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+	/* Go's form, as kubeadm prints and takes it. */
+	CHECK_EQ_INT(duration_parse("1h30m0s", &s), 0);
+	CHECK_EQ_INT(s, 5400);
+	CHECK_EQ_INT(duration_parse("1.5h", &s), 0);
+	CHECK_EQ_INT(s, 5400);
+	CHECK_EQ_INT(duration_parse("0.5m", &s), 0);
+	CHECK_EQ_INT(s, 30);
+	CHECK_EQ_INT(duration_parse("2h0m0s", &s), 0);
+	CHECK_EQ_INT(s, 7200);
+	CHECK_EQ_INT(duration_parse(".5h", &s), 0);
+	CHECK_EQ_INT(s, 1800);
+	CHECK_EQ_INT(duration_parse("24000h", &s), 0);
+	CHECK_EQ_INT(duration_parse("24001h", &s), -PKS_E_DURATION); /* past 1000 days */
+	CHECK_EQ_INT(duration_parse_max("87600h", DURATION_LIMIT_SECONDS, &s), 0);
+	CHECK_EQ_INT(s, 87600LL * 3600);
+	s = 42;
+	const char *bad[] = {"",
+			     "h",
+			     "0s",
+			     "-5m",
+			     "5",
+			     "5d",
+			     "5 m",
+			     "99999999999h",
+			     "0.5s",
+			     "1.000000001s",
+			     "100ms",
+			     "1h30",
+			     "0",
+			     ".",
+			     "1..5h",
+			     "+1h",
+			     "1h-5m",
+			     "1e3s",
+			     "inf",
+			     "1h ",
+			     "9223372036854775807h",
+			     "1.5"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		s = 42;
 		CHECK_EQ_INT(duration_parse(bad[i], &s), -PKS_E_DURATION);
+		CHECK_EQ_INT(s, 42); /* untouched on failure */
+	}
 	duration_format(7200, buf, sizeof(buf));
 	CHECK(!strcmp(buf, "2h"));
 	duration_format(5400, buf, sizeof(buf));
