@@ -520,9 +520,23 @@ int verb_status(int argc, char **argv)
 	else if (json_is_object(st))
 		printf("state:      not kept across restarts (%s)\n",
 		       json_string_value(json_object_get(st, "note")));
-	if (json_string_length(json_object_get(st, "refused")))
-		printf("refused:    the previous state (%s); started empty\n",
-		       json_string_value(json_object_get(st, "refused")));
+	const char *note = json_string_value(json_object_get(st, "note"));
+	const char *refused = json_string_value(json_object_get(st, "refused"));
+	bool restored = json_integer_value(json_object_get(st, "restores")) > 0;
+	/* Kept, but with something to say (a limit that could not be learnt, ...). */
+	if (json_is_true(json_object_get(st, "kept")) && note && note[0] &&
+	    !(refused && refused[0]))
+		printf("note:       %s\n", note);
+	if (refused && refused[0])
+		printf(restored ? "refused:    part of the previous state: %s\n"
+				: "refused:    the previous state (%s); started empty\n",
+		       refused);
+	json_t *keys = json_object_get(j, "keyIds");
+	if (json_is_object(keys))
+		printf("key ids:    %lld used (of %lld remembered; a full history refuses "
+		       "uploads)\n",
+		       (long long)json_integer_value(json_object_get(keys, "used")),
+		       (long long)json_integer_value(json_object_get(keys, "max")));
 	json_decref(j);
 	return EXIT_OK;
 }

@@ -129,6 +129,7 @@ PY
 	check "$mode: ... the log says so" grep -qF "the kept state was not resumed whole: $WHY" "$D/log"
 	check "$mode: ... and STATUS=" grep -qF "$WHY" "$D/status"
 	check "$mode: ... the token is kept" [ "$(js 'len(j["tokens"])')" = 1 ]
+	check "$mode: ... status text says only part was refused" bash -c "'$PKISHARE' status | grep -q '^refused: *part of the previous state: the held bundle'"
 	if join_as node-2 "$T/$mode-lost"; then fail "$mode: ... a join after the loss succeeded"; else pass "$mode: ... a join is refused"; fi
 	check "$mode: ... status shows it" [ "$(js 'j["previous"]["reason"]')" = lost-at-restart ]
 	expect_exit 1 "$mode: ... every used key is still refused" \

@@ -67,6 +67,7 @@ expect_exit 2 "--max-ttl over the bound is refused at start" "$PKISHARED" --conf
 
 run_case unknown --no-fdstore-env
 check "unknown limit: status says it could not be learnt" bash -c "grep -qF 'cannot learn this unit' <<<\"\$1\"" _ "$NOTE"
+check "unknown limit: ... in the text of status too, not only -o json" bash -c "'$PKISHARE' status | grep -q '^note: .*cannot learn this unit'"
 kill "$MGR"; wait "$MGR" || true
 check "no sanitizer report" bash -c "! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error' $T/*/log"
 finish
