@@ -195,8 +195,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 	if (resp.status != 200) {
 		char reason[64] = "", msg[400] = "";
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
-		snprintf(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
-			 server->server, resp.status, reason, msg);
+		str_format(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
+			   server->server, resp.status, reason, msg);
 		r = resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 		http_response_done(&resp);
 		EVP_PKEY_free(key);

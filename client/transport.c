@@ -379,10 +379,10 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 	}
 	int fd = tcp_connect(host, port, gai);
 	if (fd == -EADDRNOTAVAIL) {
-		snprintf(detail, DETAIL_MAX,
-			 "the name %.100s did not resolve (%s); check the spelling of --server "
-			 "and this node's DNS, or give an IP address",
-			 host, gai);
+		str_format(detail, DETAIL_MAX,
+			   "the name %.100s did not resolve (%s); check the spelling of --server "
+			   "and this node's DNS, or give an IP address",
+			   host, gai);
 		SSL_CTX_free(ctx);
 		return -EHOSTUNREACH;
 	}

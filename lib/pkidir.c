@@ -242,7 +242,10 @@ static int for_each_entry(int dfd, const char *prefix, entry_fn fn, void *arg)
 		char rel[PATH_MAX];
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(rel, sizeof(rel), "%s%s", prefix, de->d_name);
+		if (str_format(rel, sizeof(rel), "%s%s", prefix, de->d_name)) {
+			r = -ENAMETOOLONG;
+			break;
+		}
 		r = fn(dfd, de->d_name, rel, arg);
 	}
 	closedir(d);

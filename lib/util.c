@@ -1,5 +1,6 @@
 /* util.c - durations, times and name checks. Pure functions only. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +111,15 @@ int64_t time_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool str_format(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+	return r < 0 || (size_t)r >= n;
 }
 
 void str_copy(char *dst, size_t n, const char *src)

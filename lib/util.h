@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "macro.h"
+
 #define DETAIL_MAX 256
 #define RFC3339_LEN 21 /* "2026-11-25T06:00:00Z" + NUL */
 
@@ -29,6 +31,10 @@ int64_t time_mono_ms(void);
 
 /* Copy src into dst of size n, truncating; always NUL-terminates when n > 0. */
 void str_copy(char *dst, size_t n, const char *src);
+/* snprintf for a message that may be cut at n (a detail, a reason): returns true if it
+ * was. gcc's -Wformat-truncation, which some build types raise on a plain snprintf into
+ * a fixed buffer, does not apply: cutting a message is intended. */
+bool str_format(char *dst, size_t n, const char *fmt, ...) _printf_(3, 4);
 
 /* Safe relative file name inside a PKI directory: [A-Za-z0-9._-] components, at most one
  * '/', no empty, "." or ".." component, not absolute, at most 64 bytes. */

@@ -28,6 +28,25 @@ echo "==> static analysis (cppcheck, clang-tidy)"
 LINT=0
 bash scripts/lint.sh build-test || LINT=1
 
+echo "==> every meson build type builds with -Werror (gcc and clang)"
+# A warning that only -O3, -Os or -O0 shows (-Wformat-truncation, say) breaks a
+# packager's build; test builds are debugoptimized (gcc) and debug (clang).
+BUILDTYPES=0
+for cc in gcc clang; do
+	for bt in plain debug debugoptimized release minsize; do
+		dir=build-types/$cc-$bt
+		if [ -d "$dir" ]; then
+			CC=$cc meson setup --reconfigure "$dir" -Dbuildtype="$bt" >/dev/null
+		else
+			CC=$cc meson setup "$dir" -Dbuildtype="$bt" >/dev/null
+		fi
+		if ! ninja -C "$dir" >"$dir.log" 2>&1; then
+			echo "FAIL: $cc -Dbuildtype=$bt:"; grep -E "error" "$dir.log" | head -5
+			BUILDTYPES=1
+		fi
+	done
+done
+
 echo "==> valgrind memcheck (unit tests, fuzz corpora, a daemon + client session)"
 VALGRIND=0
 bash scripts/valgrind.sh build-test || VALGRIND=1
@@ -39,6 +58,6 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
 	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
-printf 'scripts/valgrind.sh %s\nclang-format %s\nscripts/lint.sh %s\n' "$VALGRIND" "$FORMAT" "$LINT" \
-	>build-test/ci-steps
+printf 'scripts/valgrind.sh %s\nclang-format %s\nscripts/lint.sh %s\nbuild-types %s\n' "$VALGRIND" \
+	"$FORMAT" "$LINT" "$BUILDTYPES" >build-test/ci-steps
 exec /usr/bin/python3 scripts/summary.py
