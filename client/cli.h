@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "api.h"
 #include "macro.h"
 #include "pkidir.h"
 #include "secret.h"
@@ -29,7 +30,7 @@ enum {
 };
 
 #define DEFAULT_PKI_DIR "/etc/kubernetes/pki"
-#define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
+#define DEFAULT_ADMIN_SOCKET API_ADMIN_SOCKET
 #define RESPONSE_MAX_BYTES (2 * 1024 * 1024)
 
 /* Print "pkishare: <msg>" on stderr. */

@@ -30,15 +30,20 @@
 static int explain_api_error(const char *who, const char *reason, const char *msg)
 {
 	cli_error("%s refused: %s", who, msg);
-	if (!strcmp(reason, "expired"))
+	switch (api_reason_parse(reason)) {
+	case API_R_EXPIRED:
 		return EXIT_EXPIRED;
-	if (!strcmp(reason, "used-up") || !strcmp(reason, "deleted"))
+	case API_R_USED_UP:
+	case API_R_DELETED:
+	case API_R_LOST:
 		return EXIT_USED_UP;
-	if (!strcmp(reason, "not-found"))
+	case API_R_NOT_FOUND:
 		return EXIT_NOT_FOUND;
-	if (!strcmp(reason, "forbidden"))
+	case API_R_FORBIDDEN:
 		return EXIT_FORBIDDEN;
-	return EXIT_FAIL;
+	default:
+		return EXIT_FAIL;
+	}
 }
 
 /* The bundle's profile (authenticated by bundle_open with every entry). */
@@ -187,7 +192,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 			 error_message(r));
 		return r;
 	}
-	r = https_request(&o, "POST", "/v1/enroll", (const char *)auth->data, csr, &resp, detail);
+	r = https_request(&o, "POST", API_ROUTE_ENROLL, (const char *)auth->data, csr, &resp,
+			  detail);
 	if (r < 0) {
 		EVP_PKEY_free(key);
 		return r;
@@ -652,7 +658,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	}
 	/* The plan: the bundle's description, which is not a fetch and spends nothing. */
 	if (r >= 0)
-		r = https_get(&o, "/v1/bundle/info", &resp, detail);
+		r = https_get(&o, API_ROUTE_BUNDLE_INFO, &resp, detail);
 	int m = r >= 0 ? meta_parse(&resp, &meta) : -1;
 	if (r >= 0 && resp.status == 403) {
 		char reason[64] = "", msg[512] = "";
@@ -715,7 +721,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		goto out;
 	}
 	/* Act: the fetch, then one atomic install. */
-	r = https_get(&o, "/v1/bundle", &resp, detail);
+	r = https_get(&o, API_ROUTE_BUNDLE, &resp, detail);
 	if (r < 0) {
 		cli_error("%s: %s%s", a->servers[i], detail,
 			  more ? "; trying the next --server" : "");

@@ -19,12 +19,11 @@
 #include "util.h"
 
 #define TOKEN_DEFAULT_TTL "24h"
-#define TOKEN_MAX_USES 1000
 
 json_t *admin_status(const char *sock, int *ret_err)
 {
 	struct http_response resp = {0};
-	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	json_t *j = NULL;
 	if (r >= 0 && resp.status == 200)
 		j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
@@ -64,7 +63,7 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	if (!body)
 		return EXIT_FAIL;
 	struct http_response resp = {0};
-	int r = admin_request(sock, "POST", "/v1/tokens", body, &resp);
+	int r = admin_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
 	secret_free(body);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
@@ -205,9 +204,9 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			}
 			break;
 		case O_USES:
-			if (uint_parse(optarg, TOKEN_MAX_USES, &o->uses) < 0) {
+			if (uint_parse(optarg, API_TOKEN_MAX_USES, &o->uses) < 0) {
 				cli_error("--uses must be a whole number from 0 (no limit) to %d",
-					  TOKEN_MAX_USES);
+					  API_TOKEN_MAX_USES);
 				return EXIT_USAGE;
 			}
 			break;
@@ -298,7 +297,7 @@ int verb_token(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		char path[64];
-		snprintf(path, sizeof(path), "/v1/tokens/%s", args[0]);
+		snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", args[0]);
 		struct http_response resp = {0};
 		r = admin_request(o.sock, "DELETE", path, NULL, &resp);
 		if (r < 0)
@@ -316,7 +315,7 @@ int verb_token(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		struct http_response resp = {0};
-		r = admin_request(o.sock, "GET", "/v1/tokens", NULL, &resp);
+		r = admin_request(o.sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
 		if (r < 0)
 			return cli_admin_unreachable(o.sock, r);
 		if (resp.status != 200) {

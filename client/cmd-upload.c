@@ -17,8 +17,6 @@
 #include "pkidir.h"
 #include "util.h"
 
-#define MAX_FETCHES_LIMIT 1000
-
 int verb_certificate_key(int argc, char **argv)
 {
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -48,7 +46,7 @@ static int report_admin_error(const char *what, const struct http_response *resp
 		cli_error("%s refused (%s): %s", what, reason, msg);
 	else
 		cli_error("%s failed: pkishared answered HTTP %d", what, resp->status);
-	if (resp->status == 404 && !strcmp(reason, "not-found"))
+	if (resp->status == 404 && api_reason_parse(reason) == API_R_NOT_FOUND)
 		return EXIT_NOT_FOUND;
 	if (resp->status == 403)
 		return EXIT_FORBIDDEN;
@@ -59,7 +57,7 @@ static int report_admin_error(const char *what, const struct http_response *resp
 static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 {
 	struct http_response resp = {0};
-	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	if (r < 0)
 		return r;
 	json_t *j = resp.status == 200
@@ -156,11 +154,11 @@ int verb_upload_certs(int argc, char **argv)
 			}
 			break;
 		case O_MAXF:
-			if (uint_parse(optarg, MAX_FETCHES_LIMIT, &max_fetches) < 0) {
+			if (uint_parse(optarg, API_MAX_FETCHES, &max_fetches) < 0) {
 				cli_error(
 				    "--max-fetches must be a whole number from 0 (no limit) to "
 				    "%d",
-				    MAX_FETCHES_LIMIT);
+				    API_MAX_FETCHES);
 				return EXIT_USAGE;
 			}
 			break;
@@ -386,7 +384,7 @@ int verb_delete_certs(int argc, char **argv)
 				&sock);
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	return admin_call(sock, "DELETE", "/v1/bundle", "delete",
+	return admin_call(sock, "DELETE", API_ROUTE_BUNDLE, "delete",
 			  "[delete-certs] The bundle was wiped");
 }
 
@@ -403,7 +401,7 @@ int verb_reload(int argc, char **argv)
 			    &sock);
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	return admin_call(sock, "POST", "/v1/reload", "reload",
+	return admin_call(sock, "POST", API_ROUTE_RELOAD, "reload",
 			  "[reload] pkishared took the new configuration and TLS files; the held "
 			  "bundle was kept");
 }
@@ -439,7 +437,7 @@ int verb_status(int argc, char **argv)
 	}
 	const char *sock = cli_admin_socket(sock_opt);
 	struct http_response resp = {0};
-	int r = admin_request(sock, "GET", "/v1/status", NULL, &resp);
+	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	if (resp.status != 200) {

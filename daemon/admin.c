@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "api.h"
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
@@ -24,8 +25,6 @@
 #include "status.h"
 #include "token.h"
 #include "util.h"
-
-#define ADMIN_MAX_FETCHES 1000
 
 struct admin_req {
 	struct secret *body;
@@ -83,12 +82,12 @@ static enum MHD_Result do_reload(struct daemon_ctx *ctx, struct MHD_Connection *
 	str_copy(why, sizeof(why), ctx->reload_why);
 	pthread_mutex_unlock(&ctx->reload_lock);
 	if (!done)
-		return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "timeout",
+		return http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_TIMEOUT,
 				  "the reload did not finish within %d s; see the daemon's log",
 				  RELOAD_WAIT_S);
 	if (!ok)
 		return http_error(
-		    c, MHD_HTTP_CONFLICT, "reload-refused",
+		    c, MHD_HTTP_CONFLICT, API_R_RELOAD_REFUSED,
 		    "reload refused, still serving with the previous configuration: %s", why);
 	return http_json(c, MHD_HTTP_OK, json_pack("{s:b}", "reloaded", 1));
 }
@@ -103,19 +102,19 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	struct audit a = {.event = AUDIT_UPLOAD, .peer = "admin", .client = who};
 
 	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "maxFetches");
-	if (mf && uint_parse(mf, ADMIN_MAX_FETCHES, &max_fetches) < 0) {
+	if (mf && uint_parse(mf, API_MAX_FETCHES, &max_fetches) < 0) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-request";
 		log_audit(&a, "refused upload: bad maxFetches");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
 				  "maxFetches must be a whole number from 0 to %d",
-				  ADMIN_MAX_FETCHES);
+				  API_MAX_FETCHES);
 	}
 	if (!req->body || req->body->len == 0) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-request";
 		log_audit(&a, "refused upload: empty body");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
 				  "the request body must be a sealed bundle (JSON)");
 	}
 	int r = bundle_parse((const char *)req->body->data, req->body->len, &meta, detail);
@@ -123,8 +122,8 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "bad-bundle";
 		log_audit(&a, "refused upload: %s (%s)", error_message(r), LOG_Q(detail));
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-bundle", "%s: %s", error_message(r),
-				  detail);
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_BUNDLE, "%s: %s",
+				  error_message(r), detail);
 	}
 	a.bundle_id = meta.id;
 	const char *drop =
@@ -140,7 +139,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "expired";
 		log_audit(&a, "refused upload: bundle already expired");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "expired",
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_EXPIRED,
 				  "the bundle's expiresAt is in the past; check this node's clock "
 				  "and upload again");
 	}
@@ -151,7 +150,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "ttl-too-long";
 		log_audit(&a, "refused upload: TTL %s over maximum %s", ttl_txt, max_txt);
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "ttl-too-long",
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_TTL_TOO_LONG,
 				  "the requested TTL (%s) is longer than this daemon's --max-ttl "
 				  "(%s); ask for a shorter --ttl",
 				  ttl_txt, max_txt);
@@ -163,7 +162,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "drops-external-etcd";
 		log_audit(&a, "refused upload: it would drop the external etcd files");
-		return http_error(c, MHD_HTTP_CONFLICT, "drops-external-etcd",
+		return http_error(c, MHD_HTTP_CONFLICT, API_R_DROPS_EXTERNAL_ETCD,
 				  "the previous upload carried the external etcd CA and client "
 				  "pair and this one does not; pass --external-etcd-ca/-cert/-key "
 				  "again, or --drop-external-etcd if that is intended");
@@ -172,7 +171,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
 		a.result = "key-reused";
 		log_audit(&a, "refused upload: key id %s was used before", meta.key_id);
-		return http_error(c, MHD_HTTP_CONFLICT, "key-reused",
+		return http_error(c, MHD_HTTP_CONFLICT, API_R_KEY_REUSED,
 				  "certificate key %s was already used for an earlier upload; "
 				  "every upload needs a fresh key (let 'pkishare upload-certs' "
 				  "make one)",
@@ -184,7 +183,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		log_audit(&a, "refused upload: the key-id history is full (%d key ids)",
 			  STORE_MAX_SEEN_KEYS);
 		return http_error(
-		    c, MHD_HTTP_INSUFFICIENT_STORAGE, "key-history-full",
+		    c, MHD_HTTP_INSUFFICIENT_STORAGE, API_R_KEY_HISTORY_FULL,
 		    "pkishared remembers %d used certificate keys and has seen that "
 		    "many since its state began; it forgets none, so that none can be "
 		    "used again. Start a new state with 'systemctl stop pkishared' and "
@@ -193,7 +192,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		    STORE_MAX_SEEN_KEYS);
 	}
 	if (r < 0)
-		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s",
+		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_R_INTERNAL, "%s",
 				  error_message(r));
 	if (replaced[0])
 		log_audit(&(struct audit){.event = AUDIT_WIPE,
@@ -215,7 +214,6 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 }
 
 #define TOKEN_DEFAULT_TTL_S (24 * 3600)
-#define TOKEN_MAX_USES 1000
 
 static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				       struct admin_req *req, const char *who)
@@ -237,14 +235,14 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 			   NULL) != 0 ||
 	    bin_len != TOKEN_HASH_BYTES || (ttl_j && !json_is_integer(ttl_j)) ||
 	    (uses_j && !json_is_integer(uses_j)) || ttl <= 0 || ttl > ctx->cfg->max_ttl_s ||
-	    uses < 0 || uses > TOKEN_MAX_USES) {
+	    uses < 0 || uses > API_TOKEN_MAX_USES) {
 		json_decref(j);
 		a.result = "bad-request";
 		log_audit(&a, "refused token creation: malformed request");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, "bad-request",
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
 				  "expected {\"id\": 6 characters a-z0-9, \"secretHash\": 64 hex, "
 				  "\"ttlSeconds\": 1..%lld, \"uses\": 0..%d}",
-				  (long long)ctx->cfg->max_ttl_s, TOKEN_MAX_USES);
+				  (long long)ctx->cfg->max_ttl_s, API_TOKEN_MAX_USES);
 	}
 	char idbuf[TOKEN_ID_LEN + 1];
 	str_copy(idbuf, sizeof(idbuf), id);
@@ -253,7 +251,8 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	if (r < 0) {
 		a.result = r == -EEXIST ? "exists" : "too-many";
 		log_audit(&a, "refused token creation: %s", a.result);
-		return http_error(c, MHD_HTTP_CONFLICT, a.result,
+		return http_error(c, MHD_HTTP_CONFLICT,
+				  r == -EEXIST ? API_R_EXISTS : API_R_TOO_MANY,
 				  r == -EEXIST ? "a token with this id exists; delete it first"
 					       : "too many tokens (%d); delete some",
 				  STORE_MAX_TOKENS);
@@ -283,13 +282,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 						  .result = "forbidden"},
 				  "refused admin request from %s", who);
 			return http_error(
-			    c, MHD_HTTP_FORBIDDEN, "forbidden",
+			    c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
 			    "the admin socket accepts only root or the daemon's user");
 		}
 		const char *clen =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (clen && strtoull(clen, NULL, 10) > ADMIN_BODY_MAX)
-			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
 					  "request body over %d bytes", ADMIN_BODY_MAX);
 		req = calloc(1, sizeof(*req));
 		if (!req)
@@ -311,19 +310,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	if (req->too_big)
-		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
 				  "request body over %d bytes", ADMIN_BODY_MAX);
 	peer_is_trusted(c, who, sizeof(who));
 
-	if (strcmp(url, "/v1/reload") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+	if (strcmp(url, API_ROUTE_RELOAD) == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
 		return do_reload(ctx, c, who);
-	if (strcmp(url, "/v1/bundle") == 0) {
+	if (strcmp(url, API_ROUTE_BUNDLE) == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
 			return do_upload(ctx, c, req, who);
 		if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
 			char id[BUNDLE_ID_HEX_LEN + 1];
 			if (store_delete(&ctx->store, id) < 0)
-				return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+				return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
 						  "no bundle is held; nothing to delete");
 			log_audit(&(struct audit){.event = AUDIT_WIPE,
 						  .peer = "admin",
@@ -333,7 +332,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				  "bundle %s wiped on request", id);
 			return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
 		}
-	} else if (strcmp(url, "/v1/tokens") == 0) {
+	} else if (strcmp(url, API_ROUTE_TOKENS) == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
 			return do_token_create(ctx, c, req, who);
 		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
@@ -343,20 +342,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			store_view_done(&v);
 			return http_json(c, MHD_HTTP_OK, list);
 		}
-	} else if (strncmp(url, "/v1/tokens/", 11) == 0 &&
+	} else if (strncmp(url, API_ROUTE_TOKENS "/", sizeof(API_ROUTE_TOKENS)) == 0 &&
 		   strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
-		const char *id = url + 11;
+		const char *id = url + sizeof(API_ROUTE_TOKENS);
 		if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
-			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found",
+			return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
 					  "no join token with id '%.16s'", id);
 		log_audit(
 		    &(struct audit){
 			.event = AUDIT_TOKEN, .peer = "admin", .client = id, .result = "deleted"},
 		    "join token %s deleted by %s", id, who);
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
-	} else if (strcmp(url, "/metrics") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+	} else if (strcmp(url, API_ROUTE_METRICS) == 0 &&
+		   strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		return http_metrics(ctx, c);
-	} else if (strcmp(url, "/v1/status") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+	} else if (strcmp(url, API_ROUTE_STATUS) == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
 		struct store_view v;
 		store_view(&ctx->store, &v);
 		json_t *st = status_json(&v);
@@ -380,9 +380,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		}
 		return http_json(c, MHD_HTTP_OK, st);
 	} else {
-		return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s",
+				  url);
 	}
-	return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+	return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
 			  "method %.16s not allowed on %.64s", method, url);
 }
 

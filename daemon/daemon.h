@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "api.h"
 #include "metrics.h"
 #include "pin.h"
 #include "ratelimit.h"
@@ -26,7 +27,7 @@
 #define DEFAULT_TTL_S (2 * 3600)
 #define DEFAULT_MAX_TTL_S (24 * 3600)
 #define DEFAULT_LISTEN "0.0.0.0:9443"
-#define DEFAULT_ADMIN_SOCKET "/run/pkishare/admin.sock"
+#define DEFAULT_ADMIN_SOCKET API_ADMIN_SOCKET
 #define DEFAULT_CONNECTION_TIMEOUT_S 10
 #define DEFAULT_CONNECTION_MAX_AGE_S 30
 /* The serving loop uses select(2) (see server.c for why), so every descriptor must stay
@@ -214,7 +215,7 @@ void admin_stop(struct daemon_ctx *ctx);
 
 /* http.c: responses shared by both APIs. */
 enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *body);
-enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, enum api_reason reason,
 			   const char *fmt, ...) _printf_(4, 5);
 /* Serve a guarded buffer; it is wiped and freed when libmicrohttpd is done with it. */
 enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
@@ -148,7 +149,7 @@ static bool cn_ok(const char *cn)
 
 /* A refusal that counts against the address: every failure of this route does. */
 static enum MHD_Result refuse(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
-			      enum metric_enroll m, unsigned status, const char *reason,
+			      enum metric_enroll m, unsigned status, enum api_reason reason,
 			      const char *msg)
 {
 	ratelimit_fail(&ctx->ratelimit, peer);
@@ -181,7 +182,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		log_audit(&a, "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
 		snprintf(msg, sizeof(msg), "the CSR is larger than %d bytes", CSR_MAX_BYTES);
 		return refuse(ctx, c, peer, M_ENROLL_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
-			      "too-large", msg);
+			      API_R_TOO_LARGE, msg);
 	}
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
@@ -192,7 +193,8 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	    token_parse(auth + 7, id, secret, NULL) < 0) {
 		a.result = "bad-token";
 		log_audit(&a, "enrollment refused: missing or malformed bearer token");
-		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, "bad-token",
+		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
+			      API_R_BAD_TOKEN,
 			      "send 'Authorization: Bearer <join token>' with a token from "
 			      "'pkishare token create'");
 	}
@@ -204,11 +206,11 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		a.result = why;
 		log_audit(&a, "enrollment refused: token %s %s", id,
 			  r == -ETIMEDOUT ? "expired" : "unknown or wrong secret");
-		return refuse(ctx, c, peer,
-			      r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
-			      MHD_HTTP_UNAUTHORIZED, why,
-			      "the join token is unknown, used up, expired or wrong; create a "
-			      "new one with 'pkishare token create' on the first node");
+		return refuse(
+		    ctx, c, peer, r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
+		    MHD_HTTP_UNAUTHORIZED, r == -ETIMEDOUT ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
+		    "the join token is unknown, used up, expired or wrong; create a "
+		    "new one with 'pkishare token create' on the first node");
 	}
 	X509_REQ *csr = NULL;
 	r = req->body ? x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn))
@@ -223,13 +225,14 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			       : "unusable CSR");
 		if (weak)
 			return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST,
-				      "weak-key", error_message(-PKS_E_WEAK_KEY));
+				      API_R_WEAK_KEY, error_message(-PKS_E_WEAK_KEY));
 		snprintf(msg, sizeof(msg),
 			 "the body must be a PEM certificate signing request, correctly "
 			 "self-signed, whose CN (the node name) is 1-%d characters of letters, "
 			 "digits, '.', '-', '_' or ':'",
 			 ENROLL_CN_MAX);
-		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, "bad-csr", msg);
+		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, API_R_BAD_CSR,
+			      msg);
 	}
 	a.client = cn;
 	enroll_tick(ctx, time_now());
@@ -247,7 +250,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	X509_REQ_free(csr);
 	if (r < 0) {
 		secret_wipe(hash, sizeof(hash));
-		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_R_INTERNAL,
 				  "could not issue the certificate; the token was not used");
 	}
 	/* The use is spent only once the certificate exists (and still atomically: a token
@@ -258,7 +261,8 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		secret_free(pem);
 		a.result = "bad-token";
 		log_audit(&a, "enrollment of %s refused: token %s went away meanwhile", cn, id);
-		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, "bad-token",
+		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
+			      API_R_BAD_TOKEN,
 			      "the join token was deleted or used up meanwhile; create a new one "
 			      "with 'pkishare token create' on the first node");
 	}

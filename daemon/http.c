@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "log.h"
 #include "util.h"
@@ -34,7 +35,8 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	char *text = NULL;
-	json_t *j = json_pack("{s:s, s:s}", "error", msg, "reason", "too-many-attempts");
+	json_t *j = json_pack("{s:s, s:s}", "error", msg, "reason",
+			      api_reason_name(API_R_TOO_MANY_ATTEMPTS));
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
 	if (!text)
@@ -114,7 +116,7 @@ enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *bod
 	return http_secret(c, status, s);
 }
 
-enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *reason,
+enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, enum api_reason reason,
 			   const char *fmt, ...)
 {
 	char msg[512];
@@ -122,7 +124,8 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return http_json(c, status, json_pack("{s:s, s:s}", "error", msg, "reason", reason));
+	return http_json(c, status,
+			 json_pack("{s:s, s:s}", "error", msg, "reason", api_reason_name(reason)));
 }
 
 void http_mhd_logger(void *cls, const char *fmt, va_list ap)

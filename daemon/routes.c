@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "api.h"
 #include "daemon.h"
 #include "log.h"
 #include "status.h"
@@ -38,6 +39,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	struct store_blob *blob = NULL;
 	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN], msg[256];
 	enum metric_fetch m;
+	enum api_reason why = API_R_NOT_FOUND;
 	uint64_t fetch_no = 0;
 	bool repeat = false;
 	int64_t gone_at = 0;
@@ -62,7 +64,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				   blob);
 	case STORE_FETCH_EXPIRED:
 		m = M_FETCH_EXPIRED;
-		a.result = "expired";
+		why = API_R_EXPIRED;
+		a.result = api_reason_name(why);
 		snprintf(msg, sizeof(msg),
 			 "the bundle expired at %s; run 'pkishare upload-certs' on the first "
 			 "control-plane node and join with the new certificate key",
@@ -70,7 +73,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		break;
 	case STORE_FETCH_USED_UP:
 		m = M_FETCH_USED_UP;
-		a.result = "used-up";
+		why = API_R_USED_UP;
+		a.result = api_reason_name(why);
 		snprintf(msg, sizeof(msg),
 			 "the bundle reached its maximum number of fetches at %s; run 'pkishare "
 			 "upload-certs' on the first control-plane node again",
@@ -78,7 +82,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		break;
 	case STORE_FETCH_DELETED:
 		m = M_FETCH_DELETED;
-		a.result = "deleted";
+		why = API_R_DELETED;
+		a.result = api_reason_name(why);
 		snprintf(msg, sizeof(msg),
 			 "the bundle was deleted by an operator at %s; run 'pkishare "
 			 "upload-certs' on the first control-plane node again",
@@ -86,7 +91,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		break;
 	case STORE_FETCH_LOST:
 		m = M_FETCH_NONE;
-		a.result = "lost";
+		why = API_R_LOST;
+		a.result = api_reason_name(why);
 		snprintf(msg, sizeof(msg),
 			 "the bundle held before pkishared restarted could not be restored at %s "
 			 "(see 'pkishare status'); run 'pkishare upload-certs' on the first "
@@ -96,7 +102,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	case STORE_FETCH_NONE:
 	default:
 		m = M_FETCH_NONE;
-		a.result = "not-found";
+		why = API_R_NOT_FOUND;
+		a.result = api_reason_name(why);
 		snprintf(msg, sizeof(msg),
 			 "no bundle has been uploaded; run 'pkishare "
 			 "upload-certs' on the first control-plane node");
@@ -104,7 +111,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	}
 	METRIC_INC(&ctx->metrics, fetch, m);
 	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
-	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, a.result,
+	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, why,
 			  "%s", msg);
 }
 
@@ -137,7 +144,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 	const struct client_id *id = identity_of(c);
 	peer_of(c, peer, sizeof(peer));
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	if (strcmp(url, "/v1/enroll") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+	if (strcmp(url, API_ROUTE_ENROLL) == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
 		/* The one route open to clients without a certificate. A body announced as too
 		 * large is refused before a byte of it is read. */
 		if (clen && strtoull(clen, NULL, 10) > CSR_MAX_BYTES) {
@@ -147,7 +154,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 						  .peer = peer,
 						  .result = "too-large"},
 				  "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
-			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large",
+			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
 					  "the CSR is larger than %d bytes", CSR_MAX_BYTES);
 		}
 		struct enroll_req *er = calloc(1, sizeof(*er));
@@ -161,7 +168,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		log_audit(
 		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
 		    "refused request for %s: no client certificate", LOG_Q(url));
-		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
 				  "a client certificate signed by the daemon's client CA is "
 				  "required (or enroll first with a join token: POST /v1/enroll)");
 	}
@@ -178,18 +185,18 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 			  enrolled ? "enrolled identities may not fetch (enrolled-fetch = no)"
 				   : "not on the allow-list");
 		if (enrolled)
-			return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+			return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
 					  "identities enrolled with a join token may not fetch "
 					  "here (pkishared enrolled-fetch = no); use a client "
 					  "certificate from the operator's client CA");
-		return http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
 				  "client '%s' is not on pkishared's allow-list (--allow)",
 				  id->name);
 	}
 	bool has_body = (clen && strcmp(clen, "0") != 0) ||
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
-		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
 				  "only GET without a body is served here (and POST /v1/enroll)");
 	*req_ctx = ctx;
 	return MHD_YES;
@@ -233,20 +240,21 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	const struct client_id *id = identity_of(c);
 	if (id->source == CLIENT_NONE)
 		return MHD_NO;
-	if (strcmp(url, "/healthz") == 0)
+	if (strcmp(url, API_ROUTE_HEALTHZ) == 0)
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-	if (strcmp(url, "/v1/bundle") == 0)
+	if (strcmp(url, API_ROUTE_BUNDLE) == 0)
 		return serve_bundle(ctx, c, peer, id);
-	if (strcmp(url, "/metrics") == 0)
+	if (strcmp(url, API_ROUTE_METRICS) == 0)
 		return http_metrics(ctx, c);
-	if (strcmp(url, "/v1/bundle/info") == 0) {
+	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0) {
 		struct store_view v;
 		store_view(&ctx->store, &v);
 		json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
 		store_view_done(&v);
 		if (!info)
-			return http_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no bundle is held");
+			return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
+					  "no bundle is held");
 		return http_json(c, MHD_HTTP_OK, info);
 	}
-	return http_error(c, MHD_HTTP_NOT_FOUND, "no-such-route", "no route %.64s", url);
+	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s", url);
 }

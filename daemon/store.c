@@ -98,9 +98,31 @@ static bool past_deadline_locked(const struct store *s)
 	return s->held && (time_mono_ms() >= s->deadline_ms || time_now() >= s->expires_at);
 }
 
+/* Called with the lock held: wipe an expired bundle and say so, whoever noticed first
+ * (the reaper, or a request that arrived before it woke). */
+static void expire_locked(struct store *s)
+{
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	str_copy(id, sizeof(id), s->id);
+	wipe_locked(s, STORE_GONE_EXPIRED);
+	changed_locked(s);
+	log_audit(
+	    &(struct audit){
+		.event = AUDIT_EXPIRE, .peer = "reaper", .bundle_id = id, .result = "ok"},
+	    "bundle %s reached its deadline and was wiped", id);
+}
+
+/* The monotonic time of the next deadline: the held bundle's (the earlier of its own and
+ * its sealed expiresAt by the wall clock, as the wall clock reads now), or a token's. */
 static int64_t next_deadline_locked(struct store *s)
 {
-	int64_t next = s->held ? s->deadline_ms : INT64_MAX;
+	int64_t next = INT64_MAX;
+	if (s->held) {
+		int64_t now = time_mono_ms(), wall_left_ms = (s->expires_at - time_now()) * 1000;
+		next = s->deadline_ms;
+		if (now + wall_left_ms < next)
+			next = now + wall_left_ms;
+	}
 	for (size_t i = 0; i < s->n_tokens; i++)
 		if (s->tokens[i].deadline_ms < next)
 			next = s->tokens[i].deadline_ms;
@@ -115,15 +137,7 @@ static void *reaper_main(void *arg)
 	while (!s->stopping) {
 		expire_tokens_locked(s);
 		if (past_deadline_locked(s)) {
-			char id[BUNDLE_ID_HEX_LEN + 1];
-			str_copy(id, sizeof(id), s->id);
-			wipe_locked(s, STORE_GONE_EXPIRED);
-			changed_locked(s);
-			log_audit(&(struct audit){.event = AUDIT_EXPIRE,
-						  .peer = "reaper",
-						  .bundle_id = id,
-						  .result = "ok"},
-				  "bundle %s reached its deadline and was wiped", id);
+			expire_locked(s);
 			continue;
 		}
 		int64_t next = next_deadline_locked(s);
@@ -171,10 +185,8 @@ void store_done(struct store *s)
  * bundle, even if the reaper has not run yet. */
 static void check_deadline_locked(struct store *s)
 {
-	if (past_deadline_locked(s)) {
-		wipe_locked(s, STORE_GONE_EXPIRED);
-		changed_locked(s);
-	}
+	if (past_deadline_locked(s))
+		expire_locked(s);
 }
 
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
