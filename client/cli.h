@@ -49,6 +49,10 @@ struct http_response {
 	struct secret *body;
 };
 void http_response_done(struct http_response *r);
+/* Split a raw HTTP/1.1 response (len bytes, not NUL-terminated) into status and body; a
+ * Content-Length must be digits and not promise more than arrived; chunked answers are
+ * refused. -EPROTO for anything else (httpresp.c). */
+int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret);
 
 /* A request over the admin unix socket. body may be NULL. */
 int admin_request(const char *socket_path, const char *method, const char *path,

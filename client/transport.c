@@ -103,41 +103,6 @@ static int conn_read_all(struct conn *c, struct secret *out)
 	return r;
 }
 
-/* Split a raw HTTP/1.1 response into status and body (Content-Length or to EOF). */
-static int parse_response(struct secret *raw, struct http_response *ret)
-{
-	const char *p = (const char *)raw->data;
-	int status = 0;
-	if (raw->len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
-		return -EPROTO;
-	for (int i = 9; i < 12; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -EPROTO;
-		status = status * 10 + (p[i] - '0');
-	}
-	const char *end = memmem(p, raw->len, "\r\n\r\n", 4);
-	if (!end)
-		return -EPROTO;
-	size_t hdr_len = (size_t)(end - p) + 4;
-	size_t body_len = raw->len - hdr_len;
-	/* Content-Length, when present, must not promise more than arrived. */
-	for (const char *h = p; h < end; h = strstr(h, "\r\n") + 2) {
-		if (strncasecmp(h, "Content-Length:", 15) == 0) {
-			unsigned long long cl = strtoull(h + 15, NULL, 10);
-			if (cl > body_len)
-				return -EPROTO;
-			body_len = (size_t)cl;
-		}
-		if (strncasecmp(h, "Transfer-Encoding:", 18) == 0)
-			return -EPROTO; /* pkishared never chunks its fixed-size answers */
-		if (!strstr(h, "\r\n"))
-			break;
-	}
-	ret->status = status;
-	ret->body = secret_dup(p + hdr_len, body_len);
-	return ret->body ? 0 : -ENOMEM;
-}
-
 static int send_and_receive(struct conn *c, const char *host, const char *method, const char *path,
 			    const char *header, const struct secret *body,
 			    struct http_response *ret)
@@ -164,7 +129,7 @@ static int send_and_receive(struct conn *c, const char *host, const char *method
 	r = conn_read_all(c, raw);
 	if (r < 0)
 		return r;
-	return parse_response(raw, ret);
+	return http_response_parse(raw->data, raw->len, ret);
 }
 
 static bool is_ip_literal(const char *host)
