@@ -136,7 +136,7 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 	struct options *o = calloc(1, sizeof(*o));
 	struct tls_files *tls = NULL;
 
-	if (!o || options_load(o, argc, argv) != 0) {
+	if (!o || options_load(o, argc, argv) <= 0) {
 		log_msg(LOG_ERR, "reload: the configuration is not valid (see the message above); "
 				 "keeping the running one");
 		snprintf(why, why_len,
@@ -231,9 +231,9 @@ int main(int argc, char **argv)
 		return on_stop();
 	struct options opts;
 	int r = options_load(&opts, argc, argv);
-	if (r) {
+	if (r <= 0) {
 		options_free(&opts);
-		return r == 1 ? 0 : 2;
+		return r == 0 ? 0 : 2;
 	}
 	struct daemon_config cfg = opts.cfg; /* strings stay owned by opts until exit */
 	int level = opts.log_level;

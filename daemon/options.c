@@ -156,7 +156,7 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 		if (o->cfg.n_allow >= (size_t)d->max) {
 			log_msg(LOG_ERR, "%s: at most %lld %s values", where, (long long)d->max,
 				d->name);
-			return 2;
+			return -EINVAL;
 		}
 		o->cfg.allow[o->cfg.n_allow++] = v;
 		return 0;
@@ -164,34 +164,34 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 		if (duration_parse(v, &n) < 0) {
 			log_msg(LOG_ERR, "%s: %s: invalid duration '%s': %s", where, d->name, v,
 				error_message(-PKS_E_DURATION));
-			return 2;
+			return -EINVAL;
 		}
 		if (n < d->min || n > d->max) {
 			char max[32];
 			duration_format(d->max, max, sizeof(max));
 			log_msg(LOG_ERR, "%s: %s: '%s' is longer than %s, the most it takes", where,
 				d->name, v, max);
-			return 2;
+			return -EINVAL;
 		}
 		break;
 	case OPTION_COUNT:
 		if (uint_parse(v, UINT32_MAX, &u) < 0 || (int64_t)u < d->min) {
 			log_msg(LOG_ERR, "%s: %s: '%s' is not a number from %lld to %lld", where,
 				d->name, v, (long long)d->min, (long long)d->max);
-			return 2;
+			return -EINVAL;
 		}
 		if ((int64_t)u > d->max) {
 			log_msg(LOG_ERR, "%s: %s is at most %lld%s, not %llu", where, d->name,
 				(long long)d->max, d->bound_why ? d->bound_why : "",
 				(unsigned long long)u);
-			return 2;
+			return -EINVAL;
 		}
 		n = (int64_t)u;
 		break;
 	case OPTION_YESNO:
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
 			log_msg(LOG_ERR, "%s: %s is 'yes' or 'no', not '%.32s'", where, d->name, v);
-			return 2;
+			return -EINVAL;
 		}
 		n = strcmp(v, "yes") == 0;
 		break;
@@ -202,11 +202,11 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 				"%s: unknown log level '%s' (use error, warning, notice, info or "
 				"debug)",
 				where, v);
-			return 2;
+			return -EINVAL;
 		}
 		break;
 	default:
-		return 2;
+		return -EINVAL;
 	}
 	store_number(field(o, d), d->size, n);
 	if (strcmp(d->name, "ttl") == 0)
@@ -224,7 +224,7 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 		if (!must_exist && errno == ENOENT)
 			return 0;
 		log_msg(LOG_ERR, "cannot read configuration file %s: %s", path, strerror(errno));
-		return 2;
+		return -EINVAL;
 	}
 	o->config_path = path;
 	while (fgets(line, sizeof(line), f)) {
@@ -241,7 +241,7 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 		if (!eq) {
 			log_msg(LOG_ERR, "%s: expected 'name = value'", where);
 			fclose(f);
-			return 2;
+			return -EINVAL;
 		}
 		char *name = p, *value = eq + 1;
 		*eq = 0;
@@ -257,15 +257,15 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 				"pkishared.conf(5))",
 				where, name);
 			fclose(f);
-			return 2;
+			return -EINVAL;
 		}
 		if (o->n_strings >= OPTIONS_MAX_STRINGS ||
 		    !(o->strings[o->n_strings] = strdup(value))) {
 			fclose(f);
-			return 2;
+			return -EINVAL;
 		}
 		int r = apply(o, d, o->strings[o->n_strings++], where);
-		if (r) {
+		if (r < 0) {
 			fclose(f);
 			return r;
 		}
@@ -299,7 +299,7 @@ int options_load(struct options *o, int argc, char **argv)
 			config = argv[i] + 9;
 	}
 	r = load_file(o, config ? config : DEFAULT_CONFIG_FILE, config != NULL);
-	if (r)
+	if (r < 0)
 		return r;
 	struct option opts[ELEMENTSOF(defs) + 4] = {
 	    {"config", required_argument, NULL, OPT_CONFIG},
@@ -313,47 +313,47 @@ int options_load(struct options *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
-			return 1;
+			return 0; /* answered: exit 0 */
 		}
 		if (c == OPT_VERSION) {
 			printf("pkishared %s\n", PKISHARE_VERSION);
-			return 1;
+			return 0; /* answered: exit 0 */
 		}
 		if (c == OPT_CONFIG)
 			continue;
 		if (c == '?' || c == ':') {
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 		r = c >= OPT_FIRST_DEF && c < OPT_FIRST_DEF + (int)ELEMENTSOF(defs)
 			? apply(o, &defs[c - OPT_FIRST_DEF], optarg, "command line")
-			: 2;
-		if (r)
+			: -EINVAL;
+		if (r < 0)
 			return r;
 	}
 	if (optind < argc) {
 		log_msg(LOG_ERR, "unexpected argument '%s'", argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
 	struct daemon_config *cfg = &o->cfg;
 	if (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca) {
 		log_msg(LOG_ERR, "tls-cert, tls-key and client-ca are required, as flags or "
 				 "in the configuration file (make them with 'pkishare pki init' or "
 				 "'pkishare pki serving-cert')");
-		return 2;
+		return -EINVAL;
 	}
 	if (cfg->enroll_ca_lifetime_s < 3 * cfg->enroll_ttl_s) {
 		log_msg(LOG_ERR, "enroll-ca-lifetime must be at least three times "
 				 "enroll-ttl (the CA is renewed when two enroll-ttl are left)");
-		return 2;
+		return -EINVAL;
 	}
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)
 		cfg->ttl_s = cfg->max_ttl_s; /* a short max-ttl alone lowers the default too */
 	if (cfg->ttl_s > cfg->max_ttl_s) {
 		log_msg(LOG_ERR, "ttl is longer than max-ttl; lower ttl or raise max-ttl");
-		return 2;
+		return -EINVAL;
 	}
-	return 0;
+	return 1; /* run */
 }
 
 void options_free(struct options *o)

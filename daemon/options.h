@@ -51,7 +51,7 @@ struct options {
 	size_t n_strings;
 };
 
-/* Fill o. Returns 0 to run, 1 when --help or --version was answered (exit 0), or 2 after
- * printing a usage error to stderr. */
+/* Fill o. systemd's convention: 1 to run, 0 when --help or --version was answered (exit
+ * 0), a negative errno after saying what is wrong (exit 2). */
 int options_load(struct options *o, int argc, char **argv);
 void options_free(struct options *o);
