@@ -59,7 +59,7 @@ start_daemon() {
 		--tls-key "$root/pkishared/tls.key" --client-ca "$root/clients/ca.crt" \
 		--admin-socket "$ADMIN" "$@" >"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		if grep -q "listening on" "$DAEMON_LOG" 2>/dev/null && [ -S "$ADMIN" ]; then break; fi
 		sleep 0.05
 	done

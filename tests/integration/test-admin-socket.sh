@@ -12,7 +12,7 @@ check "the start-up log names the configuration file read" \
 
 # A second daemon on the same admin socket: refused, and the first keeps its socket.
 rc=0
-timeout 5 "${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" \
+timeout 60 "${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" \
 	--tls-key "$R/pkishared/tls.key" --client-ca "$R/clients/ca.crt" --admin-socket "$ADMIN" \
 	>"$T/second.log" 2>&1 || rc=$?
 check "a second pkishared on a live admin socket does not start (exit $rc)" \
@@ -38,7 +38,7 @@ mkdir -p "$T/run"
 	--tls-key "$R/pkishared/tls.key" --client-ca "$R/clients/ca.crt" --admin-socket "$SOCK" \
 	>"$T/mkdir.log" 2>&1 &
 DAEMON_PID=$!
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+for _ in $(seq 1 400); do [ -S "$SOCK" ] && break; sleep 0.05; done
 check "the missing directory of the admin socket was made" [ -S "$SOCK" ]
 check "... with mode 0755" [ "$(stat -c %a "$T/run/pkishare")" = 755 ]
 check "... owned by the daemon's user" [ "$(stat -c %u "$T/run/pkishare")" = "$(id -u)" ]

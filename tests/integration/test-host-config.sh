@@ -34,8 +34,8 @@ CONF
 # Every daemon a test starts names its configuration: "$PKISHARED" appears only in
 # PKISHARED_RUN (lib.sh), with --help, --version or --on-stop, with its own --config, or
 # where a test means the default file (this one).
-BARE=$(grep -n '"$PKISHARED"' "$HERE"/*.sh | grep -v -e 'PKISHARED_RUN=' -e -- '--help' -e -- '--version' \
-	-e -- '--on-stop' -e -- '--config' -e '__asan_init' -e '^[^:]*test-host-config.sh:' || true)
+BARE=$(grep -n '"$PKISHARED"' "$HERE"/*.sh | grep -v -e 'PKISHARED_RUN=' -e '--help' -e '--version' \
+	-e '--on-stop' -e '--config' -e '__asan_init' -e '^[^:]*test-host-config.sh:' || true)
 check "no test starts pkishared without --config${BARE:+: $BARE}" [ -z "$BARE" ]
 
 R=$T/r
