@@ -83,8 +83,8 @@ struct tls_files {
 	char pinned_pubkey[96];		     /* curl's --pinnedpubkey form of the leaf */
 };
 
-/* Load and check the three files (cert and key must match). Logs what is wrong and puts
- * one line of it in why (may be NULL). */
+/* Load and check the three files (cert and key must match). On failure why (why_len
+ * bytes) says what is wrong and what to do; the caller logs it. Never logs. */
 int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char *why,
 		   size_t why_len);
 struct tls_files *tls_files_ref(struct tls_files *t);
@@ -163,8 +163,6 @@ struct conn_state;
 
 /* server.c: the HTTPS listener and its serving loop. */
 int server_start(struct daemon_ctx *ctx);
-/* Does this certificate chain and key load in GnuTLS, and do they match? */
-int server_check_tls(const struct secret *cert, const struct secret *key);
 /* "addr:port" of a listening socket. */
 void server_sock_name(int fd, char *buf, size_t len);
 void server_stop(struct daemon_ctx *ctx);

@@ -148,7 +148,7 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 		return false;
 	}
 	if (tls_files_load(&o->cfg, &tls, why, why_len) < 0) {
-		log_msg(LOG_ERR, "reload: keeping the running TLS files");
+		log_msg(LOG_ERR, "reload: %s; keeping the running TLS files", why);
 		options_free(o);
 		free(o);
 		return false;
@@ -289,7 +289,9 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
-	if (tls_files_load(&cfg, &ctx.tls, NULL, 0) < 0) {
+	char tls_why[512];
+	if (tls_files_load(&cfg, &ctx.tls, tls_why, sizeof(tls_why)) < 0) {
+		log_msg(LOG_ERR, "%s", tls_why);
 		exit_code = EXIT_CONFIG; /* systemd does not restart on it */
 		goto out;
 	}

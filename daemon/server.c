@@ -186,18 +186,6 @@ static void *serve_main(void *arg)
 	return NULL;
 }
 
-int server_check_tls(const struct secret *cert, const struct secret *key)
-{
-	gnutls_certificate_credentials_t cred;
-	gnutls_datum_t c = {.data = cert->data, .size = (unsigned)cert->len};
-	gnutls_datum_t k = {.data = key->data, .size = (unsigned)key->len};
-	if (gnutls_certificate_allocate_credentials(&cred) < 0)
-		return -ENOMEM;
-	int r = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
-	gnutls_certificate_free_credentials(cred);
-	return r < 0 ? -PKS_E_X509 : 0;
-}
-
 int server_start(struct daemon_ctx *ctx)
 {
 	const struct daemon_config *cfg = ctx->cfg;

@@ -8,23 +8,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
 #include "daemon.h"
 #include "error.h"
-#include "log.h"
 
 #define PEM_MAX_BYTES (64 * 1024)
+
+/* Do the certificate and key load together in GnuTLS, as libmicrohttpd will load them? */
+static int check_pair(const struct secret *cert, const struct secret *key)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t c = {.data = cert->data, .size = (unsigned)cert->len};
+	gnutls_datum_t k = {.data = key->data, .size = (unsigned)key->len};
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	int r = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	gnutls_certificate_free_credentials(cred);
+	return r < 0 ? -PKS_E_X509 : 0;
+}
 
 static int load_pem(const char *what, const char *path, struct secret **ret, char *why,
 		    size_t why_len)
 {
 	int r = secret_read_file(path, PEM_MAX_BYTES, ret);
-	if (r < 0) {
-		log_msg(LOG_ERR, "cannot read %s %s: %s; check the path and permissions", what,
-			path, error_message(r));
-		if (why)
-			snprintf(why, why_len, "cannot read %s %s: %s", what, path,
-				 error_message(r));
-	}
+	if (r < 0)
+		snprintf(why, why_len, "cannot read %s %s: %s; check the path and permissions",
+			 what, path, error_message(r));
 	return r;
 }
 
@@ -43,18 +54,13 @@ int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char
 	if (r >= 0)
 		r = load_pem("client CA", cfg->client_ca, &t->client_ca_pem, why, why_len);
 	if (r >= 0) {
-		r = server_check_tls(t->cert_pem, t->key_pem);
-		if (r < 0) {
-			log_msg(LOG_ERR,
-				"the TLS certificate %s and key %s do not load together (not PEM, "
-				"or the key is not the certificate's); make them with 'pkishare "
-				"pki serving-cert'",
-				cfg->tls_cert, cfg->tls_key);
-			if (why)
-				snprintf(why, why_len,
-					 "the TLS certificate %s and key %s do not load together",
-					 cfg->tls_cert, cfg->tls_key);
-		}
+		r = check_pair(t->cert_pem, t->key_pem);
+		if (r < 0)
+			snprintf(why, why_len,
+				 "the TLS certificate %s and key %s do not load together (not PEM, "
+				 "or the key is not the certificate's); make them with 'pkishare "
+				 "pki serving-cert'",
+				 cfg->tls_cert, cfg->tls_key);
 	}
 	if (r < 0) {
 		tls_files_unref(t);
