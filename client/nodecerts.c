@@ -233,9 +233,11 @@ void nodecerts_take_profile(struct nodecerts_opts *o, const struct profile *b, c
 		  b->etcd_peer_sans, b->n_etcd_peer_sans, "etcd-peer-cert-extra-sans", tag);
 	if (b->validity_s && !(o->given & NC_GIVEN_VALIDITY))
 		p->validity_s = b->validity_s;
-	else if (tag && b->validity_s && p->validity_s != b->validity_s)
-		printf("[%s] --certificate-validity overrides the cluster profile's %lldh\n", tag,
-		       (long long)(b->validity_s / 3600));
+	else if (tag && b->validity_s && p->validity_s != b->validity_s) {
+		char d[32];
+		duration_format(b->validity_s, d, sizeof(d));
+		printf("[%s] --certificate-validity overrides the cluster profile's %s\n", tag, d);
+	}
 }
 
 enum key_type nodecerts_key_type(const char *algorithm)

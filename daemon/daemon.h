@@ -111,7 +111,8 @@ enum client_source {
 
 struct client_id {
 	enum client_source source;
-	char name[CLIENT_ID_MAX]; /* subject CN, printable ASCII */
+	char name[CLIENT_ID_MAX];	  /* subject CN, printable ASCII */
+	char cert[STORE_CERT_ID_LEN + 1]; /* SHA-256 of the leaf certificate (DER), hex */
 };
 
 struct daemon_ctx {

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -210,6 +211,7 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 	st->decided = true;
 	st->id.source = CLIENT_NONE;
 	st->id.name[0] = 0;
+	st->id.cert[0] = 0;
 	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
 	if (!chain || n == 0)
 		return 0; /* no certificate: enrollment only */
@@ -279,6 +281,13 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 		goto refuse;
 	}
 	printable(st->id.name);
+	uint8_t digest[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, chain[0].data, chain[0].size, digest) < 0) {
+		str_copy(st->why, sizeof(st->why), "the certificate cannot be hashed");
+		goto refuse;
+	}
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(st->id.cert + 2 * i, 3, "%02x", digest[i]);
 	st->id.source = source;
 	r = 0;
 	goto out;

@@ -24,7 +24,7 @@
 #include "persist.h"
 #include "util.h"
 
-#define PERSIST_VERSION 4
+#define PERSIST_VERSION 5
 #define MAC_BYTES 32
 #define KEY_NAME "pkishared-key"
 #define STATE_NAME "pkishared-state"
@@ -309,7 +309,8 @@ static const char *held_check(const struct persist_body *b, int64_t now_ms)
 		return "its description in the state is malformed";
 	for (uint64_t i = 0; i < b->n_fetch_log; i++) {
 		const struct store_fetch_record *r = &b->fetch_log[i];
-		if (!text_ok(r->client, sizeof(r->client)) ||
+		if ((r->cert[0] && !str_is_lower_hex(r->cert, STORE_CERT_ID_LEN)) ||
+		    !text_ok(r->cert, sizeof(r->cert)) || !text_ok(r->client, sizeof(r->client)) ||
 		    !text_ok(r->source, sizeof(r->source)) || !text_ok(r->peer, sizeof(r->peer)))
 			return "a record of its fetches is malformed";
 	}

@@ -46,8 +46,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	const char *source = client_source_name(id->source);
 	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = id->name, .source = source};
 
-	enum store_fetch res = store_fetch(&ctx->store, id->name, source, peer, &blob, bid,
-					   &fetch_no, &repeat, &gone_at);
+	enum store_fetch res = store_fetch(&ctx->store, id->name, id->cert, source, peer, &blob,
+					   bid, &fetch_no, &repeat, &gone_at);
 	time_format(gone_at, when);
 	a.bundle_id = bid[0] ? bid : NULL;
 	switch (res) {

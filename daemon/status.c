@@ -12,9 +12,10 @@ json_t *status_bundle_json(const struct store_bundle_view *b)
 	for (size_t i = 0; log && i < b->n_fetch_log; i++) {
 		const struct store_fetch_record *r = &b->fetch_log[i];
 		time_format(r->at, at);
-		json_array_append_new(log, json_pack("{s:s, s:s, s:s, s:s}", "at", at, "client",
-						     r->client, "clientSource", r->source, "peer",
-						     r->peer));
+		json_array_append_new(log, json_pack("{s:s, s:s, s:s, s:s, s:s?}", "at", at,
+						     "client", r->client, "clientSource", r->source,
+						     "peer", r->peer, "certSha256",
+						     r->cert[0] ? r->cert : NULL));
 	}
 	json_t *prof = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", b->id, "keyId",

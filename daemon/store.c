@@ -251,8 +251,8 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	return 0;
 }
 
-enum store_fetch store_fetch(struct store *s, const char *client, const char *source,
-			     const char *peer, struct store_blob **ret_blob,
+enum store_fetch store_fetch(struct store *s, const char *client, const char *cert,
+			     const char *source, const char *peer, struct store_blob **ret_blob,
 			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
 			     bool *ret_repeat, int64_t *ret_gone_at)
 {
@@ -287,10 +287,12 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *so
 	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
 	*ret_repeat = false;
 	/* A name the log would truncate could match another: such names always count. */
-	bool may_repeat = !strcmp(source, "client-ca") && strlen(client) < STORE_ID_MAX;
+	/* The same certificate, not a name: another certificate with the same CN is
+	 * another identity and counts. */
+	bool may_repeat = !strcmp(source, "client-ca") && cert && strlen(cert) == STORE_CERT_ID_LEN;
 	for (size_t i = 0; may_repeat && i < s->n_fetch_log; i++)
 		if (!strcmp(s->fetch_log[i].source, source) &&
-		    !strcmp(s->fetch_log[i].client, client)) {
+		    !strcmp(s->fetch_log[i].cert, cert)) {
 			*ret_fetch_no = i + 1;
 			*ret_repeat = true;
 			pthread_mutex_unlock(&s->lock);
@@ -304,6 +306,7 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *so
 		struct store_fetch_record *rec = &s->fetch_log[s->n_fetch_log++];
 		rec->at = time_now();
 		str_copy(rec->client, sizeof(rec->client), client);
+		str_copy(rec->cert, sizeof(rec->cert), cert ? cert : "");
 		str_copy(rec->source, sizeof(rec->source), source);
 		str_copy(rec->peer, sizeof(rec->peer), peer);
 	}

@@ -35,10 +35,13 @@ struct store_token {
 };
 
 /* One fetch of the held bundle, for tamper evidence. */
+#define STORE_CERT_ID_LEN 64 /* SHA-256 of the client's certificate (DER), hex */
+
 struct store_fetch_record {
 	int64_t at;
 	char client[STORE_ID_MAX];
-	char source[16]; /* "client-ca" or "enrolled" */
+	char cert[STORE_CERT_ID_LEN + 1]; /* "" if unknown */
+	char source[16];		  /* "client-ca" or "enrolled" */
 	char peer[STORE_ID_MAX];
 };
 
@@ -130,13 +133,14 @@ enum store_fetch {
  * (drop it with store_blob_unref). The fetch that reaches max_fetches wipes the held
  * bundle: its bytes then live until this reference is dropped. ret_id gets the bundle id
  * (or the id of the one that is gone), ret_fetch_no the fetch's number. A client-ca
- * identity that already fetched this bundle gets the same bytes again without a new
+ * certificate (cert: the SHA-256 of its DER, hex; the same certificate, not merely the
+ * same CN) that already fetched this bundle gets the same bytes again without a new
  * count (*ret_repeat true, ret_fetch_no its first fetch's number): max_fetches bounds the
  * identities that receive the bundle, so a re-run join does not lock out the next node
  * (docs/design.md, "What counts as a fetch"). Enrolled names are chosen by whoever holds
  * the token and are always counted. */
-enum store_fetch store_fetch(struct store *s, const char *client, const char *source,
-			     const char *peer, struct store_blob **ret_blob,
+enum store_fetch store_fetch(struct store *s, const char *client, const char *cert,
+			     const char *source, const char *peer, struct store_blob **ret_blob,
 			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
 			     bool *ret_repeat, int64_t *ret_gone_at);
 

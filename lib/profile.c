@@ -255,7 +255,7 @@ void profile_describe(const struct profile *p, char *buf, size_t len)
 		append(buf, len, " DNS domain %s%s;", p->dns_domain, "");
 	if (p->validity_s) {
 		char d[32];
-		snprintf(d, sizeof(d), "%lldh", (long long)(p->validity_s / 3600));
+		duration_format(p->validity_s, d, sizeof(d));
 		append(buf, len, " certificates valid %s%s;", d, "");
 	}
 	if (p->external_ca[0])

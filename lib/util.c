@@ -56,17 +56,21 @@ int duration_parse(const char *text, int64_t *ret_seconds)
 
 void duration_format(int64_t s, char *buf, size_t len)
 {
-	if (s >= 3600 && s % 3600 == 0)
-		snprintf(buf, len, "%lldh", (long long)(s / 3600));
-	else if (s >= 3600)
-		snprintf(buf, len, "%lldh%lldm%llds", (long long)(s / 3600),
-			 (long long)(s % 3600 / 60), (long long)(s % 60));
-	else if (s >= 60 && s % 60 == 0)
-		snprintf(buf, len, "%lldm", (long long)(s / 60));
-	else if (s >= 60)
-		snprintf(buf, len, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+	/* Go's form without its trailing zero units: exact, and shortest (1h30m, 1h0m1s). */
+	long long h = (long long)(s / 3600), m = (long long)(s % 3600 / 60),
+		  sec = (long long)(s % 60);
+	if (h && !m && !sec)
+		snprintf(buf, len, "%lldh", h);
+	else if (h && !sec)
+		snprintf(buf, len, "%lldh%lldm", h, m);
+	else if (h)
+		snprintf(buf, len, "%lldh%lldm%llds", h, m, sec);
+	else if (m && !sec)
+		snprintf(buf, len, "%lldm", m);
+	else if (m)
+		snprintf(buf, len, "%lldm%llds", m, sec);
 	else
-		snprintf(buf, len, "%llds", (long long)s);
+		snprintf(buf, len, "%llds", sec);
 }
 
 void time_format(int64_t t, char buf[RFC3339_LEN])

@@ -131,4 +131,20 @@ check "a client-CA node-7 still fetches" [ "$(fetch_code good)" = 200 ]
 check "status text: the fetch is shown as the client CA's node-7" \
 	grep -q 'fetch 1: .* by node-7 (client-ca) from 127.0.0.1:' "$T/status.txt"
 expect_exit 2 "enrolled-fetch takes yes or no" "${PKISHARED_RUN[@]}" --tls-cert x --tls-key x --client-ca x --enrolled-fetch maybe
+# A repeat fetch is free only for the same certificate: another certificate with the
+# same CN (from the same client CA) is another identity and counts against max-fetches.
+stop_daemon
+start_daemon "$R"
+mkcert twin1 /CN=node-9 "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+mkcert twin2 /CN=node-9 "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+mkcert twin3 /CN=node-9 "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+upload "$R/pki" --max-fetches 2
+check "node-9's first certificate fetches" [ "$(fetch_code twin1)" = 200 ]
+check "... again: same bytes, not counted" [ "$(fetch_code twin1)" = 200 ]
+check "... one fetch counted" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["fetches"])')" = 1 ]
+check "a second certificate with CN=node-9: counted (the last of 2)" [ "$(fetch_code twin2)" = 200 ]
+check "a third certificate with CN=node-9: the bundle is used up (410)" [ "$(fetch_code twin3)" = 410 ]
 finish

@@ -203,4 +203,11 @@ expect_exit 1 "a missing file" "$PKISHARE" upload-certs --pki-dir "$R/pki" --con
 expect_exit 2 "a malformed --certificate-validity" "$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 10d
 check "... says what is expected" err_has "like 8760h"
 check "nothing was uploaded by any refusal" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')" = "$ID" ]
+# A validity that is not whole hours is shown exactly, not rounded down to the hour.
+"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 1h30m >"$T/upload-v.out"
+check "upload-certs shows --certificate-validity 1h30m exactly" grep -q "certificates valid 1h30m\b" "$T/upload-v.out"
+"$PKISHARE" status >"$T/status-v.out"
+check "... and so does status" grep -q "certificates valid 1h30m\b" "$T/status-v.out"
+"$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 1h0m1s >"$T/upload-v.out"
+check "... and 1h0m1s too" grep -q "certificates valid 1h0m1s\b" "$T/upload-v.out"
 finish

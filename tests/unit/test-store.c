@@ -28,8 +28,19 @@ static int put(struct store *s, const char *id, const char *key, int64_t ttl_ms,
 	return store_put(s, secret_dup("{}", 2), &m, ttl_ms, max, false, replaced);
 }
 
-static enum store_fetch fetch_as(struct store *s, const char *client, const char *source,
-				 bool *ret_repeat)
+/* A stand-in for a certificate's SHA-256: 64 hex digits from a name and a serial. */
+static const char *cert_n(const char *name, unsigned serial)
+{
+	static char buf[STORE_CERT_ID_LEN + 1];
+	unsigned h = serial * 2654435761u;
+	for (const char *p = name; *p; p++)
+		h = h * 31 + (unsigned char)*p;
+	snprintf(buf, sizeof(buf), "%08x%056x", h, 0);
+	return buf;
+}
+
+static enum store_fetch fetch_cert(struct store *s, const char *client, const char *cert,
+				   const char *source, bool *ret_repeat)
 {
 	struct store_blob *b = NULL;
 	char id[BUNDLE_ID_HEX_LEN + 1];
@@ -37,11 +48,18 @@ static enum store_fetch fetch_as(struct store *s, const char *client, const char
 	int64_t gone = 0;
 	bool repeat = false;
 	enum store_fetch r =
-	    store_fetch(s, client, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
+	    store_fetch(s, client, cert, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
 	store_blob_unref(b);
 	if (ret_repeat)
 		*ret_repeat = repeat;
 	return r;
+}
+
+/* A fetch by the one certificate of client. */
+static enum store_fetch fetch_as(struct store *s, const char *client, const char *source,
+				 bool *ret_repeat)
+{
+	return fetch_cert(s, client, cert_n(client, 1), source, ret_repeat);
 }
 
 /* Each fetch from a new client-CA identity. */
@@ -78,6 +96,23 @@ static void repeat_body(struct store *s)
 static void store_counts_a_client_ca_node_once_and_enrolled_names_always(void)
 {
 	with_store(repeat_body);
+}
+
+static void same_cn_body(struct store *s)
+{
+	/* Two certificates with one CN are two identities: each counts. */
+	bool repeat = true;
+	CHECK_EQ_INT(put(s, "a", "1", 60000, 2), 0);
+	CHECK_EQ_INT(fetch_cert(s, "cp-2", cert_n("cp-2", 1), "client-ca", &repeat),
+		     STORE_FETCH_OK);
+	CHECK_EQ_INT(fetch_cert(s, "cp-2", cert_n("cp-2", 2), "client-ca", &repeat),
+		     STORE_FETCH_OK);
+	CHECK(!repeat);
+	CHECK(s->held == NULL); /* two identities: max-fetches 2 reached */
+}
+static void store_counts_two_certificates_with_one_cn_twice(void)
+{
+	with_store(same_cn_body);
 }
 
 static void used_key_refused_body(struct store *s)
@@ -248,6 +283,7 @@ static void store_key_history_when_full_refuses_and_forgets_none(void)
 
 static const struct test_case cases[] = {
     TEST(store_counts_a_client_ca_node_once_and_enrolled_names_always),
+    TEST(store_counts_two_certificates_with_one_cn_twice),
     TEST(store_refuses_a_used_key_even_after_delete),
     TEST(store_serves_exactly_max_fetches),
     TEST(store_delete_answers_deleted_then_enoent),

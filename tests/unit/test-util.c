@@ -65,7 +65,11 @@ int main(void)
 	duration_format(7200, buf, sizeof(buf));
 	CHECK(!strcmp(buf, "2h"));
 	duration_format(5400, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "1h30m0s"));
+	CHECK(!strcmp(buf, "1h30m"));
+	duration_format(3601, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "1h0m1s"));
+	duration_format(90061, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "25h1m1s"));
 	duration_format(45, buf, sizeof(buf));
 	CHECK(!strcmp(buf, "45s"));
 
