@@ -73,6 +73,10 @@ int cli_take_key(char *arg, uint8_t *key)
 					continue;
 				break;
 			}
+			/* Blank lines and blanks before the key are skipped, as the command
+			 * line's form trims them: a paste often starts with a line ending. */
+			if (line->len == 0 && (cc == '\n' || cc == '\r' || cc == ' ' || cc == '\t'))
+				continue;
 			if (cc == '\n' || line->len > 100 || secret_append(line, &cc, 1) < 0)
 				break;
 		}

@@ -27,6 +27,15 @@ check "... installs the bundle" diff -r "$R/pki" "$T/a/pki"
 printf ' %s\r\n' "$KEY" >"$T/key.txt"
 expect_exit 0 "a key from standard input with CRLF" "$PKISHARE" "${J[@]}" --certificate-key - \
 	--pki-dir "$T/a/pki" <"$T/key.txt"
+printf '\n\r\n \t%s\r\n' "$KEY" >"$T/key-blank.txt"
+expect_exit 0 "a key from standard input after blank lines and a CRLF" "$PKISHARE" "${J[@]}" \
+	--certificate-key - --pki-dir "$T/a/pki" <"$T/key-blank.txt"
+curl_fetch "$R" node-2 >"$T/bundle-blank.json"
+expect_exit 0 "... and so does decrypt's --certificate-key -" bash -c "'$PKISHARE' decrypt \
+	--certificate-key - --pki-dir '$T/a/pki' '$T/bundle-blank.json' <'$T/key-blank.txt'"
+printf '\n\n' >"$T/key-none.txt"
+expect_exit 2 "blank lines and no key on standard input: still refused" "$PKISHARE" "${J[@]}" \
+	--certificate-key - --pki-dir "$T/b/pki" <"$T/key-none.txt"
 expect_exit 2 "a key with a blank inside" "$PKISHARE" "${J[@]}" \
 	--certificate-key "${KEY:0:32} ${KEY:32}" --pki-dir "$T/b/pki"
 check "... names the blank and where" err_has "character 33 is a space inside the key"
