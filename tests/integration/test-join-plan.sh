@@ -80,4 +80,98 @@ expect_exit 10 "a node certificate of another CA: refused" join_as node-2 "$T/g/
 check "... saying why" err_has "front-proxy-client.crt is already there and kubeadm would refuse it: it is not signed by this cluster's CA"
 check "... and the target is exactly as it was (no shared PKI left behind)" [ "$(tree_sum "$T/g/pki")" = "$BEFORE" ]
 check "... no 'Installed' claimed" bash -c "! grep -q Installed '$T/last.out'"
+# The plan finds in the target what the install would refuse, before any fetch: with
+# --max-fetches 1, each of these refusals leaves the one fetch to the node that comes next.
+upload "$R/pki" --max-fetches 1
+# A ca.crt of another cluster: its hash is not the pinned --ca-cert-hash.
+mkdir -p "$T/h/pki"
+cp "$T/other/pki/ca.crt" "$T/h/pki/"
+BEFORE=$(tree_sum "$T/h/pki")
+expect_exit 10 "a ca.crt of another cluster: refused" join_as node-2 "$T/h/pki"
+check "... before the fetch, saying why" err_has "h/pki/ca.crt is the CA of another cluster (its hash is sha256:[0-9a-f]*, not --ca-cert-hash $PIN).*nothing was fetched"
+check "... no 'Fetched' line" bash -c "! grep -q Fetched '$T/last.out'"
+check "... the target as it was" [ "$(tree_sum "$T/h/pki")" = "$BEFORE" ]
+expect_exit 10 "... in a dry run too" join_as node-2 "$T/h/pki" --dry-run
+# FIFOs, sockets and devices cannot be carried over: named in the plan.
+mkdir -p "$T/i/pki"
+mkfifo "$T/i/pki/stray"
+expect_exit 1 "a FIFO in the target: refused" join_as node-2 "$T/i/pki"
+check "... naming it, before the fetch" err_has "a FIFO, socket or device.* (stray); .*nothing was fetched"
+mkdir -p "$T/j/pki/etcd"
+/usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/j/pki/etcd/sock"
+expect_exit 1 "a socket below the target: refused" join_as node-2 "$T/j/pki" --dry-run
+check "... naming it" err_has "a FIFO, socket or device.* (etcd/sock); .*nothing was fetched"
+# A mount point cannot be swapped out: another file system, or a bind mount of the same.
+mkdir -p "$T/mnt/pki" "$T/bind-src" "$T/bind/pki"
+if mount -t tmpfs -o mode=0755 pkishare-test "$T/mnt/pki" 2>/dev/null; then
+	expect_exit 1 "a target that is a mount point: refused" join_as node-2 "$T/mnt/pki"
+	check "... saying why and what to do, before the fetch" err_has "is a mount point: the install builds the new tree beside it .*mount the file system one level up.*nothing was fetched"
+	umount "$T/mnt/pki"
+	mount --bind "$T/bind-src" "$T/bind/pki"
+	expect_exit 1 "a bind-mounted target (the same device): refused" join_as node-2 "$T/bind/pki"
+	check "... as a mount point" err_has "is a mount point"
+	umount "$T/bind/pki"
+else
+	echo "skip: cannot mount here (not root?): the mount-point checks did not run"
+fi
+# A non-root joiner who cannot write the target (0555, its own) is told before the fetch.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$T/nb/pki"
+	cp "$R/clients/node-2.crt" "$R/clients/node-2.key" "$T/nb/"
+	chown -R nobody:nogroup "$T/nb"
+	chmod 0555 "$T/nb/pki"
+	chmod 0711 "$T"
+	AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	nobody_join() {
+		"${AS_NOBODY[@]}" "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
+			--certificate-key "$KEY" --cert "$T/nb/node-2.crt" --key "$T/nb/node-2.key" \
+			--pki-dir "$T/nb/pki" "$@"
+	}
+	expect_exit 1 "a dry run as a user who cannot write the target: refused" nobody_join --dry-run
+	check "... saying so" err_has "nb/pki: it is not readable, writable and searchable for this user.*nothing was fetched"
+	expect_exit 1 "... and the join too, before the fetch" nobody_join
+	check "... no 'Fetched' line" bash -c "! grep -q Fetched '$T/last.out'"
+	chmod 0700 "$T"
+else
+	echo "skip: not root or no setpriv: the non-root joiner's checks did not run"
+fi
+expect_exit 0 "after all these refusals the one fetch is still there" join_as node-3 "$T/l/pki"
+check "... and installs the bundle" bash -c "cmp -s '$R/pki/ca.key' '$T/l/pki/ca.key' && cmp -s '$R/pki/sa.key' '$T/l/pki/sa.key'"
+
+# A refusal only the install can find (a sa.key of its own beside the right ca.crt) says
+# that the fetch was spent, and which one.
+upload "$R/pki" --max-fetches 2
+mkdir -p "$T/o/pki"
+cp "$R/pki/ca.crt" "$T/o/pki/"
+cp "$T/other/pki/sa.key" "$T/o/pki/"
+expect_exit 10 "a sa.key of another cluster: refused after the fetch" join_as node-2 "$T/o/pki"
+check "... saying the fetch was spent, and which" err_has "the bundle was fetched from $SERVER (fetch 1 of 2) but the join was refused after the fetch"
+upload "$R/pki" --max-fetches 1
+expect_exit 10 "... the last fetch" join_as node-2 "$T/o/pki"
+check "... says it was the last" err_has "(fetch 1 of 1: the server no longer holds it) but the join was refused"
+
+# A join killed just before the swap leaves its temporary tree, 0700 (it holds links to
+# the CA keys); the next join removes it, and only such trees of its own.
+upload "$R/pki"
+mkdir -p "$T/q/pki"
+rc=0
+strace -f -qq -o /dev/null -e trace=rename,renameat,renameat2 \
+	-e inject=rename,renameat,renameat2:signal=KILL \
+	"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/q/pki" \
+	>/dev/null 2>&1 || rc=$?
+check "a join killed at the swap (exit $rc) leaves its temporary tree" bash -c "ls -d '$T'/q/.pki.pkishare-?????? >/dev/null 2>&1"
+STALE=$(ls -d "$T"/q/.pki.pkishare-?????? 2>/dev/null | head -1)
+check "... 0700, not readable by others" [ "$(stat -c %a "$STALE" 2>/dev/null)" = 700 ]
+check "... and the target was left as it was" [ -z "$(ls -A "$T/q/pki")" ]
+mkdir "$T/q/.pki.pkishare-abcdefg" "$T/q/.pki.pkishare-abc" "$T/q/.pki.pkishare-XYZ123"
+chown nobody "$T/q/.pki.pkishare-XYZ123"
+expect_exit 0 "a dry run after it" join_as node-2 "$T/q/pki" --dry-run
+check "... says it would remove the left-over" grep -q "Dry run: would remove 1 temporary tree(s) an interrupted join left beside $T/q/pki ($STALE)" "$T/last.out"
+check "... and does not" [ -d "$STALE" ]
+expect_exit 0 "the next join" join_as node-2 "$T/q/pki"
+check "... removes the left-over and says so" grep -q "Removed 1 temporary tree(s) an interrupted join left beside $T/q/pki ($STALE)" "$T/last.out"
+check "... it is gone" [ ! -e "$STALE" ]
+check "... other names and another user's tree are kept" bash -c "[ -d '$T/q/.pki.pkishare-abcdefg' ] && [ -d '$T/q/.pki.pkishare-abc' ] && [ -d '$T/q/.pki.pkishare-XYZ123' ]"
+check "... and the bundle is installed" bash -c "cmp -s '$R/pki/ca.key' '$T/q/pki/ca.key' && cmp -s '$R/pki/sa.key' '$T/q/pki/sa.key'"
 finish
