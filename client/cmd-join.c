@@ -438,7 +438,7 @@ static int target_files_check(const char *dir)
 /* Can this user install into dir? pkidir_install builds the new tree beside dir and
  * renames it over, so the nearest existing directory at or above dir's parent must be
  * writable; dir itself, if there, must be a directory. EXIT_OK or said and EXIT_FAIL. */
-static int target_check(const char *dir)
+static int parent_check(const char *dir)
 {
 	char path[4096];
 	struct stat st;
@@ -463,7 +463,8 @@ static int target_check(const char *dir)
 				    dir, path);
 				return EXIT_FAIL;
 			}
-			if (access(path, W_OK | X_OK) != 0) {
+			/* The effective ids, the ones the install runs with. */
+			if (faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) != 0) {
 				cli_error(
 				    "cannot install into %s: %s is not writable for this user "
 				    "(%s); run join as root or choose another --pki-dir; nothing "
@@ -471,7 +472,7 @@ static int target_check(const char *dir)
 				    dir, path, strerror(errno));
 				return EXIT_FAIL;
 			}
-			return target_files_check(dir);
+			return EXIT_OK;
 		}
 		if (errno != ENOENT || !strcmp(path, "/") || !strcmp(path, ".")) {
 			cli_error("cannot install into %s: %s: %s; nothing was fetched or written",
@@ -479,6 +480,77 @@ static int target_check(const char *dir)
 			return EXIT_FAIL;
 		}
 	}
+}
+
+/* A present dir/ca.crt must be the CA the joiner pinned (--ca-cert-hash): one of another
+ * cluster would be refused only by the install, after the fetch. --force replaces it.
+ * EXIT_OK or said and the exit status. */
+static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+{
+	char path[4096];
+	struct stat st;
+	if (str_format(path, sizeof(path), "%s/ca.crt", dir) || lstat(path, &st) != 0 ||
+	    (flags & PKIDIR_FORCE))
+		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
+	_cleanup_(secret_freep) struct secret *pem = NULL;
+	X509 *cert = NULL;
+	uint8_t have[PIN_BYTES];
+	int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &pem);
+	if (r >= 0)
+		r = x509_cert_load(pem->data, pem->len, &cert);
+	if (r >= 0)
+		r = pin_of_cert(cert, have);
+	X509_free(cert);
+	if (r < 0) {
+		cli_error("%s is already there but is not a certificate (%s): the bundle's would "
+			  "replace it; look at it, then remove it or pass --force; nothing was "
+			  "fetched or written",
+			  path, error_message(r));
+		return EXIT_EXISTS;
+	}
+	if (memcmp(have, pin, PIN_BYTES) != 0) {
+		char have_txt[PIN_TEXT_LEN + 1], want_txt[PIN_TEXT_LEN + 1];
+		pin_format(have, have_txt);
+		pin_format(pin, want_txt);
+		cli_error("%s is the CA of another cluster (its hash is %s, not --ca-cert-hash "
+			  "%s): this directory belongs to another cluster; choose another "
+			  "--pki-dir, empty it (kubeadm reset), or pass --force to replace its "
+			  "files; nothing was fetched or written",
+			  path, have_txt, want_txt);
+		return EXIT_EXISTS;
+	}
+	return EXIT_OK;
+}
+
+/* Everything about the target the install will need, checked before the fetch: the
+ * parent (writable), the left-overs of an interrupted join (removed), the target itself
+ * (a directory of ours, not a mount point, nothing but files and directories, writable
+ * and searchable) and a present ca.crt (the pinned cluster's). */
+static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+{
+	char last[DETAIL_MAX] = "";
+	struct stat st;
+	int ex = parent_check(dir);
+	if (ex != EXIT_OK)
+		return ex;
+	bool dry = flags & PKIDIR_DRY_RUN;
+	int n = pkidir_remove_stale(dir, dry, last);
+	if (n > 0)
+		printf("[join] %s %d temporary tree(s) an interrupted join left beside %s (%s%s)\n",
+		       dry ? "Dry run: would remove" : "Removed", n, dir, last,
+		       n > 1 ? " and others" : "");
+	ex = target_files_check(dir);
+	if (ex != EXIT_OK)
+		return ex;
+	if (lstat(dir, &st) == 0 && faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) != 0) {
+		cli_error("cannot install into %s: it is not readable, writable and searchable "
+			  "for this user (%s), and the install carries its files over and replaces "
+			  "it; run join as its owner or as root, or chmod u+rwx it; nothing was "
+			  "fetched or written",
+			  dir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	return target_ca_check(dir, pin, flags);
 }
 
 /* What join will use: checked, secrets in guarded memory (freed by join_plan_done). */
@@ -549,7 +621,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
-	return target_check(a->pki_dir);
+	return target_check(a->pki_dir, p->pin, a->flags);
 }
 
 /* The held bundle's public description (GET /v1/bundle/info, not a fetch). */
@@ -623,6 +695,34 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 		       "already present and checked\n",
 		       made, nc.node_name, nc.advertise_address, kept);
 	return EXIT_OK;
+}
+
+/* A refusal after the fetch: say that the fetch was spent, and which one it was (the
+ * server's count now; a bundle gone since was fetched for the last time). */
+static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
+			    const struct bundle_meta *before)
+{
+	struct http_response resp = {0};
+	struct bundle_meta now;
+	char detail[DETAIL_MAX] = "", which[128] = "";
+	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	int m = r >= 0 ? meta_parse(&resp, &now) : -1;
+	http_response_done(&resp);
+	if (m == 0 && now.max_fetches)
+		snprintf(which, sizeof(which), " (fetch %lld of %lld)", now.fetches,
+			 now.max_fetches);
+	else if (m == 0)
+		snprintf(which, sizeof(which), " (fetch %lld, no limit)", now.fetches);
+	else if (m == 1 && before && before->max_fetches)
+		snprintf(which, sizeof(which),
+			 " (fetch %lld of %lld: the server no longer holds it)",
+			 before->max_fetches, before->max_fetches);
+	else if (m == 1)
+		snprintf(which, sizeof(which), " (the server no longer holds it)");
+	cli_error("the bundle was fetched from %s%s but the join was refused after the fetch "
+		  "(see above); fix that and join again, or, if the bundle has no fetch left, "
+		  "run 'pkishare upload-certs' again on the first control-plane node",
+		  server, which);
 }
 
 /* Try server i: 0 when the bundle was installed (*exit_status says how it went), 1 to
@@ -756,6 +856,8 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	}
 	*exit_status = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
 					a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
+	if (*exit_status != EXIT_OK)
+		say_fetch_spent(&o, a->servers[i], m == 0 ? &meta : NULL);
 	ret = 0;
 out:
 	http_response_done(&resp);

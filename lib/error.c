@@ -65,6 +65,15 @@ const char *error_message(int err)
 		return "an existing file or directory in the target is owned by another user or "
 		       "writable by group or others; nothing was written: check who put it there, "
 		       "then fix its owner and mode (chown, chmod go-w) or remove it";
+	case PKS_E_SPECIAL:
+		return "the target holds a FIFO, socket or device, which has no place in a PKI "
+		       "directory and cannot be carried over; nothing was written: remove it (or "
+		       "choose another --pki-dir)";
+	case PKS_E_MOUNT:
+		return "the target directory is a mount point: the install builds the new tree "
+		       "beside it and swaps it in with one rename, which cannot replace a mount; "
+		       "nothing was written: mount the file system one level up and use a "
+		       "directory on it, or unmount it and let join make the directory";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

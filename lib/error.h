@@ -33,6 +33,8 @@ enum {
 									       P-256 and RSA
 									       2048-4096 with
 									       e=65537 */
+	PKS_E_SPECIAL, /* a FIFO, socket or device where a PKI file or directory goes */
+	PKS_E_MOUNT,   /* the target directory is a mount point: the swap cannot replace it */
 	PKS_E_LAST,
 };
 

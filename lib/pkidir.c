@@ -346,6 +346,8 @@ static int owned_entry(int dfd, const char *name, const char *rel, void *arg)
 		r = -errno;
 	else if (S_ISLNK(st.st_mode))
 		r = -PKS_E_SYMLINK;
+	else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		r = -PKS_E_SPECIAL; /* could not be carried over by a hard link: say so now */
 	else if (foreign(&st))
 		r = -PKS_E_FOREIGN;
 	else if (S_ISDIR(st.st_mode) && o->depth >= INSTALL_MAX_DEPTH)
@@ -371,6 +373,78 @@ static int check_owned(int tfd, char *detail)
 	}
 	struct owned o = {.depth = 0, .detail = detail};
 	return for_each_entry(tfd, "", owned_entry, &o);
+}
+
+/* The swap renames the new tree over the target: a mount point cannot be replaced (EBUSY),
+ * and a file system mounted there is not the parent's (EXDEV). Another device than the
+ * parent's, or the root of a (bind) mount where statx tells. */
+static int check_not_mount(const char *target, const char *pdir, const struct stat *st)
+{
+	struct stat pst;
+	if (stat(pdir, &pst) < 0)
+		return -errno;
+	if (pst.st_dev != st->st_dev)
+		return -PKS_E_MOUNT;
+#ifdef STATX_ATTR_MOUNT_ROOT
+	struct statx sx;
+	if (statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return -PKS_E_MOUNT;
+#endif
+	return 0;
+}
+
+static const char STALE_INFIX[] = ".pkishare-";
+#define STALE_SUFFIX_LEN 6 /* mkdtemp's XXXXXX */
+
+/* Is name ".BASE.pkishare-XXXXXX", a temporary tree pkidir_install makes for target BASE? */
+static bool is_stale_name(const char *name, const char *bname)
+{
+	size_t nb = strlen(bname), ni = sizeof(STALE_INFIX) - 1;
+	if (strlen(name) != 1 + nb + ni + STALE_SUFFIX_LEN || name[0] != '.' ||
+	    strncmp(name + 1, bname, nb) != 0 || strncmp(name + 1 + nb, STALE_INFIX, ni) != 0)
+		return false;
+	for (const char *c = name + 1 + nb + ni; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9')))
+			return false;
+	return true;
+}
+
+int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last)
+{
+	char parent[PATH_MAX], base[PATH_MAX];
+	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
+		return -EINVAL;
+	str_copy(parent, sizeof(parent), target);
+	str_copy(base, sizeof(base), target);
+	const char *pdir = dirname(parent);
+	const char *bname = basename(base);
+	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	DIR *d = fdopendir(pfd);
+	if (!d) {
+		close(pfd);
+		return -errno;
+	}
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!is_stale_name(de->d_name, bname) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		if (!dry_run)
+			remove_tree_at(dirfd(d), de->d_name, 0);
+		if (ret_last)
+			str_format(ret_last, DETAIL_MAX, "%s/%s", pdir, de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 static int write_entry(int root, const struct pki_entry *e)
@@ -488,6 +562,11 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 	}
 
 	if (exists) {
+		r = check_not_mount(target, pdir, &st);
+		if (r < 0) {
+			set_detail(detail, target);
+			return r;
+		}
 		_cleanup_(closep) int tfd =
 		    open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (tfd < 0)
@@ -550,11 +629,8 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		r = -errno;
 		goto fail;
 	}
-	/* The target keeps its own mode (never widened); a new one is 0755. */
-	if (fchmod(tmpfd, exists ? st.st_mode & 07777 : 0755) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	/* 0700 (mkdtemp's) while it is built: it holds links to the CA keys and new keys, and a
+	 * killed join leaves it behind (pkidir_remove_stale); its final mode comes at the swap. */
 	if (exists) {
 		int tfd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		size_t count = 0;
@@ -590,6 +666,18 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		r = -errno;
 		set_detail(detail, target);
 		goto fail;
+	}
+	/* Only now its final mode, so that no kill leaves a readable tree behind: the target
+	 * keeps its own (never widened), a new one is 0755. Should that fail, the swap is
+	 * undone: the target holds its old contents or the new ones, never half of it. */
+	if (fchmod(tmpfd, exists ? st.st_mode & 07777 : 0755) < 0) {
+		r = -errno;
+		set_detail(detail, target);
+		if (exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0
+			   : rename(target, tmp) == 0)
+			goto fail;
+		close(tmpfd);
+		return r;
 	}
 	close(tmpfd);
 	tmpfd = -1;

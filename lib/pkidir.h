@@ -91,6 +91,12 @@ struct pkidir_report {
 int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
 		   struct pkidir_report *report, char *detail);
 
+/* Remove the temporary trees an interrupted pkidir_install of target left beside it:
+ * directories named exactly ".BASE.pkishare-XXXXXX" in target's parent and owned by this
+ * user, nothing else (in a dry run only count them). Returns how many, with the last one's
+ * path in ret_last (DETAIL_MAX bytes, may be NULL). */
+int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last);
+
 /* Install one file at an absolute path outside a PKI directory (external etcd files):
  * refuse a symlink, refuse an existing file or directory it goes into that is owned by
  * another user or writable by group or others (-PKS_E_FOREIGN, even when its contents
