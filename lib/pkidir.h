@@ -83,11 +83,13 @@ struct pkidir_report {
 	size_t kept;	  /* other files already in the target, carried over untouched */
 };
 
-/* Install set into target: refuse if target or anything inside it is a symlink, or if a
+/* Install set into target: refuse if target or anything inside it is a symlink or a FIFO,
+ * socket or device (-PKS_E_SPECIAL), if target is a mount point (-PKS_E_MOUNT), or if a
  * file exists with different contents (unless PKIDIR_FORCE). Builds the complete new
- * directory beside target, fsyncs it, and swaps it in with one rename, so target holds
- * either its old contents or the new ones, never a mix. Modes come from the entries,
- * directories are 0755. detail names the offending file on failure. */
+ * directory beside target (0700 until it is swapped in), fsyncs it, and swaps it in with
+ * one rename, so target holds either its old contents or the new ones, never a mix. Modes
+ * come from the entries, directories are 0755. detail names the offending file on
+ * failure. */
 int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
 		   struct pkidir_report *report, char *detail);
 
