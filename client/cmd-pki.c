@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "nodecerts.h"
@@ -38,16 +39,6 @@ struct pki_opts {
 	bool node_certs;
 	struct nodecerts_opts nc;
 };
-
-static void pkeyp(EVP_PKEY **k)
-{
-	EVP_PKEY_free(*k);
-}
-
-static void x509p(X509 **c)
-{
-	X509_free(*c);
-}
 
 /* Add a certificate (public) and optionally its key (0600) to a set. */
 static int add_pair(struct pki_set *set, const char *base, X509 *cert, X509 *chain_ca,
@@ -117,8 +108,8 @@ static int issue_serving(struct pki_set *set, const struct pki_opts *o, X509 *ca
 				 .n_ips = n_ips,
 				 .server_auth = true,
 				 .days = LEAF_DAYS};
-	_cleanup_(pkeyp) EVP_PKEY *key = NULL;
-	_cleanup_(x509p) X509 *cert = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	int r = x509_key_new(o->serving_key_type, &key);
 	if (r >= 0)
 		r = x509_cert_new(&spec, key, ca, ca_key, &cert);
@@ -161,9 +152,9 @@ static void progress(const char *what)
 static int pki_init(const struct pki_opts *o)
 {
 	struct pki_set cluster = {0}, serving = {0}, clients = {0};
-	_cleanup_(x509p) X509 *ca = NULL, *fp = NULL, *etcd = NULL, *cca = NULL;
-	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL, *cca_key = NULL,
-				  *sa = NULL;
+	_cleanup_(x509_freep) X509 *ca = NULL, *fp = NULL, *etcd = NULL, *cca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL,
+					   *cca_key = NULL, *sa = NULL;
 	char path[4096];
 	int r, ex = EXIT_FAIL;
 
@@ -207,8 +198,8 @@ static int pki_init(const struct pki_opts *o)
 		r = make_ca(&clients, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
 	}
 	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
-		_cleanup_(pkeyp) EVP_PKEY *k = NULL;
-		_cleanup_(x509p) X509 *c = NULL;
+		_cleanup_(evp_pkey_freep) EVP_PKEY *k = NULL;
+		_cleanup_(x509_freep) X509 *c = NULL;
 		struct cert_spec spec = {.cn = o->clients[i],
 					 .org = "pkishare:joiners",
 					 .client_auth = true,
@@ -268,8 +259,8 @@ out:
 static int pki_serving_cert(const struct pki_opts *o)
 {
 	char path[4096];
-	_cleanup_(x509p) X509 *ca = NULL;
-	_cleanup_(pkeyp) EVP_PKEY *ca_key = NULL;
+	_cleanup_(x509_freep) X509 *ca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
 	_cleanup_(secret_freep) struct secret *key_pem = NULL;
 	struct pki_set set = {0};
 
@@ -303,7 +294,7 @@ static int pki_serving_cert(const struct pki_opts *o)
 
 static int pki_ca_cert_hash(const char *file)
 {
-	_cleanup_(x509p) X509 *ca = NULL;
+	_cleanup_(x509_freep) X509 *ca = NULL;
 	int r = x509_cert_load_file(file, &ca);
 	if (r < 0) {
 		cli_error("cannot read certificate %s: %s", file, error_message(r));

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "api.h"
+#include "cleanup.h"
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
@@ -212,12 +213,11 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		    "the join token is unknown, used up, expired or wrong; create a "
 		    "new one with 'pkishare token create' on the first node");
 	}
-	X509_REQ *csr = NULL;
+	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
 	r = req->body ? x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn))
 		      : -PKS_E_X509;
 	if (r < 0 || !cn_ok(cn)) {
 		secret_wipe(hash, sizeof(hash));
-		X509_REQ_free(csr);
 		bool weak = r == -PKS_E_WEAK_KEY;
 		a.result = weak ? "weak-key" : "bad-csr";
 		log_audit(&a, "enrollment with token %s refused: %s", id,
@@ -236,7 +236,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	}
 	a.client = cn;
 	enroll_tick(ctx, time_now());
-	X509 *cert = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	struct secret *pem = NULL;
 	struct cert_spec spec = {.cn = cn,
 				 .org = "pkishare:enrolled",
@@ -246,8 +246,6 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			  ctx->enroll_cur.key, &cert);
 	if (r >= 0)
 		r = x509_cert_pem(cert, &pem);
-	X509_free(cert);
-	X509_REQ_free(csr);
 	if (r < 0) {
 		secret_wipe(hash, sizeof(hash));
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_R_INTERNAL,

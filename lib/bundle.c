@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "cleanup.h"
 #include "error.h"
 #include "seal.h"
 #include "util.h"
@@ -20,11 +21,6 @@ static void set_detail(char *detail, const char *what)
 {
 	if (detail)
 		str_copy(detail, DETAIL_MAX, what);
-}
-
-static void jsonp(json_t **j)
-{
-	json_decref(*j);
 }
 
 static void names_of(const struct pki_set *s, const char **names)
@@ -93,7 +89,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	time_format(expires_at, expires);
 
 	_cleanup_(freep) char *canonical = NULL;
-	_cleanup_(jsonp) json_t *pjson = NULL;
+	_cleanup_(json_decrefp) json_t *pjson = NULL;
 	if (profile && profile_is_set(profile)) {
 		canonical = profile_canonical(profile);
 		pjson = profile_to_json(profile);
@@ -106,7 +102,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 				.names = names,
 				.n_names = sorted.n,
 				.profile = canonical};
-	_cleanup_(jsonp) json_t *files = json_array();
+	_cleanup_(json_decrefp) json_t *files = json_array();
 	if (!files)
 		return -ENOMEM;
 	for (size_t i = 0; i < sorted.n; i++) {
@@ -114,7 +110,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 		if (r < 0)
 			return r;
 	}
-	_cleanup_(jsonp) json_t *root =
+	_cleanup_(json_decrefp) json_t *root =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "apiVersion", BUNDLE_API_VERSION,
 		      "kind", BUNDLE_KIND, "id", idbuf, "createdAt", created, "expiresAt", expires,
 		      "keyId", kid, "cipher", BUNDLE_CIPHER, "files", files);
@@ -229,7 +225,7 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		set_detail(detail, "bundle larger than 1 MiB");
 		return -PKS_E_TOO_BIG;
 	}
-	_cleanup_(jsonp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	_cleanup_(json_decrefp) json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (detail)
 			snprintf(detail, DETAIL_MAX, "line %d column %d: %s", jerr.line,
