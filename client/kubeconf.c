@@ -330,6 +330,39 @@ static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct
 	return cluster_config(c, d, root, v1beta4, p);
 }
 
+/* A key given twice in one mapping: kubeadm's strict decoder refuses it, and which of
+ * the two a reader takes is a guess (a stale certSAN must not be sealed). Every mapping
+ * of the document, wherever it is. */
+static int refuse_duplicate_keys(struct ctx *c, yaml_document_t *d)
+{
+	for (yaml_node_t *n = d->nodes.start; n < d->nodes.top; n++) {
+		if (n->type != YAML_MAPPING_NODE)
+			continue;
+		for (yaml_node_pair_t *a = n->data.mapping.pairs.start;
+		     a < n->data.mapping.pairs.top; a++) {
+			yaml_node_t *ka = yaml_document_get_node(d, a->key);
+			if (!ka || ka->type != YAML_SCALAR_NODE)
+				continue;
+			for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+				yaml_node_t *kb = yaml_document_get_node(d, b->key);
+				if (kb && kb->type == YAML_SCALAR_NODE &&
+				    kb->data.scalar.length == ka->data.scalar.length &&
+				    !memcmp(kb->data.scalar.value, ka->data.scalar.value,
+					    ka->data.scalar.length)) {
+					snprintf(c->detail, DETAIL_MAX,
+						 "%s:%lu%s: '%.64s' is given twice in one mapping "
+						 "(first at line %lu); keep one",
+						 c->path, (unsigned long)ka->start_mark.line + 1,
+						 c->where, (const char *)ka->data.scalar.value,
+						 (unsigned long)kb->start_mark.line + 1);
+					return -EINVAL;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p)
 {
 	for (;;) {
@@ -347,7 +380,9 @@ static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p)
 			yaml_document_delete(&d);
 			return 0;
 		}
-		int r = document(c, &d, root, p);
+		int r = refuse_duplicate_keys(c, &d);
+		if (r >= 0)
+			r = document(c, &d, root, p);
 		yaml_document_delete(&d);
 		if (r < 0)
 			return r;

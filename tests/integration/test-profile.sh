@@ -164,6 +164,16 @@ check "... FILE:LINE, the kind and what to do" err_has "twice.yaml:7: ClusterCon
 check "... the stale SAN was never uploaded" bash -c "! '$PKISHARE' status | grep -q old.example.com"
 sed 's/v1beta4/v1beta3/2' "$T/twice.yaml" >"$T/twice34.yaml"
 expect_exit 2 "a v1beta3 and a v1beta4 ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/twice34.yaml"
+# A key given twice in one mapping (at any depth, also inside a ConfigMap's text): which
+# one a reader takes is a guess, so it is refused (the first was sealed before).
+printf 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  certSANs: [stale.example]\napiServer:\n  certSANs: [good.example]\n' >"$T/dupkey.yaml"
+expect_exit 2 "a key given twice in one mapping" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/dupkey.yaml"
+check "... FILE:LINE and both lines" err_has "dupkey.yaml:5: 'apiServer' is given twice in one mapping (first at line 3)"
+printf 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking:\n  dnsDomain: a.local\n  dnsDomain: b.local\n' >"$T/dupkey2.yaml"
+expect_exit 2 "a key given twice one level down" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/dupkey2.yaml"
+/usr/bin/python3 -c 'import json,sys; print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "data": {"ClusterConfiguration": open(sys.argv[1]).read()}}))' "$T/dupkey.yaml" >"$T/dupkey-cm.json"
+expect_exit 2 "a key given twice inside a ConfigMap's ClusterConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/dupkey-cm.json"
+check "... the stale SAN was never uploaded" bash -c "! '$PKISHARE' status | grep -q stale.example"
 printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n' >"$T/init2.yaml"
 expect_exit 2 "two InitConfiguration documents" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/init2.yaml"
 check "... says so" err_has "init2.yaml:5: InitConfiguration is given twice"
