@@ -621,6 +621,9 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
+	r = external_paths_check(a->ext_paths, a->pki_dir);
+	if (r != EXIT_OK)
+		return r;
 	return target_check(a->pki_dir, p->pin, a->flags);
 }
 
@@ -981,6 +984,9 @@ int verb_decrypt(int argc, char **argv)
 		cli_error("the key and the bundle cannot both come from standard input");
 		return EXIT_USAGE;
 	}
+	int rc = external_paths_check(ext_paths, pki_dir);
+	if (rc != EXIT_OK)
+		return rc;
 	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
 	if (!key)
 		return EXIT_FAIL;

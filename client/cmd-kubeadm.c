@@ -5,7 +5,9 @@
  * before any write, the PKI directory installed atomically. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -38,6 +40,58 @@ void external_split(struct pki_set *set, struct secret *ext[KUBEADM_EXT_COUNT])
 		set->e[j] = set->e[--set->n];
 	}
 	pki_set_sort(set);
+}
+
+/* A path's directory resolved (it must exist) and its last name: two spellings of one
+ * destination compare equal. */
+static bool path_resolve(const char *path, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	str_copy(dir, sizeof(dir), path);
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (slash == dir)
+		str_copy(dir, sizeof(dir), "/");
+	else if (slash)
+		*slash = 0;
+	else
+		str_copy(dir, sizeof(dir), ".");
+	if (!realpath(dir, real))
+		return false;
+	return !str_format(out, len, "%s/%s", strcmp(real, "/") ? real : "", base);
+}
+
+int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char *pki_dir)
+{
+	char resolved[KUBEADM_EXT_COUNT][PATH_MAX], pki[PATH_MAX] = "";
+	bool have_pki = pki_dir && realpath(pki_dir, pki);
+	for (int i = 0; i < KUBEADM_EXT_COUNT; i++) {
+		resolved[i][0] = 0;
+		if (!paths[i])
+			continue;
+		if (!path_resolve(paths[i], resolved[i], sizeof(resolved[i])))
+			continue; /* a missing directory is refused by the install's own checks */
+		size_t n = strlen(pki);
+		if (have_pki && strncmp(resolved[i], pki, n) == 0 &&
+		    (resolved[i][n] == '/' || resolved[i][n] == 0)) {
+			cli_error(
+			    "%s %s is inside the PKI directory %s, which the shared PKI "
+			    "replaces as a whole; put it outside (kubeadm's default is "
+			    "/etc/kubernetes/pki/etcd/..., a different tree only with external "
+			    "etcd); nothing was fetched or written",
+			    ext_flags[i], paths[i], pki_dir);
+			return EXIT_USAGE;
+		}
+		for (int j = 0; j < i; j++)
+			if (resolved[j][0] && strcmp(resolved[i], resolved[j]) == 0) {
+				cli_error(
+				    "%s and %s name the same file (%s); give each external etcd "
+				    "file its own path; nothing was fetched or written",
+				    ext_flags[j], ext_flags[i], paths[i]);
+				return EXIT_USAGE;
+			}
+	}
+	return EXIT_OK;
 }
 
 int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],

@@ -62,6 +62,23 @@ check "the refusal names the destination" grep -q "notadir" "$T/last.err"
 check "nothing written: no PKI directory, no other destination" bash -c "[ ! -e '$T/f' ] && [ ! -e '$T/x' ]"
 expect_exit 1 "--dry-run finds the same problem" "$PKISHARE" decrypt --format kubeadm-secret \
 	--certificate-key "$KEY" --pki-dir "$T/f/pki" "${EXT[@]}" --dry-run "$T/ext.json"
+# Two destinations that are one file, or one inside the PKI directory (which the install
+# replaces whole): refused before anything is written, by --dry-run too (the break-it
+# review of issue 22 got a partial install and exit 10).
+mkdir -p "$T/y1"
+for dry in "" --dry-run; do
+	expect_exit 2 "two external etcd destinations that are one file${dry:+ ($dry)}" "$PKISHARE" decrypt \
+		--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/y1/pki" $dry \
+		--external-etcd-ca "$T/y1/x" --external-etcd-cert "$T/y1/./x" \
+		--external-etcd-key "$T/y1/k" "$T/ext.json"
+	check "... says which" err_has "name the same file"
+	expect_exit 2 "an external etcd destination inside the PKI directory${dry:+ ($dry)}" "$PKISHARE" decrypt \
+		--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/y1" $dry \
+		--external-etcd-ca "$T/y1/ca.pem" --external-etcd-cert "$T/y1/c.pem" \
+		--external-etcd-key "$T/y1/k.pem" "$T/ext.json"
+	check "... says why" err_has "is inside the PKI directory"
+done
+check "... nothing was written" [ -z "$(ls -A "$T/y1")" ]
 # External etcd destinations follow the PKI directory's rule: an existing file owned by
 # another user (or writable by others) is never adopted, not even with the same bytes,
 # nor is a destination directory others may write; "Installed ... at" only for a file
