@@ -530,6 +530,13 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 {
 	char last[DETAIL_MAX] = "";
 	struct stat st;
+	if (pkidir_path_safe(dir, last) < 0) {
+		cli_error("cannot install into %s: %s; use a path only root or this user controls; "
+			  "nothing was fetched or written",
+			  dir, last);
+		return EXIT_FAIL;
+	}
+	last[0] = 0;
 	int ex = parent_check(dir);
 	if (ex != EXIT_OK)
 		return ex;
@@ -987,6 +994,13 @@ int verb_decrypt(int argc, char **argv)
 	int rc = external_paths_check(ext_paths, pki_dir);
 	if (rc != EXIT_OK)
 		return rc;
+	char unsafe[DETAIL_MAX];
+	if (pkidir_path_safe(pki_dir, unsafe) < 0) {
+		cli_error("cannot install into %s: %s; use a path only root or this user controls; "
+			  "nothing was written",
+			  pki_dir, unsafe);
+		return EXIT_FAIL;
+	}
 	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
 	if (!key)
 		return EXIT_FAIL;

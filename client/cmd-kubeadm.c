@@ -69,6 +69,13 @@ int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char 
 		resolved[i][0] = 0;
 		if (!paths[i])
 			continue;
+		char why[DETAIL_MAX];
+		if (pkidir_path_safe(paths[i], why) < 0) {
+			cli_error("%s %s: %s; use a path only root or this user controls; nothing "
+				  "was fetched or written",
+				  ext_flags[i], paths[i], why);
+			return EXIT_FAIL;
+		}
 		if (!path_resolve(paths[i], resolved[i], sizeof(resolved[i])))
 			continue; /* a missing directory is refused by the install's own checks */
 		size_t n = strlen(pki);

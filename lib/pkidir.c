@@ -825,3 +825,49 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 	}
 	return 0;
 }
+
+int pkidir_path_safe(const char *path, char *detail)
+{
+	char cur[PATH_MAX];
+	uid_t me = geteuid();
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(cur))
+		return 0;
+	/* Walk "/a", "/a/b", ... (or "a", "a/b" from the working directory). */
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		memcpy(cur, path, i);
+		cur[i] = 0;
+		struct stat st;
+		if (lstat(cur, &st) < 0)
+			return 0; /* not there yet: made by the install, under what was checked */
+		bool last = i == len;
+		if (S_ISLNK(st.st_mode) && st.st_uid != me && st.st_uid != 0) {
+			str_format(
+			    detail, DETAIL_MAX,
+			    "%s is a symlink owned by another user (uid %u), who could point "
+			    "it anywhere",
+			    cur, (unsigned)st.st_uid);
+			return -EPERM;
+		}
+		if (S_ISLNK(st.st_mode) && stat(cur, &st) < 0)
+			return 0;
+		if (!S_ISDIR(st.st_mode) || last)
+			continue;
+		if (st.st_uid != me && st.st_uid != 0) {
+			str_format(detail, DETAIL_MAX,
+				   "the directory %s is owned by another user (uid %u), who could "
+				   "replace what is under it",
+				   cur, (unsigned)st.st_uid);
+			return -EPERM;
+		}
+		if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+			str_format(detail, DETAIL_MAX,
+				   "the directory %s is writable by every user (and not sticky)",
+				   cur);
+			return -EPERM;
+		}
+	}
+	return 0;
+}

@@ -108,3 +108,11 @@ int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last);
  * written). */
 int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
 			char *detail);
+
+/* Is the way to path (each directory above it, and path itself if it is a symlink) safe
+ * from other users: no component a symlink owned by someone other than this user or
+ * root, no directory owned by another user, none writable by others without the sticky
+ * bit? Otherwise another user could choose where the install writes (or swap a directory
+ * between the check and the write). Components that do not exist yet end the walk.
+ * 0, or -EPERM with the component and why in detail (DETAIL_MAX). */
+int pkidir_path_safe(const char *path, char *detail);

@@ -79,6 +79,23 @@ for dry in "" --dry-run; do
 	check "... says why" err_has "is inside the PKI directory"
 done
 check "... nothing was written" [ -z "$(ls -A "$T/y1")" ]
+# The way to a destination is checked too: a symlink another user planted in a shared
+# directory, or a directory another user owns, above the target, is refused (the
+# break-it review of issue 22 had root write through nobody's symlink).
+mkdir -p "$T/shared" "$T/real"; chmod 1777 "$T/shared"
+ln -s "$T/real" "$T/shared/lnk"; chown -h nobody "$T/shared/lnk"
+expect_exit 1 "a target through another user's symlink" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/shared/lnk/pki" "$T/ext.json"
+check "... names it" err_has "symlink owned by another user"
+mkdir -p "$T/nob"; chown nobody "$T/nob"
+expect_exit 1 "a target under another user's directory" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/nob/pki" "$T/ext.json"
+check "... names it" err_has "is owned by another user"
+expect_exit 1 "an external destination through another user's symlink" "$PKISHARE" decrypt \
+	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/ok/pki" \
+	--external-etcd-ca "$T/shared/lnk/ca.pem" --external-etcd-cert "$T/ok/c.pem" \
+	--external-etcd-key "$T/ok/k.pem" "$T/ext.json"
+check "... nothing was written" bash -c "[ -z \"\$(ls -A '$T/real')\" ] && [ ! -e '$T/nob/pki' ] && [ ! -e '$T/ok' ]"
 # External etcd destinations follow the PKI directory's rule: an existing file owned by
 # another user (or writable by others) is never adopted, not even with the same bytes,
 # nor is a destination directory others may write; "Installed ... at" only for a file
@@ -98,7 +115,7 @@ expect_exit 1 "an identical external file writable by others: refused" "$PKISHAR
 chmod 0644 "$T/xe/ca.pem"; chmod 0777 "$T/xe"
 expect_exit 1 "an external destination directory writable by others: refused" "$PKISHARE" decrypt \
 	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
-check "... names the directory" grep -q "$T/xe:" "$T/last.err"
+check "... names the directory and why" bash -c "grep -q '$T/xe' '$T/last.err' && grep -q 'writable by' '$T/last.err'"
 chmod 0755 "$T/xe"
 expect_exit 0 "our own identical external file: kept" "$PKISHARE" decrypt \
 	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
