@@ -472,7 +472,11 @@ static bool restore(struct persist *p, struct store *s)
 	resume(s, b, data);
 	if (b->held && !data) {
 		s->gone = STORE_GONE_LOST;
-		str_copy(s->gone_id, sizeof(s->gone_id), b->id);
+		/* A malformed id is not carried on: the next restore would refuse the slot. */
+		if (str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN))
+			str_copy(s->gone_id, sizeof(s->gone_id), b->id);
+		else
+			snprintf(s->gone_id, sizeof(s->gone_id), "%0*d", BUNDLE_ID_HEX_LEN, 0);
 		s->gone_at = time_now();
 		snprintf(p->why, sizeof(p->why),
 			 "the held bundle %.*s was dropped: %s (its join tokens and key-id history "
