@@ -707,6 +707,14 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	return EXIT_OK;
 }
 
+/* The exit status of a request that did not get an answer. */
+static int transport_exit(int r)
+{
+	return r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
+	       : r == -ECONNRESET	? EXIT_FORBIDDEN
+					: EXIT_UNREACHABLE;
+}
+
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
  * server's count now; a bundle gone since was fetched for the last time). */
 static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
@@ -786,9 +794,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	if (r < 0) {
 		cli_error("%s: %s%s", a->servers[i], detail,
 			  more ? "; trying the next --server" : "");
-		*exit_status = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-			       : r == -ECONNRESET	? EXIT_FORBIDDEN
-							: EXIT_UNREACHABLE;
+		*exit_status = transport_exit(r);
 		ret = 1;
 		goto out;
 	}
@@ -835,9 +841,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	if (r < 0) {
 		cli_error("%s: %s%s", a->servers[i], detail,
 			  more ? "; trying the next --server" : "");
-		*exit_status = r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-			       : r == -ECONNRESET	? EXIT_FORBIDDEN
-							: EXIT_UNREACHABLE;
+		*exit_status = transport_exit(r);
 		ret = 1;
 		goto out;
 	}

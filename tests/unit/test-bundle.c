@@ -11,18 +11,6 @@
 #include "test.h"
 #include "util.h"
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = calloc(1, 1 << 20);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
-
 /* Parse text, expecting err; returns the detail for further checks. */
 static int parse_err(const char *text, int want)
 {
@@ -83,9 +71,9 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return test_done("test-bundle");
 	snprintf(path, sizeof(path), "%s/bundle.json", argv[1]);
-	char *text = slurp(path);
+	char *text = test_slurp(path);
 	snprintf(path, sizeof(path), "%s/bundle.key", argv[1]);
-	char *keytext = slurp(path);
+	char *keytext = test_slurp(path);
 	snprintf(path, sizeof(path), "%s/seal.json", argv[1]);
 	json_t *seal = json_load_file(path, 0, NULL);
 	CHECK(text && keytext && seal);
@@ -285,7 +273,7 @@ int main(int argc, char **argv)
 	 * (changed, added or removed, every entry fails); malformed profiles are refused. */
 	{
 		snprintf(path, sizeof(path), "%s/bundle-profile.json", argv[1]);
-		char *ptext = slurp(path);
+		char *ptext = test_slurp(path);
 		CHECK(ptext != NULL);
 		struct pki_set got = {0};
 		CHECK_EQ_INT(bundle_parse(ptext, strlen(ptext), &b, detail), 0);

@@ -135,14 +135,7 @@ static char *slurp(const char *rel)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", source_root, rel);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	char *buf = calloc(1, 1 << 20);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
+	return test_slurp(path);
 }
 
 /* A name as groff writes it: every '-' as "\-". */

@@ -50,6 +50,20 @@ static inline unsigned char *test_unhex(const char *hex, size_t *len)
 	return out;
 }
 
+/* A whole file (at most 1 MiB) as a NUL-terminated string, or NULL; free() it. */
+static inline char *test_slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 1 << 20);
+	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	if (buf)
+		buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
 /* Named cases: one behaviour each, so a failure says which behaviour broke.
  *   static void store_refuses_a_used_key(void) { CHECK(...); }
  *   static const struct test_case cases[] = {TEST(store_refuses_a_used_key), ...};
