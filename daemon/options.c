@@ -11,6 +11,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -25,7 +26,7 @@
  * file, the flags, the defaults and reload() are all driven from here; unit.options holds
  * the man pages and the sample configuration against it. */
 static const struct option_def defs[] = {
-    {"listen", OPTION_STRING, CFG(listen), 0, 0, "ADDR:PORT", 0, DEFAULT_LISTEN,
+    {"listen", OPTION_LISTEN, CFG(listen), 0, 0, "ADDR:PORT", 0, DEFAULT_LISTEN,
      "HTTPS address (port 0 picks one)", false, NULL},
     {"tls-cert", OPTION_STRING, CFG(tls_cert), 0, 0, "FILE", 0, NULL,
      "serving certificate (PEM, chain allowed)", true, NULL},
@@ -137,6 +138,12 @@ static void usage(FILE *f)
 		"[restart]: a reload (SIGHUP) keeps the running value; a restart takes the new.\n");
 }
 
+/* A setting held as the text it was given (a const char * field). */
+static bool is_text(const struct option_def *d)
+{
+	return d->type == OPTION_STRING || d->type == OPTION_LISTEN;
+}
+
 static void *field(struct options *o, const struct option_def *d)
 {
 	return (char *)o + d->offset;
@@ -147,8 +154,17 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 {
 	int64_t n;
 	uint64_t u;
+	char host[ADDR_HOST_MAX], detail[DETAIL_MAX];
+	uint16_t port;
 
 	switch (d->type) {
+	case OPTION_LISTEN:
+		if (addr_parse_listen(v, host, &port, detail) < 0) {
+			log_msg(LOG_ERR, "%s: %s: %s", where, d->name, detail);
+			return -EINVAL;
+		}
+		*(const char **)field(o, d) = v;
+		return 0;
 	case OPTION_STRING:
 		*(const char **)field(o, d) = v;
 		return 0;
@@ -283,7 +299,7 @@ int options_load(struct options *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
 		const struct option_def *d = &defs[i];
-		if (d->type == OPTION_STRING)
+		if (is_text(d))
 			*(const char **)field(o, d) = d->def_str;
 		else if (d->type != OPTION_LIST)
 			store_number(field(o, d), d->size, d->def_num);
@@ -381,7 +397,7 @@ void options_reload_into(struct daemon_config *cfg, const struct options *next, 
 			continue;
 		}
 		bool same =
-		    d->type == OPTION_STRING
+		    is_text(d)
 			? !strcmp(*(const char *const *)to ? *(const char *const *)to : "",
 				  *(const char *const *)from ? *(const char *const *)from : "")
 			: !memcmp(to, from, d->size);

@@ -14,6 +14,7 @@ struct options;
 
 enum option_type {
 	OPTION_STRING,	 /* a path or a text, as given */
+	OPTION_LISTEN,	 /* a listen address (addr_parse_listen), kept as given */
 	OPTION_LIST,	 /* repeatable: each value appended (allow) */
 	OPTION_DURATION, /* seconds, from "90s", "15m", "2h"; bounded by min and max */
 	OPTION_COUNT,	 /* a whole number from min to max */

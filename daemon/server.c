@@ -32,30 +32,19 @@
 #include "log.h"
 #include "util.h"
 
-/* Parse "host:port" or "[v6]:port" and bind a listening socket. */
+/* Bind a listening socket to spec, a listen address (addr_parse_listen; options.c has
+ * already refused any other text). */
 static int listen_tcp(const char *spec, char *name, size_t name_len)
 {
-	char host[256], port[16];
-	const char *colon;
+	char host[ADDR_HOST_MAX], port[8], detail[DETAIL_MAX];
+	uint16_t portno;
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
 				 .ai_socktype = SOCK_STREAM};
 	struct addrinfo *ai = NULL;
 
-	if (spec[0] == '[') {
-		const char *end = strchr(spec, ']');
-		if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, spec + 1, (size_t)(end - spec - 1));
-		host[end - spec - 1] = 0;
-		colon = end + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon || (size_t)(colon - spec) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, spec, (size_t)(colon - spec));
-		host[colon - spec] = 0;
-	}
-	str_copy(port, sizeof(port), colon + 1);
+	if (addr_parse_listen(spec, host, &portno, detail) < 0)
+		return -EINVAL;
+	snprintf(port, sizeof(port), "%u", (unsigned)portno);
 	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
 		return -EINVAL;
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -1,5 +1,6 @@
-/* addr.c - socket addresses as text (see addr.h), and the one parser of a server
- * address as an operator writes it. Pure: no I/O, no name resolution, no state. */
+/* addr.c - socket addresses as text (see addr.h), and the one parser of a server address
+ * as an operator writes it, with the daemon's listen address as a narrower form of it.
+ * Pure: no I/O, no name resolution, no state. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -79,7 +80,8 @@ static bool host_ok(const char *h)
 	return true;
 }
 
-static int port_parse(const char *p, uint16_t *ret)
+/* A port of 1 to 5 digits; 0 only where the kernel is to pick one (listen). */
+static int port_parse(const char *p, bool zero_ok, uint16_t *ret)
 {
 	unsigned long v = 0;
 	if (!*p || strlen(p) > 5)
@@ -89,49 +91,62 @@ static int port_parse(const char *p, uint16_t *ret)
 			return -EINVAL;
 		v = v * 10 + (unsigned long)(*c - '0');
 	}
-	if (v == 0 || v > 65535)
+	if ((v == 0 && !zero_ok) || v > 65535)
 		return -EINVAL;
 	*ret = (uint16_t)v;
 	return 0;
 }
 
-int addr_parse(const char *text, uint16_t default_port, char ret_host[ADDR_HOST_MAX],
-	       uint16_t *ret_port, char *detail)
-{
-	char buf[ADDR_INPUT_MAX + 1], host[ADDR_HOST_MAX];
-	uint16_t port = default_port;
-	const char *pstr = NULL;
+/* What each form accepts; addr_parse and addr_parse_listen differ only here. */
+struct form {
+	const char *expected; /* for the messages: "expected ..." */
+	bool scheme_ok;	      /* https:// and a trailing "/" */
+	bool name_ok;	      /* a DNS name (else an IP address only) */
+	bool port_needed;     /* no default port */
+	bool port_zero_ok;    /* 0: the kernel picks */
+};
 
-	if (strlen(text) > ADDR_INPUT_MAX) {
-		snprintf(detail, DETAIL_MAX, "longer than %d characters; expected " FORMS,
-			 ADDR_INPUT_MAX);
-		return -EINVAL;
-	}
-	const char *s = text;
-	const char *scheme = strstr(s, "://");
+static const struct form server_form = {FORMS, true, true, false, false};
+static const struct form listen_form = {"IPv4:PORT or [IPv6]:PORT (port 0 picks one)", false, false,
+					true, true};
+
+/* Strip "https://" and a trailing "/" into buf. */
+static int strip_scheme(const char *text, const struct form *f, char *buf, size_t len, char *detail)
+{
+	const char *s = text, *scheme = strstr(s, "://");
 	if (scheme) {
-		if ((size_t)(scheme - s) != 5 || strncasecmp(s, "https", 5) != 0) {
+		if (!f->scheme_ok || (size_t)(scheme - s) != 5 || strncasecmp(s, "https", 5) != 0) {
 			snprintf(detail, DETAIL_MAX,
-				 "'%.*s://' is not a scheme pkishared speaks: only https:// (or no "
-				 "scheme: " FORMS ")",
-				 (int)(scheme - s) > 16 ? 16 : (int)(scheme - s), s);
+				 f->scheme_ok ? "'%.*s://' is not a scheme pkishared speaks: only "
+						"https:// (or no scheme: %s)"
+					      : "'%.*s://': no scheme here; expected %s",
+				 (int)(scheme - s) > 16 ? 16 : (int)(scheme - s), s, f->expected);
 			return -EINVAL;
 		}
 		s = scheme + 3;
 	}
-	str_copy(buf, sizeof(buf), s);
+	str_copy(buf, len, s);
 	char *slash = strchr(buf, '/');
 	if (slash) {
 		if (!scheme || slash[1]) {
-			snprintf(detail, DETAIL_MAX, "'%.120s' has a path; expected " FORMS, text);
+			snprintf(detail, DETAIL_MAX, "'%.120s' has a path; expected %s", text,
+				 f->expected);
 			return -EINVAL;
 		}
 		*slash = 0;
 	}
 	if (!buf[0]) {
-		snprintf(detail, DETAIL_MAX, "empty; expected " FORMS);
+		snprintf(detail, DETAIL_MAX, "empty; expected %s", f->expected);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Split buf (no scheme) into host and the port's text (NULL when none is written). */
+static int split_host(const char *text, char *buf, const struct form *f, char host[ADDR_HOST_MAX],
+		      const char **ret_port, char *detail)
+{
+	*ret_port = NULL;
 	if (buf[0] == '[') {
 		char *end = strchr(buf, ']');
 		if (!end || (end[1] && end[1] != ':')) {
@@ -142,45 +157,79 @@ int addr_parse(const char *text, uint16_t default_port, char ret_host[ADDR_HOST_
 		}
 		*end = 0;
 		if (end[1] == ':')
-			pstr = end + 2;
-		str_copy(host, sizeof(host), buf + 1);
+			*ret_port = end + 2;
+		str_copy(host, ADDR_HOST_MAX, buf + 1);
 		if (!is_ip6(host)) {
 			snprintf(detail, DETAIL_MAX, "'%.120s' is not an IPv6 address", host);
 			return -EINVAL;
 		}
-	} else {
-		char *colon = strchr(buf, ':');
-		if (colon && strchr(colon + 1, ':')) { /* more colons: a bare IPv6 address */
-			if (!is_ip6(buf)) {
-				snprintf(
-				    detail, DETAIL_MAX,
-				    "'%.120s' is not an IPv6 address (with a port: [ADDRESS]:PORT)",
-				    text);
-				return -EINVAL;
-			}
-			str_copy(host, sizeof(host), buf);
-		} else {
-			if (colon) {
-				*colon = 0;
-				pstr = colon + 1;
-			}
-			if (!host_ok(buf)) {
-				snprintf(detail, DETAIL_MAX,
-					 "'%.120s' is not a host name or address; expected " FORMS,
-					 text);
-				return -EINVAL;
-			}
-			str_copy(host, sizeof(host), buf);
-		}
+		return 0;
 	}
-	if (pstr && port_parse(pstr, &port) < 0) {
-		snprintf(detail, DETAIL_MAX, "'%.120s': the port must be a number from 1 to 65535",
-			 text);
+	char *colon = strchr(buf, ':');
+	if (colon && strchr(colon + 1, ':')) { /* more colons: a bare IPv6 address */
+		if (!is_ip6(buf)) {
+			snprintf(detail, DETAIL_MAX,
+				 "'%.120s' is not an IPv6 address (with a port: [ADDRESS]:PORT)",
+				 text);
+			return -EINVAL;
+		}
+		str_copy(host, ADDR_HOST_MAX, buf);
+		return 0;
+	}
+	if (colon) {
+		*colon = 0;
+		*ret_port = colon + 1;
+	}
+	struct in_addr a4;
+	if (!host_ok(buf) || (!f->name_ok && inet_pton(AF_INET, buf, &a4) != 1)) {
+		snprintf(detail, DETAIL_MAX, "'%.120s' is not %s; expected %s", text,
+			 f->name_ok ? "a host name or address" : "an IP address", f->expected);
+		return -EINVAL;
+	}
+	str_copy(host, ADDR_HOST_MAX, buf);
+	return 0;
+}
+
+static int parse(const char *text, const struct form *f, uint16_t default_port,
+		 char ret_host[ADDR_HOST_MAX], uint16_t *ret_port, char *detail)
+{
+	char buf[ADDR_INPUT_MAX + 1], host[ADDR_HOST_MAX];
+	const char *pstr;
+	uint16_t port = default_port;
+
+	if (strlen(text) > ADDR_INPUT_MAX) {
+		snprintf(detail, DETAIL_MAX, "longer than %d characters; expected %s",
+			 ADDR_INPUT_MAX, f->expected);
+		return -EINVAL;
+	}
+	if (strip_scheme(text, f, buf, sizeof(buf), detail) < 0 ||
+	    split_host(text, buf, f, host, &pstr, detail) < 0)
+		return -EINVAL;
+	if (!pstr && f->port_needed) {
+		snprintf(detail, DETAIL_MAX, "'%.120s' has no port; expected %s", text,
+			 f->expected);
+		return -EINVAL;
+	}
+	if (pstr && port_parse(pstr, f->port_zero_ok, &port) < 0) {
+		snprintf(detail, DETAIL_MAX, "'%.120s': the port must be a number from %d to 65535",
+			 text, f->port_zero_ok ? 0 : 1);
 		return -EINVAL;
 	}
 	str_copy(ret_host, ADDR_HOST_MAX, host);
 	*ret_port = port;
 	return 0;
+}
+
+int addr_parse(const char *text, uint16_t default_port, char ret_host[ADDR_HOST_MAX],
+	       uint16_t *ret_port, char *detail)
+{
+	return parse(text, &server_form, default_port, ret_host, ret_port, detail);
+}
+
+int addr_parse_listen(const char *text, char ret_host[ADDR_HOST_MAX], uint16_t *ret_port,
+		      char *detail)
+{
+	return parse(text, &listen_form, 0, ret_host, ret_port, detail);
 }
 
 void addr_join(const char *host, uint16_t port, char *buf, size_t len)

@@ -27,5 +27,10 @@ void addr_host_part(const char *text, char *buf, size_t len);
  * (DETAIL_MAX); out-params untouched on failure. */
 int addr_parse(const char *text, uint16_t default_port, char ret_host[ADDR_HOST_MAX],
 	       uint16_t *ret_port, char *detail);
+/* The daemon's listen address, by the same rules: IPv4:PORT or [IPv6]:PORT only (no name,
+ * no scheme: it is bound before anything is resolved), the port required and 0 allowed
+ * (the kernel picks one). Same errors and out-params as addr_parse. */
+int addr_parse_listen(const char *text, char ret_host[ADDR_HOST_MAX], uint16_t *ret_port,
+		      char *detail);
 /* host and port as one text: "192.0.2.1:9443", "[2001:db8::1]:9443", "cp.example:9443". */
 void addr_join(const char *host, uint16_t port, char *buf, size_t len);

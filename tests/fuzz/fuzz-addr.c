@@ -1,5 +1,5 @@
 /* fuzz-addr.c - server addresses as an operator (or a status reply's listen field)
- * writes them: addr_parse, then addr_join of what it accepted. */
+ * writes them: addr_parse and addr_parse_listen, then addr_join of what each accepted. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +22,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		addr_join(host, port, out, sizeof(out));
 		if (addr_parse(out, 1, again, &port2, detail) != 0 || strcmp(host, again) ||
 		    port != port2)
+			abort();
+	}
+	if (addr_parse_listen(s, host, &port, detail) == 0) {
+		/* A listen address is a narrower server form: it parses as one, to the same. */
+		addr_join(host, port, out, sizeof(out));
+		if (addr_parse_listen(out, again, &port2, detail) != 0 || strcmp(host, again) ||
+		    port != port2)
+			abort();
+		if (port && (addr_parse(s, 1, again, &port2, detail) != 0 || strcmp(host, again)))
 			abort();
 	}
 	free(s);

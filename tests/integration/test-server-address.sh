@@ -1,7 +1,8 @@
 #!/bin/bash
 # --server as operators write it, through one parser (lib/addr.c): HOST:PORT,
 # https://HOST:PORT[/], [IPv6]:PORT, HOST alone (pkishared's port 9443); a name that does
-# not resolve says so; kubeadm's positional `join HOST:6443` gets a hint.
+# not resolve says so; kubeadm's positional `join HOST:6443` gets a hint. pkishared's
+# --listen takes the narrower form of the same parser: IPv4:PORT or [IPv6]:PORT.
 . "$(dirname "$0")/lib.sh"
 R=$T/r
 make_pki "$R"
@@ -32,6 +33,20 @@ expect_exit 0 "print-join-command --server HOST takes the default port" "$PKISHA
 check "... and prints HOST:9443" grep -q -- "--server cp1.example.com:9443" "$T/last.out"
 expect_exit 2 "print-join-command --server with a bad port" "$PKISHARE" print-join-command --server cp1:99999
 stop_daemon
+
+# --listen: an IP address and a port (0: the kernel picks), refused at start with a reason.
+LA=(--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" --client-ca "$R/clients/ca.crt"
+	--admin-socket "$T/listen.sock")
+expect_exit 2 "--listen 127.0.0.1:99999 (once bound as port 34463)" "${PKISHARED_RUN[@]}" "${LA[@]}" --listen 127.0.0.1:99999
+check "... says the port's range" err_has "the port must be a number from 0 to 65535"
+expect_exit 2 "--listen localhost:9443: a name, not an address" "${PKISHARED_RUN[@]}" "${LA[@]}" --listen localhost:9443
+check "... says what is expected" err_has "'localhost:9443' is not an IP address; expected IPv4:PORT or \[IPv6\]:PORT"
+expect_exit 2 "--listen 127.0.0.1 without a port" "${PKISHARED_RUN[@]}" "${LA[@]}" --listen 127.0.0.1
+check "... says the port is missing" err_has "has no port"
+printf 'listen = https://0.0.0.0:9443\n' >"$T/listen.conf"
+expect_exit 2 "listen = https://... in the configuration file" "${PKISHARED_RUN[@]}" --config "$T/listen.conf" "${LA[@]}"
+check "... names the file and line" err_has "$T/listen.conf:1: listen:"
+check "... nothing bound or created" [ ! -e "$T/listen.sock" ]
 
 # [IPv6]:PORT, where loopback IPv6 exists.
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
