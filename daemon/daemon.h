@@ -18,6 +18,7 @@
 #include "api.h"
 #include "metrics.h"
 #include "pin.h"
+#include "policy.h"
 #include "ratelimit.h"
 #include "secret.h"
 #include "store.h"
@@ -38,7 +39,6 @@
 #define DEFAULT_ENROLL_TTL_S 600
 #define DEFAULT_ENROLL_CA_LIFETIME_S (30 * 24 * 3600)
 #define CSR_MAX_BYTES 16384
-#define CLIENT_ID_MAX 256
 #define DEFAULT_AUTH_FAILURE_LIMIT 5 /* failed enrollments per address per minute */
 #define DEFAULT_TLS_FAILURE_LIMIT 30 /* refused client certificates per address per minute */
 #define DEFAULT_TLS_PRIORITIES                                                                     \
@@ -103,18 +103,6 @@ struct enroll_ca {
 };
 
 /* Where a client identity comes from. */
-enum client_source {
-	CLIENT_NONE,	 /* no certificate: only POST /v1/enroll answers it */
-	CLIENT_CA,	 /* a certificate from the operator's --client-ca */
-	CLIENT_ENROLLED, /* a certificate from the enrollment CA (a join-token holder) */
-};
-
-struct client_id {
-	enum client_source source;
-	char name[CLIENT_ID_MAX];	  /* subject CN, printable ASCII */
-	char cert[STORE_CERT_ID_LEN + 1]; /* SHA-256 of the leaf certificate (DER), hex */
-};
-
 struct daemon_ctx {
 	const struct daemon_config *cfg;
 	struct store store;
@@ -189,8 +177,6 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 void identity_trust_free(struct daemon_ctx *ctx);
 /* Cut connections older than connection-max-age. */
 void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms);
-/* "enrolled" / "client-ca" / "none". */
-const char *client_source_name(enum client_source s);
 
 /* enroll.c: the enrollment CA and POST /v1/enroll. */
 int enroll_init(struct daemon_ctx *ctx);

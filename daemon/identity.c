@@ -30,7 +30,6 @@
 #include "tlshello.h"
 #include "util.h"
 
-#define CHAIN_MAX 8	       /* certificates a client may present */
 #define VERIFY_FAILED UINT_MAX /* verify_with: the verification could not run */
 
 /* Per TLS connection, from libmicrohttpd's STARTED notification to CLOSED. */
@@ -44,22 +43,9 @@ struct conn_state {
 	int fd;
 	int64_t started_ms;
 	char peer[ADDR_TEXT_MAX];
-	char why[320]; /* why the certificate (or the handshake) was refused */
+	char why[POLICY_WHY_MAX]; /* why the certificate (or the handshake) was refused */
 	struct conn_state *prev, *next;
 };
-
-const char *client_source_name(enum client_source s)
-{
-	switch (s) {
-	case CLIENT_CA:
-		return "client-ca";
-	case CLIENT_ENROLLED:
-		return "enrolled";
-	case CLIENT_NONE:
-	default:
-		return "none";
-	}
-}
 
 void identity_trust_free(struct daemon_ctx *ctx)
 {
@@ -156,14 +142,6 @@ fail:
 			     "choose their certificate by them may send none");
 }
 
-/* Keep log lines and JSON printable whatever a certificate says. */
-static void printable(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
-}
-
 static bool has_client_auth_eku(gnutls_x509_crt_t crt)
 {
 	for (unsigned i = 0;; i++) {
@@ -184,42 +162,58 @@ static bool issued_by(gnutls_x509_crt_t leaf, gnutls_x509_crt_t ca)
 	return ca && gnutls_x509_crt_check_issuer(leaf, ca) == 1;
 }
 
-/* Verify the chain against one trust list for the TLS client purpose: 0 if it verifies,
- * else the GnuTLS status, or VERIFY_FAILED. */
-static unsigned verify_with(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *crts, unsigned n)
+/* Verify the chain against one trust list for the TLS client purpose: POLICY_VERIFIED,
+ * or the GnuTLS status with why it failed ("" if the verification could not run). */
+static unsigned verify_with(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *crts, unsigned n,
+			    char *why, size_t why_len)
 {
 	gnutls_typed_vdata_st purpose = {
 	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
 	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
 	};
 	unsigned status = 0;
+	gnutls_datum_t out = {0};
+
+	why[0] = 0;
 	if (!tl ||
 	    gnutls_x509_trust_list_verify_crt2(tl, crts, n, &purpose, 1, 0, &status, NULL) < 0)
 		return VERIFY_FAILED;
+	if (status != POLICY_VERIFIED &&
+	    gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
+		str_copy(why, why_len, (const char *)out.data);
+		gnutls_free(out.data);
+	}
 	return status;
 }
 
-/* Decide the identity from the presented chain. 0 and st->id filled in, or
- * GNUTLS_E_CERTIFICATE_ERROR with st->why saying why. */
-static int decide(struct conn_state *st, gnutls_session_t session)
+/* What the leaf says of itself: CA flag, key purposes and usage, CN, its SHA-256. */
+static void leaf_facts(gnutls_x509_crt_t leaf, const gnutls_datum_t *der, struct peer_facts *f)
 {
-	struct daemon_ctx *ctx = st->ctx;
-	gnutls_x509_crt_t crts[CHAIN_MAX];
-	unsigned n = 0, n_crts = 0, status = 0, ca = 0, ku = 0;
-	int r = GNUTLS_E_CERTIFICATE_ERROR;
+	unsigned ca = 0, ku = 0;
+	uint8_t digest[32];
+	size_t sz = sizeof(f->cn);
 
-	st->decided = true;
-	st->id.source = CLIENT_NONE;
-	st->id.name[0] = 0;
-	st->id.cert[0] = 0;
+	f->is_ca = gnutls_x509_crt_get_basic_constraints(leaf, NULL, &ca, NULL) >= 0 && ca;
+	f->client_auth = has_client_auth_eku(leaf);
+	f->has_key_usage = gnutls_x509_crt_get_key_usage(leaf, &ku, NULL) >= 0;
+	f->digital_signature = ku & GNUTLS_KEY_DIGITAL_SIGNATURE;
+	if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0, 0, f->cn, &sz) < 0)
+		f->cn[0] = 0;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der->data, der->size, digest) == 0)
+		for (size_t i = 0; i < sizeof(digest); i++)
+			snprintf(f->cert_sha256 + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* Import the presented chain and gather what policy_identity decides on. */
+static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct peer_facts *f)
+{
+	gnutls_x509_crt_t crts[POLICY_CHAIN_MAX];
+	unsigned n = 0, n_crts = 0;
+
 	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
-	if (!chain || n == 0)
-		return 0; /* no certificate: enrollment only */
-	if (n > CHAIN_MAX) {
-		snprintf(st->why, sizeof(st->why), "a chain of %u certificates (at most %d)", n,
-			 CHAIN_MAX);
-		goto refuse;
-	}
+	f->n_certs = chain ? n : 0;
+	if (f->n_certs == 0 || n > POLICY_CHAIN_MAX)
+		return;
 	for (; n_crts < n; n_crts++) {
 		if (gnutls_x509_crt_init(&crts[n_crts]) < 0)
 			break;
@@ -228,76 +222,38 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 			break;
 		}
 	}
-	if (n_crts < n) {
-		str_copy(st->why, sizeof(st->why), "a certificate that does not parse");
-		goto refuse;
+	f->parsed = n_crts == n;
+	if (f->parsed) {
+		gnutls_x509_crt_t leaf = crts[0];
+		f->client_ca_status = verify_with(ctx->trust_client, crts, n, f->client_ca_why,
+						  sizeof(f->client_ca_why));
+		/* The enrollment CAs only if the operator's client CA does not verify it. */
+		f->enroll_status = f->client_ca_status == POLICY_VERIFIED
+				       ? VERIFY_FAILED
+				       : verify_with(ctx->trust_enroll, crts, n, f->enroll_why,
+						     sizeof(f->enroll_why));
+		f->issued_by_enroll =
+		    issued_by(leaf, ctx->enroll_cur.gcrt) || issued_by(leaf, ctx->enroll_old.gcrt);
+		leaf_facts(leaf, &chain[0], f);
 	}
-	/* The operator's client CA first; enrolled only if that fails and an enrollment CA
-	 * verifies the chain. */
-	gnutls_x509_crt_t leaf = crts[0];
-	enum client_source source = CLIENT_CA;
-	status = verify_with(ctx->trust_client, crts, n);
-	if (status != 0) {
-		unsigned st_enroll = verify_with(ctx->trust_enroll, crts, n);
-		if (st_enroll == 0)
-			source = CLIENT_ENROLLED;
-		else if (issued_by(leaf, ctx->enroll_cur.gcrt) ||
-			 issued_by(leaf, ctx->enroll_old.gcrt))
-			status = st_enroll; /* say what is wrong with it as an enrolled one */
-	}
-	if (source == CLIENT_CA && status != 0) {
-		gnutls_datum_t out = {0};
-		if (status != VERIFY_FAILED && gnutls_certificate_verification_status_print(
-						   status, GNUTLS_CRT_X509, &out, 0) == 0) {
-			str_copy(st->why, sizeof(st->why), (const char *)out.data);
-			gnutls_free(out.data);
-		} else {
-			str_copy(st->why, sizeof(st->why), "the chain could not be verified");
-		}
-		goto refuse;
-	}
-	if (gnutls_x509_crt_get_basic_constraints(leaf, NULL, &ca, NULL) >= 0 && ca) {
-		str_copy(st->why, sizeof(st->why),
-			 "a CA certificate (CA:TRUE) cannot be a client identity");
-		goto refuse;
-	}
-	if (!has_client_auth_eku(leaf)) {
-		str_copy(st->why, sizeof(st->why),
-			 "the certificate has no extended key usage clientAuth");
-		goto refuse;
-	}
-	if (gnutls_x509_crt_get_key_usage(leaf, &ku, NULL) >= 0 &&
-	    !(ku & GNUTLS_KEY_DIGITAL_SIGNATURE)) {
-		str_copy(st->why, sizeof(st->why),
-			 "the certificate's key usage lacks digitalSignature");
-		goto refuse;
-	}
-	size_t sz = sizeof(st->id.name);
-	if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0, 0, st->id.name,
-					  &sz) < 0 ||
-	    !st->id.name[0]) {
-		st->id.name[0] = 0;
-		str_copy(st->why, sizeof(st->why), "the certificate has no subject CN");
-		goto refuse;
-	}
-	printable(st->id.name);
-	uint8_t digest[32];
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, chain[0].data, chain[0].size, digest) < 0) {
-		str_copy(st->why, sizeof(st->why), "the certificate cannot be hashed");
-		goto refuse;
-	}
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(st->id.cert + 2 * i, 3, "%02x", digest[i]);
-	st->id.source = source;
-	r = 0;
-	goto out;
-refuse:
-	st->cert_refused = true;
-	printable(st->why);
-out:
 	for (unsigned i = 0; i < n_crts; i++)
 		gnutls_x509_crt_deinit(crts[i]);
-	return r;
+}
+
+/* Decide the identity from the presented chain (policy.c). 0 and st->id filled in, or
+ * GNUTLS_E_CERTIFICATE_ERROR with st->why saying why. */
+static int decide(struct conn_state *st, gnutls_session_t session)
+{
+	struct peer_facts f = {0};
+
+	st->decided = true;
+	st->id = (struct client_id){.source = CLIENT_NONE};
+	chain_facts(st->ctx, session, &f);
+	if (policy_identity(&f, &st->id, st->why, sizeof(st->why)) < 0) {
+		st->cert_refused = true;
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	return 0;
 }
 
 /* The connection state behind a GnuTLS session (see handshake_verify), or NULL. */

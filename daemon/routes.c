@@ -4,7 +4,6 @@
  * Reads the client identity that identity.c decided in the handshake; never verifies a
  * certificate itself. Must never serve the bundle to a connection without a verified
  * identity that the operator allows. */
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +14,6 @@
 #include "log.h"
 #include "status.h"
 #include "util.h"
-
-static bool allowed(const struct daemon_config *cfg, const struct client_id *id)
-{
-	if (id->source == CLIENT_ENROLLED)
-		return cfg->enrolled_fetch;
-	if (cfg->n_allow == 0)
-		return true;
-	for (size_t i = 0; i < cfg->n_allow; i++)
-		if (fnmatch(cfg->allow[i], id->name, 0) == 0)
-			return true;
-	return false;
-}
 
 static void blob_free_cb(void *cls)
 {
@@ -172,8 +159,10 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 				  "a client certificate signed by the daemon's client CA is "
 				  "required (or enroll first with a join token: POST /v1/enroll)");
 	}
-	if (!allowed(ctx->cfg, id)) {
-		bool enrolled = id->source == CLIENT_ENROLLED;
+	enum policy_fetch may =
+	    policy_may_fetch(id, ctx->cfg->allow, ctx->cfg->n_allow, ctx->cfg->enrolled_fetch);
+	if (may != POLICY_FETCH_OK) {
+		bool enrolled = may == POLICY_FETCH_ENROLLED_REFUSED;
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(&(struct audit){.event = AUDIT_REFUSE,
 					  .peer = peer,
