@@ -55,8 +55,7 @@ const char *error_message(int err)
 		       "'pkishare token create'";
 	case PKS_E_WEAK_KEY:
 		return "the key must be ECDSA P-256, or RSA of 2048 to 4096 bits with public "
-		       "exponent "
-		       "65537; make a new key of one of those kinds";
+		       "exponent 65537; make a new key of one of those kinds";
 	case PKS_E_PAIR:
 		return "a private key does not belong to its certificate (or public key): the "
 		       "entries were swapped or replaced; nothing was written; upload the PKI "

@@ -26,15 +26,11 @@ enum {
 	PKS_E_NOT_DIR,	      /* a path that should be a directory is something else */
 	PKS_E_TOKEN_FORMAT,   /* join token not [a-z0-9]{6}.[a-z0-9]{16} */
 	PKS_E_KUBEADM_SHORT,  /* a kubeadm entry shorter than its nonce and tag */
-	PKS_E_WEAK_KEY,
-	PKS_E_FOREIGN,
-	PKS_E_PAIR, /* a private key that does not belong to its certificate */
-	/* an existing entry owned by someone else or writable by others */ /* a public key outside
-									       P-256 and RSA
-									       2048-4096 with
-									       e=65537 */
-	PKS_E_SPECIAL, /* a FIFO, socket or device where a PKI file or directory goes */
-	PKS_E_MOUNT,   /* the target directory is a mount point: the swap cannot replace it */
+	PKS_E_WEAK_KEY,	      /* a public key outside P-256 and RSA 2048-4096 with e=65537 */
+	PKS_E_FOREIGN,	      /* an existing entry owned by someone else or writable by others */
+	PKS_E_PAIR,	      /* a private key that does not belong to its certificate */
+	PKS_E_SPECIAL,	      /* a FIFO, socket or device where a PKI file or directory goes */
+	PKS_E_MOUNT, /* the target directory is a mount point: the swap cannot replace it */
 	PKS_E_LAST,
 };
 
