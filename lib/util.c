@@ -180,9 +180,10 @@ int uint_parse(const char *text, uint64_t max, uint64_t *ret)
 	for (const char *p = text; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > max)
+		uint64_t digit = (uint64_t)(*p - '0');
+		if (digit > max || v > (max - digit) / 10) /* v * 10 + digit > max, unwrapped */
 			return -ERANGE;
+		v = v * 10 + digit;
 	}
 	*ret = v;
 	return 0;

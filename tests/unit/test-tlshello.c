@@ -39,24 +39,50 @@ static size_t sni_ext(unsigned char *out, const char *name)
 	return n + l;
 }
 
-int main(void)
-{
-	unsigned char ext[128], msg[256];
-	char name[64];
+static unsigned char ext[128], msg[256];
+static char name[64];
 
+static void host_name_is_read(void)
+{
 	size_t n = hello(msg, ext, sni_ext(ext, "node-1.example"));
 	CHECK(tlshello_sni(msg, n, name, sizeof(name)) && strcmp(name, "node-1.example") == 0);
-	n = hello(msg, ext, sni_ext(ext, "::1"));
+}
+
+static void ip_literal_is_read_as_sent(void)
+{
+	size_t n = hello(msg, ext, sni_ext(ext, "::1"));
 	CHECK(tlshello_sni(msg, n, name, sizeof(name)) && strcmp(name, "::1") == 0);
-	/* Every truncation is refused, never read past. */
+}
+
+static void every_truncation_is_refused_never_read_past(void)
+{
+	size_t n = hello(msg, ext, sni_ext(ext, "::1"));
 	for (size_t cut = 0; cut < n; cut++)
 		CHECK(!tlshello_sni(msg, cut, name, sizeof(name)));
-	/* A name longer than the buffer is refused. */
-	n = hello(msg, ext, sni_ext(ext, "a-name-too-long-for-eight"));
+}
+
+static void name_longer_than_the_buffer_is_refused(void)
+{
+	size_t n = hello(msg, ext, sni_ext(ext, "a-name-too-long-for-eight"));
 	CHECK(!tlshello_sni(msg, n, name, 8));
-	/* No server_name extension. */
+}
+
+static void no_server_name_extension_is_no_name(void)
+{
 	static const unsigned char only_other[] = {0, 11, 0, 2, 1, 0};
-	n = hello(msg, only_other, sizeof(only_other));
+	size_t n = hello(msg, only_other, sizeof(only_other));
 	CHECK(!tlshello_sni(msg, n, name, sizeof(name)));
-	return test_done("test-tlshello");
+}
+
+static const struct test_case cases[] = {
+    TEST(host_name_is_read),
+    TEST(ip_literal_is_read_as_sent),
+    TEST(every_truncation_is_refused_never_read_past),
+    TEST(name_longer_than_the_buffer_is_refused),
+    TEST(no_server_name_extension_is_no_name),
+};
+
+int main(void)
+{
+	return test_run("tlshello", cases, TEST_ELEMENTS(cases));
 }

@@ -1,40 +1,39 @@
-/* test-util.c - durations, canonical times, safe names, pins. */
+/* test-util.c - durations as Go and kubeadm write them, canonical times, safe names,
+ * bounded strings and numbers. */
 #include <string.h>
 
 #include "error.h"
 #include "macro.h"
-#include "pin.h"
 #include "test.h"
 #include "util.h"
 
-int main(void)
+static void durations_in_go_and_kubeadm_form_parse(void)
+{
+	const struct {
+		const char *in;
+		int64_t s;
+	} good[] = {
+	    {"90s", 90},       {"15m", 900},   {"2h", 7200},
+	    {"1h30m0s", 5400}, {"1.5h", 5400}, {"0.5m", 30},
+	    {"2h0m0s", 7200},  {".5h", 1800},  {"24000h", 24000LL * 3600},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+		int64_t s = 0;
+		CHECK_EQ_INT(duration_parse(good[i].in, &s), 0);
+		CHECK_EQ_INT(s, good[i].s);
+	}
+}
+
+static void durations_are_bounded_by_1000_days_unless_told(void)
 {
 	int64_t s;
-	char buf[64];
-	uint8_t pin[PIN_BYTES];
-
-	CHECK_EQ_INT(duration_parse("90s", &s), 0);
-	CHECK_EQ_INT(s, 90);
-	CHECK_EQ_INT(duration_parse("15m", &s), 0);
-	CHECK_EQ_INT(s, 900);
-	CHECK_EQ_INT(duration_parse("2h", &s), 0);
-	CHECK_EQ_INT(s, 7200);
-	/* Go's form, as kubeadm prints and takes it. */
-	CHECK_EQ_INT(duration_parse("1h30m0s", &s), 0);
-	CHECK_EQ_INT(s, 5400);
-	CHECK_EQ_INT(duration_parse("1.5h", &s), 0);
-	CHECK_EQ_INT(s, 5400);
-	CHECK_EQ_INT(duration_parse("0.5m", &s), 0);
-	CHECK_EQ_INT(s, 30);
-	CHECK_EQ_INT(duration_parse("2h0m0s", &s), 0);
-	CHECK_EQ_INT(s, 7200);
-	CHECK_EQ_INT(duration_parse(".5h", &s), 0);
-	CHECK_EQ_INT(s, 1800);
-	CHECK_EQ_INT(duration_parse("24000h", &s), 0);
-	CHECK_EQ_INT(duration_parse("24001h", &s), -PKS_E_DURATION); /* past 1000 days */
+	CHECK_EQ_INT(duration_parse("24001h", &s), -PKS_E_DURATION);
 	CHECK_EQ_INT(duration_parse_max("87600h", DURATION_LIMIT_SECONDS, &s), 0);
 	CHECK_EQ_INT(s, 87600LL * 3600);
-	s = 42;
+}
+
+static void malformed_durations_are_refused_and_leave_the_output(void)
+{
 	const char *bad[] = {"",
 			     "h",
 			     "0s",
@@ -58,22 +57,30 @@ int main(void)
 			     "9223372036854775807h",
 			     "1.5"};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		s = 42;
+		int64_t s = 42;
 		CHECK_EQ_INT(duration_parse(bad[i], &s), -PKS_E_DURATION);
-		CHECK_EQ_INT(s, 42); /* untouched on failure */
+		CHECK_EQ_INT(s, 42);
 	}
-	duration_format(7200, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "2h"));
-	duration_format(5400, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "1h30m"));
-	duration_format(3601, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "1h0m1s"));
-	duration_format(90061, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "25h1m1s"));
-	duration_format(45, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "45s"));
+}
 
+static void durations_format_as_go_prints_them(void)
+{
+	const struct {
+		int64_t s;
+		const char *out;
+	} cases[] = {
+	    {7200, "2h"}, {5400, "1h30m"}, {3601, "1h0m1s"}, {90061, "25h1m1s"}, {45, "45s"}};
+	char buf[64];
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		duration_format(cases[i].s, buf, sizeof(buf));
+		CHECK(!strcmp(buf, cases[i].out));
+	}
+}
+
+static void times_are_rfc3339_utc_only(void)
+{
 	char t[RFC3339_LEN];
+	int64_t s;
 	time_format(1790000000, t);
 	CHECK(!strcmp(t, "2026-09-21T14:13:20Z"));
 	CHECK_EQ_INT(time_parse(t, &s), 0);
@@ -82,7 +89,10 @@ int main(void)
 	CHECK(time_parse("2026-9-21T14:13:20Z", &s) < 0);
 	CHECK(time_parse("2026-02-30T14:13:20Z", &s) < 0);
 	CHECK(time_parse(NULL, &s) < 0);
+}
 
+static void safe_names_are_one_level_of_plain_components(void)
+{
 	CHECK(name_is_safe("ca.key"));
 	CHECK(name_is_safe("etcd/ca.key"));
 	const char *unsafe[] = {"",	   "..",       ".",    "../ca.key", "etcd/../ca.key",
@@ -90,33 +100,72 @@ int main(void)
 				"ca\nkey", "ca.key\\x"};
 	for (size_t i = 0; i < ELEMENTSOF(unsafe); i++)
 		CHECK(!name_is_safe(unsafe[i]));
+	char longname[70];
+	memset(longname, 'a', 65);
+	longname[65] = 0;
+	CHECK(!name_is_safe(longname));
+}
 
-	char detail[DETAIL_MAX];
-	CHECK_EQ_INT(
-	    pin_parse("sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
-		      pin, detail),
-	    0);
-	CHECK_EQ_INT(pin[0], 0xc7);
-	char txt[PIN_TEXT_LEN + 1];
-	pin_format(pin, txt);
-	CHECK(!strcmp(txt,
-		      "sha256:c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849"));
-	CHECK_EQ_INT(pin_parse("c7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
-			       pin, detail),
-		     -PKS_E_PIN_FORMAT);
-	CHECK(strstr(detail, "prefix") != NULL);
-	CHECK_EQ_INT(pin_parse("sha256:c7e2", pin, detail), -PKS_E_PIN_FORMAT);
-	CHECK(strstr(detail, "found 4") != NULL);
-	CHECK_EQ_INT(
-	    pin_parse("sha256:z7e24144fe7526be2cb219ca7af1f790b992b06d71c5194dc9f6679262d23849",
-		      pin, detail),
-	    -PKS_E_PIN_FORMAT);
+static void lower_hex_is_exact_in_length_and_case(void)
+{
+	CHECK(str_is_lower_hex("0af9", 4));
+	CHECK(!str_is_lower_hex("0AF9", 4));
+	CHECK(!str_is_lower_hex("0af", 4));
+	CHECK(!str_is_lower_hex("0af9a", 4));
+	CHECK(!str_is_lower_hex("0ag9", 4));
+}
 
-	uint64_t u;
+static void strings_are_cut_and_terminated(void)
+{
+	char small[4];
+	str_copy(small, sizeof(small), "abcdef");
+	CHECK(!strcmp(small, "abc"));
+	str_copy(small, sizeof(small), "");
+	CHECK(!strcmp(small, ""));
+	CHECK(str_format(small, sizeof(small), "%d", 12345));
+	CHECK(!strcmp(small, "123"));
+	CHECK(!str_format(small, sizeof(small), "%s", "ab"));
+	CHECK(!strcmp(small, "ab"));
+}
+
+static void unsigned_numbers_are_bounded(void)
+{
+	uint64_t u = 7;
 	CHECK_EQ_INT(uint_parse("3", 10, &u), 0);
 	CHECK_EQ_INT(u, 3);
 	CHECK(uint_parse("11", 10, &u) < 0);
 	CHECK(uint_parse("-1", 10, &u) < 0);
 	CHECK(uint_parse("", 10, &u) < 0);
-	return test_done("test-util");
+	CHECK(uint_parse("1x", 10, &u) < 0);
+	CHECK(uint_parse("99999999999999999999999", UINT64_MAX, &u) < 0);
+	CHECK_EQ_INT(u, 3);
+	CHECK(uint_parse("9", 5, &u) < 0);
+	CHECK_EQ_INT(uint_parse("18446744073709551615", UINT64_MAX, &u), 0);
+	CHECK(u == UINT64_MAX);
+	CHECK(uint_parse("18446744073709551616", UINT64_MAX, &u) < 0);
+}
+
+static void clocks_move_forward(void)
+{
+	CHECK(time_now() > 1700000000);
+	int64_t a = time_mono_ms(), b = time_mono_ms();
+	CHECK(b >= a && a > 0);
+}
+
+static const struct test_case cases[] = {
+    TEST(durations_in_go_and_kubeadm_form_parse),
+    TEST(durations_are_bounded_by_1000_days_unless_told),
+    TEST(malformed_durations_are_refused_and_leave_the_output),
+    TEST(durations_format_as_go_prints_them),
+    TEST(times_are_rfc3339_utc_only),
+    TEST(safe_names_are_one_level_of_plain_components),
+    TEST(lower_hex_is_exact_in_length_and_case),
+    TEST(strings_are_cut_and_terminated),
+    TEST(unsigned_numbers_are_bounded),
+    TEST(clocks_move_forward),
+};
+
+int main(void)
+{
+	return test_run("util", cases, TEST_ELEMENTS(cases));
 }
