@@ -70,9 +70,10 @@ void secret_wipe(void *p, size_t n);
 bool secret_equal(const void *a, const void *b, size_t n);
 
 /* Read a whole regular file (not following a final symlink) of at most max bytes
- * straight into guarded memory. Returns 0, -ENOENT, -EFBIG, PKS_E_SYMLINK or -errno. */
+ * straight into guarded memory. Returns 0, -PKS_E_SYMLINK (a symlink), -EINVAL (not a
+ * regular file), -PKS_E_TOO_BIG (over max) or -errno (-ENOENT, ...). */
 int secret_read_file(const char *path, size_t max, struct secret **ret);
-/* Read all of fd until EOF, at most max bytes. */
+/* Read all of fd until EOF, at most max bytes (-PKS_E_TOO_BIG past it). */
 int secret_read_fd(int fd, size_t max, struct secret **ret);
 
 /* Release text that jansson allocated (json_dumps): wiped, through jansson's allocator. */
