@@ -2,6 +2,9 @@
  * canonical form bound into the associated data, and the one-line description. */
 #include <string.h>
 
+#include <openssl/x509v3.h>
+
+#include "cleanup.h"
 #include "error.h"
 #include "profile.h"
 #include "secret.h"
@@ -9,26 +12,39 @@
 #include "util.h"
 #include "x509.h"
 
-#include <openssl/x509v3.h>
-
-int main(void)
+static struct profile sample(void)
 {
-	char detail[DETAIL_MAX], desc[1024];
-	CHECK(secret_init() == 0);
+	struct profile p = {0};
+	str_copy(p.endpoint, sizeof(p.endpoint), "[fd00::10]:6443");
+	str_copy(p.algorithm, sizeof(p.algorithm), "ECDSA-P256");
+	str_copy(p.etcd_peer_sans[0], sizeof(p.etcd_peer_sans[0]), "fd00::99");
+	p.n_etcd_peer_sans = 1;
+	p.validity_s = 3600;
+	return p;
+}
 
-	/* Go durations as kubeadm writes them. */
+static void go_durations_parse_as_kubeadm_writes_them(void)
+{
 	CHECK_EQ_INT(profile_duration_parse("8760h"), 8760LL * 3600);
 	CHECK_EQ_INT(profile_duration_parse("8760h0m0s"), 8760LL * 3600);
 	CHECK_EQ_INT(profile_duration_parse("1h30m"), 5400);
 	CHECK_EQ_INT(profile_duration_parse("90m"), 5400);
 	CHECK_EQ_INT(profile_duration_parse("1.5h"), 5400);
+}
+
+static void malformed_or_absurd_durations_are_refused(void)
+{
 	const char *bad[] = {"",    "h",     "10",    "10d",	"-1h",		"1e9h", "inf",
 			     "nan", "0x10h", "100ms", "1h 30m", "99999999999h", "0s"};
-	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		CHECK_EQ_INT(profile_duration_parse(bad[i]), -1);
 		if (profile_duration_parse(bad[i]) != -1)
-			CHECK(!"a malformed or absurd duration was taken");
+			fprintf(stderr, "  taken: '%s'\n", bad[i]);
+	}
+}
 
-	/* Values: printable ASCII without quotes or backslashes. */
+static void values_are_printable_ascii_without_quotes(void)
+{
 	CHECK(profile_value_ok("cp.example.com:6443", 64));
 	CHECK(!profile_value_ok("", 64));
 	CHECK(!profile_value_ok("a\"b", 64));
@@ -36,8 +52,11 @@ int main(void)
 	CHECK(!profile_value_ok("caf\xc3\xa9", 64));
 	CHECK(!profile_value_ok("0123456789", 10));
 	CHECK(profile_algorithm_ok("ECDSA-P384") && !profile_algorithm_ok("ecdsa-p384"));
+}
 
-	/* SANs: IP addresses and DNS names only; nothing that could add another SAN. */
+static void sans_are_one_ip_address_or_dns_name(void)
+{
+	/* Nothing that could add another SAN. */
 	const char *sans_ok[] = {"cp.example.com", "10.0.0.100", "fd00::10",
 				 "*.example.com",  "localhost",	 "a-b.c"};
 	const char *sans_bad[] = {
@@ -45,66 +64,98 @@ int main(void)
 	    "a-.b",	    "a.b.",	  "*",	       "a b",	   "[fd00::10]", ""};
 	for (size_t i = 0; i < ELEMENTSOF(sans_ok); i++)
 		CHECK(profile_san_ok(sans_ok[i]));
-	for (size_t i = 0; i < ELEMENTSOF(sans_bad); i++)
+	for (size_t i = 0; i < ELEMENTSOF(sans_bad); i++) {
+		CHECK(!profile_san_ok(sans_bad[i]));
 		if (profile_san_ok(sans_bad[i]))
-			CHECK(!"a SAN that is neither an IP address nor a DNS name was taken");
+			fprintf(stderr, "  taken: '%s'\n", sans_bad[i]);
+	}
+}
 
-	/* JSON both ways and the canonical form: sorted keys, no whitespace. */
-	struct profile p = {0}, back = {0};
-	str_copy(p.endpoint, sizeof(p.endpoint), "[fd00::10]:6443");
-	str_copy(p.algorithm, sizeof(p.algorithm), "ECDSA-P256");
-	str_copy(p.etcd_peer_sans[0], sizeof(p.etcd_peer_sans[0]), "fd00::99");
-	p.n_etcd_peer_sans = 1;
-	p.validity_s = 3600;
-	CHECK(profile_is_set(&p) && !profile_is_set(&back));
+static void canonical_form_has_sorted_keys_and_no_whitespace(void)
+{
+	struct profile p = sample(), empty = {0};
+	CHECK(profile_is_set(&p) && !profile_is_set(&empty));
 	char *c = profile_canonical(&p);
 	CHECK(c && !strcmp(c, "{\"certificateValiditySeconds\":3600,\"controlPlaneEndpoint\":"
 			      "\"[fd00::10]:6443\",\"encryptionAlgorithm\":\"ECDSA-P256\","
 			      "\"etcdPeerCertSANs\":[\"fd00::99\"]}"));
-	json_t *j = json_loads(c, 0, NULL);
+	free(c);
+}
+
+static void json_round_trips_to_the_same_canonical_form(void)
+{
+	struct profile p = sample(), back = {0};
+	char detail[DETAIL_MAX];
+	char *c = profile_canonical(&p);
+	_cleanup_(json_decrefp) json_t *j = json_loads(c, 0, NULL);
 	CHECK_EQ_INT(profile_from_json(j, &back, detail), 0);
 	char *c2 = profile_canonical(&back);
-	CHECK(c2 && !strcmp(c, c2));
-	json_decref(j);
+	CHECK(c && c2 && !strcmp(c, c2));
 	free(c);
 	free(c2);
-	j = json_pack("{s:s}", "controlPlaneEndpoint", "a\"b");
+}
+
+static void json_refuses_bad_values_naming_the_field(void)
+{
+	struct profile back = {0};
+	char detail[DETAIL_MAX];
+	json_t *j = json_pack("{s:s}", "controlPlaneEndpoint", "a\"b");
 	CHECK_EQ_INT(profile_from_json(j, &back, detail), -PKS_E_BUNDLE_FORMAT);
 	CHECK(strstr(detail, "profile.controlPlaneEndpoint") != NULL);
 	json_decref(j);
 	j = json_pack("{s:I}", "certificateValiditySeconds", (json_int_t)59);
 	CHECK_EQ_INT(profile_from_json(j, &back, detail), -PKS_E_BUNDLE_FORMAT);
 	json_decref(j);
+}
 
-	/* Certificates: each SAN is one name, whatever it holds (no OpenSSL config syntax). */
-	{
-		EVP_PKEY *k = NULL;
-		X509 *cert = NULL;
-		const char *dns[] = {"a,IP:9.9.9.9", "cp.example.com"};
-		const char *ips[] = {"fd00::10", "10.96.0.1"};
-		struct cert_spec spec = {
-		    .cn = "t", .dns = dns, .n_dns = 2, .ips = ips, .n_ips = 2, .days = 1};
-		CHECK_EQ_INT(x509_key_new(KEY_TYPE_P256, &k), 0);
-		CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &cert), 0);
-		GENERAL_NAMES *names =
-		    cert ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
-		CHECK(names && sk_GENERAL_NAME_num(names) == 4);
-		GENERAL_NAMES_free(names);
-		CHECK(X509_check_ip_asc(cert, "9.9.9.9", 0) != 1);
-		CHECK(X509_check_ip_asc(cert, "fd00::10", 0) == 1);
-		CHECK(X509_check_host(cert, "cp.example.com", 0, 0, NULL) == 1);
-		X509_free(cert);
-		cert = NULL;
-		const char *not_ip[] = {"10.0.0.300"};
-		spec.ips = not_ip;
-		spec.n_ips = 1;
-		CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &cert), -PKS_E_X509);
-		X509_free(cert);
-		EVP_PKEY_free(k);
-	}
+static void certificate_sans_are_names_not_openssl_config(void)
+{
+	_cleanup_(evp_pkey_freep) EVP_PKEY *k = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL, *none = NULL;
+	const char *dns[] = {"a,IP:9.9.9.9", "cp.example.com"};
+	const char *ips[] = {"fd00::10", "10.96.0.1"};
+	struct cert_spec spec = {
+	    .cn = "t", .dns = dns, .n_dns = 2, .ips = ips, .n_ips = 2, .days = 1};
+	CHECK_EQ_INT(x509_key_new(KEY_TYPE_P256, &k), 0);
+	CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &cert), 0);
+	GENERAL_NAMES *names =
+	    cert ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
+	CHECK(names && sk_GENERAL_NAME_num(names) == 4);
+	GENERAL_NAMES_free(names);
+	CHECK(X509_check_ip_asc(cert, "9.9.9.9", 0) != 1);
+	CHECK(X509_check_ip_asc(cert, "fd00::10", 0) == 1);
+	CHECK(X509_check_host(cert, "cp.example.com", 0, 0, NULL) == 1);
+	const char *not_ip[] = {"10.0.0.300"};
+	spec.ips = not_ip;
+	spec.n_ips = 1;
+	CHECK_EQ_INT(x509_cert_new(&spec, k, NULL, NULL, &none), -PKS_E_X509);
+	CHECK(none == NULL);
+}
 
+static void description_is_one_line(void)
+{
+	struct profile p = sample();
+	char desc[1024];
 	profile_describe(&p, desc, sizeof(desc));
 	CHECK(!strcmp(desc, "endpoint [fd00::10]:6443; ECDSA-P256; etcd peer SANs fd00::99; "
 			    "certificates valid 1h"));
-	return test_done("test-profile");
+}
+
+static const struct test_case cases[] = {
+    TEST(go_durations_parse_as_kubeadm_writes_them),
+    TEST(malformed_or_absurd_durations_are_refused),
+    TEST(values_are_printable_ascii_without_quotes),
+    TEST(sans_are_one_ip_address_or_dns_name),
+    TEST(canonical_form_has_sorted_keys_and_no_whitespace),
+    TEST(json_round_trips_to_the_same_canonical_form),
+    TEST(json_refuses_bad_values_naming_the_field),
+    TEST(certificate_sans_are_names_not_openssl_config),
+    TEST(description_is_one_line),
+};
+
+int main(void)
+{
+	if (secret_init() != 0)
+		return 1;
+	return test_run("profile", cases, TEST_ELEMENTS(cases));
 }
