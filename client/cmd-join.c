@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "bundle.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -55,31 +56,29 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
-/* Open the bundle and install it in one atomic install, with this node's certificates
- * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
- * any step leaves pki_dir as it was. External etcd files go to ext_paths, else to the
- * profile's paths. */
-static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			    unsigned flags, const char *tag, const char *ext_given[3],
-			    struct nodecerts_opts *nc)
+/* The three external etcd files of a bundle, freed together. */
+static void external_freep(struct secret *(*ext)[3])
 {
-	struct profile profile_buf, *prof = &profile_buf;
-	const char *ext_paths[3] = {ext_given[0], ext_given[1], ext_given[2]};
-	struct secret *ext[3] = {0};
-	struct bundle b = {0};
-	struct pki_set plain = {0};
-	struct pkidir_report rep = {0};
+	for (int i = 0; i < 3; i++)
+		(*ext)[i] = secret_free((*ext)[i]);
+}
+
+/* Parse and open the bundle in json (or explain the error body there) into b and plain,
+ * which the caller clears: EXIT_OK, or said and the exit status. */
+static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
+		       struct pki_set *plain)
+{
 	char detail[DETAIL_MAX] = "", reason[64], msg[512];
 
 	if (api_error_parse(json, reason, sizeof(reason), msg, sizeof(msg)))
 		return explain_api_error("the server", reason, msg);
-	int r = bundle_parse((const char *)json->data, json->len, &b, detail);
+	int r = bundle_parse((const char *)json->data, json->len, b, detail);
 	if (r < 0) {
 		cli_error("this is not a usable bundle: %s (%s); nothing was written",
 			  error_message(r), detail);
 		return EXIT_FAIL;
 	}
-	r = bundle_open(&b, key, time_now(), 0, &plain, detail);
+	r = bundle_open(b, key, time_now(), 0, plain, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXPIRED)
 			cli_error("%s: %s; nothing was written", detail, error_message(r));
@@ -90,49 +89,34 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		else
 			cli_error("cannot open the bundle: %s (%s); nothing was written",
 				  error_message(r), detail);
-		bundle_done(&b);
 		return cli_exit_for(r);
 	}
-	bundle_profile(&b, prof);
+	return EXIT_OK;
+}
+
+/* Where the external etcd files go: ext_given (the flags), else the profile's paths.
+ * Returns nothing: it cannot fail. */
+static void external_paths_pick(const char *const ext_given[3], const struct profile *prof,
+				const char *ret[3])
+{
 	const char *from_profile[3] = {prof->external_ca, prof->external_cert, prof->external_key};
 	for (int i = 0; i < 3; i++)
-		if (!ext_paths[i] && from_profile[i][0])
-			ext_paths[i] = from_profile[i];
-	size_t made = 0, kept = 0;
-	if (nc) {
-		nc->external_etcd = ext_paths[0] != NULL || prof->external_ca[0];
-		nodecerts_take_profile(nc, prof, NULL); /* said by the plan */
-		r = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
-		if (r != EXIT_OK) {
-			pki_set_clear(&plain);
-			bundle_done(&b);
-			return r;
-		}
-	}
-	external_split(&plain, ext);
-	r = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
-	if (r != EXIT_OK) {
-		pki_set_clear(&plain);
-		for (int i = 0; i < 3; i++)
-			secret_free(ext[i]);
-		bundle_done(&b);
-		return r;
-	}
-	r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
-	pki_set_clear(&plain);
-	int ex = r >= 0 && !(flags & PKIDIR_DRY_RUN) ? external_install(ext, ext_paths, flags, tag)
-						     : EXIT_OK;
-	for (int i = 0; i < 3; i++)
-		secret_free(ext[i]);
-	if (ex != EXIT_OK) {
-		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
-		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
-			  "not all installed (see above): fix that and join again (what is in %s "
-			  "is kept as identical)",
-			  made ? " and this node's certificates" : "", pki_dir, pki_dir);
-		bundle_done(&b);
+		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
+}
+
+/* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
+ * said and the exit status. The external files are checked (a dry run) before anything is
+ * written; with_node says whether plain carries this node's certificates. */
+static int install_all(const char *pki_dir, const struct pki_set *plain,
+		       struct secret *const ext[3], const char *const ext_paths[3], unsigned flags,
+		       const char *tag, bool with_node, struct pkidir_report *rep)
+{
+	char detail[DETAIL_MAX] = "";
+
+	int ex = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
+	if (ex != EXIT_OK)
 		return ex;
-	}
+	int r = pkidir_install(pki_dir, plain, flags, rep, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXISTS)
 			cli_error("%s already exists in %s with different contents; %s", detail,
@@ -140,32 +124,84 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		else
 			cli_error("cannot install into %s: %s (%s); %s was left as it was", pki_dir,
 				  error_message(r), detail, pki_dir);
-		bundle_done(&b);
 		return cli_exit_for(r);
 	}
+	if (flags & PKIDIR_DRY_RUN)
+		return EXIT_OK;
+	ex = external_install(ext, ext_paths, flags, tag);
+	if (ex != EXIT_OK)
+		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
+		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
+			  "not all installed (see above): fix that and join again (what is in %s "
+			  "is kept as identical)",
+			  with_node ? " and this node's certificates" : "", pki_dir, pki_dir);
+	return ex;
+}
+
+/* Say what was opened and installed (or in a dry run would be), and this node's
+ * certificates when nc is not NULL. Returns nothing: it only prints. */
+static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
+			  const char *tag, const struct pkidir_report *rep,
+			  const struct nodecerts_opts *nc, size_t made, size_t kept)
+{
 	char created[RFC3339_LEN];
-	time_format(b.created_at, created);
-	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag, b.id,
-	       created, b.key_id, b.files.n);
+
+	time_format(b->created_at, created);
+	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag,
+	       b->id, created, b->key_id, b->files.n);
 	if (flags & PKIDIR_DRY_RUN)
 		printf("[%s] Dry run: would write %zu file(s) into %s (%zu already identical); "
 		       "nothing was written\n",
-		       tag, rep.written, pki_dir, rep.unchanged);
-	else if (rep.written == 0)
+		       tag, rep->written, pki_dir, rep->unchanged);
+	else if (rep->written == 0)
 		printf("[%s] Already installed: every file of the bundle is in %s with identical "
 		       "contents; nothing was changed\n",
 		       tag, pki_dir);
 	else
 		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
 		       "already identical, %zu other file(s) kept\n",
-		       tag, made ? " and this node's certificates" : "", pki_dir, rep.written,
-		       rep.unchanged, rep.kept);
+		       tag, made ? " and this node's certificates" : "", pki_dir, rep->written,
+		       rep->unchanged, rep->kept);
 	if (nc)
 		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
 		       "checked and kept%s\n",
 		       tag, nc->node_name, nc->advertise_address, made, kept,
 		       kept && !nc->force ? " (--force to replace)" : "");
-	bundle_done(&b);
+}
+
+/* Open the bundle and install it in one atomic install, with this node's certificates
+ * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
+ * any step leaves pki_dir as it was. External etcd files go to ext_given, else to the
+ * profile's paths. Returns EXIT_OK, or said and the exit status. */
+static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			    unsigned flags, const char *tag, const char *ext_given[3],
+			    struct nodecerts_opts *nc)
+{
+	_cleanup_(bundle_done) struct bundle b = {0};
+	_cleanup_(pki_set_clear) struct pki_set plain = {0};
+	_cleanup_(external_freep) struct secret *ext[3] = {0};
+	struct pkidir_report rep = {0};
+	struct profile prof;
+	const char *ext_paths[3];
+	size_t made = 0, kept = 0;
+
+	int ex = bundle_read(json, key, &b, &plain);
+	if (ex != EXIT_OK)
+		return ex;
+	bundle_profile(&b, &prof);
+	external_paths_pick(ext_given, &prof, ext_paths);
+	if (nc) {
+		nc->external_etcd = ext_paths[0] != NULL || prof.external_ca[0];
+		nodecerts_take_profile(nc, &prof, NULL); /* said by the plan */
+		ex = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
+		if (ex != EXIT_OK)
+			return ex;
+	}
+	external_split(&plain, ext);
+	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
+	if (ex != EXIT_OK)
+		return ex;
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept);
 	return EXIT_OK;
 }
 
