@@ -319,59 +319,56 @@ static bool kubeadm_flag_hint(const char *arg)
 	return false;
 }
 
-/* Parse: -1 to go on, else the exit status. */
-static int join_parse(int argc, char **argv, struct join_args *a)
+/* join's options, and kubeadm join's names for two of them. */
+enum join_option {
+	O_SERVER = 256,
+	O_HASH,
+	O_KEY,
+	O_CERT,
+	O_CKEY,
+	O_PKI,
+	O_DRY,
+	O_FORCE,
+	O_TOKEN,
+	O_NODE,
+	O_CP,
+	O_CACERT,
+	O_EXT0,
+	O_EXT1,
+	O_EXT2,
+};
+static const struct option join_options[] = {
+    {"server", required_argument, NULL, O_SERVER},
+    {"ca-cert-hash", required_argument, NULL, O_HASH},
+    {"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
+    {"certificate-key", required_argument, NULL, O_KEY},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_CKEY},
+    {"pki-dir", required_argument, NULL, O_PKI},
+    {"dry-run", no_argument, NULL, O_DRY},
+    {"force", no_argument, NULL, O_FORCE},
+    {"token", required_argument, NULL, O_TOKEN},
+    {"node-name", required_argument, NULL, O_NODE},
+    {"control-plane", no_argument, NULL, O_CP},
+    NODECERTS_LONG_OPTIONS,
+    EXT_ETCD_LONG_OPTIONS(O_EXT0),
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* join's options into a (getopt_long). Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong. */
+static int join_options_parse(int argc, char **argv, struct join_args *a)
 {
-	enum {
-		O_SERVER = 256,
-		O_HASH,
-		O_KEY,
-		O_CERT,
-		O_CKEY,
-		O_PKI,
-		O_DRY,
-		O_FORCE,
-		O_TOKEN,
-		O_NODE,
-		O_CP,
-		O_CACERT,
-		O_EXT0,
-		O_EXT1,
-		O_EXT2,
-	};
-	static const struct option opts[] = {
-	    {"server", required_argument, NULL, O_SERVER},
-	    {"ca-cert-hash", required_argument, NULL, O_HASH},
-	    {"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
-	    {"certificate-key", required_argument, NULL, O_KEY},
-	    {"cert", required_argument, NULL, O_CERT},
-	    {"key", required_argument, NULL, O_CKEY},
-	    {"pki-dir", required_argument, NULL, O_PKI},
-	    {"dry-run", no_argument, NULL, O_DRY},
-	    {"force", no_argument, NULL, O_FORCE},
-	    {"token", required_argument, NULL, O_TOKEN},
-	    {"node-name", required_argument, NULL, O_NODE},
-	    {"control-plane", no_argument, NULL, O_CP},
-	    NODECERTS_LONG_OPTIONS,
-	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	int c;
 
-	a->pki_dir = DEFAULT_PKI_DIR;
-	/* Before getopt: it would take --discovery-token as an abbreviation of
-	 * --discovery-token-ca-cert-hash. */
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-		if (kubeadm_flag_hint(argv[i]))
-			return EXIT_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", join_options, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER:
 			if (a->n_servers >= MAX_SERVERS) {
 				cli_error("at most %d --server", MAX_SERVERS);
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			a->servers[a->n_servers++] = optarg;
 			break;
@@ -411,7 +408,7 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			break;
 		case 'h':
 			join_usage(stdout);
-			return EXIT_OK;
+			return 0;
 		default: {
 			int t = nodecerts_option(&a->nc, c, optarg);
 			if (t > 0)
@@ -419,40 +416,61 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			if (t == 0) {
 				join_usage(stderr);
 			}
-			return EXIT_USAGE;
+			return -EINVAL;
 		}
 		}
 	}
-	if (optind < argc) {
-		char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
-		uint16_t port;
-		if (strchr(argv[optind], ':') &&
-		    addr_parse(argv[optind], ADDR_DEFAULT_PORT, host, &port, why) == 0) {
-			/* kubeadm's `join HOST:6443`: the API server's address, positional. */
-			addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server,
-				  sizeof(as_server));
-			cli_error("unexpected argument '%s': pkishare takes the server as --server "
-				  "HOST[:PORT], not kubeadm's positional API server address%s; try "
-				  "--server %s",
-				  argv[optind],
-				  port == 6443 ? " (6443 is the API server's port; pkishared "
-						 "listens on 9443 unless told otherwise)"
-					       : "",
-				  as_server);
-		} else {
-			cli_error("unexpected argument '%s'", argv[optind]);
-		}
-		return EXIT_USAGE;
+	return 1;
+}
+
+/* An argument join does not take, said; kubeadm's positional API server address is
+ * named as such, with the --server to use instead. Returns -EINVAL. */
+static int say_unexpected_argument(const char *arg)
+{
+	char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
+	uint16_t port;
+
+	if (!strchr(arg, ':') || addr_parse(arg, ADDR_DEFAULT_PORT, host, &port, why) != 0) {
+		cli_error("unexpected argument '%s'", arg);
+		return -EINVAL;
 	}
+	/* kubeadm's `join HOST:6443`: the API server's address, positional. */
+	addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server, sizeof(as_server));
+	cli_error("unexpected argument '%s': pkishare takes the server as --server "
+		  "HOST[:PORT], not kubeadm's positional API server address%s; try "
+		  "--server %s",
+		  arg,
+		  port == 6443 ? " (6443 is the API server's port; pkishared "
+				 "listens on 9443 unless told otherwise)"
+			       : "",
+		  as_server);
+	return -EINVAL;
+}
+
+/* Parse join's command line into a. Returns >0 to go on, 0 after --help, <0 after saying
+ * what is wrong (verb_join exits with EXIT_USAGE then). */
+static int join_parse(int argc, char **argv, struct join_args *a)
+{
+	a->pki_dir = DEFAULT_PKI_DIR;
+	/* Before getopt: it would take --discovery-token as an abbreviation of
+	 * --discovery-token-ca-cert-hash. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (kubeadm_flag_hint(argv[i]))
+			return -EINVAL;
+	int r = join_options_parse(argc, argv, a);
+	if (r <= 0)
+		return r;
+	if (optind < argc)
+		return say_unexpected_argument(argv[optind]);
 	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
 	    (!a->token_arg && (!a->cert || !a->ckey)) || (a->token_arg && (a->cert || a->ckey))) {
 		cli_error(
 		    "join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
 		    "and --key or --token");
 		join_usage(stderr);
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	return -1;
+	return 1;
 }
 
 /* What is already in dir, checked as the install will check it (symbolic links, files
@@ -947,63 +965,71 @@ int verb_join(int argc, char **argv)
 	static struct join_args a; /* large (the profile); one join per process */
 	struct join_plan p = {0};
 	memset(&a, 0, sizeof(a));
-	int ex = join_parse(argc, argv, &a);
-	if (ex >= 0)
-		return ex;
-	ex = join_plan(&a, &p);
+	int r = join_parse(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
+	int ex = join_plan(&a, &p);
 	if (ex == EXIT_OK)
 		ex = join_act(&a, &p);
 	join_plan_done(&p);
 	return ex;
 }
 
-int verb_decrypt(int argc, char **argv)
+/* What decrypt was asked to do. */
+struct decrypt_args {
+	const char *pki_dir;
+	const char *file; /* "-": standard input */
+	const char *ext_paths[3];
+	char *key_arg;
+	unsigned flags;
+	bool kubeadm;
+};
+
+enum decrypt_option { D_KEY = 256, D_PKI, D_FORMAT, D_DRY, D_FORCE, D_EXT0 };
+static const struct option decrypt_options[] = {
+    EXT_ETCD_LONG_OPTIONS(D_EXT0),
+    {"certificate-key", required_argument, NULL, D_KEY},
+    {"pki-dir", required_argument, NULL, D_PKI},
+    {"format", required_argument, NULL, D_FORMAT},
+    {"dry-run", no_argument, NULL, D_DRY},
+    {"force", no_argument, NULL, D_FORCE},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* decrypt's options into a (getopt_long). Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong. */
+static int decrypt_options_parse(int argc, char **argv, struct decrypt_args *a)
 {
-	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE, O_EXT0 };
-	static const struct option opts[] = {
-	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
-	    {"certificate-key", required_argument, NULL, O_KEY},
-	    {"pki-dir", required_argument, NULL, O_PKI},
-	    {"format", required_argument, NULL, O_FORMAT},
-	    {"dry-run", no_argument, NULL, O_DRY},
-	    {"force", no_argument, NULL, O_FORCE},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *pki_dir = DEFAULT_PKI_DIR;
-	const char *ext_paths[3] = {0};
-	char *key_arg = NULL;
-	unsigned flags = 0;
-	bool kubeadm = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", decrypt_options, NULL)) != -1) {
 		switch (c) {
-		case O_KEY:
-			key_arg = optarg;
+		case D_KEY:
+			a->key_arg = optarg;
 			break;
-		case O_PKI:
-			pki_dir = optarg;
+		case D_PKI:
+			a->pki_dir = optarg;
 			break;
-		case O_EXT0:
-		case O_EXT0 + 1:
-		case O_EXT0 + 2:
-			ext_paths[c - O_EXT0] = optarg;
+		case D_EXT0:
+		case D_EXT0 + 1:
+		case D_EXT0 + 2:
+			a->ext_paths[c - D_EXT0] = optarg;
 			break;
-		case O_FORMAT:
+		case D_FORMAT:
 			if (strcmp(optarg, "kubeadm-secret") == 0) {
-				kubeadm = true;
+				a->kubeadm = true;
 			} else if (strcmp(optarg, "native") != 0) {
 				cli_error("--format must be native or kubeadm-secret");
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			break;
-		case O_DRY:
-			flags |= PKIDIR_DRY_RUN;
+		case D_DRY:
+			a->flags |= PKIDIR_DRY_RUN;
 			break;
-		case O_FORCE:
-			flags |= PKIDIR_FORCE;
+		case D_FORCE:
+			a->flags |= PKIDIR_FORCE;
 			break;
 		case 'h':
 			puts(
@@ -1014,48 +1040,67 @@ int verb_decrypt(int argc, char **argv)
 			    "                         --external-etcd-key F] [FILE|-]\n"
 			    "Open a bundle fetched with curl (from FILE or standard input) and "
 			    "install it.");
-			return EXIT_OK;
+			return 0;
 		default:
-			return EXIT_USAGE;
+			return -EINVAL; /* getopt said what */
 		}
 	}
+	return 1;
+}
+
+/* Parse decrypt's command line into a. Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong (verb_decrypt exits with EXIT_USAGE then). */
+static int decrypt_parse(int argc, char **argv, struct decrypt_args *a)
+{
+	a->pki_dir = DEFAULT_PKI_DIR;
+	int r = decrypt_options_parse(argc, argv, a);
+	if (r <= 0)
+		return r;
 	if (argc - optind > 1) {
 		cli_error("decrypt takes at most one FILE");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	if (!key_arg) {
+	if (!a->key_arg) {
 		cli_error("decrypt needs --certificate-key KEY");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	if (strcmp(key_arg, "-") == 0 && (argc - optind == 0 || !strcmp(argv[optind], "-"))) {
+	a->file = argc - optind == 1 ? argv[optind] : "-";
+	if (strcmp(a->key_arg, "-") == 0 && !strcmp(a->file, "-")) {
 		cli_error("the key and the bundle cannot both come from standard input");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	int rc = external_paths_check(ext_paths, pki_dir);
-	if (rc != EXIT_OK)
-		return rc;
+	return 1;
+}
+
+/* Before the key is read: the external etcd destinations and the way to pki_dir. Returns
+ * EXIT_OK, or said and the exit status. */
+static int decrypt_target_check(const struct decrypt_args *a)
+{
 	char unsafe[DETAIL_MAX];
-	if (pkidir_path_safe(pki_dir, unsafe) < 0) {
+
+	int ex = external_paths_check(a->ext_paths, a->pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
+	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {
 		cli_error("cannot install into %s: %s; use a path only root or this user controls; "
 			  "nothing was written",
-			  pki_dir, unsafe);
+			  a->pki_dir, unsafe);
 		return EXIT_FAIL;
 	}
-	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
-	if (!key)
-		return EXIT_FAIL;
-	int r = cli_take_key(key_arg, key);
-	if (r != EXIT_OK)
-		return r;
-	const char *file = argc - optind == 1 ? argv[optind] : "-";
+	return EXIT_OK;
+}
+
+/* The bundle from file ("-": standard input) into *ret, in guarded memory. Returns
+ * EXIT_OK, or said and EXIT_FAIL (an empty file too: curl failed). */
+static int bundle_file_read(const char *file, struct secret **ret)
+{
 	_cleanup_(secret_freep) struct secret *json = NULL;
-	if (!strcmp(file, "-")) {
-		r = secret_read_fd(STDIN_FILENO, KUBEADM_SECRET_MAX_BYTES, &json);
-	} else {
-		r = secret_read_file(file, KUBEADM_SECRET_MAX_BYTES, &json);
-	}
+	bool from_stdin = !strcmp(file, "-");
+
+	int r = from_stdin ? secret_read_fd(STDIN_FILENO, KUBEADM_SECRET_MAX_BYTES, &json)
+			   : secret_read_file(file, KUBEADM_SECRET_MAX_BYTES, &json);
 	if (r < 0) {
-		cli_error("cannot read the bundle from %s: %s", !strcmp(file, "-") ? "stdin" : file,
+		cli_error("cannot read the bundle from %s: %s", from_stdin ? "stdin" : file,
 			  error_message(r));
 		return EXIT_FAIL;
 	}
@@ -1063,7 +1108,33 @@ int verb_decrypt(int argc, char **argv)
 		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
 		return EXIT_FAIL;
 	}
-	if (kubeadm)
-		return kubeadm_open_and_install(json, key, pki_dir, flags, ext_paths);
-	return open_and_install(json, key, pki_dir, flags, "decrypt", ext_paths, NULL);
+	*ret = TAKE_PTR(json);
+	return EXIT_OK;
+}
+
+/* Returns the exit status. */
+int verb_decrypt(int argc, char **argv)
+{
+	struct decrypt_args a = {0};
+	_cleanup_(secret_mem_freep) uint8_t *key = NULL;
+	_cleanup_(secret_freep) struct secret *json = NULL;
+
+	int r = decrypt_parse(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
+	int ex = decrypt_target_check(&a);
+	if (ex != EXIT_OK)
+		return ex;
+	key = secret_mem(KEY_BYTES);
+	if (!key)
+		return EXIT_FAIL;
+	ex = cli_take_key(a.key_arg, key);
+	if (ex != EXIT_OK)
+		return ex;
+	ex = bundle_file_read(a.file, &json);
+	if (ex != EXIT_OK)
+		return ex;
+	if (a.kubeadm)
+		return kubeadm_open_and_install(json, key, a.pki_dir, a.flags, a.ext_paths);
+	return open_and_install(json, key, a.pki_dir, a.flags, "decrypt", a.ext_paths, NULL);
 }
