@@ -27,7 +27,8 @@
 
 #define MAX_SERVERS 8
 
-/* An error body instead of a bundle (curl without --fail, or a refusal): explain it. */
+/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
+ * Returns the exit status for its reason. */
 static int explain_api_error(const char *who, const char *reason, const char *msg)
 {
 	cli_error("%s refused: %s", who, msg);
@@ -47,7 +48,8 @@ static int explain_api_error(const char *who, const char *reason, const char *ms
 	}
 }
 
-/* The bundle's profile (authenticated by bundle_open with every entry). */
+/* The bundle's profile (authenticated by bundle_open with every entry), or an empty one.
+ * Returns nothing: it cannot fail. */
 static void bundle_profile(const struct bundle *b, struct profile *ret)
 {
 	json_t *o = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
@@ -206,15 +208,18 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 }
 
 /* Enrollment: a key pair made in memory, a CSR, and a short-lived client certificate
- * from POST /v1/enroll. The private key never leaves this process. */
+ * from POST /v1/enroll. The private key never leaves this process. Returns 0 with
+ * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED:
+ * the server refused). */
 static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
 		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
 {
 	struct tls_client_opts o = {.server = server->server, .pin = server->pin};
 	_cleanup_(secret_freep) struct secret *csr = NULL;
 	_cleanup_(secret_freep) struct secret *auth = secret_new(32 + TOKEN_LEN);
-	struct http_response resp = {0};
-	EVP_PKEY *key = NULL;
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	int r = auth ? x509_key_new(KEY_TYPE_P256, &key) : -ENOMEM;
 	if (r >= 0)
 		r = x509_csr_new(key, node, &csr);
@@ -223,43 +228,35 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 	if (r >= 0)
 		r = secret_append(auth, token, strlen(token));
 	if (r < 0) {
-		EVP_PKEY_free(key);
 		snprintf(detail, DETAIL_MAX, "cannot make a key pair and CSR: %s",
 			 error_message(r));
 		return r;
 	}
 	r = https_request(&o, "POST", API_ROUTE_ENROLL, (const char *)auth->data, csr, &resp,
 			  detail);
-	if (r < 0) {
-		EVP_PKEY_free(key);
+	if (r < 0)
 		return r;
-	}
 	if (resp.status != 200) {
 		char reason[64] = "", msg[400] = "";
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		str_format(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			   server->server, resp.status, reason, msg);
-		r = resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
-		http_response_done(&resp);
-		EVP_PKEY_free(key);
-		return r;
+		return resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 	}
-	X509 *cert = NULL;
 	r = x509_cert_load(resp.body->data, resp.body->len, &cert);
-	http_response_done(&resp);
 	if (r < 0) {
-		EVP_PKEY_free(key);
 		snprintf(detail, DETAIL_MAX, "enrollment at %s returned no certificate",
 			 server->server);
 		return r;
 	}
 	printf("[join] Enrolled as %s at %s with a short-lived client certificate\n", node,
 	       server->server);
-	*ret_key = key;
-	*ret_cert = cert;
+	*ret_key = TAKE_PTR(key);
+	*ret_cert = TAKE_PTR(cert);
 	return 0;
 }
 
+/* join --help on f. Returns nothing. */
 static void join_usage(FILE *f)
 {
 	fputs(
@@ -547,14 +544,13 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 	    (flags & PKIDIR_FORCE))
 		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
 	_cleanup_(secret_freep) struct secret *pem = NULL;
-	X509 *cert = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	uint8_t have[PIN_BYTES];
 	int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &pem);
 	if (r >= 0)
 		r = x509_cert_load(pem->data, pem->len, &cert);
 	if (r >= 0)
 		r = pin_of_cert(cert, have);
-	X509_free(cert);
 	if (r < 0) {
 		cli_error("%s is already there but is not a certificate (%s): the bundle's would "
 			  "replace it; look at it, then remove it or pass --force; nothing was "
@@ -579,7 +575,8 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 /* Everything about the target the install will need, checked before the fetch: the
  * parent (writable), the left-overs of an interrupted join (removed), the target itself
  * (a directory of ours, not a mount point, nothing but files and directories, writable
- * and searchable) and a present ca.crt (the pinned cluster's). */
+ * and searchable) and a present ca.crt (the pinned cluster's). Returns EXIT_OK, or said
+ * and the exit status. */
 static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
 {
 	char last[DETAIL_MAX] = "";
@@ -623,13 +620,15 @@ struct join_plan {
 	const char *node_name;
 };
 
+/* Frees the plan's secrets (a _cleanup_ destructor). Returns nothing. */
 static void join_plan_done(struct join_plan *p)
 {
 	secret_mem_free(p->key);
 	secret_mem_free(p->token);
 }
 
-/* Plan: EXIT_OK, or the exit status of what is wrong. */
+/* Plan: everything checked that needs no server. Returns EXIT_OK, or said and the exit
+ * status. */
 static int join_plan(struct join_args *a, struct join_plan *p)
 {
 	char detail[DETAIL_MAX] = "";
@@ -696,25 +695,25 @@ struct bundle_meta {
 	struct profile prof;
 };
 
-/* 0 with *ret filled, 1 if the server holds no bundle now (404), or -1 if it does not
- * say (an older pkishared, or a body we cannot read): then the fetch decides. */
+/* The held bundle's description in resp. Returns >0 with *ret filled, 0 if the server
+ * holds no bundle now (404), or -EBADMSG if it does not say (an older pkishared, or a
+ * body we cannot read): then the fetch decides. */
 static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 {
 	if (resp->status == 404)
-		return 1;
+		return 0;
 	if (resp->status != 200 || !resp->body)
-		return -1;
-	json_t *o = json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
+		return -EBADMSG;
+	_cleanup_(json_decrefp) json_t *o =
+	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
 	const char *id = NULL, *kid = NULL;
 	json_t *prof = NULL;
 	json_int_t f = 0, m = 0;
 	if (!o ||
 	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", "id", &id, "keyId", &kid, "fetches", &f,
 			"maxFetches", &m, "profile", &prof) < 0 ||
-	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN) {
-		json_decref(o);
-		return -1;
-	}
+	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
+		return -EBADMSG;
 	str_copy(ret->id, sizeof(ret->id), id);
 	str_copy(ret->key_id, sizeof(ret->key_id), kid);
 	cli_sanitize(ret->id);
@@ -724,8 +723,7 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	memset(&ret->prof, 0, sizeof(ret->prof));
 	if (json_is_object(prof) && profile_from_json(prof, &ret->prof, NULL) < 0)
 		memset(&ret->prof, 0, sizeof(ret->prof));
-	json_decref(o);
-	return 0;
+	return 1;
 }
 
 /* The plan's checks that need the bundle's description: the key is the one it was sealed
@@ -770,26 +768,26 @@ static int transport_exit(int r)
 }
 
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
- * server's count now; a bundle gone since was fetched for the last time). */
+ * server's count now; a bundle gone since was fetched for the last time). Returns
+ * nothing: it only says. */
 static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
 			    const struct bundle_meta *before)
 {
-	struct http_response resp = {0};
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	struct bundle_meta now;
 	char detail[DETAIL_MAX] = "", which[128] = "";
 	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
-	int m = r >= 0 ? meta_parse(&resp, &now) : -1;
-	http_response_done(&resp);
-	if (m == 0 && now.max_fetches)
+	int m = r < 0 ? r : meta_parse(&resp, &now);
+	if (m > 0 && now.max_fetches)
 		snprintf(which, sizeof(which), " (fetch %lld of %lld)", now.fetches,
 			 now.max_fetches);
-	else if (m == 0)
+	else if (m > 0)
 		snprintf(which, sizeof(which), " (fetch %lld, no limit)", now.fetches);
-	else if (m == 1 && before && before->max_fetches)
+	else if (m == 0 && before && before->max_fetches)
 		snprintf(which, sizeof(which),
 			 " (fetch %lld of %lld: the server no longer holds it)",
 			 before->max_fetches, before->max_fetches);
-	else if (m == 1)
+	else if (m == 0)
 		snprintf(which, sizeof(which), " (the server no longer holds it)");
 	cli_error("the bundle was fetched from %s%s but the join was refused after the fetch "
 		  "(see above); fix that and join again, or, if the bundle has no fetch left, "
@@ -797,156 +795,212 @@ static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
 		  server, which);
 }
 
-/* Try server i: 0 when the bundle was installed (*exit_status says how it went), 1 to
- * try the next server (*exit_status says why), or -1 to stop with *exit_status. */
-static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *exit_status)
+/* The steps of one server's try (join_server and what it calls) return <0 when this
+ * server cannot be used and the next one may do better, 0 when the join is decided
+ * here, >0 to go on to the next step; *ret_exit is the exit status whenever they return
+ * <=0 (why this server failed, or how the join went). */
+
+/* A request to server that got no answer (r < 0, detail says why), said. Returns r: try
+ * the next server (*ret_exit why). */
+static int say_unanswered(const char *server, int r, const char *detail, bool more, int *ret_exit)
 {
+	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");
+	*ret_exit = transport_exit(r);
+	return r;
+}
+
+/* Enrollment or the description got no answer (r < 0): our own files are wrong, and no
+ * other server will do better (0, *ret_exit EXIT_FAIL), or as say_unanswered (r). */
+static int say_failed(const char *server, int r, const char *detail, bool more, int *ret_exit)
+{
+	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
+		cli_error("%s", detail);
+		*ret_exit = EXIT_FAIL; /* our own files: no other server will do better */
+		return 0;
+	}
+	return say_unanswered(server, r, detail, more, ret_exit);
+}
+
+/* A server that refused enrollment (r: -EACCES, -EAGAIN or -EKEYREJECTED), said.
+ * Returns nothing: join stops with EXIT_FORBIDDEN. */
+static void say_enroll_refused(int r, const char *detail)
+{
+	cli_error("%s", detail);
+	/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up of an
+	 * operator coming from `kubeadm join --token`. */
+	if (r == -EKEYREJECTED)
+		cli_error("hint: a kubeadm bootstrap token (from 'kubeadm token create' or the "
+			  "join command kubeadm printed) has the same form but is not known to "
+			  "pkishared; make a join token with 'pkishare token create' on the "
+			  "first control-plane node");
+}
+
+/* A refusal in a non-200 answer: its reason and message, or "HTTP N without an
+ * explanation". Returns nothing: it cannot fail. */
+struct refusal {
+	char reason[64], msg[512];
+};
+static void refusal_parse(const struct http_response *resp, struct refusal *ret)
+{
+	ret->reason[0] = ret->msg[0] = 0;
+	if (!api_error_parse(resp->body, ret->reason, sizeof(ret->reason), ret->msg,
+			     sizeof(ret->msg)))
+		snprintf(ret->msg, sizeof(ret->msg), "HTTP %d without an explanation",
+			 resp->status);
+}
+
+/* server answered 404 for the description: it holds no bundle, said. Returns -ENOENT to
+ * try the next server when there is one, else 0; *ret_exit EXIT_NOT_FOUND either way. */
+static int say_not_held(const char *server, bool more, int *ret_exit)
+{
+	cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
+		  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
+		  server,
+		  more ? "; trying the next --server"
+		       : "; run 'pkishare upload-certs' on the first control-plane node");
+	*ret_exit = EXIT_NOT_FOUND;
+	return more ? -ENOENT : 0;
+}
+
+/* The end of a dry run: what server holds and a join would do (m: its description, or
+ * NULL if it gave none). Returns EXIT_OK, or said and EXIT_FAIL. */
+static int say_dry_run(const struct join_args *a, const char *server, const struct bundle_meta *m)
+{
+	char used[64];
+
+	if (!m) {
+		cli_error("%s does not describe its bundle (GET /v1/bundle/info: an older "
+			  "pkishared?); a dry run never fetches it, so nothing was checked past "
+			  "the connection",
+			  server);
+		return EXIT_FAIL;
+	}
+	if (m->max_fetches)
+		snprintf(used, sizeof(used), "%lld of %lld fetches used", m->fetches,
+			 m->max_fetches);
+	else
+		snprintf(used, sizeof(used), "%lld fetch(es), no limit", m->fetches);
+	printf("[join] Dry run: %s holds bundle %s (key id %s matches the certificate key; %s); "
+	       "would fetch it and install it into %s; nothing was fetched or written\n",
+	       server, m->id, m->key_id, used, a->pki_dir);
+	return EXIT_OK;
+}
+
+/* Plan with server i's description of its bundle (GET /v1/bundle/info: not a fetch, it
+ * spends nothing); a dry run ends here. Returns as the steps above; >0 with *described
+ * saying whether *meta was filled. */
+static int join_describe(const struct join_args *a, const struct join_plan *p,
+			 const struct tls_client_opts *o, size_t i, struct bundle_meta *meta,
+			 bool *described, int *ret_exit)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	char detail[DETAIL_MAX] = "";
+	const char *server = a->servers[i];
+	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
+
+	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	if (r < 0)
+		return say_failed(server, r, detail, more, ret_exit);
+	if (resp.status == 403) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		*ret_exit = explain_api_error(server, why.reason, why.msg);
+		return 0;
+	}
+	int m = meta_parse(&resp, meta);
+	if (m == 0 && (dry || more))
+		return say_not_held(server, more, ret_exit);
+	if (m > 0) {
+		*ret_exit = meta_check(a, p, meta, server);
+		if (*ret_exit != EXIT_OK)
+			return 0;
+	}
+	if (dry) {
+		*ret_exit = say_dry_run(a, server, m > 0 ? meta : NULL);
+		return 0;
+	}
+	*described = m > 0;
+	return 1;
+}
+
+/* Act: fetch the bundle from server i and install it with this node's certificates in
+ * one step (before: the description the plan had, or NULL). Returns as the steps above
+ * (never >0: the join is decided, or the next server is tried). */
+static int join_fetch_install(struct join_args *a, const struct join_plan *p,
+			      const struct tls_client_opts *o, size_t i,
+			      const struct bundle_meta *before, int *ret_exit)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	char detail[DETAIL_MAX] = "";
+	const char *server = a->servers[i];
+	bool more = i + 1 < a->n_servers;
+
+	int r = https_get(o, API_ROUTE_BUNDLE, &resp, detail);
+	if (r < 0)
+		return say_unanswered(server, r, detail, more, ret_exit);
+	if (resp.status != 200) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		/* No bundle (or a gone one) here: another server may hold it. */
+		if ((resp.status == 404 || resp.status == 410) && more) {
+			cli_error("%s answered %d (%s): %s; trying the next --server", server,
+				  resp.status, why.reason, why.msg);
+			*ret_exit = EXIT_NOT_FOUND;
+			return -ENOENT;
+		}
+		*ret_exit = explain_api_error(server, why.reason, why.msg);
+		return 0;
+	}
+	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
+	       server, a->hash);
+	/* a->nc's pki_dir, node_name and force were set by join_plan. */
+	*ret_exit = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join", a->ext_paths,
+				     a->nc.advertise_address ? &a->nc : NULL);
+	if (*ret_exit != EXIT_OK)
+		say_fetch_spent(o, server, before);
+	return 0;
+}
+
+/* Try server i: enroll (with --token), plan with its description, then fetch and
+ * install. Returns as the steps above (never >0). */
+static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *ret_exit)
+{
 	struct tls_client_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
-	struct http_response resp = {0};
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ekey = NULL;
+	_cleanup_(x509_freep) X509 *ecert = NULL;
 	struct bundle_meta meta;
-	EVP_PKEY *ekey = NULL;
-	X509 *ecert = NULL;
-	int r = 0, ret = -1;
-	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
+	bool described = false, more = i + 1 < a->n_servers;
+	char detail[DETAIL_MAX] = "";
+
 	if (p->token) {
-		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
+		int r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
 		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
-			cli_error("%s", detail);
-			/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up
-			 * of an operator coming from `kubeadm join --token`. */
-			if (r == -EKEYREJECTED)
-				cli_error(
-				    "hint: a kubeadm bootstrap token (from 'kubeadm token "
-				    "create' or the join command kubeadm printed) has the same "
-				    "form but is not known to pkishared; make a join token with "
-				    "'pkishare token create' on the first control-plane node");
-			*exit_status = EXIT_FORBIDDEN;
-			return -1;
+			say_enroll_refused(r, detail);
+			*ret_exit = EXIT_FORBIDDEN;
+			return 0;
 		}
+		if (r < 0)
+			return say_failed(a->servers[i], r, detail, more, ret_exit);
 		o.cert = ecert;
 		o.key = ekey;
 	}
-	/* The plan: the bundle's description, which is not a fetch and spends nothing. */
-	if (r >= 0)
-		r = https_get(&o, API_ROUTE_BUNDLE_INFO, &resp, detail);
-	int m = r >= 0 ? meta_parse(&resp, &meta) : -1;
-	if (r >= 0 && resp.status == 403) {
-		char reason[64] = "", msg[512] = "";
-		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
-			snprintf(msg, sizeof(msg), "HTTP 403 without an explanation");
-		*exit_status = explain_api_error(a->servers[i], reason, msg);
-		goto out;
-	}
-	http_response_done(&resp);
-	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
-		cli_error("%s", detail);
-		*exit_status = EXIT_FAIL; /* our own files: no other server will do better */
-		goto out;
-	}
-	if (r < 0) {
-		cli_error("%s: %s%s", a->servers[i], detail,
-			  more ? "; trying the next --server" : "");
-		*exit_status = transport_exit(r);
-		ret = 1;
-		goto out;
-	}
-	if (m == 1 && (dry || more)) {
-		cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
-			  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
-			  a->servers[i],
-			  more ? "; trying the next --server"
-			       : "; run 'pkishare upload-certs' on the first control-plane node");
-		*exit_status = EXIT_NOT_FOUND;
-		ret = more ? 1 : -1;
-		goto out;
-	}
-	if (m == 0) {
-		*exit_status = meta_check(a, p, &meta, a->servers[i]);
-		if (*exit_status != EXIT_OK)
-			goto out;
-		if (dry) {
-			char used[64];
-			if (meta.max_fetches)
-				snprintf(used, sizeof(used), "%lld of %lld fetches used",
-					 meta.fetches, meta.max_fetches);
-			else
-				snprintf(used, sizeof(used), "%lld fetch(es), no limit",
-					 meta.fetches);
-			printf("[join] Dry run: %s holds bundle %s (key id %s matches the "
-			       "certificate key; %s); would fetch it and install it into %s; "
-			       "nothing was fetched or written\n",
-			       a->servers[i], meta.id, meta.key_id, used, a->pki_dir);
-			ret = 0;
-			goto out;
-		}
-	} else if (dry) {
-		cli_error(
-		    "%s does not describe its bundle (GET /v1/bundle/info: an older "
-		    "pkishared?); a dry run never fetches it, so nothing was checked past the "
-		    "connection",
-		    a->servers[i]);
-		*exit_status = EXIT_FAIL;
-		goto out;
-	}
-	/* Act: the fetch, then one atomic install. */
-	r = https_get(&o, API_ROUTE_BUNDLE, &resp, detail);
-	if (r < 0) {
-		cli_error("%s: %s%s", a->servers[i], detail,
-			  more ? "; trying the next --server" : "");
-		*exit_status = transport_exit(r);
-		ret = 1;
-		goto out;
-	}
-	if (resp.status != 200) {
-		char reason[64] = "", msg[512] = "";
-		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
-			snprintf(msg, sizeof(msg), "HTTP %d without an explanation", resp.status);
-		int status = resp.status;
-		/* No bundle (or a gone one) here: another server may hold it. */
-		if ((status == 404 || status == 410) && more) {
-			cli_error("%s answered %d (%s): %s; trying the next --server",
-				  a->servers[i], status, reason, msg);
-			*exit_status = EXIT_NOT_FOUND;
-			ret = 1;
-		} else {
-			*exit_status = explain_api_error(a->servers[i], reason, msg);
-		}
-		goto out;
-	}
-	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
-	       a->servers[i], a->hash);
-	if (a->nc.advertise_address) {
-		a->nc.pki_dir = a->pki_dir;
-		a->nc.node_name = p->node_name;
-		a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
-	}
-	*exit_status = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
-					a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
-	if (*exit_status != EXIT_OK)
-		say_fetch_spent(&o, a->servers[i], m == 0 ? &meta : NULL);
-	ret = 0;
-out:
-	http_response_done(&resp);
-	EVP_PKEY_free(ekey);
-	X509_free(ecert);
-	return ret;
+	int r = join_describe(a, p, &o, i, &meta, &described, ret_exit);
+	if (r <= 0)
+		return r;
+	return join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
 }
 
 /* Act: fetch from the first server that has the bundle, and install it with this node's
- * certificates in one step. */
+ * certificates in one step. Returns the exit status. */
 static int join_act(struct join_args *a, const struct join_plan *p)
 {
 	int last_exit = EXIT_UNREACHABLE;
 	for (size_t i = 0; i < a->n_servers; i++) {
 		int ex = EXIT_FAIL;
-		int r = join_server(a, p, i, &ex);
-		if (r > 0) {
-			last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
-			continue;
-		}
-		return ex;
+		if (join_server(a, p, i, &ex) >= 0)
+			return ex;
+		last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
 	}
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
@@ -960,19 +1014,19 @@ static int join_act(struct join_args *a, const struct join_plan *p)
 	return last_exit;
 }
 
+/* Returns the exit status. */
 int verb_join(int argc, char **argv)
 {
 	static struct join_args a; /* large (the profile); one join per process */
-	struct join_plan p = {0};
+	_cleanup_(join_plan_done) struct join_plan p = {0};
 	memset(&a, 0, sizeof(a));
 	int r = join_parse(argc, argv, &a);
 	if (r <= 0)
 		return r < 0 ? EXIT_USAGE : EXIT_OK;
 	int ex = join_plan(&a, &p);
-	if (ex == EXIT_OK)
-		ex = join_act(&a, &p);
-	join_plan_done(&p);
-	return ex;
+	if (ex != EXIT_OK)
+		return ex;
+	return join_act(&a, &p);
 }
 
 /* What decrypt was asked to do. */
