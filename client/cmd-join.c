@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "bundle.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -26,7 +27,8 @@
 
 #define MAX_SERVERS 8
 
-/* An error body instead of a bundle (curl without --fail, or a refusal): explain it. */
+/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
+ * Returns the exit status for its reason. */
 static int explain_api_error(const char *who, const char *reason, const char *msg)
 {
 	cli_error("%s refused: %s", who, msg);
@@ -46,7 +48,8 @@ static int explain_api_error(const char *who, const char *reason, const char *ms
 	}
 }
 
-/* The bundle's profile (authenticated by bundle_open with every entry). */
+/* The bundle's profile (authenticated by bundle_open with every entry), or an empty one.
+ * Returns nothing: it cannot fail. */
 static void bundle_profile(const struct bundle *b, struct profile *ret)
 {
 	json_t *o = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
@@ -55,31 +58,29 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
-/* Open the bundle and install it in one atomic install, with this node's certificates
- * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
- * any step leaves pki_dir as it was. External etcd files go to ext_paths, else to the
- * profile's paths. */
-static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			    unsigned flags, const char *tag, const char *ext_given[3],
-			    struct nodecerts_opts *nc)
+/* The three external etcd files of a bundle, freed together. */
+static void external_freep(struct secret *(*ext)[3])
 {
-	struct profile profile_buf, *prof = &profile_buf;
-	const char *ext_paths[3] = {ext_given[0], ext_given[1], ext_given[2]};
-	struct secret *ext[3] = {0};
-	struct bundle b = {0};
-	struct pki_set plain = {0};
-	struct pkidir_report rep = {0};
+	for (int i = 0; i < 3; i++)
+		(*ext)[i] = secret_free((*ext)[i]);
+}
+
+/* Parse and open the bundle in json (or explain the error body there) into b and plain,
+ * which the caller clears: EXIT_OK, or said and the exit status. */
+static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
+		       struct pki_set *plain)
+{
 	char detail[DETAIL_MAX] = "", reason[64], msg[512];
 
 	if (api_error_parse(json, reason, sizeof(reason), msg, sizeof(msg)))
 		return explain_api_error("the server", reason, msg);
-	int r = bundle_parse((const char *)json->data, json->len, &b, detail);
+	int r = bundle_parse((const char *)json->data, json->len, b, detail);
 	if (r < 0) {
 		cli_error("this is not a usable bundle: %s (%s); nothing was written",
 			  error_message(r), detail);
 		return EXIT_FAIL;
 	}
-	r = bundle_open(&b, key, time_now(), 0, &plain, detail);
+	r = bundle_open(b, key, time_now(), 0, plain, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXPIRED)
 			cli_error("%s: %s; nothing was written", detail, error_message(r));
@@ -90,49 +91,34 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		else
 			cli_error("cannot open the bundle: %s (%s); nothing was written",
 				  error_message(r), detail);
-		bundle_done(&b);
 		return cli_exit_for(r);
 	}
-	bundle_profile(&b, prof);
+	return EXIT_OK;
+}
+
+/* Where the external etcd files go: ext_given (the flags), else the profile's paths.
+ * Returns nothing: it cannot fail. */
+static void external_paths_pick(const char *const ext_given[3], const struct profile *prof,
+				const char *ret[3])
+{
 	const char *from_profile[3] = {prof->external_ca, prof->external_cert, prof->external_key};
 	for (int i = 0; i < 3; i++)
-		if (!ext_paths[i] && from_profile[i][0])
-			ext_paths[i] = from_profile[i];
-	size_t made = 0, kept = 0;
-	if (nc) {
-		nc->external_etcd = ext_paths[0] != NULL || prof->external_ca[0];
-		nodecerts_take_profile(nc, prof, NULL); /* said by the plan */
-		r = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
-		if (r != EXIT_OK) {
-			pki_set_clear(&plain);
-			bundle_done(&b);
-			return r;
-		}
-	}
-	external_split(&plain, ext);
-	r = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
-	if (r != EXIT_OK) {
-		pki_set_clear(&plain);
-		for (int i = 0; i < 3; i++)
-			secret_free(ext[i]);
-		bundle_done(&b);
-		return r;
-	}
-	r = pkidir_install(pki_dir, &plain, flags, &rep, detail);
-	pki_set_clear(&plain);
-	int ex = r >= 0 && !(flags & PKIDIR_DRY_RUN) ? external_install(ext, ext_paths, flags, tag)
-						     : EXIT_OK;
-	for (int i = 0; i < 3; i++)
-		secret_free(ext[i]);
-	if (ex != EXIT_OK) {
-		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
-		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
-			  "not all installed (see above): fix that and join again (what is in %s "
-			  "is kept as identical)",
-			  made ? " and this node's certificates" : "", pki_dir, pki_dir);
-		bundle_done(&b);
+		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
+}
+
+/* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
+ * said and the exit status. The external files are checked (a dry run) before anything is
+ * written; with_node says whether plain carries this node's certificates. */
+static int install_all(const char *pki_dir, const struct pki_set *plain,
+		       struct secret *const ext[3], const char *const ext_paths[3], unsigned flags,
+		       const char *tag, bool with_node, struct pkidir_report *rep)
+{
+	char detail[DETAIL_MAX] = "";
+
+	int ex = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
+	if (ex != EXIT_OK)
 		return ex;
-	}
+	int r = pkidir_install(pki_dir, plain, flags, rep, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXISTS)
 			cli_error("%s already exists in %s with different contents; %s", detail,
@@ -140,45 +126,100 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		else
 			cli_error("cannot install into %s: %s (%s); %s was left as it was", pki_dir,
 				  error_message(r), detail, pki_dir);
-		bundle_done(&b);
 		return cli_exit_for(r);
 	}
+	if (flags & PKIDIR_DRY_RUN)
+		return EXIT_OK;
+	ex = external_install(ext, ext_paths, flags, tag);
+	if (ex != EXIT_OK)
+		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
+		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
+			  "not all installed (see above): fix that and join again (what is in %s "
+			  "is kept as identical)",
+			  with_node ? " and this node's certificates" : "", pki_dir, pki_dir);
+	return ex;
+}
+
+/* Say what was opened and installed (or in a dry run would be), and this node's
+ * certificates when nc is not NULL. Returns nothing: it only prints. */
+static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
+			  const char *tag, const struct pkidir_report *rep,
+			  const struct nodecerts_opts *nc, size_t made, size_t kept)
+{
 	char created[RFC3339_LEN];
-	time_format(b.created_at, created);
-	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag, b.id,
-	       created, b.key_id, b.files.n);
+
+	time_format(b->created_at, created);
+	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag,
+	       b->id, created, b->key_id, b->files.n);
 	if (flags & PKIDIR_DRY_RUN)
 		printf("[%s] Dry run: would write %zu file(s) into %s (%zu already identical); "
 		       "nothing was written\n",
-		       tag, rep.written, pki_dir, rep.unchanged);
-	else if (rep.written == 0)
+		       tag, rep->written, pki_dir, rep->unchanged);
+	else if (rep->written == 0)
 		printf("[%s] Already installed: every file of the bundle is in %s with identical "
 		       "contents; nothing was changed\n",
 		       tag, pki_dir);
 	else
 		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
 		       "already identical, %zu other file(s) kept\n",
-		       tag, made ? " and this node's certificates" : "", pki_dir, rep.written,
-		       rep.unchanged, rep.kept);
+		       tag, made ? " and this node's certificates" : "", pki_dir, rep->written,
+		       rep->unchanged, rep->kept);
 	if (nc)
 		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
 		       "checked and kept%s\n",
 		       tag, nc->node_name, nc->advertise_address, made, kept,
 		       kept && !nc->force ? " (--force to replace)" : "");
-	bundle_done(&b);
+}
+
+/* Open the bundle and install it in one atomic install, with this node's certificates
+ * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
+ * any step leaves pki_dir as it was. External etcd files go to ext_given, else to the
+ * profile's paths. Returns EXIT_OK, or said and the exit status. */
+static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
+			    unsigned flags, const char *tag, const char *ext_given[3],
+			    struct nodecerts_opts *nc)
+{
+	_cleanup_(bundle_done) struct bundle b = {0};
+	_cleanup_(pki_set_clear) struct pki_set plain = {0};
+	_cleanup_(external_freep) struct secret *ext[3] = {0};
+	struct pkidir_report rep = {0};
+	struct profile prof;
+	const char *ext_paths[3];
+	size_t made = 0, kept = 0;
+
+	int ex = bundle_read(json, key, &b, &plain);
+	if (ex != EXIT_OK)
+		return ex;
+	bundle_profile(&b, &prof);
+	external_paths_pick(ext_given, &prof, ext_paths);
+	if (nc) {
+		nc->external_etcd = ext_paths[0] != NULL || prof.external_ca[0];
+		nodecerts_take_profile(nc, &prof, NULL); /* said by the plan */
+		ex = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
+		if (ex != EXIT_OK)
+			return ex;
+	}
+	external_split(&plain, ext);
+	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
+	if (ex != EXIT_OK)
+		return ex;
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept);
 	return EXIT_OK;
 }
 
 /* Enrollment: a key pair made in memory, a CSR, and a short-lived client certificate
- * from POST /v1/enroll. The private key never leaves this process. */
+ * from POST /v1/enroll. The private key never leaves this process. Returns 0 with
+ * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED:
+ * the server refused). */
 static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
 		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
 {
 	struct tls_client_opts o = {.server = server->server, .pin = server->pin};
 	_cleanup_(secret_freep) struct secret *csr = NULL;
 	_cleanup_(secret_freep) struct secret *auth = secret_new(32 + TOKEN_LEN);
-	struct http_response resp = {0};
-	EVP_PKEY *key = NULL;
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	int r = auth ? x509_key_new(KEY_TYPE_P256, &key) : -ENOMEM;
 	if (r >= 0)
 		r = x509_csr_new(key, node, &csr);
@@ -187,43 +228,35 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 	if (r >= 0)
 		r = secret_append(auth, token, strlen(token));
 	if (r < 0) {
-		EVP_PKEY_free(key);
 		snprintf(detail, DETAIL_MAX, "cannot make a key pair and CSR: %s",
 			 error_message(r));
 		return r;
 	}
 	r = https_request(&o, "POST", API_ROUTE_ENROLL, (const char *)auth->data, csr, &resp,
 			  detail);
-	if (r < 0) {
-		EVP_PKEY_free(key);
+	if (r < 0)
 		return r;
-	}
 	if (resp.status != 200) {
 		char reason[64] = "", msg[400] = "";
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		str_format(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			   server->server, resp.status, reason, msg);
-		r = resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
-		http_response_done(&resp);
-		EVP_PKEY_free(key);
-		return r;
+		return resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 	}
-	X509 *cert = NULL;
 	r = x509_cert_load(resp.body->data, resp.body->len, &cert);
-	http_response_done(&resp);
 	if (r < 0) {
-		EVP_PKEY_free(key);
 		snprintf(detail, DETAIL_MAX, "enrollment at %s returned no certificate",
 			 server->server);
 		return r;
 	}
 	printf("[join] Enrolled as %s at %s with a short-lived client certificate\n", node,
 	       server->server);
-	*ret_key = key;
-	*ret_cert = cert;
+	*ret_key = TAKE_PTR(key);
+	*ret_cert = TAKE_PTR(cert);
 	return 0;
 }
 
+/* join --help on f. Returns nothing. */
 static void join_usage(FILE *f)
 {
 	fputs(
@@ -283,59 +316,56 @@ static bool kubeadm_flag_hint(const char *arg)
 	return false;
 }
 
-/* Parse: -1 to go on, else the exit status. */
-static int join_parse(int argc, char **argv, struct join_args *a)
+/* join's options, and kubeadm join's names for two of them. */
+enum join_option {
+	O_SERVER = 256,
+	O_HASH,
+	O_KEY,
+	O_CERT,
+	O_CKEY,
+	O_PKI,
+	O_DRY,
+	O_FORCE,
+	O_TOKEN,
+	O_NODE,
+	O_CP,
+	O_CACERT,
+	O_EXT0,
+	O_EXT1,
+	O_EXT2,
+};
+static const struct option join_options[] = {
+    {"server", required_argument, NULL, O_SERVER},
+    {"ca-cert-hash", required_argument, NULL, O_HASH},
+    {"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
+    {"certificate-key", required_argument, NULL, O_KEY},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_CKEY},
+    {"pki-dir", required_argument, NULL, O_PKI},
+    {"dry-run", no_argument, NULL, O_DRY},
+    {"force", no_argument, NULL, O_FORCE},
+    {"token", required_argument, NULL, O_TOKEN},
+    {"node-name", required_argument, NULL, O_NODE},
+    {"control-plane", no_argument, NULL, O_CP},
+    NODECERTS_LONG_OPTIONS,
+    EXT_ETCD_LONG_OPTIONS(O_EXT0),
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* join's options into a (getopt_long). Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong. */
+static int join_options_parse(int argc, char **argv, struct join_args *a)
 {
-	enum {
-		O_SERVER = 256,
-		O_HASH,
-		O_KEY,
-		O_CERT,
-		O_CKEY,
-		O_PKI,
-		O_DRY,
-		O_FORCE,
-		O_TOKEN,
-		O_NODE,
-		O_CP,
-		O_CACERT,
-		O_EXT0,
-		O_EXT1,
-		O_EXT2,
-	};
-	static const struct option opts[] = {
-	    {"server", required_argument, NULL, O_SERVER},
-	    {"ca-cert-hash", required_argument, NULL, O_HASH},
-	    {"discovery-token-ca-cert-hash", required_argument, NULL, O_HASH},
-	    {"certificate-key", required_argument, NULL, O_KEY},
-	    {"cert", required_argument, NULL, O_CERT},
-	    {"key", required_argument, NULL, O_CKEY},
-	    {"pki-dir", required_argument, NULL, O_PKI},
-	    {"dry-run", no_argument, NULL, O_DRY},
-	    {"force", no_argument, NULL, O_FORCE},
-	    {"token", required_argument, NULL, O_TOKEN},
-	    {"node-name", required_argument, NULL, O_NODE},
-	    {"control-plane", no_argument, NULL, O_CP},
-	    NODECERTS_LONG_OPTIONS,
-	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	int c;
 
-	a->pki_dir = DEFAULT_PKI_DIR;
-	/* Before getopt: it would take --discovery-token as an abbreviation of
-	 * --discovery-token-ca-cert-hash. */
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-		if (kubeadm_flag_hint(argv[i]))
-			return EXIT_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", join_options, NULL)) != -1) {
 		switch (c) {
 		case O_SERVER:
 			if (a->n_servers >= MAX_SERVERS) {
 				cli_error("at most %d --server", MAX_SERVERS);
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			a->servers[a->n_servers++] = optarg;
 			break;
@@ -375,7 +405,7 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			break;
 		case 'h':
 			join_usage(stdout);
-			return EXIT_OK;
+			return 0;
 		default: {
 			int t = nodecerts_option(&a->nc, c, optarg);
 			if (t > 0)
@@ -383,40 +413,61 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 			if (t == 0) {
 				join_usage(stderr);
 			}
-			return EXIT_USAGE;
+			return -EINVAL;
 		}
 		}
 	}
-	if (optind < argc) {
-		char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
-		uint16_t port;
-		if (strchr(argv[optind], ':') &&
-		    addr_parse(argv[optind], ADDR_DEFAULT_PORT, host, &port, why) == 0) {
-			/* kubeadm's `join HOST:6443`: the API server's address, positional. */
-			addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server,
-				  sizeof(as_server));
-			cli_error("unexpected argument '%s': pkishare takes the server as --server "
-				  "HOST[:PORT], not kubeadm's positional API server address%s; try "
-				  "--server %s",
-				  argv[optind],
-				  port == 6443 ? " (6443 is the API server's port; pkishared "
-						 "listens on 9443 unless told otherwise)"
-					       : "",
-				  as_server);
-		} else {
-			cli_error("unexpected argument '%s'", argv[optind]);
-		}
-		return EXIT_USAGE;
+	return 1;
+}
+
+/* An argument join does not take, said; kubeadm's positional API server address is
+ * named as such, with the --server to use instead. Returns -EINVAL. */
+static int say_unexpected_argument(const char *arg)
+{
+	char host[ADDR_HOST_MAX], why[DETAIL_MAX], as_server[ADDR_TEXT_MAX + 256];
+	uint16_t port;
+
+	if (!strchr(arg, ':') || addr_parse(arg, ADDR_DEFAULT_PORT, host, &port, why) != 0) {
+		cli_error("unexpected argument '%s'", arg);
+		return -EINVAL;
 	}
+	/* kubeadm's `join HOST:6443`: the API server's address, positional. */
+	addr_join(host, port == 6443 ? ADDR_DEFAULT_PORT : port, as_server, sizeof(as_server));
+	cli_error("unexpected argument '%s': pkishare takes the server as --server "
+		  "HOST[:PORT], not kubeadm's positional API server address%s; try "
+		  "--server %s",
+		  arg,
+		  port == 6443 ? " (6443 is the API server's port; pkishared "
+				 "listens on 9443 unless told otherwise)"
+			       : "",
+		  as_server);
+	return -EINVAL;
+}
+
+/* Parse join's command line into a. Returns >0 to go on, 0 after --help, <0 after saying
+ * what is wrong (verb_join exits with EXIT_USAGE then). */
+static int join_parse(int argc, char **argv, struct join_args *a)
+{
+	a->pki_dir = DEFAULT_PKI_DIR;
+	/* Before getopt: it would take --discovery-token as an abbreviation of
+	 * --discovery-token-ca-cert-hash. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (kubeadm_flag_hint(argv[i]))
+			return -EINVAL;
+	int r = join_options_parse(argc, argv, a);
+	if (r <= 0)
+		return r;
+	if (optind < argc)
+		return say_unexpected_argument(argv[optind]);
 	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
 	    (!a->token_arg && (!a->cert || !a->ckey)) || (a->token_arg && (a->cert || a->ckey))) {
 		cli_error(
 		    "join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
 		    "and --key or --token");
 		join_usage(stderr);
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	return -1;
+	return 1;
 }
 
 /* What is already in dir, checked as the install will check it (symbolic links, files
@@ -493,14 +544,13 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 	    (flags & PKIDIR_FORCE))
 		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
 	_cleanup_(secret_freep) struct secret *pem = NULL;
-	X509 *cert = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	uint8_t have[PIN_BYTES];
 	int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &pem);
 	if (r >= 0)
 		r = x509_cert_load(pem->data, pem->len, &cert);
 	if (r >= 0)
 		r = pin_of_cert(cert, have);
-	X509_free(cert);
 	if (r < 0) {
 		cli_error("%s is already there but is not a certificate (%s): the bundle's would "
 			  "replace it; look at it, then remove it or pass --force; nothing was "
@@ -525,7 +575,8 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 /* Everything about the target the install will need, checked before the fetch: the
  * parent (writable), the left-overs of an interrupted join (removed), the target itself
  * (a directory of ours, not a mount point, nothing but files and directories, writable
- * and searchable) and a present ca.crt (the pinned cluster's). */
+ * and searchable) and a present ca.crt (the pinned cluster's). Returns EXIT_OK, or said
+ * and the exit status. */
 static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
 {
 	char last[DETAIL_MAX] = "";
@@ -569,13 +620,15 @@ struct join_plan {
 	const char *node_name;
 };
 
+/* Frees the plan's secrets (a _cleanup_ destructor). Returns nothing. */
 static void join_plan_done(struct join_plan *p)
 {
 	secret_mem_free(p->key);
 	secret_mem_free(p->token);
 }
 
-/* Plan: EXIT_OK, or the exit status of what is wrong. */
+/* Plan: everything checked that needs no server. Returns EXIT_OK, or said and the exit
+ * status. */
 static int join_plan(struct join_args *a, struct join_plan *p)
 {
 	char detail[DETAIL_MAX] = "";
@@ -642,25 +695,25 @@ struct bundle_meta {
 	struct profile prof;
 };
 
-/* 0 with *ret filled, 1 if the server holds no bundle now (404), or -1 if it does not
- * say (an older pkishared, or a body we cannot read): then the fetch decides. */
+/* The held bundle's description in resp. Returns >0 with *ret filled, 0 if the server
+ * holds no bundle now (404), or -EBADMSG if it does not say (an older pkishared, or a
+ * body we cannot read): then the fetch decides. */
 static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 {
 	if (resp->status == 404)
-		return 1;
+		return 0;
 	if (resp->status != 200 || !resp->body)
-		return -1;
-	json_t *o = json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
+		return -EBADMSG;
+	_cleanup_(json_decrefp) json_t *o =
+	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
 	const char *id = NULL, *kid = NULL;
 	json_t *prof = NULL;
 	json_int_t f = 0, m = 0;
 	if (!o ||
 	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", "id", &id, "keyId", &kid, "fetches", &f,
 			"maxFetches", &m, "profile", &prof) < 0 ||
-	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN) {
-		json_decref(o);
-		return -1;
-	}
+	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
+		return -EBADMSG;
 	str_copy(ret->id, sizeof(ret->id), id);
 	str_copy(ret->key_id, sizeof(ret->key_id), kid);
 	cli_sanitize(ret->id);
@@ -670,8 +723,7 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	memset(&ret->prof, 0, sizeof(ret->prof));
 	if (json_is_object(prof) && profile_from_json(prof, &ret->prof, NULL) < 0)
 		memset(&ret->prof, 0, sizeof(ret->prof));
-	json_decref(o);
-	return 0;
+	return 1;
 }
 
 /* The plan's checks that need the bundle's description: the key is the one it was sealed
@@ -716,26 +768,26 @@ static int transport_exit(int r)
 }
 
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
- * server's count now; a bundle gone since was fetched for the last time). */
+ * server's count now; a bundle gone since was fetched for the last time). Returns
+ * nothing: it only says. */
 static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
 			    const struct bundle_meta *before)
 {
-	struct http_response resp = {0};
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	struct bundle_meta now;
 	char detail[DETAIL_MAX] = "", which[128] = "";
 	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
-	int m = r >= 0 ? meta_parse(&resp, &now) : -1;
-	http_response_done(&resp);
-	if (m == 0 && now.max_fetches)
+	int m = r < 0 ? r : meta_parse(&resp, &now);
+	if (m > 0 && now.max_fetches)
 		snprintf(which, sizeof(which), " (fetch %lld of %lld)", now.fetches,
 			 now.max_fetches);
-	else if (m == 0)
+	else if (m > 0)
 		snprintf(which, sizeof(which), " (fetch %lld, no limit)", now.fetches);
-	else if (m == 1 && before && before->max_fetches)
+	else if (m == 0 && before && before->max_fetches)
 		snprintf(which, sizeof(which),
 			 " (fetch %lld of %lld: the server no longer holds it)",
 			 before->max_fetches, before->max_fetches);
-	else if (m == 1)
+	else if (m == 0)
 		snprintf(which, sizeof(which), " (the server no longer holds it)");
 	cli_error("the bundle was fetched from %s%s but the join was refused after the fetch "
 		  "(see above); fix that and join again, or, if the bundle has no fetch left, "
@@ -743,156 +795,212 @@ static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
 		  server, which);
 }
 
-/* Try server i: 0 when the bundle was installed (*exit_status says how it went), 1 to
- * try the next server (*exit_status says why), or -1 to stop with *exit_status. */
-static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *exit_status)
+/* The steps of one server's try (join_server and what it calls) return <0 when this
+ * server cannot be used and the next one may do better, 0 when the join is decided
+ * here, >0 to go on to the next step; *ret_exit is the exit status whenever they return
+ * <=0 (why this server failed, or how the join went). */
+
+/* A request to server that got no answer (r < 0, detail says why), said. Returns r: try
+ * the next server (*ret_exit why). */
+static int say_unanswered(const char *server, int r, const char *detail, bool more, int *ret_exit)
 {
+	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");
+	*ret_exit = transport_exit(r);
+	return r;
+}
+
+/* Enrollment or the description got no answer (r < 0): our own files are wrong, and no
+ * other server will do better (0, *ret_exit EXIT_FAIL), or as say_unanswered (r). */
+static int say_failed(const char *server, int r, const char *detail, bool more, int *ret_exit)
+{
+	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
+		cli_error("%s", detail);
+		*ret_exit = EXIT_FAIL; /* our own files: no other server will do better */
+		return 0;
+	}
+	return say_unanswered(server, r, detail, more, ret_exit);
+}
+
+/* A server that refused enrollment (r: -EACCES, -EAGAIN or -EKEYREJECTED), said.
+ * Returns nothing: join stops with EXIT_FORBIDDEN. */
+static void say_enroll_refused(int r, const char *detail)
+{
+	cli_error("%s", detail);
+	/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up of an
+	 * operator coming from `kubeadm join --token`. */
+	if (r == -EKEYREJECTED)
+		cli_error("hint: a kubeadm bootstrap token (from 'kubeadm token create' or the "
+			  "join command kubeadm printed) has the same form but is not known to "
+			  "pkishared; make a join token with 'pkishare token create' on the "
+			  "first control-plane node");
+}
+
+/* A refusal in a non-200 answer: its reason and message, or "HTTP N without an
+ * explanation". Returns nothing: it cannot fail. */
+struct refusal {
+	char reason[64], msg[512];
+};
+static void refusal_parse(const struct http_response *resp, struct refusal *ret)
+{
+	ret->reason[0] = ret->msg[0] = 0;
+	if (!api_error_parse(resp->body, ret->reason, sizeof(ret->reason), ret->msg,
+			     sizeof(ret->msg)))
+		snprintf(ret->msg, sizeof(ret->msg), "HTTP %d without an explanation",
+			 resp->status);
+}
+
+/* server answered 404 for the description: it holds no bundle, said. Returns -ENOENT to
+ * try the next server when there is one, else 0; *ret_exit EXIT_NOT_FOUND either way. */
+static int say_not_held(const char *server, bool more, int *ret_exit)
+{
+	cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
+		  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
+		  server,
+		  more ? "; trying the next --server"
+		       : "; run 'pkishare upload-certs' on the first control-plane node");
+	*ret_exit = EXIT_NOT_FOUND;
+	return more ? -ENOENT : 0;
+}
+
+/* The end of a dry run: what server holds and a join would do (m: its description, or
+ * NULL if it gave none). Returns EXIT_OK, or said and EXIT_FAIL. */
+static int say_dry_run(const struct join_args *a, const char *server, const struct bundle_meta *m)
+{
+	char used[64];
+
+	if (!m) {
+		cli_error("%s does not describe its bundle (GET /v1/bundle/info: an older "
+			  "pkishared?); a dry run never fetches it, so nothing was checked past "
+			  "the connection",
+			  server);
+		return EXIT_FAIL;
+	}
+	if (m->max_fetches)
+		snprintf(used, sizeof(used), "%lld of %lld fetches used", m->fetches,
+			 m->max_fetches);
+	else
+		snprintf(used, sizeof(used), "%lld fetch(es), no limit", m->fetches);
+	printf("[join] Dry run: %s holds bundle %s (key id %s matches the certificate key; %s); "
+	       "would fetch it and install it into %s; nothing was fetched or written\n",
+	       server, m->id, m->key_id, used, a->pki_dir);
+	return EXIT_OK;
+}
+
+/* Plan with server i's description of its bundle (GET /v1/bundle/info: not a fetch, it
+ * spends nothing); a dry run ends here. Returns as the steps above; >0 with *described
+ * saying whether *meta was filled. */
+static int join_describe(const struct join_args *a, const struct join_plan *p,
+			 const struct tls_client_opts *o, size_t i, struct bundle_meta *meta,
+			 bool *described, int *ret_exit)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	char detail[DETAIL_MAX] = "";
+	const char *server = a->servers[i];
+	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
+
+	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	if (r < 0)
+		return say_failed(server, r, detail, more, ret_exit);
+	if (resp.status == 403) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		*ret_exit = explain_api_error(server, why.reason, why.msg);
+		return 0;
+	}
+	int m = meta_parse(&resp, meta);
+	if (m == 0 && (dry || more))
+		return say_not_held(server, more, ret_exit);
+	if (m > 0) {
+		*ret_exit = meta_check(a, p, meta, server);
+		if (*ret_exit != EXIT_OK)
+			return 0;
+	}
+	if (dry) {
+		*ret_exit = say_dry_run(a, server, m > 0 ? meta : NULL);
+		return 0;
+	}
+	*described = m > 0;
+	return 1;
+}
+
+/* Act: fetch the bundle from server i and install it with this node's certificates in
+ * one step (before: the description the plan had, or NULL). Returns as the steps above
+ * (never >0: the join is decided, or the next server is tried). */
+static int join_fetch_install(struct join_args *a, const struct join_plan *p,
+			      const struct tls_client_opts *o, size_t i,
+			      const struct bundle_meta *before, int *ret_exit)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	char detail[DETAIL_MAX] = "";
+	const char *server = a->servers[i];
+	bool more = i + 1 < a->n_servers;
+
+	int r = https_get(o, API_ROUTE_BUNDLE, &resp, detail);
+	if (r < 0)
+		return say_unanswered(server, r, detail, more, ret_exit);
+	if (resp.status != 200) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		/* No bundle (or a gone one) here: another server may hold it. */
+		if ((resp.status == 404 || resp.status == 410) && more) {
+			cli_error("%s answered %d (%s): %s; trying the next --server", server,
+				  resp.status, why.reason, why.msg);
+			*ret_exit = EXIT_NOT_FOUND;
+			return -ENOENT;
+		}
+		*ret_exit = explain_api_error(server, why.reason, why.msg);
+		return 0;
+	}
+	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
+	       server, a->hash);
+	/* a->nc's pki_dir, node_name and force were set by join_plan. */
+	*ret_exit = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join", a->ext_paths,
+				     a->nc.advertise_address ? &a->nc : NULL);
+	if (*ret_exit != EXIT_OK)
+		say_fetch_spent(o, server, before);
+	return 0;
+}
+
+/* Try server i: enroll (with --token), plan with its description, then fetch and
+ * install. Returns as the steps above (never >0). */
+static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *ret_exit)
+{
 	struct tls_client_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
-	struct http_response resp = {0};
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ekey = NULL;
+	_cleanup_(x509_freep) X509 *ecert = NULL;
 	struct bundle_meta meta;
-	EVP_PKEY *ekey = NULL;
-	X509 *ecert = NULL;
-	int r = 0, ret = -1;
-	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
+	bool described = false, more = i + 1 < a->n_servers;
+	char detail[DETAIL_MAX] = "";
+
 	if (p->token) {
-		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
+		int r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
 		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
-			cli_error("%s", detail);
-			/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up
-			 * of an operator coming from `kubeadm join --token`. */
-			if (r == -EKEYREJECTED)
-				cli_error(
-				    "hint: a kubeadm bootstrap token (from 'kubeadm token "
-				    "create' or the join command kubeadm printed) has the same "
-				    "form but is not known to pkishared; make a join token with "
-				    "'pkishare token create' on the first control-plane node");
-			*exit_status = EXIT_FORBIDDEN;
-			return -1;
+			say_enroll_refused(r, detail);
+			*ret_exit = EXIT_FORBIDDEN;
+			return 0;
 		}
+		if (r < 0)
+			return say_failed(a->servers[i], r, detail, more, ret_exit);
 		o.cert = ecert;
 		o.key = ekey;
 	}
-	/* The plan: the bundle's description, which is not a fetch and spends nothing. */
-	if (r >= 0)
-		r = https_get(&o, API_ROUTE_BUNDLE_INFO, &resp, detail);
-	int m = r >= 0 ? meta_parse(&resp, &meta) : -1;
-	if (r >= 0 && resp.status == 403) {
-		char reason[64] = "", msg[512] = "";
-		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
-			snprintf(msg, sizeof(msg), "HTTP 403 without an explanation");
-		*exit_status = explain_api_error(a->servers[i], reason, msg);
-		goto out;
-	}
-	http_response_done(&resp);
-	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
-		cli_error("%s", detail);
-		*exit_status = EXIT_FAIL; /* our own files: no other server will do better */
-		goto out;
-	}
-	if (r < 0) {
-		cli_error("%s: %s%s", a->servers[i], detail,
-			  more ? "; trying the next --server" : "");
-		*exit_status = transport_exit(r);
-		ret = 1;
-		goto out;
-	}
-	if (m == 1 && (dry || more)) {
-		cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
-			  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
-			  a->servers[i],
-			  more ? "; trying the next --server"
-			       : "; run 'pkishare upload-certs' on the first control-plane node");
-		*exit_status = EXIT_NOT_FOUND;
-		ret = more ? 1 : -1;
-		goto out;
-	}
-	if (m == 0) {
-		*exit_status = meta_check(a, p, &meta, a->servers[i]);
-		if (*exit_status != EXIT_OK)
-			goto out;
-		if (dry) {
-			char used[64];
-			if (meta.max_fetches)
-				snprintf(used, sizeof(used), "%lld of %lld fetches used",
-					 meta.fetches, meta.max_fetches);
-			else
-				snprintf(used, sizeof(used), "%lld fetch(es), no limit",
-					 meta.fetches);
-			printf("[join] Dry run: %s holds bundle %s (key id %s matches the "
-			       "certificate key; %s); would fetch it and install it into %s; "
-			       "nothing was fetched or written\n",
-			       a->servers[i], meta.id, meta.key_id, used, a->pki_dir);
-			ret = 0;
-			goto out;
-		}
-	} else if (dry) {
-		cli_error(
-		    "%s does not describe its bundle (GET /v1/bundle/info: an older "
-		    "pkishared?); a dry run never fetches it, so nothing was checked past the "
-		    "connection",
-		    a->servers[i]);
-		*exit_status = EXIT_FAIL;
-		goto out;
-	}
-	/* Act: the fetch, then one atomic install. */
-	r = https_get(&o, API_ROUTE_BUNDLE, &resp, detail);
-	if (r < 0) {
-		cli_error("%s: %s%s", a->servers[i], detail,
-			  more ? "; trying the next --server" : "");
-		*exit_status = transport_exit(r);
-		ret = 1;
-		goto out;
-	}
-	if (resp.status != 200) {
-		char reason[64] = "", msg[512] = "";
-		if (!api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg)))
-			snprintf(msg, sizeof(msg), "HTTP %d without an explanation", resp.status);
-		int status = resp.status;
-		/* No bundle (or a gone one) here: another server may hold it. */
-		if ((status == 404 || status == 410) && more) {
-			cli_error("%s answered %d (%s): %s; trying the next --server",
-				  a->servers[i], status, reason, msg);
-			*exit_status = EXIT_NOT_FOUND;
-			ret = 1;
-		} else {
-			*exit_status = explain_api_error(a->servers[i], reason, msg);
-		}
-		goto out;
-	}
-	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
-	       a->servers[i], a->hash);
-	if (a->nc.advertise_address) {
-		a->nc.pki_dir = a->pki_dir;
-		a->nc.node_name = p->node_name;
-		a->nc.force = (a->flags & PKIDIR_FORCE) != 0;
-	}
-	*exit_status = open_and_install(resp.body, p->key, a->pki_dir, a->flags, "join",
-					a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
-	if (*exit_status != EXIT_OK)
-		say_fetch_spent(&o, a->servers[i], m == 0 ? &meta : NULL);
-	ret = 0;
-out:
-	http_response_done(&resp);
-	EVP_PKEY_free(ekey);
-	X509_free(ecert);
-	return ret;
+	int r = join_describe(a, p, &o, i, &meta, &described, ret_exit);
+	if (r <= 0)
+		return r;
+	return join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
 }
 
 /* Act: fetch from the first server that has the bundle, and install it with this node's
- * certificates in one step. */
+ * certificates in one step. Returns the exit status. */
 static int join_act(struct join_args *a, const struct join_plan *p)
 {
 	int last_exit = EXIT_UNREACHABLE;
 	for (size_t i = 0; i < a->n_servers; i++) {
 		int ex = EXIT_FAIL;
-		int r = join_server(a, p, i, &ex);
-		if (r > 0) {
-			last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
-			continue;
-		}
-		return ex;
+		if (join_server(a, p, i, &ex) >= 0)
+			return ex;
+		last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
 	}
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
@@ -906,68 +1014,76 @@ static int join_act(struct join_args *a, const struct join_plan *p)
 	return last_exit;
 }
 
+/* Returns the exit status. */
 int verb_join(int argc, char **argv)
 {
 	static struct join_args a; /* large (the profile); one join per process */
-	struct join_plan p = {0};
+	_cleanup_(join_plan_done) struct join_plan p = {0};
 	memset(&a, 0, sizeof(a));
-	int ex = join_parse(argc, argv, &a);
-	if (ex >= 0)
+	int r = join_parse(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
+	int ex = join_plan(&a, &p);
+	if (ex != EXIT_OK)
 		return ex;
-	ex = join_plan(&a, &p);
-	if (ex == EXIT_OK)
-		ex = join_act(&a, &p);
-	join_plan_done(&p);
-	return ex;
+	return join_act(&a, &p);
 }
 
-int verb_decrypt(int argc, char **argv)
+/* What decrypt was asked to do. */
+struct decrypt_args {
+	const char *pki_dir;
+	const char *file; /* "-": standard input */
+	const char *ext_paths[3];
+	char *key_arg;
+	unsigned flags;
+	bool kubeadm;
+};
+
+enum decrypt_option { D_KEY = 256, D_PKI, D_FORMAT, D_DRY, D_FORCE, D_EXT0 };
+static const struct option decrypt_options[] = {
+    EXT_ETCD_LONG_OPTIONS(D_EXT0),
+    {"certificate-key", required_argument, NULL, D_KEY},
+    {"pki-dir", required_argument, NULL, D_PKI},
+    {"format", required_argument, NULL, D_FORMAT},
+    {"dry-run", no_argument, NULL, D_DRY},
+    {"force", no_argument, NULL, D_FORCE},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* decrypt's options into a (getopt_long). Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong. */
+static int decrypt_options_parse(int argc, char **argv, struct decrypt_args *a)
 {
-	enum { O_KEY = 256, O_PKI, O_FORMAT, O_DRY, O_FORCE, O_EXT0 };
-	static const struct option opts[] = {
-	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
-	    {"certificate-key", required_argument, NULL, O_KEY},
-	    {"pki-dir", required_argument, NULL, O_PKI},
-	    {"format", required_argument, NULL, O_FORMAT},
-	    {"dry-run", no_argument, NULL, O_DRY},
-	    {"force", no_argument, NULL, O_FORCE},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *pki_dir = DEFAULT_PKI_DIR;
-	const char *ext_paths[3] = {0};
-	char *key_arg = NULL;
-	unsigned flags = 0;
-	bool kubeadm = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", decrypt_options, NULL)) != -1) {
 		switch (c) {
-		case O_KEY:
-			key_arg = optarg;
+		case D_KEY:
+			a->key_arg = optarg;
 			break;
-		case O_PKI:
-			pki_dir = optarg;
+		case D_PKI:
+			a->pki_dir = optarg;
 			break;
-		case O_EXT0:
-		case O_EXT0 + 1:
-		case O_EXT0 + 2:
-			ext_paths[c - O_EXT0] = optarg;
+		case D_EXT0:
+		case D_EXT0 + 1:
+		case D_EXT0 + 2:
+			a->ext_paths[c - D_EXT0] = optarg;
 			break;
-		case O_FORMAT:
+		case D_FORMAT:
 			if (strcmp(optarg, "kubeadm-secret") == 0) {
-				kubeadm = true;
+				a->kubeadm = true;
 			} else if (strcmp(optarg, "native") != 0) {
 				cli_error("--format must be native or kubeadm-secret");
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			break;
-		case O_DRY:
-			flags |= PKIDIR_DRY_RUN;
+		case D_DRY:
+			a->flags |= PKIDIR_DRY_RUN;
 			break;
-		case O_FORCE:
-			flags |= PKIDIR_FORCE;
+		case D_FORCE:
+			a->flags |= PKIDIR_FORCE;
 			break;
 		case 'h':
 			puts(
@@ -978,48 +1094,67 @@ int verb_decrypt(int argc, char **argv)
 			    "                         --external-etcd-key F] [FILE|-]\n"
 			    "Open a bundle fetched with curl (from FILE or standard input) and "
 			    "install it.");
-			return EXIT_OK;
+			return 0;
 		default:
-			return EXIT_USAGE;
+			return -EINVAL; /* getopt said what */
 		}
 	}
+	return 1;
+}
+
+/* Parse decrypt's command line into a. Returns >0 to go on, 0 after --help, <0 after
+ * saying what is wrong (verb_decrypt exits with EXIT_USAGE then). */
+static int decrypt_parse(int argc, char **argv, struct decrypt_args *a)
+{
+	a->pki_dir = DEFAULT_PKI_DIR;
+	int r = decrypt_options_parse(argc, argv, a);
+	if (r <= 0)
+		return r;
 	if (argc - optind > 1) {
 		cli_error("decrypt takes at most one FILE");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	if (!key_arg) {
+	if (!a->key_arg) {
 		cli_error("decrypt needs --certificate-key KEY");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	if (strcmp(key_arg, "-") == 0 && (argc - optind == 0 || !strcmp(argv[optind], "-"))) {
+	a->file = argc - optind == 1 ? argv[optind] : "-";
+	if (strcmp(a->key_arg, "-") == 0 && !strcmp(a->file, "-")) {
 		cli_error("the key and the bundle cannot both come from standard input");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	int rc = external_paths_check(ext_paths, pki_dir);
-	if (rc != EXIT_OK)
-		return rc;
+	return 1;
+}
+
+/* Before the key is read: the external etcd destinations and the way to pki_dir. Returns
+ * EXIT_OK, or said and the exit status. */
+static int decrypt_target_check(const struct decrypt_args *a)
+{
 	char unsafe[DETAIL_MAX];
-	if (pkidir_path_safe(pki_dir, unsafe) < 0) {
+
+	int ex = external_paths_check(a->ext_paths, a->pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
+	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {
 		cli_error("cannot install into %s: %s; use a path only root or this user controls; "
 			  "nothing was written",
-			  pki_dir, unsafe);
+			  a->pki_dir, unsafe);
 		return EXIT_FAIL;
 	}
-	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
-	if (!key)
-		return EXIT_FAIL;
-	int r = cli_take_key(key_arg, key);
-	if (r != EXIT_OK)
-		return r;
-	const char *file = argc - optind == 1 ? argv[optind] : "-";
+	return EXIT_OK;
+}
+
+/* The bundle from file ("-": standard input) into *ret, in guarded memory. Returns
+ * EXIT_OK, or said and EXIT_FAIL (an empty file too: curl failed). */
+static int bundle_file_read(const char *file, struct secret **ret)
+{
 	_cleanup_(secret_freep) struct secret *json = NULL;
-	if (!strcmp(file, "-")) {
-		r = secret_read_fd(STDIN_FILENO, KUBEADM_SECRET_MAX_BYTES, &json);
-	} else {
-		r = secret_read_file(file, KUBEADM_SECRET_MAX_BYTES, &json);
-	}
+	bool from_stdin = !strcmp(file, "-");
+
+	int r = from_stdin ? secret_read_fd(STDIN_FILENO, KUBEADM_SECRET_MAX_BYTES, &json)
+			   : secret_read_file(file, KUBEADM_SECRET_MAX_BYTES, &json);
 	if (r < 0) {
-		cli_error("cannot read the bundle from %s: %s", !strcmp(file, "-") ? "stdin" : file,
+		cli_error("cannot read the bundle from %s: %s", from_stdin ? "stdin" : file,
 			  error_message(r));
 		return EXIT_FAIL;
 	}
@@ -1027,7 +1162,33 @@ int verb_decrypt(int argc, char **argv)
 		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
 		return EXIT_FAIL;
 	}
-	if (kubeadm)
-		return kubeadm_open_and_install(json, key, pki_dir, flags, ext_paths);
-	return open_and_install(json, key, pki_dir, flags, "decrypt", ext_paths, NULL);
+	*ret = TAKE_PTR(json);
+	return EXIT_OK;
+}
+
+/* Returns the exit status. */
+int verb_decrypt(int argc, char **argv)
+{
+	struct decrypt_args a = {0};
+	_cleanup_(secret_mem_freep) uint8_t *key = NULL;
+	_cleanup_(secret_freep) struct secret *json = NULL;
+
+	int r = decrypt_parse(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
+	int ex = decrypt_target_check(&a);
+	if (ex != EXIT_OK)
+		return ex;
+	key = secret_mem(KEY_BYTES);
+	if (!key)
+		return EXIT_FAIL;
+	ex = cli_take_key(a.key_arg, key);
+	if (ex != EXIT_OK)
+		return ex;
+	ex = bundle_file_read(a.file, &json);
+	if (ex != EXIT_OK)
+		return ex;
+	if (a.kubeadm)
+		return kubeadm_open_and_install(json, key, a.pki_dir, a.flags, a.ext_paths);
+	return open_and_install(json, key, a.pki_dir, a.flags, "decrypt", a.ext_paths, NULL);
 }

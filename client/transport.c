@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "addr.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "pin.h"
@@ -40,6 +41,7 @@ struct conn {
 	SSL *ssl;
 };
 
+/* All n bytes to c. Returns 0, or -EIO / -errno. */
 static int conn_write(struct conn *c, const void *p, size_t n)
 {
 	const char *b = p;
@@ -63,7 +65,8 @@ static int conn_write(struct conn *c, const void *p, size_t n)
 	return 0;
 }
 
-/* Read the whole response (the server closes: we send Connection: close). */
+/* Read the whole response (the server closes: we send Connection: close). Returns 0, or
+ * -PKS_E_TOO_BIG past RESPONSE_MAX_BYTES, -EIO, -errno. */
 static int conn_read_all(struct conn *c, struct secret *out)
 {
 	unsigned char buf[8192];
@@ -103,6 +106,7 @@ static int conn_read_all(struct conn *c, struct secret *out)
 	return r;
 }
 
+/* One request on c and its parsed answer. Returns 0 with *ret, or <0. */
 static int send_and_receive(struct conn *c, const char *host, const char *method, const char *path,
 			    const char *header, const struct secret *body,
 			    struct http_response *ret)
@@ -132,12 +136,14 @@ static int send_and_receive(struct conn *c, const char *host, const char *method
 	return http_response_parse(raw->data, raw->len, ret);
 }
 
+/* Returns whether host is an IPv4 or IPv6 address. */
 static bool is_ip_literal(const char *host)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+/* Bound every read and write on fd. Returns nothing (best effort). */
 static void set_timeouts(int fd)
 {
 	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
@@ -218,7 +224,7 @@ struct pin_check {
 
 /* Runs inside the handshake instead of OpenSSL's own chain building: find the pinned CA
  * in what the server sent, then verify the server certificate (chain, purpose, name)
- * against that CA alone. */
+ * against that CA alone. Returns 1 to go on with the handshake, 0 to end it. */
 static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 {
 	struct pin_check *pc = arg;
@@ -264,6 +270,8 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 	return ok;
 }
 
+/* Our certificate and key into ctx: held in memory (o->cert, o->key) or read from files.
+ * Returns 0, or <0 with detail saying why. */
 static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, char *detail)
 {
 	if (o->cert && o->key)
@@ -284,7 +292,7 @@ static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, c
 			 error_message(r));
 		return r;
 	}
-	EVP_PKEY *key = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
 	r = x509_key_load(pem->data, pem->len, &key);
 	if (r < 0) {
 		snprintf(detail, DETAIL_MAX, "cannot parse client key %s", o->key_file);
@@ -293,11 +301,108 @@ static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, c
 	r = SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1
 		? 0
 		: -PKS_E_X509;
-	EVP_PKEY_free(key);
 	if (r < 0)
 		snprintf(detail, DETAIL_MAX, "client key %s does not match certificate %s",
 			 o->key_file, o->cert_file);
 	return r;
+}
+
+/* _cleanup_ destructors for OpenSSL's connection types (only this file holds them);
+ * they take NULL and return nothing. */
+static void ssl_ctx_freep(SSL_CTX **p)
+{
+	SSL_CTX_free(*p);
+}
+
+static void ssl_freep(SSL **p)
+{
+	SSL_free(*p);
+}
+
+/* A client context for o: TLS 1.2 or later, the server checked against the pin (by
+ * pin_verify_cb with pc) or o->ca_file, our identity loaded. Returns 0 with *ret, or <0
+ * with detail saying why. */
+static int tls_ctx_new(const struct tls_client_opts *o, struct pin_check *pc, SSL_CTX **ret,
+		       char *detail)
+{
+	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
+	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	if (o->pin) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_cert_verify_callback(ctx, pin_verify_cb, pc);
+	} else if (o->ca_file) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
+			snprintf(detail, DETAIL_MAX, "cannot load CA file %s", o->ca_file);
+			return -PKS_E_X509;
+		}
+	}
+	int r = load_client_identity(ctx, o, detail);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(ctx);
+	return 0;
+}
+
+/* A TCP connection to host port. Returns the socket, or -EHOSTUNREACH with detail saying
+ * why (a name that does not resolve, or no connection). */
+static int server_connect(const char *host, const char *port, char *detail)
+{
+	char gai[GAI_MAX] = "";
+	int fd = tcp_connect(host, port, gai);
+	if (fd == -EADDRNOTAVAIL) {
+		str_format(detail, DETAIL_MAX,
+			   "the name %.100s did not resolve (%s); check the spelling of --server "
+			   "and this node's DNS, or give an IP address",
+			   host, gai);
+		return -EHOSTUNREACH;
+	}
+	if (fd < 0) {
+		snprintf(detail, DETAIL_MAX, "cannot connect to %.100s port %s: %s", host, port,
+			 strerror(-fd));
+		return -EHOSTUNREACH;
+	}
+	return fd;
+}
+
+/* The TLS handshake with o->server on fd, the pin checked inside it (pc says why it did
+ * not match). Returns 0 with *ret_ssl, or <0 with detail saying why:
+ * -PKS_E_PIN_MISMATCH, -ECONNABORTED, -ENOMEM. */
+static int tls_handshake(SSL_CTX *ctx, int fd, const struct tls_client_opts *o,
+			 const struct pin_check *pc, SSL **ret_ssl, char *detail)
+{
+	_cleanup_(ssl_freep) SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return -ENOMEM;
+	SSL_set_fd(ssl, fd);
+	/* An IP literal is checked against the IP SANs and sent as no SNI at all (RFC 6066
+	 * allows only host names there; OpenSSL would send "::1" and GnuTLS then ends the
+	 * handshake). A host name gets both. */
+	bool literal = is_ip_literal(pc->host);
+	if (!o->pin && o->ca_file) {
+		if (literal)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), pc->host);
+		else
+			SSL_set1_host(ssl, pc->host);
+	}
+	if (!literal && SSL_set_tlsext_host_name(ssl, pc->host) != 1)
+		ERR_clear_error();
+	if (SSL_connect(ssl) != 1) {
+		if (o->pin && pc->why[0]) {
+			str_copy(detail, DETAIL_MAX, pc->why);
+			return -PKS_E_PIN_MISMATCH;
+		}
+		unsigned long e = ERR_peek_last_error();
+		snprintf(detail, DETAIL_MAX, "TLS handshake with %s failed: %s", o->server,
+			 e ? ERR_reason_error_string(e) : "connection closed");
+		return -ECONNABORTED;
+	}
+	*ret_ssl = TAKE_PTR(ssl);
+	return 0;
 }
 
 int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
@@ -310,98 +415,36 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 		  const char *header, const struct secret *body, struct http_response *ret,
 		  char *detail)
 {
-	char host[ADDR_HOST_MAX], port[8], gai[GAI_MAX] = "";
+	char host[ADDR_HOST_MAX], port[8];
 	uint16_t portno;
-	struct pin_check pc = {.pin = o->pin};
-	int r;
+	struct pin_check pc = {.pin = o->pin, .host = host};
+	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+	_cleanup_(closep) int fd = -1;
+	_cleanup_(ssl_freep) SSL *ssl = NULL;
 
 	detail[0] = 0;
 	if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &portno, detail) < 0)
 		return -EINVAL;
 	snprintf(port, sizeof(port), "%u", (unsigned)portno);
-	pc.host = host;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
-	SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
-	if (o->pin) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_cert_verify_callback(ctx, pin_verify_cb, &pc);
-	} else if (o->ca_file) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-			snprintf(detail, DETAIL_MAX, "cannot load CA file %s", o->ca_file);
-			SSL_CTX_free(ctx);
-			return -PKS_E_X509;
-		}
-	}
-	r = load_client_identity(ctx, o, detail);
-	if (r < 0) {
-		SSL_CTX_free(ctx);
+	int r = tls_ctx_new(o, &pc, &ctx, detail);
+	if (r < 0)
 		return r;
-	}
-	int fd = tcp_connect(host, port, gai);
-	if (fd == -EADDRNOTAVAIL) {
-		str_format(detail, DETAIL_MAX,
-			   "the name %.100s did not resolve (%s); check the spelling of --server "
-			   "and this node's DNS, or give an IP address",
-			   host, gai);
-		SSL_CTX_free(ctx);
-		return -EHOSTUNREACH;
-	}
-	if (fd < 0) {
-		snprintf(detail, DETAIL_MAX, "cannot connect to %.100s port %s: %s", host, port,
-			 strerror(-fd));
-		SSL_CTX_free(ctx);
-		return -EHOSTUNREACH;
-	}
-	SSL *ssl = SSL_new(ctx);
-	struct conn c = {.fd = fd, .ssl = ssl};
-	if (!ssl) {
-		r = -ENOMEM;
-		goto out;
-	}
-	SSL_set_fd(ssl, fd);
-	/* An IP literal is checked against the IP SANs and sent as no SNI at all (RFC 6066
-	 * allows only host names there; OpenSSL would send "::1" and GnuTLS then ends the
-	 * handshake). A host name gets both. */
-	bool literal = is_ip_literal(host);
-	if (!o->pin && o->ca_file) {
-		if (literal)
-			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-		else
-			SSL_set1_host(ssl, host);
-	}
-	if (!literal && SSL_set_tlsext_host_name(ssl, host) != 1)
-		ERR_clear_error();
-	if (SSL_connect(ssl) != 1) {
-		if (o->pin && pc.why[0]) {
-			str_copy(detail, DETAIL_MAX, pc.why);
-			r = -PKS_E_PIN_MISMATCH;
-		} else {
-			unsigned long e = ERR_peek_last_error();
-			snprintf(detail, DETAIL_MAX, "TLS handshake with %s failed: %s", o->server,
-				 e ? ERR_reason_error_string(e) : "connection closed");
-			r = -ECONNABORTED;
+	fd = server_connect(host, port, detail);
+	if (fd < 0)
+		return fd;
+	r = tls_handshake(ctx, fd, o, &pc, &ssl, detail);
+	if (r >= 0) {
+		struct conn c = {.fd = fd, .ssl = ssl};
+		if (send_and_receive(&c, host, method, path, header, body, ret) < 0) {
+			/* Under TLS 1.3 a server that refuses our certificate closes right after
+			 * the handshake: the request then fails with no answer. */
+			snprintf(detail, DETAIL_MAX,
+				 "the server closed the connection without an answer: it refused "
+				 "our client certificate (not signed by its client CA, expired, or "
+				 "not a client certificate)");
+			r = -ECONNRESET;
 		}
-		goto out;
 	}
-	r = send_and_receive(&c, host, method, path, header, body, ret);
-	if (r < 0) {
-		/* Under TLS 1.3 a server that refuses our certificate closes right after the
-		 * handshake: the request then fails with no answer. */
-		snprintf(detail, DETAIL_MAX,
-			 "the server closed the connection without an answer: it refused our "
-			 "client certificate (not signed by its client CA, expired, or not a "
-			 "client certificate)");
-		r = -ECONNRESET;
-	}
-out:
-	SSL_free(ssl);
-	close(fd);
-	SSL_CTX_free(ctx);
-	ERR_clear_error();
+	ERR_clear_error(); /* what the handshake left; ssl, fd and ctx are freed after */
 	return r;
 }
