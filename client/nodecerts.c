@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "addr.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "nodecerts.h"
@@ -382,50 +383,44 @@ static int check_existing(const char *pki_dir, const char *base, const struct ce
 			  const struct ca *ca, char *why, size_t why_len)
 {
 	char path[4096];
-	X509 *cert = NULL;
-	struct secret *cert_pem = NULL, *key_pem = NULL;
-	int bad = -1;
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	_cleanup_(secret_freep) struct secret *cert_pem = NULL, *key_pem = NULL;
 	snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, base);
 	if (secret_read_file(path, CA_KEY_MAX, &cert_pem) < 0 ||
 	    x509_cert_load(cert_pem->data, cert_pem->len, &cert) < 0) {
 		snprintf(why, why_len, "the certificate does not load");
-		goto out;
+		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s.key", pki_dir, base);
 	if (secret_read_file(path, CA_KEY_MAX, &key_pem) < 0 ||
 	    x509_pair_check(key_pem->data, key_pem->len, cert_pem->data, cert_pem->len) < 0) {
 		snprintf(why, why_len, "%s.key is not the key of %s.crt", base, base);
-		goto out;
+		return -1;
 	}
 	if (ca && (X509_check_issued(ca->cert, cert) != X509_V_OK ||
 		   X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1)) {
 		snprintf(why, why_len,
 			 "it is not signed by this cluster's CA (made for another "
 			 "cluster?)");
-		goto out;
+		return -1;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ||
 	    X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
 		snprintf(why, why_len, "it is expired or not yet valid");
-		goto out;
+		return -1;
 	}
 	for (size_t i = 0; i < spec->n_dns; i++)
 		if (X509_check_host(cert, spec->dns[i], 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
 				    NULL) != 1) {
 			snprintf(why, why_len, "its SANs lack the DNS name %s", spec->dns[i]);
-			goto out;
+			return -1;
 		}
 	for (size_t i = 0; i < spec->n_ips; i++)
 		if (X509_check_ip_asc(cert, spec->ips[i], 0) != 1) {
 			snprintf(why, why_len, "its SANs lack the IP address %s", spec->ips[i]);
-			goto out;
+			return -1;
 		}
-	bad = 0;
-out:
-	X509_free(cert);
-	secret_free(cert_pem);
-	secret_free(key_pem);
-	return bad;
+	return 0;
 }
 
 /* Every input check, before anything is made; an exit status. */
@@ -701,13 +696,12 @@ int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, s
 
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 {
-	struct pki_set set = {0};
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
 	char detail[DETAIL_MAX] = "";
 	size_t made = 0, kept = 0;
 	int r, ex = build(o, NULL, true, &set, &made, &kept, tag);
 	if (ex != EXIT_OK)
-		goto out;
-	ex = EXIT_FAIL;
+		return ex;
 	if (made) {
 		struct pkidir_report rep;
 		r = pkidir_install(o->pki_dir, &set, o->force ? PKIDIR_FORCE : 0, &rep, detail);
@@ -716,16 +710,12 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			    "cannot install the node certificates into %s: %s (%s); nothing was "
 			    "changed",
 			    o->pki_dir, error_message(r), detail);
-			ex = cli_exit_for(r);
-			goto out;
+			return cli_exit_for(r);
 		}
 	}
 	printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, checked "
 	       "and kept%s\n",
 	       tag, o->node_name, o->advertise_address, made, kept,
 	       kept && !o->force ? " (--force to replace)" : "");
-	ex = EXIT_OK;
-out:
-	pki_set_clear(&set);
-	return ex;
+	return EXIT_OK;
 }
