@@ -46,17 +46,8 @@ void external_split(struct pki_set *set, struct secret *ext[KUBEADM_EXT_COUNT])
  * destination compare equal. */
 static bool path_resolve(const char *path, char *out, size_t len)
 {
-	char dir[PATH_MAX], real[PATH_MAX];
-	str_copy(dir, sizeof(dir), path);
-	char *slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : path;
-	if (slash == dir)
-		str_copy(dir, sizeof(dir), "/");
-	else if (slash)
-		*slash = 0;
-	else
-		str_copy(dir, sizeof(dir), ".");
-	if (!realpath(dir, real))
+	char dir[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+	if (pkidir_path_split(path, dir, base) < 0 || !realpath(dir, real))
 		return false;
 	return !str_format(out, len, "%s/%s", strcmp(real, "/") ? real : "", base);
 }
@@ -133,8 +124,8 @@ int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
 			     unsigned flags, const char *const ext_paths[KUBEADM_EXT_COUNT])
 {
-	struct pki_set plain = {0};
-	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
+	_cleanup_(pki_set_clearp) struct pki_set plain = {0};
+	_cleanup_(ext_etcd_freep) struct secret *ext[KUBEADM_EXT_COUNT] = {0};
 	struct pkidir_report rep = {0};
 	char detail[DETAIL_MAX] = "";
 	int ex = EXIT_OK;
@@ -168,13 +159,34 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 		       "%zu already identical)%s\n",
 		       plain.n, pki_dir, rep.written, rep.unchanged,
 		       (flags & PKIDIR_DRY_RUN) ? "; dry run, nothing written" : "");
-	pki_set_clear(&plain);
-	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
-		secret_free(ext[i]);
 	return ex;
 }
 
-int verb_export(int argc, char **argv)
+static const char export_usage[] =
+    "Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
+    "                       [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+    "                       [--external-etcd-ca F --external-etcd-cert F "
+    "--external-etcd-key F]\n"
+    "                       [--secret-only]\n"
+    "Write (to standard output) what kubeadm's upload-certs creates: a List of the Secret\n"
+    "kube-system/kubeadm-certs that 'kubeadm join --control-plane --certificate-key KEY'\n"
+    "consumes, and the Role and RoleBinding kubeadm:kubeadm-certs that let a joining "
+    "node's\n"
+    "bootstrap token read it (kubectl apply -f). --secret-only: the Secret alone.\n"
+    "An external etcd file that is not on disk is written as an empty entry, as kubeadm "
+    "does.";
+
+struct export_opts {
+	const char *pki_dir;
+	const char *ext_paths[KUBEADM_EXT_COUNT];
+	int n_ext;
+	char *key_arg;
+	bool skip_print;
+	unsigned build; /* KUBEADM_BUILD_* */
+};
+
+/* export's options: >0 go on, 0 after --help, <0 a usage error (said). */
+static int export_parse(int argc, char **argv, struct export_opts *o)
 {
 	enum { O_FORMAT = 256, O_PKI, O_KEY, O_SKIP, O_ONLY, O_EXT0 };
 	static const struct option opts[] = {
@@ -187,11 +199,7 @@ int verb_export(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *pki_dir = DEFAULT_PKI_DIR, *format = NULL;
-	const char *ext_paths[KUBEADM_EXT_COUNT] = {0};
-	char *key_arg = NULL;
-	bool skip = false;
-	unsigned build = KUBEADM_BUILD_RBAC;
+	const char *format = NULL;
 	int c;
 
 	optind = 1;
@@ -199,103 +207,106 @@ int verb_export(int argc, char **argv)
 		if (c == O_FORMAT) {
 			format = optarg;
 		} else if (c == O_PKI) {
-			pki_dir = optarg;
+			o->pki_dir = optarg;
 		} else if (c == O_KEY) {
-			key_arg = optarg;
+			o->key_arg = optarg;
 		} else if (c == O_SKIP) {
-			skip = true;
+			o->skip_print = true;
 		} else if (c == O_ONLY) {
-			build &= ~(unsigned)KUBEADM_BUILD_RBAC;
+			o->build &= ~(unsigned)KUBEADM_BUILD_RBAC;
 		} else if (c >= O_EXT0 && c < O_EXT0 + KUBEADM_EXT_COUNT) {
-			ext_paths[c - O_EXT0] = optarg;
+			o->ext_paths[c - O_EXT0] = optarg;
 		} else if (c == 'h') {
-			puts("Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
-			     "                       [--certificate-key KEY|-] "
-			     "[--skip-certificate-key-print]\n"
-			     "                       [--external-etcd-ca F --external-etcd-cert F "
-			     "--external-etcd-key F]\n"
-			     "                       [--secret-only]\n"
-			     "Write (to standard output) what kubeadm's upload-certs creates: a "
-			     "List of "
-			     "the Secret\nkube-system/kubeadm-certs that 'kubeadm join "
-			     "--control-plane "
-			     "--certificate-key KEY'\nconsumes, and the Role and RoleBinding "
-			     "kubeadm:kubeadm-certs that let a joining node's\nbootstrap token "
-			     "read it "
-			     "(kubectl apply -f). --secret-only: the Secret alone.\nAn external "
-			     "etcd "
-			     "file that is not on disk is written as an empty entry, as kubeadm "
-			     "does.");
-			return EXIT_OK;
+			puts(export_usage);
+			return 0;
 		} else {
-			return EXIT_USAGE;
+			return -EINVAL;
 		}
 	}
 	if (!format || strcmp(format, "kubeadm-secret") != 0) {
 		cli_error("export needs --format kubeadm-secret (the only export format)");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
 	if (optind < argc) {
 		cli_error("unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
-	int n_ext = 0;
 	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
-		n_ext += ext_paths[i] != NULL;
-	if (n_ext != 0 && n_ext != KUBEADM_EXT_COUNT) {
+		o->n_ext += o->ext_paths[i] != NULL;
+	if (o->n_ext != 0 && o->n_ext != KUBEADM_EXT_COUNT) {
 		cli_error("external etcd needs all three of --external-etcd-ca, "
 			  "--external-etcd-cert and --external-etcd-key");
-		return EXIT_USAGE;
+		return -EINVAL;
 	}
+	return 1;
+}
+
+/* The PKI directory and the external etcd files, into ret and ret_ext (an absent
+ * external file stays NULL: kubeadm's empty entry). An exit status. */
+static int export_read(const struct export_opts *o, struct pki_set *ret,
+		       struct secret *ret_ext[KUBEADM_EXT_COUNT])
+{
+	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
+	int r = pkidir_read(o->pki_dir, ret, missing, detail);
+	if (r < 0) {
+		cli_error("cannot read the PKI in %s: %s (%s)", o->pki_dir, error_message(r),
+			  detail);
+		return EXIT_FAIL;
+	}
+	if (missing[0] && !o->n_ext)
+		fprintf(stderr,
+			"[export] Note: %s not found in %s and no --external-etcd-* given\n",
+			missing, o->pki_dir);
+	for (int i = 0; i < o->n_ext; i++) {
+		r = secret_read_file(o->ext_paths[i], EXT_FILE_MAX, &ret_ext[i]);
+		if (r == -ENOENT) { /* kubeadm: an empty entry (insecure external etcd, say) */
+			fprintf(stderr, "[export] Note: %s is not there: its entry is left empty\n",
+				o->ext_paths[i]);
+		} else if (r < 0) {
+			cli_error("cannot read %s: %s", o->ext_paths[i], error_message(r));
+			return EXIT_FAIL;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* The certificate key: --certificate-key's, else a new one. An exit status. */
+static int export_key(char *key_arg, uint8_t *key)
+{
+	if (key_arg)
+		return cli_take_key(key_arg, key);
+	key_generate(key);
+	return EXIT_OK;
+}
+
+int verb_export(int argc, char **argv)
+{
+	struct export_opts o = {.pki_dir = DEFAULT_PKI_DIR, .build = KUBEADM_BUILD_RBAC};
+	int r = export_parse(argc, argv, &o);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
 	if (!key || !hex)
 		return EXIT_FAIL;
-	if (key_arg) {
-		int r = cli_take_key(key_arg, key);
-		if (r != EXIT_OK)
-			return r;
-	} else {
-		key_generate(key);
-	}
-	struct pki_set plain = {0};
-	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
-	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
-	int r = pkidir_read(pki_dir, &plain, missing, detail);
-	if (r < 0) {
-		cli_error("cannot read the PKI in %s: %s (%s)", pki_dir, error_message(r), detail);
-		return EXIT_FAIL;
-	}
-	if (missing[0] && !n_ext)
-		fprintf(stderr,
-			"[export] Note: %s not found in %s and no --external-etcd-* given\n",
-			missing, pki_dir);
-	if (n_ext)
-		build |= KUBEADM_BUILD_EXTERNAL;
-	for (int i = 0; i < n_ext && r >= 0; i++) {
-		r = secret_read_file(ext_paths[i], EXT_FILE_MAX, &ext[i]);
-		if (r == -ENOENT) { /* kubeadm: an empty entry (insecure external etcd, say) */
-			fprintf(stderr, "[export] Note: %s is not there: its entry is left empty\n",
-				ext_paths[i]);
-			r = 0;
-		} else if (r < 0) {
-			cli_error("cannot read %s: %s", ext_paths[i], error_message(r));
-		}
-	}
+	int ex = export_key(o.key_arg, key);
+	if (ex != EXIT_OK)
+		return ex;
+	_cleanup_(pki_set_clearp) struct pki_set plain = {0};
+	_cleanup_(ext_etcd_freep) struct secret *ext[KUBEADM_EXT_COUNT] = {0};
+	ex = export_read(&o, &plain, ext);
+	if (ex != EXIT_OK)
+		return ex;
+	if (o.n_ext)
+		o.build |= KUBEADM_BUILD_EXTERNAL;
 	_cleanup_(secret_freep) struct secret *json = NULL;
-	if (r >= 0) {
-		r = kubeadm_secret_build(&plain, (const struct secret *const *)ext, key, build,
-					 &json);
-		if (r < 0)
-			cli_error("cannot build the Secret: %s", error_message(r));
-	}
-	pki_set_clear(&plain);
-	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
-		secret_free(ext[i]);
-	if (r < 0)
+	r = kubeadm_secret_build(&plain, (const struct secret *const *)ext, key, o.build, &json);
+	if (r < 0) {
+		cli_error("cannot build the Secret: %s", error_message(r));
 		return EXIT_FAIL;
+	}
 	fwrite(json->data, 1, json->len, stdout);
-	if (!key_arg && !skip) {
+	if (!o.key_arg && !o.skip_print) {
 		/* stdout is the manifest; the key goes where upload-certs' would be read. */
 		key_format(key, hex);
 		fprintf(stderr, "[upload-certs] Using certificate key:\n%s\n", hex);

@@ -74,21 +74,18 @@ static int add_pair(struct pki_set *set, const char *base, X509 *cert, X509 *cha
 static int make_ca(struct pki_set *set, const char *base, const char *cn, enum key_type kt,
 		   X509 **ret_cert, EVP_PKEY **ret_key)
 {
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
+	_cleanup_(x509_freep) X509 *cert = NULL;
 	struct cert_spec spec = {.cn = cn, .is_ca = true, .days = CA_DAYS};
 	int r = x509_key_new(kt, &key);
 	if (r >= 0)
 		r = x509_cert_new(&spec, key, NULL, NULL, &cert);
 	if (r >= 0 && set)
 		r = add_pair(set, base, cert, NULL, key);
-	if (r < 0) {
-		EVP_PKEY_free(key);
-		X509_free(cert);
+	if (r < 0)
 		return r;
-	}
-	*ret_cert = cert;
-	*ret_key = key;
+	*ret_cert = TAKE_PTR(cert);
+	*ret_key = TAKE_PTR(key);
 	return 0;
 }
 
@@ -149,15 +146,37 @@ static void progress(const char *what)
 	fflush(stdout);
 }
 
-static int pki_init(const struct pki_opts *o)
+static int create_failed(int r)
 {
-	struct pki_set cluster = {0}, serving = {0}, clients = {0};
-	_cleanup_(x509_freep) X509 *ca = NULL, *fp = NULL, *etcd = NULL, *cca = NULL;
-	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL,
-					   *cca_key = NULL, *sa = NULL;
-	char path[4096];
-	int r, ex = EXIT_FAIL;
+	cli_error("cannot create the PKI: %s", error_message(r));
+	return EXIT_FAIL;
+}
 
+/* The service-account key pair, sa.key and sa.pub. */
+static int make_sa(struct pki_set *set, enum key_type type)
+{
+	_cleanup_(evp_pkey_freep) EVP_PKEY *sa = NULL;
+	struct secret *pem = NULL;
+	progress("the service-account key pair (sa.key, sa.pub)");
+	int r = x509_key_new(type, &sa);
+	if (r >= 0)
+		r = x509_key_pem(sa, &pem);
+	if (r >= 0)
+		r = pki_set_add(set, "sa.key", 0600, pem);
+	if (r >= 0)
+		r = x509_pubkey_pem(sa, &pem);
+	if (r >= 0)
+		r = pki_set_add(set, "sa.pub", 0644, pem);
+	return r;
+}
+
+/* kubeadm's shared files: the three CAs and the service-account key pair, into set; the
+ * cluster CA also in ret_ca and ret_key. */
+static int make_cluster(const struct pki_opts *o, struct pki_set *set, X509 **ret_ca,
+			EVP_PKEY **ret_key)
+{
+	_cleanup_(x509_freep) X509 *ca = NULL, *fp = NULL, *etcd = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL, *fp_key = NULL, *etcd_key = NULL;
 	/* --encryption-algorithm (kubeadm's encryptionAlgorithm) sets the CAs', the
 	 * service-account key's and the node certificates' keys, as kubeadm v1beta4 does;
 	 * --key-type only the CAs', with an RSA service-account key (kubeadm v1beta3's
@@ -167,36 +186,31 @@ static int pki_init(const struct pki_opts *o)
 	enum key_type sa_type = alg[0] ? nodecerts_key_type(alg) : KEY_TYPE_RSA2048;
 	/* kubeadm's subjects: CN=kubernetes, CN=front-proxy-ca, CN=etcd-ca. */
 	progress("the cluster CA (ca.crt, ca.key)");
-	r = make_ca(&cluster, "ca", "kubernetes", ca_type, &ca, &ca_key);
+	int r = make_ca(set, "ca", "kubernetes", ca_type, &ca, &ca_key);
 	if (r >= 0) {
 		progress("the front-proxy CA");
-		r = make_ca(&cluster, "front-proxy-ca", "front-proxy-ca", ca_type, &fp, &fp_key);
+		r = make_ca(set, "front-proxy-ca", "front-proxy-ca", ca_type, &fp, &fp_key);
 	}
 	if (r >= 0) {
 		progress("the etcd CA");
-		r = make_ca(&cluster, "etcd/ca", "etcd-ca", ca_type, &etcd, &etcd_key);
+		r = make_ca(set, "etcd/ca", "etcd-ca", ca_type, &etcd, &etcd_key);
 	}
-	if (r >= 0) {
-		struct secret *pem = NULL;
-		progress("the service-account key pair (sa.key, sa.pub)");
-		r = x509_key_new(sa_type, &sa);
-		if (r >= 0)
-			r = x509_key_pem(sa, &pem);
-		if (r >= 0)
-			r = pki_set_add(&cluster, "sa.key", 0600, pem);
-		if (r >= 0)
-			r = x509_pubkey_pem(sa, &pem);
-		if (r >= 0)
-			r = pki_set_add(&cluster, "sa.pub", 0644, pem);
-	}
-	if (r >= 0) {
-		progress("pkishared's serving certificate");
-		r = issue_serving(&serving, o, ca, ca_key);
-	}
-	if (r >= 0) {
-		progress("the client CA and the client certificates");
-		r = make_ca(&clients, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
-	}
+	if (r >= 0)
+		r = make_sa(set, sa_type);
+	if (r < 0)
+		return r;
+	*ret_ca = TAKE_PTR(ca);
+	*ret_key = TAKE_PTR(ca_key);
+	return 0;
+}
+
+/* The client CA and one client certificate per --client, into set. An exit status. */
+static int make_clients(const struct pki_opts *o, struct pki_set *set)
+{
+	_cleanup_(x509_freep) X509 *cca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *cca_key = NULL;
+	progress("the client CA and the client certificates");
+	int r = make_ca(set, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
 	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
 		_cleanup_(evp_pkey_freep) EVP_PKEY *k = NULL;
 		_cleanup_(x509_freep) X509 *c = NULL;
@@ -207,52 +221,90 @@ static int pki_init(const struct pki_opts *o)
 		if (!name_is_safe(o->clients[i]) || strchr(o->clients[i], '/')) {
 			cli_error("client name '%s' must be letters, digits, '.', '_' or '-'",
 				  o->clients[i]);
-			ex = EXIT_USAGE;
-			goto out;
+			return EXIT_USAGE;
 		}
 		r = x509_key_new(o->key_type, &k);
 		if (r >= 0)
 			r = x509_cert_new(&spec, k, cca, cca_key, &c);
 		if (r >= 0)
-			r = add_pair(&clients, o->clients[i], c, NULL, k);
+			r = add_pair(set, o->clients[i], c, NULL, k);
 	}
-	if (r < 0) {
-		cli_error("cannot create the PKI: %s", error_message(r));
-		goto out;
-	}
+	return r < 0 ? create_failed(r) : EXIT_OK;
+}
+
+/* What pki init makes: DIR/pki, DIR/pkishared and DIR/clients. */
+struct pki_tree {
+	struct pki_set cluster, serving, clients;
+};
+
+static void pki_tree_done(struct pki_tree *t)
+{
+	pki_set_clear(&t->cluster);
+	pki_set_clear(&t->serving);
+	pki_set_clear(&t->clients);
+}
+
+/* Install the three directories, each atomically, and say where they are. An exit
+ * status. */
+static int pki_init_install(const struct pki_opts *o, struct pki_tree *t)
+{
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/pki", o->dir);
-	ex = install(path, &cluster, o->force, "the cluster PKI");
+	int ex = install(path, &t->cluster, o->force, "the cluster PKI");
 	if (ex != EXIT_OK)
-		goto out;
+		return ex;
 	snprintf(path, sizeof(path), "%s/pkishared", o->dir);
-	ex = install(path, &serving, o->force, "pkishared's serving certificate");
+	ex = install(path, &t->serving, o->force, "pkishared's serving certificate");
 	if (ex != EXIT_OK)
-		goto out;
+		return ex;
 	snprintf(path, sizeof(path), "%s/clients", o->dir);
-	ex = install(path, &clients, o->force, "the client certificates");
+	ex = install(path, &t->clients, o->force, "the client certificates");
 	if (ex != EXIT_OK)
-		goto out;
+		return ex;
 	printf("[pki] Cluster PKI in %s/pki (ca, front-proxy-ca, etcd/ca, sa)\n", o->dir);
 	printf("[pki] pkishared serving certificate in %s/pkishared (signed by the cluster CA)\n",
 	       o->dir);
 	printf("[pki] Client CA and %zu client certificate(s) in %s/clients\n", o->n_clients,
 	       o->dir);
-	ex = print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
-	if (ex == EXIT_OK && o->node_certs) {
-		struct nodecerts_opts nc = o->nc;
-		snprintf(path, sizeof(path), "%s/pki", o->dir);
-		nc.pki_dir = path;
-		nc.node_name = o->node_name;
-		nc.advertise_address = o->n_addresses ? o->addresses[0] : "127.0.0.1";
-		nc.force = o->force;
-		if (!nc.prof.algorithm[0] && o->key_type == KEY_TYPE_P256)
-			str_copy(nc.prof.algorithm, sizeof(nc.prof.algorithm), "ECDSA-P256");
-		ex = nodecerts_make(&nc, "pki");
+	return EXIT_OK;
+}
+
+/* --node-certs: the first node's own certificates, from DIR/pki. An exit status. */
+static int pki_init_node_certs(const struct pki_opts *o)
+{
+	char path[4096];
+	struct nodecerts_opts nc = o->nc;
+	snprintf(path, sizeof(path), "%s/pki", o->dir);
+	nc.pki_dir = path;
+	nc.node_name = o->node_name;
+	nc.advertise_address = o->n_addresses ? o->addresses[0] : "127.0.0.1";
+	nc.force = o->force;
+	if (!nc.prof.algorithm[0] && o->key_type == KEY_TYPE_P256)
+		str_copy(nc.prof.algorithm, sizeof(nc.prof.algorithm), "ECDSA-P256");
+	return nodecerts_make(&nc, "pki");
+}
+
+/* Make everything in memory, then install it, then say the pin. */
+static int pki_init(const struct pki_opts *o)
+{
+	_cleanup_(pki_tree_done) struct pki_tree t = {0};
+	_cleanup_(x509_freep) X509 *ca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
+
+	int r = make_cluster(o, &t.cluster, &ca, &ca_key);
+	if (r >= 0) {
+		progress("pkishared's serving certificate");
+		r = issue_serving(&t.serving, o, ca, ca_key);
 	}
-out:
-	pki_set_clear(&cluster);
-	pki_set_clear(&serving);
-	pki_set_clear(&clients);
+	if (r < 0)
+		return create_failed(r);
+	int ex = make_clients(o, &t.clients);
+	if (ex == EXIT_OK)
+		ex = pki_init_install(o, &t);
+	if (ex == EXIT_OK)
+		ex = print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
+	if (ex == EXIT_OK && o->node_certs)
+		ex = pki_init_node_certs(o);
 	return ex;
 }
 
@@ -262,7 +314,7 @@ static int pki_serving_cert(const struct pki_opts *o)
 	_cleanup_(x509_freep) X509 *ca = NULL;
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
 	_cleanup_(secret_freep) struct secret *key_pem = NULL;
-	struct pki_set set = {0};
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
 
 	snprintf(path, sizeof(path), "%s/ca.crt", o->pki_dir);
 	int r = x509_cert_load_file(path, &ca);
@@ -280,11 +332,9 @@ static int pki_serving_cert(const struct pki_opts *o)
 	r = issue_serving(&set, o, ca, ca_key);
 	if (r < 0) {
 		cli_error("cannot issue the serving certificate: %s", error_message(r));
-		pki_set_clear(&set);
 		return EXIT_FAIL;
 	}
 	int ex = install(o->out, &set, o->force, "the serving certificate");
-	pki_set_clear(&set);
 	if (ex != EXIT_OK)
 		return ex;
 	printf("[pki] Serving certificate for %s in %s/tls.crt, key in %s/tls.key\n", o->node_name,
@@ -348,9 +398,85 @@ static void pki_usage(FILE *f, const char *sub)
 		fputs(NODECERTS_USAGE, f);
 }
 
-int verb_pki(int argc, char **argv)
+enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
+
+/* --key-type and --serving-key-type: 1, or -1 on a bad value (said). */
+static int pki_key_type_option(struct pki_opts *o, const char *sub, int c, const char *arg)
 {
-	enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
+	enum key_type kt;
+	if (!strcmp(arg, "rsa"))
+		kt = KEY_TYPE_RSA2048;
+	else if (!strcmp(arg, "ecdsa"))
+		kt = KEY_TYPE_P256;
+	else {
+		cli_error("--%s must be rsa or ecdsa", c == O_KT ? "key-type" : "serving-key-type");
+		return -1;
+	}
+	/* serving-cert makes no CA: there --key-type means the serving key, as it always
+	 * did. */
+	if (c == O_SKT || !strcmp(sub, "serving-cert"))
+		o->serving_key_type = kt;
+	if (c == O_KT)
+		o->key_type = kt;
+	return 1;
+}
+
+/* One option of pki SUB: >0 taken, 0 after --help, <0 a usage error (said). A switch
+ * over the options reads best whole. */
+static int pki_option(struct pki_opts *o, const char *sub, int c, char *arg)
+{
+	switch (c) {
+	case O_DIR:
+		o->dir = arg;
+		return 1;
+	case O_PKI:
+		o->pki_dir = arg;
+		return 1;
+	case O_OUT:
+		o->out = arg;
+		return 1;
+	case O_NODE:
+		o->node_name = arg;
+		return 1;
+	case O_ADDR:
+		if (o->n_addresses >= MAX_ADDRESSES) {
+			cli_error("at most %d --address", MAX_ADDRESSES);
+			return -1;
+		}
+		o->addresses[o->n_addresses++] = arg;
+		return 1;
+	case O_CLIENT:
+		if (o->n_clients >= MAX_CLIENTS) {
+			cli_error("at most %d --client", MAX_CLIENTS);
+			return -1;
+		}
+		o->clients[o->n_clients++] = arg;
+		return 1;
+	case O_KT:
+	case O_SKT:
+		return pki_key_type_option(o, sub, c, arg);
+	case O_FORCE:
+		o->force = true;
+		return 1;
+	case O_NC:
+		o->node_certs = true;
+		return 1;
+	case 'h':
+		pki_usage(stdout, sub);
+		return 0;
+	default: {
+		int t = nodecerts_option(&o->nc, c, arg);
+		if (t == 0)
+			pki_usage(stderr, sub);
+		return t > 0 ? 1 : -1;
+	}
+	}
+}
+
+/* The options after "pki SUB" (argv[0] is SUB), then the addresses checked: >0 go on
+ * with the arguments left from *ret_args, 0 after --help, <0 a usage error (said). */
+static int pki_parse(int argc, char **argv, const char *sub, struct pki_opts *o, int *ret_args)
+{
 	static const struct option opts[] = {
 	    {"dir", required_argument, NULL, O_DIR},
 	    {"pki-dir", required_argument, NULL, O_PKI},
@@ -366,9 +492,72 @@ int verb_pki(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
+	int c, r;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((r = pki_option(o, sub, c, optarg)) <= 0)
+			return r;
+	for (size_t i = 0; i < o->n_addresses; i++) {
+		unsigned char buf[16];
+		if (inet_pton(AF_INET, o->addresses[i], buf) != 1 &&
+		    inet_pton(AF_INET6, o->addresses[i], buf) != 1) {
+			cli_error("--address '%s' is not an IPv4 or IPv6 address", o->addresses[i]);
+			return -1;
+		}
+	}
+	*ret_args = optind;
+	return 1;
+}
+
+/* pki SUB with its options and n arguments left (args). An exit status. */
+static int pki_run(const char *sub, struct pki_opts *o, char **args, int n)
+{
+	if (!strcmp(sub, "ca-cert-hash")) {
+		if (n != 1) {
+			cli_error("pki ca-cert-hash takes one certificate file");
+			return EXIT_USAGE;
+		}
+		return pki_ca_cert_hash(args[0]);
+	}
+	if (n != 0) {
+		cli_error("unexpected argument '%s'", args[0]);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(sub, "init")) {
+		if (!o->dir) {
+			cli_error("pki init needs --dir DIR");
+			return EXIT_USAGE;
+		}
+		if (o->n_clients == 0) {
+			o->clients[o->n_clients++] = "node-2";
+			o->clients[o->n_clients++] = "node-3";
+		}
+		return pki_init(o);
+	}
+	if (!strcmp(sub, "node-certs")) {
+		if (!o->pki_dir || !o->nc.advertise_address) {
+			cli_error(
+			    "pki node-certs needs --pki-dir DIR and --advertise-address IP (and "
+			    "--node-name, default the host name)");
+			return EXIT_USAGE;
+		}
+		o->nc.pki_dir = o->pki_dir;
+		o->nc.node_name = o->node_name;
+		o->nc.force = o->force;
+		return nodecerts_make(&o->nc, "pki");
+	}
+	if (!o->pki_dir || !o->out) {
+		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
+		return EXIT_USAGE;
+	}
+	return pki_serving_cert(o);
+}
+
+int verb_pki(int argc, char **argv)
+{
 	char host[256] = "node-1";
 	struct pki_opts o = {.key_type = KEY_TYPE_RSA2048, .serving_key_type = KEY_TYPE_P256};
-	int c;
+	int first;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		pki_usage(argc < 2 ? stderr : stdout, NULL);
@@ -383,120 +572,8 @@ int verb_pki(int argc, char **argv)
 	}
 	nodecerts_default_name(host, sizeof(host));
 	o.node_name = host;
-	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_DIR:
-			o.dir = optarg;
-			break;
-		case O_PKI:
-			o.pki_dir = optarg;
-			break;
-		case O_OUT:
-			o.out = optarg;
-			break;
-		case O_NODE:
-			o.node_name = optarg;
-			break;
-		case O_ADDR:
-			if (o.n_addresses >= MAX_ADDRESSES) {
-				cli_error("at most %d --address", MAX_ADDRESSES);
-				return EXIT_USAGE;
-			}
-			o.addresses[o.n_addresses++] = optarg;
-			break;
-		case O_CLIENT:
-			if (o.n_clients >= MAX_CLIENTS) {
-				cli_error("at most %d --client", MAX_CLIENTS);
-				return EXIT_USAGE;
-			}
-			o.clients[o.n_clients++] = optarg;
-			break;
-		case O_KT:
-		case O_SKT: {
-			enum key_type kt;
-			if (!strcmp(optarg, "rsa"))
-				kt = KEY_TYPE_RSA2048;
-			else if (!strcmp(optarg, "ecdsa"))
-				kt = KEY_TYPE_P256;
-			else {
-				cli_error("--%s must be rsa or ecdsa",
-					  c == O_KT ? "key-type" : "serving-key-type");
-				return EXIT_USAGE;
-			}
-			/* serving-cert makes no CA: there --key-type means the serving key, as
-			 * it always did. */
-			if (c == O_SKT || !strcmp(sub, "serving-cert"))
-				o.serving_key_type = kt;
-			if (c == O_KT)
-				o.key_type = kt;
-			break;
-		}
-		case O_FORCE:
-			o.force = true;
-			break;
-		case O_NC:
-			o.node_certs = true;
-			break;
-		case 'h':
-			pki_usage(stdout, sub);
-			return EXIT_OK;
-		default: {
-			int t = nodecerts_option(&o.nc, c, optarg);
-			if (t > 0)
-				break;
-			if (t == 0)
-				pki_usage(stderr, sub);
-			return EXIT_USAGE;
-		}
-		}
-	}
-	int rest = argc - 1 - optind;
-	for (size_t i = 0; i < o.n_addresses; i++) {
-		unsigned char buf[16];
-		if (inet_pton(AF_INET, o.addresses[i], buf) != 1 &&
-		    inet_pton(AF_INET6, o.addresses[i], buf) != 1) {
-			cli_error("--address '%s' is not an IPv4 or IPv6 address", o.addresses[i]);
-			return EXIT_USAGE;
-		}
-	}
-	if (!strcmp(sub, "ca-cert-hash")) {
-		if (rest != 1) {
-			cli_error("pki ca-cert-hash takes one certificate file");
-			return EXIT_USAGE;
-		}
-		return pki_ca_cert_hash(argv[1 + optind]);
-	}
-	if (rest != 0) {
-		cli_error("unexpected argument '%s'", argv[1 + optind]);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(sub, "init")) {
-		if (!o.dir) {
-			cli_error("pki init needs --dir DIR");
-			return EXIT_USAGE;
-		}
-		if (o.n_clients == 0) {
-			o.clients[o.n_clients++] = "node-2";
-			o.clients[o.n_clients++] = "node-3";
-		}
-		return pki_init(&o);
-	}
-	if (!strcmp(sub, "node-certs")) {
-		if (!o.pki_dir || !o.nc.advertise_address) {
-			cli_error(
-			    "pki node-certs needs --pki-dir DIR and --advertise-address IP (and "
-			    "--node-name, default the host name)");
-			return EXIT_USAGE;
-		}
-		o.nc.pki_dir = o.pki_dir;
-		o.nc.node_name = o.node_name;
-		o.nc.force = o.force;
-		return nodecerts_make(&o.nc, "pki");
-	}
-	if (!o.pki_dir || !o.out) {
-		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
-		return EXIT_USAGE;
-	}
-	return pki_serving_cert(&o);
+	int r = pki_parse(argc - 1, argv + 1, sub, &o, &first);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
+	return pki_run(sub, &o, argv + 1 + first, argc - 1 - first);
 }

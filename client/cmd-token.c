@@ -22,12 +22,11 @@
 
 json_t *admin_status(const char *sock, int *ret_err)
 {
-	struct http_response resp = {0};
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	json_t *j = NULL;
 	if (r >= 0 && resp.status == 200)
 		j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
-	http_response_done(&resp);
 	*ret_err = r < 0 ? r : j ? 0 : -EPROTO;
 	return j;
 }
@@ -54,22 +53,19 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	token_parse(token, id, secret, NULL);
 	token_hash(id, secret, hash);
 	sodium_bin2hex(hash_hex, sizeof(hash_hex), hash, sizeof(hash));
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "id", id, "secretHash", hash_hex,
-			      "ttlSeconds", (json_int_t)ttl, "uses", (json_int_t)uses);
+	_cleanup_(json_decrefp) json_t *j =
+	    json_pack("{s:s, s:s, s:I, s:I}", "id", id, "secretHash", hash_hex, "ttlSeconds",
+		      (json_int_t)ttl, "uses", (json_int_t)uses);
 	char *text = j ? json_dumps(j, 0) : NULL;
-	json_decref(j);
-	struct secret *body = text ? secret_dup(text, strlen(text)) : NULL;
+	_cleanup_(secret_freep) struct secret *body = text ? secret_dup(text, strlen(text)) : NULL;
 	secret_json_free(text);
 	if (!body)
 		return EXIT_FAIL;
-	struct http_response resp = {0};
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	int r = admin_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
-	secret_free(body);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
-	int ex = resp.status == 201 ? EXIT_OK : report("token creation", &resp);
-	http_response_done(&resp);
-	return ex;
+	return resp.status == 201 ? EXIT_OK : report("token creation", &resp);
 }
 
 struct join_opts {
@@ -82,41 +78,91 @@ struct join_opts {
 	const char *sock;
 };
 
-static int print_join(const struct join_opts *o)
+/* The server a joining node is told to use: --server, else where pkishared listens (the
+ * host name for a wildcard), else a placeholder; into server (ADDR_TEXT_MAX +
+ * ADDR_HOST_MAX). An exit status. */
+static int join_server(const struct join_opts *o, const char *listen, char *server, size_t len)
 {
-	int r;
-	json_t *st = admin_status(o->sock, &r);
-	if (!st)
-		return cli_admin_unreachable(o->sock, r);
-	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
-	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
-	const char *listen = json_string_value(json_object_get(st, "listen"));
-	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX], host[ADDR_HOST_MAX], detail[DETAIL_MAX];
+	char host[ADDR_HOST_MAX], detail[DETAIL_MAX];
 	uint16_t port = ADDR_DEFAULT_PORT;
 	if (o->server) {
 		if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &port, detail) < 0) {
-			json_decref(st);
 			cli_error("invalid --server: %s", detail);
 			return EXIT_USAGE;
 		}
-		addr_join(host, port, server, sizeof(server));
+		addr_join(host, port, server, len);
 	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
 		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
 			char name[256] = "localhost";
 			gethostname(name, sizeof(name) - 1);
-			addr_join(name, port, server, sizeof(server));
+			addr_join(name, port, server, len);
 			fprintf(stderr,
 				"pkishare: pkishared listens on every address; using %s "
 				"(pass --server HOST[:PORT] to choose)\n",
 				server);
 		} else {
-			addr_join(host, port, server, sizeof(server));
+			addr_join(host, port, server, len);
 		}
 	} else {
-		str_copy(server, sizeof(server), "HOST:9443");
+		str_copy(server, len, "HOST:9443");
 	}
+	return EXIT_OK;
+}
+
+/* The certificate key as the command will carry it: --certificate-key's, else a
+ * placeholder (said on stderr). An exit status. */
+static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
+{
+	if (!o->key_arg) {
+		str_copy(hex, KEY_HEX_LEN + 1, "<certificate key from upload-certs>");
+		fprintf(stderr, "pkishare: no --certificate-key given; put the key that "
+				"'pkishare upload-certs' printed in its place\n");
+		return EXIT_OK;
+	}
+	int r = cli_take_key(o->key_arg, key);
+	if (r == EXIT_OK)
+		key_format(key, hex);
+	return r;
+}
+
+static void join_print(const struct join_opts *o, const char *server, const char *token,
+		       const char *pin, const char *pinned, const char *hex)
+{
+	if (!o->curl) {
+		printf(
+		    "pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
+		    server, token, pin, hex);
+		return;
+	}
+	/* curl -g: an IPv6 address in brackets is not a glob. */
+	printf("# On the joining node (needs curl, openssl and pkishare decrypt):\n"
+	       "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	       "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
+	       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
+	       "%s' "
+	       "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
+	       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
+	       "node.key "
+	       "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
+	       pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?", server,
+	       hex);
+}
+
+/* Plan (the server, the pin, the key), act (a new token), print the command. */
+static int print_join(const struct join_opts *o)
+{
+	int r;
+	_cleanup_(json_decrefp) json_t *st = admin_status(o->sock, &r);
+	if (!st)
+		return cli_admin_unreachable(o->sock, r);
+	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
+	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
+	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX];
+	int ex = join_server(o, json_string_value(json_object_get(st, "listen")), server,
+			     sizeof(server));
+	if (ex != EXIT_OK)
+		return ex;
 	if (!pin) {
-		json_decref(st);
 		cli_error("pkishared's serving chain has no CA certificate to pin; make its "
 			  "certificate with 'pkishare pki serving-cert'");
 		return EXIT_FAIL;
@@ -124,50 +170,18 @@ static int print_join(const struct join_opts *o)
 	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
 	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
-	if (!token || !key || !hex) {
-		json_decref(st);
+	if (!token || !key || !hex)
 		return EXIT_FAIL;
-	}
-	if (o->key_arg) {
-		r = cli_take_key(o->key_arg, key);
-		if (r != EXIT_OK) {
-			json_decref(st);
-			return r;
-		}
-		key_format(key, hex);
-	} else {
-		str_copy(hex, KEY_HEX_LEN + 1, "<certificate key from upload-certs>");
-		fprintf(stderr, "pkishare: no --certificate-key given; put the key that "
-				"'pkishare upload-certs' printed in its place\n");
-	}
-	r = create_token(o->sock, o->ttl, o->uses, token);
-	if (r != EXIT_OK) {
-		json_decref(st);
-		return r;
-	}
-	if (!o->curl) {
-		printf(
-		    "pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
-		    server, token, pin, hex);
-	} else {
-		/* curl -g: an IPv6 address in brackets is not a glob. */
-		printf(
-		    "# On the joining node (needs curl, openssl and pkishare decrypt):\n"
-		    "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-		    "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
-		    "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
-		    "%s' "
-		    "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
-		    "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
-		    "node.key "
-		    "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
-		    pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?",
-		    server, hex);
-	}
-	json_decref(st);
-	return EXIT_OK;
+	ex = join_key(o, key, hex);
+	if (ex == EXIT_OK)
+		ex = create_token(o->sock, o->ttl, o->uses, token);
+	if (ex == EXIT_OK)
+		join_print(o, server, token, pin, pinned, hex);
+	return ex;
 }
 
+/* >0 go on, 0 after --help, <0 a usage error (said). 66 lines: a getopt switch over the
+ * options reads best whole. */
 static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *print_cmd,
 			   const char *usage)
 {
@@ -192,7 +206,7 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 		case 'o':
 			if (strcmp(optarg, "json") != 0) {
 				cli_error("-o takes only json");
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			o->json = true;
 			break;
@@ -200,14 +214,14 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			if (duration_parse(optarg, &o->ttl) < 0) {
 				cli_error("invalid --ttl '%s': %s", optarg,
 					  error_message(-PKS_E_DURATION));
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			break;
 		case O_USES:
 			if (uint_parse(optarg, API_TOKEN_MAX_USES, &o->uses) < 0) {
 				cli_error("--uses must be a whole number from 0 (no limit) to %d",
 					  API_TOKEN_MAX_USES);
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			break;
 		case O_PRINT:
@@ -227,14 +241,14 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			return -1;
+			return 0;
 		default:
 			fputs(usage, stderr);
-			return EXIT_USAGE;
+			return -EINVAL;
 		}
 	}
 	o->sock = cli_admin_socket(sock);
-	return EXIT_OK;
+	return 1;
 }
 
 #define TOKEN_CREATE_USAGE                                                                         \
@@ -257,6 +271,78 @@ static const char token_delete_usage[] =
     "Usage: pkishare token delete ID [--admin-socket PATH]\n"
     "Delete a join token now (ID: the 6 characters before the dot).\n";
 
+static int token_create(const struct join_opts *o, bool print_cmd, int rest)
+{
+	if (rest != 0) {
+		cli_error("token create takes no arguments");
+		return EXIT_USAGE;
+	}
+	if (print_cmd)
+		return print_join(o);
+	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
+	if (!token)
+		return EXIT_FAIL;
+	int ex = create_token(o->sock, o->ttl, o->uses, token);
+	if (ex == EXIT_OK)
+		puts(token);
+	return ex;
+}
+
+static int token_delete(const struct join_opts *o, char **args, int rest)
+{
+	if (rest != 1 || !token_id_valid(args[0])) {
+		cli_error("token delete takes one token id (the 6 characters before the dot)");
+		return EXIT_USAGE;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", args[0]);
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	int r = admin_request(o->sock, "DELETE", path, NULL, &resp);
+	if (r < 0)
+		return cli_admin_unreachable(o->sock, r);
+	if (resp.status != 200)
+		return report("token delete", &resp);
+	printf("[token] Deleted token %s\n", args[0]);
+	return EXIT_OK;
+}
+
+static void token_list_print(const struct secret *body)
+{
+	_cleanup_(json_decrefp) json_t *l =
+	    json_loadb((const char *)body->data, body->len, 0, NULL);
+	size_t i;
+	json_t *t;
+	printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
+	json_array_foreach (l, i, t) {
+		json_int_t left = json_integer_value(json_object_get(t, "usesLeft"));
+		char lb[24] = "unlimited";
+		if (left)
+			snprintf(lb, sizeof(lb), "%lld", (long long)left);
+		printf("%-8s %-22s %-10s %lld\n", json_string_value(json_object_get(t, "id")),
+		       json_string_value(json_object_get(t, "expiresAt")), lb,
+		       (long long)json_integer_value(json_object_get(t, "used")));
+	}
+}
+
+static int token_list(const struct join_opts *o, int rest)
+{
+	if (rest != 0) {
+		cli_error("token list takes only -o json");
+		return EXIT_USAGE;
+	}
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	int r = admin_request(o->sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
+	if (r < 0)
+		return cli_admin_unreachable(o->sock, r);
+	if (resp.status != 200)
+		return report("token list", &resp);
+	if (o->json)
+		fwrite(resp.body->data, 1, resp.body->len, stdout);
+	else
+		token_list_print(resp.body);
+	return EXIT_OK;
+}
+
 int verb_token(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -271,82 +357,16 @@ int verb_token(int argc, char **argv)
 			    : !strcmp(sub, "delete") ? token_delete_usage
 						     : token_usage;
 	int r = parse_join_opts(argc - 1, argv + 1, &o, &print_cmd, usage);
-	if (r != EXIT_OK)
-		return r < 0 ? EXIT_OK : r;
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	int rest = argc - 1 - optind;
 	char **args = argv + 1 + optind;
-	if (!strcmp(sub, "create")) {
-		if (rest != 0) {
-			cli_error("token create takes no arguments");
-			return EXIT_USAGE;
-		}
-		if (print_cmd)
-			return print_join(&o);
-		_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
-		if (!token)
-			return EXIT_FAIL;
-		r = create_token(o.sock, o.ttl, o.uses, token);
-		if (r == EXIT_OK)
-			puts(token);
-		return r;
-	}
-	if (!strcmp(sub, "delete")) {
-		if (rest != 1 || !token_id_valid(args[0])) {
-			cli_error(
-			    "token delete takes one token id (the 6 characters before the dot)");
-			return EXIT_USAGE;
-		}
-		char path[64];
-		snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", args[0]);
-		struct http_response resp = {0};
-		r = admin_request(o.sock, "DELETE", path, NULL, &resp);
-		if (r < 0)
-			return cli_admin_unreachable(o.sock, r);
-		int ex = resp.status == 200 ? EXIT_OK : report("token delete", &resp);
-		if (ex == EXIT_OK)
-			printf("[token] Deleted token %s\n", args[0]);
-		http_response_done(&resp);
-		return ex;
-	}
-	if (!strcmp(sub, "list")) {
-		bool as_json = o.json;
-		if (rest != 0) {
-			cli_error("token list takes only -o json");
-			return EXIT_USAGE;
-		}
-		struct http_response resp = {0};
-		r = admin_request(o.sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
-		if (r < 0)
-			return cli_admin_unreachable(o.sock, r);
-		if (resp.status != 200) {
-			int ex = report("token list", &resp);
-			http_response_done(&resp);
-			return ex;
-		}
-		if (as_json) {
-			fwrite(resp.body->data, 1, resp.body->len, stdout);
-		} else {
-			json_t *l =
-			    json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
-			size_t i;
-			json_t *t;
-			printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
-			json_array_foreach (l, i, t) {
-				json_int_t left =
-				    json_integer_value(json_object_get(t, "usesLeft"));
-				char lb[24] = "unlimited";
-				if (left)
-					snprintf(lb, sizeof(lb), "%lld", (long long)left);
-				printf("%-8s %-22s %-10s %lld\n",
-				       json_string_value(json_object_get(t, "id")),
-				       json_string_value(json_object_get(t, "expiresAt")), lb,
-				       (long long)json_integer_value(json_object_get(t, "used")));
-			}
-			json_decref(l);
-		}
-		http_response_done(&resp);
-		return EXIT_OK;
-	}
+	if (!strcmp(sub, "create"))
+		return token_create(&o, print_cmd, rest);
+	if (!strcmp(sub, "delete"))
+		return token_delete(&o, args, rest);
+	if (!strcmp(sub, "list"))
+		return token_list(&o, rest);
 	cli_error("unknown 'token' verb '%s'", sub);
 	fputs(token_usage, stderr);
 	return EXIT_USAGE;
@@ -362,8 +382,8 @@ int verb_print_join_command(int argc, char **argv)
 	struct join_opts o = {0};
 	bool dummy = false;
 	int r = parse_join_opts(argc, argv, &o, &dummy, usage);
-	if (r != EXIT_OK)
-		return r < 0 ? EXIT_OK : r;
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	if (optind < argc) {
 		cli_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;

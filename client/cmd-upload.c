@@ -53,24 +53,23 @@ static int report_admin_error(const char *what, const struct http_response *resp
 	return EXIT_FAIL;
 }
 
-/* The daemon's default and maximum TTL, from its status. */
+/* The daemon's default and maximum TTL, from its status (left as they are if it does not
+ * say). */
 static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 {
-	struct http_response resp = {0};
+	_cleanup_(http_response_done) struct http_response resp = {0};
 	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	if (r < 0)
 		return r;
-	json_t *j = resp.status == 200
-			? json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL)
-			: NULL;
+	_cleanup_(json_decrefp) json_t *j =
+	    resp.status == 200 ? json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL)
+			       : NULL;
 	json_t *d = json_object_get(j, "defaultTtlSeconds"),
 	       *m = json_object_get(j, "maxTtlSeconds");
 	if (json_is_integer(d) && json_is_integer(m)) {
 		*ret_default = json_integer_value(d);
 		*ret_max = json_integer_value(m);
 	}
-	json_decref(j);
-	http_response_done(&resp);
 	return 0;
 }
 
@@ -99,182 +98,202 @@ static void upload_usage(FILE *f)
 	      f);
 }
 
-int verb_upload_certs(int argc, char **argv)
+enum {
+	UO_PKI = 256,
+	UO_TTL,
+	UO_MAXF,
+	UO_KEY,
+	UO_SKIP,
+	UO_SOCK,
+	UO_DROP,
+	UO_EXT0,
+	UO_EXT1,
+	UO_EXT2,
+	UO_CONFIG
+};
+
+/* upload-certs as its command line says. */
+struct upload_opts {
+	const char *pki_dir, *sock_opt, *config;
+	const char *extra; /* the first argument that is not an option */
+	char *key_arg;
+	int64_t ttl; /* 0: the daemon's default */
+	uint64_t max_fetches;
+	bool skip_print, drop_external;
+	const char *ext_paths[EXT_ETCD_COUNT];
+	struct profile flags; /* the profile fields the flags set */
+	unsigned given;
+	struct profile prof; /* what is sealed: the configuration's, then the flags' */
+};
+
+/* One option: >0 taken, 0 after --help, <0 a usage error (said). A switch over the
+ * options reads best whole. */
+static int upload_option(struct upload_opts *o, int c, char *arg)
 {
-	enum {
-		O_PKI = 256,
-		O_TTL,
-		O_MAXF,
-		O_KEY,
-		O_SKIP,
-		O_SOCK,
-		O_DROP,
-		O_EXT0,
-		O_EXT1,
-		O_EXT2,
-		O_CONFIG
-	};
+	switch (c) {
+	case UO_PKI:
+		o->pki_dir = arg;
+		return 1;
+	case UO_TTL:
+		if (duration_parse(arg, &o->ttl) < 0) {
+			cli_error("invalid --ttl '%s': %s", arg, error_message(-PKS_E_DURATION));
+			return -EINVAL;
+		}
+		return 1;
+	case UO_MAXF:
+		if (uint_parse(arg, API_MAX_FETCHES, &o->max_fetches) < 0) {
+			cli_error("--max-fetches must be a whole number from 0 (no limit) to %d",
+				  API_MAX_FETCHES);
+			return -EINVAL;
+		}
+		return 1;
+	case UO_KEY:
+		o->key_arg = arg;
+		return 1;
+	case UO_SKIP:
+		o->skip_print = true;
+		return 1;
+	case UO_SOCK:
+		o->sock_opt = arg;
+		return 1;
+	case 'u':
+		return 1;
+	case UO_EXT0:
+	case UO_EXT1:
+	case UO_EXT2:
+		o->ext_paths[c - UO_EXT0] = arg;
+		return 1;
+	case UO_DROP:
+		o->drop_external = true;
+		return 1;
+	case UO_CONFIG:
+		o->config = arg;
+		return 1;
+	case 'h':
+		upload_usage(stdout);
+		return 0;
+	default: {
+		int t = nodecerts_profile_option(&o->flags, c, arg, &o->given);
+		if (t > 0)
+			return 1;
+		if (t == 0)
+			upload_usage(stderr);
+		return -EINVAL;
+	}
+	}
+}
+
+/* >0 go on, 0 after --help, <0 a usage error (said). */
+static int upload_parse(int argc, char **argv, struct upload_opts *o)
+{
 	static const struct option opts[] = {
-	    {"pki-dir", required_argument, NULL, O_PKI},
-	    {"ttl", required_argument, NULL, O_TTL},
-	    {"max-fetches", required_argument, NULL, O_MAXF},
-	    {"certificate-key", required_argument, NULL, O_KEY},
-	    {"skip-certificate-key-print", no_argument, NULL, O_SKIP},
-	    {"admin-socket", required_argument, NULL, O_SOCK},
+	    {"pki-dir", required_argument, NULL, UO_PKI},
+	    {"ttl", required_argument, NULL, UO_TTL},
+	    {"max-fetches", required_argument, NULL, UO_MAXF},
+	    {"certificate-key", required_argument, NULL, UO_KEY},
+	    {"skip-certificate-key-print", no_argument, NULL, UO_SKIP},
+	    {"admin-socket", required_argument, NULL, UO_SOCK},
 	    {"upload-certs", no_argument, NULL, 'u'}, /* kubeadm habit; always true here */
-	    EXT_ETCD_LONG_OPTIONS(O_EXT0),
-	    {"drop-external-etcd", no_argument, NULL, O_DROP},
-	    {"config", required_argument, NULL, O_CONFIG},
+	    EXT_ETCD_LONG_OPTIONS(UO_EXT0),
+	    {"drop-external-etcd", no_argument, NULL, UO_DROP},
+	    {"config", required_argument, NULL, UO_CONFIG},
 	    NODECERTS_PROFILE_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *pki_dir = DEFAULT_PKI_DIR, *sock_opt = NULL, *config = NULL;
-	struct profile flags = {0}, prof = {0};
-	unsigned given = 0;
-	char detail[DETAIL_MAX] = "";
-	char *key_arg = NULL;
-	int64_t ttl = 0, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
-	uint64_t max_fetches = 0;
-	bool skip_print = false, drop_external = false;
-	const char *ext_paths[3] = {0};
 	int c, r;
-
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_PKI:
-			pki_dir = optarg;
-			break;
-		case O_TTL:
-			if (duration_parse(optarg, &ttl) < 0) {
-				cli_error("invalid --ttl '%s': %s", optarg,
-					  error_message(-PKS_E_DURATION));
-				return EXIT_USAGE;
-			}
-			break;
-		case O_MAXF:
-			if (uint_parse(optarg, API_MAX_FETCHES, &max_fetches) < 0) {
-				cli_error(
-				    "--max-fetches must be a whole number from 0 (no limit) to "
-				    "%d",
-				    API_MAX_FETCHES);
-				return EXIT_USAGE;
-			}
-			break;
-		case O_KEY:
-			key_arg = optarg;
-			break;
-		case O_SKIP:
-			skip_print = true;
-			break;
-		case O_SOCK:
-			sock_opt = optarg;
-			break;
-		case 'u':
-			break;
-		case O_EXT0:
-		case O_EXT1:
-		case O_EXT2:
-			ext_paths[c - O_EXT0] = optarg;
-			break;
-		case O_DROP:
-			drop_external = true;
-			break;
-		case O_CONFIG:
-			config = optarg;
-			break;
-		case 'h':
-			upload_usage(stdout);
-			return EXIT_OK;
-		default: {
-			int t = nodecerts_profile_option(&flags, c, optarg, &given);
-			if (t > 0)
-				break;
-			if (t == 0)
-				upload_usage(stderr);
-			return EXIT_USAGE;
-		}
-		}
-	}
-	/* The cluster's node-certificate profile: kubeadm's configuration, then flags. */
-	if (config && (r = kubeconf_read_warn(config, &prof, detail, config_warn, NULL)) < 0) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((r = upload_option(o, c, optarg)) <= 0)
+			return r;
+	o->extra = optind < argc ? argv[optind] : NULL;
+	return 1;
+}
+
+/* The cluster's node-certificate profile: kubeadm's configuration, then flags; and the
+ * external etcd files: flags, else the configuration. An exit status. */
+static int upload_profile(struct upload_opts *o)
+{
+	char detail[DETAIL_MAX] = "";
+	int r;
+	if (o->config &&
+	    (r = kubeconf_read_warn(o->config, &o->prof, detail, config_warn, NULL)) < 0) {
 		cli_error("cannot use --config: %s; nothing was uploaded", detail);
 		return r == -ENOENT || r == -EACCES ? EXIT_FAIL : EXIT_USAGE;
 	}
-	struct nodecerts_opts merge = {.prof = prof};
-	nodecerts_take_profile(&merge, &flags, "upload-certs");
-	prof = merge.prof;
+	struct nodecerts_opts merge = {.prof = o->prof};
+	nodecerts_take_profile(&merge, &o->flags, "upload-certs");
+	o->prof = merge.prof;
 	/* Every joiner makes its node certificates from this profile: a value none of them
 	 * could use is refused here, before it is sealed, not on each node after its fetch. */
-	if (nodecerts_profile_check(&prof, detail, DETAIL_MAX) < 0) {
+	if (nodecerts_profile_check(&o->prof, detail, DETAIL_MAX) < 0) {
 		cli_error("the cluster profile cannot make node certificates: %s; fix it in the "
 			  "configuration or the flag and upload again; nothing was uploaded",
 			  detail);
 		return EXIT_USAGE;
 	}
-	for (int i = 0; i < 3; i++) { /* external etcd files: flags, else the configuration */
-		const char *from_config[3] = {prof.external_ca, prof.external_cert,
-					      prof.external_key};
-		if (!ext_paths[i] && from_config[i][0])
-			ext_paths[i] = from_config[i];
-	}
-	if (optind < argc) {
-		cli_error("unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
-	const char *sock = cli_admin_socket(sock_opt);
-	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
-	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
-	if (!key || !hex)
-		return EXIT_FAIL;
-	if (key_arg) {
-		r = cli_take_key(key_arg, key);
-		if (r != EXIT_OK)
-			return r;
-	} else {
-		key_generate(key);
-	}
+	const char *from_config[EXT_ETCD_COUNT] = {o->prof.external_ca, o->prof.external_cert,
+						   o->prof.external_key};
+	for (int i = 0; i < EXT_ETCD_COUNT; i++)
+		if (!o->ext_paths[i] && from_config[i][0])
+			o->ext_paths[i] = from_config[i];
+	return EXIT_OK;
+}
 
-	struct pki_set plain = {0};
-	char missing[DETAIL_MAX] = "";
-	r = pkidir_read(pki_dir, &plain, missing, detail);
+/* The certificate key: --certificate-key's, else a new one. An exit status. */
+static int upload_key(char *key_arg, uint8_t *key)
+{
+	if (key_arg)
+		return cli_take_key(key_arg, key);
+	key_generate(key);
+	return EXIT_OK;
+}
+
+/* The shared PKI, and the external etcd files if given, into plain. An exit status. */
+static int upload_read(const struct upload_opts *o, struct pki_set *plain)
+{
+	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
+	int r = pkidir_read(o->pki_dir, plain, missing, detail);
 	if (r < 0) {
-		cli_error("cannot read the PKI in %s: %s (%s); nothing was uploaded", pki_dir,
+		cli_error("cannot read the PKI in %s: %s (%s); nothing was uploaded", o->pki_dir,
 			  error_message(r), detail);
 		return EXIT_FAIL;
 	}
-	int n_ext = (ext_paths[0] != NULL) + (ext_paths[1] != NULL) + (ext_paths[2] != NULL);
-	if (n_ext != 0 && n_ext != 3) {
-		pki_set_clear(&plain);
+	int n_ext = 0;
+	for (int i = 0; i < EXT_ETCD_COUNT; i++)
+		n_ext += o->ext_paths[i] != NULL;
+	if (n_ext != 0 && n_ext != EXT_ETCD_COUNT) {
 		cli_error(
 		    "external etcd needs all three of --external-etcd-ca, --external-etcd-cert "
 		    "and --external-etcd-key");
 		return EXIT_USAGE;
 	}
 	for (int i = 0; i < n_ext; i++) {
-		const char *const *names = ext_etcd_names;
+		const char *name = ext_etcd_names[i];
 		struct secret *data = NULL;
-		r = secret_read_file(ext_paths[i], PKI_FILE_MAX_BYTES, &data);
+		r = secret_read_file(o->ext_paths[i], PKI_FILE_MAX_BYTES, &data);
 		if (r >= 0)
-			r = pki_set_add(&plain, names[i], pki_known_lookup(names[i])->mode, data);
+			r = pki_set_add(plain, name, pki_known_lookup(name)->mode, data);
 		if (r < 0) {
-			cli_error("cannot read %s: %s; nothing was uploaded", ext_paths[i],
+			cli_error("cannot read %s: %s; nothing was uploaded", o->ext_paths[i],
 				  error_message(r));
-			pki_set_clear(&plain);
 			return EXIT_FAIL;
 		}
 	}
 	if (missing[0] && !n_ext)
 		fprintf(stderr,
 			"[upload-certs] Note: %s not found in %s: not shared (external etcd?)\n",
-			missing, pki_dir);
+			missing, o->pki_dir);
+	return EXIT_OK;
+}
 
-	r = daemon_ttls(sock, &def_ttl, &max_ttl);
-	if (r < 0) {
-		pki_set_clear(&plain);
+/* --ttl, else the daemon's default, within the daemon's --max-ttl. An exit status. */
+static int upload_ttl(const struct upload_opts *o, const char *sock, int64_t *ret_ttl)
+{
+	int64_t ttl = o->ttl, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
+	int r = daemon_ttls(sock, &def_ttl, &max_ttl);
+	if (r < 0)
 		return cli_admin_unreachable(sock, r);
-	}
 	if (ttl == 0)
 		ttl = def_ttl;
 	if (ttl > max_ttl) {
@@ -285,51 +304,115 @@ int verb_upload_certs(int argc, char **argv)
 		    "--ttl %s is longer than pkishared's --max-ttl %s; choose a shorter --ttl "
 		    "(nothing was uploaded)",
 		    a, b);
-		pki_set_clear(&plain);
 		return EXIT_USAGE;
 	}
-	int64_t now = time_now();
-	_cleanup_(secret_freep) struct secret *json = NULL;
+	*ret_ttl = ttl;
+	return EXIT_OK;
+}
+
+/* A sealed bundle and its times. */
+struct upload_bundle {
+	struct secret *json;
 	char id[BUNDLE_ID_HEX_LEN + 1];
-	r = bundle_seal(&plain, key, NULL, now, now + ttl, &prof, &json, id);
-	pki_set_clear(&plain);
+	int64_t now, ttl;
+};
+
+static void upload_bundle_done(struct upload_bundle *b)
+{
+	b->json = secret_free(b->json);
+}
+
+/* The bundle: the PKI read, its lifetime agreed with the daemon, sealed under key (the
+ * plaintext lives only in here). An exit status. */
+static int upload_seal(const struct upload_opts *o, const char *sock, const uint8_t *key,
+		       struct upload_bundle *ret)
+{
+	_cleanup_(pki_set_clearp) struct pki_set plain = {0};
+	int64_t ttl = 0;
+	int ex = upload_read(o, &plain);
+	if (ex == EXIT_OK)
+		ex = upload_ttl(o, sock, &ttl);
+	if (ex != EXIT_OK)
+		return ex;
+	int64_t now = time_now();
+	int r = bundle_seal(&plain, key, NULL, now, now + ttl, &o->prof, &ret->json, ret->id);
 	if (r < 0) {
 		cli_error("cannot seal the PKI: %s", error_message(r));
 		return EXIT_FAIL;
 	}
+	ret->now = now;
+	ret->ttl = ttl;
+	return EXIT_OK;
+}
+
+/* Hand the bundle to pkishared. An exit status. */
+static int upload_send(const struct upload_opts *o, const char *sock, const struct secret *json)
+{
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu%s",
-		 (unsigned long long)max_fetches, drop_external ? "&dropExternalEtcd=true" : "");
-	struct http_response resp = {0};
-	r = admin_request(sock, "PUT", path, json, &resp);
+		 (unsigned long long)o->max_fetches,
+		 o->drop_external ? "&dropExternalEtcd=true" : "");
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	int r = admin_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
-	if (resp.status != 201) {
-		int ex = report_admin_error("upload", &resp);
-		http_response_done(&resp);
-		return ex;
-	}
-	http_response_done(&resp);
+	return resp.status == 201 ? EXIT_OK : report_admin_error("upload", &resp);
+}
 
+/* What was stored, until when, with which profile, and the key unless told not to. */
+static void upload_report(const struct upload_opts *o, const struct upload_bundle *b,
+			  const uint8_t *key, char *hex)
+{
 	char until[RFC3339_LEN], kid[KEY_ID_HEX_LEN + 1], ttl_txt[32];
-	time_format(now + ttl, until);
+	time_format(b->now + b->ttl, until);
 	key_id(key, kid);
-	duration_format(ttl, ttl_txt, sizeof(ttl_txt));
-	printf("[upload-certs] Storing the certificates in pkishared (bundle %s, key id %s)\n", id,
-	       kid);
+	duration_format(b->ttl, ttl_txt, sizeof(ttl_txt));
+	printf("[upload-certs] Storing the certificates in pkishared (bundle %s, key id %s)\n",
+	       b->id, kid);
 	printf("[upload-certs] The bundle is wiped after %s (at %s)%s\n", ttl_txt, until,
-	       max_fetches ? " or after the allowed number of fetches" : "");
-	if (profile_is_set(&prof)) {
+	       o->max_fetches ? " or after the allowed number of fetches" : "");
+	if (profile_is_set(&o->prof)) {
 		char desc[2048];
-		profile_describe(&prof, desc, sizeof(desc));
+		profile_describe(&o->prof, desc, sizeof(desc));
 		printf("[upload-certs] Cluster profile for joining nodes' certificates: %s\n",
 		       desc);
 	}
-	if (!skip_print) {
+	if (!o->skip_print) {
 		key_format(key, hex);
 		printf("[upload-certs] Using certificate key:\n%s\n", hex);
 	}
-	return EXIT_OK;
+}
+
+/* Parse (options, profile), plan (key, PKI read, lifetime agreed, sealed), act (upload,
+ * report). */
+int verb_upload_certs(int argc, char **argv)
+{
+	struct upload_opts o = {.pki_dir = DEFAULT_PKI_DIR};
+	int r = upload_parse(argc, argv, &o);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
+	int ex = upload_profile(&o);
+	if (ex != EXIT_OK)
+		return ex;
+	if (o.extra) {
+		cli_error("unexpected argument '%s'", o.extra);
+		return EXIT_USAGE;
+	}
+	const char *sock = cli_admin_socket(o.sock_opt);
+	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
+	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
+	if (!key || !hex)
+		return EXIT_FAIL;
+	ex = upload_key(o.key_arg, key);
+	if (ex != EXIT_OK)
+		return ex;
+	_cleanup_(upload_bundle_done) struct upload_bundle b = {0};
+	ex = upload_seal(&o, sock, key, &b);
+	if (ex == EXIT_OK)
+		ex = upload_send(&o, sock, b.json);
+	if (ex == EXIT_OK)
+		upload_report(&o, &b, key, hex);
+	return ex;
 }
 
 /* Options of a verb that only talks to the admin socket. >0: go on with *ret_sock; 0: help
@@ -406,7 +489,8 @@ int verb_reload(int argc, char **argv)
 			  "bundle was kept");
 }
 
-int verb_status(int argc, char **argv)
+/* status' options: >0 go on, 0 after --help, <0 a usage error (said). */
+static int status_parse(int argc, char **argv, const char **ret_sock, bool *ret_json)
 {
 	static const struct option opts[] = {
 	    {"admin-socket", required_argument, NULL, 's'},
@@ -424,117 +508,133 @@ int verb_status(int argc, char **argv)
 		} else if (c == 'o') {
 			if (strcmp(optarg, "json") != 0) {
 				cli_error("-o supports only json");
-				return EXIT_USAGE;
+				return -EINVAL;
 			}
 			as_json = true;
 		} else if (c == 'h') {
 			puts("Usage: pkishare status [-o json] [--admin-socket PATH]\n"
 			     "Show what pkishared holds (ids and times, never a secret).");
-			return EXIT_OK;
+			return 0;
 		} else {
-			return EXIT_USAGE;
+			return -EINVAL;
 		}
 	}
-	const char *sock = cli_admin_socket(sock_opt);
-	struct http_response resp = {0};
-	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	if (resp.status != 200) {
-		int ex = report_admin_error("status", &resp);
-		http_response_done(&resp);
-		return ex;
+	*ret_sock = cli_admin_socket(sock_opt);
+	*ret_json = as_json;
+	return 1;
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static long long int_of(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* The held bundle: ids, times, fetches, its profile and who fetched it. */
+static void status_print_bundle(json_t *b)
+{
+	long long mf = int_of(b, "maxFetches");
+	char limit[32] = "no limit";
+	if (mf)
+		snprintf(limit, sizeof(limit), "of %lld", mf);
+	printf("bundle:     %s\nkey id:     %s\ncreated:    %s\nexpires:    %s (in %llds)\n"
+	       "fetches:    %lld (%s)\n",
+	       str_of(b, "id"), str_of(b, "keyId"), str_of(b, "createdAt"), str_of(b, "expiresAt"),
+	       int_of(b, "expiresInSeconds"), int_of(b, "fetches"), limit);
+	json_t *pj = json_object_get(b, "profile");
+	_cleanup_(freep) struct profile *prof =
+	    json_is_object(pj) ? calloc(1, sizeof(*prof)) : NULL;
+	if (prof && profile_from_json(pj, prof, NULL) == 0) {
+		char desc[2048];
+		profile_describe(prof, desc, sizeof(desc));
+		printf("profile:    %s\n", desc);
 	}
-	if (as_json) {
-		fwrite(resp.body->data, 1, resp.body->len, stdout);
-		http_response_done(&resp);
-		return EXIT_OK;
-	}
-	json_t *j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
-	http_response_done(&resp);
-	if (!j) {
-		cli_error("pkishared's status is not JSON");
-		return EXIT_FAIL;
-	}
-	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
-	printf("pkishared %s listening on %s\n", json_string_value(json_object_get(j, "version")),
-	       json_string_value(json_object_get(j, "listen")));
-	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
-	const char *pin = json_string_value(json_object_get(j, "caCertHash"));
-	printf("CA pin:     %s\n",
-	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
-	if (json_is_object(b)) {
-		json_int_t mf = json_integer_value(json_object_get(b, "maxFetches"));
-		char limit[32] = "no limit";
-		if (mf)
-			snprintf(limit, sizeof(limit), "of %lld", (long long)mf);
-		printf("bundle:     %s\nkey id:     %s\ncreated:    %s\nexpires:    %s (in %llds)\n"
-		       "fetches:    %lld (%s)\n",
-		       json_string_value(json_object_get(b, "id")),
-		       json_string_value(json_object_get(b, "keyId")),
-		       json_string_value(json_object_get(b, "createdAt")),
-		       json_string_value(json_object_get(b, "expiresAt")),
-		       (long long)json_integer_value(json_object_get(b, "expiresInSeconds")),
-		       (long long)json_integer_value(json_object_get(b, "fetches")), limit);
-		json_t *pj = json_object_get(b, "profile");
-		struct profile *prof = json_is_object(pj) ? calloc(1, sizeof(*prof)) : NULL;
-		if (prof && profile_from_json(pj, prof, NULL) == 0) {
-			char desc[2048];
-			profile_describe(prof, desc, sizeof(desc));
-			printf("profile:    %s\n", desc);
-		}
-		free(prof);
-		json_t *log = json_object_get(b, "fetchLog"), *f;
-		size_t i;
-		/* The source, always: an enrolled node chose its own name, so "node-2"
-		 * alone could be the operator's node-2 or a token holder's. */
-		json_array_foreach (log, i, f)
-			printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1,
-			       json_string_value(json_object_get(f, "at")),
-			       json_string_value(json_object_get(f, "client")),
-			       json_string_value(json_object_get(f, "clientSource")),
-			       json_string_value(json_object_get(f, "peer")));
-	} else {
-		printf("bundle:     none\n");
-	}
-	json_t *tokens = json_object_get(j, "tokens"), *t;
-	size_t ti;
-	json_array_foreach (tokens, ti, t)
-		printf("token:      %s until %s (used %lld)\n",
-		       json_string_value(json_object_get(t, "id")),
-		       json_string_value(json_object_get(t, "expiresAt")),
-		       (long long)json_integer_value(json_object_get(t, "used")));
-	if (json_is_object(prev))
-		printf("previous:   %s, %s at %s\n", json_string_value(json_object_get(prev, "id")),
-		       json_string_value(json_object_get(prev, "reason")),
-		       json_string_value(json_object_get(prev, "at")));
-	json_t *st = json_object_get(j, "state");
-	if (json_is_true(json_object_get(st, "kept")))
+	json_t *f;
+	size_t i;
+	/* The source, always: an enrolled node chose its own name, so "node-2" alone could be
+	 * the operator's node-2 or a token holder's. */
+	json_array_foreach (json_object_get(b, "fetchLog"), i, f)
+		printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1, str_of(f, "at"),
+		       str_of(f, "client"), str_of(f, "clientSource"), str_of(f, "peer"));
+}
+
+/* Whether the held state survives a restart, and what was refused of it. */
+static void status_print_state(json_t *st)
+{
+	bool kept = json_is_true(json_object_get(st, "kept"));
+	if (kept)
 		printf("state:      kept in systemd's store (%s) since %s, %lld restart(s) "
 		       "survived\n",
-		       json_string_value(json_object_get(st, "memory")),
-		       json_string_value(json_object_get(st, "heldSince")),
-		       (long long)json_integer_value(json_object_get(st, "restores")));
+		       str_of(st, "memory"), str_of(st, "heldSince"), int_of(st, "restores"));
 	else if (json_is_object(st))
-		printf("state:      not kept across restarts (%s)\n",
-		       json_string_value(json_object_get(st, "note")));
-	const char *note = json_string_value(json_object_get(st, "note"));
-	const char *refused = json_string_value(json_object_get(st, "refused"));
-	bool restored = json_integer_value(json_object_get(st, "restores")) > 0;
+		printf("state:      not kept across restarts (%s)\n", str_of(st, "note"));
+	const char *note = str_of(st, "note");
+	const char *refused = str_of(st, "refused");
+	bool restored = int_of(st, "restores") > 0;
 	/* Kept, but with something to say (a limit that could not be learnt, ...). */
-	if (json_is_true(json_object_get(st, "kept")) && note && note[0] &&
-	    !(refused && refused[0]))
+	if (kept && note && note[0] && !(refused && refused[0]))
 		printf("note:       %s\n", note);
 	if (refused && refused[0])
 		printf(restored ? "refused:    part of the previous state: %s\n"
 				: "refused:    the previous state (%s); started empty\n",
 		       refused);
+}
+
+static void status_print(json_t *j)
+{
+	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
+	printf("pkishared %s listening on %s\n", str_of(j, "version"), str_of(j, "listen"));
+	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
+	const char *pin = str_of(j, "caCertHash");
+	printf("CA pin:     %s\n",
+	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
+	if (json_is_object(b))
+		status_print_bundle(b);
+	else
+		printf("bundle:     none\n");
+	json_t *t;
+	size_t ti;
+	json_array_foreach (json_object_get(j, "tokens"), ti, t)
+		printf("token:      %s until %s (used %lld)\n", str_of(t, "id"),
+		       str_of(t, "expiresAt"), int_of(t, "used"));
+	if (json_is_object(prev))
+		printf("previous:   %s, %s at %s\n", str_of(prev, "id"), str_of(prev, "reason"),
+		       str_of(prev, "at"));
+	status_print_state(json_object_get(j, "state"));
 	json_t *keys = json_object_get(j, "keyIds");
 	if (json_is_object(keys))
 		printf("key ids:    %lld used (of %lld remembered; a full history refuses "
 		       "uploads)\n",
-		       (long long)json_integer_value(json_object_get(keys, "used")),
-		       (long long)json_integer_value(json_object_get(keys, "max")));
-	json_decref(j);
+		       int_of(keys, "used"), int_of(keys, "max"));
+}
+
+int verb_status(int argc, char **argv)
+{
+	const char *sock = NULL;
+	bool as_json = false;
+	int r = status_parse(argc, argv, &sock, &as_json);
+	if (r <= 0)
+		return r == 0 ? EXIT_OK : EXIT_USAGE;
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
+	if (r < 0)
+		return cli_admin_unreachable(sock, r);
+	if (resp.status != 200)
+		return report_admin_error("status", &resp);
+	if (as_json) {
+		fwrite(resp.body->data, 1, resp.body->len, stdout);
+		return EXIT_OK;
+	}
+	_cleanup_(json_decrefp) json_t *j =
+	    json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+	if (!j) {
+		cli_error("pkishared's status is not JSON");
+		return EXIT_FAIL;
+	}
+	status_print(j);
 	return EXIT_OK;
 }

@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "addr.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "nodecerts.h"
@@ -382,50 +383,44 @@ static int check_existing(const char *pki_dir, const char *base, const struct ce
 			  const struct ca *ca, char *why, size_t why_len)
 {
 	char path[4096];
-	X509 *cert = NULL;
-	struct secret *cert_pem = NULL, *key_pem = NULL;
-	int bad = -1;
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	_cleanup_(secret_freep) struct secret *cert_pem = NULL, *key_pem = NULL;
 	snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, base);
 	if (secret_read_file(path, CA_KEY_MAX, &cert_pem) < 0 ||
 	    x509_cert_load(cert_pem->data, cert_pem->len, &cert) < 0) {
 		snprintf(why, why_len, "the certificate does not load");
-		goto out;
+		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s.key", pki_dir, base);
 	if (secret_read_file(path, CA_KEY_MAX, &key_pem) < 0 ||
 	    x509_pair_check(key_pem->data, key_pem->len, cert_pem->data, cert_pem->len) < 0) {
 		snprintf(why, why_len, "%s.key is not the key of %s.crt", base, base);
-		goto out;
+		return -1;
 	}
 	if (ca && (X509_check_issued(ca->cert, cert) != X509_V_OK ||
 		   X509_verify(cert, X509_get0_pubkey(ca->cert)) != 1)) {
 		snprintf(why, why_len,
 			 "it is not signed by this cluster's CA (made for another "
 			 "cluster?)");
-		goto out;
+		return -1;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ||
 	    X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
 		snprintf(why, why_len, "it is expired or not yet valid");
-		goto out;
+		return -1;
 	}
 	for (size_t i = 0; i < spec->n_dns; i++)
 		if (X509_check_host(cert, spec->dns[i], 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
 				    NULL) != 1) {
 			snprintf(why, why_len, "its SANs lack the DNS name %s", spec->dns[i]);
-			goto out;
+			return -1;
 		}
 	for (size_t i = 0; i < spec->n_ips; i++)
 		if (X509_check_ip_asc(cert, spec->ips[i], 0) != 1) {
 			snprintf(why, why_len, "its SANs lack the IP address %s", spec->ips[i]);
-			goto out;
+			return -1;
 		}
-	bad = 0;
-out:
-	X509_free(cert);
-	secret_free(cert_pem);
-	secret_free(key_pem);
-	return bad;
+	return 0;
 }
 
 /* Every input check, before anything is made; an exit status. */
@@ -476,6 +471,183 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 	return EXIT_OK;
 }
 
+/* One node certificate: its file base name, what it says, the CA that signs it, and
+ * whether it is etcd's (none with an external etcd). */
+struct node_cert {
+	const char *base;
+	struct cert_spec spec;
+	const struct ca *ca;
+	bool etcd;
+};
+#define NODE_CERTS 7
+
+/* Everything build() works from: the names the certificates carry (the specs point into
+ * the sans), the CAs that sign them, and the certificates. */
+struct node_plan {
+	char svc_ip[64], fqdn[300], endpoint[256];
+	struct ca ca, fp, etcd;
+	struct sans api, eserver, epeer;
+	struct node_cert certs[NODE_CERTS];
+};
+
+static void node_plan_done(struct node_plan *np)
+{
+	ca_done(&np->ca);
+	ca_done(&np->fp);
+	ca_done(&np->etcd);
+}
+
+/* The CAs, from the opened bundle (cas) or from o->pki_dir (from_dir); neither in a plan.
+ * An exit status. */
+static int node_cas(const struct nodecerts_opts *o, const struct pki_set *cas, bool from_dir,
+		    struct node_plan *np)
+{
+	char detail[DETAIL_MAX] = "";
+	bool need_etcd = !o->external_etcd;
+	int r = 0;
+	if (cas) {
+		r = ca_from_set(cas, "ca", &np->ca, detail);
+		if (r >= 0)
+			r = ca_from_set(cas, "front-proxy-ca", &np->fp, detail);
+		if (r >= 0 && need_etcd)
+			r = ca_from_set(cas, "etcd/ca", &np->etcd, detail);
+	} else if (from_dir) {
+		r = ca_load(o->pki_dir, "ca", &np->ca, detail);
+		if (r >= 0)
+			r = ca_load(o->pki_dir, "front-proxy-ca", &np->fp, detail);
+		if (r >= 0 && need_etcd)
+			r = ca_load(o->pki_dir, "etcd/ca", &np->etcd, detail);
+	}
+	if (r < 0) {
+		cli_error("cannot load the CA %s: %s; install the shared PKI first (pkishare join "
+			  "or decrypt); nothing was changed",
+			  detail, error_message(r));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* kubeadm's certlist.go: the API server's names and addresses, the endpoint's host, then
+ * apiServer.certSANs; etcd's server and peer: node name, localhost, the advertise address
+ * and loopback, then their extra SANs. */
+static void node_sans(const struct nodecerts_opts *o, struct node_plan *np)
+{
+	const struct profile *p = &o->prof;
+	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
+	snprintf(np->fqdn, sizeof(np->fqdn), "kubernetes.default.svc.%s", domain);
+	const char *api_base[] = {
+	    o->node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+	    np->fqdn,	  np->svc_ip,	o->advertise_address};
+	san_add_all(&np->api, api_base, ELEMENTSOF(api_base));
+	if (p->endpoint[0])
+		san_add(&np->api, np->endpoint);
+	for (size_t i = 0; i < p->n_api_sans; i++)
+		san_add(&np->api, p->api_sans[i]);
+	const char *etcd_base[] = {o->node_name, "localhost", o->advertise_address, "127.0.0.1",
+				   "::1"};
+	san_add_all(&np->eserver, etcd_base, ELEMENTSOF(etcd_base));
+	for (size_t i = 0; i < p->n_etcd_server_sans; i++)
+		san_add(&np->eserver, p->etcd_server_sans[i]);
+	san_add_all(&np->epeer, etcd_base, ELEMENTSOF(etcd_base));
+	for (size_t i = 0; i < p->n_etcd_peer_sans; i++)
+		san_add(&np->epeer, p->etcd_peer_sans[i]);
+}
+
+/* kubeadm's node certificates, in kubeadm's order, with the names of np. A table: it
+ * reads best whole. */
+static void node_certs(const struct nodecerts_opts *o, struct node_plan *np)
+{
+	const struct profile *p = &o->prof;
+	int days = p->validity_s ? (int)(p->validity_s / 86400) : NODE_CERT_DAYS;
+	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
+	const struct node_cert certs[NODE_CERTS] = {
+	    {"apiserver",
+	     {.cn = "kube-apiserver",
+	      .dns = np->api.dns,
+	      .n_dns = np->api.n_dns,
+	      .ips = np->api.ips,
+	      .n_ips = np->api.n_ips,
+	      .server_auth = true},
+	     &np->ca,
+	     false},
+	    {"apiserver-kubelet-client",
+	     {.cn = "kube-apiserver-kubelet-client",
+	      .org = "kubeadm:cluster-admins",
+	      .client_auth = true},
+	     &np->ca,
+	     false},
+	    {"front-proxy-client",
+	     {.cn = "front-proxy-client", .client_auth = true},
+	     &np->fp,
+	     false},
+	    {"apiserver-etcd-client",
+	     {.cn = "kube-apiserver-etcd-client", .client_auth = true},
+	     &np->etcd,
+	     true},
+	    {"etcd/server",
+	     {.cn = o->node_name,
+	      .dns = np->eserver.dns,
+	      .n_dns = np->eserver.n_dns,
+	      .ips = np->eserver.ips,
+	      .n_ips = np->eserver.n_ips,
+	      .server_auth = true,
+	      .client_auth = true},
+	     &np->etcd,
+	     true},
+	    {"etcd/peer",
+	     {.cn = o->node_name,
+	      .dns = np->epeer.dns,
+	      .n_dns = np->epeer.n_dns,
+	      .ips = np->epeer.ips,
+	      .n_ips = np->epeer.n_ips,
+	      .server_auth = true,
+	      .client_auth = true},
+	     &np->etcd,
+	     true},
+	    {"etcd/healthcheck-client",
+	     {.cn = "kube-etcd-healthcheck-client", .client_auth = true},
+	     &np->etcd,
+	     true},
+	};
+	for (size_t i = 0; i < NODE_CERTS; i++) {
+		np->certs[i] = certs[i];
+		np->certs[i].spec.days = days;
+		np->certs[i].spec.seconds = seconds;
+	}
+}
+
+/* One certificate: one already present is checked (with its chain unless planning) and
+ * kept; else it is issued into set, or in a plan only counted. An exit status. */
+static int node_cert_make(const struct nodecerts_opts *o, const struct node_cert *c, bool plan,
+			  struct pki_set *set, const char *tag, size_t *made, size_t *kept)
+{
+	if (!o->force && present(o->pki_dir, c->base)) {
+		char why[256];
+		if (check_existing(o->pki_dir, c->base, &c->spec, plan ? NULL : c->ca, why,
+				   sizeof(why)) < 0) {
+			cli_error(
+			    "%s/%s.crt is already there and kubeadm would refuse it: %s; "
+			    "remove it or pass --force to make a new one; nothing was changed",
+			    o->pki_dir, c->base, why);
+			return EXIT_EXISTS;
+		}
+		++*kept;
+		return EXIT_OK;
+	}
+	if (!plan) {
+		printf("[%s] Generating %s.crt and .key\n", tag, c->base);
+		fflush(stdout);
+		int r = issue(set, c->base, &c->spec, c->ca, nodecerts_key_type(o->prof.algorithm));
+		if (r < 0) {
+			cli_error("cannot issue %s: %s; nothing was changed", c->base,
+				  error_message(r));
+			return EXIT_FAIL;
+		}
+	}
+	++*made;
+	return EXIT_OK;
+}
+
 /* Plan (cas NULL, nothing issued: inputs and present certificates checked without the
  * chain) or build: certificates signed by the CAs of cas (the opened bundle) or, with
  * from_dir, of o->pki_dir, added to set. ret_made/ret_kept count them. An exit status;
@@ -483,170 +655,26 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool from_dir,
 		 struct pki_set *set, size_t *ret_made, size_t *ret_kept, const char *tag)
 {
-	struct ca ca = {0}, fp = {0}, etcd = {0};
-	char detail[DETAIL_MAX] = "", svc_ip[64], fqdn[300], endpoint[256];
-	int r, ex = check_inputs(o, svc_ip, sizeof(svc_ip), endpoint, sizeof(endpoint));
+	_cleanup_(node_plan_done) struct node_plan np = {0};
+	int ex = check_inputs(o, np.svc_ip, sizeof(np.svc_ip), np.endpoint, sizeof(np.endpoint));
+	if (ex == EXIT_OK)
+		ex = node_cas(o, cas, from_dir, &np);
 	if (ex != EXIT_OK)
 		return ex;
-	ex = EXIT_FAIL;
-	const struct profile *p = &o->prof;
-	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
-	const char *ep = p->endpoint[0] ? p->endpoint : NULL;
-	long days = p->validity_s ? (long)(p->validity_s / 86400) : NODE_CERT_DAYS;
-	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
-	bool need_etcd = !o->external_etcd, plan = !cas && !from_dir;
-	r = 0;
-	if (cas) {
-		r = ca_from_set(cas, "ca", &ca, detail);
-		if (r >= 0)
-			r = ca_from_set(cas, "front-proxy-ca", &fp, detail);
-		if (r >= 0 && need_etcd)
-			r = ca_from_set(cas, "etcd/ca", &etcd, detail);
-	} else if (from_dir) {
-		r = ca_load(o->pki_dir, "ca", &ca, detail);
-		if (r >= 0)
-			r = ca_load(o->pki_dir, "front-proxy-ca", &fp, detail);
-		if (r >= 0 && need_etcd)
-			r = ca_load(o->pki_dir, "etcd/ca", &etcd, detail);
-	}
-	if (r < 0) {
-		cli_error("cannot load the CA %s: %s; install the shared PKI first (pkishare join "
-			  "or decrypt); nothing was changed",
-			  detail, error_message(r));
-		goto out;
-	}
-	/* kubeadm's certlist.go: the API server's names and addresses, the endpoint's host,
-	 * then apiServer.certSANs; etcd's server and peer: node name, localhost, the
-	 * advertise address and loopback, then their extra SANs. */
-	snprintf(fqdn, sizeof(fqdn), "kubernetes.default.svc.%s", domain);
-	struct sans api = {0}, eserver = {0}, epeer = {0};
-	const char *api_base[] = {
-	    o->node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-	    fqdn,	  svc_ip,	o->advertise_address};
-	san_add_all(&api, api_base, ELEMENTSOF(api_base));
-	if (ep)
-		san_add(&api, endpoint);
-	for (size_t i = 0; i < p->n_api_sans; i++)
-		san_add(&api, p->api_sans[i]);
-	const char *etcd_base[] = {o->node_name, "localhost", o->advertise_address, "127.0.0.1",
-				   "::1"};
-	san_add_all(&eserver, etcd_base, ELEMENTSOF(etcd_base));
-	for (size_t i = 0; i < p->n_etcd_server_sans; i++)
-		san_add(&eserver, p->etcd_server_sans[i]);
-	san_add_all(&epeer, etcd_base, ELEMENTSOF(etcd_base));
-	for (size_t i = 0; i < p->n_etcd_peer_sans; i++)
-		san_add(&epeer, p->etcd_peer_sans[i]);
-	struct {
-		const char *base;
-		struct cert_spec spec;
-		struct ca *ca;
-		bool etcd;
-	} certs[] = {
-	    {"apiserver",
-	     {.cn = "kube-apiserver",
-	      .dns = api.dns,
-	      .n_dns = api.n_dns,
-	      .ips = api.ips,
-	      .n_ips = api.n_ips,
-	      .server_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &ca,
-	     false},
-	    {"apiserver-kubelet-client",
-	     {.cn = "kube-apiserver-kubelet-client",
-	      .org = "kubeadm:cluster-admins",
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &ca,
-	     false},
-	    {"front-proxy-client",
-	     {.cn = "front-proxy-client",
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &fp,
-	     false},
-	    {"apiserver-etcd-client",
-	     {.cn = "kube-apiserver-etcd-client",
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &etcd,
-	     true},
-	    {"etcd/server",
-	     {.cn = o->node_name,
-	      .dns = eserver.dns,
-	      .n_dns = eserver.n_dns,
-	      .ips = eserver.ips,
-	      .n_ips = eserver.n_ips,
-	      .server_auth = true,
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &etcd,
-	     true},
-	    {"etcd/peer",
-	     {.cn = o->node_name,
-	      .dns = epeer.dns,
-	      .n_dns = epeer.n_dns,
-	      .ips = epeer.ips,
-	      .n_ips = epeer.n_ips,
-	      .server_auth = true,
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &etcd,
-	     true},
-	    {"etcd/healthcheck-client",
-	     {.cn = "kube-etcd-healthcheck-client",
-	      .client_auth = true,
-	      .days = (int)days,
-	      .seconds = seconds},
-	     &etcd,
-	     true},
-	};
+	node_sans(o, &np);
+	node_certs(o, &np);
+	bool plan = !cas && !from_dir;
 	size_t made = 0, kept = 0;
-	for (size_t i = 0; i < ELEMENTSOF(certs); i++) {
-		if (certs[i].etcd && !need_etcd)
+	for (size_t i = 0; i < NODE_CERTS; i++) {
+		if (np.certs[i].etcd && o->external_etcd)
 			continue;
-		if (!o->force && present(o->pki_dir, certs[i].base)) {
-			char why[256];
-			if (check_existing(o->pki_dir, certs[i].base, &certs[i].spec,
-					   plan ? NULL : certs[i].ca, why, sizeof(why)) < 0) {
-				cli_error(
-				    "%s/%s.crt is already there and kubeadm would refuse it: "
-				    "%s; remove it or pass --force to make a new one; nothing "
-				    "was changed",
-				    o->pki_dir, certs[i].base, why);
-				ex = EXIT_EXISTS;
-				goto out;
-			}
-			kept++;
-			continue;
-		}
-		if (!plan) {
-			printf("[%s] Generating %s.crt and .key\n", tag, certs[i].base);
-			fflush(stdout);
-			r = issue(set, certs[i].base, &certs[i].spec, certs[i].ca,
-				  nodecerts_key_type(p->algorithm));
-			if (r < 0) {
-				cli_error("cannot issue %s: %s; nothing was changed", certs[i].base,
-					  error_message(r));
-				goto out;
-			}
-		}
-		made++;
+		ex = node_cert_make(o, &np.certs[i], plan, set, tag, &made, &kept);
+		if (ex != EXIT_OK)
+			return ex;
 	}
 	*ret_made = made;
 	*ret_kept = kept;
-	ex = EXIT_OK;
-out:
-	ca_done(&ca);
-	ca_done(&fp);
-	ca_done(&etcd);
-	return ex;
+	return EXIT_OK;
 }
 
 int nodecerts_check(const struct nodecerts_opts *o)
@@ -668,13 +696,12 @@ int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, s
 
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 {
-	struct pki_set set = {0};
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
 	char detail[DETAIL_MAX] = "";
 	size_t made = 0, kept = 0;
 	int r, ex = build(o, NULL, true, &set, &made, &kept, tag);
 	if (ex != EXIT_OK)
-		goto out;
-	ex = EXIT_FAIL;
+		return ex;
 	if (made) {
 		struct pkidir_report rep;
 		r = pkidir_install(o->pki_dir, &set, o->force ? PKIDIR_FORCE : 0, &rep, detail);
@@ -683,16 +710,12 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 			    "cannot install the node certificates into %s: %s (%s); nothing was "
 			    "changed",
 			    o->pki_dir, error_message(r), detail);
-			ex = cli_exit_for(r);
-			goto out;
+			return cli_exit_for(r);
 		}
 	}
 	printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, checked "
 	       "and kept%s\n",
 	       tag, o->node_name, o->advertise_address, made, kept,
 	       kept && !o->force ? " (--force to replace)" : "");
-	ex = EXIT_OK;
-out:
-	pki_set_clear(&set);
-	return ex;
+	return EXIT_OK;
 }

@@ -25,3 +25,8 @@ static inline void evp_pkey_freep(EVP_PKEY **p)
 }
 
 /* json_t: jansson's own json_decrefp. */
+
+static inline void evp_cipher_ctx_freep(EVP_CIPHER_CTX **p)
+{
+	EVP_CIPHER_CTX_free(*p);
+}

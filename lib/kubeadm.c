@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 #include <sodium.h>
 
+#include "cleanup.h"
 #include "error.h"
 #include "key.h"
 #include "kubeadm.h"
@@ -28,25 +29,22 @@ int kubeadm_encrypt(const uint8_t *key, const uint8_t *pt, size_t len, struct se
 {
 	_cleanup_(secret_freep) struct secret *out =
 	    secret_new(len + KUBEADM_NONCE_BYTES + KUBEADM_TAG_BYTES);
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int outl = 0, finl = 0, r = -EIO;
+	_cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl = 0, finl = 0;
 
 	if (!out || !ctx || len > INT32_MAX)
-		goto done;
+		return -EIO;
 	if (RAND_bytes(out->data, KUBEADM_NONCE_BYTES) != 1)
-		goto done;
+		return -EIO;
 	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, out->data) != 1 ||
 	    EVP_EncryptUpdate(ctx, out->data + KUBEADM_NONCE_BYTES, &outl, pt, (int)len) != 1 ||
 	    EVP_EncryptFinal_ex(ctx, out->data + KUBEADM_NONCE_BYTES + outl, &finl) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KUBEADM_TAG_BYTES,
 				out->data + KUBEADM_NONCE_BYTES + outl + finl) != 1)
-		goto done;
+		return -EIO;
 	out->len = KUBEADM_NONCE_BYTES + (size_t)outl + (size_t)finl + KUBEADM_TAG_BYTES;
 	*ret = TAKE_PTR(out);
-	r = 0;
-done:
-	EVP_CIPHER_CTX_free(ctx);
-	return r;
+	return 0;
 }
 
 int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct secret **ret)
@@ -55,14 +53,12 @@ int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct se
 		return -PKS_E_KUBEADM_SHORT;
 	size_t ct_len = len - KUBEADM_NONCE_BYTES - KUBEADM_TAG_BYTES;
 	_cleanup_(secret_freep) struct secret *out = secret_new(ct_len);
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int outl = 0, finl = 0, r = -PKS_E_AUTH;
+	_cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl = 0, finl = 0;
 	uint8_t tag[KUBEADM_TAG_BYTES];
 
-	if (!out || !ctx || ct_len > INT32_MAX) {
-		EVP_CIPHER_CTX_free(ctx);
+	if (!out || !ctx || ct_len > INT32_MAX)
 		return -ENOMEM;
-	}
 	memcpy(tag, in + len - KUBEADM_TAG_BYTES, KUBEADM_TAG_BYTES);
 	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
 	    EVP_DecryptUpdate(ctx, out->data, &outl, in + KUBEADM_NONCE_BYTES, (int)ct_len) == 1 &&
@@ -70,13 +66,11 @@ int kubeadm_decrypt(const uint8_t *key, const uint8_t *in, size_t len, struct se
 	    EVP_DecryptFinal_ex(ctx, out->data + outl, &finl) == 1) {
 		out->len = (size_t)outl + (size_t)finl;
 		*ret = TAKE_PTR(out);
-		r = 0;
-	} else {
-		/* GCM decrypts before it authenticates: wipe what was produced. */
-		secret_wipe(out->data, out->cap);
+		return 0;
 	}
-	EVP_CIPHER_CTX_free(ctx);
-	return r;
+	/* GCM decrypts before it authenticates: wipe what was produced. */
+	secret_wipe(out->data, out->cap);
+	return -PKS_E_AUTH;
 }
 
 /* kubeadm's Secret data key for a file name in the PKI directory: '/' becomes '-'. */
@@ -138,22 +132,16 @@ static int pairs_check(const struct pki_set *set, struct secret *const ext[KUBEA
 	return 0;
 }
 
-int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct pki_set *ret,
-			struct secret *ret_external[KUBEADM_EXT_COUNT], char *detail)
+/* The Secret in json: the document itself or, in a List (pkishare export's: the Secret
+ * and its RBAC), its first Secret; it must have a data map. */
+static int secret_load(const char *json, size_t len, json_t **ret, char *detail)
 {
-	struct pki_set set = {0};
-	struct secret *ext[KUBEADM_EXT_COUNT] = {0};
-	bool has_local_etcd = false, has_ext_etcd = false;
 	json_error_t jerr;
-	const char *skey;
-	json_t *v;
-	int r = 0;
-
 	if (len > KUBEADM_SECRET_MAX_BYTES) {
 		set_detail(detail, "Secret larger than 1 MiB");
 		return -PKS_E_TOO_BIG;
 	}
-	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	_cleanup_(json_decrefp) json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (detail)
 			snprintf(detail, DETAIL_MAX, "not JSON: line %d column %d: %s", jerr.line,
@@ -161,7 +149,7 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 		return -PKS_E_BUNDLE_FORMAT;
 	}
 	const char *kind = json_string_value(json_object_get(root, "kind"));
-	if (kind && !strcmp(kind, "List")) { /* pkishare export's: the Secret and its RBAC */
+	if (kind && !strcmp(kind, "List")) {
 		size_t i;
 		json_t *item, *secret = NULL;
 		json_array_foreach (json_object_get(root, "items"), i, item) {
@@ -179,112 +167,150 @@ int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct
 		}
 		kind = json_string_value(json_object_get(root, "kind"));
 	}
-	json_t *data = json_object_get(root, "data");
-	if (!kind || strcmp(kind, "Secret") != 0 || !json_is_object(data)) {
-		json_decref(root);
+	if (!kind || strcmp(kind, "Secret") != 0 ||
+	    !json_is_object(json_object_get(root, "data"))) {
 		set_detail(detail, "expected a Secret with a data map, as 'kubectl get secret "
 				   "kubeadm-certs -n kube-system -o json' prints it");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach (data, skey, v) {
-		int ei = external_index(skey);
-		const struct pki_known *k = ei < 0 ? known_for_secret_key(skey) : NULL;
-		if (!k && ei < 0) {
-			if (detail)
-				snprintf(detail, DETAIL_MAX, "unknown data key \"%.64s\"", skey);
-			r = -PKS_E_NAME;
-			break;
-		}
-		if (k && !k->required && !k->external)
-			has_local_etcd = true;
-		if (ei >= 0)
-			has_ext_etcd = true;
-		if (!json_is_string(v) && !json_is_null(v)) {
-			if (detail)
-				snprintf(detail, DETAIL_MAX, "data[%s] is not a string", skey);
-			r = -PKS_E_BUNDLE_FORMAT;
-			break;
-		}
-		const char *b64 = json_is_string(v) ? json_string_value(v) : "";
-		size_t blen = strlen(b64), raw_len = 0;
-		if (blen == 0)
-			continue; /* kubeadm stores files missing on disk as empty entries */
-		_cleanup_(secret_freep) struct secret *raw = secret_new(blen / 4 * 3 + 3);
-		const char *end = NULL;
-		if (!raw) {
-			r = -ENOMEM;
-			break;
-		}
-		if (sodium_base642bin(raw->data, raw->cap, b64, blen, NULL, &raw_len, &end, B64) !=
-			0 ||
-		    end != b64 + blen) {
-			if (detail)
-				snprintf(detail, DETAIL_MAX, "data[%s] is not valid base64", skey);
-			r = -PKS_E_BUNDLE_FORMAT;
-			break;
-		}
-		struct secret *pt = NULL;
-		r = kubeadm_decrypt(key, raw->data, raw_len, &pt);
-		if (r < 0) {
-			if (detail)
-				snprintf(detail, DETAIL_MAX, "data[%s]", skey);
-			break;
-		}
-		if (ei >= 0) {
-			ext[ei] = pt;
-		} else {
-			r = pki_set_add(&set, k->name, k->mode, pt);
-			if (r < 0) {
-				set_detail(detail, skey);
-				break;
-			}
-		}
+	*ret = TAKE_PTR(root);
+	return 0;
+}
+
+/* What the entries of a Secret opened into. */
+struct opened {
+	struct pki_set set;
+	struct secret *ext[KUBEADM_EXT_COUNT];
+	bool has_local_etcd, has_ext_etcd;
+};
+
+static void opened_done(struct opened *o)
+{
+	pki_set_clear(&o->set);
+	ext_etcd_freep(&o->ext);
+}
+
+/* One entry's base64 (blen bytes at b64, not empty), decoded and decrypted under key. */
+static int entry_decrypt(const char *skey, const char *b64, size_t blen, const uint8_t *key,
+			 struct secret **ret, char *detail)
+{
+	_cleanup_(secret_freep) struct secret *raw = secret_new(blen / 4 * 3 + 3);
+	const char *end = NULL;
+	size_t raw_len = 0;
+	if (!raw)
+		return -ENOMEM;
+	if (sodium_base642bin(raw->data, raw->cap, b64, blen, NULL, &raw_len, &end, B64) != 0 ||
+	    end != b64 + blen) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "data[%s] is not valid base64", skey);
+		return -PKS_E_BUNDLE_FORMAT;
 	}
-	if (r >= 0) {
-		/* kubeadm's join requires every key it would have uploaded. */
-		for (size_t i = 0; i < pki_shared_files_count && r >= 0; i++) {
-			const struct pki_known *k = &pki_shared_files[i];
-			char mapped[PKI_NAME_MAX];
-			secret_key_of(k->name, mapped);
-			if (k->required && !json_object_get(data, mapped)) {
-				if (detail)
-					snprintf(detail, DETAIL_MAX,
-						 "the Secret lacks the required key \"%s\"",
-						 mapped);
-				r = -PKS_E_MISSING;
-			}
-		}
-		/* kubeadm accepts emptied required entries and swapped keys; we do not. */
-		for (size_t i = 0; i < pki_shared_files_count && r >= 0; i++) {
-			const struct pki_known *k = &pki_shared_files[i];
-			char mapped[PKI_NAME_MAX];
-			secret_key_of(k->name, mapped);
-			if (k->required && !pki_set_find(&set, k->name)) {
-				if (detail)
-					snprintf(detail, DETAIL_MAX,
-						 "the Secret's required entry \"%s\" is empty",
-						 mapped);
-				r = -PKS_E_MISSING;
-			}
-		}
-		r = r < 0 ? r : pairs_check(&set, ext, detail);
-		if (r >= 0 && !has_local_etcd && !has_ext_etcd) {
-			set_detail(detail,
-				   "the Secret has neither etcd-ca.* nor external-etcd-* keys");
-			r = -PKS_E_MISSING;
-		}
+	int r = kubeadm_decrypt(key, raw->data, raw_len, ret);
+	if (r < 0 && detail)
+		snprintf(detail, DETAIL_MAX, "data[%s]", skey);
+	return r;
+}
+
+/* One data entry: a known key whose value is a string (an empty one is a file kubeadm
+ * found missing on disk), opened into o. */
+static int open_entry(struct opened *o, const char *skey, json_t *v, const uint8_t *key,
+		      char *detail)
+{
+	int ei = external_index(skey);
+	const struct pki_known *k = ei < 0 ? known_for_secret_key(skey) : NULL;
+	if (!k && ei < 0) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "unknown data key \"%.64s\"", skey);
+		return -PKS_E_NAME;
 	}
-	json_decref(root);
-	if (r < 0) {
-		pki_set_clear(&set);
-		for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
-			secret_free(ext[i]);
+	if (k && !k->required && !k->external)
+		o->has_local_etcd = true;
+	if (ei >= 0)
+		o->has_ext_etcd = true;
+	if (!json_is_string(v) && !json_is_null(v)) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "data[%s] is not a string", skey);
+		return -PKS_E_BUNDLE_FORMAT;
+	}
+	const char *b64 = json_is_string(v) ? json_string_value(v) : "";
+	size_t blen = strlen(b64);
+	if (blen == 0)
+		return 0; /* kubeadm stores files missing on disk as empty entries */
+	struct secret *pt = NULL;
+	int r = entry_decrypt(skey, b64, blen, key, &pt, detail);
+	if (r < 0)
 		return r;
+	if (ei >= 0) {
+		o->ext[ei] = pt;
+		return 0;
 	}
-	pki_set_sort(&set);
-	*ret = set;
+	r = pki_set_add(&o->set, k->name, k->mode, pt);
+	if (r < 0)
+		set_detail(detail, skey);
+	return r;
+}
+
+/* kubeadm's join requires every key it would have uploaded; kubeadm accepts emptied
+ * required entries and swapped keys; we do not. */
+static int opened_check(const struct opened *o, json_t *data, char *detail)
+{
+	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		const struct pki_known *k = &pki_shared_files[i];
+		char mapped[PKI_NAME_MAX];
+		secret_key_of(k->name, mapped);
+		if (k->required && !json_object_get(data, mapped)) {
+			if (detail)
+				snprintf(detail, DETAIL_MAX,
+					 "the Secret lacks the required key \"%s\"", mapped);
+			return -PKS_E_MISSING;
+		}
+	}
+	for (size_t i = 0; i < pki_shared_files_count; i++) {
+		const struct pki_known *k = &pki_shared_files[i];
+		char mapped[PKI_NAME_MAX];
+		secret_key_of(k->name, mapped);
+		if (k->required && !pki_set_find(&o->set, k->name)) {
+			if (detail)
+				snprintf(detail, DETAIL_MAX,
+					 "the Secret's required entry \"%s\" is empty", mapped);
+			return -PKS_E_MISSING;
+		}
+	}
+	int r = pairs_check(&o->set, o->ext, detail);
+	if (r < 0)
+		return r;
+	if (!o->has_local_etcd && !o->has_ext_etcd) {
+		set_detail(detail, "the Secret has neither etcd-ca.* nor external-etcd-* keys");
+		return -PKS_E_MISSING;
+	}
+	return 0;
+}
+
+int kubeadm_secret_open(const char *json, size_t len, const uint8_t *key, struct pki_set *ret,
+			struct secret *ret_external[KUBEADM_EXT_COUNT], char *detail)
+{
+	_cleanup_(json_decrefp) json_t *root = NULL;
+	_cleanup_(opened_done) struct opened o = {0};
+	const char *skey;
+	json_t *v;
+
+	int r = secret_load(json, len, &root, detail);
+	if (r < 0)
+		return r;
+	json_t *data = json_object_get(root, "data");
+	json_object_foreach (data, skey, v) {
+		r = open_entry(&o, skey, v, key, detail);
+		if (r < 0)
+			return r;
+	}
+	r = opened_check(&o, data, detail);
+	if (r < 0)
+		return r;
+	pki_set_sort(&o.set);
+	*ret = o.set;
+	o.set.n = 0; /* handed out whole: opened_done must not free the entries */
 	for (int i = 0; i < KUBEADM_EXT_COUNT; i++)
-		ret_external[i] = ext[i];
+		ret_external[i] = TAKE_PTR(o.ext[i]);
 	return 0;
 }
 

@@ -104,6 +104,21 @@ void pki_set_sort(struct pki_set *s)
 	qsort(s->e, s->n, sizeof(s->e[0]), entry_cmp);
 }
 
+int pkidir_path_split(const char *path, char *ret_dir, char *ret_base)
+{
+	char parent[PATH_MAX], base[PATH_MAX];
+	if (!path || !*path)
+		return -EINVAL;
+	if (strlen(path) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	/* dirname() and basename() (libgen.h, POSIX) may write into their argument. */
+	str_copy(parent, sizeof(parent), path);
+	str_copy(base, sizeof(base), path);
+	str_copy(ret_dir, PATH_MAX, dirname(parent));
+	str_copy(ret_base, PATH_MAX, basename(base));
+	return 0;
+}
+
 int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detail)
 {
 	struct pki_set set = {0};
@@ -414,13 +429,12 @@ static bool is_stale_name(const char *name, const char *bname)
 
 int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last)
 {
-	char parent[PATH_MAX], base[PATH_MAX];
+	char pdir[PATH_MAX], bname[PATH_MAX];
 	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
 		return -EINVAL;
-	str_copy(parent, sizeof(parent), target);
-	str_copy(base, sizeof(base), target);
-	const char *pdir = dirname(parent);
-	const char *bname = basename(base);
+	int r = pkidir_path_split(target, pdir, bname);
+	if (r < 0)
+		return r;
 	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -447,12 +461,32 @@ int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last)
 	return n;
 }
 
+/* Write data into the new file fd with its mode, on disk, and close fd. */
+static int write_fd(int fd, const struct secret *data, unsigned mode)
+{
+	size_t off = 0;
+	int r = 0;
+	while (r == 0 && off < data->len) {
+		ssize_t w = write(fd, data->data + off, data->len - off);
+		if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 static int write_entry(int root, const struct pki_entry *e)
 {
 	char dir[PKI_NAME_MAX];
 	const char *base = e->name;
-	int dfd = root;
-	int r = 0;
+	_cleanup_(closep) int sub = -1;
 
 	const char *slash = strchr(e->name, '/');
 	if (slash) {
@@ -465,43 +499,21 @@ static int write_entry(int root, const struct pki_entry *e)
 		} else if (fchmodat(root, dir, 0755, 0) < 0) { /* whatever the umask */
 			return -errno;
 		}
-		dfd = openat(root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0)
+		sub = openat(root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
 			return errno == ELOOP || errno == ENOTDIR ? -PKS_E_SYMLINK : -errno;
 		base = slash + 1;
 	}
+	int dfd = sub >= 0 ? sub : root;
 	/* Drop the carried-over hard link first: we never write through it into the old tree. */
-	if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT) {
-		r = -errno;
-		goto out;
-	}
+	if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
+		return -errno;
 	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	if (fd < 0)
+		return -errno;
+	int r = write_fd(fd, e->data, e->mode);
+	if (r == 0 && sub >= 0 && fsync(sub) < 0)
 		r = -errno;
-		goto out;
-	}
-	size_t off = 0;
-	while (off < e->data->len) {
-		ssize_t w = write(fd, e->data->data + off, e->data->len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (r == 0 && fchmod(fd, e->mode) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && dfd != root && fsync(dfd) < 0)
-		r = -errno;
-out:
-	if (dfd != root)
-		close(dfd);
 	return r;
 }
 
@@ -522,181 +534,220 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
-		   struct pkidir_report *report, char *detail)
-{
-	struct pkidir_report rep = {0};
-	char parent[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
-	struct stat st;
-	bool exists = false;
-	size_t existed = 0;
-	int r;
+/* An install as its plan found the target: where it is, whether it exists (and its mode,
+ * kept at the swap), and what the install will do. */
+struct install {
+	const char *target;
+	char pdir[PATH_MAX], bname[PATH_MAX];
+	bool exists;
+	mode_t mode;
+	size_t existed; /* entries of the set already in the target */
+	struct pkidir_report rep;
+};
 
-	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
+static void fsync_dir(const char *dir)
+{
+	_cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}
+
+/* Where the target is and what it is: a directory (not a symlink, not a mount point) or
+ * nothing yet; and every name of the set safe. */
+static int install_locate(struct install *in, const struct pki_set *set, char *detail)
+{
+	struct stat st;
+	if (!in->target || !*in->target || strlen(in->target) >= PATH_MAX - 64)
 		return -EINVAL;
-	str_copy(parent, sizeof(parent), target);
-	str_copy(base, sizeof(base), target);
-	const char *pdir = dirname(parent);
-	const char *bname = basename(base);
-	if (!strcmp(bname, "/") || !strcmp(bname, ".") || !strcmp(bname, ".."))
+	int r = pkidir_path_split(in->target, in->pdir, in->bname);
+	if (r < 0)
+		return r;
+	if (!strcmp(in->bname, "/") || !strcmp(in->bname, ".") || !strcmp(in->bname, ".."))
 		return -EINVAL;
 	for (size_t i = 0; i < set->n; i++)
 		if (!name_is_safe(set->e[i].name)) {
 			set_detail(detail, set->e[i].name);
 			return -PKS_E_NAME;
 		}
-
-	if (lstat(target, &st) == 0) {
-		if (S_ISLNK(st.st_mode)) {
-			set_detail(detail, target);
-			return -PKS_E_SYMLINK;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			set_detail(detail, target);
-			return -PKS_E_NOT_DIR;
-		}
-		exists = true;
-	} else if (errno != ENOENT) {
-		set_detail(detail, target);
-		return -errno;
-	}
-
-	if (exists) {
-		r = check_not_mount(target, pdir, &st);
-		if (r < 0) {
-			set_detail(detail, target);
-			return r;
-		}
-		_cleanup_(closep) int tfd =
-		    open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (tfd < 0)
-			return -errno;
-		r = check_owned(tfd, detail);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < set->n; i++) {
-			r = compare_existing(tfd, set->e[i].name, &set->e[i]);
-			if (r == -ENOENT || r == -ENOTDIR) {
-				if (r == -ENOTDIR) {
-					set_detail(detail, set->e[i].name);
-					return -PKS_E_NOT_DIR;
-				}
-				rep.written++;
-				continue;
-			}
-			if (r == -PKS_E_SYMLINK || r == -ELOOP) {
-				set_detail(detail, set->e[i].name);
-				return -PKS_E_SYMLINK;
-			}
-			if (r < 0) {
-				set_detail(detail, set->e[i].name);
-				return r;
-			}
-			existed++;
-			if (r == 1) {
-				rep.unchanged++;
-			} else if (!(flags & PKIDIR_FORCE)) {
-				set_detail(detail, set->e[i].name);
-				return -PKS_E_EXISTS;
-			} else {
-				rep.written++;
-			}
-		}
-	} else {
-		rep.written = set->n;
-	}
-
-	if (flags & PKIDIR_DRY_RUN) {
-		if (report)
-			*report = rep;
-		return 0;
-	}
-
-	r = mkdir_parents(pdir);
-	if (r < 0) {
-		set_detail(detail, pdir);
+	if (lstat(in->target, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		set_detail(detail, in->target);
 		return r;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.pkishare-XXXXXX", pdir, bname) >=
-	    sizeof(tmp))
+	if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+		set_detail(detail, in->target);
+		return S_ISLNK(st.st_mode) ? -PKS_E_SYMLINK : -PKS_E_NOT_DIR;
+	}
+	r = check_not_mount(in->target, in->pdir, &st);
+	if (r < 0) {
+		set_detail(detail, in->target);
+		return r;
+	}
+	in->exists = true;
+	in->mode = st.st_mode & 07777;
+	return 0;
+}
+
+/* One entry of the set against the existing target: count it, or refuse it. */
+static int install_plan_entry(struct install *in, int tfd, const struct pki_entry *e,
+			      unsigned flags, char *detail)
+{
+	int r = compare_existing(tfd, e->name, e);
+	if (r == -ENOENT) {
+		in->rep.written++;
+		return 0;
+	}
+	if (r >= 0)
+		in->existed++;
+	if (r == 1) {
+		in->rep.unchanged++;
+		return 0;
+	}
+	if (r == 0 && (flags & PKIDIR_FORCE)) {
+		in->rep.written++;
+		return 0;
+	}
+	set_detail(detail, e->name);
+	if (r == 0)
+		return -PKS_E_EXISTS;
+	if (r == -ENOTDIR)
+		return -PKS_E_NOT_DIR;
+	if (r == -PKS_E_SYMLINK || r == -ELOOP)
+		return -PKS_E_SYMLINK;
+	return r;
+}
+
+/* Compare: an existing target must be ours throughout and hold nothing the set would
+ * change (unless PKIDIR_FORCE). Fills in->rep. */
+static int install_plan(struct install *in, const struct pki_set *set, unsigned flags, char *detail)
+{
+	if (!in->exists) {
+		in->rep.written = set->n;
+		return 0;
+	}
+	_cleanup_(closep) int tfd =
+	    open(in->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0)
+		return -errno;
+	int r = check_owned(tfd, detail);
+	for (size_t i = 0; r >= 0 && i < set->n; i++)
+		r = install_plan_entry(in, tfd, &set->e[i], flags, detail);
+	return r;
+}
+
+/* The temporary directory beside the target, ".BASE.pkishare-XXXXXX" in tmp: its fd, or
+ * <0 with nothing left behind. 0700 (mkdtemp's) while it is built: it holds links to the
+ * CA keys and new keys, and a killed join leaves it behind (pkidir_remove_stale); its
+ * final mode comes at the swap. */
+static int install_mktemp(const struct install *in, char tmp[PATH_MAX], char *detail)
+{
+	int r = mkdir_parents(in->pdir);
+	if (r < 0) {
+		set_detail(detail, in->pdir);
+		return r;
+	}
+	if ((size_t)snprintf(tmp, PATH_MAX, "%s/.%s.pkishare-XXXXXX", in->pdir, in->bname) >=
+	    PATH_MAX)
 		return -ENAMETOOLONG;
 	if (!mkdtemp(tmp)) {
-		set_detail(detail, pdir);
+		set_detail(detail, in->pdir);
 		return -errno;
 	}
-	int tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tmpfd < 0) {
+	int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
-		goto fail;
+		remove_tree(tmp);
+		return r;
 	}
-	/* 0700 (mkdtemp's) while it is built: it holds links to the CA keys and new keys, and a
-	 * killed join leaves it behind (pkidir_remove_stale); its final mode comes at the swap. */
-	if (exists) {
-		int tfd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Build: the existing target's files carried over (hard links), the set's written over
+ * them, all of it on disk. */
+static int install_fill(struct install *in, int tmpfd, const struct pki_set *set, char *detail)
+{
+	int r;
+	if (in->exists) {
+		_cleanup_(closep) int tfd =
+		    open(in->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		size_t count = 0;
-		if (tfd < 0) {
-			r = -errno;
-			goto fail;
-		}
+		if (tfd < 0)
+			return -errno;
 		r = carry_over(tfd, tmpfd, &count, detail);
-		close(tfd);
 		if (r < 0)
-			goto fail;
-		rep.kept = count;
+			return r;
+		in->rep.kept = count;
 	}
 	for (size_t i = 0; i < set->n; i++) {
 		r = write_entry(tmpfd, &set->e[i]);
 		if (r < 0) {
 			set_detail(detail, set->e[i].name);
-			goto fail;
+			return r;
 		}
 	}
-	if (fsync(tmpfd) < 0) {
+	return fsync(tmpfd) < 0 ? -errno : 0;
+}
+
+/* Swap: one rename puts the new tree at the target (an exchange when it exists: the old
+ * tree ends up under tmp). Only then its final mode, so that no kill leaves a readable
+ * tree behind: the target keeps its own (never widened), a new one is 0755. Should that
+ * fail, the swap is undone: the target holds its old contents or the new ones, never
+ * half of it. A failure removes the new tree, unless the undo failed too. */
+static int install_swap(const struct install *in, const char *tmp, int tmpfd, char *detail)
+{
+	int r;
+	if (in->exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, in->target, RENAME_EXCHANGE) < 0
+		       : rename(tmp, in->target) < 0) {
 		r = -errno;
-		goto fail;
-	}
-	if (exists) {
-		/* One atomic swap; the old tree ends up under the temporary name. */
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) < 0) {
-			r = -errno;
-			set_detail(detail, target);
-			goto fail;
-		}
-	} else if (rename(tmp, target) < 0) {
-		r = -errno;
-		set_detail(detail, target);
-		goto fail;
-	}
-	/* Only now its final mode, so that no kill leaves a readable tree behind: the target
-	 * keeps its own (never widened), a new one is 0755. Should that fail, the swap is
-	 * undone: the target holds its old contents or the new ones, never half of it. */
-	if (fchmod(tmpfd, exists ? st.st_mode & 07777 : 0755) < 0) {
-		r = -errno;
-		set_detail(detail, target);
-		if (exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE) == 0
-			   : rename(target, tmp) == 0)
-			goto fail;
-		close(tmpfd);
+		set_detail(detail, in->target);
+		remove_tree(tmp);
 		return r;
 	}
-	close(tmpfd);
-	tmpfd = -1;
-	if (exists)
+	if (fchmod(tmpfd, in->exists ? in->mode : 0755) == 0)
+		return 0;
+	r = -errno;
+	set_detail(detail, in->target);
+	if (in->exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, in->target, RENAME_EXCHANGE) == 0
+		       : rename(in->target, tmp) == 0)
 		remove_tree(tmp);
-	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd >= 0) {
-		(void)fsync(pfd);
-		close(pfd);
-	}
-	rep.kept = rep.kept >= existed ? rep.kept - existed : 0;
-	if (report)
-		*report = rep;
-	return 0;
-fail:
-	if (tmpfd >= 0)
-		close(tmpfd);
-	remove_tree(tmp);
 	return r;
+}
+
+int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
+		   struct pkidir_report *report, char *detail)
+{
+	struct install in = {.target = target};
+	char tmp[PATH_MAX];
+
+	int r = install_locate(&in, set, detail);
+	if (r >= 0)
+		r = install_plan(&in, set, flags, detail);
+	if (r < 0)
+		return r;
+	if (!(flags & PKIDIR_DRY_RUN)) {
+		r = install_mktemp(&in, tmp, detail);
+		if (r < 0)
+			return r;
+		_cleanup_(closep) int tmpfd = r;
+		r = install_fill(&in, tmpfd, set, detail);
+		if (r < 0) {
+			remove_tree(tmp);
+			return r;
+		}
+		r = install_swap(&in, tmp, tmpfd, detail);
+		if (r < 0)
+			return r;
+		close(TAKE_FD(tmpfd));
+		if (in.exists)
+			remove_tree(tmp); /* the old tree */
+		fsync_dir(in.pdir);
+		in.rep.kept = in.rep.kept >= in.existed ? in.rep.kept - in.existed : 0;
+	}
+	if (report)
+		*report = in.rep;
+	return 0;
 }
 
 /* Could a file be created in dir? The nearest existing ancestor must be a directory we
@@ -737,21 +788,12 @@ static int check_parent(const char *dir, char *detail)
 	}
 }
 
-int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
-			char *detail)
+/* Before anything is written: may a file go at path (in pdir), and is it there already?
+ * 1 if it is, identical; 0 to write it; <0 refused. */
+static int install_file_plan(const char *path, const char *pdir, const struct pki_entry *e,
+			     unsigned flags, char *detail)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 32];
 	struct stat st;
-	struct pki_entry e = {.mode = mode, .data = (struct secret *)data};
-
-	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX) {
-		set_detail(detail, path ? path : "(none)");
-		return -EINVAL;
-	}
-	str_copy(dir, sizeof(dir), path);
-	char *slash = strrchr(dir, '/');
-	*slash = 0;
-	const char *pdir = dir[0] ? dir : "/";
 	int r = check_parent(pdir, detail);
 	if (r < 0)
 		return r;
@@ -762,30 +804,23 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 		set_detail(detail, pdir);
 		return -PKS_E_FOREIGN;
 	}
-	if (lstat(path, &st) == 0) {
-		if (S_ISLNK(st.st_mode)) {
-			set_detail(detail, path);
-			return -PKS_E_SYMLINK;
-		}
-		if (foreign(&st)) {
-			set_detail(detail, path);
-			return -PKS_E_FOREIGN;
-		}
-		int same = compare_existing(AT_FDCWD, path, &e);
-		if (same == 1)
-			return 1;
-		if (same < 0) {
-			set_detail(detail, path);
-			return same;
-		}
-		if (!(flags & PKIDIR_FORCE)) {
-			set_detail(detail, path);
-			return -PKS_E_EXISTS;
-		}
-	}
-	if (flags & PKIDIR_DRY_RUN)
+	if (lstat(path, &st) < 0)
 		return 0;
-	r = mkdir_parents(pdir);
+	r = S_ISLNK(st.st_mode) ? -PKS_E_SYMLINK
+	    : foreign(&st)	? -PKS_E_FOREIGN
+				: compare_existing(AT_FDCWD, path, e);
+	if (r == 1 || (r == 0 && (flags & PKIDIR_FORCE)))
+		return r;
+	set_detail(detail, path);
+	return r < 0 ? r : -PKS_E_EXISTS;
+}
+
+/* A temporary file beside path, written and on disk, renamed over path. */
+static int install_file_write(const char *path, const char *pdir, const struct secret *data,
+			      unsigned mode, char *detail)
+{
+	char tmp[PATH_MAX + 32];
+	int r = mkdir_parents(pdir);
 	if (r < 0) {
 		set_detail(detail, pdir);
 		return r;
@@ -796,21 +831,7 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 		set_detail(detail, pdir);
 		return -errno;
 	}
-	size_t off = 0;
-	r = 0;
-	while (r == 0 && off < data->len) {
-		ssize_t w = write(fd, data->data + off, data->len - off);
-		if (w < 0 && errno != EINTR)
-			r = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+	r = write_fd(fd, data, mode);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -818,12 +839,29 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 		set_detail(detail, path);
 		return r;
 	}
-	int dfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	fsync_dir(pdir);
 	return 0;
+}
+
+int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
+			char *detail)
+{
+	char dir[PATH_MAX];
+	struct pki_entry e = {.mode = mode, .data = (struct secret *)data};
+
+	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX) {
+		set_detail(detail, path ? path : "(none)");
+		return -EINVAL;
+	}
+	/* The directory by the last '/', as written (not pkidir_path_split's: a trailing
+	 * slash is not taken away here). */
+	str_copy(dir, sizeof(dir), path);
+	*strrchr(dir, '/') = 0;
+	const char *pdir = dir[0] ? dir : "/";
+	int r = install_file_plan(path, pdir, &e, flags, detail);
+	if (r != 0 || (flags & PKIDIR_DRY_RUN))
+		return r;
+	return install_file_write(path, pdir, data, mode, detail);
 }
 
 int pkidir_path_safe(const char *path, char *detail)

@@ -65,6 +65,23 @@ int pki_set_add(struct pki_set *s, const char *name, unsigned mode, struct secre
 const struct pki_entry *pki_set_find(const struct pki_set *s, const char *name);
 /* Sort entries by name (bytewise), the order the sealing binds. */
 void pki_set_sort(struct pki_set *s);
+/* For _cleanup_(pki_set_clearp): a set that clears itself at scope exit. */
+static inline void pki_set_clearp(struct pki_set *s)
+{
+	pki_set_clear(s);
+}
+/* For _cleanup_(ext_etcd_freep): an array of the external etcd files, each freed. */
+static inline void ext_etcd_freep(struct secret *(*ext)[EXT_ETCD_COUNT])
+{
+	for (int i = 0; i < EXT_ETCD_COUNT; i++)
+		(*ext)[i] = secret_free((*ext)[i]);
+}
+
+/* Split path into its parent directory and its last name, as POSIX dirname() and
+ * basename() do: trailing slashes are ignored, "pki" is in ".", "/pki" in "/", and "/" is
+ * its own parent and name. ret_dir and ret_base are PATH_MAX bytes. -EINVAL for an empty
+ * or NULL path, -ENAMETOOLONG for one of PATH_MAX bytes or more; nothing written then. */
+int pkidir_path_split(const char *path, char *ret_dir, char *ret_base);
 
 /* Read the shared files present in dir into ret (sorted). A missing required file is
  * -PKS_E_MISSING with its name in detail; a missing optional file is skipped and its name

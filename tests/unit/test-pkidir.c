@@ -1,7 +1,9 @@
 /* test-pkidir.c - reading a PKI directory and installing one atomically: modes, refusals
- * (symlinks, different files), --force, other files kept, dry run. */
+ * (symlinks, different files), --force, other files kept, dry run; splitting a path. One
+ * behaviour per case, each in a fresh temporary directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,19 +45,43 @@ static int file_is(const char *path, const char *want)
 	return strcmp(buf, want) == 0;
 }
 
-int main(void)
-{
-	char base[] = "/tmp/pkishare-test-pkidir-XXXXXX", target[512], p[2048], detail[DETAIL_MAX];
-	struct pki_set a = {0}, b = {0}, read_back = {0};
-	struct pkidir_report rep;
+/* Each case's own directory: base, with target = base/kubernetes/pki, and the sets A and B
+ * (the shared files with different contents). */
+static char base[64], target[512];
+static struct pki_set a, b;
 
-	CHECK(secret_init() == 0);
+static void fixture_start(void)
+{
+	str_copy(base, sizeof(base), "/tmp/pkishare-test-pkidir-XXXXXX");
 	CHECK(mkdtemp(base) != NULL);
 	snprintf(target, sizeof(target), "%s/kubernetes/pki", base);
 	make_set(&a, "A");
 	make_set(&b, "B");
+}
 
-	/* Fresh install (parents created), modes right. */
+static void fixture_end(void)
+{
+	char cmd[256];
+	pki_set_clear(&a);
+	pki_set_clear(&b);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	CHECK(system(cmd) == 0);
+}
+
+/* The fixture with A installed at target. */
+static void fixture_installed(void)
+{
+	struct pkidir_report rep;
+	char detail[DETAIL_MAX];
+	fixture_start();
+	CHECK_EQ_INT(pkidir_install(target, &a, 0, &rep, detail), 0);
+}
+
+static void pkidir_install_fresh_creates_parents_with_the_modes(void)
+{
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_start();
 	CHECK_EQ_INT(pkidir_install(target, &a, 0, &rep, detail), 0);
 	CHECK_EQ_INT(rep.written, 8);
 	snprintf(p, sizeof(p), "%s/ca.key", target);
@@ -66,106 +92,267 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/etcd", target);
 	CHECK_EQ_INT(mode_of(p), 0755);
 	CHECK_EQ_INT(mode_of(target), 0755);
+	fixture_end();
+}
 
-	/* Reading it back gives the same set. */
-	char missing[DETAIL_MAX];
+static void pkidir_read_gives_back_the_installed_set(void)
+{
+	struct pki_set read_back = {0};
+	char missing[DETAIL_MAX], detail[DETAIL_MAX];
+	fixture_installed();
 	CHECK_EQ_INT(pkidir_read(target, &read_back, missing, detail), 0);
 	CHECK_EQ_INT(read_back.n, 8);
 	CHECK(missing[0] == 0);
 	pki_set_clear(&read_back);
+	fixture_end();
+}
 
-	/* Same contents again: fine, nothing written. */
+static void pkidir_install_of_the_same_contents_writes_nothing(void)
+{
+	struct pkidir_report rep;
+	char detail[DETAIL_MAX];
+	fixture_installed();
 	CHECK_EQ_INT(pkidir_install(target, &a, 0, &rep, detail), 0);
 	CHECK_EQ_INT(rep.unchanged, 8);
 	CHECK_EQ_INT(rep.written, 0);
+	fixture_end();
+}
 
-	/* Different contents without force: refused, naming the file; nothing changed. */
+static void pkidir_install_refuses_other_contents_without_force(void)
+{
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_installed();
 	CHECK_EQ_INT(pkidir_install(target, &b, 0, &rep, detail), -PKS_E_EXISTS);
 	CHECK(strstr(detail, ".") != NULL);
 	snprintf(p, sizeof(p), "%s/ca.key", target);
 	CHECK(file_is(p, "A: ca.key\n"));
+	fixture_end();
+}
 
-	/* An unrelated file in the target is kept by a forced install. */
+/* The fixture with A installed and a file of the node's own beside it. */
+static void fixture_with_own_file(void)
+{
+	char p[2048];
+	fixture_installed();
 	snprintf(p, sizeof(p), "%s/apiserver.crt", target);
 	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
 	fputs("node's own\n", f);
 	fclose(f);
+}
+
+static void pkidir_install_dry_run_writes_nothing(void)
+{
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_with_own_file();
 	CHECK_EQ_INT(pkidir_install(target, &b, PKIDIR_DRY_RUN | PKIDIR_FORCE, &rep, detail), 0);
 	snprintf(p, sizeof(p), "%s/ca.key", target);
-	CHECK(file_is(p, "A: ca.key\n")); /* dry run wrote nothing */
+	CHECK(file_is(p, "A: ca.key\n"));
+	fixture_end();
+}
+
+static void pkidir_install_forced_replaces_and_keeps_other_files(void)
+{
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_with_own_file();
 	CHECK_EQ_INT(pkidir_install(target, &b, PKIDIR_FORCE, &rep, detail), 0);
 	CHECK_EQ_INT(rep.written, 8);
 	CHECK_EQ_INT(rep.kept, 1);
+	snprintf(p, sizeof(p), "%s/ca.key", target);
 	CHECK(file_is(p, "B: ca.key\n"));
 	snprintf(p, sizeof(p), "%s/apiserver.crt", target);
 	CHECK(file_is(p, "node's own\n"));
-	/* No temporary directories left beside the target. */
-	snprintf(p, sizeof(p), "%s/kubernetes", base);
-	int leftovers = 0;
-	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -c pkishare- >/dev/null", p);
-	leftovers = system(cmd) == 0;
-	CHECK(!leftovers);
+	fixture_end();
+}
 
-	/* A target that is a symlink is refused, and so is one containing a symlink. */
-	char link_target[1024];
+static void pkidir_install_leaves_no_temporary_directory(void)
+{
+	struct pkidir_report rep;
+	char detail[DETAIL_MAX], cmd[4096];
+	fixture_with_own_file();
+	CHECK_EQ_INT(pkidir_install(target, &b, PKIDIR_FORCE, &rep, detail), 0);
+	snprintf(cmd, sizeof(cmd), "ls -A %s/kubernetes | grep -c pkishare- >/dev/null", base);
+	int leftovers = system(cmd) == 0;
+	CHECK(!leftovers);
+	fixture_end();
+}
+
+static void pkidir_install_refuses_a_symlink_target(void)
+{
+	struct pkidir_report rep;
+	char link_target[1024], detail[DETAIL_MAX];
+	fixture_installed();
 	snprintf(link_target, sizeof(link_target), "%s/link-pki", base);
 	CHECK(symlink(target, link_target) == 0);
 	CHECK_EQ_INT(pkidir_install(link_target, &a, PKIDIR_FORCE, &rep, detail), -PKS_E_SYMLINK);
-	char t2[1024], t2etcd[1200], elsewhere[1024];
-	snprintf(t2, sizeof(t2), "%s/t2", base);
-	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", base);
+	fixture_end();
+}
+
+/* base/t2 with etcd a symlink to base/elsewhere. */
+static void fixture_symlinked_subdir(char t2[1024], char elsewhere[1024])
+{
+	char t2etcd[1200];
+	fixture_start();
+	snprintf(t2, 1024, "%s/t2", base);
+	snprintf(elsewhere, 1024, "%s/elsewhere", base);
 	mkdir(t2, 0755);
 	mkdir(elsewhere, 0755);
 	snprintf(t2etcd, sizeof(t2etcd), "%s/etcd", t2);
 	CHECK(symlink(elsewhere, t2etcd) == 0);
+}
+
+static void pkidir_install_refuses_a_directory_symlink_inside(void)
+{
+	struct pkidir_report rep;
+	char t2[1024], elsewhere[1024], p[2048], detail[DETAIL_MAX];
+	fixture_symlinked_subdir(t2, elsewhere);
 	CHECK_EQ_INT(pkidir_install(t2, &a, PKIDIR_FORCE, &rep, detail), -PKS_E_SYMLINK);
 	snprintf(p, sizeof(p), "%s/ca.key", elsewhere);
 	CHECK(access(p, F_OK) != 0);
 	snprintf(p, sizeof(p), "%s/ca.key", t2);
 	CHECK(access(p, F_OK) != 0);
-	/* A file symlink inside is refused too. */
-	unlink(t2etcd);
+	fixture_end();
+}
+
+static void pkidir_install_refuses_a_file_symlink_inside(void)
+{
+	struct pkidir_report rep;
+	char t2[1024], elsewhere[1024], p[2048], detail[DETAIL_MAX];
+	fixture_symlinked_subdir(t2, elsewhere);
+	snprintf(p, sizeof(p), "%s/etcd", t2);
+	unlink(p);
 	snprintf(p, sizeof(p), "%s/ca.crt", t2);
 	CHECK(symlink("/etc/hostname", p) == 0);
 	CHECK_EQ_INT(pkidir_install(t2, &a, PKIDIR_FORCE, &rep, detail), -PKS_E_SYMLINK);
+	fixture_end();
+}
 
-	/* A target that is a file. */
+static void pkidir_install_refuses_a_file_target(void)
+{
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_start();
 	snprintf(p, sizeof(p), "%s/afile", base);
-	f = fopen(p, "w");
-	fclose(f);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f)
+		fclose(f);
 	CHECK_EQ_INT(pkidir_install(p, &a, 0, &rep, detail), -PKS_E_NOT_DIR);
+	fixture_end();
+}
 
-	/* Reading: a missing required file is named; missing optional ones are reported. */
-	char r2[1024];
-	snprintf(r2, sizeof(r2), "%s/r2", base);
+/* base/r2: A without the etcd CA. */
+static void fixture_without_etcd(char r2[1024])
+{
 	struct pki_set no_etcd = {0};
+	struct pkidir_report rep;
+	char detail[DETAIL_MAX];
+	fixture_start();
+	snprintf(r2, 1024, "%s/r2", base);
 	for (size_t i = 0; i < a.n; i++)
 		if (strncmp(a.e[i].name, "etcd/", 5) != 0)
 			pki_set_add(&no_etcd, a.e[i].name, a.e[i].mode,
 				    secret_dup(a.e[i].data->data, a.e[i].data->len));
 	CHECK_EQ_INT(pkidir_install(r2, &no_etcd, 0, &rep, detail), 0);
+	pki_set_clear(&no_etcd);
+}
+
+static void pkidir_read_reports_missing_optional_files(void)
+{
+	struct pki_set read_back = {0};
+	char r2[1024], missing[DETAIL_MAX], detail[DETAIL_MAX];
+	fixture_without_etcd(r2);
 	CHECK_EQ_INT(pkidir_read(r2, &read_back, missing, detail), 0);
 	CHECK_EQ_INT(read_back.n, 6);
 	CHECK(strstr(missing, "etcd/ca.crt") && strstr(missing, "etcd/ca.key"));
 	pki_set_clear(&read_back);
+	fixture_end();
+}
+
+static void pkidir_read_names_a_missing_required_file(void)
+{
+	struct pki_set read_back = {0};
+	char r2[1024], p[2048], missing[DETAIL_MAX], detail[DETAIL_MAX];
+	fixture_without_etcd(r2);
 	snprintf(p, sizeof(p), "%s/sa.key", r2);
 	unlink(p);
 	CHECK_EQ_INT(pkidir_read(r2, &read_back, missing, detail), -PKS_E_MISSING);
 	CHECK(strstr(detail, "sa.key") != NULL);
-	CHECK_EQ_INT(pkidir_read(link_target, &read_back, missing, detail), -PKS_E_SYMLINK);
+	fixture_end();
+}
 
-	/* Unsafe names never reach the filesystem. */
+static void pkidir_read_refuses_a_symlink(void)
+{
+	struct pki_set read_back = {0};
+	char link_target[1024], missing[DETAIL_MAX], detail[DETAIL_MAX];
+	fixture_installed();
+	snprintf(link_target, sizeof(link_target), "%s/link-pki", base);
+	CHECK(symlink(target, link_target) == 0);
+	CHECK_EQ_INT(pkidir_read(link_target, &read_back, missing, detail), -PKS_E_SYMLINK);
+	fixture_end();
+}
+
+static void pki_set_add_refuses_unsafe_names(void)
+{
 	struct pki_set evil = {0};
 	CHECK_EQ_INT(pki_set_add(&evil, "../x", 0600, secret_dup("x", 1)), -PKS_E_NAME);
 	CHECK_EQ_INT(pki_set_add(&evil, "a/b/c", 0600, secret_dup("x", 1)), -PKS_E_NAME);
 	CHECK_EQ_INT(pki_set_add(&evil, "/abs", 0600, secret_dup("x", 1)), -PKS_E_NAME);
 	CHECK_EQ_INT(evil.n, 0);
+}
 
-	pki_set_clear(&a);
-	pki_set_clear(&b);
-	pki_set_clear(&no_etcd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
-	CHECK(system(cmd) == 0);
-	return test_done("test-pkidir");
+static void pkidir_path_split_is_dirname_and_basename(void)
+{
+	static const char *const cases[][3] = {
+	    {"/etc/kubernetes/pki", "/etc/kubernetes", "pki"},
+	    {"/etc/kubernetes/pki/", "/etc/kubernetes", "pki"},
+	    {"/etc//kubernetes//pki", "/etc//kubernetes", "pki"},
+	    {"pki", ".", "pki"},
+	    {"a/pki", "a", "pki"},
+	    {"/pki", "/", "pki"},
+	    {"/", "/", "/"},
+	};
+	char dir[PATH_MAX], name[PATH_MAX];
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		CHECK_EQ_INT(pkidir_path_split(cases[i][0], dir, name), 0);
+		CHECK(strcmp(dir, cases[i][1]) == 0);
+		CHECK(strcmp(name, cases[i][2]) == 0);
+	}
+	str_copy(dir, sizeof(dir), "untouched");
+	CHECK_EQ_INT(pkidir_path_split("", dir, name), -EINVAL);
+	CHECK_EQ_INT(pkidir_path_split(NULL, dir, name), -EINVAL);
+	CHECK(strcmp(dir, "untouched") == 0);
+	static char long_path[PATH_MAX + 1];
+	memset(long_path, 'a', PATH_MAX);
+	CHECK_EQ_INT(pkidir_path_split(long_path, dir, name), -ENAMETOOLONG);
+}
+
+static const struct test_case cases[] = {
+    TEST(pkidir_install_fresh_creates_parents_with_the_modes),
+    TEST(pkidir_read_gives_back_the_installed_set),
+    TEST(pkidir_install_of_the_same_contents_writes_nothing),
+    TEST(pkidir_install_refuses_other_contents_without_force),
+    TEST(pkidir_install_dry_run_writes_nothing),
+    TEST(pkidir_install_forced_replaces_and_keeps_other_files),
+    TEST(pkidir_install_leaves_no_temporary_directory),
+    TEST(pkidir_install_refuses_a_symlink_target),
+    TEST(pkidir_install_refuses_a_directory_symlink_inside),
+    TEST(pkidir_install_refuses_a_file_symlink_inside),
+    TEST(pkidir_install_refuses_a_file_target),
+    TEST(pkidir_read_reports_missing_optional_files),
+    TEST(pkidir_read_names_a_missing_required_file),
+    TEST(pkidir_read_refuses_a_symlink),
+    TEST(pki_set_add_refuses_unsafe_names),
+    TEST(pkidir_path_split_is_dirname_and_basename),
+};
+
+int main(void)
+{
+	CHECK(secret_init() == 0);
+	return test_run("pkidir", cases, TEST_ELEMENTS(cases));
 }
