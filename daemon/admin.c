@@ -92,104 +92,147 @@ static enum MHD_Result do_reload(struct daemon_ctx *ctx, struct MHD_Connection *
 	return http_json(c, MHD_HTTP_OK, json_pack("{s:b}", "reloaded", 1));
 }
 
-static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				 struct admin_req *req, const char *who)
-{
-	const struct daemon_config *cfg = ctx->cfg;
-	_cleanup_(bundle_done) struct bundle meta = {0};
-	char detail[DETAIL_MAX] = "", replaced[BUNDLE_ID_HEX_LEN + 1], until[RFC3339_LEN];
-	uint64_t max_fetches = 0;
-	struct audit a = {.event = AUDIT_UPLOAD, .peer = "admin", .client = who};
+/* Why an upload is refused: its answer and its audit entry ("refused upload: " + log). */
+struct refusal {
+	unsigned status;
+	enum api_reason reason;
+	const char *result; /* the audit entry's result */
+	char log[320];
+	char msg[640];
+};
 
+/* Fill r and return -EINVAL, for a check's one-line refusal. */
+static int refuse(struct refusal *r, unsigned status, enum api_reason reason, const char *result)
+{
+	r->status = status;
+	r->reason = reason;
+	r->result = result;
+	return -EINVAL;
+}
+
+/* The request: maxFetches and the bundle's description. 0, or <0 with r filled in. */
+static int upload_parse(struct MHD_Connection *c, const struct admin_req *req, struct bundle *meta,
+			uint64_t *ret_max_fetches, struct refusal *r)
+{
+	char detail[DETAIL_MAX] = "";
 	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "maxFetches");
-	if (mf && uint_parse(mf, API_MAX_FETCHES, &max_fetches) < 0) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "bad-request";
-		log_audit(&a, "refused upload: bad maxFetches");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
-				  "maxFetches must be a whole number from 0 to %d",
-				  API_MAX_FETCHES);
+	if (mf && uint_parse(mf, API_MAX_FETCHES, ret_max_fetches) < 0) {
+		str_copy(r->log, sizeof(r->log), "bad maxFetches");
+		str_format(r->msg, sizeof(r->msg), "maxFetches must be a whole number from 0 to %d",
+			   API_MAX_FETCHES);
+		return refuse(r, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST, "bad-request");
 	}
 	if (!req->body || req->body->len == 0) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "bad-request";
-		log_audit(&a, "refused upload: empty body");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
-				  "the request body must be a sealed bundle (JSON)");
+		str_copy(r->log, sizeof(r->log), "empty body");
+		str_copy(r->msg, sizeof(r->msg), "the request body must be a sealed bundle (JSON)");
+		return refuse(r, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST, "bad-request");
 	}
-	int r = bundle_parse((const char *)req->body->data, req->body->len, &meta, detail);
-	if (r < 0) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "bad-bundle";
-		log_audit(&a, "refused upload: %s (%s)", error_message(r), LOG_Q(detail));
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_BUNDLE, "%s: %s",
-				  error_message(r), detail);
+	int e = bundle_parse((const char *)req->body->data, req->body->len, meta, detail);
+	if (e < 0) {
+		str_format(r->log, sizeof(r->log), "%s (%s)", error_message(e), LOG_Q(detail));
+		str_format(r->msg, sizeof(r->msg), "%s: %s", error_message(e), detail);
+		return refuse(r, MHD_HTTP_BAD_REQUEST, API_R_BAD_BUNDLE, "bad-bundle");
 	}
-	a.bundle_id = meta.id;
-	const char *drop =
-	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
-	bool allow_drop = drop && strcmp(drop, "true") == 0;
-	int64_t now = time_now();
-	/* Never longer than the lifetime the uploader asked for, whatever this clock says
-	 * (a daemon clock behind the uploader's would otherwise lengthen it). */
-	int64_t ttl = meta.expires_at - now;
-	if (ttl > meta.expires_at - meta.created_at)
-		ttl = meta.expires_at - meta.created_at;
+	return 0;
+}
+
+/* How long to hold it: never longer than the lifetime the uploader asked for, whatever
+ * this clock says (a daemon clock behind the uploader's would otherwise lengthen it), and
+ * within --max-ttl. 0 with *ret_ttl_s, or <0 with r filled in. */
+static int upload_ttl(const struct daemon_config *cfg, const struct bundle *meta,
+		      int64_t *ret_ttl_s, struct refusal *r)
+{
+	int64_t ttl = meta->expires_at - time_now();
+	if (ttl > meta->expires_at - meta->created_at)
+		ttl = meta->expires_at - meta->created_at;
 	if (ttl <= 0) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "expired";
-		log_audit(&a, "refused upload: bundle already expired");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_EXPIRED,
-				  "the bundle's expiresAt is in the past; check this node's clock "
-				  "and upload again");
+		str_copy(r->log, sizeof(r->log), "bundle already expired");
+		str_copy(r->msg, sizeof(r->msg),
+			 "the bundle's expiresAt is in the past; check this node's clock and "
+			 "upload again");
+		return refuse(r, MHD_HTTP_BAD_REQUEST, API_R_EXPIRED, "expired");
 	}
 	if (ttl > cfg->max_ttl_s) {
 		char ttl_txt[32], max_txt[32];
 		duration_format(ttl, ttl_txt, sizeof(ttl_txt));
 		duration_format(cfg->max_ttl_s, max_txt, sizeof(max_txt));
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "ttl-too-long";
-		log_audit(&a, "refused upload: TTL %s over maximum %s", ttl_txt, max_txt);
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_TTL_TOO_LONG,
-				  "the requested TTL (%s) is longer than this daemon's --max-ttl "
-				  "(%s); ask for a shorter --ttl",
-				  ttl_txt, max_txt);
+		str_format(r->log, sizeof(r->log), "TTL %s over maximum %s", ttl_txt, max_txt);
+		str_format(r->msg, sizeof(r->msg),
+			   "the requested TTL (%s) is longer than this daemon's --max-ttl (%s); "
+			   "ask for a shorter --ttl",
+			   ttl_txt, max_txt);
+		return refuse(r, MHD_HTTP_BAD_REQUEST, API_R_TTL_TOO_LONG, "ttl-too-long");
 	}
-	r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches, allow_drop,
-		      replaced);
-	bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
-	if (r == -EXDEV) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "drops-external-etcd";
-		log_audit(&a, "refused upload: it would drop the external etcd files");
-		return http_error(c, MHD_HTTP_CONFLICT, API_R_DROPS_EXTERNAL_ETCD,
-				  "the previous upload carried the external etcd CA and client "
-				  "pair and this one does not; pass --external-etcd-ca/-cert/-key "
-				  "again, or --drop-external-etcd if that is intended");
+	*ret_ttl_s = ttl;
+	return 0;
+}
+
+/* What store_put's refusal e means to the uploader: -EINVAL with r filled in, or e when it
+ * is not one of the uploader's making. */
+static int upload_store_refusal(int e, const struct bundle *meta, struct refusal *r)
+{
+	switch (e) {
+	case -EXDEV:
+		str_copy(r->log, sizeof(r->log), "it would drop the external etcd files");
+		str_copy(r->msg, sizeof(r->msg),
+			 "the previous upload carried the external etcd CA and client pair and "
+			 "this one does not; pass --external-etcd-ca/-cert/-key again, or "
+			 "--drop-external-etcd if that is intended");
+		return refuse(r, MHD_HTTP_CONFLICT, API_R_DROPS_EXTERNAL_ETCD,
+			      "drops-external-etcd");
+	case -EEXIST:
+		str_format(r->log, sizeof(r->log), "key id %s was used before", meta->key_id);
+		str_format(r->msg, sizeof(r->msg),
+			   "certificate key %s was already used for an earlier upload; every "
+			   "upload needs a fresh key (let 'pkishare upload-certs' make one)",
+			   meta->key_id);
+		return refuse(r, MHD_HTTP_CONFLICT, API_R_KEY_REUSED, "key-reused");
+	case -ENOSPC:
+		str_format(r->log, sizeof(r->log), "the key-id history is full (%d key ids)",
+			   STORE_MAX_SEEN_KEYS);
+		str_format(r->msg, sizeof(r->msg),
+			   "pkishared remembers %d used certificate keys and has seen that many "
+			   "since its state began; it forgets none, so that none can be used "
+			   "again. Start a new state with 'systemctl stop pkishared' and start "
+			   "(this wipes the held bundle, the join tokens and the history), then "
+			   "upload",
+			   STORE_MAX_SEEN_KEYS);
+		return refuse(r, MHD_HTTP_INSUFFICIENT_STORAGE, API_R_KEY_HISTORY_FULL,
+			      "key-history-full");
+	default:
+		return e;
 	}
-	if (r == -EEXIST) {
-		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "key-reused";
-		log_audit(&a, "refused upload: key id %s was used before", meta.key_id);
-		return http_error(c, MHD_HTTP_CONFLICT, API_R_KEY_REUSED,
-				  "certificate key %s was already used for an earlier upload; "
-				  "every upload needs a fresh key (let 'pkishare upload-certs' "
-				  "make one)",
-				  meta.key_id);
+}
+
+/* PUT /v1/bundle: parse → check the lifetime → hold (store_put) → say so. */
+static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				 struct admin_req *req, const char *who)
+{
+	_cleanup_(bundle_done) struct bundle meta = {0};
+	char replaced[BUNDLE_ID_HEX_LEN + 1], until[RFC3339_LEN];
+	uint64_t max_fetches = 0;
+	int64_t ttl = 0;
+	struct refusal ref = {0};
+	struct audit a = {.event = AUDIT_UPLOAD, .peer = "admin", .client = who};
+
+	int r = upload_parse(c, req, &meta, &max_fetches, &ref);
+	if (r == 0) {
+		a.bundle_id = meta.id;
+		r = upload_ttl(ctx->cfg, &meta, &ttl, &ref);
 	}
-	if (r == -ENOSPC) {
+	if (r == 0) {
+		const char *drop =
+		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
+		r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches,
+			      drop && strcmp(drop, "true") == 0, replaced);
+		bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
+		r = upload_store_refusal(r, &meta, &ref);
+	}
+	if (r < 0 && ref.result) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
-		a.result = "key-history-full";
-		log_audit(&a, "refused upload: the key-id history is full (%d key ids)",
-			  STORE_MAX_SEEN_KEYS);
-		return http_error(
-		    c, MHD_HTTP_INSUFFICIENT_STORAGE, API_R_KEY_HISTORY_FULL,
-		    "pkishared remembers %d used certificate keys and has seen that "
-		    "many since its state began; it forgets none, so that none can be "
-		    "used again. Start a new state with 'systemctl stop pkishared' and "
-		    "start (this wipes the held bundle, the join tokens and the "
-		    "history), then upload",
-		    STORE_MAX_SEEN_KEYS);
+		a.result = ref.result;
+		log_audit(&a, "refused upload: %s", ref.log);
+		return http_error(c, ref.status, ref.reason, "%s", ref.msg);
 	}
 	if (r < 0)
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_R_INTERNAL, "%s",
@@ -264,6 +307,148 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	return http_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", "id", idbuf));
 }
 
+/* DELETE /v1/bundle. */
+static enum MHD_Result do_delete(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *who)
+{
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	if (store_delete(&ctx->store, id) < 0)
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
+				  "no bundle is held; nothing to delete");
+	log_audit(&(struct audit){.event = AUDIT_WIPE,
+				  .peer = "admin",
+				  .client = who,
+				  .bundle_id = id,
+				  .result = "ok"},
+		  "bundle %s wiped on request", id);
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+}
+
+/* GET /v1/tokens. */
+static enum MHD_Result do_token_list(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	json_t *list = status_tokens_json(&v);
+	store_view_done(&v);
+	return http_json(c, MHD_HTTP_OK, list);
+}
+
+/* DELETE /v1/tokens/ID. */
+static enum MHD_Result do_token_delete(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				       const char *id, const char *who)
+{
+	if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
+				  "no join token with id '%.16s'", id);
+	log_audit(
+	    &(struct audit){
+		.event = AUDIT_TOKEN, .peer = "admin", .client = id, .result = "deleted"},
+	    "join token %s deleted by %s", id, who);
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+}
+
+/* GET /v1/status: the store's view, with what only the serving side knows. */
+static enum MHD_Result do_status(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	json_t *st = status_json(&v);
+	store_view_done(&v);
+	if (st) {
+		json_object_set_new(st, "listen", json_string(ctx->listen_name));
+		json_object_set_new(st, "version", json_string(PKISHARE_VERSION));
+		json_object_set_new(st, "defaultTtlSeconds",
+				    json_integer((json_int_t)ctx->cfg->ttl_s));
+		json_object_set_new(st, "maxTtlSeconds",
+				    json_integer((json_int_t)ctx->cfg->max_ttl_s));
+		/* A reference: a reload meanwhile cannot free what is read here. */
+		struct tls_files *tls = daemon_tls_get(ctx);
+		if (tls->ca_cert_hash[0])
+			json_object_set_new(st, "caCertHash", json_string(tls->ca_cert_hash));
+		if (tls->pinned_pubkey[0])
+			json_object_set_new(st, "pinnedPubkey", json_string(tls->pinned_pubkey));
+		tls_files_unref(tls);
+	}
+	return http_json(c, MHD_HTTP_OK, st);
+}
+
+/* The first call for a request: only root or the daemon's user, and a body within its cap
+ * (said before it is read). */
+static enum MHD_Result admin_begin(struct daemon_ctx *ctx, struct MHD_Connection *c, void **req_ctx)
+{
+	char who[64];
+	if (!peer_is_trusted(c, who, sizeof(who))) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_ADMIN);
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = "admin",
+					  .client = who,
+					  .result = "forbidden"},
+			  "refused admin request from %s", who);
+		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
+				  "the admin socket accepts only root or the daemon's user");
+	}
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (clen && strtoull(clen, NULL, 10) > ADMIN_BODY_MAX)
+		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
+				  "request body over %d bytes", ADMIN_BODY_MAX);
+	struct admin_req *req = calloc(1, sizeof(*req));
+	if (!req)
+		return MHD_NO;
+	*req_ctx = req;
+	return MHD_YES;
+}
+
+/* A piece of the body, into guarded memory, capped (the whole is refused once read). */
+static void admin_collect(struct admin_req *req, const char *data, size_t size)
+{
+	if (req->too_big)
+		return;
+	if (!req->body)
+		req->body = secret_new(16384);
+	if (!req->body || req->body->len + size > ADMIN_BODY_MAX ||
+	    secret_append(req->body, data, size) < 0) {
+		req->too_big = true;
+		req->body = secret_free(req->body);
+	}
+}
+
+static bool is(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* The whole request is read: route it. */
+static enum MHD_Result admin_route(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				   const char *url, const char *method, struct admin_req *req,
+				   const char *who)
+{
+	if (is(url, API_ROUTE_RELOAD) && is(method, MHD_HTTP_METHOD_POST))
+		return do_reload(ctx, c, who);
+	if (is(url, API_ROUTE_BUNDLE)) {
+		if (is(method, MHD_HTTP_METHOD_PUT))
+			return do_upload(ctx, c, req, who);
+		if (is(method, MHD_HTTP_METHOD_DELETE))
+			return do_delete(ctx, c, who);
+	} else if (is(url, API_ROUTE_TOKENS)) {
+		if (is(method, MHD_HTTP_METHOD_POST))
+			return do_token_create(ctx, c, req, who);
+		if (is(method, MHD_HTTP_METHOD_GET))
+			return do_token_list(ctx, c);
+	} else if (strncmp(url, API_ROUTE_TOKENS "/", sizeof(API_ROUTE_TOKENS)) == 0 &&
+		   is(method, MHD_HTTP_METHOD_DELETE)) {
+		return do_token_delete(ctx, c, url + sizeof(API_ROUTE_TOKENS), who);
+	} else if (is(url, API_ROUTE_METRICS) && is(method, MHD_HTTP_METHOD_GET)) {
+		return http_metrics(ctx, c);
+	} else if (is(url, API_ROUTE_STATUS) && is(method, MHD_HTTP_METHOD_GET)) {
+		return do_status(ctx, c);
+	} else {
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s",
+				  url);
+	}
+	return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
+			  "method %.16s not allowed on %.64s", method, url);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_ctx)
@@ -273,39 +458,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	char who[64];
 	(void)version;
 
-	if (!req) {
-		if (!peer_is_trusted(c, who, sizeof(who))) {
-			METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_ADMIN);
-			log_audit(&(struct audit){.event = AUDIT_REFUSE,
-						  .peer = "admin",
-						  .client = who,
-						  .result = "forbidden"},
-				  "refused admin request from %s", who);
-			return http_error(
-			    c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
-			    "the admin socket accepts only root or the daemon's user");
-		}
-		const char *clen =
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-		if (clen && strtoull(clen, NULL, 10) > ADMIN_BODY_MAX)
-			return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
-					  "request body over %d bytes", ADMIN_BODY_MAX);
-		req = calloc(1, sizeof(*req));
-		if (!req)
-			return MHD_NO;
-		*req_ctx = req;
-		return MHD_YES;
-	}
+	if (!req)
+		return admin_begin(ctx, c, req_ctx);
 	if (*upload_data_size != 0) {
-		if (!req->too_big) {
-			if (!req->body)
-				req->body = secret_new(16384);
-			if (!req->body || req->body->len + *upload_data_size > ADMIN_BODY_MAX ||
-			    secret_append(req->body, upload_data, *upload_data_size) < 0) {
-				req->too_big = true;
-				req->body = secret_free(req->body);
-			}
-		}
+		admin_collect(req, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -313,78 +469,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_R_TOO_LARGE,
 				  "request body over %d bytes", ADMIN_BODY_MAX);
 	peer_is_trusted(c, who, sizeof(who));
-
-	if (strcmp(url, API_ROUTE_RELOAD) == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
-		return do_reload(ctx, c, who);
-	if (strcmp(url, API_ROUTE_BUNDLE) == 0) {
-		if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
-			return do_upload(ctx, c, req, who);
-		if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
-			char id[BUNDLE_ID_HEX_LEN + 1];
-			if (store_delete(&ctx->store, id) < 0)
-				return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
-						  "no bundle is held; nothing to delete");
-			log_audit(&(struct audit){.event = AUDIT_WIPE,
-						  .peer = "admin",
-						  .client = who,
-						  .bundle_id = id,
-						  .result = "ok"},
-				  "bundle %s wiped on request", id);
-			return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
-		}
-	} else if (strcmp(url, API_ROUTE_TOKENS) == 0) {
-		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
-			return do_token_create(ctx, c, req, who);
-		if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-			struct store_view v;
-			store_view(&ctx->store, &v);
-			json_t *list = status_tokens_json(&v);
-			store_view_done(&v);
-			return http_json(c, MHD_HTTP_OK, list);
-		}
-	} else if (strncmp(url, API_ROUTE_TOKENS "/", sizeof(API_ROUTE_TOKENS)) == 0 &&
-		   strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
-		const char *id = url + sizeof(API_ROUTE_TOKENS);
-		if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
-			return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
-					  "no join token with id '%.16s'", id);
-		log_audit(
-		    &(struct audit){
-			.event = AUDIT_TOKEN, .peer = "admin", .client = id, .result = "deleted"},
-		    "join token %s deleted by %s", id, who);
-		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
-	} else if (strcmp(url, API_ROUTE_METRICS) == 0 &&
-		   strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-		return http_metrics(ctx, c);
-	} else if (strcmp(url, API_ROUTE_STATUS) == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-		struct store_view v;
-		store_view(&ctx->store, &v);
-		json_t *st = status_json(&v);
-		store_view_done(&v);
-		if (st) {
-			json_object_set_new(st, "listen", json_string(ctx->listen_name));
-			json_object_set_new(st, "version", json_string(PKISHARE_VERSION));
-			json_object_set_new(st, "defaultTtlSeconds",
-					    json_integer((json_int_t)ctx->cfg->ttl_s));
-			json_object_set_new(st, "maxTtlSeconds",
-					    json_integer((json_int_t)ctx->cfg->max_ttl_s));
-			/* A reference: a reload meanwhile cannot free what is read here. */
-			struct tls_files *tls = daemon_tls_get(ctx);
-			if (tls->ca_cert_hash[0])
-				json_object_set_new(st, "caCertHash",
-						    json_string(tls->ca_cert_hash));
-			if (tls->pinned_pubkey[0])
-				json_object_set_new(st, "pinnedPubkey",
-						    json_string(tls->pinned_pubkey));
-			tls_files_unref(tls);
-		}
-		return http_json(c, MHD_HTTP_OK, st);
-	} else {
-		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s",
-				  url);
-	}
-	return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
-			  "method %.16s not allowed on %.64s", method, url);
+	return admin_route(ctx, c, url, method, req, who);
 }
 
 /* Is the socket at path served by a live process? Only a refused connection means

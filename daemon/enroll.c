@@ -160,11 +160,99 @@ static enum MHD_Result refuse(struct daemon_ctx *ctx, struct MHD_Connection *c, 
 	return http_error(c, status, reason, "%s", msg);
 }
 
+/* The bearer token: well formed, known, unexpired, with uses left. 0 with id and hash
+ * filled in, or <0 with the refusal answered in *ret. */
+static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
+		       struct audit *a, char id[TOKEN_ID_LEN + 1], uint8_t hash[TOKEN_HASH_BYTES],
+		       enum MHD_Result *ret)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
+	if (!secret) {
+		*ret = MHD_NO;
+		return -ENOMEM;
+	}
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
+	    token_parse(auth + 7, id, secret, NULL) < 0) {
+		a->result = "bad-token";
+		log_audit(a, "enrollment refused: missing or malformed bearer token");
+		*ret =
+		    refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, API_R_BAD_TOKEN,
+			   "send 'Authorization: Bearer <join token>' with a token from "
+			   "'pkishare token create'");
+		return -EACCES;
+	}
+	token_hash(id, secret, hash);
+	int r = store_token_check(&ctx->store, id, hash);
+	if (r < 0) {
+		bool expired = r == -ETIMEDOUT;
+		a->result = expired ? "token-expired" : "bad-token";
+		log_audit(a, "enrollment refused: token %s %s", id,
+			  expired ? "expired" : "unknown or wrong secret");
+		*ret =
+		    refuse(ctx, c, peer, expired ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
+			   MHD_HTTP_UNAUTHORIZED, expired ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
+			   "the join token is unknown, used up, expired or wrong; create a "
+			   "new one with 'pkishare token create' on the first node");
+		return r;
+	}
+	return 0;
+}
+
+/* The CSR of a valid token holder: parsed, self-signature and key checked, a usable CN.
+ * 0 with *ret_csr and cn, or <0 with the refusal answered in *ret. */
+static int csr_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
+		     struct enroll_req *req, struct audit *a, const char *id, X509_REQ **ret_csr,
+		     char cn[ENROLL_CN_MAX + 2], enum MHD_Result *ret)
+{
+	char msg[256];
+	int r = req->body
+		    ? x509_csr_load(req->body->data, req->body->len, ret_csr, cn, ENROLL_CN_MAX + 2)
+		    : -PKS_E_X509;
+	if (r == 0 && cn_ok(cn))
+		return 0;
+	bool weak = r == -PKS_E_WEAK_KEY;
+	a->result = weak ? "weak-key" : "bad-csr";
+	log_audit(a, "enrollment with token %s refused: %s", id,
+		  weak ? "the CSR's key is not P-256 or RSA 2048-4096 with e=65537"
+		       : "unusable CSR");
+	if (weak) {
+		*ret = refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, API_R_WEAK_KEY,
+			      error_message(-PKS_E_WEAK_KEY));
+		return r;
+	}
+	snprintf(msg, sizeof(msg),
+		 "the body must be a PEM certificate signing request, correctly self-signed, "
+		 "whose CN (the node name) is 1-%d characters of letters, digits, '.', '-', '_' "
+		 "or ':'",
+		 ENROLL_CN_MAX);
+	*ret = refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, API_R_BAD_CSR, msg);
+	return r < 0 ? r : -EINVAL;
+}
+
+/* A client certificate for the CSR's key from the current enrollment CA, as PEM. */
+static int issue(struct daemon_ctx *ctx, X509_REQ *csr, const char *cn, struct secret **ret_pem)
+{
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	struct cert_spec spec = {.cn = cn,
+				 .org = "pkishare:enrolled",
+				 .client_auth = true,
+				 .seconds = (long)ctx->cfg->enroll_ttl_s};
+	enroll_tick(ctx, time_now());
+	int r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_cur.cert,
+			      ctx->enroll_cur.key, &cert);
+	return r < 0 ? r : x509_cert_pem(cert, ret_pem);
+}
+
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
-	char id[TOKEN_ID_LEN + 1] = "", cn[ENROLL_CN_MAX + 2] = "";
+	char id[TOKEN_ID_LEN + 1] = "", cn[ENROLL_CN_MAX + 2] = "", msg[256];
+	uint8_t hash[TOKEN_HASH_BYTES];
+	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
+	struct secret *pem = NULL;
 	struct audit a = {.event = AUDIT_ENROLL, .peer = peer, .source = "enrolled"};
+	enum MHD_Result answer = MHD_NO;
 
 	/* Cheapest first: the address's budget, the size, the token; only a valid token
 	 * holder's CSR is parsed and its signature verified. */
@@ -177,7 +265,6 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 					"too many failed enrollment attempts from this address; "
 					"wait and check the join token");
 	}
-	char msg[256];
 	if (req->too_big) {
 		a.result = "too-large";
 		log_audit(&a, "enrollment refused: CSR over %d bytes", CSR_MAX_BYTES);
@@ -185,75 +272,20 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		return refuse(ctx, c, peer, M_ENROLL_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
 			      API_R_TOO_LARGE, msg);
 	}
-	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
-	uint8_t hash[TOKEN_HASH_BYTES];
-	if (!secret)
-		return MHD_NO;
-	if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
-	    token_parse(auth + 7, id, secret, NULL) < 0) {
-		a.result = "bad-token";
-		log_audit(&a, "enrollment refused: missing or malformed bearer token");
-		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
-			      API_R_BAD_TOKEN,
-			      "send 'Authorization: Bearer <join token>' with a token from "
-			      "'pkishare token create'");
-	}
-	token_hash(id, secret, hash);
-	int r = store_token_check(&ctx->store, id, hash);
-	if (r < 0) {
+	if (token_check(ctx, c, peer, &a, id, hash, &answer) < 0 ||
+	    csr_check(ctx, c, peer, req, &a, id, &csr, cn, &answer) < 0) {
 		secret_wipe(hash, sizeof(hash));
-		const char *why = r == -ETIMEDOUT ? "token-expired" : "bad-token";
-		a.result = why;
-		log_audit(&a, "enrollment refused: token %s %s", id,
-			  r == -ETIMEDOUT ? "expired" : "unknown or wrong secret");
-		return refuse(
-		    ctx, c, peer, r == -ETIMEDOUT ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
-		    MHD_HTTP_UNAUTHORIZED, r == -ETIMEDOUT ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
-		    "the join token is unknown, used up, expired or wrong; create a "
-		    "new one with 'pkishare token create' on the first node");
-	}
-	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
-	r = req->body ? x509_csr_load(req->body->data, req->body->len, &csr, cn, sizeof(cn))
-		      : -PKS_E_X509;
-	if (r < 0 || !cn_ok(cn)) {
-		secret_wipe(hash, sizeof(hash));
-		bool weak = r == -PKS_E_WEAK_KEY;
-		a.result = weak ? "weak-key" : "bad-csr";
-		log_audit(&a, "enrollment with token %s refused: %s", id,
-			  weak ? "the CSR's key is not P-256 or RSA 2048-4096 with e=65537"
-			       : "unusable CSR");
-		if (weak)
-			return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST,
-				      API_R_WEAK_KEY, error_message(-PKS_E_WEAK_KEY));
-		snprintf(msg, sizeof(msg),
-			 "the body must be a PEM certificate signing request, correctly "
-			 "self-signed, whose CN (the node name) is 1-%d characters of letters, "
-			 "digits, '.', '-', '_' or ':'",
-			 ENROLL_CN_MAX);
-		return refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, API_R_BAD_CSR,
-			      msg);
+		return answer;
 	}
 	a.client = cn;
-	enroll_tick(ctx, time_now());
-	_cleanup_(x509_freep) X509 *cert = NULL;
-	struct secret *pem = NULL;
-	struct cert_spec spec = {.cn = cn,
-				 .org = "pkishare:enrolled",
-				 .client_auth = true,
-				 .seconds = (long)ctx->cfg->enroll_ttl_s};
-	r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_cur.cert,
-			  ctx->enroll_cur.key, &cert);
-	if (r >= 0)
-		r = x509_cert_pem(cert, &pem);
-	if (r < 0) {
+	if (issue(ctx, csr, cn, &pem) < 0) {
 		secret_wipe(hash, sizeof(hash));
 		return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_R_INTERNAL,
 				  "could not issue the certificate; the token was not used");
 	}
 	/* The use is spent only once the certificate exists (and still atomically: a token
 	 * deleted meanwhile gets nothing). */
-	r = store_token_use(&ctx->store, id, hash);
+	int r = store_token_use(&ctx->store, id, hash);
 	secret_wipe(hash, sizeof(hash));
 	if (r < 0) {
 		secret_free(pem);

@@ -225,36 +225,30 @@ static void log_persist(const struct persist *p, struct store *s)
 	}
 }
 
-int main(int argc, char **argv)
+/* Say which settings are in force: a by-hand run merges the packaged file too. */
+static void log_config(const struct options *opts)
 {
-	if (argc == 2 && strcmp(argv[1], "--on-stop") == 0)
-		return on_stop();
-	struct options opts;
-	int r = options_load(&opts, argc, argv);
-	if (r <= 0) {
-		options_free(&opts);
-		return r == 0 ? 0 : 2;
-	}
-	struct daemon_config cfg = opts.cfg; /* strings stay owned by opts until exit */
-	int level = opts.log_level;
-
-	log_setup(level);
-	/* Say which settings are in force: a by-hand run merges the packaged file too. */
-	if (opts.config_path)
-		log_msg(LOG_NOTICE, "configuration file %s read", opts.config_path);
+	if (opts->config_path)
+		log_msg(LOG_NOTICE, "configuration file %s read", opts->config_path);
 	else
 		log_msg(LOG_NOTICE,
 			"no configuration file read (%s is not there; --config FILE "
 			"names one)",
 			DEFAULT_CONFIG_FILE);
+}
+
+/* libsodium, a process that cannot be dumped, and whether memory can be locked. 0, or <0
+ * after saying why the daemon cannot run. */
+static int secrets_setup(void)
+{
+	uint64_t memlock = 0;
 	if (secret_init() < 0) {
 		log_msg(LOG_ERR, "cannot initialise libsodium");
-		return 1;
+		return -EIO;
 	}
-	r = secret_harden_process();
+	int r = secret_harden_process();
 	if (r < 0)
 		log_msg(LOG_WARNING, "cannot make the process non-dumpable: %s", strerror(-r));
-	uint64_t memlock = 0;
 	r = secret_lock_check(&memlock);
 	if (r < 0)
 		log_msg(
@@ -263,155 +257,218 @@ int main(int argc, char **argv)
 		    "bundle may be swapped out; raise LimitMEMLOCK= (the unit sets 64M) or grant "
 		    "CAP_IPC_LOCK (a container may need it)",
 		    strerror(-r), (unsigned long long)memlock);
+	return 0;
+}
 
-	/* Signals are taken synchronously by the main thread; block them before any thread
-	 * starts so that every thread inherits the mask. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+/* Signals are taken synchronously by the main thread; block them before any thread starts
+ * so that every thread inherits the mask. */
+static void signals_block(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
-	struct persist persist;
-	persist_init(&persist);
-	int exit_code = 1;
-	struct options *live = NULL; /* the settings of the last successful reload */
-	ratelimit_init(&ctx.ratelimit);
-	ratelimit_init(&ctx.tls_ratelimit);
-	pthread_mutex_init(&ctx.tls_lock, NULL);
-	pthread_mutex_init(&ctx.reload_lock, NULL);
-	pthread_cond_init(&ctx.reload_done, NULL);
-	if (store_init(&ctx.store) < 0) {
+/* The context's locks, limits and store. 0, or -ENOMEM. */
+static int ctx_init(struct daemon_ctx *ctx)
+{
+	ratelimit_init(&ctx->ratelimit);
+	ratelimit_init(&ctx->tls_ratelimit);
+	pthread_mutex_init(&ctx->tls_lock, NULL);
+	pthread_mutex_init(&ctx->reload_lock, NULL);
+	pthread_cond_init(&ctx->reload_done, NULL);
+	if (store_init(&ctx->store) < 0) {
 		log_msg(LOG_ERR, "out of memory");
-		return 1;
+		return -ENOMEM;
 	}
-	char tls_why[512];
-	if (tls_files_load(&cfg, &ctx.tls, tls_why, sizeof(tls_why)) < 0) {
-		log_msg(LOG_ERR, "%s", tls_why);
-		exit_code = EXIT_CONFIG; /* systemd does not restart on it */
-		goto out;
-	}
-	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
-	 * locked secure heap. */
-	r = secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
-	if (r != 0)
-		log_msg(LOG_WARNING, "OpenSSL secure heap %s; the enrollment CA key stays in %s",
-			r > 0 ? "not locked (RLIMIT_MEMLOCK)" : "unavailable",
-			r > 0 ? "memory that can be swapped" : "ordinary memory");
-	r = enroll_init(&ctx);
-	if (r < 0) {
-		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));
-		goto out;
-	}
-	r = take_systemd_sockets(&ctx, &persist);
-	if (r > 0)
-		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);
-	persist_start(&persist, &ctx.store);
-	ctx.store.persist = &persist;
-	log_persist(&persist, &ctx.store);
-	r = store_start_reaper(&ctx.store);
-	if (r < 0) {
-		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
-		goto out;
-	}
-	r = server_start(&ctx);
+	return 0;
+}
+
+/* The listeners: HTTPS, then the admin socket. 0, or <0 after saying what to check. */
+static int listeners_start(struct daemon_ctx *ctx)
+{
+	const struct daemon_config *cfg = ctx->cfg;
+	int r = server_start(ctx);
 	if (r < 0) {
 		log_msg(LOG_ERR,
 			"cannot serve HTTPS on %s: %s; check that the address is local and free, "
 			"and that the certificate matches the key",
-			cfg.listen, error_message(r));
-		goto out;
+			cfg->listen, error_message(r));
+		return r;
 	}
-	r = admin_start(&ctx);
-	if (r == -EADDRINUSE) {
+	r = admin_start(ctx);
+	if (r == -EADDRINUSE)
 		log_msg(LOG_ERR,
 			"admin socket %s is in use: another pkishared answers on it; stop that one "
 			"first (it may hold a bundle), or give this one its own --admin-socket",
-			cfg.admin_socket);
-		goto out;
-	}
-	if (r < 0) {
+			cfg->admin_socket);
+	else if (r < 0)
 		log_msg(LOG_ERR,
 			"cannot listen on admin socket %s: %s; check that its directory exists and "
 			"no other pkishared runs",
-			cfg.admin_socket, error_message(r));
-		goto out;
-	}
-	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
-		ctx.listen_name, cfg.admin_socket, (long long)cfg.ttl_s, (long long)cfg.max_ttl_s);
-	if (persist.refused && !persist.restored)
-		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; started empty: %s", ctx.listen_name,
-			   persist.why);
-	else if (persist.why[0] && (persist.restored || persist.fdstore_max >= 0))
-		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s%s", ctx.listen_name,
-			   persist.enabled ? "" : "state NOT kept across restarts: ", persist.why);
-	else
-		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s", ctx.listen_name,
-			   ctx.store.held ? "bundle restored" : "no bundle held");
+			cfg->admin_socket, error_message(r));
+	return r;
+}
 
+/* Everything after the TLS files: the enrollment CA, systemd's sockets and kept state,
+ * the reaper, the listeners. 0, or <0 after saying what failed. */
+static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
+{
+	/* OpenSSL keeps private keys it creates from now on (the enrollment CA's) in its
+	 * locked secure heap. */
+	int r = secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
+	if (r != 0)
+		log_msg(LOG_WARNING, "OpenSSL secure heap %s; the enrollment CA key stays in %s",
+			r > 0 ? "not locked (RLIMIT_MEMLOCK)" : "unavailable",
+			r > 0 ? "memory that can be swapped" : "ordinary memory");
+	r = enroll_init(ctx);
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));
+		return r;
+	}
+	r = take_systemd_sockets(ctx, persist);
+	if (r > 0)
+		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);
+	persist_start(persist, &ctx->store);
+	ctx->store.persist = persist;
+	log_persist(persist, &ctx->store);
+	r = store_start_reaper(&ctx->store);
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
+		return r;
+	}
+	return listeners_start(ctx);
+}
+
+/* READY=1, with what the start found in systemd's store. */
+static void notify_ready(const struct daemon_ctx *ctx, const struct persist *persist)
+{
+	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
+		ctx->listen_name, ctx->cfg->admin_socket, (long long)ctx->cfg->ttl_s,
+		(long long)ctx->cfg->max_ttl_s);
+	if (persist->refused && !persist->restored)
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; started empty: %s", ctx->listen_name,
+			   persist->why);
+	else if (persist->why[0] && (persist->restored || persist->fdstore_max >= 0))
+		sd_notifyf(
+		    0, "READY=1\nSTATUS=Serving on %s; %s%s", ctx->listen_name,
+		    persist->enabled ? "" : "state NOT kept across restarts: ", persist->why);
+	else
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s", ctx->listen_name,
+			   ctx->store.held ? "bundle restored" : "no bundle held");
+}
+
+/* SIGHUP: reload, tell systemd, and tell a waiting POST /v1/reload (systemctl reload). */
+static void on_sighup(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
+		      int argc, char **argv)
+{
+	char why[256] = "";
+	sd_notify(0, "RELOADING=1");
+	bool ok = reload(ctx, cfg, live, argc, argv, why, sizeof(why));
+	if (ok)
+		sd_notifyf(0, "READY=1\nSTATUS=Reloaded; serving on %s", ctx->listen_name);
+	else
+		sd_notifyf(0,
+			   "READY=1\nSTATUS=Reload refused: %s; serving with the previous "
+			   "configuration",
+			   why);
+	pthread_mutex_lock(&ctx->reload_lock);
+	ctx->reload_gen++;
+	ctx->reload_ok = ok;
+	str_copy(ctx->reload_why, sizeof(ctx->reload_why), why);
+	pthread_cond_broadcast(&ctx->reload_done);
+	pthread_mutex_unlock(&ctx->reload_lock);
+}
+
+/* The main thread's life while serving: signals, until SIGTERM or SIGINT. */
+static void wait_signals(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
+			 const sigset_t *mask, int argc, char **argv)
+{
 	for (;;) {
 		int sig = 0;
-		if (sigwait(&mask, &sig) != 0)
+		if (sigwait(mask, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			char why[256] = "";
-			sd_notify(0, "RELOADING=1");
-			bool ok = reload(&ctx, &cfg, &live, argc, argv, why, sizeof(why));
-			if (ok)
-				sd_notifyf(0, "READY=1\nSTATUS=Reloaded; serving on %s",
-					   ctx.listen_name);
-			else
-				sd_notifyf(0,
-					   "READY=1\nSTATUS=Reload refused: %s; serving with the "
-					   "previous configuration",
-					   why);
-			/* Tell a waiting POST /v1/reload (systemctl reload) how it went. */
-			pthread_mutex_lock(&ctx.reload_lock);
-			ctx.reload_gen++;
-			ctx.reload_ok = ok;
-			str_copy(ctx.reload_why, sizeof(ctx.reload_why), why);
-			pthread_cond_broadcast(&ctx.reload_done);
-			pthread_mutex_unlock(&ctx.reload_lock);
-			continue;
-		}
-		if (sig == SIGUSR1) {
-			store_forget_persisted(&ctx.store);
+			on_sighup(ctx, cfg, live, argc, argv);
+		} else if (sig == SIGUSR1) {
+			store_forget_persisted(&ctx->store);
 			log_msg(LOG_NOTICE, "systemctl stop: the state kept in systemd's store is "
 					    "wiped; nothing survives this stop");
-			continue;
+		} else {
+			log_msg(LOG_NOTICE, "signal %d: wiping secrets and stopping", sig);
+			return;
 		}
-		log_msg(LOG_NOTICE, "signal %d: wiping secrets and stopping", sig);
-		break;
 	}
-	sd_notify(0, "STOPPING=1");
-	exit_code = 0;
-out:
-	admin_stop(&ctx);
-	server_stop(&ctx);
-	/* What systemd keeps for the next start is left as it is (see --on-stop). */
-	ctx.store.persist = NULL;
-	store_done(&ctx.store);
-	persist_close(&persist);
-	if (ctx.admin_fd >= 0) {
-		close(ctx.admin_fd);
-		if (!ctx.admin_from_systemd)
-			unlink(cfg.admin_socket);
+}
+
+/* Stop serving and wipe every secret. What systemd keeps for the next start is left as it
+ * is (see --on-stop). */
+static void daemon_stop(struct daemon_ctx *ctx, struct persist *persist)
+{
+	admin_stop(ctx);
+	server_stop(ctx);
+	ctx->store.persist = NULL;
+	store_done(&ctx->store);
+	persist_close(persist);
+	if (ctx->admin_fd >= 0) {
+		close(ctx->admin_fd);
+		if (!ctx->admin_from_systemd)
+			unlink(ctx->cfg->admin_socket);
 	}
-	if (ctx.https_fd >= 0)
-		close(ctx.https_fd);
-	if (ctx.serve_wake_fd >= 0)
-		close(ctx.serve_wake_fd);
-	ctx.tls = tls_files_unref(ctx.tls);
-	enroll_done(&ctx);
-	ratelimit_done(&ctx.ratelimit);
-	ratelimit_done(&ctx.tls_ratelimit);
-	pthread_mutex_destroy(&ctx.tls_lock);
-	pthread_mutex_destroy(&ctx.reload_lock);
-	pthread_cond_destroy(&ctx.reload_done);
+	if (ctx->https_fd >= 0)
+		close(ctx->https_fd);
+	if (ctx->serve_wake_fd >= 0)
+		close(ctx->serve_wake_fd);
+	ctx->tls = tls_files_unref(ctx->tls);
+	enroll_done(ctx);
+	ratelimit_done(&ctx->ratelimit);
+	ratelimit_done(&ctx->tls_ratelimit);
+	pthread_mutex_destroy(&ctx->tls_lock);
+	pthread_mutex_destroy(&ctx->reload_lock);
+	pthread_cond_destroy(&ctx->reload_done);
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	struct options *live = NULL; /* the settings of the last successful reload */
+	struct persist persist;
+	sigset_t mask;
+	char tls_why[512];
+	int exit_code = 1;
+
+	if (argc == 2 && strcmp(argv[1], "--on-stop") == 0)
+		return on_stop();
+	int r = options_load(&opts, argc, argv);
+	if (r <= 0) {
+		options_free(&opts);
+		return r == 0 ? 0 : 2;
+	}
+	struct daemon_config cfg = opts.cfg; /* strings stay owned by opts until exit */
+	log_setup(opts.log_level);
+	log_config(&opts);
+	if (secrets_setup() < 0)
+		return 1;
+	signals_block(&mask);
+
+	struct daemon_ctx ctx = {.cfg = &cfg, .https_fd = -1, .admin_fd = -1, .serve_wake_fd = -1};
+	persist_init(&persist);
+	if (ctx_init(&ctx) < 0)
+		return 1;
+	if (tls_files_load(&cfg, &ctx.tls, tls_why, sizeof(tls_why)) < 0) {
+		log_msg(LOG_ERR, "%s", tls_why);
+		exit_code = EXIT_CONFIG; /* systemd does not restart on it */
+	} else if (daemon_start(&ctx, &persist) == 0) {
+		notify_ready(&ctx, &persist);
+		wait_signals(&ctx, &cfg, &live, &mask, argc, argv);
+		sd_notify(0, "STOPPING=1");
+		exit_code = 0;
+	}
+	daemon_stop(&ctx, &persist);
 	options_free(&opts);
 	if (live) {
 		options_free(live);

@@ -123,6 +123,7 @@ def upload(ttl="60s", max_fetches=0):
     if max_fetches:
         cmd += ["--max-fetches", str(max_fetches)]
     t0 = time.monotonic()
+    t0_wall = int(time.time())
     rc, out, err = run(*cmd)
     if rc == 0:
         key = out.strip().splitlines()[-1]
@@ -130,8 +131,11 @@ def upload(ttl="60s", max_fetches=0):
         b = st["bundle"]
         secs = int(ttl.rstrip("s"))
         M.used.append(key)
-        if b is None and secs < 5 and time.monotonic() >= t0 + secs - 0.5:
-            # A short life can be over before status answers on a loaded machine.
+        if b is None and secs < 5 and time.time() >= t0_wall + secs:
+            # A short life can be over before status answers on a loaded machine. Its
+            # expiresAt is whole seconds (createdAt + ttl, createdAt no earlier than
+            # t0_wall), so it may end up to a second before t0 + secs, never before the
+            # wall clock reached t0_wall + secs.
             if M.held:
                 M.gone.add(M.held["id"])
             M.held = None
