@@ -57,6 +57,37 @@ static int seal_one(const struct seal_header *h, const struct pki_entry *e, cons
 	return 0;
 }
 
+/* id, or a fresh random one. */
+static void id_make(const char *id, char out[BUNDLE_ID_HEX_LEN + 1])
+{
+	uint8_t raw[BUNDLE_ID_BYTES];
+	if (id) {
+		str_copy(out, BUNDLE_ID_HEX_LEN + 1, id);
+		return;
+	}
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(out, BUNDLE_ID_HEX_LEN + 1, raw, sizeof(raw));
+}
+
+/* The document as indented JSON and a final newline, in guarded memory (jansson's own
+ * copy is wiped). */
+static int document_dump(json_t *root, struct secret **ret_json)
+{
+	char *text = json_dumps(root, JSON_INDENT(2));
+	if (!text)
+		return -ENOMEM;
+	size_t tl = strlen(text);
+	struct secret *out = secret_new(tl + 1);
+	if (out && (secret_append(out, text, tl) < 0 || secret_append(out, "\n", 1) < 0))
+		out = secret_free(out);
+	secret_wipe(text, tl);
+	secret_json_free(text);
+	if (!out)
+		return -ENOMEM;
+	*ret_json = out;
+	return 0;
+}
+
 int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id, int64_t created_at,
 		int64_t expires_at, const struct profile *profile, struct secret **ret_json,
 		char ret_id[BUNDLE_ID_HEX_LEN + 1])
@@ -77,13 +108,7 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	}
 	pki_set_sort(&sorted);
 	names_of(&sorted, names);
-	if (id) {
-		str_copy(idbuf, sizeof(idbuf), id);
-	} else {
-		uint8_t raw[BUNDLE_ID_BYTES];
-		randombytes_buf(raw, sizeof(raw));
-		sodium_bin2hex(idbuf, sizeof(idbuf), raw, sizeof(raw));
-	}
+	id_make(id, idbuf);
 	key_id(key, kid);
 	time_format(created_at, created);
 	time_format(expires_at, expires);
@@ -106,9 +131,9 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 	if (!files)
 		return -ENOMEM;
 	for (size_t i = 0; i < sorted.n; i++) {
-		int r = seal_one(&h, &sorted.e[i], key, files);
-		if (r < 0)
-			return r;
+		int e = seal_one(&h, &sorted.e[i], key, files);
+		if (e < 0)
+			return e;
 	}
 	_cleanup_(json_decrefp) json_t *root =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "apiVersion", BUNDLE_API_VERSION,
@@ -116,18 +141,9 @@ int bundle_seal(const struct pki_set *plain, const uint8_t *key, const char *id,
 		      "keyId", kid, "cipher", BUNDLE_CIPHER, "files", files);
 	if (!root || (pjson && json_object_set(root, "profile", pjson) < 0))
 		return -ENOMEM;
-	char *text = json_dumps(root, JSON_INDENT(2));
-	if (!text)
-		return -ENOMEM;
-	size_t tl = strlen(text);
-	struct secret *out = secret_new(tl + 1);
-	if (out && (secret_append(out, text, tl) < 0 || secret_append(out, "\n", 1) < 0))
-		out = secret_free(out);
-	secret_wipe(text, tl);
-	secret_json_free(text);
-	if (!out)
-		return -ENOMEM;
-	*ret_json = out;
+	int r = document_dump(root, ret_json);
+	if (r < 0)
+		return r;
 	if (ret_id)
 		str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, idbuf);
 	return 0;
@@ -139,25 +155,69 @@ static const char *get_string(json_t *root, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int parse_file(json_t *f, struct pki_set *set, char *detail)
+/* Refuse any field of o outside allowed; where names the object in the detail. */
+static int only_fields(json_t *o, const char *const *allowed, size_t n, const char *where,
+		       char *detail)
 {
-	const char *allowed[] = {"name", "mode", "data"};
 	const char *k;
 	json_t *v;
+	json_object_foreach (o, k, v) {
+		bool ok = false;
+		for (size_t i = 0; i < n; i++)
+			ok |= !strcmp(k, allowed[i]);
+		if (!ok) {
+			if (!where && detail)
+				snprintf(detail, DETAIL_MAX, "unknown field \"%.64s\"", k);
+			else
+				set_detail(detail, where);
+			return -PKS_E_BUNDLE_FORMAT;
+		}
+	}
+	return 0;
+}
+
+/* An entry's data: base64 of nonce, ciphertext and tag, decoded into guarded memory. */
+static int entry_data_decode(const char *name, const char *data, struct secret **ret, char *detail)
+{
+	size_t dlen = strlen(data), raw_len = 0;
+	const char *end = NULL;
+	if (dlen > sodium_base64_ENCODED_LEN(PKI_FILE_MAX_BYTES + SEAL_OVERHEAD, B64_VARIANT)) {
+		set_detail(detail, name);
+		return -PKS_E_TOO_BIG;
+	}
+	_cleanup_(secret_freep) struct secret *raw = secret_new(dlen / 4 * 3 + 3);
+	if (!raw)
+		return -ENOMEM;
+	if (sodium_base642bin(raw->data, raw->cap, data, dlen, NULL, &raw_len, &end, B64_VARIANT) !=
+		0 ||
+	    end != data + dlen) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "files[%s]: data is not valid base64", name);
+		return -PKS_E_BUNDLE_FORMAT;
+	}
+	raw->len = raw_len;
+	if (raw_len < SEAL_OVERHEAD) {
+		if (detail)
+			snprintf(detail, DETAIL_MAX, "files[%s]: data shorter than nonce and tag",
+				 name);
+		return -PKS_E_BUNDLE_FORMAT;
+	}
+	*ret = TAKE_PTR(raw);
+	return 0;
+}
+
+static int parse_file(json_t *f, struct pki_set *set, char *detail)
+{
+	static const char *const allowed[] = {"name", "mode", "data"};
+	struct secret *raw = NULL;
 
 	if (!json_is_object(f)) {
 		set_detail(detail, "files[]: each entry must be an object");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach (f, k, v) {
-		bool ok = false;
-		for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
-			ok |= !strcmp(k, allowed[i]);
-		if (!ok) {
-			set_detail(detail, "files[]: unknown field");
-			return -PKS_E_BUNDLE_FORMAT;
-		}
-	}
+	int r = only_fields(f, allowed, ELEMENTSOF(allowed), "files[]: unknown field", detail);
+	if (r < 0)
+		return r;
 	const char *name = get_string(f, "name");
 	const char *mode = get_string(f, "mode");
 	const char *data = get_string(f, "data");
@@ -179,48 +239,22 @@ static int parse_file(json_t *f, struct pki_set *set, char *detail)
 			snprintf(detail, DETAIL_MAX, "files[%s]: mode must be %s", name, want);
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	size_t dlen = strlen(data);
-	if (dlen > sodium_base64_ENCODED_LEN(PKI_FILE_MAX_BYTES + SEAL_OVERHEAD, B64_VARIANT)) {
-		set_detail(detail, name);
-		return -PKS_E_TOO_BIG;
-	}
-	struct secret *raw = secret_new(dlen / 4 * 3 + 3);
-	size_t raw_len = 0;
-	const char *end = NULL;
-	if (!raw)
-		return -ENOMEM;
-	if (sodium_base642bin(raw->data, raw->cap, data, dlen, NULL, &raw_len, &end, B64_VARIANT) !=
-		0 ||
-	    end != data + dlen) {
-		secret_free(raw);
-		if (detail)
-			snprintf(detail, DETAIL_MAX, "files[%s]: data is not valid base64", name);
-		return -PKS_E_BUNDLE_FORMAT;
-	}
-	raw->len = raw_len;
-	if (raw_len < SEAL_OVERHEAD) {
-		secret_free(raw);
-		if (detail)
-			snprintf(detail, DETAIL_MAX, "files[%s]: data shorter than nonce and tag",
-				 name);
-		return -PKS_E_BUNDLE_FORMAT;
-	}
-	int r = pki_set_add(set, name, known->mode, raw);
+	r = entry_data_decode(name, data, &raw, detail);
+	if (r < 0)
+		return r;
+	r = pki_set_add(set, name, known->mode, raw);
 	if (r < 0)
 		set_detail(detail, name);
 	return r;
 }
 
-int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
+/* The document's top level: an object of known fields, within the size cap. */
+static int root_load(const char *text, size_t len, json_t **ret, char *detail)
 {
-	const char *allowed[] = {"apiVersion", "kind",	 "id",	  "createdAt", "expiresAt",
-				 "keyId",      "cipher", "files", "profile"};
-	struct bundle b = {0};
+	static const char *const allowed[] = {"apiVersion", "kind",	 "id",
+					      "createdAt",  "expiresAt", "keyId",
+					      "cipher",	    "files",	 "profile"};
 	json_error_t jerr;
-	const char *k;
-	json_t *v;
-	int r;
-
 	if (len > BUNDLE_MAX_BYTES) {
 		set_detail(detail, "bundle larger than 1 MiB");
 		return -PKS_E_TOO_BIG;
@@ -236,16 +270,16 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		set_detail(detail, "top level must be an object");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_object_foreach (root, k, v) {
-		bool ok = false;
-		for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
-			ok |= !strcmp(k, allowed[i]);
-		if (!ok) {
-			if (detail)
-				snprintf(detail, DETAIL_MAX, "unknown field \"%.64s\"", k);
-			return -PKS_E_BUNDLE_FORMAT;
-		}
-	}
+	int r = only_fields(root, allowed, ELEMENTSOF(allowed), NULL, detail);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(root);
+	return 0;
+}
+
+/* apiVersion, kind, cipher, id, keyId and the two times, into b. */
+static int header_parse(json_t *root, struct bundle *b, char *detail)
+{
 	const char *api = get_string(root, "apiVersion"), *kind = get_string(root, "kind");
 	const char *cipher = get_string(root, "cipher");
 	if (!api || !kind || !cipher) {
@@ -267,44 +301,64 @@ int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
 		set_detail(detail, "keyId must be 16 lowercase hex characters");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	if (time_parse(get_string(root, "createdAt"), &b.created_at) < 0 ||
-	    time_parse(get_string(root, "expiresAt"), &b.expires_at) < 0) {
+	if (time_parse(get_string(root, "createdAt"), &b->created_at) < 0 ||
+	    time_parse(get_string(root, "expiresAt"), &b->expires_at) < 0) {
 		set_detail(detail, "createdAt and expiresAt must be UTC times like "
 				   "2026-01-02T03:04:05Z");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	if (b.expires_at <= b.created_at) {
+	if (b->expires_at <= b->created_at) {
 		set_detail(detail, "expiresAt must be after createdAt");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
+	str_copy(b->id, sizeof(b->id), id);
+	str_copy(b->key_id, sizeof(b->key_id), kid);
+	return 0;
+}
+
+/* The optional profile, kept in its canonical form (what the entries are bound to). */
+static int profile_parse(json_t *root, struct bundle *b, char *detail)
+{
+	json_t *pjson = json_object_get(root, "profile");
+	if (!pjson)
+		return 0;
+	struct profile *prof = calloc(1, sizeof(*prof));
+	int r = prof ? profile_from_json(pjson, prof, detail) : -ENOMEM;
+	if (r == 0 && !(b->profile = profile_canonical(prof)))
+		r = -ENOMEM;
+	free(prof);
+	return r;
+}
+
+int bundle_parse(const char *text, size_t len, struct bundle *ret, char *detail)
+{
+	_cleanup_(bundle_done) struct bundle b = {0};
+	_cleanup_(json_decrefp) json_t *root = NULL;
+	size_t i;
+	json_t *v;
+
+	int r = root_load(text, len, &root, detail);
+	if (r == 0)
+		r = header_parse(root, &b, detail);
+	if (r < 0)
+		return r;
 	json_t *files = json_object_get(root, "files");
 	if (!json_is_array(files) || json_array_size(files) == 0 ||
 	    json_array_size(files) > PKI_MAX_FILES) {
 		set_detail(detail, "files must be a non-empty array");
 		return -PKS_E_BUNDLE_FORMAT;
 	}
-	json_t *pjson = json_object_get(root, "profile");
-	if (pjson) {
-		struct profile *prof = calloc(1, sizeof(*prof));
-		r = prof ? profile_from_json(pjson, prof, detail) : -ENOMEM;
-		if (r == 0 && !(b.profile = profile_canonical(prof)))
-			r = -ENOMEM;
-		free(prof);
+	r = profile_parse(root, &b, detail);
+	if (r < 0)
+		return r;
+	json_array_foreach (files, i, v) {
+		r = parse_file(v, &b.files, detail);
 		if (r < 0)
 			return r;
 	}
-	size_t i;
-	json_array_foreach (files, i, v) {
-		r = parse_file(v, &b.files, detail);
-		if (r < 0) {
-			bundle_done(&b);
-			return r;
-		}
-	}
 	pki_set_sort(&b.files);
-	str_copy(b.id, sizeof(b.id), id);
-	str_copy(b.key_id, sizeof(b.key_id), kid);
 	*ret = b;
+	b = (struct bundle){0}; /* handed out: nothing left to free here */
 	return 0;
 }
 
