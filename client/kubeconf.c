@@ -248,6 +248,71 @@ static int cluster_config(struct ctx *c, yaml_document_t *d, yaml_node_t *root, 
 
 static int load_all(struct ctx *c, yaml_parser_t *parser, struct profile *p);
 
+/* kubeadm refuses a kind given twice ("specified twice in YAML file"); taking both would
+ * mix two configurations into one profile. A kind is its API group and name: v1beta3 and
+ * v1beta4 ClusterConfigurations are one kind here. */
+static int kind_once(struct ctx *c, yaml_node_t *kind_node, const char *api, const char *kind)
+{
+	char gk[KIND_MAX];
+	const char *slash = api ? strchr(api, '/') : NULL;
+	int glen = slash ? (int)(slash - api) : api ? (int)strlen(api) : 0;
+	int n = snprintf(gk, sizeof(gk), "%.*s/%s", glen, api ? api : "", kind);
+	for (size_t i = 0; n > 0 && n < KIND_MAX && i < c->n_kinds; i++)
+		if (strcmp(c->kinds[i], gk) == 0) {
+			char what[160];
+			snprintf(what, sizeof(what),
+				 "is given twice (first on line %lu); kubeadm takes one document "
+				 "of each kind: merge them into one",
+				 c->kind_line[i]);
+			return fail_at(c, kind_node, what, kind);
+		}
+	if (n > 0 && n < KIND_MAX && c->n_kinds < KINDS_MAX) {
+		memcpy(c->kinds[c->n_kinds], gk, (size_t)n + 1);
+		c->kind_line[c->n_kinds++] = (unsigned long)kind_node->start_mark.line + 1;
+	}
+	return 0;
+}
+
+/* kubectl -n kube-system get cm kubeadm-config -o json (or -o yaml): the documents in its
+ * data.ClusterConfiguration. */
+static int config_map(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct profile *p)
+{
+	yaml_node_t *cc = get(d, get(d, root, "data"), "ClusterConfiguration");
+	const char *text = scalar(cc);
+	yaml_parser_t inner;
+	if (!text)
+		return fail_at(c, root, "has no data.ClusterConfiguration", "the ConfigMap");
+	if (!yaml_parser_initialize(&inner))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&inner, (const unsigned char *)text, strlen(text));
+	struct ctx ic = *c;
+	ic.where = " (in data.ClusterConfiguration)";
+	ic.n_kinds = 0;
+	int r = load_all(&ic, &inner, p);
+	yaml_parser_delete(&inner);
+	c->found += ic.found;
+	return r;
+}
+
+/* An InitConfiguration: only its fields are checked, and a certificateKey is refused. */
+static int init_config(struct ctx *c, yaml_document_t *d, yaml_node_t *root)
+{
+	check_fields(c, d, root, "InitConfiguration", init_fields);
+	yaml_node_t *ck = get(d, root, "certificateKey");
+	if (!ck || !scalar(ck) || !*scalar(ck))
+		return 0;
+	/* kubeadm init --upload-certs would seal with this key. We do not: a key kept in a
+	 * file outlives its bundle (every upload gets a fresh key, and the daemon refuses a
+	 * key id it has seen), and YAML text is not guarded memory. Wiped here, refused with
+	 * the way to do it. */
+	secret_wipe(ck->data.scalar.value, ck->data.scalar.length);
+	return fail_at(c, ck,
+		       "is not taken from a configuration file: the key must not outlive its "
+		       "bundle; remove it and let upload-certs make a fresh key, or pass one "
+		       "with --certificate-key - (standard input)",
+		       "InitConfiguration.certificateKey");
+}
+
 static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct profile *p)
 {
 	if (root->type != YAML_MAPPING_NODE)
@@ -256,70 +321,18 @@ static int document(struct ctx *c, yaml_document_t *d, yaml_node_t *root, struct
 	yaml_node_t *kind_node = get(d, root, "kind");
 	const char *kind = scalar(kind_node);
 	const char *api = scalar(get(d, root, "apiVersion"));
+	bool kubeadm = api && !strncmp(api, "kubeadm.k8s.io/", 15);
 	if (kind && *kind) {
-		/* kubeadm refuses a kind given twice ("specified twice in YAML file"); taking
-		 * both would mix two configurations into one profile. A kind is its API group
-		 * and name: v1beta3 and v1beta4 ClusterConfigurations are one kind here. */
-		char gk[KIND_MAX];
-		const char *slash = api ? strchr(api, '/') : NULL;
-		int glen = slash ? (int)(slash - api) : api ? (int)strlen(api) : 0;
-		int n = snprintf(gk, sizeof(gk), "%.*s/%s", glen, api ? api : "", kind);
-		for (size_t i = 0; n > 0 && n < KIND_MAX && i < c->n_kinds; i++)
-			if (strcmp(c->kinds[i], gk) == 0) {
-				char what[160];
-				snprintf(what, sizeof(what),
-					 "is given twice (first on line %lu); kubeadm takes one "
-					 "document of each kind: merge them into one",
-					 c->kind_line[i]);
-				return fail_at(c, kind_node, what, kind);
-			}
-		if (n > 0 && n < KIND_MAX && c->n_kinds < KINDS_MAX) {
-			memcpy(c->kinds[c->n_kinds], gk, (size_t)n + 1);
-			c->kind_line[c->n_kinds++] = (unsigned long)kind_node->start_mark.line + 1;
-		}
+		int r = kind_once(c, kind_node, api, kind);
+		if (r < 0)
+			return r;
 	}
-	if (kind && !strcmp(kind, "ConfigMap")) {
-		/* kubectl -n kube-system get cm kubeadm-config -o json (or -o yaml) */
-		yaml_node_t *cc = get(d, get(d, root, "data"), "ClusterConfiguration");
-		const char *text = scalar(cc);
-		if (!text)
-			return fail_at(c, root, "has no data.ClusterConfiguration",
-				       "the ConfigMap");
-		yaml_parser_t inner;
-		if (!yaml_parser_initialize(&inner))
-			return -ENOMEM;
-		yaml_parser_set_input_string(&inner, (const unsigned char *)text, strlen(text));
-		struct ctx ic = *c;
-		ic.where = " (in data.ClusterConfiguration)";
-		ic.n_kinds = 0;
-		int r = load_all(&ic, &inner, p);
-		yaml_parser_delete(&inner);
-		c->found += ic.found;
-		return r;
-	}
-	if (kind && !strcmp(kind, "InitConfiguration") && api &&
-	    !strncmp(api, "kubeadm.k8s.io/", 15)) {
-		check_fields(c, d, root, "InitConfiguration", init_fields);
-		yaml_node_t *ck = get(d, root, "certificateKey");
-		if (ck && scalar(ck) && *scalar(ck)) {
-			/* kubeadm init --upload-certs would seal with this key. We do not: a key
-			 * kept in a file outlives its bundle (every upload gets a fresh key, and
-			 * the daemon refuses a key id it has seen), and YAML text is not guarded
-			 * memory. Wiped here, refused with the way to do it. */
-			secret_wipe(ck->data.scalar.value, ck->data.scalar.length);
-			return fail_at(c, ck,
-				       "is not taken from a configuration file: the key must not "
-				       "outlive its bundle; remove it and let upload-certs make a "
-				       "fresh key, or pass one with --certificate-key - (standard "
-				       "input)",
-				       "InitConfiguration.certificateKey");
-		}
-		return 0;
-	}
-	if (!kind || strcmp(kind, "ClusterConfiguration") != 0)
+	if (kind && !strcmp(kind, "ConfigMap"))
+		return config_map(c, d, root, p);
+	if (kind && !strcmp(kind, "InitConfiguration") && kubeadm)
+		return init_config(c, d, root);
+	if (!kind || strcmp(kind, "ClusterConfiguration") != 0 || !kubeadm)
 		return 0; /* JoinConfiguration, KubeletConfiguration...: not ours */
-	if (!api || strncmp(api, "kubeadm.k8s.io/", 15) != 0)
-		return 0;
 	bool v1beta4 = !strcmp(api, "kubeadm.k8s.io/v1beta4");
 	if (!v1beta4 && strcmp(api, "kubeadm.k8s.io/v1beta3") != 0)
 		return fail_at(c, get(d, root, "apiVersion"),

@@ -149,7 +149,8 @@ static void *field(struct options *o, const struct option_def *d)
 	return (char *)o + d->offset;
 }
 
-/* Apply one setting. where says where it came from, for the message. */
+/* Apply one setting. where says where it came from, for the message. One case per option
+ * type, each its own reading and message: kept whole, as a table reads best whole. */
 static int apply(struct options *o, const struct option_def *d, const char *v, const char *where)
 {
 	int64_t n;
@@ -290,12 +291,10 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 	return 0;
 }
 
-int options_load(struct options *o, int argc, char **argv)
+/* Every setting's default, then $PKISHARE_ADMIN_SOCKET. */
+static void defaults(struct options *o)
 {
 	const char *env_sock = getenv("PKISHARE_ADMIN_SOCKET");
-	const char *config = NULL;
-	int c, r;
-
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
 		const struct option_def *d = &defs[i];
@@ -307,21 +306,32 @@ int options_load(struct options *o, int argc, char **argv)
 	o->cfg.tls_priorities = DEFAULT_TLS_PRIORITIES;
 	if (env_sock && *env_sock)
 		o->cfg.admin_socket = env_sock;
-	/* The file first, so that flags override it. */
+}
+
+/* The --config given among argv, or NULL: the file is read before the flags, so that
+ * flags override it. */
+static const char *config_arg(int argc, char **argv)
+{
+	const char *config = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config = argv[i + 1];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config = argv[i] + 9;
 	}
-	r = load_file(o, config ? config : DEFAULT_CONFIG_FILE, config != NULL);
-	if (r < 0)
-		return r;
+	return config;
+}
+
+/* The flags, over what the file set. 1 to go on, 0 after --help or --version, <0 after
+ * saying what is wrong. */
+static int flags_parse(struct options *o, int argc, char **argv)
+{
 	struct option opts[ELEMENTSOF(defs) + 4] = {
 	    {"config", required_argument, NULL, OPT_CONFIG},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	};
+	int c;
 	for (size_t i = 0; i < ELEMENTSOF(defs); i++)
 		opts[3 + i] =
 		    (struct option){defs[i].name, required_argument, NULL, OPT_FIRST_DEF + (int)i};
@@ -329,11 +339,11 @@ int options_load(struct options *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
-			return 0; /* answered: exit 0 */
+			return 0;
 		}
 		if (c == OPT_VERSION) {
 			printf("pkishared %s\n", PKISHARE_VERSION);
-			return 0; /* answered: exit 0 */
+			return 0;
 		}
 		if (c == OPT_CONFIG)
 			continue;
@@ -341,9 +351,9 @@ int options_load(struct options *o, int argc, char **argv)
 			usage(stderr);
 			return -EINVAL;
 		}
-		r = c >= OPT_FIRST_DEF && c < OPT_FIRST_DEF + (int)ELEMENTSOF(defs)
-			? apply(o, &defs[c - OPT_FIRST_DEF], optarg, "command line")
-			: -EINVAL;
+		int r = c >= OPT_FIRST_DEF && c < OPT_FIRST_DEF + (int)ELEMENTSOF(defs)
+			    ? apply(o, &defs[c - OPT_FIRST_DEF], optarg, "command line")
+			    : -EINVAL;
 		if (r < 0)
 			return r;
 	}
@@ -351,7 +361,12 @@ int options_load(struct options *o, int argc, char **argv)
 		log_msg(LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	struct daemon_config *cfg = &o->cfg;
+	return 1;
+}
+
+/* What no single setting can check: required files, and settings bounded by others. */
+static int settings_check(struct daemon_config *cfg)
+{
 	if (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca) {
 		log_msg(LOG_ERR, "tls-cert, tls-key and client-ca are required, as flags or "
 				 "in the configuration file (make them with 'pkishare pki init' or "
@@ -369,7 +384,21 @@ int options_load(struct options *o, int argc, char **argv)
 		log_msg(LOG_ERR, "ttl is longer than max-ttl; lower ttl or raise max-ttl");
 		return -EINVAL;
 	}
-	return 1; /* run */
+	return 0;
+}
+
+int options_load(struct options *o, int argc, char **argv)
+{
+	defaults(o);
+	const char *config = config_arg(argc, argv);
+	int r = load_file(o, config ? config : DEFAULT_CONFIG_FILE, config != NULL);
+	if (r < 0)
+		return r;
+	r = flags_parse(o, argc, argv);
+	if (r <= 0)
+		return r;
+	r = settings_check(&o->cfg);
+	return r < 0 ? r : 1; /* 1: run */
 }
 
 void options_free(struct options *o)

@@ -20,13 +20,56 @@ static void blob_free_cb(void *cls)
 	store_blob_unref(cls);
 }
 
+/* Why a fetch got no bundle (when: the time it went), for the client and the metric. */
+static enum api_reason fetch_refusal(enum store_fetch res, const char *when, char *msg, size_t len,
+				     enum metric_fetch *ret_metric)
+{
+	switch (res) {
+	case STORE_FETCH_EXPIRED:
+		*ret_metric = M_FETCH_EXPIRED;
+		snprintf(msg, len,
+			 "the bundle expired at %s; run 'pkishare upload-certs' on the first "
+			 "control-plane node and join with the new certificate key",
+			 when);
+		return API_R_EXPIRED;
+	case STORE_FETCH_USED_UP:
+		*ret_metric = M_FETCH_USED_UP;
+		snprintf(msg, len,
+			 "the bundle reached its maximum number of fetches at %s; run 'pkishare "
+			 "upload-certs' on the first control-plane node again",
+			 when);
+		return API_R_USED_UP;
+	case STORE_FETCH_DELETED:
+		*ret_metric = M_FETCH_DELETED;
+		snprintf(msg, len,
+			 "the bundle was deleted by an operator at %s; run 'pkishare "
+			 "upload-certs' on the first control-plane node again",
+			 when);
+		return API_R_DELETED;
+	case STORE_FETCH_LOST:
+		*ret_metric = M_FETCH_NONE;
+		snprintf(msg, len,
+			 "the bundle held before pkishared restarted could not be restored at %s "
+			 "(see 'pkishare status'); run 'pkishare upload-certs' on the first "
+			 "control-plane node again",
+			 when);
+		return API_R_LOST;
+	case STORE_FETCH_NONE:
+	default:
+		*ret_metric = M_FETCH_NONE;
+		snprintf(msg, len,
+			 "no bundle has been uploaded; run 'pkishare upload-certs' on the first "
+			 "control-plane node");
+		return API_R_NOT_FOUND;
+	}
+}
+
 static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				    const char *peer, const struct client_id *id)
 {
 	struct store_blob *blob = NULL;
 	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN], msg[256];
 	enum metric_fetch m;
-	enum api_reason why = API_R_NOT_FOUND;
 	uint64_t fetch_no = 0;
 	bool repeat = false;
 	int64_t gone_at = 0;
@@ -35,10 +78,8 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 
 	enum store_fetch res = store_fetch(&ctx->store, id->name, id->cert, source, peer, &blob,
 					   bid, &fetch_no, &repeat, &gone_at);
-	time_format(gone_at, when);
 	a.bundle_id = bid[0] ? bid : NULL;
-	switch (res) {
-	case STORE_FETCH_OK:
+	if (res == STORE_FETCH_OK) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
 		METRIC_INC(&ctx->metrics, fetch_by_source,
 			   id->source == CLIENT_ENROLLED ? M_SOURCE_ENROLLED : M_SOURCE_CA);
@@ -49,53 +90,10 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		/* By reference: nothing is copied or allocated per fetch. */
 		return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb,
 				   blob);
-	case STORE_FETCH_EXPIRED:
-		m = M_FETCH_EXPIRED;
-		why = API_R_EXPIRED;
-		a.result = api_reason_name(why);
-		snprintf(msg, sizeof(msg),
-			 "the bundle expired at %s; run 'pkishare upload-certs' on the first "
-			 "control-plane node and join with the new certificate key",
-			 when);
-		break;
-	case STORE_FETCH_USED_UP:
-		m = M_FETCH_USED_UP;
-		why = API_R_USED_UP;
-		a.result = api_reason_name(why);
-		snprintf(msg, sizeof(msg),
-			 "the bundle reached its maximum number of fetches at %s; run 'pkishare "
-			 "upload-certs' on the first control-plane node again",
-			 when);
-		break;
-	case STORE_FETCH_DELETED:
-		m = M_FETCH_DELETED;
-		why = API_R_DELETED;
-		a.result = api_reason_name(why);
-		snprintf(msg, sizeof(msg),
-			 "the bundle was deleted by an operator at %s; run 'pkishare "
-			 "upload-certs' on the first control-plane node again",
-			 when);
-		break;
-	case STORE_FETCH_LOST:
-		m = M_FETCH_NONE;
-		why = API_R_LOST;
-		a.result = api_reason_name(why);
-		snprintf(msg, sizeof(msg),
-			 "the bundle held before pkishared restarted could not be restored at %s "
-			 "(see 'pkishare status'); run 'pkishare upload-certs' on the first "
-			 "control-plane node again",
-			 when);
-		break;
-	case STORE_FETCH_NONE:
-	default:
-		m = M_FETCH_NONE;
-		why = API_R_NOT_FOUND;
-		a.result = api_reason_name(why);
-		snprintf(msg, sizeof(msg),
-			 "no bundle has been uploaded; run 'pkishare "
-			 "upload-certs' on the first control-plane node");
-		break;
 	}
+	time_format(gone_at, when);
+	enum api_reason why = fetch_refusal(res, when, msg, sizeof(msg), &m);
+	a.result = api_reason_name(why);
 	METRIC_INC(&ctx->metrics, fetch, m);
 	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
 	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, why,

@@ -3,6 +3,8 @@
 
 #include "error.h"
 
+/* One case per code, in the order of error.h: a table, kept whole so that every sentence is
+ * read side by side. */
 const char *error_message(int err)
 {
 	switch (-err) {
