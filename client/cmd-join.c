@@ -710,8 +710,8 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	json_t *prof = NULL;
 	json_int_t f = 0, m = 0;
 	if (!o ||
-	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", "id", &id, "keyId", &kid, "fetches", &f,
-			"maxFetches", &m, "profile", &prof) < 0 ||
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", API_F_ID, &id, API_F_KEY_ID, &kid,
+			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_PROFILE, &prof) < 0 ||
 	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
 		return -EBADMSG;
 	str_copy(ret->id, sizeof(ret->id), id);

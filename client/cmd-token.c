@@ -54,8 +54,8 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	token_hash(id, secret, hash);
 	sodium_bin2hex(hash_hex, sizeof(hash_hex), hash, sizeof(hash));
 	_cleanup_(json_decrefp) json_t *j =
-	    json_pack("{s:s, s:s, s:I, s:I}", "id", id, "secretHash", hash_hex, "ttlSeconds",
-		      (json_int_t)ttl, "uses", (json_int_t)uses);
+	    json_pack("{s:s, s:s, s:I, s:I}", API_F_ID, id, API_F_SECRET_HASH, hash_hex,
+		      API_F_TTL_SECONDS, (json_int_t)ttl, API_F_USES, (json_int_t)uses);
 	char *text = j ? json_dumps(j, 0) : NULL;
 	_cleanup_(secret_freep) struct secret *body = text ? secret_dup(text, strlen(text)) : NULL;
 	secret_json_free(text);
@@ -155,10 +155,10 @@ static int print_join(const struct join_opts *o)
 	_cleanup_(json_decrefp) json_t *st = admin_status(o->sock, &r);
 	if (!st)
 		return cli_admin_unreachable(o->sock, r);
-	const char *pin = json_string_value(json_object_get(st, "caCertHash"));
-	const char *pinned = json_string_value(json_object_get(st, "pinnedPubkey"));
+	const char *pin = json_string_value(json_object_get(st, API_F_CA_CERT_HASH));
+	const char *pinned = json_string_value(json_object_get(st, API_F_PINNED_PUBKEY));
 	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX];
-	int ex = join_server(o, json_string_value(json_object_get(st, "listen")), server,
+	int ex = join_server(o, json_string_value(json_object_get(st, API_F_LISTEN)), server,
 			     sizeof(server));
 	if (ex != EXIT_OK)
 		return ex;
@@ -314,13 +314,13 @@ static void token_list_print(const struct secret *body)
 	json_t *t;
 	printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
 	json_array_foreach (l, i, t) {
-		json_int_t left = json_integer_value(json_object_get(t, "usesLeft"));
+		json_int_t left = json_integer_value(json_object_get(t, API_F_USES_LEFT));
 		char lb[24] = "unlimited";
 		if (left)
 			snprintf(lb, sizeof(lb), "%lld", (long long)left);
-		printf("%-8s %-22s %-10s %lld\n", json_string_value(json_object_get(t, "id")),
-		       json_string_value(json_object_get(t, "expiresAt")), lb,
-		       (long long)json_integer_value(json_object_get(t, "used")));
+		printf("%-8s %-22s %-10s %lld\n", json_string_value(json_object_get(t, API_F_ID)),
+		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), lb,
+		       (long long)json_integer_value(json_object_get(t, API_F_USED)));
 	}
 }
 

@@ -64,8 +64,8 @@ static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 	_cleanup_(json_decrefp) json_t *j =
 	    resp.status == 200 ? json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL)
 			       : NULL;
-	json_t *d = json_object_get(j, "defaultTtlSeconds"),
-	       *m = json_object_get(j, "maxTtlSeconds");
+	json_t *d = json_object_get(j, API_F_DEFAULT_TTL_SECONDS),
+	       *m = json_object_get(j, API_F_MAX_TTL_SECONDS);
 	if (json_is_integer(d) && json_is_integer(m)) {
 		*ret_default = json_integer_value(d);
 		*ret_max = json_integer_value(m);
@@ -349,9 +349,9 @@ static int upload_seal(const struct upload_opts *o, const char *sock, const uint
 static int upload_send(const struct upload_opts *o, const char *sock, const struct secret *json)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/v1/bundle?maxFetches=%llu%s",
+	snprintf(path, sizeof(path), API_ROUTE_BUNDLE "?" API_Q_MAX_FETCHES "=%llu%s",
 		 (unsigned long long)o->max_fetches,
-		 o->drop_external ? "&dropExternalEtcd=true" : "");
+		 o->drop_external ? "&" API_Q_DROP_EXTERNAL_ETCD "=true" : "");
 	_cleanup_(http_response_done) struct http_response resp = {0};
 	int r = admin_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
@@ -537,15 +537,16 @@ static long long int_of(json_t *o, const char *key)
 /* The held bundle: ids, times, fetches, its profile and who fetched it. */
 static void status_print_bundle(json_t *b)
 {
-	long long mf = int_of(b, "maxFetches");
+	long long mf = int_of(b, API_F_MAX_FETCHES);
 	char limit[32] = "no limit";
 	if (mf)
 		snprintf(limit, sizeof(limit), "of %lld", mf);
 	printf("bundle:     %s\nkey id:     %s\ncreated:    %s\nexpires:    %s (in %llds)\n"
 	       "fetches:    %lld (%s)\n",
-	       str_of(b, "id"), str_of(b, "keyId"), str_of(b, "createdAt"), str_of(b, "expiresAt"),
-	       int_of(b, "expiresInSeconds"), int_of(b, "fetches"), limit);
-	json_t *pj = json_object_get(b, "profile");
+	       str_of(b, API_F_ID), str_of(b, API_F_KEY_ID), str_of(b, API_F_CREATED_AT),
+	       str_of(b, API_F_EXPIRES_AT), int_of(b, API_F_EXPIRES_IN_SECONDS),
+	       int_of(b, API_F_FETCHES), limit);
+	json_t *pj = json_object_get(b, API_F_PROFILE);
 	_cleanup_(freep) struct profile *prof =
 	    json_is_object(pj) ? calloc(1, sizeof(*prof)) : NULL;
 	if (prof && profile_from_json(pj, prof, NULL) == 0) {
@@ -557,24 +558,26 @@ static void status_print_bundle(json_t *b)
 	size_t i;
 	/* The source, always: an enrolled node chose its own name, so "node-2" alone could be
 	 * the operator's node-2 or a token holder's. */
-	json_array_foreach (json_object_get(b, "fetchLog"), i, f)
-		printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1, str_of(f, "at"),
-		       str_of(f, "client"), str_of(f, "clientSource"), str_of(f, "peer"));
+	json_array_foreach (json_object_get(b, API_F_FETCH_LOG), i, f)
+		printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1, str_of(f, API_F_AT),
+		       str_of(f, API_F_CLIENT), str_of(f, API_F_CLIENT_SOURCE),
+		       str_of(f, API_F_PEER));
 }
 
 /* Whether the held state survives a restart, and what was refused of it. */
 static void status_print_state(json_t *st)
 {
-	bool kept = json_is_true(json_object_get(st, "kept"));
+	bool kept = json_is_true(json_object_get(st, API_F_KEPT));
 	if (kept)
 		printf("state:      kept in systemd's store (%s) since %s, %lld restart(s) "
 		       "survived\n",
-		       str_of(st, "memory"), str_of(st, "heldSince"), int_of(st, "restores"));
+		       str_of(st, API_F_MEMORY), str_of(st, API_F_HELD_SINCE),
+		       int_of(st, API_F_RESTORES));
 	else if (json_is_object(st))
-		printf("state:      not kept across restarts (%s)\n", str_of(st, "note"));
-	const char *note = str_of(st, "note");
-	const char *refused = str_of(st, "refused");
-	bool restored = int_of(st, "restores") > 0;
+		printf("state:      not kept across restarts (%s)\n", str_of(st, API_F_NOTE));
+	const char *note = str_of(st, API_F_NOTE);
+	const char *refused = str_of(st, API_F_REFUSED);
+	bool restored = int_of(st, API_F_RESTORES) > 0;
 	/* Kept, but with something to say (a limit that could not be learnt, ...). */
 	if (kept && note && note[0] && !(refused && refused[0]))
 		printf("note:       %s\n", note);
@@ -586,10 +589,10 @@ static void status_print_state(json_t *st)
 
 static void status_print(json_t *j)
 {
-	json_t *b = json_object_get(j, "bundle"), *prev = json_object_get(j, "previous");
-	printf("pkishared %s listening on %s\n", str_of(j, "version"), str_of(j, "listen"));
+	json_t *b = json_object_get(j, API_F_BUNDLE), *prev = json_object_get(j, API_F_PREVIOUS);
+	printf("pkishared %s listening on %s\n", str_of(j, API_F_VERSION), str_of(j, API_F_LISTEN));
 	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
-	const char *pin = str_of(j, "caCertHash");
+	const char *pin = str_of(j, API_F_CA_CERT_HASH);
 	printf("CA pin:     %s\n",
 	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
 	if (json_is_object(b))
@@ -598,18 +601,18 @@ static void status_print(json_t *j)
 		printf("bundle:     none\n");
 	json_t *t;
 	size_t ti;
-	json_array_foreach (json_object_get(j, "tokens"), ti, t)
-		printf("token:      %s until %s (used %lld)\n", str_of(t, "id"),
-		       str_of(t, "expiresAt"), int_of(t, "used"));
+	json_array_foreach (json_object_get(j, API_F_TOKENS), ti, t)
+		printf("token:      %s until %s (used %lld)\n", str_of(t, API_F_ID),
+		       str_of(t, API_F_EXPIRES_AT), int_of(t, API_F_USED));
 	if (json_is_object(prev))
-		printf("previous:   %s, %s at %s\n", str_of(prev, "id"), str_of(prev, "reason"),
-		       str_of(prev, "at"));
-	status_print_state(json_object_get(j, "state"));
-	json_t *keys = json_object_get(j, "keyIds");
+		printf("previous:   %s, %s at %s\n", str_of(prev, API_F_ID),
+		       str_of(prev, API_F_REASON), str_of(prev, API_F_AT));
+	status_print_state(json_object_get(j, API_F_STATE));
+	json_t *keys = json_object_get(j, API_F_KEY_IDS);
 	if (json_is_object(keys))
 		printf("key ids:    %lld used (of %lld remembered; a full history refuses "
 		       "uploads)\n",
-		       int_of(keys, "used"), int_of(keys, "max"));
+		       int_of(keys, API_F_USED), int_of(keys, API_F_MAX));
 }
 
 int verb_status(int argc, char **argv)

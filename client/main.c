@@ -127,8 +127,8 @@ bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char 
 	if (!body || body->len == 0)
 		return false;
 	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
-	const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-	const char *rs = j ? json_string_value(json_object_get(j, "reason")) : NULL;
+	const char *e = j ? json_string_value(json_object_get(j, API_F_ERROR)) : NULL;
+	const char *rs = j ? json_string_value(json_object_get(j, API_F_REASON)) : NULL;
 	bool ok = e && rs;
 	if (ok) {
 		str_copy(reason, rlen, rs);

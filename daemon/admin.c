@@ -89,7 +89,7 @@ static enum MHD_Result do_reload(struct daemon_ctx *ctx, struct MHD_Connection *
 		return http_error(
 		    c, MHD_HTTP_CONFLICT, API_R_RELOAD_REFUSED,
 		    "reload refused, still serving with the previous configuration: %s", why);
-	return http_json(c, MHD_HTTP_OK, json_pack("{s:b}", "reloaded", 1));
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:b}", API_F_RELOADED, 1));
 }
 
 /* Why an upload is refused: its answer and its audit entry ("refused upload: " + log). */
@@ -115,7 +115,7 @@ static int upload_parse(struct MHD_Connection *c, const struct admin_req *req, s
 			uint64_t *ret_max_fetches, struct refusal *r)
 {
 	char detail[DETAIL_MAX] = "";
-	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "maxFetches");
+	const char *mf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_MAX_FETCHES);
 	if (mf && uint_parse(mf, API_MAX_FETCHES, ret_max_fetches) < 0) {
 		str_copy(r->log, sizeof(r->log), "bad maxFetches");
 		str_format(r->msg, sizeof(r->msg), "maxFetches must be a whole number from 0 to %d",
@@ -222,7 +222,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	}
 	if (r == 0) {
 		const char *drop =
-		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dropExternalEtcd");
+		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_DROP_EXTERNAL_ETCD);
 		r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches,
 			      drop && strcmp(drop, "true") == 0, replaced);
 		bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
@@ -250,9 +250,9 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 	log_audit(&a, "bundle %s (key id %s) held until %s, max fetches %llu", meta.id, meta.key_id,
 		  until, (unsigned long long)max_fetches);
 	return http_json(c, MHD_HTTP_CREATED,
-			 json_pack("{s:s, s:s, s:s, s:I, s:s?}", "id", meta.id, "keyId",
-				   meta.key_id, "expiresAt", until, "maxFetches",
-				   (json_int_t)max_fetches, "replaced",
+			 json_pack("{s:s, s:s, s:s, s:I, s:s?}", API_F_ID, meta.id, API_F_KEY_ID,
+				   meta.key_id, API_F_EXPIRES_AT, until, API_F_MAX_FETCHES,
+				   (json_int_t)max_fetches, API_F_REPLACED,
 				   replaced[0] ? replaced : NULL));
 }
 
@@ -265,9 +265,10 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	json_t *j = req->body ? json_loadb((const char *)req->body->data, req->body->len,
 					   JSON_REJECT_DUPLICATES, NULL)
 			      : NULL;
-	const char *id = json_string_value(json_object_get(j, "id"));
-	const char *hash_hex = json_string_value(json_object_get(j, "secretHash"));
-	json_t *ttl_j = json_object_get(j, "ttlSeconds"), *uses_j = json_object_get(j, "uses");
+	const char *id = json_string_value(json_object_get(j, API_F_ID));
+	const char *hash_hex = json_string_value(json_object_get(j, API_F_SECRET_HASH));
+	json_t *ttl_j = json_object_get(j, API_F_TTL_SECONDS),
+	       *uses_j = json_object_get(j, API_F_USES);
 	json_int_t ttl = ttl_j ? json_integer_value(ttl_j) : TOKEN_DEFAULT_TTL_S;
 	json_int_t uses = uses_j ? json_integer_value(uses_j) : 0;
 	uint8_t hash[TOKEN_HASH_BYTES];
@@ -304,7 +305,7 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	a.client = idbuf;
 	log_audit(&a, "join token %s created (%llds, uses %lld) by %s", idbuf, (long long)ttl,
 		  (long long)uses, who);
-	return http_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", "id", idbuf));
+	return http_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", API_F_ID, idbuf));
 }
 
 /* DELETE /v1/bundle. */
@@ -320,7 +321,7 @@ static enum MHD_Result do_delete(struct daemon_ctx *ctx, struct MHD_Connection *
 				  .bundle_id = id,
 				  .result = "ok"},
 		  "bundle %s wiped on request", id);
-	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", API_F_DELETED, id));
 }
 
 /* GET /v1/tokens. */
@@ -344,7 +345,7 @@ static enum MHD_Result do_token_delete(struct daemon_ctx *ctx, struct MHD_Connec
 	    &(struct audit){
 		.event = AUDIT_TOKEN, .peer = "admin", .client = id, .result = "deleted"},
 	    "join token %s deleted by %s", id, who);
-	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", id));
+	return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", API_F_DELETED, id));
 }
 
 /* GET /v1/status: the store's view, with what only the serving side knows. */
@@ -355,18 +356,19 @@ static enum MHD_Result do_status(struct daemon_ctx *ctx, struct MHD_Connection *
 	json_t *st = status_json(&v);
 	store_view_done(&v);
 	if (st) {
-		json_object_set_new(st, "listen", json_string(ctx->listen_name));
-		json_object_set_new(st, "version", json_string(PKISHARE_VERSION));
-		json_object_set_new(st, "defaultTtlSeconds",
+		json_object_set_new(st, API_F_LISTEN, json_string(ctx->listen_name));
+		json_object_set_new(st, API_F_VERSION, json_string(PKISHARE_VERSION));
+		json_object_set_new(st, API_F_DEFAULT_TTL_SECONDS,
 				    json_integer((json_int_t)ctx->cfg->ttl_s));
-		json_object_set_new(st, "maxTtlSeconds",
+		json_object_set_new(st, API_F_MAX_TTL_SECONDS,
 				    json_integer((json_int_t)ctx->cfg->max_ttl_s));
 		/* A reference: a reload meanwhile cannot free what is read here. */
 		struct tls_files *tls = daemon_tls_get(ctx);
 		if (tls->ca_cert_hash[0])
-			json_object_set_new(st, "caCertHash", json_string(tls->ca_cert_hash));
+			json_object_set_new(st, API_F_CA_CERT_HASH, json_string(tls->ca_cert_hash));
 		if (tls->pinned_pubkey[0])
-			json_object_set_new(st, "pinnedPubkey", json_string(tls->pinned_pubkey));
+			json_object_set_new(st, API_F_PINNED_PUBKEY,
+					    json_string(tls->pinned_pubkey));
 		tls_files_unref(tls);
 	}
 	return http_json(c, MHD_HTTP_OK, st);

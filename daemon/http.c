@@ -35,7 +35,7 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	char *text = NULL;
-	json_t *j = json_pack("{s:s, s:s}", "error", msg, "reason",
+	json_t *j = json_pack("{s:s, s:s}", API_F_ERROR, msg, API_F_REASON,
 			      api_reason_name(API_R_TOO_MANY_ATTEMPTS));
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
@@ -124,8 +124,9 @@ enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, enum api_r
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return http_json(c, status,
-			 json_pack("{s:s, s:s}", "error", msg, "reason", api_reason_name(reason)));
+	return http_json(
+	    c, status,
+	    json_pack("{s:s, s:s}", API_F_ERROR, msg, API_F_REASON, api_reason_name(reason)));
 }
 
 void http_mhd_logger(void *cls, const char *fmt, va_list ap)

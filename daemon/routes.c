@@ -228,7 +228,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (id->source == CLIENT_NONE)
 		return MHD_NO;
 	if (strcmp(url, API_ROUTE_HEALTHZ) == 0)
-		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", API_F_STATUS, "ok"));
 	if (strcmp(url, API_ROUTE_BUNDLE) == 0)
 		return serve_bundle(ctx, c, peer, id);
 	if (strcmp(url, API_ROUTE_METRICS) == 0)

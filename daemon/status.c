@@ -1,6 +1,7 @@
 /* status.c - render the store's views as the admin API's JSON (status.h). Reads only the
  * views: never the store, never a secret. */
 #include "status.h"
+#include "api.h"
 #include "util.h"
 
 json_t *status_bundle_json(const struct store_bundle_view *b)
@@ -12,17 +13,18 @@ json_t *status_bundle_json(const struct store_bundle_view *b)
 	for (size_t i = 0; log && i < b->n_fetch_log; i++) {
 		const struct store_fetch_record *r = &b->fetch_log[i];
 		time_format(r->at, at);
-		json_array_append_new(log, json_pack("{s:s, s:s, s:s, s:s, s:s?}", "at", at,
-						     "client", r->client, "clientSource", r->source,
-						     "peer", r->peer, "certSha256",
-						     r->cert[0] ? r->cert : NULL));
+		json_array_append_new(
+		    log, json_pack("{s:s, s:s, s:s, s:s, s:s?}", API_F_AT, at, API_F_CLIENT,
+				   r->client, API_F_CLIENT_SOURCE, r->source, API_F_PEER, r->peer,
+				   API_F_CERT_SHA256, r->cert[0] ? r->cert : NULL));
 	}
 	json_t *prof = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "id", b->id, "keyId",
-			 b->key_id, "createdAt", created, "expiresAt", expires, "expiresInSeconds",
-			 (json_int_t)b->expires_in_s, "fetches", (json_int_t)b->fetches,
-			 "maxFetches", (json_int_t)b->max_fetches, "fetchLog",
-			 log ? log : json_array(), "profile", prof ? prof : json_null());
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", API_F_ID, b->id,
+			 API_F_KEY_ID, b->key_id, API_F_CREATED_AT, created, API_F_EXPIRES_AT,
+			 expires, API_F_EXPIRES_IN_SECONDS, (json_int_t)b->expires_in_s,
+			 API_F_FETCHES, (json_int_t)b->fetches, API_F_MAX_FETCHES,
+			 (json_int_t)b->max_fetches, API_F_FETCH_LOG, log ? log : json_array(),
+			 API_F_PROFILE, prof ? prof : json_null());
 }
 
 json_t *status_tokens_json(const struct store_view *v)
@@ -32,10 +34,10 @@ json_t *status_tokens_json(const struct store_view *v)
 	for (size_t i = 0; list && i < v->n_tokens; i++) {
 		const struct store_token_view *t = &v->tokens[i];
 		time_format(t->expires_at, at);
-		json_array_append_new(list,
-				      json_pack("{s:s, s:s, s:I, s:I}", "id", t->id, "expiresAt",
-						at, "usesLeft", (json_int_t)t->uses_left, "used",
-						(json_int_t)t->used));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", API_F_ID, t->id,
+						      API_F_EXPIRES_AT, at, API_F_USES_LEFT,
+						      (json_int_t)t->uses_left, API_F_USED,
+						      (json_int_t)t->used));
 	}
 	return list ? list : json_array();
 }
@@ -46,9 +48,10 @@ static json_t *kept_json(const struct store_kept_view *k)
 	if (!k->under)
 		return json_null();
 	time_format(k->held_since, since);
-	return json_pack("{s:b, s:s, s:s?, s:I, s:s, s:s}", "kept", k->kept, "memory", k->memory,
-			 "heldSince", k->kept ? since : NULL, "restores", (json_int_t)k->restores,
-			 "note", k->note, "refused", k->refused ? k->note : "");
+	return json_pack("{s:b, s:s, s:s?, s:I, s:s, s:s}", API_F_KEPT, k->kept, API_F_MEMORY,
+			 k->memory, API_F_HELD_SINCE, k->kept ? since : NULL, API_F_RESTORES,
+			 (json_int_t)k->restores, API_F_NOTE, k->note, API_F_REFUSED,
+			 k->refused ? k->note : "");
 }
 
 json_t *status_json(const struct store_view *v)
@@ -58,11 +61,12 @@ json_t *status_json(const struct store_view *v)
 	json_t *b = v->held ? status_bundle_json(&v->bundle) : json_null();
 	json_t *last = v->gone == STORE_GONE_NEVER
 			   ? json_null()
-			   : json_pack("{s:s, s:s, s:s}", "id", v->gone_id, "reason",
-				       store_gone_name(v->gone), "at", gone_at);
+			   : json_pack("{s:s, s:s, s:s}", API_F_ID, v->gone_id, API_F_REASON,
+				       store_gone_name(v->gone), API_F_AT, gone_at);
 	json_t *kept = kept_json(&v->kept);
-	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}}", "bundle", b ? b : json_null(),
-			 "previous", last ? last : json_null(), "tokens", status_tokens_json(v),
-			 "state", kept ? kept : json_null(), "keyIds", "used",
-			 (json_int_t)v->n_seen, "max", (json_int_t)STORE_MAX_SEEN_KEYS);
+	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}}", API_F_BUNDLE, b ? b : json_null(),
+			 API_F_PREVIOUS, last ? last : json_null(), API_F_TOKENS,
+			 status_tokens_json(v), API_F_STATE, kept ? kept : json_null(),
+			 API_F_KEY_IDS, API_F_USED, (json_int_t)v->n_seen, API_F_MAX,
+			 (json_int_t)STORE_MAX_SEEN_KEYS);
 }

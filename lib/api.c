@@ -1,4 +1,4 @@
-/* api.c - the refusal reasons' names (api.h). */
+/* api.c - the refusal reasons' names and the list of field names (api.h). */
 #include <string.h>
 
 #include "api.h"
@@ -44,3 +44,17 @@ enum api_reason api_reason_parse(const char *name)
 			return (enum api_reason)i;
 	return API_R_UNKNOWN;
 }
+
+const char *const api_fields[] = {
+    API_F_AT,	    API_F_BUNDLE,	 API_F_CA_CERT_HASH,	API_F_CERT_SHA256,
+    API_F_CLIENT,   API_F_CLIENT_SOURCE, API_F_CREATED_AT,	API_F_DEFAULT_TTL_SECONDS,
+    API_F_DELETED,  API_F_ERROR,	 API_F_EXPIRES_AT,	API_F_EXPIRES_IN_SECONDS,
+    API_F_FETCHES,  API_F_FETCH_LOG,	 API_F_HELD_SINCE,	API_F_ID,
+    API_F_KEPT,	    API_F_KEY_ID,	 API_F_KEY_IDS,		API_F_LISTEN,
+    API_F_MAX,	    API_F_MAX_FETCHES,	 API_F_MAX_TTL_SECONDS, API_F_MEMORY,
+    API_F_NOTE,	    API_F_PEER,		 API_F_PINNED_PUBKEY,	API_F_PREVIOUS,
+    API_F_PROFILE,  API_F_REASON,	 API_F_REFUSED,		API_F_RELOADED,
+    API_F_REPLACED, API_F_RESTORES,	 API_F_SECRET_HASH,	API_F_STATE,
+    API_F_STATUS,   API_F_TOKENS,	 API_F_TTL_SECONDS,	API_F_USED,
+    API_F_USES,	    API_F_USES_LEFT,	 API_F_VERSION,		NULL,
+};

@@ -1,7 +1,7 @@
 /* api.h - the wire contract between pkishared and its clients, in one place: routes, the
- * admin socket, the limits both sides check, and the refusal reasons ("reason" in every
- * error body) as an enum with one string table. The daemon answers with these, the
- * client compares by enum; proto/api.md describes them for other clients (curl). */
+ * admin socket, the JSON field names, the limits both sides check, and the refusal
+ * reasons ("reason" in every error body) as an enum with one string table. The daemon answers with
+ * these, the client compares by enum; proto/api.md describes them for other clients (curl). */
 #pragma once
 
 #define API_ADMIN_SOCKET "/run/pkishare/admin.sock"
@@ -15,6 +15,57 @@
 #define API_ROUTE_STATUS "/v1/status"
 #define API_ROUTE_TOKENS "/v1/tokens"
 #define API_ROUTE_RELOAD "/v1/reload"
+
+/* JSON field names of every request and response body (proto/api.md documents each;
+ * unit.api holds that), and the query parameters of PUT /v1/bundle. */
+#define API_F_AT "at"
+#define API_F_BUNDLE "bundle"
+#define API_F_CA_CERT_HASH "caCertHash"
+#define API_F_CERT_SHA256 "certSha256"
+#define API_F_CLIENT "client"
+#define API_F_CLIENT_SOURCE "clientSource"
+#define API_F_CREATED_AT "createdAt"
+#define API_F_DEFAULT_TTL_SECONDS "defaultTtlSeconds"
+#define API_F_DELETED "deleted"
+#define API_F_ERROR "error"
+#define API_F_EXPIRES_AT "expiresAt"
+#define API_F_EXPIRES_IN_SECONDS "expiresInSeconds"
+#define API_F_FETCHES "fetches"
+#define API_F_FETCH_LOG "fetchLog"
+#define API_F_HELD_SINCE "heldSince"
+#define API_F_ID "id"
+#define API_F_KEPT "kept"
+#define API_F_KEY_ID "keyId"
+#define API_F_KEY_IDS "keyIds"
+#define API_F_LISTEN "listen"
+#define API_F_MAX "max"
+#define API_F_MAX_FETCHES "maxFetches"
+#define API_F_MAX_TTL_SECONDS "maxTtlSeconds"
+#define API_F_MEMORY "memory"
+#define API_F_NOTE "note"
+#define API_F_PEER "peer"
+#define API_F_PINNED_PUBKEY "pinnedPubkey"
+#define API_F_PREVIOUS "previous"
+#define API_F_PROFILE "profile"
+#define API_F_REASON "reason"
+#define API_F_REFUSED "refused"
+#define API_F_RELOADED "reloaded"
+#define API_F_REPLACED "replaced"
+#define API_F_RESTORES "restores"
+#define API_F_SECRET_HASH "secretHash"
+#define API_F_STATE "state"
+#define API_F_STATUS "status"
+#define API_F_TOKENS "tokens"
+#define API_F_TTL_SECONDS "ttlSeconds"
+#define API_F_USED "used"
+#define API_F_USES "uses"
+#define API_F_USES_LEFT "usesLeft"
+#define API_F_VERSION "version"
+#define API_Q_MAX_FETCHES "maxFetches"
+#define API_Q_DROP_EXTERNAL_ETCD "dropExternalEtcd"
+
+/* Every API_F_ name above, NULL-terminated (for the tests that hold docs against it). */
+extern const char *const api_fields[];
 
 /* Limits both sides check: the client refuses before it asks. */
 #define API_MAX_FETCHES 1000	/* upload-certs --max-fetches */
