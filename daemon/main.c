@@ -80,7 +80,7 @@ static int on_stop(void)
 	int r;
 
 	if (pid <= 1) {
-		fprintf(stderr, "pkishared --on-stop: no MAINPID: the daemon is not running\n");
+		log_msg(LOG_INFO, "--on-stop: no MAINPID: the daemon is not running");
 		return 0;
 	}
 	r = sd_bus_new(&bus);
@@ -104,14 +104,14 @@ static int on_stop(void)
 					       "org.freedesktop.systemd1.Job", "JobType", &err,
 					       &type);
 	if (r < 0)
-		fprintf(stderr,
-			"pkishared --on-stop: cannot ask systemd which job runs (%s); the state "
-			"stays in systemd's store until systemd drops it\n",
+		log_msg(LOG_WARNING,
+			"--on-stop: cannot ask systemd which job runs (%s); the state stays in "
+			"systemd's store until systemd drops it",
 			err.message ? err.message : strerror(-r));
 	else if (type && strcmp(type, "stop") == 0)
 		kill((pid_t)pid, SIGUSR1);
 	else
-		fprintf(stderr, "pkishared --on-stop: %s%s: keeping the state for the next start\n",
+		log_msg(LOG_INFO, "--on-stop: %s%s: keeping the state for the next start",
 			job_id ? "job " : "no job (the daemon ended by itself)",
 			job_id ? type : "");
 	free(type);
@@ -441,8 +441,10 @@ int main(int argc, char **argv)
 	char tls_why[512];
 	int exit_code = 1;
 
-	if (argc == 2 && strcmp(argv[1], "--on-stop") == 0)
+	if (argc == 2 && strcmp(argv[1], "--on-stop") == 0) {
+		log_setup(LOG_INFO);
 		return on_stop();
+	}
 	int r = options_load(&opts, argc, argv);
 	if (r <= 0) {
 		options_free(&opts);

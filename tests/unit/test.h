@@ -30,11 +30,6 @@ static int test_checks;
 		}                                                                                  \
 	} while (0)
 
-static inline int test_done(const char *name)
-{
-	printf("%s: %d checks, %d failed\n", name, test_checks, test_failures);
-	return test_failures ? 1 : 0;
-}
 
 /* Hex string to bytes (malloc'd); sets *len. For test vectors only. */
 static inline unsigned char *test_unhex(const char *hex, size_t *len)
