@@ -2,9 +2,17 @@
 # What an operator reads and types: bash completion for both commands (installed where
 # the Debian package takes it from), per-subcommand --help, pkishare(1) documenting every
 # flag pkishare accepts, the CA pin in `pkishare status`, progress lines on
-# `pki init --node-certs`.
+# `pki init --node-certs`; docs/design.md's module map names every source file.
 . "$(dirname "$0")/lib.sh"
 SRC=$(cd "$PROTO_DIR/.." && pwd)
+
+# The module map: every module of lib/, daemon/ and client/ by its name, NAME.c or NAME.h.
+unmapped=""
+for f in "$SRC"/lib/*.[ch] "$SRC"/daemon/*.[ch] "$SRC"/client/*.[ch]; do
+	b=$(basename "$f"); n=${b%.*}
+	grep -qE '[`]('"$n|$n\.c|$n\.h"')[`]' "$SRC/docs/design.md" || unmapped="$unmapped $f"
+done
+check "docs/design.md's module map names every source file (missing:${unmapped:- none})" [ -z "$unmapped" ]
 
 # Completion, driven as bash drives it.
 complete_words() { # complete_words WORD... -> the candidates for the last word
