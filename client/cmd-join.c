@@ -732,7 +732,7 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 static int meta_check(const struct join_args *a, const struct join_plan *p,
 		      const struct bundle_meta *m, const char *server)
 {
-	static struct nodecerts_opts nc; /* large (the profile) */
+	_cleanup_(freep) struct nodecerts_opts *nc = NULL; /* large (the profile): on the heap */
 	char mine[KEY_ID_HEX_LEN + 1];
 	key_id(p->key, mine);
 	if (strcmp(mine, m->key_id) != 0) {
@@ -745,17 +745,22 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	}
 	if (!a->nc.advertise_address)
 		return EXIT_OK;
-	nc = a->nc;
-	nc.external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
-	nodecerts_take_profile(&nc, &m->prof, "join");
+	nc = malloc(sizeof(*nc));
+	if (!nc) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	*nc = a->nc;
+	nc->external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
+	nodecerts_take_profile(nc, &m->prof, "join");
 	size_t made = 0, kept = 0;
-	int ex = nodecerts_plan(&nc, &made, &kept);
+	int ex = nodecerts_plan(nc, &made, &kept);
 	if (ex != EXIT_OK)
 		return ex;
 	if (a->flags & PKIDIR_DRY_RUN)
 		printf("[join] Dry run: would generate %zu node certificate(s) for %s (%s), %zu "
 		       "already present and checked\n",
-		       made, nc.node_name, nc.advertise_address, kept);
+		       made, nc->node_name, nc->advertise_address, kept);
 	return EXIT_OK;
 }
 
@@ -1017,16 +1022,19 @@ static int join_act(struct join_args *a, const struct join_plan *p)
 /* Returns the exit status. */
 int verb_join(int argc, char **argv)
 {
-	static struct join_args a; /* large (the profile); one join per process */
+	_cleanup_(freep) struct join_args *a = calloc(1, sizeof(*a)); /* large (the profile) */
 	_cleanup_(join_plan_done) struct join_plan p = {0};
-	memset(&a, 0, sizeof(a));
-	int r = join_parse(argc, argv, &a);
+	if (!a) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	int r = join_parse(argc, argv, a);
 	if (r <= 0)
 		return r < 0 ? EXIT_USAGE : EXIT_OK;
-	int ex = join_plan(&a, &p);
+	int ex = join_plan(a, &p);
 	if (ex != EXIT_OK)
 		return ex;
-	return join_act(&a, &p);
+	return join_act(a, &p);
 }
 
 /* What decrypt was asked to do. */
