@@ -13,6 +13,15 @@
 #include "pkidir.h"
 #include "secret.h"
 
+/* The external etcd files as getopt_long entries, their values base + EXT_ETCD_CA, ...:
+ * on upload the files to carry, on join and decrypt where to install them. */
+#define EXT_ETCD_LONG_OPTIONS(base)                                                                \
+	{"external-etcd-ca", required_argument, NULL, (base) + EXT_ETCD_CA},                       \
+	    {"external-etcd-cert", required_argument, NULL, (base) + EXT_ETCD_CERT},               \
+	{                                                                                          \
+		"external-etcd-key", required_argument, NULL, (base) + EXT_ETCD_KEY                \
+	}
+
 /* Exit statuses (documented in pkishare(1)). */
 enum {
 	EXIT_OK = 0,

@@ -25,9 +25,8 @@ struct pki_set {
 
 /* The shared files (DESIGN.md): name, mode, and whether a cluster must have it. */
 /* External etcd: kubeadm's three client files, which live outside the PKI directory. The
- * one owner of their names: in the bundle and the kubeadm Secret (ext_etcd_names), and as
- * client options (EXT_ETCD_LONG_OPTIONS; on upload the files to carry, on join where to
- * install them). */
+ * one owner of their names in the bundle and the kubeadm Secret (ext_etcd_names); the
+ * client's flags for them are client/cli.h's EXT_ETCD_LONG_OPTIONS, indexed by this enum. */
 #define EXT_ETCD_CA_NAME "external-etcd-ca.crt"
 #define EXT_ETCD_CERT_NAME "external-etcd.crt"
 #define EXT_ETCD_KEY_NAME "external-etcd.key"
@@ -38,12 +37,6 @@ enum ext_etcd {
 	EXT_ETCD_COUNT,
 };
 extern const char *const ext_etcd_names[EXT_ETCD_COUNT];
-#define EXT_ETCD_LONG_OPTIONS(base)                                                                \
-	{"external-etcd-ca", required_argument, NULL, (base) + EXT_ETCD_CA},                       \
-	    {"external-etcd-cert", required_argument, NULL, (base) + EXT_ETCD_CERT},               \
-	{                                                                                          \
-		"external-etcd-key", required_argument, NULL, (base) + EXT_ETCD_KEY                \
-	}
 
 struct pki_known {
 	const char *name;
