@@ -22,8 +22,7 @@ static void parse_refuses_other_forms_without_echoing_the_secret(void)
 	/* The secret part zxcvbnmasdfghjkl (or a piece of it) must never be echoed. */
 	const char *bad[] = {
 	    "",
-	    "qwerty"
-	    "zxcvbnmasdfghjkl",
+	    "qwertyzxcvbnmasdfghjkl", /* no dot */
 	    "qwerty.zxcvbnmasdfghjk",
 	    "qwerty.zxcvbnmasdfghjklm",
 	    "QWERTY.zxcvbnmasdfghjkl",
