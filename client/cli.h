@@ -106,16 +106,17 @@ int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);
 int verb_token(int argc, char **argv);
 int verb_export(int argc, char **argv);
-/* External etcd entries of a bundle: move them out of set into ext[3] (NULL if absent),
- * and install them at paths (--external-etcd-ca/-cert/-key); PKIDIR_DRY_RUN only checks. */
-void external_split(struct pki_set *set, struct secret *ext[3]);
+/* External etcd entries of a bundle: move them out of set into ext[EXT_ETCD_COUNT] (NULL if
+ * absent), and install them at paths (--external-etcd-ca/-cert/-key); PKIDIR_DRY_RUN only checks.
+ */
+void external_split(struct pki_set *set, struct secret *ext[EXT_ETCD_COUNT]);
 /* Before anything is fetched or written: the external etcd destinations are three
  * different files, none inside pki_dir (which the install replaces). An exit status. */
-int external_paths_check(const char *const paths[3], const char *pki_dir);
-int external_install(struct secret *const ext[3], const char *const paths[3], unsigned flags,
-		     const char *tag);
+int external_paths_check(const char *const paths[EXT_ETCD_COUNT], const char *pki_dir);
+int external_install(struct secret *const ext[EXT_ETCD_COUNT],
+		     const char *const paths[EXT_ETCD_COUNT], unsigned flags, const char *tag);
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			     unsigned flags, const char *const ext_paths[3]);
+			     unsigned flags, const char *const ext_paths[EXT_ETCD_COUNT]);
 int verb_print_join_command(int argc, char **argv);
 
 /* Fetch the daemon's status JSON over the admin socket (NULL on failure, with r set). */

@@ -58,13 +58,6 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
-/* The three external etcd files of a bundle, freed together. */
-static void external_freep(struct secret *(*ext)[3])
-{
-	for (int i = 0; i < 3; i++)
-		(*ext)[i] = secret_free((*ext)[i]);
-}
-
 /* Parse and open the bundle in json (or explain the error body there) into b and plain,
  * which the caller clears: EXIT_OK, or said and the exit status. */
 static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
@@ -98,10 +91,11 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 
 /* Where the external etcd files go: ext_given (the flags), else the profile's paths.
  * Returns nothing: it cannot fail. */
-static void external_paths_pick(const char *const ext_given[3], const struct profile *prof,
-				const char *ret[3])
+static void external_paths_pick(const char *const ext_given[EXT_ETCD_COUNT],
+				const struct profile *prof, const char *ret[EXT_ETCD_COUNT])
 {
-	const char *from_profile[3] = {prof->external_ca, prof->external_cert, prof->external_key};
+	const char *from_profile[EXT_ETCD_COUNT] = {prof->external_ca, prof->external_cert,
+						    prof->external_key};
 	for (int i = 0; i < 3; i++)
 		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
 }
@@ -110,8 +104,9 @@ static void external_paths_pick(const char *const ext_given[3], const struct pro
  * said and the exit status. The external files are checked (a dry run) before anything is
  * written; with_node says whether plain carries this node's certificates. */
 static int install_all(const char *pki_dir, const struct pki_set *plain,
-		       struct secret *const ext[3], const char *const ext_paths[3], unsigned flags,
-		       const char *tag, bool with_node, struct pkidir_report *rep)
+		       struct secret *const ext[EXT_ETCD_COUNT],
+		       const char *const ext_paths[EXT_ETCD_COUNT], unsigned flags, const char *tag,
+		       bool with_node, struct pkidir_report *rep)
 {
 	char detail[DETAIL_MAX] = "";
 
@@ -176,15 +171,15 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
  * any step leaves pki_dir as it was. External etcd files go to ext_given, else to the
  * profile's paths. Returns EXIT_OK, or said and the exit status. */
 static int open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
-			    unsigned flags, const char *tag, const char *ext_given[3],
+			    unsigned flags, const char *tag, const char *ext_given[EXT_ETCD_COUNT],
 			    struct nodecerts_opts *nc)
 {
 	_cleanup_(bundle_done) struct bundle b = {0};
 	_cleanup_(pki_set_clear) struct pki_set plain = {0};
-	_cleanup_(external_freep) struct secret *ext[3] = {0};
+	_cleanup_(ext_etcd_freep) struct secret *ext[EXT_ETCD_COUNT] = {0};
 	struct pkidir_report rep = {0};
 	struct profile prof;
-	const char *ext_paths[3];
+	const char *ext_paths[EXT_ETCD_COUNT];
 	size_t made = 0, kept = 0;
 
 	int ex = bundle_read(json, key, &b, &plain);
@@ -279,7 +274,7 @@ struct join_args {
 	size_t n_servers;
 	const char *hash, *cert, *ckey, *pki_dir, *node_name;
 	char *key_arg, *token_arg;
-	const char *ext_paths[3];
+	const char *ext_paths[EXT_ETCD_COUNT];
 	unsigned flags;
 	struct nodecerts_opts nc;
 };
@@ -1041,7 +1036,7 @@ int verb_join(int argc, char **argv)
 struct decrypt_args {
 	const char *pki_dir;
 	const char *file; /* "-": standard input */
-	const char *ext_paths[3];
+	const char *ext_paths[EXT_ETCD_COUNT];
 	char *key_arg;
 	unsigned flags;
 	bool kubeadm;
