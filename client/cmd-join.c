@@ -324,7 +324,6 @@ enum join_option {
 	O_TOKEN,
 	O_NODE,
 	O_CP,
-	O_CACERT,
 	O_EXT0,
 	O_EXT1,
 	O_EXT2,
