@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "error.h"
@@ -52,6 +53,18 @@ static bool path_resolve(const char *path, char *out, size_t len)
 	return !str_format(out, len, "%s/%s", strcmp(real, "/") ? real : "", base);
 }
 
+/* Does path name a file (not a directory: no trailing '/', no final "." or "..", not an
+ * existing directory)? */
+static bool names_a_file(const char *path)
+{
+	struct stat st;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return false;
+	return lstat(path, &st) < 0 || !S_ISDIR(st.st_mode);
+}
+
 int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char *pki_dir)
 {
 	char resolved[KUBEADM_EXT_COUNT][PATH_MAX], pki[PATH_MAX] = "";
@@ -61,6 +74,12 @@ int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char 
 		if (!paths[i])
 			continue;
 		char why[DETAIL_MAX];
+		if (!names_a_file(paths[i])) {
+			cli_error("%s %s names a directory, not a file; give the path of the "
+				  "file itself; nothing was fetched or written",
+				  ext_flags[i], paths[i]);
+			return EXIT_USAGE;
+		}
 		if (pkidir_path_safe(paths[i], why) < 0) {
 			cli_error("%s %s: %s; use a path only root or this user controls; nothing "
 				  "was fetched or written",

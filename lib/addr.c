@@ -80,10 +80,13 @@ static bool host_ok(const char *h)
 	return true;
 }
 
-/* A port of 1 to 5 digits; 0 only where the kernel is to pick one (listen). */
+/* A port in decimal, leading zeros allowed (as getaddrinfo takes them); 0 only where the
+ * kernel is to pick one (listen). */
 static int port_parse(const char *p, bool zero_ok, uint16_t *ret)
 {
 	unsigned long v = 0;
+	while (p[0] == '0' && p[1])
+		p++;
 	if (!*p || strlen(p) > 5)
 		return -EINVAL;
 	for (const char *c = p; *c; c++) {

@@ -79,6 +79,18 @@ for dry in "" --dry-run; do
 	check "... says why" err_has "is inside the PKI directory"
 done
 check "... nothing was written" [ -z "$(ls -A "$T/y1")" ]
+# A destination that names a directory (a trailing '/', a final "..", an existing one):
+# refused before anything is written (the differential review of issue 24 saw the PKI
+# installed, a directory made for the file and exit 1).
+mkdir -p "$T/y2/adir"
+for dest in "$T/y2/o/ca.crt/" "$T/y2/o/.." "$T/y2/adir"; do
+	expect_exit 2 "an external etcd destination that is a directory: $dest" "$PKISHARE" decrypt \
+		--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/y2/pki" \
+		--external-etcd-ca "$dest" --external-etcd-cert "$T/y2/c.pem" \
+		--external-etcd-key "$T/y2/k.pem" "$T/ext.json"
+	check "... says it names a directory" err_has "names a directory, not a file"
+done
+check "... nothing was written" bash -c "[ \"\$(ls -A '$T/y2')\" = adir ] && [ -z \"\$(ls -A '$T/y2/adir')\" ]"
 # The way to a destination is checked too: a symlink another user planted in a shared
 # directory, or a directory another user owns, above the target, is refused (the
 # break-it review of issue 22 had root write through nobody's symlink).

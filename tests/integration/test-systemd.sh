@@ -112,6 +112,13 @@ cp "$T/newtls/tls.key" "$R/pkishared/tls.key"
 start_daemon "$R" --config "$T/pkishared.conf"
 check "configuration file read, --listen flag overrides it" [ "$PORT" != 1 ]
 check "ttl from the file" grep -q "TTL 300s" "$DAEMON_LOG"
+# listen is read by the one address parser when the file is read, by a reload too: a name
+# there refuses the reload (which keeps the running configuration), as any bad value does.
+sed -i 's/^listen = .*/listen = localhost:9443/' "$T/pkishared.conf"
+expect_exit 1 "reload with 'listen = localhost:9443' in the file: refused" "$PKISHARE" reload
+check "... the log names the file, the line and what listen takes" grep -q "pkishared.conf:5: listen: 'localhost:9443' is not an IP address; expected IPv4:PORT or \\[IPv6\\]:PORT" "$DAEMON_LOG"
+expect_exit 0 "... and the daemon still answers" "$PKISHARE" status
+sed -i 's/^listen = .*/listen = 127.0.0.1:1/' "$T/pkishared.conf"
 stop_daemon
 echo "bogus-setting = 1" >>"$T/pkishared.conf"
 rc=0; "$PKISHARED" --config "$T/pkishared.conf" 2>"$T/conf.err" || rc=$?

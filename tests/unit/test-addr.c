@@ -30,6 +30,7 @@ static void server_forms_give_host_and_port(void)
 	    {"HTTPS://cp1.example.com/", "cp1.example.com", 9443},
 	    {"https://[fd00::10]:9443/", "fd00::10", 9443},
 	    {"under_score-ok.example", "under_score-ok.example", 9443},
+	    {"cp1:000080", "cp1", 80},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
 		memset(host, 0, sizeof(host));
@@ -107,6 +108,8 @@ static void listen_takes_ip_and_port_with_port_zero(void)
 	    {"[::]:9443", "::", 9443},
 	    {"[::1]:0", "::1", 0},
 	    {"10.0.0.1:65535", "10.0.0.1", 65535},
+	    {"127.0.0.1:065535", "127.0.0.1", 65535}, /* leading zeros, as getaddrinfo took them */
+	    {"127.0.0.1:0000000", "127.0.0.1", 0},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
 		port = 7;
