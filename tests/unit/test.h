@@ -30,7 +30,6 @@ static int test_checks;
 		}                                                                                  \
 	} while (0)
 
-
 /* Hex string to bytes (malloc'd); sets *len. For test vectors only. */
 static inline unsigned char *test_unhex(const char *hex, size_t *len)
 {
