@@ -36,6 +36,11 @@
 #define CONNECTION_LIMIT_MAX (FD_SETSIZE - 64)
 #define DEFAULT_CONNECTION_LIMIT CONNECTION_LIMIT_MAX
 #define DEFAULT_PER_IP_LIMIT 64
+#define DEFAULT_PER_NET_LIMIT 128     /* per IPv4 /24 or IPv6 /64 */
+#define DEFAULT_HANDSHAKE_TIMEOUT_S 5 /* to finish the handshake and send the first request */
+/* Connections libmicrohttpd may hold beyond connection-limit: the ones cut to make room
+ * for a newcomer, until the serving loop has seen them close. */
+#define CONNECTION_EVICT_HEADROOM 32
 #define DEFAULT_ENROLL_TTL_S 600
 #define DEFAULT_ENROLL_CA_LIFETIME_S (30 * 24 * 3600)
 #define CSR_MAX_BYTES 16384
@@ -59,6 +64,8 @@ struct daemon_config {
 	unsigned connection_timeout_s;
 	unsigned connection_limit;
 	unsigned per_ip_limit;
+	unsigned per_net_limit; /* per IPv4 /24 or IPv6 /64 */
+	unsigned handshake_timeout_s;
 	const char *tls_priorities;
 	int64_t enroll_ttl_s;
 	int64_t enroll_ca_lifetime_s;
@@ -140,7 +147,8 @@ struct daemon_ctx {
 	bool serving;
 	_Atomic bool serve_stop;
 	int serve_wake_fd;
-	struct conn_state *conns; /* serving thread only */
+	struct conn_state *conns; /* serving thread only, newest first */
+	unsigned n_conns_live;	  /* of them, not cut (serving thread only) */
 	struct MHD_Daemon *admin;
 	int https_fd;
 	int admin_fd;

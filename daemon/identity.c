@@ -29,6 +29,7 @@
 #include "log.h"
 #include "tlshello.h"
 #include "util.h"
+#include "x509.h"
 
 #define VERIFY_FAILED UINT_MAX /* verify_with: the verification could not run */
 
@@ -42,6 +43,7 @@ struct conn_state {
 	bool cut;
 	int fd;
 	int64_t started_ms;
+	uint8_t net[ADDR_NET_LEN]; /* its /24 or /64 (addr_net), for per-network-limit */
 	char peer[ADDR_TEXT_MAX];
 	char why[POLICY_WHY_MAX]; /* why the certificate (or the handshake) was refused */
 	struct conn_state *prev, *next;
@@ -223,7 +225,12 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 		}
 	}
 	f->parsed = n_crts == n;
-	if (f->parsed) {
+	/* The key policy before any verification: no key the client chose is ever used for
+	 * costly work (the chain's signatures here, its CertificateVerify after). */
+	for (unsigned i = 0; f->parsed && i < n && !f->weak_key; i++)
+		if (x509_der_key_policy_check(chain[i].data, chain[i].size, i == 0) < 0)
+			f->weak_key = i + 1;
+	if (f->parsed && !f->weak_key) {
 		gnutls_x509_crt_t leaf = crts[0];
 		f->client_ca_status = verify_with(ctx->trust_client, crts, n, f->client_ca_why,
 						  sizeof(f->client_ca_why));
@@ -268,14 +275,10 @@ static struct conn_state *state_of(gnutls_session_t session)
 /* Before GnuTLS parses a ClientHello: an IP address sent as server name (RFC 6066 allows
  * host names only) makes GnuTLS end the handshake without a word; note why, so the
  * close is audited with a reason a person can act on. */
-static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned when,
-			     unsigned incoming, const gnutls_datum_t *msg)
+static int client_hello_note(struct conn_state *st, const gnutls_datum_t *msg)
 {
-	struct conn_state *st = state_of(session);
 	char sni[256], buf[sizeof(struct in6_addr)];
-	(void)htype;
-	(void)when;
-	if (!st || !incoming || !msg || !tlshello_sni(msg->data, msg->size, sni, sizeof(sni)))
+	if (!msg || !tlshello_sni(msg->data, msg->size, sni, sizeof(sni)))
 		return 0;
 	if (inet_pton(AF_INET, sni, buf) == 1 || inet_pton(AF_INET6, sni, buf) == 1) {
 		snprintf(st->why, sizeof(st->why),
@@ -287,13 +290,16 @@ static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned 
 	return 0;
 }
 
-/* GnuTLS calls this inside the handshake, in the serving thread. libmicrohttpd sets the
- * session's pointer to its connection (checked when the connection starts). */
-static int handshake_verify(gnutls_session_t session)
+/* The identity, decided once per handshake: by whichever of the two callers below runs
+ * first. GnuTLS calls both inside the handshake, in the serving thread; libmicrohttpd
+ * sets the session's pointer to its connection (checked when the connection starts). */
+static int handshake_decide(gnutls_session_t session)
 {
 	struct conn_state *st = state_of(session);
 	if (!st)
 		return GNUTLS_E_CERTIFICATE_ERROR;
+	if (st->decided)
+		return st->cert_refused ? GNUTLS_E_CERTIFICATE_ERROR : 0;
 	int r = decide(st, session);
 	if (r != 0)
 		/* The audit event follows when the connection closes. */
@@ -302,15 +308,109 @@ static int handshake_verify(gnutls_session_t session)
 	return r;
 }
 
+/* The verify function: in TLS 1.2 GnuTLS calls it when the Certificate arrives. */
+static int handshake_verify(gnutls_session_t session)
+{
+	return handshake_decide(session);
+}
+
+/* Before GnuTLS handles an incoming handshake message. In TLS 1.3 GnuTLS checks the
+ * client's CertificateVerify (a signature with the key in the client's certificate)
+ * before it calls the verify function, so a made-up certificate with a huge RSA modulus
+ * and exponent cost seconds of this thread's time whoever had issued it. Deciding here,
+ * before that message is looked at, bounds the work an unauthenticated peer can cause:
+ * a refused chain ends the handshake before its key is ever used. */
+static int handshake_hook(gnutls_session_t session, unsigned htype, unsigned when,
+			  unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct conn_state *st = state_of(session);
+	if (!incoming || when != GNUTLS_HOOK_PRE)
+		return 0;
+	if (htype == GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY)
+		return handshake_decide(session);
+	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && st)
+		return client_hello_note(st, msg);
+	return 0;
+}
+
+/* Cut a connection (the serving loop sees it close and libmicrohttpd frees it), audited
+ * with result and why. */
+static void conn_cut(struct daemon_ctx *ctx, struct conn_state *st, const char *result,
+		     const char *why)
+{
+	log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = st->peer, .result = result}, "%s",
+		  why);
+	shutdown(st->fd, SHUT_RDWR);
+	st->cut = true;
+	ctx->n_conns_live--;
+}
+
+/* Room for a newcomer from net: under connection-limit and per-network-limit, or made by
+ * cutting the oldest connection that has shown no identity (in net when the network is
+ * at its limit, else anywhere). A slow or silent client then loses its slot to the next
+ * one instead of turning a node that finishes its handshake at once away. false: no
+ * connection could be cut; refuse the newcomer. */
+static bool make_room(struct daemon_ctx *ctx, const uint8_t *net)
+{
+	const struct daemon_config *cfg = ctx->cfg;
+	struct conn_state *oldest = NULL, *oldest_in_net = NULL;
+	unsigned in_net = 0;
+	char why[160];
+
+	if (ctx->n_conns_live < cfg->per_net_limit && ctx->n_conns_live < cfg->connection_limit)
+		return true;
+	/* Newest first: the last match is the oldest. */
+	for (struct conn_state *st = ctx->conns; st; st = st->next) {
+		if (st->cut || st->fd < 0)
+			continue;
+		bool same = memcmp(st->net, net, ADDR_NET_LEN) == 0;
+		in_net += same;
+		if (st->id.source == CLIENT_NONE) {
+			oldest = st;
+			if (same)
+				oldest_in_net = st;
+		}
+	}
+	if (in_net >= cfg->per_net_limit) {
+		if (!oldest_in_net)
+			return false;
+		snprintf(why, sizeof(why),
+			 "its network has %u connections (per-network-limit); the oldest without "
+			 "an identity is cut to make room",
+			 in_net);
+		conn_cut(ctx, oldest_in_net, "evicted", why);
+	} else if (ctx->n_conns_live >= cfg->connection_limit) {
+		if (!oldest)
+			return false;
+		snprintf(why, sizeof(why),
+			 "%u connections open (connection-limit); the oldest without an identity "
+			 "is cut to make room",
+			 ctx->n_conns_live);
+		conn_cut(ctx, oldest, "evicted", why);
+	}
+	return true;
+}
+
 enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct daemon_ctx *ctx = cls;
 	char peer[ADDR_TEXT_MAX];
+	uint8_t net[ADDR_NET_LEN];
 	(void)len;
 	addr_format(addr, peer, sizeof(peer));
 	if (ratelimit_wait_ms(&ctx->tls_ratelimit, peer, ctx->cfg->tls_failure_limit) > 0) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
-		log_msg(LOG_INFO, "turned away %s: too many refused client certificates", peer);
+		log_msg(LOG_INFO,
+			"turned away %s: too many refused client certificates or unfinished "
+			"handshakes",
+			peer);
+		return MHD_NO;
+	}
+	addr_net(addr, net);
+	if (!make_room(ctx, net)) {
+		log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "no-room"},
+			  "turned away: every connection of its network or of the daemon has "
+			  "shown an identity (per-network-limit, connection-limit)");
 		return MHD_NO;
 	}
 	return MHD_YES;
@@ -332,6 +432,8 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 	st->fd = fi ? fi->connect_fd : -1;
 	st->started_ms = time_mono_ms();
 	addr_format(ai ? ai->client_addr : NULL, st->peer, sizeof(st->peer));
+	addr_net(ai ? ai->client_addr : NULL, st->net);
+	ctx->n_conns_live++;
 	st->next = ctx->conns;
 	if (ctx->conns)
 		ctx->conns->prev = st;
@@ -350,8 +452,9 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 	refresh_ca_names(ctx, session);
 	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 	gnutls_session_set_verify_function(session, handshake_verify);
-	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
-					   client_hello_hook);
+	/* One hook per session: it looks at the messages it needs (handshake_hook). */
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
+					   handshake_hook);
 }
 
 static void conn_closed(struct daemon_ctx *ctx, struct MHD_Connection *c, struct conn_state *st)
@@ -362,6 +465,8 @@ static void conn_closed(struct daemon_ctx *ctx, struct MHD_Connection *c, struct
 		ctx->conns = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
+	if (!st->cut)
+		ctx->n_conns_live--;
 	if (st->cert_refused) {
 		/* Only a certificate refused in the handshake counts against the address;
 		 * idle, aborted or plain TCP connects are for the connection limits. */
@@ -433,15 +538,31 @@ const struct client_id *identity_of(struct MHD_Connection *c)
 
 void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
 {
-	int64_t max_ms = (int64_t)ctx->cfg->connection_max_age_s * 1000;
+	const struct daemon_config *cfg = ctx->cfg;
+	int64_t max_ms = (int64_t)cfg->connection_max_age_s * 1000;
+	int64_t handshake_ms = (int64_t)cfg->handshake_timeout_s * 1000;
+	char why[160];
+
 	for (struct conn_state *st = ctx->conns; st; st = st->next) {
-		if (st->cut || st->fd < 0 || now_ms - st->started_ms < max_ms)
+		int64_t age = now_ms - st->started_ms;
+		if (st->cut || st->fd < 0)
 			continue;
-		log_audit(
-		    &(struct audit){.event = AUDIT_REFUSE, .peer = st->peer, .result = "too-slow"},
-		    "connection open for %llds (connection-max-age) without finishing; cut",
-		    (long long)ctx->cfg->connection_max_age_s);
-		shutdown(st->fd, SHUT_RDWR);
-		st->cut = true;
+		if (!st->reached_http && age >= handshake_ms) {
+			/* Counted like a refused certificate: an address that keeps slots busy
+			 * without ever finishing is turned away at accept (tls-failure-limit). */
+			METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
+			ratelimit_fail(&ctx->tls_ratelimit, st->peer);
+			snprintf(why, sizeof(why),
+				 "no finished TLS handshake and request within %us "
+				 "(handshake-timeout); cut and counted against the address",
+				 cfg->handshake_timeout_s);
+			conn_cut(ctx, st, "handshake-timeout", why);
+		} else if (age >= max_ms) {
+			snprintf(
+			    why, sizeof(why),
+			    "connection open for %us (connection-max-age) without finishing; cut",
+			    cfg->connection_max_age_s);
+			conn_cut(ctx, st, "too-slow", why);
+		}
 	}
 }

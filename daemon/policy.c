@@ -77,6 +77,20 @@ int policy_identity(const struct peer_facts *f, struct client_id *ret_id, char *
 		str_copy(why, why_len, "a certificate that does not parse");
 		return -EACCES;
 	}
+	if (f->weak_key == 1) {
+		str_copy(why, why_len,
+			 "the client certificate's key is not ECDSA P-256 or RSA "
+			 "2048-4096 bits with e=65537");
+		return -EACCES;
+	}
+	if (f->weak_key) {
+		snprintf(why, why_len,
+			 "certificate %u of the chain has a key that is costly to verify (not "
+			 "ECDSA P-256/384/521, Ed25519, Ed448, or RSA up to 8192 bits with a small "
+			 "exponent)",
+			 f->weak_key);
+		return -EACCES;
+	}
 	enum client_source source = chain_source(f, why, why_len);
 	if (source == CLIENT_NONE) {
 		policy_printable(why);

@@ -27,8 +27,9 @@ struct client_id {
 
 /* What the handshake learnt of a presented chain (identity.c fills it in). */
 struct peer_facts {
-	unsigned n_certs; /* 0: no certificate was presented */
-	bool parsed;	  /* every certificate of the chain parsed */
+	unsigned n_certs;  /* 0: no certificate was presented */
+	bool parsed;	   /* every certificate of the chain parsed */
+	unsigned weak_key; /* 1-based place in the chain of the first key outside the policy */
 	/* Verification for the TLS client purpose: POLICY_VERIFIED, or why it failed. */
 	unsigned client_ca_status, enroll_status;
 	char client_ca_why[POLICY_WHY_MAX], enroll_why[POLICY_WHY_MAX];

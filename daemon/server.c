@@ -204,9 +204,10 @@ int server_start(struct daemon_ctx *ctx)
 	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, routes_completed, ctx,
 	    MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
 	    identity_notify, ctx, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024, MHD_OPTION_END);
+	    (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->connection_limit + CONNECTION_EVICT_HEADROOM, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    cfg->per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+	    MHD_OPTION_END);
 	if (!ctx->https) {
 		server_stop(ctx);
 		return -EIO;

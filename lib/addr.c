@@ -38,6 +38,25 @@ void addr_format(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+void addr_net(const struct sockaddr *sa, uint8_t ret_net[ADDR_NET_LEN])
+{
+	memset(ret_net, 0, ADDR_NET_LEN);
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		ret_net[0] = 4;
+		memcpy(ret_net + 1, &in->sin_addr, 3);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			ret_net[0] = 4;
+			memcpy(ret_net + 1, &in6->sin6_addr.s6_addr[12], 3);
+		} else {
+			ret_net[0] = 6;
+			memcpy(ret_net + 1, &in6->sin6_addr, 8);
+		}
+	}
+}
+
 void addr_host_part(const char *text, char *buf, size_t len)
 {
 	str_copy(buf, len, text);

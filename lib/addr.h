@@ -11,6 +11,11 @@
 /* Format sa; "unknown" for a family it does not know (or sa NULL). An IPv4-mapped IPv6
  * address (an IPv4 client of a dual-stack socket) is shown as the IPv4 address. */
 void addr_format(const struct sockaddr *sa, char *buf, size_t len);
+/* The network a client address belongs to, for limits per network: an IPv4 /24 (an
+ * IPv4-mapped IPv6 address counts as IPv4) or an IPv6 /64, as ADDR_NET_LEN bytes (a
+ * family byte, then the prefix; the rest zero). All zero for another family or NULL. */
+#define ADDR_NET_LEN 9
+void addr_net(const struct sockaddr *sa, uint8_t ret_net[ADDR_NET_LEN]);
 /* The address part of such a text: "192.0.2.1", "[2001:db8::1]". */
 void addr_host_part(const char *text, char *buf, size_t len);
 

@@ -2,6 +2,7 @@
  *
  * Must never write a private key anywhere but into guarded memory (struct secret). */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include "cleanup.h"
 #include "error.h"
 #include "x509.h"
 
@@ -303,6 +305,46 @@ int x509_key_policy_check(const EVP_PKEY *key)
 		BN_free(e);
 	}
 	return ok ? 0 : -PKS_E_WEAK_KEY;
+}
+
+/* What a certificate above a client's own may carry: verifying with it costs little. */
+static int key_bounded_check(const EVP_PKEY *key)
+{
+	char group[32] = "";
+	BIGNUM *e = NULL;
+	bool ok = false;
+
+	if (EVP_PKEY_is_a(key, "EC")) {
+		ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						    sizeof(group), NULL) == 1 &&
+		     (!strcmp(group, "prime256v1") || !strcmp(group, "secp384r1") ||
+		      !strcmp(group, "secp521r1"));
+	} else if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")) {
+		ok = true;
+	} else if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
+		int bits = EVP_PKEY_get_bits(key);
+		ok = bits >= 2048 && bits <= 8192 &&
+		     EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
+		     BN_num_bits(e) <= 32 && BN_is_odd(e);
+		BN_free(e);
+	}
+	return ok ? 0 : -PKS_E_WEAK_KEY;
+}
+
+int x509_der_key_policy_check(const void *der, size_t len, bool leaf)
+{
+	const unsigned char *p = der;
+	if (len > LONG_MAX)
+		return -PKS_E_X509;
+	_cleanup_(x509_freep) X509 *crt = d2i_X509(NULL, &p, (long)len);
+	if (!crt || p != (const unsigned char *)der + len)
+		return -PKS_E_X509;
+	/* Decoding the key only reads its parameters; a key OpenSSL will not decode (a
+	 * modulus past its limit) is refused like a weak one. */
+	const EVP_PKEY *key = X509_get0_pubkey(crt);
+	if (!key)
+		return -PKS_E_WEAK_KEY;
+	return leaf ? x509_key_policy_check(key) : key_bounded_check(key);
 }
 
 int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len)

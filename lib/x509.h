@@ -60,6 +60,12 @@ int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem);
 /* 0 if key is one we sign for: ECDSA P-256, or RSA 2048-4096 bits with e = 65537;
  * -PKS_E_WEAK_KEY otherwise. Cheap: looks at parameters only, verifies nothing. */
 int x509_key_policy_check(const EVP_PKEY *key);
+/* The key policy for a certificate (DER) that a TLS client presents, checked before any
+ * signature by or over it: the client's own (leaf) by x509_key_policy_check(), a
+ * certificate above it in its chain bounded to what costs little to verify (ECDSA P-256,
+ * P-384 or P-521, Ed25519, Ed448, or RSA of at most 8192 bits with an exponent below
+ * 2^32). 0, -PKS_E_WEAK_KEY, or -PKS_E_X509 if it does not parse. */
+int x509_der_key_policy_check(const void *der, size_t len, bool leaf);
 /* Parse a PEM CSR, check its key against x509_key_policy_check() (before any signature
  * work), then its self-signature, and return it with its subject CN (printable ASCII
  * only, at most cn_len - 1 bytes). -PKS_E_WEAK_KEY for a key outside the policy. */
