@@ -45,6 +45,7 @@ struct conn_state {
 	int64_t started_ms;
 	uint8_t net[ADDR_NET_LEN]; /* its /24 or /64 (addr_net), for per-network-limit */
 	char peer[ADDR_TEXT_MAX];
+	char host[ADDR_TEXT_MAX]; /* peer without its port */
 	char why[POLICY_WHY_MAX]; /* why the certificate (or the handshake) was refused */
 	struct conn_state *prev, *next;
 };
@@ -345,49 +346,112 @@ static void conn_cut(struct daemon_ctx *ctx, struct conn_state *st, const char *
 	ctx->n_conns_live--;
 }
 
+/* Cut a connection that has had its time to show an identity and has not, and count it
+ * against its address like a refused certificate: an address that keeps slots busy
+ * without ever finishing is turned away at accept (tls-failure-limit). */
+static void conn_evict(struct daemon_ctx *ctx, struct conn_state *st, const char *result,
+		       const char *why)
+{
+	METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
+	ratelimit_fail(&ctx->tls_ratelimit, st->peer);
+	conn_cut(ctx, st, result, why);
+}
+
+/* Connections without an identity, in groups (by network, or by address), oldest first
+ * within each. */
+static int cmp_by_net(const void *a, const void *b)
+{
+	const struct conn_state *x = *(struct conn_state *const *)a;
+	const struct conn_state *y = *(struct conn_state *const *)b;
+	int r = memcmp(x->net, y->net, ADDR_NET_LEN);
+	return r ? r : (x->started_ms > y->started_ms) - (x->started_ms < y->started_ms);
+}
+
+static int cmp_by_host(const void *a, const void *b)
+{
+	const struct conn_state *x = *(struct conn_state *const *)a;
+	const struct conn_state *y = *(struct conn_state *const *)b;
+	int r = strcmp(x->host, y->host);
+	return r ? r : (x->started_ms > y->started_ms) - (x->started_ms < y->started_ms);
+}
+
+/* The oldest connection of the largest group of v (sorted by cmp; ties: the group whose
+ * oldest is older), or NULL if v is empty. */
+static struct conn_state *heaviest_oldest(struct conn_state **v, size_t n,
+					  int (*cmp)(const void *, const void *))
+{
+	struct conn_state *best = NULL;
+	size_t best_n = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n; j++) {
+			const struct conn_state *x = v[i], *y = v[j];
+			if (cmp == cmp_by_net ? memcmp(x->net, y->net, ADDR_NET_LEN) != 0
+					      : strcmp(x->host, y->host) != 0)
+				break;
+		}
+		if (j - i > best_n || (j - i == best_n && v[i]->started_ms < best->started_ms)) {
+			best = v[i];
+			best_n = j - i;
+		}
+	}
+	return best;
+}
+
+/* Which connection to cut for a newcomer: one that has shown no identity, taken from
+ * whoever holds the most such connections. Within net (a network at per-network-limit)
+ * the address with the most, else (connection-limit) the network with the most; of
+ * those, the oldest. A node that connects once and finishes its handshake at once is
+ * then never the one cut while others hold more, whatever they do with their slots
+ * (hold them, or give them up and take them again at once). NULL: none to cut. */
+static struct conn_state *pick_victim(struct daemon_ctx *ctx, const uint8_t *net)
+{
+	size_t n = 0, max = ctx->n_conns_live;
+	struct conn_state **v = calloc(max ? max : 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (struct conn_state *st = ctx->conns; st && n < max; st = st->next)
+		if (!st->cut && st->fd >= 0 && st->id.source == CLIENT_NONE &&
+		    (!net || memcmp(st->net, net, ADDR_NET_LEN) == 0))
+			v[n++] = st;
+	int (*cmp)(const void *, const void *) = net ? cmp_by_host : cmp_by_net;
+	qsort(v, n, sizeof(*v), cmp);
+	struct conn_state *victim = heaviest_oldest(v, n, cmp);
+	free(v);
+	return victim;
+}
+
 /* Room for a newcomer from net: under connection-limit and per-network-limit, or made by
- * cutting the oldest connection that has shown no identity (in net when the network is
- * at its limit, else anywhere). A slow or silent client then loses its slot to the next
- * one instead of turning a node that finishes its handshake at once away. false: no
- * connection could be cut; refuse the newcomer. */
+ * cutting a connection that has shown no identity (pick_victim). false: there is none;
+ * refuse the newcomer. Serving thread (libmicrohttpd's accept). */
 static bool make_room(struct daemon_ctx *ctx, const uint8_t *net)
 {
 	const struct daemon_config *cfg = ctx->cfg;
-	struct conn_state *oldest = NULL, *oldest_in_net = NULL;
+	struct conn_state *victim;
 	unsigned in_net = 0;
 	char why[160];
 
 	if (ctx->n_conns_live < cfg->per_net_limit && ctx->n_conns_live < cfg->connection_limit)
 		return true;
-	/* Newest first: the last match is the oldest. */
-	for (struct conn_state *st = ctx->conns; st; st = st->next) {
-		if (st->cut || st->fd < 0)
-			continue;
-		bool same = memcmp(st->net, net, ADDR_NET_LEN) == 0;
-		in_net += same;
-		if (st->id.source == CLIENT_NONE) {
-			oldest = st;
-			if (same)
-				oldest_in_net = st;
-		}
-	}
+	for (struct conn_state *st = ctx->conns; st; st = st->next)
+		in_net += !st->cut && st->fd >= 0 && memcmp(st->net, net, ADDR_NET_LEN) == 0;
 	if (in_net >= cfg->per_net_limit) {
-		if (!oldest_in_net)
-			return false;
+		victim = pick_victim(ctx, net);
 		snprintf(why, sizeof(why),
-			 "its network has %u connections (per-network-limit); the oldest without "
-			 "an identity is cut to make room",
+			 "its network has %u connections (per-network-limit); one without an "
+			 "identity from its busiest address is cut to make room",
 			 in_net);
-		conn_cut(ctx, oldest_in_net, "evicted", why);
 	} else if (ctx->n_conns_live >= cfg->connection_limit) {
-		if (!oldest)
-			return false;
+		victim = pick_victim(ctx, NULL);
 		snprintf(why, sizeof(why),
-			 "%u connections open (connection-limit); the oldest without an identity "
-			 "is cut to make room",
+			 "%u connections open (connection-limit); one without an identity from the "
+			 "busiest network is cut to make room",
 			 ctx->n_conns_live);
-		conn_cut(ctx, oldest, "evicted", why);
+	} else {
+		return true;
 	}
+	if (!victim)
+		return false;
+	conn_evict(ctx, victim, "evicted", why);
 	return true;
 }
 
@@ -433,6 +497,7 @@ static void conn_started(struct daemon_ctx *ctx, struct MHD_Connection *c, void 
 	st->started_ms = time_mono_ms();
 	addr_format(ai ? ai->client_addr : NULL, st->peer, sizeof(st->peer));
 	addr_net(ai ? ai->client_addr : NULL, st->net);
+	addr_host_part(st->peer, st->host, sizeof(st->host));
 	ctx->n_conns_live++;
 	st->next = ctx->conns;
 	if (ctx->conns)
@@ -548,15 +613,11 @@ void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
 		if (st->cut || st->fd < 0)
 			continue;
 		if (!st->reached_http && age >= handshake_ms) {
-			/* Counted like a refused certificate: an address that keeps slots busy
-			 * without ever finishing is turned away at accept (tls-failure-limit). */
-			METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_TLS);
-			ratelimit_fail(&ctx->tls_ratelimit, st->peer);
 			snprintf(why, sizeof(why),
 				 "no finished TLS handshake and request within %us "
 				 "(handshake-timeout); cut and counted against the address",
 				 cfg->handshake_timeout_s);
-			conn_cut(ctx, st, "handshake-timeout", why);
+			conn_evict(ctx, st, "handshake-timeout", why);
 		} else if (age >= max_ms) {
 			snprintf(
 			    why, sizeof(why),
