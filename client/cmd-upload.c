@@ -240,12 +240,20 @@ static int upload_profile(struct upload_opts *o)
 	return EXIT_OK;
 }
 
-/* The certificate key: --certificate-key's, else a new one. An exit status. */
+/* The certificate key: --certificate-key's or PKISHARE_CERTIFICATE_KEY's (said, since a
+ * variable left over from a join would otherwise pass unnoticed), else a new one. An exit
+ * status. */
 static int upload_key(char *key_arg, uint8_t *key)
 {
-	if (key_arg)
-		return cli_take_key(key_arg, key);
-	key_generate(key);
+	bool given = false;
+	int ex = cli_key_take(key_arg, key, &given);
+	if (ex != EXIT_OK)
+		return ex;
+	if (!given)
+		key_generate(key);
+	else if (!key_arg)
+		fprintf(stderr, "pkishare: using the certificate key in " CLI_ENV_KEY
+				" (unset it for a fresh key)\n");
 	return EXIT_OK;
 }
 
