@@ -183,7 +183,7 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 
 static const char export_usage[] =
     "Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
-    "                       [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+    "                       [--certificate-key -|KEY] [--skip-certificate-key-print]\n"
     "                       [--external-etcd-ca F --external-etcd-cert F "
     "--external-etcd-key F]\n"
     "                       [--secret-only]\n"
@@ -193,7 +193,8 @@ static const char export_usage[] =
     "node's\n"
     "bootstrap token read it (kubectl apply -f). --secret-only: the Secret alone.\n"
     "An external etcd file that is not on disk is written as an empty entry, as kubeadm "
-    "does.";
+    "does.\n"
+    "A key of your own: in " CLI_ENV_KEY " or with --certificate-key - (standard input).";
 
 struct export_opts {
 	const char *pki_dir;

@@ -83,13 +83,15 @@ static void config_warn(void *data, const char *msg)
 static void upload_usage(FILE *f)
 {
 	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
-	      "                             [--certificate-key KEY|-] "
+	      "                             [--certificate-key -|KEY] "
 	      "[--skip-certificate-key-print]\n"
 	      "                             [--admin-socket PATH] [--config KUBEADM-CONFIG]\n"
 	      "                             [--external-etcd-ca F --external-etcd-cert F\n"
 	      "                              --external-etcd-key F] [--drop-external-etcd]\n"
 	      "                             [cluster profile flags]\n"
-	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n"
+	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared\n"
+	      "(a key of your own: in " CLI_ENV_KEY " or on standard input with\n"
+	      "--certificate-key -, which keep it out of the process list).\n"
 	      "The cluster's node-certificate profile (what every joining node puts in its own\n"
 	      "certificates) travels sealed with it: --config takes it from kubeadm's\n"
 	      "configuration (the YAML of kubeadm init --config, or 'kubectl -n kube-system get\n"
