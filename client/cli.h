@@ -59,7 +59,9 @@ const char *cli_admin_socket(const char *opt);
  * the original overwritten in place (argv: /proc/PID/cmdline; the environment:
  * /proc/PID/environ) and env unset. The flag wins over env, and both say so on stderr, as
  * a flag says that argv is readable by every local user. *ret_from names where the value
- * came from, for messages. Returns an exit status (an empty env: said, EXIT_USAGE). */
+ * came from, for messages. "-" is a value like any other here (cli_key_take reads the
+ * key from standard input for it). Returns an exit status (an empty env: said,
+ * EXIT_USAGE). */
 int cli_secret_take(const char *flag, char *arg, const char *env, struct secret **ret,
 		    const char **ret_from);
 /* The certificate key, from --certificate-key's argument arg (NULL: not given; "-": one

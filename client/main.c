@@ -88,11 +88,6 @@ int cli_secret_take(const char *flag, char *arg, const char *env, struct secret 
 				"pkishare: both %s and %s are given; using %s's value (the command "
 				"line wins), %s is ignored\n",
 				flag, env, flag, env);
-		if (strcmp(arg, "-") == 0) {
-			*ret = NULL;
-			*ret_from = flag;
-			return EXIT_OK;
-		}
 		fprintf(stderr,
 			"pkishare: warning: %s on the command line can be read by every local "
 			"user (ps, /proc/PID/cmdline) until pkishare blanks it; put it in the "
@@ -153,10 +148,21 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
 	_cleanup_(secret_freep) struct secret *text = NULL;
 	const char *from = NULL;
 
-	int ex = cli_secret_take("--certificate-key", arg, CLI_ENV_KEY, &text, &from);
-	if (ex == EXIT_OK && arg && strcmp(arg, "-") == 0) {
+	int ex;
+	if (arg && strcmp(arg, "-") == 0) {
+		/* Standard input, asked for on the command line: it wins over the variable,
+		 * which is wiped all the same. */
+		_cleanup_(secret_freep) struct secret *env = NULL;
+		if (env_take(CLI_ENV_KEY, &env) < 0)
+			return EXIT_FAIL;
+		if (env)
+			fprintf(stderr,
+				"pkishare: both --certificate-key - and " CLI_ENV_KEY
+				" are given; using standard input, " CLI_ENV_KEY " is ignored\n");
 		ex = key_line_read(&text);
 		from = "standard input";
+	} else {
+		ex = cli_secret_take("--certificate-key", arg, CLI_ENV_KEY, &text, &from);
 	}
 	if (ex != EXIT_OK)
 		return ex;

@@ -166,6 +166,7 @@ kill "$JP" "$STALL" 2>/dev/null || true
 wait "$JP" "$STALL" 2>/dev/null || true
 
 # Mistakes are said, with what to do, and change nothing.
+WRONG=$("$PKISHARE" certificate-key)
 J=(join --server "$SERVER" --ca-cert-hash "$PIN")
 expect_exit 2 "a malformed key in the environment" env PKISHARE_CERTIFICATE_KEY=xyz "$PKISHARE" "${J[@]}" \
 	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/e1/pki"
@@ -184,8 +185,15 @@ expect_exit 2 "no key at all" "$PKISHARE" "${J[@]}" --cert "$R/clients/node-2.cr
 check "... names the variable and sudo's habit" err_has "PKISHARE_CERTIFICATE_KEY=KEY in the environment.*sudo -i"
 expect_exit 2 "decrypt without a key" "$PKISHARE" decrypt --pki-dir "$T/e1/pki" "$T/bundle.json"
 check "... names the variable" err_has "decrypt needs the certificate key: PKISHARE_CERTIFICATE_KEY=KEY"
+expect_exit 2 "--token - (standard input is for the key only)" env PKISHARE_CERTIFICATE_KEY="$KEY" \
+	"$PKISHARE" "${J[@]}" --token - --pki-dir "$T/e1/pki"
+check "... is refused as a malformed token" err_has "invalid join token (from --token)"
 check "none of them wrote anything" [ ! -e "$T/e1" ]
-WRONG=$("$PKISHARE" certificate-key)
+printf '%s\n' "$KEY" >"$T/key.txt"
+expect_exit 0 "--certificate-key - and the variable both given: standard input wins" \
+	env PKISHARE_CERTIFICATE_KEY="$WRONG" "$PKISHARE" decrypt --certificate-key - --pki-dir "$T/e3/pki" \
+	"$T/bundle.json" <"$T/key.txt"
+check "... and says so" err_has "using standard input, PKISHARE_CERTIFICATE_KEY is ignored"
 expect_exit 0 "--certificate-key and the variable both given: the command line wins" \
 	env PKISHARE_CERTIFICATE_KEY="$WRONG" "$PKISHARE" "${J[@]}" --certificate-key "$KEY" \
 	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/e2/pki"
