@@ -48,10 +48,27 @@ void cli_error(const char *fmt, ...) _printf_(1, 2);
 int cli_exit_for(int err);
 /* The admin socket: --admin-socket, else $PKISHARE_ADMIN_SOCKET, else the default. */
 const char *cli_admin_socket(const char *opt);
-/* Parse a certificate key from an argument into guarded memory, then overwrite the
- * argument in argv so that it no longer shows in /proc/PID/cmdline. "-" reads one line
- * from stdin. Returns an exit status. */
-int cli_take_key(char *arg, uint8_t *key);
+/* The environment variables that carry the secrets a joining node needs: the
+ * environment of a process is readable only by its owner with ptrace rights
+ * (/proc/PID/environ), its argv by every local user (/proc/PID/cmdline). */
+#define CLI_ENV_KEY "PKISHARE_CERTIFICATE_KEY"
+#define CLI_ENV_TOKEN "PKISHARE_TOKEN"
+
+/* A secret given as the flag's argument arg (in argv; NULL: not given) or in the
+ * environment variable env: copied into guarded memory (*ret, NULL when neither is set),
+ * the original overwritten in place (argv: /proc/PID/cmdline; the environment:
+ * /proc/PID/environ) and env unset. The flag wins over env, and both say so on stderr, as
+ * a flag says that argv is readable by every local user. *ret_from names where the value
+ * came from, for messages. "-" is a value like any other here (cli_key_take reads the
+ * key from standard input for it). Returns an exit status (an empty env: said,
+ * EXIT_USAGE). */
+int cli_secret_take(const char *flag, char *arg, const char *env, struct secret **ret,
+		    const char **ret_from);
+/* The certificate key, from --certificate-key's argument arg (NULL: not given; "-": one
+ * line of standard input) or PKISHARE_CERTIFICATE_KEY, parsed into key (guarded
+ * memory), every copy outside guarded memory overwritten (cli_secret_take). *ret_given:
+ * whether a key was given at all (key untouched if not). Returns an exit status. */
+int cli_key_take(char *arg, uint8_t *key, bool *ret_given);
 
 struct http_response {
 	int status;

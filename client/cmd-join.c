@@ -255,16 +255,20 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 static void join_usage(FILE *f)
 {
 	fputs(
-	    "Usage: pkishare join --server HOST[:PORT] [--server HOST[:PORT]]...\n"
-	    "                     --ca-cert-hash sha256:HEX --certificate-key KEY|-\n"
-	    "                     (--cert FILE --key FILE | --token TOKEN [--node-name N])\n"
+	    "Usage: [" CLI_ENV_TOKEN "=TOKEN] " CLI_ENV_KEY "=KEY pkishare join\n"
+	    "                     --server HOST[:PORT] [--server HOST[:PORT]]...\n"
+	    "                     --ca-cert-hash sha256:HEX [--certificate-key -|KEY]\n"
+	    "                     (--cert FILE --key FILE | [--token TOKEN] [--node-name N])\n"
 	    "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
 	    "  kubeadm's names are taken too: --discovery-token-ca-cert-hash for --ca-cert-hash;\n"
 	    "  --control-plane (always implied); the port defaults to 9443 (pkishared's)\n"
 	    "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
 	    "--advertise-address also make this node's own certificates as kubeadm would.\n"
 	    "Everything is checked before the fetch; --dry-run fetches nothing and writes\n"
-	    "nothing; the shared PKI and the node certificates go in in one atomic step.\n",
+	    "nothing; the shared PKI and the node certificates go in in one atomic step.\n"
+	    "The key and the token in the environment (wiped from it once read), or the key on\n"
+	    "standard input (--certificate-key -), stay out of the process list;\n"
+	    "--certificate-key KEY and --token TOKEN work but are readable by every local user.\n",
 	    f);
 }
 
@@ -453,12 +457,23 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 		return r;
 	if (optind < argc)
 		return say_unexpected_argument(argv[optind]);
-	if (a->n_servers == 0 || !a->hash || !a->key_arg ||
-	    (!a->token_arg && (!a->cert || !a->ckey)) || (a->token_arg && (a->cert || a->ckey))) {
-		cli_error(
-		    "join needs --server, --ca-cert-hash, --certificate-key, and either --cert "
-		    "and --key or --token");
+	bool key = a->key_arg || getenv(CLI_ENV_KEY);
+	bool token = a->token_arg || getenv(CLI_ENV_TOKEN);
+	if (a->n_servers == 0 || !a->hash || !key || (!token && (!a->cert || !a->ckey))) {
+		cli_error("join needs --server, --ca-cert-hash, the certificate key (%s=KEY in the "
+			  "environment, or --certificate-key -: one line of standard input), and "
+			  "either --cert and --key or a join token (%s=TOKEN in the environment); "
+			  "sudo drops the environment: run the command in a root shell (sudo -i)",
+			  CLI_ENV_KEY, CLI_ENV_TOKEN);
 		join_usage(stderr);
+		return -EINVAL;
+	}
+	if (token && (a->cert || a->ckey)) {
+		cli_error("join takes either --cert and --key or a join token (%s), not both%s; "
+			  "nothing was done",
+			  a->token_arg ? "--token" : CLI_ENV_TOKEN,
+			  a->token_arg ? ""
+				       : ": unset " CLI_ENV_TOKEN " to join with the certificate");
 		return -EINVAL;
 	}
 	return 1;
@@ -626,17 +641,23 @@ static void join_plan_done(struct join_plan *p)
 static int join_plan(struct join_args *a, struct join_plan *p)
 {
 	char detail[DETAIL_MAX] = "";
-	if (a->token_arg) {
+	_cleanup_(secret_freep) struct secret *ttext = NULL;
+	const char *tfrom = NULL;
+	int r = cli_secret_take("--token", a->token_arg, CLI_ENV_TOKEN, &ttext, &tfrom);
+	if (r != EXIT_OK)
+		return r;
+	if (ttext) {
 		char id[TOKEN_ID_LEN + 1];
 		_cleanup_(secret_mem_freep) char *tsecret = secret_mem(TOKEN_SECRET_LEN + 1);
 		p->token = secret_mem(TOKEN_LEN + 1);
-		int tr =
-		    tsecret && p->token ? token_parse(a->token_arg, id, tsecret, detail) : -ENOMEM;
-		secret_wipe(a->token_arg, strlen(a->token_arg));
+		int tr = tsecret && p->token
+			     ? token_parse((const char *)ttext->data, id, tsecret, detail)
+			     : -ENOMEM;
 		if (tr == -ENOMEM)
 			return EXIT_FAIL;
 		if (tr < 0) {
-			cli_error("invalid --token: %s", detail);
+			cli_error("invalid join token (from %s): %s; nothing was done", tfrom,
+				  detail);
 			return EXIT_USAGE;
 		}
 		snprintf(p->token, TOKEN_LEN + 1, "%s.%s", id, tsecret);
@@ -654,7 +675,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		nodecerts_default_name(p->host, sizeof(p->host));
 		p->node_name = p->host;
 	}
-	int r = pin_parse(a->hash, p->pin, detail);
+	r = pin_parse(a->hash, p->pin, detail);
 	if (r < 0) {
 		cli_error("invalid --ca-cert-hash: %s; %s", detail, error_message(r));
 		return EXIT_USAGE;
@@ -662,9 +683,16 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 	p->key = secret_mem(KEY_BYTES);
 	if (!p->key)
 		return EXIT_FAIL;
-	r = cli_take_key(a->key_arg, p->key);
+	bool given = false;
+	r = cli_key_take(a->key_arg, p->key, &given);
 	if (r != EXIT_OK)
 		return r;
+	if (!given) {
+		cli_error("no certificate key: put the key upload-certs printed in %s; nothing was "
+			  "done",
+			  CLI_ENV_KEY);
+		return EXIT_USAGE;
+	}
 	if (a->nc.advertise_address) {
 		/* The flags' part of the node certificates' inputs; the bundle's profile is
 		 * checked against the target once the server describes it. */
@@ -1089,13 +1117,18 @@ static int decrypt_options_parse(int argc, char **argv, struct decrypt_args *a)
 			break;
 		case 'h':
 			puts(
-			    "Usage: pkishare decrypt --certificate-key KEY [--pki-dir DIR] "
+			    "Usage: " CLI_ENV_KEY "=KEY pkishare decrypt [--pki-dir DIR] "
 			    "[--dry-run]\n"
 			    "                        [--force] [--format native|kubeadm-secret]\n"
 			    "                        [--external-etcd-ca F --external-etcd-cert F\n"
 			    "                         --external-etcd-key F] [FILE|-]\n"
+			    "       pkishare decrypt --certificate-key -|KEY ... FILE\n"
 			    "Open a bundle fetched with curl (from FILE or standard input) and "
-			    "install it.");
+			    "install it.\n"
+			    "The key in " CLI_ENV_KEY " (wiped from the environment once read) or\n"
+			    "on standard input (--certificate-key -) stays out of the process "
+			    "list;\n"
+			    "--certificate-key KEY works but is readable by every local user.");
 			return 0;
 		default:
 			return -EINVAL; /* getopt said what */
@@ -1116,12 +1149,15 @@ static int decrypt_parse(int argc, char **argv, struct decrypt_args *a)
 		cli_error("decrypt takes at most one FILE");
 		return -EINVAL;
 	}
-	if (!a->key_arg) {
-		cli_error("decrypt needs --certificate-key KEY");
+	if (!a->key_arg && !getenv(CLI_ENV_KEY)) {
+		cli_error(
+		    "decrypt needs the certificate key: %s=KEY in the environment (curl ... | "
+		    "%s=KEY pkishare decrypt), or --certificate-key - with the bundle in FILE",
+		    CLI_ENV_KEY, CLI_ENV_KEY);
 		return -EINVAL;
 	}
 	a->file = argc - optind == 1 ? argv[optind] : "-";
-	if (strcmp(a->key_arg, "-") == 0 && !strcmp(a->file, "-")) {
+	if (a->key_arg && strcmp(a->key_arg, "-") == 0 && !strcmp(a->file, "-")) {
 		cli_error("the key and the bundle cannot both come from standard input");
 		return -EINVAL;
 	}
@@ -1184,9 +1220,16 @@ int verb_decrypt(int argc, char **argv)
 	key = secret_mem(KEY_BYTES);
 	if (!key)
 		return EXIT_FAIL;
-	ex = cli_take_key(a.key_arg, key);
+	bool given = false;
+	ex = cli_key_take(a.key_arg, key, &given);
 	if (ex != EXIT_OK)
 		return ex;
+	if (!given) {
+		cli_error("no certificate key: put the key upload-certs printed in %s; nothing was "
+			  "written",
+			  CLI_ENV_KEY);
+		return EXIT_USAGE;
+	}
 	ex = bundle_file_read(a.file, &json);
 	if (ex != EXIT_OK)
 		return ex;

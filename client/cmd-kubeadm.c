@@ -183,7 +183,7 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 
 static const char export_usage[] =
     "Usage: pkishare export --format kubeadm-secret [--pki-dir DIR]\n"
-    "                       [--certificate-key KEY|-] [--skip-certificate-key-print]\n"
+    "                       [--certificate-key -|KEY] [--skip-certificate-key-print]\n"
     "                       [--external-etcd-ca F --external-etcd-cert F "
     "--external-etcd-key F]\n"
     "                       [--secret-only]\n"
@@ -193,7 +193,8 @@ static const char export_usage[] =
     "node's\n"
     "bootstrap token read it (kubectl apply -f). --secret-only: the Secret alone.\n"
     "An external etcd file that is not on disk is written as an empty entry, as kubeadm "
-    "does.";
+    "does.\n"
+    "A key of your own: in " CLI_ENV_KEY " or with --certificate-key - (standard input).";
 
 struct export_opts {
 	const char *pki_dir;
@@ -289,12 +290,20 @@ static int export_read(const struct export_opts *o, struct pki_set *ret,
 	return EXIT_OK;
 }
 
-/* The certificate key: --certificate-key's, else a new one. An exit status. */
-static int export_key(char *key_arg, uint8_t *key)
+/* The certificate key: --certificate-key's or PKISHARE_CERTIFICATE_KEY's (said), else a
+ * new one (*ret_new). An exit status. */
+static int export_key(char *key_arg, uint8_t *key, bool *ret_new)
 {
-	if (key_arg)
-		return cli_take_key(key_arg, key);
-	key_generate(key);
+	bool given = false;
+	int ex = cli_key_take(key_arg, key, &given);
+	if (ex != EXIT_OK)
+		return ex;
+	if (!given)
+		key_generate(key);
+	else if (!key_arg)
+		fprintf(stderr, "pkishare: using the certificate key in " CLI_ENV_KEY
+				" (unset it for a fresh key)\n");
+	*ret_new = !given;
 	return EXIT_OK;
 }
 
@@ -308,7 +317,8 @@ int verb_export(int argc, char **argv)
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
 	if (!key || !hex)
 		return EXIT_FAIL;
-	int ex = export_key(o.key_arg, key);
+	bool fresh = false;
+	int ex = export_key(o.key_arg, key, &fresh);
 	if (ex != EXIT_OK)
 		return ex;
 	_cleanup_(pki_set_clearp) struct pki_set plain = {0};
@@ -325,7 +335,7 @@ int verb_export(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	fwrite(json->data, 1, json->len, stdout);
-	if (!o.key_arg && !o.skip_print) {
+	if (fresh && !o.skip_print) {
 		/* stdout is the manifest; the key goes where upload-certs' would be read. */
 		key_format(key, hex);
 		fprintf(stderr, "[upload-certs] Using certificate key:\n%s\n", hex);

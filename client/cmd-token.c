@@ -73,6 +73,7 @@ struct join_opts {
 	char *key_arg;
 	int64_t ttl;
 	uint64_t uses;
+	bool uses_set; /* --uses given; else a printed join command's token is single-use */
 	bool curl;
 	bool json; /* -o json */
 	const char *sock;
@@ -109,43 +110,73 @@ static int join_server(const struct join_opts *o, const char *listen, char *serv
 	return EXIT_OK;
 }
 
-/* The certificate key as the command will carry it: --certificate-key's, else a
- * placeholder (said on stderr). An exit status. */
+/* The certificate key as the command will carry it: --certificate-key's or
+ * PKISHARE_CERTIFICATE_KEY's, else a placeholder (said on stderr). An exit status. */
 static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
 {
-	if (!o->key_arg) {
-		str_copy(hex, KEY_HEX_LEN + 1, "<certificate key from upload-certs>");
-		fprintf(stderr, "pkishare: no --certificate-key given; put the key that "
-				"'pkishare upload-certs' printed in its place\n");
+	bool given = false;
+	int r = cli_key_take(o->key_arg, key, &given);
+	if (r != EXIT_OK)
+		return r;
+	if (given) {
+		key_format(key, hex);
 		return EXIT_OK;
 	}
-	int r = cli_take_key(o->key_arg, key);
-	if (r == EXIT_OK)
-		key_format(key, hex);
-	return r;
+	str_copy(hex, KEY_HEX_LEN + 1, "'<certificate key from upload-certs>'");
+	fprintf(stderr, "pkishare: no certificate key given (" CLI_ENV_KEY
+			"=KEY pkishare print-join-command); put the key that "
+			"'pkishare upload-certs' printed in its place\n");
+	return EXIT_OK;
 }
 
+/* The commands a joining node runs. No secret is ever an argument of a program they
+ * start: the key and the token go to pkishare in its environment, and the token to curl
+ * as a header on its standard input (-H @-), written by printf, a builtin of every
+ * shell (no execve carries it). */
 static void join_print(const struct join_opts *o, const char *server, const char *token,
 		       const char *pin, const char *pinned, const char *hex)
 {
 	if (!o->curl) {
-		printf(
-		    "pkishare join --server %s --token %s --ca-cert-hash %s --certificate-key %s\n",
-		    server, token, pin, hex);
+		printf(CLI_ENV_TOKEN "=%s " CLI_ENV_KEY
+				     "=%s pkishare join --server %s --ca-cert-hash %s\n",
+		       token, hex, server, pin);
 		return;
 	}
 	/* curl -g: an IPv6 address in brackets is not a glob. */
 	printf("# On the joining node (needs curl, openssl and pkishare decrypt):\n"
 	       "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
 	       "-subj \"/CN=$(hostname)\" -keyout node.key -out node.csr\n"
-	       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H 'Authorization: Bearer "
-	       "%s' "
+	       "printf 'Authorization: Bearer %%s\\n' '%s' | "
+	       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' -H @- "
 	       "--data-binary @node.csr -o node.crt https://%s/v1/enroll\n"
 	       "curl -g --fail-with-body -sS -k --pinnedpubkey '%s' --cert node.crt --key "
 	       "node.key "
-	       "https://%s/v1/bundle | pkishare decrypt --certificate-key %s\n",
-	       pinned ? pinned : "sha256//?", token, server, pinned ? pinned : "sha256//?", server,
+	       "https://%s/v1/bundle | " CLI_ENV_KEY "=%s pkishare decrypt\n",
+	       token, pinned ? pinned : "sha256//?", server, pinned ? pinned : "sha256//?", server,
 	       hex);
+}
+
+/* What the printed token allows, on stderr (stdout is the command, to paste). */
+static void join_token_say(const struct join_opts *o, uint64_t uses)
+{
+	char ttl[64];
+	duration_format(o->ttl, ttl, sizeof(ttl));
+	if (uses == 1)
+		fprintf(stderr,
+			"pkishare: the token in this command enrolls one node (--uses 1) and "
+			"expires in %s; run print-join-command again for the next node\n",
+			ttl);
+	else if (uses == 0)
+		fprintf(stderr,
+			"pkishare: the token in this command enrolls any number of nodes "
+			"(--uses 0) until it expires in %s; delete it with 'pkishare token "
+			"delete' once your nodes have joined\n",
+			ttl);
+	else
+		fprintf(stderr,
+			"pkishare: the token in this command enrolls up to %llu nodes and expires "
+			"in %s\n",
+			(unsigned long long)uses, ttl);
 }
 
 /* Plan (the server, the pin, the key), act (a new token), print the command. */
@@ -172,11 +203,15 @@ static int print_join(const struct join_opts *o)
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
 	if (!token || !key || !hex)
 		return EXIT_FAIL;
+	/* A printed command is pasted on one node: its token enrolls one, unless asked. */
+	uint64_t uses = o->uses_set ? o->uses : 1;
 	ex = join_key(o, key, hex);
 	if (ex == EXIT_OK)
-		ex = create_token(o->sock, o->ttl, o->uses, token);
-	if (ex == EXIT_OK)
+		ex = create_token(o->sock, o->ttl, uses, token);
+	if (ex == EXIT_OK) {
 		join_print(o, server, token, pin, pinned, hex);
+		join_token_say(o, uses);
+	}
 	return ex;
 }
 
@@ -223,6 +258,7 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 					  API_TOKEN_MAX_USES);
 				return -EINVAL;
 			}
+			o->uses_set = true;
 			break;
 		case O_PRINT:
 			*print_cmd = true;
@@ -253,9 +289,11 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 
 #define TOKEN_CREATE_USAGE                                                                         \
 	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"         \
-	"                             [--certificate-key KEY|-] [--server HOST[:PORT]] "           \
+	"                             [--certificate-key -|KEY] [--server HOST[:PORT]] "           \
 	"[--curl]]\n"                                                                              \
-	"                             [--admin-socket PATH]\n"
+	"                             [--admin-socket PATH]\n"                                     \
+	"A token has no use limit unless --uses N; with --print-join-command it enrolls one\n"     \
+	"node unless --uses says otherwise, and the key comes from " CLI_ENV_KEY ".\n"
 #define TOKEN_LIST_USAGE "       pkishare token list [-o json] [--admin-socket PATH]\n"
 #define TOKEN_DELETE_USAGE "       pkishare token delete ID [--admin-socket PATH]\n"
 #define TOKEN_ABOUT                                                                                \
@@ -375,10 +413,14 @@ int verb_token(int argc, char **argv)
 int verb_print_join_command(int argc, char **argv)
 {
 	static const char usage[] =
-	    "Usage: pkishare print-join-command [--certificate-key KEY|-] [--server HOST:PORT]\n"
+	    "Usage: " CLI_ENV_KEY "=KEY pkishare print-join-command [--server HOST:PORT]\n"
 	    "                                   [--ttl DURATION] [--uses N] [--curl]\n"
+	    "                                   [--certificate-key -|KEY]\n"
 	    "Create a join token and print the command a joining node runs (with --curl: the\n"
-	    "curl and openssl commands for a node that has only curl and pkishare decrypt).\n";
+	    "curl and openssl commands for a node that has only curl and pkishare decrypt).\n"
+	    "The token enrolls one node (--uses 1) unless --uses says otherwise (0: no limit).\n"
+	    "The printed commands carry the key and the token in the environment and on\n"
+	    "standard input, never as an argument another local user could read.\n";
 	struct join_opts o = {0};
 	bool dummy = false;
 	int r = parse_join_opts(argc, argv, &o, &dummy, usage);

@@ -83,13 +83,15 @@ static void config_warn(void *data, const char *msg)
 static void upload_usage(FILE *f)
 {
 	fputs("Usage: pkishare upload-certs [--pki-dir DIR] [--ttl DURATION] [--max-fetches N]\n"
-	      "                             [--certificate-key KEY|-] "
+	      "                             [--certificate-key -|KEY] "
 	      "[--skip-certificate-key-print]\n"
 	      "                             [--admin-socket PATH] [--config KUBEADM-CONFIG]\n"
 	      "                             [--external-etcd-ca F --external-etcd-cert F\n"
 	      "                              --external-etcd-key F] [--drop-external-etcd]\n"
 	      "                             [cluster profile flags]\n"
-	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared.\n"
+	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared\n"
+	      "(a key of your own: in " CLI_ENV_KEY " or on standard input with\n"
+	      "--certificate-key -, which keep it out of the process list).\n"
 	      "The cluster's node-certificate profile (what every joining node puts in its own\n"
 	      "certificates) travels sealed with it: --config takes it from kubeadm's\n"
 	      "configuration (the YAML of kubeadm init --config, or 'kubectl -n kube-system get\n"
@@ -240,12 +242,20 @@ static int upload_profile(struct upload_opts *o)
 	return EXIT_OK;
 }
 
-/* The certificate key: --certificate-key's, else a new one. An exit status. */
+/* The certificate key: --certificate-key's or PKISHARE_CERTIFICATE_KEY's (said, since a
+ * variable left over from a join would otherwise pass unnoticed), else a new one. An exit
+ * status. */
 static int upload_key(char *key_arg, uint8_t *key)
 {
-	if (key_arg)
-		return cli_take_key(key_arg, key);
-	key_generate(key);
+	bool given = false;
+	int ex = cli_key_take(key_arg, key, &given);
+	if (ex != EXIT_OK)
+		return ex;
+	if (!given)
+		key_generate(key);
+	else if (!key_arg)
+		fprintf(stderr, "pkishare: using the certificate key in " CLI_ENV_KEY
+				" (unset it for a fresh key)\n");
 	return EXIT_OK;
 }
 

@@ -55,44 +55,128 @@ const char *cli_admin_socket(const char *opt)
 	return env && *env ? env : DEFAULT_ADMIN_SOCKET;
 }
 
-int cli_take_key(char *arg, uint8_t *key)
+/* The value of the environment variable name, moved into guarded memory (*ret, NULL if
+ * it is not set): the string in the environment block is overwritten in place, so that
+ * /proc/PID/environ no longer shows it, and the variable is unset. 0 or -ENOMEM (the
+ * value is wiped and unset all the same). */
+static int env_take(const char *name, struct secret **ret)
 {
-	char detail[DETAIL_MAX] = "";
-	int r;
-
-	if (strcmp(arg, "-") == 0) {
-		/* One byte at a time from the descriptor, straight into guarded memory: stdio
-		 * would keep a copy of the key in its buffer for the life of the process (and
-		 * swallow whatever follows the key line on stdin, such as a bundle). */
-		_cleanup_(secret_freep) struct secret *line = secret_new(128);
-		char cc = 0;
-		ssize_t n;
-		while (line && (n = read(STDIN_FILENO, &cc, 1)) != 0) {
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			/* Blank lines and blanks before the key are skipped, as the command
-			 * line's form trims them: a paste often starts with a line ending. */
-			if (line->len == 0 && (cc == '\n' || cc == '\r' || cc == ' ' || cc == '\t'))
-				continue;
-			if (cc == '\n' || line->len > 100 || secret_append(line, &cc, 1) < 0)
-				break;
-		}
-		secret_wipe(&cc, sizeof(cc));
-		if (!line)
-			return EXIT_FAIL;
-		r = key_parse((const char *)line->data, key, detail);
-	} else {
-		r = key_parse(arg, key, detail);
-		/* Hide the key from ps and /proc/PID/cmdline from now on. */
-		secret_wipe(arg, strlen(arg));
+	char *v = getenv(name);
+	if (!v) {
+		*ret = NULL;
+		return 0;
 	}
-	if (r < 0) {
-		cli_error("invalid certificate key: %s; %s", detail, error_message(r));
+	size_t n = strlen(v);
+	struct secret *s = secret_dup(v, n);
+	secret_wipe(v, n);
+	unsetenv(name);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int cli_secret_take(const char *flag, char *arg, const char *env, struct secret **ret,
+		    const char **ret_from)
+{
+	_cleanup_(secret_freep) struct secret *from_env = NULL;
+	if (env_take(env, &from_env) < 0)
+		return EXIT_FAIL;
+	if (arg) {
+		if (from_env)
+			fprintf(stderr,
+				"pkishare: both %s and %s are given; using %s's value (the command "
+				"line wins), %s is ignored\n",
+				flag, env, flag, env);
+		fprintf(stderr,
+			"pkishare: warning: %s on the command line can be read by every local "
+			"user (ps, /proc/PID/cmdline) until pkishare blanks it; put it in the "
+			"environment instead: %s=VALUE pkishare ...\n",
+			flag, env);
+		struct secret *s = secret_dup(arg, strlen(arg));
+		/* Hide it from ps and /proc/PID/cmdline from now on. */
+		secret_wipe(arg, strlen(arg));
+		if (!s)
+			return EXIT_FAIL;
+		*ret = s;
+		*ret_from = flag;
+		return EXIT_OK;
+	}
+	if (from_env && from_env->len == 0) {
+		cli_error("%s is set but empty: give it the value (%s=VALUE pkishare ...) or unset "
+			  "it; nothing was done",
+			  env, env);
 		return EXIT_USAGE;
 	}
+	*ret = TAKE_PTR(from_env);
+	*ret_from = env;
+	return EXIT_OK;
+}
+
+/* One line of standard input into *ret (guarded memory). An exit status. */
+static int key_line_read(struct secret **ret)
+{
+	/* One byte at a time from the descriptor, straight into guarded memory: stdio would
+	 * keep a copy of the key in its buffer for the life of the process (and swallow
+	 * whatever follows the key line on stdin, such as a bundle). */
+	_cleanup_(secret_freep) struct secret *line = secret_new(128);
+	char cc = 0;
+	ssize_t n;
+	while (line && (n = read(STDIN_FILENO, &cc, 1)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		/* Blank lines and blanks before the key are skipped, as the command line's
+		 * form trims them: a paste often starts with a line ending. */
+		if (line->len == 0 && (cc == '\n' || cc == '\r' || cc == ' ' || cc == '\t'))
+			continue;
+		if (cc == '\n' || line->len > 100 || secret_append(line, &cc, 1) < 0)
+			break;
+	}
+	secret_wipe(&cc, sizeof(cc));
+	if (!line)
+		return EXIT_FAIL;
+	*ret = TAKE_PTR(line);
+	return EXIT_OK;
+}
+
+int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
+{
+	char detail[DETAIL_MAX] = "";
+	_cleanup_(secret_freep) struct secret *text = NULL;
+	const char *from = NULL;
+
+	int ex;
+	if (arg && strcmp(arg, "-") == 0) {
+		/* Standard input, asked for on the command line: it wins over the variable,
+		 * which is wiped all the same. */
+		_cleanup_(secret_freep) struct secret *env = NULL;
+		if (env_take(CLI_ENV_KEY, &env) < 0)
+			return EXIT_FAIL;
+		if (env)
+			fprintf(stderr,
+				"pkishare: both --certificate-key - and " CLI_ENV_KEY
+				" are given; using standard input, " CLI_ENV_KEY " is ignored\n");
+		ex = key_line_read(&text);
+		from = "standard input";
+	} else {
+		ex = cli_secret_take("--certificate-key", arg, CLI_ENV_KEY, &text, &from);
+	}
+	if (ex != EXIT_OK)
+		return ex;
+	if (!text) {
+		*ret_given = false;
+		return EXIT_OK;
+	}
+	int r = key_parse((const char *)text->data, key, detail);
+	if (r < 0) {
+		cli_error("invalid certificate key (from %s): %s; %s", from, detail,
+			  error_message(r));
+		return EXIT_USAGE;
+	}
+	*ret_given = true;
 	return EXIT_OK;
 }
 

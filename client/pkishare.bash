@@ -6,8 +6,15 @@ _pkishare() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local verbs="pki upload-certs delete-certs reload status certificate-key token
 		print-join-command join decrypt export"
-	local verb=${COMP_WORDS[1]:-} sub= subs=
-	if [ "$COMP_CWORD" -eq 1 ]; then
+	# The printed commands start with the secrets' variables
+	# (PKISHARE_CERTIFICATE_KEY=... pkishare join ...): the command is the first word
+	# that is not an assignment.
+	local c=0
+	while [ "$c" -lt "$COMP_CWORD" ] && [[ ${COMP_WORDS[c]} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+		c=$((c + 1))
+	done
+	local cmd=${COMP_WORDS[c]} verb=${COMP_WORDS[c + 1]:-} sub= subs=
+	if [ "$COMP_CWORD" -eq $((c + 1)) ]; then
 		mapfile -t COMPREPLY < <(compgen -W "$verbs --help --version" -- "$cur")
 		return
 	fi
@@ -16,11 +23,11 @@ _pkishare() {
 	token) subs="create list delete" ;;
 	esac
 	if [ -n "$subs" ]; then
-		if [ "$COMP_CWORD" -eq 2 ]; then
+		if [ "$COMP_CWORD" -eq $((c + 2)) ]; then
 			mapfile -t COMPREPLY < <(compgen -W "$subs --help" -- "$cur")
 			return
 		fi
-		sub=${COMP_WORDS[2]}
+		sub=${COMP_WORDS[c + 2]}
 	fi
 	case $prev in
 	--pki-dir | --dir | --out)
@@ -48,13 +55,14 @@ _pkishare() {
 		return
 		;;
 	--certificate-key)
+		# Standard input: a key typed here would be readable by every local user.
 		mapfile -t COMPREPLY < <(compgen -W "-" -- "$cur")
 		return
 		;;
 	esac
 	if [[ $cur == -* ]]; then
 		local flags
-		flags=$("${COMP_WORDS[0]}" "$verb" ${sub:+"$sub"} --help 2>/dev/null |
+		flags=$("$cmd" "$verb" ${sub:+"$sub"} --help 2>/dev/null |
 			grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
 		mapfile -t COMPREPLY < <(compgen -W "$flags --help" -- "$cur")
 		return

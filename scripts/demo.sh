@@ -23,6 +23,9 @@ finish() {
 trap finish EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+# runk COMMAND...: run with the certificate key in the environment, never an argument
+# (every local user can read a process's arguments); shown as an operator types it.
+runk() { printf '$ PKISHARE_CERTIFICATE_KEY=KEY %s\n' "$*"; PKISHARE_CERTIFICATE_KEY=$KEY "$@"; }
 
 step "1. First control-plane node: a throwaway cluster PKI (kubeadm's layout)"
 run "$PKISHARE" pki init --dir "$D/node1" --node-name node-1 --address 127.0.0.1 --client node-2 --client node-3
@@ -47,17 +50,17 @@ KEY=$(tail -1 "$D/upload.out")
 run "$PKISHARE" status
 
 step "4. Joining node 2: pkishare join (server pinned by --ca-cert-hash, client certificate)"
-run "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+runk "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
 	--cert "$D/node1/clients/node-2.crt" --key "$D/node1/clients/node-2.key" --pki-dir "$D/node2/pki"
 
 step "5. Joining node 3: plain curl, piped into pkishare decrypt"
-printf '$ curl --cacert ca.crt --cert node-3.crt --key node-3.key https://%s/v1/bundle | pkishare decrypt --certificate-key KEY --pki-dir %s\n' "$SERVER" "$D/node3/pki"
+printf '$ curl --cacert ca.crt --cert node-3.crt --key node-3.key https://%s/v1/bundle | PKISHARE_CERTIFICATE_KEY=KEY pkishare decrypt --pki-dir %s\n' "$SERVER" "$D/node3/pki"
 curl -sS --fail-with-body --cacert "$D/node1/pki/ca.crt" --cert "$D/node1/clients/node-3.crt" \
 	--key "$D/node1/clients/node-3.key" "https://$SERVER/v1/bundle" |
-	"$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$D/node3/pki"
+	PKISHARE_CERTIFICATE_KEY=$KEY "$PKISHARE" decrypt --pki-dir "$D/node3/pki"
 
 step "6. And what a stranger gets: a wrong key, and no client certificate"
-"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$("$PKISHARE" certificate-key)" \
+PKISHARE_CERTIFICATE_KEY=$("$PKISHARE" certificate-key) "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
 	--cert "$D/node1/clients/node-2.crt" --key "$D/node1/clients/node-2.key" --pki-dir "$D/stranger/pki" || echo "(exit status $?)"
 curl -sS --cacert "$D/node1/pki/ca.crt" "https://$SERVER/v1/bundle" || echo "(curl exit status $?: no bundle without a client certificate)"
 

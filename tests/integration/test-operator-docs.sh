@@ -32,6 +32,7 @@ if [ -f "$SRC/client/pkishare.bash" ] && [ -f "$SRC/daemon/pkishared.bash" ]; th
 	FN=_pkishare
 	check "completion: verbs" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words '$PKISHARE' jo | grep -qx join"
 	check "completion: join's flags, --dry-run among them" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words '$PKISHARE' join --dry | grep -qx -- --dry-run"
+	check "completion: after the variables a printed command starts with" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words PKISHARE_TOKEN=x PKISHARE_CERTIFICATE_KEY=y '$PKISHARE' join --dry | grep -qx -- --dry-run"
 	check "completion: pki subcommands" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words '$PKISHARE' pki no | grep -qx node-certs"
 	check "completion: a subcommand's own flags" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words '$PKISHARE' pki init --node-c | grep -qx -- --node-certs"
 	check "completion: values of --encryption-algorithm" bash -c "$(declare -f complete_words _pkishare); FN=_pkishare; complete_words '$PKISHARE' join --encryption-algorithm ECDSA-P3 | grep -qx ECDSA-P384"

@@ -37,21 +37,23 @@ check "bundle info shows the fetch log" grep -q '"client": "cp-2"' "$T/info.json
 check "bundle info carries no ciphertext" bash -c "! grep -q '\"data\"' '$T/info.json'"
 
 # print-join-command: run exactly what it prints (the pki dir redirected to scratch).
-expect_exit 0 "print-join-command" "$PKISHARE" print-join-command --certificate-key "$KEY" --uses 1
+# (No secret in any argv, strace-checked: integration.no-secret-in-argv.)
+expect_exit 0 "print-join-command" env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command
 CMD=$(cat "$T/last.out")
-check "printed command has kubeadm's shape" bash -c "[[ '$CMD' =~ ^pkishare\ join\ --server\ $SERVER\ --token\ [a-z0-9.]{23}\ --ca-cert-hash\ $PIN\ --certificate-key\ $KEY$ ]]"
+check "printed command: the secrets in the environment, then kubeadm's shape" bash -c "[[ '$CMD' =~ ^PKISHARE_TOKEN=[a-z0-9.]{23}\ PKISHARE_CERTIFICATE_KEY=$KEY\ pkishare\ join\ --server\ $SERVER\ --ca-cert-hash\ $PIN$ ]]"
 expect_exit 0 "the printed join command works" bash -c "${CMD/pkishare/$PKISHARE} --pki-dir $T/n3/pki"
 check "printed command: byte-identical" diff -r "$R/pki" "$T/n3/pki"
-PT=$(echo "$CMD" | grep -o -- '--token [^ ]*' | cut -d' ' -f2)
-expect_exit 7 "a --uses 1 token is used up after one join" "$PKISHARE" join --server "$SERVER" \
+PT=$(echo "$CMD" | sed -n 's/^PKISHARE_TOKEN=\([^ ]*\) .*/\1/p')
+expect_exit 7 "a print-join-command token is used up after one join (--uses 1 by default)" "$PKISHARE" join --server "$SERVER" \
 	--ca-cert-hash "$PIN" --token "$PT" --certificate-key "$KEY" --pki-dir "$T/n4/pki"
 check "used-up token: message says to create a new one" err_has "token create"
 check "used-up token: nothing written" [ ! -e "$T/n4" ]
 
 # The curl recipe, run as printed (openssl req, enrollment, fetch, decrypt).
-expect_exit 0 "print-join-command --curl" "$PKISHARE" print-join-command --curl --certificate-key "$KEY"
+expect_exit 0 "print-join-command --curl" env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --curl
 mkdir -p "$T/curlnode"
-sed "s#| pkishare decrypt#| $PKISHARE decrypt --pki-dir $T/curlnode/pki#" "$T/last.out" >"$T/curl-recipe.sh"
+sed "s# pkishare decrypt\$# $PKISHARE decrypt --pki-dir $T/curlnode/pki#" "$T/last.out" >"$T/curl-recipe.sh"
+check "curl recipe: decrypt redirected to the scratch directory" grep -q "$T/curlnode/pki" "$T/curl-recipe.sh"
 expect_exit 0 "the printed curl recipe works" bash -c "cd '$T/curlnode' && bash -e '$T/curl-recipe.sh'"
 check "curl recipe: byte-identical" diff -r "$R/pki" "$T/curlnode/pki"
 check "curl recipe: the private key stayed on the node (never sent)" bash -c "! grep -q 'PRIVATE' '$DAEMON_LOG'"
