@@ -922,9 +922,30 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	return 1;
 }
 
+/* server answered 409 other-bundle-held to the fetch of bundle planned: it holds another
+ * one now (uploaded since the plan, so sealed with another key), and counted nothing.
+ * Said, with the bundle it holds now (GET /v1/bundle/info, not a fetch). Returns nothing:
+ * join stops with EXIT_ROTATED. */
+static void say_other_bundle(const struct tls_client_opts *o, const char *server,
+			     const char *planned)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	struct bundle_meta now;
+	char detail[DETAIL_MAX] = "", held[BUNDLE_ID_HEX_LEN + KEY_ID_HEX_LEN + 32] = "another";
+	if (https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail) >= 0 && meta_parse(&resp, &now) > 0)
+		snprintf(held, sizeof(held), "bundle %s (key id %s)", now.id, now.key_id);
+	cli_error("%s holds %s now, not bundle %s this join planned on: a newer 'pkishare "
+		  "upload-certs' replaced it after the plan, and the certificate key given is not "
+		  "its key; nothing was fetched or written and no fetch was counted; run join "
+		  "again with the certificate key that the latest upload-certs printed",
+		  server, held, planned);
+}
+
 /* Act: fetch the bundle from server i and install it with this node's certificates in
- * one step (before: the description the plan had, or NULL). Returns as the steps above
- * (never >0: the join is decided, or the next server is tried). */
+ * one step (before: the description the plan had, or NULL). The fetch names the planned
+ * bundle (?id=): the server refuses it, counting nothing, if another one is held now.
+ * Returns as the steps above (never >0: the join is decided, or the next server is
+ * tried). */
 static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 			      const struct tls_client_opts *o, size_t i,
 			      const struct bundle_meta *before, int *ret_exit)
@@ -933,13 +954,25 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	char detail[DETAIL_MAX] = "";
 	const char *server = a->servers[i];
 	bool more = i + 1 < a->n_servers;
+	char route[sizeof(API_ROUTE_BUNDLE "?" API_Q_ID "=") + BUNDLE_ID_HEX_LEN];
 
-	int r = https_get(o, API_ROUTE_BUNDLE, &resp, detail);
+	/* Without a description (an older pkishared), whatever is held: the key id is then
+	 * checked only when it is opened. */
+	if (before)
+		snprintf(route, sizeof(route), "%s?%s=%s", API_ROUTE_BUNDLE, API_Q_ID, before->id);
+	else
+		str_copy(route, sizeof(route), API_ROUTE_BUNDLE);
+	int r = https_get(o, route, &resp, detail);
 	if (r < 0)
 		return say_unanswered(server, r, detail, more, ret_exit);
 	if (resp.status != 200) {
 		struct refusal why;
 		refusal_parse(&resp, &why);
+		if (before && api_reason_parse(why.reason) == API_R_OTHER_BUNDLE_HELD) {
+			say_other_bundle(o, server, before->id);
+			*ret_exit = EXIT_ROTATED;
+			return 0;
+		}
 		/* No bundle (or a gone one) here: another server may hold it. */
 		if ((resp.status == 404 || resp.status == 410) && more) {
 			cli_error("%s answered %d (%s): %s; trying the next --server", server,
