@@ -89,15 +89,18 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 	return EXIT_OK;
 }
 
-/* Where the external etcd files go: ext_given (the flags), else the profile's paths.
- * Returns nothing: it cannot fail. */
+/* Where the external etcd files go: ext_given (the flags), else the profile's paths
+ * (ret_from_profile[i] true then). Returns nothing: it cannot fail. */
 static void external_paths_pick(const char *const ext_given[EXT_ETCD_COUNT],
-				const struct profile *prof, const char *ret[EXT_ETCD_COUNT])
+				const struct profile *prof, const char *ret[EXT_ETCD_COUNT],
+				bool ret_from_profile[EXT_ETCD_COUNT])
 {
 	const char *from_profile[EXT_ETCD_COUNT] = {prof->external_ca, prof->external_cert,
 						    prof->external_key};
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < EXT_ETCD_COUNT; i++) {
 		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
+		ret_from_profile[i] = !ext_given[i] && from_profile[i][0];
+	}
 }
 
 /* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
@@ -180,13 +183,19 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	struct pkidir_report rep = {0};
 	struct profile prof;
 	const char *ext_paths[EXT_ETCD_COUNT];
+	bool ext_from_profile[EXT_ETCD_COUNT];
 	size_t made = 0, kept = 0;
 
 	int ex = bundle_read(json, key, &b, &plain);
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);
-	external_paths_pick(ext_given, &prof, ext_paths);
+	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
+	/* The profile's paths as the flags' were checked by the plan (join's with the
+	 * description; decrypt's only now, before anything is written). */
+	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
 	if (nc) {
 		nc->external_etcd = ext_paths[0] != NULL || prof.external_ca[0];
 		nodecerts_take_profile(nc, &prof, NULL); /* said by the plan */
@@ -675,7 +684,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
-	r = external_paths_check(a->ext_paths, a->pki_dir);
+	r = external_paths_check(a->ext_paths, NULL, a->pki_dir);
 	if (r != EXIT_OK)
 		return r;
 	return target_check(a->pki_dir, p->pin, a->flags);
@@ -728,6 +737,8 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 {
 	_cleanup_(freep) struct nodecerts_opts *nc = NULL; /* large (the profile): on the heap */
 	char mine[KEY_ID_HEX_LEN + 1];
+	const char *ext_paths[EXT_ETCD_COUNT];
+	bool ext_from_profile[EXT_ETCD_COUNT];
 	key_id(p->key, mine);
 	if (strcmp(mine, m->key_id) != 0) {
 		cli_error("the certificate key (key id %s) is not the one bundle %s at %s was "
@@ -737,6 +748,12 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 			  mine, m->id, server, m->key_id);
 		return EXIT_ROTATED;
 	}
+	/* Where the external etcd files will go, as the install will pick them: the
+	 * profile's paths are checked like the flags' before anything is fetched. */
+	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
+	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
 	if (!a->nc.advertise_address)
 		return EXIT_OK;
 	nc = malloc(sizeof(*nc));
@@ -748,7 +765,7 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	nc->external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
 	nodecerts_take_profile(nc, &m->prof, "join");
 	size_t made = 0, kept = 0;
-	int ex = nodecerts_plan(nc, &made, &kept);
+	ex = nodecerts_plan(nc, &made, &kept);
 	if (ex != EXIT_OK)
 		return ex;
 	if (a->flags & PKIDIR_DRY_RUN)
@@ -1167,7 +1184,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 {
 	char unsafe[DETAIL_MAX];
 
-	int ex = external_paths_check(a->ext_paths, a->pki_dir);
+	int ex = external_paths_check(a->ext_paths, NULL, a->pki_dir);
 	if (ex != EXIT_OK)
 		return ex;
 	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {

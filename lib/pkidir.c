@@ -210,6 +210,85 @@ static void remove_tree(const char *path)
 	remove_tree_at(AT_FDCWD, path, 0);
 }
 
+bool pkidir_holds_private_key(const struct secret *data)
+{
+	static const char begin[] = "-----BEGIN ", tail[] = "PRIVATE KEY-----";
+	const char *p = (const char *)data->data, *end = p + data->len;
+	while (p && (size_t)(end - p) >= sizeof(begin) - 1) {
+		const char *b = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1);
+		if (!b)
+			return false;
+		const char *eol = memchr(b, '\n', (size_t)(end - b));
+		const char *lend = eol ? eol : end;
+		if (memmem(b, (size_t)(lend - b), tail, sizeof(tail) - 1))
+			return true;
+		p = eol;
+	}
+	return false;
+}
+
+/* The mode a file is written with: its entry's, never readable by others if it holds a
+ * private key. */
+static unsigned safe_mode(const struct secret *data, unsigned mode)
+{
+	return pkidir_holds_private_key(data) ? mode & ~077u : mode;
+}
+
+/* path made absolute, its longest existing directory resolved and the rest appended
+ * without "." and empty components, into ret (PATH_MAX). false if it does not fit. */
+static bool path_canonical(const char *path, char *ret)
+{
+	char abs[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) || str_format(abs, sizeof(abs), "%s/%s", cwd, path))
+			return false;
+	} else if (str_format(abs, sizeof(abs), "%s", path)) {
+		return false;
+	}
+	/* The longest prefix that resolves, ending at a '/'. */
+	size_t cut = strlen(abs);
+	for (;;) {
+		char pre[PATH_MAX];
+		memcpy(pre, abs, cut);
+		pre[cut] = 0;
+		if (cut == 0)
+			str_copy(pre, sizeof(pre), "/");
+		if (realpath(pre, real))
+			break;
+		while (cut > 0 && abs[cut - 1] != '/')
+			cut--;
+		while (cut > 0 && abs[cut - 1] == '/')
+			cut--;
+	}
+	if (!strcmp(real, "/"))
+		real[0] = 0;
+	ret[0] = 0;
+	if (str_format(ret, PATH_MAX, "%s", real))
+		return false;
+	char rest[PATH_MAX], *save = NULL;
+	str_copy(rest, sizeof(rest), abs + cut);
+	for (char *c = strtok_r(rest, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		size_t n = strlen(ret);
+		if (str_format(ret + n, PATH_MAX - n, "/%s", c))
+			return false;
+	}
+	if (!ret[0])
+		str_copy(ret, PATH_MAX, "/");
+	return true;
+}
+
+bool pkidir_path_same(const char *a, const char *b)
+{
+	char ca[PATH_MAX], cb[PATH_MAX];
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino)
+		return true;
+	return path_canonical(a, ca) && path_canonical(b, cb) && !strcmp(ca, cb);
+}
+
 /* Compare an existing file (no symlinks) with data and mode. 1 same, 0 differs,
  * -ENOENT absent, other negatives errors. */
 static int compare_existing(int dirfd, const char *name, const struct pki_entry *e)
@@ -232,7 +311,7 @@ static int compare_existing(int dirfd, const char *name, const struct pki_entry 
 	if (r < 0)
 		return r;
 	bool same = cur->len == e->data->len && secret_equal(cur->data, e->data->data, cur->len) &&
-		    (st.st_mode & 07777) == e->mode;
+		    (st.st_mode & 07777) == safe_mode(e->data, e->mode);
 	secret_free(cur);
 	return same ? 1 : 0;
 }
@@ -511,7 +590,7 @@ static int write_entry(int root, const struct pki_entry *e)
 	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int r = write_fd(fd, e->data, e->mode);
+	int r = write_fd(fd, e->data, safe_mode(e->data, e->mode));
 	if (r == 0 && sub >= 0 && fsync(sub) < 0)
 		r = -errno;
 	return r;
@@ -831,7 +910,7 @@ static int install_file_write(const char *path, const char *pdir, const struct s
 		set_detail(detail, pdir);
 		return -errno;
 	}
-	r = write_fd(fd, data, mode);
+	r = write_fd(fd, data, safe_mode(data, mode));
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {

@@ -109,6 +109,17 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
  * path in ret_last (DETAIL_MAX bytes, may be NULL). */
 int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last);
 
+/* Does data hold a PEM private key ("-----BEGIN ... PRIVATE KEY-----", any kind)? Such a
+ * file is never written readable by group or others, whatever mode its entry has (a
+ * combined certificate and key PEM as an external etcd certFile). */
+bool pkidir_holds_private_key(const struct secret *data);
+
+/* Do a and b name the same file? Each is made absolute (from the working directory), its
+ * longest existing directory resolved (realpath) and the rest taken as written, without
+ * "." and empty components; two existing files are also the same by device and inode.
+ * So two spellings of one destination compare equal whether or not it exists yet. */
+bool pkidir_path_same(const char *a, const char *b);
+
 /* Install one file at an absolute path outside a PKI directory (external etcd files):
  * refuse a symlink, refuse an existing file or directory it goes into that is owned by
  * another user or writable by group or others (-PKS_E_FOREIGN, even when its contents
