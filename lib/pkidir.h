@@ -134,6 +134,8 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
  * from other users: no component a symlink owned by someone other than this user or
  * root, no directory owned by another user, none writable by others without the sticky
  * bit? Otherwise another user could choose where the install writes (or swap a directory
- * between the check and the write). Components that do not exist yet end the walk.
- * 0, or -EPERM with the component and why in detail (DETAIL_MAX). */
+ * between the check and the write). Walked from "/" through directory descriptors (a
+ * relative path from the real working directory, itself checked), as pkidir_install and
+ * pkidir_install_file walk it again when they write. Components that do not exist yet end
+ * the walk. 0, or -PKS_E_UNSAFE_PATH with the component and why in detail (DETAIL_MAX). */
 int pkidir_path_safe(const char *path, char *detail);
