@@ -89,15 +89,18 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 	return EXIT_OK;
 }
 
-/* Where the external etcd files go: ext_given (the flags), else the profile's paths.
- * Returns nothing: it cannot fail. */
+/* Where the external etcd files go: ext_given (the flags), else the profile's paths
+ * (ret_from_profile[i] true then). Returns nothing: it cannot fail. */
 static void external_paths_pick(const char *const ext_given[EXT_ETCD_COUNT],
-				const struct profile *prof, const char *ret[EXT_ETCD_COUNT])
+				const struct profile *prof, const char *ret[EXT_ETCD_COUNT],
+				bool ret_from_profile[EXT_ETCD_COUNT])
 {
 	const char *from_profile[EXT_ETCD_COUNT] = {prof->external_ca, prof->external_cert,
 						    prof->external_key};
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < EXT_ETCD_COUNT; i++) {
 		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
+		ret_from_profile[i] = !ext_given[i] && from_profile[i][0];
+	}
 }
 
 /* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
@@ -180,13 +183,19 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	struct pkidir_report rep = {0};
 	struct profile prof;
 	const char *ext_paths[EXT_ETCD_COUNT];
+	bool ext_from_profile[EXT_ETCD_COUNT];
 	size_t made = 0, kept = 0;
 
 	int ex = bundle_read(json, key, &b, &plain);
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);
-	external_paths_pick(ext_given, &prof, ext_paths);
+	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
+	/* The profile's paths as the flags' were checked by the plan (join's with the
+	 * description; decrypt's only now, before anything is written). */
+	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
 	if (nc) {
 		nc->external_etcd = ext_paths[0] != NULL || prof.external_ca[0];
 		nodecerts_take_profile(nc, &prof, NULL); /* said by the plan */
@@ -703,7 +712,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
-	r = external_paths_check(a->ext_paths, a->pki_dir);
+	r = external_paths_check(a->ext_paths, NULL, a->pki_dir);
 	if (r != EXIT_OK)
 		return r;
 	return target_check(a->pki_dir, p->pin, a->flags);
@@ -756,6 +765,8 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 {
 	_cleanup_(freep) struct nodecerts_opts *nc = NULL; /* large (the profile): on the heap */
 	char mine[KEY_ID_HEX_LEN + 1];
+	const char *ext_paths[EXT_ETCD_COUNT];
+	bool ext_from_profile[EXT_ETCD_COUNT];
 	key_id(p->key, mine);
 	if (strcmp(mine, m->key_id) != 0) {
 		cli_error("the certificate key (key id %s) is not the one bundle %s at %s was "
@@ -765,6 +776,12 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 			  mine, m->id, server, m->key_id);
 		return EXIT_ROTATED;
 	}
+	/* Where the external etcd files will go, as the install will pick them: the
+	 * profile's paths are checked like the flags' before anything is fetched. */
+	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
+	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
 	if (!a->nc.advertise_address)
 		return EXIT_OK;
 	nc = malloc(sizeof(*nc));
@@ -776,7 +793,7 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	nc->external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
 	nodecerts_take_profile(nc, &m->prof, "join");
 	size_t made = 0, kept = 0;
-	int ex = nodecerts_plan(nc, &made, &kept);
+	ex = nodecerts_plan(nc, &made, &kept);
 	if (ex != EXIT_OK)
 		return ex;
 	if (a->flags & PKIDIR_DRY_RUN)
@@ -950,9 +967,30 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	return 1;
 }
 
+/* server answered 409 other-bundle-held to the fetch of bundle planned: it holds another
+ * one now (uploaded since the plan, so sealed with another key), and counted nothing.
+ * Said, with the bundle it holds now (GET /v1/bundle/info, not a fetch). Returns nothing:
+ * join stops with EXIT_ROTATED. */
+static void say_other_bundle(const struct tls_client_opts *o, const char *server,
+			     const char *planned)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	struct bundle_meta now;
+	char detail[DETAIL_MAX] = "", held[BUNDLE_ID_HEX_LEN + KEY_ID_HEX_LEN + 32] = "another";
+	if (https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail) >= 0 && meta_parse(&resp, &now) > 0)
+		snprintf(held, sizeof(held), "bundle %s (key id %s)", now.id, now.key_id);
+	cli_error("%s holds %s now, not bundle %s this join planned on: a newer 'pkishare "
+		  "upload-certs' replaced it after the plan, and the certificate key given is not "
+		  "its key; nothing was fetched or written and no fetch was counted; run join "
+		  "again with the certificate key that the latest upload-certs printed",
+		  server, held, planned);
+}
+
 /* Act: fetch the bundle from server i and install it with this node's certificates in
- * one step (before: the description the plan had, or NULL). Returns as the steps above
- * (never >0: the join is decided, or the next server is tried). */
+ * one step (before: the description the plan had, or NULL). The fetch names the planned
+ * bundle (?id=): the server refuses it, counting nothing, if another one is held now.
+ * Returns as the steps above (never >0: the join is decided, or the next server is
+ * tried). */
 static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 			      const struct tls_client_opts *o, size_t i,
 			      const struct bundle_meta *before, int *ret_exit)
@@ -961,13 +999,25 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	char detail[DETAIL_MAX] = "";
 	const char *server = a->servers[i];
 	bool more = i + 1 < a->n_servers;
+	char route[sizeof(API_ROUTE_BUNDLE "?" API_Q_ID "=") + BUNDLE_ID_HEX_LEN];
 
-	int r = https_get(o, API_ROUTE_BUNDLE, &resp, detail);
+	/* Without a description (an older pkishared), whatever is held: the key id is then
+	 * checked only when it is opened. */
+	if (before)
+		snprintf(route, sizeof(route), "%s?%s=%s", API_ROUTE_BUNDLE, API_Q_ID, before->id);
+	else
+		str_copy(route, sizeof(route), API_ROUTE_BUNDLE);
+	int r = https_get(o, route, &resp, detail);
 	if (r < 0)
 		return say_unanswered(server, r, detail, more, ret_exit);
 	if (resp.status != 200) {
 		struct refusal why;
 		refusal_parse(&resp, &why);
+		if (before && api_reason_parse(why.reason) == API_R_OTHER_BUNDLE_HELD) {
+			say_other_bundle(o, server, before->id);
+			*ret_exit = EXIT_ROTATED;
+			return 0;
+		}
 		/* No bundle (or a gone one) here: another server may hold it. */
 		if ((resp.status == 404 || resp.status == 410) && more) {
 			cli_error("%s answered %d (%s): %s; trying the next --server", server,
@@ -1170,7 +1220,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 {
 	char unsafe[DETAIL_MAX];
 
-	int ex = external_paths_check(a->ext_paths, a->pki_dir);
+	int ex = external_paths_check(a->ext_paths, NULL, a->pki_dir);
 	if (ex != EXIT_OK)
 		return ex;
 	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {

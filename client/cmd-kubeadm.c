@@ -23,6 +23,8 @@
 static const unsigned ext_modes[KUBEADM_EXT_COUNT] = {0644, 0644, 0600};
 static const char *const ext_flags[KUBEADM_EXT_COUNT] = {
     "--external-etcd-ca", "--external-etcd-cert", "--external-etcd-key"};
+/* kubeadm's names for them in ClusterConfiguration.etcd.external. */
+static const char *const ext_fields[KUBEADM_EXT_COUNT] = {"caFile", "certFile", "keyFile"};
 
 void external_split(struct pki_set *set, struct secret *ext[KUBEADM_EXT_COUNT])
 {
@@ -65,7 +67,31 @@ static bool names_a_file(const char *path)
 	return lstat(path, &st) < 0 || !S_ISDIR(st.st_mode);
 }
 
-int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char *pki_dir)
+/* Two destinations that are one file, said: both from the cluster profile (a combined
+ * PEM in kubeadm's configuration), or named by a flag. Returns EXIT_USAGE. */
+static int say_same_file(const char *const paths[KUBEADM_EXT_COUNT],
+			 const bool from_profile[KUBEADM_EXT_COUNT], int j, int i)
+{
+	if (from_profile && from_profile[i] && from_profile[j]) {
+		cli_error("the cluster profile's external etcd %s and %s name the same file (%s; a "
+			  "combined PEM?): one would be written over the other, and a private key "
+			  "with a certificate's mode; give each its own destination with %s and "
+			  "%s, and fix etcd.external in the cluster's kubeadm configuration; "
+			  "nothing was fetched or written",
+			  ext_fields[j], ext_fields[i], paths[i], ext_flags[j], ext_flags[i]);
+		return EXIT_USAGE;
+	}
+	cli_error("%s%s and %s%s name the same file (%s); give each external etcd file its own "
+		  "path; nothing was fetched or written",
+		  from_profile && from_profile[j] ? "the cluster profile's " : "",
+		  from_profile && from_profile[j] ? ext_fields[j] : ext_flags[j],
+		  from_profile && from_profile[i] ? "the cluster profile's " : "",
+		  from_profile && from_profile[i] ? ext_fields[i] : ext_flags[i], paths[i]);
+	return EXIT_USAGE;
+}
+
+int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT],
+			 const bool from_profile[KUBEADM_EXT_COUNT], const char *pki_dir)
 {
 	char resolved[KUBEADM_EXT_COUNT][PATH_MAX], pki[PATH_MAX] = "";
 	bool have_pki = pki_dir && realpath(pki_dir, pki);
@@ -74,6 +100,10 @@ int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char 
 		if (!paths[i])
 			continue;
 		char why[DETAIL_MAX];
+		/* Before anything else: a profile with a combined PEM is said as such. */
+		for (int j = 0; j < i; j++)
+			if (paths[j] && pkidir_path_same(paths[i], paths[j]))
+				return say_same_file(paths, from_profile, j, i);
 		if (!names_a_file(paths[i])) {
 			cli_error("%s %s names a directory, not a file; give the path of the "
 				  "file itself; nothing was fetched or written",
@@ -99,14 +129,6 @@ int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT], const char 
 			    ext_flags[i], paths[i], pki_dir);
 			return EXIT_USAGE;
 		}
-		for (int j = 0; j < i; j++)
-			if (resolved[j][0] && strcmp(resolved[i], resolved[j]) == 0) {
-				cli_error(
-				    "%s and %s name the same file (%s); give each external etcd "
-				    "file its own path; nothing was fetched or written",
-				    ext_flags[j], ext_flags[i], paths[i]);
-				return EXIT_USAGE;
-			}
 	}
 	return EXIT_OK;
 }

@@ -236,6 +236,22 @@ static int upload_profile(struct upload_opts *o)
 	}
 	const char *from_config[EXT_ETCD_COUNT] = {o->prof.external_ca, o->prof.external_cert,
 						   o->prof.external_key};
+	static const char *const fields[EXT_ETCD_COUNT] = {"caFile", "certFile", "keyFile"};
+	/* Every joiner installs the files at these paths: two that are one file (kubeadm
+	 * takes a combined certificate and key PEM) would be written one over the other, the
+	 * key with a certificate's mode. */
+	for (int i = 0; i < EXT_ETCD_COUNT; i++)
+		for (int j = 0; j < i; j++)
+			if (from_config[i][0] && from_config[j][0] &&
+			    pkidir_path_same(from_config[i], from_config[j])) {
+				cli_error("etcd.external %s %s and %s %s name the same file (a "
+					  "combined PEM?): each joining node installs them as "
+					  "separate files, and the private key must not get a "
+					  "certificate's mode; give etcd a certificate file and a "
+					  "key file of their own; nothing was uploaded",
+					  fields[j], from_config[j], fields[i], from_config[i]);
+				return EXIT_USAGE;
+			}
 	for (int i = 0; i < EXT_ETCD_COUNT; i++)
 		if (!o->ext_paths[i] && from_config[i][0])
 			o->ext_paths[i] = from_config[i];
@@ -281,9 +297,19 @@ static int upload_read(const struct upload_opts *o, struct pki_set *plain)
 	for (int i = 0; i < n_ext; i++) {
 		const char *name = ext_etcd_names[i];
 		struct secret *data = NULL;
+		unsigned mode = pki_known_lookup(name)->mode;
 		r = secret_read_file(o->ext_paths[i], PKI_FILE_MAX_BYTES, &data);
+		if (r >= 0 && (mode & 044) && pkidir_holds_private_key(data)) {
+			secret_free(data);
+			cli_error(
+			    "%s holds a private key, but it is the external etcd %s, which "
+			    "joining nodes install readable by every user; give etcd a "
+			    "certificate file and a key file of their own; nothing was uploaded",
+			    o->ext_paths[i], i == EXT_ETCD_CA ? "CA certificate" : "certificate");
+			return EXIT_USAGE;
+		}
 		if (r >= 0)
-			r = pki_set_add(plain, name, pki_known_lookup(name)->mode, data);
+			r = pki_set_add(plain, name, mode, data);
 		if (r < 0) {
 			cli_error("cannot read %s: %s; nothing was uploaded", o->ext_paths[i],
 				  error_message(r));

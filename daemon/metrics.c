@@ -10,8 +10,8 @@
 #include "daemon.h"
 #include "metrics.h"
 
-static const char *const fetch_names[M_FETCH_N] = {"ok", "expired", "used-up", "deleted",
-						   "not-found"};
+static const char *const fetch_names[M_FETCH_N] = {"ok",      "expired",   "used-up",
+						   "deleted", "not-found", "other-bundle-held"};
 static const char *const enroll_names[M_ENROLL_N] = {"ok",	"bad-token",	"token-expired",
 						     "bad-csr", "rate-limited", "too-large"};
 static const char *const auth_names[M_AUTH_N] = {"tls-handshake", "client-certificate",

@@ -75,10 +75,29 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 	int64_t gone_at = 0;
 	const char *source = client_source_name(id->source);
 	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = id->name, .source = source};
+	/* ?id=: the bundle the client planned on (pkishare join); without it, whatever is
+	 * held (curl). */
+	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_ID);
 
-	enum store_fetch res = store_fetch(&ctx->store, id->name, id->cert, source, peer, &blob,
-					   bid, &fetch_no, &repeat, &gone_at);
+	if (want && !str_is_lower_hex(want, BUNDLE_ID_HEX_LEN))
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
+				  "?" API_Q_ID "= must be a bundle id: %d lowercase hex characters",
+				  BUNDLE_ID_HEX_LEN);
+	enum store_fetch res = store_fetch(&ctx->store, want, id->name, id->cert, source, peer,
+					   &blob, bid, &fetch_no, &repeat, &gone_at);
 	a.bundle_id = bid[0] ? bid : NULL;
+	if (res == STORE_FETCH_OTHER) {
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OTHER);
+		a.result = api_reason_name(API_R_OTHER_BUNDLE_HELD);
+		log_audit(&a, "refused fetch by %s: %s (bundle %s is held, not %s); not counted",
+			  LOG_Q(id->name), a.result, bid, want);
+		return http_error(
+		    c, MHD_HTTP_CONFLICT, API_R_OTHER_BUNDLE_HELD,
+		    "bundle %s is held now, not bundle %s that was asked for (a newer "
+		    "'pkishare upload-certs' replaced it); nothing was sent or counted; "
+		    "join again with the certificate key that upload printed",
+		    bid, want);
+	}
 	if (res == STORE_FETCH_OK) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
 		METRIC_INC(&ctx->metrics, fetch_by_source,

@@ -251,10 +251,10 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	return 0;
 }
 
-enum store_fetch store_fetch(struct store *s, const char *client, const char *cert,
-			     const char *source, const char *peer, struct store_blob **ret_blob,
-			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
-			     bool *ret_repeat, int64_t *ret_gone_at)
+enum store_fetch store_fetch(struct store *s, const char *want_id, const char *client,
+			     const char *cert, const char *source, const char *peer,
+			     struct store_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at)
 {
 	enum store_fetch res;
 
@@ -282,9 +282,15 @@ enum store_fetch store_fetch(struct store *s, const char *client, const char *ce
 		pthread_mutex_unlock(&s->lock);
 		return res;
 	}
+	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
+	/* Under the lock that counts: a bundle uploaded since the client's plan is neither
+	 * handed out nor counted (the client could not open it). */
+	if (want_id && strcmp(want_id, s->id) != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return STORE_FETCH_OTHER;
+	}
 	struct store_blob *ref = s->held;
 	atomic_fetch_add(&ref->refs, 1);
-	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
 	*ret_repeat = false;
 	/* A name the log would truncate could match another: such names always count. */
 	/* The same certificate, not a name: another certificate with the same CN is

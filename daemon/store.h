@@ -127,6 +127,7 @@ enum store_fetch {
 	STORE_FETCH_USED_UP,
 	STORE_FETCH_DELETED,
 	STORE_FETCH_LOST,
+	STORE_FETCH_OTHER, /* want_id given, and another bundle is held: nothing counted */
 };
 
 /* Count a fetch (atomically with the check) and return a reference to the held bundle
@@ -138,11 +139,13 @@ enum store_fetch {
  * count (*ret_repeat true, ret_fetch_no its first fetch's number): max_fetches bounds the
  * identities that receive the bundle, so a re-run join does not lock out the next node
  * (docs/design.md, "What counts as a fetch"). Enrolled names are chosen by whoever holds
- * the token and are always counted. */
-enum store_fetch store_fetch(struct store *s, const char *client, const char *cert,
-			     const char *source, const char *peer, struct store_blob **ret_blob,
-			     char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
-			     bool *ret_repeat, int64_t *ret_gone_at);
+ * the token and are always counted. want_id (NULL: whatever is held) names the bundle the
+ * client planned on: when another one is held, STORE_FETCH_OTHER with the held one's id
+ * in ret_id, decided under the same lock as the count, so such a refusal never counts. */
+enum store_fetch store_fetch(struct store *s, const char *want_id, const char *client,
+			     const char *cert, const char *source, const char *peer,
+			     struct store_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);

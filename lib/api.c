@@ -21,6 +21,7 @@ static const char *const names[API_R_COUNT] = {
     [API_R_METHOD_NOT_ALLOWED] = "method-not-allowed",
     [API_R_NO_SUCH_ROUTE] = "no-such-route",
     [API_R_NOT_FOUND] = "not-found",
+    [API_R_OTHER_BUNDLE_HELD] = "other-bundle-held",
     [API_R_RELOAD_REFUSED] = "reload-refused",
     [API_R_TIMEOUT] = "timeout",
     [API_R_TOKEN_EXPIRED] = "token-expired",

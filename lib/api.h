@@ -17,7 +17,8 @@
 #define API_ROUTE_RELOAD "/v1/reload"
 
 /* JSON field names of every request and response body (proto/api.md documents each;
- * unit.api holds that), and the query parameters of PUT /v1/bundle. */
+ * unit.api holds that), and the query parameters of PUT /v1/bundle (admin) and GET
+ * /v1/bundle (public: ?id= names the bundle a join planned on). */
 #define API_F_AT "at"
 #define API_F_BUNDLE "bundle"
 #define API_F_CA_CERT_HASH "caCertHash"
@@ -63,6 +64,7 @@
 #define API_F_VERSION "version"
 #define API_Q_MAX_FETCHES "maxFetches"
 #define API_Q_DROP_EXTERNAL_ETCD "dropExternalEtcd"
+#define API_Q_ID "id"
 
 /* Every API_F_ name above, NULL-terminated (for the tests that hold docs against it). */
 extern const char *const api_fields[];
@@ -89,6 +91,7 @@ enum api_reason {
 	API_R_METHOD_NOT_ALLOWED,
 	API_R_NO_SUCH_ROUTE,
 	API_R_NOT_FOUND,
+	API_R_OTHER_BUNDLE_HELD,
 	API_R_RELOAD_REFUSED,
 	API_R_TIMEOUT,
 	API_R_TOKEN_EXPIRED,

@@ -75,6 +75,10 @@ const char *error_message(int err)
 		       "beside it and swaps it in with one rename, which cannot replace a mount; "
 		       "nothing was written: mount the file system one level up and use a "
 		       "directory on it, or unmount it and let join make the directory";
+	case PKS_E_UNSAFE_PATH:
+		return "the way to the target goes through a directory or symbolic link that "
+		       "another user controls, who could choose where the files go; nothing was "
+		       "written: use a path only root and this user control";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

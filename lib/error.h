@@ -30,7 +30,8 @@ enum {
 	PKS_E_FOREIGN,	      /* an existing entry owned by someone else or writable by others */
 	PKS_E_PAIR,	      /* a private key that does not belong to its certificate */
 	PKS_E_SPECIAL,	      /* a FIFO, socket or device where a PKI file or directory goes */
-	PKS_E_MOUNT, /* the target directory is a mount point: the swap cannot replace it */
+	PKS_E_MOUNT,	   /* the target directory is a mount point: the swap cannot replace it */
+	PKS_E_UNSAFE_PATH, /* a directory or symlink on the way another user controls */
 	PKS_E_LAST,
 };
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,167 @@ int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detai
 	return 0;
 }
 
+#define WALK_MAX_LINKS 40
+
+/* Could another user change what is under the directory st (shown as what)? Owned by
+ * someone other than this user or root, or writable by every user without the sticky bit:
+ * -PKS_E_UNSAFE_PATH with why in detail. */
+static int dir_unsafe(const struct stat *st, const char *what, char *detail)
+{
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		if (detail)
+			str_format(detail, DETAIL_MAX,
+				   "the directory %s is owned by another user (uid %u), who could "
+				   "replace what is under it",
+				   what, (unsigned)st->st_uid);
+		return -PKS_E_UNSAFE_PATH;
+	}
+	if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX)) {
+		if (detail)
+			str_format(detail, DETAIL_MAX,
+				   "the directory %s is writable by every user (and not sticky)",
+				   what);
+		return -PKS_E_UNSAFE_PATH;
+	}
+	return 0;
+}
+
+/* *fd becomes a new descriptor of "/", checked. */
+static int walk_root(int *fd, char *shown, char *detail)
+{
+	struct stat st;
+	int nfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (nfd < 0)
+		return -errno;
+	int r = fstat(nfd, &st) < 0 ? -errno : dir_unsafe(&st, "/", detail);
+	if (r < 0) {
+		close(nfd);
+		return r;
+	}
+	if (*fd >= 0)
+		close(*fd);
+	*fd = nfd;
+	shown[0] = 0;
+	return 0;
+}
+
+/* Walk path from the directory *fd (from "/" if path is absolute, or a symlink's text
+ * is) one component at a time: each directory is opened with O_NOFOLLOW and checked
+ * (dir_unsafe) on its descriptor (O_PATH), so what is checked is what the install then uses; a
+ * symlink is followed only if this user or root owns it. A missing component is made
+ * (mkdirat, 0755 less the umask) when create, else -ENOENT. shown (PATH_MAX) is the way
+ * walked so far, for messages. *fd is the last directory reached, also on failure. */
+static int walk_at(int *fd, char *shown, const char *path, bool create, int *links, char *detail)
+{
+	char todo[PATH_MAX];
+	if (str_format(todo, sizeof(todo), "%s", path))
+		return -ENAMETOOLONG;
+	int r = todo[0] == '/' ? walk_root(fd, shown, detail) : 0;
+	for (char *p = todo; r >= 0 && *p;) {
+		char name[NAME_MAX + 1];
+		struct stat st;
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(name, p, n);
+		name[n] = 0;
+		p += n;
+		if (!strcmp(name, "."))
+			continue;
+		size_t sl = strlen(shown);
+		if (str_format(shown + sl, PATH_MAX - sl, "/%s", name))
+			return -ENAMETOOLONG;
+		if (fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT || !create) {
+				r = -errno;
+				set_detail(detail, shown);
+				return r;
+			}
+			if ((mkdirat(*fd, name, 0755) < 0 && errno != EEXIST) ||
+			    fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				r = -errno;
+				set_detail(detail, shown);
+				return r;
+			}
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char link[PATH_MAX], next[PATH_MAX];
+			if (st.st_uid != geteuid() && st.st_uid != 0) {
+				if (detail)
+					str_format(
+					    detail, DETAIL_MAX,
+					    "%s is a symlink owned by another user (uid %u), "
+					    "who could point it anywhere",
+					    shown, (unsigned)st.st_uid);
+				return -PKS_E_UNSAFE_PATH;
+			}
+			if (++*links > WALK_MAX_LINKS)
+				return -ELOOP;
+			ssize_t len = readlinkat(*fd, name, link, sizeof(link) - 1);
+			if (len < 0)
+				return -errno;
+			link[len] = 0;
+			if (str_format(next, sizeof(next), "%s/%s", link, p))
+				return -ENAMETOOLONG;
+			/* The link's own directory is where a relative target starts. */
+			shown[sl] = 0;
+			return walk_at(fd, shown, next, create, links, detail);
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			set_detail(detail, shown);
+			return -PKS_E_NOT_DIR;
+		}
+		/* O_PATH: a directory this user may only search (0711) is walked too. */
+		int nfd = openat(*fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = errno == ELOOP ? -PKS_E_UNSAFE_PATH : -errno; /* swapped for a link */
+			set_detail(detail, shown);
+			return r;
+		}
+		r = fstat(nfd, &st) < 0 ? -errno : dir_unsafe(&st, shown, detail);
+		close(*fd);
+		*fd = nfd;
+	}
+	return r;
+}
+
+/* The directory dir opened by walk_at from "/"; a relative dir from the real working
+ * directory, itself walked from "/" (its path as getcwd says) and then compared with ".".
+ * Returns the descriptor, or <0 with detail (-ENOENT: a missing component, without
+ * create). */
+static int walk_open(const char *dir, bool create, char *detail)
+{
+	char shown[PATH_MAX] = "", cwd[PATH_MAX];
+	int fd = -1, links = 0;
+	int r = walk_root(&fd, shown, detail);
+	if (r >= 0 && dir[0] != '/') {
+		struct stat a, b;
+		if (!getcwd(cwd, sizeof(cwd)))
+			r = -errno;
+		if (r >= 0)
+			r = walk_at(&fd, shown, cwd, false, &links, detail);
+		if (r >= 0 && (fstat(fd, &a) < 0 || stat(".", &b) < 0 || a.st_dev != b.st_dev ||
+			       a.st_ino != b.st_ino)) {
+			if (detail)
+				str_format(detail, DETAIL_MAX,
+					   "the working directory is no longer %s", cwd);
+			r = -PKS_E_UNSAFE_PATH;
+		}
+	}
+	if (r >= 0)
+		r = walk_at(&fd, shown, dir, create, &links, detail);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
 /* Remove a tree we created ourselves (a temporary directory), never following links. */
 static void remove_tree_at(int dfd, const char *name, int depth)
 {
@@ -205,9 +367,83 @@ static void remove_tree_at(int dfd, const char *name, int depth)
 	}
 }
 
-static void remove_tree(const char *path)
+bool pkidir_holds_private_key(const struct secret *data)
 {
-	remove_tree_at(AT_FDCWD, path, 0);
+	static const char begin[] = "-----BEGIN ", tail[] = "PRIVATE KEY-----";
+	const char *p = (const char *)data->data, *end = p + data->len;
+	while (p && (size_t)(end - p) >= sizeof(begin) - 1) {
+		const char *b = memmem(p, (size_t)(end - p), begin, sizeof(begin) - 1);
+		if (!b)
+			return false;
+		const char *eol = memchr(b, '\n', (size_t)(end - b));
+		const char *lend = eol ? eol : end;
+		if (memmem(b, (size_t)(lend - b), tail, sizeof(tail) - 1))
+			return true;
+		p = eol;
+	}
+	return false;
+}
+
+/* The mode a file is written with: its entry's, never readable by others if it holds a
+ * private key. */
+static unsigned safe_mode(const struct secret *data, unsigned mode)
+{
+	return pkidir_holds_private_key(data) ? mode & ~077u : mode;
+}
+
+/* path made absolute, its longest existing directory resolved and the rest appended
+ * without "." and empty components, into ret (PATH_MAX). false if it does not fit. */
+static bool path_canonical(const char *path, char *ret)
+{
+	char abs[PATH_MAX], cwd[PATH_MAX], real[PATH_MAX];
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) || str_format(abs, sizeof(abs), "%s/%s", cwd, path))
+			return false;
+	} else if (str_format(abs, sizeof(abs), "%s", path)) {
+		return false;
+	}
+	/* The longest prefix that resolves, ending at a '/'. */
+	size_t cut = strlen(abs);
+	for (;;) {
+		char pre[PATH_MAX];
+		memcpy(pre, abs, cut);
+		pre[cut] = 0;
+		if (cut == 0)
+			str_copy(pre, sizeof(pre), "/");
+		if (realpath(pre, real))
+			break;
+		while (cut > 0 && abs[cut - 1] != '/')
+			cut--;
+		while (cut > 0 && abs[cut - 1] == '/')
+			cut--;
+	}
+	if (!strcmp(real, "/"))
+		real[0] = 0;
+	ret[0] = 0;
+	if (str_format(ret, PATH_MAX, "%s", real))
+		return false;
+	char rest[PATH_MAX], *save = NULL;
+	str_copy(rest, sizeof(rest), abs + cut);
+	for (char *c = strtok_r(rest, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		size_t n = strlen(ret);
+		if (str_format(ret + n, PATH_MAX - n, "/%s", c))
+			return false;
+	}
+	if (!ret[0])
+		str_copy(ret, PATH_MAX, "/");
+	return true;
+}
+
+bool pkidir_path_same(const char *a, const char *b)
+{
+	char ca[PATH_MAX], cb[PATH_MAX];
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino)
+		return true;
+	return path_canonical(a, ca) && path_canonical(b, cb) && !strcmp(ca, cb);
 }
 
 /* Compare an existing file (no symlinks) with data and mode. 1 same, 0 differs,
@@ -232,7 +468,7 @@ static int compare_existing(int dirfd, const char *name, const struct pki_entry 
 	if (r < 0)
 		return r;
 	bool same = cur->len == e->data->len && secret_equal(cur->data, e->data->data, cur->len) &&
-		    (st.st_mode & 07777) == e->mode;
+		    (st.st_mode & 07777) == safe_mode(e->data, e->mode);
 	secret_free(cur);
 	return same ? 1 : 0;
 }
@@ -393,16 +629,16 @@ static int check_owned(int tfd, char *detail)
 /* The swap renames the new tree over the target: a mount point cannot be replaced (EBUSY),
  * and a file system mounted there is not the parent's (EXDEV). Another device than the
  * parent's, or the root of a (bind) mount where statx tells. */
-static int check_not_mount(const char *target, const char *pdir, const struct stat *st)
+static int check_not_mount(int pfd, const char *name, const struct stat *st)
 {
 	struct stat pst;
-	if (stat(pdir, &pst) < 0)
+	if (fstat(pfd, &pst) < 0)
 		return -errno;
 	if (pst.st_dev != st->st_dev)
 		return -PKS_E_MOUNT;
 #ifdef STATX_ATTR_MOUNT_ROOT
 	struct statx sx;
-	if (statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
+	if (statx(pfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
 	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
 	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
 		return -PKS_E_MOUNT;
@@ -511,50 +747,60 @@ static int write_entry(int root, const struct pki_entry *e)
 	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int r = write_fd(fd, e->data, e->mode);
+	int r = write_fd(fd, e->data, safe_mode(e->data, e->mode));
 	if (r == 0 && sub >= 0 && fsync(sub) < 0)
 		r = -errno;
 	return r;
 }
 
-static int mkdir_parents(const char *path)
+/* A new entry named prefix + 6 random characters in dfd: a directory (0700) when dir, else a
+ * file (0600, opened for writing: its descriptor is returned). The name in ret_name
+ * (NAME_MAX + 1). Returns 0 (a directory) or the file's descriptor, or <0. */
+static int tmp_at(int dfd, const char *prefix, bool dir, char *ret_name)
 {
-	char buf[PATH_MAX];
-	str_copy(buf, sizeof(buf), path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+	static const char chars[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t n = strlen(prefix);
+	if (n + STALE_SUFFIX_LEN > NAME_MAX)
+		return -ENAMETOOLONG;
+	for (int tries = 0; tries < 100; tries++) {
+		uint8_t rnd[STALE_SUFFIX_LEN];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		memcpy(ret_name, prefix, n);
+		for (size_t i = 0; i < STALE_SUFFIX_LEN; i++)
+			ret_name[n + i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		ret_name[n + STALE_SUFFIX_LEN] = 0;
+		int r = dir ? mkdirat(dfd, ret_name, 0700)
+			    : openat(dfd, ret_name,
+				     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (r >= 0)
+			return r;
+		if (errno != EEXIST)
 			return -errno;
-		*p = '/';
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return -EEXIST;
 }
 
-/* An install as its plan found the target: where it is, whether it exists (and its mode,
- * kept at the swap), and what the install will do. */
+/* An install as its plan found the target: where it is (its parent, opened by walk_open:
+ * every step of the way checked on the descriptor the install then uses), whether it
+ * exists (and its mode, kept at the swap), and what the install will do. */
 struct install {
 	const char *target;
 	char pdir[PATH_MAX], bname[PATH_MAX];
+	int pfd; /* the parent; -1 in a dry run whose parent does not exist yet */
 	bool exists;
 	mode_t mode;
 	size_t existed; /* entries of the set already in the target */
 	struct pkidir_report rep;
 };
 
-static void fsync_dir(const char *dir)
-{
-	_cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0)
-		(void)fsync(fd);
-}
-
 /* Where the target is and what it is: a directory (not a symlink, not a mount point) or
- * nothing yet; and every name of the set safe. */
-static int install_locate(struct install *in, const struct pki_set *set, char *detail)
+ * nothing yet; and every name of the set safe. The way to its parent is walked again here,
+ * at install time, through descriptors (made where missing, unless a dry run): the plan's
+ * check is only a snapshot. */
+static int install_locate(struct install *in, const struct pki_set *set, unsigned flags,
+			  char *detail)
 {
 	struct stat st;
 	if (!in->target || !*in->target || strlen(in->target) >= PATH_MAX - 64)
@@ -569,7 +815,14 @@ static int install_locate(struct install *in, const struct pki_set *set, char *d
 			set_detail(detail, set->e[i].name);
 			return -PKS_E_NAME;
 		}
-	if (lstat(in->target, &st) < 0) {
+	bool dry = flags & PKIDIR_DRY_RUN;
+	r = walk_open(in->pdir, !dry, detail);
+	if (r == -ENOENT && dry)
+		return 0; /* nothing there yet: the real run makes it, checked as it goes */
+	if (r < 0)
+		return r;
+	in->pfd = r;
+	if (fstatat(in->pfd, in->bname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		r = -errno;
@@ -580,7 +833,7 @@ static int install_locate(struct install *in, const struct pki_set *set, char *d
 		set_detail(detail, in->target);
 		return S_ISLNK(st.st_mode) ? -PKS_E_SYMLINK : -PKS_E_NOT_DIR;
 	}
-	r = check_not_mount(in->target, in->pdir, &st);
+	r = check_not_mount(in->pfd, in->bname, &st);
 	if (r < 0) {
 		set_detail(detail, in->target);
 		return r;
@@ -628,7 +881,7 @@ static int install_plan(struct install *in, const struct pki_set *set, unsigned 
 		return 0;
 	}
 	_cleanup_(closep) int tfd =
-	    open(in->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	    openat(in->pfd, in->bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0)
 		return -errno;
 	int r = check_owned(tfd, detail);
@@ -637,28 +890,24 @@ static int install_plan(struct install *in, const struct pki_set *set, unsigned 
 	return r;
 }
 
-/* The temporary directory beside the target, ".BASE.pkishare-XXXXXX" in tmp: its fd, or
- * <0 with nothing left behind. 0700 (mkdtemp's) while it is built: it holds links to the
+/* The temporary directory beside the target, ".BASE.pkishare-XXXXXX" (its name in tmp):
+ * its fd, or <0 with nothing left behind. 0700 while it is built: it holds links to the
  * CA keys and new keys, and a killed join leaves it behind (pkidir_remove_stale); its
  * final mode comes at the swap. */
-static int install_mktemp(const struct install *in, char tmp[PATH_MAX], char *detail)
+static int install_mktemp(const struct install *in, char tmp[NAME_MAX + 1], char *detail)
 {
-	int r = mkdir_parents(in->pdir);
+	char prefix[NAME_MAX + 1];
+	if (str_format(prefix, sizeof(prefix), ".%s%s", in->bname, STALE_INFIX))
+		return -ENAMETOOLONG;
+	int r = tmp_at(in->pfd, prefix, true, tmp);
 	if (r < 0) {
 		set_detail(detail, in->pdir);
 		return r;
 	}
-	if ((size_t)snprintf(tmp, PATH_MAX, "%s/.%s.pkishare-XXXXXX", in->pdir, in->bname) >=
-	    PATH_MAX)
-		return -ENAMETOOLONG;
-	if (!mkdtemp(tmp)) {
-		set_detail(detail, in->pdir);
-		return -errno;
-	}
-	int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(in->pfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		remove_tree(tmp);
+		remove_tree_at(in->pfd, tmp, 0);
 		return r;
 	}
 	return fd;
@@ -671,7 +920,7 @@ static int install_fill(struct install *in, int tmpfd, const struct pki_set *set
 	int r;
 	if (in->exists) {
 		_cleanup_(closep) int tfd =
-		    open(in->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		    openat(in->pfd, in->bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		size_t count = 0;
 		if (tfd < 0)
 			return -errno;
@@ -690,6 +939,13 @@ static int install_fill(struct install *in, int tmpfd, const struct pki_set *set
 	return fsync(tmpfd) < 0 ? -errno : 0;
 }
 
+/* One rename in the parent: tmp to the target (an exchange when it exists). */
+static int install_rename(const struct install *in, const char *from, const char *to)
+{
+	return in->exists ? renameat2(in->pfd, from, in->pfd, to, RENAME_EXCHANGE)
+			  : renameat(in->pfd, from, in->pfd, to);
+}
+
 /* Swap: one rename puts the new tree at the target (an exchange when it exists: the old
  * tree ends up under tmp). Only then its final mode, so that no kill leaves a readable
  * tree behind: the target keeps its own (never widened), a new one is 0755. Should that
@@ -698,30 +954,44 @@ static int install_fill(struct install *in, int tmpfd, const struct pki_set *set
 static int install_swap(const struct install *in, const char *tmp, int tmpfd, char *detail)
 {
 	int r;
-	if (in->exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, in->target, RENAME_EXCHANGE) < 0
-		       : rename(tmp, in->target) < 0) {
+	if (install_rename(in, tmp, in->bname) < 0) {
 		r = -errno;
 		set_detail(detail, in->target);
-		remove_tree(tmp);
+		remove_tree_at(in->pfd, tmp, 0);
 		return r;
 	}
 	if (fchmod(tmpfd, in->exists ? in->mode : 0755) == 0)
 		return 0;
 	r = -errno;
 	set_detail(detail, in->target);
-	if (in->exists ? renameat2(AT_FDCWD, tmp, AT_FDCWD, in->target, RENAME_EXCHANGE) == 0
-		       : rename(in->target, tmp) == 0)
-		remove_tree(tmp);
+	if (in->exists ? install_rename(in, tmp, in->bname) == 0
+		       : renameat(in->pfd, in->bname, in->pfd, tmp) == 0)
+		remove_tree_at(in->pfd, tmp, 0);
 	return r;
+}
+
+/* The directory dfd (an O_PATH descriptor) on disk, if it can be read. */
+static void fsync_dir_at(int dfd)
+{
+	_cleanup_(closep) int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+}
+
+static void install_done(struct install *in)
+{
+	if (in->pfd >= 0)
+		close(in->pfd);
+	in->pfd = -1;
 }
 
 int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
 		   struct pkidir_report *report, char *detail)
 {
-	struct install in = {.target = target};
-	char tmp[PATH_MAX];
+	_cleanup_(install_done) struct install in = {.target = target, .pfd = -1};
+	char tmp[NAME_MAX + 1];
 
-	int r = install_locate(&in, set, detail);
+	int r = install_locate(&in, set, flags, detail);
 	if (r >= 0)
 		r = install_plan(&in, set, flags, detail);
 	if (r < 0)
@@ -733,7 +1003,7 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		_cleanup_(closep) int tmpfd = r;
 		r = install_fill(&in, tmpfd, set, detail);
 		if (r < 0) {
-			remove_tree(tmp);
+			remove_tree_at(in.pfd, tmp, 0);
 			return r;
 		}
 		r = install_swap(&in, tmp, tmpfd, detail);
@@ -741,8 +1011,8 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 			return r;
 		close(TAKE_FD(tmpfd));
 		if (in.exists)
-			remove_tree(tmp); /* the old tree */
-		fsync_dir(in.pdir);
+			remove_tree_at(in.pfd, tmp, 0); /* the old tree */
+		fsync_dir_at(in.pfd);
 		in.rep.kept = in.rep.kept >= in.existed ? in.rep.kept - in.existed : 0;
 	}
 	if (report)
@@ -815,31 +1085,45 @@ static int install_file_plan(const char *path, const char *pdir, const struct pk
 	return r < 0 ? r : -PKS_E_EXISTS;
 }
 
-/* A temporary file beside path, written and on disk, renamed over path. */
+/* A temporary file beside path, written and on disk, renamed over path. The way to pdir
+ * is walked again (made where missing) through descriptors, and what is at path checked
+ * again on that descriptor: the plan's checks were a snapshot. */
 static int install_file_write(const char *path, const char *pdir, const struct secret *data,
 			      unsigned mode, char *detail)
 {
-	char tmp[PATH_MAX + 32];
-	int r = mkdir_parents(pdir);
-	if (r < 0) {
-		set_detail(detail, pdir);
+	char tmp[NAME_MAX + 1], dir[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	int r = pkidir_path_split(path, dir, base);
+	if (r < 0)
 		return r;
+	_cleanup_(closep) int pfd = walk_open(pdir, true, detail);
+	if (pfd < 0)
+		return pfd;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (foreign(&st)) {
+		set_detail(detail, pdir);
+		return -PKS_E_FOREIGN;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.pkishare-XXXXXX", pdir);
-	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (S_ISLNK(st.st_mode) || foreign(&st))) {
+		set_detail(detail, path);
+		return S_ISLNK(st.st_mode) ? -PKS_E_SYMLINK : -PKS_E_FOREIGN;
+	}
+	int fd = tmp_at(pfd, ".pkishare-", false, tmp);
 	if (fd < 0) {
 		set_detail(detail, pdir);
-		return -errno;
+		return fd;
 	}
-	r = write_fd(fd, data, mode);
-	if (r == 0 && rename(tmp, path) < 0)
+	r = write_fd(fd, data, safe_mode(data, mode));
+	if (r == 0 && renameat(pfd, tmp, pfd, base) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
+		unlinkat(pfd, tmp, 0);
 		set_detail(detail, path);
 		return r;
 	}
-	fsync_dir(pdir);
+	fsync_dir_at(pfd);
 	return 0;
 }
 
@@ -866,46 +1150,26 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
 
 int pkidir_path_safe(const char *path, char *detail)
 {
-	char cur[PATH_MAX];
-	uid_t me = geteuid();
-	size_t len = strlen(path);
-	if (len == 0 || len >= sizeof(cur))
-		return 0;
-	/* Walk "/a", "/a/b", ... (or "a", "a/b" from the working directory). */
-	for (size_t i = 1; i <= len; i++) {
-		if (i < len && path[i] != '/')
-			continue;
-		memcpy(cur, path, i);
-		cur[i] = 0;
-		struct stat st;
-		if (lstat(cur, &st) < 0)
-			return 0; /* not there yet: made by the install, under what was checked */
-		bool last = i == len;
-		if (S_ISLNK(st.st_mode) && st.st_uid != me && st.st_uid != 0) {
+	char dir[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	if (pkidir_path_split(path, dir, base) < 0)
+		return 0; /* refused by the install's own checks */
+	/* The same walk as the install's (walk_open), without making anything: a missing
+	 * component ends it; the install walks again and checks what it makes. */
+	int fd = walk_open(dir, false, detail);
+	if (fd < 0)
+		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
+	if (strcmp(base, "/") && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
+		if (detail)
 			str_format(
 			    detail, DETAIL_MAX,
 			    "%s is a symlink owned by another user (uid %u), who could point "
 			    "it anywhere",
-			    cur, (unsigned)st.st_uid);
-			return -EPERM;
-		}
-		if (S_ISLNK(st.st_mode) && stat(cur, &st) < 0)
-			return 0;
-		if (!S_ISDIR(st.st_mode) || last)
-			continue;
-		if (st.st_uid != me && st.st_uid != 0) {
-			str_format(detail, DETAIL_MAX,
-				   "the directory %s is owned by another user (uid %u), who could "
-				   "replace what is under it",
-				   cur, (unsigned)st.st_uid);
-			return -EPERM;
-		}
-		if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-			str_format(detail, DETAIL_MAX,
-				   "the directory %s is writable by every user (and not sticky)",
-				   cur);
-			return -EPERM;
-		}
+			    path, (unsigned)st.st_uid);
+		close(fd);
+		return -PKS_E_UNSAFE_PATH;
 	}
+	close(fd);
 	return 0;
 }

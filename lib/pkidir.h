@@ -109,6 +109,17 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
  * path in ret_last (DETAIL_MAX bytes, may be NULL). */
 int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last);
 
+/* Does data hold a PEM private key ("-----BEGIN ... PRIVATE KEY-----", any kind)? Such a
+ * file is never written readable by group or others, whatever mode its entry has (a
+ * combined certificate and key PEM as an external etcd certFile). */
+bool pkidir_holds_private_key(const struct secret *data);
+
+/* Do a and b name the same file? Each is made absolute (from the working directory), its
+ * longest existing directory resolved (realpath) and the rest taken as written, without
+ * "." and empty components; two existing files are also the same by device and inode.
+ * So two spellings of one destination compare equal whether or not it exists yet. */
+bool pkidir_path_same(const char *a, const char *b);
+
 /* Install one file at an absolute path outside a PKI directory (external etcd files):
  * refuse a symlink, refuse an existing file or directory it goes into that is owned by
  * another user or writable by group or others (-PKS_E_FOREIGN, even when its contents
@@ -123,6 +134,8 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
  * from other users: no component a symlink owned by someone other than this user or
  * root, no directory owned by another user, none writable by others without the sticky
  * bit? Otherwise another user could choose where the install writes (or swap a directory
- * between the check and the write). Components that do not exist yet end the walk.
- * 0, or -EPERM with the component and why in detail (DETAIL_MAX). */
+ * between the check and the write). Walked from "/" through directory descriptors (a
+ * relative path from the real working directory, itself checked), as pkidir_install and
+ * pkidir_install_file walk it again when they write. Components that do not exist yet end
+ * the walk. 0, or -PKS_E_UNSAFE_PATH with the component and why in detail (DETAIL_MAX). */
 int pkidir_path_safe(const char *path, char *detail);

@@ -168,4 +168,35 @@ check "the key is read from fd 0 a byte at a time, never through a stdio buffer"
 printf '{"error": "gone \\u001b[2J\\u001b]0;owned\\u0007 now", "reason": "expired"}' >"$T/evil.json"
 expect_exit 3 "an error body with escape sequences" "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/l/pki" "$T/evil.json"
 check "no escape byte reaches the terminal" bash -c "! grep -q \$'\\x1b' '$T/last.err' && grep -q 'gone ?\[2J' '$T/last.err'"
+# The way to the target is checked again when the install writes, through directory
+# descriptors (outside review of issue 29: the plan's check was a snapshot). Another user
+# makes the missing directory in a sticky shared directory while `pkishare decrypt` waits
+# for its input: nothing is installed in the directory that user owns.
+mkdir -p "$T/sticky"; chmod 1777 "$T/sticky"; chmod 0711 "$T"
+mkfifo "$T/bundle.fifo"
+rc=0
+"$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/sticky/theirs/pki" - <"$T/bundle.fifo" \
+	>"$T/race.out" 2>"$T/race.err" &
+RACE_PID=$!
+exec 7>"$T/bundle.fifo"
+sleep 0.5 # the plan is done: decrypt waits for the bundle on its standard input
+runuser -u nobody -- mkdir "$T/sticky/theirs"
+cat "$T/bundle.json" >&7
+exec 7>&-
+wait "$RACE_PID" || rc=$?
+chmod 0700 "$T"
+check "a directory another user made between the plan and the install: refused (exit $rc)" [ "$rc" = 1 ]
+check "... saying whose it is and that nothing was written" bash -c "grep -q 'theirs is owned by another user' '$T/race.err' && grep -q 'nothing was written' '$T/race.err'"
+check "... nothing installed in it" bash -c "[ -d '$T/sticky/theirs' ] && [ -z \"\$(ls -A '$T/sticky/theirs')\" ]"
+# A relative --pki-dir is walked from the real working directory, itself checked: a
+# one-component one under another user's directory is refused.
+mkdir -p "$T/nobcwd"; chown nobody "$T/nobcwd"
+expect_exit 1 "a relative --pki-dir in another user's working directory" bash -c \
+	"cd '$T/nobcwd' && exec '$PKISHARE' decrypt --certificate-key '$KEY' --pki-dir pki '$T/bundle.json'"
+check "... names the working directory" err_has "nobcwd is owned by another user"
+check "... nothing written" [ -z "$(ls -A "$T/nobcwd")" ]
+mkdir -p "$T/mycwd"
+expect_exit 0 "a relative --pki-dir in our own working directory" bash -c \
+	"cd '$T/mycwd' && exec '$PKISHARE' decrypt --certificate-key '$KEY' --pki-dir pki '$T/bundle.json'"
+check "... installed there" cmp -s "$R/pki/ca.key" "$T/mycwd/pki/ca.key"
 finish

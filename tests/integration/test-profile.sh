@@ -220,4 +220,65 @@ check "upload-certs shows --certificate-validity 1h30m exactly" grep -q "certifi
 check "... and so does status" grep -q "certificates valid 1h30m\b" "$T/status-v.out"
 "$PKISHARE" upload-certs --pki-dir "$R/pki" --certificate-validity 1h0m1s >"$T/upload-v.out"
 check "... and 1h0m1s too" grep -q "certificates valid 1h0m1s\b" "$T/upload-v.out"
+# External etcd paths of the profile are checked with the plan, not after the fetch; a file
+# holding a private key is never written readable by others (outside review of issue 29:
+# certFile and keyFile one combined PEM passed `join --dry-run`, the real join spent the
+# fetch, installed the PKI and a 0644 file with etcd's client key, then exit 10).
+mkdir -p "$T/etcd"
+cp "$R/pki/etcd/ca.crt" "$T/etcd/ca.crt"
+cat "$R/clients/node-2.crt" "$R/clients/node-2.key" >"$T/etcd/client.pem"
+cp "$R/clients/node-2.crt" "$T/etcd/client.crt"; cp "$R/clients/node-2.key" "$T/etcd/client.key"
+ext_yaml() { # ext_yaml FILE CERTFILE KEYFILE
+	printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: ["https://10.0.0.5:2379"]\n    caFile: %s\n    certFile: %s\n    keyFile: %s\n' \
+		"$T/etcd/ca.crt" "$2" "$3" >"$1"
+}
+ext_yaml "$T/combined.yaml" "$T/etcd/client.pem" "$T/etcd/client.pem"
+expect_exit 2 "upload-certs refuses external certFile and keyFile that are one file" \
+	"$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/combined.yaml"
+check "... says which, and what to do" err_has "certFile .*client.pem and keyFile .*client.pem name the same file.*nothing was uploaded"
+ext_yaml "$T/keyincert.yaml" "$T/etcd/client.pem" "$T/etcd/client.key"
+expect_exit 2 "upload-certs refuses a certFile that holds a private key" \
+	"$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/keyincert.yaml"
+check "... says why" err_has "client.pem holds a private key.*readable by every user.*nothing was uploaded"
+# Such a bundle sealed by an older pkishare (here by the Python implementation) is refused
+# by the join's plan, by --dry-run too, before any fetch, and writes nothing.
+PYKEY=$(/usr/bin/python3 - "$PROTO_DIR" "$R/pki" "$T/etcd" "$T/combined.json" "$T/joiner-etcd" <<'PY'
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import pkishare_seal as ps
+key, pki, etcd = os.urandom(32), sys.argv[2], sys.argv[3]
+files = {n: (m, open(os.path.join(pki, n), "rb").read()) for n, m in ps.SHARED.items()
+         if os.path.exists(os.path.join(pki, n))}
+comb = open(os.path.join(etcd, "client.pem"), "rb").read()
+files["external-etcd-ca.crt"] = (0o644, open(os.path.join(etcd, "ca.crt"), "rb").read())
+files["external-etcd.crt"] = (0o644, comb)
+files["external-etcd.key"] = (0o600, comb)
+dest = sys.argv[5]
+prof = {"externalEtcdCAFile": dest + "/ca.crt", "externalEtcdCertFile": dest + "/client.pem",
+        "externalEtcdKeyFile": dest + "/client.pem"}
+now = int(time.time())
+doc = ps.seal_bundle(key, os.urandom(16).hex(), now, now + 600, files,
+                     {n: os.urandom(24) for n in files}, prof)
+json.dump(doc, open(sys.argv[4], "w"))
+print(key.hex())
+PY
+)
+check "a bundle with a combined external PEM in its profile: held, max-fetches 1" bash -c \
+	"curl -sf --unix-socket '$ADMIN' -X PUT --data-binary @'$T/combined.json' 'http://x/v1/bundle?maxFetches=1' >/dev/null"
+fetches() { "$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["fetches"])'; }
+for dry in --dry-run ""; do
+	expect_exit 2 "join${dry:+ $dry}: the profile's external paths are one file: refused before the fetch" \
+		"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$PYKEY" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$T/xj/pki" $dry
+	check "... says which, from the profile, and what to do" err_has "the cluster profile's external etcd certFile and keyFile name the same file ($T/joiner-etcd/client.pem; a combined PEM?).*--external-etcd-cert.*nothing was fetched or written"
+	check "... no fetch counted, nothing written" bash -c "[ '$(fetches)' = 0 ] && [ ! -e '$T/xj' ] && [ ! -e '$T/joiner-etcd' ]"
+done
+# With destinations of its own the join goes on; the certificate entry that holds a key
+# is written 0600, never readable by others.
+expect_exit 0 "join with its own external destinations" "$PKISHARE" join --server "$SERVER" \
+	--ca-cert-hash "$PIN" --certificate-key "$PYKEY" --cert "$R/clients/node-2.crt" \
+	--key "$R/clients/node-2.key" --pki-dir "$T/xk/pki" --external-etcd-ca "$T/xk/etcd/ca.crt" \
+	--external-etcd-cert "$T/xk/etcd/client.crt" --external-etcd-key "$T/xk/etcd/client.key"
+check "... the certificate file holding a private key is 0600, not 0644" bash -c \
+	"cmp -s '$T/etcd/client.pem' '$T/xk/etcd/client.crt' && [ \$(stat -c %a '$T/xk/etcd/client.crt') = 600 ] && [ \$(stat -c %a '$T/xk/etcd/ca.crt') = 644 ]"
 finish

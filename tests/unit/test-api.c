@@ -62,6 +62,9 @@ static void api_every_field_is_documented_in_api_md(void)
 	}
 	CHECK(doc && documented(doc, API_Q_MAX_FETCHES) &&
 	      documented(doc, API_Q_DROP_EXTERNAL_ETCD));
+	/* "id" is a field name too: the query parameter must be documented as one. */
+	CHECK(doc && strstr(doc, "GET " API_ROUTE_BUNDLE "?" API_Q_ID "=") &&
+	      strstr(doc, api_reason_name(API_R_OTHER_BUNDLE_HELD)));
 	free(doc);
 }
 

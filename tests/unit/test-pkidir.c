@@ -332,6 +332,37 @@ static void pkidir_path_split_is_dirname_and_basename(void)
 	CHECK_EQ_INT(pkidir_path_split(long_path, dir, name), -ENAMETOOLONG);
 }
 
+static void pkidir_never_writes_a_private_key_readable_by_others(void)
+{
+	static const char pem[] =
+	    "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	    "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
+	static const char cert[] = "-----BEGIN CERTIFICATE-----\nPRIVATE KEY-----\n";
+	char path[600], detail[DETAIL_MAX];
+	_cleanup_(secret_freep) struct secret *combined = secret_dup(pem, strlen(pem));
+	_cleanup_(secret_freep) struct secret *plain = secret_dup(cert, strlen(cert));
+	CHECK(pkidir_holds_private_key(combined));
+	CHECK(!pkidir_holds_private_key(plain)); /* the marker on another line is not a key */
+	fixture_start();
+	snprintf(path, sizeof(path), "%s/etcd/client.pem", base);
+	CHECK_EQ_INT(pkidir_install_file(path, combined, 0644, 0, detail), 0);
+	CHECK_EQ_INT(mode_of(path), 0600);
+	CHECK_EQ_INT(pkidir_install_file(path, combined, 0644, 0, detail), 1); /* identical */
+	fixture_end();
+}
+
+static void pkidir_path_same_sees_two_spellings_of_one_file(void)
+{
+	char p1[600], p2[600];
+	fixture_start();
+	snprintf(p1, sizeof(p1), "%s/no/such/client.pem", base);
+	snprintf(p2, sizeof(p2), "%s//no/./such/client.pem", base);
+	CHECK(pkidir_path_same(p1, p2)); /* neither exists */
+	snprintf(p2, sizeof(p2), "%s/no/such/client.key", base);
+	CHECK(!pkidir_path_same(p1, p2));
+	fixture_end();
+}
+
 static const struct test_case cases[] = {
     TEST(pkidir_install_fresh_creates_parents_with_the_modes),
     TEST(pkidir_read_gives_back_the_installed_set),
@@ -349,6 +380,8 @@ static const struct test_case cases[] = {
     TEST(pkidir_read_refuses_a_symlink),
     TEST(pki_set_add_refuses_unsafe_names),
     TEST(pkidir_path_split_is_dirname_and_basename),
+    TEST(pkidir_never_writes_a_private_key_readable_by_others),
+    TEST(pkidir_path_same_sees_two_spellings_of_one_file),
 };
 
 int main(void)

@@ -48,7 +48,7 @@ static enum store_fetch fetch_cert(struct store *s, const char *client, const ch
 	int64_t gone = 0;
 	bool repeat = false;
 	enum store_fetch r =
-	    store_fetch(s, client, cert, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
+	    store_fetch(s, NULL, client, cert, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
 	store_blob_unref(b);
 	if (ret_repeat)
 		*ret_repeat = repeat;
@@ -141,6 +141,35 @@ static void max_fetches_body(struct store *s)
 static void store_serves_exactly_max_fetches(void)
 {
 	with_store(max_fetches_body);
+}
+
+static void other_bundle_body(struct store *s)
+{
+	struct store_blob *b = NULL;
+	char want[BUNDLE_ID_HEX_LEN + 1], id[BUNDLE_ID_HEX_LEN + 1];
+	uint64_t n = 0;
+	int64_t gone = 0;
+	bool repeat = false;
+	memset(want, 'a', BUNDLE_ID_HEX_LEN);
+	want[BUNDLE_ID_HEX_LEN] = 0;
+	CHECK_EQ_INT(put(s, "b", "2", 60000, 1), 0);
+	CHECK_EQ_INT(store_fetch(s, want, "node-1", cert_n("node-1", 1), "client-ca", "peer", &b,
+				 id, &n, &repeat, &gone),
+		     STORE_FETCH_OTHER);
+	CHECK(b == NULL && id[0] == 'b');
+	CHECK_EQ_INT(s->fetches, 0);
+	CHECK_EQ_INT(s->n_fetch_log, 0);
+	CHECK(s->held != NULL); /* not used up by a refusal */
+	memset(want, 'b', BUNDLE_ID_HEX_LEN);
+	CHECK_EQ_INT(store_fetch(s, want, "node-1", cert_n("node-1", 1), "client-ca", "peer", &b,
+				 id, &n, &repeat, &gone),
+		     STORE_FETCH_OK);
+	store_blob_unref(b);
+	CHECK(s->held == NULL);
+}
+static void store_fetch_of_another_bundle_is_refused_and_not_counted(void)
+{
+	with_store(other_bundle_body);
 }
 
 static void delete_body(struct store *s)
@@ -287,6 +316,7 @@ static const struct test_case cases[] = {
     TEST(store_refuses_a_used_key_even_after_delete),
     TEST(store_serves_exactly_max_fetches),
     TEST(store_delete_answers_deleted_then_enoent),
+    TEST(store_fetch_of_another_bundle_is_refused_and_not_counted),
     TEST(store_never_serves_past_the_monotonic_deadline),
     TEST(store_never_serves_past_the_sealed_expiry_by_the_wall_clock),
     TEST(store_upload_replaces_and_names_the_replaced),
