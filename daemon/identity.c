@@ -189,11 +189,41 @@ static unsigned verify_with(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t *crts
 	return status;
 }
 
-/* What the leaf says of itself: CA flag, key purposes and usage, CN, its SHA-256. */
-static void leaf_facts(gnutls_x509_crt_t leaf, const gnutls_datum_t *der, struct peer_facts *f)
+/* The certificate's id: SHA-256 of its issuer's name and its serial number as the
+ * certificate holds them. Both lie inside what the CA signed, so no other encoding of the
+ * same certificate (an ECDSA signature's s as n - s, an INTEGER with leading zeros, which
+ * GnuTLS accepts) changes it, where the SHA-256 of the DER it was sent as did. */
+static void cert_id(gnutls_x509_crt_t leaf, char out[STORE_CERT_ID_LEN + 1])
+{
+	gnutls_datum_t issuer = {0};
+	gnutls_hash_hd_t h = NULL;
+	uint8_t serial[128], digest[32], len[4];
+	size_t serial_len = sizeof(serial);
+
+	out[0] = 0;
+	if (gnutls_x509_crt_get_raw_issuer_dn(leaf, &issuer) < 0)
+		return;
+	if (gnutls_x509_crt_get_serial(leaf, serial, &serial_len) >= 0 &&
+	    gnutls_hash_init(&h, GNUTLS_DIG_SHA256) >= 0) {
+		/* The issuer's length first: the two fields cannot be cut elsewhere. */
+		len[0] = (uint8_t)(issuer.size >> 24);
+		len[1] = (uint8_t)(issuer.size >> 16);
+		len[2] = (uint8_t)(issuer.size >> 8);
+		len[3] = (uint8_t)issuer.size;
+		gnutls_hash(h, len, sizeof(len));
+		gnutls_hash(h, issuer.data, issuer.size);
+		gnutls_hash(h, serial, serial_len);
+		gnutls_hash_deinit(h, digest);
+		for (size_t i = 0; i < sizeof(digest); i++)
+			snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	}
+	gnutls_free(issuer.data);
+}
+
+/* What the leaf says of itself: CA flag, key purposes and usage, CN, its id. */
+static void leaf_facts(gnutls_x509_crt_t leaf, struct peer_facts *f)
 {
 	unsigned ca = 0, ku = 0;
-	uint8_t digest[32];
 	size_t sz = sizeof(f->cn);
 
 	f->is_ca = gnutls_x509_crt_get_basic_constraints(leaf, NULL, &ca, NULL) >= 0 && ca;
@@ -202,9 +232,7 @@ static void leaf_facts(gnutls_x509_crt_t leaf, const gnutls_datum_t *der, struct
 	f->digital_signature = ku & GNUTLS_KEY_DIGITAL_SIGNATURE;
 	if (gnutls_x509_crt_get_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0, 0, f->cn, &sz) < 0)
 		f->cn[0] = 0;
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der->data, der->size, digest) == 0)
-		for (size_t i = 0; i < sizeof(digest); i++)
-			snprintf(f->cert_sha256 + 2 * i, 3, "%02x", digest[i]);
+	cert_id(leaf, f->cert_id);
 }
 
 /* Import the presented chain and gather what policy_identity decides on. */
@@ -242,7 +270,7 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 						     sizeof(f->enroll_why));
 		f->issued_by_enroll =
 		    issued_by(leaf, ctx->enroll_cur.gcrt) || issued_by(leaf, ctx->enroll_old.gcrt);
-		leaf_facts(leaf, &chain[0], f);
+		leaf_facts(leaf, f);
 	}
 	for (unsigned i = 0; i < n_crts; i++)
 		gnutls_x509_crt_deinit(crts[i]);

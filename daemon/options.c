@@ -252,6 +252,17 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		snprintf(where, sizeof(where), "%.200s:%u", path, lineno);
+		/* A line that does not fit is refused, not split: the tail of a long comment
+		 * would otherwise be read as a setting of its own. */
+		size_t got = strlen(line);
+		if (got == sizeof(line) - 1 && line[got - 1] != '\n' && fgetc(f) != EOF) {
+			log_msg(LOG_ERR,
+				"%s: line longer than %zu characters; shorten it (comments "
+				"included)",
+				where, sizeof(line) - 2);
+			fclose(f);
+			return -EINVAL;
+		}
 		char *p = line + strspn(line, " \t");
 		p[strcspn(p, "#\r\n")] = 0;
 		size_t len = strlen(p);

@@ -54,7 +54,7 @@ static const char *leaf_refusal(const struct peer_facts *f)
 		return "the certificate's key usage lacks digitalSignature";
 	if (!f->cn[0])
 		return "the certificate has no subject CN";
-	if (!f->cert_sha256[0])
+	if (!f->cert_id[0])
 		return "the certificate cannot be hashed";
 	return NULL;
 }
@@ -104,7 +104,7 @@ int policy_identity(const struct peer_facts *f, struct client_id *ret_id, char *
 	ret_id->source = source;
 	str_copy(ret_id->name, sizeof(ret_id->name), f->cn);
 	policy_printable(ret_id->name);
-	str_copy(ret_id->cert, sizeof(ret_id->cert), f->cert_sha256);
+	str_copy(ret_id->cert, sizeof(ret_id->cert), f->cert_id);
 	return 0;
 }
 

@@ -22,7 +22,7 @@ enum client_source {
 struct client_id {
 	enum client_source source;
 	char name[CLIENT_ID_MAX];	  /* subject CN, printable ASCII */
-	char cert[STORE_CERT_ID_LEN + 1]; /* SHA-256 of the leaf certificate (DER), hex */
+	char cert[STORE_CERT_ID_LEN + 1]; /* the leaf's id: SHA-256 of issuer and serial, hex */
 };
 
 /* What the handshake learnt of a presented chain (identity.c fills it in). */
@@ -37,8 +37,8 @@ struct peer_facts {
 	bool is_ca;	       /* basicConstraints CA:TRUE */
 	bool client_auth;      /* extendedKeyUsage includes clientAuth */
 	bool has_key_usage, digital_signature;
-	char cn[CLIENT_ID_MAX]; /* subject CN, as the certificate has it ("": none) */
-	char cert_sha256[STORE_CERT_ID_LEN + 1]; /* "" if it could not be hashed */
+	char cn[CLIENT_ID_MAX];		     /* subject CN, as the certificate has it ("": none) */
+	char cert_id[STORE_CERT_ID_LEN + 1]; /* "" if it could not be hashed */
 };
 
 /* The identity the facts prove. 0 with *ret_id filled in (source CLIENT_NONE when no

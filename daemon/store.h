@@ -35,7 +35,7 @@ struct store_token {
 };
 
 /* One fetch of the held bundle, for tamper evidence. */
-#define STORE_CERT_ID_LEN 64 /* SHA-256 of the client's certificate (DER), hex */
+#define STORE_CERT_ID_LEN 64 /* a client certificate's id (SHA-256 of issuer and serial), hex */
 
 struct store_fetch_record {
 	int64_t at;
@@ -134,11 +134,11 @@ enum store_fetch {
  * (drop it with store_blob_unref). The fetch that reaches max_fetches wipes the held
  * bundle: its bytes then live until this reference is dropped. ret_id gets the bundle id
  * (or the id of the one that is gone), ret_fetch_no the fetch's number. A client-ca
- * certificate (cert: the SHA-256 of its DER, hex; the same certificate, not merely the
- * same CN) that already fetched this bundle gets the same bytes again without a new
- * count (*ret_repeat true, ret_fetch_no its first fetch's number): max_fetches bounds the
- * identities that receive the bundle, so a re-run join does not lock out the next node
- * (docs/design.md, "What counts as a fetch"). Enrolled names are chosen by whoever holds
+ * certificate (cert: its id, the SHA-256 of its issuer and serial number, hex; the same
+ * certificate, however encoded, not merely the same CN) that already fetched this bundle gets the
+ * same bytes again without a new count (*ret_repeat true, ret_fetch_no its first fetch's number):
+ * max_fetches bounds the identities that receive the bundle, so a re-run join does not lock out the
+ * next node (docs/design.md, "What counts as a fetch"). Enrolled names are chosen by whoever holds
  * the token and are always counted. want_id (NULL: whatever is held) names the bundle the
  * client planned on: when another one is held, STORE_FETCH_OTHER with the held one's id
  * in ret_id, decided under the same lock as the count, so such a refusal never counts. */

@@ -147,4 +147,53 @@ check "... again: same bytes, not counted" [ "$(fetch_code twin1)" = 200 ]
 check "... one fetch counted" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["fetches"])')" = 1 ]
 check "a second certificate with CN=node-9: counted (the last of 2)" [ "$(fetch_code twin2)" = 200 ]
 check "a third certificate with CN=node-9: the bundle is used up (410)" [ "$(fetch_code twin3)" = 410 ]
+
+# The same certificate in other encodings (the third outside review's fifth finding): an
+# ECDSA signature verifies with s and with n - s, and GnuTLS takes an INTEGER with a
+# leading zero; each re-encoding had another SHA-256 and was counted as another identity.
+# A repeat is keyed by what the CA signed (issuer and serial), so they are one.
+stop_daemon
+start_daemon "$R"
+mkcert once /CN=node-12 "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+/usr/bin/python3 - "$T/once.crt" "$T" <<'PY'
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's order
+
+
+def der(tag, body):
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def integer(v, pad=0):
+    b = v.to_bytes((v.bit_length() + 8) // 8, "big")  # a sign byte where needed
+    return der(0x02, b"\0" * pad + b)
+
+
+cert = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+r, s = decode_dss_signature(cert.signature)
+alg = der(0x30, der(0x06, bytes.fromhex("2a8648ce3d040302")))  # ecdsa-with-SHA256
+for name, sig in (("highs", der(0x30, integer(r) + integer(N - s))),
+                  ("zeros", der(0x30, integer(r, pad=1) + integer(s)))):
+    body = cert.tbs_certificate_bytes + alg + der(0x03, b"\0" + sig)
+    pem = x509.load_der_x509_certificate(der(0x30, body)).public_bytes(Encoding.PEM)
+    open("%s/%s.crt" % (sys.argv[2], name), "wb").write(pem)
+PY
+cp "$T/once.key" "$T/highs.key"
+cp "$T/once.key" "$T/zeros.key"
+check "the re-encodings are other bytes" bash -c "! cmp -s '$T/once.crt' '$T/highs.crt' && ! cmp -s '$T/once.crt' '$T/zeros.crt'"
+upload "$R/pki" --max-fetches 2
+check "node-12 fetches" [ "$(fetch_code once)" = 200 ]
+check "node-12's certificate with the signature's s as n - s: served" [ "$(fetch_code highs)" = 200 ]
+check "... with a leading zero in the signature's r: served" [ "$(fetch_code zeros)" = 200 ]
+check "... one fetch counted for the three" [ "$("$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["fetches"])')" = 1 ]
+check "the next node still gets the bundle (the last of 2)" [ "$(fetch_code good)" = 200 ]
 finish

@@ -71,6 +71,26 @@ static void options_refuse_an_unknown_key(void)
 	options_free(&o);
 }
 
+/* The tail of a comment longer than the read buffer was read as a setting of its own. */
+static void options_refuse_a_line_longer_than_the_buffer(void)
+{
+	struct options o;
+	static char text[8192];
+	int n = snprintf(text, sizeof(text), "%s#", base);
+	memset(text + n, 'a', 4094);
+	snprintf(text + n + 4094, sizeof(text) - (size_t)n - 4094, "ttl = 1s\n");
+	const char *argv[] = {"pkishared", "--config", conf("long.conf", text), NULL};
+	CHECK(load(&o, argv) < 0);
+	/* A line that just fits is read. */
+	n = snprintf(text, sizeof(text), "%s#", base);
+	memset(text + n, 'a', 4093);
+	snprintf(text + n + 4093, sizeof(text) - (size_t)n - 4093, "\nttl = 1h\n");
+	const char *argv2[] = {"pkishared", "--config", conf("fits.conf", text), NULL};
+	CHECK_EQ_INT(load(&o, argv2), 1);
+	CHECK_EQ_INT(o.cfg.ttl_s, 3600);
+	options_free(&o);
+}
+
 static void options_refuse_a_missing_given_file(void)
 {
 	struct options o;
@@ -207,6 +227,7 @@ static const struct test_case cases[] = {
     TEST(options_read_the_given_file),
     TEST(options_flags_win_over_the_file),
     TEST(options_refuse_an_unknown_key),
+    TEST(options_refuse_a_line_longer_than_the_buffer),
     TEST(options_refuse_a_missing_given_file),
     TEST(options_bound_lifetimes_by_the_store),
     TEST(options_refuse_ttl_over_max_ttl),

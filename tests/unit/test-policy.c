@@ -13,7 +13,7 @@ static struct peer_facts good(void)
 	struct peer_facts f = {.n_certs = 1, .parsed = true, .client_auth = true};
 	f.enroll_status = 4;
 	strcpy(f.cn, "node-2");
-	memset(f.cert_sha256, 'a', STORE_CERT_ID_LEN);
+	memset(f.cert_id, 'a', STORE_CERT_ID_LEN);
 	return f;
 }
 
@@ -53,7 +53,7 @@ static void client_ca_chain_is_a_client_ca_identity(void)
 	CHECK_EQ_INT(policy_identity(&f, &id, why, sizeof(why)), 0);
 	CHECK(id.source == CLIENT_CA);
 	CHECK(!strcmp(id.name, "node-2"));
-	CHECK(!strcmp(id.cert, f.cert_sha256));
+	CHECK(!strcmp(id.cert, f.cert_id));
 }
 
 static void enrolled_only_when_the_client_ca_fails(void)
@@ -128,7 +128,7 @@ static void leaf_must_be_a_client_certificate(void)
 	f.cn[0] = 0;
 	refused(&f, "no subject CN");
 	f = good();
-	f.cert_sha256[0] = 0;
+	f.cert_id[0] = 0;
 	refused(&f, "cannot be hashed");
 }
 
