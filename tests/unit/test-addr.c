@@ -190,6 +190,41 @@ static void format_shows_mapped_ipv4_as_ipv4(void)
 	CHECK(!strcmp(buf, "unix"));
 }
 
+static void net_groups_ipv4_by_24_and_ipv6_by_64(void)
+{
+	uint8_t a[ADDR_NET_LEN], b[ADDR_NET_LEN];
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	inet_pton(AF_INET, "192.0.2.1", &in.sin_addr);
+	addr_net((struct sockaddr *)&in, a);
+	inet_pton(AF_INET, "192.0.2.254", &in.sin_addr);
+	addr_net((struct sockaddr *)&in, b);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) == 0);
+	/* An IPv4 client of a dual-stack socket is in its IPv4 /24. */
+	inet_pton(AF_INET6, "::ffff:192.0.2.77", &in6.sin6_addr);
+	addr_net((struct sockaddr *)&in6, b);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) == 0);
+	inet_pton(AF_INET, "192.0.3.1", &in.sin_addr);
+	addr_net((struct sockaddr *)&in, b);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) != 0);
+	inet_pton(AF_INET6, "2001:db8:0:1::1", &in6.sin6_addr);
+	addr_net((struct sockaddr *)&in6, a);
+	inet_pton(AF_INET6, "2001:db8:0:1:ffff::9", &in6.sin6_addr);
+	addr_net((struct sockaddr *)&in6, b);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) == 0);
+	inet_pton(AF_INET6, "2001:db8:0:2::1", &in6.sin6_addr);
+	addr_net((struct sockaddr *)&in6, b);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) != 0);
+	/* 192.0.2.0/24 and an IPv6 /64 that starts with the same bytes differ by family. */
+	inet_pton(AF_INET6, "c000:200::", &in6.sin6_addr);
+	addr_net((struct sockaddr *)&in6, b);
+	inet_pton(AF_INET, "192.0.2.1", &in.sin_addr);
+	addr_net((struct sockaddr *)&in, a);
+	CHECK(memcmp(a, b, ADDR_NET_LEN) != 0);
+	addr_net(NULL, a);
+	CHECK(a[0] == 0);
+}
+
 static void host_part_drops_the_port(void)
 {
 	char buf[ADDR_TEXT_MAX];
@@ -212,6 +247,7 @@ static const struct test_case cases[] = {
     TEST(join_brackets_ipv6_only),
     TEST(format_shows_mapped_ipv4_as_ipv4),
     TEST(host_part_drops_the_port),
+    TEST(net_groups_ipv4_by_24_and_ipv6_by_64),
 };
 
 int main(void)

@@ -45,6 +45,16 @@ static void no_certificate_is_no_identity(void)
 	CHECK(id.source == CLIENT_NONE && id.name[0] == 0 && id.cert[0] == 0);
 }
 
+/* The key policy is decided before, and whatever, the chain's verification says. */
+static void a_key_outside_the_policy_is_refused_whoever_issued_it(void)
+{
+	struct peer_facts f = good();
+	f.weak_key = 1;
+	refused(&f, "client certificate's key is not ECDSA P-256 or RSA 2048-4096");
+	f.weak_key = 2;
+	refused(&f, "certificate 2 of the chain has a key that is costly to verify");
+}
+
 static void client_ca_chain_is_a_client_ca_identity(void)
 {
 	struct peer_facts f = good();
@@ -196,6 +206,7 @@ static const struct test_case cases[] = {
     TEST(names_and_reasons_stay_printable),
     TEST(fetch_follows_the_allow_list_and_enrolled_fetch),
     TEST(source_names),
+    TEST(a_key_outside_the_policy_is_refused_whoever_issued_it),
 };
 
 int main(void)

@@ -113,6 +113,33 @@ static void key_policy_takes_p256_and_rsa_2048_to_4096(void)
 	CHECK_EQ_INT(x509_key_policy_check(NULL), -PKS_E_WEAK_KEY);
 }
 
+/* A certificate's DER through the handshake's key policy: the leaf's strict, a CA's
+ * bounded by verification cost (unit of what tests/integration/hugekey.go attacks). */
+static void der_key_policy_checks_the_leaf_strictly_and_a_ca_by_cost(void)
+{
+	_cleanup_(evp_pkey_freep) EVP_PKEY *p384 = NULL;
+	_cleanup_(x509_freep) X509 *p384_leaf = NULL;
+	unsigned char *der = NULL;
+	struct cert_spec ls = {.cn = "node-3", .client_auth = true, .seconds = 600};
+
+	int len = i2d_X509(leaf, &der);
+	CHECK(len > 0);
+	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, true), 0);
+	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, false), 0);
+	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len - 1, true), -PKS_E_X509);
+	OPENSSL_free(der);
+	der = NULL;
+	CHECK_EQ_INT(x509_key_new(KEY_TYPE_P384, &p384), 0);
+	CHECK_EQ_INT(x509_cert_new(&ls, p384, ca, ca_key, &p384_leaf), 0);
+	len = i2d_X509(p384_leaf, &der);
+	CHECK(len > 0);
+	/* P-384: outside the enrollment policy for a client, cheap enough above one. */
+	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, true), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, false), 0);
+	OPENSSL_free(der);
+	CHECK_EQ_INT(x509_der_key_policy_check("\x30\x00", 2, true), -PKS_E_X509);
+}
+
 static void csr_round_trips_with_its_cn(void)
 {
 	_cleanup_(secret_freep) struct secret *pem = NULL;
@@ -140,10 +167,15 @@ static void csr_refuses_a_weak_key_bad_cn_and_a_short_buffer(void)
 }
 
 static const struct test_case cases[] = {
-    TEST(ca_is_self_signed_and_a_ca),	   TEST(leaf_verifies_under_the_ca_with_openssl),
-    TEST(validity_in_seconds_is_honoured), TEST(pem_round_trips_in_guarded_memory),
-    TEST(pair_check_tells_a_swapped_key),  TEST(key_policy_takes_p256_and_rsa_2048_to_4096),
-    TEST(csr_round_trips_with_its_cn),	   TEST(csr_refuses_a_weak_key_bad_cn_and_a_short_buffer),
+    TEST(ca_is_self_signed_and_a_ca),
+    TEST(leaf_verifies_under_the_ca_with_openssl),
+    TEST(validity_in_seconds_is_honoured),
+    TEST(pem_round_trips_in_guarded_memory),
+    TEST(pair_check_tells_a_swapped_key),
+    TEST(key_policy_takes_p256_and_rsa_2048_to_4096),
+    TEST(der_key_policy_checks_the_leaf_strictly_and_a_ca_by_cost),
+    TEST(csr_round_trips_with_its_cn),
+    TEST(csr_refuses_a_weak_key_bad_cn_and_a_short_buffer),
 };
 
 int main(void)
