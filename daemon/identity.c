@@ -434,7 +434,7 @@ static struct conn_state *heaviest_oldest(struct conn_state **v, size_t n,
 static struct conn_state *pick_victim(struct daemon_ctx *ctx, const uint8_t *net)
 {
 	size_t n = 0, max = ctx->n_conns_live;
-	struct conn_state **v = calloc(max ? max : 1, sizeof(*v));
+	struct conn_state **v = calloc(max ? max : 1, sizeof(struct conn_state *));
 	if (!v)
 		return NULL;
 	for (struct conn_state *st = ctx->conns; st && n < max; st = st->next)
@@ -442,7 +442,7 @@ static struct conn_state *pick_victim(struct daemon_ctx *ctx, const uint8_t *net
 		    (!net || memcmp(st->net, net, ADDR_NET_LEN) == 0))
 			v[n++] = st;
 	int (*cmp)(const void *, const void *) = net ? cmp_by_host : cmp_by_net;
-	qsort(v, n, sizeof(*v), cmp);
+	qsort(v, n, sizeof(struct conn_state *), cmp);
 	struct conn_state *victim = heaviest_oldest(v, n, cmp);
 	free(v);
 	return victim;

@@ -1159,7 +1159,7 @@ int pkidir_path_safe(const char *path, char *detail)
 	int fd = walk_open(dir, false, detail);
 	if (fd < 0)
 		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
-	if (strcmp(base, "/") && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	if (strcmp(base, "/") != 0 && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
 		if (detail)
 			str_format(
