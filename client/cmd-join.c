@@ -1004,7 +1004,8 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	/* Without a description (an older pkishared), whatever is held: the key id is then
 	 * checked only when it is opened. */
 	if (before)
-		snprintf(route, sizeof(route), "%s?%s=%s", API_ROUTE_BUNDLE, API_Q_ID, before->id);
+		snprintf(route, sizeof(route), "%s?%s=%.*s", API_ROUTE_BUNDLE, API_Q_ID,
+			 BUNDLE_ID_HEX_LEN, before->id);
 	else
 		str_copy(route, sizeof(route), API_ROUTE_BUNDLE);
 	int r = https_get(o, route, &resp, detail);
