@@ -235,6 +235,51 @@ static void leaf_facts(gnutls_x509_crt_t leaf, struct peer_facts *f)
 	cert_id(leaf, f->cert_id);
 }
 
+/* The RSA exponent's size and value, from its big-endian bytes. */
+static void rsa_exponent_facts(const gnutls_datum_t *e, struct key_facts *k)
+{
+	size_t i = 0;
+	while (i < e->size && e->data[i] == 0)
+		i++;
+	if (i == e->size)
+		return; /* e = 0: e_bits 0, not odd, refused */
+	unsigned top = e->data[i], top_bits = 0;
+	while (top >> top_bits)
+		top_bits++;
+	size_t bytes = e->size - i;
+	k->e_bits = bytes > 8 ? UINT_MAX : (unsigned)(bytes - 1) * 8 + top_bits;
+	k->e_is_f4 = bytes == 3 && e->data[i] == 1 && e->data[i + 1] == 0 && e->data[i + 2] == 1;
+	k->e_odd = e->data[e->size - 1] & 1;
+}
+
+/* What lib/x509's key policy looks at, read from a parsed certificate: parameters only.
+ * A modulus past any the policy takes ends it before the exponent is even copied. */
+static void crt_key_facts(gnutls_x509_crt_t crt, struct key_facts *k)
+{
+	unsigned bits = 0;
+	gnutls_datum_t a = {0}, b = {0};
+	gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+	int alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+
+	*k = (struct key_facts){.kind = KEY_KIND_OTHER, .bits = bits};
+	if (alg == GNUTLS_PK_RSA) {
+		k->kind = KEY_KIND_RSA;
+		if (bits <= 8192 && gnutls_x509_crt_get_pk_rsa_raw(crt, &a, &b) >= 0)
+			rsa_exponent_facts(&b, k);
+	} else if (alg == GNUTLS_PK_ECDSA) {
+		k->kind = KEY_KIND_EC;
+		if (gnutls_x509_crt_get_pk_ecc_raw(crt, &curve, &a, &b) >= 0)
+			k->curve = curve == GNUTLS_ECC_CURVE_SECP256R1	 ? KEY_CURVE_P256
+				   : curve == GNUTLS_ECC_CURVE_SECP384R1 ? KEY_CURVE_P384
+				   : curve == GNUTLS_ECC_CURVE_SECP521R1 ? KEY_CURVE_P521
+									 : KEY_CURVE_OTHER;
+	} else if (alg == GNUTLS_PK_EDDSA_ED25519 || alg == GNUTLS_PK_EDDSA_ED448) {
+		k->kind = KEY_KIND_EDDSA;
+	}
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+}
+
 /* Import the presented chain and gather what policy_identity decides on. */
 static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct peer_facts *f)
 {
@@ -256,9 +301,12 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 	f->parsed = n_crts == n;
 	/* The key policy before any verification: no key the client chose is ever used for
 	 * costly work (the chain's signatures here, its CertificateVerify after). */
-	for (unsigned i = 0; f->parsed && i < n && !f->weak_key; i++)
-		if (x509_der_key_policy_check(chain[i].data, chain[i].size, i == 0) < 0)
+	for (unsigned i = 0; f->parsed && i < n && !f->weak_key; i++) {
+		struct key_facts k;
+		crt_key_facts(crts[i], &k);
+		if (x509_key_facts_check(&k, i == 0) < 0)
 			f->weak_key = i + 1;
+	}
 	if (f->parsed && !f->weak_key) {
 		gnutls_x509_crt_t leaf = crts[0];
 		f->client_ca_status = verify_with(ctx->trust_client, crts, n, f->client_ca_why,

@@ -2,7 +2,6 @@
  *
  * Must never write a private key anywhere but into guarded memory (struct secret). */
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
-#include "cleanup.h"
 #include "error.h"
 #include "x509.h"
 
@@ -284,67 +282,59 @@ int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem)
 	return r;
 }
 
+int x509_key_facts_check(const struct key_facts *k, bool leaf)
+{
+	bool ok = false;
+	switch (k->kind) {
+	case KEY_KIND_EC:
+		ok = k->curve == KEY_CURVE_P256 ||
+		     (!leaf && (k->curve == KEY_CURVE_P384 || k->curve == KEY_CURVE_P521));
+		break;
+	case KEY_KIND_EDDSA:
+		ok = !leaf;
+		break;
+	case KEY_KIND_RSA:
+		/* A huge exponent makes every verification slow: the usual one for a client,
+		 * a small odd one above it. */
+		ok = leaf ? k->bits >= 2048 && k->bits <= 4096 && k->e_is_f4
+			  : k->bits >= 2048 && k->bits <= 8192 && k->e_bits <= 32 && k->e_odd;
+		break;
+	case KEY_KIND_OTHER:
+	default:
+		break;
+	}
+	return ok ? 0 : -PKS_E_WEAK_KEY;
+}
+
 int x509_key_policy_check(const EVP_PKEY *key)
 {
 	char group[32] = "";
 	BIGNUM *e = NULL;
-	bool ok = false;
+	struct key_facts k = {.kind = KEY_KIND_OTHER};
 
 	if (!key)
 		return -PKS_E_WEAK_KEY;
 	if (EVP_PKEY_is_a(key, "EC")) {
-		ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
-						    sizeof(group), NULL) == 1 &&
-		     strcmp(group, "prime256v1") == 0;
+		k.kind = KEY_KIND_EC;
+		if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						   sizeof(group), NULL) == 1)
+			k.curve = !strcmp(group, "prime256v1")	? KEY_CURVE_P256
+				  : !strcmp(group, "secp384r1") ? KEY_CURVE_P384
+				  : !strcmp(group, "secp521r1") ? KEY_CURVE_P521
+								: KEY_CURVE_OTHER;
 	} else if (EVP_PKEY_is_a(key, "RSA")) {
-		int bits = EVP_PKEY_get_bits(key);
-		/* A huge exponent makes every verification slow: only the usual one. */
-		ok = bits >= 2048 && bits <= 4096 &&
-		     EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
-		     BN_is_word(e, RSA_F4);
+		if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
+			return -PKS_E_WEAK_KEY;
+		k.kind = KEY_KIND_RSA;
+		k.bits = (unsigned)EVP_PKEY_get_bits(key);
+		k.e_bits = (unsigned)BN_num_bits(e);
+		k.e_is_f4 = BN_is_word(e, RSA_F4);
+		k.e_odd = BN_is_odd(e);
 		BN_free(e);
-	}
-	return ok ? 0 : -PKS_E_WEAK_KEY;
-}
-
-/* What a certificate above a client's own may carry: verifying with it costs little. */
-static int key_bounded_check(const EVP_PKEY *key)
-{
-	char group[32] = "";
-	BIGNUM *e = NULL;
-	bool ok = false;
-
-	if (EVP_PKEY_is_a(key, "EC")) {
-		ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
-						    sizeof(group), NULL) == 1 &&
-		     (!strcmp(group, "prime256v1") || !strcmp(group, "secp384r1") ||
-		      !strcmp(group, "secp521r1"));
 	} else if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")) {
-		ok = true;
-	} else if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
-		int bits = EVP_PKEY_get_bits(key);
-		ok = bits >= 2048 && bits <= 8192 &&
-		     EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 &&
-		     BN_num_bits(e) <= 32 && BN_is_odd(e);
-		BN_free(e);
+		k.kind = KEY_KIND_EDDSA;
 	}
-	return ok ? 0 : -PKS_E_WEAK_KEY;
-}
-
-int x509_der_key_policy_check(const void *der, size_t len, bool leaf)
-{
-	const unsigned char *p = der;
-	if (len > LONG_MAX)
-		return -PKS_E_X509;
-	_cleanup_(x509_freep) X509 *crt = d2i_X509(NULL, &p, (long)len);
-	if (!crt || p != (const unsigned char *)der + len)
-		return -PKS_E_X509;
-	/* Decoding the key only reads its parameters; a key OpenSSL will not decode (a
-	 * modulus past its limit) is refused like a weak one. */
-	const EVP_PKEY *key = X509_get0_pubkey(crt);
-	if (!key)
-		return -PKS_E_WEAK_KEY;
-	return leaf ? x509_key_policy_check(key) : key_bounded_check(key);
+	return x509_key_facts_check(&k, true);
 }
 
 int x509_csr_load(const void *pem, size_t len, X509_REQ **ret, char *cn, size_t cn_len)

@@ -57,15 +57,25 @@ int x509_cert_load_file(const char *path, X509 **ret);
 
 /* A PEM certificate signing request for key with subject CN=cn. */
 int x509_csr_new(EVP_PKEY *key, const char *cn, struct secret **ret_pem);
-/* 0 if key is one we sign for: ECDSA P-256, or RSA 2048-4096 bits with e = 65537;
- * -PKS_E_WEAK_KEY otherwise. Cheap: looks at parameters only, verifies nothing. */
+/* What the key policy looks at: parameters only, so that it is cheap and holds whoever
+ * parsed the key (OpenSSL here, GnuTLS in pkishared's handshake). */
+enum key_kind { KEY_KIND_OTHER, KEY_KIND_RSA, KEY_KIND_EC, KEY_KIND_EDDSA };
+enum key_curve { KEY_CURVE_OTHER, KEY_CURVE_P256, KEY_CURVE_P384, KEY_CURVE_P521 };
+struct key_facts {
+	enum key_kind kind;
+	unsigned bits;	      /* RSA: the modulus's */
+	unsigned e_bits;      /* RSA: the public exponent's */
+	bool e_is_f4, e_odd;  /* RSA: e = 65537; e odd */
+	enum key_curve curve; /* EC */
+};
+/* The one key policy. For a key we sign for, or a client presents as its own (leaf):
+ * ECDSA P-256, or RSA 2048-4096 bits with e = 65537. For a certificate above a client's
+ * own in the chain it presents: what costs little to verify (ECDSA P-256, P-384, P-521,
+ * EdDSA, RSA 2048-8192 bits with an odd exponent below 2^32). 0 or -PKS_E_WEAK_KEY. */
+int x509_key_facts_check(const struct key_facts *k, bool leaf);
+/* x509_key_facts_check(leaf) of an OpenSSL key; -PKS_E_WEAK_KEY for NULL. Cheap: looks at
+ * parameters only, verifies nothing. */
 int x509_key_policy_check(const EVP_PKEY *key);
-/* The key policy for a certificate (DER) that a TLS client presents, checked before any
- * signature by or over it: the client's own (leaf) by x509_key_policy_check(), a
- * certificate above it in its chain bounded to what costs little to verify (ECDSA P-256,
- * P-384 or P-521, Ed25519, Ed448, or RSA of at most 8192 bits with an exponent below
- * 2^32). 0, -PKS_E_WEAK_KEY, or -PKS_E_X509 if it does not parse. */
-int x509_der_key_policy_check(const void *der, size_t len, bool leaf);
 /* Parse a PEM CSR, check its key against x509_key_policy_check() (before any signature
  * work), then its self-signature, and return it with its subject CN (printable ASCII
  * only, at most cn_len - 1 bytes). -PKS_E_WEAK_KEY for a key outside the policy. */

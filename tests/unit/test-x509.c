@@ -113,31 +113,42 @@ static void key_policy_takes_p256_and_rsa_2048_to_4096(void)
 	CHECK_EQ_INT(x509_key_policy_check(NULL), -PKS_E_WEAK_KEY);
 }
 
-/* A certificate's DER through the handshake's key policy: the leaf's strict, a CA's
- * bounded by verification cost (unit of what tests/integration/hugekey.go attacks). */
-static void der_key_policy_checks_the_leaf_strictly_and_a_ca_by_cost(void)
+/* The policy on parameters, as the handshake reads them from a presented chain: the
+ * client's own key strictly, one above it by what it costs to verify (what
+ * tests/integration/hugekey.go attacks). */
+static void key_facts_check_the_leaf_strictly_and_a_ca_by_cost(void)
 {
-	_cleanup_(evp_pkey_freep) EVP_PKEY *p384 = NULL;
-	_cleanup_(x509_freep) X509 *p384_leaf = NULL;
-	unsigned char *der = NULL;
-	struct cert_spec ls = {.cn = "node-3", .client_auth = true, .seconds = 600};
+	struct key_facts p256 = {.kind = KEY_KIND_EC, .curve = KEY_CURVE_P256};
+	struct key_facts p384 = {.kind = KEY_KIND_EC, .curve = KEY_CURVE_P384};
+	struct key_facts odd = {.kind = KEY_KIND_EC, .curve = KEY_CURVE_OTHER};
+	struct key_facts ed = {.kind = KEY_KIND_EDDSA};
+	struct key_facts rsa = {
+	    .kind = KEY_KIND_RSA, .bits = 4096, .e_bits = 17, .e_is_f4 = true, .e_odd = true};
+	struct key_facts rsa8k = rsa, e3 = rsa, huge_e = rsa, even_e = rsa, other = {0};
+	rsa8k.bits = 8192;
+	e3.e_bits = 2;
+	e3.e_is_f4 = false;
+	huge_e.e_bits = 16384;
+	huge_e.e_is_f4 = false;
+	even_e.e_odd = false;
+	even_e.e_is_f4 = false;
 
-	int len = i2d_X509(leaf, &der);
-	CHECK(len > 0);
-	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, true), 0);
-	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, false), 0);
-	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len - 1, true), -PKS_E_X509);
-	OPENSSL_free(der);
-	der = NULL;
-	CHECK_EQ_INT(x509_key_new(KEY_TYPE_P384, &p384), 0);
-	CHECK_EQ_INT(x509_cert_new(&ls, p384, ca, ca_key, &p384_leaf), 0);
-	len = i2d_X509(p384_leaf, &der);
-	CHECK(len > 0);
-	/* P-384: outside the enrollment policy for a client, cheap enough above one. */
-	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, true), -PKS_E_WEAK_KEY);
-	CHECK_EQ_INT(x509_der_key_policy_check(der, (size_t)len, false), 0);
-	OPENSSL_free(der);
-	CHECK_EQ_INT(x509_der_key_policy_check("\x30\x00", 2, true), -PKS_E_X509);
+	CHECK_EQ_INT(x509_key_facts_check(&p256, true), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&rsa, true), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&p384, true), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&ed, true), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&rsa8k, true), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&e3, true), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&p384, false), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&ed, false), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&rsa8k, false), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&e3, false), 0);
+	CHECK_EQ_INT(x509_key_facts_check(&huge_e, false), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&even_e, false), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&odd, false), -PKS_E_WEAK_KEY);
+	CHECK_EQ_INT(x509_key_facts_check(&other, false), -PKS_E_WEAK_KEY);
+	rsa8k.bits = 8193;
+	CHECK_EQ_INT(x509_key_facts_check(&rsa8k, false), -PKS_E_WEAK_KEY);
 }
 
 static void csr_round_trips_with_its_cn(void)
@@ -173,7 +184,7 @@ static const struct test_case cases[] = {
     TEST(pem_round_trips_in_guarded_memory),
     TEST(pair_check_tells_a_swapped_key),
     TEST(key_policy_takes_p256_and_rsa_2048_to_4096),
-    TEST(der_key_policy_checks_the_leaf_strictly_and_a_ca_by_cost),
+    TEST(key_facts_check_the_leaf_strictly_and_a_ca_by_cost),
     TEST(csr_round_trips_with_its_cn),
     TEST(csr_refuses_a_weak_key_bad_cn_and_a_short_buffer),
 };
