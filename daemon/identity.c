@@ -294,6 +294,14 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 	chain_facts(st->ctx, session, &f);
 	if (policy_identity(&f, &st->id, st->why, sizeof(st->why)) < 0) {
 		st->cert_refused = true;
+		/* In token-only mode no operator CA is trusted: say so, the cause to fix. */
+		if (f.parsed && !f.issued_by_enroll && st->ctx->serving_tls &&
+		    !st->ctx->serving_tls->client_ca_pem) {
+			size_t n = strlen(st->why);
+			snprintf(
+			    st->why + n, sizeof(st->why) - n,
+			    " (token-only: no client CA; such a node joins with a join token)");
+		}
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	}
 	return 0;
