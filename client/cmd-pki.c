@@ -1,5 +1,6 @@
-/* cmd-pki.c - "pkishare pki init | serving-cert | ca-cert-hash": make a throwaway cluster
- * PKI and pkishared's certificates.
+/* cmd-pki.c - "pkishare pki init | serving-cert | ca-cert-hash | client-ca | client-cert":
+ * make a throwaway cluster PKI, pkishared's certificates, and a node-identity CA with its
+ * nodes' client certificates.
  *
  * Private keys go from OpenSSL into guarded memory and from there into 0600 files through
  * the atomic installer; they are never printed. */
@@ -27,6 +28,7 @@
 struct pki_opts {
 	const char *dir;
 	const char *pki_dir;
+	const char *ca_dir; /* client-cert: the node-identity CA's directory */
 	const char *out;
 	const char *node_name;
 	const char *addresses[MAX_ADDRESSES];
@@ -37,6 +39,7 @@ struct pki_opts {
 	enum key_type serving_key_type; /* ECDSA P-256 unless asked: GnuTLS signs it ~6x faster */
 	bool force;
 	bool node_certs;
+	bool node_name_given; /* client-cert takes no default: the name is the identity */
 	struct nodecerts_opts nc;
 };
 
@@ -204,6 +207,32 @@ static int make_cluster(const struct pki_opts *o, struct pki_set *set, X509 **re
 	return 0;
 }
 
+/* Is name usable as a client certificate's CN and file name? Says why not. */
+static bool client_name_ok(const char *name)
+{
+	if (name_is_safe(name) && !strchr(name, '/'))
+		return true;
+	cli_error("client name '%s' must be letters, digits, '.', '_' or '-'", name);
+	return false;
+}
+
+/* A node's client certificate (CN=name, clientAuth, digitalSignature, CA:FALSE) and its
+ * key, issued by ca, into set as NAME.crt and NAME.key (0600). */
+static int issue_client(struct pki_set *set, const char *name, enum key_type kt, X509 *ca,
+			EVP_PKEY *ca_key)
+{
+	_cleanup_(evp_pkey_freep) EVP_PKEY *k = NULL;
+	_cleanup_(x509_freep) X509 *c = NULL;
+	struct cert_spec spec = {
+	    .cn = name, .org = "pkishare:joiners", .client_auth = true, .days = LEAF_DAYS};
+	int r = x509_key_new(kt, &k);
+	if (r >= 0)
+		r = x509_cert_new(&spec, k, ca, ca_key, &c);
+	if (r >= 0)
+		r = add_pair(set, name, c, NULL, k);
+	return r;
+}
+
 /* The client CA and one client certificate per --client, into set. An exit status. */
 static int make_clients(const struct pki_opts *o, struct pki_set *set)
 {
@@ -212,22 +241,9 @@ static int make_clients(const struct pki_opts *o, struct pki_set *set)
 	progress("the client CA and the client certificates");
 	int r = make_ca(set, "ca", "pkishare-client-ca", o->key_type, &cca, &cca_key);
 	for (size_t i = 0; r >= 0 && i < o->n_clients; i++) {
-		_cleanup_(evp_pkey_freep) EVP_PKEY *k = NULL;
-		_cleanup_(x509_freep) X509 *c = NULL;
-		struct cert_spec spec = {.cn = o->clients[i],
-					 .org = "pkishare:joiners",
-					 .client_auth = true,
-					 .days = LEAF_DAYS};
-		if (!name_is_safe(o->clients[i]) || strchr(o->clients[i], '/')) {
-			cli_error("client name '%s' must be letters, digits, '.', '_' or '-'",
-				  o->clients[i]);
+		if (!client_name_ok(o->clients[i]))
 			return EXIT_USAGE;
-		}
-		r = x509_key_new(o->key_type, &k);
-		if (r >= 0)
-			r = x509_cert_new(&spec, k, cca, cca_key, &c);
-		if (r >= 0)
-			r = add_pair(set, o->clients[i], c, NULL, k);
+		r = issue_client(set, o->clients[i], o->key_type, cca, cca_key);
 	}
 	return r < 0 ? create_failed(r) : EXIT_OK;
 }
@@ -308,28 +324,41 @@ static int pki_init(const struct pki_opts *o)
 	return ex;
 }
 
-static int pki_serving_cert(const struct pki_opts *o)
+/* DIR/ca.crt and DIR/ca.key. 0, or <0 after saying which file and what to pass (hint). */
+static int load_ca(const char *dir, const char *what, const char *hint, X509 **ret_ca,
+		   EVP_PKEY **ret_key)
 {
 	char path[4096];
 	_cleanup_(x509_freep) X509 *ca = NULL;
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
 	_cleanup_(secret_freep) struct secret *key_pem = NULL;
-	_cleanup_(pki_set_clearp) struct pki_set set = {0};
 
-	snprintf(path, sizeof(path), "%s/ca.crt", o->pki_dir);
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
 	int r = x509_cert_load_file(path, &ca);
 	if (r >= 0) {
-		snprintf(path, sizeof(path), "%s/ca.key", o->pki_dir);
+		snprintf(path, sizeof(path), "%s/ca.key", dir);
 		r = secret_read_file(path, 64 * 1024, &key_pem);
 		if (r >= 0)
 			r = x509_key_load(key_pem->data, key_pem->len, &ca_key);
 	}
 	if (r < 0) {
-		cli_error("cannot load the cluster CA from %s: %s; pass --pki-dir", path,
-			  error_message(r));
-		return EXIT_FAIL;
+		cli_error("cannot load the %s from %s: %s; %s", what, path, error_message(r), hint);
+		return r;
 	}
-	r = issue_serving(&set, o, ca, ca_key);
+	*ret_ca = TAKE_PTR(ca);
+	*ret_key = TAKE_PTR(ca_key);
+	return 0;
+}
+
+static int pki_serving_cert(const struct pki_opts *o)
+{
+	_cleanup_(x509_freep) X509 *ca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
+
+	if (load_ca(o->pki_dir, "cluster CA", "pass --pki-dir", &ca, &ca_key) < 0)
+		return EXIT_FAIL;
+	int r = issue_serving(&set, o, ca, ca_key);
 	if (r < 0) {
 		cli_error("cannot issue the serving certificate: %s", error_message(r));
 		return EXIT_FAIL;
@@ -340,6 +369,61 @@ static int pki_serving_cert(const struct pki_opts *o)
 	printf("[pki] Serving certificate for %s in %s/tls.crt, key in %s/tls.key\n", o->node_name,
 	       o->out, o->out);
 	return print_pin(ca, "[pki] CA pin (--ca-cert-hash): ");
+}
+
+/* pki client-ca: a node-identity CA of its own (never one of the cluster's CAs, which
+ * also issue every kubelet's and component's client certificate), ECDSA P-256. */
+static int pki_client_ca(const struct pki_opts *o)
+{
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
+	_cleanup_(x509_freep) X509 *ca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
+
+	progress("a node-identity CA (ca.crt, ca.key)");
+	int r = make_ca(&set, "ca", "pkishare-node-identity-ca", KEY_TYPE_P256, &ca, &ca_key);
+	if (r < 0)
+		return create_failed(r);
+	int ex = install(o->out, &set, o->force, "the node-identity CA");
+	if (ex != EXIT_OK)
+		return ex;
+	printf("[pki] Node-identity CA in %s/ca.crt, its key in %s/ca.key (0600; keep it off "
+	       "the nodes)\n",
+	       o->out, o->out);
+	printf("[pki] Next: on the first control-plane node, install -m 0600 %s/ca.crt "
+	       "/etc/pkishare/client-ca.crt\n"
+	       "[pki]       (client-ca = /etc/pkishare/client-ca.crt in pkishared.conf), then "
+	       "systemctl reload pkishared;\n"
+	       "[pki]       for each joining node: pkishare pki client-cert --ca-dir %s "
+	       "--node-name NODE --out DIR\n",
+	       o->out, o->out);
+	return EXIT_OK;
+}
+
+/* pki client-cert: one node's client certificate from the node-identity CA in --ca-dir. */
+static int pki_client_cert(const struct pki_opts *o)
+{
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
+	_cleanup_(x509_freep) X509 *ca = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
+
+	if (!client_name_ok(o->node_name))
+		return EXIT_USAGE;
+	if (load_ca(o->ca_dir, "node-identity CA",
+		    "pass the --out of 'pkishare pki client-ca' as --ca-dir", &ca, &ca_key) < 0)
+		return EXIT_FAIL;
+	progress("a client certificate");
+	int r = issue_client(&set, o->node_name, KEY_TYPE_P256, ca, ca_key);
+	if (r < 0)
+		return create_failed(r);
+	int ex = install(o->out, &set, o->force, "the client certificate");
+	if (ex != EXIT_OK)
+		return ex;
+	printf("[pki] Client certificate for %s in %s/%s.crt, its key in %s/%s.key (0600)\n",
+	       o->node_name, o->out, o->node_name, o->out, o->node_name);
+	printf("[pki] Next: copy both to %s, then there: pkishare join --server ... "
+	       "--ca-cert-hash ... --cert %s.crt --key %s.key\n",
+	       o->node_name, o->node_name, o->node_name);
+	return EXIT_OK;
 }
 
 static int pki_ca_cert_hash(const char *file)
@@ -371,6 +455,15 @@ static const char pki_hash_usage[] =
     "  pkishare pki ca-cert-hash CA.CRT\n"
     "  The CA pin (sha256:HEX of the CA's public key), as kubeadm's\n"
     "  --discovery-token-ca-cert-hash.\n";
+static const char pki_client_ca_usage[] =
+    "  pkishare pki client-ca --out DIR [--force]\n"
+    "  A node-identity CA of its own (ECDSA P-256) in DIR/ca.crt and DIR/ca.key, for\n"
+    "  pkishared's client-ca when joiners use certificates rather than join tokens.\n"
+    "  Never use one of the cluster's CAs: they issue every kubelet's certificate.\n";
+static const char pki_client_cert_usage[] =
+    "  pkishare pki client-cert --ca-dir DIR --node-name N --out DIR [--force]\n"
+    "  A node's client certificate (CN=N, clientAuth, ECDSA P-256) from the CA in\n"
+    "  --ca-dir, in DIR/N.crt and DIR/N.key.\n";
 static const char pki_nodecerts_usage[] =
     "  pkishare pki node-certs --pki-dir DIR [--node-name N] --advertise-address IP\n"
     "                    [node certificate options below] [--force]\n"
@@ -394,11 +487,15 @@ static void pki_usage(FILE *f, const char *sub)
 		fputs(pki_hash_usage, f);
 	if (sub_is(sub, "node-certs"))
 		fputs(pki_nodecerts_usage, f);
+	if (sub_is(sub, "client-ca"))
+		fputs(pki_client_ca_usage, f);
+	if (sub_is(sub, "client-cert"))
+		fputs(pki_client_cert_usage, f);
 	if (sub_is(sub, "init") || sub_is(sub, "node-certs"))
 		fputs(NODECERTS_USAGE, f);
 }
 
-enum { O_DIR = 256, O_PKI, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
+enum { O_DIR = 256, O_PKI, O_CA_DIR, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
 
 /* --key-type and --serving-key-type: 1, or -1 on a bad value (said). */
 static int pki_key_type_option(struct pki_opts *o, const char *sub, int c, const char *arg)
@@ -432,11 +529,15 @@ static int pki_option(struct pki_opts *o, const char *sub, int c, char *arg)
 	case O_PKI:
 		o->pki_dir = arg;
 		return 1;
+	case O_CA_DIR:
+		o->ca_dir = arg;
+		return 1;
 	case O_OUT:
 		o->out = arg;
 		return 1;
 	case O_NODE:
 		o->node_name = arg;
+		o->node_name_given = true;
 		return 1;
 	case O_ADDR:
 		if (o->n_addresses >= MAX_ADDRESSES) {
@@ -480,6 +581,7 @@ static int pki_parse(int argc, char **argv, const char *sub, struct pki_opts *o,
 	static const struct option opts[] = {
 	    {"dir", required_argument, NULL, O_DIR},
 	    {"pki-dir", required_argument, NULL, O_PKI},
+	    {"ca-dir", required_argument, NULL, O_CA_DIR},
 	    {"out", required_argument, NULL, O_OUT},
 	    {"node-name", required_argument, NULL, O_NODE},
 	    {"address", required_argument, NULL, O_ADDR},
@@ -546,6 +648,21 @@ static int pki_run(const char *sub, struct pki_opts *o, char **args, int n)
 		o->nc.force = o->force;
 		return nodecerts_make(&o->nc, "pki");
 	}
+	if (!strcmp(sub, "client-ca")) {
+		if (!o->out) {
+			cli_error("pki client-ca needs --out DIR");
+			return EXIT_USAGE;
+		}
+		return pki_client_ca(o);
+	}
+	if (!strcmp(sub, "client-cert")) {
+		if (!o->ca_dir || !o->node_name_given || !o->out) {
+			cli_error(
+			    "pki client-cert needs --ca-dir DIR, --node-name N and --out DIR");
+			return EXIT_USAGE;
+		}
+		return pki_client_cert(o);
+	}
 	if (!o->pki_dir || !o->out) {
 		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
 		return EXIT_USAGE;
@@ -564,8 +681,12 @@ int verb_pki(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
-	if (strcmp(sub, "init") != 0 && strcmp(sub, "serving-cert") != 0 &&
-	    strcmp(sub, "ca-cert-hash") != 0 && strcmp(sub, "node-certs") != 0) {
+	static const char *const subs[] = {"init",	 "serving-cert", "ca-cert-hash",
+					   "node-certs", "client-ca",	 "client-cert"};
+	bool known = false;
+	for (size_t i = 0; i < ELEMENTSOF(subs); i++)
+		known = known || !strcmp(sub, subs[i]);
+	if (!known) {
 		cli_error("unknown 'pki' verb '%s'", sub);
 		pki_usage(stderr, NULL);
 		return EXIT_USAGE;

@@ -631,6 +631,14 @@ static void status_print(json_t *j)
 	const char *pin = str_of(j, API_F_CA_CERT_HASH);
 	printf("CA pin:     %s\n",
 	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
+	/* Who can join: a daemon older than this client says neither. */
+	json_t *token_only = json_object_get(j, API_F_TOKEN_ONLY);
+	if (json_is_true(token_only))
+		printf("joiners:    token-only: join tokens (no client CA; only nodes enrolled "
+		       "with a token can fetch)\n");
+	else if (json_is_false(token_only))
+		printf("joiners:    client CA %s; join tokens too (unless enrolled-fetch = no)\n",
+		       str_of(j, API_F_CLIENT_CA));
 	if (json_is_object(b))
 		status_print_bundle(b);
 	else

@@ -19,7 +19,7 @@ _pkishare() {
 		return
 	fi
 	case $verb in
-	pki) subs="init serving-cert ca-cert-hash node-certs" ;;
+	pki) subs="init serving-cert ca-cert-hash node-certs client-ca client-cert" ;;
 	token) subs="create list delete" ;;
 	esac
 	if [ -n "$subs" ]; then
@@ -30,7 +30,7 @@ _pkishare() {
 		sub=${COMP_WORDS[c + 2]}
 	fi
 	case $prev in
-	--pki-dir | --dir | --out)
+	--pki-dir | --ca-dir | --dir | --out)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 		return
 		;;

@@ -369,6 +369,11 @@ static enum MHD_Result do_status(struct daemon_ctx *ctx, struct MHD_Connection *
 		if (tls->pinned_pubkey[0])
 			json_object_set_new(st, API_F_PINNED_PUBKEY,
 					    json_string(tls->pinned_pubkey));
+		/* Token-only: no client CA, so only enrolled identities can fetch. */
+		json_object_set_new(st, API_F_CLIENT_CA,
+				    tls->client_ca_path ? json_string(tls->client_ca_path)
+							: json_null());
+		json_object_set_new(st, API_F_TOKEN_ONLY, json_boolean(!tls->client_ca_path));
 		tls_files_unref(tls);
 	}
 	return http_json(c, MHD_HTTP_OK, st);

@@ -85,12 +85,15 @@ struct tls_files {
 	_Atomic unsigned refs;
 	struct secret *key_pem; /* libmicrohttpd keeps pointers to key and cert */
 	struct secret *cert_pem;
-	struct secret *client_ca_pem;
+	struct secret *client_ca_pem;	     /* NULL: token-only (no client CA configured) */
+	char *client_ca_path;		     /* its file, for status; NULL in token-only */
 	char ca_cert_hash[PIN_TEXT_LEN + 1]; /* "" if the chain has no CA */
 	char pinned_pubkey[96];		     /* curl's --pinnedpubkey form of the leaf */
 };
 
-/* Load and check the three files (cert and key must match). On failure why (why_len
+/* Load and check the files: cert and key must match; the client CA, if one is configured
+ * (none: token-only), must not hold the CA of the serving chain (the cluster CA, which
+ * issues every kubelet's and component's client certificate). On failure why (why_len
  * bytes) says what is wrong and what to do; the caller logs it. Never logs. */
 int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char *why,
 		   size_t why_len);
@@ -140,7 +143,7 @@ struct daemon_ctx {
 	pthread_cond_t reload_done;
 	uint64_t reload_gen; /* reloads finished */
 	bool reload_ok;
-	char reload_why[256];
+	char reload_why[512];
 
 	struct MHD_Daemon *https;
 	pthread_t serve_thread;
@@ -163,6 +166,8 @@ int server_start(struct daemon_ctx *ctx);
 /* "addr:port" of a listening socket. */
 void server_sock_name(int fd, char *buf, size_t len);
 void server_stop(struct daemon_ctx *ctx);
+/* " (token-only)" for STATUS= lines when the running files have no client CA, else "". */
+const char *server_mode_note(const struct daemon_ctx *ctx);
 
 /* routes.c: the public API's routes, for libmicrohttpd. */
 enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -180,7 +185,8 @@ enum MHD_Result identity_accept_policy(void *cls, const struct sockaddr *addr, s
 /* The identity the handshake decided for this connection (re-checked for a resumed
  * session, which skips the handshake's verification); marks that it reached HTTP. */
 const struct client_id *identity_of(struct MHD_Connection *c);
-/* Rebuild the trust lists: the client CA's, and the enrollment CAs'. */
+/* Rebuild the trust lists: the client CA's (client_ca_pem NULL in token-only: an empty
+ * list, which verifies nothing), and the enrollment CAs'. */
 int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem);
 void identity_trust_free(struct daemon_ctx *ctx);
 /* Cut connections older than connection-max-age. */
@@ -193,7 +199,8 @@ void enroll_done(struct daemon_ctx *ctx);
  * the last certificate it issued has lapsed. Serving thread. Returns true if the set of
  * enrollment CAs changed (the trust list was rebuilt). */
 bool enroll_tick(struct daemon_ctx *ctx, int64_t now);
-/* client CA + current enrollment CA: the CA names libmicrohttpd offers in the handshake. */
+/* client CA (none in token-only) + current enrollment CA: the CA names libmicrohttpd
+ * offers in the handshake. */
 int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret);
 struct enroll_req {
 	struct secret *body;

@@ -116,10 +116,13 @@ int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, s
 	int r = x509_cert_pem(ctx->enroll_cur.cert, &ca_pem);
 	if (r < 0)
 		return r;
-	/* The CA names offered in the handshake: the operator's client CA and the
-	 * enrollment CA. (Verification uses identity.c's own trust list.) */
-	struct secret *t = secret_dup(client_ca->data, client_ca->len);
-	if (!t || secret_append(t, "\n", 1) < 0 || secret_append(t, ca_pem->data, ca_pem->len) < 0)
+	/* The CA names offered in the handshake: the operator's client CA (none in
+	 * token-only) and the enrollment CA. (Verification uses identity.c's own trust
+	 * lists.) */
+	struct secret *t = client_ca ? secret_dup(client_ca->data, client_ca->len)
+				     : secret_dup(ca_pem->data, ca_pem->len);
+	if (t && client_ca &&
+	    (secret_append(t, "\n", 1) < 0 || secret_append(t, ca_pem->data, ca_pem->len) < 0))
 		t = secret_free(t);
 	secret_free(ca_pem);
 	if (!t)

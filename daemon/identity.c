@@ -3,7 +3,8 @@
  *
  * libmicrohttpd only *requests* a client certificate. Here the handshake's verify
  * function imports the presented chain once, verifies it for the TLS client purpose
- * against the operator's client CA and, only if that fails, against the enrollment CAs
+ * against the operator's client CA (none in token-only mode: that list is then empty and
+ * verifies nothing) and, only if that fails, against the enrollment CAs
  * (the list that verifies it says where the identity comes from, whatever the chain's
  * length or order), and requires of the leaf: an extended key usage with clientAuth,
  * CA:FALSE, and digitalSignature where a key usage is present. A certificate that fails
@@ -83,7 +84,6 @@ static int trust_add_ca(gnutls_x509_trust_list_t tl, gnutls_x509_crt_t ca, unsig
 int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_pem)
 {
 	gnutls_x509_trust_list_t tc = NULL, te = NULL;
-	gnutls_datum_t pem = {.data = client_ca_pem->data, .size = (unsigned)client_ca_pem->len};
 
 	/* Two lists, never one: GnuTLS reorders a presented chain and drops what is not part
 	 * of it, so the number or order of certificates a client sends says nothing about
@@ -94,7 +94,14 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 		gnutls_x509_trust_list_deinit(tc, 1);
 		return -ENOMEM;
 	}
-	int r = gnutls_x509_trust_list_add_trust_mem(tc, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	/* Token-only (no client CA): the client CA's list stays empty, so no chain verifies
+	 * through it and every certificate is judged by the enrollment CAs alone. */
+	int r = 1;
+	if (client_ca_pem) {
+		gnutls_datum_t pem = {.data = client_ca_pem->data,
+				      .size = (unsigned)client_ca_pem->len};
+		r = gnutls_x509_trust_list_add_trust_mem(tc, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	}
 	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(te, ctx->enroll_cur.gcrt, 0) < 0) ||
 	    (ctx->enroll_old.gcrt && trust_add_ca(te, ctx->enroll_old.gcrt, 0) < 0)) {
 		gnutls_x509_trust_list_deinit(tc, 1);
@@ -125,10 +132,10 @@ static void refresh_ca_names(struct daemon_ctx *ctx, gnutls_session_t session)
 	if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0 || !cred ||
 	    gnutls_x509_trust_list_init(&tl, 0) < 0)
 		goto fail;
-	const struct secret *pem = ctx->serving_tls->client_ca_pem;
-	gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
-	if (gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM,
-						 GNUTLS_TL_USE_IN_TLS, 0) <= 0 ||
+	const struct secret *pem = ctx->serving_tls->client_ca_pem; /* NULL: token-only */
+	gnutls_datum_t d = {.data = pem ? pem->data : NULL, .size = pem ? (unsigned)pem->len : 0};
+	if ((pem && gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM,
+							 GNUTLS_TL_USE_IN_TLS, 0) <= 0) ||
 	    (ctx->enroll_cur.gcrt &&
 	     trust_add_ca(tl, ctx->enroll_cur.gcrt, GNUTLS_TL_USE_IN_TLS) < 0) ||
 	    (ctx->enroll_old.gcrt &&
@@ -335,6 +342,14 @@ static int decide(struct conn_state *st, gnutls_session_t session)
 	chain_facts(st->ctx, session, &f);
 	if (policy_identity(&f, &st->id, st->why, sizeof(st->why)) < 0) {
 		st->cert_refused = true;
+		/* In token-only mode no operator CA is trusted: say so, the cause to fix. */
+		if (f.parsed && !f.issued_by_enroll && st->ctx->serving_tls &&
+		    !st->ctx->serving_tls->client_ca_pem) {
+			size_t n = strlen(st->why);
+			snprintf(
+			    st->why + n, sizeof(st->why) - n,
+			    " (token-only: no client CA; such a node joins with a join token)");
+		}
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	}
 	return 0;

@@ -344,21 +344,38 @@ static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
 	return listeners_start(ctx);
 }
 
+/* Say who can join: in token-only mode, only nodes that enroll with a join token. */
+static void log_joiners(const struct daemon_ctx *ctx)
+{
+	const char *ca = ctx->serving_tls ? ctx->serving_tls->client_ca_path : NULL;
+	if (!ca)
+		log_msg(LOG_NOTICE,
+			"token-only: no client CA (client-ca not set); only nodes that enroll "
+			"with a join token can fetch ('pkishare print-join-command' prints the "
+			"join command, 'pkishare token create' makes tokens)");
+	else
+		log_msg(LOG_NOTICE, "client CA %s; nodes with a join token may enroll%s", ca,
+			ctx->cfg->enrolled_fetch ? " and fetch too"
+						 : " but not fetch (enrolled-fetch = no)");
+}
+
 /* READY=1, with what the start found in systemd's store. */
 static void notify_ready(const struct daemon_ctx *ctx, const struct persist *persist)
 {
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx->listen_name, ctx->cfg->admin_socket, (long long)ctx->cfg->ttl_s,
 		(long long)ctx->cfg->max_ttl_s);
+	log_joiners(ctx);
+	const char *mode = server_mode_note(ctx);
 	if (persist->refused && !persist->restored)
-		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; started empty: %s", ctx->listen_name,
-			   persist->why);
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s%s; started empty: %s",
+			   ctx->listen_name, mode, persist->why);
 	else if (persist->why[0] && (persist->restored || persist->fdstore_max >= 0))
 		sd_notifyf(
-		    0, "READY=1\nSTATUS=Serving on %s; %s%s", ctx->listen_name,
+		    0, "READY=1\nSTATUS=Serving on %s%s; %s%s", ctx->listen_name, mode,
 		    persist->enabled ? "" : "state NOT kept across restarts: ", persist->why);
 	else
-		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s; %s", ctx->listen_name,
+		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s%s; %s", ctx->listen_name, mode,
 			   ctx->store.held ? "bundle restored" : "no bundle held");
 }
 
@@ -366,12 +383,14 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 static void on_sighup(struct daemon_ctx *ctx, struct daemon_config *cfg, struct options **live,
 		      int argc, char **argv)
 {
-	char why[256] = "";
+	char why[512] = "";
 	sd_notify(0, "RELOADING=1");
 	bool ok = reload(ctx, cfg, live, argc, argv, why, sizeof(why));
-	if (ok)
-		sd_notifyf(0, "READY=1\nSTATUS=Reloaded; serving on %s", ctx->listen_name);
-	else
+	if (ok) {
+		log_joiners(ctx);
+		sd_notifyf(0, "READY=1\nSTATUS=Reloaded; serving on %s%s", ctx->listen_name,
+			   server_mode_note(ctx));
+	} else
 		sd_notifyf(0,
 			   "READY=1\nSTATUS=Reload refused: %s; serving with the previous "
 			   "configuration",

@@ -33,7 +33,9 @@ static const struct option_def defs[] = {
     {"tls-key", OPTION_STRING, CFG(tls_key), 0, 0, "FILE", 0, NULL, "serving key (PEM)", true,
      NULL},
     {"client-ca", OPTION_STRING, CFG(client_ca), 0, 0, "FILE", 0, NULL,
-     "CA that client certificates must chain to", true, NULL},
+     "CA that client certificates must chain to (none:\n"
+     "token-only, joiners enroll with join tokens)",
+     true, NULL},
     {"allow", OPTION_LIST, CFG(allow), 0, DAEMON_MAX_ALLOW, "PATTERN", 0, NULL,
      "allowed CN of client-CA certificates (shell pattern;\n"
      "repeatable; enrolled identities: --enrolled-fetch)",
@@ -383,10 +385,21 @@ static int flags_parse(struct options *o, int argc, char **argv)
 /* What no single setting can check: required files, and settings bounded by others. */
 static int settings_check(struct daemon_config *cfg)
 {
-	if (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca) {
-		log_msg(LOG_ERR, "tls-cert, tls-key and client-ca are required, as flags or "
-				 "in the configuration file (make them with 'pkishare pki init' or "
-				 "'pkishare pki serving-cert')");
+	if (!cfg->tls_cert || !cfg->tls_key) {
+		log_msg(LOG_ERR, "tls-cert and tls-key are required, as flags or in the "
+				 "configuration file (make them with 'pkishare pki serving-cert', "
+				 "or 'pkishare pki init' for a throwaway PKI)");
+		return -EINVAL;
+	}
+	/* An empty value (client-ca = ) is token-only too, as a line commented out. */
+	if (cfg->client_ca && !cfg->client_ca[0])
+		cfg->client_ca = NULL;
+	if (!cfg->client_ca && !cfg->enrolled_fetch) {
+		log_msg(LOG_ERR,
+			"enrolled-fetch = no and no client-ca: nobody could fetch the bundle "
+			"(without a client CA only nodes enrolled with a join token can); set "
+			"client-ca to your node-identity CA ('pkishare pki client-ca' makes one), "
+			"or enrolled-fetch = yes");
 		return -EINVAL;
 	}
 	if (cfg->enroll_ca_lifetime_s < 3 * cfg->enroll_ttl_s) {

@@ -79,6 +79,11 @@ void server_sock_name(int fd, char *name, size_t name_len)
 }
 
 /* One line for systemd's STATUS=: whether a bundle is held and until when. */
+const char *server_mode_note(const struct daemon_ctx *ctx)
+{
+	return ctx->serving_tls && !ctx->serving_tls->client_ca_pem ? " (token-only)" : "";
+}
+
 static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 {
 	struct store_view v;
@@ -86,11 +91,12 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 	store_view(&ctx->store, &v);
 	if (v.held) {
 		time_format(v.bundle.expires_at, until);
-		snprintf(buf, len, "Serving on %s; holding bundle %.8s until %s (%llu fetches)",
-			 ctx->listen_name, v.bundle.id, until,
+		snprintf(buf, len, "Serving on %s%s; holding bundle %.8s until %s (%llu fetches)",
+			 ctx->listen_name, server_mode_note(ctx), v.bundle.id, until,
 			 (unsigned long long)v.bundle.fetches);
 	} else {
-		snprintf(buf, len, "Serving on %s; no bundle held", ctx->listen_name);
+		snprintf(buf, len, "Serving on %s%s; no bundle held", ctx->listen_name,
+			 server_mode_note(ctx));
 	}
 	size_t n = strlen(buf);
 	if (v.kept.under && !v.kept.kept && getenv("NOTIFY_SOCKET") && n < len)

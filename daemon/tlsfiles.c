@@ -1,5 +1,6 @@
-/* tlsfiles.c - the serving certificate, its key and the client CA, as loaded by one
- * start or reload: checked, then immutable and shared by reference.
+/* tlsfiles.c - the serving certificate, its key and the client CA (none in token-only
+ * mode), as loaded by one start or reload: checked, then immutable and shared by
+ * reference. Must never take the cluster CA as the client CA.
  *
  * A reload publishes a new set under ctx->tls_lock; a thread that was reading the old one
  * (the admin thread computing pins for status) keeps its reference, so nothing is freed
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -39,6 +41,48 @@ static int load_pem(const char *what, const char *path, struct secret **ret, cha
 	return r;
 }
 
+/* The client CA, if one is configured: its file must exist (named but missing is a
+ * mistake, not token-only), and must not be the cluster CA. */
+static int load_client_ca(const struct daemon_config *cfg, struct tls_files *t, char *why,
+			  size_t why_len)
+{
+	uint8_t pin[PIN_BYTES];
+	if (!cfg->client_ca)
+		return 0;
+	int r = secret_read_file(cfg->client_ca, PEM_MAX_BYTES, &t->client_ca_pem);
+	if (r == -ENOENT) {
+		snprintf(why, why_len,
+			 "client CA %s (client-ca) does not exist: install your node-identity "
+			 "CA there ('pkishare pki client-ca' makes one), or, for joiners that "
+			 "all use join tokens (the kubeadm way), remove the client-ca setting "
+			 "(comment it out in the configuration file) to run token-only",
+			 cfg->client_ca);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(why, why_len,
+			 "cannot read client CA %s: %s; check the path and permissions",
+			 cfg->client_ca, error_message(r));
+		return r;
+	}
+	/* The serving certificate is issued by the cluster CA and carries it in its chain:
+	 * trusting that CA for clients would let every kubelet and component certificate
+	 * of the cluster fetch the bundle. */
+	if (pin_of_chain_ca(t->cert_pem->data, t->cert_pem->len, pin) == 0 &&
+	    pin_pem_has(t->client_ca_pem->data, t->client_ca_pem->len, pin) == 1) {
+		snprintf(why, why_len,
+			 "client CA %s holds the cluster CA (the CA of the serving "
+			 "certificate's chain): every kubelet and component client "
+			 "certificate of the cluster could fetch the bundle; use join tokens "
+			 "(remove client-ca) or a node-identity CA of its own ('pkishare pki "
+			 "client-ca')",
+			 cfg->client_ca);
+		return -PKS_E_X509;
+	}
+	t->client_ca_path = strdup(cfg->client_ca);
+	return t->client_ca_path ? 0 : -ENOMEM;
+}
+
 int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char *why,
 		   size_t why_len)
 {
@@ -51,8 +95,6 @@ int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char
 	int r = load_pem("TLS key", cfg->tls_key, &t->key_pem, why, why_len);
 	if (r >= 0)
 		r = load_pem("TLS certificate", cfg->tls_cert, &t->cert_pem, why, why_len);
-	if (r >= 0)
-		r = load_pem("client CA", cfg->client_ca, &t->client_ca_pem, why, why_len);
 	if (r >= 0) {
 		r = check_pair(t->cert_pem, t->key_pem);
 		if (r < 0)
@@ -62,6 +104,8 @@ int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char
 				 "pki serving-cert'",
 				 cfg->tls_cert, cfg->tls_key);
 	}
+	if (r >= 0)
+		r = load_client_ca(cfg, t, why, why_len);
 	if (r < 0) {
 		tls_files_unref(t);
 		return r;
@@ -88,6 +132,7 @@ struct tls_files *tls_files_unref(struct tls_files *t)
 		secret_free(t->key_pem);
 		secret_free(t->cert_pem);
 		secret_free(t->client_ca_pem);
+		free(t->client_ca_path);
 		free(t);
 	}
 	return NULL;

@@ -75,6 +75,22 @@ int pin_of_chain_ca(const void *pem, size_t len, uint8_t out[PIN_BYTES])
 	return r;
 }
 
+int pin_pem_has(const void *pem, size_t len, const uint8_t pin[PIN_BYTES])
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509 *c;
+	uint8_t p[PIN_BYTES];
+	int r = -PKS_E_X509;
+	while (bio && r != 1 && (c = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		if (pin_of_cert(c, p) == 0)
+			r = memcmp(p, pin, PIN_BYTES) == 0 ? 1 : 0;
+		X509_free(c);
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	return r;
+}
+
 int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len)
 {
 	uint8_t h[PIN_BYTES];

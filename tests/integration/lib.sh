@@ -53,10 +53,17 @@ make_pki() {
 # start_daemon PKIROOT [extra args]: sets PORT, SERVER, ADMIN, DAEMON_LOG
 start_daemon() {
 	local root=$1; shift
+	start_daemon_token_only "$root" --client-ca "$root/clients/ca.crt" "$@"
+}
+
+# start_daemon_token_only PKIROOT [extra args]: the same without a client CA (token-only:
+# only nodes that enroll with a join token can fetch).
+start_daemon_token_only() {
+	local root=$1; shift
 	ADMIN=$T/admin.sock
 	DAEMON_LOG=$T/daemon.log
 	"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$root/pkishared/tls.crt" \
-		--tls-key "$root/pkishared/tls.key" --client-ca "$root/clients/ca.crt" \
+		--tls-key "$root/pkishared/tls.key" \
 		--admin-socket "$ADMIN" "$@" >"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 1 400); do

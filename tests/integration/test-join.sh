@@ -78,7 +78,7 @@ expect_exit 2 "unknown verb" "$PKISHARE" frobnicate
 check "unknown verb: says how to list verbs" err_has "pkishare --help"
 expect_exit 2 "unknown flag" "$PKISHARE" join --bogus
 expect_exit 2 "pkishared without its TLS files" "${PKISHARED_RUN[@]}" --listen 127.0.0.1:0
-check "pkishared says which options are missing" err_has "tls-cert, tls-key and client-ca are required"
+check "pkishared says which options are missing" err_has "tls-cert and tls-key are required"
 expect_exit 78 "pkishared with a TLS file that is not there: exit 78 (not restarted by systemd)" \
 	"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$T/nothing.crt" --tls-key "$T/nothing.key" \
 	--client-ca "$T/nothing.crt" --admin-socket "$T/never.sock"

@@ -119,10 +119,24 @@ static void curl_pin_is_the_leafs_base64_spki_hash(void)
 	CHECK_EQ_INT(pin_curl_of_leaf("x", 1, out, sizeof(out)), -PKS_E_X509);
 }
 
+static void pem_has_finds_a_key_anywhere_in_the_file(void)
+{
+	char chain[sizeof(leaf_pem) + sizeof(ca_pem)];
+	uint8_t pin[PIN_BYTES], other[PIN_BYTES] = {0};
+	snprintf(chain, sizeof(chain), "%s%s", leaf_pem, ca_pem);
+	CHECK_EQ_INT(pin_parse(CA_PIN, pin, NULL), 0);
+	CHECK_EQ_INT(pin_pem_has(chain, strlen(chain), pin), 1);
+	CHECK_EQ_INT(pin_pem_has(ca_pem, strlen(ca_pem), pin), 1);
+	CHECK_EQ_INT(pin_pem_has(leaf_pem, strlen(leaf_pem), pin), 0);
+	CHECK_EQ_INT(pin_pem_has(chain, strlen(chain), other), 0);
+	CHECK_EQ_INT(pin_pem_has("not pem", 7, pin), -PKS_E_X509);
+}
+
 static const struct test_case cases[] = {
     TEST(parse_takes_kubeadms_form_in_either_case), TEST(parse_refuses_other_forms_saying_why),
     TEST(format_is_the_inverse_of_parse),	    TEST(pin_of_cert_matches_openssls_spki_hash),
     TEST(chain_pin_is_the_first_ca_not_the_leaf),   TEST(curl_pin_is_the_leafs_base64_spki_hash),
+    TEST(pem_has_finds_a_key_anywhere_in_the_file),
 };
 
 int main(void)
