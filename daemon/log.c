@@ -1,11 +1,17 @@
 /* log.c - journald or stderr logging and audit events.
  *
  * Must never be handed key material, token secrets or PEM: callers pass ids only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -14,6 +20,14 @@
 /* Set once in main() before any thread starts; read-only afterwards. */
 static int log_max_level = LOG_INFO;
 static int log_to_journal;
+/* Where stderr lines go, so that a sink nobody reads (a pipe, a FIFO, a terminal stopped
+ * with Ctrl-S) drops lines instead of stopping the thread that logs: the serving thread
+ * logs every refused connection. A socket is written with MSG_DONTWAIT, a pipe or a
+ * terminal through a descriptor of its own opened non-blocking (O_NONBLOCK on fd 2 itself
+ * would change it for every process that shares it), anything else (a file) as it is. */
+static int log_fd = STDERR_FILENO;
+static bool log_fd_socket;
+static atomic_ulong log_dropped; /* lines dropped since the last one written */
 
 static const char *const audit_names[] = {
     [AUDIT_UPLOAD] = "upload", [AUDIT_FETCH] = "fetch", [AUDIT_REFUSE] = "refuse",
@@ -34,9 +48,58 @@ static const char *const audit_ids[] = {
 
 void log_setup(int max_level)
 {
+	struct stat st;
+
 	log_max_level = max_level;
 	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal. */
 	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return;
+	log_fd_socket = S_ISSOCK(st.st_mode);
+	if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd >= 0) {
+			if (log_fd != STDERR_FILENO)
+				close(log_fd);
+			log_fd = fd;
+		}
+	}
+}
+
+/* The length of a formatted line, cut to fit and still ending in a newline. */
+static size_t line_end(char *out, size_t size, int n)
+{
+	if (n < 0)
+		return 0;
+	if ((size_t)n < size)
+		return (size_t)n;
+	out[size - 2] = '\n';
+	return size - 1;
+}
+
+/* One whole line to stderr's sink, never waiting for it: a line that does not go at
+ * once is dropped and counted, and the count is said before the next line that goes. */
+static void log_write(const char *line, size_t len)
+{
+	char note[96];
+	ssize_t n;
+
+	unsigned long dropped = atomic_exchange(&log_dropped, 0);
+	if (dropped) {
+		int k = snprintf(note, sizeof(note),
+				 "pkishared: warning: %lu log lines dropped (stderr not read)\n",
+				 dropped);
+		n = log_fd_socket ? send(log_fd, note, (size_t)k, MSG_DONTWAIT | MSG_NOSIGNAL)
+				  : write(log_fd, note, (size_t)k);
+		if (n < 0) {
+			atomic_fetch_add(&log_dropped, dropped + 1);
+			return;
+		}
+	}
+	n = log_fd_socket ? send(log_fd, line, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+			  : write(log_fd, line, len);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		atomic_fetch_add(&log_dropped, 1);
 }
 
 int log_level_parse(const char *name)
@@ -128,7 +191,9 @@ void log_msgv(int level, const char *fmt, va_list ap)
 	}
 	static const char *const prefix[] = {"emerg",	"alert",  "crit", "error",
 					     "warning", "notice", "info", "debug"};
-	fprintf(stderr, "pkishared: %s: %s\n", prefix[level & 7], line);
+	char out[1100];
+	int n = snprintf(out, sizeof(out), "pkishared: %s: %s\n", prefix[level & 7], line);
+	log_write(out, line_end(out, sizeof(out), n));
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -165,9 +230,11 @@ void log_audit(const struct audit *a, const char *fmt, ...)
 	}
 	/* Values a peer chooses (a certificate's CN) are quoted, so that no value can
 	 * forge another key=value field on this line. */
-	char qclient[LOG_QUOTE_MAX];
+	char qclient[LOG_QUOTE_MAX], out[1400];
 	log_quote(client, qclient, sizeof(qclient));
-	fprintf(stderr,
-		"pkishared: audit: event=%s peer=%s client=%s source=%s bundle=%s result=%s: %s\n",
-		audit_names[a->event], peer, qclient, source, bundle, result, msg);
+	int n = snprintf(
+	    out, sizeof(out),
+	    "pkishared: audit: event=%s peer=%s client=%s source=%s bundle=%s result=%s: %s\n",
+	    audit_names[a->event], peer, qclient, source, bundle, result, msg);
+	log_write(out, line_end(out, sizeof(out), n));
 }

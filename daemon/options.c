@@ -251,12 +251,21 @@ static int load_file(struct options *o, const char *path, bool must_exist)
 		return -EINVAL;
 	}
 	o->config_path = path;
+	long at = ftell(f);
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		snprintf(where, sizeof(where), "%.200s:%u", path, lineno);
 		/* A line that does not fit is refused, not split: the tail of a long comment
 		 * would otherwise be read as a setting of its own. */
 		size_t got = strlen(line);
+		long next = ftell(f);
+		if (at >= 0 && next >= 0 && (size_t)(next - at) != got) {
+			/* fgets read past a NUL byte: what follows it would be ignored unseen. */
+			log_msg(LOG_ERR, "%s: a NUL byte in the line; remove it", where);
+			fclose(f);
+			return -EINVAL;
+		}
+		at = next;
 		if (got == sizeof(line) - 1 && line[got - 1] != '\n' && fgetc(f) != EOF) {
 			log_msg(LOG_ERR,
 				"%s: line longer than %zu characters; shorten it (comments "

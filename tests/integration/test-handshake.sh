@@ -130,4 +130,50 @@ check "the watchdog was fed all along ($pings pings, longest gap ${gap}s < 1.9 s
 	/usr/bin/python3 -c "import sys; sys.exit(0 if $pings >= 5 and $gap < 1.9 else 1)"
 check "the held connections were all accepted" bash -c "! grep -q 'Error\|Traceback' '$T/held.out'"
 check "the daemon is alive and serves" daemon_serves "$R"
+
+# --- 3. a log sink nobody reads ----------------------------------------------------------
+# The serving thread logs every refused connection. With stderr a pipe whose reader has
+# stopped reading (a daemon run by hand into a slow consumer, a terminal stopped with
+# Ctrl-S), about 160 refusals filled the pipe and the next log line stopped the serving
+# thread: 39 s without a watchdog ping, every client waiting (found by an outside
+# review). Lines that cannot go at once are now dropped, counted and said later.
+stop_daemon
+mkfifo "$T/stderr.fifo"
+sleep 300 <"$T/stderr.fifo" &
+STALLED_READER=$!
+"${PKISHARED_RUN[@]}" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" \
+	--tls-key "$R/pkishared/tls.key" --client-ca "$R/clients/ca.crt" \
+	--admin-socket "$T/admin2.sock" --tls-failure-limit 100000 --log-level debug \
+	>"$T/stdout2.log" 2>"$T/stderr.fifo" &
+DAEMON_PID=$!
+for _ in $(seq 1 200); do [ -S "$T/admin2.sock" ] && break; sleep 0.05; done
+PORT=$(PKISHARE_ADMIN_SOCKET=$T/admin2.sock "$PKISHARE" status -o json | /usr/bin/python3 -c \
+	'import json,sys; print(json.load(sys.stdin)["listen"].rsplit(":",1)[1])')
+/usr/bin/python3 - "$PORT" <<'PY'
+import socket, sys
+# 600 connections that say nothing and close: each is a log line (about 100 KB, more
+# than a pipe holds).
+for _ in range(600):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.close()
+PY
+"$T/hugekey" "127.0.0.1:$PORT" 16384 16384 1.3 >/dev/null 2>&1 || true
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$R/pki/ca.crt" \
+	--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+	"https://127.0.0.1:$PORT/healthz" 2>/dev/null || true)
+check "stderr a pipe nobody reads, 600 logged connections later: /healthz still answered (got ${code:-none})" \
+	[ "${code:-000}" = 200 ]
+# Reading the pipe again: the lines that did not fit are said to be dropped.
+kill "$STALLED_READER" 2>/dev/null || true
+timeout 5 cat "$T/stderr.fifo" >"$T/stderr.out" &
+READER=$!
+sleep 0.5
+curl -sS -o /dev/null --max-time 5 --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" \
+	--key "$R/clients/node-2.key" "https://127.0.0.1:$PORT/healthz" 2>/dev/null || true
+sleep 0.5
+kill "$DAEMON_PID" 2>/dev/null || true
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+wait "$READER" 2>/dev/null || true
+check "the dropped lines are counted in the log" grep -q 'log lines dropped (stderr not read)' "$T/stderr.out"
 finish

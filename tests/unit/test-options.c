@@ -91,6 +91,24 @@ static void options_refuse_a_line_longer_than_the_buffer(void)
 	options_free(&o);
 }
 
+/* What follows a NUL byte in a line was ignored unseen. */
+static void options_refuse_a_nul_byte_in_a_line(void)
+{
+	struct options o;
+	char path[256];
+	static const char text[] = "ttl = 1h\0 this is not read\n";
+	snprintf(path, sizeof(path), "%s", conf("nul.conf", base));
+	FILE *f = fopen(path, "a");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	const char *argv[] = {"pkishared", "--config", path, NULL};
+	CHECK(load(&o, argv) < 0);
+	options_free(&o);
+}
+
 static void options_refuse_a_missing_given_file(void)
 {
 	struct options o;
@@ -228,6 +246,7 @@ static const struct test_case cases[] = {
     TEST(options_flags_win_over_the_file),
     TEST(options_refuse_an_unknown_key),
     TEST(options_refuse_a_line_longer_than_the_buffer),
+    TEST(options_refuse_a_nul_byte_in_a_line),
     TEST(options_refuse_a_missing_given_file),
     TEST(options_bound_lifetimes_by_the_store),
     TEST(options_refuse_ttl_over_max_ttl),
