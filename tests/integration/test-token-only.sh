@@ -137,12 +137,13 @@ check "... and tokens still join" bash -c "TOKEN=\$('$PKISHARE' token create --u
 stop_daemon
 
 # 5. STATUS= says token-only (a test NOTIFY_SOCKET).
-/usr/bin/python3 "$(dirname "$0")/notify-listen.py" "$T/notify.sock" 3 "$T/notify.out" &
+/usr/bin/python3 "$(dirname "$0")/notify-listen.py" "$T/notify.sock" 30 "$T/notify.out" &
 NL=$!
 for _ in $(seq 1 100); do grep -q listening "$T/notify.out" 2>/dev/null && break; sleep 0.05; done
 NOTIFY_SOCKET=$T/notify.sock start_daemon_token_only "$R"
-for _ in $(seq 1 60); do grep -q "READY=1" "$T/notify.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q "STATUS=Serving" "$T/notify.out" 2>/dev/null && break; sleep 0.05; done
 check "STATUS= says token-only" grep -q "STATUS=Serving on 127.0.0.1:$PORT (token-only)" "$T/notify.out"
 stop_daemon
-wait "$NL" || true
+kill "$NL" 2>/dev/null || true
+wait "$NL" 2>/dev/null || true
 finish
