@@ -75,7 +75,8 @@ struct join_opts {
 	uint64_t uses;
 	bool uses_set; /* --uses given; else a printed join command's token is single-use */
 	bool curl;
-	bool json; /* -o json */
+	bool json;	/* -o json */
+	bool key_given; /* a certificate key was given (not the placeholder) */
 	const char *sock;
 };
 
@@ -112,13 +113,14 @@ static int join_server(const struct join_opts *o, const char *listen, char *serv
 
 /* The certificate key as the command will carry it: --certificate-key's or
  * PKISHARE_CERTIFICATE_KEY's, else a placeholder (said on stderr). An exit status. */
-static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
+static int join_key(struct join_opts *o, uint8_t *key, char *hex)
 {
 	bool given = false;
 	int r = cli_key_take(o->key_arg, key, &given);
 	if (r != EXIT_OK)
 		return r;
 	if (given) {
+		o->key_given = true;
 		key_format(key, hex);
 		return EXIT_OK;
 	}
@@ -127,6 +129,27 @@ static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
 			"=KEY pkishare print-join-command); put the key that "
 			"'pkishare upload-certs' printed in its place\n");
 	return EXIT_OK;
+}
+
+/* A key given for the command must open the held bundle: a command for another key (an
+ * older upload's) would spend a token and fail on the joining node. Compared by key id
+ * (public), against the held bundle's in the status. An exit status. */
+static int join_key_matches(const struct join_opts *o, json_t *st, const uint8_t *key)
+{
+	char kid[KEY_ID_HEX_LEN + 1];
+	const char *held =
+	    json_string_value(json_object_get(json_object_get(st, API_F_BUNDLE), API_F_KEY_ID));
+	if (!o->key_given || !held)
+		return EXIT_OK;
+	key_id(key, kid);
+	if (strcmp(kid, held) == 0)
+		return EXIT_OK;
+	cli_error("the certificate key given (key id %s) is not the one the held bundle is "
+		  "sealed with (key id %s, see 'pkishare status'): a joining node could not "
+		  "open it; pass the key the last 'pkishare upload-certs' printed, or run "
+		  "upload-certs again with this key; no token was created",
+		  kid, held);
+	return EXIT_ROTATED;
 }
 
 /* The commands a joining node runs. No secret is ever an argument of a program they
@@ -180,7 +203,7 @@ static void join_token_say(const struct join_opts *o, uint64_t uses)
 }
 
 /* Plan (the server, the pin, the key), act (a new token), print the command. */
-static int print_join(const struct join_opts *o)
+static int print_join(struct join_opts *o)
 {
 	int r;
 	_cleanup_(json_decrefp) json_t *st = admin_status(o->sock, &r);
@@ -206,6 +229,8 @@ static int print_join(const struct join_opts *o)
 	/* A printed command is pasted on one node: its token enrolls one, unless asked. */
 	uint64_t uses = o->uses_set ? o->uses : 1;
 	ex = join_key(o, key, hex);
+	if (ex == EXIT_OK)
+		ex = join_key_matches(o, st, key);
 	if (ex == EXIT_OK)
 		ex = create_token(o->sock, o->ttl, uses, token);
 	if (ex == EXIT_OK) {
@@ -309,7 +334,7 @@ static const char token_delete_usage[] =
     "Usage: pkishare token delete ID [--admin-socket PATH]\n"
     "Delete a join token now (ID: the 6 characters before the dot).\n";
 
-static int token_create(const struct join_opts *o, bool print_cmd, int rest)
+static int token_create(struct join_opts *o, bool print_cmd, int rest)
 {
 	if (rest != 0) {
 		cli_error("token create takes no arguments");
