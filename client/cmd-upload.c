@@ -559,7 +559,7 @@ static int status_parse(int argc, char **argv, const char **ret_sock, bool *ret_
 			}
 			as_json = true;
 		} else if (c == 'h') {
-			puts("Usage: pkishare status [-o json] [--admin-socket PATH]\n"
+			puts("Usage: pkishare status [-o|--output json] [--admin-socket PATH]\n"
 			     "Show what pkishared holds (ids and times, never a secret).");
 			return 0;
 		} else {
