@@ -268,11 +268,15 @@ static void join_usage(FILE *f)
 	    "                     --server HOST[:PORT] [--server HOST[:PORT]]...\n"
 	    "                     --ca-cert-hash sha256:HEX [--certificate-key -|KEY]\n"
 	    "                     (--cert FILE --key FILE | [--token TOKEN] [--node-name N])\n"
-	    "                     [--pki-dir DIR] [--dry-run] [--force]\n" NODECERTS_USAGE
+	    "                     [--pki-dir DIR] [--dry-run] [--force]\n"
+	    "                     [--external-etcd-ca F --external-etcd-cert F\n"
+	    "                      --external-etcd-key F]\n" NODECERTS_USAGE
 	    "  kubeadm's names are taken too: --discovery-token-ca-cert-hash for --ca-cert-hash;\n"
 	    "  --control-plane (always implied); the port defaults to 9443 (pkishared's)\n"
 	    "Fetch the sealed PKI from pkishared over mutual TLS, open it and install it; with\n"
 	    "--advertise-address also make this node's own certificates as kubeadm would.\n"
+	    "The --external-etcd-* flags say where a bundle's external etcd files go (else the\n"
+	    "cluster profile's paths).\n"
 	    "Everything is checked before the fetch; --dry-run fetches nothing and writes\n"
 	    "nothing; the shared PKI and the node certificates go in in one atomic step.\n"
 	    "The key and the token in the environment (wiped from it once read), or the key on\n"

@@ -75,7 +75,9 @@ struct join_opts {
 	uint64_t uses;
 	bool uses_set; /* --uses given; else a printed join command's token is single-use */
 	bool curl;
-	bool json; /* -o json */
+	enum { OUT_TEXT, OUT_JSON, OUT_YAML } output; /* -o json|yaml */
+	bool output_set;
+	bool key_given; /* a certificate key was given (not the placeholder) */
 	const char *sock;
 };
 
@@ -112,13 +114,14 @@ static int join_server(const struct join_opts *o, const char *listen, char *serv
 
 /* The certificate key as the command will carry it: --certificate-key's or
  * PKISHARE_CERTIFICATE_KEY's, else a placeholder (said on stderr). An exit status. */
-static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
+static int join_key(struct join_opts *o, uint8_t *key, char *hex)
 {
 	bool given = false;
 	int r = cli_key_take(o->key_arg, key, &given);
 	if (r != EXIT_OK)
 		return r;
 	if (given) {
+		o->key_given = true;
 		key_format(key, hex);
 		return EXIT_OK;
 	}
@@ -127,6 +130,27 @@ static int join_key(const struct join_opts *o, uint8_t *key, char *hex)
 			"=KEY pkishare print-join-command); put the key that "
 			"'pkishare upload-certs' printed in its place\n");
 	return EXIT_OK;
+}
+
+/* A key given for the command must open the held bundle: a command for another key (an
+ * older upload's) would spend a token and fail on the joining node. Compared by key id
+ * (public), against the held bundle's in the status. An exit status. */
+static int join_key_matches(const struct join_opts *o, json_t *st, const uint8_t *key)
+{
+	char kid[KEY_ID_HEX_LEN + 1];
+	const char *held =
+	    json_string_value(json_object_get(json_object_get(st, API_F_BUNDLE), API_F_KEY_ID));
+	if (!o->key_given || !held)
+		return EXIT_OK;
+	key_id(key, kid);
+	if (strcmp(kid, held) == 0)
+		return EXIT_OK;
+	cli_error("the certificate key given (key id %s) is not the one the held bundle is "
+		  "sealed with (key id %s, see 'pkishare status'): a joining node could not "
+		  "open it; pass the key the last 'pkishare upload-certs' printed, or run "
+		  "upload-certs again with this key; no token was created",
+		  kid, held);
+	return EXIT_ROTATED;
 }
 
 /* The commands a joining node runs. No secret is ever an argument of a program they
@@ -180,7 +204,7 @@ static void join_token_say(const struct join_opts *o, uint64_t uses)
 }
 
 /* Plan (the server, the pin, the key), act (a new token), print the command. */
-static int print_join(const struct join_opts *o)
+static int print_join(struct join_opts *o)
 {
 	int r;
 	_cleanup_(json_decrefp) json_t *st = admin_status(o->sock, &r);
@@ -207,6 +231,8 @@ static int print_join(const struct join_opts *o)
 	uint64_t uses = o->uses_set ? o->uses : 1;
 	ex = join_key(o, key, hex);
 	if (ex == EXIT_OK)
+		ex = join_key_matches(o, st, key);
+	if (ex == EXIT_OK)
 		ex = create_token(o->sock, o->ttl, uses, token);
 	if (ex == EXIT_OK) {
 		join_print(o, server, token, pin, pinned, hex);
@@ -220,7 +246,7 @@ static int print_join(const struct join_opts *o)
 static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *print_cmd,
 			   const char *usage)
 {
-	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK, O_DESC };
+	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK };
 	static const struct option opts[] = {
 	    {"ttl", required_argument, NULL, O_TTL},
 	    {"uses", required_argument, NULL, O_USES},
@@ -229,6 +255,7 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	    {"server", required_argument, NULL, O_SERVER},
 	    {"curl", no_argument, NULL, O_CURL},
 	    {"admin-socket", required_argument, NULL, O_SOCK},
+	    {"output", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -239,11 +266,12 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (strcmp(optarg, "json") != 0) {
-				cli_error("-o takes only json");
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "yaml") != 0) {
+				cli_error("-o takes json or yaml, not '%s'", optarg);
 				return -EINVAL;
 			}
-			o->json = true;
+			o->output = strcmp(optarg, "json") ? OUT_YAML : OUT_JSON;
+			o->output_set = true;
 			break;
 		case O_TTL:
 			if (duration_parse(optarg, &o->ttl) < 0) {
@@ -291,11 +319,13 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"         \
 	"                             [--certificate-key -|KEY] [--server HOST[:PORT]] "           \
 	"[--curl]]\n"                                                                              \
-	"                             [--admin-socket PATH]\n"                                     \
+	"                             [-o json|yaml] [--admin-socket PATH]\n"                      \
 	"A token has no use limit unless --uses N; with --print-join-command it enrolls one\n"     \
-	"node unless --uses says otherwise, and the key comes from " CLI_ENV_KEY ".\n"
-#define TOKEN_LIST_USAGE "       pkishare token list [-o json] [--admin-socket PATH]\n"
-#define TOKEN_DELETE_USAGE "       pkishare token delete ID [--admin-socket PATH]\n"
+	"node unless --uses says otherwise, and the key comes from " CLI_ENV_KEY ".\n"             \
+	"-o json|yaml: the token with its id, expiry and uses left (null: no limit).\n"
+#define TOKEN_LIST_USAGE "       pkishare token list [-o json|yaml] [--admin-socket PATH]\n"
+#define TOKEN_DELETE_USAGE                                                                         \
+	"       pkishare token delete TOKEN|ID [TOKEN|ID...] [--admin-socket PATH]\n"
 #define TOKEN_ABOUT                                                                                \
 	"Join tokens let a node without a client certificate enroll (POST /v1/enroll).\n"          \
 	"DURATION in Go's form, as kubeadm takes it: 90s, 15m, 24h, 1h30m0s, 1.5h.\n"
@@ -303,16 +333,24 @@ static const char token_usage[] =
     TOKEN_CREATE_USAGE TOKEN_LIST_USAGE TOKEN_DELETE_USAGE TOKEN_ABOUT;
 static const char token_create_usage[] = TOKEN_CREATE_USAGE TOKEN_ABOUT;
 static const char token_list_usage[] =
-    "Usage: pkishare token list [-o json] [--admin-socket PATH]\n"
+    "Usage: pkishare token list [-o json|yaml] [--admin-socket PATH]\n"
     "List the join tokens pkishared holds: id, expiry, uses left and used.\n";
 static const char token_delete_usage[] =
-    "Usage: pkishare token delete ID [--admin-socket PATH]\n"
-    "Delete a join token now (ID: the 6 characters before the dot).\n";
+    "Usage: pkishare token delete TOKEN|ID [TOKEN|ID...] [--admin-socket PATH]\n"
+    "Delete join tokens now, given whole (abcdef.0123456789abcdef, as kubeadm takes them)\n"
+    "or by id (the 6 characters before the dot); only the id is sent.\n";
 
-static int token_create(const struct join_opts *o, bool print_cmd, int rest)
+static void token_output(json_t *j, bool yaml);
+
+static int token_create(struct join_opts *o, bool print_cmd, int rest)
 {
 	if (rest != 0) {
 		cli_error("token create takes no arguments");
+		return EXIT_USAGE;
+	}
+	if (print_cmd && o->output_set) {
+		cli_error("-o prints a token, not a join command; drop -o or "
+			  "--print-join-command (no token was created)");
 		return EXIT_USAGE;
 	}
 	if (print_cmd)
@@ -320,28 +358,133 @@ static int token_create(const struct join_opts *o, bool print_cmd, int rest)
 	_cleanup_(secret_mem_freep) char *token = secret_mem(TOKEN_LEN + 1);
 	if (!token)
 		return EXIT_FAIL;
+	int64_t now = time_now();
 	int ex = create_token(o->sock, o->ttl, o->uses, token);
-	if (ex == EXIT_OK)
+	if (ex != EXIT_OK)
+		return ex;
+	if (o->output == OUT_TEXT) {
 		puts(token);
-	return ex;
+		return EXIT_OK;
+	}
+	char id[TOKEN_ID_LEN + 1] = "", at[RFC3339_LEN];
+	memcpy(id, token, TOKEN_ID_LEN);
+	time_format(now + o->ttl, at);
+	/* The token is printed once, as without -o; jansson's copies are wiped (its
+	 * allocator is secret_json's). */
+	_cleanup_(json_decrefp) json_t *j = json_pack(
+	    "{s:s, s:s, s:s, s:o}", API_F_TOKEN, token, API_F_ID, id, API_F_EXPIRES_AT, at,
+	    API_F_USES_LEFT, o->uses ? json_integer((json_int_t)o->uses) : json_null());
+	if (!j)
+		return EXIT_FAIL;
+	token_output(j, o->output == OUT_YAML);
+	return EXIT_OK;
 }
 
+/* The token id of an argument: a whole token (its secret is never kept or shown) or an
+ * id. into id (TOKEN_ID_LEN + 1); false if it is neither. */
+static bool delete_arg_id(const char *arg, char id[TOKEN_ID_LEN + 1])
+{
+	const char *dot = strchr(arg, '.');
+	if (!dot) {
+		if (!token_id_valid(arg))
+			return false;
+		str_copy(id, TOKEN_ID_LEN + 1, arg);
+		return true;
+	}
+	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
+	return secret && token_parse(arg, id, secret, NULL) == 0;
+}
+
+/* Every argument checked before any is deleted: a typo deletes nothing. */
 static int token_delete(const struct join_opts *o, char **args, int rest)
 {
-	if (rest != 1 || !token_id_valid(args[0])) {
-		cli_error("token delete takes one token id (the 6 characters before the dot)");
+	if (o->output_set) {
+		cli_error("token delete takes no -o; nothing was deleted");
 		return EXIT_USAGE;
 	}
-	char path[64];
-	snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", args[0]);
-	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(o->sock, "DELETE", path, NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(o->sock, r);
-	if (resp.status != 200)
-		return report("token delete", &resp);
-	printf("[token] Deleted token %s\n", args[0]);
+	if (rest < 1) {
+		cli_error(
+		    "token delete needs the tokens to delete, whole (abcdef.0123456789abcdef) "
+		    "or by id (the 6 characters before the dot)");
+		return EXIT_USAGE;
+	}
+	_cleanup_(freep) char(*ids)[TOKEN_ID_LEN + 1] = calloc((size_t)rest, sizeof(*ids));
+	if (!ids)
+		return EXIT_FAIL;
+	for (int i = 0; i < rest; i++)
+		if (!delete_arg_id(args[i], ids[i])) {
+			/* Never echoed: it may be a whole token with a typo. */
+			cli_error("argument %d of token delete is neither a token "
+				  "(abcdef.0123456789abcdef) nor a token id (6 characters of a-z "
+				  "and 0-9); nothing was deleted",
+				  i + 1);
+			return EXIT_USAGE;
+		}
+	for (int i = 0; i < rest; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", ids[i]);
+		_cleanup_(http_response_done) struct http_response resp = {0};
+		int r = admin_request(o->sock, "DELETE", path, NULL, &resp);
+		if (r < 0)
+			return cli_admin_unreachable(o->sock, r);
+		if (resp.status != 200) {
+			int ex = report("token delete", &resp);
+			fprintf(stderr, "pkishare: token %s was not deleted%s\n", ids[i],
+				i + 1 < rest ? ", nor the tokens after it" : "");
+			return ex;
+		}
+		printf("[token] Deleted token %s\n", ids[i]);
+	}
 	return EXIT_OK;
+}
+
+/* A JSON value as YAML, block style (kubeadm's -o yaml): objects and arrays of scalars
+ * or objects; strings double-quoted as JSON quotes them (valid YAML). */
+static void yaml_print(json_t *v, int indent, bool in_list)
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+	bool first = true;
+	if (json_is_array(v)) {
+		if (json_array_size(v) == 0)
+			puts("[]");
+		json_array_foreach (v, i, e) {
+			printf("%*s- ", indent, "");
+			yaml_print(e, indent + 2, true);
+		}
+		return;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach (v, key, e) {
+			printf("%*s%s:", (in_list && first) ? 0 : indent, "", key);
+			first = false;
+			if (json_is_object(e) || json_is_array(e)) {
+				putchar('\n');
+				yaml_print(e, indent + 2, false);
+			} else {
+				putchar(' ');
+				yaml_print(e, 0, false);
+			}
+		}
+		return;
+	}
+	char *text = json_dumps(v, JSON_ENCODE_ANY);
+	puts(text ? text : "null");
+	secret_json_free(text);
+}
+
+/* -o json or -o yaml. */
+static void token_output(json_t *j, bool yaml)
+{
+	if (yaml) {
+		yaml_print(j, 0, false);
+		return;
+	}
+	char *text = json_dumps(j, JSON_INDENT(2));
+	if (text)
+		puts(text);
+	secret_json_free(text);
 }
 
 static void token_list_print(const struct secret *body)
@@ -352,10 +495,10 @@ static void token_list_print(const struct secret *body)
 	json_t *t;
 	printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
 	json_array_foreach (l, i, t) {
-		json_int_t left = json_integer_value(json_object_get(t, API_F_USES_LEFT));
-		char lb[24] = "unlimited";
-		if (left)
-			snprintf(lb, sizeof(lb), "%lld", (long long)left);
+		json_t *left = json_object_get(t, API_F_USES_LEFT);
+		char lb[24] = "unlimited"; /* null; 0 from a daemon older than this client */
+		if (json_integer_value(left))
+			snprintf(lb, sizeof(lb), "%lld", (long long)json_integer_value(left));
 		printf("%-8s %-22s %-10s %lld\n", json_string_value(json_object_get(t, API_F_ID)),
 		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), lb,
 		       (long long)json_integer_value(json_object_get(t, API_F_USED)));
@@ -365,7 +508,7 @@ static void token_list_print(const struct secret *body)
 static int token_list(const struct join_opts *o, int rest)
 {
 	if (rest != 0) {
-		cli_error("token list takes only -o json");
+		cli_error("token list takes no arguments (only -o json|yaml)");
 		return EXIT_USAGE;
 	}
 	_cleanup_(http_response_done) struct http_response resp = {0};
@@ -374,10 +517,19 @@ static int token_list(const struct join_opts *o, int rest)
 		return cli_admin_unreachable(o->sock, r);
 	if (resp.status != 200)
 		return report("token list", &resp);
-	if (o->json)
+	if (o->output == OUT_JSON) {
 		fwrite(resp.body->data, 1, resp.body->len, stdout);
-	else
+	} else if (o->output == OUT_YAML) {
+		_cleanup_(json_decrefp) json_t *l =
+		    json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+		if (!l) {
+			cli_error("pkishared's token list is not JSON");
+			return EXIT_FAIL;
+		}
+		token_output(l, true);
+	} else {
 		token_list_print(resp.body);
+	}
 	return EXIT_OK;
 }
 

@@ -259,14 +259,25 @@ static int upload_profile(struct upload_opts *o)
 }
 
 /* The certificate key: --certificate-key's or PKISHARE_CERTIFICATE_KEY's (said, since a
- * variable left over from a join would otherwise pass unnoticed), else a new one. An exit
- * status. */
-static int upload_key(char *key_arg, uint8_t *key)
+ * variable left over from a join would otherwise pass unnoticed), else a new one, unless
+ * its print is skipped: a fresh key nobody is shown would seal a bundle nobody can open,
+ * and the upload would replace the bundle the joiners' key opens. An exit status. */
+static int upload_key(char *key_arg, bool skip_print, uint8_t *key)
 {
 	bool given = false;
 	int ex = cli_key_take(key_arg, key, &given);
 	if (ex != EXIT_OK)
 		return ex;
+	if (!given && skip_print) {
+		cli_error(
+		    "--skip-certificate-key-print without a key of your own would seal the "
+		    "bundle under a fresh key nobody is shown, and replace the held bundle "
+		    "with one nobody can open; pass the key you will give joiners (a fresh one: "
+		    "'pkishare certificate-key' makes it; in " CLI_ENV_KEY
+		    " or with --certificate-key -), or drop --skip-certificate-key-print; "
+		    "nothing was uploaded");
+		return EXIT_USAGE;
+	}
 	if (!given)
 		key_generate(key);
 	else if (!key_arg)
@@ -439,7 +450,7 @@ int verb_upload_certs(int argc, char **argv)
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
 	if (!key || !hex)
 		return EXIT_FAIL;
-	ex = upload_key(o.key_arg, key);
+	ex = upload_key(o.key_arg, o.skip_print, key);
 	if (ex != EXIT_OK)
 		return ex;
 	_cleanup_(upload_bundle_done) struct upload_bundle b = {0};
@@ -548,7 +559,7 @@ static int status_parse(int argc, char **argv, const char **ret_sock, bool *ret_
 			}
 			as_json = true;
 		} else if (c == 'h') {
-			puts("Usage: pkishare status [-o json] [--admin-socket PATH]\n"
+			puts("Usage: pkishare status [-o|--output json] [--admin-socket PATH]\n"
 			     "Show what pkishared holds (ids and times, never a secret).");
 			return 0;
 		} else {

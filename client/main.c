@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 #include "error.h"
 #include "key.h"
 #include "util.h"
+
+/* The longest verb name compared for "did you mean" (longer input: no suggestion). */
+#define VERB_NAME_MAX 32
 
 void cli_error(const char *fmt, ...)
 {
@@ -233,6 +237,32 @@ static int verb_version(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Levenshtein distance of a and b (short: verb names), for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > VERB_NAME_MAX || lb > VERB_NAME_MAX)
+		return SIZE_MAX;
+	size_t row[VERB_NAME_MAX + 1];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: pkishare VERB [OPTIONS]\n"
@@ -260,16 +290,66 @@ static void usage(FILE *f)
 	      "Interoperating with kubeadm:\n"
 	      "  export              write a kubeadm-certs Secret from a PKI directory\n"
 	      "\n"
-	      "Run 'pkishare VERB --help' for a verb's options; see pkishare(1).\n",
+	      "Run 'pkishare help VERB' (or 'pkishare VERB --help') for a verb's options; see\n"
+	      "pkishare(1).\n",
 	      f);
+}
+
+struct verb {
+	const char *name;
+	int (*fn)(int, char **);
+};
+
+/* An unknown verb, said with the closest known one (kubectl's "did you mean"). Never
+ * echoed raw: it reaches a terminal. */
+static int unknown_verb(const struct verb *verbs, size_t n, const char *given)
+{
+	char shown[VERB_NAME_MAX + 1];
+	str_copy(shown, sizeof(shown), given);
+	cli_sanitize(shown);
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(given, verbs[i].name);
+		if (verbs[i].name[0] != '-' && d < best_d) {
+			best_d = d;
+			best = verbs[i].name;
+		}
+	}
+	/* Close enough to be a typo: at most 2 edits (a swap is 2), fewer than the word. */
+	if (best && best_d <= 2 && best_d < strlen(given))
+		cli_error("unknown verb '%s'; did you mean '%s'? run 'pkishare --help' for the "
+			  "list",
+			  shown, best);
+	else
+		cli_error("unknown verb '%s'; run 'pkishare --help' for the list", shown);
+	return EXIT_USAGE;
+}
+
+/* pkishare help VERB [SUB]: VERB's own help, as 'pkishare VERB [SUB] --help'. */
+static int verb_help(const struct verb *verbs, size_t n, int argc, char **argv)
+{
+	if (argc < 3) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 4) {
+		cli_error("help takes a verb and, for pki and token, a subcommand");
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[2], verbs[i].name) == 0) {
+			char help[] = "--help";
+			char *args[] = {argv[2], argc == 4 ? argv[3] : help,
+					argc == 4 ? help : NULL, NULL};
+			return verbs[i].fn(argc == 4 ? 3 : 2, args);
+		}
+	return unknown_verb(verbs, n, argv[2]);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} verbs[] = {
+	static const struct verb verbs[] = {
 	    {"certificate-key", verb_certificate_key},
 	    {"pki", verb_pki},
 	    {"upload-certs", verb_upload_certs},
@@ -308,13 +388,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return EXIT_OK;
 	}
+	if (!strcmp(argv[1], "help"))
+		return verb_help(verbs, ELEMENTSOF(verbs), argc, argv);
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].fn(argc - 1, argv + 1);
-	cli_error("unknown verb '%s'; run 'pkishare --help' for the list", argv[1]);
-	return EXIT_USAGE;
+	return unknown_verb(verbs, ELEMENTSOF(verbs), argv[1]);
 }

@@ -5,7 +5,7 @@
 _pkishare() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local verbs="pki upload-certs delete-certs reload status certificate-key token
-		print-join-command join decrypt export"
+		print-join-command join decrypt export help version"
 	# The printed commands start with the secrets' variables
 	# (PKISHARE_CERTIFICATE_KEY=... pkishare join ...): the command is the first word
 	# that is not an assignment.
@@ -14,6 +14,12 @@ _pkishare() {
 		c=$((c + 1))
 	done
 	local cmd=${COMP_WORDS[c]} verb=${COMP_WORDS[c + 1]:-} sub= subs=
+	# pkishare help VERB [SUB]: the verbs, then the verb's subcommands.
+	if [ "$verb" = help ]; then
+		[ "$COMP_CWORD" -eq $((c + 2)) ] &&
+			mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
+		return
+	fi
 	if [ "$COMP_CWORD" -eq $((c + 1)) ]; then
 		mapfile -t COMPREPLY < <(compgen -W "$verbs --help --version" -- "$cur")
 		return
@@ -50,8 +56,10 @@ _pkishare() {
 		mapfile -t COMPREPLY < <(compgen -W "native kubeadm-secret" -- "$cur")
 		return
 		;;
-	-o)
-		mapfile -t COMPREPLY < <(compgen -W "json" -- "$cur")
+	-o | --output)
+		local formats=json
+		[ "$verb" = token ] && formats="json yaml"
+		mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
 		return
 		;;
 	--certificate-key)

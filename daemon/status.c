@@ -34,10 +34,13 @@ json_t *status_tokens_json(const struct store_view *v)
 	for (size_t i = 0; list && i < v->n_tokens; i++) {
 		const struct store_token_view *t = &v->tokens[i];
 		time_format(t->expires_at, at);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", API_F_ID, t->id,
-						      API_F_EXPIRES_AT, at, API_F_USES_LEFT,
-						      (json_int_t)t->uses_left, API_F_USED,
-						      (json_int_t)t->used));
+		/* No use limit is null, not 0: 0 would read as "none left". */
+		json_array_append_new(
+		    list,
+		    json_pack("{s:s, s:s, s:o, s:I}", API_F_ID, t->id, API_F_EXPIRES_AT, at,
+			      API_F_USES_LEFT,
+			      t->uses_left ? json_integer((json_int_t)t->uses_left) : json_null(),
+			      API_F_USED, (json_int_t)t->used));
 	}
 	return list ? list : json_array();
 }

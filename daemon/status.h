@@ -8,7 +8,7 @@
 
 /* The held bundle's public description with every fetch so far. */
 json_t *status_bundle_json(const struct store_bundle_view *b);
-/* The join tokens: id, expiresAt, usesLeft, used (never a hash). */
+/* The join tokens: id, expiresAt, usesLeft (null: no limit), used (never a hash). */
 json_t *status_tokens_json(const struct store_view *v);
 /* The whole store: bundle (or null), previous (or null), tokens, state (or null). */
 json_t *status_json(const struct store_view *v);

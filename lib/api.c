@@ -85,6 +85,7 @@ const char *const api_fields[] = {
     API_F_SECRET_HASH,
     API_F_STATE,
     API_F_STATUS,
+    API_F_TOKEN,
     API_F_TOKENS,
     API_F_TOKEN_ONLY,
     API_F_TTL_SECONDS,

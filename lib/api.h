@@ -57,6 +57,7 @@
 #define API_F_SECRET_HASH "secretHash"
 #define API_F_STATE "state"
 #define API_F_STATUS "status"
+#define API_F_TOKEN "token"
 #define API_F_TOKENS "tokens"
 #define API_F_TOKEN_ONLY "tokenOnly"
 #define API_F_TTL_SECONDS "ttlSeconds"

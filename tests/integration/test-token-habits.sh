@@ -1,0 +1,62 @@
+#!/bin/bash
+# kubeadm's token habits, from the operator's side (issue 30, P17): token delete takes the
+# whole token (only its id is sent, the secret never shown) and several at once, a typo
+# deletes nothing; token create -o json|yaml is honoured; usesLeft says "no limit" as
+# null, never as 0.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/c1
+make_pki "$R"
+start_daemon "$R"
+ids() { "$PKISHARE" token list -o json | python3 -c 'import json,sys; print(" ".join(sorted(t["id"] for t in json.load(sys.stdin))))'; }
+
+T1=$("$PKISHARE" token create)
+T2=$("$PKISHARE" token create --uses 2)
+T3=$("$PKISHARE" token create)
+S1=${T1#*.}
+
+# -o json: the token, its id, expiry and uses left (null: no limit); -o yaml the same.
+expect_exit 0 "token create -o json" "$PKISHARE" token create -o json
+check "token create -o json is JSON with the token" python3 -c '
+import json,sys,re; j=json.load(open(sys.argv[1]))
+assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", j["token"]) and j["id"] == j["token"][:6]
+assert j["usesLeft"] is None and j["expiresAt"]' "$T/last.out"
+J=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$T/last.out" || true)
+expect_exit 0 "token create --uses 3 -o yaml" "$PKISHARE" token create --uses 3 --output yaml
+check "token create -o yaml is YAML with the token and its uses" bash -c "grep -q '^token: \"[a-z0-9]\{6\}\.[a-z0-9]\{16\}\"$' '$T/last.out' && grep -q '^usesLeft: 3$' '$T/last.out'"
+Y=$(sed -n 's/^id: "\(.*\)"$/\1/p' "$T/last.out")
+expect_exit 2 "token create -o xml is refused" "$PKISHARE" token create -o xml
+check "the refusal names the formats" err_has "json or yaml"
+expect_exit 2 "token create -o json --print-join-command is refused" "$PKISHARE" token create -o json --print-join-command
+
+# usesLeft: null for no limit, the number otherwise; the table still says unlimited.
+check "token list -o json: no limit is null, a limit its number" python3 -c '
+import json,subprocess,sys
+l={t["id"]: t["usesLeft"] for t in json.loads(subprocess.check_output([sys.argv[1],"token","list","-o","json"]))}
+assert l[sys.argv[2]] is None and l[sys.argv[3]] == 2, l' "$PKISHARE" "${T1%%.*}" "${T2%%.*}"
+"$PKISHARE" token list -o yaml >"$T/list.yaml"
+check "token list -o yaml lists every token" bash -c "[ \$(grep -c '^- id: ' '$T/list.yaml') = 5 ]"
+check "token list -o yaml: no limit is null" grep -q "usesLeft: null" "$T/list.yaml"
+"$PKISHARE" token list >"$T/list.txt"
+check "token list: no limit reads unlimited" grep -q "^${T1%%.*} .* unlimited " "$T/list.txt"
+
+# A typo among several deletes nothing, and the typo is never echoed (it may be a secret).
+before=$(ids)
+expect_exit 2 "token delete with a malformed argument among good ones" \
+	"$PKISHARE" token delete "$T1" "${T2%%.*}x.notasecret"
+check "nothing was deleted" test "$(ids)" = "$before"
+check "the malformed argument is not echoed" bash -c "! grep -q notasecret '$T/last.err'"
+check "the refusal says what a token looks like" err_has "abcdef.0123456789abcdef"
+
+# The whole token and an id, at once.
+expect_exit 0 "token delete TOKEN ID (kubeadm's form, several at once)" \
+	"$PKISHARE" token delete "$T1" "${T2%%.*}"
+check "both were deleted" bash -c "! ids=\$('$PKISHARE' token list) || ! echo \"\$ids\" | grep -q -e '^${T1%%.*} ' -e '^${T2%%.*} '"
+check "the others are kept" bash -c "'$PKISHARE' token list | grep -q '^${T3%%.*} '"
+check "the secret is never printed" bash -c "! grep -q '$S1' '$T/last.out' '$T/last.err'"
+check "the secret is never logged" bash -c "! grep -q '$S1' '$DAEMON_LOG'"
+expect_exit 0 "token delete of the -o tokens" "$PKISHARE" token delete "$J" "$Y" "${T3%%.*}"
+check "no token is left" test -z "$(ids)"
+expect_exit 6 "token delete of a token already deleted" "$PKISHARE" token delete "$T1"
+check "the refusal says it was not deleted" err_has "not deleted"
+finish
