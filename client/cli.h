@@ -34,7 +34,7 @@ enum {
 	EXIT_FORBIDDEN = 7, /* the server refused our identity */
 	EXIT_AUTH = 8,	    /* authentication of the bundle failed: wrong key or tampering */
 	EXIT_PIN = 9,	    /* the server is not the pinned cluster */
-	EXIT_EXISTS = 10,   /* target holds different files; --force not given */
+	EXIT_EXISTS = 10,   /* target holds different files or a readable key; no --force */
 	EXIT_UNREACHABLE = 11, /* no server could be reached */
 };
 
