@@ -159,6 +159,10 @@ chown nobody "$T/xe/client-key.pem"; chmod 666 "$T/xe/client-key.pem"
 expect_exit 1 "another user's 0666 external key file: refused" "$PKISHARE" decrypt --format kubeadm-secret \
 	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
 check "... naming it, not another destination, 'nothing was written' once" bash -c "grep -q 'cannot install external-etcd.key at $T/xe/client-key.pem' '$T/last.err' && ! grep -q 'external-etcd-ca.crt' '$T/last.err' && [ \$(grep -o 'nothing was written' '$T/last.err' | wc -l) = 1 ]"
+rm -f "$T/xe/client-key.pem"; mkfifo "$T/xe/client-key.pem"; chown nobody "$T/xe/client-key.pem"
+expect_exit 1 "another user's FIFO where the external key goes: refused" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... naming it, 'nothing was written' once" bash -c "grep -q 'cannot install external-etcd.key at $T/xe/client-key.pem' '$T/last.err' && ! grep -q 'external-etcd-ca.crt' '$T/last.err' && [ \$(grep -o 'nothing was written' '$T/last.err' | wc -l) = 1 ]"
 rm -f "$T/xe/client-key.pem"
 mkdir -p "$T/g/pki" "$T/elsewhere"; ln -s "$T/elsewhere" "$T/g/pki/etcd"
 expect_exit 1 "an etcd/ symlink in the target: the real run refuses" join_to "$T/g/pki"
