@@ -34,7 +34,7 @@ enum {
 	EXIT_FORBIDDEN = 7, /* the server refused our identity */
 	EXIT_AUTH = 8,	    /* authentication of the bundle failed: wrong key or tampering */
 	EXIT_PIN = 9,	    /* the server is not the pinned cluster */
-	EXIT_EXISTS = 10,   /* target holds different files; --force not given */
+	EXIT_EXISTS = 10,   /* target holds different files or a readable key; no --force */
 	EXIT_UNREACHABLE = 11, /* no server could be reached */
 };
 
@@ -130,9 +130,11 @@ void external_split(struct pki_set *set, struct secret *ext[EXT_ETCD_COUNT]);
 /* Before anything is fetched or written: the external etcd destinations are three
  * different files, none inside pki_dir (which the install replaces). from_profile[i]
  * (NULL: none) says that paths[i] comes from the cluster profile, not a flag, for the
- * message. An exit status. */
+ * message. Without PKIDIR_FORCE in flags, an existing key file (paths[EXT_ETCD_KEY])
+ * readable by group or others is refused too. An exit status. */
 int external_paths_check(const char *const paths[EXT_ETCD_COUNT],
-			 const bool from_profile[EXT_ETCD_COUNT], const char *pki_dir);
+			 const bool from_profile[EXT_ETCD_COUNT], const char *pki_dir,
+			 unsigned flags);
 int external_install(struct secret *const ext[EXT_ETCD_COUNT],
 		     const char *const paths[EXT_ETCD_COUNT], unsigned flags, const char *tag);
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,

@@ -193,7 +193,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
-	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir);
+	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir, flags);
 	if (ex != EXIT_OK)
 		return ex;
 	if (nc) {
@@ -493,12 +493,13 @@ static int join_parse(int argc, char **argv, struct join_args *a)
 }
 
 /* What is already in dir, checked as the install will check it (symbolic links, files
- * owned by another user), with nothing to install: EXIT_OK or said and the exit status. */
-static int target_files_check(const char *dir)
+ * owned by another user, a key file readable by others unless --force), with nothing to
+ * install: EXIT_OK or said and the exit status. */
+static int target_files_check(const char *dir, unsigned flags)
 {
 	struct pki_set none = {0};
 	char detail[DETAIL_MAX] = "";
-	int r = pkidir_install(dir, &none, PKIDIR_DRY_RUN, NULL, detail);
+	int r = pkidir_install(dir, &none, PKIDIR_DRY_RUN | (flags & PKIDIR_FORCE), NULL, detail);
 	if (r < 0) {
 		cli_error("cannot install into %s: %s (%s); %s was left as it was, nothing was "
 			  "fetched",
@@ -619,7 +620,7 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 		printf("[join] %s %d temporary tree(s) an interrupted join left beside %s (%s%s)\n",
 		       dry ? "Dry run: would remove" : "Removed", n, dir, last,
 		       n > 1 ? " and others" : "");
-	ex = target_files_check(dir);
+	ex = target_files_check(dir, flags);
 	if (ex != EXIT_OK)
 		return ex;
 	if (lstat(dir, &st) == 0 && faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) != 0) {
@@ -716,7 +717,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
-	r = external_paths_check(a->ext_paths, NULL, a->pki_dir);
+	r = external_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
 	if (r != EXIT_OK)
 		return r;
 	return target_check(a->pki_dir, p->pin, a->flags);
@@ -783,7 +784,7 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	/* Where the external etcd files will go, as the install will pick them: the
 	 * profile's paths are checked like the flags' before anything is fetched. */
 	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
-	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir);
+	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir, a->flags);
 	if (ex != EXIT_OK)
 		return ex;
 	if (!a->nc.advertise_address)
@@ -1225,7 +1226,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 {
 	char unsafe[DETAIL_MAX];
 
-	int ex = external_paths_check(a->ext_paths, NULL, a->pki_dir);
+	int ex = external_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
 	if (ex != EXIT_OK)
 		return ex;
 	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {

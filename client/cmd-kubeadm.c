@@ -91,7 +91,8 @@ static int say_same_file(const char *const paths[KUBEADM_EXT_COUNT],
 }
 
 int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT],
-			 const bool from_profile[KUBEADM_EXT_COUNT], const char *pki_dir)
+			 const bool from_profile[KUBEADM_EXT_COUNT], const char *pki_dir,
+			 unsigned flags)
 {
 	char resolved[KUBEADM_EXT_COUNT][PATH_MAX], pki[PATH_MAX] = "";
 	bool have_pki = pki_dir && realpath(pki_dir, pki);
@@ -115,6 +116,19 @@ int external_paths_check(const char *const paths[KUBEADM_EXT_COUNT],
 				  "was fetched or written",
 				  ext_flags[i], paths[i], why);
 			return EXIT_FAIL;
+		}
+		/* The install would refuse it only after the fetch, as different contents. */
+		if (i == KUBEADM_EXT_KEY && !(flags & PKIDIR_FORCE) &&
+		    pkidir_key_file_check(paths[i], why) < 0) {
+			cli_error(
+			    "%s%s %s is already there and readable by group or others, but "
+			    "will hold etcd's client private key: chmod 600 %s (and check who "
+			    "could have read it) and run again, or pass --force to replace it "
+			    "with the bundle's key, written 0600; nothing was fetched or written",
+			    from_profile && from_profile[i] ? "the cluster profile's " : "",
+			    from_profile && from_profile[i] ? ext_fields[i] : ext_flags[i],
+			    paths[i], paths[i]);
+			return EXIT_EXISTS;
 		}
 		if (!path_resolve(paths[i], resolved[i], sizeof(resolved[i])))
 			continue; /* a missing directory is refused by the install's own checks */
@@ -148,9 +162,16 @@ int external_install(struct secret *const ext[KUBEADM_EXT_COUNT],
 		}
 		int r = pkidir_install_file(paths[i], ext[i], ext_modes[i], flags, detail);
 		if (r < 0) {
-			cli_error("cannot install %s at %s: %s%s", kubeadm_external_keys[i], detail,
-				  error_message(r),
-				  (flags & PKIDIR_DRY_RUN) ? "; nothing was written" : "");
+			/* The destination, then what was refused on the way (the file itself,
+			 * or the directory it goes into), and "nothing was written" once. */
+			const char *msg = error_message(r);
+			bool other = detail[0] && strcmp(detail, paths[i]) != 0;
+			cli_error("cannot install %s at %s%s%s%s: %s%s", kubeadm_external_keys[i],
+				  paths[i], other ? " (refused: " : "", other ? detail : "",
+				  other ? ")" : "", msg,
+				  (flags & PKIDIR_DRY_RUN) && !strstr(msg, "nothing was written")
+				      ? "; nothing was written"
+				      : "");
 			return cli_exit_for(r);
 		}
 		/* "Installed" only for a file that was written. */

@@ -45,6 +45,7 @@ int cli_exit_for(int err)
 	case PKS_E_PIN_MISMATCH:
 		return EXIT_PIN;
 	case PKS_E_EXISTS:
+	case PKS_E_KEY_MODE:
 		return EXIT_EXISTS;
 	default:
 		return EXIT_FAIL;

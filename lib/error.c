@@ -79,6 +79,11 @@ const char *error_message(int err)
 		return "the way to the target goes through a directory or symbolic link that "
 		       "another user controls, who could choose where the files go; nothing was "
 		       "written: use a path only root and this user control";
+	case PKS_E_KEY_MODE:
+		return "a file already there that holds a private key is readable by group or "
+		       "others, and the install never leaves a key so; nothing was written: "
+		       "chmod 600 it (and check who could have read it) and run again, or pass "
+		       "--force to replace it with the bundle's copy, written 0600";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

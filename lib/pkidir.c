@@ -578,12 +578,30 @@ static bool foreign(const struct stat *st)
 	return st->st_uid != geteuid() || (st->st_mode & 022);
 }
 
+/* An existing file that holds (or will hold) a private key and is readable by group or
+ * others: the install would keep it so (same contents) or refuse it only as different. */
+static bool key_readable(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && (st->st_mode & 077);
+}
+
+/* Is rel one of the shared files that hold a private key (ca.key, sa.key, ...)? Known by
+ * name, so that the plan can check them before the bundle is fetched. */
+static bool shared_key_name(const char *rel)
+{
+	const struct pki_known *k = pki_known_lookup(rel);
+	return k && !k->external && !(k->mode & 077);
+}
+
 /* Refuse a tree that someone else could have planted files in: every directory and file
  * at or under the target must belong to us and be writable by nobody else, and none may be
- * a symlink. Runs before anything is written (and in a dry run), so both find the same
- * problems. */
+ * a symlink; and a shared key file there must be readable by nobody else (unless
+ * PKIDIR_FORCE, which replaces it with a 0600 file when the set carries it). Runs before
+ * anything is written (and in a dry run, and with an empty set before the fetch), so all
+ * find the same problems. */
 struct owned {
 	int depth;
+	bool force;
 	char *detail;
 };
 
@@ -601,6 +619,8 @@ static int owned_entry(int dfd, const char *name, const char *rel, void *arg)
 		r = -PKS_E_SPECIAL; /* could not be carried over by a hard link: say so now */
 	else if (foreign(&st))
 		r = -PKS_E_FOREIGN;
+	else if (!o->force && key_readable(&st) && shared_key_name(rel))
+		r = -PKS_E_KEY_MODE;
 	else if (S_ISDIR(st.st_mode) && o->depth >= INSTALL_MAX_DEPTH)
 		r = -ELOOP;
 	if (r < 0) {
@@ -609,11 +629,11 @@ static int owned_entry(int dfd, const char *name, const char *rel, void *arg)
 	}
 	if (!S_ISDIR(st.st_mode))
 		return 0;
-	struct owned below = {.depth = o->depth + 1, .detail = o->detail};
+	struct owned below = {.depth = o->depth + 1, .force = o->force, .detail = o->detail};
 	return for_each_entry_below(dfd, name, rel, owned_entry, &below);
 }
 
-static int check_owned(int tfd, char *detail)
+static int check_owned(int tfd, unsigned flags, char *detail)
 {
 	struct stat st;
 	if (fstat(tfd, &st) < 0)
@@ -622,7 +642,7 @@ static int check_owned(int tfd, char *detail)
 		set_detail(detail, "the target directory");
 		return -PKS_E_FOREIGN;
 	}
-	struct owned o = {.depth = 0, .detail = detail};
+	struct owned o = {.depth = 0, .force = (flags & PKIDIR_FORCE) != 0, .detail = detail};
 	return for_each_entry(tfd, "", owned_entry, &o);
 }
 
@@ -847,6 +867,12 @@ static int install_locate(struct install *in, const struct pki_set *set, unsigne
 static int install_plan_entry(struct install *in, int tfd, const struct pki_entry *e,
 			      unsigned flags, char *detail)
 {
+	struct stat st;
+	if (!(flags & PKIDIR_FORCE) && fstatat(tfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    key_readable(&st) && pkidir_holds_private_key(e->data)) {
+		set_detail(detail, e->name);
+		return -PKS_E_KEY_MODE;
+	}
 	int r = compare_existing(tfd, e->name, e);
 	if (r == -ENOENT) {
 		in->rep.written++;
@@ -884,7 +910,7 @@ static int install_plan(struct install *in, const struct pki_set *set, unsigned 
 	    openat(in->pfd, in->bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0)
 		return -errno;
-	int r = check_owned(tfd, detail);
+	int r = check_owned(tfd, flags, detail);
 	for (size_t i = 0; r >= 0 && i < set->n; i++)
 		r = install_plan_entry(in, tfd, &set->e[i], flags, detail);
 	return r;
@@ -1078,7 +1104,9 @@ static int install_file_plan(const char *path, const char *pdir, const struct pk
 		return 0;
 	r = S_ISLNK(st.st_mode) ? -PKS_E_SYMLINK
 	    : foreign(&st)	? -PKS_E_FOREIGN
-				: compare_existing(AT_FDCWD, path, e);
+	    : key_readable(&st) && !(flags & PKIDIR_FORCE) && pkidir_holds_private_key(e->data)
+		? -PKS_E_KEY_MODE
+		: compare_existing(AT_FDCWD, path, e);
 	if (r == 1 || (r == 0 && (flags & PKIDIR_FORCE)))
 		return r;
 	set_detail(detail, path);
@@ -1172,4 +1200,13 @@ int pkidir_path_safe(const char *path, char *detail)
 	}
 	close(fd);
 	return 0;
+}
+
+int pkidir_key_file_check(const char *path, char *detail)
+{
+	struct stat st;
+	if (!path || lstat(path, &st) < 0 || !key_readable(&st) || foreign(&st))
+		return 0; /* absent, or refused by the install's own checks (another user's) */
+	set_detail(detail, path);
+	return -PKS_E_KEY_MODE;
 }

@@ -94,8 +94,11 @@ struct pkidir_report {
 };
 
 /* Install set into target: refuse if target or anything inside it is a symlink or a FIFO,
- * socket or device (-PKS_E_SPECIAL), if target is a mount point (-PKS_E_MOUNT), or if a
- * file exists with different contents (unless PKIDIR_FORCE). Builds the complete new
+ * socket or device (-PKS_E_SPECIAL), if target is a mount point (-PKS_E_MOUNT), if a
+ * file exists with different contents (unless PKIDIR_FORCE), or if a shared key file
+ * (ca.key, sa.key, ...; known by name, so an empty set checks them too) or a file the set
+ * writes a private key over is readable by group or others (-PKS_E_KEY_MODE, unless
+ * PKIDIR_FORCE: the set's copy replaces it, 0600). Builds the complete new
  * directory beside target (0700 until it is swapped in), fsyncs it, and swaps it in with
  * one rename, so target holds either its old contents or the new ones, never a mix. Modes
  * come from the entries, directories are 0755. detail names the offending file on
@@ -120,11 +123,21 @@ bool pkidir_holds_private_key(const struct secret *data);
  * So two spellings of one destination compare equal whether or not it exists yet. */
 bool pkidir_path_same(const char *a, const char *b);
 
+/* Is path, which will hold a private key, a file already there that group or others may
+ * read? The install would refuse it (-PKS_E_KEY_MODE) unless PKIDIR_FORCE, which writes the
+ * new key 0600 over it; checked before the fetch, when the key is not known yet. 0 (also
+ * when it is absent, not a regular file, or another user's or writable by others: the
+ * install's own checks refuse those and say why), or
+ * -PKS_E_KEY_MODE with path in detail. */
+int pkidir_key_file_check(const char *path, char *detail);
+
 /* Install one file at an absolute path outside a PKI directory (external etcd files):
  * refuse a symlink, refuse an existing file or directory it goes into that is owned by
  * another user or writable by group or others (-PKS_E_FOREIGN, even when its contents
  * are the same: the rule of pkidir_install), refuse different existing contents without
- * PKIDIR_FORCE, write a temporary file beside it, fsync, rename over. Returns 1 if the
+ * PKIDIR_FORCE, refuse an existing file readable by group or others where a private key
+ * goes (-PKS_E_KEY_MODE, same contents or not) without PKIDIR_FORCE, write a temporary
+ * file beside it, fsync, rename over. Returns 1 if the
  * file was already identical (and kept), 0 if written (or, in a dry run, to be
  * written). */
 int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,

@@ -133,6 +133,37 @@ expect_exit 0 "our own identical external file: kept" "$PKISHARE" decrypt \
 	--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
 check "... reported as kept, not as installed" bash -c "grep -q 'Kept external-etcd-ca.crt at $T/xe/ca.pem: already identical' '$T/last.out' && ! grep -q 'Installed external-etcd-ca.crt' '$T/last.out'"
 check "... the written ones are reported as installed" grep -q "Installed external-etcd.key at $T/xe/client-key.pem" "$T/last.out"
+# A file already where a private key goes, readable by group or others, is refused before
+# anything is written, by --dry-run too, naming the file and the mode, not as "different"
+# (outside review: a 0644 key with the right bytes was refused only after the fetch).
+chmod 644 "$T/xe/client-key.pem"; chmod 640 "$T/xe/pki/sa.key"
+XE_BEFORE=$(tree_sum "$T/xe")
+for dry in "" --dry-run; do
+	expect_exit 10 "an external key file there 0644${dry:+ ($dry)}: refused" "$PKISHARE" decrypt \
+		--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" $dry "$T/ext.json"
+	check "... names it and what to do, once 'nothing ... written'" bash -c "grep -q -- '--external-etcd-key $T/xe/client-key.pem is already there and readable by group or others.*chmod 600' '$T/last.err' && [ \$(grep -o 'nothing was [a-z ]*written' '$T/last.err' | wc -l) = 1 ]"
+	check "... nothing written" [ "$(tree_sum "$T/xe")" = "$XE_BEFORE" ]
+done
+chmod 600 "$T/xe/client-key.pem"
+for dry in "" --dry-run; do
+	expect_exit 10 "sa.key there 0640 in --pki-dir${dry:+ ($dry)}: refused" "$PKISHARE" decrypt \
+		--format kubeadm-secret --certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" $dry "$T/ext.json"
+	check "... names it and the cause, once 'nothing was written'" bash -c "grep -q '(sa.key)' '$T/last.err' && grep -q 'readable by group or others' '$T/last.err' && ! grep -q different '$T/last.err' && [ \$(grep -o 'nothing was written' '$T/last.err' | wc -l) = 1 ]"
+done
+chmod 600 "$T/xe/pki/sa.key"
+expect_exit 0 "... once 0600 again: kept" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... as identical" bash -c "grep -q 'Kept external-etcd.key at $T/xe/client-key.pem' '$T/last.out' && grep -q '(0 written, ' '$T/last.out'"
+# Another user's 0666 file where the key goes: the refusal names that file.
+chown nobody "$T/xe/client-key.pem"; chmod 666 "$T/xe/client-key.pem"
+expect_exit 1 "another user's 0666 external key file: refused" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... naming it, not another destination, 'nothing was written' once" bash -c "grep -q 'cannot install external-etcd.key at $T/xe/client-key.pem' '$T/last.err' && ! grep -q 'external-etcd-ca.crt' '$T/last.err' && [ \$(grep -o 'nothing was written' '$T/last.err' | wc -l) = 1 ]"
+rm -f "$T/xe/client-key.pem"; mkfifo "$T/xe/client-key.pem"; chown nobody "$T/xe/client-key.pem"
+expect_exit 1 "another user's FIFO where the external key goes: refused" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/xe/pki" "${XE[@]}" "$T/ext.json"
+check "... naming it, 'nothing was written' once" bash -c "grep -q 'cannot install external-etcd.key at $T/xe/client-key.pem' '$T/last.err' && ! grep -q 'external-etcd-ca.crt' '$T/last.err' && [ \$(grep -o 'nothing was written' '$T/last.err' | wc -l) = 1 ]"
+rm -f "$T/xe/client-key.pem"
 mkdir -p "$T/g/pki" "$T/elsewhere"; ln -s "$T/elsewhere" "$T/g/pki/etcd"
 expect_exit 1 "an etcd/ symlink in the target: the real run refuses" join_to "$T/g/pki"
 expect_exit 1 "an etcd/ symlink in the target: --dry-run refuses too" join_to "$T/g/pki" --dry-run

@@ -281,4 +281,42 @@ expect_exit 0 "join with its own external destinations" "$PKISHARE" join --serve
 	--external-etcd-cert "$T/xk/etcd/client.crt" --external-etcd-key "$T/xk/etcd/client.key"
 check "... the certificate file holding a private key is 0600, not 0644" bash -c \
 	"cmp -s '$T/etcd/client.pem' '$T/xk/etcd/client.crt' && [ \$(stat -c %a '$T/xk/etcd/client.crt') = 600 ] && [ \$(stat -c %a '$T/xk/etcd/ca.crt') = 644 ]"
+# A file already at a destination that will hold a private key, readable by group or
+# others, is refused by the plan before the fetch, by --dry-run too, naming the file and
+# the mode (outside review: a 0644 external keyFile, or ca.key in --pki-dir, with the right
+# bytes passed --dry-run, then the real join spent the only fetch and said "different").
+mkdir -p "$T/km"
+cp "$R/pki/etcd/ca.crt" "$T/km/ca.crt"; cp "$R/clients/node-2.crt" "$T/km/client.crt"
+cp "$R/clients/node-2.key" "$T/km/client.key"; chmod 600 "$T/km/client.key"
+printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  external:\n    endpoints: ["https://10.0.0.5:2379"]\n    caFile: %s\n    certFile: %s\n    keyFile: %s\n' \
+	"$T/km/ca.crt" "$T/km/client.crt" "$T/km/client.key" >"$T/km.yaml"
+upload "$R/pki" --config "$T/km.yaml" --max-fetches 1
+join_km() { # join_km PKIDIR [args]
+	local d=$1; shift
+	"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$d" "$@"
+}
+chmod 644 "$T/km/client.key"
+KM_BEFORE=$(tree_sum "$T/km")
+for dry in --dry-run ""; do
+	expect_exit 10 "join${dry:+ $dry}: the profile's keyFile is there 0644: refused before the fetch" \
+		join_km "$T/kj/pki" $dry
+	check "... names the file, the mode and what to do" err_has "keyFile $T/km/client.key is already there and readable by group or others.*chmod 600 $T/km/client.key.*--force.*nothing was fetched or written"
+	check "... no fetch counted, nothing written" bash -c "[ '$(fetches)' = 0 ] && [ ! -e '$T/kj' ] && [ '$(tree_sum "$T/km")' = '$KM_BEFORE' ]"
+done
+chmod 600 "$T/km/client.key"
+mkdir -p "$T/kp"; cp -a "$R/pki" "$T/kp/pki"; chmod 644 "$T/kp/pki/ca.key"
+KP_BEFORE=$(tree_sum "$T/kp") KM_BEFORE=$(tree_sum "$T/km")
+for dry in --dry-run ""; do
+	expect_exit 10 "join${dry:+ $dry}: ca.key is there 0644 in --pki-dir: refused before the fetch" \
+		join_km "$T/kp/pki" $dry
+	check "... names it and the cause, not 'different contents'" bash -c "grep -q '(ca.key)' '$T/last.err' && grep -q 'readable by group or others' '$T/last.err' && grep -q 'nothing was fetched' '$T/last.err' && ! grep -q 'different' '$T/last.err'"
+	check "... no fetch counted, nothing written" bash -c "[ '$(fetches)' = 0 ] && [ '$(tree_sum "$T/kp")' = '$KP_BEFORE' ] && [ '$(tree_sum "$T/km")' = '$KM_BEFORE' ]"
+done
+# --force replaces them with the bundle's copies, written 0600 (the one fetch is spent).
+chmod 640 "$T/km/client.key"
+expect_exit 0 "join --force: the readable keys are replaced" join_km "$T/kp/pki" --force
+check "... ca.key and the external key are 0600 with the same bytes" bash -c \
+	"[ \$(stat -c %a '$T/kp/pki/ca.key') = 600 ] && [ \$(stat -c %a '$T/km/client.key') = 600 ] && cmp -s '$R/pki/ca.key' '$T/kp/pki/ca.key' && cmp -s '$R/clients/node-2.key' '$T/km/client.key'"
+check "... with the bundle's one fetch" bash -c "grep -q 'Fetched the sealed bundle' '$T/last.out' && grep -q 'Installed external-etcd.key at $T/km/client.key' '$T/last.out'"
 finish

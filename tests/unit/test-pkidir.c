@@ -351,6 +351,36 @@ static void pkidir_never_writes_a_private_key_readable_by_others(void)
 	fixture_end();
 }
 
+static void pkidir_refuses_a_key_file_readable_by_others_unless_forced(void)
+{
+	static const char pem[] = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n";
+	_cleanup_(secret_freep) struct secret *key = secret_dup(pem, strlen(pem));
+	struct pki_set none = {0};
+	struct pkidir_report rep;
+	char p[2048], detail[DETAIL_MAX];
+	fixture_installed();
+	snprintf(p, sizeof(p), "%s/ca.key", target);
+	CHECK(chmod(p, 0644) == 0);
+	/* Known by name: the plan's empty set (before the fetch) finds it too. */
+	CHECK_EQ_INT(pkidir_install(target, &none, PKIDIR_DRY_RUN, NULL, detail), -PKS_E_KEY_MODE);
+	CHECK(strcmp(detail, "ca.key") == 0);
+	CHECK_EQ_INT(pkidir_install(target, &a, 0, &rep, detail), -PKS_E_KEY_MODE);
+	CHECK_EQ_INT(mode_of(p), 0644);
+	CHECK_EQ_INT(pkidir_install(target, &a, PKIDIR_FORCE, &rep, detail), 0);
+	CHECK_EQ_INT(mode_of(p), 0600);
+	/* A destination outside the PKI directory, same bytes or not. */
+	snprintf(p, sizeof(p), "%s/etcd-client.key", base);
+	CHECK_EQ_INT(pkidir_install_file(p, key, 0600, 0, detail), 0);
+	CHECK_EQ_INT(pkidir_key_file_check(p, detail), 0);
+	CHECK(chmod(p, 0640) == 0);
+	CHECK_EQ_INT(pkidir_key_file_check(p, detail), -PKS_E_KEY_MODE);
+	CHECK_EQ_INT(pkidir_install_file(p, key, 0600, PKIDIR_DRY_RUN, detail), -PKS_E_KEY_MODE);
+	CHECK(strcmp(detail, p) == 0);
+	CHECK_EQ_INT(pkidir_install_file(p, key, 0600, PKIDIR_FORCE, detail), 0);
+	CHECK_EQ_INT(mode_of(p), 0600);
+	fixture_end();
+}
+
 static void pkidir_path_same_sees_two_spellings_of_one_file(void)
 {
 	char p1[600], p2[600];
@@ -381,6 +411,7 @@ static const struct test_case cases[] = {
     TEST(pki_set_add_refuses_unsafe_names),
     TEST(pkidir_path_split_is_dirname_and_basename),
     TEST(pkidir_never_writes_a_private_key_readable_by_others),
+    TEST(pkidir_refuses_a_key_file_readable_by_others_unless_forced),
     TEST(pkidir_path_same_sees_two_spellings_of_one_file),
 };
 
