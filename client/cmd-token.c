@@ -2,6 +2,7 @@
  *
  * The token is generated here; only its id and a hash of its secret go to pkishared.
  * The token itself is printed once, for the operator to hand to the joining node. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -81,11 +82,63 @@ struct join_opts {
 	const char *sock;
 };
 
-/* The server a joining node is told to use: --server, else where pkishared listens (the
- * host name for a wildcard), else a placeholder; into server (ADDR_TEXT_MAX +
- * ADDR_HOST_MAX). An exit status. */
-static int join_server(const struct join_opts *o, const char *listen, char *server, size_t len)
+static bool is_loopback(const char *name)
 {
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, name, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, name, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return !strcmp(name, "localhost");
+}
+
+/* pkishared listens on every address: the name to print is one its serving certificate
+ * carries (the joiner's TLS check needs it there), an IP address before a DNS name
+ * (servingNames lists them so), never a loopback one; the host name if it has none. */
+static void wildcard_server(json_t *names, uint16_t port, char *server, size_t len)
+{
+	const char *pick = NULL;
+	size_t i, n_other = 0;
+	json_t *v;
+	char others[256] = "";
+
+	json_array_foreach (names, i, v) {
+		const char *name = json_string_value(v);
+		if (!name || is_loopback(name) || strlen(name) >= ADDR_HOST_MAX)
+			continue;
+		if (!pick) {
+			pick = name;
+		} else if (n_other++ < 4) {
+			size_t k = strlen(others);
+			snprintf(others + k, sizeof(others) - k, "%s%s", k ? ", " : "", name);
+		}
+	}
+	if (pick) {
+		addr_join(pick, port, server, len);
+		fprintf(stderr,
+			"pkishare: pkishared listens on every address; using %s from its serving "
+			"certificate%s%s%s (pass --server HOST[:PORT] to choose)\n",
+			server, n_other ? " (it also names " : "", others, n_other ? ")" : "");
+		return;
+	}
+	char name[256] = "localhost";
+	gethostname(name, sizeof(name) - 1);
+	addr_join(name, port, server, len);
+	fprintf(stderr,
+		"pkishare: pkishared listens on every address and its serving certificate names "
+		"no address but loopback; using the host name %s, which the certificate must "
+		"carry (pass --server HOST[:PORT] to choose; 'pkishare pki serving-cert "
+		"--address IP' makes a certificate with the address joiners use)\n",
+		server);
+}
+
+/* The server a joining node is told to use: --server, else where pkishared listens (for a
+ * wildcard, a name of its serving certificate), else a placeholder; into server
+ * (ADDR_TEXT_MAX + ADDR_HOST_MAX). An exit status. */
+static int join_server(const struct join_opts *o, json_t *st, char *server, size_t len)
+{
+	const char *listen = json_string_value(json_object_get(st, API_F_LISTEN));
 	char host[ADDR_HOST_MAX], detail[DETAIL_MAX];
 	uint16_t port = ADDR_DEFAULT_PORT;
 	if (o->server) {
@@ -96,13 +149,8 @@ static int join_server(const struct join_opts *o, const char *listen, char *serv
 		addr_join(host, port, server, len);
 	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
 		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
-			char name[256] = "localhost";
-			gethostname(name, sizeof(name) - 1);
-			addr_join(name, port, server, len);
-			fprintf(stderr,
-				"pkishare: pkishared listens on every address; using %s "
-				"(pass --server HOST[:PORT] to choose)\n",
-				server);
+			wildcard_server(json_object_get(st, API_F_SERVING_NAMES), port, server,
+					len);
 		} else {
 			addr_join(host, port, server, len);
 		}
@@ -213,8 +261,7 @@ static int print_join(struct join_opts *o)
 	const char *pin = json_string_value(json_object_get(st, API_F_CA_CERT_HASH));
 	const char *pinned = json_string_value(json_object_get(st, API_F_PINNED_PUBKEY));
 	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX];
-	int ex = join_server(o, json_string_value(json_object_get(st, API_F_LISTEN)), server,
-			     sizeof(server));
+	int ex = join_server(o, st, server, sizeof(server));
 	if (ex != EXIT_OK)
 		return ex;
 	if (!pin) {

@@ -369,6 +369,11 @@ static enum MHD_Result do_status(struct daemon_ctx *ctx, struct MHD_Connection *
 		if (tls->pinned_pubkey[0])
 			json_object_set_new(st, API_F_PINNED_PUBKEY,
 					    json_string(tls->pinned_pubkey));
+		json_t *names = json_array();
+		for (size_t i = 0; names && i < tls->n_serving_names; i++)
+			json_array_append_new(names, json_string(tls->serving_names[i]));
+		if (names)
+			json_object_set_new(st, API_F_SERVING_NAMES, names);
 		/* Token-only: no client CA, so only enrolled identities can fetch. */
 		json_object_set_new(st, API_F_CLIENT_CA,
 				    tls->client_ca_path ? json_string(tls->client_ca_path)

@@ -22,8 +22,10 @@
 #include "ratelimit.h"
 #include "secret.h"
 #include "store.h"
+#include "x509.h"
 
 #define DAEMON_MAX_ALLOW 64
+#define TLS_SERVING_NAMES_MAX 16
 #define ADMIN_BODY_MAX (BUNDLE_MAX_BYTES + 4096)
 #define DEFAULT_TTL_S (2 * 3600)
 #define DEFAULT_MAX_TTL_S (24 * 3600)
@@ -89,6 +91,9 @@ struct tls_files {
 	char *client_ca_path;		     /* its file, for status; NULL in token-only */
 	char ca_cert_hash[PIN_TEXT_LEN + 1]; /* "" if the chain has no CA */
 	char pinned_pubkey[96];		     /* curl's --pinnedpubkey form of the leaf */
+	/* The serving certificate's names (IP addresses first), for print-join-command. */
+	char serving_names[TLS_SERVING_NAMES_MAX][X509_NAME_TEXT_MAX];
+	size_t n_serving_names;
 };
 
 /* Load and check the files: cert and key must match; the client CA, if one is configured

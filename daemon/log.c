@@ -53,16 +53,17 @@ void log_setup(int max_level)
 	log_max_level = max_level;
 	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal. */
 	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = STDERR_FILENO;
+	log_fd_socket = false;
 	if (fstat(STDERR_FILENO, &st) < 0)
 		return;
 	log_fd_socket = S_ISSOCK(st.st_mode);
 	if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
 		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-		if (fd >= 0) {
-			if (log_fd != STDERR_FILENO)
-				close(log_fd);
+		if (fd >= 0)
 			log_fd = fd;
-		}
 	}
 }
 

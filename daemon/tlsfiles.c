@@ -116,6 +116,9 @@ int tls_files_load(const struct daemon_config *cfg, struct tls_files **ret, char
 	if (pin_curl_of_leaf(t->cert_pem->data, t->cert_pem->len, t->pinned_pubkey,
 			     sizeof(t->pinned_pubkey)) < 0)
 		t->pinned_pubkey[0] = 0;
+	if (x509_cert_names(t->cert_pem->data, t->cert_pem->len, t->serving_names,
+			    TLS_SERVING_NAMES_MAX, &t->n_serving_names) < 0)
+		t->n_serving_names = 0;
 	*ret = t;
 	return 0;
 }

@@ -88,6 +88,7 @@ const char *const api_fields[] = {
     API_F_TOKEN,
     API_F_TOKENS,
     API_F_TOKEN_ONLY,
+    API_F_SERVING_NAMES,
     API_F_TTL_SECONDS,
     API_F_USED,
     API_F_USES,

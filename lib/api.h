@@ -60,6 +60,7 @@
 #define API_F_TOKEN "token"
 #define API_F_TOKENS "tokens"
 #define API_F_TOKEN_ONLY "tokenOnly"
+#define API_F_SERVING_NAMES "servingNames"
 #define API_F_TTL_SECONDS "ttlSeconds"
 #define API_F_USED "used"
 #define API_F_USES "uses"

@@ -1,6 +1,7 @@
 /* x509.c - key generation, certificate issuing and PEM handling with OpenSSL.
  *
  * Must never write a private key anywhere but into guarded memory (struct secret). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include "cleanup.h"
 #include "error.h"
 #include "x509.h"
 
@@ -251,6 +253,46 @@ int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, si
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return r;
+}
+
+/* One subjectAltName entry as text: an IP address or a DNS name; false for any other. */
+static bool san_text(const GENERAL_NAME *g, bool want_ip, char *out, size_t len)
+{
+	if (want_ip && g->type == GEN_IPADD) {
+		int n = ASN1_STRING_length(g->d.iPAddress);
+		const unsigned char *b = ASN1_STRING_get0_data(g->d.iPAddress);
+		return (n == 4 && inet_ntop(AF_INET, b, out, (socklen_t)len)) ||
+		       (n == 16 && inet_ntop(AF_INET6, b, out, (socklen_t)len));
+	}
+	if (!want_ip && g->type == GEN_DNS) {
+		int n = ASN1_STRING_length(g->d.dNSName);
+		const unsigned char *b = ASN1_STRING_get0_data(g->d.dNSName);
+		if (n <= 0 || (size_t)n >= len || memchr(b, 0, (size_t)n))
+			return false;
+		memcpy(out, b, (size_t)n);
+		out[n] = 0;
+		return true;
+	}
+	return false;
+}
+
+int x509_cert_names(const void *pem, size_t len, char (*names)[X509_NAME_TEXT_MAX], size_t max,
+		    size_t *ret_n)
+{
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	size_t n = 0;
+
+	if (x509_cert_load(pem, len, &cert) < 0)
+		return -PKS_E_X509;
+	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans) && n < max; i++)
+			if (san_text(sk_GENERAL_NAME_value(sans, i), pass == 0, names[n],
+				     X509_NAME_TEXT_MAX))
+				n++;
+	GENERAL_NAMES_free(sans);
+	*ret_n = n;
+	return 0;
 }
 
 int x509_cert_load_file(const char *path, X509 **ret)

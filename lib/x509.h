@@ -52,6 +52,12 @@ int x509_cert_load(const void *pem, size_t len, X509 **ret);
 /* 0 if the private key key_pem belongs to pub_pem, which is a certificate or a public
  * key (PEM); -PKS_E_PAIR if not, -PKS_E_X509 if either does not parse. */
 int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, size_t pub_len);
+/* The subjectAltName entries of the first certificate of a PEM (a serving chain's leaf):
+ * IP addresses as text, then DNS names, at most max of each kind together, each under
+ * X509_NAME_TEXT_MAX bytes. 0 with *ret_n set, or -PKS_E_X509. */
+#define X509_NAME_TEXT_MAX 254
+int x509_cert_names(const void *pem, size_t len, char (*names)[X509_NAME_TEXT_MAX], size_t max,
+		    size_t *ret_n);
 /* Load a certificate from a file (public data). */
 int x509_cert_load_file(const char *path, X509 **ret);
 

@@ -59,4 +59,25 @@ if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)
 	expect_exit 0 "--server https://[::1]:PORT" "$PKISHARE" "${J[@]}" --certificate-key "$KEY" --server "https://$V6" --pki-dir "$T/c/pki"
 	stop_daemon
 fi
+
+# pkishared listening on every address (the packaged default): print-join-command printed
+# the host name, which clusters addressed by IP do not resolve. It now prints an address
+# of the serving certificate (not a loopback one). The daemon runs in a network namespace
+# of its own (only its loopback), so the wildcard binds nothing outside the test.
+"$PKISHARE" pki serving-cert --pki-dir "$R/pki" --out "$T/wild" --node-name cp-w \
+	--address 127.0.0.1 --address 10.250.0.7 >/dev/null
+unshare -n sh -c 'ip link set lo up; exec "$@"' sh "${PKISHARED_RUN[@]}" --listen 0.0.0.0:0 \
+	--tls-cert "$T/wild/tls.crt" --tls-key "$T/wild/tls.key" --client-ca "$R/clients/ca.crt" \
+	--admin-socket "$T/wild.sock" >"$T/wild.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$T/wild.log" && break; sleep 0.05; done
+WPORT=$(grep -o 'listening on [^ ]*' "$T/wild.log" | head -1 | cut -d' ' -f3 | sed 's/.*://')
+PKISHARE_ADMIN_SOCKET=$T/wild.sock upload "$R/pki"
+PKISHARE_ADMIN_SOCKET=$T/wild.sock PKISHARE_CERTIFICATE_KEY=$KEY "$PKISHARE" print-join-command \
+	>"$T/wild.out" 2>"$T/wild.err" || true
+check "every address: the printed --server is the certificate's address 10.250.0.7:$WPORT" \
+	grep -q -- "--server 10.250.0.7:$WPORT " "$T/wild.out"
+check "... and says where it comes from" grep -q "using 10.250.0.7:$WPORT from its serving certificate (it also names cp-w" "$T/wild.err"
+check "... never the loopback address" bash -c "! grep -q -- '--server 127.0.0.1' '$T/wild.out'"
+stop_daemon
 finish

@@ -62,10 +62,13 @@ static char *captured(void (*fn)(void))
 	int saved = dup(2);
 	fflush(stderr);
 	dup2(fileno(f), 2);
+	/* log_setup looks at what stderr is (a pipe gets a descriptor of its own). */
+	log_setup(LOG_INFO);
 	fn();
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
+	log_setup(LOG_INFO);
 	rewind(f);
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = 0;
