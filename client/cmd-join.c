@@ -854,6 +854,13 @@ static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
 static int say_unanswered(const char *server, int r, const char *detail, bool more, int *ret_exit)
 {
 	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");
+	if (!more && (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH ||
+		      r == -ENETUNREACH || r == -ECONNRESET))
+		/* Until every control-plane node serves (one daemon today), say what works. */
+		cli_error("hint: if pkishared's node is down, a control-plane node that has "
+			  "already joined can serve in its place: there, 'pkishare pki "
+			  "serving-cert', start pkishared, 'pkishare upload-certs' (a new key) and "
+			  "'pkishare print-join-command' (README: \"If the first node is down\")");
 	*ret_exit = transport_exit(r);
 	return r;
 }

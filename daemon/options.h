@@ -5,9 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "daemon.h"
 
-#define DEFAULT_CONFIG_FILE "/etc/pkishare/pkishared.conf"
+#define DEFAULT_CONFIG_FILE PKISHARED_CONFIG_FILE /* config.h: prefix and sysconfdir */
 #define OPTIONS_MAX_STRINGS 256
 
 struct options;

@@ -15,13 +15,19 @@ if [ -z "${PKISHARE_HOSTCONF_NS:-}" ]; then
 	exec unshare -m --propagation private env PKISHARE_HOSTCONF_NS=1 bash "$0" "$@"
 fi
 . "$HERE/lib.sh"
+# The file this build reads without --config (/etc/pkishare/pkishared.conf with --prefix
+# /usr, /usr/local/etc/pkishare/pkishared.conf with meson's default prefix).
+CONF_FILE=$("$PKISHARED" --help | grep -o -- '--config FILE .*(default [^ ]*' | sed 's/.*(default //')
+ETC=$(dirname "$(dirname "$CONF_FILE")")
+check "pkishared --help names its default configuration file ($CONF_FILE)" \
+	bash -c "[ -n '$CONF_FILE' ] && [ -d '$ETC' ]"
 O=$(mktemp -d /tmp/pkishare-ovl.XXXXXX)
 mkdir -p "$O/up" "$O/work"
-if ! mount -t overlay overlay -o "lowerdir=/etc,upperdir=$O/up,workdir=$O/work" /etc 2>"$T/mount.err"; then
+if ! mount -t overlay overlay -o "lowerdir=$ETC,upperdir=$O/up,workdir=$O/work" "$ETC" 2>"$T/mount.err"; then
 	cat "$T/mount.err"; rm -rf "$O"; echo "skip: no overlayfs here"; exit 77
 fi
-mkdir -p /etc/pkishare
-cat >/etc/pkishare/pkishared.conf <<'CONF'
+mkdir -p "$(dirname "$CONF_FILE")"
+cat >"$CONF_FILE" <<'CONF'
 # hostile: every setting here would break a test that read it
 log-level = error
 allow = nobody-has-this-name
@@ -48,17 +54,17 @@ check "... saying so" grep -q "nonexistent" "$T/h.log"
 for t in refusals tokens enroll admin-socket; do
 	rc=0
 	bash "$HERE/test-$t.sh" >"$T/$t.log" 2>&1 || rc=$?
-	check "integration.$t passes with a hostile /etc/pkishare/pkishared.conf" [ "$rc" = 0 ]
+	check "integration.$t passes with a hostile $CONF_FILE" [ "$rc" = 0 ]
 	[ "$rc" = 0 ] || tail -n 20 "$T/$t.log" | sed 's/^/    /' >&2
 done
-rm /etc/pkishare/pkishared.conf
+rm "$CONF_FILE"
 "$PKISHARED" --listen 127.0.0.1:0 --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 	--client-ca "$R/clients/ca.crt" --admin-socket "$T/n.sock" >"$T/n.log" 2>&1 &
 N=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$T/n.log" && break; sleep 0.05; done
 kill "$N"; wait "$N" || true
 check "without a configuration file the start-up log says none was read" \
-	grep -q "no configuration file read (/etc/pkishare/pkishared.conf is not there" "$T/n.log"
-umount /etc
+	grep -q "no configuration file read ($CONF_FILE is not there" "$T/n.log"
+umount "$ETC"
 rm -rf "$O"
 finish

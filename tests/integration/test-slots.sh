@@ -33,7 +33,7 @@ start_daemon "$R" --connection-limit 200 --handshake-timeout 60s --connection-ti
 	--connection-max-age 60s
 srcs=$(for i in $(seq 2 17); do printf '127.0.7.%d ' "$i"; done)
 # shellcheck disable=SC2086
-/usr/bin/python3 "$SLOTS" 127.0.0.1 "$PORT" 8 40 $srcs >"$T/flood1.out" &
+nice -n 10 /usr/bin/python3 "$SLOTS" 127.0.0.1 "$PORT" 8 40 $srcs >"$T/flood1.out" &
 FLOOD=$!
 sleep 2
 ok=$(fetches 127.0.9.1 10)
@@ -51,7 +51,7 @@ start_daemon "$R" --connection-limit 100 --handshake-timeout 60s --connection-ti
 	--connection-max-age 60s
 srcs=$(for i in $(seq 10 25); do printf '127.0.%d.2 ' "$i"; done)
 # shellcheck disable=SC2086
-/usr/bin/python3 "$SLOTS" 127.0.0.1 "$PORT" 8 20 $srcs >"$T/flood2.out" &
+nice -n 10 /usr/bin/python3 "$SLOTS" 127.0.0.1 "$PORT" 8 20 $srcs >"$T/flood2.out" &
 FLOOD=$!
 sleep 2
 ok=$(fetches 127.0.30.1 10)
