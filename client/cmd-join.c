@@ -18,6 +18,7 @@
 #include "error.h"
 #include "key.h"
 #include "kubeadm.h"
+#include "kubeconf.h"
 #include "nodecerts.h"
 #include "pin.h"
 #include "pkidir.h"
@@ -1268,6 +1269,52 @@ static int bundle_file_read(const char *file, struct secret **ret)
 }
 
 /* Returns the exit status. */
+/* The input's first byte that is not white space, or 0. */
+static char first_char(const struct secret *in)
+{
+	for (size_t i = 0; i < in->len; i++)
+		if (!strchr(" \t\r\n", in->data[i]))
+			return (char)in->data[i];
+	return 0;
+}
+
+/* Is the input a Kubernetes Secret (JSON or YAML), such as kubeadm-certs? */
+static bool looks_like_secret(const struct secret *in)
+{
+	if (first_char(in) == '{') {
+		json_t *o = json_loadb((const char *)in->data, in->len, 0, NULL);
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		bool yes = kind && !strcmp(kind, "Secret");
+		json_decref(o);
+		return yes;
+	}
+	return memmem(in->data, in->len, "kind: Secret", 12) != NULL;
+}
+
+/* A Secret as YAML (`kubectl -n kube-system get secret kubeadm-certs -o yaml`, the form
+ * kubeadm's documents show) into the JSON the kubeadm format is read from. An exit
+ * status, said. */
+static int secret_from_yaml(const char *file, struct secret **io)
+{
+	char detail[DETAIL_MAX];
+	json_t *o = NULL;
+	if (kubeconf_yaml_json((const char *)(*io)->data, (*io)->len,
+			       strcmp(file, "-") ? file : "standard input", &o, detail) < 0) {
+		cli_error("not a kubeadm-certs Secret in JSON or YAML: %s; nothing was written",
+			  detail);
+		return EXIT_FAIL;
+	}
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	struct secret *json = text ? secret_dup(text, strlen(text)) : NULL;
+	secret_json_free(text); /* jansson allocates through lib/secret */
+	if (!json)
+		return EXIT_FAIL;
+	secret_free(*io);
+	*io = json;
+	return EXIT_OK;
+}
+
 int verb_decrypt(int argc, char **argv)
 {
 	struct decrypt_args a = {0};
@@ -1296,7 +1343,17 @@ int verb_decrypt(int argc, char **argv)
 	ex = bundle_file_read(a.file, &json);
 	if (ex != EXIT_OK)
 		return ex;
+	if (a.kubeadm && first_char(json) != '{') {
+		ex = secret_from_yaml(a.file, &json);
+		if (ex != EXIT_OK)
+			return ex;
+	}
 	if (a.kubeadm)
 		return kubeadm_open_and_install(json, key, a.pki_dir, a.flags, a.ext_paths);
+	if (looks_like_secret(json)) {
+		cli_error("this is a Kubernetes Secret (kubeadm's kubeadm-certs), not a pkishare "
+			  "bundle: run decrypt with --format kubeadm-secret; nothing was written");
+		return EXIT_USAGE;
+	}
 	return open_and_install(json, key, a.pki_dir, a.flags, "decrypt", a.ext_paths, NULL);
 }

@@ -446,3 +446,79 @@ int kubeconf_read_warn(const char *path, struct profile *ret, char *detail, kube
 		*ret = p;
 	return r;
 }
+
+/* A node of d as JSON, or NULL with c->detail said. */
+static json_t *node_json(struct ctx *c, yaml_document_t *d, yaml_node_t *n, int depth)
+{
+	if (!n)
+		return NULL;
+	if (depth > KUBECONF_YAML_DEPTH) {
+		snprintf(c->detail, DETAIL_MAX, "%s:%lu: nested deeper than %d levels", c->path,
+			 (unsigned long)n->start_mark.line + 1, KUBECONF_YAML_DEPTH);
+		return NULL;
+	}
+	if (n->type == YAML_SCALAR_NODE)
+		return json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+	json_t *out = n->type == YAML_MAPPING_NODE ? json_object() : json_array();
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *i = n->data.sequence.items.start;
+		     out && i < n->data.sequence.items.top; i++) {
+			json_t *v = node_json(c, d, yaml_document_get_node(d, *i), depth + 1);
+			if (!v || json_array_append_new(out, v) < 0) {
+				json_decref(out);
+				return NULL;
+			}
+		}
+		return out;
+	}
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+	     out && p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+		char key[256];
+		if (!k || k->type != YAML_SCALAR_NODE || k->data.scalar.length >= sizeof(key)) {
+			snprintf(c->detail, DETAIL_MAX,
+				 "%s:%lu: a mapping key that is not a short "
+				 "string",
+				 c->path, k ? (unsigned long)k->start_mark.line + 1 : 0UL);
+			json_decref(out);
+			return NULL;
+		}
+		memcpy(key, k->data.scalar.value, k->data.scalar.length);
+		key[k->data.scalar.length] = 0;
+		json_t *v = node_json(c, d, yaml_document_get_node(d, p->value), depth + 1);
+		if (!v || json_object_set_new(out, key, v) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+int kubeconf_yaml_json(const char *text, size_t len, const char *name, json_t **ret, char *detail)
+{
+	struct ctx c = {.path = name, .where = "", .detail = detail};
+	yaml_parser_t parser;
+	yaml_document_t d;
+
+	snprintf(detail, DETAIL_MAX, "%s: not YAML", name);
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &d)) {
+		snprintf(detail, DETAIL_MAX, "%s:%lu: %s", name,
+			 (unsigned long)parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "malformed YAML");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	json_t *out = NULL;
+	yaml_node_t *root = yaml_document_get_root_node(&d);
+	if (root && refuse_duplicate_keys(&c, &d) >= 0)
+		out = node_json(&c, &d, root, 0);
+	yaml_document_delete(&d);
+	yaml_parser_delete(&parser);
+	if (!out)
+		return -EINVAL;
+	*ret = out;
+	return 0;
+}

@@ -1,5 +1,6 @@
 /* fuzz-kubeconf.c - kubeadm configuration files (YAML, or the kubeadm-config ConfigMap as
- * JSON with YAML inside) read for the node-certificate profile. */
+ * JSON with YAML inside) read for the node-certificate profile, and the same bytes as a
+ * kubeadm-certs Secret in YAML (decrypt --format kubeadm-secret). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,5 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kubeconf_read_warn(path, &p, detail, warn, NULL);
 	}
 	close(fd);
+	json_t *o = NULL;
+	if (kubeconf_yaml_json((const char *)data, size, "fuzz", &o, detail) == 0) {
+		if (!o)
+			abort();
+		json_decref(o);
+	}
 	return 0;
 }

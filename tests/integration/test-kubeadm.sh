@@ -18,6 +18,34 @@ expected >"$T/expected.txt"
 /usr/bin/python3 "$K/kubeadm_certs.py" seal "$KEY" "$R/pki" >"$T/py-secret.json"
 expect_exit 0 "pkishare opens a Secret sealed by Python (AESGCM)" "$PKISHARE" decrypt --format kubeadm-secret \
 	--certificate-key "$KEY" --pki-dir "$T/py/pki" "$T/py-secret.json"
+
+# The Secret as YAML, the form `kubectl get secret kubeadm-certs -o yaml` prints and
+# kubeadm's documents show (issue 30, P13); and a Secret given without --format is told
+# what to add.
+/usr/bin/python3 - "$T/py-secret.json" >"$T/py-secret.yaml" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("apiVersion: %s\nkind: %s\nmetadata:" % (s["apiVersion"], s["kind"]))
+for k, v in s.get("metadata", {}).items():
+    print("  %s: %s" % (k, json.dumps(v)))
+print("type: %s\ndata:" % json.dumps(s.get("type", "Opaque")))
+for k, v in s["data"].items():
+    print("  %s: %s" % (k, v))
+PY
+expect_exit 0 "decrypt --format kubeadm-secret takes the Secret as YAML" "$PKISHARE" decrypt \
+	--format kubeadm-secret --pki-dir "$T/pyyaml/pki" "$T/py-secret.yaml" --certificate-key "$KEY"
+check "... the same files as from its JSON" diff -r "$T/py/pki" "$T/pyyaml/pki"
+expect_exit 0 "... from standard input too" bash -c "PKISHARE_CERTIFICATE_KEY=$KEY '$PKISHARE' decrypt --format kubeadm-secret --pki-dir '$T/pyyaml2/pki' - <'$T/py-secret.yaml'"
+for f in json yaml; do
+	expect_exit 2 "a Secret ($f) without --format: refused" "$PKISHARE" decrypt --certificate-key "$KEY" \
+		--pki-dir "$T/nofmt-$f/pki" "$T/py-secret.$f"
+	check "... saying to add --format kubeadm-secret" err_has "run decrypt with --format kubeadm-secret"
+	check "... nothing written" [ ! -e "$T/nofmt-$f" ]
+done
+printf 'data:\n  ca.crt: a\n  ca.crt: b\n' >"$T/dup.yaml"
+expect_exit 1 "a YAML Secret with a key given twice: refused" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/dup/pki" "$T/dup.yaml"
+check "... naming the line" err_has "dup.yaml:3: 'ca.crt' is given twice"
 check "Python-sealed Secret: byte-identical files" diff -r "$R/pki" "$T/py/pki"
 check "Python-sealed Secret: kubeadm's modes" [ "$(stat -c %a "$T/py/pki/ca.key" "$T/py/pki/etcd/ca.key")" = "$(printf '600\n600')" ]
 "$PKISHARE" export --format kubeadm-secret --pki-dir "$R/pki" --certificate-key "$KEY" >"$T/export.json"
