@@ -1261,7 +1261,11 @@ static int bundle_file_read(const char *file, struct secret **ret)
 		return EXIT_FAIL;
 	}
 	if (json->len == 0) {
-		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
+		cli_error("no bundle arrived (%s is empty): the command that was to fetch it "
+			  "failed, and its own message above says why (for curl: a TLS or "
+			  "connection error; an HTTP refusal says nothing here unless curl runs "
+			  "with --fail-with-body); nothing was written",
+			  from_stdin ? "standard input" : file);
 		return EXIT_FAIL;
 	}
 	*ret = TAKE_PTR(json);
