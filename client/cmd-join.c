@@ -58,6 +58,33 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
+/* Keep the bundle's profile (when it has one) in the PKI directory with the shared PKI, in
+ * the same atomic install, for a later `pki node-certs` (the curl path makes its node
+ * certificates that way). Root-only; replaced when the bundle's differs (it describes the
+ * last bundle installed there, not a file the operator made). EXIT_OK, or said and
+ * EXIT_FAIL (out of memory). */
+static int profile_keep(const struct profile *prof, struct pki_set *plain)
+{
+	if (!profile_is_set(prof))
+		return EXIT_OK;
+	_cleanup_(freep) char *text = profile_canonical(prof);
+	struct secret *data = text ? secret_dup(text, strlen(text)) : NULL;
+	int r = !data || secret_append(data, "\n", 1) < 0 ? -ENOMEM : 0;
+	if (r < 0)
+		secret_free(data);
+	else
+		r = pki_set_add(plain, PROFILE_FILE_NAME, 0600, data); /* frees data on failure */
+	if (r < 0) {
+		cli_error("cannot keep the cluster profile in the PKI directory: %s; nothing was "
+			  "written",
+			  error_message(r));
+		return EXIT_FAIL;
+	}
+	plain->e[plain->n - 1].replace = true;
+	pki_set_sort(plain);
+	return EXIT_OK;
+}
+
 /* Parse and open the bundle in json (or explain the error body there) into b and plain,
  * which the caller clears: EXIT_OK, or said and the exit status. */
 static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
@@ -142,7 +169,8 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
  * certificates when nc is not NULL. Returns nothing: it only prints. */
 static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
 			  const char *tag, const struct pkidir_report *rep,
-			  const struct nodecerts_opts *nc, size_t made, size_t kept)
+			  const struct nodecerts_opts *nc, size_t made, size_t kept,
+			  bool kept_profile)
 {
 	char created[RFC3339_LEN];
 
@@ -162,6 +190,9 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
 		       "already identical, %zu other file(s) kept\n",
 		       tag, made ? " and this node's certificates" : "", pki_dir, rep->written,
 		       rep->unchanged, rep->kept);
+	if (kept_profile && !(flags & PKIDIR_DRY_RUN))
+		printf("[%s] Kept the cluster profile in %s/%s for `pkishare pki node-certs`\n",
+		       tag, pki_dir, PROFILE_FILE_NAME);
 	if (nc)
 		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
 		       "checked and kept%s\n",
@@ -190,6 +221,9 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);
+	ex = profile_keep(&prof, &plain);
+	if (ex != EXIT_OK)
+		return ex;
 	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
@@ -207,7 +241,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
 	if (ex != EXIT_OK)
 		return ex;
-	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept);
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof));
 	return EXIT_OK;
 }
 

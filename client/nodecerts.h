@@ -68,7 +68,7 @@ struct nodecerts_opts {
 	"    [--encryption-algorithm RSA-2048|RSA-3072|RSA-4096|ECDSA-P256|ECDSA-P384]\n"
 #define NODECERTS_USAGE                                                                            \
 	"  node certificates: --advertise-address IP, and the cluster profile (by default\n"       \
-	"    the sealed bundle's):\n" NODECERTS_PROFILE_USAGE
+	"    the sealed bundle's, kept in the PKI directory):\n" NODECERTS_PROFILE_USAGE
 
 /* Take one of the options above (arg is split at commas): 1 if taken, 0 if the id is not
  * one of ours, -1 on a bad value (said on stderr). The profile one takes only the

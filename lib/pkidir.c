@@ -83,6 +83,7 @@ int pki_set_add(struct pki_set *s, const char *name, unsigned mode, struct secre
 	struct pki_entry *e = &s->e[s->n++];
 	str_copy(e->name, sizeof(e->name), name);
 	e->mode = mode;
+	e->replace = false;
 	e->data = data;
 	return 0;
 }
@@ -858,7 +859,7 @@ static int install_plan_entry(struct install *in, int tfd, const struct pki_entr
 		in->rep.unchanged++;
 		return 0;
 	}
-	if (r == 0 && (flags & PKIDIR_FORCE)) {
+	if (r == 0 && ((flags & PKIDIR_FORCE) || e->replace)) {
 		in->rep.written++;
 		return 0;
 	}

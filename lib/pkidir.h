@@ -15,6 +15,7 @@
 struct pki_entry {
 	char name[PKI_NAME_MAX];
 	unsigned mode;
+	bool replace; /* replaced when different, without PKIDIR_FORCE (kept metadata) */
 	struct secret *data;
 };
 
