@@ -542,18 +542,36 @@ static int target_files_check(const char *dir)
 	return EXIT_OK;
 }
 
+/* Say where the files go when dir is a symlink (a data disk). Returns nothing: it only
+ * prints; a refused link is said by the checks. */
+static void say_symlinked(const char *dir, const char *tag)
+{
+	char real[PATH_MAX];
+	if (pkidir_target_resolve(dir, real, NULL) == 1)
+		printf("[%s] %s is a symlink to %s: installing there (the link stays)\n", tag, dir,
+		       real);
+}
+
 /* Can this user install into dir? pkidir_install builds the new tree beside dir and
  * renames it over, so the nearest existing directory at or above dir's parent must be
  * writable; dir itself, if there, must be a directory. EXIT_OK or said and EXIT_FAIL. */
 static int parent_check(const char *dir)
 {
-	char path[4096];
+	char path[PATH_MAX], why[DETAIL_MAX] = "";
 	struct stat st;
-	if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		cli_error("--pki-dir %s is not a directory; nothing was fetched or written", dir);
+	/* A symlink of root's or ours (a data disk) is followed, as the install follows it;
+	 * the links above dir were checked by pkidir_path_safe. */
+	int r = pkidir_target_resolve(dir, path, why);
+	if (r < 0) {
+		cli_error("cannot install into %s: %s; nothing was fetched or written", dir,
+			  why[0] ? why : error_message(r));
 		return EXIT_FAIL;
 	}
-	str_copy(path, sizeof(path), dir);
+	if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		cli_error("--pki-dir %s is not a directory; nothing was fetched or written", path);
+		return EXIT_FAIL;
+	}
+	dir = path;
 	for (;;) {
 		char *slash = strrchr(path, '/');
 		if (!slash)
@@ -562,7 +580,7 @@ static int parent_check(const char *dir)
 			path[1] = 0;
 		else
 			*slash = 0;
-		if (lstat(path, &st) == 0) {
+		if (stat(path, &st) == 0) {
 			if (!S_ISDIR(st.st_mode)) {
 				cli_error(
 				    "cannot make %s: %s is not a directory; nothing was fetched "
@@ -647,6 +665,7 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 	int ex = parent_check(dir);
 	if (ex != EXIT_OK)
 		return ex;
+	say_symlinked(dir, "join");
 	bool dry = flags & PKIDIR_DRY_RUN;
 	int n = pkidir_remove_stale(dir, dry, last);
 	if (n > 0)
@@ -1268,6 +1287,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 			  a->pki_dir, unsafe);
 		return EXIT_FAIL;
 	}
+	say_symlinked(a->pki_dir, "decrypt");
 	return EXIT_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,17 +182,30 @@ int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detai
 
 #define WALK_MAX_LINKS 40
 
+/* "uid N, NAME" (or "uid N") of uid into buf, for messages about who owns something. */
+static void uid_describe(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char pwbuf[1024];
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found)
+		str_format(buf, len, "uid %u, %s", (unsigned)uid, found->pw_name);
+	else
+		str_format(buf, len, "uid %u", (unsigned)uid);
+}
+
 /* Could another user change what is under the directory st (shown as what)? Owned by
  * someone other than this user or root, or writable by every user without the sticky bit:
  * -PKS_E_UNSAFE_PATH with why in detail. */
 static int dir_unsafe(const struct stat *st, const char *what, char *detail)
 {
 	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		char who[128];
+		uid_describe(st->st_uid, who, sizeof(who));
 		if (detail)
 			str_format(detail, DETAIL_MAX,
-				   "the directory %s is owned by another user (uid %u), who could "
+				   "the directory %s is owned by another user (%s), who could "
 				   "replace what is under it",
-				   what, (unsigned)st->st_uid);
+				   what, who);
 		return -PKS_E_UNSAFE_PATH;
 	}
 	if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX)) {
@@ -269,12 +283,13 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 		if (S_ISLNK(st.st_mode)) {
 			char link[PATH_MAX], next[PATH_MAX];
 			if (st.st_uid != geteuid() && st.st_uid != 0) {
+				char who[128];
+				uid_describe(st.st_uid, who, sizeof(who));
 				if (detail)
-					str_format(
-					    detail, DETAIL_MAX,
-					    "%s is a symlink owned by another user (uid %u), "
-					    "who could point it anywhere",
-					    shown, (unsigned)st.st_uid);
+					str_format(detail, DETAIL_MAX,
+						   "%s is a symlink owned by another user (%s), "
+						   "who could point it anywhere",
+						   shown, who);
 				return -PKS_E_UNSAFE_PATH;
 			}
 			if (++*links > WALK_MAX_LINKS)
@@ -666,10 +681,14 @@ static bool is_stale_name(const char *name, const char *bname)
 
 int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last)
 {
-	char pdir[PATH_MAX], bname[PATH_MAX];
+	char pdir[PATH_MAX], bname[PATH_MAX], real[PATH_MAX];
 	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
 		return -EINVAL;
-	int r = pkidir_path_split(target, pdir, bname);
+	/* The temporary trees are beside the directory the link names (install_locate). */
+	int r = pkidir_target_resolve(target, real, NULL);
+	if (r < 0)
+		return 0; /* the install refuses the link, and says why */
+	r = pkidir_path_split(real, pdir, bname);
 	if (r < 0)
 		return r;
 	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -788,6 +807,7 @@ static int tmp_at(int dfd, const char *prefix, bool dir, char *ret_name)
  * exists (and its mode, kept at the swap), and what the install will do. */
 struct install {
 	const char *target;
+	char real[PATH_MAX]; /* target, its own symlinks followed (pkidir_target_resolve) */
 	char pdir[PATH_MAX], bname[PATH_MAX];
 	int pfd; /* the parent; -1 in a dry run whose parent does not exist yet */
 	bool exists;
@@ -806,7 +826,15 @@ static int install_locate(struct install *in, const struct pki_set *set, unsigne
 	struct stat st;
 	if (!in->target || !*in->target || strlen(in->target) >= PATH_MAX - 64)
 		return -EINVAL;
-	int r = pkidir_path_split(in->target, in->pdir, in->bname);
+	/* A symlink of root's or ours (a data disk) is followed: the new tree is built beside
+	 * the directory it names and swapped in there, so the link stays. */
+	int r = pkidir_target_resolve(in->target, in->real, detail);
+	if (r < 0)
+		return r;
+	if (strlen(in->real) >= PATH_MAX - 64)
+		return -ENAMETOOLONG;
+	in->target = in->real;
+	r = pkidir_path_split(in->target, in->pdir, in->bname);
 	if (r < 0)
 		return r;
 	if (!strcmp(in->bname, "/") || !strcmp(in->bname, ".") || !strcmp(in->bname, ".."))
@@ -1162,15 +1190,70 @@ int pkidir_path_safe(const char *path, char *detail)
 		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
 	if (strcmp(base, "/") != 0 && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
+		char who[128];
+		uid_describe(st.st_uid, who, sizeof(who));
 		if (detail)
-			str_format(
-			    detail, DETAIL_MAX,
-			    "%s is a symlink owned by another user (uid %u), who could point "
-			    "it anywhere",
-			    path, (unsigned)st.st_uid);
+			str_format(detail, DETAIL_MAX,
+				   "%s is a symlink owned by another user (%s), who could point "
+				   "it anywhere; make root its owner (chown -h root) or name the "
+				   "directory it points to",
+				   path, who);
 		close(fd);
 		return -PKS_E_UNSAFE_PATH;
 	}
 	close(fd);
 	return 0;
+}
+
+int pkidir_target_resolve(const char *target, char *ret, char *detail)
+{
+	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	int followed = 0;
+
+	if (str_format(cur, sizeof(cur), "%s", target))
+		return -ENAMETOOLONG;
+	for (;;) {
+		if (lstat(cur, &st) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				break; /* made by the install, or refused by its checks */
+			int r = -errno;
+			set_detail(detail, cur);
+			return r;
+		}
+		if (!S_ISLNK(st.st_mode))
+			break;
+		if (st.st_uid != geteuid() && st.st_uid != 0) {
+			char who[128];
+			uid_describe(st.st_uid, who, sizeof(who));
+			if (detail)
+				str_format(detail, DETAIL_MAX,
+					   "%s is a symlink owned by another user (%s), who could "
+					   "point it anywhere; make root its owner (chown -h root) "
+					   "or name the directory it points to",
+					   cur, who);
+			return -PKS_E_UNSAFE_PATH;
+		}
+		if (++followed > WALK_MAX_LINKS) {
+			set_detail(detail, target);
+			return -ELOOP;
+		}
+		ssize_t len = readlink(cur, link, sizeof(link) - 1);
+		if (len < 0) {
+			int r = -errno;
+			set_detail(detail, cur);
+			return r;
+		}
+		link[len] = 0;
+		int r = pkidir_path_split(cur, dir, base);
+		if (r < 0)
+			return r;
+		if (link[0] == '/' ? str_format(cur, sizeof(cur), "%s", link)
+				   : str_format(cur, sizeof(cur), "%s/%s", dir, link)) {
+			set_detail(detail, target);
+			return -ENAMETOOLONG;
+		}
+	}
+	str_copy(ret, PATH_MAX, cur);
+	return followed > 0;
 }
