@@ -200,6 +200,40 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
 		       kept && !nc->force ? " (--force to replace)" : "");
 }
 
+/* With --force the shared PKI is replaced, and node certificates in pki_dir that the
+ * bundle's CAs did not sign (another cluster's) would be left signed by a CA that is gone,
+ * which kubeadm refuses: made anew when regenerate (--advertise-address: said here), else
+ * refused before anything is written. EXIT_OK, or said and EXIT_EXISTS. */
+static int stale_node_certs_check(const char *pki_dir, const struct pki_set *plain, unsigned flags,
+				  const char *tag, bool regenerate)
+{
+	char list[512];
+	if (!(flags & PKIDIR_FORCE) || nodecerts_foreign(pki_dir, plain, list, sizeof(list)) == 0)
+		return EXIT_OK;
+	if (regenerate) {
+		printf(
+		    "[%s] Replacing this node's certificates %s: signed by another CA (--force)\n",
+		    tag, list);
+		return EXIT_OK;
+	}
+	if (!strcmp(tag, "join"))
+		cli_error("%s holds node certificates the bundle's CAs did not sign (%s): --force "
+			  "would replace the shared PKI and leave them signed by a CA that is gone "
+			  "(kubeadm refuses them); join again with --node-name N "
+			  "--advertise-address IP to make new ones in the same step; nothing was "
+			  "written",
+			  pki_dir, list);
+	else
+		cli_error(
+		    "%s holds node certificates the bundle's CAs did not sign (%s): --force "
+		    "would replace the shared PKI and leave them signed by a CA that is gone "
+		    "(kubeadm refuses them); remove them (or kubeadm reset), run decrypt "
+		    "--force again, then pkishare pki node-certs --advertise-address IP to make "
+		    "new ones; nothing was written",
+		    pki_dir, list);
+	return EXIT_EXISTS;
+}
+
 /* Open the bundle and install it in one atomic install, with this node's certificates
  * when nc is not NULL (made in memory from the bundle's CAs and profile): a refusal at
  * any step leaves pki_dir as it was. External etcd files go to ext_given, else to the
@@ -228,6 +262,9 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
 	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir);
+	if (ex != EXIT_OK)
+		return ex;
+	ex = stale_node_certs_check(pki_dir, &plain, flags, tag, nc != NULL);
 	if (ex != EXIT_OK)
 		return ex;
 	if (nc) {
@@ -608,14 +645,16 @@ static int parent_check(const char *dir)
 }
 
 /* A present dir/ca.crt must be the CA the joiner pinned (--ca-cert-hash): one of another
- * cluster would be refused only by the install, after the fetch. --force replaces it.
- * EXIT_OK or said and the exit status. */
-static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+ * cluster would be refused only by the install, after the fetch. --force replaces it, but
+ * never keeps that cluster's node certificates (signed by a CA that would be gone, which
+ * kubeadm refuses): with node_certs (--advertise-address) they are made anew, without it
+ * the join is refused. EXIT_OK or said and the exit status. */
+static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags,
+			   bool node_certs)
 {
-	char path[4096];
+	char path[4096], list[512];
 	struct stat st;
-	if (str_format(path, sizeof(path), "%s/ca.crt", dir) || lstat(path, &st) != 0 ||
-	    (flags & PKIDIR_FORCE))
+	if (str_format(path, sizeof(path), "%s/ca.crt", dir) || lstat(path, &st) != 0)
 		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
 	_cleanup_(secret_freep) struct secret *pem = NULL;
 	_cleanup_(x509_freep) X509 *cert = NULL;
@@ -625,6 +664,20 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 		r = x509_cert_load(pem->data, pem->len, &cert);
 	if (r >= 0)
 		r = pin_of_cert(cert, have);
+	bool other = r < 0 || memcmp(have, pin, PIN_BYTES) != 0;
+	if (!other)
+		return EXIT_OK;
+	if (flags & PKIDIR_FORCE) {
+		if (node_certs || nodecerts_present(dir, list, sizeof(list)) == 0)
+			return EXIT_OK; /* made anew in the same install, said then */
+		cli_error("%s is not the pinned cluster's CA, and --force replaces the shared PKI, "
+			  "but this node's certificates from the other cluster (%s) would stay, "
+			  "signed by a CA that is gone (kubeadm refuses them): add --node-name N "
+			  "--advertise-address IP to make new ones in the same step, or remove "
+			  "them (kubeadm reset) and join again; nothing was fetched or written",
+			  path, list);
+		return EXIT_EXISTS;
+	}
 	if (r < 0) {
 		cli_error("%s is already there but is not a certificate (%s): the bundle's would "
 			  "replace it; look at it, then remove it or pass --force; nothing was "
@@ -632,18 +685,15 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 			  path, error_message(r));
 		return EXIT_EXISTS;
 	}
-	if (memcmp(have, pin, PIN_BYTES) != 0) {
-		char have_txt[PIN_TEXT_LEN + 1], want_txt[PIN_TEXT_LEN + 1];
-		pin_format(have, have_txt);
-		pin_format(pin, want_txt);
-		cli_error("%s is the CA of another cluster (its hash is %s, not --ca-cert-hash "
-			  "%s): this directory belongs to another cluster; choose another "
-			  "--pki-dir, empty it (kubeadm reset), or pass --force to replace its "
-			  "files; nothing was fetched or written",
-			  path, have_txt, want_txt);
-		return EXIT_EXISTS;
-	}
-	return EXIT_OK;
+	char have_txt[PIN_TEXT_LEN + 1], want_txt[PIN_TEXT_LEN + 1];
+	pin_format(have, have_txt);
+	pin_format(pin, want_txt);
+	cli_error("%s is the CA of another cluster (its hash is %s, not --ca-cert-hash %s): this "
+		  "directory belongs to another cluster; choose another --pki-dir, empty it "
+		  "(kubeadm reset), or pass --force to replace its files (with --advertise-address "
+		  "to make this node's certificates anew); nothing was fetched or written",
+		  path, have_txt, want_txt);
+	return EXIT_EXISTS;
 }
 
 /* Everything about the target the install will need, checked before the fetch: the
@@ -651,7 +701,8 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
  * (a directory of ours, not a mount point, nothing but files and directories, writable
  * and searchable) and a present ca.crt (the pinned cluster's). Returns EXIT_OK, or said
  * and the exit status. */
-static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags,
+			bool node_certs)
 {
 	char last[DETAIL_MAX] = "";
 	struct stat st;
@@ -683,7 +734,7 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 			  dir, strerror(errno));
 		return EXIT_FAIL;
 	}
-	return target_ca_check(dir, pin, flags);
+	return target_ca_check(dir, pin, flags, node_certs);
 }
 
 /* What join will use: checked, secrets in guarded memory (freed by join_plan_done). */
@@ -772,7 +823,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 	r = external_paths_check(a->ext_paths, NULL, a->pki_dir);
 	if (r != EXIT_OK)
 		return r;
-	return target_check(a->pki_dir, p->pin, a->flags);
+	return target_check(a->pki_dir, p->pin, a->flags, a->nc.advertise_address != NULL);
 }
 
 /* The held bundle's public description (GET /v1/bundle/info, not a fetch). */

@@ -105,3 +105,11 @@ int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, s
  * is already there (key, chain to the CA, validity, every SAN) and refuse a mismatch,
  * naming the file and what is wrong. Returns an exit status; reports on stdout/stderr. */
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag);
+
+/* The node certificates present in pki_dir (their .crt), as names ("apiserver.crt,
+ * etcd/peer.crt") into list (len bytes). Returns how many. */
+size_t nodecerts_present(const char *pki_dir, char *list, size_t len);
+/* The node certificates present in pki_dir that are not signed by their CA in cas (the
+ * opened bundle: ca, front-proxy-ca, etcd/ca), or do not load, as names into list. A CA
+ * the bundle lacks (external etcd) is not compared. Returns how many. */
+size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *list, size_t len);
