@@ -831,8 +831,15 @@ struct bundle_meta {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	long long fetches, max_fetches;
+	long long bytes; /* the sealed bundle's size; -1 if the server does not say */
 	struct profile prof;
 };
+
+/* What the free-space check assumes when the server does not say the bundle's size (a
+ * kubeadm PKI with RSA-4096 CAs and external etcd is under 64 KiB sealed), and for this
+ * node's certificates (14 PEM files, RSA-4096 keys at most). */
+#define BUNDLE_SIZE_BOUND (1024 * 1024)
+#define NODE_CERTS_BYTES_BOUND (14 * 8192)
 
 /* The held bundle's description in resp. Returns >0 with *ret filled, 0 if the server
  * holds no bundle now (404), or -EBADMSG if it does not say (an older pkishared, or a
@@ -847,10 +854,11 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
 	const char *id = NULL, *kid = NULL;
 	json_t *prof = NULL;
-	json_int_t f = 0, m = 0;
+	json_int_t f = 0, m = 0, bytes = -1;
 	if (!o ||
-	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", API_F_ID, &id, API_F_KEY_ID, &kid,
-			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_PROFILE, &prof) < 0 ||
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?I, s?o}", API_F_ID, &id, API_F_KEY_ID, &kid,
+			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_BYTES, &bytes,
+			API_F_PROFILE, &prof) < 0 ||
 	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
 		return -EBADMSG;
 	str_copy(ret->id, sizeof(ret->id), id);
@@ -859,6 +867,7 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	cli_sanitize(ret->key_id);
 	ret->fetches = f;
 	ret->max_fetches = m;
+	ret->bytes = bytes >= 0 && bytes <= 64 * BUNDLE_SIZE_BOUND ? bytes : -1;
 	memset(&ret->prof, 0, sizeof(ret->prof));
 	if (json_is_object(prof) && profile_from_json(prof, &ret->prof, NULL) < 0)
 		memset(&ret->prof, 0, sizeof(ret->prof));
@@ -868,6 +877,32 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 /* The plan's checks that need the bundle's description: the key is the one it was sealed
  * with, and this node's certificates can be made with its profile and what is in the
  * target. EXIT_OK, or said and the exit status. Nothing has been fetched. */
+/* Room for the install at the target, checked before the fetch (a full disk found after
+ * it spent the fetch): the bundle's size from its description (else BUNDLE_SIZE_BOUND),
+ * this node's certificates, and the file system's rounding. EXIT_OK, or said and
+ * EXIT_FAIL; a target the install refuses for another reason is said by its checks. */
+static int space_check(const struct join_args *a, const struct bundle_meta *m)
+{
+	char where[PATH_MAX];
+	uint64_t need = 0, avail = 0;
+	uint64_t payload = m->bytes >= 0 ? (uint64_t)m->bytes : BUNDLE_SIZE_BOUND;
+	if (a->nc.advertise_address)
+		payload += NODE_CERTS_BYTES_BOUND;
+	int r = pkidir_space_check(a->pki_dir, payload, PKI_MAX_FILES, &need, &avail, where);
+	if (r != -ENOSPC)
+		return EXIT_OK;
+	cli_error("not enough free space to install into %s: the file system of %s has %llu KiB "
+		  "free (or too few inodes), and the install needs about %llu KiB (the bundle%s "
+		  "%s, the new tree is built beside the old one, a block per file); free some "
+		  "space there or choose another --pki-dir; nothing was fetched or written",
+		  a->pki_dir, where, (unsigned long long)(avail / 1024),
+		  (unsigned long long)((need + 1023) / 1024),
+		  a->nc.advertise_address ? " and this node's certificates" : "",
+		  m->bytes >= 0 ? "as the server describes it"
+				: "at most (the server does not say its size)");
+	return EXIT_FAIL;
+}
+
 static int meta_check(const struct join_args *a, const struct join_plan *p,
 		      const struct bundle_meta *m, const char *server)
 {
@@ -888,6 +923,8 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	 * profile's paths are checked like the flags' before anything is fetched. */
 	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
 	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir);
+	if (ex == EXIT_OK)
+		ex = space_check(a, m);
 	if (ex != EXIT_OK)
 		return ex;
 	if (!a->nc.advertise_address)

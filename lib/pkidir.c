@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -1256,4 +1257,44 @@ int pkidir_target_resolve(const char *target, char *ret, char *detail)
 	}
 	str_copy(ret, PATH_MAX, cur);
 	return followed > 0;
+}
+
+int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
+		       uint64_t *ret_free, char *ret_where)
+{
+	char real[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct statvfs sv;
+
+	int r = pkidir_target_resolve(target, real, NULL);
+	if (r < 0)
+		str_copy(real, sizeof(real), target); /* refused by the install, which says why */
+	r = pkidir_path_split(real, dir, base);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (statvfs(dir, &sv) == 0)
+			break;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -errno;
+		/* Not there yet: made by the install, on the file system of what is above. */
+		char up[PATH_MAX];
+		str_copy(up, sizeof(up), dir);
+		r = pkidir_path_split(up, dir, base);
+		if (r < 0)
+			return r;
+		if (!strcmp(up, dir))
+			return -ENOENT;
+	}
+	uint64_t block = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	/* Each file rounds up to a block, plus the directories (at most four levels). */
+	uint64_t need = payload + (uint64_t)(files + 4) * block;
+	uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * block;
+	uint64_t inodes = geteuid() == 0 ? sv.f_ffree : sv.f_favail;
+	/* A file system without inode accounting (f_files 0) has no inode limit. */
+	if (avail >= need && (sv.f_files == 0 || inodes >= files + 4))
+		return 0;
+	*ret_need = need;
+	*ret_free = avail;
+	str_copy(ret_where, PATH_MAX, dir);
+	return -ENOSPC;
 }

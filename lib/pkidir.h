@@ -149,3 +149,12 @@ int pkidir_path_safe(const char *path, char *detail);
  * if a link was followed, 0 if target is not a symlink (or does not exist: ret is target),
  * <0 (-ELOOP, -ENAMETOOLONG, -errno) with detail; ret untouched on failure. */
 int pkidir_target_resolve(const char *target, char *ret, char *detail);
+
+/* Is there room to install about payload bytes in files files into target? The new tree
+ * is built beside target (its own symlinks followed, pkidir_target_resolve), so the file
+ * system is that of the nearest existing directory at or above target's parent; each
+ * file may take a block more than its bytes, and each takes an inode. Root counts the
+ * blocks reserved for it. 0 if there is; -ENOSPC if not, with ret_need and ret_free (bytes)
+ * and ret_where (PATH_MAX: the directory measured) filled; -errno if statvfs fails. */
+int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
+		       uint64_t *ret_free, char *ret_where);
