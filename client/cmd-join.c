@@ -658,7 +658,7 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
 	_cleanup_(secret_freep) struct secret *pem = NULL;
 	_cleanup_(x509_freep) X509 *cert = NULL;
-	uint8_t have[PIN_BYTES];
+	uint8_t have[PIN_BYTES] = {0};
 	int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &pem);
 	if (r >= 0)
 		r = x509_cert_load(pem->data, pem->len, &cert);
