@@ -58,14 +58,18 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
-/* Keep the bundle's profile (when it has one) in the PKI directory with the shared PKI, in
- * the same atomic install, for a later `pki node-certs` (the curl path makes its node
- * certificates that way). Root-only; replaced when the bundle's differs (it describes the
- * last bundle installed there, not a file the operator made). EXIT_OK, or said and
- * EXIT_FAIL (out of memory). */
-static int profile_keep(const struct profile *prof, struct pki_set *plain)
+/* Keep the bundle's profile in the PKI directory with the shared PKI, in the same atomic
+ * install, for a later `pki node-certs` (the curl path makes its node certificates that
+ * way). Root-only; replaced when the bundle's differs (it describes the last bundle
+ * installed there, not a file the operator made). A bundle without a profile keeps none,
+ * but empties one an earlier bundle left ("{}"), so that it is never taken for this
+ * cluster's. EXIT_OK, or said and EXIT_FAIL (out of memory). */
+static int profile_keep(const struct profile *prof, const char *pki_dir, struct pki_set *plain)
 {
-	if (!profile_is_set(prof))
+	char path[PATH_MAX];
+	if (!profile_is_set(prof) &&
+	    (str_format(path, sizeof(path), "%s/%s", pki_dir, PROFILE_FILE_NAME) ||
+	     faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) != 0))
 		return EXIT_OK;
 	_cleanup_(freep) char *text = profile_canonical(prof);
 	struct secret *data = text ? secret_dup(text, strlen(text)) : NULL;
@@ -255,7 +259,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);
-	ex = profile_keep(&prof, &plain);
+	ex = profile_keep(&prof, pki_dir, &plain);
 	if (ex != EXIT_OK)
 		return ex;
 	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);

@@ -295,7 +295,7 @@ static int pki_kept_profile(struct nodecerts_opts *nc)
 	struct profile kept = {0};
 
 	int r = profile_load(nc->pki_dir, &kept, detail);
-	if (r == -ENOENT) {
+	if (r == -ENOENT || (r == 0 && !profile_is_set(&kept))) {
 		printf("[pki] Cluster profile: none kept in %s (the bundle carried none: "
 		       "upload-certs --config kubeadm.yaml seals one); using the flags and "
 		       "kubeadm's defaults\n",
@@ -310,8 +310,9 @@ static int pki_kept_profile(struct nodecerts_opts *nc)
 			  r == -PKS_E_FOREIGN ? "owned by another user or writable by group or "
 						"others, so someone else could choose this node's "
 						"SANs"
-					      : error_message(r),
-			  detail[0] ? " at " : "", detail);
+			  : r == -PKS_E_BUNDLE_FORMAT ? "it is not a cluster profile"
+						      : error_message(r),
+			  detail[0] ? ": " : "", detail);
 		return EXIT_FAIL;
 	}
 	profile_describe(&kept, desc, sizeof(desc));

@@ -294,7 +294,10 @@ int profile_load(const char *pki_dir, struct profile *ret, char *detail)
 	if (r < 0)
 		return r;
 	json_t *o = json_loadb((const char *)text->data, text->len, 0, NULL);
-	r = o ? profile_from_json(o, &p, detail) : -PKS_E_BUNDLE_FORMAT;
+	/* "{}": a bundle without a profile emptied the one an earlier bundle left. */
+	r = !o						    ? -PKS_E_BUNDLE_FORMAT
+	    : json_is_object(o) && json_object_size(o) == 0 ? 0
+							    : profile_from_json(o, &p, detail);
 	json_decref(o);
 	if (r < 0)
 		return r;

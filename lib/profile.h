@@ -61,7 +61,8 @@ int profile_from_json(const json_t *o, struct profile *ret, char *detail);
 char *profile_canonical(const struct profile *p);
 /* One line for people: "endpoint cp.example.com:6443, ECDSA-P256, ...". */
 void profile_describe(const struct profile *p, char *buf, size_t len);
-/* The profile kept in pki_dir/PROFILE_FILE_NAME into ret. -ENOENT if there is none;
+/* The profile kept in pki_dir/PROFILE_FILE_NAME into ret ("{}": an empty one, nothing
+ * set). -ENOENT if there is none;
  * -PKS_E_SYMLINK for a symlink; -PKS_E_FOREIGN if the file is owned by another user than
  * this one or root, or writable by group or others (whoever could write it would choose
  * this node's SANs); -PKS_E_BUNDLE_FORMAT (detail names the field) if it is not a

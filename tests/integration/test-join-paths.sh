@@ -61,6 +61,17 @@ expect_exit 1 "a profile file writable by others is refused" "$PKISHARE" pki nod
 check "... saying why and what to do" err_has "pkishare-profile.json"
 check "... nothing written" [ "$(tree_sum "$T/c/pki")" = "$BEFORE" ]
 
+# A later bundle without a profile empties the kept one: never taken for this cluster's.
+upload "$R/pki" --max-fetches 5
+curl_fetch "$R" node-3 | PKISHARE_CERTIFICATE_KEY=$KEY "$PKISHARE" decrypt \
+	--pki-dir "$T/b/pki" >"$T/decrypt2.out" 2>&1 || fail "decrypt (no profile): $(cat "$T/decrypt2.out")"
+check "a bundle without a profile empties the kept one" grep -qx '{}' "$T/b/pki/pkishare-profile.json"
+expect_exit 0 "pki node-certs --force after it" "$PKISHARE" pki node-certs --force \
+	--pki-dir "$T/b/pki" --node-name node-9 --advertise-address 10.0.0.19
+check "... says no profile is kept" grep -q "Cluster profile: none kept in" "$T/last.out"
+check "... and the endpoint is gone from the API server certificate" bash -c \
+	"! openssl x509 -in '$T/b/pki/apiserver.crt' -noout -ext subjectAltName | grep -q cp.example.com"
+
 # No profile kept (a bundle without one): said, kubeadm's defaults.
 make_pki "$T/r2"
 rm -f "$T/r2/pki/apiserver."*
