@@ -81,6 +81,7 @@ static void options_refuse_a_line_longer_than_the_buffer(void)
 	snprintf(text + n + 4094, sizeof(text) - (size_t)n - 4094, "ttl = 1s\n");
 	const char *argv[] = {"pkishared", "--config", conf("long.conf", text), NULL};
 	CHECK(load(&o, argv) < 0);
+	options_free(&o);
 	/* A line that just fits is read. */
 	n = snprintf(text, sizeof(text), "%s#", base);
 	memset(text + n, 'a', 4093);
