@@ -214,8 +214,8 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 
 /* Enrollment: a key pair made in memory, a CSR, and a short-lived client certificate
  * from POST /v1/enroll. The private key never leaves this process. Returns 0 with
- * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED:
- * the server refused). */
+ * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED,
+ * -ESTALE: the token is used up; the server refused). */
 static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
 		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
 {
@@ -246,6 +246,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		str_format(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			   server->server, resp.status, reason, msg);
+		if (resp.status == 401 && api_reason_parse(reason) == API_R_USED_UP)
+			return -ESTALE; /* a spent token: the daemon says whose */
 		return resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 	}
 	r = x509_cert_load(resp.body->data, resp.body->len, &cert);
@@ -878,11 +880,13 @@ static int say_failed(const char *server, int r, const char *detail, bool more, 
 	return say_unanswered(server, r, detail, more, ret_exit);
 }
 
-/* A server that refused enrollment (r: -EACCES, -EAGAIN or -EKEYREJECTED), said.
- * Returns nothing: join stops with EXIT_FORBIDDEN. */
+/* A server that refused enrollment (r: -EACCES, -EAGAIN, -EKEYREJECTED or -ESTALE), said
+ * (detail: the server's answer, or NULL when said already). Returns nothing: join stops
+ * with EXIT_FORBIDDEN. */
 static void say_enroll_refused(int r, const char *detail)
 {
-	cli_error("%s", detail);
+	if (detail)
+		cli_error("%s", detail);
 	/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up of an
 	 * operator coming from `kubeadm join --token`. */
 	if (r == -EKEYREJECTED)
@@ -904,6 +908,18 @@ static void refusal_parse(const struct http_response *resp, struct refusal *ret)
 			     sizeof(ret->msg)))
 		snprintf(ret->msg, sizeof(ret->msg), "HTTP %d without an explanation",
 			 resp->status);
+}
+
+/* The join token refused (HTTP status, reason, msg) when the plan presented it, before
+ * anything was spent: said, with the likeliest cause. Returns nothing: join stops with
+ * EXIT_FORBIDDEN. */
+static void say_token_refused(const char *server, int status, const char *reason, const char *msg)
+{
+	cli_error("%s refused the join token (HTTP %d, %s): %s; the token was checked, not "
+		  "spent, and nothing was fetched or written",
+		  server, status, reason, msg);
+	if (api_reason_parse(reason) == API_R_BAD_TOKEN)
+		say_enroll_refused(-EKEYREJECTED, NULL);
 }
 
 /* server answered 404 for the description: it holds no bundle, said. Returns -ENOENT to
@@ -944,20 +960,29 @@ static int say_dry_run(const struct join_args *a, const char *server, const stru
 }
 
 /* Plan with server i's description of its bundle (GET /v1/bundle/info: not a fetch, it
- * spends nothing); a dry run ends here. Returns as the steps above; >0 with *described
- * saying whether *meta was filled. */
+ * spends nothing; a joiner with a token sends it as bearer, which is checked and not
+ * spent: bearer, else NULL); a dry run ends here. Returns as the steps above; >0 with
+ * *described saying whether *meta was filled. */
 static int join_describe(const struct join_args *a, const struct join_plan *p,
-			 const struct tls_client_opts *o, size_t i, struct bundle_meta *meta,
-			 bool *described, int *ret_exit)
+			 const struct tls_client_opts *o, size_t i, const struct secret *bearer,
+			 struct bundle_meta *meta, bool *described, int *ret_exit)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
 	char detail[DETAIL_MAX] = "";
 	const char *server = a->servers[i];
 	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
 
-	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	int r = https_request(o, "GET", API_ROUTE_BUNDLE_INFO,
+			      bearer ? (const char *)bearer->data : NULL, NULL, &resp, detail);
 	if (r < 0)
 		return say_failed(server, r, detail, more, ret_exit);
+	if (bearer && (resp.status == 401 || resp.status == 429)) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		say_token_refused(server, resp.status, why.reason, why.msg);
+		*ret_exit = EXIT_FORBIDDEN;
+		return 0;
+	}
 	if (resp.status == 403) {
 		struct refusal why;
 		refusal_parse(&resp, &why);
@@ -1052,21 +1077,42 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	return 0;
 }
 
-/* Try server i: enroll (with --token), plan with its description, then fetch and
- * install. Returns as the steps above (never >0). */
+/* "Authorization: Bearer TOKEN" in guarded memory into *ret. Returns 0 or -ENOMEM. */
+static int bearer_header(const char *token, struct secret **ret)
+{
+	_cleanup_(secret_freep) struct secret *h = secret_new(32 + TOKEN_LEN);
+	if (!h || secret_append(h, "Authorization: Bearer ", 22) < 0 ||
+	    secret_append(h, token, strlen(token)) < 0 || secret_append(h, "", 1) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(h);
+	return 0;
+}
+
+/* Try server i: plan with its description (a token is checked, not spent), enroll (with a
+ * token: this spends one use), then fetch and install. Returns as the steps above (never
+ * >0). */
 static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *ret_exit)
 {
 	struct tls_client_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ekey = NULL;
 	_cleanup_(x509_freep) X509 *ecert = NULL;
+	_cleanup_(secret_freep) struct secret *bearer = NULL;
 	struct bundle_meta meta;
 	bool described = false, more = i + 1 < a->n_servers;
 	char detail[DETAIL_MAX] = "";
 
+	if (p->token && bearer_header(p->token, &bearer) < 0) {
+		cli_error("out of memory");
+		*ret_exit = EXIT_FAIL;
+		return 0;
+	}
+	int r = join_describe(a, p, &o, i, bearer, &meta, &described, ret_exit);
+	if (r <= 0)
+		return r;
 	if (p->token) {
-		int r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
-		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
+		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
+		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED || r == -ESTALE) {
 			say_enroll_refused(r, detail);
 			*ret_exit = EXIT_FORBIDDEN;
 			return 0;
@@ -1076,10 +1122,13 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		o.cert = ecert;
 		o.key = ekey;
 	}
-	int r = join_describe(a, p, &o, i, &meta, &described, ret_exit);
-	if (r <= 0)
-		return r;
-	return join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
+	r = join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
+	if (p->token && *ret_exit != EXIT_OK)
+		cli_error("one use of the join token was spent by this node's enrollment at %s "
+			  "(see 'pkishare token list' on the first node); if it has none left, "
+			  "make a new one with 'pkishare print-join-command' there",
+			  a->servers[i]);
+	return r;
 }
 
 /* Act: fetch from the first server that has the bundle, and install it with this node's

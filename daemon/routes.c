@@ -119,6 +119,17 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 			  "%s", msg);
 }
 
+enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
+	store_view_done(&v);
+	if (!info)
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND, "no bundle is held");
+	return http_json(c, MHD_HTTP_OK, info);
+}
+
 void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -167,6 +178,13 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		*req_ctx = er;
 		return MHD_YES;
 	}
+	bool has_body = (clen && strcmp(clen, "0") != 0) ||
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (id->source == CLIENT_NONE && strcmp(url, API_ROUTE_BUNDLE_INFO) == 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 && !has_body &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))
+		/* A join token holder plans before it enrolls: checked, not spent. */
+		return enroll_describe(ctx, c, peer);
 	if (id->source == CLIENT_NONE) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(
@@ -199,8 +217,6 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 				  "client '%s' is not on pkishared's allow-list (--allow)",
 				  id->name);
 	}
-	bool has_body = (clen && strcmp(clen, "0") != 0) ||
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
 		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
 				  "only GET without a body is served here (and POST /v1/enroll)");
@@ -252,15 +268,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 		return serve_bundle(ctx, c, peer, id);
 	if (strcmp(url, API_ROUTE_METRICS) == 0)
 		return http_metrics(ctx, c);
-	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0) {
-		struct store_view v;
-		store_view(&ctx->store, &v);
-		json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
-		store_view_done(&v);
-		if (!info)
-			return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
-					  "no bundle is held");
-		return http_json(c, MHD_HTTP_OK, info);
-	}
+	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0)
+		return routes_bundle_info(ctx, c);
 	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s", url);
 }
