@@ -731,6 +731,7 @@ struct bundle_meta {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	long long fetches, max_fetches;
+	int64_t expires_at; /* the sealed expiresAt, or 0 if not said */
 	struct profile prof;
 };
 
@@ -745,14 +746,17 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 		return -EBADMSG;
 	_cleanup_(json_decrefp) json_t *o =
 	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
-	const char *id = NULL, *kid = NULL;
+	const char *id = NULL, *kid = NULL, *exp = NULL;
 	json_t *prof = NULL;
 	json_int_t f = 0, m = 0;
 	if (!o ||
-	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o}", API_F_ID, &id, API_F_KEY_ID, &kid,
-			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_PROFILE, &prof) < 0 ||
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o, s?s}", API_F_ID, &id, API_F_KEY_ID, &kid,
+			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_PROFILE, &prof,
+			API_F_EXPIRES_AT, &exp) < 0 ||
 	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
 		return -EBADMSG;
+	if (!exp || time_parse(exp, &ret->expires_at) < 0)
+		ret->expires_at = 0;
 	str_copy(ret->id, sizeof(ret->id), id);
 	str_copy(ret->key_id, sizeof(ret->key_id), kid);
 	cli_sanitize(ret->id);
@@ -808,6 +812,50 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 		printf("[join] Dry run: would generate %zu node certificate(s) for %s (%s), %zu "
 		       "already present and checked\n",
 		       made, nc->node_name, nc->advertise_address, kept);
+	return EXIT_OK;
+}
+
+/* Past this much apart, the node certificates a joiner makes are not yet valid for the
+ * other nodes (they are backdated as much: nodecerts.c). */
+#define CLOCK_SKEW_MAX_S 300
+
+/* The plan's clock check, against server's clock (date: its Date header, 0 if it sent
+ * none): a bundle the server still holds that this node would take as expired (its clock
+ * ahead) is refused now, before the fetch, and so is a clock ahead by more than
+ * CLOCK_SKEW_MAX_S when this node's certificates are to be made; a clock behind is only
+ * said. EXIT_OK, or said and EXIT_FAIL. Nothing has been fetched. */
+static int clock_check(const struct join_args *a, const char *server, int64_t date,
+		       const struct bundle_meta *m)
+{
+	int64_t now = time_now(), skew = date ? now - date : 0;
+	char mine[RFC3339_LEN], theirs[RFC3339_LEN], until[RFC3339_LEN], by[64];
+
+	time_format(now, mine);
+	time_format(date, theirs);
+	time_format(m->expires_at, until);
+	duration_format(skew < 0 ? -skew : skew, by, sizeof(by));
+	if (m->expires_at && now >= m->expires_at) {
+		if (date && date < m->expires_at)
+			cli_error("this node's clock reads %s, %s ahead of %s's (%s): bundle %s, "
+				  "which %s holds until %s, would be taken as expired here; %s",
+				  mine, by, server, theirs, m->id, server, until,
+				  error_message(-PKS_E_CLOCK));
+		else
+			cli_error("bundle %s expires at %s, and this node's clock reads %s: it "
+				  "would be taken as expired here though %s still holds it; %s",
+				  m->id, until, mine, server, error_message(-PKS_E_CLOCK));
+		return EXIT_FAIL;
+	}
+	if (skew > CLOCK_SKEW_MAX_S && a->nc.advertise_address) {
+		cli_error("this node's clock reads %s, %s ahead of %s's (%s): the node "
+			  "certificates made here would not be valid yet for the other nodes; %s",
+			  mine, by, server, theirs, error_message(-PKS_E_CLOCK));
+		return EXIT_FAIL;
+	}
+	if (skew > CLOCK_SKEW_MAX_S || skew < -CLOCK_SKEW_MAX_S)
+		cli_error("warning: this node's clock reads %s, %s %s %s's (%s); fix it (NTP: "
+			  "timedatectl set-ntp true) before the node serves",
+			  mine, by, skew > 0 ? "ahead of" : "behind", server, theirs);
 	return EXIT_OK;
 }
 
@@ -875,6 +923,11 @@ static int say_failed(const char *server, int r, const char *detail, bool more, 
 	if (r == -PKS_E_X509 || r == -ENOENT || r == -EACCES) {
 		cli_error("%s", detail);
 		*ret_exit = EXIT_FAIL; /* our own files: no other server will do better */
+		return 0;
+	}
+	if (r == -PKS_E_CLOCK) {
+		cli_error("%s: %s; %s", server, detail, error_message(r));
+		*ret_exit = EXIT_FAIL; /* most likely our clock: no other server will do better */
 		return 0;
 	}
 	return say_unanswered(server, r, detail, more, ret_exit);
@@ -993,7 +1046,9 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	if (m == 0 && (dry || more))
 		return say_not_held(server, more, ret_exit);
 	if (m > 0) {
-		*ret_exit = meta_check(a, p, meta, server);
+		*ret_exit = clock_check(a, server, resp.date, meta);
+		if (*ret_exit == EXIT_OK)
+			*ret_exit = meta_check(a, p, meta, server);
 		if (*ret_exit != EXIT_OK)
 			return 0;
 	}

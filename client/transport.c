@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -219,8 +220,42 @@ struct pin_check {
 	const uint8_t *pin;
 	const char *host;
 	bool matched;
+	int err; /* what the handshake's failure means: -PKS_E_PIN_MISMATCH or -PKS_E_CLOCK */
 	char why[DETAIL_MAX];
 };
+
+/* The pinned chain failed only on a certificate's dates (err: X509_V_ERR_CERT_NOT_YET_VALID
+ * or _HAS_EXPIRED, for cert): the likeliest cause is a clock, this node's or the one that
+ * made the certificate. Said in pc->why. Returns nothing. */
+static void say_dates(struct pin_check *pc, int err, X509 *cert)
+{
+	char now[RFC3339_LEN], at[RFC3339_LEN], by[64] = "?";
+	int64_t t = 0;
+	bool early = err == X509_V_ERR_CERT_NOT_YET_VALID;
+	const ASN1_TIME *when = early ? X509_get0_notBefore(cert) : X509_get0_notAfter(cert);
+	struct tm tm;
+	if (when && ASN1_TIME_to_tm(when, &tm) == 1)
+		t = (int64_t)timegm(&tm);
+	time_format(time_now(), now);
+	time_format(t, at);
+	if (t)
+		duration_format(early ? t - time_now() : time_now() - t, by, sizeof(by));
+	pc->err = -PKS_E_CLOCK;
+	/* The facts only (DETAIL_MAX); error_message(-PKS_E_CLOCK) says what to do. */
+	if (early)
+		str_format(
+		    pc->why, sizeof(pc->why),
+		    "its certificate (from the pinned CA) is valid from %s, but this node's "
+		    "clock reads %s: this node's clock is at least %s behind, or the clock that "
+		    "made the certificate was ahead",
+		    at, now, by);
+	else
+		str_format(pc->why, sizeof(pc->why),
+			   "its certificate (from the pinned CA) expired at %s by this node's "
+			   "clock (%s, %s later): this node's clock is ahead, or pkishared's "
+			   "serving certificate is out of date (renew it: pki serving-cert)",
+			   at, now, by);
+}
 
 /* Runs inside the handshake instead of OpenSSL's own chain building: find the pinned CA
  * in what the server sent, then verify the server certificate (chain, purpose, name)
@@ -257,7 +292,12 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		if (X509_VERIFY_PARAM_set1_ip_asc(param, pc->host) != 1)
 			X509_VERIFY_PARAM_set1_host(param, pc->host, 0);
 		ok = X509_verify_cert(v) == 1;
-		if (!ok)
+		int e = ok ? X509_V_OK : X509_STORE_CTX_get_error(v);
+		X509 *bad = X509_STORE_CTX_get_current_cert(v);
+		if (!ok && bad &&
+		    (e == X509_V_ERR_CERT_NOT_YET_VALID || e == X509_V_ERR_CERT_HAS_EXPIRED))
+			say_dates(pc, e, bad);
+		else if (!ok)
 			snprintf(pc->why, sizeof(pc->why),
 				 "the server certificate does not verify against the pinned CA "
 				 "for %s: %s",
@@ -394,7 +434,7 @@ static int tls_handshake(SSL_CTX *ctx, int fd, const struct tls_client_opts *o,
 	if (SSL_connect(ssl) != 1) {
 		if (o->pin && pc->why[0]) {
 			str_copy(detail, DETAIL_MAX, pc->why);
-			return -PKS_E_PIN_MISMATCH;
+			return pc->err ? pc->err : -PKS_E_PIN_MISMATCH;
 		}
 		unsigned long e = ERR_peek_last_error();
 		snprintf(detail, DETAIL_MAX, "TLS handshake with %s failed: %s", o->server,

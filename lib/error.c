@@ -84,6 +84,11 @@ const char *error_message(int err)
 		       "others, and the install never leaves a key so; nothing was written: "
 		       "chmod 600 it (and check who could have read it) and run again, or pass "
 		       "--force to replace it with the bundle's copy, written 0600";
+	case PKS_E_CLOCK:
+		return "a clock is out of step: compare this node's clock with the "
+		       "server's ('timedatectl' on both) and fix the wrong one (NTP: timedatectl "
+		       "set-ntp true, or chronyc makestep), then run again; nothing was fetched "
+		       "or written";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

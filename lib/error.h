@@ -33,6 +33,7 @@ enum {
 	PKS_E_MOUNT,	   /* the target directory is a mount point: the swap cannot replace it */
 	PKS_E_UNSAFE_PATH, /* a directory or symlink on the way another user controls */
 	PKS_E_KEY_MODE,	   /* a file that holds (or will hold) a private key readable by others */
+	PKS_E_CLOCK,	   /* this node's clock and a peer's disagree (a certificate's dates) */
 	PKS_E_LAST,
 };
 

@@ -55,4 +55,44 @@ expect_exit 10 "P4: a refusal after the fetch" join_token "$TOK2" "$KEY" "$T/p4b
 check "P4: ... says a use of the join token was spent" err_has "one use of the join token was spent"
 check "P4: ... and that the fetch was spent" err_has "the bundle was fetched from"
 
+# --- P3 and P2 (clock): this node's clock out of step with the server's is named in the
+# plan, before the fetch, never blamed on the pin or on the bundle's age.
+FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+if [ -e "$FT" ]; then
+	# at_clock OFFSET DIR [args]: join with a client certificate, as the README shows,
+	# on a node whose wall clock is moved by OFFSET (the server's is not).
+	at_clock() {
+		local off=$1 dir=$2; shift 2
+		env LD_PRELOAD="$FT" FAKETIME="$off" DONT_FAKE_MONOTONIC=1 \
+			ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+			PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join --server "$SERVER" \
+			--ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" \
+			--key "$R/clients/node-2.key" --pki-dir "$dir" "$@"
+	}
+	fetches() { "$PKISHARE" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["fetches"])'; }
+	upload "$R/pki" --ttl 1h --max-fetches 2
+	expect_exit 1 "P3: a clock 3 h ahead (past the bundle's expiry): the dry run refuses" \
+		at_clock +3h "$T/p3/pki" --dry-run
+	check "P3: ... naming this node's clock and the skew" err_has "this node's clock reads .*ahead of $SERVER's"
+	check "P3: ... and what to do (NTP)" err_has "NTP"
+	check "P3: ... not 'run upload-certs again'" bash -c "! grep -q 'upload-certs' '$T/last.err'"
+	expect_exit 1 "P3: the join refuses the same way" at_clock +3h "$T/p3/pki"
+	check "P3: ... before the fetch: nothing fetched" [ "$(fetches)" = 0 ]
+	check "P3: ... nothing written" [ ! -e "$T/p3" ]
+	expect_exit 1 "P3: 10 min ahead with this node's certificates to make: refused in the plan" \
+		at_clock +10m "$T/p3/pki" --advertise-address 10.0.0.12 --dry-run
+	check "P3: ... the certificates would not be valid yet elsewhere" err_has "not be valid yet"
+	expect_exit 0 "P3: 10 min ahead without certificates to make: joins, with a warning" \
+		at_clock +10m "$T/p3b/pki"
+	check "P3: ... the warning names the clock" err_has "warning: this node's clock reads .*ahead of"
+	expect_exit 1 "P2: a clock 1 h behind (the serving certificate not yet valid)" \
+		at_clock -1h "$T/p2c/pki"
+	check "P2: ... is not blamed on the pin" bash -c "! grep -q 'not the cluster you meant' '$T/last.err'"
+	check "P2: ... names this node's clock as behind" err_has "this node's clock is at least .* behind"
+	check "P2: ... and what to do" err_has "timedatectl"
+	check "P2: ... nothing written" [ ! -e "$T/p2c" ]
+else
+	echo "libfaketime is not installed (scripts/test.sh installs it): clock checks skipped"
+fi
+
 finish
