@@ -862,9 +862,10 @@ static int clock_check(const struct join_args *a, const char *server, int64_t da
 /* The exit status of a request that did not get an answer. */
 static int transport_exit(int r)
 {
-	return r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-	       : r == -ECONNRESET	? EXIT_FORBIDDEN
-					: EXIT_UNREACHABLE;
+	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER
+		   ? EXIT_PIN
+	       : r == -ECONNRESET ? EXIT_FORBIDDEN
+				  : EXIT_UNREACHABLE;
 }
 
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
@@ -1190,15 +1191,18 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
  * certificates in one step. Returns the exit status. */
 static int join_act(struct join_args *a, const struct join_plan *p)
 {
-	int last_exit = EXIT_UNREACHABLE;
+	int last_exit = EXIT_UNREACHABLE, last_r = -PKS_E_PIN_MISMATCH;
 	for (size_t i = 0; i < a->n_servers; i++) {
 		int ex = EXIT_FAIL;
-		if (join_server(a, p, i, &ex) >= 0)
+		int r = join_server(a, p, i, &ex);
+		if (r >= 0)
 			return ex;
 		last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
+		if (ex == EXIT_PIN)
+			last_r = r; /* which of the server mismatches, for its advice */
 	}
 	if (last_exit == EXIT_PIN)
-		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
+		cli_error("%s", error_message(last_r));
 	else if (last_exit == EXIT_FORBIDDEN)
 		cli_error(
 		    "pkishared refused this node's identity; use a client certificate from "

@@ -95,4 +95,49 @@ else
 	echo "libfaketime is not installed (scripts/test.sh installs it): clock checks skipped"
 fi
 
+# --- P2: the right pin, the wrong server. A kubeadm habit, --server HOST:6443, reaches the
+# API server (its certificate from the same cluster CA); a serving certificate without the
+# address the joiner used. Neither is blamed on the pin.
+# join_at SERVER DIR: a certificate join against SERVER.
+join_at() {
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join --server "$1" --ca-cert-hash "$PIN" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$2"
+}
+# serve CERT KEY [CHAIN]: an openssl s_server on a free port of $SADDR (127.0.0.1 unless
+# set) with that certificate (the API server's, as kubeadm lays it out); sets OPORT, OPID.
+serve() {
+	local addr=${SADDR:-127.0.0.1}
+	OPORT=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$addr")
+	openssl s_server -quiet -accept "$addr:$OPORT" -cert "$1" -key "$2" ${3:+-cert_chain "$3"} \
+		-www </dev/null >"$T/s_server.log" 2>&1 &
+	OPID=$!
+	for _ in $(seq 1 100); do
+		(echo >"/dev/tcp/$addr/$OPORT") 2>/dev/null && break
+		sleep 0.05
+	done
+}
+A=$T/api-pki # the first node's own certificates, apiserver.crt among them
+cp -a "$R/pki" "$A"
+"$PKISHARE" pki node-certs --pki-dir "$A" --node-name node-1 --advertise-address 127.0.0.1 >/dev/null
+serve "$A/apiserver.crt" "$A/apiserver.key"
+expect_exit 9 "P2: the API server (its leaf only, as kubeadm serves it)" join_at "127.0.0.1:$OPORT" "$T/p2a/pki"
+check "P2: ... is named as the API server" err_has "Kubernetes API server, not pkishared"
+check "P2: ... with pkishared's port to use" err_has "9443"
+check "P2: ... the pin is not blamed" bash -c "! grep -q 'not the cluster you meant' '$T/last.err'"
+kill "$OPID"; wait "$OPID" 2>/dev/null || true
+serve "$A/apiserver.crt" "$A/apiserver.key" "$R/pki/ca.crt"
+expect_exit 9 "P2: the API server sending its CA too" join_at "localhost:$OPORT" "$T/p2a/pki"
+check "P2: ... is named as the API server" err_has "Kubernetes API server, not pkishared"
+kill "$OPID"; wait "$OPID" 2>/dev/null || true
+# A serving certificate for 10.9.9.9 (and loopback), joined at 127.0.0.2.
+"$PKISHARE" pki serving-cert --pki-dir "$R/pki" --out "$T/sc" --node-name cp-9 --address 10.9.9.9 >/dev/null
+SADDR=127.0.0.2 serve "$T/sc/tls.crt" "$T/sc/tls.key" "$R/pki/ca.crt"
+check "P2: (the certificate does not name 127.0.0.2)" bash -c "! openssl x509 -in '$T/sc/tls.crt' -noout -ext subjectAltName | grep -q '127.0.0.2'"
+expect_exit 9 "P2: a serving certificate without the address used" join_at "127.0.0.2:$OPORT" "$T/p2n/pki"
+check "P2: ... says the pin is right and the certificate is not for 127.0.0.2" err_has "not for 127.0.0.2: it names .*10.9.9.9"
+check "P2: ... and what to do" err_has "serving-cert"
+check "P2: ... the pin is not blamed" bash -c "! grep -q 'not the cluster you meant' '$T/last.err'"
+kill "$OPID"; wait "$OPID" 2>/dev/null || true
+check "P2: nothing written by any of them" bash -c "[ ! -e '$T/p2a' ] && [ ! -e '$T/p2n' ]"
+
 finish
