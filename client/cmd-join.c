@@ -28,11 +28,9 @@
 
 #define MAX_SERVERS 8
 
-/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
- * Returns the exit status for its reason. */
-static int explain_api_error(const char *who, const char *reason, const char *msg)
+/* The exit status for a refusal's reason. */
+static int reason_exit(const char *reason)
 {
-	cli_error("%s refused: %s", who, msg);
 	switch (api_reason_parse(reason)) {
 	case API_R_EXPIRED:
 		return EXIT_EXPIRED;
@@ -47,6 +45,14 @@ static int explain_api_error(const char *who, const char *reason, const char *ms
 	default:
 		return EXIT_FAIL;
 	}
+}
+
+/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
+ * Returns the exit status for its reason. */
+static int explain_api_error(const char *who, const char *reason, const char *msg)
+{
+	cli_error("%s refused: %s", who, msg);
+	return reason_exit(reason);
 }
 
 /* The bundle's profile (authenticated by bundle_open with every entry), or an empty one.
@@ -976,16 +982,38 @@ static void say_token_refused(const char *server, int status, const char *reason
 		say_enroll_refused(-EKEYREJECTED, NULL);
 }
 
-/* server answered 404 for the description: it holds no bundle, said. Returns -ENOENT to
- * try the next server when there is one, else 0; *ret_exit EXIT_NOT_FOUND either way. */
-static int say_not_held(const char *server, bool more, int *ret_exit)
+/* server answered 404 for the description (resp): it holds no bundle, and the body says
+ * what became of the last one. A target that already holds this cluster's shared PKI is
+ * a completed join run again: said, 0 with EXIT_OK. Else said with the server's reason;
+ * returns -ENOENT to try the next server when there is one, else 0, with *ret_exit the
+ * reason's exit status. Nothing was enrolled, fetched or written either way. */
+static int say_not_held(const struct join_args *a, const char *server,
+			const struct http_response *resp, bool more, int *ret_exit)
 {
-	cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
-		  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
-		  server,
-		  more ? "; trying the next --server"
-		       : "; run 'pkishare upload-certs' on the first control-plane node");
-	*ret_exit = EXIT_NOT_FOUND;
+	_cleanup_(pki_set_clearp) struct pki_set have = {0};
+	char detail[DETAIL_MAX] = "";
+	struct refusal why;
+
+	refusal_parse(resp, &why);
+	if (!why.reason[0])
+		str_copy(why.reason, sizeof(why.reason), api_reason_name(API_R_NOT_FOUND));
+	/* A completed join run again (the README calls that harmless): the plan has already
+	 * checked that a ca.crt there is the pinned CA (target_ca_check); every other shared
+	 * file must be there too. --force asks for a replacement, which needs a bundle. */
+	if (!(a->flags & PKIDIR_FORCE) && pkidir_read(a->pki_dir, &have, NULL, detail) == 0 &&
+	    pki_set_find(&have, "ca.crt")) {
+		printf("[join] Already joined: %s holds this cluster's shared PKI (its ca.crt has "
+		       "the --ca-cert-hash given, and every shared file is there); %s holds no "
+		       "bundle now (%s), so nothing was fetched or compared, and nothing was "
+		       "changed\n",
+		       a->pki_dir, server, why.reason);
+		*ret_exit = EXIT_OK;
+		return 0;
+	}
+	cli_error("%s answered 404 (%s) for the bundle's description: %s%s", server, why.reason,
+		  why.msg,
+		  more ? "; trying the next --server" : "; nothing was fetched or written");
+	*ret_exit = reason_exit(why.reason);
 	return more ? -ENOENT : 0;
 }
 
@@ -1044,8 +1072,8 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 		return 0;
 	}
 	int m = meta_parse(&resp, meta);
-	if (m == 0 && (dry || more))
-		return say_not_held(server, more, ret_exit);
+	if (m == 0)
+		return say_not_held(a, server, &resp, more, ret_exit);
 	if (m > 0) {
 		*ret_exit = clock_check(a, server, resp.date, meta);
 		if (*ret_exit == EXIT_OK)

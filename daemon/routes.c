@@ -119,15 +119,41 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 			  "%s", msg);
 }
 
+/* What became of the last bundle (gone) as the fetch result that says it. */
+static enum store_fetch gone_as_fetch(enum store_gone gone)
+{
+	switch (gone) {
+	case STORE_GONE_EXPIRED:
+		return STORE_FETCH_EXPIRED;
+	case STORE_GONE_DELETED:
+		return STORE_FETCH_DELETED;
+	case STORE_GONE_USED_UP:
+		return STORE_FETCH_USED_UP;
+	case STORE_GONE_LOST:
+		return STORE_FETCH_LOST;
+	case STORE_GONE_NEVER:
+	case STORE_GONE_REPLACED:
+	default:
+		return STORE_FETCH_NONE;
+	}
+}
+
 enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c)
 {
 	struct store_view v;
+	char when[RFC3339_LEN], msg[256];
+	enum metric_fetch unused;
 	store_view(&ctx->store, &v);
 	json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
+	enum store_fetch gone = gone_as_fetch(v.gone);
+	time_format(v.gone_at, when);
 	store_view_done(&v);
-	if (!info)
-		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND, "no bundle is held");
-	return http_json(c, MHD_HTTP_OK, info);
+	if (info)
+		return http_json(c, MHD_HTTP_OK, info);
+	/* 404 whatever became of it (the description of nothing), with the reason a fetch
+	 * would get: the plan stops there, spending nothing. */
+	enum api_reason why = fetch_refusal(gone, when, msg, sizeof(msg), &unused);
+	return http_error(c, MHD_HTTP_NOT_FOUND, why, "%s", msg);
 }
 
 void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,

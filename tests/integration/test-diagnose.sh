@@ -55,6 +55,31 @@ expect_exit 10 "P4: a refusal after the fetch" join_token "$TOK2" "$KEY" "$T/p4b
 check "P4: ... says a use of the join token was spent" err_has "one use of the join token was spent"
 check "P4: ... and that the fetch was spent" err_has "the bundle was fetched from"
 
+# --- P9: a completed join run again after --max-fetches was reached is harmless, as the
+# README says: "Already joined", exit 0, nothing changed; a node that never joined is told
+# what became of the bundle by the plan, spending nothing.
+join_n2() { # join_n2 DIR [args]: the README's certificate join
+	local dir=$1; shift
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" --pki-dir "$dir" "$@"
+}
+upload "$R/pki" --max-fetches 1
+expect_exit 0 "P9: a join with --max-fetches 1" join_n2 "$T/p9/pki"
+BEFORE=$(tree_sum "$T/p9/pki")
+expect_exit 0 "P9: the same join again, the bundle used up" join_n2 "$T/p9/pki"
+check "P9: ... says already joined, and why nothing was compared" grep -q "Already joined: .*holds no bundle now (used-up)" "$T/last.out"
+check "P9: ... nothing changed" [ "$(tree_sum "$T/p9/pki")" = "$BEFORE" ]
+expect_exit 0 "P9: ... and as a dry run" join_n2 "$T/p9/pki" --dry-run
+check "P9: ... which says the same" grep -q "Already joined" "$T/last.out"
+expect_exit 5 "P9: a node that never joined: used up, said by the plan" join_n2 "$T/p9new/pki"
+check "P9: ... with what to do" err_has "upload-certs"
+check "P9: ... nothing written" [ ! -e "$T/p9new" ]
+expect_exit 5 "P9: --force cannot replace from a used-up bundle" join_n2 "$T/p9/pki" --force
+check "P9: ... nothing changed" [ "$(tree_sum "$T/p9/pki")" = "$BEFORE" ]
+rm "$T/p9/pki/sa.key"
+expect_exit 5 "P9: a target missing a shared file is not taken as joined" join_n2 "$T/p9/pki"
+upload "$R/pki"
+
 # --- P3 and P2 (clock): this node's clock out of step with the server's is named in the
 # plan, before the fetch, never blamed on the pin or on the bundle's age.
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
