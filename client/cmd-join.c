@@ -952,8 +952,11 @@ static void say_enroll_refused(int r, const char *detail)
 	if (r == -EKEYREJECTED)
 		cli_error("hint: a kubeadm bootstrap token (from 'kubeadm token create' or the "
 			  "join command kubeadm printed) has the same form but is not known to "
-			  "pkishared; make a join token with 'pkishare token create' on the "
-			  "first control-plane node");
+			  "pkishared; nor is a pkishare token made before pkishared restarted "
+			  "without systemd's store (run by hand, it keeps no tokens or bundle "
+			  "across a restart; 'pkishare status' says which). Make a join token with "
+			  "'pkishare print-join-command' (or 'pkishare token create') on the first "
+			  "control-plane node");
 }
 
 /* A refusal in a non-200 answer: its reason and message, or "HTTP N without an

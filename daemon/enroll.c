@@ -212,8 +212,12 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 		*ret =
 		    refuse(ctx, c, peer, expired ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
 			   MHD_HTTP_UNAUTHORIZED, expired ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
-			   "the join token is unknown, used up, expired or wrong; create a "
-			   "new one with 'pkishare token create' on the first node");
+			   expired ? "the join token expired; create a new one with 'pkishare "
+				     "token create' on the first node"
+				   : "the join token is unknown or wrong (a kubeadm bootstrap "
+				     "token? or one made before pkishared restarted without "
+				     "systemd's store?); create a new one with 'pkishare token "
+				     "create' on the first node");
 		return r;
 	}
 	return 0;

@@ -20,9 +20,10 @@ static void blob_free_cb(void *cls)
 	store_blob_unref(cls);
 }
 
-/* Why a fetch got no bundle (when: the time it went), for the client and the metric. */
-static enum api_reason fetch_refusal(enum store_fetch res, const char *when, char *msg, size_t len,
-				     enum metric_fetch *ret_metric)
+/* Why a fetch got no bundle (when: the time it went; kept: whether the held state survives
+ * a restart, systemd's store), for the client and the metric. */
+static enum api_reason fetch_refusal(enum store_fetch res, const char *when, bool kept, char *msg,
+				     size_t len, enum metric_fetch *ret_metric)
 {
 	switch (res) {
 	case STORE_FETCH_EXPIRED:
@@ -57,11 +58,27 @@ static enum api_reason fetch_refusal(enum store_fetch res, const char *when, cha
 	case STORE_FETCH_NONE:
 	default:
 		*ret_metric = M_FETCH_NONE;
+		/* Run by hand, a restart loses what was uploaded: never say "none was". */
 		snprintf(msg, len,
-			 "no bundle has been uploaded; run 'pkishare upload-certs' on the first "
-			 "control-plane node");
+			 kept ? "pkishared holds no bundle: none has been uploaded; run 'pkishare "
+				"upload-certs' on the first control-plane node"
+			      : "pkishared holds no bundle (none was uploaded since it started; "
+				"it may have restarted without systemd's store, which keeps "
+				"nothing when run by hand): run 'pkishare upload-certs' on the "
+				"first control-plane node (again)");
 		return API_R_NOT_FOUND;
 	}
+}
+
+/* Does the held state survive a restart (systemd's store)? Read once a fetch found
+ * nothing. */
+static bool state_kept(struct daemon_ctx *ctx)
+{
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	bool kept = v.kept.kept;
+	store_view_done(&v);
+	return kept;
 }
 
 static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
@@ -111,7 +128,7 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				   blob);
 	}
 	time_format(gone_at, when);
-	enum api_reason why = fetch_refusal(res, when, msg, sizeof(msg), &m);
+	enum api_reason why = fetch_refusal(res, when, state_kept(ctx), msg, sizeof(msg), &m);
 	a.result = api_reason_name(why);
 	METRIC_INC(&ctx->metrics, fetch, m);
 	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
@@ -147,12 +164,14 @@ enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection
 	json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
 	enum store_fetch gone = gone_as_fetch(v.gone);
 	time_format(v.gone_at, when);
-	store_view_done(&v);
-	if (info)
+	if (info) {
+		store_view_done(&v);
 		return http_json(c, MHD_HTTP_OK, info);
+	}
 	/* 404 whatever became of it (the description of nothing), with the reason a fetch
 	 * would get: the plan stops there, spending nothing. */
-	enum api_reason why = fetch_refusal(gone, when, msg, sizeof(msg), &unused);
+	enum api_reason why = fetch_refusal(gone, when, v.kept.kept, msg, sizeof(msg), &unused);
+	store_view_done(&v);
 	return http_error(c, MHD_HTTP_NOT_FOUND, why, "%s", msg);
 }
 

@@ -80,6 +80,22 @@ rm "$T/p9/pki/sa.key"
 expect_exit 5 "P9: a target missing a shared file is not taken as joined" join_n2 "$T/p9/pki"
 upload "$R/pki"
 
+# --- P11: pkishared run by hand keeps nothing across a restart (documented); what the
+# joiner is told then says so, for the bundle and for a token made before the restart.
+OLDTOK=$("$PKISHARE" token create --uses 1)
+stop_daemon
+start_daemon "$R"
+expect_exit 6 "P11: after a by-hand restart, a certificate join" join_n2 "$T/p11/pki"
+check "P11: ... says pkishared holds no bundle, perhaps from a restart" err_has "holds no bundle (.*restarted without systemd's store"
+check "P11: ... not 'no bundle has been uploaded'" bash -c "! grep -q 'no bundle has been uploaded' '$T/last.err'"
+check "P11: ... and to upload again" err_has "upload-certs"
+expect_exit 7 "P11: a token made before the restart" join_token "$OLDTOK" "$KEY" "$T/p11/pki"
+check "P11: ... the hint covers a token from before a restart" err_has "before pkishared restarted without systemd's store"
+check "P11: ... and a kubeadm token" err_has "kubeadm bootstrap token"
+check "P11: nothing written" [ ! -e "$T/p11" ]
+upload "$R/pki"
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+
 # --- P3 and P2 (clock): this node's clock out of step with the server's is named in the
 # plan, before the fetch, never blamed on the pin or on the bundle's age.
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
