@@ -65,6 +65,37 @@ static void bundle_profile(const struct bundle *b, struct profile *ret)
 	json_decref(o);
 }
 
+/* Keep the bundle's profile in the PKI directory with the shared PKI, in the same atomic
+ * install, for a later `pki node-certs` (the curl path makes its node certificates that
+ * way). Root-only; replaced when the bundle's differs (it describes the last bundle
+ * installed there, not a file the operator made). A bundle without a profile keeps none,
+ * but empties one an earlier bundle left ("{}"), so that it is never taken for this
+ * cluster's. EXIT_OK, or said and EXIT_FAIL (out of memory). */
+static int profile_keep(const struct profile *prof, const char *pki_dir, struct pki_set *plain)
+{
+	char path[PATH_MAX];
+	if (!profile_is_set(prof) &&
+	    (str_format(path, sizeof(path), "%s/%s", pki_dir, PROFILE_FILE_NAME) ||
+	     faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) != 0))
+		return EXIT_OK;
+	_cleanup_(freep) char *text = profile_canonical(prof);
+	struct secret *data = text ? secret_dup(text, strlen(text)) : NULL;
+	int r = !data || secret_append(data, "\n", 1) < 0 ? -ENOMEM : 0;
+	if (r < 0)
+		secret_free(data);
+	else
+		r = pki_set_add(plain, PROFILE_FILE_NAME, 0600, data); /* frees data on failure */
+	if (r < 0) {
+		cli_error("cannot keep the cluster profile in the PKI directory: %s; nothing was "
+			  "written",
+			  error_message(r));
+		return EXIT_FAIL;
+	}
+	plain->e[plain->n - 1].replace = true;
+	pki_set_sort(plain);
+	return EXIT_OK;
+}
+
 /* Parse and open the bundle in json (or explain the error body there) into b and plain,
  * which the caller clears: EXIT_OK, or said and the exit status. */
 static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
@@ -149,7 +180,8 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
  * certificates when nc is not NULL. Returns nothing: it only prints. */
 static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
 			  const char *tag, const struct pkidir_report *rep,
-			  const struct nodecerts_opts *nc, size_t made, size_t kept)
+			  const struct nodecerts_opts *nc, size_t made, size_t kept,
+			  bool kept_profile)
 {
 	char created[RFC3339_LEN];
 
@@ -169,11 +201,48 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
 		       "already identical, %zu other file(s) kept\n",
 		       tag, made ? " and this node's certificates" : "", pki_dir, rep->written,
 		       rep->unchanged, rep->kept);
+	if (kept_profile && !(flags & PKIDIR_DRY_RUN))
+		printf("[%s] Kept the cluster profile in %s/%s for `pkishare pki node-certs`\n",
+		       tag, pki_dir, PROFILE_FILE_NAME);
 	if (nc)
 		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
 		       "checked and kept%s\n",
 		       tag, nc->node_name, nc->advertise_address, made, kept,
 		       kept && !nc->force ? " (--force to replace)" : "");
+}
+
+/* With --force the shared PKI is replaced, and node certificates in pki_dir that the
+ * bundle's CAs did not sign (another cluster's) would be left signed by a CA that is gone,
+ * which kubeadm refuses: made anew when regenerate (--advertise-address: said here), else
+ * refused before anything is written. EXIT_OK, or said and EXIT_EXISTS. */
+static int stale_node_certs_check(const char *pki_dir, const struct pki_set *plain, unsigned flags,
+				  const char *tag, bool regenerate)
+{
+	char list[512];
+	if (!(flags & PKIDIR_FORCE) || nodecerts_foreign(pki_dir, plain, list, sizeof(list)) == 0)
+		return EXIT_OK;
+	if (regenerate) {
+		printf(
+		    "[%s] Replacing this node's certificates %s: signed by another CA (--force)\n",
+		    tag, list);
+		return EXIT_OK;
+	}
+	if (!strcmp(tag, "join"))
+		cli_error("%s holds node certificates the bundle's CAs did not sign (%s): --force "
+			  "would replace the shared PKI and leave them signed by a CA that is gone "
+			  "(kubeadm refuses them); join again with --node-name N "
+			  "--advertise-address IP to make new ones in the same step; nothing was "
+			  "written",
+			  pki_dir, list);
+	else
+		cli_error(
+		    "%s holds node certificates the bundle's CAs did not sign (%s): --force "
+		    "would replace the shared PKI and leave them signed by a CA that is gone "
+		    "(kubeadm refuses them); remove them (or kubeadm reset), run decrypt "
+		    "--force again, then pkishare pki node-certs --advertise-address IP to make "
+		    "new ones; nothing was written",
+		    pki_dir, list);
+	return EXIT_EXISTS;
 }
 
 /* Open the bundle and install it in one atomic install, with this node's certificates
@@ -197,10 +266,16 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);
+	ex = profile_keep(&prof, pki_dir, &plain);
+	if (ex != EXIT_OK)
+		return ex;
 	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
 	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir, flags);
+	if (ex != EXIT_OK)
+		return ex;
+	ex = stale_node_certs_check(pki_dir, &plain, flags, tag, nc != NULL);
 	if (ex != EXIT_OK)
 		return ex;
 	if (nc) {
@@ -214,7 +289,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
 	if (ex != EXIT_OK)
 		return ex;
-	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept);
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof));
 	return EXIT_OK;
 }
 
@@ -518,18 +593,36 @@ static int target_files_check(const char *dir, unsigned flags)
 	return EXIT_OK;
 }
 
+/* Say where the files go when dir is a symlink (a data disk). Returns nothing: it only
+ * prints; a refused link is said by the checks. */
+static void say_symlinked(const char *dir, const char *tag)
+{
+	char real[PATH_MAX];
+	if (pkidir_target_resolve(dir, real, NULL) == 1)
+		printf("[%s] %s is a symlink to %s: installing there (the link stays)\n", tag, dir,
+		       real);
+}
+
 /* Can this user install into dir? pkidir_install builds the new tree beside dir and
  * renames it over, so the nearest existing directory at or above dir's parent must be
  * writable; dir itself, if there, must be a directory. EXIT_OK or said and EXIT_FAIL. */
 static int parent_check(const char *dir)
 {
-	char path[4096];
+	char path[PATH_MAX], why[DETAIL_MAX] = "";
 	struct stat st;
-	if (lstat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		cli_error("--pki-dir %s is not a directory; nothing was fetched or written", dir);
+	/* A symlink of root's or ours (a data disk) is followed, as the install follows it;
+	 * the links above dir were checked by pkidir_path_safe. */
+	int r = pkidir_target_resolve(dir, path, why);
+	if (r < 0) {
+		cli_error("cannot install into %s: %s; nothing was fetched or written", dir,
+			  why[0] ? why : error_message(r));
 		return EXIT_FAIL;
 	}
-	str_copy(path, sizeof(path), dir);
+	if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		cli_error("--pki-dir %s is not a directory; nothing was fetched or written", path);
+		return EXIT_FAIL;
+	}
+	dir = path;
 	for (;;) {
 		char *slash = strrchr(path, '/');
 		if (!slash)
@@ -538,7 +631,7 @@ static int parent_check(const char *dir)
 			path[1] = 0;
 		else
 			*slash = 0;
-		if (lstat(path, &st) == 0) {
+		if (stat(path, &st) == 0) {
 			if (!S_ISDIR(st.st_mode)) {
 				cli_error(
 				    "cannot make %s: %s is not a directory; nothing was fetched "
@@ -566,23 +659,39 @@ static int parent_check(const char *dir)
 }
 
 /* A present dir/ca.crt must be the CA the joiner pinned (--ca-cert-hash): one of another
- * cluster would be refused only by the install, after the fetch. --force replaces it.
- * EXIT_OK or said and the exit status. */
-static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+ * cluster would be refused only by the install, after the fetch. --force replaces it, but
+ * never keeps that cluster's node certificates (signed by a CA that would be gone, which
+ * kubeadm refuses): with node_certs (--advertise-address) they are made anew, without it
+ * the join is refused. EXIT_OK or said and the exit status. */
+static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags,
+			   bool node_certs)
 {
-	char path[4096];
+	char path[4096], list[512];
 	struct stat st;
-	if (str_format(path, sizeof(path), "%s/ca.crt", dir) || lstat(path, &st) != 0 ||
-	    (flags & PKIDIR_FORCE))
+	if (str_format(path, sizeof(path), "%s/ca.crt", dir) || lstat(path, &st) != 0)
 		return EXIT_OK; /* absent (or a too long name, which the install refuses) */
 	_cleanup_(secret_freep) struct secret *pem = NULL;
 	_cleanup_(x509_freep) X509 *cert = NULL;
-	uint8_t have[PIN_BYTES];
+	uint8_t have[PIN_BYTES] = {0};
 	int r = secret_read_file(path, PKI_FILE_MAX_BYTES, &pem);
 	if (r >= 0)
 		r = x509_cert_load(pem->data, pem->len, &cert);
 	if (r >= 0)
 		r = pin_of_cert(cert, have);
+	bool other = r < 0 || memcmp(have, pin, PIN_BYTES) != 0;
+	if (!other)
+		return EXIT_OK;
+	if (flags & PKIDIR_FORCE) {
+		if (node_certs || nodecerts_present(dir, list, sizeof(list)) == 0)
+			return EXIT_OK; /* made anew in the same install, said then */
+		cli_error("%s is not the pinned cluster's CA, and --force replaces the shared PKI, "
+			  "but this node's certificates from the other cluster (%s) would stay, "
+			  "signed by a CA that is gone (kubeadm refuses them): add --node-name N "
+			  "--advertise-address IP to make new ones in the same step, or remove "
+			  "them (kubeadm reset) and join again; nothing was fetched or written",
+			  path, list);
+		return EXIT_EXISTS;
+	}
 	if (r < 0) {
 		cli_error("%s is already there but is not a certificate (%s): the bundle's would "
 			  "replace it; look at it, then remove it or pass --force; nothing was "
@@ -590,18 +699,15 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
 			  path, error_message(r));
 		return EXIT_EXISTS;
 	}
-	if (memcmp(have, pin, PIN_BYTES) != 0) {
-		char have_txt[PIN_TEXT_LEN + 1], want_txt[PIN_TEXT_LEN + 1];
-		pin_format(have, have_txt);
-		pin_format(pin, want_txt);
-		cli_error("%s is the CA of another cluster (its hash is %s, not --ca-cert-hash "
-			  "%s): this directory belongs to another cluster; choose another "
-			  "--pki-dir, empty it (kubeadm reset), or pass --force to replace its "
-			  "files; nothing was fetched or written",
-			  path, have_txt, want_txt);
-		return EXIT_EXISTS;
-	}
-	return EXIT_OK;
+	char have_txt[PIN_TEXT_LEN + 1], want_txt[PIN_TEXT_LEN + 1];
+	pin_format(have, have_txt);
+	pin_format(pin, want_txt);
+	cli_error("%s is the CA of another cluster (its hash is %s, not --ca-cert-hash %s): this "
+		  "directory belongs to another cluster; choose another --pki-dir, empty it "
+		  "(kubeadm reset), or pass --force to replace its files (with --advertise-address "
+		  "to make this node's certificates anew); nothing was fetched or written",
+		  path, have_txt, want_txt);
+	return EXIT_EXISTS;
 }
 
 /* Everything about the target the install will need, checked before the fetch: the
@@ -609,7 +715,8 @@ static int target_ca_check(const char *dir, const uint8_t pin[PIN_BYTES], unsign
  * (a directory of ours, not a mount point, nothing but files and directories, writable
  * and searchable) and a present ca.crt (the pinned cluster's). Returns EXIT_OK, or said
  * and the exit status. */
-static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags)
+static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags,
+			bool node_certs)
 {
 	char last[DETAIL_MAX] = "";
 	struct stat st;
@@ -623,6 +730,7 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 	int ex = parent_check(dir);
 	if (ex != EXIT_OK)
 		return ex;
+	say_symlinked(dir, "join");
 	bool dry = flags & PKIDIR_DRY_RUN;
 	int n = pkidir_remove_stale(dir, dry, last);
 	if (n > 0)
@@ -640,7 +748,7 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 			  dir, strerror(errno));
 		return EXIT_FAIL;
 	}
-	return target_ca_check(dir, pin, flags);
+	return target_ca_check(dir, pin, flags, node_certs);
 }
 
 /* What join will use: checked, secrets in guarded memory (freed by join_plan_done). */
@@ -729,7 +837,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 	r = external_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
 	if (r != EXIT_OK)
 		return r;
-	return target_check(a->pki_dir, p->pin, a->flags);
+	return target_check(a->pki_dir, p->pin, a->flags, a->nc.advertise_address != NULL);
 }
 
 /* The held bundle's public description (GET /v1/bundle/info, not a fetch). */
@@ -738,8 +846,15 @@ struct bundle_meta {
 	char key_id[KEY_ID_HEX_LEN + 1];
 	long long fetches, max_fetches;
 	int64_t expires_at; /* the sealed expiresAt, or 0 if not said */
+	long long bytes;    /* the sealed bundle's size; -1 if the server does not say */
 	struct profile prof;
 };
+
+/* What the free-space check assumes when the server does not say the bundle's size (a
+ * kubeadm PKI with RSA-4096 CAs and external etcd is under 64 KiB sealed), and for this
+ * node's certificates (14 PEM files, RSA-4096 keys at most). */
+#define BUNDLE_SIZE_BOUND (1024 * 1024)
+#define NODE_CERTS_BYTES_BOUND (14 * 8192)
 
 /* The held bundle's description in resp. Returns >0 with *ret filled, 0 if the server
  * holds no bundle now (404), or -EBADMSG if it does not say (an older pkishared, or a
@@ -754,11 +869,11 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
 	const char *id = NULL, *kid = NULL, *exp = NULL;
 	json_t *prof = NULL;
-	json_int_t f = 0, m = 0;
+	json_int_t f = 0, m = 0, bytes = -1;
 	if (!o ||
-	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?o, s?s}", API_F_ID, &id, API_F_KEY_ID, &kid,
-			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_PROFILE, &prof,
-			API_F_EXPIRES_AT, &exp) < 0 ||
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?I, s?o, s?s}", API_F_ID, &id, API_F_KEY_ID, &kid,
+			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_BYTES, &bytes,
+			API_F_PROFILE, &prof, API_F_EXPIRES_AT, &exp) < 0 ||
 	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
 		return -EBADMSG;
 	if (!exp || time_parse(exp, &ret->expires_at) < 0)
@@ -769,10 +884,37 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	cli_sanitize(ret->key_id);
 	ret->fetches = f;
 	ret->max_fetches = m;
+	ret->bytes = bytes >= 0 && bytes <= 64 * BUNDLE_SIZE_BOUND ? bytes : -1;
 	memset(&ret->prof, 0, sizeof(ret->prof));
 	if (json_is_object(prof) && profile_from_json(prof, &ret->prof, NULL) < 0)
 		memset(&ret->prof, 0, sizeof(ret->prof));
 	return 1;
+}
+
+/* Room for the install at the target, checked before the fetch (a full disk found after
+ * it spent the fetch): the bundle's size from its description (else BUNDLE_SIZE_BOUND),
+ * this node's certificates, and the file system's rounding. EXIT_OK, or said and
+ * EXIT_FAIL; a target the install refuses for another reason is said by its checks. */
+static int space_check(const struct join_args *a, const struct bundle_meta *m)
+{
+	char where[PATH_MAX];
+	uint64_t need = 0, avail = 0;
+	uint64_t payload = m->bytes >= 0 ? (uint64_t)m->bytes : BUNDLE_SIZE_BOUND;
+	if (a->nc.advertise_address)
+		payload += NODE_CERTS_BYTES_BOUND;
+	int r = pkidir_space_check(a->pki_dir, payload, PKI_MAX_FILES, &need, &avail, where);
+	if (r != -ENOSPC)
+		return EXIT_OK;
+	cli_error("not enough free space to install into %s: the file system of %s has %llu KiB "
+		  "free (or too few inodes), and the install needs about %llu KiB (the bundle%s "
+		  "%s, the new tree is built beside the old one, a block per file); free some "
+		  "space there or choose another --pki-dir; nothing was fetched or written",
+		  a->pki_dir, where, (unsigned long long)(avail / 1024),
+		  (unsigned long long)((need + 1023) / 1024),
+		  a->nc.advertise_address ? " and this node's certificates" : "",
+		  m->bytes >= 0 ? "as the server describes it"
+				: "at most (the server does not say its size)");
+	return EXIT_FAIL;
 }
 
 /* The plan's checks that need the bundle's description: the key is the one it was sealed
@@ -798,6 +940,8 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	 * profile's paths are checked like the flags' before anything is fetched. */
 	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
 	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir, a->flags);
+	if (ex == EXIT_OK)
+		ex = space_check(a, m);
 	if (ex != EXIT_OK)
 		return ex;
 	if (!a->nc.advertise_address)
@@ -1382,6 +1526,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 			  a->pki_dir, unsafe);
 		return EXIT_FAIL;
 	}
+	say_symlinked(a->pki_dir, "decrypt");
 	return EXIT_OK;
 }
 
@@ -1400,7 +1545,11 @@ static int bundle_file_read(const char *file, struct secret **ret)
 		return EXIT_FAIL;
 	}
 	if (json->len == 0) {
-		cli_error("the bundle is empty (did curl fail? run it with --fail-with-body)");
+		cli_error("no bundle arrived (%s is empty): the command that was to fetch it "
+			  "failed, and its own message above says why (for curl: a TLS or "
+			  "connection error; an HTTP refusal says nothing here unless curl runs "
+			  "with --fail-with-body); nothing was written",
+			  from_stdin ? "standard input" : file);
 		return EXIT_FAIL;
 	}
 	*ret = TAKE_PTR(json);

@@ -29,6 +29,7 @@
 
 #define CA_KEY_MAX (64 * 1024)
 #define NODE_CERT_DAYS 365
+#define NODE_CERTS 7 /* kubeadm's node certificates (node_certs(), node_cert_cas) */
 
 struct ca {
 	X509 *cert;
@@ -423,6 +424,65 @@ static int check_existing(const char *pki_dir, const char *base, const struct ce
 	return 0;
 }
 
+/* Each node certificate and the CA that signs it (node_certs()'s table, by name). */
+static const struct {
+	const char *base, *ca;
+} node_cert_cas[NODE_CERTS] = {
+    {"apiserver", "ca"},
+    {"apiserver-kubelet-client", "ca"},
+    {"front-proxy-client", "front-proxy-ca"},
+    {"apiserver-etcd-client", "etcd/ca"},
+    {"etcd/server", "etcd/ca"},
+    {"etcd/peer", "etcd/ca"},
+    {"etcd/healthcheck-client", "etcd/ca"},
+};
+
+/* Append "NAME.crt" to the comma-separated list. */
+static void list_add(char *list, size_t len, const char *base)
+{
+	size_t n = strlen(list);
+	if (n < len)
+		snprintf(list + n, len - n, "%s%s.crt", n ? ", " : "", base);
+}
+
+size_t nodecerts_present(const char *pki_dir, char *list, size_t len)
+{
+	char path[4096];
+	size_t n = 0;
+	list[0] = 0;
+	for (size_t i = 0; i < NODE_CERTS; i++) {
+		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, node_cert_cas[i].base);
+		if (access(path, F_OK) == 0) {
+			list_add(list, len, node_cert_cas[i].base);
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *list, size_t len)
+{
+	char path[4096], name[PKI_NAME_MAX];
+	size_t n = 0;
+	list[0] = 0;
+	for (size_t i = 0; i < NODE_CERTS; i++) {
+		_cleanup_(x509_freep) X509 *cert = NULL, *ca = NULL;
+		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, node_cert_cas[i].base);
+		snprintf(name, sizeof(name), "%s.crt", node_cert_cas[i].ca);
+		const struct pki_entry *e = pki_set_find(cas, name);
+		if (access(path, F_OK) != 0 || !e ||
+		    x509_cert_load(e->data->data, e->data->len, &ca) < 0)
+			continue;
+		if (x509_cert_load_file(path, &cert) < 0 ||
+		    X509_check_issued(ca, cert) != X509_V_OK ||
+		    X509_verify(cert, X509_get0_pubkey(ca)) != 1) {
+			list_add(list, len, node_cert_cas[i].base);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Every input check, before anything is made; an exit status. */
 static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc_len,
 			char *endpoint, size_t ep_len)
@@ -479,7 +539,6 @@ struct node_cert {
 	const struct ca *ca;
 	bool etcd;
 };
-#define NODE_CERTS 7
 
 /* Everything build() works from: the names the certificates carry (the specs point into
  * the sans), the CAs that sign them, and the certificates. */

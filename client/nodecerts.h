@@ -68,7 +68,7 @@ struct nodecerts_opts {
 	"    [--encryption-algorithm RSA-2048|RSA-3072|RSA-4096|ECDSA-P256|ECDSA-P384]\n"
 #define NODECERTS_USAGE                                                                            \
 	"  node certificates: --advertise-address IP, and the cluster profile (by default\n"       \
-	"    the sealed bundle's):\n" NODECERTS_PROFILE_USAGE
+	"    the sealed bundle's, kept in the PKI directory):\n" NODECERTS_PROFILE_USAGE
 
 /* Take one of the options above (arg is split at commas): 1 if taken, 0 if the id is not
  * one of ours, -1 on a bad value (said on stderr). The profile one takes only the
@@ -105,3 +105,11 @@ int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, s
  * is already there (key, chain to the CA, validity, every SAN) and refuse a mismatch,
  * naming the file and what is wrong. Returns an exit status; reports on stdout/stderr. */
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag);
+
+/* The node certificates present in pki_dir (their .crt), as names ("apiserver.crt,
+ * etcd/peer.crt") into list (len bytes). Returns how many. */
+size_t nodecerts_present(const char *pki_dir, char *list, size_t len);
+/* The node certificates present in pki_dir that are not signed by their CA in cas (the
+ * opened bundle: ca, front-proxy-ca, etcd/ca), or do not load, as names into list. A CA
+ * the bundle lacks (external etcd) is not compared. Returns how many. */
+size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *list, size_t len);

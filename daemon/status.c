@@ -19,12 +19,13 @@ json_t *status_bundle_json(const struct store_bundle_view *b)
 				   API_F_CERT_SHA256, r->cert[0] ? r->cert : NULL));
 	}
 	json_t *prof = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", API_F_ID, b->id,
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", API_F_ID, b->id,
 			 API_F_KEY_ID, b->key_id, API_F_CREATED_AT, created, API_F_EXPIRES_AT,
 			 expires, API_F_EXPIRES_IN_SECONDS, (json_int_t)b->expires_in_s,
 			 API_F_FETCHES, (json_int_t)b->fetches, API_F_MAX_FETCHES,
-			 (json_int_t)b->max_fetches, API_F_FETCH_LOG, log ? log : json_array(),
-			 API_F_PROFILE, prof ? prof : json_null());
+			 (json_int_t)b->max_fetches, API_F_BYTES, (json_int_t)b->bytes,
+			 API_F_FETCH_LOG, log ? log : json_array(), API_F_PROFILE,
+			 prof ? prof : json_null());
 }
 
 json_t *status_tokens_json(const struct store_view *v)

@@ -369,6 +369,7 @@ void store_view(struct store *s, struct store_view *ret)
 		b->expires_in_s = left > 0 ? left : 0;
 		b->fetches = s->fetches;
 		b->max_fetches = s->max_fetches;
+		b->bytes = s->held->data ? s->held->data->len : 0;
 		b->n_fetch_log = s->n_fetch_log;
 		memcpy(b->fetch_log, s->fetch_log, s->n_fetch_log * sizeof(s->fetch_log[0]));
 		b->profile = s->profile ? strdup(s->profile) : NULL;

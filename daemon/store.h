@@ -172,6 +172,7 @@ struct store_bundle_view {
 	int64_t created_at, expires_at; /* wall clock */
 	int64_t expires_in_s;		/* by the enforced (monotonic) deadline, >= 0 */
 	uint64_t fetches, max_fetches;
+	uint64_t bytes; /* the sealed bundle's size, for a joiner's free-space check */
 	size_t n_fetch_log;
 	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
 	char *profile; /* canonical JSON, or NULL; freed by store_view_done */

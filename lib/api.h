@@ -21,6 +21,7 @@
  * /v1/bundle (public: ?id= names the bundle a join planned on). */
 #define API_F_AT "at"
 #define API_F_BUNDLE "bundle"
+#define API_F_BYTES "bytes"
 #define API_F_CA_CERT_HASH "caCertHash"
 #define API_F_CERT_SHA256 "certSha256"
 #define API_F_CLIENT "client"

@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -83,6 +85,7 @@ int pki_set_add(struct pki_set *s, const char *name, unsigned mode, struct secre
 	struct pki_entry *e = &s->e[s->n++];
 	str_copy(e->name, sizeof(e->name), name);
 	e->mode = mode;
+	e->replace = false;
 	e->data = data;
 	return 0;
 }
@@ -180,17 +183,30 @@ int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detai
 
 #define WALK_MAX_LINKS 40
 
+/* "uid N, NAME" (or "uid N") of uid into buf, for messages about who owns something. */
+static void uid_describe(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char pwbuf[1024];
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found)
+		str_format(buf, len, "uid %u, %s", (unsigned)uid, found->pw_name);
+	else
+		str_format(buf, len, "uid %u", (unsigned)uid);
+}
+
 /* Could another user change what is under the directory st (shown as what)? Owned by
  * someone other than this user or root, or writable by every user without the sticky bit:
  * -PKS_E_UNSAFE_PATH with why in detail. */
 static int dir_unsafe(const struct stat *st, const char *what, char *detail)
 {
 	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		char who[128];
+		uid_describe(st->st_uid, who, sizeof(who));
 		if (detail)
 			str_format(detail, DETAIL_MAX,
-				   "the directory %s is owned by another user (uid %u), who could "
+				   "the directory %s is owned by another user (%s), who could "
 				   "replace what is under it",
-				   what, (unsigned)st->st_uid);
+				   what, who);
 		return -PKS_E_UNSAFE_PATH;
 	}
 	if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX)) {
@@ -268,12 +284,13 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 		if (S_ISLNK(st.st_mode)) {
 			char link[PATH_MAX], next[PATH_MAX];
 			if (st.st_uid != geteuid() && st.st_uid != 0) {
+				char who[128];
+				uid_describe(st.st_uid, who, sizeof(who));
 				if (detail)
-					str_format(
-					    detail, DETAIL_MAX,
-					    "%s is a symlink owned by another user (uid %u), "
-					    "who could point it anywhere",
-					    shown, (unsigned)st.st_uid);
+					str_format(detail, DETAIL_MAX,
+						   "%s is a symlink owned by another user (%s), "
+						   "who could point it anywhere",
+						   shown, who);
 				return -PKS_E_UNSAFE_PATH;
 			}
 			if (++*links > WALK_MAX_LINKS)
@@ -685,10 +702,14 @@ static bool is_stale_name(const char *name, const char *bname)
 
 int pkidir_remove_stale(const char *target, bool dry_run, char *ret_last)
 {
-	char pdir[PATH_MAX], bname[PATH_MAX];
+	char pdir[PATH_MAX], bname[PATH_MAX], real[PATH_MAX];
 	if (!target || !*target || strlen(target) >= PATH_MAX - 64)
 		return -EINVAL;
-	int r = pkidir_path_split(target, pdir, bname);
+	/* The temporary trees are beside the directory the link names (install_locate). */
+	int r = pkidir_target_resolve(target, real, NULL);
+	if (r < 0)
+		return 0; /* the install refuses the link, and says why */
+	r = pkidir_path_split(real, pdir, bname);
 	if (r < 0)
 		return r;
 	int pfd = open(pdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -807,6 +828,7 @@ static int tmp_at(int dfd, const char *prefix, bool dir, char *ret_name)
  * exists (and its mode, kept at the swap), and what the install will do. */
 struct install {
 	const char *target;
+	char real[PATH_MAX]; /* target, its own symlinks followed (pkidir_target_resolve) */
 	char pdir[PATH_MAX], bname[PATH_MAX];
 	int pfd; /* the parent; -1 in a dry run whose parent does not exist yet */
 	bool exists;
@@ -825,7 +847,15 @@ static int install_locate(struct install *in, const struct pki_set *set, unsigne
 	struct stat st;
 	if (!in->target || !*in->target || strlen(in->target) >= PATH_MAX - 64)
 		return -EINVAL;
-	int r = pkidir_path_split(in->target, in->pdir, in->bname);
+	/* A symlink of root's or ours (a data disk) is followed: the new tree is built beside
+	 * the directory it names and swapped in there, so the link stays. */
+	int r = pkidir_target_resolve(in->target, in->real, detail);
+	if (r < 0)
+		return r;
+	if (strlen(in->real) >= PATH_MAX - 64)
+		return -ENAMETOOLONG;
+	in->target = in->real;
+	r = pkidir_path_split(in->target, in->pdir, in->bname);
 	if (r < 0)
 		return r;
 	if (!strcmp(in->bname, "/") || !strcmp(in->bname, ".") || !strcmp(in->bname, ".."))
@@ -884,7 +914,7 @@ static int install_plan_entry(struct install *in, int tfd, const struct pki_entr
 		in->rep.unchanged++;
 		return 0;
 	}
-	if (r == 0 && (flags & PKIDIR_FORCE)) {
+	if (r == 0 && ((flags & PKIDIR_FORCE) || e->replace)) {
 		in->rep.written++;
 		return 0;
 	}
@@ -1189,12 +1219,14 @@ int pkidir_path_safe(const char *path, char *detail)
 		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
 	if (strcmp(base, "/") != 0 && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
+		char who[128];
+		uid_describe(st.st_uid, who, sizeof(who));
 		if (detail)
-			str_format(
-			    detail, DETAIL_MAX,
-			    "%s is a symlink owned by another user (uid %u), who could point "
-			    "it anywhere",
-			    path, (unsigned)st.st_uid);
+			str_format(detail, DETAIL_MAX,
+				   "%s is a symlink owned by another user (%s), who could point "
+				   "it anywhere; make root its owner (chown -h root) or name the "
+				   "directory it points to",
+				   path, who);
 		close(fd);
 		return -PKS_E_UNSAFE_PATH;
 	}
@@ -1209,4 +1241,97 @@ int pkidir_key_file_check(const char *path, char *detail)
 		return 0; /* absent, or refused by the install's own checks (another user's) */
 	set_detail(detail, path);
 	return -PKS_E_KEY_MODE;
+}
+
+int pkidir_target_resolve(const char *target, char *ret, char *detail)
+{
+	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	int followed = 0;
+
+	if (str_format(cur, sizeof(cur), "%s", target))
+		return -ENAMETOOLONG;
+	for (;;) {
+		if (lstat(cur, &st) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				break; /* made by the install, or refused by its checks */
+			int r = -errno;
+			set_detail(detail, cur);
+			return r;
+		}
+		if (!S_ISLNK(st.st_mode))
+			break;
+		if (st.st_uid != geteuid() && st.st_uid != 0) {
+			char who[128];
+			uid_describe(st.st_uid, who, sizeof(who));
+			if (detail)
+				str_format(detail, DETAIL_MAX,
+					   "%s is a symlink owned by another user (%s), who could "
+					   "point it anywhere; make root its owner (chown -h root) "
+					   "or name the directory it points to",
+					   cur, who);
+			return -PKS_E_UNSAFE_PATH;
+		}
+		if (++followed > WALK_MAX_LINKS) {
+			set_detail(detail, target);
+			return -ELOOP;
+		}
+		ssize_t len = readlink(cur, link, sizeof(link) - 1);
+		if (len < 0) {
+			int r = -errno;
+			set_detail(detail, cur);
+			return r;
+		}
+		link[len] = 0;
+		int r = pkidir_path_split(cur, dir, base);
+		if (r < 0)
+			return r;
+		if (link[0] == '/' ? str_format(cur, sizeof(cur), "%s", link)
+				   : str_format(cur, sizeof(cur), "%s/%s", dir, link)) {
+			set_detail(detail, target);
+			return -ENAMETOOLONG;
+		}
+	}
+	str_copy(ret, PATH_MAX, cur);
+	return followed > 0;
+}
+
+int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
+		       uint64_t *ret_free, char *ret_where)
+{
+	char real[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct statvfs sv;
+
+	int r = pkidir_target_resolve(target, real, NULL);
+	if (r < 0)
+		str_copy(real, sizeof(real), target); /* refused by the install, which says why */
+	r = pkidir_path_split(real, dir, base);
+	if (r < 0)
+		return r;
+	for (;;) {
+		if (statvfs(dir, &sv) == 0)
+			break;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -errno;
+		/* Not there yet: made by the install, on the file system of what is above. */
+		char up[PATH_MAX];
+		str_copy(up, sizeof(up), dir);
+		r = pkidir_path_split(up, dir, base);
+		if (r < 0)
+			return r;
+		if (!strcmp(up, dir))
+			return -ENOENT;
+	}
+	uint64_t block = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	/* Each file rounds up to a block, plus the directories (at most four levels). */
+	uint64_t need = payload + (uint64_t)(files + 4) * block;
+	uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * block;
+	uint64_t inodes = geteuid() == 0 ? sv.f_ffree : sv.f_favail;
+	/* A file system without inode accounting (f_files 0) has no inode limit. */
+	if (avail >= need && (sv.f_files == 0 || inodes >= files + 4))
+		return 0;
+	*ret_need = need;
+	*ret_free = avail;
+	str_copy(ret_where, PATH_MAX, dir);
+	return -ENOSPC;
 }

@@ -15,6 +15,7 @@
 struct pki_entry {
 	char name[PKI_NAME_MAX];
 	unsigned mode;
+	bool replace; /* replaced when different, without PKIDIR_FORCE (kept metadata) */
 	struct secret *data;
 };
 
@@ -152,3 +153,21 @@ int pkidir_install_file(const char *path, const struct secret *data, unsigned mo
  * pkidir_install_file walk it again when they write. Components that do not exist yet end
  * the walk. 0, or -PKS_E_UNSAFE_PATH with the component and why in detail (DETAIL_MAX). */
 int pkidir_path_safe(const char *path, char *detail);
+
+/* The directory target names, its own symlinks followed (a data disk mounted elsewhere:
+ * /etc/kubernetes/pki -> /data/pki), into ret (PATH_MAX bytes): a symlink is followed only
+ * if root or this user owns it, else -PKS_E_UNSAFE_PATH with who owns it in detail
+ * (DETAIL_MAX); a relative link from its own directory. The links above target are the
+ * walk's (pkidir_path_safe); what the result names is checked as any target is. Returns 1
+ * if a link was followed, 0 if target is not a symlink (or does not exist: ret is target),
+ * <0 (-ELOOP, -ENAMETOOLONG, -errno) with detail; ret untouched on failure. */
+int pkidir_target_resolve(const char *target, char *ret, char *detail);
+
+/* Is there room to install about payload bytes in files files into target? The new tree
+ * is built beside target (its own symlinks followed, pkidir_target_resolve), so the file
+ * system is that of the nearest existing directory at or above target's parent; each
+ * file may take a block more than its bytes, and each takes an inode. Root counts the
+ * blocks reserved for it. 0 if there is; -ENOSPC if not, with ret_need and ret_free (bytes)
+ * and ret_where (PATH_MAX: the directory measured) filled; -errno if statvfs fails. */
+int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
+		       uint64_t *ret_free, char *ret_where);

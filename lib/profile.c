@@ -1,10 +1,15 @@
 /* profile.c - the node-certificate profile's JSON form, checked strictly both ways. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cleanup.h"
 #include "error.h"
 #include "macro.h"
 #include "profile.h"
@@ -265,4 +270,37 @@ void profile_describe(const struct profile *p, char *buf, size_t len)
 		buf[n - 1] = 0;
 	if (buf[0] == ' ')
 		memmove(buf, buf + 1, strlen(buf));
+}
+
+int profile_load(const char *pki_dir, struct profile *ret, char *detail)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	struct profile p = {0};
+
+	if (str_format(path, sizeof(path), "%s/%s", pki_dir, PROFILE_FILE_NAME))
+		return -ENAMETOOLONG;
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return errno == ELOOP ? -PKS_E_SYMLINK : -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -PKS_E_SPECIAL;
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
+		return -PKS_E_FOREIGN;
+	_cleanup_(secret_freep) struct secret *text = NULL;
+	int r = secret_read_fd(fd, PROFILE_FILE_MAX_BYTES, &text);
+	if (r < 0)
+		return r;
+	json_t *o = json_loadb((const char *)text->data, text->len, 0, NULL);
+	/* "{}": a bundle without a profile emptied the one an earlier bundle left. */
+	r = !o						    ? -PKS_E_BUNDLE_FORMAT
+	    : json_is_object(o) && json_object_size(o) == 0 ? 0
+							    : profile_from_json(o, &p, detail);
+	json_decref(o);
+	if (r < 0)
+		return r;
+	*ret = p;
+	return 0;
 }

@@ -17,6 +17,10 @@
 #define PROFILE_SANS_MAX 32
 #define PROFILE_STR_MAX 254
 #define PROFILE_PATH_MAX 1024
+/* Where join and decrypt keep the profile of the bundle they installed, inside the PKI
+ * directory (0600, installed atomically with it), for `pki node-certs` to find. */
+#define PROFILE_FILE_NAME "pkishare-profile.json"
+#define PROFILE_FILE_MAX_BYTES (64 * 1024)
 
 struct profile {
 	char endpoint[PROFILE_STR_MAX];	      /* controlPlaneEndpoint, "" if unset */
@@ -57,3 +61,10 @@ int profile_from_json(const json_t *o, struct profile *ret, char *detail);
 char *profile_canonical(const struct profile *p);
 /* One line for people: "endpoint cp.example.com:6443, ECDSA-P256, ...". */
 void profile_describe(const struct profile *p, char *buf, size_t len);
+/* The profile kept in pki_dir/PROFILE_FILE_NAME into ret ("{}": an empty one, nothing
+ * set). -ENOENT if there is none;
+ * -PKS_E_SYMLINK for a symlink; -PKS_E_FOREIGN if the file is owned by another user than
+ * this one or root, or writable by group or others (whoever could write it would choose
+ * this node's SANs); -PKS_E_BUNDLE_FORMAT (detail names the field) if it is not a
+ * profile. ret untouched on failure. */
+int profile_load(const char *pki_dir, struct profile *ret, char *detail);

@@ -65,6 +65,17 @@ for kt in ecdsa rsa; do
 
 	check "daemon logged fetches with client identities ($kt)" grep -q "client=node-3" "$DAEMON_LOG"
 	check "no key in the daemon's log ($kt)" bash -c "! grep -q '$KEY' '$DAEMON_LOG'"
+	# curl failing in TLS (the wrong CA, here the client CA) with --fail-with-body already
+	# given: decrypt sees empty input and says the fetch failed, not to add the flag.
+	if [ "$kt" = ecdsa ]; then
+		expect_exit 1 "curl --fail-with-body failing in TLS, piped into decrypt" bash -c \
+			"curl -sS --fail-with-body --cacert '$R/clients/ca.crt' --cert '$R/clients/node-3.crt' \
+			--key '$R/clients/node-3.key' https://127.0.0.1:$PORT/v1/bundle 2>/dev/null |
+			PKISHARE_CERTIFICATE_KEY=$KEY '$PKISHARE' decrypt --pki-dir '$T/n7/pki'"
+		check "... decrypt says no bundle arrived and the fetch's own message says why" \
+			err_has "no bundle arrived (standard input is empty): the command that was to fetch it failed"
+		check "... nothing written" [ ! -e "$T/n7" ]
+	fi
 	stop_daemon
 done
 

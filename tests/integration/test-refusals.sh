@@ -97,23 +97,25 @@ expect_exit 2 "malformed pin" "$PKISHARE" join --server "$SERVER" --ca-cert-hash
 unchanged "pin mismatch"
 
 # 9. Existing different files without --force; with --force they are replaced and
-#    other files are kept.
+#    other files are kept (not node certificates of another CA: integration.join-force).
 mkdir -p "$T/existing/pki"
 cp "$T/other/pki/ca.crt" "$T/existing/pki/ca.crt"
-echo keep >"$T/existing/pki/apiserver.crt"
+echo keep >"$T/existing/pki/operator-notes.crt"
 EXIST_BEFORE=$(tree_sum "$T/existing/pki")
 expect_exit 10 "different existing files" "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/existing/pki" "$T/good.json"
 check "different files: names the file" err_has "ca.crt already exists"
 check "different files: target unchanged" [ "$(tree_sum "$T/existing/pki")" = "$EXIST_BEFORE" ]
 expect_exit 0 "--force replaces them" "$PKISHARE" decrypt --force --certificate-key "$KEY" --pki-dir "$T/existing/pki" "$T/good.json"
 check "--force: ca.crt replaced" cmp "$R/pki/ca.crt" "$T/existing/pki/ca.crt"
-check "--force: other files kept" grep -q keep "$T/existing/pki/apiserver.crt"
+check "--force: other files kept" grep -q keep "$T/existing/pki/operator-notes.crt"
 
-# 10. A target that is a symlink, and one containing a symlink.
+# 10. A target that is another user's symlink (one of root's or ours is followed:
+#     integration.symlinked-pki), and one containing a symlink.
 ln -s "$T/elsewhere" "$T/link-pki"
+chown -h nobody "$T/link-pki"
 mkdir -p "$T/elsewhere"
 expect_exit 1 "symlink target" "$PKISHARE" decrypt --certificate-key "$KEY" --pki-dir "$T/link-pki" "$T/good.json"
-check "symlink target: message says symbolic link" err_has "symbolic link"
+check "symlink target: message says whose symlink it is" err_has "symlink owned by another user"
 check "symlink target: nothing written through it" [ -z "$(ls -A "$T/elsewhere")" ]
 mkdir -p "$T/inner/pki"; ln -s "$T/elsewhere" "$T/inner/pki/etcd"
 expect_exit 1 "target containing a symlink" "$PKISHARE" decrypt --force --certificate-key "$KEY" --pki-dir "$T/inner/pki" "$T/good.json"

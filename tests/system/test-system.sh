@@ -521,6 +521,33 @@ g systemctl reset-failed pkishared.service pkishared.socket pkishared-admin.sock
 g systemctl start pkishared.socket pkishared-admin.socket
 g pkishare status >/dev/null || fail "pkishared does not come back after the configuration is fixed"
 
+say "the kubeadm way: token-only, no client CA (the packaged file with client-ca commented out)"
+g sed -i 's|^client-ca *=|# client-ca =|' /etc/pkishare/pkishared.conf
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+g pkishare status | tee "$WORK/status-token-only.out" | grep -q "^joiners: *token-only" ||
+	fail "status does not say token-only: $(grep joiners "$WORK/status-token-only.out")"
+[[ $(show StatusText) == *"(token-only)"* ]] || fail "STATUS= does not say token-only: $(show StatusText)"
+upload
+g sh -c "PKISHARE_CERTIFICATE_KEY=$KEY pkishare print-join-command --server 127.0.0.1:9443" \
+	>"$WORK/join-token-only.cmd" || fail "print-join-command failed in token-only mode"
+grep -q '^PKISHARE_TOKEN=[a-z0-9]\{6\}\.[a-z0-9]\{16\} PKISHARE_CERTIFICATE_KEY=' "$WORK/join-token-only.cmd" ||
+	fail "print-join-command did not print the environment form: $(cut -c1-60 "$WORK/join-token-only.cmd")"
+g sh -c "$(cat "$WORK/join-token-only.cmd") --pki-dir /root/node-t/pki" >/dev/null ||
+	fail "the printed join command failed in token-only mode"
+g diff -r /etc/kubernetes/pki /root/node-t/pki || fail "the token-only join differs from the first node's PKI"
+if g pkishare join --server 127.0.0.1:9443 --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert /root/cluster/clients/node-2.crt --key /root/cluster/clients/node-2.key \
+	--pki-dir /root/node-t2/pki >/dev/null 2>&1; then
+	fail "a client-CA certificate fetched in token-only mode"
+fi
+echo "token-only: the printed command joined; a client-CA certificate was refused"
+g sed -i 's|^# client-ca =|client-ca =|' /etc/pkishare/pkishared.conf
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+
 say "a clean stop wipes the kept state"
 upload
 [ "$(store_fds)" = 3 ] || fail "the bundle is not in systemd's store"

@@ -182,14 +182,25 @@ static void pkidir_install_leaves_no_temporary_directory(void)
 	fixture_end();
 }
 
-static void pkidir_install_refuses_a_symlink_target(void)
+/* A link of ours (a data disk: /etc/kubernetes/pki -> /data/pki) is followed and stays a
+ * link; one owned by another user is refused (issue 30 P10). */
+static void pkidir_install_follows_only_its_own_symlink_target(void)
 {
 	struct pkidir_report rep;
+	struct stat st;
 	char link_target[1024], detail[DETAIL_MAX];
 	fixture_installed();
 	snprintf(link_target, sizeof(link_target), "%s/link-pki", base);
 	CHECK(symlink(target, link_target) == 0);
-	CHECK_EQ_INT(pkidir_install(link_target, &a, PKIDIR_FORCE, &rep, detail), -PKS_E_SYMLINK);
+	CHECK_EQ_INT(pkidir_install(link_target, &a, PKIDIR_FORCE, &rep, detail), 0);
+	CHECK(lstat(link_target, &st) == 0 && S_ISLNK(st.st_mode));
+	CHECK(lstat(target, &st) == 0 && S_ISDIR(st.st_mode));
+	if (geteuid() == 0) {
+		CHECK(lchown(link_target, 65534, 65534) == 0);
+		CHECK_EQ_INT(pkidir_install(link_target, &a, PKIDIR_FORCE, &rep, detail),
+			     -PKS_E_UNSAFE_PATH);
+		CHECK(strstr(detail, "symlink owned by another user (uid 65534") != NULL);
+	}
 	fixture_end();
 }
 
@@ -401,7 +412,7 @@ static const struct test_case cases[] = {
     TEST(pkidir_install_dry_run_writes_nothing),
     TEST(pkidir_install_forced_replaces_and_keeps_other_files),
     TEST(pkidir_install_leaves_no_temporary_directory),
-    TEST(pkidir_install_refuses_a_symlink_target),
+    TEST(pkidir_install_follows_only_its_own_symlink_target),
     TEST(pkidir_install_refuses_a_directory_symlink_inside),
     TEST(pkidir_install_refuses_a_file_symlink_inside),
     TEST(pkidir_install_refuses_a_file_target),

@@ -1,6 +1,11 @@
 /* test-profile.c - the cluster profile: kubeadm's durations, strict JSON both ways, the
  * canonical form bound into the associated data, and the one-line description. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/x509v3.h>
 
@@ -11,6 +16,51 @@
 #include "test.h"
 #include "util.h"
 #include "x509.h"
+
+static struct profile sample(void);
+
+static void kept_write(const char *dir, const char *text, mode_t mode)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, PROFILE_FILE_NAME);
+	unlink(path);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+	CHECK(chmod(path, mode) == 0);
+}
+
+/* The profile join and decrypt keep for pki node-certs: read back as sealed, "{}" is
+ * empty, absent is -ENOENT, and one that others could have written is never taken. */
+static void kept_profile_loads_only_from_a_file_of_ours(void)
+{
+	char dir[] = "/tmp/test-profile.XXXXXX", path[512], detail[DETAIL_MAX] = "";
+	struct profile p = sample(), got;
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_EQ_INT(profile_load(dir, &got, detail), -ENOENT);
+	_cleanup_(freep) char *text = profile_canonical(&p);
+	kept_write(dir, text, 0600);
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ_INT(profile_load(dir, &got, detail), 0);
+	_cleanup_(freep) char *back = profile_canonical(&got);
+	CHECK(back && !strcmp(back, text));
+	kept_write(dir, "{}\n", 0600);
+	CHECK_EQ_INT(profile_load(dir, &got, detail), 0);
+	CHECK(!profile_is_set(&got));
+	kept_write(dir, text, 0666);
+	CHECK_EQ_INT(profile_load(dir, &got, detail), -PKS_E_FOREIGN);
+	kept_write(dir, "{\"x\":1}", 0600);
+	CHECK_EQ_INT(profile_load(dir, &got, detail), -PKS_E_BUNDLE_FORMAT);
+	snprintf(path, sizeof(path), "%s/%s", dir, PROFILE_FILE_NAME);
+	unlink(path);
+	CHECK(symlink("/etc/hostname", path) == 0);
+	CHECK_EQ_INT(profile_load(dir, &got, detail), -PKS_E_SYMLINK);
+	unlink(path);
+	rmdir(dir);
+}
 
 static struct profile sample(void)
 {
@@ -151,6 +201,7 @@ static const struct test_case cases[] = {
     TEST(json_refuses_bad_values_naming_the_field),
     TEST(certificate_sans_are_names_not_openssl_config),
     TEST(description_is_one_line),
+    TEST(kept_profile_loads_only_from_a_file_of_ours),
 };
 
 int main(void)
