@@ -73,11 +73,13 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given);
 struct http_response {
 	int status;
 	struct secret *body;
+	int64_t date; /* the server's Date header (its clock, to the second), or 0 */
 };
 void http_response_done(struct http_response *r);
-/* Split a raw HTTP/1.1 response (len bytes, not NUL-terminated) into status and body; a
- * Content-Length must be digits and not promise more than arrived; chunked answers are
- * refused. -EPROTO for anything else (httpresp.c). */
+/* Split a raw HTTP/1.1 response (len bytes, not NUL-terminated) into status, body and
+ * Date (0 if absent or not in RFC 9110's IMF-fixdate form); a Content-Length must be
+ * digits and not promise more than arrived; chunked answers are refused. -EPROTO for
+ * anything else (httpresp.c). */
 int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret);
 
 /* A request over the admin unix socket. body may be NULL. */

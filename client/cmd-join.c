@@ -28,11 +28,9 @@
 
 #define MAX_SERVERS 8
 
-/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
- * Returns the exit status for its reason. */
-static int explain_api_error(const char *who, const char *reason, const char *msg)
+/* The exit status for a refusal's reason. */
+static int reason_exit(const char *reason)
 {
-	cli_error("%s refused: %s", who, msg);
 	switch (api_reason_parse(reason)) {
 	case API_R_EXPIRED:
 		return EXIT_EXPIRED;
@@ -47,6 +45,14 @@ static int explain_api_error(const char *who, const char *reason, const char *ms
 	default:
 		return EXIT_FAIL;
 	}
+}
+
+/* An error body instead of a bundle (curl without --fail, or a refusal): explain it.
+ * Returns the exit status for its reason. */
+static int explain_api_error(const char *who, const char *reason, const char *msg)
+{
+	cli_error("%s refused: %s", who, msg);
+	return reason_exit(reason);
 }
 
 /* The bundle's profile (authenticated by bundle_open with every entry), or an empty one.
@@ -289,8 +295,8 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 
 /* Enrollment: a key pair made in memory, a CSR, and a short-lived client certificate
  * from POST /v1/enroll. The private key never leaves this process. Returns 0 with
- * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED:
- * the server refused). */
+ * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED,
+ * -ESTALE: the token is used up; the server refused). */
 static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
 		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
 {
@@ -321,6 +327,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 		api_error_parse(resp.body, reason, sizeof(reason), msg, sizeof(msg));
 		str_format(detail, DETAIL_MAX, "enrollment at %s refused (HTTP %d, %s): %s",
 			   server->server, resp.status, reason, msg);
+		if (resp.status == 401 && api_reason_parse(reason) == API_R_USED_UP)
+			return -ESTALE; /* a spent token: the daemon says whose */
 		return resp.status == 429 ? -EAGAIN : resp.status == 401 ? -EKEYREJECTED : -EACCES;
 	}
 	r = x509_cert_load(resp.body->data, resp.body->len, &cert);
@@ -837,7 +845,8 @@ struct bundle_meta {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	long long fetches, max_fetches;
-	long long bytes; /* the sealed bundle's size; -1 if the server does not say */
+	int64_t expires_at; /* the sealed expiresAt, or 0 if not said */
+	long long bytes;    /* the sealed bundle's size; -1 if the server does not say */
 	struct profile prof;
 };
 
@@ -858,15 +867,17 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 		return -EBADMSG;
 	_cleanup_(json_decrefp) json_t *o =
 	    json_loadb((const char *)resp->body->data, resp->body->len, 0, NULL);
-	const char *id = NULL, *kid = NULL;
+	const char *id = NULL, *kid = NULL, *exp = NULL;
 	json_t *prof = NULL;
 	json_int_t f = 0, m = 0, bytes = -1;
 	if (!o ||
-	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?I, s?o}", API_F_ID, &id, API_F_KEY_ID, &kid,
+	    json_unpack(o, "{s:s, s:s, s?I, s?I, s?I, s?o, s?s}", API_F_ID, &id, API_F_KEY_ID, &kid,
 			API_F_FETCHES, &f, API_F_MAX_FETCHES, &m, API_F_BYTES, &bytes,
-			API_F_PROFILE, &prof) < 0 ||
+			API_F_PROFILE, &prof, API_F_EXPIRES_AT, &exp) < 0 ||
 	    strlen(id) != BUNDLE_ID_HEX_LEN || strlen(kid) != KEY_ID_HEX_LEN)
 		return -EBADMSG;
+	if (!exp || time_parse(exp, &ret->expires_at) < 0)
+		ret->expires_at = 0;
 	str_copy(ret->id, sizeof(ret->id), id);
 	str_copy(ret->key_id, sizeof(ret->key_id), kid);
 	cli_sanitize(ret->id);
@@ -880,9 +891,6 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 	return 1;
 }
 
-/* The plan's checks that need the bundle's description: the key is the one it was sealed
- * with, and this node's certificates can be made with its profile and what is in the
- * target. EXIT_OK, or said and the exit status. Nothing has been fetched. */
 /* Room for the install at the target, checked before the fetch (a full disk found after
  * it spent the fetch): the bundle's size from its description (else BUNDLE_SIZE_BOUND),
  * this node's certificates, and the file system's rounding. EXIT_OK, or said and
@@ -909,6 +917,9 @@ static int space_check(const struct join_args *a, const struct bundle_meta *m)
 	return EXIT_FAIL;
 }
 
+/* The plan's checks that need the bundle's description: the key is the one it was sealed
+ * with, and this node's certificates can be made with its profile and what is in the
+ * target. EXIT_OK, or said and the exit status. Nothing has been fetched. */
 static int meta_check(const struct join_args *a, const struct join_plan *p,
 		      const struct bundle_meta *m, const char *server)
 {
@@ -954,12 +965,57 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	return EXIT_OK;
 }
 
+/* Past this much apart, the node certificates a joiner makes are not yet valid for the
+ * other nodes (they are backdated as much: nodecerts.c). */
+#define CLOCK_SKEW_MAX_S 300
+
+/* The plan's clock check, against server's clock (date: its Date header, 0 if it sent
+ * none): a bundle the server still holds that this node would take as expired (its clock
+ * ahead) is refused now, before the fetch, and so is a clock ahead by more than
+ * CLOCK_SKEW_MAX_S when this node's certificates are to be made; a clock behind is only
+ * said. EXIT_OK, or said and EXIT_FAIL. Nothing has been fetched. */
+static int clock_check(const struct join_args *a, const char *server, int64_t date,
+		       const struct bundle_meta *m)
+{
+	int64_t now = time_now(), skew = date ? now - date : 0;
+	char mine[RFC3339_LEN], theirs[RFC3339_LEN], until[RFC3339_LEN], by[64];
+
+	time_format(now, mine);
+	time_format(date, theirs);
+	time_format(m->expires_at, until);
+	duration_format(skew < 0 ? -skew : skew, by, sizeof(by));
+	if (m->expires_at && now >= m->expires_at) {
+		if (date && date < m->expires_at)
+			cli_error("this node's clock reads %s, %s ahead of %s's (%s): bundle %s, "
+				  "which %s holds until %s, would be taken as expired here; %s",
+				  mine, by, server, theirs, m->id, server, until,
+				  error_message(-PKS_E_CLOCK));
+		else
+			cli_error("bundle %s expires at %s, and this node's clock reads %s: it "
+				  "would be taken as expired here though %s still holds it; %s",
+				  m->id, until, mine, server, error_message(-PKS_E_CLOCK));
+		return EXIT_FAIL;
+	}
+	if (skew > CLOCK_SKEW_MAX_S && a->nc.advertise_address) {
+		cli_error("this node's clock reads %s, %s ahead of %s's (%s): the node "
+			  "certificates made here would not be valid yet for the other nodes; %s",
+			  mine, by, server, theirs, error_message(-PKS_E_CLOCK));
+		return EXIT_FAIL;
+	}
+	if (skew > CLOCK_SKEW_MAX_S || skew < -CLOCK_SKEW_MAX_S)
+		cli_error("warning: this node's clock reads %s, %s %s %s's (%s); fix it (NTP: "
+			  "timedatectl set-ntp true) before the node serves",
+			  mine, by, skew > 0 ? "ahead of" : "behind", server, theirs);
+	return EXIT_OK;
+}
+
 /* The exit status of a request that did not get an answer. */
 static int transport_exit(int r)
 {
-	return r == -PKS_E_PIN_MISMATCH ? EXIT_PIN
-	       : r == -ECONNRESET	? EXIT_FORBIDDEN
-					: EXIT_UNREACHABLE;
+	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER
+		   ? EXIT_PIN
+	       : r == -ECONNRESET ? EXIT_FORBIDDEN
+				  : EXIT_UNREACHABLE;
 }
 
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
@@ -1020,21 +1076,31 @@ static int say_failed(const char *server, int r, const char *detail, bool more, 
 		*ret_exit = EXIT_FAIL; /* our own files: no other server will do better */
 		return 0;
 	}
+	if (r == -PKS_E_CLOCK) {
+		cli_error("%s: %s; %s", server, detail, error_message(r));
+		*ret_exit = EXIT_FAIL; /* most likely our clock: no other server will do better */
+		return 0;
+	}
 	return say_unanswered(server, r, detail, more, ret_exit);
 }
 
-/* A server that refused enrollment (r: -EACCES, -EAGAIN or -EKEYREJECTED), said.
- * Returns nothing: join stops with EXIT_FORBIDDEN. */
+/* A server that refused enrollment (r: -EACCES, -EAGAIN, -EKEYREJECTED or -ESTALE), said
+ * (detail: the server's answer, or NULL when said already). Returns nothing: join stops
+ * with EXIT_FORBIDDEN. */
 static void say_enroll_refused(int r, const char *detail)
 {
-	cli_error("%s", detail);
+	if (detail)
+		cli_error("%s", detail);
 	/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up of an
 	 * operator coming from `kubeadm join --token`. */
 	if (r == -EKEYREJECTED)
 		cli_error("hint: a kubeadm bootstrap token (from 'kubeadm token create' or the "
 			  "join command kubeadm printed) has the same form but is not known to "
-			  "pkishared; make a join token with 'pkishare token create' on the "
-			  "first control-plane node");
+			  "pkishared; nor is a pkishare token made before pkishared restarted "
+			  "without systemd's store (run by hand, it keeps no tokens or bundle "
+			  "across a restart; 'pkishare status' says which). Make a join token with "
+			  "'pkishare print-join-command' (or 'pkishare token create') on the first "
+			  "control-plane node");
 }
 
 /* A refusal in a non-200 answer: its reason and message, or "HTTP N without an
@@ -1051,16 +1117,50 @@ static void refusal_parse(const struct http_response *resp, struct refusal *ret)
 			 resp->status);
 }
 
-/* server answered 404 for the description: it holds no bundle, said. Returns -ENOENT to
- * try the next server when there is one, else 0; *ret_exit EXIT_NOT_FOUND either way. */
-static int say_not_held(const char *server, bool more, int *ret_exit)
+/* The join token refused (HTTP status, reason, msg) when the plan presented it, before
+ * anything was spent: said, with the likeliest cause. Returns nothing: join stops with
+ * EXIT_FORBIDDEN. */
+static void say_token_refused(const char *server, int status, const char *reason, const char *msg)
 {
-	cli_error("%s answered 404 (not-found) for the bundle's description: it holds no "
-		  "bundle (none was uploaded, or it expired, was used up or deleted)%s",
-		  server,
-		  more ? "; trying the next --server"
-		       : "; run 'pkishare upload-certs' on the first control-plane node");
-	*ret_exit = EXIT_NOT_FOUND;
+	cli_error("%s refused the join token (HTTP %d, %s): %s; the token was checked, not "
+		  "spent, and nothing was fetched or written",
+		  server, status, reason, msg);
+	if (api_reason_parse(reason) == API_R_BAD_TOKEN)
+		say_enroll_refused(-EKEYREJECTED, NULL);
+}
+
+/* server answered 404 for the description (resp): it holds no bundle, and the body says
+ * what became of the last one. A target that already holds this cluster's shared PKI is
+ * a completed join run again: said, 0 with EXIT_OK. Else said with the server's reason;
+ * returns -ENOENT to try the next server when there is one, else 0, with *ret_exit the
+ * reason's exit status. Nothing was enrolled, fetched or written either way. */
+static int say_not_held(const struct join_args *a, const char *server,
+			const struct http_response *resp, bool more, int *ret_exit)
+{
+	_cleanup_(pki_set_clearp) struct pki_set have = {0};
+	char detail[DETAIL_MAX] = "";
+	struct refusal why;
+
+	refusal_parse(resp, &why);
+	if (!why.reason[0])
+		str_copy(why.reason, sizeof(why.reason), api_reason_name(API_R_NOT_FOUND));
+	/* A completed join run again (the README calls that harmless): the plan has already
+	 * checked that a ca.crt there is the pinned CA (target_ca_check); every other shared
+	 * file must be there too. --force asks for a replacement, which needs a bundle. */
+	if (!(a->flags & PKIDIR_FORCE) && pkidir_read(a->pki_dir, &have, NULL, detail) == 0 &&
+	    pki_set_find(&have, "ca.crt")) {
+		printf("[join] Already joined: %s holds this cluster's shared PKI (its ca.crt has "
+		       "the --ca-cert-hash given, and every shared file is there); %s holds no "
+		       "bundle now (%s), so nothing was fetched or compared, and nothing was "
+		       "changed\n",
+		       a->pki_dir, server, why.reason);
+		*ret_exit = EXIT_OK;
+		return 0;
+	}
+	cli_error("%s answered 404 (%s) for the bundle's description: %s%s", server, why.reason,
+		  why.msg,
+		  more ? "; trying the next --server" : "; nothing was fetched or written");
+	*ret_exit = reason_exit(why.reason);
 	return more ? -ENOENT : 0;
 }
 
@@ -1089,20 +1189,29 @@ static int say_dry_run(const struct join_args *a, const char *server, const stru
 }
 
 /* Plan with server i's description of its bundle (GET /v1/bundle/info: not a fetch, it
- * spends nothing); a dry run ends here. Returns as the steps above; >0 with *described
- * saying whether *meta was filled. */
+ * spends nothing; a joiner with a token sends it as bearer, which is checked and not
+ * spent: bearer, else NULL); a dry run ends here. Returns as the steps above; >0 with
+ * *described saying whether *meta was filled. */
 static int join_describe(const struct join_args *a, const struct join_plan *p,
-			 const struct tls_client_opts *o, size_t i, struct bundle_meta *meta,
-			 bool *described, int *ret_exit)
+			 const struct tls_client_opts *o, size_t i, const struct secret *bearer,
+			 struct bundle_meta *meta, bool *described, int *ret_exit)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
 	char detail[DETAIL_MAX] = "";
 	const char *server = a->servers[i];
 	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
 
-	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	int r = https_request(o, "GET", API_ROUTE_BUNDLE_INFO,
+			      bearer ? (const char *)bearer->data : NULL, NULL, &resp, detail);
 	if (r < 0)
 		return say_failed(server, r, detail, more, ret_exit);
+	if (bearer && (resp.status == 401 || resp.status == 429)) {
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		say_token_refused(server, resp.status, why.reason, why.msg);
+		*ret_exit = EXIT_FORBIDDEN;
+		return 0;
+	}
 	if (resp.status == 403) {
 		struct refusal why;
 		refusal_parse(&resp, &why);
@@ -1110,10 +1219,12 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 		return 0;
 	}
 	int m = meta_parse(&resp, meta);
-	if (m == 0 && (dry || more))
-		return say_not_held(server, more, ret_exit);
+	if (m == 0)
+		return say_not_held(a, server, &resp, more, ret_exit);
 	if (m > 0) {
-		*ret_exit = meta_check(a, p, meta, server);
+		*ret_exit = clock_check(a, server, resp.date, meta);
+		if (*ret_exit == EXIT_OK)
+			*ret_exit = meta_check(a, p, meta, server);
 		if (*ret_exit != EXIT_OK)
 			return 0;
 	}
@@ -1197,21 +1308,42 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	return 0;
 }
 
-/* Try server i: enroll (with --token), plan with its description, then fetch and
- * install. Returns as the steps above (never >0). */
+/* "Authorization: Bearer TOKEN" in guarded memory into *ret. Returns 0 or -ENOMEM. */
+static int bearer_header(const char *token, struct secret **ret)
+{
+	_cleanup_(secret_freep) struct secret *h = secret_new(32 + TOKEN_LEN);
+	if (!h || secret_append(h, "Authorization: Bearer ", 22) < 0 ||
+	    secret_append(h, token, strlen(token)) < 0 || secret_append(h, "", 1) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(h);
+	return 0;
+}
+
+/* Try server i: plan with its description (a token is checked, not spent), enroll (with a
+ * token: this spends one use), then fetch and install. Returns as the steps above (never
+ * >0). */
 static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *ret_exit)
 {
 	struct tls_client_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ekey = NULL;
 	_cleanup_(x509_freep) X509 *ecert = NULL;
+	_cleanup_(secret_freep) struct secret *bearer = NULL;
 	struct bundle_meta meta;
 	bool described = false, more = i + 1 < a->n_servers;
 	char detail[DETAIL_MAX] = "";
 
+	if (p->token && bearer_header(p->token, &bearer) < 0) {
+		cli_error("out of memory");
+		*ret_exit = EXIT_FAIL;
+		return 0;
+	}
+	int r = join_describe(a, p, &o, i, bearer, &meta, &described, ret_exit);
+	if (r <= 0)
+		return r;
 	if (p->token) {
-		int r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
-		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED) {
+		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
+		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED || r == -ESTALE) {
 			say_enroll_refused(r, detail);
 			*ret_exit = EXIT_FORBIDDEN;
 			return 0;
@@ -1221,25 +1353,31 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 		o.cert = ecert;
 		o.key = ekey;
 	}
-	int r = join_describe(a, p, &o, i, &meta, &described, ret_exit);
-	if (r <= 0)
-		return r;
-	return join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
+	r = join_fetch_install(a, p, &o, i, described ? &meta : NULL, ret_exit);
+	if (p->token && *ret_exit != EXIT_OK)
+		cli_error("one use of the join token was spent by this node's enrollment at %s "
+			  "(see 'pkishare token list' on the first node); if it has none left, "
+			  "make a new one with 'pkishare print-join-command' there",
+			  a->servers[i]);
+	return r;
 }
 
 /* Act: fetch from the first server that has the bundle, and install it with this node's
  * certificates in one step. Returns the exit status. */
 static int join_act(struct join_args *a, const struct join_plan *p)
 {
-	int last_exit = EXIT_UNREACHABLE;
+	int last_exit = EXIT_UNREACHABLE, last_r = -PKS_E_PIN_MISMATCH;
 	for (size_t i = 0; i < a->n_servers; i++) {
 		int ex = EXIT_FAIL;
-		if (join_server(a, p, i, &ex) >= 0)
+		int r = join_server(a, p, i, &ex);
+		if (r >= 0)
 			return ex;
 		last_exit = ex == EXIT_NOT_FOUND ? last_exit : ex;
+		if (ex == EXIT_PIN)
+			last_r = r; /* which of the server mismatches, for its advice */
 	}
 	if (last_exit == EXIT_PIN)
-		cli_error("%s", error_message(-PKS_E_PIN_MISMATCH));
+		cli_error("%s", error_message(last_r));
 	else if (last_exit == EXIT_FORBIDDEN)
 		cli_error(
 		    "pkishared refused this node's identity; use a client certificate from "

@@ -1,9 +1,10 @@
-/* httpresp.c - split a raw HTTP/1.1 response from pkishared into status and body. It
+/* httpresp.c - split a raw HTTP/1.1 response from pkishared into status, Date and body. It
  * reads what came over the network: every length is checked against what arrived, and
  * nothing is read past len (the bytes need not end in NUL). Never logs. */
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -21,10 +22,31 @@ static bool header_is(const char *h, const char *eol, const char *name)
 	return (size_t)(eol - h) >= n && strncasecmp(h, name, n) == 0;
 }
 
+/* A Date header's value [v, eol) in IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as
+ * Unix seconds, or 0. */
+static int64_t date_parse(const char *v, const char *eol)
+{
+	char buf[64];
+	struct tm tm = {0};
+	while (v < eol && (*v == ' ' || *v == '\t'))
+		v++;
+	size_t n = (size_t)(eol - v);
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return 0;
+	time_t t = timegm(&tm);
+	return t > 0 ? (int64_t)t : 0;
+}
+
 int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret)
 {
 	const char *p = (const char *)raw;
 	int status = 0;
+	int64_t date = 0;
 	if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
 		return -EPROTO;
 	for (int i = 9; i < 12; i++) {
@@ -56,10 +78,13 @@ int http_response_parse(const uint8_t *raw, size_t len, struct http_response *re
 				return -EPROTO;
 			body_len = cl;
 		}
+		if (header_is(h, eol, "Date:"))
+			date = date_parse(h + 5, eol);
 		if (header_is(h, eol, "Transfer-Encoding:"))
 			return -EPROTO; /* pkishared never chunks its fixed-size answers */
 	}
 	ret->status = status;
+	ret->date = date;
 	ret->body = secret_dup(p + hdr_len, body_len);
 	return ret->body ? 0 : -ENOMEM;
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -218,9 +219,114 @@ static int tcp_connect(const char *host, const char *port, char *gai)
 struct pin_check {
 	const uint8_t *pin;
 	const char *host;
+	uint16_t port;
 	bool matched;
+	int err; /* what the handshake's failure means: -PKS_E_PIN_MISMATCH, -PKS_E_CLOCK,
+		  * -PKS_E_SERVER_NAME or -PKS_E_API_SERVER */
 	char why[DETAIL_MAX];
 };
+
+/* The Kubernetes API server's port, which a kubeadm habit puts in --server. */
+#define API_SERVER_PORT 6443
+
+/* The DNS names and IP addresses cert names (its subjectAltNames), comma-separated and
+ * made printable, into buf (cut to len); *ret_api says whether one of them is
+ * kubernetes.default, which only the Kubernetes API server's certificate carries.
+ * Returns nothing. */
+static void cert_names(X509 *cert, char *buf, size_t len, bool *ret_api)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t at = 0;
+	buf[0] = 0;
+	*ret_api = false;
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		char one[INET6_ADDRSTRLEN + 1] = "";
+		if (g->type == GEN_DNS) {
+			const ASN1_IA5STRING *d = g->d.dNSName;
+			int n = ASN1_STRING_length(d);
+			str_format(one, sizeof(one), "%.*s", n < 0 ? 0 : n,
+				   (const char *)ASN1_STRING_get0_data(d));
+			if (!strcmp(one, "kubernetes.default"))
+				*ret_api = true;
+		} else if (g->type == GEN_IPADD) {
+			int n = ASN1_STRING_length(g->d.iPAddress);
+			const void *ip = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (!inet_ntop(n == 4 ? AF_INET : AF_INET6, ip, one, sizeof(one)) ||
+			    (n != 4 && n != 16))
+				one[0] = 0;
+		}
+		if (!one[0] || at >= len)
+			continue;
+		cli_sanitize(one);
+		int w = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", one);
+		at = w < 0 ? len : at + (size_t)w;
+	}
+	GENERAL_NAMES_free(names);
+}
+
+/* The server is not pkishared but the Kubernetes API server (port 6443, or a certificate
+ * naming kubernetes.default: only a diagnosis, the handshake fails anyway). Said in
+ * pc->why; returns whether it was. */
+static bool say_api_server(struct pin_check *pc, X509 *leaf)
+{
+	char names[160];
+	bool api;
+	cert_names(leaf, names, sizeof(names), &api);
+	if (!api && pc->port != API_SERVER_PORT)
+		return false;
+	pc->err = -PKS_E_API_SERVER;
+	str_format(pc->why, sizeof(pc->why),
+		   "this is the Kubernetes API server, not pkishared (%s)",
+		   api ? "its certificate names kubernetes.default" : "port 6443");
+	return true;
+}
+
+/* The pinned chain failed only on a certificate's dates (err: X509_V_ERR_CERT_NOT_YET_VALID
+ * or _HAS_EXPIRED, for cert): the likeliest cause is a clock, this node's or the one that
+ * made the certificate. Said in pc->why. Returns nothing. */
+static void say_dates(struct pin_check *pc, int err, X509 *cert)
+{
+	char now[RFC3339_LEN], at[RFC3339_LEN], by[64] = "?";
+	int64_t t = 0;
+	bool early = err == X509_V_ERR_CERT_NOT_YET_VALID;
+	const ASN1_TIME *when = early ? X509_get0_notBefore(cert) : X509_get0_notAfter(cert);
+	struct tm tm;
+	if (when && ASN1_TIME_to_tm(when, &tm) == 1)
+		t = (int64_t)timegm(&tm);
+	time_format(time_now(), now);
+	time_format(t, at);
+	if (t)
+		duration_format(early ? t - time_now() : time_now() - t, by, sizeof(by));
+	pc->err = -PKS_E_CLOCK;
+	/* The facts only (DETAIL_MAX); error_message(-PKS_E_CLOCK) says what to do. */
+	if (early)
+		str_format(
+		    pc->why, sizeof(pc->why),
+		    "its certificate (from the pinned CA) is valid from %s, but this node's "
+		    "clock reads %s: this node's clock is at least %s behind, or the clock that "
+		    "made the certificate was ahead",
+		    at, now, by);
+	else
+		str_format(pc->why, sizeof(pc->why),
+			   "its certificate (from the pinned CA) expired at %s by this node's "
+			   "clock (%s, %s later): this node's clock is ahead, or pkishared's "
+			   "serving certificate is out of date (renew it: pki serving-cert)",
+			   at, now, by);
+}
+
+/* The pinned chain verifies, but the certificate is not for the address used: said with
+ * the names it has, in pc->why. Returns nothing. */
+static void say_name(struct pin_check *pc, X509 *leaf)
+{
+	char names[160];
+	bool api;
+	cert_names(leaf, names, sizeof(names), &api);
+	pc->err = -PKS_E_SERVER_NAME;
+	str_format(pc->why, sizeof(pc->why),
+		   "its certificate is from the pinned CA but not for %s: it names %s", pc->host,
+		   names[0] ? names : "no address or DNS name");
+}
 
 /* Runs inside the handshake instead of OpenSSL's own chain building: find the pinned CA
  * in what the server sent, then verify the server certificate (chain, purpose, name)
@@ -243,8 +349,9 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		}
 	}
 	if (!anchor) {
-		str_copy(pc->why, sizeof(pc->why),
-			 "no CA certificate in the server's chain matches the pin");
+		if (!say_api_server(pc, leaf))
+			str_copy(pc->why, sizeof(pc->why),
+				 "no CA certificate in the server's chain matches the pin");
 		return 0;
 	}
 	pc->matched = true;
@@ -257,7 +364,17 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		if (X509_VERIFY_PARAM_set1_ip_asc(param, pc->host) != 1)
 			X509_VERIFY_PARAM_set1_host(param, pc->host, 0);
 		ok = X509_verify_cert(v) == 1;
-		if (!ok)
+		int e = ok ? X509_V_OK : X509_STORE_CTX_get_error(v);
+		X509 *bad = X509_STORE_CTX_get_current_cert(v);
+		if (!ok && bad &&
+		    (e == X509_V_ERR_CERT_NOT_YET_VALID || e == X509_V_ERR_CERT_HAS_EXPIRED))
+			say_dates(pc, e, bad);
+		else if (!ok && say_api_server(pc, leaf))
+			; /* said */
+		else if (!ok &&
+			 (e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH))
+			say_name(pc, leaf);
+		else if (!ok)
 			snprintf(pc->why, sizeof(pc->why),
 				 "the server certificate does not verify against the pinned CA "
 				 "for %s: %s",
@@ -394,7 +511,7 @@ static int tls_handshake(SSL_CTX *ctx, int fd, const struct tls_client_opts *o,
 	if (SSL_connect(ssl) != 1) {
 		if (o->pin && pc->why[0]) {
 			str_copy(detail, DETAIL_MAX, pc->why);
-			return -PKS_E_PIN_MISMATCH;
+			return pc->err ? pc->err : -PKS_E_PIN_MISMATCH;
 		}
 		unsigned long e = ERR_peek_last_error();
 		snprintf(detail, DETAIL_MAX, "TLS handshake with %s failed: %s", o->server,
@@ -426,6 +543,7 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 	if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &portno, detail) < 0)
 		return -EINVAL;
 	snprintf(port, sizeof(port), "%u", (unsigned)portno);
+	pc.port = portno;
 	int r = tls_ctx_new(o, &pc, &ctx, detail);
 	if (r < 0)
 		return r;

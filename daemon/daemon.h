@@ -213,6 +213,14 @@ struct enroll_req {
 };
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer);
+/* GET /v1/bundle/info by a client without a certificate that sends its join token as
+ * "Authorization: Bearer": the token is checked as enrollment checks it (failures count
+ * against the address) but not spent, so a joiner plans (key id, clock, profile) before
+ * its enrollment spends a use. */
+enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer);
+
+/* routes.c: the held bundle's description (GET /v1/bundle/info), or 404. */
+enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c);
 
 /* admin.c: the admin API on the unix socket (root or our own uid only). */
 int admin_start(struct daemon_ctx *ctx);

@@ -164,7 +164,7 @@ static enum MHD_Result refuse(struct daemon_ctx *ctx, struct MHD_Connection *c, 
 }
 
 /* The bearer token: well formed, known, unexpired, with uses left. 0 with id and hash
- * filled in, or <0 with the refusal answered in *ret. */
+ * filled in, or <0 with the refusal answered in *ret. Spends nothing. */
 static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
 		       struct audit *a, char id[TOKEN_ID_LEN + 1], uint8_t hash[TOKEN_HASH_BYTES],
 		       enum MHD_Result *ret)
@@ -186,17 +186,38 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 		return -EACCES;
 	}
 	token_hash(id, secret, hash);
-	int r = store_token_check(&ctx->store, id, hash);
+	struct store_spent_token spent = {0};
+	int r = store_token_check(&ctx->store, id, hash, &spent);
+	if (r == -ESTALE) {
+		char when[RFC3339_LEN], msg[320];
+		time_format(spent.at, when);
+		a->result = "token-used-up";
+		log_audit(a, "refused: token %s is used up (its last use enrolled %s at %s)", id,
+			  LOG_Q(spent.client), when);
+		str_format(msg, sizeof(msg),
+			   "the join token is used up: its last use enrolled node '%s' at %s; "
+			   "if that was this node, its join was done then; else create a new "
+			   "one with 'pkishare token create' (or print-join-command) on the first "
+			   "node",
+			   spent.client, when);
+		*ret = refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
+			      API_R_USED_UP, msg);
+		return r;
+	}
 	if (r < 0) {
 		bool expired = r == -ETIMEDOUT;
 		a->result = expired ? "token-expired" : "bad-token";
-		log_audit(a, "enrollment refused: token %s %s", id,
+		log_audit(a, "refused: token %s %s", id,
 			  expired ? "expired" : "unknown or wrong secret");
 		*ret =
 		    refuse(ctx, c, peer, expired ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
 			   MHD_HTTP_UNAUTHORIZED, expired ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
-			   "the join token is unknown, used up, expired or wrong; create a "
-			   "new one with 'pkishare token create' on the first node");
+			   expired ? "the join token expired; create a new one with 'pkishare "
+				     "token create' on the first node"
+				   : "the join token is unknown or wrong (a kubeadm bootstrap "
+				     "token? or one made before pkishared restarted without "
+				     "systemd's store?); create a new one with 'pkishare token "
+				     "create' on the first node");
 		return r;
 	}
 	return 0;
@@ -247,6 +268,36 @@ static int issue(struct daemon_ctx *ctx, X509_REQ *csr, const char *cn, struct s
 	return r < 0 ? r : x509_cert_pem(cert, ret_pem);
 }
 
+enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer)
+{
+	char id[TOKEN_ID_LEN + 1] = "";
+	uint8_t hash[TOKEN_HASH_BYTES];
+	struct audit a = {.event = AUDIT_REFUSE, .peer = peer, .source = "enrolled"};
+	enum MHD_Result answer = MHD_NO;
+
+	int64_t wait = ratelimit_wait_ms(&ctx->ratelimit, peer, ctx->cfg->auth_failure_limit);
+	if (wait > 0) {
+		a.result = "rate-limited";
+		log_audit(&a,
+			  "description for a token holder at %s refused: too many failed "
+			  "attempts",
+			  peer);
+		return http_error_retry(c, (wait + 999) / 1000,
+					"too many failed attempts from this address; wait and "
+					"check the join token");
+	}
+	int r = token_check(ctx, c, peer, &a, id, hash, &answer);
+	secret_wipe(hash, sizeof(hash));
+	if (r < 0)
+		return answer;
+	if (!ctx->cfg->enrolled_fetch)
+		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
+				  "identities enrolled with a join token may not fetch here "
+				  "(pkishared enrolled-fetch = no); use a client certificate from "
+				  "the operator's client CA");
+	return routes_bundle_info(ctx, c);
+}
+
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
@@ -288,7 +339,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	}
 	/* The use is spent only once the certificate exists (and still atomically: a token
 	 * deleted meanwhile gets nothing). */
-	int r = store_token_use(&ctx->store, id, hash);
+	int r = store_token_use(&ctx->store, id, hash, cn);
 	secret_wipe(hash, sizeof(hash));
 	if (r < 0) {
 		secret_free(pem);

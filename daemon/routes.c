@@ -20,9 +20,10 @@ static void blob_free_cb(void *cls)
 	store_blob_unref(cls);
 }
 
-/* Why a fetch got no bundle (when: the time it went), for the client and the metric. */
-static enum api_reason fetch_refusal(enum store_fetch res, const char *when, char *msg, size_t len,
-				     enum metric_fetch *ret_metric)
+/* Why a fetch got no bundle (when: the time it went; kept: whether the held state survives
+ * a restart, systemd's store), for the client and the metric. */
+static enum api_reason fetch_refusal(enum store_fetch res, const char *when, bool kept, char *msg,
+				     size_t len, enum metric_fetch *ret_metric)
 {
 	switch (res) {
 	case STORE_FETCH_EXPIRED:
@@ -57,11 +58,27 @@ static enum api_reason fetch_refusal(enum store_fetch res, const char *when, cha
 	case STORE_FETCH_NONE:
 	default:
 		*ret_metric = M_FETCH_NONE;
+		/* Run by hand, a restart loses what was uploaded: never say "none was". */
 		snprintf(msg, len,
-			 "no bundle has been uploaded; run 'pkishare upload-certs' on the first "
-			 "control-plane node");
+			 kept ? "pkishared holds no bundle: none has been uploaded; run 'pkishare "
+				"upload-certs' on the first control-plane node"
+			      : "pkishared holds no bundle (none was uploaded since it started; "
+				"it may have restarted without systemd's store, which keeps "
+				"nothing when run by hand): run 'pkishare upload-certs' on the "
+				"first control-plane node (again)");
 		return API_R_NOT_FOUND;
 	}
+}
+
+/* Does the held state survive a restart (systemd's store)? Read once a fetch found
+ * nothing. */
+static bool state_kept(struct daemon_ctx *ctx)
+{
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	bool kept = v.kept.kept;
+	store_view_done(&v);
+	return kept;
 }
 
 static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
@@ -111,12 +128,51 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 				   blob);
 	}
 	time_format(gone_at, when);
-	enum api_reason why = fetch_refusal(res, when, msg, sizeof(msg), &m);
+	enum api_reason why = fetch_refusal(res, when, state_kept(ctx), msg, sizeof(msg), &m);
 	a.result = api_reason_name(why);
 	METRIC_INC(&ctx->metrics, fetch, m);
 	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
 	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, why,
 			  "%s", msg);
+}
+
+/* What became of the last bundle (gone) as the fetch result that says it. */
+static enum store_fetch gone_as_fetch(enum store_gone gone)
+{
+	switch (gone) {
+	case STORE_GONE_EXPIRED:
+		return STORE_FETCH_EXPIRED;
+	case STORE_GONE_DELETED:
+		return STORE_FETCH_DELETED;
+	case STORE_GONE_USED_UP:
+		return STORE_FETCH_USED_UP;
+	case STORE_GONE_LOST:
+		return STORE_FETCH_LOST;
+	case STORE_GONE_NEVER:
+	case STORE_GONE_REPLACED:
+	default:
+		return STORE_FETCH_NONE;
+	}
+}
+
+enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct store_view v;
+	char when[RFC3339_LEN], msg[256];
+	enum metric_fetch unused;
+	store_view(&ctx->store, &v);
+	json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
+	enum store_fetch gone = gone_as_fetch(v.gone);
+	time_format(v.gone_at, when);
+	if (info) {
+		store_view_done(&v);
+		return http_json(c, MHD_HTTP_OK, info);
+	}
+	/* 404 whatever became of it (the description of nothing), with the reason a fetch
+	 * would get: the plan stops there, spending nothing. */
+	enum api_reason why = fetch_refusal(gone, when, v.kept.kept, msg, sizeof(msg), &unused);
+	store_view_done(&v);
+	return http_error(c, MHD_HTTP_NOT_FOUND, why, "%s", msg);
 }
 
 void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
@@ -167,6 +223,13 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		*req_ctx = er;
 		return MHD_YES;
 	}
+	bool has_body = (clen && strcmp(clen, "0") != 0) ||
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (id->source == CLIENT_NONE && strcmp(url, API_ROUTE_BUNDLE_INFO) == 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 && !has_body &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))
+		/* A join token holder plans before it enrolls: checked, not spent. */
+		return enroll_describe(ctx, c, peer);
 	if (id->source == CLIENT_NONE) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(
@@ -199,8 +262,6 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 				  "client '%s' is not on pkishared's allow-list (--allow)",
 				  id->name);
 	}
-	bool has_body = (clen && strcmp(clen, "0") != 0) ||
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 || has_body)
 		return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, API_R_METHOD_NOT_ALLOWED,
 				  "only GET without a body is served here (and POST /v1/enroll)");
@@ -252,15 +313,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 		return serve_bundle(ctx, c, peer, id);
 	if (strcmp(url, API_ROUTE_METRICS) == 0)
 		return http_metrics(ctx, c);
-	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0) {
-		struct store_view v;
-		store_view(&ctx->store, &v);
-		json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
-		store_view_done(&v);
-		if (!info)
-			return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
-					  "no bundle is held");
-		return http_json(c, MHD_HTTP_OK, info);
-	}
+	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0)
+		return routes_bundle_info(ctx, c);
 	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s", url);
 }

@@ -177,6 +177,7 @@ void store_done(struct store *s)
 		pthread_join(s->reaper, NULL);
 	free(s->seen);
 	s->seen = NULL;
+	secret_wipe(s->spent, sizeof(s->spent));
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 }
@@ -456,9 +457,25 @@ int store_token_delete(struct store *s, const char *id)
 	return r;
 }
 
-/* Called with the lock held: the token's slot, or a negative error as for store_token_use. */
+/* Called with the lock held: the spent record of id if its secret matches, else NULL. */
+static const struct store_spent_token *spent_find_locked(const struct store *s, const char *id,
+							 const uint8_t hash[TOKEN_HASH_BYTES])
+{
+	int64_t now = time_mono_ms();
+	size_t n = s->n_spent < STORE_MAX_SPENT_TOKENS ? s->n_spent : STORE_MAX_SPENT_TOKENS;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_spent_token *t = &s->spent[i];
+		if (strcmp(t->id, id) == 0 && now < t->deadline_ms &&
+		    secret_equal(t->hash, hash, TOKEN_HASH_BYTES))
+			return t;
+	}
+	return NULL;
+}
+
+/* Called with the lock held: the token's slot, or a negative error as for store_token_use
+ * (with -ESTALE, *ret_spent points at its record). */
 static int token_find_locked(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
-			     size_t *ret_i)
+			     size_t *ret_i, const struct store_spent_token **ret_spent)
 {
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		struct store_token *t = &s->tokens[i];
@@ -471,27 +488,45 @@ static int token_find_locked(struct store *s, const char *id, const uint8_t hash
 		*ret_i = i;
 		return 0;
 	}
+	const struct store_spent_token *sp = spent_find_locked(s, id, hash);
+	if (sp) {
+		*ret_spent = sp;
+		return -ESTALE;
+	}
 	return -ENOENT;
 }
 
-int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		      struct store_spent_token *ret_spent)
 {
 	size_t i;
+	const struct store_spent_token *sp = NULL;
 	pthread_mutex_lock(&s->lock);
-	int r = token_find_locked(s, id, hash, &i);
+	int r = token_find_locked(s, id, hash, &i, &sp);
+	if (r == -ESTALE && ret_spent)
+		*ret_spent = *sp;
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
-int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES])
+int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		    const char *client)
 {
 	size_t i;
+	const struct store_spent_token *sp = NULL;
 	pthread_mutex_lock(&s->lock);
-	int r = token_find_locked(s, id, hash, &i);
+	int r = token_find_locked(s, id, hash, &i, &sp);
 	if (r == 0) {
 		struct store_token *t = &s->tokens[i];
 		t->used++;
 		if (t->uses_left && --t->uses_left == 0) {
+			struct store_spent_token *rec =
+			    &s->spent[s->n_spent++ % STORE_MAX_SPENT_TOKENS];
+			*rec = (struct store_spent_token){.deadline_ms = t->deadline_ms,
+							  .at = time_now()};
+			str_copy(rec->id, sizeof(rec->id), t->id);
+			memcpy(rec->hash, t->hash, TOKEN_HASH_BYTES);
+			str_copy(rec->client, sizeof(rec->client), client ? client : "");
 			*t = s->tokens[--s->n_tokens];
 			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
 		}

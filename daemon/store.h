@@ -34,6 +34,17 @@ struct store_token {
 	uint64_t used;
 };
 
+/* A join token whose last use was spent, kept (in memory only, never persisted) until its
+ * deadline so that it is told apart from an unknown one: "used up by NODE at T". */
+#define STORE_MAX_SPENT_TOKENS 64
+struct store_spent_token {
+	char id[TOKEN_ID_LEN + 1];
+	uint8_t hash[TOKEN_HASH_BYTES];
+	int64_t deadline_ms; /* the token's own */
+	int64_t at;	     /* wall clock: when its last use was spent */
+	char client[64];     /* the node its last use enrolled */
+};
+
 /* One fetch of the held bundle, for tamper evidence. */
 #define STORE_CERT_ID_LEN 64 /* a client certificate's id (SHA-256 of issuer and serial), hex */
 
@@ -94,6 +105,8 @@ struct store {
 
 	struct store_token tokens[STORE_MAX_TOKENS];
 	size_t n_tokens;
+	struct store_spent_token spent[STORE_MAX_SPENT_TOKENS]; /* a ring, oldest overwritten */
+	size_t n_spent;
 
 	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
 	size_t n_fetch_log; /* records kept (the count itself is in fetches) */
@@ -203,9 +216,14 @@ void store_forget_persisted(struct store *s);
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    int64_t ttl_s, uint64_t uses);
 int store_token_delete(struct store *s, const char *id);
-/* Check a presented token and consume one use, atomically. -ENOENT unknown id,
- * -EACCES wrong secret (compared in constant time), -ETIMEDOUT expired. A token whose
- * last use this was is removed. */
-int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES]);
-/* The same checks without consuming a use: answer cheaply before any costly work. */
-int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES]);
+/* Check a presented token and consume one use for client (the enrolled node's name),
+ * atomically. -ENOENT unknown id, -EACCES wrong secret (compared in constant time),
+ * -ETIMEDOUT expired, -ESTALE used up (the id and secret of a token whose last use was
+ * spent since this daemon started). A token whose last use this was is removed and
+ * remembered as spent until its deadline. */
+int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		    const char *client);
+/* The same checks without consuming a use: answer cheaply before any costly work. With
+ * -ESTALE, ret_spent (may be NULL) receives who spent the last use and when. */
+int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+		      struct store_spent_token *ret_spent);

@@ -84,6 +84,21 @@ const char *error_message(int err)
 		       "others, and the install never leaves a key so; nothing was written: "
 		       "chmod 600 it (and check who could have read it) and run again, or pass "
 		       "--force to replace it with the bundle's copy, written 0600";
+	case PKS_E_CLOCK:
+		return "a clock is out of step: compare this node's clock with the "
+		       "server's ('timedatectl' on both) and fix the wrong one (NTP: timedatectl "
+		       "set-ntp true, or chronyc makestep), then run again; nothing was fetched "
+		       "or written";
+	case PKS_E_SERVER_NAME:
+		return "the pin is right, but the server's certificate does not name the address "
+		       "given in --server: use one of the names it has, or give pkishared a "
+		       "serving certificate with this address ('pkishare pki serving-cert "
+		       "--address ...' on its node, then 'systemctl reload pkishared'); nothing "
+		       "was sent";
+	case PKS_E_API_SERVER:
+		return "--server names the Kubernetes API server (kubeadm's port 6443), not "
+		       "pkishared: use pkishared's port, --server HOST:9443 (the default when no "
+		       "port is given); nothing was sent";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

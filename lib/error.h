@@ -33,6 +33,9 @@ enum {
 	PKS_E_MOUNT,	   /* the target directory is a mount point: the swap cannot replace it */
 	PKS_E_UNSAFE_PATH, /* a directory or symlink on the way another user controls */
 	PKS_E_KEY_MODE,	   /* a file that holds (or will hold) a private key readable by others */
+	PKS_E_CLOCK,	   /* this node's clock and a peer's disagree (a certificate's dates) */
+	PKS_E_SERVER_NAME, /* the server's certificate is the pinned CA's, not for the address */
+	PKS_E_API_SERVER,  /* the server is the Kubernetes API server, not pkishared */
 	PKS_E_LAST,
 };
 

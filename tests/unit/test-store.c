@@ -252,14 +252,19 @@ static void tokens_body(struct store *s)
 	uint8_t h[TOKEN_HASH_BYTES] = {1}, wrong[TOKEN_HASH_BYTES] = {2};
 	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), 0);
 	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), -EEXIST);
-	CHECK_EQ_INT(store_token_check(s, "abcdef", h), 0);
-	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong), -EACCES);
-	CHECK_EQ_INT(store_token_check(s, "zzzzzz", h), -ENOENT);
-	CHECK_EQ_INT(store_token_use(s, "abcdef", h), 0);
+	struct store_spent_token sp = {0};
+	CHECK_EQ_INT(store_token_check(s, "abcdef", h, NULL), 0);
+	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong, NULL), -EACCES);
+	CHECK_EQ_INT(store_token_check(s, "zzzzzz", h, NULL), -ENOENT);
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-2"), 0);
 	CHECK_EQ_INT(s->n_tokens, 1); /* a check did not spend a use; one use is left */
-	CHECK_EQ_INT(store_token_use(s, "abcdef", h), 0);
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-3"), 0);
 	CHECK_EQ_INT(s->n_tokens, 0); /* the last use removed it */
-	CHECK_EQ_INT(store_token_use(s, "abcdef", h), -ENOENT);
+	/* ... and it is told apart from an unknown token, by its own secret only. */
+	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-4"), -ESTALE);
+	CHECK_EQ_INT(store_token_check(s, "abcdef", h, &sp), -ESTALE);
+	CHECK(strcmp(sp.client, "cp-3") == 0);
+	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong, NULL), -ENOENT);
 	CHECK_EQ_INT(store_token_add(s, "ghijkl", h, 60, 0), 0);
 	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), 0);
 	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), -ENOENT);
