@@ -1055,9 +1055,15 @@ static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
  * the next server (*ret_exit why). */
 static int say_unanswered(const char *server, int r, const char *detail, bool more, int *ret_exit)
 {
+	size_t n = strlen(server);
+	bool api_port = n > 5 && !strcmp(server + n - 5, ":6443");
+	bool down =
+	    r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH;
 	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");
-	if (!more && (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH ||
-		      r == -ENETUNREACH || r == -ECONNRESET))
+	if (api_port)
+		cli_error("hint: 6443 is the Kubernetes API server's port; pkishared listens on "
+			  "9443 (--server HOST, or HOST:9443)");
+	else if (!more && down)
 		/* Until every control-plane node serves (one daemon today), say what works. */
 		cli_error("hint: if pkishared's node is down, a control-plane node that has "
 			  "already joined can serve in its place: there, 'pkishare pki "
@@ -1129,6 +1135,18 @@ static void say_token_refused(const char *server, int status, const char *reason
 		say_enroll_refused(-EKEYREJECTED, NULL);
 }
 
+/* A completed join run again (the README calls that harmless): the target already holds
+ * this cluster's shared PKI. The plan has already checked that a ca.crt there is the
+ * pinned CA (target_ca_check); pkidir_read needs every other shared file too. --force asks
+ * for a replacement, which needs a bundle. */
+static bool already_joined(const struct join_args *a)
+{
+	_cleanup_(pki_set_clearp) struct pki_set have = {0};
+	char detail[DETAIL_MAX] = "";
+	return !(a->flags & PKIDIR_FORCE) && pkidir_read(a->pki_dir, &have, NULL, detail) == 0 &&
+	       pki_set_find(&have, "ca.crt");
+}
+
 /* server answered 404 for the description (resp): it holds no bundle, and the body says
  * what became of the last one. A target that already holds this cluster's shared PKI is
  * a completed join run again: said, 0 with EXIT_OK. Else said with the server's reason;
@@ -1137,18 +1155,12 @@ static void say_token_refused(const char *server, int status, const char *reason
 static int say_not_held(const struct join_args *a, const char *server,
 			const struct http_response *resp, bool more, int *ret_exit)
 {
-	_cleanup_(pki_set_clearp) struct pki_set have = {0};
-	char detail[DETAIL_MAX] = "";
 	struct refusal why;
 
 	refusal_parse(resp, &why);
 	if (!why.reason[0])
 		str_copy(why.reason, sizeof(why.reason), api_reason_name(API_R_NOT_FOUND));
-	/* A completed join run again (the README calls that harmless): the plan has already
-	 * checked that a ca.crt there is the pinned CA (target_ca_check); every other shared
-	 * file must be there too. --force asks for a replacement, which needs a bundle. */
-	if (!(a->flags & PKIDIR_FORCE) && pkidir_read(a->pki_dir, &have, NULL, detail) == 0 &&
-	    pki_set_find(&have, "ca.crt")) {
+	if (already_joined(a)) {
 		printf("[join] Already joined: %s holds this cluster's shared PKI (its ca.crt has "
 		       "the --ca-cert-hash given, and every shared file is there); %s holds no "
 		       "bundle now (%s), so nothing was fetched or compared, and nothing was "
@@ -1208,6 +1220,17 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	if (bearer && (resp.status == 401 || resp.status == 429)) {
 		struct refusal why;
 		refusal_parse(&resp, &why);
+		/* The printed command run again after it worked: its token is used up (or
+		 * gone), and the target holds the pinned cluster's PKI. */
+		if (resp.status == 401 && already_joined(a)) {
+			printf("[join] Already joined: %s holds this cluster's shared PKI (its "
+			       "ca.crt has the --ca-cert-hash given, and every shared file is "
+			       "there); the join token is no longer good (%s), so nothing was "
+			       "fetched or compared, and nothing was changed\n",
+			       a->pki_dir, why.reason);
+			*ret_exit = EXIT_OK;
+			return 0;
+		}
 		say_token_refused(server, resp.status, why.reason, why.msg);
 		*ret_exit = EXIT_FORBIDDEN;
 		return 0;

@@ -115,11 +115,18 @@ static void wildcard_server(json_t *names, uint16_t port, char *server, size_t l
 		}
 	}
 	if (pick) {
+		struct in6_addr ip;
+		bool is_ip =
+		    inet_pton(AF_INET, pick, &ip) == 1 || inet_pton(AF_INET6, pick, &ip) == 1;
 		addr_join(pick, port, server, len);
 		fprintf(stderr,
 			"pkishare: pkishared listens on every address; using %s from its serving "
-			"certificate%s%s%s (pass --server HOST[:PORT] to choose)\n",
-			server, n_other ? " (it also names " : "", others, n_other ? ")" : "");
+			"certificate%s%s%s (pass --server HOST[:PORT] to choose)%s\n",
+			server, n_other ? " (it also names " : "", others, n_other ? ")" : "",
+			is_ip ? ""
+			      : "; it is a name, which must resolve on the joining nodes: if it "
+				"does not, pass --server with an address the certificate names "
+				"('pkishare pki serving-cert --address IP' adds one)");
 		return;
 	}
 	char name[256] = "localhost";

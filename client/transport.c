@@ -266,14 +266,14 @@ static void cert_names(X509 *cert, char *buf, size_t len, bool *ret_api)
 }
 
 /* The server is not pkishared but the Kubernetes API server (port 6443, or a certificate
- * naming kubernetes.default: only a diagnosis, the handshake fails anyway). Said in
- * pc->why; returns whether it was. */
-static bool say_api_server(struct pin_check *pc, X509 *leaf)
+ * naming kubernetes.default; by_name_only: the certificate alone decides, for a chain
+ * that verified). Said in pc->why; returns whether it was. */
+static bool say_api_server(struct pin_check *pc, X509 *leaf, bool by_name_only)
 {
 	char names[160];
 	bool api;
 	cert_names(leaf, names, sizeof(names), &api);
-	if (!api && pc->port != API_SERVER_PORT)
+	if (!api && (by_name_only || pc->port != API_SERVER_PORT))
 		return false;
 	pc->err = -PKS_E_API_SERVER;
 	str_format(pc->why, sizeof(pc->why),
@@ -349,7 +349,7 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		}
 	}
 	if (!anchor) {
-		if (!say_api_server(pc, leaf))
+		if (!say_api_server(pc, leaf, false))
 			str_copy(pc->why, sizeof(pc->why),
 				 "no CA certificate in the server's chain matches the pin");
 		return 0;
@@ -369,7 +369,7 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		if (!ok && bad &&
 		    (e == X509_V_ERR_CERT_NOT_YET_VALID || e == X509_V_ERR_CERT_HAS_EXPIRED))
 			say_dates(pc, e, bad);
-		else if (!ok && say_api_server(pc, leaf))
+		else if (!ok && say_api_server(pc, leaf, false))
 			; /* said */
 		else if (!ok &&
 			 (e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH))
@@ -381,6 +381,11 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 				 pc->host,
 				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(v)));
 	}
+	/* The API server's certificate is from the pinned (cluster) CA and names the address
+	 * it was reached by: it verifies, and would be sent the request (a join token in its
+	 * Authorization header). Its kubernetes.default name ends the handshake first. */
+	if (ok && say_api_server(pc, leaf, true))
+		ok = 0;
 	X509_STORE_CTX_free(v);
 	X509_STORE_free(store);
 	X509_STORE_CTX_set_error(xctx, ok ? X509_V_OK : X509_V_ERR_CERT_REJECTED);

@@ -39,7 +39,7 @@ check "P4: ... spends no use of the token either" [ "$(uses_left "$TID")" = 1 ]
 expect_exit 0 "P4: the corrected join works with the same --uses 1 token" join_token "$TOK" "$KEY" "$T/p4/pki"
 check "P4: ... byte-identical" diff -r "$R/pki" "$T/p4/pki"
 check "P4: ... which spent the token" [ -z "$(uses_left "$TID")" ]
-expect_exit 7 "P4: the same join again: the token is used up" join_token "$TOK" "$KEY" "$T/p4/pki"
+expect_exit 7 "P4: the token again, for another directory: used up" join_token "$TOK" "$KEY" "$T/p4b/pki"
 check "P4: ... said as used up, by which node" err_has "used up: its last use enrolled node 'cp-2'"
 check "P4: ... not taken for a kubeadm token" bash -c "! grep -q 'kubeadm bootstrap token' '$T/last.err'"
 check "P4: ... the token was checked, not spent" err_has "checked, not spent"
@@ -79,6 +79,17 @@ check "P9: ... nothing changed" [ "$(tree_sum "$T/p9/pki")" = "$BEFORE" ]
 rm "$T/p9/pki/sa.key"
 expect_exit 5 "P9: a target missing a shared file is not taken as joined" join_n2 "$T/p9/pki"
 upload "$R/pki"
+# The printed token command run again after it worked (a script, Ansible): its --uses 1
+# token is used up, and the bundle still held; the target holds this cluster's PKI
+# (found by an outside review: exit 7 before).
+PRINTED="PATH=$(dirname "$PKISHARE"):\$PATH $(env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "$SERVER" 2>/dev/null)"
+expect_exit 0 "P9: the printed token join" bash -c "$PRINTED --pki-dir '$T/p9t/pki'"
+BEFORE=$(tree_sum "$T/p9t/pki")
+expect_exit 0 "P9: the same printed command again, its token used up" bash -c "$PRINTED --pki-dir '$T/p9t/pki'"
+check "P9: ... says already joined" grep -q "Already joined: .*the join token is no longer good (used-up)" "$T/last.out"
+check "P9: ... nothing changed" [ "$(tree_sum "$T/p9t/pki")" = "$BEFORE" ]
+expect_exit 7 "P9: ... but another node with that token is refused" bash -c "$PRINTED --pki-dir '$T/p9t2/pki'"
+check "P9: ... nothing written there" [ ! -e "$T/p9t2" ]
 
 # --- P11: pkishared run by hand keeps nothing across a restart (documented); what the
 # joiner is told then says so, for the bundle and for a token made before the restart.
@@ -170,6 +181,19 @@ serve "$A/apiserver.crt" "$A/apiserver.key" "$R/pki/ca.crt"
 expect_exit 9 "P2: the API server sending its CA too" join_at "localhost:$OPORT" "$T/p2a/pki"
 check "P2: ... is named as the API server" err_has "Kubernetes API server, not pkishared"
 kill "$OPID"; wait "$OPID" 2>/dev/null || true
+# By the address its certificate names (as a real API server's names its advertise
+# address): the chain verifies against the pin, so only its kubernetes.default name tells
+# it apart; a join token must never be sent to it (found by an outside review).
+serve "$A/apiserver.crt" "$A/apiserver.key" "$R/pki/ca.crt"
+expect_exit 9 "P2: the API server at the address its certificate names" join_at "127.0.0.1:$OPORT" "$T/p2a/pki"
+check "P2: ... is named as the API server" err_has "Kubernetes API server, not pkishared"
+TOKEN_API=$("$PKISHARE" token create --uses 1)
+expect_exit 9 "P2: ... a token join too, before the token is sent" env PKISHARE_TOKEN="$TOKEN_API" \
+	PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join --server "127.0.0.1:$OPORT" --ca-cert-hash "$PIN" \
+	--pki-dir "$T/p2t/pki"
+check "P2: ... is named as the API server" err_has "Kubernetes API server, not pkishared"
+check "P2: ... the token was not sent (s_server saw no request)" bash -c "! grep -q 'GET ' '$T/s_server.log'"
+kill "$OPID"; wait "$OPID" 2>/dev/null || true
 # A serving certificate for 10.9.9.9 (and loopback), joined at 127.0.0.2.
 "$PKISHARE" pki serving-cert --pki-dir "$R/pki" --out "$T/sc" --node-name cp-9 --address 10.9.9.9 >/dev/null
 SADDR=127.0.0.2 serve "$T/sc/tls.crt" "$T/sc/tls.key" "$R/pki/ca.crt"
@@ -181,4 +205,15 @@ check "P2: ... the pin is not blamed" bash -c "! grep -q 'not the cluster you me
 kill "$OPID"; wait "$OPID" 2>/dev/null || true
 check "P2: nothing written by any of them" bash -c "[ ! -e '$T/p2a' ] && [ ! -e '$T/p2n' ]"
 
+# P8's hint (a joined node can serve when the first one is down) only when no server
+# answered; never for a server that answered and refused (an outside review found it
+# after a refused certificate).
+FREE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect_exit 11 "P8: nothing listens at the server" join_at "127.0.0.1:$FREE" "$T/p8/pki"
+check "P8: ... the hint says a joined node can serve" err_has "a control-plane node that has already joined can serve"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=stranger \
+	-addext extendedKeyUsage=clientAuth -keyout "$T/stranger.key" -out "$T/stranger.crt" -days 1 2>/dev/null
+expect_exit 7 "P8: a certificate the server refuses" env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join \
+	--server "$SERVER" --ca-cert-hash "$PIN" --cert "$T/stranger.crt" --key "$T/stranger.key" --pki-dir "$T/p8b/pki"
+check "P8: ... no hint about a node that is down" bash -c "! grep -q 'already joined can serve' '$T/last.err'"
 finish

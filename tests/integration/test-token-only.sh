@@ -41,6 +41,13 @@ cat "$R/clients/ca.crt" "$R/pki/ca.crt" >"$T/two-cas.crt"
 expect_exit 78 "a client CA file that holds the cluster CA beside another is refused too" \
 	"${PKISHARED_RUN[@]}" --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 	--client-ca "$T/two-cas.crt" --listen 127.0.0.1:0 --admin-socket "$T/never.sock"
+# kubeadm's other CAs, told by the names kubeadm gives them (found by an outside review).
+for ca in front-proxy-ca.crt etcd/ca.crt; do
+	expect_exit 78 "the cluster's $ca as client CA is refused" "${PKISHARED_RUN[@]}" \
+		--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+		--client-ca "$R/pki/$ca" --listen 127.0.0.1:0 --admin-socket "$T/never.sock"
+	check "... saying which clients it would let fetch" err_has "as kubeadm names one of the cluster's own CAs"
+done
 check "no refused start left an admin socket" [ ! -e "$T/never.sock" ]
 
 # 2. The pki verbs: a node-identity CA and a node's client certificate.
