@@ -114,6 +114,9 @@ bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char 
 int cli_admin_unreachable(const char *sock, int r);
 /* Replace anything but printable ASCII (escape sequences from a server) with '?'. */
 void cli_sanitize(char *s);
+/* "unknown 'VERB' verb 'GIVEN'", with "did you mean" the closest of names when it is a
+ * likely typo (given made printable). Returns nothing: the caller exits EXIT_USAGE. */
+void cli_unknown_sub(const char *verb, const char *given, const char *const *names, size_t n);
 
 int verb_certificate_key(int argc, char **argv);
 int verb_pki(int argc, char **argv);

@@ -729,7 +729,7 @@ int verb_pki(int argc, char **argv)
 	for (size_t i = 0; i < ELEMENTSOF(subs); i++)
 		known = known || !strcmp(sub, subs[i]);
 	if (!known) {
-		cli_error("unknown 'pki' verb '%s'", sub);
+		cli_unknown_sub("pki", sub, subs, ELEMENTSOF(subs));
 		pki_usage(stderr, NULL);
 		return EXIT_USAGE;
 	}

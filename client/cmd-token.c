@@ -611,7 +611,8 @@ int verb_token(int argc, char **argv)
 		return token_delete(&o, args, rest);
 	if (!strcmp(sub, "list"))
 		return token_list(&o, rest);
-	cli_error("unknown 'token' verb '%s'", sub);
+	static const char *const subs[] = {"create", "list", "delete"};
+	cli_unknown_sub("token", sub, subs, ELEMENTSOF(subs));
 	fputs(token_usage, stderr);
 	return EXIT_USAGE;
 }

@@ -532,8 +532,8 @@ int verb_reload(int argc, char **argv)
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	return admin_call(sock, "POST", API_ROUTE_RELOAD, "reload",
-			  "[reload] pkishared took the new configuration and TLS files; the held "
-			  "bundle was kept");
+			  "[reload] pkishared took the new configuration and TLS files; what it "
+			  "holds (bundle, join tokens) was kept");
 }
 
 /* status' options: >0 go on, 0 after --help, <0 a usage error (said). */

@@ -266,6 +266,34 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
+/* The closest of names to given if it is a likely typo (at most 2 edits, a swap is 2,
+ * and fewer than the word), else NULL. */
+static const char *closest(const char *given, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(given, names[i]);
+		if (names[i][0] != '-' && d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	return best && best_d <= 2 && best_d < strlen(given) ? best : NULL;
+}
+
+void cli_unknown_sub(const char *verb, const char *given, const char *const *names, size_t n)
+{
+	char shown[VERB_NAME_MAX + 1];
+	str_copy(shown, sizeof(shown), given);
+	cli_sanitize(shown);
+	const char *best = closest(given, names, n);
+	if (best)
+		cli_error("unknown '%s' verb '%s'; did you mean '%s'?", verb, shown, best);
+	else
+		cli_error("unknown '%s' verb '%s'", verb, shown);
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: pkishare VERB [OPTIONS]\n"
@@ -308,19 +336,14 @@ struct verb {
 static int unknown_verb(const struct verb *verbs, size_t n, const char *given)
 {
 	char shown[VERB_NAME_MAX + 1];
+	const char *names[64];
+	size_t k = 0;
 	str_copy(shown, sizeof(shown), given);
 	cli_sanitize(shown);
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
-	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(given, verbs[i].name);
-		if (verbs[i].name[0] != '-' && d < best_d) {
-			best_d = d;
-			best = verbs[i].name;
-		}
-	}
-	/* Close enough to be a typo: at most 2 edits (a swap is 2), fewer than the word. */
-	if (best && best_d <= 2 && best_d < strlen(given))
+	for (size_t i = 0; i < n && k < ELEMENTSOF(names); i++)
+		names[k++] = verbs[i].name;
+	const char *best = closest(given, names, k);
+	if (best)
 		cli_error("unknown verb '%s'; did you mean '%s'? run 'pkishare --help' for the "
 			  "list",
 			  shown, best);

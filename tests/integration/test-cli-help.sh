@@ -25,6 +25,13 @@ expect_exit 2 "an unrelated word" "$PKISHARE" frobnicate
 check "... gets no guess" bash -c "! grep -q 'did you mean' '$T/last.err' && grep -q 'pkishare --help' '$T/last.err'"
 expect_exit 2 "a verb with a control character" "$PKISHARE" $'stat\e[2Jus'
 check "... is not echoed raw" bash -c "! grep -q \$'\e' '$T/last.err'"
+# The verbs under token and pki too (found by an outside review), never echoed raw.
+expect_exit 2 "a mistyped token verb" "$PKISHARE" token dlete abcdef
+check "... did you mean delete" err_has "unknown 'token' verb 'dlete'; did you mean 'delete'"
+expect_exit 2 "a mistyped pki verb" "$PKISHARE" pki clientca
+check "... did you mean client-ca" err_has "unknown 'pki' verb 'clientca'; did you mean 'client-ca'"
+expect_exit 2 "a pki verb with a control character" "$PKISHARE" pki $'ini\e[2Jt'
+check "... is not echoed raw" bash -c "! grep -q \$'\e' '$T/last.err'"
 
 # Bash completion, as the package installs it, driven as bash drives it.
 BASH_COMP=$(dirname "$0")/../../client/pkishare.bash

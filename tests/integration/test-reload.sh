@@ -51,6 +51,6 @@ check "it says why" grep -q "do not load together" "$T/last.err"
 check "and that the previous configuration still serves" grep -q "still serving with the previous configuration" "$T/last.err"
 cp "$T/tls.crt.good" "$R/pkishared/tls.crt"
 expect_exit 0 "pkishare reload with good files" "$PKISHARE" reload
-check "it says the bundle was kept" grep -q "the held bundle was kept" "$T/last.out"
+check "it says what it holds was kept" grep -q "what it holds (bundle, join tokens) was kept" "$T/last.out"
 check "the bundle is served after pkishare reload" daemon_serves "$R"
 finish
