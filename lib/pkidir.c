@@ -194,6 +194,24 @@ static void uid_describe(uid_t uid, char *buf, size_t len)
 		str_format(buf, len, "uid %u", (unsigned)uid);
 }
 
+/* A symbolic link st (shown as what) that another user owns, who could point it
+ * anywhere: -PKS_E_UNSAFE_PATH with why and what to do in detail; 0 for one of this
+ * user's or root's. */
+static int link_unsafe(const struct stat *st, const char *what, char *detail)
+{
+	if (st->st_uid == geteuid() || st->st_uid == 0)
+		return 0;
+	char who[128];
+	uid_describe(st->st_uid, who, sizeof(who));
+	if (detail)
+		str_format(detail, DETAIL_MAX,
+			   "%s is a symlink owned by another user (%s), who could point it "
+			   "anywhere; make root its owner (chown -h root) or name the directory "
+			   "it points to",
+			   what, who);
+	return -PKS_E_UNSAFE_PATH;
+}
+
 /* Could another user change what is under the directory st (shown as what)? Owned by
  * someone other than this user or root, or writable by every user without the sticky bit:
  * -PKS_E_UNSAFE_PATH with why in detail. */
@@ -283,16 +301,9 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 		}
 		if (S_ISLNK(st.st_mode)) {
 			char link[PATH_MAX], next[PATH_MAX];
-			if (st.st_uid != geteuid() && st.st_uid != 0) {
-				char who[128];
-				uid_describe(st.st_uid, who, sizeof(who));
-				if (detail)
-					str_format(detail, DETAIL_MAX,
-						   "%s is a symlink owned by another user (%s), "
-						   "who could point it anywhere",
-						   shown, who);
-				return -PKS_E_UNSAFE_PATH;
-			}
+			r = link_unsafe(&st, shown, detail);
+			if (r < 0)
+				return r;
 			if (++*links > WALK_MAX_LINKS)
 				return -ELOOP;
 			ssize_t len = readlinkat(*fd, name, link, sizeof(link) - 1);
@@ -1217,21 +1228,12 @@ int pkidir_path_safe(const char *path, char *detail)
 	int fd = walk_open(dir, false, detail);
 	if (fd < 0)
 		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
+	int r = 0;
 	if (strcmp(base, "/") != 0 && fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
-		char who[128];
-		uid_describe(st.st_uid, who, sizeof(who));
-		if (detail)
-			str_format(detail, DETAIL_MAX,
-				   "%s is a symlink owned by another user (%s), who could point "
-				   "it anywhere; make root its owner (chown -h root) or name the "
-				   "directory it points to",
-				   path, who);
-		close(fd);
-		return -PKS_E_UNSAFE_PATH;
-	}
+	    S_ISLNK(st.st_mode))
+		r = link_unsafe(&st, path, detail);
 	close(fd);
-	return 0;
+	return r;
 }
 
 int pkidir_key_file_check(const char *path, char *detail)
@@ -1261,17 +1263,9 @@ int pkidir_target_resolve(const char *target, char *ret, char *detail)
 		}
 		if (!S_ISLNK(st.st_mode))
 			break;
-		if (st.st_uid != geteuid() && st.st_uid != 0) {
-			char who[128];
-			uid_describe(st.st_uid, who, sizeof(who));
-			if (detail)
-				str_format(detail, DETAIL_MAX,
-					   "%s is a symlink owned by another user (%s), who could "
-					   "point it anywhere; make root its owner (chown -h root) "
-					   "or name the directory it points to",
-					   cur, who);
-			return -PKS_E_UNSAFE_PATH;
-		}
+		int unsafe = link_unsafe(&st, cur, detail);
+		if (unsafe < 0)
+			return unsafe;
 		if (++followed > WALK_MAX_LINKS) {
 			set_detail(detail, target);
 			return -ELOOP;
