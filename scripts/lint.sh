@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 B=${1:-build-test}
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -D_GNU_SOURCE \
 	-Ilib -I"$B" --suppressions-list=.cppcheck-suppressions lib daemon client
-out=$(clang-tidy -p "$B" lib/*.c daemon/*.c client/*.c 2>/dev/null | grep -E "warning:|error:" || true)
+out=$(clang-tidy -p "$B" lib/*.c daemon/*.c daemon/*/*.c client/*.c 2>/dev/null | grep -E "warning:|error:" || true)
 if [ -n "$out" ]; then echo "$out"; exit 1; fi
 echo "lint: cppcheck and clang-tidy clean"

@@ -20,7 +20,7 @@ run_suite() { # run_suite BUILDDIR [meson setup args]
 
 echo "==> formatting (clang-format, .clang-format)"
 FORMAT=0
-clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] client/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] || FORMAT=1
+clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] daemon/*/*.[ch] client/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] || FORMAT=1
 
 echo "==> build and test (gcc, -Werror)"
 run_suite build-test

@@ -1,4 +1,4 @@
-/* fuzz-daemonconf.c - pkishared's configuration file parser (daemon/options.c), through
+/* fuzz-daemonconf.c - pkishared's configuration file parser (daemon/core/options.c), through
  * options_load as pkishared runs it, on a memory file given as --config. */
 #include <stdio.h>
 #include <sys/mman.h>

@@ -8,7 +8,7 @@ SRC=$(cd "$PROTO_DIR/.." && pwd)
 
 # The module map: every module of lib/, daemon/ and client/ by its name, NAME.c or NAME.h.
 unmapped=""
-for f in "$SRC"/lib/*.[ch] "$SRC"/daemon/*.[ch] "$SRC"/client/*.[ch]; do
+for f in "$SRC"/lib/*.[ch] "$SRC"/daemon/*.[ch] "$SRC"/daemon/*/*.[ch] "$SRC"/client/*.[ch]; do
 	b=$(basename "$f"); n=${b%.*}
 	grep -qE '[`]('"$n|$n\.c|$n\.h"')[`]' "$SRC/docs/design.md" || unmapped="$unmapped $f"
 done

@@ -37,6 +37,7 @@ struct metrics {
 
 #define METRIC_INC(m, field, idx) atomic_fetch_add(&(m)->field[(idx)], 1)
 
-struct daemon_ctx;
-/* The exposition text (malloc'd, NUL-terminated), or NULL. */
-char *metrics_render(struct daemon_ctx *ctx);
+struct store_view;
+/* The exposition text of the counters m and the held state v (malloc'd, NUL-terminated),
+ * or NULL. Pure: reads only what it is given. */
+char *metrics_render(const struct metrics *m, const struct store_view *v);

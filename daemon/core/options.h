@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "conf.h"
 #include "config.h"
-#include "daemon.h"
 
 #define DEFAULT_CONFIG_FILE PKISHARED_CONFIG_FILE /* config.h: prefix and sysconfdir */
 #define OPTIONS_MAX_STRINGS 256

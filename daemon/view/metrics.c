@@ -7,8 +7,8 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "daemon.h"
 #include "metrics.h"
+#include "store.h"
 
 static const char *const fetch_names[M_FETCH_N] = {"ok",      "expired",   "used-up",
 						   "deleted", "not-found", "other-bundle-held"};
@@ -55,20 +55,17 @@ static void family(struct buf *b, const char *name, const char *type, const char
 	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *metrics_render(struct daemon_ctx *ctx)
+char *metrics_render(const struct metrics *m, const struct store_view *v)
 {
 	struct buf b = {.p = malloc(4096), .cap = 4096};
-	struct metrics *m = &ctx->metrics;
-	struct store_view v;
-	store_view(&ctx->store, &v);
 
 	family(&b, "pkishare_bundle_held", "gauge",
 	       "Whether a sealed bundle is held (1) or not (0).");
-	put(&b, "pkishare_bundle_held %d\n", v.held ? 1 : 0);
+	put(&b, "pkishare_bundle_held %d\n", v->held ? 1 : 0);
 	family(&b, "pkishare_bundle_expires_in_seconds", "gauge",
 	       "Seconds until the held bundle is wiped (0 when none is held).");
 	put(&b, "pkishare_bundle_expires_in_seconds %lld\n",
-	    v.held ? (long long)v.bundle.expires_in_s : 0LL);
+	    v->held ? (long long)v->bundle.expires_in_s : 0LL);
 	family(&b, "pkishare_bundle_fetches_total", "counter", "Bundle fetches by result.");
 	for (int i = 0; i < M_FETCH_N; i++)
 		put(&b, "pkishare_bundle_fetches_total{result=\"%s\"} %llu\n", fetch_names[i],
@@ -93,19 +90,18 @@ char *metrics_render(struct daemon_ctx *ctx)
 		put(&b, "pkishare_authentication_failures_total{stage=\"%s\"} %llu\n",
 		    auth_names[i], (unsigned long long)atomic_load(&m->auth_fail[i]));
 	family(&b, "pkishare_tokens_active", "gauge", "Join tokens that can still be used.");
-	put(&b, "pkishare_tokens_active %zu\n", v.n_tokens);
+	put(&b, "pkishare_tokens_active %zu\n", v->n_tokens);
 	family(&b, "pkishare_state_kept", "gauge",
 	       "Whether the held state is kept in systemd's file descriptor store (1) or ends "
 	       "with this process (0).");
-	put(&b, "pkishare_state_kept %d\n", v.kept.kept ? 1 : 0);
+	put(&b, "pkishare_state_kept %d\n", v->kept.kept ? 1 : 0);
 	family(&b, "pkishare_state_restores_total", "counter",
 	       "Restarts of pkishared the held state has survived.");
-	put(&b, "pkishare_state_restores_total %llu\n", (unsigned long long)v.kept.restores);
+	put(&b, "pkishare_state_restores_total %llu\n", (unsigned long long)v->kept.restores);
 	family(&b, "pkishare_state_refused", "gauge",
 	       "Whether this process found a kept state that failed a check and started empty.");
-	put(&b, "pkishare_state_refused %d\n", v.kept.refused ? 1 : 0);
+	put(&b, "pkishare_state_refused %d\n", v->kept.refused ? 1 : 0);
 	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");
 	put(&b, "pkishare_build_info{version=\"%s\"} 1\n", PKISHARE_VERSION);
-	store_view_done(&v);
 	return b.p;
 }

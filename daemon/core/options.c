@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "options.h"
+#include "store.h"
 #include "util.h"
 
 #define CFG(field) offsetof(struct options, cfg.field), sizeof(((struct options *)0)->cfg.field)

@@ -53,7 +53,10 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c)
 {
-	char *text = metrics_render(ctx);
+	struct store_view v;
+	store_view(&ctx->store, &v);
+	char *text = metrics_render(&ctx->metrics, &v);
+	store_view_done(&v);
 	if (!text)
 		return MHD_NO;
 	struct MHD_Response *r =
