@@ -161,7 +161,7 @@ enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection
 	char when[RFC3339_LEN], msg[256];
 	enum metric_fetch unused;
 	store_view(&ctx->store, &v);
-	json_t *info = v.held ? status_bundle_json(&v.bundle) : NULL;
+	json_t *info = v.held ? status_bundle_info_json(&v.bundle) : NULL;
 	enum store_fetch gone = gone_as_fetch(v.gone);
 	time_format(v.gone_at, when);
 	if (info) {

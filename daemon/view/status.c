@@ -1,14 +1,27 @@
-/* status.c - render the store's views as the admin API's JSON (status.h). Reads only the
- * views: never the store, never a secret. */
+/* status.c - render the store's views as JSON (status.h): the admin API's, and the public
+ * description a joiner plans with. Reads only the views: never the store, never a secret. */
 #include "status.h"
 #include "api.h"
 #include "util.h"
 
-json_t *status_bundle_json(const struct store_bundle_view *b)
+json_t *status_bundle_info_json(const struct store_bundle_view *b)
 {
-	char created[RFC3339_LEN], expires[RFC3339_LEN], at[RFC3339_LEN];
+	char created[RFC3339_LEN], expires[RFC3339_LEN];
 	time_format(b->created_at, created);
 	time_format(b->expires_at, expires);
+	json_t *prof = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", API_F_ID, b->id,
+			 API_F_KEY_ID, b->key_id, API_F_CREATED_AT, created, API_F_EXPIRES_AT,
+			 expires, API_F_EXPIRES_IN_SECONDS, (json_int_t)b->expires_in_s,
+			 API_F_FETCHES, (json_int_t)b->fetches, API_F_MAX_FETCHES,
+			 (json_int_t)b->max_fetches, API_F_BYTES, (json_int_t)b->bytes,
+			 API_F_PROFILE, prof ? prof : json_null());
+}
+
+json_t *status_bundle_json(const struct store_bundle_view *b)
+{
+	char at[RFC3339_LEN];
+	json_t *info = status_bundle_info_json(b);
 	json_t *log = json_array();
 	for (size_t i = 0; log && i < b->n_fetch_log; i++) {
 		const struct store_fetch_record *r = &b->fetch_log[i];
@@ -18,14 +31,16 @@ json_t *status_bundle_json(const struct store_bundle_view *b)
 				   r->client, API_F_CLIENT_SOURCE, r->source, API_F_PEER, r->peer,
 				   API_F_CERT_SHA256, r->cert[0] ? r->cert : NULL));
 	}
-	json_t *prof = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", API_F_ID, b->id,
-			 API_F_KEY_ID, b->key_id, API_F_CREATED_AT, created, API_F_EXPIRES_AT,
-			 expires, API_F_EXPIRES_IN_SECONDS, (json_int_t)b->expires_in_s,
-			 API_F_FETCHES, (json_int_t)b->fetches, API_F_MAX_FETCHES,
-			 (json_int_t)b->max_fetches, API_F_BYTES, (json_int_t)b->bytes,
-			 API_F_FETCH_LOG, log ? log : json_array(), API_F_PROFILE,
-			 prof ? prof : json_null());
+	if (!info) {
+		json_decref(log);
+		return NULL;
+	}
+	/* json_object_set_new takes log's reference, also when it fails. */
+	if (json_object_set_new(info, API_F_FETCH_LOG, log ? log : json_array()) < 0) {
+		json_decref(info);
+		return NULL;
+	}
+	return info;
 }
 
 json_t *status_tokens_json(const struct store_view *v)

@@ -70,6 +70,20 @@ log = json.load(open(sys.argv[1]))["bundle"]["fetchLog"]
 srcs = sorted(e["clientSource"] for e in log if e["client"] == "node-2")
 sys.exit(0 if srcs == ["client-ca", "enrolled"] else 1)
 PY
+# The public description plans a join; who fetched (names, addresses, certificates) is
+# the operator's, in status only.
+curl -sS --cacert "$R/pki/ca.crt" --cert "$T/good.crt" --key "$T/good.key" \
+	"https://127.0.0.1:$PORT/v1/bundle/info" >"$T/info.json"
+check "bundle/info: the fields a joiner plans with, no fetch log, no other node" \
+	/usr/bin/python3 - "$T/info.json" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+info = json.loads(text)
+want = {"id", "keyId", "createdAt", "expiresAt", "expiresInSeconds", "fetches",
+        "maxFetches", "bytes", "profile"}
+sys.exit(0 if set(info) == want and "node-2" not in text and "127.0.0.1" not in text
+         and info["fetches"] >= 3 else 1)
+PY
 curl -sS --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
 	"https://127.0.0.1:$PORT/metrics" >"$T/metrics"
 check "metrics count fetches by source" grep -q 'pkishare_bundle_fetches_by_source_total{source="enrolled"} 1' "$T/metrics"
