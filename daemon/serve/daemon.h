@@ -57,14 +57,7 @@ struct tls_files *tls_files_unref(struct tls_files *t);
 /* The current files, referenced (never NULL while the daemon runs). */
 struct tls_files *daemon_tls_get(struct daemon_ctx *ctx);
 
-/* One generation of the enrollment CA; its key never leaves this process. */
-struct enroll_ca {
-	EVP_PKEY *key;
-	X509 *cert;
-	gnutls_x509_crt_t gcrt; /* the same certificate, to tell enrolled identities apart */
-	int64_t not_after;	/* wall clock */
-	int64_t retire_at;	/* kept trusted until then after a renewal (0: current) */
-};
+struct signer;
 
 /* Where a client identity comes from. */
 struct daemon_ctx {
@@ -81,7 +74,9 @@ struct daemon_ctx {
 	 * enrollment CA, its previous generation, and the two trust lists the handshake
 	 * verifies client chains against: the operator's client CA alone, and the enrollment
 	 * CAs alone, so that the list a chain verifies through says who issued its leaf. */
-	struct enroll_ca enroll_cur, enroll_old;
+	struct signer *signer; /* the enrollment CA, the one holder of its keys (signer.h) */
+	/* Its certificates as GnuTLS reads them: current, previous (NULL: none). */
+	gnutls_x509_crt_t enroll_crt[2];
 	gnutls_x509_trust_list_t trust_client;
 	gnutls_x509_trust_list_t trust_enroll;
 	/* Bumped by every rebuild of the trust lists; names_gen is the rebuild whose CA names

@@ -16,106 +16,72 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "signer.h"
 #include "token.h"
 #include "util.h"
 #include "x509.h"
 
-#define ENROLL_CN_MAX 64
-
-static void enroll_ca_free(struct enroll_ca *ca)
+/* The enrollment CAs' certificates as GnuTLS reads them, from the signer's PEM. */
+static int crts_load(struct daemon_ctx *ctx)
 {
-	EVP_PKEY_free(ca->key);
-	X509_free(ca->cert);
-	if (ca->gcrt)
-		gnutls_x509_crt_deinit(ca->gcrt);
-	*ca = (struct enroll_ca){0};
-}
-
-/* A fresh enrollment CA. Its name carries random bytes, so that no operator's CA is
- * ever mistaken for it when telling enrolled identities apart. */
-static int enroll_ca_new(struct daemon_ctx *ctx, struct enroll_ca *ret)
-{
-	unsigned char rnd[6];
-	char cn[64];
-	struct enroll_ca ca = {0};
-	struct secret *pem = NULL;
-
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return -EIO;
-	snprintf(cn, sizeof(cn), "pkishared enrollment CA %02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5]);
-	struct cert_spec spec = {
-	    .cn = cn, .is_ca = true, .seconds = (long)ctx->cfg->enroll_ca_lifetime_s};
-	int r = x509_key_new(KEY_TYPE_P256, &ca.key);
-	if (r >= 0)
-		r = x509_cert_new(&spec, ca.key, NULL, NULL, &ca.cert);
-	if (r >= 0)
-		r = x509_cert_pem(ca.cert, &pem);
-	if (r >= 0) {
-		gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
-		if (gnutls_x509_crt_init(&ca.gcrt) < 0 ||
-		    gnutls_x509_crt_import(ca.gcrt, &d, GNUTLS_X509_FMT_PEM) < 0)
+	struct secret *pem[2] = {NULL, NULL};
+	gnutls_x509_crt_t crt[2] = {NULL, NULL};
+	int r = signer_cas(ctx->signer, &pem[0], &pem[1]);
+	for (size_t i = 0; r >= 0 && i < 2 && pem[i]; i++) {
+		gnutls_datum_t d = {.data = pem[i]->data, .size = (unsigned)pem[i]->len};
+		if (gnutls_x509_crt_init(&crt[i]) < 0 ||
+		    gnutls_x509_crt_import(crt[i], &d, GNUTLS_X509_FMT_PEM) < 0)
 			r = -PKS_E_X509;
 	}
-	secret_free(pem);
-	if (r < 0) {
-		enroll_ca_free(&ca);
-		return r;
+	secret_free(pem[0]);
+	secret_free(pem[1]);
+	for (size_t i = 0; i < 2; i++) {
+		gnutls_x509_crt_t drop = r < 0 ? crt[i] : ctx->enroll_crt[i];
+		if (drop)
+			gnutls_x509_crt_deinit(drop);
+		if (r >= 0)
+			ctx->enroll_crt[i] = crt[i];
 	}
-	ca.not_after = time_now() + ctx->cfg->enroll_ca_lifetime_s;
-	*ret = ca;
-	return 0;
+	return r;
 }
 
 int enroll_init(struct daemon_ctx *ctx)
 {
-	return enroll_ca_new(ctx, &ctx->enroll_cur);
+	int r = signer_new(ctx->cfg->enroll_ca_lifetime_s, ctx->cfg->enroll_ttl_s, time_now(),
+			   &ctx->signer);
+	return r < 0 ? r : crts_load(ctx);
 }
 
 bool enroll_tick(struct daemon_ctx *ctx, int64_t now)
 {
-	bool changed = false;
-	int64_t ttl = ctx->cfg->enroll_ttl_s;
-
-	if (ctx->enroll_old.cert && now >= ctx->enroll_old.retire_at) {
-		enroll_ca_free(&ctx->enroll_old);
+	unsigned done = signer_tick(ctx->signer, now);
+	if (done & SIGNER_RETIRED)
 		log_msg(LOG_INFO, "the previous enrollment CA is no longer trusted: every "
 				  "certificate it issued has lapsed");
-		changed = true;
-	}
-	/* Renewed while two enroll-ttl are left, so no certificate outlives its CA. */
-	if (now >= ctx->enroll_cur.not_after - 2 * ttl) {
-		struct enroll_ca fresh;
-		int r = enroll_ca_new(ctx, &fresh);
-		if (r < 0) {
-			log_msg(LOG_ERR, "cannot renew the enrollment CA: %s; retrying",
-				error_message(r));
-		} else {
-			enroll_ca_free(&ctx->enroll_old);
-			ctx->enroll_old = ctx->enroll_cur;
-			/* Certificates it issued live at most enroll-ttl from now. */
-			ctx->enroll_old.retire_at = now + ttl + 1;
-			ctx->enroll_cur = fresh;
-			log_msg(LOG_NOTICE,
-				"renewed the enrollment CA (valid %llds); the previous one stays "
-				"trusted for %llds, until its certificates lapse",
-				(long long)ctx->cfg->enroll_ca_lifetime_s, (long long)ttl + 1);
-			changed = true;
-		}
-	}
-	if (changed && ctx->serving_tls &&
-	    identity_trust_build(ctx, ctx->serving_tls->client_ca_pem) < 0)
+	if (done & SIGNER_RENEW_FAILED)
+		log_msg(LOG_ERR, "cannot renew the enrollment CA; retrying");
+	if (done & SIGNER_RENEWED)
+		log_msg(LOG_NOTICE,
+			"renewed the enrollment CA (valid %llds); the previous one stays "
+			"trusted for %llds, until its certificates lapse",
+			(long long)ctx->cfg->enroll_ca_lifetime_s,
+			(long long)ctx->cfg->enroll_ttl_s + 1);
+	if (!(done & (SIGNER_RETIRED | SIGNER_RENEWED)))
+		return false;
+	if (crts_load(ctx) < 0 ||
+	    (ctx->serving_tls && identity_trust_build(ctx, ctx->serving_tls->client_ca_pem) < 0))
 		log_msg(LOG_ERR, "cannot rebuild the client trust list after renewing the "
 				 "enrollment CA; enrolled certificates may be refused");
-	return changed;
+	return true;
 }
 
 int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret)
 {
-	struct secret *ca_pem = NULL;
-	int r = x509_cert_pem(ctx->enroll_cur.cert, &ca_pem);
+	struct secret *ca_pem = NULL, *prev_pem = NULL;
+	int r = signer_cas(ctx->signer, &ca_pem, &prev_pem);
 	if (r < 0)
 		return r;
+	secret_free(prev_pem);
 	/* The CA names offered in the handshake: the operator's client CA (none in
 	 * token-only) and the enrollment CA. (Verification uses identity.c's own trust
 	 * lists.) */
@@ -133,22 +99,12 @@ int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, s
 
 void enroll_done(struct daemon_ctx *ctx)
 {
-	enroll_ca_free(&ctx->enroll_cur);
-	enroll_ca_free(&ctx->enroll_old);
-}
-
-static bool cn_ok(const char *cn)
-{
-	size_t n = strlen(cn);
-	if (n == 0 || n > ENROLL_CN_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = cn[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_' || ch == ':'))
-			return false;
-	}
-	return true;
+	ctx->signer = signer_free(ctx->signer);
+	for (size_t i = 0; i < 2; i++)
+		if (ctx->enroll_crt[i]) {
+			gnutls_x509_crt_deinit(ctx->enroll_crt[i]);
+			ctx->enroll_crt[i] = NULL;
+		}
 }
 
 /* A refusal that counts against the address: every failure of this route does. */
@@ -227,13 +183,13 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
  * 0 with *ret_csr and cn, or <0 with the refusal answered in *ret. */
 static int csr_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
 		     struct enroll_req *req, struct audit *a, const char *id, X509_REQ **ret_csr,
-		     char cn[ENROLL_CN_MAX + 2], enum MHD_Result *ret)
+		     char cn[SIGNER_CN_MAX + 2], enum MHD_Result *ret)
 {
 	char msg[256];
 	int r = req->body
-		    ? x509_csr_load(req->body->data, req->body->len, ret_csr, cn, ENROLL_CN_MAX + 2)
+		    ? x509_csr_load(req->body->data, req->body->len, ret_csr, cn, SIGNER_CN_MAX + 2)
 		    : -PKS_E_X509;
-	if (r == 0 && cn_ok(cn))
+	if (r == 0 && signer_name_ok(cn))
 		return 0;
 	bool weak = r == -PKS_E_WEAK_KEY;
 	a->result = weak ? "weak-key" : "bad-csr";
@@ -249,23 +205,23 @@ static int csr_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const cha
 		 "the body must be a PEM certificate signing request, correctly self-signed, "
 		 "whose CN (the node name) is 1-%d characters of letters, digits, '.', '-', '_' "
 		 "or ':'",
-		 ENROLL_CN_MAX);
+		 SIGNER_CN_MAX);
 	*ret = refuse(ctx, c, peer, M_ENROLL_BAD_CSR, MHD_HTTP_BAD_REQUEST, API_R_BAD_CSR, msg);
 	return r < 0 ? r : -EINVAL;
 }
 
-/* A client certificate for the CSR's key from the current enrollment CA, as PEM. */
+/* A client certificate for the CSR's key from the current enrollment CA, as PEM: the
+ * signer gets the public key as DER and the name, nothing else. */
 static int issue(struct daemon_ctx *ctx, X509_REQ *csr, const char *cn, struct secret **ret_pem)
 {
-	_cleanup_(x509_freep) X509 *cert = NULL;
-	struct cert_spec spec = {.cn = cn,
-				 .org = "pkishare:enrolled",
-				 .client_auth = true,
-				 .seconds = (long)ctx->cfg->enroll_ttl_s};
+	unsigned char *spki = NULL;
+	int n = i2d_PUBKEY(X509_REQ_get0_pubkey(csr), &spki);
+	if (n <= 0)
+		return -PKS_E_X509;
 	enroll_tick(ctx, time_now());
-	int r = x509_cert_new(&spec, X509_REQ_get0_pubkey(csr), ctx->enroll_cur.cert,
-			      ctx->enroll_cur.key, &cert);
-	return r < 0 ? r : x509_cert_pem(cert, ret_pem);
+	int r = signer_issue(ctx->signer, spki, (size_t)n, cn, ret_pem);
+	OPENSSL_free(spki);
+	return r;
 }
 
 enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer)
@@ -301,7 +257,7 @@ enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
-	char id[TOKEN_ID_LEN + 1] = "", cn[ENROLL_CN_MAX + 2] = "", msg[256];
+	char id[TOKEN_ID_LEN + 1] = "", cn[SIGNER_CN_MAX + 2] = "", msg[256];
 	uint8_t hash[TOKEN_HASH_BYTES];
 	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
 	struct secret *pem = NULL;

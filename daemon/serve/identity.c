@@ -102,8 +102,8 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 				      .size = (unsigned)client_ca_pem->len};
 		r = gnutls_x509_trust_list_add_trust_mem(tc, &pem, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	}
-	if (r <= 0 || (ctx->enroll_cur.gcrt && trust_add_ca(te, ctx->enroll_cur.gcrt, 0) < 0) ||
-	    (ctx->enroll_old.gcrt && trust_add_ca(te, ctx->enroll_old.gcrt, 0) < 0)) {
+	if (r <= 0 || (ctx->enroll_crt[0] && trust_add_ca(te, ctx->enroll_crt[0], 0) < 0) ||
+	    (ctx->enroll_crt[1] && trust_add_ca(te, ctx->enroll_crt[1], 0) < 0)) {
 		gnutls_x509_trust_list_deinit(tc, 1);
 		gnutls_x509_trust_list_deinit(te, 1);
 		return -EIO;
@@ -136,10 +136,10 @@ static void refresh_ca_names(struct daemon_ctx *ctx, gnutls_session_t session)
 	gnutls_datum_t d = {.data = pem ? pem->data : NULL, .size = pem ? (unsigned)pem->len : 0};
 	if ((pem && gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM,
 							 GNUTLS_TL_USE_IN_TLS, 0) <= 0) ||
-	    (ctx->enroll_cur.gcrt &&
-	     trust_add_ca(tl, ctx->enroll_cur.gcrt, GNUTLS_TL_USE_IN_TLS) < 0) ||
-	    (ctx->enroll_old.gcrt &&
-	     trust_add_ca(tl, ctx->enroll_old.gcrt, GNUTLS_TL_USE_IN_TLS) < 0)) {
+	    (ctx->enroll_crt[0] &&
+	     trust_add_ca(tl, ctx->enroll_crt[0], GNUTLS_TL_USE_IN_TLS) < 0) ||
+	    (ctx->enroll_crt[1] &&
+	     trust_add_ca(tl, ctx->enroll_crt[1], GNUTLS_TL_USE_IN_TLS) < 0)) {
 		gnutls_x509_trust_list_deinit(tl, 1);
 		goto fail;
 	}
@@ -324,7 +324,7 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 				       : verify_with(ctx->trust_enroll, crts, n, f->enroll_why,
 						     sizeof(f->enroll_why));
 		f->issued_by_enroll =
-		    issued_by(leaf, ctx->enroll_cur.gcrt) || issued_by(leaf, ctx->enroll_old.gcrt);
+		    issued_by(leaf, ctx->enroll_crt[0]) || issued_by(leaf, ctx->enroll_crt[1]);
 		leaf_facts(leaf, f);
 	}
 	for (unsigned i = 0; i < n_crts; i++)
