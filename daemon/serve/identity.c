@@ -393,10 +393,16 @@ static int handshake_decide(gnutls_session_t session)
 	if (st->decided)
 		return st->cert_refused ? GNUTLS_E_CERTIFICATE_ERROR : 0;
 	int r = decide(st, session);
-	if (r != 0)
+	if (r != 0) {
 		/* The audit event follows when the connection closes. */
 		log_msg(LOG_INFO, "client certificate from %s refused in the TLS handshake: %s",
 			st->peer, st->why);
+		/* Say it in TLS's own terms before the handshake ends, so the client reports
+		 * a refused certificate (curl: "alert access denied"), not an empty reply.
+		 * One small record on a non-blocking socket: if it cannot go now, it goes
+		 * nowhere, with the connection. */
+		gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+	}
 	return r;
 }
 

@@ -44,6 +44,15 @@ check "the Go client gets 200 with the good certificate" \
 check "key usage without digitalSignature: refused in the handshake" \
 	[ "$("$T/tlsclient" "127.0.0.1:$PORT" "$T/nodsig.crt" "$T/nodsig.key" /v1/bundle)" = 000 ]
 check "server purpose only: refused in the handshake" [ "$(fetch_code server)" = 000 ]
+# A refused certificate is told so in TLS's terms (alert access_denied), not by a bare
+# close: openssl over TLS 1.3, curl over TLS 1.2.
+echo | openssl s_client -connect "127.0.0.1:$PORT" -noservername -cert "$T/noeku.crt" \
+	-key "$T/noeku.key" -CAfile "$R/pki/ca.crt" >"$T/alert13.out" 2>&1 || true
+check "TLS 1.3: the refusal arrives as alert access denied" grep -q 'alert access denied' "$T/alert13.out"
+curl -sS --tlsv1.2 --tls-max 1.2 -o /dev/null --cacert "$R/pki/ca.crt" --cert "$T/isca.crt" \
+	--key "$T/isca.key" "https://127.0.0.1:$PORT/v1/bundle" 2>"$T/alert12.out" || true
+check "TLS 1.2: curl reports alert access denied" grep -q 'alert access denied' "$T/alert12.out"
+
 sleep 0.2
 check "the reasons are logged" bash -c "grep -q 'no extended key usage clientAuth' '$DAEMON_LOG' &&
 	grep -q 'CA:TRUE' '$DAEMON_LOG'"
