@@ -132,14 +132,19 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 	if (!X509_set_pubkey(c, subject_key))
 		goto out;
 	X509 *iss = issuer ? issuer : c;
+	/* keyEncipherment is RSA key transport: RFC 5480 does not allow it with an EC key. */
+	bool rsa = EVP_PKEY_get_base_id(subject_key) == EVP_PKEY_RSA;
 	if (spec->is_ca) {
 		if (add_ext(c, iss, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
 		    add_ext(c, iss, NID_key_usage,
-			    "critical,digitalSignature,keyEncipherment,keyCertSign") < 0)
+			    rsa ? "critical,digitalSignature,keyEncipherment,keyCertSign"
+				: "critical,digitalSignature,keyCertSign") < 0)
 			goto out;
 	} else {
 		if (add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-		    add_ext(c, iss, NID_key_usage, "critical,digitalSignature,keyEncipherment") < 0)
+		    add_ext(c, iss, NID_key_usage,
+			    rsa ? "critical,digitalSignature,keyEncipherment"
+				: "critical,digitalSignature") < 0)
 			goto out;
 		snprintf(eku, sizeof(eku), "%s%s%s", spec->server_auth ? "serverAuth" : "",
 			 spec->server_auth && spec->client_auth ? "," : "",

@@ -177,8 +177,26 @@ static void csr_refuses_a_weak_key_bad_cn_and_a_short_buffer(void)
 	CHECK(req == NULL); /* never written on failure */
 }
 
+/* keyEncipherment only for an RSA subject key (RFC 5480 lists what an EC key may have). */
+static void key_encipherment_only_for_rsa_keys(void)
+{
+	CHECK(X509_get_key_usage(leaf) == KU_DIGITAL_SIGNATURE);
+	CHECK(X509_get_key_usage(ca) == (KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN));
+	_cleanup_(evp_pkey_freep) EVP_PKEY *rsa = NULL;
+	_cleanup_(x509_freep) X509 *rleaf = NULL, *rca = NULL;
+	struct cert_spec ls = {.cn = "node-r", .server_auth = true, .days = 1};
+	struct cert_spec cs = {.cn = "rsa-ca", .is_ca = true, .days = 1};
+	CHECK_EQ_INT(x509_key_new(KEY_TYPE_RSA2048, &rsa), 0);
+	CHECK_EQ_INT(x509_cert_new(&ls, rsa, ca, ca_key, &rleaf), 0);
+	CHECK_EQ_INT(x509_cert_new(&cs, rsa, NULL, NULL, &rca), 0);
+	CHECK(rleaf && X509_get_key_usage(rleaf) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+	CHECK(rca && X509_get_key_usage(rca) ==
+			 (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_CERT_SIGN));
+}
+
 static const struct test_case cases[] = {
     TEST(ca_is_self_signed_and_a_ca),
+    TEST(key_encipherment_only_for_rsa_keys),
     TEST(leaf_verifies_under_the_ca_with_openssl),
     TEST(validity_in_seconds_is_honoured),
     TEST(pem_round_trips_in_guarded_memory),
