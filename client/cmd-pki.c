@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -92,18 +93,38 @@ static int make_ca(struct pki_set *set, const char *base, const char *cn, enum k
 	return 0;
 }
 
+/* The same address twice in a certificate's names (127.0.0.1 given and added, or ::1 and
+ * 0::1) is noise in every listing of them; compared as addresses, not as text. */
+static bool same_ip(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int fa = strchr(a, ':') ? AF_INET6 : AF_INET, fb = strchr(b, ':') ? AF_INET6 : AF_INET;
+	if (fa != fb || inet_pton(fa, a, x) != 1 || inet_pton(fb, b, y) != 1)
+		return !strcmp(a, b);
+	return !memcmp(x, y, fa == AF_INET ? 4 : 16);
+}
+
+static void add_ip(const char **ips, size_t *n, const char *ip)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (same_ip(ips[i], ip))
+			return;
+	ips[(*n)++] = ip;
+}
+
 static int issue_serving(struct pki_set *set, const struct pki_opts *o, X509 *ca, EVP_PKEY *ca_key)
 {
 	const char *dns[2] = {o->node_name, "localhost"};
+	size_t n_dns = strcasecmp(o->node_name, "localhost") ? 2 : 1;
 	const char *ips[MAX_ADDRESSES + 2];
 	size_t n_ips = 0;
 	for (size_t i = 0; i < o->n_addresses; i++)
-		ips[n_ips++] = o->addresses[i];
-	ips[n_ips++] = "127.0.0.1";
-	ips[n_ips++] = "::1";
+		add_ip(ips, &n_ips, o->addresses[i]);
+	add_ip(ips, &n_ips, "127.0.0.1");
+	add_ip(ips, &n_ips, "::1");
 	struct cert_spec spec = {.cn = o->node_name,
 				 .dns = dns,
-				 .n_dns = 2,
+				 .n_dns = n_dns,
 				 .ips = ips,
 				 .n_ips = n_ips,
 				 .server_auth = true,

@@ -7,6 +7,8 @@
 for kt in ecdsa rsa; do
 	R=$T/c-$kt
 	"$PKISHARE" pki init --dir "$R" --node-name node-1 --address 127.0.0.1 --key-type $kt >"$R.log"
+	check "the serving certificate names 127.0.0.1 once though it was given too ($kt)" \
+		[ "$(openssl x509 -in "$R/pkishared/tls.crt" -noout -ext subjectAltName | grep -o 'IP Address:127.0.0.1' | wc -l)" = 1 ]
 	start_daemon "$R"
 	upload "$R/pki"
 	check "upload-certs prints kubeadm's key line ($kt)" grep -q '^\[upload-certs\] Using certificate key:$' "$T/upload.out"
