@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "error.h"
+#include "kubeadm.h"
 #include "nodecerts.h"
 #include "pin.h"
 #include "pkidir.h"
@@ -469,6 +470,18 @@ static int pki_client_cert(const struct pki_opts *o)
 	if (load_ca(o->ca_dir, "node-identity CA",
 		    "pass the --out of 'pkishare pki client-ca' as --ca-dir", &ca, &ca_key) < 0)
 		return EXIT_FAIL;
+	char cn[64] = "";
+	X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof(cn));
+	const char *role = kubeadm_ca_role(cn);
+	if (role) {
+		cli_error("%s/ca.crt is %s of a kubeadm cluster (CN=%s), not a node-identity CA: "
+			  "pkishared refuses it as client CA, since every certificate it signs "
+			  "could fetch the bundle; nothing was written. Make a node-identity CA "
+			  "with 'pkishare pki client-ca --out DIR' and pass that DIR as --ca-dir, "
+			  "or let the node join with a join token",
+			  o->ca_dir, role, cn);
+		return EXIT_USAGE;
+	}
 	progress("a client certificate");
 	int r = issue_client(&set, o->node_name, KEY_TYPE_P256, ca, ca_key);
 	if (r < 0)

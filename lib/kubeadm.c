@@ -409,3 +409,14 @@ int kubeadm_secret_build(const struct pki_set *plain,
 	*ret_json = out;
 	return 0;
 }
+
+const char *kubeadm_ca_role(const char *cn)
+{
+	static const char *const names[][2] = {{"kubernetes", "the cluster CA"},
+					       {"front-proxy-ca", "the front-proxy CA"},
+					       {"etcd-ca", "the etcd CA"}};
+	for (size_t i = 0; cn && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(cn, names[i][0]))
+			return names[i][1];
+	return NULL;
+}

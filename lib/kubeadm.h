@@ -46,3 +46,10 @@ enum {
 int kubeadm_secret_build(const struct pki_set *plain,
 			 const struct secret *const external[KUBEADM_EXT_COUNT], const uint8_t *key,
 			 unsigned flags, struct secret **ret_json);
+
+/* Which of kubeadm's CAs a certificate's CN names: "the cluster CA" ("kubernetes"),
+ * "the front-proxy CA" ("front-proxy-ca", which signs front-proxy-client) or "the etcd
+ * CA" ("etcd-ca", which signs apiserver-etcd-client and etcd's clients); NULL for any
+ * other name. kubeadm gives its CAs these names; a node-identity CA must not be one of
+ * them, since every certificate such a CA issued could then fetch the bundle. */
+const char *kubeadm_ca_role(const char *cn);

@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "kubeadm.h"
 
 #define PEM_MAX_BYTES (64 * 1024)
 
@@ -41,35 +42,34 @@ static int load_pem(const char *what, const char *path, struct secret **ret, cha
 	return r;
 }
 
-/* The client CA, if one is configured: its file must exist (named but missing is a
- * mistake, not token-only), and must not be the cluster CA. */
-/* Which of kubeadm's other CAs pem holds, by the names kubeadm gives them ("front-proxy-ca"
- * signs front-proxy-client, "etcd-ca" apiserver-etcd-client and etcd's clients), or NULL.
- * pkishared cannot see the cluster's PKI directory; the names are what it has. */
-static const char *kubeadm_ca_in(const struct secret *pem)
+/* The CN of a certificate in pem that kubeadm gives one of the cluster's own CAs
+ * (kubeadm_ca_role: "kubernetes", "front-proxy-ca", "etcd-ca"), or "". pkishared cannot
+ * see the cluster's PKI directory; the names are what it has (the cluster CA itself is
+ * also found by its pin, above). */
+static void kubeadm_ca_in(const struct secret *pem, char cn[64])
 {
-	static const char *const names[] = {"front-proxy-ca", "etcd-ca"};
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned n = 0;
-	const char *hit = NULL;
 	gnutls_datum_t d = {.data = pem->data, .size = (unsigned)pem->len};
 
+	cn[0] = 0;
 	if (gnutls_x509_crt_list_import2(&crts, &n, &d, GNUTLS_X509_FMT_PEM, 0) < 0)
-		return NULL;
+		return;
 	for (unsigned i = 0; i < n; i++) {
-		char cn[64];
-		size_t sz = sizeof(cn);
-		if (!hit && gnutls_x509_crt_get_dn_by_oid(crts[i], GNUTLS_OID_X520_COMMON_NAME, 0,
-							  0, cn, &sz) >= 0)
-			for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-				if (!strcmp(cn, names[k]))
-					hit = names[k];
+		char name[64];
+		size_t sz = sizeof(name);
+		if (!cn[0] &&
+		    gnutls_x509_crt_get_dn_by_oid(crts[i], GNUTLS_OID_X520_COMMON_NAME, 0, 0, name,
+						  &sz) >= 0 &&
+		    kubeadm_ca_role(name))
+			snprintf(cn, 64, "%s", name);
 		gnutls_x509_crt_deinit(crts[i]);
 	}
 	gnutls_free(crts);
-	return hit;
 }
 
+/* The client CA, if one is configured: its file must exist (named but missing is a
+ * mistake, not token-only), and must not be the cluster CA. */
 static int load_client_ca(const struct daemon_config *cfg, struct tls_files *t, char *why,
 			  size_t why_len)
 {
@@ -106,12 +106,14 @@ static int load_client_ca(const struct daemon_config *cfg, struct tls_files *t, 
 			 cfg->client_ca);
 		return -PKS_E_X509;
 	}
-	const char *kubeadm_ca = kubeadm_ca_in(t->client_ca_pem);
-	if (kubeadm_ca) {
+	char kubeadm_ca[64];
+	kubeadm_ca_in(t->client_ca_pem, kubeadm_ca);
+	if (kubeadm_ca[0]) {
 		snprintf(why, why_len,
 			 "client CA %s holds a CA named %s, as kubeadm names one of the cluster's "
-			 "own CAs: every client certificate it signs (front-proxy-client, "
-			 "apiserver-etcd-client, etcd's) could fetch the bundle; use join tokens "
+			 "own CAs: every client certificate it signs (kubelets and components, "
+			 "front-proxy-client, apiserver-etcd-client, etcd's) could fetch the "
+			 "bundle; use join tokens "
 			 "(remove client-ca) or a node-identity CA of its own ('pkishare pki "
 			 "client-ca')",
 			 cfg->client_ca, kubeadm_ca);

@@ -49,6 +49,20 @@ for ca in front-proxy-ca.crt etcd/ca.crt; do
 	check "... saying which clients it would let fetch" err_has "as kubeadm names one of the cluster's own CAs"
 done
 check "no refused start left an admin socket" [ ! -e "$T/never.sock" ]
+# Another kubeadm cluster's CA (named "kubernetes", not this cluster's pin) is refused too.
+"$PKISHARE" pki init --dir "$T/other" --node-name other-1 >/dev/null
+expect_exit 78 "another kubeadm cluster's CA as client CA is refused" "${PKISHARED_RUN[@]}" \
+	--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
+	--client-ca "$T/other/pki/ca.crt" --listen 127.0.0.1:0 --admin-socket "$T/never.sock"
+check "... named as kubeadm names a cluster CA" err_has "holds a CA named kubernetes"
+# The client side refuses to sign node certificates with any of kubeadm's CAs.
+for d in "$R/pki" "$R/pki/etcd"; do
+	expect_exit 2 "pki client-cert --ca-dir $d (kubeadm's CA) is refused" "$PKISHARE" pki \
+		client-cert --ca-dir "$d" --node-name cp-7 --out "$T/cc-refused"
+	check "... saying why and what to use" bash -c "grep -q 'not a node-identity CA' '$T/last.err' &&
+		grep -q 'pkishare pki client-ca' '$T/last.err'"
+	check "... writing nothing" [ ! -e "$T/cc-refused" ]
+done
 
 # 2. The pki verbs: a node-identity CA and a node's client certificate.
 NCA=$T/node-ca

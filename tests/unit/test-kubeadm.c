@@ -258,7 +258,19 @@ static void kubeadm_secret_open_refuses_a_secret_without_entries(void)
 		     -PKS_E_MISSING);
 }
 
+static void ca_roles_by_kubeadm_names(void)
+{
+	CHECK(!strcmp(kubeadm_ca_role("kubernetes"), "the cluster CA"));
+	CHECK(!strcmp(kubeadm_ca_role("front-proxy-ca"), "the front-proxy CA"));
+	CHECK(!strcmp(kubeadm_ca_role("etcd-ca"), "the etcd CA"));
+	CHECK(kubeadm_ca_role("pkishare-node-identity-ca") == NULL);
+	CHECK(kubeadm_ca_role("Kubernetes") == NULL); /* kubeadm's names, exactly */
+	CHECK(kubeadm_ca_role("") == NULL);
+	CHECK(kubeadm_ca_role(NULL) == NULL);
+}
+
 static const struct test_case cases[] = {
+    TEST(ca_roles_by_kubeadm_names),
     TEST(kubeadm_decrypt_opens_the_python_vectors),
     TEST(kubeadm_decrypt_refuses_a_flipped_byte_and_returns_nothing),
     TEST(kubeadm_decrypt_refuses_a_short_entry),
