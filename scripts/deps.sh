@@ -19,5 +19,6 @@ install_deps() {
 BUILD_DEPS=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libgnutls28-dev
 	libssl-dev libsodium-dev libjansson-dev libsystemd-dev libyaml-dev)
 RUN_DEPS=(curl openssl ca-certificates python3 python3-cryptography util-linux)
-TEST_DEPS=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev libfaketime golang-go valgrind systemd etcd-server etcd-client iproute2 strace
+# libcurl's OpenSSL flavour: coordd (-Dcoordination=enabled), which the tests build.
+TEST_DEPS=(libcurl4-openssl-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libfaketime golang-go valgrind systemd etcd-server etcd-client iproute2 strace
 	debhelper dpkg-dev lintian debootstrap systemd-container python3-seccomp)

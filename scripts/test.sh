@@ -20,10 +20,10 @@ run_suite() { # run_suite BUILDDIR [meson setup args]
 
 echo "==> formatting (clang-format, .clang-format)"
 FORMAT=0
-clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] daemon/*/*.[ch] client/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] || FORMAT=1
+clang-format --dry-run -Werror lib/*.[ch] daemon/*.[ch] daemon/*/*.[ch] client/*.[ch] coordd/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] || FORMAT=1
 
 echo "==> build and test (gcc, -Werror)"
-run_suite build-test
+run_suite build-test -Dcoordination=enabled
 echo "==> static analysis (cppcheck, clang-tidy)"
 LINT=0
 bash scripts/lint.sh build-test || LINT=1
@@ -36,9 +36,9 @@ for cc in gcc clang; do
 	for bt in plain debug debugoptimized release minsize; do
 		dir=build-types/$cc-$bt
 		if [ -d "$dir" ]; then
-			CC=$cc meson setup --reconfigure "$dir" -Dbuildtype="$bt" >/dev/null
+			CC=$cc meson setup --reconfigure "$dir" -Dbuildtype="$bt" -Dcoordination=enabled >/dev/null
 		else
-			CC=$cc meson setup "$dir" -Dbuildtype="$bt" >/dev/null
+			CC=$cc meson setup "$dir" -Dbuildtype="$bt" -Dcoordination=enabled >/dev/null
 		fi
 		if ! ninja -C "$dir" >"$dir.log" 2>&1; then
 			echo "FAIL: $cc -Dbuildtype=$bt:"; grep -E "error" "$dir.log" | head -5
@@ -56,6 +56,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The sanitizer build also builds the libFuzzer targets and runs each for a short while.
 CC=clang run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+	-Dcoordination=enabled \
 	-Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}"
 
 printf 'scripts/valgrind.sh %s\nclang-format %s\nscripts/lint.sh %s\nbuild-types %s\n' "$VALGRIND" \

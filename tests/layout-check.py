@@ -2,7 +2,7 @@
 """unit.layout: docs/design.md's folder rules and module map hold for the tree.
 
 Reads the table under "Folders and what each may use" in docs/design.md and checks, for
-every C source and header under lib/, daemon/ and client/:
+every C source and header under lib/, daemon/, client/ and coordd/:
   - each quoted #include resolves to a header of a folder its row allows (config.h is
     the build's and allowed everywhere);
   - no angle #include matches a pattern its row forbids;
@@ -44,7 +44,7 @@ if not rows:
     problems.append("docs/design.md: no folder table found")
 
 sources = []
-for top in ("lib", "daemon", "client"):
+for top in ("lib", "daemon", "client", "coordd"):
     for d, _, files in os.walk(os.path.join(root, top)):
         for f in files:
             if f.endswith((".c", ".h")):

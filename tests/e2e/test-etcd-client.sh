@@ -1,0 +1,146 @@
+#!/bin/bash
+# e2e.etcd-client: coordd's etcd client (coordd/etcd.c) against a real 3-member etcd
+# cluster (Debian's etcd 3.4) with client and peer TLS and client-certificate auth, on
+# loopback addresses of its own (127.0.0.11-13). What ../shared/etcd-coordination.md
+# measured, held against our client: every call and its answer, compare-and-swap racers
+# over three members (exactly LIMIT granted), lease expiry, a watch in order, a dead member
+# skipped, a hung member (SIGSTOP) found by the watch's heartbeat and the watch resumed
+# elsewhere without losing the write made meanwhile, quorum lost answered "no leader"
+# (nothing applied, never "unknown outcome"), and service back after it returns.
+set -euo pipefail
+: "${PKS_ETCD_CHECK:?}"
+if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null; then
+	echo "skip: needs etcd-server and openssl (scripts/test.sh installs them)"
+	exit 77
+fi
+T=$(mktemp -d /tmp/pkishare-etcdc.XXXXXX)
+PIDS=()
+FAILS=0
+CHECKS=0
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+check() { # check DESCRIPTION COMMAND...
+	local what=$1; shift
+	CHECKS=$((CHECKS + 1))
+	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; FAILS=$((FAILS + 1)); fi
+}
+
+# A CA, a certificate per member (serverAuth and clientAuth: the 3.4 gateway dials its own
+# gRPC port with it), and coordd's client certificate.
+cd "$T"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj /CN=etcd-ca -keyout ca.key -out ca.crt 2>/dev/null
+for i in 1 2 3; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=m$i" \
+		-keyout "m$i.key" -out "m$i.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1%s\nextendedKeyUsage=serverAuth,clientAuth\n' \
+		",IP:127.0.0.1$i" >"m$i.ext"
+	openssl x509 -req -in "m$i.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+		-extfile "m$i.ext" -out "m$i.crt" 2>/dev/null
+done
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=coordd \
+	-keyout client.key -out client.csr 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' >client.ext
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+	-extfile client.ext -out client.crt 2>/dev/null
+
+CLUSTER=m1=https://127.0.0.11:2380,m2=https://127.0.0.12:2380,m3=https://127.0.0.13:2380
+start_member() { # start_member I
+	local i=$1
+	etcd --name "m$i" --data-dir "$T/data-$i" \
+		--listen-client-urls "https://127.0.0.1$i:2379" --advertise-client-urls "https://127.0.0.1$i:2379" \
+		--listen-peer-urls "https://127.0.0.1$i:2380" --initial-advertise-peer-urls "https://127.0.0.1$i:2380" \
+		--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token "etcdc-$$" \
+		--client-cert-auth --trusted-ca-file ca.crt --cert-file "m$i.crt" --key-file "m$i.key" \
+		--peer-client-cert-auth --peer-trusted-ca-file ca.crt --peer-cert-file "m$i.crt" --peer-key-file "m$i.key" \
+		--experimental-watch-progress-notify-interval 1s \
+		--logger zap --log-outputs "$T/m$i.log" &
+	PIDS[$i]=$!
+}
+for i in 1 2 3; do start_member "$i"; done
+
+export PKS_ETCD_CA=$T/ca.crt PKS_ETCD_CERT=$T/client.crt PKS_ETCD_KEY=$T/client.key
+export PKS_ETCD_PREFIX=/pkishare-test/ PKS_ETCD_ENDPOINTS=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379
+up=0
+for _ in $(seq 1 100); do
+	if "$PKS_ETCD_CHECK" put ready 1 >/dev/null 2>&1; then up=1; break; fi
+	sleep 0.2
+done
+check "the cluster answers our client" [ "$up" = 1 ]
+[ "$up" = 1 ] || { echo "$CHECKS checks, $FAILS failed"; exit 1; }
+
+# 1. Every call.
+PKS_ETCD_PREFIX=/pkishare-test/basic/ "$PKS_ETCD_CHECK" basic | tee "$T/basic.out" || true
+check "every call does what etcd says" bash -c "! grep -q '^FAIL' '$T/basic.out' && grep -q '^ok: delete the prefix' '$T/basic.out'"
+
+# 2. Twelve racers over three members, each starting at a different one: exactly 3 win.
+for i in $(seq 1 12); do
+	case $((i % 3)) in
+	0) eps=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 ;;
+	1) eps=https://127.0.0.12:2379,https://127.0.0.13:2379,https://127.0.0.11:2379 ;;
+	2) eps=https://127.0.0.13:2379,https://127.0.0.11:2379,https://127.0.0.12:2379 ;;
+	esac
+	PKS_ETCD_ENDPOINTS=$eps "$PKS_ETCD_CHECK" race "racer-$i" 3 >"$T/race-$i.out" &
+done
+wait_racers() { for i in $(seq 1 12); do while [ ! -s "$T/race-$i.out" ]; do sleep 0.1; done; done; }
+timeout 60 bash -c "$(declare -f wait_racers); T=$T; wait_racers" || true
+granted=$(cat "$T"/race-*.out | grep -c '^granted$' || true)
+refused=$(cat "$T"/race-*.out | grep -c '^refused$' || true)
+check "compare-and-swap over three members: exactly 3 of 12 granted ($granted granted, $refused refused)" \
+	[ "$granted" = 3 -a "$refused" = 9 ]
+
+# 3. A hung member: the watch on it hears nothing (no error, ever), its heartbeat catches
+# it, and the re-watch on another member from the last revision replays the write made
+# meanwhile.
+PKS_ETCD_ENDPOINTS=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 \
+	"$PKS_ETCD_CHECK" watch-until after-stop >"$T/watch.out" 2>&1 &
+WATCHER=$!
+for _ in $(seq 1 100); do grep -q 'watch: created' "$T/watch.out" && break; sleep 0.1; done
+kill -STOP "${PIDS[1]}"
+sleep 1
+# (If member 1 led, the other two elect a leader first: retried until they have one.)
+for _ in $(seq 1 50); do
+	PKS_ETCD_ENDPOINTS=https://127.0.0.12:2379,https://127.0.0.13:2379 "$PKS_ETCD_CHECK" put after-stop x && break
+	sleep 0.2
+done
+wrc=0
+timeout 90 tail --pid="$WATCHER" -f /dev/null || wrc=$?
+wait "$WATCHER" || wrc=$?
+cat "$T/watch.out"
+check "the watch on a hung member is declared lost" grep -q '^lost: ' "$T/watch.out"
+check "... and resumed elsewhere, the write made meanwhile not lost" grep -q '^seen .*after-stop after [1-9]' "$T/watch.out"
+kill -CONT "${PIDS[1]}"
+
+# 4. Quorum lost: members 2 and 3 hung. Member 1 knows it has no leader: the answer is
+# "no leader" (nothing applied), found fast thanks to the hasleader header, never an
+# unknown outcome. Then both come back and service returns.
+kill -STOP "${PIDS[2]}" "${PIDS[3]}"
+verdict=
+for _ in $(seq 1 20); do
+	PKS_ETCD_ENDPOINTS=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 \
+		"$PKS_ETCD_CHECK" noleader >"$T/noleader.out" 2>&1 || true
+	verdict=$(head -1 "$T/noleader.out")
+	[ "$verdict" = no-leader ] && break
+	sleep 0.5
+done
+cat "$T/noleader.out"
+check "without quorum a write is answered 'no leader' (got $verdict)" [ "$verdict" = no-leader ]
+kill -CONT "${PIDS[2]}" "${PIDS[3]}"
+back=
+for _ in $(seq 1 60); do
+	"$PKS_ETCD_CHECK" noleader >"$T/back.out" 2>&1 || true
+	back=$(head -1 "$T/back.out")
+	[ "$back" = ok ] && break
+	sleep 0.5
+done
+check "service returns with quorum (got $back)" [ "$back" = ok ]
+
+# 5. Nothing else: the members' logs hold no client key.
+check "no client key in any member's log" bash -c "! grep -q 'PRIVATE KEY' '$T'/m*.log"
+
+echo "$CHECKS checks, $FAILS failed"
+[ "$FAILS" = 0 ]
