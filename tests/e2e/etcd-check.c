@@ -5,6 +5,7 @@
  *   etcd-check watch-until KEY   watch PREFIX until KEY is put, re-watching on every loss
  *   etcd-check put KEY VALUE     one put
  *   etcd-check noleader          one txn: prints what came back (no-leader, ok, ...)
+ *   etcd-check outside KEY       one put of KEY (outside the prefix): ok, denied or other
  * The cluster comes from PKS_ETCD_ENDPOINTS (comma-separated), PKS_ETCD_CA, PKS_ETCD_CERT,
  * PKS_ETCD_KEY; PKS_ETCD_PREFIX is the test's own prefix. Prints "ok: ..." / "FAIL: ..." lines;
  * exit 1 on any failure. */
@@ -66,6 +67,14 @@ static struct etcd *open_cluster(const char *endpoints_csv)
 				  .key_pem = load("PKS_ETCD_KEY"),
 				  .connect_timeout_ms = 1000,
 				  .call_timeout_ms = 3000};
+	if (getenv("PKS_ETCD_USER")) {
+		/* etcd's own auth: a password user (a file, its trailing newline dropped). */
+		struct secret *pw = load("PKS_ETCD_PASSWORD_FILE");
+		while (pw->len && pw->data[pw->len - 1] == '\n')
+			pw->data[--pw->len] = 0;
+		cfg.user = getenv("PKS_ETCD_USER");
+		cfg.password = pw;
+	}
 	struct etcd *e = NULL;
 	int r = etcd_open(&cfg, &e);
 	if (r < 0) {
@@ -346,7 +355,11 @@ int main(int argc, char **argv)
 		rc = race(e, argv[2], atoi(argv[3]));
 	else if (!strcmp(argv[1], "watch-until") && argc == 3)
 		rc = watch_until(e, argv[2]);
-	else if (!strcmp(argv[1], "put") && argc == 4)
+	else if (!strcmp(argv[1], "outside") && argc == 3) {
+		/* A key outside the prefix (argv[2] is the whole key). */
+		int r = etcd_put(e, argv[2], "x", 1, 0, NULL, NULL);
+		printf("%s\n", r == 0 ? "ok" : r == -EACCES ? "denied" : "other");
+	} else if (!strcmp(argv[1], "put") && argc == 4)
 		rc = put(e, key(argv[2]), argv[3]) < 0;
 	else if (!strcmp(argv[1], "noleader")) {
 		struct etcd_error err = {0};
