@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "macro.h"
+#include "net.h"
 #include "pkidir.h"
 #include "secret.h"
 
@@ -40,7 +41,6 @@ enum {
 
 #define DEFAULT_PKI_DIR "/etc/kubernetes/pki"
 #define DEFAULT_ADMIN_SOCKET API_ADMIN_SOCKET
-#define RESPONSE_MAX_BYTES (2 * 1024 * 1024)
 
 /* Print "pkishare: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) _printf_(1, 2);
@@ -70,50 +70,11 @@ int cli_secret_take(const char *flag, char *arg, const char *env, struct secret 
  * whether a key was given at all (key untouched if not). Returns an exit status. */
 int cli_key_take(char *arg, uint8_t *key, bool *ret_given);
 
-struct http_response {
-	int status;
-	struct secret *body;
-	int64_t date; /* the server's Date header (its clock, to the second), or 0 */
-};
-void http_response_done(struct http_response *r);
-/* Split a raw HTTP/1.1 response (len bytes, not NUL-terminated) into status, body and
- * Date (0 if absent or not in RFC 9110's IMF-fixdate form); a Content-Length must be
- * digits and not promise more than arrived; chunked answers are refused. -EPROTO for
- * anything else (httpresp.c). */
-int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret);
-
-/* A request over the admin unix socket. body may be NULL. */
-int admin_request(const char *socket_path, const char *method, const char *path,
-		  const struct secret *body, struct http_response *ret);
-
-/* An HTTPS GET with the server pinned and a client certificate. Errors: -PKS_E_PIN_MISMATCH
- * (nothing sent), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake failed),
- * -ECONNRESET (handshake done, then no answer: our certificate was refused), -PKS_E_X509 or
- * -errno for our own certificate and key files. detail says which. */
-struct tls_client_opts {
-	const char *server; /* host:port */
-	const uint8_t *pin; /* PIN_BYTES */
-	const char *cert_file;
-	const char *key_file;
-	const char *ca_file; /* alternative to the pin: a CA file (tests, curl parity) */
-	/* An identity held in memory (enrollment) instead of cert_file/key_file. */
-	X509 *cert;
-	EVP_PKEY *key;
-};
-int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
-	      char *detail);
-/* Any request; header (one "Name: value" line, may be NULL) and body (may be NULL). */
-int https_request(const struct tls_client_opts *o, const char *method, const char *path,
-		  const char *header, const struct secret *body, struct http_response *ret,
-		  char *detail);
-
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
-/* Say that the admin socket could not be used (r: -errno from admin_request), and what to
+/* Say that the admin socket could not be used (r: -errno from net_unix_request), and what to
  * check; returns EXIT_UNREACHABLE. */
 int cli_admin_unreachable(const char *sock, int r);
-/* Replace anything but printable ASCII (escape sequences from a server) with '?'. */
-void cli_sanitize(char *s);
 /* "unknown 'VERB' verb 'GIVEN'", with "did you mean" the closest of names when it is a
  * likely typo (given made printable). Returns nothing: the caller exits EXIT_USAGE. */
 void cli_unknown_sub(const char *verb, const char *given, const char *const *names, size_t n);

@@ -297,10 +297,10 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
  * from POST /v1/enroll. The private key never leaves this process. Returns 0 with
  * *ret_key and *ret_cert, or <0 with detail saying why (-EACCES, -EAGAIN, -EKEYREJECTED,
  * -ESTALE: the token is used up; the server refused). */
-static int enroll(const struct tls_client_opts *server, const char *token, const char *node,
+static int enroll(const struct net_tls_opts *server, const char *token, const char *node,
 		  EVP_PKEY **ret_key, X509 **ret_cert, char *detail)
 {
-	struct tls_client_opts o = {.server = server->server, .pin = server->pin};
+	struct net_tls_opts o = {.server = server->server, .pin = server->pin};
 	_cleanup_(secret_freep) struct secret *csr = NULL;
 	_cleanup_(secret_freep) struct secret *auth = secret_new(32 + TOKEN_LEN);
 	_cleanup_(http_response_done) struct http_response resp = {0};
@@ -318,8 +318,8 @@ static int enroll(const struct tls_client_opts *server, const char *token, const
 			 error_message(r));
 		return r;
 	}
-	r = https_request(&o, "POST", API_ROUTE_ENROLL, (const char *)auth->data, csr, &resp,
-			  detail);
+	r = net_https_request(&o, "POST", API_ROUTE_ENROLL, (const char *)auth->data, csr, &resp,
+			      detail);
 	if (r < 0)
 		return r;
 	if (resp.status != 200) {
@@ -880,8 +880,8 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 		ret->expires_at = 0;
 	str_copy(ret->id, sizeof(ret->id), id);
 	str_copy(ret->key_id, sizeof(ret->key_id), kid);
-	cli_sanitize(ret->id);
-	cli_sanitize(ret->key_id);
+	str_printable(ret->id);
+	str_printable(ret->key_id);
 	ret->fetches = f;
 	ret->max_fetches = m;
 	ret->bytes = bytes >= 0 && bytes <= 64 * BUNDLE_SIZE_BOUND ? bytes : -1;
@@ -1021,13 +1021,13 @@ static int transport_exit(int r)
 /* A refusal after the fetch: say that the fetch was spent, and which one it was (the
  * server's count now; a bundle gone since was fetched for the last time). Returns
  * nothing: it only says. */
-static void say_fetch_spent(const struct tls_client_opts *o, const char *server,
+static void say_fetch_spent(const struct net_tls_opts *o, const char *server,
 			    const struct bundle_meta *before)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
 	struct bundle_meta now;
 	char detail[DETAIL_MAX] = "", which[128] = "";
-	int r = https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
+	int r = net_https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail);
 	int m = r < 0 ? r : meta_parse(&resp, &now);
 	if (m > 0 && now.max_fetches)
 		snprintf(which, sizeof(which), " (fetch %lld of %lld)", now.fetches,
@@ -1205,7 +1205,7 @@ static int say_dry_run(const struct join_args *a, const char *server, const stru
  * spent: bearer, else NULL); a dry run ends here. Returns as the steps above; >0 with
  * *described saying whether *meta was filled. */
 static int join_describe(const struct join_args *a, const struct join_plan *p,
-			 const struct tls_client_opts *o, size_t i, const struct secret *bearer,
+			 const struct net_tls_opts *o, size_t i, const struct secret *bearer,
 			 struct bundle_meta *meta, bool *described, int *ret_exit)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
@@ -1213,8 +1213,8 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	const char *server = a->servers[i];
 	bool more = i + 1 < a->n_servers, dry = a->flags & PKIDIR_DRY_RUN;
 
-	int r = https_request(o, "GET", API_ROUTE_BUNDLE_INFO,
-			      bearer ? (const char *)bearer->data : NULL, NULL, &resp, detail);
+	int r = net_https_request(o, "GET", API_ROUTE_BUNDLE_INFO,
+				  bearer ? (const char *)bearer->data : NULL, NULL, &resp, detail);
 	if (r < 0)
 		return say_failed(server, r, detail, more, ret_exit);
 	if (bearer && (resp.status == 401 || resp.status == 429)) {
@@ -1263,13 +1263,13 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
  * one now (uploaded since the plan, so sealed with another key), and counted nothing.
  * Said, with the bundle it holds now (GET /v1/bundle/info, not a fetch). Returns nothing:
  * join stops with EXIT_ROTATED. */
-static void say_other_bundle(const struct tls_client_opts *o, const char *server,
-			     const char *planned)
+static void say_other_bundle(const struct net_tls_opts *o, const char *server, const char *planned)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
 	struct bundle_meta now;
 	char detail[DETAIL_MAX] = "", held[BUNDLE_ID_HEX_LEN + KEY_ID_HEX_LEN + 32] = "another";
-	if (https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail) >= 0 && meta_parse(&resp, &now) > 0)
+	if (net_https_get(o, API_ROUTE_BUNDLE_INFO, &resp, detail) >= 0 &&
+	    meta_parse(&resp, &now) > 0)
 		snprintf(held, sizeof(held), "bundle %s (key id %s)", now.id, now.key_id);
 	cli_error("%s holds %s now, not bundle %s this join planned on: a newer 'pkishare "
 		  "upload-certs' replaced it after the plan, and the certificate key given is not "
@@ -1284,7 +1284,7 @@ static void say_other_bundle(const struct tls_client_opts *o, const char *server
  * Returns as the steps above (never >0: the join is decided, or the next server is
  * tried). */
 static int join_fetch_install(struct join_args *a, const struct join_plan *p,
-			      const struct tls_client_opts *o, size_t i,
+			      const struct net_tls_opts *o, size_t i,
 			      const struct bundle_meta *before, int *ret_exit)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
@@ -1300,7 +1300,7 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 			 BUNDLE_ID_HEX_LEN, before->id);
 	else
 		str_copy(route, sizeof(route), API_ROUTE_BUNDLE);
-	int r = https_get(o, route, &resp, detail);
+	int r = net_https_get(o, route, &resp, detail);
 	if (r < 0)
 		return say_unanswered(server, r, detail, more, ret_exit);
 	if (resp.status != 200) {
@@ -1347,7 +1347,7 @@ static int bearer_header(const char *token, struct secret **ret)
  * >0). */
 static int join_server(struct join_args *a, const struct join_plan *p, size_t i, int *ret_exit)
 {
-	struct tls_client_opts o = {
+	struct net_tls_opts o = {
 	    .server = a->servers[i], .pin = p->pin, .cert_file = a->cert, .key_file = a->ckey};
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ekey = NULL;
 	_cleanup_(x509_freep) X509 *ecert = NULL;

@@ -24,7 +24,7 @@
 json_t *admin_status(const char *sock, int *ret_err)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
+	int r = net_unix_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	json_t *j = NULL;
 	if (r >= 0 && resp.status == 200)
 		j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
@@ -63,7 +63,7 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	if (!body)
 		return EXIT_FAIL;
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
+	int r = net_unix_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	return resp.status == 201 ? EXIT_OK : report("token creation", &resp);
@@ -478,7 +478,7 @@ static int token_delete(const struct join_opts *o, char **args, int rest)
 		char path[64];
 		snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", ids[i]);
 		_cleanup_(http_response_done) struct http_response resp = {0};
-		int r = admin_request(o->sock, "DELETE", path, NULL, &resp);
+		int r = net_unix_request(o->sock, "DELETE", path, NULL, &resp);
 		if (r < 0)
 			return cli_admin_unreachable(o->sock, r);
 		if (resp.status != 200) {
@@ -566,7 +566,7 @@ static int token_list(const struct join_opts *o, int rest)
 		return EXIT_USAGE;
 	}
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(o->sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
+	int r = net_unix_request(o->sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(o->sock, r);
 	if (resp.status != 200)

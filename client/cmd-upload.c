@@ -58,7 +58,7 @@ static int report_admin_error(const char *what, const struct http_response *resp
 static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 {
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
+	int r = net_unix_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	if (r < 0)
 		return r;
 	_cleanup_(json_decrefp) json_t *j =
@@ -400,7 +400,7 @@ static int upload_send(const struct upload_opts *o, const char *sock, const stru
 		 (unsigned long long)o->max_fetches,
 		 o->drop_external ? "&" API_Q_DROP_EXTERNAL_ETCD "=true" : "");
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "PUT", path, json, &resp);
+	int r = net_unix_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	return resp.status == 201 ? EXIT_OK : report_admin_error("upload", &resp);
@@ -493,7 +493,7 @@ static int admin_call(const char *sock, const char *method, const char *path, co
 		      const char *ok_line)
 {
 	struct http_response resp = {0};
-	int r = admin_request(sock, method, path, NULL, &resp);
+	int r = net_unix_request(sock, method, path, NULL, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	int ex = EXIT_OK;
@@ -678,7 +678,7 @@ int verb_status(int argc, char **argv)
 	if (r <= 0)
 		return r == 0 ? EXIT_OK : EXIT_USAGE;
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
+	r = net_unix_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
 	if (r < 0)
 		return cli_admin_unreachable(sock, r);
 	if (resp.status != 200)

@@ -187,11 +187,6 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
 	return EXIT_OK;
 }
 
-void http_response_done(struct http_response *r)
-{
-	r->body = secret_free(r->body);
-}
-
 int cli_admin_unreachable(const char *sock, int r)
 {
 	if (r == -ETIMEDOUT)
@@ -206,13 +201,6 @@ int cli_admin_unreachable(const char *sock, int r)
 	return EXIT_UNREACHABLE;
 }
 
-void cli_sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
-}
-
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
 {
 	if (!body || body->len == 0)
@@ -225,8 +213,8 @@ bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char 
 		str_copy(reason, rlen, rs);
 		str_copy(msg, mlen, e);
 		/* Text from the other side reaches a terminal: no escape sequences. */
-		cli_sanitize(reason);
-		cli_sanitize(msg);
+		str_printable(reason);
+		str_printable(msg);
 	}
 	json_decref(j);
 	return ok;
@@ -286,7 +274,7 @@ void cli_unknown_sub(const char *verb, const char *given, const char *const *nam
 {
 	char shown[VERB_NAME_MAX + 1];
 	str_copy(shown, sizeof(shown), given);
-	cli_sanitize(shown);
+	str_printable(shown);
 	const char *best = closest(given, names, n);
 	if (best)
 		cli_error("unknown '%s' verb '%s'; did you mean '%s'?", verb, shown, best);
@@ -339,7 +327,7 @@ static int unknown_verb(const struct verb *verbs, size_t n, const char *given)
 	const char *names[64];
 	size_t k = 0;
 	str_copy(shown, sizeof(shown), given);
-	cli_sanitize(shown);
+	str_printable(shown);
 	for (size_t i = 0; i < n && k < ELEMENTSOF(names); i++)
 		names[k++] = verbs[i].name;
 	const char *best = closest(given, names, k);
