@@ -623,39 +623,35 @@ static int parent_check(const char *dir)
 		return EXIT_FAIL;
 	}
 	dir = path;
-	for (;;) {
-		char *slash = strrchr(path, '/');
-		if (!slash)
-			str_copy(path, sizeof(path), ".");
-		else if (slash == path)
-			path[1] = 0;
-		else
-			*slash = 0;
-		if (stat(path, &st) == 0) {
-			if (!S_ISDIR(st.st_mode)) {
-				cli_error(
-				    "cannot make %s: %s is not a directory; nothing was fetched "
-				    "or written",
-				    dir, path);
-				return EXIT_FAIL;
-			}
-			/* The effective ids, the ones the install runs with. */
-			if (faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) != 0) {
-				cli_error(
-				    "cannot install into %s: %s is not writable for this user "
-				    "(%s); run join as root or choose another --pki-dir; nothing "
-				    "was fetched or written",
-				    dir, path, strerror(errno));
-				return EXIT_FAIL;
-			}
-			return EXIT_OK;
-		}
-		if (errno != ENOENT || !strcmp(path, "/") || !strcmp(path, ".")) {
-			cli_error("cannot install into %s: %s: %s; nothing was fetched or written",
-				  dir, path, strerror(errno));
-			return EXIT_FAIL;
-		}
+	char parent[PATH_MAX], where[PATH_MAX];
+	bool denied;
+	str_copy(parent, sizeof(parent), path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		str_copy(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = 0;
+	else
+		*slash = 0;
+	/* pkidir's rule, the one the install and its dry run follow: the effective ids. */
+	r = pkidir_creatable(parent, where, &denied);
+	if (r == -PKS_E_NOT_DIR) {
+		cli_error("cannot make %s: %s is not a directory; nothing was fetched or written",
+			  dir, where);
+		return EXIT_FAIL;
 	}
+	if (r < 0 && denied) {
+		cli_error("cannot install into %s: %s is not writable for this user (%s); run join "
+			  "as root or choose another --pki-dir; nothing was fetched or written",
+			  dir, where, strerror(-r));
+		return EXIT_FAIL;
+	}
+	if (r < 0) {
+		cli_error("cannot install into %s: %s: %s; nothing was fetched or written", dir,
+			  where, strerror(-r));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 /* A present dir/ca.crt must be the CA the joiner pinned (--ca-cert-hash): one of another
@@ -740,12 +736,13 @@ static int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned 
 	ex = target_files_check(dir, flags);
 	if (ex != EXIT_OK)
 		return ex;
-	if (lstat(dir, &st) == 0 && faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) != 0) {
+	int r;
+	if (lstat(dir, &st) == 0 && (r = pkidir_access(dir, R_OK | W_OK | X_OK)) < 0) {
 		cli_error("cannot install into %s: it is not readable, writable and searchable "
 			  "for this user (%s), and the install carries its files over and replaces "
 			  "it; run join as its owner or as root, or chmod u+rwx it; nothing was "
 			  "fetched or written",
-			  dir, strerror(errno));
+			  dir, strerror(-r));
 		return EXIT_FAIL;
 	}
 	return target_ca_check(dir, pin, flags, node_certs);
