@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "error.h"
+#include "etcdext.h"
 #include "key.h"
 #include "kubeadm.h"
 #include "kubeconf.h"
@@ -151,7 +152,7 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
 {
 	char detail[DETAIL_MAX] = "";
 
-	int ex = external_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
+	int ex = etcdext_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
 	if (ex != EXIT_OK)
 		return ex;
 	int r = pkidir_install(pki_dir, plain, flags, rep, detail);
@@ -166,7 +167,7 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
 	}
 	if (flags & PKIDIR_DRY_RUN)
 		return EXIT_OK;
-	ex = external_install(ext, ext_paths, flags, tag);
+	ex = etcdext_install(ext, ext_paths, flags, tag);
 	if (ex != EXIT_OK)
 		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
 		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
@@ -272,7 +273,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 	external_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
-	ex = external_paths_check(ext_paths, ext_from_profile, pki_dir, flags);
+	ex = etcdext_paths_check(ext_paths, ext_from_profile, pki_dir, flags);
 	if (ex != EXIT_OK)
 		return ex;
 	ex = stale_node_certs_check(pki_dir, &plain, flags, tag, nc != NULL);
@@ -285,7 +286,7 @@ static int open_and_install(const struct secret *json, const uint8_t *key, const
 		if (ex != EXIT_OK)
 			return ex;
 	}
-	external_split(&plain, ext);
+	etcdext_split(&plain, ext);
 	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
 	if (ex != EXIT_OK)
 		return ex;
@@ -831,7 +832,7 @@ static int join_plan(struct join_args *a, struct join_plan *p)
 		if (r != EXIT_OK)
 			return r;
 	}
-	r = external_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
+	r = etcdext_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
 	if (r != EXIT_OK)
 		return r;
 	return target_check(a->pki_dir, p->pin, a->flags, a->nc.advertise_address != NULL);
@@ -936,7 +937,7 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	/* Where the external etcd files will go, as the install will pick them: the
 	 * profile's paths are checked like the flags' before anything is fetched. */
 	external_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
-	int ex = external_paths_check(ext_paths, ext_from_profile, a->pki_dir, a->flags);
+	int ex = etcdext_paths_check(ext_paths, ext_from_profile, a->pki_dir, a->flags);
 	if (ex == EXIT_OK)
 		ex = space_check(a, m);
 	if (ex != EXIT_OK)
@@ -1537,7 +1538,7 @@ static int decrypt_target_check(const struct decrypt_args *a)
 {
 	char unsafe[DETAIL_MAX];
 
-	int ex = external_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
+	int ex = etcdext_paths_check(a->ext_paths, NULL, a->pki_dir, a->flags);
 	if (ex != EXIT_OK)
 		return ex;
 	if (pkidir_path_safe(a->pki_dir, unsafe) < 0) {

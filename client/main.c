@@ -54,14 +54,6 @@ int cli_exit_for(int err)
 	}
 }
 
-const char *cli_admin_socket(const char *opt)
-{
-	if (opt)
-		return opt;
-	const char *env = getenv("PKISHARE_ADMIN_SOCKET");
-	return env && *env ? env : DEFAULT_ADMIN_SOCKET;
-}
-
 /* The value of the environment variable name, moved into guarded memory (*ret, NULL if
  * it is not set): the string in the environment block is overwritten in place, so that
  * /proc/PID/environ no longer shows it, and the variable is unset. 0 or -ENOMEM (the
@@ -185,20 +177,6 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
 	}
 	*ret_given = true;
 	return EXIT_OK;
-}
-
-int cli_admin_unreachable(const char *sock, int r)
-{
-	if (r == -ETIMEDOUT)
-		cli_error("pkishared on %s accepted the connection but did not answer in time; a "
-			  "daemon that cannot start leaves its socket accepting: check "
-			  "'systemctl status pkishared' and 'journalctl -u pkishared'",
-			  sock);
-	else
-		cli_error("cannot reach pkishared on %s: %s; is pkishared running (systemctl "
-			  "status pkishared), and are you root?",
-			  sock, error_message(r));
-	return EXIT_UNREACHABLE;
 }
 
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
