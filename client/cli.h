@@ -59,6 +59,11 @@ int cli_secret_take(const char *flag, char *arg, const char *env, struct secret 
  * whether a key was given at all (key untouched if not). Returns an exit status. */
 int cli_key_take(char *arg, uint8_t *key, bool *ret_given);
 
+/* The exit status for a refusal's reason (api.h's reasons: expired, used up, ...). */
+int cli_reason_exit(const char *reason);
+/* Say "WHO refused: MSG" (a refusal's message, made printable) and return the exit status
+ * for its reason. */
+int cli_refused(const char *who, const char *reason, const char *msg);
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
 /* "unknown 'VERB' verb 'GIVEN'", with "did you mean" the closest of names when it is a

@@ -14,6 +14,7 @@
 #include "etcdext.h"
 #include "kubeadm.h"
 #include "pkidir.h"
+#include "profile.h"
 #include "util.h"
 
 static const unsigned ext_modes[KUBEADM_EXT_COUNT] = {0644, 0644, 0600};
@@ -177,4 +178,15 @@ int etcdext_install(struct secret *const ext[KUBEADM_EXT_COUNT],
 			       tag, kubeadm_external_keys[i], paths[i]);
 	}
 	return EXIT_OK;
+}
+
+void etcdext_paths_pick(const char *const ext_given[EXT_ETCD_COUNT], const struct profile *prof,
+			const char *ret[EXT_ETCD_COUNT], bool ret_from_profile[EXT_ETCD_COUNT])
+{
+	const char *from_profile[EXT_ETCD_COUNT] = {prof->external_ca, prof->external_cert,
+						    prof->external_key};
+	for (int i = 0; i < EXT_ETCD_COUNT; i++) {
+		ret[i] = ext_given[i] ? ext_given[i] : from_profile[i][0] ? from_profile[i] : NULL;
+		ret_from_profile[i] = !ext_given[i] && from_profile[i][0];
+	}
 }

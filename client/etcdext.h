@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "pkidir.h"
+#include "profile.h"
 #include "secret.h"
 
 /* The external etcd files as getopt_long entries, their values base + EXT_ETCD_CA, ...:
@@ -32,3 +33,8 @@ int etcdext_paths_check(const char *const paths[EXT_ETCD_COUNT],
  * checks. An entry without a destination, or one refused, is said. An exit status. */
 int etcdext_install(struct secret *const ext[EXT_ETCD_COUNT],
 		    const char *const paths[EXT_ETCD_COUNT], unsigned flags, const char *tag);
+/* Where the external etcd files go: ext_given[i] (the flags), else the profile's path
+ * (ret_from_profile[i] true then), else NULL. ret and ret_from_profile are always
+ * written: it cannot fail. Returns nothing. */
+void etcdext_paths_pick(const char *const ext_given[EXT_ETCD_COUNT], const struct profile *prof,
+			const char *ret[EXT_ETCD_COUNT], bool ret_from_profile[EXT_ETCD_COUNT]);

@@ -179,6 +179,30 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
 	return EXIT_OK;
 }
 
+int cli_reason_exit(const char *reason)
+{
+	switch (api_reason_parse(reason)) {
+	case API_R_EXPIRED:
+		return EXIT_EXPIRED;
+	case API_R_USED_UP:
+	case API_R_DELETED:
+	case API_R_LOST:
+		return EXIT_USED_UP;
+	case API_R_NOT_FOUND:
+		return EXIT_NOT_FOUND;
+	case API_R_FORBIDDEN:
+		return EXIT_FORBIDDEN;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+int cli_refused(const char *who, const char *reason, const char *msg)
+{
+	cli_error("%s refused: %s", who, msg);
+	return cli_reason_exit(reason);
+}
+
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
 {
 	if (!body || body->len == 0)
