@@ -10,17 +10,9 @@
 
 #include "api.h"
 #include "macro.h"
+#include "net.h"
 #include "pkidir.h"
 #include "secret.h"
-
-/* The external etcd files as getopt_long entries, their values base + EXT_ETCD_CA, ...:
- * on upload the files to carry, on join and decrypt where to install them. */
-#define EXT_ETCD_LONG_OPTIONS(base)                                                                \
-	{"external-etcd-ca", required_argument, NULL, (base) + EXT_ETCD_CA},                       \
-	    {"external-etcd-cert", required_argument, NULL, (base) + EXT_ETCD_CERT},               \
-	{                                                                                          \
-		"external-etcd-key", required_argument, NULL, (base) + EXT_ETCD_KEY                \
-	}
 
 /* Exit statuses (documented in pkishare(1)). */
 enum {
@@ -40,14 +32,11 @@ enum {
 
 #define DEFAULT_PKI_DIR "/etc/kubernetes/pki"
 #define DEFAULT_ADMIN_SOCKET API_ADMIN_SOCKET
-#define RESPONSE_MAX_BYTES (2 * 1024 * 1024)
 
 /* Print "pkishare: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) _printf_(1, 2);
 /* Map a library error to an exit status. */
 int cli_exit_for(int err);
-/* The admin socket: --admin-socket, else $PKISHARE_ADMIN_SOCKET, else the default. */
-const char *cli_admin_socket(const char *opt);
 /* The environment variables that carry the secrets a joining node needs: the
  * environment of a process is readable only by its owner with ptrace rights
  * (/proc/PID/environ), its argv by every local user (/proc/PID/cmdline). */
@@ -70,50 +59,13 @@ int cli_secret_take(const char *flag, char *arg, const char *env, struct secret 
  * whether a key was given at all (key untouched if not). Returns an exit status. */
 int cli_key_take(char *arg, uint8_t *key, bool *ret_given);
 
-struct http_response {
-	int status;
-	struct secret *body;
-	int64_t date; /* the server's Date header (its clock, to the second), or 0 */
-};
-void http_response_done(struct http_response *r);
-/* Split a raw HTTP/1.1 response (len bytes, not NUL-terminated) into status, body and
- * Date (0 if absent or not in RFC 9110's IMF-fixdate form); a Content-Length must be
- * digits and not promise more than arrived; chunked answers are refused. -EPROTO for
- * anything else (httpresp.c). */
-int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret);
-
-/* A request over the admin unix socket. body may be NULL. */
-int admin_request(const char *socket_path, const char *method, const char *path,
-		  const struct secret *body, struct http_response *ret);
-
-/* An HTTPS GET with the server pinned and a client certificate. Errors: -PKS_E_PIN_MISMATCH
- * (nothing sent), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake failed),
- * -ECONNRESET (handshake done, then no answer: our certificate was refused), -PKS_E_X509 or
- * -errno for our own certificate and key files. detail says which. */
-struct tls_client_opts {
-	const char *server; /* host:port */
-	const uint8_t *pin; /* PIN_BYTES */
-	const char *cert_file;
-	const char *key_file;
-	const char *ca_file; /* alternative to the pin: a CA file (tests, curl parity) */
-	/* An identity held in memory (enrollment) instead of cert_file/key_file. */
-	X509 *cert;
-	EVP_PKEY *key;
-};
-int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
-	      char *detail);
-/* Any request; header (one "Name: value" line, may be NULL) and body (may be NULL). */
-int https_request(const struct tls_client_opts *o, const char *method, const char *path,
-		  const char *header, const struct secret *body, struct http_response *ret,
-		  char *detail);
-
+/* The exit status for a refusal's reason (api.h's reasons: expired, used up, ...). */
+int cli_reason_exit(const char *reason);
+/* Say "WHO refused: MSG" (a refusal's message, made printable) and return the exit status
+ * for its reason. */
+int cli_refused(const char *who, const char *reason, const char *msg);
 /* From a JSON error body {"error": "...", "reason": "..."}: both, or false. */
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen);
-/* Say that the admin socket could not be used (r: -errno from admin_request), and what to
- * check; returns EXIT_UNREACHABLE. */
-int cli_admin_unreachable(const char *sock, int r);
-/* Replace anything but printable ASCII (escape sequences from a server) with '?'. */
-void cli_sanitize(char *s);
 /* "unknown 'VERB' verb 'GIVEN'", with "did you mean" the closest of names when it is a
  * likely typo (given made printable). Returns nothing: the caller exits EXIT_USAGE. */
 void cli_unknown_sub(const char *verb, const char *given, const char *const *names, size_t n);
@@ -128,24 +80,6 @@ int verb_join(int argc, char **argv);
 int verb_decrypt(int argc, char **argv);
 int verb_token(int argc, char **argv);
 int verb_export(int argc, char **argv);
-/* External etcd entries of a bundle: move them out of set into ext[EXT_ETCD_COUNT] (NULL if
- * absent), and install them at paths (--external-etcd-ca/-cert/-key); PKIDIR_DRY_RUN only checks.
- */
-void external_split(struct pki_set *set, struct secret *ext[EXT_ETCD_COUNT]);
-/* Before anything is fetched or written: the external etcd destinations are three
- * different files, none inside pki_dir (which the install replaces). from_profile[i]
- * (NULL: none) says that paths[i] comes from the cluster profile, not a flag, for the
- * message. Without PKIDIR_FORCE in flags, an existing key file (paths[EXT_ETCD_KEY])
- * readable by group or others is refused too. An exit status. */
-int external_paths_check(const char *const paths[EXT_ETCD_COUNT],
-			 const bool from_profile[EXT_ETCD_COUNT], const char *pki_dir,
-			 unsigned flags);
-int external_install(struct secret *const ext[EXT_ETCD_COUNT],
-		     const char *const paths[EXT_ETCD_COUNT], unsigned flags, const char *tag);
 int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, const char *pki_dir,
 			     unsigned flags, const char *const ext_paths[EXT_ETCD_COUNT]);
 int verb_print_join_command(int argc, char **argv);
-
-/* Fetch the daemon's status JSON over the admin socket (NULL on failure, with r set). */
-struct json_t;
-struct json_t *admin_status(const char *sock, int *ret_err);

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "admin.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -20,17 +21,6 @@
 #include "util.h"
 
 #define TOKEN_DEFAULT_TTL "24h"
-
-json_t *admin_status(const char *sock, int *ret_err)
-{
-	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
-	json_t *j = NULL;
-	if (r >= 0 && resp.status == 200)
-		j = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
-	*ret_err = r < 0 ? r : j ? 0 : -EPROTO;
-	return j;
-}
 
 static int report(const char *what, struct http_response *resp)
 {
@@ -63,9 +53,9 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	if (!body)
 		return EXIT_FAIL;
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
+	int r = net_unix_request(sock, "POST", API_ROUTE_TOKENS, body, &resp);
 	if (r < 0)
-		return cli_admin_unreachable(sock, r);
+		return admin_unreachable(sock, r);
 	return resp.status == 201 ? EXIT_OK : report("token creation", &resp);
 }
 
@@ -261,10 +251,10 @@ static void join_token_say(const struct join_opts *o, uint64_t uses)
 /* Plan (the server, the pin, the key), act (a new token), print the command. */
 static int print_join(struct join_opts *o)
 {
-	int r;
-	_cleanup_(json_decrefp) json_t *st = admin_status(o->sock, &r);
-	if (!st)
-		return cli_admin_unreachable(o->sock, r);
+	_cleanup_(json_decrefp) json_t *st = NULL;
+	int r = admin_status(o->sock, &st);
+	if (r < 0)
+		return admin_unreachable(o->sock, r);
 	const char *pin = json_string_value(json_object_get(st, API_F_CA_CERT_HASH));
 	const char *pinned = json_string_value(json_object_get(st, API_F_PINNED_PUBKEY));
 	char server[ADDR_TEXT_MAX + ADDR_HOST_MAX];
@@ -365,7 +355,7 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			return -EINVAL;
 		}
 	}
-	o->sock = cli_admin_socket(sock);
+	o->sock = admin_socket(sock);
 	return 1;
 }
 
@@ -478,9 +468,9 @@ static int token_delete(const struct join_opts *o, char **args, int rest)
 		char path[64];
 		snprintf(path, sizeof(path), API_ROUTE_TOKENS "/%s", ids[i]);
 		_cleanup_(http_response_done) struct http_response resp = {0};
-		int r = admin_request(o->sock, "DELETE", path, NULL, &resp);
+		int r = net_unix_request(o->sock, "DELETE", path, NULL, &resp);
 		if (r < 0)
-			return cli_admin_unreachable(o->sock, r);
+			return admin_unreachable(o->sock, r);
 		if (resp.status != 200) {
 			int ex = report("token delete", &resp);
 			fprintf(stderr, "pkishare: token %s was not deleted%s\n", ids[i],
@@ -566,9 +556,9 @@ static int token_list(const struct join_opts *o, int rest)
 		return EXIT_USAGE;
 	}
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(o->sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
+	int r = net_unix_request(o->sock, "GET", API_ROUTE_TOKENS, NULL, &resp);
 	if (r < 0)
-		return cli_admin_unreachable(o->sock, r);
+		return admin_unreachable(o->sock, r);
 	if (resp.status != 200)
 		return report("token list", &resp);
 	if (o->output == OUT_JSON) {

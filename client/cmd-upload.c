@@ -1,5 +1,5 @@
-/* cmd-upload.c - the first node's verbs: certificate-key, upload-certs, delete-certs,
- * status. Sealing happens here, in the client: pkishared never sees the key. */
+/* cmd-upload.c - the first node's verbs that make and hand over a bundle: certificate-key
+ * and upload-certs. Sealing happens here, in the client: pkishared never sees the key. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -8,9 +8,11 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "bundle.h"
 #include "cli.h"
 #include "error.h"
+#include "etcdext.h"
 #include "key.h"
 #include "kubeconf.h"
 #include "nodecerts.h"
@@ -36,41 +38,6 @@ int verb_certificate_key(int argc, char **argv)
 	key_format(key, hex);
 	puts(hex);
 	return EXIT_OK;
-}
-
-/* Say what the admin API answered, as one line with what to do. */
-static int report_admin_error(const char *what, const struct http_response *resp)
-{
-	char reason[64] = "", msg[512] = "";
-	if (api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
-		cli_error("%s refused (%s): %s", what, reason, msg);
-	else
-		cli_error("%s failed: pkishared answered HTTP %d", what, resp->status);
-	if (resp->status == 404 && api_reason_parse(reason) == API_R_NOT_FOUND)
-		return EXIT_NOT_FOUND;
-	if (resp->status == 403)
-		return EXIT_FORBIDDEN;
-	return EXIT_FAIL;
-}
-
-/* The daemon's default and maximum TTL, from its status (left as they are if it does not
- * say). */
-static int daemon_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
-{
-	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
-	if (r < 0)
-		return r;
-	_cleanup_(json_decrefp) json_t *j =
-	    resp.status == 200 ? json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL)
-			       : NULL;
-	json_t *d = json_object_get(j, API_F_DEFAULT_TTL_SECONDS),
-	       *m = json_object_get(j, API_F_MAX_TTL_SECONDS);
-	if (json_is_integer(d) && json_is_integer(m)) {
-		*ret_default = json_integer_value(d);
-		*ret_max = json_integer_value(m);
-	}
-	return 0;
 }
 
 /* kubeadm's own warning for a field it does not know, on stderr. */
@@ -338,9 +305,9 @@ static int upload_read(const struct upload_opts *o, struct pki_set *plain)
 static int upload_ttl(const struct upload_opts *o, const char *sock, int64_t *ret_ttl)
 {
 	int64_t ttl = o->ttl, def_ttl = 2 * 3600, max_ttl = 24 * 3600;
-	int r = daemon_ttls(sock, &def_ttl, &max_ttl);
+	int r = admin_ttls(sock, &def_ttl, &max_ttl);
 	if (r < 0)
-		return cli_admin_unreachable(sock, r);
+		return admin_unreachable(sock, r);
 	if (ttl == 0)
 		ttl = def_ttl;
 	if (ttl > max_ttl) {
@@ -400,10 +367,10 @@ static int upload_send(const struct upload_opts *o, const char *sock, const stru
 		 (unsigned long long)o->max_fetches,
 		 o->drop_external ? "&" API_Q_DROP_EXTERNAL_ETCD "=true" : "");
 	_cleanup_(http_response_done) struct http_response resp = {0};
-	int r = admin_request(sock, "PUT", path, json, &resp);
+	int r = net_unix_request(sock, "PUT", path, json, &resp);
 	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	return resp.status == 201 ? EXIT_OK : report_admin_error("upload", &resp);
+		return admin_unreachable(sock, r);
+	return resp.status == 201 ? EXIT_OK : admin_refused("upload", &resp);
 }
 
 /* What was stored, until when, with which profile, and the key unless told not to. */
@@ -445,7 +412,7 @@ int verb_upload_certs(int argc, char **argv)
 		cli_error("unexpected argument '%s'", o.extra);
 		return EXIT_USAGE;
 	}
-	const char *sock = cli_admin_socket(o.sock_opt);
+	const char *sock = admin_socket(o.sock_opt);
 	_cleanup_(secret_mem_freep) uint8_t *key = secret_mem(KEY_BYTES);
 	_cleanup_(secret_mem_freep) char *hex = secret_mem(KEY_HEX_LEN + 1);
 	if (!key || !hex)
@@ -460,239 +427,4 @@ int verb_upload_certs(int argc, char **argv)
 	if (ex == EXIT_OK)
 		upload_report(&o, &b, key, hex);
 	return ex;
-}
-
-/* Options of a verb that only talks to the admin socket. >0: go on with *ret_sock; 0: help
- * was printed; <0: usage error. */
-static int admin_only_args(int argc, char **argv, const char *usage, const char **ret_sock)
-{
-	static const struct option opts[] = {
-	    {"admin-socket", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *sock_opt = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 's') {
-			sock_opt = optarg;
-		} else if (c == 'h') {
-			puts(usage);
-			return 0;
-		} else {
-			return -1;
-		}
-	}
-	*ret_sock = cli_admin_socket(sock_opt);
-	return 1;
-}
-
-/* A request without a body on the admin socket: the ok line on 200, else the refusal. */
-static int admin_call(const char *sock, const char *method, const char *path, const char *what,
-		      const char *ok_line)
-{
-	struct http_response resp = {0};
-	int r = admin_request(sock, method, path, NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	int ex = EXIT_OK;
-	if (resp.status != 200)
-		ex = report_admin_error(what, &resp);
-	else
-		puts(ok_line);
-	http_response_done(&resp);
-	return ex;
-}
-
-int verb_delete_certs(int argc, char **argv)
-{
-	const char *sock = NULL;
-	int r = admin_only_args(argc, argv,
-				"Usage: pkishare delete-certs [--admin-socket PATH]\n"
-				"Wipe the bundle pkishared holds, now.",
-				&sock);
-	if (r <= 0)
-		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	return admin_call(sock, "DELETE", API_ROUTE_BUNDLE, "delete",
-			  "[delete-certs] The bundle was wiped");
-}
-
-int verb_reload(int argc, char **argv)
-{
-	const char *sock = NULL;
-	int r =
-	    admin_only_args(argc, argv,
-			    "Usage: pkishare reload [--admin-socket PATH]\n"
-			    "Make pkishared re-read its configuration and TLS files (as SIGHUP "
-			    "does) and\nsay whether it took them; the held bundle is kept either "
-			    "way. The unit's\nExecReload=, so 'systemctl reload pkishared' fails "
-			    "when the reload is refused.",
-			    &sock);
-	if (r <= 0)
-		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	return admin_call(sock, "POST", API_ROUTE_RELOAD, "reload",
-			  "[reload] pkishared took the new configuration and TLS files; what it "
-			  "holds (bundle, join tokens) was kept");
-}
-
-/* status' options: >0 go on, 0 after --help, <0 a usage error (said). */
-static int status_parse(int argc, char **argv, const char **ret_sock, bool *ret_json)
-{
-	static const struct option opts[] = {
-	    {"admin-socket", required_argument, NULL, 's'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *sock_opt = NULL;
-	bool as_json = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		if (c == 's') {
-			sock_opt = optarg;
-		} else if (c == 'o') {
-			if (strcmp(optarg, "json") != 0) {
-				cli_error("-o supports only json");
-				return -EINVAL;
-			}
-			as_json = true;
-		} else if (c == 'h') {
-			puts("Usage: pkishare status [-o|--output json] [--admin-socket PATH]\n"
-			     "Show what pkishared holds (ids and times, never a secret).");
-			return 0;
-		} else {
-			return -EINVAL;
-		}
-	}
-	*ret_sock = cli_admin_socket(sock_opt);
-	*ret_json = as_json;
-	return 1;
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static long long int_of(json_t *o, const char *key)
-{
-	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* The held bundle: ids, times, fetches, its profile and who fetched it. */
-static void status_print_bundle(json_t *b)
-{
-	long long mf = int_of(b, API_F_MAX_FETCHES);
-	char limit[32] = "no limit";
-	if (mf)
-		snprintf(limit, sizeof(limit), "of %lld", mf);
-	printf("bundle:     %s\nkey id:     %s\ncreated:    %s\nexpires:    %s (in %llds)\n"
-	       "fetches:    %lld (%s)\n",
-	       str_of(b, API_F_ID), str_of(b, API_F_KEY_ID), str_of(b, API_F_CREATED_AT),
-	       str_of(b, API_F_EXPIRES_AT), int_of(b, API_F_EXPIRES_IN_SECONDS),
-	       int_of(b, API_F_FETCHES), limit);
-	json_t *pj = json_object_get(b, API_F_PROFILE);
-	_cleanup_(freep) struct profile *prof =
-	    json_is_object(pj) ? calloc(1, sizeof(*prof)) : NULL;
-	if (prof && profile_from_json(pj, prof, NULL) == 0) {
-		char desc[2048];
-		profile_describe(prof, desc, sizeof(desc));
-		printf("profile:    %s\n", desc);
-	}
-	json_t *f;
-	size_t i;
-	/* The source, always: an enrolled node chose its own name, so "node-2" alone could be
-	 * the operator's node-2 or a token holder's. */
-	json_array_foreach (json_object_get(b, API_F_FETCH_LOG), i, f)
-		printf("  fetch %zu:  %s by %s (%s) from %s\n", i + 1, str_of(f, API_F_AT),
-		       str_of(f, API_F_CLIENT), str_of(f, API_F_CLIENT_SOURCE),
-		       str_of(f, API_F_PEER));
-}
-
-/* Whether the held state survives a restart, and what was refused of it. */
-static void status_print_state(json_t *st)
-{
-	bool kept = json_is_true(json_object_get(st, API_F_KEPT));
-	if (kept)
-		printf("state:      kept in systemd's store (%s) since %s, %lld restart(s) "
-		       "survived\n",
-		       str_of(st, API_F_MEMORY), str_of(st, API_F_HELD_SINCE),
-		       int_of(st, API_F_RESTORES));
-	else if (json_is_object(st))
-		printf("state:      not kept across restarts (%s)\n", str_of(st, API_F_NOTE));
-	const char *note = str_of(st, API_F_NOTE);
-	const char *refused = str_of(st, API_F_REFUSED);
-	bool restored = int_of(st, API_F_RESTORES) > 0;
-	/* Kept, but with something to say (a limit that could not be learnt, ...). */
-	if (kept && note && note[0] && !(refused && refused[0]))
-		printf("note:       %s\n", note);
-	if (refused && refused[0])
-		printf(restored ? "refused:    part of the previous state: %s\n"
-				: "refused:    the previous state (%s); started empty\n",
-		       refused);
-}
-
-static void status_print(json_t *j)
-{
-	json_t *b = json_object_get(j, API_F_BUNDLE), *prev = json_object_get(j, API_F_PREVIOUS);
-	printf("pkishared %s listening on %s\n", str_of(j, API_F_VERSION), str_of(j, API_F_LISTEN));
-	/* What a joining node passes as --ca-cert-hash (kubeadm's discovery pin). */
-	const char *pin = str_of(j, API_F_CA_CERT_HASH);
-	printf("CA pin:     %s\n",
-	       pin ? pin : "none (the serving chain has no CA; see 'pkishare pki serving-cert')");
-	/* Who can join: a daemon older than this client says neither. */
-	json_t *token_only = json_object_get(j, API_F_TOKEN_ONLY);
-	if (json_is_true(token_only))
-		printf("joiners:    token-only: join tokens (no client CA; only nodes enrolled "
-		       "with a token can fetch)\n");
-	else if (json_is_false(token_only))
-		printf("joiners:    client CA %s; join tokens too (unless enrolled-fetch = no)\n",
-		       str_of(j, API_F_CLIENT_CA));
-	if (json_is_object(b))
-		status_print_bundle(b);
-	else
-		printf("bundle:     none\n");
-	json_t *t;
-	size_t ti;
-	json_array_foreach (json_object_get(j, API_F_TOKENS), ti, t)
-		printf("token:      %s until %s (used %lld)\n", str_of(t, API_F_ID),
-		       str_of(t, API_F_EXPIRES_AT), int_of(t, API_F_USED));
-	if (json_is_object(prev))
-		printf("previous:   %s, %s at %s\n", str_of(prev, API_F_ID),
-		       str_of(prev, API_F_REASON), str_of(prev, API_F_AT));
-	status_print_state(json_object_get(j, API_F_STATE));
-	json_t *keys = json_object_get(j, API_F_KEY_IDS);
-	if (json_is_object(keys))
-		printf("key ids:    %lld used (of %lld remembered; a full history refuses "
-		       "uploads)\n",
-		       int_of(keys, API_F_USED), int_of(keys, API_F_MAX));
-}
-
-int verb_status(int argc, char **argv)
-{
-	const char *sock = NULL;
-	bool as_json = false;
-	int r = status_parse(argc, argv, &sock, &as_json);
-	if (r <= 0)
-		return r == 0 ? EXIT_OK : EXIT_USAGE;
-	_cleanup_(http_response_done) struct http_response resp = {0};
-	r = admin_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
-	if (r < 0)
-		return cli_admin_unreachable(sock, r);
-	if (resp.status != 200)
-		return report_admin_error("status", &resp);
-	if (as_json) {
-		fwrite(resp.body->data, 1, resp.body->len, stdout);
-		return EXIT_OK;
-	}
-	_cleanup_(json_decrefp) json_t *j =
-	    json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
-	if (!j) {
-		cli_error("pkishared's status is not JSON");
-		return EXIT_FAIL;
-	}
-	status_print(j);
-	return EXIT_OK;
 }

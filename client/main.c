@@ -54,14 +54,6 @@ int cli_exit_for(int err)
 	}
 }
 
-const char *cli_admin_socket(const char *opt)
-{
-	if (opt)
-		return opt;
-	const char *env = getenv("PKISHARE_ADMIN_SOCKET");
-	return env && *env ? env : DEFAULT_ADMIN_SOCKET;
-}
-
 /* The value of the environment variable name, moved into guarded memory (*ret, NULL if
  * it is not set): the string in the environment block is overwritten in place, so that
  * /proc/PID/environ no longer shows it, and the variable is unset. 0 or -ENOMEM (the
@@ -187,30 +179,28 @@ int cli_key_take(char *arg, uint8_t *key, bool *ret_given)
 	return EXIT_OK;
 }
 
-void http_response_done(struct http_response *r)
+int cli_reason_exit(const char *reason)
 {
-	r->body = secret_free(r->body);
+	switch (api_reason_parse(reason)) {
+	case API_R_EXPIRED:
+		return EXIT_EXPIRED;
+	case API_R_USED_UP:
+	case API_R_DELETED:
+	case API_R_LOST:
+		return EXIT_USED_UP;
+	case API_R_NOT_FOUND:
+		return EXIT_NOT_FOUND;
+	case API_R_FORBIDDEN:
+		return EXIT_FORBIDDEN;
+	default:
+		return EXIT_FAIL;
+	}
 }
 
-int cli_admin_unreachable(const char *sock, int r)
+int cli_refused(const char *who, const char *reason, const char *msg)
 {
-	if (r == -ETIMEDOUT)
-		cli_error("pkishared on %s accepted the connection but did not answer in time; a "
-			  "daemon that cannot start leaves its socket accepting: check "
-			  "'systemctl status pkishared' and 'journalctl -u pkishared'",
-			  sock);
-	else
-		cli_error("cannot reach pkishared on %s: %s; is pkishared running (systemctl "
-			  "status pkishared), and are you root?",
-			  sock, error_message(r));
-	return EXIT_UNREACHABLE;
-}
-
-void cli_sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
+	cli_error("%s refused: %s", who, msg);
+	return cli_reason_exit(reason);
 }
 
 bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char *msg, size_t mlen)
@@ -225,8 +215,8 @@ bool api_error_parse(const struct secret *body, char *reason, size_t rlen, char 
 		str_copy(reason, rlen, rs);
 		str_copy(msg, mlen, e);
 		/* Text from the other side reaches a terminal: no escape sequences. */
-		cli_sanitize(reason);
-		cli_sanitize(msg);
+		str_printable(reason);
+		str_printable(msg);
 	}
 	json_decref(j);
 	return ok;
@@ -286,7 +276,7 @@ void cli_unknown_sub(const char *verb, const char *given, const char *const *nam
 {
 	char shown[VERB_NAME_MAX + 1];
 	str_copy(shown, sizeof(shown), given);
-	cli_sanitize(shown);
+	str_printable(shown);
 	const char *best = closest(given, names, n);
 	if (best)
 		cli_error("unknown '%s' verb '%s'; did you mean '%s'?", verb, shown, best);
@@ -339,7 +329,7 @@ static int unknown_verb(const struct verb *verbs, size_t n, const char *given)
 	const char *names[64];
 	size_t k = 0;
 	str_copy(shown, sizeof(shown), given);
-	cli_sanitize(shown);
+	str_printable(shown);
 	for (size_t i = 0; i < n && k < ELEMENTSOF(names); i++)
 		names[k++] = verbs[i].name;
 	const char *best = closest(given, names, k);

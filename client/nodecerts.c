@@ -1,8 +1,8 @@
 /* nodecerts.c - the certificates kubeadm generates on each control-plane node, signed by
  * the shared CAs: apiserver, apiserver-kubelet-client, apiserver-etcd-client,
- * front-proxy-client, etcd/server, etcd/peer, etcd/healthcheck-client. kubeadm's
- * subjects, SANs (certlist.go, pki_helpers.go), key usages and one-year validity; keys of
- * the cluster's encryption algorithm (RSA-2048 unless told).
+ * front-proxy-client, etcd/server, etcd/peer, etcd/healthcheck-client. What each says
+ * (kubeadm's subjects, SANs, key usages and validity) is certlist.c's; here the keys (of
+ * the cluster's encryption algorithm, RSA-2048 unless told), the signing and the files.
  *
  * Certificates already present are checked as kubeadm's join checks them (the key is the
  * certificate's, the chain leads to the CA, not expired, every SAN kubeadm would put in
@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "addr.h"
+#include "certlist.h"
 #include "cleanup.h"
 #include "cli.h"
 #include "error.h"
@@ -28,8 +29,6 @@
 #include "x509.h"
 
 #define CA_KEY_MAX (64 * 1024)
-#define NODE_CERT_DAYS 365
-#define NODE_CERTS 7 /* kubeadm's node certificates (node_certs(), node_cert_cas) */
 
 struct ca {
 	X509 *cert;
@@ -251,50 +250,13 @@ enum key_type nodecerts_key_type(const char *algorithm)
 						  : KEY_TYPE_RSA2048;
 }
 
-/* The first address of the service CIDR, from its network address whatever host bits
- * are written (10.96.0.5/12 -> 10.96.0.1, as kubeadm computes it): the kubernetes
- * Service's ClusterIP, which kubeadm puts in the API server's certificate. */
-static int service_ip(const char *cidr, char *out, size_t len)
-{
-	char buf[64];
-	unsigned char a[16];
-	str_copy(buf, sizeof(buf), cidr);
-	char *comma = strchr(buf, ',');
-	if (comma) /* dual-stack "10.96.0.0/12,fd00::/108": the first, as kubeadm takes it */
-		*comma = 0;
-	char *slash = strchr(buf, '/'), *end = NULL;
-	if (!slash)
-		return -EINVAL;
-	*slash = 0;
-	long bits = strtol(slash + 1, &end, 10);
-	int family = inet_pton(AF_INET, buf, a) == 1	? AF_INET
-		     : inet_pton(AF_INET6, buf, a) == 1 ? AF_INET6
-							: 0;
-	int size = family == AF_INET ? 4 : 16;
-	if (!family || !end || *end || end == slash + 1 || bits < 0 || bits >= size * 8)
-		return -EINVAL;
-	for (int i = 0; i < size; i++) { /* keep the network part only */
-		long keep = bits - i * 8;
-		a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
-	}
-	for (int i = size - 1; i >= 0 && ++a[i] == 0; i--)
-		;
-	return inet_ntop(family, a, out, (socklen_t)len) ? 0 : -EINVAL;
-}
-
-static bool is_ip(const char *s)
-{
-	unsigned char b[16];
-	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
-}
-
 int nodecerts_profile_check(const struct profile *p, char *why, size_t len)
 {
 	char host[ADDR_HOST_MAX], ip[64], detail[DETAIL_MAX];
 	uint16_t port;
 	const char *svc = p->service_subnet[0] ? p->service_subnet : "10.96.0.0/12";
 	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
-	if (service_ip(svc, ip, sizeof(ip)) < 0) {
+	if (certlist_service_ip(svc, ip, sizeof(ip)) < 0) {
 		snprintf(why, len, "service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
 		return -EINVAL;
 	}
@@ -306,37 +268,11 @@ int nodecerts_profile_check(const struct profile *p, char *why, size_t len)
 		return -EINVAL;
 	}
 	/* It ends the API server's kubernetes.default.svc.DOMAIN: a DNS name, no wildcard. */
-	if (is_ip(domain) || domain[0] == '*' || !profile_san_ok(domain)) {
+	if (certlist_is_ip(domain) || domain[0] == '*' || !profile_san_ok(domain)) {
 		snprintf(why, len, "DNS domain '%s' is not a DNS name like cluster.local", domain);
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* A certificate's SANs: IP addresses and DNS names, without repeats. */
-struct sans {
-	const char *dns[PROFILE_SANS_MAX + 8];
-	size_t n_dns;
-	const char *ips[PROFILE_SANS_MAX + 8];
-	size_t n_ips;
-};
-
-static void san_add(struct sans *s, const char *v)
-{
-	bool ip = is_ip(v);
-	const char **list = ip ? s->ips : s->dns;
-	size_t *n = ip ? &s->n_ips : &s->n_dns;
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp(list[i], v))
-			return;
-	if (*n < PROFILE_SANS_MAX + 8)
-		list[(*n)++] = v;
-}
-
-static void san_add_all(struct sans *s, const char *const *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		san_add(s, v[i]);
 }
 
 static int issue(struct pki_set *set, const char *base, const struct cert_spec *spec,
@@ -424,19 +360,6 @@ static int check_existing(const char *pki_dir, const char *base, const struct ce
 	return 0;
 }
 
-/* Each node certificate and the CA that signs it (node_certs()'s table, by name). */
-static const struct {
-	const char *base, *ca;
-} node_cert_cas[NODE_CERTS] = {
-    {"apiserver", "ca"},
-    {"apiserver-kubelet-client", "ca"},
-    {"front-proxy-client", "front-proxy-ca"},
-    {"apiserver-etcd-client", "etcd/ca"},
-    {"etcd/server", "etcd/ca"},
-    {"etcd/peer", "etcd/ca"},
-    {"etcd/healthcheck-client", "etcd/ca"},
-};
-
 /* Append "NAME.crt" to the comma-separated list. */
 static void list_add(char *list, size_t len, const char *base)
 {
@@ -450,10 +373,10 @@ size_t nodecerts_present(const char *pki_dir, char *list, size_t len)
 	char path[4096];
 	size_t n = 0;
 	list[0] = 0;
-	for (size_t i = 0; i < NODE_CERTS; i++) {
-		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, node_cert_cas[i].base);
+	for (size_t i = 0; i < CERTLIST_MAX; i++) {
+		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, certlist_table[i].base);
 		if (access(path, F_OK) == 0) {
-			list_add(list, len, node_cert_cas[i].base);
+			list_add(list, len, certlist_table[i].base);
 			n++;
 		}
 	}
@@ -465,10 +388,10 @@ size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *l
 	char path[4096], name[PKI_NAME_MAX];
 	size_t n = 0;
 	list[0] = 0;
-	for (size_t i = 0; i < NODE_CERTS; i++) {
+	for (size_t i = 0; i < CERTLIST_MAX; i++) {
 		_cleanup_(x509_freep) X509 *cert = NULL, *ca = NULL;
-		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, node_cert_cas[i].base);
-		snprintf(name, sizeof(name), "%s.crt", node_cert_cas[i].ca);
+		snprintf(path, sizeof(path), "%s/%s.crt", pki_dir, certlist_table[i].base);
+		snprintf(name, sizeof(name), "%s.crt", certlist_table[i].ca);
 		const struct pki_entry *e = pki_set_find(cas, name);
 		if (access(path, F_OK) != 0 || !e ||
 		    x509_cert_load(e->data->data, e->data->len, &ca) < 0)
@@ -476,7 +399,7 @@ size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *l
 		if (x509_cert_load_file(path, &cert) < 0 ||
 		    X509_check_issued(ca, cert) != X509_V_OK ||
 		    X509_verify(cert, X509_get0_pubkey(ca)) != 1) {
-			list_add(list, len, node_cert_cas[i].base);
+			list_add(list, len, certlist_table[i].base);
 			n++;
 		}
 	}
@@ -484,10 +407,10 @@ size_t nodecerts_foreign(const char *pki_dir, const struct pki_set *cas, char *l
 }
 
 /* Every input check, before anything is made; an exit status. */
-static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc_len,
-			char *endpoint, size_t ep_len)
+static int check_inputs(const struct nodecerts_opts *o)
 {
-	if (!o->advertise_address || !is_ip(o->advertise_address)) {
+	char svc_ip[64];
+	if (!o->advertise_address || !certlist_is_ip(o->advertise_address)) {
 		cli_error("--advertise-address '%s' is not an IP address", o->advertise_address);
 		return EXIT_USAGE;
 	}
@@ -499,7 +422,7 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 		cli_error("%s", detail);
 		return EXIT_USAGE;
 	}
-	if (service_ip(svc, svc_ip, svc_len) < 0) {
+	if (certlist_service_ip(svc, svc_ip, sizeof(svc_ip)) < 0) {
 		cli_error("service CIDR '%s' is not a CIDR like 10.96.0.0/12", svc);
 		return EXIT_USAGE;
 	}
@@ -517,7 +440,6 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 		}
 	char host[ADDR_HOST_MAX], why[DETAIL_MAX];
 	uint16_t port;
-	endpoint[0] = 0;
 	if (ep && addr_parse(ep, 6443, host, &port, why) < 0) {
 		cli_error("control-plane endpoint: %s", why);
 		return EXIT_USAGE;
@@ -526,27 +448,14 @@ static int check_inputs(const struct nodecerts_opts *o, char *svc_ip, size_t svc
 		cli_error("control-plane endpoint '%s' is not HOST, HOST:PORT or [IPv6]:PORT", ep);
 		return EXIT_USAGE;
 	}
-	if (ep)
-		str_copy(endpoint, ep_len, host);
 	return EXIT_OK;
 }
 
-/* One node certificate: its file base name, what it says, the CA that signs it, and
- * whether it is etcd's (none with an external etcd). */
-struct node_cert {
-	const char *base;
-	struct cert_spec spec;
-	const struct ca *ca;
-	bool etcd;
-};
-
-/* Everything build() works from: the names the certificates carry (the specs point into
- * the sans), the CAs that sign them, and the certificates. */
+/* Everything build() works from: the certificates kubeadm makes (their names and
+ * specs, certlist.c) and the CAs that sign them. */
 struct node_plan {
-	char svc_ip[64], fqdn[300], endpoint[256];
+	struct certlist cl;
 	struct ca ca, fp, etcd;
-	struct sans api, eserver, epeer;
-	struct node_cert certs[NODE_CERTS];
 };
 
 static void node_plan_done(struct node_plan *np)
@@ -586,119 +495,40 @@ static int node_cas(const struct nodecerts_opts *o, const struct pki_set *cas, b
 	return EXIT_OK;
 }
 
-/* kubeadm's certlist.go: the API server's names and addresses, the endpoint's host, then
- * apiServer.certSANs; etcd's server and peer: node name, localhost, the advertise address
- * and loopback, then their extra SANs. */
-static void node_sans(const struct nodecerts_opts *o, struct node_plan *np)
+/* The CA of np that signs c (by its base name in certlist_table). */
+static const struct ca *node_cert_ca(const struct node_plan *np, const struct certlist_cert *c)
 {
-	const struct profile *p = &o->prof;
-	const char *domain = p->dns_domain[0] ? p->dns_domain : "cluster.local";
-	snprintf(np->fqdn, sizeof(np->fqdn), "kubernetes.default.svc.%s", domain);
-	const char *api_base[] = {
-	    o->node_name, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-	    np->fqdn,	  np->svc_ip,	o->advertise_address};
-	san_add_all(&np->api, api_base, ELEMENTSOF(api_base));
-	if (p->endpoint[0])
-		san_add(&np->api, np->endpoint);
-	for (size_t i = 0; i < p->n_api_sans; i++)
-		san_add(&np->api, p->api_sans[i]);
-	const char *etcd_base[] = {o->node_name, "localhost", o->advertise_address, "127.0.0.1",
-				   "::1"};
-	san_add_all(&np->eserver, etcd_base, ELEMENTSOF(etcd_base));
-	for (size_t i = 0; i < p->n_etcd_server_sans; i++)
-		san_add(&np->eserver, p->etcd_server_sans[i]);
-	san_add_all(&np->epeer, etcd_base, ELEMENTSOF(etcd_base));
-	for (size_t i = 0; i < p->n_etcd_peer_sans; i++)
-		san_add(&np->epeer, p->etcd_peer_sans[i]);
-}
-
-/* kubeadm's node certificates, in kubeadm's order, with the names of np. A table: it
- * reads best whole. */
-static void node_certs(const struct nodecerts_opts *o, struct node_plan *np)
-{
-	const struct profile *p = &o->prof;
-	int days = p->validity_s ? (int)(p->validity_s / 86400) : NODE_CERT_DAYS;
-	long seconds = p->validity_s && p->validity_s % 86400 ? (long)p->validity_s : 0;
-	const struct node_cert certs[NODE_CERTS] = {
-	    {"apiserver",
-	     {.cn = "kube-apiserver",
-	      .dns = np->api.dns,
-	      .n_dns = np->api.n_dns,
-	      .ips = np->api.ips,
-	      .n_ips = np->api.n_ips,
-	      .server_auth = true},
-	     &np->ca,
-	     false},
-	    {"apiserver-kubelet-client",
-	     {.cn = "kube-apiserver-kubelet-client",
-	      .org = "kubeadm:cluster-admins",
-	      .client_auth = true},
-	     &np->ca,
-	     false},
-	    {"front-proxy-client",
-	     {.cn = "front-proxy-client", .client_auth = true},
-	     &np->fp,
-	     false},
-	    {"apiserver-etcd-client",
-	     {.cn = "kube-apiserver-etcd-client", .client_auth = true},
-	     &np->etcd,
-	     true},
-	    {"etcd/server",
-	     {.cn = o->node_name,
-	      .dns = np->eserver.dns,
-	      .n_dns = np->eserver.n_dns,
-	      .ips = np->eserver.ips,
-	      .n_ips = np->eserver.n_ips,
-	      .server_auth = true,
-	      .client_auth = true},
-	     &np->etcd,
-	     true},
-	    {"etcd/peer",
-	     {.cn = o->node_name,
-	      .dns = np->epeer.dns,
-	      .n_dns = np->epeer.n_dns,
-	      .ips = np->epeer.ips,
-	      .n_ips = np->epeer.n_ips,
-	      .server_auth = true,
-	      .client_auth = true},
-	     &np->etcd,
-	     true},
-	    {"etcd/healthcheck-client",
-	     {.cn = "kube-etcd-healthcheck-client", .client_auth = true},
-	     &np->etcd,
-	     true},
-	};
-	for (size_t i = 0; i < NODE_CERTS; i++) {
-		np->certs[i] = certs[i];
-		np->certs[i].spec.days = days;
-		np->certs[i].spec.seconds = seconds;
-	}
+	return !strcmp(c->entry->ca, "ca")		 ? &np->ca
+	       : !strcmp(c->entry->ca, "front-proxy-ca") ? &np->fp
+							 : &np->etcd;
 }
 
 /* One certificate: one already present is checked (with its chain unless planning) and
  * kept; else it is issued into set, or in a plan only counted. An exit status. */
-static int node_cert_make(const struct nodecerts_opts *o, const struct node_cert *c, bool plan,
-			  struct pki_set *set, const char *tag, size_t *made, size_t *kept)
+static int node_cert_make(const struct nodecerts_opts *o, const struct certlist_cert *c,
+			  const struct ca *ca, bool plan, struct pki_set *set, const char *tag,
+			  size_t *made, size_t *kept)
 {
-	if (!o->force && present(o->pki_dir, c->base)) {
+	if (!o->force && present(o->pki_dir, c->entry->base)) {
 		char why[256];
-		if (check_existing(o->pki_dir, c->base, &c->spec, plan ? NULL : c->ca, why,
+		if (check_existing(o->pki_dir, c->entry->base, &c->spec, plan ? NULL : ca, why,
 				   sizeof(why)) < 0) {
 			cli_error(
 			    "%s/%s.crt is already there and kubeadm would refuse it: %s; "
 			    "remove it or pass --force to make a new one; nothing was changed",
-			    o->pki_dir, c->base, why);
+			    o->pki_dir, c->entry->base, why);
 			return EXIT_EXISTS;
 		}
 		++*kept;
 		return EXIT_OK;
 	}
 	if (!plan) {
-		printf("[%s] Generating %s.crt and .key\n", tag, c->base);
+		printf("[%s] Generating %s.crt and .key\n", tag, c->entry->base);
 		fflush(stdout);
-		int r = issue(set, c->base, &c->spec, c->ca, nodecerts_key_type(o->prof.algorithm));
+		int r =
+		    issue(set, c->entry->base, &c->spec, ca, nodecerts_key_type(o->prof.algorithm));
 		if (r < 0) {
-			cli_error("cannot issue %s: %s; nothing was changed", c->base,
+			cli_error("cannot issue %s: %s; nothing was changed", c->entry->base,
 				  error_message(r));
 			return EXIT_FAIL;
 		}
@@ -715,19 +545,22 @@ static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool
 		 struct pki_set *set, size_t *ret_made, size_t *ret_kept, const char *tag)
 {
 	_cleanup_(node_plan_done) struct node_plan np = {0};
-	int ex = check_inputs(o, np.svc_ip, sizeof(np.svc_ip), np.endpoint, sizeof(np.endpoint));
+	int ex = check_inputs(o);
 	if (ex == EXIT_OK)
 		ex = node_cas(o, cas, from_dir, &np);
 	if (ex != EXIT_OK)
 		return ex;
-	node_sans(o, &np);
-	node_certs(o, &np);
+	if (certlist_make(o->node_name, o->advertise_address, &o->prof, o->external_etcd, &np.cl) <
+	    0) {
+		/* check_inputs said what does not parse; this only if they ever disagree. */
+		cli_error("cannot compute this node's certificates from the cluster profile");
+		return EXIT_USAGE;
+	}
 	bool plan = !cas && !from_dir;
 	size_t made = 0, kept = 0;
-	for (size_t i = 0; i < NODE_CERTS; i++) {
-		if (np.certs[i].etcd && o->external_etcd)
-			continue;
-		ex = node_cert_make(o, &np.certs[i], plan, set, tag, &made, &kept);
+	for (size_t i = 0; i < np.cl.n; i++) {
+		const struct certlist_cert *c = &np.cl.certs[i];
+		ex = node_cert_make(o, c, node_cert_ca(&np, c), plan, set, tag, &made, &kept);
 		if (ex != EXIT_OK)
 			return ex;
 	}
@@ -738,8 +571,7 @@ static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool
 
 int nodecerts_check(const struct nodecerts_opts *o)
 {
-	char svc_ip[64], endpoint[256];
-	return check_inputs(o, svc_ip, sizeof(svc_ip), endpoint, sizeof(endpoint));
+	return check_inputs(o);
 }
 
 int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept)

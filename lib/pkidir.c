@@ -1087,42 +1087,57 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 	return 0;
 }
 
-/* Could a file be created in dir? The nearest existing ancestor must be a directory we
- * may write; no component may be a file. Checked before anything is written anywhere, so
- * a destination that cannot be written fails the whole join up front (and --dry-run). */
-static int check_parent(const char *dir, char *detail)
+int pkidir_access(const char *path, int mode)
+{
+	return faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0 ? 0 : -errno;
+}
+
+int pkidir_creatable(const char *dir, char *where, bool *denied)
 {
 	char buf[PATH_MAX];
 	struct stat st;
 
+	*denied = false;
 	str_copy(buf, sizeof(buf), dir);
 	for (;;) {
 		if (stat(buf, &st) == 0) {
-			if (!S_ISDIR(st.st_mode)) {
-				set_detail(detail, buf);
-				return -PKS_E_NOT_DIR;
-			}
-			if (access(buf, W_OK) < 0) {
-				int e = -errno;
-				set_detail(detail, buf);
-				return e;
-			}
-			return 0;
+			int r =
+			    S_ISDIR(st.st_mode) ? pkidir_access(buf, W_OK | X_OK) : -PKS_E_NOT_DIR;
+			*denied = r < 0 && r != -PKS_E_NOT_DIR;
+			if (r < 0)
+				str_copy(where, PATH_MAX, buf);
+			return r;
 		}
-		if (errno == ENOTDIR) {
-			set_detail(detail, dir);
-			return -PKS_E_NOT_DIR;
-		}
-		if (errno != ENOENT) {
+		if (errno != ENOENT || !strcmp(buf, "/") || !strcmp(buf, ".")) {
 			int e = -errno;
-			set_detail(detail, buf);
+			str_copy(where, PATH_MAX, buf);
 			return e;
 		}
 		char *slash = strrchr(buf, '/');
-		if (!slash || slash == buf)
-			return 0;
-		*slash = 0;
+		if (!slash)
+			str_copy(buf, sizeof(buf), ".");
+		else if (slash == buf)
+			buf[1] = 0;
+		else
+			*slash = 0;
 	}
+}
+
+/* Could a file be created in dir (pkidir_creatable)? Checked before anything is written
+ * anywhere, so a destination that cannot be written fails the whole join up front (and
+ * --dry-run). 0, or <0 with the path at fault in detail. */
+static int check_parent(const char *dir, char *detail)
+{
+	char where[PATH_MAX];
+	bool denied;
+	int r = pkidir_creatable(dir, where, &denied);
+	if (r == -ENOTDIR && !denied) {
+		set_detail(detail, dir);
+		return -PKS_E_NOT_DIR;
+	}
+	if (r < 0)
+		set_detail(detail, where);
+	return r;
 }
 
 /* Before anything is written: may a file go at path (in pdir), and is it there already?

@@ -144,6 +144,25 @@ int pkidir_key_file_check(const char *path, char *detail);
 int pkidir_install_file(const char *path, const struct secret *data, unsigned mode, unsigned flags,
 			char *detail);
 
+/* The one rule for "may this user write here", for the install, its dry run and join's
+ * checks before the fetch: the access check of the effective uid and gids (faccessat with
+ * AT_EACCESS), never the real ones. pkishare is not setuid, and sudo or su set both ids
+ * alike; where they differ (a caller that changed only its effective uid), the files
+ * are created and owned by the effective uid, and the kernel checks every write the
+ * install does against it, so that is the one to ask about. mode: W_OK | X_OK to make
+ * entries in a directory, with R_OK to carry its files over as well. 0 or -errno
+ * (-EACCES, -EROFS, -ENOENT, ...). */
+int pkidir_access(const char *path, int mode);
+
+/* Could an entry be made in dir (dir and the directories missing above it made as
+ * needed)? The nearest existing path at or above dir (ending at "/", or "." for a relative
+ * dir) must be a directory this user may write and search (pkidir_access). Returns 0; or
+ * <0 with that path in where (PATH_MAX) and *denied saying whether the access check
+ * refused (its -errno) or not: -PKS_E_NOT_DIR (not a directory), or the -errno of
+ * stat(2) (-ENOTDIR for a file on the way, -EACCES for a directory that cannot be
+ * searched). */
+int pkidir_creatable(const char *dir, char *where, bool *denied);
+
 /* Is the way to path (each directory above it, and path itself if it is a symlink) safe
  * from other users: no component a symlink owned by someone other than this user or
  * root, no directory owned by another user, none writable by others without the sticky

@@ -126,6 +126,13 @@ bool str_format(char *dst, size_t n, const char *fmt, ...)
 	return r < 0 || (size_t)r >= n;
 }
 
+void str_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
 void str_copy(char *dst, size_t n, const char *src)
 {
 	if (n == 0)

@@ -36,6 +36,10 @@ void str_copy(char *dst, size_t n, const char *src);
  * a fixed buffer, does not apply: cutting a message is intended. */
 bool str_format(char *dst, size_t n, const char *fmt, ...) _printf_(3, 4);
 
+/* Replace anything but printable ASCII in s (escape sequences from a peer, on their way
+ * to a terminal or a log) with '?', in place. Returns nothing. */
+void str_printable(char *s);
+
 /* Safe relative file name inside a PKI directory: [A-Za-z0-9._-] components, at most one
  * '/', no empty, "." or ".." component, not absolute, at most 64 bytes. */
 bool name_is_safe(const char *name);

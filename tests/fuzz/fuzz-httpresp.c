@@ -1,10 +1,10 @@
-/* fuzz-httpresp.c - the client's HTTP response parser (client/httpresp.c): whatever a
+/* fuzz-httpresp.c - the client's HTTP response parser (lib/httpresp.c): whatever a
  * server or anyone on the path sends back. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "fuzz.h"
+#include "httpresp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

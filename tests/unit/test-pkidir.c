@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -404,6 +405,59 @@ static void pkidir_path_same_sees_two_spellings_of_one_file(void)
 	fixture_end();
 }
 
+static void pkidir_creatable_walks_up_to_the_nearest_existing_directory(void)
+{
+	char dir[600], file[600], where[PATH_MAX] = "";
+	bool denied = true;
+	fixture_start();
+	snprintf(dir, sizeof(dir), "%s/no/such/pki", base);
+	CHECK_EQ_INT(pkidir_creatable(dir, where, &denied), 0);
+	CHECK(!denied);
+	snprintf(file, sizeof(file), "%s/plain", base);
+	CHECK(close(open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == 0);
+	CHECK_EQ_INT(pkidir_creatable(file, where, &denied), -PKS_E_NOT_DIR);
+	CHECK(!strcmp(where, file) && !denied);
+	snprintf(dir, sizeof(dir), "%s/plain/pki", base);
+	CHECK_EQ_INT(pkidir_creatable(dir, where, &denied), -ENOTDIR);
+	CHECK(!strcmp(where, dir) && !denied);
+	fixture_end();
+}
+
+/* The rule is the effective uid's: a process whose real uid may write (root) but whose
+ * effective uid may not is refused, as the kernel would refuse its writes. */
+static void pkidir_access_asks_about_the_effective_uid(void)
+{
+	char dir[600], where[PATH_MAX] = "";
+	fixture_start();
+	CHECK(chmod(base, 0755) == 0);
+	snprintf(dir, sizeof(dir), "%s/kubernetes/pki", base);
+	if (geteuid() != 0) {
+		/* Not root: the directory made unwritable for us. */
+		bool denied = false;
+		CHECK(chmod(base, 0555) == 0);
+		CHECK_EQ_INT(pkidir_creatable(dir, where, &denied), -EACCES);
+		CHECK(denied && !strcmp(where, base));
+		CHECK(chmod(base, 0755) == 0);
+		fixture_end();
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		bool denied = false;
+		int bad = seteuid(65534) != 0;
+		bad |= access(base, W_OK) != 0; /* the real uid (root) could */
+		bad |= pkidir_access(base, W_OK | X_OK) != -EACCES;
+		bad |= pkidir_creatable(dir, where, &denied) != -EACCES || !denied ||
+		       strcmp(where, base) != 0;
+		_exit(bad);
+	}
+	int st = -1;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ_INT(pkidir_access(base, W_OK | X_OK), 0);
+	fixture_end();
+}
+
 static const struct test_case cases[] = {
     TEST(pkidir_install_fresh_creates_parents_with_the_modes),
     TEST(pkidir_read_gives_back_the_installed_set),
@@ -424,6 +478,8 @@ static const struct test_case cases[] = {
     TEST(pkidir_never_writes_a_private_key_readable_by_others),
     TEST(pkidir_refuses_a_key_file_readable_by_others_unless_forced),
     TEST(pkidir_path_same_sees_two_spellings_of_one_file),
+    TEST(pkidir_creatable_walks_up_to_the_nearest_existing_directory),
+    TEST(pkidir_access_asks_about_the_effective_uid),
 };
 
 int main(void)

@@ -128,6 +128,13 @@ static void strings_are_cut_and_terminated(void)
 	CHECK(!strcmp(small, "ab"));
 }
 
+static void printable_replaces_control_and_non_ascii_bytes(void)
+{
+	char s[] = "ok \x1b[31mred\x7f\xc3\xa9 ~";
+	str_printable(s);
+	CHECK(!strcmp(s, "ok ?[31mred??? ~"));
+}
+
 static void unsigned_numbers_are_bounded(void)
 {
 	uint64_t u = 7;
@@ -161,6 +168,7 @@ static const struct test_case cases[] = {
     TEST(safe_names_are_one_level_of_plain_components),
     TEST(lower_hex_is_exact_in_length_and_case),
     TEST(strings_are_cut_and_terminated),
+    TEST(printable_replaces_control_and_non_ascii_bytes),
     TEST(unsigned_numbers_are_bounded),
     TEST(clocks_move_forward),
 };

@@ -2,11 +2,12 @@
  * reads what came over the network: every length is checked against what arrived, and
  * nothing is read past len (the bytes need not end in NUL). Never logs. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include "cli.h"
+#include "httpresp.h"
 
 #define HTTP_HEADERS_MAX (16 * 1024)
 
@@ -40,6 +41,11 @@ static int64_t date_parse(const char *v, const char *eol)
 		return 0;
 	time_t t = timegm(&tm);
 	return t > 0 ? (int64_t)t : 0;
+}
+
+void http_response_done(struct http_response *r)
+{
+	r->body = secret_free(r->body);
 }
 
 int http_response_parse(const uint8_t *raw, size_t len, struct http_response *ret)

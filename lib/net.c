@@ -1,8 +1,10 @@
-/* transport.c - the client's two ways to talk: HTTP over the admin unix socket, and HTTPS
- * with the server pinned to the cluster CA and our client certificate.
+/* net.c - HTTP to pkishared: plain over a unix socket or a given descriptor, and HTTPS with
+ * the server pinned to the cluster CA and our client certificate, over a connection of
+ * its own or a descriptor the caller opened.
  *
  * The pin is checked inside the handshake, before our certificate or any request is
- * sent. Responses land in guarded memory. */
+ * sent. Responses land in guarded memory. Never logs: why a server was refused is said in
+ * detail, for the caller to say. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,14 +29,12 @@
 
 #include "addr.h"
 #include "cleanup.h"
-#include "cli.h"
 #include "error.h"
+#include "net.h"
 #include "pin.h"
 #include "util.h"
 #include "x509.h"
 
-#define IO_TIMEOUT_S 30
-#define CONNECT_TIMEOUT_MS 5000
 #define KEY_FILE_MAX (64 * 1024)
 
 struct conn {
@@ -67,7 +67,7 @@ static int conn_write(struct conn *c, const void *p, size_t n)
 }
 
 /* Read the whole response (the server closes: we send Connection: close). Returns 0, or
- * -PKS_E_TOO_BIG past RESPONSE_MAX_BYTES, -EIO, -errno. */
+ * -PKS_E_TOO_BIG past HTTP_RESPONSE_MAX_BYTES, -EIO, -errno. */
 static int conn_read_all(struct conn *c, struct secret *out)
 {
 	unsigned char buf[8192];
@@ -95,7 +95,7 @@ static int conn_read_all(struct conn *c, struct secret *out)
 			if (n == 0)
 				break;
 		}
-		if (out->len + (size_t)n > RESPONSE_MAX_BYTES) {
+		if (out->len + (size_t)n > HTTP_RESPONSE_MAX_BYTES) {
 			r = -PKS_E_TOO_BIG;
 			break;
 		}
@@ -147,13 +147,20 @@ static bool is_ip_literal(const char *host)
 /* Bound every read and write on fd. Returns nothing (best effort). */
 static void set_timeouts(int fd)
 {
-	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+	struct timeval tv = {.tv_sec = NET_IO_TIMEOUT_S};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-int admin_request(const char *socket_path, const char *method, const char *path,
-		  const struct secret *body, struct http_response *ret)
+int net_http_request_fd(int fd, const char *host, const char *method, const char *path,
+			const char *header, const struct secret *body, struct http_response *ret)
+{
+	struct conn c = {.fd = fd};
+	return send_and_receive(&c, host, method, path, header, body, ret);
+}
+
+int net_unix_request(const char *socket_path, const char *method, const char *path,
+		     const struct secret *body, struct http_response *ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
@@ -165,8 +172,7 @@ int admin_request(const char *socket_path, const char *method, const char *path,
 	set_timeouts(fd);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
-	struct conn c = {.fd = fd};
-	int r = send_and_receive(&c, "localhost", method, path, NULL, body, ret);
+	int r = net_http_request_fd(fd, "localhost", method, path, NULL, body, ret);
 	/* A socket timeout surfaces as EAGAIN ("Resource temporarily unavailable"). */
 	return r == -EAGAIN || r == -EWOULDBLOCK ? -ETIMEDOUT : r;
 }
@@ -193,7 +199,7 @@ static int tcp_connect(const char *host, const char *port, char *gai)
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
-			if (poll(&p, 1, CONNECT_TIMEOUT_MS) == 1 &&
+			if (poll(&p, 1, NET_CONNECT_TIMEOUT_MS) == 1 &&
 			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
 				break;
 			err = soerr ? -soerr : -ETIMEDOUT;
@@ -258,7 +264,7 @@ static void cert_names(X509 *cert, char *buf, size_t len, bool *ret_api)
 		}
 		if (!one[0] || at >= len)
 			continue;
-		cli_sanitize(one);
+		str_printable(one);
 		int w = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", one);
 		at = w < 0 ? len : at + (size_t)w;
 	}
@@ -394,7 +400,7 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 
 /* Our certificate and key into ctx: held in memory (o->cert, o->key) or read from files.
  * Returns 0, or <0 with detail saying why. */
-static int load_client_identity(SSL_CTX *ctx, const struct tls_client_opts *o, char *detail)
+static int load_client_identity(SSL_CTX *ctx, const struct net_tls_opts *o, char *detail)
 {
 	if (o->cert && o->key)
 		return SSL_CTX_use_certificate(ctx, o->cert) == 1 &&
@@ -444,7 +450,7 @@ static void ssl_freep(SSL **p)
 /* A client context for o: TLS 1.2 or later, the server checked against the pin (by
  * pin_verify_cb with pc) or o->ca_file, our identity loaded. Returns 0 with *ret, or <0
  * with detail saying why. */
-static int tls_ctx_new(const struct tls_client_opts *o, struct pin_check *pc, SSL_CTX **ret,
+static int tls_ctx_new(const struct net_tls_opts *o, struct pin_check *pc, SSL_CTX **ret,
 		       char *detail)
 {
 	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -494,7 +500,7 @@ static int server_connect(const char *host, const char *port, char *detail)
 /* The TLS handshake with o->server on fd, the pin checked inside it (pc says why it did
  * not match). Returns 0 with *ret_ssl, or <0 with detail saying why:
  * -PKS_E_PIN_MISMATCH, -ECONNABORTED, -ENOMEM. */
-static int tls_handshake(SSL_CTX *ctx, int fd, const struct tls_client_opts *o,
+static int tls_handshake(SSL_CTX *ctx, int fd, const struct net_tls_opts *o,
 			 const struct pin_check *pc, SSL **ret_ssl, char *detail)
 {
 	_cleanup_(ssl_freep) SSL *ssl = SSL_new(ctx);
@@ -527,38 +533,38 @@ static int tls_handshake(SSL_CTX *ctx, int fd, const struct tls_client_opts *o,
 	return 0;
 }
 
-int https_get(const struct tls_client_opts *o, const char *path, struct http_response *ret,
-	      char *detail)
-{
-	return https_request(o, "GET", path, NULL, NULL, ret, detail);
-}
-
-int https_request(const struct tls_client_opts *o, const char *method, const char *path,
-		  const char *header, const struct secret *body, struct http_response *ret,
+int net_https_get(const struct net_tls_opts *o, const char *path, struct http_response *ret,
 		  char *detail)
 {
-	char host[ADDR_HOST_MAX], port[8];
-	uint16_t portno;
-	struct pin_check pc = {.pin = o->pin, .host = host};
-	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
-	_cleanup_(closep) int fd = -1;
-	_cleanup_(ssl_freep) SSL *ssl = NULL;
+	return net_https_request(o, "GET", path, NULL, NULL, ret, detail);
+}
 
+/* What a request to o->server needs before a connection: its host and port (pc's), and
+ * the TLS context. Returns 0 with *ret_ctx, or <0 with detail saying why. */
+static int https_prepare(const struct net_tls_opts *o, char host[ADDR_HOST_MAX],
+			 struct pin_check *pc, SSL_CTX **ret_ctx, char *detail)
+{
+	uint16_t portno;
 	detail[0] = 0;
 	if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &portno, detail) < 0)
 		return -EINVAL;
-	snprintf(port, sizeof(port), "%u", (unsigned)portno);
-	pc.port = portno;
-	int r = tls_ctx_new(o, &pc, &ctx, detail);
-	if (r < 0)
-		return r;
-	fd = server_connect(host, port, detail);
-	if (fd < 0)
-		return fd;
-	r = tls_handshake(ctx, fd, o, &pc, &ssl, detail);
+	pc->pin = o->pin;
+	pc->host = host;
+	pc->port = portno;
+	return tls_ctx_new(o, pc, ret_ctx, detail);
+}
+
+/* The handshake on fd (pinned with pc) and the request over it. Returns 0 with *ret, or
+ * <0 with detail saying why (as net_https_request). */
+static int https_exchange(int fd, SSL_CTX *ctx, const struct net_tls_opts *o, struct pin_check *pc,
+			  const char *method, const char *path, const char *header,
+			  const struct secret *body, struct http_response *ret, char *detail)
+{
+	_cleanup_(ssl_freep) SSL *ssl = NULL;
+	int r = tls_handshake(ctx, fd, o, pc, &ssl, detail);
 	if (r >= 0) {
 		struct conn c = {.fd = fd, .ssl = ssl};
-		if (send_and_receive(&c, host, method, path, header, body, ret) < 0) {
+		if (send_and_receive(&c, pc->host, method, path, header, body, ret) < 0) {
 			/* Under TLS 1.3 a server that refuses our certificate closes right after
 			 * the handshake: the request then fails with no answer. */
 			snprintf(detail, DETAIL_MAX,
@@ -568,6 +574,39 @@ int https_request(const struct tls_client_opts *o, const char *method, const cha
 			r = -ECONNRESET;
 		}
 	}
-	ERR_clear_error(); /* what the handshake left; ssl, fd and ctx are freed after */
+	ERR_clear_error(); /* what the handshake left; ssl is freed after */
 	return r;
+}
+
+int net_https_request(const struct net_tls_opts *o, const char *method, const char *path,
+		      const char *header, const struct secret *body, struct http_response *ret,
+		      char *detail)
+{
+	char host[ADDR_HOST_MAX], port[8];
+	struct pin_check pc = {0};
+	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+	_cleanup_(closep) int fd = -1;
+
+	int r = https_prepare(o, host, &pc, &ctx, detail);
+	if (r < 0)
+		return r;
+	snprintf(port, sizeof(port), "%u", (unsigned)pc.port);
+	fd = server_connect(host, port, detail);
+	if (fd < 0)
+		return fd;
+	return https_exchange(fd, ctx, o, &pc, method, path, header, body, ret, detail);
+}
+
+int net_https_request_fd(int fd, const struct net_tls_opts *o, const char *method, const char *path,
+			 const char *header, const struct secret *body, struct http_response *ret,
+			 char *detail)
+{
+	char host[ADDR_HOST_MAX];
+	struct pin_check pc = {0};
+	_cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+
+	int r = https_prepare(o, host, &pc, &ctx, detail);
+	if (r < 0)
+		return r;
+	return https_exchange(fd, ctx, o, &pc, method, path, header, body, ret, detail);
 }

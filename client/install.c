@@ -1,0 +1,249 @@
+/* install.c - a sealed bundle opened and installed: checked against the key, its cluster
+ * profile kept, this node's certificates made when asked, and the shared PKI installed
+ * in one atomic step, then the external etcd files. Shared by join and decrypt; every
+ * refusal is said here, once. The key and the plaintext stay in guarded memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "bundle.h"
+#include "cleanup.h"
+#include "cli.h"
+#include "error.h"
+#include "etcdext.h"
+#include "install.h"
+#include "key.h"
+#include "kubeconf.h"
+#include "nodecerts.h"
+#include "pin.h"
+#include "pkidir.h"
+#include "token.h"
+#include "util.h"
+#include "x509.h"
+
+/* The bundle's profile (authenticated by bundle_open with every entry), or an empty one.
+ * Returns nothing: it cannot fail. */
+static void bundle_profile(const struct bundle *b, struct profile *ret)
+{
+	json_t *o = b->profile ? json_loads(b->profile, 0, NULL) : NULL;
+	if (!o || profile_from_json(o, ret, NULL) < 0)
+		memset(ret, 0, sizeof(*ret));
+	json_decref(o);
+}
+
+/* Keep the bundle's profile in the PKI directory with the shared PKI, in the same atomic
+ * install, for a later `pki node-certs` (the curl path makes its node certificates that
+ * way). Root-only; replaced when the bundle's differs (it describes the last bundle
+ * installed there, not a file the operator made). A bundle without a profile keeps none,
+ * but empties one an earlier bundle left ("{}"), so that it is never taken for this
+ * cluster's. EXIT_OK, or said and EXIT_FAIL (out of memory). */
+static int profile_keep(const struct profile *prof, const char *pki_dir, struct pki_set *plain)
+{
+	char path[PATH_MAX];
+	if (!profile_is_set(prof) &&
+	    (str_format(path, sizeof(path), "%s/%s", pki_dir, PROFILE_FILE_NAME) ||
+	     faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) != 0))
+		return EXIT_OK;
+	_cleanup_(freep) char *text = profile_canonical(prof);
+	struct secret *data = text ? secret_dup(text, strlen(text)) : NULL;
+	int r = !data || secret_append(data, "\n", 1) < 0 ? -ENOMEM : 0;
+	if (r < 0)
+		secret_free(data);
+	else
+		r = pki_set_add(plain, PROFILE_FILE_NAME, 0600, data); /* frees data on failure */
+	if (r < 0) {
+		cli_error("cannot keep the cluster profile in the PKI directory: %s; nothing was "
+			  "written",
+			  error_message(r));
+		return EXIT_FAIL;
+	}
+	plain->e[plain->n - 1].replace = true;
+	pki_set_sort(plain);
+	return EXIT_OK;
+}
+
+/* Parse and open the bundle in json (or explain the error body there) into b and plain,
+ * which the caller clears: EXIT_OK, or said and the exit status. */
+static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
+		       struct pki_set *plain)
+{
+	char detail[DETAIL_MAX] = "", reason[64], msg[512];
+
+	if (api_error_parse(json, reason, sizeof(reason), msg, sizeof(msg)))
+		return cli_refused("the server", reason, msg);
+	int r = bundle_parse((const char *)json->data, json->len, b, detail);
+	if (r < 0) {
+		cli_error("this is not a usable bundle: %s (%s); nothing was written",
+			  error_message(r), detail);
+		return EXIT_FAIL;
+	}
+	r = bundle_open(b, key, time_now(), 0, plain, detail);
+	if (r < 0) {
+		if (r == -PKS_E_EXPIRED)
+			cli_error("%s: %s; nothing was written", detail, error_message(r));
+		else if (r == -PKS_E_KEY_MISMATCH)
+			cli_error("%s (%s); nothing was written", error_message(r), detail);
+		else if (r == -PKS_E_AUTH)
+			cli_error("entry %s: %s", detail, error_message(r));
+		else
+			cli_error("cannot open the bundle: %s (%s); nothing was written",
+				  error_message(r), detail);
+		return cli_exit_for(r);
+	}
+	return EXIT_OK;
+}
+
+/* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
+ * said and the exit status. The external files are checked (a dry run) before anything is
+ * written; with_node says whether plain carries this node's certificates. */
+static int install_all(const char *pki_dir, const struct pki_set *plain,
+		       struct secret *const ext[EXT_ETCD_COUNT],
+		       const char *const ext_paths[EXT_ETCD_COUNT], unsigned flags, const char *tag,
+		       bool with_node, struct pkidir_report *rep)
+{
+	char detail[DETAIL_MAX] = "";
+
+	int ex = etcdext_install(ext, ext_paths, flags | PKIDIR_DRY_RUN, tag);
+	if (ex != EXIT_OK)
+		return ex;
+	int r = pkidir_install(pki_dir, plain, flags, rep, detail);
+	if (r < 0) {
+		if (r == -PKS_E_EXISTS)
+			cli_error("%s already exists in %s with different contents; %s", detail,
+				  pki_dir, error_message(r));
+		else
+			cli_error("cannot install into %s: %s (%s); %s was left as it was", pki_dir,
+				  error_message(r), detail, pki_dir);
+		return cli_exit_for(r);
+	}
+	if (flags & PKIDIR_DRY_RUN)
+		return EXIT_OK;
+	ex = etcdext_install(ext, ext_paths, flags, tag);
+	if (ex != EXIT_OK)
+		/* Checked above, so rare (the disk filled, a file appeared): say what is done. */
+		cli_error("the shared PKI%s was installed into %s; the external etcd files were "
+			  "not all installed (see above): fix that and join again (what is in %s "
+			  "is kept as identical)",
+			  with_node ? " and this node's certificates" : "", pki_dir, pki_dir);
+	return ex;
+}
+
+/* Say what was opened and installed (or in a dry run would be), and this node's
+ * certificates when nc is not NULL. Returns nothing: it only prints. */
+static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
+			  const char *tag, const struct pkidir_report *rep,
+			  const struct nodecerts_opts *nc, size_t made, size_t kept,
+			  bool kept_profile)
+{
+	char created[RFC3339_LEN];
+
+	time_format(b->created_at, created);
+	printf("[%s] Opened bundle %s (sealed %s, key id %s): %zu files authenticated\n", tag,
+	       b->id, created, b->key_id, b->files.n);
+	if (flags & PKIDIR_DRY_RUN)
+		printf("[%s] Dry run: would write %zu file(s) into %s (%zu already identical); "
+		       "nothing was written\n",
+		       tag, rep->written, pki_dir, rep->unchanged);
+	else if (rep->written == 0)
+		printf("[%s] Already installed: every file of the bundle is in %s with identical "
+		       "contents; nothing was changed\n",
+		       tag, pki_dir);
+	else
+		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
+		       "already identical, %zu other file(s) kept\n",
+		       tag, made ? " and this node's certificates" : "", pki_dir, rep->written,
+		       rep->unchanged, rep->kept);
+	if (kept_profile && !(flags & PKIDIR_DRY_RUN))
+		printf("[%s] Kept the cluster profile in %s/%s for `pkishare pki node-certs`\n",
+		       tag, pki_dir, PROFILE_FILE_NAME);
+	if (nc)
+		printf("[%s] Node certificates for %s (%s): %zu generated, %zu already present, "
+		       "checked and kept%s\n",
+		       tag, nc->node_name, nc->advertise_address, made, kept,
+		       kept && !nc->force ? " (--force to replace)" : "");
+}
+
+/* With --force the shared PKI is replaced, and node certificates in pki_dir that the
+ * bundle's CAs did not sign (another cluster's) would be left signed by a CA that is gone,
+ * which kubeadm refuses: made anew when regenerate (--advertise-address: said here), else
+ * refused before anything is written. EXIT_OK, or said and EXIT_EXISTS. */
+static int stale_node_certs_check(const char *pki_dir, const struct pki_set *plain, unsigned flags,
+				  const char *tag, bool regenerate)
+{
+	char list[512];
+	if (!(flags & PKIDIR_FORCE) || nodecerts_foreign(pki_dir, plain, list, sizeof(list)) == 0)
+		return EXIT_OK;
+	if (regenerate) {
+		printf(
+		    "[%s] Replacing this node's certificates %s: signed by another CA (--force)\n",
+		    tag, list);
+		return EXIT_OK;
+	}
+	if (!strcmp(tag, "join"))
+		cli_error("%s holds node certificates the bundle's CAs did not sign (%s): --force "
+			  "would replace the shared PKI and leave them signed by a CA that is gone "
+			  "(kubeadm refuses them); join again with --node-name N "
+			  "--advertise-address IP to make new ones in the same step; nothing was "
+			  "written",
+			  pki_dir, list);
+	else
+		cli_error(
+		    "%s holds node certificates the bundle's CAs did not sign (%s): --force "
+		    "would replace the shared PKI and leave them signed by a CA that is gone "
+		    "(kubeadm refuses them); remove them (or kubeadm reset), run decrypt "
+		    "--force again, then pkishare pki node-certs --advertise-address IP to make "
+		    "new ones; nothing was written",
+		    pki_dir, list);
+	return EXIT_EXISTS;
+}
+
+int install_bundle(const struct secret *json, const uint8_t *key, const char *pki_dir,
+		   unsigned flags, const char *tag, const char *ext_given[EXT_ETCD_COUNT],
+		   struct nodecerts_opts *nc)
+{
+	_cleanup_(bundle_done) struct bundle b = {0};
+	_cleanup_(pki_set_clear) struct pki_set plain = {0};
+	_cleanup_(ext_etcd_freep) struct secret *ext[EXT_ETCD_COUNT] = {0};
+	struct pkidir_report rep = {0};
+	struct profile prof;
+	const char *ext_paths[EXT_ETCD_COUNT];
+	bool ext_from_profile[EXT_ETCD_COUNT];
+	size_t made = 0, kept = 0;
+
+	int ex = bundle_read(json, key, &b, &plain);
+	if (ex != EXIT_OK)
+		return ex;
+	bundle_profile(&b, &prof);
+	ex = profile_keep(&prof, pki_dir, &plain);
+	if (ex != EXIT_OK)
+		return ex;
+	etcdext_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
+	/* The profile's paths as the flags' were checked by the plan (join's with the
+	 * description; decrypt's only now, before anything is written). */
+	ex = etcdext_paths_check(ext_paths, ext_from_profile, pki_dir, flags);
+	if (ex != EXIT_OK)
+		return ex;
+	ex = stale_node_certs_check(pki_dir, &plain, flags, tag, nc != NULL);
+	if (ex != EXIT_OK)
+		return ex;
+	if (nc) {
+		nc->external_etcd = ext_paths[0] != NULL || prof.external_ca[0];
+		nodecerts_take_profile(nc, &prof, NULL); /* said by the plan */
+		ex = nodecerts_build(nc, &plain, &plain, &made, &kept, tag);
+		if (ex != EXIT_OK)
+			return ex;
+	}
+	etcdext_split(&plain, ext);
+	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
+	if (ex != EXIT_OK)
+		return ex;
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof));
+	return EXIT_OK;
+}
