@@ -457,9 +457,9 @@ int coordmsg_claim_result_parse(const json_t *j, struct coord_claim_result *ret)
 	json_t *no = json_object_get(j, "fetchNo"), *rep = json_object_get(j, "repeat"),
 	       *last = json_object_get(j, "last");
 	if (!json_is_object(j) || json_object_size(j) != 6 || !res ||
-	    (strcmp(res, "ok") && strcmp(res, "other") && strcmp(res, "gone")) || !cur ||
-	    (cur[0] && !is_hex(cur, 32)) || !json_is_integer(no) || json_integer_value(no) < 0 ||
-	    !json_is_boolean(rep) || !json_is_boolean(last) ||
+	    (strcmp(res, "ok") != 0 && strcmp(res, "other") != 0 && strcmp(res, "gone") != 0) ||
+	    !cur || (cur[0] && !is_hex(cur, 32)) || !json_is_integer(no) ||
+	    json_integer_value(no) < 0 || !json_is_boolean(rep) || !json_is_boolean(last) ||
 	    gone_parse(json_object_get(j, "gone"), &c.gone) < 0)
 		return -EBADMSG;
 	snprintf(c.result, sizeof(c.result), "%s", res);
