@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "conffile.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -239,84 +240,34 @@ static int apply(struct options *o, const struct option_def *d, const char *v, c
 	return 0;
 }
 
-static int load_file(struct options *o, const char *path, bool must_exist)
+/* One setting of the file (conffile.h's callback). */
+static int file_setting(const char *name, const char *value, const char *where, void *arg)
 {
-	FILE *f = fopen(path, "re");
-	char line[4096], where[256];
-	unsigned lineno = 0;
-
-	if (!f) {
-		if (!must_exist && errno == ENOENT)
-			return 0;
-		log_msg(LOG_ERR, "cannot read configuration file %s: %s", path, strerror(errno));
+	struct options *o = arg;
+	const struct option_def *d = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(defs) && !d; i++)
+		if (strcmp(defs[i].name, name) == 0)
+			d = &defs[i];
+	if (!d) {
+		log_msg(LOG_ERR, "%s: unknown setting '%.64s' (see pkishared.conf(5))", where,
+			name);
 		return -EINVAL;
 	}
-	o->config_path = path;
-	long at = ftell(f);
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		snprintf(where, sizeof(where), "%.200s:%u", path, lineno);
-		/* A line that does not fit is refused, not split: the tail of a long comment
-		 * would otherwise be read as a setting of its own. */
-		size_t got = strlen(line);
-		long next = ftell(f);
-		if (at >= 0 && next >= 0 && (size_t)(next - at) != got) {
-			/* fgets read past a NUL byte: what follows it would be ignored unseen. */
-			log_msg(LOG_ERR, "%s: a NUL byte in the line; remove it", where);
-			fclose(f);
-			return -EINVAL;
-		}
-		at = next;
-		if (got == sizeof(line) - 1 && line[got - 1] != '\n' && fgetc(f) != EOF) {
-			log_msg(LOG_ERR,
-				"%s: line longer than %zu characters; shorten it (comments "
-				"included)",
-				where, sizeof(line) - 2);
-			fclose(f);
-			return -EINVAL;
-		}
-		char *p = line + strspn(line, " \t");
-		p[strcspn(p, "#\r\n")] = 0;
-		size_t len = strlen(p);
-		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			p[--len] = 0;
-		if (!*p)
-			continue;
-		char *eq = strchr(p, '=');
-		if (!eq) {
-			log_msg(LOG_ERR, "%s: expected 'name = value'", where);
-			fclose(f);
-			return -EINVAL;
-		}
-		char *name = p, *value = eq + 1;
-		*eq = 0;
-		name[strcspn(name, " \t")] = 0;
-		value += strspn(value, " \t");
-		const struct option_def *d = NULL;
-		for (size_t i = 0; i < ELEMENTSOF(defs) && !d; i++)
-			if (strcmp(defs[i].name, name) == 0)
-				d = &defs[i];
-		if (!d) {
-			log_msg(LOG_ERR,
-				"%s: unknown setting '%.64s' (see "
-				"pkishared.conf(5))",
-				where, name);
-			fclose(f);
-			return -EINVAL;
-		}
-		if (o->n_strings >= OPTIONS_MAX_STRINGS ||
-		    !(o->strings[o->n_strings] = strdup(value))) {
-			fclose(f);
-			return -EINVAL;
-		}
-		int r = apply(o, d, o->strings[o->n_strings++], where);
-		if (r < 0) {
-			fclose(f);
-			return r;
-		}
-	}
-	fclose(f);
-	return 0;
+	if (o->n_strings >= OPTIONS_MAX_STRINGS || !(o->strings[o->n_strings] = strdup(value)))
+		return -EINVAL;
+	return apply(o, d, o->strings[o->n_strings++], where);
+}
+
+static int load_file(struct options *o, const char *path, bool must_exist)
+{
+	char why[512];
+	bool found = false;
+	int r = conffile_read(path, must_exist, file_setting, o, &found, why, sizeof(why));
+	if (found)
+		o->config_path = path;
+	if (r < 0 && why[0])
+		log_msg(LOG_ERR, "%s", why);
+	return r;
 }
 
 /* Every setting's default, then $PKISHARE_ADMIN_SOCKET. */
