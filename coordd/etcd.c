@@ -25,7 +25,7 @@ struct etcd {
 	char *user;
 	const struct secret *password;
 	struct secret *token; /* etcd's auth token, NULL without auth */
-	long connect_ms, call_ms;
+	long connect_ms, call_ms, call_default_ms;
 	CURL *h; /* the unary calls' handle: its connections are reused */
 	size_t last;
 };
@@ -268,6 +268,7 @@ int etcd_open(const struct etcd_config *cfg, struct etcd **ret)
 	e->connect_ms =
 	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : ETCD_DEFAULT_CONNECT_TIMEOUT_MS;
 	e->call_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : ETCD_DEFAULT_CALL_TIMEOUT_MS;
+	e->call_default_ms = e->call_ms;
 	e->password = cfg->password;
 	if (r >= 0 && cfg->user && !(e->user = strdup(cfg->user)))
 		r = -ENOMEM;
@@ -297,6 +298,11 @@ struct etcd *etcd_free(struct etcd *e)
 	return NULL;
 }
 
+void etcd_set_call_timeout(struct etcd *e, long ms)
+{
+	e->call_ms = ms > 0 ? ms : e->call_default_ms;
+}
+
 const char *etcd_endpoint(const struct etcd *e)
 {
 	return e->n ? e->endpoints[e->last] : "";
@@ -312,6 +318,23 @@ int etcd_range(struct etcd *e, const char *key, const char *range_end, bool seri
 		rc = etcdmsg_range_result(r.p, r.len, ret);
 	reply_done(&r);
 	return rc;
+}
+
+int etcd_range_count(struct etcd *e, const char *key, const char *range_end, uint64_t *ret_count,
+		     struct etcd_error *ret_error)
+{
+	struct reply r = {0};
+	struct etcd_kvs k;
+	int rc = call_json(e, "/v3/kv/range", etcdmsg_range(key, range_end, 0, false, 1), true, &r,
+			   ret_error);
+	if (rc >= 0)
+		rc = etcdmsg_range_result(r.p, r.len, &k);
+	reply_done(&r);
+	if (rc < 0)
+		return rc;
+	*ret_count = k.count > 0 ? (uint64_t)k.count : 0;
+	etcd_kvs_done(&k);
+	return 0;
 }
 
 int etcd_put(struct etcd *e, const char *key, const void *value, size_t len, int64_t lease,
@@ -479,11 +502,17 @@ int etcd_watch_open(struct etcd *e, const char *key, const char *range_end, int6
 
 int etcd_watch_run(struct etcd_watch *w, int timeout_ms)
 {
+	return etcd_watch_poll(w, NULL, 0, timeout_ms);
+}
+
+int etcd_watch_poll(struct etcd_watch *w, struct curl_waitfd *extra, unsigned n_extra,
+		    int timeout_ms)
+{
 	int running = 0;
 	if (w->done)
 		return w->failed ? w->failed : -ECONNRESET;
 	if (curl_multi_perform(w->m, &running) == CURLM_OK && running &&
-	    curl_multi_poll(w->m, NULL, 0, timeout_ms, NULL) == CURLM_OK)
+	    curl_multi_poll(w->m, extra, n_extra, timeout_ms, NULL) == CURLM_OK)
 		curl_multi_perform(w->m, &running);
 	CURLMsg *msg;
 	int left;

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 #include "etcdmsg.h"
 #include "secret.h"
 
@@ -45,6 +47,9 @@ struct etcd;
  * user, authenticates now. 0, or <0 as the calls below. */
 int etcd_open(const struct etcd_config *cfg, struct etcd **ret);
 struct etcd *etcd_free(struct etcd *e);
+/* Bound the calls that follow to ms (a caller's remaining budget; 0: the configured
+ * call timeout again). */
+void etcd_set_call_timeout(struct etcd *e, long ms);
 /* The member the last call went to, for messages. */
 const char *etcd_endpoint(const struct etcd *e);
 
@@ -58,6 +63,9 @@ const char *etcd_endpoint(const struct etcd *e);
  *   -ENOMEM, -EINVAL (arguments out of bounds). */
 int etcd_range(struct etcd *e, const char *key, const char *range_end, bool serializable,
 	       struct etcd_kvs *ret, struct etcd_error *ret_error);
+/* How many keys are in the range (etcd counts them; at most one is sent). */
+int etcd_range_count(struct etcd *e, const char *key, const char *range_end, uint64_t *ret_count,
+		     struct etcd_error *ret_error);
 int etcd_put(struct etcd *e, const char *key, const void *value, size_t len, int64_t lease,
 	     int64_t *ret_revision, struct etcd_error *ret_error);
 int etcd_delete(struct etcd *e, const char *key, const char *range_end, int64_t *ret_deleted,
@@ -85,6 +93,10 @@ int etcd_watch_open(struct etcd *e, const char *key, const char *range_end, int6
  * revision seen + 1. Other <0: cb's value, -E2BIG (a message over ETCD_LINE_MAX),
  * -EBADMSG (a message not understood). */
 int etcd_watch_run(struct etcd_watch *w, int timeout_ms);
+/* The same, also waiting for the descriptors in extra (their revents filled in): a
+ * caller's own sockets in one poll with the watch. */
+int etcd_watch_poll(struct etcd_watch *w, struct curl_waitfd *extra, unsigned n_extra,
+		    int timeout_ms);
 /* Why the watch ended, for the log ("" while it runs). */
 const char *etcd_watch_why(const struct etcd_watch *w);
 /* The revision of the last message seen (0: none yet). */

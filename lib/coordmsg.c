@@ -285,7 +285,6 @@ int coordmsg_request_parse(const void *buf, size_t len, struct coord_request *re
 	} else if (json_integer_value(v) != COORD_VERSION) {
 		snprintf(why, why_len, "protocol version %lld, this side speaks %d",
 			 (long long)json_integer_value(v), COORD_VERSION);
-		memcpy(ret->cookie, r.cookie, sizeof(r.cookie));
 		rc = -EPROTO;
 	} else if (!r.cookie[0]) {
 		snprintf(why, why_len, "cookie is not %d lowercase hex", COORD_COOKIE_LEN);
@@ -310,6 +309,8 @@ int coordmsg_request_parse(const void *buf, size_t len, struct coord_request *re
 	if (rc == 0) {
 		*ret = r;
 		why[0] = 0;
+	} else {
+		memcpy(ret->cookie, r.cookie, sizeof(r.cookie));
 	}
 	return rc;
 }

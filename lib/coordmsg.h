@@ -79,9 +79,10 @@ struct coord_request {
 	struct coord_args args;
 };
 
-/* Read a request (coordd). 0 with ret filled in; -EPROTO for another protocol version
- * (ret->cookie set when it could be read, so the answer can carry it); -EBADMSG for
- * anything else, with why (printable) saying which field. */
+/* Read a request (coordd). 0 with ret filled in; -EPROTO for another protocol version,
+ * -EBADMSG for anything else, with why (printable) saying which field. On a refusal only
+ * ret->cookie is written: the request's cookie when it could be read ("" if not), so the
+ * answer can carry it. */
 int coordmsg_request_parse(const void *buf, size_t len, struct coord_request *ret, char *why,
 			   size_t why_len);
 /* Write a request (pkishared): compact JSON into buf (at most COORD_MSG_MAX bytes).

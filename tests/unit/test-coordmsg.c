@@ -154,6 +154,13 @@ static void the_reader_refuses_what_is_not_of_the_form(void)
 	    "{\"v\":1,\"op\":\"release\",\"cookie\":\"" COOKIE
 	    "\",\"timeoutMs\":5,\"args\":{\"id\":\"" ID "\",\"node\":\"a\\u0000b\"}}",
 	};
+	/* A refusal carries the request's cookie when it could be read, so the answer can. */
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ_INT(parse("{\"v\":1,\"op\":\"steal\",\"cookie\":\"" COOKIE
+			   "\",\"timeoutMs\":5,\"args\":{}}",
+			   &r, why),
+		     -EBADMSG);
+	CHECK(!strcmp(r.cookie, COOKIE));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = parse(bad[i], &r, why);
 		CHECK_EQ_INT(rc, -EBADMSG);

@@ -1,0 +1,617 @@
+/* ledger-etcd.c - the ledger in etcd (ledger-etcd.h; records in proto/coord.md). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledger-etcd.h"
+#include "util.h"
+
+#define KEY_MAX (LEDGER_PREFIX_MAX + 200)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Bound the next etcd call by what is left of the deadline; false when nothing is. */
+static bool budget(struct ledger_etcd *l, int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - now_ms();
+	if (left <= 0)
+		return false;
+	etcd_set_call_timeout(l->e, (long)left);
+	return true;
+}
+
+static void key(const struct ledger_etcd *l, char buf[KEY_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void key(const struct ledger_etcd *l, char buf[KEY_MAX], const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(buf, KEY_MAX, "%s", l->prefix);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, KEY_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* An etcd client failure as the protocol's reason. write: a write whose outcome a
+ * timeout leaves unknown. */
+static int fail(int rc, bool write, const struct etcd_error *err, enum coord_error *ret_error,
+		char *msg, size_t msg_len)
+{
+	switch (rc) {
+	case -EHOSTUNREACH:
+		*ret_error = COORD_E_UNREACHABLE;
+		snprintf(msg, msg_len, "no etcd member could be reached");
+		break;
+	case -ENOTCONN:
+		*ret_error = COORD_E_NO_QUORUM;
+		snprintf(msg, msg_len, "etcd has no leader (quorum lost); nothing was applied");
+		break;
+	case -ETIMEDOUT:
+		*ret_error = write ? COORD_E_UNKNOWN_OUTCOME : COORD_E_TIMEOUT;
+		snprintf(msg, msg_len, "etcd did not answer in time%s",
+			 write ? "; the write may or may not have been applied" : "");
+		break;
+	case -EACCES:
+		*ret_error = COORD_E_DENIED;
+		snprintf(msg, msg_len, "etcd refused: %s (check the role of coordd's etcd user)",
+			 err && err->message[0] ? err->message : "permission denied");
+		break;
+	default:
+		*ret_error = COORD_E_INTERNAL;
+		snprintf(msg, msg_len, "etcd: %s (%d)",
+			 err && err->message[0] ? err->message : "error", rc);
+		break;
+	}
+	return -EIO;
+}
+
+static int timed_out(enum coord_error *ret_error, char *msg, size_t msg_len, bool wrote)
+{
+	*ret_error = wrote ? COORD_E_UNKNOWN_OUTCOME : COORD_E_TIMEOUT;
+	snprintf(msg, msg_len, "no decision within the request's time%s",
+		 wrote ? "; a write may have been applied: ask again with the same ids" : "");
+	return -ETIMEDOUT;
+}
+
+static json_t *kv_json(const struct etcd_kvs *k)
+{
+	return k->n == 1 ? json_loadb(k->kv[0].value, k->kv[0].value_len, 0, NULL) : NULL;
+}
+
+static int64_t kv_mod(const struct etcd_kvs *k)
+{
+	return k->n == 1 ? k->kv[0].mod_revision : 0;
+}
+
+/* The "current" record as the view's fields. */
+static int current_read(json_t *j, struct coord_args *a)
+{
+	const char *id, *key_id, *sha, *exp, *origin;
+	json_int_t bytes, max;
+	int ext;
+	if (!j ||
+	    json_unpack(j, "{s:s, s:s, s:s, s:I, s:s, s:I, s:b, s:s}", "id", &id, "keyId", &key_id,
+			"sha256", &sha, "bytes", &bytes, "expiresAt", &exp, "maxFetches", &max,
+			"hasExternal", &ext, "origin", &origin) < 0 ||
+	    strlen(id) > 32 || strlen(key_id) > 64 || strlen(sha) > 64 || strlen(origin) > 96 ||
+	    bytes < 0 || max < 0 || time_parse(exp, &a->expires_at) < 0)
+		return -EBADMSG;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	snprintf(a->key_id, sizeof(a->key_id), "%s", key_id);
+	snprintf(a->sha256, sizeof(a->sha256), "%s", sha);
+	snprintf(a->origin, sizeof(a->origin), "%s", origin);
+	a->bytes = (uint64_t)bytes;
+	a->max_fetches = (uint64_t)max;
+	a->has_external = ext;
+	return 0;
+}
+
+static char *current_text(const struct coord_args *a)
+{
+	char exp[RFC3339_LEN];
+	time_format(a->expires_at, exp);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:b, s:s}", "id", a->id, "keyId",
+			      a->key_id, "sha256", a->sha256, "bytes", (json_int_t)a->bytes,
+			      "expiresAt", exp, "maxFetches", (json_int_t)a->max_fetches,
+			      "hasExternal", a->has_external, "origin", a->origin);
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return t;
+}
+
+static char *gone_text(const char *reason, const char *id)
+{
+	char at[RFC3339_LEN];
+	time_format(time_now(), at);
+	json_t *j = json_pack("{s:s, s:s, s:s}", "reason", reason, "id", id, "at", at);
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return t;
+}
+
+static void gone_read(json_t *j, struct coord_gone *g)
+{
+	const char *reason, *id, *at;
+	*g = (struct coord_gone){0};
+	if (j && json_unpack(j, "{s:s, s:s, s:s}", "reason", &reason, "id", &id, "at", &at) == 0 &&
+	    strlen(reason) < sizeof(g->reason) && strlen(id) == 32 && time_parse(at, &g->at) == 0) {
+		snprintf(g->reason, sizeof(g->reason), "%s", reason);
+		snprintf(g->id, sizeof(g->id), "%s", id);
+	}
+}
+
+/* A consistent read of several keys: a txn of ranges only (one snapshot). */
+static int snapshot(struct ledger_etcd *l, const char *const *keys, size_t n,
+		    struct etcd_txn_result *ret, struct etcd_error *err)
+{
+	struct etcd_op ops[ETCD_TXN_OPS_MAX];
+	for (size_t i = 0; i < n; i++)
+		ops[i] = (struct etcd_op){.kind = ETCD_OP_RANGE, .key = keys[i]};
+	struct etcd_txn t = {.success = ops, .n_success = n};
+	int rc = etcd_txn(l->e, &t, ret, err);
+	if (rc >= 0 && ret->n_ranges != n) {
+		etcd_txn_result_done(ret);
+		return -EBADMSG;
+	}
+	return rc;
+}
+
+static int do_announce(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+		       json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char kcur[KEY_MAX], kid[KEY_MAX], kgone[KEY_MAX];
+	key(l, kcur, "current");
+	key(l, kid, "keyids/%s", a->key_id);
+	key(l, kgone, "gone");
+	bool wrote = false;
+	while (budget(l, deadline)) {
+		struct etcd_txn_result s;
+		struct etcd_error err = {0};
+		const char *keys[] = {kcur, kid};
+		int rc = snapshot(l, keys, 2, &s, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		struct coord_args cur = {0};
+		json_t *cj = kv_json(&s.ranges[0]);
+		bool has_cur = current_read(cj, &cur) == 0;
+		json_decref(cj);
+		int64_t mod = kv_mod(&s.ranges[0]);
+		bool seen = s.ranges[1].n == 1;
+		bool ours = seen && !strcmp(s.ranges[1].kv[0].value, a->id);
+		etcd_txn_result_done(&s);
+		if (seen && ours && wrote) {
+			/* Our own write, applied by a try whose answer was lost. */
+			*ret = json_pack("{s:s}", "replaced", "");
+			return 0;
+		}
+		if (seen) {
+			*ret_error = COORD_E_KEY_REUSED;
+			snprintf(msg, msg_len,
+				 "the certificate key with id %.16s... was used before (on this or "
+				 "another node); upload-certs with a new key",
+				 a->key_id);
+			return -EEXIST;
+		}
+		if (has_cur && cur.has_external && !a->has_external && !a->allow_drop_external) {
+			*ret_error = COORD_E_DROPS_EXTERNAL;
+			snprintf(msg, msg_len,
+				 "bundle %s carries external etcd files and this one does not",
+				 cur.id);
+			return -EXDEV;
+		}
+		char *ctext = current_text(a);
+		char *gtext = has_cur ? gone_text("replaced", cur.id) : NULL;
+		if (!ctext || (has_cur && !gtext)) {
+			secret_json_free(ctext);
+			secret_json_free(gtext);
+			return fail(-ENOMEM, true, NULL, ret_error, msg, msg_len);
+		}
+		struct etcd_cmp cmp[] = {
+		    {.key = kid, .target = ETCD_CREATE, .result = ETCD_EQUAL},
+		    {.key = kcur, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mod}};
+		struct etcd_op ops[] = {
+		    {.kind = ETCD_OP_PUT, .key = kid, .value = a->id, .value_len = strlen(a->id)},
+		    {.kind = ETCD_OP_PUT, .key = kcur, .value = ctext, .value_len = strlen(ctext)},
+		    {.kind = ETCD_OP_PUT,
+		     .key = kgone,
+		     .value = gtext,
+		     .value_len = gtext ? strlen(gtext) : 0}};
+		struct etcd_txn t = {
+		    .cmp = cmp, .n_cmp = 2, .success = ops, .n_success = has_cur ? 3 : 2};
+		struct etcd_txn_result tr;
+		rc = etcd_txn(l->e, &t, &tr, &err);
+		secret_json_free(ctext);
+		secret_json_free(gtext);
+		wrote = true;
+		if (rc == -ETIMEDOUT)
+			continue; /* read again: the key id's record says whether it applied */
+		if (rc < 0)
+			return fail(rc, true, &err, ret_error, msg, msg_len);
+		bool ok = tr.succeeded;
+		etcd_txn_result_done(&tr);
+		if (ok) {
+			*ret = json_pack("{s:s}", "replaced", has_cur ? cur.id : "");
+			return 0;
+		}
+	}
+	return timed_out(ret_error, msg, msg_len, wrote);
+}
+
+static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+		    json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char kcur[KEY_MAX], kcount[KEY_MAX], kslot[KEY_MAX], kcert[KEY_MAX], kgone[KEY_MAX];
+	key(l, kcur, "current");
+	key(l, kcount, "bundles/%s/count", a->id);
+	key(l, kslot, "bundles/%s/slots/%s", a->id, a->claim_id);
+	key(l, kcert, "bundles/%s/certs/%s", a->id, a->cert[0] ? a->cert : "-");
+	key(l, kgone, "gone");
+	bool wrote = false;
+	while (budget(l, deadline)) {
+		struct etcd_txn_result s;
+		struct etcd_error err = {0};
+		const char *keys[] = {kcur, kcount, kslot, kcert, kgone};
+		int rc = snapshot(l, keys, 5, &s, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		struct coord_claim_result c = {0};
+		struct coord_args cur = {0};
+		json_t *cj = kv_json(&s.ranges[0]), *slot = kv_json(&s.ranges[2]),
+		       *cert = kv_json(&s.ranges[3]), *gj = kv_json(&s.ranges[4]);
+		bool has_cur = current_read(cj, &cur) == 0;
+		int64_t mcur = kv_mod(&s.ranges[0]), mcount = kv_mod(&s.ranges[1]);
+		uint64_t count =
+		    s.ranges[1].n == 1 ? strtoull(s.ranges[1].kv[0].value, NULL, 10) : 0;
+		json_int_t no = 0;
+		gone_read(gj, &c.gone);
+		etcd_txn_result_done(&s);
+		json_decref(cj);
+		json_decref(gj);
+		int decided = 0;
+		if (slot && json_unpack(slot, "{s:I}", "fetchNo", &no) == 0) {
+			/* This claim was made before (a retry): the same answer. */
+			snprintf(c.result, sizeof(c.result), "ok");
+			c.fetch_no = (uint64_t)no;
+			c.last = has_cur ? (cur.max_fetches && c.fetch_no == cur.max_fetches)
+					 : !strcmp(c.gone.reason, "used-up") &&
+					       !strcmp(c.gone.id, a->id);
+			decided = 1;
+		} else if (!has_cur || strcmp(cur.id, a->id) != 0) {
+			snprintf(c.result, sizeof(c.result), has_cur ? "other" : "gone");
+			if (has_cur)
+				snprintf(c.current, sizeof(c.current), "%s", cur.id);
+			decided = 1;
+		} else if (a->cert[0] && cert && json_unpack(cert, "{s:I}", "fetchNo", &no) == 0) {
+			snprintf(c.result, sizeof(c.result), "ok");
+			c.fetch_no = (uint64_t)no;
+			c.repeat = true;
+			decided = 1;
+		}
+		json_decref(slot);
+		json_decref(cert);
+		if (decided) {
+			*ret = coordmsg_claim_result(&c);
+			return 0;
+		}
+		if (cur.max_fetches && count >= cur.max_fetches) {
+			/* Cannot happen while current names it (the last claim deletes it); say
+			 * used-up rather than count past the limit. */
+			snprintf(c.result, sizeof(c.result), "gone");
+			snprintf(c.gone.reason, sizeof(c.gone.reason), "used-up");
+			snprintf(c.gone.id, sizeof(c.gone.id), "%s", a->id);
+			*ret = coordmsg_claim_result(&c);
+			return 0;
+		}
+		uint64_t next = count + 1;
+		bool last = cur.max_fetches && next == cur.max_fetches;
+		char ntext[24], at[RFC3339_LEN];
+		snprintf(ntext, sizeof(ntext), "%llu", (unsigned long long)next);
+		time_format(time_now(), at);
+		json_t *sj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "fetchNo",
+				       (json_int_t)next, "client", a->client, "cert", a->cert,
+				       "source", a->source, "peer", a->peer, "at", at);
+		json_t *cjj =
+		    json_pack("{s:s, s:I}", "claimId", a->claim_id, "fetchNo", (json_int_t)next);
+		char *stext = sj ? json_dumps(sj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		char *ctext = cjj ? json_dumps(cjj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		char *gtext = last ? gone_text("used-up", a->id) : NULL;
+		json_decref(sj);
+		json_decref(cjj);
+		struct etcd_cmp cmp[] = {
+		    {.key = kcur, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcur},
+		    {.key = kcount, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcount},
+		    {.key = kslot, .target = ETCD_CREATE, .result = ETCD_EQUAL}};
+		struct etcd_op ops[5];
+		size_t n = 0;
+		ops[n++] = (struct etcd_op){
+		    .kind = ETCD_OP_PUT, .key = kcount, .value = ntext, .value_len = strlen(ntext)};
+		ops[n++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+					    .key = kslot,
+					    .value = stext,
+					    .value_len = stext ? strlen(stext) : 0};
+		if (a->cert[0])
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+						    .key = kcert,
+						    .value = ctext,
+						    .value_len = ctext ? strlen(ctext) : 0};
+		if (last) {
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = kcur};
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+						    .key = kgone,
+						    .value = gtext,
+						    .value_len = gtext ? strlen(gtext) : 0};
+		}
+		struct etcd_txn t = {.cmp = cmp, .n_cmp = 3, .success = ops, .n_success = n};
+		struct etcd_txn_result tr = {0};
+		rc = stext && ctext && (!last || gtext) ? etcd_txn(l->e, &t, &tr, &err) : -ENOMEM;
+		secret_json_free(stext);
+		secret_json_free(ctext);
+		secret_json_free(gtext);
+		wrote = true;
+		if (rc == -ETIMEDOUT)
+			continue; /* the slot's record says whether it applied */
+		if (rc < 0)
+			return fail(rc, true, &err, ret_error, msg, msg_len);
+		bool ok = tr.succeeded;
+		etcd_txn_result_done(&tr);
+		if (ok) {
+			c = (struct coord_claim_result){.fetch_no = next, .last = last};
+			snprintf(c.result, sizeof(c.result), "ok");
+			*ret = coordmsg_claim_result(&c);
+			return 0;
+		}
+	}
+	return timed_out(ret_error, msg, msg_len, wrote);
+}
+
+static int do_retire(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+		     json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char kcur[KEY_MAX], kgone[KEY_MAX];
+	key(l, kcur, "current");
+	key(l, kgone, "gone");
+	bool wrote = false;
+	while (budget(l, deadline)) {
+		struct etcd_kvs k;
+		struct etcd_error err = {0};
+		int rc = etcd_range(l->e, kcur, NULL, false, &k, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		struct coord_args cur = {0};
+		json_t *cj = kv_json(&k);
+		bool has_cur = current_read(cj, &cur) == 0;
+		int64_t mod = kv_mod(&k);
+		json_decref(cj);
+		etcd_kvs_done(&k);
+		if (!has_cur || strcmp(cur.id, a->id) != 0) {
+			if (wrote) { /* ours applied, its answer lost */
+				*ret = json_object();
+				return 0;
+			}
+			*ret_error = COORD_E_NOT_CURRENT;
+			snprintf(msg, msg_len, "bundle %s is not the current one (%s is)", a->id,
+				 has_cur ? cur.id : "none");
+			return -ENOENT;
+		}
+		char *g = gone_text(a->reason, a->id);
+		struct etcd_cmp cmp = {
+		    .key = kcur, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mod};
+		struct etcd_op ops[] = {{.kind = ETCD_OP_DELETE, .key = kcur},
+					{.kind = ETCD_OP_PUT,
+					 .key = kgone,
+					 .value = g,
+					 .value_len = g ? strlen(g) : 0}};
+		struct etcd_txn t = {.cmp = &cmp, .n_cmp = 1, .success = ops, .n_success = 2};
+		struct etcd_txn_result tr = {0};
+		rc = g ? etcd_txn(l->e, &t, &tr, &err) : -ENOMEM;
+		secret_json_free(g);
+		wrote = true;
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc < 0)
+			return fail(rc, true, &err, ret_error, msg, msg_len);
+		bool ok = tr.succeeded;
+		etcd_txn_result_done(&tr);
+		if (ok) {
+			*ret = json_object();
+			return 0;
+		}
+	}
+	return timed_out(ret_error, msg, msg_len, wrote);
+}
+
+static int do_view(struct ledger_etcd *l, json_t **ret, enum coord_error *ret_error, char *msg,
+		   size_t msg_len)
+{
+	char kcur[KEY_MAX], kgone[KEY_MAX], kids[KEY_MAX], kids_end[KEY_MAX], kcount[KEY_MAX];
+	key(l, kcur, "current");
+	key(l, kgone, "gone");
+	key(l, kids, "keyids/");
+	etcd_prefix_end(kids, kids_end, sizeof(kids_end));
+	const char *keys[] = {kcur, kgone};
+	struct etcd_txn_result s;
+	struct etcd_error err = {0};
+	int rc = snapshot(l, keys, 2, &s, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	struct coord_view v = {.revision = (uint64_t)s.revision};
+	json_t *cj = kv_json(&s.ranges[0]), *gj = kv_json(&s.ranges[1]);
+	v.has_current = current_read(cj, &v.current) == 0;
+	gone_read(gj, &v.gone);
+	json_decref(cj);
+	json_decref(gj);
+	etcd_txn_result_done(&s);
+	struct etcd_kvs k;
+	if (v.has_current) {
+		key(l, kcount, "bundles/%s/count", v.current.id);
+		rc = etcd_range(l->e, kcount, NULL, false, &k, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		v.fetches = k.n == 1 ? strtoull(k.kv[0].value, NULL, 10) : 0;
+		etcd_kvs_done(&k);
+	}
+	/* The count of every key id ever used (etcd counts them; one is returned). */
+	rc = etcd_range_count(l->e, kids, kids_end, &v.key_ids, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	*ret = coordmsg_view_result(&v);
+	return 0;
+}
+
+static int do_hold(struct ledger_etcd *l, const struct coord_request *r, json_t **ret,
+		   enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char k[KEY_MAX];
+	struct etcd_error err = {0};
+	key(l, k, "holders/%s/%s", r->args.id, r->args.node);
+	int rc;
+	if (r->op == COORD_HOLD) {
+		json_t *j = json_pack("{s:s, s:s}", "peerAddress", r->args.peer_address,
+				      "servingPin", r->args.serving_pin);
+		char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(j);
+		rc = t ? etcd_put(l->e, k, t, strlen(t), l->lease, NULL, &err) : -ENOMEM;
+		secret_json_free(t);
+	} else {
+		rc = etcd_delete(l->e, k, NULL, NULL, &err);
+	}
+	if (rc < 0)
+		return fail(rc, true, &err, ret_error, msg, msg_len);
+	*ret = json_object();
+	return 0;
+}
+
+static int do_holders(struct ledger_etcd *l, const struct coord_args *a, json_t **ret,
+		      enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char k[KEY_MAX], end[KEY_MAX];
+	struct etcd_error err = {0};
+	struct etcd_kvs kv;
+	key(l, k, "holders/%s/", a->id);
+	etcd_prefix_end(k, end, sizeof(end));
+	int rc = etcd_range(l->e, k, end, false, &kv, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	struct coord_holder h[COORD_HOLDERS_MAX] = {0};
+	size_t n = 0, plen = strlen(k);
+	for (size_t i = 0; i < kv.n && n < COORD_HOLDERS_MAX; i++) {
+		const char *pa, *pin;
+		json_t *j = json_loadb(kv.kv[i].value, kv.kv[i].value_len, 0, NULL);
+		if (j && kv.kv[i].key_len > plen &&
+		    json_unpack(j, "{s:s, s:s}", "peerAddress", &pa, "servingPin", &pin) == 0) {
+			snprintf(h[n].node, sizeof(h[n].node), "%s", kv.kv[i].key + plen);
+			snprintf(h[n].peer_address, sizeof(h[n].peer_address), "%s", pa);
+			snprintf(h[n].serving_pin, sizeof(h[n].serving_pin), "%s", pin);
+			n++;
+		}
+		json_decref(j);
+	}
+	etcd_kvs_done(&kv);
+	/* A record not of the form (written by something else) is left out, never passed. */
+	*ret = coordmsg_holders_result(h, n);
+	if (!*ret)
+		*ret = coordmsg_holders_result(h, 0);
+	return 0;
+}
+
+int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int64_t deadline_ms,
+		       json_t **ret_result, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	json_t *res = NULL;
+	int rc;
+	struct etcd_kvs k;
+	struct etcd_error err = {0};
+	char kid[KEY_MAX];
+	if (!budget(l, deadline_ms))
+		return timed_out(ret_error, msg, msg_len, false);
+	switch (r->op) {
+	case COORD_ANNOUNCE:
+		rc = do_announce(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_CLAIM:
+		rc = do_claim(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_RETIRE:
+		rc = do_retire(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_KEYID_SEEN:
+		key(l, kid, "keyids/%s", r->args.key_id);
+		rc = etcd_range(l->e, kid, NULL, false, &k, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		res = json_pack("{s:b}", "seen", k.n == 1);
+		etcd_kvs_done(&k);
+		break;
+	case COORD_VIEW:
+		rc = do_view(l, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_HOLD:
+	case COORD_RELEASE:
+		rc = do_hold(l, r, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_HOLDERS:
+		rc = do_holders(l, &r->args, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_PING:
+		res = json_pack("{s:i, s:s, s:s}", "version", COORD_VERSION, "prefix", l->prefix,
+				"endpoint", etcd_endpoint(l->e));
+		rc = 0;
+		break;
+	default:
+		*ret_error = COORD_E_BAD_REQUEST;
+		snprintf(msg, msg_len, "%s is not handled here", coord_op_name(r->op));
+		return -EINVAL;
+	}
+	if (rc < 0)
+		return rc;
+	if (!res)
+		return fail(-ENOMEM, false, NULL, ret_error, msg, msg_len);
+	*ret_result = res;
+	return 0;
+}
+
+int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *ret_revision,
+			 enum coord_error *ret_error)
+{
+	char k[KEY_MAX], msg[COORD_MESSAGE_MAX];
+	struct etcd_kvs kv;
+	struct etcd_error err = {0};
+	if (!budget(l, deadline_ms))
+		return timed_out(ret_error, msg, sizeof(msg), false);
+	key(l, k, "current");
+	int rc = etcd_range(l->e, k, NULL, false, &kv, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, sizeof(msg));
+	*ret_revision = kv.revision;
+	etcd_kvs_done(&kv);
+	return 0;
+}
+
+int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, enum coord_error *ret_error)
+{
+	char msg[COORD_MESSAGE_MAX];
+	struct etcd_error err = {0};
+	int64_t ttl = 0;
+	etcd_set_call_timeout(l->e, 0);
+	int rc = l->lease ? etcd_lease_keepalive(l->e, l->lease, &ttl, &err) : 0;
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, sizeof(msg));
+	if (l->lease && ttl > 0)
+		return 0;
+	/* None yet, or gone (coordd was cut off longer than its TTL): a new one. The holders
+	 * registered under the old one went with it; pkishared registers again on the next
+	 * hold. */
+	rc = etcd_lease_grant(l->e, ttl_s, 0, &l->lease, &err);
+	if (rc < 0) {
+		l->lease = 0;
+		return fail(rc, true, &err, ret_error, msg, sizeof(msg));
+	}
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* ledger-etcd.h - coordd's side of the ledger (proto/coord.md): the decisions every serving
+ * node agrees on, made in etcd under a prefix by compare-and-swap transactions, metadata
+ * only. One call per request of pkishared; each reads, decides, and writes in one
+ * transaction whose compares name what it read, retried on a lost race until the
+ * request's deadline. Writes are idempotent (a claim's id, a key id's bundle), so an
+ * unknown outcome is resolved by reading again. */
+#pragma once
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "coordmsg.h"
+#include "etcd.h"
+
+#define LEDGER_PREFIX_MAX 128
+
+struct ledger_etcd {
+	struct etcd *e;
+	char prefix[LEDGER_PREFIX_MAX + 1];
+	int64_t lease; /* coordd's own lease, for the holders it registers (0: none yet) */
+};
+
+/* Handle one request by deadline_ms (CLOCK_MONOTONIC). 0 with *ret_result (the op's result
+ * object), or <0 with *ret_error and msg (printable) saying why. wait is not handled here
+ * (the caller parks it on its watch). */
+int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int64_t deadline_ms,
+		       json_t **ret_result, enum coord_error *ret_error, char *msg, size_t msg_len);
+
+/* The store's revision now (for wait), or <0 with *ret_error. */
+int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *ret_revision,
+			 enum coord_error *ret_error);
+
+/* Keep coordd's lease alive (grant one if none or gone). 0, or <0 with *ret_error. */
+int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, enum coord_error *ret_error);

@@ -1,0 +1,420 @@
+/* main.c - pkishare-coordd: the coordination helper (proto/coord.md). It alone holds the
+ * etcd credential; pkishared asks it, on a unix SEQPACKET socket that only root (or
+ * client-uid) may use, for the few fixed operations of the ledger. One thread: a request
+ * is read, checked (lib/coordmsg), decided in etcd by its deadline (ledger-etcd.c) and
+ * answered; a "wait" is parked on one watch of the prefix until a change or its deadline. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "coordconf.h"
+#include "coordmsg.h"
+#include "etcd.h"
+#include "ledger-etcd.h"
+#include "secret.h"
+
+#define MAX_CLIENTS 16
+#define MAX_BAD 64
+
+struct client {
+	int fd;
+	unsigned bad;
+	bool waiting; /* a parked wait */
+	char cookie[COORD_COOKIE_LEN + 1];
+	uint64_t since;
+	int64_t deadline_ms;
+};
+
+struct coordd {
+	struct coordd_conf conf;
+	struct ledger_etcd ledger;
+	int listen_fd;
+	struct client clients[MAX_CLIENTS];
+	struct etcd_watch *watch;
+	int64_t watch_from, last_rev;
+	int64_t next_keepalive_ms;
+	struct secret *ca, *cert, *key, *password;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A credential into guarded memory, by its setting's name. */
+static int load_secret(const char *setting, const char *name, struct secret **ret)
+{
+	char *path = coordd_conf_path(name);
+	if (!path) {
+		fprintf(
+		    stderr,
+		    "pkishare-coordd: %s = %s is relative and no $CREDENTIALS_DIRECTORY is set; "
+		    "give an absolute path, or pass it with LoadCredential=\n",
+		    setting, name);
+		return -EINVAL;
+	}
+	int r = secret_read_file(path, 1 << 20, ret);
+	if (r < 0)
+		fprintf(stderr, "pkishare-coordd: cannot read %s %s: %s\n", setting, path,
+			strerror(r == -ENOENT ? ENOENT : EINVAL));
+	free(path);
+	return r;
+}
+
+static int open_etcd(struct coordd *d)
+{
+	int r = load_secret("etcd-ca", d->conf.etcd_ca, &d->ca);
+	if (r >= 0)
+		r = load_secret("etcd-cert", d->conf.etcd_cert, &d->cert);
+	if (r >= 0)
+		r = load_secret("etcd-key", d->conf.etcd_key, &d->key);
+	if (r >= 0 && d->conf.etcd_password_file) {
+		r = load_secret("etcd-password-file", d->conf.etcd_password_file, &d->password);
+		while (r >= 0 && d->password->len &&
+		       (d->password->data[d->password->len - 1] == '\n' ||
+			d->password->data[d->password->len - 1] == '\r'))
+			d->password->data[--d->password->len] = 0;
+	}
+	if (r < 0)
+		return r;
+	struct etcd_config cfg = {.endpoints = (const char *const *)d->conf.endpoints,
+				  .n_endpoints = d->conf.n_endpoints,
+				  .ca_pem = d->ca,
+				  .cert_pem = d->cert,
+				  .key_pem = d->key,
+				  .user = d->conf.etcd_user,
+				  .password = d->password};
+	r = etcd_open(&cfg, &d->ledger.e);
+	if (r < 0) {
+		fprintf(stderr,
+			"pkishare-coordd: cannot use etcd at %s: %s; check etcd-endpoints, that "
+			"etcd-ca is etcd's CA and etcd-cert/etcd-key a client certificate it "
+			"accepts%s\n",
+			d->conf.endpoints[0],
+			r == -EHOSTUNREACH ? "no member could be reached"
+			: r == -EACCES	   ? "refused (user, password or role)"
+					   : strerror(-r < 200 ? -r : EIO),
+			d->conf.etcd_user ? ", and the user and password" : "");
+		return r;
+	}
+	snprintf(d->ledger.prefix, sizeof(d->ledger.prefix), "%s", d->conf.prefix);
+	return 0;
+}
+
+static int open_socket(struct coordd *d)
+{
+	int n = sd_listen_fds(1);
+	if (n >= 1) {
+		d->listen_fd = SD_LISTEN_FDS_START;
+		return 0;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(d->conf.socket) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "pkishare-coordd: socket path %s is too long\n", d->conf.socket);
+		return -EINVAL;
+	}
+	memcpy(sa.sun_path, d->conf.socket, strlen(d->conf.socket) + 1);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(d->conf.socket);
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 16) < 0) {
+		r = -errno;
+		fprintf(stderr, "pkishare-coordd: cannot listen on %s: %s\n", d->conf.socket,
+			strerror(-r));
+		close(fd);
+		return r;
+	}
+	d->listen_fd = fd;
+	return 0;
+}
+
+static void reply(struct client *c, const char *buf, int len)
+{
+	if (len > 0 && send(c->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		fprintf(stderr, "pkishare-coordd: a reply could not be sent: %s\n",
+			strerror(errno));
+}
+
+static void reply_error(struct client *c, const char *cookie, enum coord_error e, const char *msg)
+{
+	char buf[COORD_MSG_MAX];
+	reply(c, buf, coordmsg_reply_error(cookie, e, msg, buf, sizeof(buf)));
+}
+
+static void reply_ok(struct client *c, const char *cookie, json_t *result)
+{
+	char buf[COORD_MSG_MAX];
+	int n = coordmsg_reply_ok(cookie, result, buf, sizeof(buf));
+	if (n < 0)
+		reply_error(c, cookie, COORD_E_INTERNAL, "the answer does not fit a message");
+	else
+		reply(c, buf, n);
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	*c = (struct client){.fd = -1};
+}
+
+static void accept_client(struct coordd *d)
+{
+	int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && (d->conf.client_uid < 0 || cred.uid != (uid_t)d->conf.client_uid))) {
+		fprintf(stderr, "pkishare-coordd: refused a caller with uid %u (allowed: 0%s)\n",
+			(unsigned)cred.uid, d->conf.client_uid >= 0 ? " and client-uid" : "");
+		close(fd);
+		return;
+	}
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd < 0) {
+			d->clients[i] = (struct client){.fd = fd};
+			return;
+		}
+	fprintf(stderr, "pkishare-coordd: more than %d callers at once; refused one\n",
+		MAX_CLIENTS);
+	close(fd);
+}
+
+static int on_watch(const struct etcd_watch_msg *m, void *arg)
+{
+	struct coordd *d = arg;
+	if (m->n_events && m->revision > d->last_rev)
+		d->last_rev = m->revision;
+	return 0;
+}
+
+/* A wait: answered now if the prefix changed after since, else parked. */
+static void start_wait(struct coordd *d, struct client *c, const struct coord_request *r,
+		       int64_t deadline)
+{
+	enum coord_error e;
+	int64_t rev = 0;
+	if (ledger_etcd_revision(&d->ledger, deadline, &rev, &e) < 0) {
+		reply_error(c, r->cookie, e, "cannot read etcd's revision");
+		return;
+	}
+	if ((uint64_t)rev > r->args.since) {
+		reply_ok(c, r->cookie,
+			 json_pack("{s:I, s:b}", "revision", (json_int_t)rev, "changed", 1));
+		return;
+	}
+	c->waiting = true;
+	memcpy(c->cookie, r->cookie, sizeof(c->cookie));
+	c->since = r->args.since;
+	c->deadline_ms = deadline;
+	if (!d->watch || d->watch_from > (int64_t)r->args.since + 1) {
+		char end[LEDGER_PREFIX_MAX + 2];
+		etcd_watch_free(d->watch);
+		d->watch = NULL;
+		etcd_prefix_end(d->ledger.prefix, end, sizeof(end));
+		d->watch_from = (int64_t)r->args.since + 1;
+		if (etcd_watch_open(d->ledger.e, d->ledger.prefix, end, d->watch_from, 30, on_watch,
+				    d, &d->watch) < 0)
+			d->watch = NULL; /* the waits end at their deadline, answered "unchanged" */
+	}
+}
+
+static void handle(struct coordd *d, struct client *c)
+{
+	char buf[COORD_MSG_MAX + 1], why[128], msg[COORD_MESSAGE_MAX];
+	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		client_close(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	struct coord_request r = {0};
+	int rc = (size_t)n > COORD_MSG_MAX
+		     ? -EBADMSG
+		     : coordmsg_request_parse(buf, (size_t)n, &r, why, sizeof(why));
+	if ((size_t)n > COORD_MSG_MAX)
+		snprintf(why, sizeof(why), "a message over %d bytes", COORD_MSG_MAX);
+	if (rc < 0) {
+		reply_error(c, r.cookie, rc == -EPROTO ? COORD_E_BAD_VERSION : COORD_E_BAD_REQUEST,
+			    why);
+		if (++c->bad > MAX_BAD) {
+			fprintf(stderr, "pkishare-coordd: cut a caller after %d bad messages\n",
+				MAX_BAD);
+			client_close(c);
+		}
+		return;
+	}
+	int64_t deadline = now_ms() + r.timeout_ms;
+	if (r.op == COORD_WAIT) {
+		start_wait(d, c, &r, deadline);
+		return;
+	}
+	json_t *result = NULL;
+	enum coord_error e = COORD_E_INTERNAL;
+	if (ledger_etcd_handle(&d->ledger, &r, deadline, &result, &e, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "pkishare-coordd: %s refused: %s: %s\n", coord_op_name(r.op),
+			coord_error_name(e), msg);
+		reply_error(c, r.cookie, e, msg);
+		return;
+	}
+	reply_ok(c, r.cookie, result);
+}
+
+/* Answer the parked waits that saw a change or ran out of time. */
+static void settle_waits(struct coordd *d)
+{
+	int64_t now = now_ms();
+	bool any = false;
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &d->clients[i];
+		if (c->fd < 0 || !c->waiting)
+			continue;
+		bool changed = d->last_rev > (int64_t)c->since;
+		if (changed || now >= c->deadline_ms) {
+			c->waiting = false;
+			reply_ok(c, c->cookie,
+				 json_pack("{s:I, s:b}", "revision",
+					   (json_int_t)(changed ? d->last_rev : (int64_t)c->since),
+					   "changed", changed));
+		} else {
+			any = true;
+		}
+	}
+	if (!any && d->watch) {
+		d->watch = etcd_watch_free(d->watch);
+		d->last_rev = 0;
+	}
+}
+
+static void keepalive(struct coordd *d)
+{
+	enum coord_error e;
+	if (now_ms() < d->next_keepalive_ms)
+		return;
+	d->next_keepalive_ms = now_ms() + d->conf.lease_ttl_s * 1000 / 3;
+	if (ledger_etcd_keepalive(&d->ledger, d->conf.lease_ttl_s, &e) < 0)
+		fprintf(stderr, "pkishare-coordd: cannot keep its etcd lease alive: %s; retrying\n",
+			coord_error_name(e));
+}
+
+static void loop(struct coordd *d)
+{
+	while (!stopping) {
+		struct pollfd pfd[MAX_CLIENTS + 1];
+		size_t idx[MAX_CLIENTS + 1], n = 0;
+		pfd[n++] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+		for (size_t i = 0; i < MAX_CLIENTS; i++)
+			if (d->clients[i].fd >= 0 && !d->clients[i].waiting) {
+				idx[n] = i;
+				pfd[n++] =
+				    (struct pollfd){.fd = d->clients[i].fd, .events = POLLIN};
+			}
+		int timeout = 500;
+		if (d->watch) {
+			struct curl_waitfd w[MAX_CLIENTS + 1];
+			for (size_t i = 0; i < n; i++)
+				w[i] = (struct curl_waitfd){.fd = pfd[i].fd,
+							    .events = CURL_WAIT_POLLIN};
+			int r = etcd_watch_poll(d->watch, w, (unsigned)n, timeout);
+			for (size_t i = 0; i < n; i++)
+				pfd[i].revents = (w[i].revents & CURL_WAIT_POLLIN) ? POLLIN : 0;
+			if (r < 0) {
+				fprintf(stderr, "pkishare-coordd: %s; watching again\n",
+					etcd_watch_why(d->watch));
+				d->watch = etcd_watch_free(d->watch);
+			}
+		} else if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+			break;
+		}
+		if (pfd[0].revents & POLLIN)
+			accept_client(d);
+		for (size_t i = 1; i < n; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				handle(d, &d->clients[idx[i]]);
+		settle_waits(d);
+		keepalive(d);
+		sd_notify(0, "WATCHDOG=1");
+	}
+}
+
+static int check(struct coordd *d)
+{
+	enum coord_error e;
+	int64_t rev = 0;
+	if (ledger_etcd_revision(&d->ledger, now_ms() + 5000, &rev, &e) < 0) {
+		printf("pkishare-coordd: etcd at %s: %s\n", etcd_endpoint(d->ledger.e),
+		       coord_error_name(e));
+		return 1;
+	}
+	printf("pkishare-coordd: etcd at %s answers (revision %lld); prefix %s; socket %s\n",
+	       etcd_endpoint(d->ledger.e), (long long)rev, d->ledger.prefix, d->conf.socket);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct coordd d = {.listen_fd = -1};
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		d.clients[i].fd = -1;
+	if (secret_init() < 0 || secret_harden_process() < 0) {
+		fprintf(stderr, "pkishare-coordd: cannot set up guarded memory\n");
+		return 1;
+	}
+	secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
+	int r = coordd_conf_load(&d.conf, argc, argv);
+	if (r <= 0)
+		return r == 0 ? 0 : 2;
+	if (open_etcd(&d) < 0)
+		return 1;
+	if (d.conf.check)
+		return check(&d);
+	if (open_socket(&d) < 0)
+		return 1;
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	keepalive(&d);
+	fprintf(stderr, "pkishare-coordd: serving %s for etcd prefix %s at %s\n", d.conf.socket,
+		d.conf.prefix, d.conf.endpoints[0]);
+	sd_notifyf(0, "READY=1\nSTATUS=etcd prefix %s", d.conf.prefix);
+	loop(&d);
+	sd_notify(0, "STOPPING=1");
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (d.clients[i].fd >= 0)
+			close(d.clients[i].fd);
+	etcd_watch_free(d.watch);
+	etcd_free(d.ledger.e);
+	secret_free(d.ca);
+	secret_free(d.cert);
+	secret_free(d.key);
+	secret_free(d.password);
+	coordd_conf_free(&d.conf);
+	return 0;
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""e2e.etcd-client, coordd part: three pkishare-coordd (one etcd cluster) driven through
+their sockets by this independent implementation of proto/coord.md.
+
+  coordcheck.py SOCK1 SOCK2 SOCK3     the scenarios below; prints ok:/FAIL: lines
+  coordcheck.py --call SOCK OP ARGS   one call; prints the reply (for the uid check)
+"""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+FAILS = 0
+
+
+def check(what, cond):
+    global FAILS
+    print(("ok: " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        FAILS += 1
+
+
+def call(sock, op, args, timeout_ms=5000, raw=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(timeout_ms / 1000 + 5)
+    s.connect(sock)
+    cookie = os.urandom(16).hex()
+    msg = raw if raw is not None else json.dumps(
+        {"v": 1, "op": op, "cookie": cookie, "timeoutMs": timeout_ms, "args": args}).encode()
+    s.send(msg)
+    data = s.recv(65536)
+    s.close()
+    if not data:
+        return None
+    rep = json.loads(data)
+    if raw is None and rep.get("cookie") != cookie:
+        raise SystemExit("a reply with another call's cookie")
+    return rep
+
+
+def hexid(n):
+    return os.urandom(n).hex()
+
+
+def announce(sock, bid, key, max_fetches, external=False):
+    return call(sock, "announce", {
+        "id": bid, "keyId": key, "sha256": hexid(32), "bytes": 4096,
+        "expiresAt": "2099-01-01T00:00:00Z", "maxFetches": max_fetches,
+        "hasExternal": external, "allowDropExternal": False, "origin": "cp-1"})
+
+
+def claim(sock, bid, claim_id=None, cert="", client="cp-x"):
+    return call(sock, "claim", {
+        "id": bid, "claimId": claim_id or hexid(16), "client": client, "cert": cert,
+        "source": "client-ca" if cert else "enrolled", "peer": "10.0.0.9:5000"})
+
+
+def scenarios(socks):
+    for i, s in enumerate(socks):
+        r = call(s, "ping", {})
+        check(f"coordd {i + 1} answers ping", r and r["ok"] and r["result"]["version"] == 1)
+
+    # One-time keys hold cluster-wide: a key id announced on one node is refused on another.
+    a, key = hexid(16), hexid(32)
+    r = announce(socks[0], a, key, 3)
+    check("announce on node 1", r["ok"] and r["result"]["replaced"] == "")
+    r = announce(socks[1], hexid(16), key, 3)
+    check("the same key id on node 2 is refused (key-reused)",
+          not r["ok"] and r["error"] == "key-reused")
+    r = call(socks[2], "keyIdSeen", {"keyId": key})
+    check("node 3 sees the key id as used", r["ok"] and r["result"]["seen"] is True)
+
+    # Twelve racers over three nodes against maxFetches 3: exactly three slots.
+    results = []
+    lock = threading.Lock()
+
+    def racer(i):
+        rep = claim(socks[i % 3], a)
+        with lock:
+            results.append(rep)
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    oks = [r for r in results if r["ok"] and r["result"]["result"] == "ok"]
+    gone = [r for r in results if r["ok"] and r["result"]["result"] == "gone"]
+    nos = sorted(r["result"]["fetchNo"] for r in oks)
+    check(f"12 racers over 3 nodes, maxFetches 3: exactly 3 slots ({len(oks)} ok, {len(gone)} gone)",
+          len(oks) == 3 and len(gone) == 9 and nos == [1, 2, 3])
+    check("exactly one claim took the last slot", sum(r["result"]["last"] for r in oks) == 1)
+    check("the others are told used-up",
+          all(r["result"]["gone"]["reason"] == "used-up" for r in gone))
+    v = call(socks[1], "view", {})["result"]
+    check("the view: no current bundle, the last one used up",
+          v["current"] is None and v["gone"]["reason"] == "used-up" and v["gone"]["id"] == a)
+
+    # A claim asked again (its answer lost) answers the same, counted once.
+    b = hexid(16)
+    announce(socks[0], b, hexid(32), 5)
+    cid = hexid(16)
+    r1 = claim(socks[0], b, cid)
+    r2 = claim(socks[1], b, cid)
+    check("a claim asked twice (two nodes) answers the same fetch number",
+          r1["ok"] and r2["ok"] and r1["result"]["fetchNo"] == r2["result"]["fetchNo"] == 1)
+    # The same client-ca certificate again: its slot, not a new one.
+    cert = hexid(32)
+    r3 = claim(socks[2], b, cert=cert)
+    r4 = claim(socks[0], b, cert=cert)
+    check("a client-ca certificate again gets its slot back, not counted",
+          r3["result"]["fetchNo"] == 2 and r4["result"]["repeat"] and r4["result"]["fetchNo"] == 2)
+    v = call(socks[0], "view", {})["result"]
+    check(f"two fetches counted ({v['current'] and v['current']['fetches']})",
+          v["current"] and v["current"]["fetches"] == 2 and v["current"]["id"] == b)
+
+    # A claim for another bundle than the current one counts nothing.
+    r = claim(socks[1], a)
+    check("a claim of a bundle no longer current: 'other', the current one named",
+          r["result"]["result"] == "other" and r["result"]["current"] == b)
+
+    # Holders: registered on one node, seen from another.
+    pin = "sha256:" + hexid(32)
+    r = call(socks[0], "hold", {"id": b, "node": "cp-1", "peerAddress": "10.0.0.1:9443",
+                                "servingPin": pin})
+    r = call(socks[2], "holders", {"id": b})
+    check("a holder registered on node 1 is listed on node 3",
+          r["ok"] and r["result"]["holders"] == [
+              {"node": "cp-1", "peerAddress": "10.0.0.1:9443", "servingPin": pin}])
+
+    # wait: a change made on one node wakes a wait on another; no change, no wake.
+    rev = call(socks[2], "view", {})["result"]["revision"]
+    r = call(socks[2], "wait", {"since": rev}, timeout_ms=1000)
+    check("wait with nothing changing ends at its time, unchanged",
+          r["ok"] and r["result"]["changed"] is False)
+    woke = {}
+
+    def waiter():
+        woke["r"] = call(socks[2], "wait", {"since": rev}, timeout_ms=10000)
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.5)
+    call(socks[0], "retire", {"id": b, "reason": "deleted"})
+    t.join()
+    check("a delete on node 1 wakes a wait on node 3",
+          woke["r"]["ok"] and woke["r"]["result"]["changed"] is True)
+    r = claim(socks[1], b)
+    check("a deleted bundle is gone everywhere",
+          r["result"]["result"] == "gone" and r["result"]["gone"]["reason"] == "deleted")
+    r = call(socks[1], "retire", {"id": b, "reason": "deleted"})
+    check("retire of what is not current: not-current", not r["ok"] and r["error"] == "not-current")
+
+    # A bundle without the external etcd files after one that had them.
+    c = hexid(16)
+    announce(socks[0], c, hexid(32), 0, external=True)
+    r = announce(socks[1], hexid(16), hexid(32), 0, external=False)
+    check("dropping external etcd files is refused", not r["ok"] and r["error"] == "drops-external-etcd")
+
+    # What is not of the protocol's form.
+    r = call(socks[0], None, None, raw=b"not json at all")
+    check("garbage: bad-request", r and not r["ok"] and r["error"] == "bad-request")
+    ck = hexid(16)
+    r = call(socks[0], None, None, raw=json.dumps(
+        {"v": 2, "op": "ping", "cookie": ck, "timeoutMs": 5, "args": {}}).encode())
+    check("another protocol version: bad-version, with its cookie",
+          r and r["error"] == "bad-version" and r["cookie"] == ck)
+    r = call(socks[0], "claim", {"id": a, "claimId": "x", "client": "c", "cert": "",
+                                 "source": "enrolled", "peer": "p"})
+    check("a field not of its form: bad-request naming it",
+          not r["ok"] and r["error"] == "bad-request" and "claimId" in r["message"])
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--call":
+        try:
+            print(json.dumps(call(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]))))
+        except (OSError, ValueError) as e:
+            print("refused:", e)
+        sys.exit(0)
+    scenarios(sys.argv[1:4])
+    print(f"coordcheck: {FAILS} failed")
+    sys.exit(1 if FAILS else 0)
