@@ -159,7 +159,8 @@ int coordd_conf_load(struct coordd_conf *c, int argc, char **argv)
 	if (!c->n_endpoints || !c->etcd_ca || !c->etcd_cert || !c->etcd_key) {
 		fprintf(stderr,
 			"pkishare-coordd: %s: etcd-endpoints, etcd-ca, etcd-cert and etcd-key are "
-			"required (the certificate: a clientAuth certificate signed by the cluster's etcd CA)\n",
+			"required (the certificate: a clientAuth certificate signed by the "
+			"cluster's etcd CA)\n",
 			c->config_path);
 		return -EINVAL;
 	}
