@@ -197,6 +197,15 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	*nc = a->nc;
 	nc->external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
 	nodecerts_take_profile(nc, &m->prof, "join");
+	/* Which profile this node's certificates get, as pki node-certs says it. */
+	if (profile_is_set(&m->prof)) {
+		char desc[1024];
+		profile_describe(&m->prof, desc, sizeof(desc));
+		printf("[join] Cluster profile: sealed with bundle %s: %s\n", m->id, desc);
+	} else
+		printf("[join] Cluster profile: none in bundle %s (upload-certs --config "
+		       "kubeadm.yaml seals one); using the flags and kubeadm's defaults\n",
+		       m->id);
 	size_t made = 0, kept = 0;
 	ex = nodecerts_plan(nc, &made, &kept);
 	if (ex != EXIT_OK)
