@@ -651,10 +651,20 @@ int fetch_join(struct join_args *a, const struct join_plan *p)
 	}
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(last_r));
+	else if (last_exit == EXIT_FORBIDDEN && a->cert)
+		/* The likeliest case for an operator who only has kubeadm: a kubelet's or
+		 * another certificate against a token-only pkishared (no client CA). */
+		cli_error("pkishared refused this node's client certificate %s: that pkishared "
+			  "may be token-only (no client CA; 'pkishare status' there says so), "
+			  "where a node joins with a join token: run 'pkishare print-join-command' "
+			  "on the first control-plane node and run the command it prints here; "
+			  "else use a certificate signed by pkishared's client-ca ('pkishare pki "
+			  "client-cert' makes one; for a throwaway test PKI, 'pkishare pki init' "
+			  "writes them to DIR/clients)",
+			  a->cert);
 	else if (last_exit == EXIT_FORBIDDEN)
-		cli_error(
-		    "pkishared refused this node's identity; use a client certificate from "
-		    "the daemon's --client-ca (pkishare pki init writes them to DIR/clients)");
+		cli_error("pkishared refused this node's identity; make a new join command with "
+			  "'pkishare print-join-command' on the first control-plane node");
 	else
 		cli_error("no server could be reached; check --server, the network and that "
 			  "pkishared runs on the first control-plane node");

@@ -41,4 +41,21 @@ NEW=$(tail -1 "$T/last.out")
 expect_exit 0 "... and print-join-command with the key it printed" \
 	env PKISHARE_CERTIFICATE_KEY="$NEW" "$PKISHARE" print-join-command
 check "... prints the command" grep -q "^PKISHARE_TOKEN=" "$T/last.out"
+# 3. A client certificate against this token-only pkishared (an operator with a kubelet's
+# certificate, or pki init's clients/): told it may be token-only and to join with a token.
+expect_exit 7 "join with a client certificate against a token-only pkishared is refused" \
+	env PKISHARE_CERTIFICATE_KEY="$NEW" "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
+	--pki-dir "$T/cp2/pki" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key"
+check "... saying the server may be token-only and to join with a join token" bash -c \
+	"grep -q 'may be token-only' '$T/last.err' && grep -q \"pkishare print-join-command' on the first control-plane node\" '$T/last.err'"
+check "... the pki init hint only for a throwaway test PKI" bash -c \
+	"grep -q 'for a throwaway test PKI' '$T/last.err' && ! grep -q \"use a client certificate from the daemon's --client-ca (pkishare pki init\" '$T/last.err'"
+check "... nothing written" [ ! -e "$T/cp2" ]
+# curl without a certificate, piped into decrypt (the daemon's answer is what decrypt shows).
+expect_exit 7 "curl without a certificate into decrypt is refused" bash -c \
+	"curl -sS --cacert '$R/pki/ca.crt' https://127.0.0.1:$PORT/v1/bundle |
+	 PKISHARE_CERTIFICATE_KEY=$NEW '$PKISHARE' decrypt --pki-dir '$T/cp3/pki'"
+check "... saying this pkishared is token-only and how to enroll" bash -c \
+	"grep -q 'this pkishared is token-only' '$T/last.err' && grep -q 'print-join-command --curl' '$T/last.err'"
+check "... nothing written" [ ! -e "$T/cp3" ]
 finish
