@@ -19,6 +19,7 @@
 #include "error.h"
 #include "etcdext.h"
 #include "install.h"
+#include "joined.h"
 #include "key.h"
 #include "kubeconf.h"
 #include "nodecerts.h"
@@ -140,7 +141,7 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
 static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
 			  const char *tag, const struct pkidir_report *rep,
 			  const struct nodecerts_opts *nc, size_t made, size_t kept,
-			  bool kept_profile)
+			  bool kept_profile, bool record_changed)
 {
 	char created[RFC3339_LEN];
 
@@ -155,6 +156,10 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
 		printf("[%s] Already installed: every file of the bundle is in %s with identical "
 		       "contents; nothing was changed\n",
 		       tag, pki_dir);
+	else if (rep->written == 1 && record_changed)
+		printf("[%s] Already installed: every file of the bundle is in %s with identical "
+		       "contents; only %s was updated to name this bundle\n",
+		       tag, pki_dir, JOINED_FILE_NAME);
 	else
 		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
 		       "already identical, %zu other file(s) kept\n",
@@ -224,6 +229,15 @@ int install_bundle(const struct secret *json, const uint8_t *key, const char *pk
 	ex = profile_keep(&prof, pki_dir, &plain);
 	if (ex != EXIT_OK)
 		return ex;
+	/* Which bundle this install came from, so that join run again while it is held
+	 * spends nothing (fetch.c). */
+	bool record_changed = false;
+	int r = joined_add(&b, pki_dir, &plain, &record_changed);
+	if (r < 0) {
+		cli_error("cannot record the bundle installed: %s; nothing was written",
+			  error_message(r));
+		return EXIT_FAIL;
+	}
 	etcdext_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
@@ -244,6 +258,7 @@ int install_bundle(const struct secret *json, const uint8_t *key, const char *pk
 	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
 	if (ex != EXIT_OK)
 		return ex;
-	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof));
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof),
+		      record_changed);
 	return EXIT_OK;
 }
