@@ -70,6 +70,26 @@ static int profile_keep(const struct profile *prof, const char *pki_dir, struct 
 	return EXIT_OK;
 }
 
+/* A bundle expired by this node's clock, said with both times: pkishared serves a bundle
+ * only until it expires, so one fetched just now that reads as expired here means this
+ * node's clock is ahead (the reviewer's node 3 h ahead was told to upload again). */
+static void say_expired(const struct bundle *b)
+{
+	char created[RFC3339_LEN], until[RFC3339_LEN], now_txt[RFC3339_LEN], life[32];
+	int64_t now = time_now();
+	time_format(b->created_at, created);
+	time_format(b->expires_at, until);
+	time_format(now, now_txt);
+	duration_format(b->expires_at - b->created_at, life, sizeof(life));
+	cli_error("bundle %s was sealed at %s and expired at %s (a lifetime of %s) by this "
+		  "node's clock, which reads %s. If it was fetched just now (pkishared serves a "
+		  "bundle only until it expires), this node's clock is ahead: check it with "
+		  "'timedatectl' and fix it (NTP: timedatectl set-ntp true), then run this again; "
+		  "if it really was uploaded more than %s ago, run 'pkishare upload-certs' on the "
+		  "first control-plane node and use the new key; nothing was written",
+		  b->id, created, until, life, now_txt, life);
+}
+
 /* Parse and open the bundle in json (or explain the error body there) into b and plain,
  * which the caller clears: EXIT_OK, or said and the exit status. */
 static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
@@ -88,7 +108,7 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 	r = bundle_open(b, key, time_now(), 0, plain, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXPIRED)
-			cli_error("%s: %s; nothing was written", detail, error_message(r));
+			say_expired(b);
 		else if (r == -PKS_E_KEY_MISMATCH)
 			cli_error("%s (%s); nothing was written", error_message(r), detail);
 		else if (r == -PKS_E_AUTH)
