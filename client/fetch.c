@@ -265,7 +265,8 @@ static int clock_check(const struct join_args *a, const char *server, int64_t da
 /* The exit status of a request that did not get an answer. */
 static int transport_exit(int r)
 {
-	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER
+	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER ||
+		       r == -PKS_E_SERVER_NO_CA
 		   ? EXIT_PIN
 	       : r == -ECONNRESET ? EXIT_FORBIDDEN
 				  : EXIT_UNREACHABLE;
