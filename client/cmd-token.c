@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "admin.h"
+#include "bundle.h"
 #include "cli.h"
 #include "error.h"
 #include "key.h"
@@ -193,9 +194,37 @@ static int join_key_matches(const struct join_opts *o, json_t *st, const uint8_t
 	cli_error("the certificate key given (key id %s) is not the one the held bundle is "
 		  "sealed with (key id %s, see 'pkishare status'): a joining node could not "
 		  "open it; pass the key the last 'pkishare upload-certs' printed, or run "
-		  "upload-certs again with this key; no token was created",
+		  "'pkishare upload-certs' again (it prints a new key: key ids are never "
+		  "reused) and pass that one; no token was created",
 		  kid, held);
 	return EXIT_ROTATED;
+}
+
+/* A command printed while pkishared holds no bundle (deleted, expired, used up, or never
+ * uploaded since a by-hand start) would spend a token for nothing: refused, saying what
+ * became of the last one (the status's "previous"). An exit status. */
+static int join_bundle_held(json_t *st)
+{
+	json_t *b = json_object_get(st, API_F_BUNDLE);
+	if (json_is_object(b))
+		return EXIT_OK;
+	json_t *prev = json_object_get(st, API_F_PREVIOUS);
+	const char *id = json_string_value(json_object_get(prev, API_F_ID));
+	const char *why = json_string_value(json_object_get(prev, API_F_REASON));
+	const char *at = json_string_value(json_object_get(prev, API_F_AT));
+	char last[BUNDLE_ID_HEX_LEN + 128] = "";
+	if (id && why && at)
+		str_format(last, sizeof(last), " (the last one, %.*s, is gone: %s at %.32s)",
+			   BUNDLE_ID_HEX_LEN, id, why, at);
+	else
+		str_copy(last, sizeof(last),
+			 " (none was uploaded since it started: run by hand, it keeps nothing "
+			 "across a restart)");
+	cli_error("pkishared holds no bundle%s: a joining node would have nothing to fetch; "
+		  "run 'pkishare upload-certs' first, then print-join-command with the key it "
+		  "prints; no token was created",
+		  last);
+	return EXIT_NOT_FOUND;
 }
 
 /* The commands a joining node runs. No secret is ever an argument of a program they
@@ -273,7 +302,9 @@ static int print_join(struct join_opts *o)
 		return EXIT_FAIL;
 	/* A printed command is pasted on one node: its token enrolls one, unless asked. */
 	uint64_t uses = o->uses_set ? o->uses : 1;
-	ex = join_key(o, key, hex);
+	ex = join_bundle_held(st);
+	if (ex == EXIT_OK)
+		ex = join_key(o, key, hex);
 	if (ex == EXIT_OK)
 		ex = join_key_matches(o, st, key);
 	if (ex == EXIT_OK)

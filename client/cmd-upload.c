@@ -17,6 +17,7 @@
 #include "kubeconf.h"
 #include "nodecerts.h"
 #include "pkidir.h"
+#include "profile.h"
 #include "util.h"
 
 int verb_certificate_key(int argc, char **argv)
@@ -179,8 +180,48 @@ static int upload_parse(int argc, char **argv, struct upload_opts *o)
 	return 1;
 }
 
-/* The cluster's node-certificate profile: kubeadm's configuration, then flags; and the
- * external etcd files: flags, else the configuration. An exit status. */
+/* Without --config, the profile a join or decrypt kept in --pki-dir (PROFILE_FILE_NAME):
+ * on a joined node taking over from the first one (README: "If the first node is down"),
+ * the next joiners must get the cluster's endpoint and certSANs as the first upload gave
+ * them. Said either way; with --config, the configuration wins (said when a kept one is
+ * there too). An exit status. */
+static int upload_kept_profile(struct upload_opts *o)
+{
+	char detail[DETAIL_MAX] = "";
+	struct profile kept = {0};
+	int r = profile_load(o->pki_dir, &kept, detail);
+	bool have = r == 0 && profile_is_set(&kept);
+	if (o->config) {
+		if (have || (r < 0 && r != -ENOENT))
+			printf("[upload-certs] Cluster profile: from --config %s (it wins over "
+			       "%s/%s, kept by a join)\n",
+			       o->config, o->pki_dir, PROFILE_FILE_NAME);
+		return EXIT_OK;
+	}
+	if (r == -ENOENT || (r == 0 && !have))
+		return EXIT_OK;
+	if (r < 0) {
+		cli_error("cannot use the cluster profile %s/%s (kept by a join): %s%s%s; nothing "
+			  "was uploaded: fix or remove it, or give the profile with --config "
+			  "kubeadm.yaml",
+			  o->pki_dir, PROFILE_FILE_NAME,
+			  r == -PKS_E_FOREIGN ? "owned by another user or writable by group or "
+						"others, so someone else could choose the joiners' "
+						"SANs"
+			  : r == -PKS_E_BUNDLE_FORMAT ? "it is not a cluster profile"
+						      : error_message(r),
+			  detail[0] ? ": " : "", detail);
+		return EXIT_FAIL;
+	}
+	printf("[upload-certs] Cluster profile: from %s/%s (kept by the join)\n", o->pki_dir,
+	       PROFILE_FILE_NAME);
+	o->prof = kept;
+	return EXIT_OK;
+}
+
+/* The cluster's node-certificate profile: kubeadm's configuration (else the one a join
+ * kept in --pki-dir), then flags; and the external etcd files: flags, else the
+ * configuration. An exit status. */
 static int upload_profile(struct upload_opts *o)
 {
 	char detail[DETAIL_MAX] = "";
@@ -190,6 +231,9 @@ static int upload_profile(struct upload_opts *o)
 		cli_error("cannot use --config: %s; nothing was uploaded", detail);
 		return r == -ENOENT || r == -EACCES ? EXIT_FAIL : EXIT_USAGE;
 	}
+	int ex = upload_kept_profile(o);
+	if (ex != EXIT_OK)
+		return ex;
 	struct nodecerts_opts merge = {.prof = o->prof};
 	nodecerts_take_profile(&merge, &o->flags, "upload-certs");
 	o->prof = merge.prof;

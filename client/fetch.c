@@ -22,6 +22,7 @@
 #include "fetch.h"
 #include "install.h"
 #include "join.h"
+#include "joined.h"
 #include "key.h"
 #include "kubeconf.h"
 #include "net.h"
@@ -197,6 +198,15 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	*nc = a->nc;
 	nc->external_etcd = a->ext_paths[0] != NULL || m->prof.external_ca[0];
 	nodecerts_take_profile(nc, &m->prof, "join");
+	/* Which profile this node's certificates get, as pki node-certs says it. */
+	if (profile_is_set(&m->prof)) {
+		char desc[1024];
+		profile_describe(&m->prof, desc, sizeof(desc));
+		printf("[join] Cluster profile: sealed with bundle %s: %s\n", m->id, desc);
+	} else
+		printf("[join] Cluster profile: none in bundle %s (upload-certs --config "
+		       "kubeadm.yaml seals one); using the flags and kubeadm's defaults\n",
+		       m->id);
 	size_t made = 0, kept = 0;
 	ex = nodecerts_plan(nc, &made, &kept);
 	if (ex != EXIT_OK)
@@ -255,7 +265,8 @@ static int clock_check(const struct join_args *a, const char *server, int64_t da
 /* The exit status of a request that did not get an answer. */
 static int transport_exit(int r)
 {
-	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER
+	return r == -PKS_E_PIN_MISMATCH || r == -PKS_E_SERVER_NAME || r == -PKS_E_API_SERVER ||
+		       r == -PKS_E_SERVER_NO_CA
 		   ? EXIT_PIN
 	       : r == -ECONNRESET ? EXIT_FORBIDDEN
 				  : EXIT_UNREACHABLE;
@@ -379,39 +390,138 @@ static void say_token_refused(const char *server, int status, const char *reason
 }
 
 /* A completed join run again (the README calls that harmless): the target already holds
- * this cluster's shared PKI. The plan has already checked that a ca.crt there is the
- * pinned CA (target_ca_check); pkidir_read needs every other shared file too. --force asks
- * for a replacement, which needs a bundle. */
-static bool already_joined(const struct join_args *a)
+ * this cluster's shared PKI, every file what it claims to be (a certificate, a private
+ * key, sa.key and sa.pub a pair) and its ca.crt the pinned CA (the plan checked that too,
+ * target_ca_check). Returns 1 if so (*ret_etcd_ca: the target holds etcd/ca.crt), 0 if not
+ * (a shared file missing, or --force, which asks for a replacement and so needs a
+ * bundle), or <0 with detail naming the file that is not what it claims. */
+static int already_joined(const struct join_args *a, const struct join_plan *p, bool *ret_etcd_ca,
+			  char *detail)
 {
 	_cleanup_(pki_set_clearp) struct pki_set have = {0};
+	uint8_t pin[PIN_BYTES];
+	if ((a->flags & PKIDIR_FORCE) || pkidir_read(a->pki_dir, &have, NULL, detail) != 0 ||
+	    !pki_set_find(&have, "ca.crt"))
+		return 0;
+	for (size_t i = 0; i < have.n; i++) {
+		const struct pki_entry *e = &have.e[i];
+		size_t n = strlen(e->name);
+		bool crt = n > 4 && !strcmp(e->name + n - 4, ".crt");
+		bool key = n > 4 && !strcmp(e->name + n - 4, ".key");
+		_cleanup_(x509_freep) X509 *cert = NULL;
+		_cleanup_(evp_pkey_freep) EVP_PKEY *pkey = NULL;
+		int r = crt   ? x509_cert_load(e->data->data, e->data->len, &cert)
+			: key ? x509_key_load(e->data->data, e->data->len, &pkey)
+			      : 0;
+		if (r < 0) {
+			str_format(detail, DETAIL_MAX, "%s is not a %s", e->name,
+				   crt ? "certificate" : "private key");
+			return -PKS_E_X509;
+		}
+		if (!strcmp(e->name, "ca.crt") &&
+		    (pin_of_cert(cert, pin) < 0 || memcmp(pin, p->pin, PIN_BYTES) != 0)) {
+			str_format(detail, DETAIL_MAX,
+				   "ca.crt does not have the --ca-cert-hash given");
+			return -PKS_E_PIN_MISMATCH;
+		}
+	}
+	const struct pki_entry *sk = pki_set_find(&have, "sa.key"),
+			       *sp = pki_set_find(&have, "sa.pub");
+	if (sk && sp &&
+	    x509_pair_check(sk->data->data, sk->data->len, sp->data->data, sp->data->len) < 0) {
+		str_format(detail, DETAIL_MAX, "sa.key and sa.pub are not a key pair");
+		return -PKS_E_X509;
+	}
+	*ret_etcd_ca = pki_set_find(&have, "etcd/ca.crt") != NULL;
+	return 1;
+}
+
+/* The node certificates asked for (--advertise-address) on a node that has already
+ * joined: made here, as 'pkishare pki node-certs' makes them, from the CAs in the target
+ * and the cluster profile the join kept there (flags override it), with what is there
+ * checked; planned only in a dry run. *ret_made says how many were (or would be) made.
+ * EXIT_OK, or said with the command that replaces them, and the exit status. */
+static int joined_node_certs(const struct join_args *a, bool etcd_ca, size_t *ret_made)
+{
+	_cleanup_(freep) struct nodecerts_opts *nc = malloc(sizeof(*nc)); /* large */
+	size_t made = 0, kept = 0;
+	if (!nc) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	*nc = a->nc; /* pki_dir, node_name and force set by join_plan */
+	nc->external_etcd = !etcd_ca;
+	int ex = nodecerts_kept_profile(nc, "join");
+	if (ex == EXIT_OK)
+		ex = nodecerts_plan(nc, &made, &kept);
+	if (ex == EXIT_OK && (a->flags & PKIDIR_DRY_RUN))
+		printf("[join] Dry run: would generate %zu node certificate(s) for %s (%s) here "
+		       "from the CAs in %s, %zu already present and checked\n",
+		       made, nc->node_name, nc->advertise_address, a->pki_dir, kept);
+	else if (ex == EXIT_OK)
+		ex = nodecerts_make(nc, "join");
+	if (ex == EXIT_EXISTS)
+		cli_error("hint: to make this node's certificates anew for %s (%s) from the CAs "
+			  "already in %s: pkishare pki node-certs --pki-dir %s --node-name %s "
+			  "--advertise-address %s --force",
+			  nc->node_name, nc->advertise_address, a->pki_dir, a->pki_dir,
+			  nc->node_name, nc->advertise_address);
+	*ret_made = made;
+	return ex;
+}
+
+/* A join run again on a node that has joined (already_joined): whatever the server said
+ * (why: the clause saying it; lead: what follows "Already joined"), nothing is fetched and no token
+ * use is spent; node certificates asked for are made here (joined_node_certs). Returns 1 when said
+ * (the exit status in *ret_exit), 0 when the target is not a completed join (the caller goes on;
+ * one that is not what it claims is said). */
+static int say_already_joined(const struct join_args *a, const struct join_plan *p,
+			      const char *lead, const char *why, int *ret_exit)
+{
 	char detail[DETAIL_MAX] = "";
-	return !(a->flags & PKIDIR_FORCE) && pkidir_read(a->pki_dir, &have, NULL, detail) == 0 &&
-	       pki_set_find(&have, "ca.crt");
+	bool etcd_ca = false;
+	size_t made = 0;
+	int r = already_joined(a, p, &etcd_ca, detail);
+	if (r < 0)
+		cli_error("note: %s holds a ca.crt with the --ca-cert-hash given, but %s: not "
+			  "taken as a completed join",
+			  a->pki_dir, detail);
+	if (r <= 0)
+		return 0;
+	if (a->nc.advertise_address) {
+		*ret_exit = joined_node_certs(a, etcd_ca, &made);
+		if (*ret_exit != EXIT_OK)
+			return 1;
+	}
+	printf("[join] Already joined%s: %s holds this cluster's shared PKI (its ca.crt has the "
+	       "--ca-cert-hash given, and every shared file is there and parses); %s: nothing "
+	       "was fetched%s%s\n",
+	       lead, a->pki_dir, why, p->token ? " and no token use was spent" : "",
+	       a->flags & PKIDIR_DRY_RUN ? " (dry run: nothing was written)"
+	       : made ? "; this node's certificates were made here from its CAs (above)"
+		      : ", and nothing was changed");
+	*ret_exit = EXIT_OK;
+	return 1;
 }
 
 /* server answered 404 for the description (resp): it holds no bundle, and the body says
  * what became of the last one. A target that already holds this cluster's shared PKI is
- * a completed join run again: said, 0 with EXIT_OK. Else said with the server's reason;
+ * a completed join run again: said, 0 with *ret_exit. Else said with the server's reason;
  * returns -ENOENT to try the next server when there is one, else 0, with *ret_exit the
  * reason's exit status. Nothing was enrolled, fetched or written either way. */
-static int say_not_held(const struct join_args *a, const char *server,
+static int say_not_held(const struct join_args *a, const struct join_plan *p, const char *server,
 			const struct http_response *resp, bool more, int *ret_exit)
 {
 	struct refusal why;
+	char clause[512];
 
 	refusal_parse(resp, &why);
 	if (!why.reason[0])
 		str_copy(why.reason, sizeof(why.reason), api_reason_name(API_R_NOT_FOUND));
-	if (already_joined(a)) {
-		printf("[join] Already joined: %s holds this cluster's shared PKI (its ca.crt has "
-		       "the --ca-cert-hash given, and every shared file is there); %s holds no "
-		       "bundle now (%s), so nothing was fetched or compared, and nothing was "
-		       "changed\n",
-		       a->pki_dir, server, why.reason);
-		*ret_exit = EXIT_OK;
+	str_format(clause, sizeof(clause),
+		   "%s holds no bundle now (%s), so nothing could be compared", server, why.reason);
+	if (say_already_joined(a, p, "", clause, ret_exit))
 		return 0;
-	}
 	cli_error("%s answered 404 (%s) for the bundle's description: %s%s", server, why.reason,
 		  why.msg,
 		  more ? "; trying the next --server" : "; nothing was fetched or written");
@@ -443,6 +553,25 @@ static int say_dry_run(const struct join_args *a, const char *server, const stru
 	return EXIT_OK;
 }
 
+/* The target records (JOINED_FILE_NAME) that it holds the PKI of bundle m, the one server
+ * holds now, with the pinned CA: a completed join run again, said by say_already_joined
+ * (true, with *ret_exit). */
+static bool joined_same(const struct join_args *a, const struct join_plan *p,
+			const struct bundle_meta *m, const char *server, int *ret_exit)
+{
+	struct joined j;
+	char pin[PIN_TEXT_LEN + 1], at[RFC3339_LEN], lead[128], clause[512];
+	pin_format(p->pin, pin);
+	if ((a->flags & PKIDIR_FORCE) || joined_load(a->pki_dir, &j) < 0 ||
+	    strcmp(j.bundle_id, m->id) != 0 || strcmp(j.ca_cert_hash, pin) != 0)
+		return false;
+	time_format(j.at, at);
+	str_format(lead, sizeof(lead), " with bundle %s at %s", m->id, at);
+	str_format(clause, sizeof(clause), "%s records it, and %s still holds that bundle",
+		   JOINED_FILE_NAME, server);
+	return say_already_joined(a, p, lead, clause, ret_exit) > 0;
+}
+
 /* Plan with server i's description of its bundle (GET /v1/bundle/info: not a fetch, it
  * spends nothing; a joiner with a token sends it as bearer, which is checked and not
  * spent: bearer, else NULL); a dry run ends here. Returns as the steps above; >0 with
@@ -465,15 +594,12 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 		refusal_parse(&resp, &why);
 		/* The printed command run again after it worked: its token is used up (or
 		 * gone), and the target holds the pinned cluster's PKI. */
-		if (resp.status == 401 && already_joined(a)) {
-			printf("[join] Already joined: %s holds this cluster's shared PKI (its "
-			       "ca.crt has the --ca-cert-hash given, and every shared file is "
-			       "there); the join token is no longer good (%s), so nothing was "
-			       "fetched or compared, and nothing was changed\n",
-			       a->pki_dir, why.reason);
-			*ret_exit = EXIT_OK;
+		char clause[256];
+		str_format(clause, sizeof(clause),
+			   "the join token is no longer good (%s), so nothing could be compared",
+			   why.reason);
+		if (resp.status == 401 && say_already_joined(a, p, "", clause, ret_exit))
 			return 0;
-		}
 		say_token_refused(server, resp.status, why.reason, why.msg);
 		*ret_exit = EXIT_FORBIDDEN;
 		return 0;
@@ -486,7 +612,12 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 	}
 	int m = meta_parse(&resp, meta);
 	if (m == 0)
-		return say_not_held(a, server, &resp, more, ret_exit);
+		return say_not_held(a, p, server, &resp, more, ret_exit);
+	/* With a join token, a repeat would spend a use and (an enrolled identity is new each
+	 * time) a fetch: the record of the install says whether this very bundle is here. A
+	 * client-CA repeat is not counted, and the install's byte compare checks more. */
+	if (m > 0 && p->token && joined_same(a, p, meta, server, ret_exit))
+		return 0;
 	if (m > 0) {
 		*ret_exit = clock_check(a, server, resp.date, meta);
 		if (*ret_exit == EXIT_OK)
@@ -642,10 +773,20 @@ int fetch_join(struct join_args *a, const struct join_plan *p)
 	}
 	if (last_exit == EXIT_PIN)
 		cli_error("%s", error_message(last_r));
+	else if (last_exit == EXIT_FORBIDDEN && a->cert)
+		/* The likeliest case for an operator who only has kubeadm: a kubelet's or
+		 * another certificate against a token-only pkishared (no client CA). */
+		cli_error("pkishared refused this node's client certificate %s: that pkishared "
+			  "may be token-only (no client CA; 'pkishare status' there says so), "
+			  "where a node joins with a join token: run 'pkishare print-join-command' "
+			  "on the first control-plane node and run the command it prints here; "
+			  "else use a certificate signed by pkishared's client-ca ('pkishare pki "
+			  "client-cert' makes one; for a throwaway test PKI, 'pkishare pki init' "
+			  "writes them to DIR/clients)",
+			  a->cert);
 	else if (last_exit == EXIT_FORBIDDEN)
-		cli_error(
-		    "pkishared refused this node's identity; use a client certificate from "
-		    "the daemon's --client-ca (pkishare pki init writes them to DIR/clients)");
+		cli_error("pkishared refused this node's identity; make a new join command with "
+			  "'pkishare print-join-command' on the first control-plane node");
 	else
 		cli_error("no server could be reached; check --server, the network and that "
 			  "pkishared runs on the first control-plane node");

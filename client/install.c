@@ -19,6 +19,7 @@
 #include "error.h"
 #include "etcdext.h"
 #include "install.h"
+#include "joined.h"
 #include "key.h"
 #include "kubeconf.h"
 #include "nodecerts.h"
@@ -69,6 +70,26 @@ static int profile_keep(const struct profile *prof, const char *pki_dir, struct 
 	return EXIT_OK;
 }
 
+/* A bundle expired by this node's clock, said with both times: pkishared serves a bundle
+ * only until it expires, so one fetched just now that reads as expired here means this
+ * node's clock is ahead (the reviewer's node 3 h ahead was told to upload again). */
+static void say_expired(const struct bundle *b)
+{
+	char created[RFC3339_LEN], until[RFC3339_LEN], now_txt[RFC3339_LEN], life[32];
+	int64_t now = time_now();
+	time_format(b->created_at, created);
+	time_format(b->expires_at, until);
+	time_format(now, now_txt);
+	duration_format(b->expires_at - b->created_at, life, sizeof(life));
+	cli_error("bundle %s was sealed at %s and expired at %s (a lifetime of %s) by this "
+		  "node's clock, which reads %s. If it was fetched just now (pkishared serves a "
+		  "bundle only until it expires), this node's clock is ahead: check it with "
+		  "'timedatectl' and fix it (NTP: timedatectl set-ntp true), then run this again; "
+		  "if it really was uploaded more than %s ago, run 'pkishare upload-certs' on the "
+		  "first control-plane node and use the new key; nothing was written",
+		  b->id, created, until, life, now_txt, life);
+}
+
 /* Parse and open the bundle in json (or explain the error body there) into b and plain,
  * which the caller clears: EXIT_OK, or said and the exit status. */
 static int bundle_read(const struct secret *json, const uint8_t *key, struct bundle *b,
@@ -87,7 +108,7 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 	r = bundle_open(b, key, time_now(), 0, plain, detail);
 	if (r < 0) {
 		if (r == -PKS_E_EXPIRED)
-			cli_error("%s: %s; nothing was written", detail, error_message(r));
+			say_expired(b);
 		else if (r == -PKS_E_KEY_MISMATCH)
 			cli_error("%s (%s); nothing was written", error_message(r), detail);
 		else if (r == -PKS_E_AUTH)
@@ -140,7 +161,7 @@ static int install_all(const char *pki_dir, const struct pki_set *plain,
 static void say_installed(const struct bundle *b, const char *pki_dir, unsigned flags,
 			  const char *tag, const struct pkidir_report *rep,
 			  const struct nodecerts_opts *nc, size_t made, size_t kept,
-			  bool kept_profile)
+			  bool kept_profile, bool record_changed)
 {
 	char created[RFC3339_LEN];
 
@@ -155,6 +176,10 @@ static void say_installed(const struct bundle *b, const char *pki_dir, unsigned 
 		printf("[%s] Already installed: every file of the bundle is in %s with identical "
 		       "contents; nothing was changed\n",
 		       tag, pki_dir);
+	else if (rep->written == 1 && record_changed)
+		printf("[%s] Already installed: every file of the bundle is in %s with identical "
+		       "contents; only %s was updated to name this bundle\n",
+		       tag, pki_dir, JOINED_FILE_NAME);
 	else
 		printf("[%s] Installed the shared PKI%s into %s in one step: %zu written, %zu "
 		       "already identical, %zu other file(s) kept\n",
@@ -224,6 +249,15 @@ int install_bundle(const struct secret *json, const uint8_t *key, const char *pk
 	ex = profile_keep(&prof, pki_dir, &plain);
 	if (ex != EXIT_OK)
 		return ex;
+	/* Which bundle this install came from, so that join run again while it is held
+	 * spends nothing (fetch.c). */
+	bool record_changed = false;
+	int r = joined_add(&b, pki_dir, &plain, &record_changed);
+	if (r < 0) {
+		cli_error("cannot record the bundle installed: %s; nothing was written",
+			  error_message(r));
+		return EXIT_FAIL;
+	}
 	etcdext_paths_pick(ext_given, &prof, ext_paths, ext_from_profile);
 	/* The profile's paths as the flags' were checked by the plan (join's with the
 	 * description; decrypt's only now, before anything is written). */
@@ -244,6 +278,7 @@ int install_bundle(const struct secret *json, const uint8_t *key, const char *pk
 	ex = install_all(pki_dir, &plain, ext, ext_paths, flags, tag, made != 0, &rep);
 	if (ex != EXIT_OK)
 		return ex;
-	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof));
+	say_installed(&b, pki_dir, flags, tag, &rep, nc, made, kept, profile_is_set(&prof),
+		      record_changed);
 	return EXIT_OK;
 }

@@ -45,6 +45,7 @@ int cli_exit_for(int err)
 	case PKS_E_PIN_MISMATCH:
 	case PKS_E_SERVER_NAME:
 	case PKS_E_API_SERVER:
+	case PKS_E_SERVER_NO_CA:
 		return EXIT_PIN;
 	case PKS_E_EXISTS:
 	case PKS_E_KEY_MODE:

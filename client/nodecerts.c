@@ -610,3 +610,40 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	       kept && !o->force ? " (--force to replace)" : "");
 	return EXIT_OK;
 }
+
+/* The cluster profile join or decrypt kept in the PKI directory (PROFILE_FILE_NAME), taken
+ * under the flags, and said which one is used: without it the curl path would make an API
+ * server certificate without the endpoint and the certSANs, which kubeadm refuses later.
+ * EXIT_OK, or said and the exit status (a file that cannot be trusted or read). */
+int nodecerts_kept_profile(struct nodecerts_opts *nc, const char *tag)
+{
+	char detail[DETAIL_MAX] = "", desc[1024];
+	struct profile kept = {0};
+
+	int r = profile_load(nc->pki_dir, &kept, detail);
+	if (r == -ENOENT || (r == 0 && !profile_is_set(&kept))) {
+		printf("[%s] Cluster profile: none kept in %s (the bundle carried none: "
+		       "upload-certs --config kubeadm.yaml seals one); using the flags and "
+		       "kubeadm's defaults\n",
+		       tag, nc->pki_dir);
+		return EXIT_OK;
+	}
+	if (r < 0) {
+		cli_error("cannot use the cluster profile %s/%s: %s%s%s; nothing was written: fix "
+			  "or remove it (decrypt or join writes it again), or give the profile "
+			  "with the flags",
+			  nc->pki_dir, PROFILE_FILE_NAME,
+			  r == -PKS_E_FOREIGN ? "owned by another user or writable by group or "
+						"others, so someone else could choose this node's "
+						"SANs"
+			  : r == -PKS_E_BUNDLE_FORMAT ? "it is not a cluster profile"
+						      : error_message(r),
+			  detail[0] ? ": " : "", detail);
+		return EXIT_FAIL;
+	}
+	profile_describe(&kept, desc, sizeof(desc));
+	printf("[%s] Cluster profile: %s/%s (sealed with the bundle): %s\n", tag, nc->pki_dir,
+	       PROFILE_FILE_NAME, desc);
+	nodecerts_take_profile(nc, &kept, tag);
+	return EXIT_OK;
+}

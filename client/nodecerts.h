@@ -106,6 +106,11 @@ int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, s
  * naming the file and what is wrong. Returns an exit status; reports on stdout/stderr. */
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag);
 
+/* The cluster profile a join or decrypt kept in o->pki_dir (PROFILE_FILE_NAME), taken
+ * under the flags (o->given), and said on stdout under tag which one is used. An exit
+ * status; a kept file that cannot be trusted or read is refused (said). */
+int nodecerts_kept_profile(struct nodecerts_opts *o, const char *tag);
+
 /* The node certificates present in pki_dir (their .crt), as names ("apiserver.crt,
  * etcd/peer.crt") into list (len bytes). Returns how many. */
 size_t nodecerts_present(const char *pki_dir, char *list, size_t len);

@@ -359,6 +359,21 @@ static void log_joiners(const struct daemon_ctx *ctx)
 						 : " but not fetch (enrolled-fetch = no)");
 }
 
+/* A serving chain without its CA (the leaf alone, as an operator copies apiserver.crt):
+ * joiners find nothing to check their --ca-cert-hash against and refuse this server, so
+ * say it at start rather than leave it to each of them. */
+static void log_chain(const struct daemon_ctx *ctx)
+{
+	if (ctx->serving_tls && !ctx->serving_tls->ca_cert_hash[0])
+		log_msg(LOG_WARNING,
+			"the serving certificate file %s holds no CA certificate after the leaf: "
+			"joining nodes cannot check this server against their --ca-cert-hash "
+			"and will refuse it ('pkishare status' shows no CA pin); put the "
+			"cluster CA's certificate after the leaf in that file ('pkishare pki "
+			"serving-cert' writes it so) and reload",
+			ctx->cfg->tls_cert);
+}
+
 /* READY=1, with what the start found in systemd's store. */
 static void notify_ready(const struct daemon_ctx *ctx, const struct persist *persist)
 {
@@ -366,6 +381,7 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 		ctx->listen_name, ctx->cfg->admin_socket, (long long)ctx->cfg->ttl_s,
 		(long long)ctx->cfg->max_ttl_s);
 	log_joiners(ctx);
+	log_chain(ctx);
 	const char *mode = server_mode_note(ctx);
 	if (persist->refused && !persist->restored)
 		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s%s; started empty: %s",

@@ -96,9 +96,14 @@ const char *error_message(int err)
 		       "--address ...' on its node, then 'systemctl reload pkishared'); nothing "
 		       "was sent";
 	case PKS_E_API_SERVER:
-		return "--server names the Kubernetes API server (kubeadm's port 6443), not "
-		       "pkishared: use pkishared's port, --server HOST:9443 (the default when no "
-		       "port is given); nothing was sent";
+		return "--server names the Kubernetes API server, not pkishared: use pkishared's "
+		       "port, --server HOST:9443 (the default when no port is given); nothing was "
+		       "sent";
+	case PKS_E_SERVER_NO_CA:
+		return "pkishared's serving certificate file holds only its own certificate: put "
+		       "the cluster CA's certificate after it in the file pkishared's tls-cert "
+		       "names ('pkishare pki serving-cert' writes it so) and reload pkishared; the "
+		       "--ca-cert-hash is not to blame; nothing was sent";
 	case PKS_E_NOT_DIR:
 		return "the path exists but is not a directory";
 	default:

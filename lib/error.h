@@ -30,12 +30,13 @@ enum {
 	PKS_E_FOREIGN,	      /* an existing entry owned by someone else or writable by others */
 	PKS_E_PAIR,	      /* a private key that does not belong to its certificate */
 	PKS_E_SPECIAL,	      /* a FIFO, socket or device where a PKI file or directory goes */
-	PKS_E_MOUNT,	   /* the target directory is a mount point: the swap cannot replace it */
-	PKS_E_UNSAFE_PATH, /* a directory or symlink on the way another user controls */
-	PKS_E_KEY_MODE,	   /* a file that holds (or will hold) a private key readable by others */
-	PKS_E_CLOCK,	   /* this node's clock and a peer's disagree (a certificate's dates) */
-	PKS_E_SERVER_NAME, /* the server's certificate is the pinned CA's, not for the address */
-	PKS_E_API_SERVER,  /* the server is the Kubernetes API server, not pkishared */
+	PKS_E_MOUNT,	    /* the target directory is a mount point: the swap cannot replace it */
+	PKS_E_UNSAFE_PATH,  /* a directory or symlink on the way another user controls */
+	PKS_E_KEY_MODE,	    /* a file that holds (or will hold) a private key readable by others */
+	PKS_E_CLOCK,	    /* this node's clock and a peer's disagree (a certificate's dates) */
+	PKS_E_SERVER_NAME,  /* the server's certificate is the pinned CA's, not for the address */
+	PKS_E_API_SERVER,   /* the server is the Kubernetes API server, not pkishared */
+	PKS_E_SERVER_NO_CA, /* the server sent its certificate without a CA: no pin to check */
 	PKS_E_LAST,
 };
 

@@ -334,6 +334,34 @@ static void say_name(struct pin_check *pc, X509 *leaf)
 		   names[0] ? names : "no address or DNS name");
 }
 
+/* Does the chain the server sent hold a CA certificate besides the leaf? */
+static bool chain_has_ca(STACK_OF(X509) * chain, X509 *leaf)
+{
+	for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+		X509 *c = sk_X509_value(chain, i);
+		if (c != leaf && X509_cmp(c, leaf) != 0 && X509_check_ca(c) >= 1)
+			return true;
+	}
+	return false;
+}
+
+/* The server sent its own certificate without a CA after it: there is nothing to check
+ * the pin against, and the pin is not to blame. Said in pc->why, naming the leaf's issuer.
+ * Returns nothing. */
+static void say_no_ca(struct pin_check *pc, X509 *leaf)
+{
+	char issuer[256] = "?";
+	const X509_NAME *n = X509_get_issuer_name(leaf);
+	if (n)
+		X509_NAME_oneline(n, issuer, sizeof(issuer));
+	str_printable(issuer);
+	pc->err = -PKS_E_SERVER_NO_CA;
+	str_format(pc->why, sizeof(pc->why),
+		   "the server sent no CA certificate, only its own (issued by %s), so the "
+		   "--ca-cert-hash cannot be checked",
+		   issuer);
+}
+
 /* Runs inside the handshake instead of OpenSSL's own chain building: find the pinned CA
  * in what the server sent, then verify the server certificate (chain, purpose, name)
  * against that CA alone. Returns 1 to go on with the handshake, 0 to end it. */
@@ -355,9 +383,14 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		}
 	}
 	if (!anchor) {
-		if (!say_api_server(pc, leaf, false))
-			str_copy(pc->why, sizeof(pc->why),
-				 "no CA certificate in the server's chain matches the pin");
+		if (say_api_server(pc, leaf, false))
+			return 0;
+		if (!chain_has_ca(chain, leaf)) {
+			say_no_ca(pc, leaf);
+			return 0;
+		}
+		str_copy(pc->why, sizeof(pc->why),
+			 "no CA certificate in the server's chain matches the pin");
 		return 0;
 	}
 	pc->matched = true;

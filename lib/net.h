@@ -47,7 +47,8 @@ int net_unix_request(const char *socket_path, const char *method, const char *pa
  * does not parse), -PKS_E_PIN_MISMATCH (no CA in the server's chain has the pin: nothing
  * sent), -PKS_E_CLOCK (a pinned certificate outside its dates), -PKS_E_SERVER_NAME (the
  * pinned CA's certificate, for another name), -PKS_E_API_SERVER (the Kubernetes API
- * server, not pkishared), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake
+ * server, not pkishared), -PKS_E_SERVER_NO_CA (the server sent its certificate without
+ * a CA: nothing to check the pin against), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake
  * failed), -ECONNRESET (handshake done, then no answer: our certificate was refused),
  * -PKS_E_X509 or -errno for our own certificate and key files. */
 int net_https_request(const struct net_tls_opts *o, const char *method, const char *path,

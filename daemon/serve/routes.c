@@ -235,9 +235,18 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		log_audit(
 		    &(struct audit){.event = AUDIT_REFUSE, .peer = peer, .result = "forbidden"},
 		    "refused request for %s: no client certificate", LOG_Q(url));
+		/* Told from the operator's side: which way in this pkishared has. */
+		if (server_mode_note(ctx)[0])
+			return http_error(
+			    c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
+			    "this pkishared is token-only (no client CA): a node fetches with the "
+			    "client certificate it enrolls for with a join token (POST "
+			    "/v1/enroll); 'pkishare print-join-command --curl' on the first "
+			    "control-plane node prints the commands, enrollment included");
 		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
 				  "a client certificate signed by the daemon's client CA is "
-				  "required (or enroll first with a join token: POST /v1/enroll)");
+				  "required (or enroll first with a join token: POST /v1/enroll; "
+				  "'pkishare print-join-command --curl' prints the commands)");
 	}
 	enum policy_fetch may =
 	    policy_may_fetch(id, ctx->cfg->allow, ctx->cfg->n_allow, ctx->cfg->enrolled_fetch);

@@ -23,7 +23,7 @@ PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
 J=(join --server "$SERVER" --ca-cert-hash "$PIN" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key")
 expect_exit 0 "a pasted key with blanks and a line ending around it" "$PKISHARE" "${J[@]}" \
 	--certificate-key "  $KEY"$'\r\n' --pki-dir "$T/a/pki"
-check "... installs the bundle" diff -r "$R/pki" "$T/a/pki"
+check "... installs the bundle" diff -r -x pkishare-joined.json "$R/pki" "$T/a/pki"
 printf ' %s\r\n' "$KEY" >"$T/key.txt"
 expect_exit 0 "a key from standard input with CRLF" "$PKISHARE" "${J[@]}" --certificate-key - \
 	--pki-dir "$T/a/pki" <"$T/key.txt"

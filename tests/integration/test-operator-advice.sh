@@ -1,0 +1,61 @@
+#!/bin/bash
+# What pkishare tells an operator to do is something that works, and a refusal changes
+# nothing (outside review of issue 30): print-join-command with nothing held refuses and
+# creates no token; the advice of its key refusal is followed and works; a client
+# certificate refused by a token-only pkishared is told about join tokens.
+. "$(dirname "$0")/lib.sh"
+R=$T/n1
+make_pki "$R"
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+start_daemon_token_only "$R"
+tokens() { "$PKISHARE" token list -o json | grep -c '"id"' || true; }
+
+# 1. print-join-command while nothing is held (never uploaded, then deleted).
+expect_exit 6 "print-join-command before any upload is refused" \
+	env PKISHARE_CERTIFICATE_KEY="$("$PKISHARE" certificate-key)" "$PKISHARE" print-join-command
+check "... saying nothing is held and to run upload-certs first" bash -c \
+	"grep -q 'pkishared holds no bundle' '$T/last.err' && grep -q \"run 'pkishare upload-certs' first\" '$T/last.err'"
+check "... printing no command" [ ! -s "$T/last.out" ]
+check "... and creating no token" [ "$(tokens)" = 0 ]
+upload "$R/pki"
+"$PKISHARE" delete-certs >/dev/null
+expect_exit 6 "print-join-command after delete-certs is refused" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command
+check "... naming what became of the last bundle" err_has "is gone: deleted at"
+check "... creating no token" [ "$(tokens)" = 0 ]
+expect_exit 6 "print-join-command --curl too" env PKISHARE_CERTIFICATE_KEY="$KEY" \
+	"$PKISHARE" print-join-command --curl
+check "... creating no token" [ "$(tokens)" = 0 ]
+
+# 2. A key that is not the held bundle's: the advice given, followed, works.
+OLD=$KEY
+upload "$R/pki"
+expect_exit 4 "print-join-command with an earlier upload's key is refused" \
+	env PKISHARE_CERTIFICATE_KEY="$OLD" "$PKISHARE" print-join-command
+check "... not advising to upload again with this key (a used key id is refused)" \
+	bash -c "! grep -q 'again with this key' '$T/last.err'"
+check "... but to run upload-certs again, which prints a new key" err_has "it prints a new key"
+check "... creating no token" [ "$(tokens)" = 0 ]
+expect_exit 0 "following the advice: upload-certs again" "$PKISHARE" upload-certs --pki-dir "$R/pki"
+NEW=$(tail -1 "$T/last.out")
+expect_exit 0 "... and print-join-command with the key it printed" \
+	env PKISHARE_CERTIFICATE_KEY="$NEW" "$PKISHARE" print-join-command
+check "... prints the command" grep -q "^PKISHARE_TOKEN=" "$T/last.out"
+# 3. A client certificate against this token-only pkishared (an operator with a kubelet's
+# certificate, or pki init's clients/): told it may be token-only and to join with a token.
+expect_exit 7 "join with a client certificate against a token-only pkishared is refused" \
+	env PKISHARE_CERTIFICATE_KEY="$NEW" "$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" \
+	--pki-dir "$T/cp2/pki" --cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key"
+check "... saying the server may be token-only and to join with a join token" bash -c \
+	"grep -q 'may be token-only' '$T/last.err' && grep -q \"pkishare print-join-command' on the first control-plane node\" '$T/last.err'"
+check "... the pki init hint only for a throwaway test PKI" bash -c \
+	"grep -q 'for a throwaway test PKI' '$T/last.err' && ! grep -q \"use a client certificate from the daemon's --client-ca (pkishare pki init\" '$T/last.err'"
+check "... nothing written" [ ! -e "$T/cp2" ]
+# curl without a certificate, piped into decrypt (the daemon's answer is what decrypt shows).
+expect_exit 7 "curl without a certificate into decrypt is refused" bash -c \
+	"curl -sS --cacert '$R/pki/ca.crt' https://127.0.0.1:$PORT/v1/bundle |
+	 PKISHARE_CERTIFICATE_KEY=$NEW '$PKISHARE' decrypt --pki-dir '$T/cp3/pki'"
+check "... saying this pkishared is token-only and how to enroll" bash -c \
+	"grep -q 'this pkishared is token-only' '$T/last.err' && grep -q 'print-join-command --curl' '$T/last.err'"
+check "... nothing written" [ ! -e "$T/cp3" ]
+finish
