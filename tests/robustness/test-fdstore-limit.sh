@@ -24,6 +24,9 @@ run_case() { # run_case NAME FDSTORE.PY-ARGS...
 	MGR=$!
 	export PKISHARE_ADMIN_SOCKET=$D/admin.sock
 	up || { fail "$name: the daemon did not start"; cat "$D/log" >&2; return; }
+	# fdstore.py writes pid and starts after its fork: under load the daemon can answer
+	# before they exist.
+	for _ in $(seq 200); do [ -s "$D/starts" ] && [ -s "$D/pid" ] && break; sleep 0.05; done
 	upload "$R/pki" --ttl "${TTL:-60s}"
 	ID=$(js 'j["bundle"]["id"]')
 	KEPT=$(js 'j["state"]["kept"]')
