@@ -1305,11 +1305,22 @@ int pkidir_target_resolve(const char *target, char *ret, char *detail)
 	return followed > 0;
 }
 
-int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
-		       uint64_t *ret_free, char *ret_where)
+/* The blocks of block bytes that files files of bytes bytes in all take at most. */
+static uint64_t space_blocks(const struct pkidir_space_group *g, uint64_t block)
+{
+	if (g->files == 0 || g->bytes == 0)
+		return 0;
+	if (g->bytes <= g->files)
+		return g->bytes; /* one byte each, a block each */
+	return g->files + (g->bytes - g->files) / block;
+}
+
+int pkidir_space_check(const char *target, const struct pkidir_space_group *groups, size_t n,
+		       uint64_t *ret_need, uint64_t *ret_free, char *ret_where)
 {
 	char real[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct statvfs sv;
+	size_t dirs = 2; /* the new tree and its etcd/ */
 
 	int r = pkidir_target_resolve(target, real, NULL);
 	if (r < 0)
@@ -1317,7 +1328,7 @@ int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint6
 	r = pkidir_path_split(real, dir, base);
 	if (r < 0)
 		return r;
-	for (;;) {
+	for (;; dirs++) {
 		if (statvfs(dir, &sv) == 0)
 			break;
 		if (errno != ENOENT && errno != ENOTDIR)
@@ -1332,12 +1343,19 @@ int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint6
 			return -ENOENT;
 	}
 	uint64_t block = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-	/* Each file rounds up to a block, plus the directories (at most four levels). */
-	uint64_t need = payload + (uint64_t)(files + 4) * block;
+	if (block == 0)
+		block = 4096;
+	uint64_t blocks = dirs;
+	size_t files = dirs;
+	for (size_t i = 0; i < n; i++) {
+		blocks += space_blocks(&groups[i], block);
+		files += groups[i].files;
+	}
+	uint64_t need = blocks * block;
 	uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * block;
 	uint64_t inodes = geteuid() == 0 ? sv.f_ffree : sv.f_favail;
 	/* A file system without inode accounting (f_files 0) has no inode limit. */
-	if (avail >= need && (sv.f_files == 0 || inodes >= files + 4))
+	if (avail >= need && (sv.f_files == 0 || inodes >= files))
 		return 0;
 	*ret_need = need;
 	*ret_free = avail;
