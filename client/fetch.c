@@ -329,6 +329,7 @@ static int say_unanswered(const char *server, int r, const char *detail, bool mo
 {
 	size_t n = strlen(server);
 	bool api_port = n > 5 && !strcmp(server + n - 5, ":6443");
+	/* Not a name that does not resolve (-EADDRNOTAVAIL): that is the name, not the node. */
 	bool down =
 	    r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH;
 	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");

@@ -509,8 +509,8 @@ static int tls_ctx_new(const struct net_tls_opts *o, struct pin_check *pc, SSL_C
 	return 0;
 }
 
-/* A TCP connection to host port. Returns the socket, or -EHOSTUNREACH with detail saying
- * why (a name that does not resolve, or no connection). */
+/* A TCP connection to host port. Returns the socket, or with detail saying why
+ * -EADDRNOTAVAIL (a name that does not resolve) or -EHOSTUNREACH (no connection). */
 static int server_connect(const char *host, const char *port, char *detail)
 {
 	char gai[GAI_MAX] = "";
@@ -520,7 +520,7 @@ static int server_connect(const char *host, const char *port, char *detail)
 			   "the name %.100s did not resolve (%s); check the spelling of --server "
 			   "and this node's DNS, or give an IP address",
 			   host, gai);
-		return -EHOSTUNREACH;
+		return -EADDRNOTAVAIL;
 	}
 	if (fd < 0) {
 		snprintf(detail, DETAIL_MAX, "cannot connect to %.100s port %s: %s", host, port,
