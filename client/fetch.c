@@ -146,7 +146,7 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 static int space_check(const struct join_args *a, const struct bundle_meta *m,
 		       const struct nodecerts_space *space)
 {
-	struct pkidir_space_group g[3 + ELEMENTSOF(space->g)];
+	struct pkidir_space_group g[3 + 2 * CERTLIST_MAX]; /* nodecerts_space's and 3 */
 	size_t n = 0;
 	char where[PATH_MAX];
 	uint64_t need = 0, avail = 0;
