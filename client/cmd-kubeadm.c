@@ -54,11 +54,15 @@ int kubeadm_open_and_install(const struct secret *json, const uint8_t *key, cons
 	}
 	if (ex == EXIT_OK && !(flags & PKIDIR_DRY_RUN))
 		ex = etcdext_install(ext, ext_paths, flags, "decrypt");
-	if (ex == EXIT_OK)
+	if (ex == EXIT_OK && (flags & PKIDIR_DRY_RUN))
+		printf(
+		    "[decrypt] Opened the kubeadm-certs Secret: %zu files; dry run: %zu would be "
+		    "written into %s (%zu already identical); nothing was written\n",
+		    plain.n, rep.written, pki_dir, rep.unchanged);
+	else if (ex == EXIT_OK)
 		printf("[decrypt] Opened the kubeadm-certs Secret: %zu files into %s (%zu written, "
-		       "%zu already identical)%s\n",
-		       plain.n, pki_dir, rep.written, rep.unchanged,
-		       (flags & PKIDIR_DRY_RUN) ? "; dry run, nothing written" : "");
+		       "%zu already identical)\n",
+		       plain.n, pki_dir, rep.written, rep.unchanged);
 	return ex;
 }
 

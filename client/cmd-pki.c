@@ -438,11 +438,11 @@ static int pki_client_cert(const struct pki_opts *o)
 	const char *role = kubeadm_ca_role(cn);
 	if (role) {
 		cli_error("%s/ca.crt is %s of a kubeadm cluster (CN=%s), not a node-identity CA: "
-			  "pkishared refuses it as client CA, since every certificate it signs "
-			  "could fetch the bundle; nothing was written. Make a node-identity CA "
-			  "with 'pkishare pki client-ca --out DIR' and pass that DIR as --ca-dir, "
-			  "or let the node join with a join token",
-			  o->ca_dir, role, cn);
+			  "pkishared refuses it as client CA, since the client certificates it "
+			  "signs (%s) could fetch the bundle; nothing was written. Make a "
+			  "node-identity CA with 'pkishare pki client-ca --out DIR' and pass that "
+			  "DIR as --ca-dir, or let the node join with a join token",
+			  o->ca_dir, role, cn, kubeadm_ca_signs(cn));
 		return EXIT_USAGE;
 	}
 	progress("a client certificate");

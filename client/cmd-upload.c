@@ -2,9 +2,11 @@
  * and upload-certs. Sealing happens here, in the client: pkishared never sees the key. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -303,8 +305,15 @@ static int upload_read(const struct upload_opts *o, struct pki_set *plain)
 	char missing[DETAIL_MAX] = "", detail[DETAIL_MAX] = "";
 	int r = pkidir_read(o->pki_dir, plain, missing, detail);
 	if (r < 0) {
-		cli_error("cannot read the PKI in %s: %s (%s); nothing was uploaded", o->pki_dir,
-			  error_message(r), detail);
+		/* kubeadm's /etc/kubernetes for its /etc/kubernetes/pki: say the one that is. */
+		char below[PATH_MAX];
+		bool parent = r == -PKS_E_MISSING &&
+			      !str_format(below, sizeof(below), "%s/pki/ca.crt", o->pki_dir) &&
+			      access(below, F_OK) == 0;
+		cli_error("cannot read the PKI in %s: %s (%s)%s%s%s; nothing was uploaded",
+			  o->pki_dir, error_message(r), detail,
+			  parent ? "; did you mean --pki-dir " : "", parent ? o->pki_dir : "",
+			  parent ? "/pki? (its ca.crt is there)" : "");
 		return EXIT_FAIL;
 	}
 	int n_ext = 0;

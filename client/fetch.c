@@ -95,10 +95,10 @@ struct bundle_meta {
 };
 
 /* What the free-space check assumes when the server does not say the bundle's size (a
- * kubeadm PKI with RSA-4096 CAs and external etcd is under 64 KiB sealed), and for this
- * node's certificates (14 PEM files, RSA-4096 keys at most). */
+ * kubeadm PKI with RSA-4096 CAs and external etcd is under 64 KiB sealed), and for the
+ * record of the join (pkishare-joined.json: four short strings). */
 #define BUNDLE_SIZE_BOUND (1024 * 1024)
-#define NODE_CERTS_BYTES_BOUND (14 * 8192)
+#define JOINED_BYTES_BOUND 1024
 
 /* The held bundle's description in resp. Returns >0 with *ret filled, 0 if the server
  * holds no bundle now (404), or -EBADMSG if it does not say (an older pkishared, or a
@@ -136,28 +136,45 @@ static int meta_parse(const struct http_response *resp, struct bundle_meta *ret)
 }
 
 /* Room for the install at the target, checked before the fetch (a full disk found after
- * it spent the fetch): the bundle's size from its description (else BUNDLE_SIZE_BOUND),
- * this node's certificates, and the file system's rounding. EXIT_OK, or said and
- * EXIT_FAIL; a target the install refuses for another reason is said by its checks. */
-static int space_check(const struct join_args *a, const struct bundle_meta *m)
+ * it spent the fetch), as an upper bound that is not much above what the install takes:
+ * the bundle's files (each sealed entry is its bytes and 40 more, in base64, so the files
+ * hold at most three quarters of the sealed size, else BUNDLE_SIZE_BOUND, in at most
+ * pki_shared_files_count files), the record of the join, the profile the bundle carries,
+ * and this node's certificates to be made (space, NULL if none), each file rounded to the
+ * file system's block by pkidir_space_check. EXIT_OK, or said and EXIT_FAIL; a target the
+ * install refuses for another reason is said by its checks. */
+static int space_check(const struct join_args *a, const struct bundle_meta *m,
+		       const struct nodecerts_space *space)
 {
+	struct pkidir_space_group g[3 + 2 * CERTLIST_MAX]; /* nodecerts_space's and 3 */
+	size_t n = 0;
 	char where[PATH_MAX];
 	uint64_t need = 0, avail = 0;
-	uint64_t payload = m->bytes >= 0 ? (uint64_t)m->bytes : BUNDLE_SIZE_BOUND;
-	if (a->nc.advertise_address)
-		payload += NODE_CERTS_BYTES_BOUND;
-	int r = pkidir_space_check(a->pki_dir, payload, PKI_MAX_FILES, &need, &avail, where);
+	uint64_t sealed = m->bytes >= 0 ? (uint64_t)m->bytes : BUNDLE_SIZE_BOUND;
+
+	g[n++] = (struct pkidir_space_group){.bytes = sealed / 4 * 3 + 3,
+					     .files = pki_shared_files_count};
+	g[n++] = (struct pkidir_space_group){.bytes = JOINED_BYTES_BOUND, .files = 1};
+	if (profile_is_set(&m->prof)) {
+		_cleanup_(freep) char *text = profile_canonical(&m->prof);
+		g[n++] = (struct pkidir_space_group){
+		    .bytes = text ? strlen(text) + 1 : PROFILE_FILE_MAX_BYTES, .files = 1};
+	}
+	for (size_t i = 0; space && i < space->n; i++)
+		g[n++] = space->g[i];
+	int r = pkidir_space_check(a->pki_dir, g, n, &need, &avail, where);
 	if (r != -ENOSPC)
 		return EXIT_OK;
-	cli_error("not enough free space to install into %s: the file system of %s has %llu KiB "
-		  "free (or too few inodes), and the install needs about %llu KiB (the bundle%s "
-		  "%s, the new tree is built beside the old one, a block per file); free some "
-		  "space there or choose another --pki-dir; nothing was fetched or written",
-		  a->pki_dir, where, (unsigned long long)(avail / 1024),
-		  (unsigned long long)((need + 1023) / 1024),
-		  a->nc.advertise_address ? " and this node's certificates" : "",
-		  m->bytes >= 0 ? "as the server describes it"
-				: "at most (the server does not say its size)");
+	cli_error(
+	    "not enough free space to install into %s: the file system of %s has %llu KiB "
+	    "free (or too few inodes), and the install needs at most %llu KiB (the bundle %s%s, "
+	    "each file rounded up to a block); free some space there or choose another "
+	    "--pki-dir; nothing was fetched or written",
+	    a->pki_dir, where, (unsigned long long)(avail / 1024),
+	    (unsigned long long)((need + 1023) / 1024),
+	    m->bytes >= 0 ? "as the server describes it"
+			  : "at its largest (the server does not say its size)",
+	    space && space->n ? ", this node's certificates" : "");
 	return EXIT_FAIL;
 }
 
@@ -184,12 +201,10 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 	 * profile's paths are checked like the flags' before anything is fetched. */
 	etcdext_paths_pick(a->ext_paths, &m->prof, ext_paths, ext_from_profile);
 	int ex = etcdext_paths_check(ext_paths, ext_from_profile, a->pki_dir, a->flags);
-	if (ex == EXIT_OK)
-		ex = space_check(a, m);
 	if (ex != EXIT_OK)
 		return ex;
 	if (!a->nc.advertise_address)
-		return EXIT_OK;
+		return space_check(a, m, NULL);
 	nc = malloc(sizeof(*nc));
 	if (!nc) {
 		cli_error("out of memory");
@@ -208,7 +223,10 @@ static int meta_check(const struct join_args *a, const struct join_plan *p,
 		       "kubeadm.yaml seals one); using the flags and kubeadm's defaults\n",
 		       m->id);
 	size_t made = 0, kept = 0;
-	ex = nodecerts_plan(nc, &made, &kept);
+	struct nodecerts_space space;
+	ex = nodecerts_plan(nc, &made, &kept, &space);
+	if (ex == EXIT_OK)
+		ex = space_check(a, m, &space);
 	if (ex != EXIT_OK)
 		return ex;
 	if (a->flags & PKIDIR_DRY_RUN)
@@ -311,6 +329,7 @@ static int say_unanswered(const char *server, int r, const char *detail, bool mo
 {
 	size_t n = strlen(server);
 	bool api_port = n > 5 && !strcmp(server + n - 5, ":6443");
+	/* Not a name that does not resolve (-EADDRNOTAVAIL): that is the name, not the node. */
 	bool down =
 	    r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH;
 	cli_error("%s: %s%s", server, detail, more ? "; trying the next --server" : "");
@@ -453,7 +472,7 @@ static int joined_node_certs(const struct join_args *a, bool etcd_ca, size_t *re
 	nc->external_etcd = !etcd_ca;
 	int ex = nodecerts_kept_profile(nc, "join");
 	if (ex == EXIT_OK)
-		ex = nodecerts_plan(nc, &made, &kept);
+		ex = nodecerts_plan(nc, &made, &kept, NULL);
 	if (ex == EXIT_OK && (a->flags & PKIDIR_DRY_RUN))
 		printf("[join] Dry run: would generate %zu node certificate(s) for %s (%s) here "
 		       "from the CAs in %s, %zu already present and checked\n",

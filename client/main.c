@@ -257,12 +257,25 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
+/* The shortest prefix of a name taken as that name ("del" for delete-certs). */
+#define VERB_PREFIX_MIN 3
+
 /* The closest of names to given if it is a likely typo (at most 2 edits, a swap is 2,
- * and fewer than the word), else NULL. */
+ * and fewer than the word) or the start of exactly one name ("delete" for delete-certs,
+ * VERB_PREFIX_MIN characters at least), else NULL. */
 static const char *closest(const char *given, const char *const *names, size_t n)
 {
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
+	const char *best = NULL, *prefix_of = NULL;
+	size_t best_d = SIZE_MAX, prefixes = 0, len = strlen(given);
+	for (size_t i = 0; i < n; i++) {
+		if (names[i][0] != '-' && len >= VERB_PREFIX_MIN &&
+		    !strncmp(given, names[i], len)) {
+			prefixes++;
+			prefix_of = names[i];
+		}
+	}
+	if (prefixes == 1)
+		return prefix_of;
 	for (size_t i = 0; i < n; i++) {
 		size_t d = edit_distance(given, names[i]);
 		if (names[i][0] != '-' && d < best_d) {

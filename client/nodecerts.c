@@ -541,8 +541,52 @@ static int node_cert_make(const struct nodecerts_opts *o, const struct certlist_
  * chain) or build: certificates signed by the CAs of cas (the opened bundle) or, with
  * from_dir, of o->pki_dir, added to set. ret_made/ret_kept count them. An exit status;
  * every refusal is said on stderr. */
+/* What the PEM of der bytes of DER takes at most: base64 in 64-column lines, with its
+ * BEGIN and END lines. */
+static uint64_t pem_bound(uint64_t der)
+{
+	uint64_t b64 = (der + 2) / 3 * 4;
+	return b64 + b64 / 64 + 1 + 2 * 40;
+}
+
+/* Upper bounds of a node key's and certificate's DER by what varies: the key's type, and
+ * the CA's signature (any CA a bundle may carry, RSA-8192 at most: 1 KiB) and the rest of
+ * a kubeadm node certificate (serial, issuer, validity, extensions: under 1 KiB) besides
+ * the CN, O and SANs counted from its spec. */
+#define NODE_CERT_DER_FIXED (1024 + 1024)
+static uint64_t key_der_bound(enum key_type t)
+{
+	switch (t) {
+	case KEY_TYPE_P256:
+	case KEY_TYPE_P384:
+		return 256;
+	case KEY_TYPE_RSA3072:
+		return 1900;
+	case KEY_TYPE_RSA4096:
+		return 2400;
+	case KEY_TYPE_RSA2048:
+	default:
+		return 1300;
+	}
+}
+
+/* The files of certificate c (key and certificate) as two groups of space. */
+static void cert_space(const struct certlist_cert *c, enum key_type t,
+		       struct pkidir_space_group ret[2])
+{
+	uint64_t spki = t == KEY_TYPE_P256 || t == KEY_TYPE_P384 ? 128 : key_der_bound(t) / 2;
+	uint64_t der = NODE_CERT_DER_FIXED + spki + strlen(c->spec.cn) +
+		       (c->spec.org ? strlen(c->spec.org) : 0);
+	for (size_t i = 0; i < c->spec.n_dns; i++)
+		der += strlen(c->spec.dns[i]) + 4;
+	der += c->spec.n_ips * 20;
+	ret[0] = (struct pkidir_space_group){.bytes = pem_bound(key_der_bound(t)), .files = 1};
+	ret[1] = (struct pkidir_space_group){.bytes = pem_bound(der), .files = 1};
+}
+
 static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool from_dir,
-		 struct pki_set *set, size_t *ret_made, size_t *ret_kept, const char *tag)
+		 struct pki_set *set, size_t *ret_made, size_t *ret_kept, const char *tag,
+		 struct nodecerts_space *ret_space)
 {
 	_cleanup_(node_plan_done) struct node_plan np = {0};
 	int ex = check_inputs(o);
@@ -558,11 +602,19 @@ static int build(const struct nodecerts_opts *o, const struct pki_set *cas, bool
 	}
 	bool plan = !cas && !from_dir;
 	size_t made = 0, kept = 0;
+	if (ret_space)
+		ret_space->n = 0;
 	for (size_t i = 0; i < np.cl.n; i++) {
 		const struct certlist_cert *c = &np.cl.certs[i];
+		size_t before = made;
 		ex = node_cert_make(o, c, node_cert_ca(&np, c), plan, set, tag, &made, &kept);
 		if (ex != EXIT_OK)
 			return ex;
+		if (ret_space && made > before) {
+			cert_space(c, nodecerts_key_type(o->prof.algorithm),
+				   &ret_space->g[ret_space->n]);
+			ret_space->n += 2;
+		}
 	}
 	*ret_made = made;
 	*ret_kept = kept;
@@ -574,15 +626,16 @@ int nodecerts_check(const struct nodecerts_opts *o)
 	return check_inputs(o);
 }
 
-int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept)
+int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept,
+		   struct nodecerts_space *ret_space)
 {
-	return build(o, NULL, false, NULL, ret_made, ret_kept, "plan");
+	return build(o, NULL, false, NULL, ret_made, ret_kept, "plan", ret_space);
 }
 
 int nodecerts_build(const struct nodecerts_opts *o, const struct pki_set *cas, struct pki_set *set,
 		    size_t *ret_made, size_t *ret_kept, const char *tag)
 {
-	return build(o, cas, false, set, ret_made, ret_kept, tag);
+	return build(o, cas, false, set, ret_made, ret_kept, tag, NULL);
 }
 
 int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
@@ -590,7 +643,7 @@ int nodecerts_make(const struct nodecerts_opts *o, const char *tag)
 	_cleanup_(pki_set_clearp) struct pki_set set = {0};
 	char detail[DETAIL_MAX] = "";
 	size_t made = 0, kept = 0;
-	int r, ex = build(o, NULL, true, &set, &made, &kept, tag);
+	int r, ex = build(o, NULL, true, &set, &made, &kept, tag, NULL);
 	if (ex != EXIT_OK)
 		return ex;
 	if (made) {

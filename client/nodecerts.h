@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "certlist.h"
 #include "pkidir.h"
 #include "profile.h"
 #include "x509.h"
@@ -92,10 +93,19 @@ int nodecerts_profile_check(const struct profile *p, char *why, size_t len);
 
 /* The inputs alone (addresses, node name, service CIDR, endpoint): an exit status. */
 int nodecerts_check(const struct nodecerts_opts *o);
+/* The files the node certificates to be made will take: each key and certificate at most
+ * its group's bytes (from the key type, the CA's signature at most RSA-8192, its names). */
+struct nodecerts_space {
+	struct pkidir_space_group g[2 * CERTLIST_MAX];
+	size_t n;
+};
+
 /* The plan, before the bundle is fetched: every input and every certificate already in
  * o->pki_dir checked (all but its chain to a CA not yet at hand); ret_made/ret_kept say
- * how many would be generated or kept. An exit status; refusals said on stderr. */
-int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept);
+ * how many would be generated or kept, and ret_space (if not NULL) what those generated
+ * take at most. An exit status; refusals said on stderr. */
+int nodecerts_plan(const struct nodecerts_opts *o, size_t *ret_made, size_t *ret_kept,
+		   struct nodecerts_space *ret_space);
 /* Generate what is missing (everything with force), signed by the CAs in cas (the opened
  * bundle), into set, in memory, for the caller to install with the shared PKI in one
  * atomic install; check what is already there, chain included. An exit status. */

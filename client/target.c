@@ -48,7 +48,21 @@ static int target_files_check(const char *dir, unsigned flags)
 
 void target_say_symlinked(const char *dir, const char *tag)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], prefix[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+	/* The directories above dir, as written: a link there (/etc/kubernetes on a data disk)
+	 * is followed by the install's walk as dir itself is, so it is said too. */
+	str_copy(prefix, sizeof(prefix), dir);
+	for (char *slash = strchr(prefix + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		if (slash[1] == 0)
+			break; /* a trailing slash: dir itself, said below */
+		*slash = 0;
+		if (lstat(prefix, &st) == 0 && S_ISLNK(st.st_mode) && realpath(prefix, to))
+			printf("[%s] %s is a symlink to %s: installing there, into %s%s (the link "
+			       "stays)\n",
+			       tag, prefix, to, to, dir + strlen(prefix));
+		*slash = '/';
+	}
 	if (pkidir_target_resolve(dir, real, NULL) == 1)
 		printf("[%s] %s is a symlink to %s: installing there (the link stays)\n", tag, dir,
 		       real);

@@ -15,6 +15,6 @@
  * pinned cluster's, or with PKIDIR_FORCE replaced, with node_certs made anew). Returns
  * EXIT_OK, or said and the exit status. */
 int target_check(const char *dir, const uint8_t pin[PIN_BYTES], unsigned flags, bool node_certs);
-/* Say where the files go when dir is a symlink (a data disk), as "[tag] ...". Returns
- * nothing: it only prints; a refused link is said by the checks. */
+/* Say where the files go when dir, or a directory above it, is a symlink (a data disk), as
+ * "[tag] ...". Returns nothing: it only prints; a refused link is said by the checks. */
 void target_say_symlinked(const char *dir, const char *tag);

@@ -410,13 +410,30 @@ int kubeadm_secret_build(const struct pki_set *plain,
 	return 0;
 }
 
+/* kubeadm's CA names, what each is called and which client certificates it signs. */
+static const char *const ca_names[][3] = {
+    {"kubernetes", "the cluster CA", "every kubelet's and component's client certificate"},
+    {"front-proxy-ca", "the front-proxy CA",
+     "front-proxy-client (the API server's aggregation client)"},
+    {"etcd-ca", "the etcd CA", "apiserver-etcd-client and etcd's own certificates"},
+};
+
+static const char *const *ca_lookup(const char *cn)
+{
+	for (size_t i = 0; cn && i < ELEMENTSOF(ca_names); i++)
+		if (!strcmp(cn, ca_names[i][0]))
+			return ca_names[i];
+	return NULL;
+}
+
 const char *kubeadm_ca_role(const char *cn)
 {
-	static const char *const names[][2] = {{"kubernetes", "the cluster CA"},
-					       {"front-proxy-ca", "the front-proxy CA"},
-					       {"etcd-ca", "the etcd CA"}};
-	for (size_t i = 0; cn && i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(cn, names[i][0]))
-			return names[i][1];
-	return NULL;
+	const char *const *n = ca_lookup(cn);
+	return n ? n[1] : NULL;
+}
+
+const char *kubeadm_ca_signs(const char *cn)
+{
+	const char *const *n = ca_lookup(cn);
+	return n ? n[2] : NULL;
 }

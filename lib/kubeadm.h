@@ -53,3 +53,7 @@ int kubeadm_secret_build(const struct pki_set *plain,
  * other name. kubeadm gives its CAs these names; a node-identity CA must not be one of
  * them, since every certificate such a CA issued could then fetch the bundle. */
 const char *kubeadm_ca_role(const char *cn);
+/* The client certificates the CA kubeadm names cn signs, as a phrase for a message
+ * ("front-proxy-client (the API server's aggregation client)"); NULL where
+ * kubeadm_ca_role is. */
+const char *kubeadm_ca_signs(const char *cn);

@@ -289,13 +289,16 @@ static bool say_api_server(struct pin_check *pc, X509 *leaf, bool by_name_only)
 }
 
 /* The pinned chain failed only on a certificate's dates (err: X509_V_ERR_CERT_NOT_YET_VALID
- * or _HAS_EXPIRED, for cert): the likeliest cause is a clock, this node's or the one that
- * made the certificate. Said in pc->why. Returns nothing. */
-static void say_dates(struct pin_check *pc, int err, X509 *cert)
+ * or _HAS_EXPIRED, for cert: the pinned CA anchor, the server's own leaf, or a CA between
+ * them): the likeliest cause is a clock, this node's or the one that made the certificate.
+ * Said in pc->why, naming the certificate whose dates fail. Returns nothing. */
+static void say_dates(struct pin_check *pc, int err, X509 *cert, const X509 *anchor,
+		      const X509 *leaf)
 {
-	char now[RFC3339_LEN], at[RFC3339_LEN], by[64] = "?";
+	char now[RFC3339_LEN], at[RFC3339_LEN], by[64] = "?", cn[64] = "", what[160];
 	int64_t t = 0;
 	bool early = err == X509_V_ERR_CERT_NOT_YET_VALID;
+	bool ca = cert == anchor;
 	const ASN1_TIME *when = early ? X509_get0_notBefore(cert) : X509_get0_notAfter(cert);
 	struct tm tm;
 	if (when && ASN1_TIME_to_tm(when, &tm) == 1)
@@ -304,21 +307,32 @@ static void say_dates(struct pin_check *pc, int err, X509 *cert)
 	time_format(t, at);
 	if (t)
 		duration_format(early ? t - time_now() : time_now() - t, by, sizeof(by));
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn)) <
+	    0)
+		cn[0] = 0;
+	str_printable(cn);
+	str_format(what, sizeof(what), "%s%s%s%s",
+		   ca		  ? "the pinned cluster CA"
+		   : cert == leaf ? "its serving certificate"
+				  : "a CA in its chain",
+		   cn[0] ? " (CN " : "", cn, cn[0] ? ")" : "");
 	pc->err = -PKS_E_CLOCK;
 	/* The facts only (DETAIL_MAX); error_message(-PKS_E_CLOCK) says what to do. */
 	if (early)
-		str_format(
-		    pc->why, sizeof(pc->why),
-		    "its certificate (from the pinned CA) is valid from %s, but this node's "
-		    "clock reads %s: this node's clock is at least %s behind, or the clock that "
-		    "made the certificate was ahead",
-		    at, now, by);
+		str_format(pc->why, sizeof(pc->why),
+			   "%s is not valid before %s, but this node's clock reads %s: this "
+			   "node's clock is at least %s behind, or the clock that made %s was "
+			   "ahead",
+			   what, at, now, by, ca ? "the cluster CA" : "the certificate");
 	else
 		str_format(pc->why, sizeof(pc->why),
-			   "its certificate (from the pinned CA) expired at %s by this node's "
-			   "clock (%s, %s later): this node's clock is ahead, or pkishared's "
-			   "serving certificate is out of date (renew it: pki serving-cert)",
-			   at, now, by);
+			   "%s expired at %s by this node's clock (%s, %s later): this node's "
+			   "clock is ahead, or %s",
+			   what, at, now, by,
+			   ca ? "the cluster CA has expired (renew it, then every certificate it "
+				"signed)"
+			      : "pkishared's serving certificate is out of date (renew it: pki "
+				"serving-cert)");
 }
 
 /* The pinned chain verifies, but the certificate is not for the address used: said with
@@ -407,7 +421,7 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		X509 *bad = X509_STORE_CTX_get_current_cert(v);
 		if (!ok && bad &&
 		    (e == X509_V_ERR_CERT_NOT_YET_VALID || e == X509_V_ERR_CERT_HAS_EXPIRED))
-			say_dates(pc, e, bad);
+			say_dates(pc, e, bad, anchor, leaf);
 		else if (!ok && say_api_server(pc, leaf, false))
 			; /* said */
 		else if (!ok &&
@@ -509,8 +523,8 @@ static int tls_ctx_new(const struct net_tls_opts *o, struct pin_check *pc, SSL_C
 	return 0;
 }
 
-/* A TCP connection to host port. Returns the socket, or -EHOSTUNREACH with detail saying
- * why (a name that does not resolve, or no connection). */
+/* A TCP connection to host port. Returns the socket, or with detail saying why
+ * -EADDRNOTAVAIL (a name that does not resolve) or -EHOSTUNREACH (no connection). */
 static int server_connect(const char *host, const char *port, char *detail)
 {
 	char gai[GAI_MAX] = "";
@@ -520,7 +534,7 @@ static int server_connect(const char *host, const char *port, char *detail)
 			   "the name %.100s did not resolve (%s); check the spelling of --server "
 			   "and this node's DNS, or give an IP address",
 			   host, gai);
-		return -EHOSTUNREACH;
+		return -EADDRNOTAVAIL;
 	}
 	if (fd < 0) {
 		snprintf(detail, DETAIL_MAX, "cannot connect to %.100s port %s: %s", host, port,

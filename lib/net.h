@@ -48,9 +48,10 @@ int net_unix_request(const char *socket_path, const char *method, const char *pa
  * sent), -PKS_E_CLOCK (a pinned certificate outside its dates), -PKS_E_SERVER_NAME (the
  * pinned CA's certificate, for another name), -PKS_E_API_SERVER (the Kubernetes API
  * server, not pkishared), -PKS_E_SERVER_NO_CA (the server sent its certificate without
- * a CA: nothing to check the pin against), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake
- * failed), -ECONNRESET (handshake done, then no answer: our certificate was refused),
- * -PKS_E_X509 or -errno for our own certificate and key files. */
+ * a CA: nothing to check the pin against), -EADDRNOTAVAIL (the server's name does not
+ * resolve), -EHOSTUNREACH (no connection), -ECONNABORTED (handshake failed), -ECONNRESET (handshake
+ * done, then no answer: our certificate was refused), -PKS_E_X509 or -errno for our own certificate
+ * and key files. */
 int net_https_request(const struct net_tls_opts *o, const char *method, const char *path,
 		      const char *header, const struct secret *body, struct http_response *ret,
 		      char *detail);
@@ -59,7 +60,8 @@ int net_https_get(const struct net_tls_opts *o, const char *path, struct http_re
 		  char *detail);
 /* net_https_request over fd, a connected stream the caller opened and still owns (not
  * closed; its timeouts are the caller's to set): the same handshake, checks and errors,
- * except -EHOSTUNREACH. o->server names the server the certificate must be for. */
+ * except -EADDRNOTAVAIL and -EHOSTUNREACH. o->server names the server the certificate must be for.
+ */
 int net_https_request_fd(int fd, const struct net_tls_opts *o, const char *method, const char *path,
 			 const char *header, const struct secret *body, struct http_response *ret,
 			 char *detail);

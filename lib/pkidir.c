@@ -256,13 +256,56 @@ static int walk_root(int *fd, char *shown, char *detail)
 	return 0;
 }
 
+/* The directories a walk made, each as its parent's descriptor and its name, in the order
+ * made, so that an install that fails can remove them again (walk_made_undo); past
+ * WALK_MADE_MAX levels the deeper ones are not recorded (and stay). */
+#define WALK_MADE_MAX 16
+struct walk_made {
+	int fd[WALK_MADE_MAX];
+	char name[WALK_MADE_MAX][NAME_MAX + 1];
+	size_t n;
+};
+
+/* Forget the directories made: the install that made them went through. */
+static void walk_made_keep(struct walk_made *m)
+{
+	while (m->n > 0)
+		close(m->fd[--m->n]);
+}
+
+/* Remove the directories made, deepest first, each only if it is empty (rmdir): what a
+ * failed install made and left empty, never anything that holds a file. */
+static void walk_made_undo(struct walk_made *m)
+{
+	while (m->n > 0) {
+		m->n--;
+		(void)unlinkat(m->fd[m->n], m->name[m->n], AT_REMOVEDIR);
+		close(m->fd[m->n]);
+	}
+}
+
+/* Record name, just made in the directory fd. */
+static void walk_made_add(struct walk_made *m, int fd, const char *name)
+{
+	if (m->n >= WALK_MADE_MAX)
+		return;
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dfd < 0)
+		return;
+	m->fd[m->n] = dfd;
+	str_copy(m->name[m->n], sizeof(m->name[m->n]), name);
+	m->n++;
+}
+
 /* Walk path from the directory *fd (from "/" if path is absolute, or a symlink's text
  * is) one component at a time: each directory is opened with O_NOFOLLOW and checked
  * (dir_unsafe) on its descriptor (O_PATH), so what is checked is what the install then uses; a
  * symlink is followed only if this user or root owns it. A missing component is made
- * (mkdirat, 0755 less the umask) when create, else -ENOENT. shown (PATH_MAX) is the way
- * walked so far, for messages. *fd is the last directory reached, also on failure. */
-static int walk_at(int *fd, char *shown, const char *path, bool create, int *links, char *detail)
+ * (mkdirat, 0755 less the umask) and recorded in made when made is not NULL, else -ENOENT.
+ * shown (PATH_MAX) is the way walked so far, for messages. *fd is the last directory
+ * reached, also on failure. */
+static int walk_at(int *fd, char *shown, const char *path, struct walk_made *made, int *links,
+		   char *detail)
 {
 	char todo[PATH_MAX];
 	if (str_format(todo, sizeof(todo), "%s", path))
@@ -287,13 +330,19 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 		if (str_format(shown + sl, PATH_MAX - sl, "/%s", name))
 			return -ENAMETOOLONG;
 		if (fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT || !create) {
+			if (errno != ENOENT || !made) {
 				r = -errno;
 				set_detail(detail, shown);
 				return r;
 			}
-			if ((mkdirat(*fd, name, 0755) < 0 && errno != EEXIST) ||
-			    fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (mkdirat(*fd, name, 0755) == 0)
+				walk_made_add(made, *fd, name);
+			else if (errno != EEXIST) {
+				r = -errno;
+				set_detail(detail, shown);
+				return r;
+			}
+			if (fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				r = -errno;
 				set_detail(detail, shown);
 				return r;
@@ -314,7 +363,7 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 				return -ENAMETOOLONG;
 			/* The link's own directory is where a relative target starts. */
 			shown[sl] = 0;
-			return walk_at(fd, shown, next, create, links, detail);
+			return walk_at(fd, shown, next, made, links, detail);
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			set_detail(detail, shown);
@@ -336,9 +385,9 @@ static int walk_at(int *fd, char *shown, const char *path, bool create, int *lin
 
 /* The directory dir opened by walk_at from "/"; a relative dir from the real working
  * directory, itself walked from "/" (its path as getcwd says) and then compared with ".".
- * Returns the descriptor, or <0 with detail (-ENOENT: a missing component, without
- * create). */
-static int walk_open(const char *dir, bool create, char *detail)
+ * Missing directories are made and recorded in made, unless it is NULL. Returns the
+ * descriptor, or <0 with detail (-ENOENT: a missing component, without made). */
+static int walk_open(const char *dir, struct walk_made *made, char *detail)
 {
 	char shown[PATH_MAX] = "", cwd[PATH_MAX];
 	int fd = -1, links = 0;
@@ -348,7 +397,7 @@ static int walk_open(const char *dir, bool create, char *detail)
 		if (!getcwd(cwd, sizeof(cwd)))
 			r = -errno;
 		if (r >= 0)
-			r = walk_at(&fd, shown, cwd, false, &links, detail);
+			r = walk_at(&fd, shown, cwd, NULL, &links, detail);
 		if (r >= 0 && (fstat(fd, &a) < 0 || stat(".", &b) < 0 || a.st_dev != b.st_dev ||
 			       a.st_ino != b.st_ino)) {
 			if (detail)
@@ -358,7 +407,7 @@ static int walk_open(const char *dir, bool create, char *detail)
 		}
 	}
 	if (r >= 0)
-		r = walk_at(&fd, shown, dir, create, &links, detail);
+		r = walk_at(&fd, shown, dir, made, &links, detail);
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -846,6 +895,8 @@ struct install {
 	mode_t mode;
 	size_t existed; /* entries of the set already in the target */
 	struct pkidir_report rep;
+	struct walk_made made; /* directories made on the way to the parent */
+	bool done;	       /* installed: keep them; else they are removed if empty */
 };
 
 /* Where the target is and what it is: a directory (not a symlink, not a mount point) or
@@ -877,7 +928,7 @@ static int install_locate(struct install *in, const struct pki_set *set, unsigne
 			return -PKS_E_NAME;
 		}
 	bool dry = flags & PKIDIR_DRY_RUN;
-	r = walk_open(in->pdir, !dry, detail);
+	r = walk_open(in->pdir, dry ? NULL : &in->made, detail);
 	if (r == -ENOENT && dry)
 		return 0; /* nothing there yet: the real run makes it, checked as it goes */
 	if (r < 0)
@@ -1050,6 +1101,11 @@ static void install_done(struct install *in)
 	if (in->pfd >= 0)
 		close(in->pfd);
 	in->pfd = -1;
+	/* A failed install leaves nothing it made: the directories above the target too. */
+	if (in->done)
+		walk_made_keep(&in->made);
+	else
+		walk_made_undo(&in->made);
 }
 
 int pkidir_install(const char *target, const struct pki_set *set, unsigned flags,
@@ -1082,6 +1138,7 @@ int pkidir_install(const char *target, const struct pki_set *set, unsigned flags
 		fsync_dir_at(in.pfd);
 		in.rep.kept = in.rep.kept >= in.existed ? in.rep.kept - in.existed : 0;
 	}
+	in.done = true;
 	if (report)
 		*report = in.rep;
 	return 0;
@@ -1180,7 +1237,8 @@ static int install_file_write(const char *path, const char *pdir, const struct s
 	int r = pkidir_path_split(path, dir, base);
 	if (r < 0)
 		return r;
-	_cleanup_(closep) int pfd = walk_open(pdir, true, detail);
+	_cleanup_(walk_made_undo) struct walk_made made = {.n = 0};
+	_cleanup_(closep) int pfd = walk_open(pdir, &made, detail);
 	if (pfd < 0)
 		return pfd;
 	if (fstat(pfd, &st) < 0)
@@ -1208,6 +1266,7 @@ static int install_file_write(const char *path, const char *pdir, const struct s
 		return r;
 	}
 	fsync_dir_at(pfd);
+	walk_made_keep(&made);
 	return 0;
 }
 
@@ -1240,7 +1299,7 @@ int pkidir_path_safe(const char *path, char *detail)
 		return 0; /* refused by the install's own checks */
 	/* The same walk as the install's (walk_open), without making anything: a missing
 	 * component ends it; the install walks again and checks what it makes. */
-	int fd = walk_open(dir, false, detail);
+	int fd = walk_open(dir, NULL, detail);
 	if (fd < 0)
 		return fd == -PKS_E_UNSAFE_PATH ? fd : 0;
 	int r = 0;
@@ -1305,11 +1364,22 @@ int pkidir_target_resolve(const char *target, char *ret, char *detail)
 	return followed > 0;
 }
 
-int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
-		       uint64_t *ret_free, char *ret_where)
+/* The blocks of block bytes that files files of bytes bytes in all take at most. */
+static uint64_t space_blocks(const struct pkidir_space_group *g, uint64_t block)
+{
+	if (g->files == 0 || g->bytes == 0)
+		return 0;
+	if (g->bytes <= g->files)
+		return g->bytes; /* one byte each, a block each */
+	return g->files + (g->bytes - g->files) / block;
+}
+
+int pkidir_space_check(const char *target, const struct pkidir_space_group *groups, size_t n,
+		       uint64_t *ret_need, uint64_t *ret_free, char *ret_where)
 {
 	char real[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct statvfs sv;
+	size_t dirs = 2; /* the new tree and its etcd/ */
 
 	int r = pkidir_target_resolve(target, real, NULL);
 	if (r < 0)
@@ -1317,7 +1387,7 @@ int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint6
 	r = pkidir_path_split(real, dir, base);
 	if (r < 0)
 		return r;
-	for (;;) {
+	for (;; dirs++) {
 		if (statvfs(dir, &sv) == 0)
 			break;
 		if (errno != ENOENT && errno != ENOTDIR)
@@ -1332,12 +1402,19 @@ int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint6
 			return -ENOENT;
 	}
 	uint64_t block = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-	/* Each file rounds up to a block, plus the directories (at most four levels). */
-	uint64_t need = payload + (uint64_t)(files + 4) * block;
+	if (block == 0)
+		block = 4096;
+	uint64_t blocks = dirs;
+	size_t files = dirs;
+	for (size_t i = 0; i < n; i++) {
+		blocks += space_blocks(&groups[i], block);
+		files += groups[i].files;
+	}
+	uint64_t need = blocks * block;
 	uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * block;
 	uint64_t inodes = geteuid() == 0 ? sv.f_ffree : sv.f_favail;
 	/* A file system without inode accounting (f_files 0) has no inode limit. */
-	if (avail >= need && (sv.f_files == 0 || inodes >= files + 4))
+	if (avail >= need && (sv.f_files == 0 || inodes >= files))
 		return 0;
 	*ret_need = need;
 	*ret_free = avail;

@@ -182,11 +182,22 @@ int pkidir_path_safe(const char *path, char *detail);
  * <0 (-ELOOP, -ENAMETOOLONG, -errno) with detail; ret untouched on failure. */
 int pkidir_target_resolve(const char *target, char *ret, char *detail);
 
-/* Is there room to install about payload bytes in files files into target? The new tree
- * is built beside target (its own symlinks followed, pkidir_target_resolve), so the file
- * system is that of the nearest existing directory at or above target's parent; each
- * file may take a block more than its bytes, and each takes an inode. Root counts the
- * blocks reserved for it. 0 if there is; -ENOSPC if not, with ret_need and ret_free (bytes)
- * and ret_where (PATH_MAX: the directory measured) filled; -errno if statvfs fails. */
-int pkidir_space_check(const char *target, uint64_t payload, size_t files, uint64_t *ret_need,
-		       uint64_t *ret_free, char *ret_where);
+/* What an install writes, for pkidir_space_check: at most files files holding at most bytes
+ * bytes in all (a file of b bytes takes ceil(b / block) blocks of the target's file system,
+ * so a group's worst case is files - 1 one-byte files and the rest in one). */
+struct pkidir_space_group {
+	uint64_t bytes;
+	size_t files;
+};
+
+/* Is there room to install the groups (n of them) into target? The new tree is built beside
+ * target (its own symlinks followed, pkidir_target_resolve) before the swap, with the files
+ * it keeps linked, not copied, so what it writes is counted once, whatever target holds
+ * now; the file system is that of the nearest existing directory at or above target's
+ * parent. Each file is rounded up to that file system's block (f_frsize, else f_bsize), and
+ * a block and an inode are counted for each directory made: the new tree, its etcd/ and
+ * every missing one above it. Root counts the blocks reserved for it. 0 if there is room;
+ * -ENOSPC if not, with ret_need and ret_free (bytes) and ret_where (PATH_MAX: the directory
+ * measured) filled; -errno if statvfs fails. */
+int pkidir_space_check(const char *target, const struct pkidir_space_group *groups, size_t n,
+		       uint64_t *ret_need, uint64_t *ret_free, char *ret_where);

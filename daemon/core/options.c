@@ -343,13 +343,32 @@ static int flags_parse(struct options *o, int argc, char **argv)
 	return 1;
 }
 
-/* What no single setting can check: required files, and settings bounded by others. */
-static int settings_check(struct daemon_config *cfg)
+/* What no single setting can check: required files, and settings bounded by others.
+ * config_path: the configuration file read, or NULL if none was (looked for at
+ * default_path), so that a missing setting says where it was looked for. */
+static int settings_check(struct daemon_config *cfg, const char *config_path,
+			  const char *default_path)
 {
 	if (!cfg->tls_cert || !cfg->tls_key) {
-		log_msg(LOG_ERR, "tls-cert and tls-key are required, as flags or in the "
-				 "configuration file (make them with 'pkishare pki serving-cert', "
-				 "or 'pkishare pki init' for a throwaway PKI)");
+		const char *which = !cfg->tls_cert && !cfg->tls_key ? "either of them"
+				    : !cfg->tls_cert		    ? "tls-cert"
+								    : "tls-key";
+		if (config_path)
+			log_msg(LOG_ERR,
+				"tls-cert and tls-key are required, as flags or in the "
+				"configuration file, and %s, the file read, does not set %s: add "
+				"them there or pass --tls-cert and --tls-key (make them with "
+				"'pkishare pki serving-cert', or 'pkishare pki init' for a "
+				"throwaway PKI)",
+				config_path, which);
+		else
+			log_msg(LOG_ERR,
+				"tls-cert and tls-key are required, as flags or in the "
+				"configuration file, and no configuration file was read (%s is "
+				"not there; --config FILE names another): pass --tls-cert and "
+				"--tls-key, or write them in that file (make them with 'pkishare "
+				"pki serving-cert', or 'pkishare pki init' for a throwaway PKI)",
+				default_path);
 		return -EINVAL;
 	}
 	/* An empty value (client-ca = ) is token-only too, as a line commented out. */
@@ -387,7 +406,7 @@ int options_load(struct options *o, int argc, char **argv)
 	r = flags_parse(o, argc, argv);
 	if (r <= 0)
 		return r;
-	r = settings_check(&o->cfg);
+	r = settings_check(&o->cfg, o->config_path, config ? config : DEFAULT_CONFIG_FILE);
 	return r < 0 ? r : 1; /* 1: run */
 }
 

@@ -110,13 +110,12 @@ static int load_client_ca(const struct daemon_config *cfg, struct tls_files *t, 
 	kubeadm_ca_in(t->client_ca_pem, kubeadm_ca);
 	if (kubeadm_ca[0]) {
 		snprintf(why, why_len,
-			 "client CA %s holds a CA named %s, as kubeadm names one of the cluster's "
-			 "own CAs: every client certificate it signs (kubelets and components, "
-			 "front-proxy-client, apiserver-etcd-client, etcd's) could fetch the "
-			 "bundle; use join tokens "
-			 "(remove client-ca) or a node-identity CA of its own ('pkishare pki "
-			 "client-ca')",
-			 cfg->client_ca, kubeadm_ca);
+			 "client CA %s holds a CA named %s, as kubeadm names %s, one of the "
+			 "cluster's own CAs: the client certificates it signs, %s, could fetch "
+			 "the bundle; use join tokens (remove client-ca) or a node-identity CA "
+			 "of its own ('pkishare pki client-ca')",
+			 cfg->client_ca, kubeadm_ca, kubeadm_ca_role(kubeadm_ca),
+			 kubeadm_ca_signs(kubeadm_ca));
 		return -PKS_E_X509;
 	}
 	t->client_ca_path = strdup(cfg->client_ca);

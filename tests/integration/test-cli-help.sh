@@ -1,6 +1,7 @@
 #!/bin/bash
 # Finding one's way, from the operator's side (issue 30, P18): 'pkishare help VERB' is
-# VERB's own help (kubeadm's habit), a mistyped verb gets "did you mean", and the bash
+# VERB's own help (kubeadm's habit), a mistyped verb or the start of one gets "did you
+# mean", and the bash
 # completion offers join's --external-etcd-* flags and status --output.
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +22,15 @@ expect_exit 2 "a mistyped verb" "$PKISHARE" stauts
 check "... did you mean status" err_has "unknown verb 'stauts'; did you mean 'status'"
 expect_exit 2 "a swapped verb" "$PKISHARE" upload-cerst
 check "... did you mean upload-certs" err_has "did you mean 'upload-certs'"
+# The start of a verb counts too (review of issue 30): delete for delete-certs.
+expect_exit 2 "the first word of a verb" "$PKISHARE" delete
+check "... did you mean delete-certs" err_has "unknown verb 'delete'; did you mean 'delete-certs'"
+expect_exit 2 "... upload" "$PKISHARE" upload
+check "... did you mean upload-certs" err_has "unknown verb 'upload'; did you mean 'upload-certs'"
+expect_exit 2 "the start of a token verb" "$PKISHARE" token del abcdef
+check "... did you mean delete" err_has "unknown 'token' verb 'del'; did you mean 'delete'"
+expect_exit 2 "the start of two pki verbs (client-ca, client-cert)" "$PKISHARE" pki client
+check "... is not guessed at" bash -c "! grep -q 'did you mean' '$T/last.err'"
 expect_exit 2 "an unrelated word" "$PKISHARE" frobnicate
 check "... gets no guess" bash -c "! grep -q 'did you mean' '$T/last.err' && grep -q 'pkishare --help' '$T/last.err'"
 expect_exit 2 "a verb with a control character" "$PKISHARE" $'stat\e[2Jus'

@@ -65,6 +65,18 @@ for _ in $(seq 1 100); do grep -q "listening on" "$T/n.log" && break; sleep 0.05
 kill "$N"; wait "$N" || true
 check "without a configuration file the start-up log says none was read" \
 	grep -q "no configuration file read ($CONF_FILE is not there" "$T/n.log"
+# pkishared run by hand without --tls-cert says where it looked (review of issue 30).
+expect_exit 2 "no configuration file and no --tls-cert: refused" "$PKISHARED" --listen 127.0.0.1:0 \
+	--admin-socket "$T/x.sock"
+check "... saying no configuration file was read, and where it was looked for" \
+	err_has "no configuration file was read ($CONF_FILE is not there; --config FILE names another)"
+echo "log-level = info" >"$T/some.conf"
+expect_exit 2 "a configuration file without tls-cert and tls-key: refused" "$PKISHARED" --config "$T/some.conf" \
+	--listen 127.0.0.1:0 --admin-socket "$T/x.sock"
+check "... naming the file read and what it lacks" err_has "$T/some.conf, the file read, does not set either of them"
+expect_exit 2 "... with --tls-cert alone" "$PKISHARED" --config "$T/some.conf" --tls-cert "$R/pkishared/tls.crt" \
+	--listen 127.0.0.1:0 --admin-socket "$T/x.sock"
+check "... naming what is missing: tls-key" err_has "$T/some.conf, the file read, does not set tls-key"
 umount "$ETC"
 rm -rf "$O"
 finish

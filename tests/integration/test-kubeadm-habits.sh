@@ -2,7 +2,8 @@
 # An operator's kubeadm habits carry over: Go durations (1h30m0s, 1.5h) wherever a
 # duration is taken, a pasted key trimmed of blanks and line endings (blanks inside named),
 # a hint when a kubeadm bootstrap token is tried, unknown fields of a kubeadm configuration
-# warned with FILE:LINE, and certificateKey in an InitConfiguration refused with a reason.
+# warned with FILE:LINE, certificateKey in an InitConfiguration refused with a reason, and
+# upload-certs --pki-dir /etc/kubernetes asks whether /etc/kubernetes/pki was meant.
 . "$(dirname "$0")/lib.sh"
 R=$T/r
 make_pki "$R"
@@ -15,6 +16,11 @@ check "upload-certs --ttl 1h30m0s: 5400 s ($S)" bash -c "[ $S -gt 5390 ] && [ $S
 upload "$R/pki" --ttl 1.5h
 S=$(expires_in)
 check "upload-certs --ttl 1.5h: 5400 s ($S)" bash -c "[ $S -gt 5390 ] && [ $S -le 5400 ]"
+# kubeadm's /etc/kubernetes where its /etc/kubernetes/pki is meant (review of issue 30).
+expect_exit 1 "upload-certs --pki-dir of the PKI directory's parent" "$PKISHARE" upload-certs --pki-dir "$R"
+check "... asks whether the PKI directory below was meant" err_has "missing ($R/ca.crt); did you mean --pki-dir $R/pki? (its ca.crt is there)"
+expect_exit 1 "upload-certs --pki-dir of a directory without a PKI below" "$PKISHARE" upload-certs --pki-dir "$R/clients"
+check "... gets no such question" bash -c "! grep -q 'did you mean' '$T/last.err'"
 expect_exit 0 "token create --ttl 1h30m0s" "$PKISHARE" token create --ttl 1h30m0s
 expect_exit 2 "--ttl 0 (kubeadm's never) is refused" "$PKISHARE" token create --ttl 0
 check "... saying why" err_has "kubeadm's 0, never, is not taken"

@@ -16,6 +16,11 @@ expected >"$T/expected.txt"
 
 # Python's cryptography, both ways.
 /usr/bin/python3 "$K/kubeadm_certs.py" seal "$KEY" "$R/pki" >"$T/py-secret.json"
+expect_exit 0 "a dry run of it" "$PKISHARE" decrypt --format kubeadm-secret \
+	--certificate-key "$KEY" --pki-dir "$T/py/pki" "$T/py-secret.json" --dry-run
+check "... says the files would be written, not that they were" bash -c \
+	"grep -q '8 would be written into $T/py/pki (0 already identical); nothing was written' '$T/last.out' && ! grep -q '8 written' '$T/last.out'"
+check "... and writes nothing" [ ! -e "$T/py" ]
 expect_exit 0 "pkishare opens a Secret sealed by Python (AESGCM)" "$PKISHARE" decrypt --format kubeadm-secret \
 	--certificate-key "$KEY" --pki-dir "$T/py/pki" "$T/py-secret.json"
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # --server as operators write it, through one parser (lib/addr.c): HOST:PORT,
 # https://HOST:PORT[/], [IPv6]:PORT, HOST alone (pkishared's port 9443); a name that does
-# not resolve says so; kubeadm's positional `join HOST:6443` gets a hint. pkishared's
+# not resolve says so (and nothing about a node being down); kubeadm's positional `join HOST:6443` gets a hint. pkishared's
 # --listen takes the narrower form of the same parser: IPv4:PORT or [IPv6]:PORT.
 . "$(dirname "$0")/lib.sh"
 R=$T/r
@@ -20,6 +20,7 @@ check "... the message names port 9443" err_has "127.0.0.2 port 9443"
 expect_exit 11 "a name that does not resolve" "$PKISHARE" "${J[@]}" --server no-such-node.invalid:9443 --pki-dir "$T/b/pki"
 check "... says it did not resolve" err_has "the name no-such-node.invalid did not resolve"
 check "... and not 'No route to host'" bash -c "! grep -q 'No route to host' '$T/last.err'"
+check "... nor the hint for a node that is down (the name is wrong, not the node)" bash -c "! grep -q 'already joined can serve' '$T/last.err'"
 expect_exit 2 "--server http://...: refused as a usage error" "$PKISHARE" "${J[@]}" --server "http://$SERVER" --pki-dir "$T/b/pki"
 check "... saying only https:// is spoken" err_has "only https://"
 expect_exit 2 "--server with a bad port" "$PKISHARE" "${J[@]}" --server 127.0.0.1:0 --pki-dir "$T/b/pki"

@@ -2,7 +2,8 @@
 # /etc/kubernetes or its pki as a symlink to a data disk (issue 30 P10): a symlink owned by
 # root or the installing user, to a directory that passes the safety rules, is followed
 # (the parent and the PKI directory itself), by join, decrypt and pki node-certs, and the
-# files land on the "data disk" with the link left in place; a symlink owned by another
+# files land on the "data disk" with the link left in place, join and decrypt saying so
+# for a link above the PKI directory too; a symlink owned by another
 # user is refused with a message that says who owns it, and nothing is written.
 . "$(dirname "$0")/lib.sh"
 R=$T/r
@@ -24,6 +25,8 @@ expect_exit 0 "join --dry-run into a PKI directory whose parent is a symlink" jo
 expect_exit 0 "join into a PKI directory whose parent is a symlink" join_into "$T/etc1/kubernetes/pki"
 check "... the files are on the data disk" test -f "$T/disk1/kubernetes/pki/ca.key"
 check "... and the link is still a link" test -L "$T/etc1/kubernetes"
+check "... the join said the directory above is a link, and where it installs" \
+	grep -q "\[join\] $T/etc1/kubernetes is a symlink to $T/disk1/kubernetes: installing there, into $T/disk1/kubernetes/pki" "$T/last.out"
 
 # 2. The PKI directory itself is a symlink (pki -> /data/pki), existing and empty.
 mkdir -p "$T/disk2/pki" "$T/etc2/kubernetes"
@@ -44,6 +47,13 @@ check "... the link is still a link" test -L "$T/etc3/pki"
 expect_exit 0 "pki node-certs into it" "$PKISHARE" pki node-certs --pki-dir "$T/etc3/pki" \
 	--node-name node-9 --advertise-address 10.0.0.19
 check "... the node certificates are in the link's target" test -f "$T/disk3/pki/etcd/peer.crt"
+mkdir -p "$T/disk3b/kubernetes" "$T/etc3b"
+ln -s "$T/disk3b/kubernetes" "$T/etc3b/kubernetes"
+expect_exit 0 "decrypt into a PKI directory whose parent is a symlink" env \
+	PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" decrypt --pki-dir "$T/etc3b/kubernetes/pki" "$T/bundle.json"
+check "... the files are on the data disk" test -f "$T/disk3b/kubernetes/pki/ca.key"
+check "... decrypt said the directory above is a link, and where it installs" \
+	grep -q "\[decrypt\] $T/etc3b/kubernetes is a symlink to $T/disk3b/kubernetes: installing there, into $T/disk3b/kubernetes/pki" "$T/last.out"
 
 # 4. A symlink owned by another user: refused, saying who owns it; nothing written.
 mkdir -p "$T/disk4/pki" "$T/etc4"

@@ -41,12 +41,21 @@ cat "$R/clients/ca.crt" "$R/pki/ca.crt" >"$T/two-cas.crt"
 expect_exit 78 "a client CA file that holds the cluster CA beside another is refused too" \
 	"${PKISHARED_RUN[@]}" --tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 	--client-ca "$T/two-cas.crt" --listen 127.0.0.1:0 --admin-socket "$T/never.sock"
-# kubeadm's other CAs, told by the names kubeadm gives them (found by an outside review).
+# kubeadm's other CAs, told by the names kubeadm gives them (found by an outside review),
+# each with the client certificates that CA signs, not every CA's (review of issue 30).
 for ca in front-proxy-ca.crt etcd/ca.crt; do
 	expect_exit 78 "the cluster's $ca as client CA is refused" "${PKISHARED_RUN[@]}" \
 		--tls-cert "$R/pkishared/tls.crt" --tls-key "$R/pkishared/tls.key" \
 		--client-ca "$R/pki/$ca" --listen 127.0.0.1:0 --admin-socket "$T/never.sock"
-	check "... saying which clients it would let fetch" err_has "as kubeadm names one of the cluster's own CAs"
+	check "... saying it is one of the cluster's own CAs" err_has "one of the cluster's own CAs"
+	if [ "$ca" = front-proxy-ca.crt ]; then
+		check "... naming the clients that CA signs: front-proxy-client" err_has \
+			"as kubeadm names the front-proxy CA, one of the cluster's own CAs: the client certificates it signs, front-proxy-client (the API server's aggregation client), could fetch"
+	else
+		check "... naming the clients that CA signs: apiserver-etcd-client, etcd's" err_has \
+			"as kubeadm names the etcd CA, one of the cluster's own CAs: the client certificates it signs, apiserver-etcd-client and etcd's own certificates, could fetch"
+	fi
+	check "... not the other CAs' clients" bash -c "! grep -q 'kubelet' '$T/last.err'"
 done
 check "no refused start left an admin socket" [ ! -e "$T/never.sock" ]
 # Another kubeadm cluster's CA (named "kubernetes", not this cluster's pin) is refused too.

@@ -267,6 +267,14 @@ static void ca_roles_by_kubeadm_names(void)
 	CHECK(kubeadm_ca_role("Kubernetes") == NULL); /* kubeadm's names, exactly */
 	CHECK(kubeadm_ca_role("") == NULL);
 	CHECK(kubeadm_ca_role(NULL) == NULL);
+	/* What each signs, per CA: not every kubeadm client certificate for every CA. */
+	CHECK(strstr(kubeadm_ca_signs("kubernetes"), "every kubelet's") != NULL);
+	CHECK(!strcmp(kubeadm_ca_signs("front-proxy-ca"),
+		      "front-proxy-client (the API server's aggregation client)"));
+	CHECK(strstr(kubeadm_ca_signs("etcd-ca"), "apiserver-etcd-client") != NULL);
+	CHECK(strstr(kubeadm_ca_signs("etcd-ca"), "kubelet") == NULL);
+	CHECK(kubeadm_ca_signs("Kubernetes") == NULL);
+	CHECK(kubeadm_ca_signs(NULL) == NULL);
 }
 
 static const struct test_case cases[] = {
