@@ -378,6 +378,44 @@ static int check(struct coordd *d)
 	return 0;
 }
 
+/* Everything after the settings: 0 when stopped (or --check found etcd), 1 when etcd or
+ * the socket cannot be used. */
+static int run(struct coordd *d)
+{
+	if (open_etcd(d) < 0)
+		return 1;
+	if (d->conf.check)
+		return check(d);
+	if (open_socket(d) < 0)
+		return 1;
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	keepalive(d);
+	fprintf(stderr, "pkishare-coordd: serving %s for etcd prefix %s at %s\n", d->conf.socket,
+		d->conf.prefix, d->conf.endpoints[0]);
+	sd_notifyf(0, "READY=1\nSTATUS=etcd prefix %s", d->conf.prefix);
+	loop(d);
+	sd_notify(0, "STOPPING=1");
+	return 0;
+}
+
+static void coordd_done(struct coordd *d)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd >= 0)
+			close(d->clients[i].fd);
+	etcd_watch_free(d->watch);
+	etcd_free(d->ledger.e);
+	secret_free(d->ca);
+	secret_free(d->cert);
+	secret_free(d->key);
+	secret_free(d->password);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	coordd_conf_free(&d->conf);
+}
+
 int main(int argc, char **argv)
 {
 	struct coordd d = {.listen_fd = -1};
@@ -389,32 +427,9 @@ int main(int argc, char **argv)
 	}
 	secret_openssl_heap_init(SECRET_OPENSSL_HEAP_BYTES);
 	int r = coordd_conf_load(&d.conf, argc, argv);
-	if (r <= 0)
-		return r == 0 ? 0 : 2;
-	if (open_etcd(&d) < 0)
-		return 1;
-	if (d.conf.check)
-		return check(&d);
-	if (open_socket(&d) < 0)
-		return 1;
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	keepalive(&d);
-	fprintf(stderr, "pkishare-coordd: serving %s for etcd prefix %s at %s\n", d.conf.socket,
-		d.conf.prefix, d.conf.endpoints[0]);
-	sd_notifyf(0, "READY=1\nSTATUS=etcd prefix %s", d.conf.prefix);
-	loop(&d);
-	sd_notify(0, "STOPPING=1");
-	for (size_t i = 0; i < MAX_CLIENTS; i++)
-		if (d.clients[i].fd >= 0)
-			close(d.clients[i].fd);
-	etcd_watch_free(d.watch);
-	etcd_free(d.ledger.e);
-	secret_free(d.ca);
-	secret_free(d.cert);
-	secret_free(d.key);
-	secret_free(d.password);
-	coordd_conf_free(&d.conf);
-	return 0;
+	int rc = r == 0 ? 0 : 2;
+	if (r > 0)
+		rc = run(&d);
+	coordd_done(&d);
+	return rc;
 }

@@ -22,13 +22,15 @@
 static int fails;
 static char prefix[256];
 
+/* cond is evaluated once (it often makes a call). */
 #define EXPECT(cond, ...)                                                                          \
 	do {                                                                                       \
-		printf((cond) ? "ok: " : "FAIL: ");                                                \
+		bool ok_ = (cond);                                                                 \
+		printf(ok_ ? "ok: " : "FAIL: ");                                                   \
 		printf(__VA_ARGS__);                                                               \
 		printf("\n");                                                                      \
 		fflush(stdout);                                                                    \
-		if (!(cond))                                                                       \
+		if (!ok_)                                                                          \
 			fails++;                                                                   \
 	} while (0)
 
@@ -41,22 +43,40 @@ static const char *key(const char *name)
 	return b;
 }
 
+/* What the clients opened here reference: kept until the end, then freed. */
+static struct secret *loaded[16];
+static char *endpoint_lists[4];
+static size_t n_loaded, n_lists;
+
 static struct secret *load(const char *env)
 {
 	const char *path = getenv(env);
 	struct secret *s = NULL;
-	if (!path || secret_read_file(path, 1 << 20, &s) < 0) {
+	if (!path || n_loaded == sizeof(loaded) / sizeof(loaded[0]) ||
+	    secret_read_file(path, 1 << 20, &s) < 0) {
 		fprintf(stderr, "etcd-check: cannot read $%s\n", env);
 		exit(2);
 	}
+	loaded[n_loaded++] = s;
 	return s;
+}
+
+static void free_loaded(void)
+{
+	for (size_t i = 0; i < n_loaded; i++)
+		secret_free(loaded[i]);
+	for (size_t i = 0; i < n_lists; i++)
+		free(endpoint_lists[i]);
 }
 
 static struct etcd *open_cluster(const char *endpoints_csv)
 {
-	static char *eps[ETCD_ENDPOINTS_MAX];
+	char *eps[ETCD_ENDPOINTS_MAX];
 	size_t n = 0;
 	char *copy = strdup(endpoints_csv), *save = NULL;
+	if (!copy || n_lists == sizeof(endpoint_lists) / sizeof(endpoint_lists[0]))
+		exit(2);
+	endpoint_lists[n_lists++] = copy;
 	for (char *t = strtok_r(copy, ",", &save); t && n < ETCD_ENDPOINTS_MAX;
 	     t = strtok_r(NULL, ",", &save))
 		eps[n++] = t;
@@ -373,5 +393,6 @@ int main(int argc, char **argv)
 	} else
 		return 2;
 	etcd_free(e);
+	free_loaded();
 	return rc || fails ? 1 : 0;
 }
