@@ -84,6 +84,7 @@ enum api_reason {
 	API_R_BAD_CSR,
 	API_R_BAD_REQUEST,
 	API_R_BAD_TOKEN,
+	API_R_BUSY, /* too many fetches wait for their claim: try again (503, Retry-After) */
 	API_R_DELETED,
 	API_R_DROPS_EXTERNAL_ETCD,
 	API_R_EXISTS,

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "persist.h"
 #include "store.h"
+#include "testhook.h"
 #include "util.h"
 
 int store_init(struct store *s)
@@ -258,7 +259,12 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at)
 {
 	enum store_fetch res;
+	int64_t delay_ms = testhook_claim_delay_ms();
 
+	if (delay_ms > 0) /* a test build's slow claim (testhook.h) */
+		nanosleep(&(struct timespec){.tv_sec = delay_ms / 1000,
+					     .tv_nsec = (delay_ms % 1000) * 1000000L},
+			  NULL);
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
 	if (!s->held) {

@@ -202,10 +202,10 @@ int server_start(struct daemon_ctx *ctx)
 	}
 	ctx->serving_tls = tls;
 	ctx->https = MHD_start_daemon(
-	    MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, identity_accept_policy, ctx,
-	    routes_handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
-	    (const char *)tls->key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
+	    MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
+	    identity_accept_policy, ctx, routes_handle, ctx, MHD_OPTION_EXTERNAL_LOGGER,
+	    http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)tls->key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
 	    (const char *)tls->cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
 	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, routes_completed, ctx,
 	    MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
@@ -226,6 +226,11 @@ int server_start(struct daemon_ctx *ctx)
 			return r;
 		}
 	}
+	r = fetchq_start(&ctx->fetchq, &ctx->metrics.fetches_waiting);
+	if (r < 0) {
+		server_stop(ctx);
+		return r;
+	}
 	/* server_stop()'s wake-up may still be unread when the thread had already left. */
 	wake_drain(ctx->serve_wake_fd);
 	ctx->serve_stop = false;
@@ -240,6 +245,10 @@ int server_start(struct daemon_ctx *ctx)
 
 void server_stop(struct daemon_ctx *ctx)
 {
+	/* While the serving loop still runs: fetches waiting for a claim are resumed (and
+	 * answered), so libmicrohttpd never stops with a suspended connection. */
+	if (ctx->fetchq.running)
+		fetchq_stop(&ctx->fetchq);
 	if (ctx->serving) {
 		uint64_t one = 1;
 		ctx->serve_stop = true;
