@@ -200,14 +200,16 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 static void log_persist(const struct persist *p, struct store *s)
 {
 	char since[RFC3339_LEN];
+	struct store_view v;
+	store_view(s, &v);
 	if (p->restored) {
 		time_format(p->held_since, since);
 		log_msg(LOG_NOTICE,
 			"resumed the state kept in systemd's store (held since %s, restart %llu): "
 			"%s%s, %zu join token(s), %zu key id(s) in the history; the enrollment CA "
 			"is new, so token holders enroll again",
-			since, (unsigned long long)p->restores, s->held ? "bundle " : "no bundle",
-			s->held ? s->id : "", s->n_tokens, s->n_seen);
+			since, (unsigned long long)p->restores, v.held ? "bundle " : "no bundle",
+			v.held ? v.bundle.id : "", v.n_tokens, v.n_seen);
 		if (p->why[0])
 			log_msg(LOG_WARNING, "the kept state was not resumed whole: %s", p->why);
 	} else if (p->refused) {
@@ -224,6 +226,7 @@ static void log_persist(const struct persist *p, struct store *s)
 		/* Run by hand it is expected; under systemd it is a failure worth a warning. */
 		log_msg(getenv("NOTIFY_SOCKET") ? LOG_WARNING : LOG_INFO, "%s", p->why);
 	}
+	store_view_done(&v);
 }
 
 /* Say which settings are in force: a by-hand run merges the packaged file too. */
@@ -334,8 +337,7 @@ static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
 	r = take_systemd_sockets(ctx, persist);
 	if (r > 0)
 		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);
-	persist_start(persist, &ctx->store);
-	ctx->store.persist = persist;
+	store_attach(&ctx->store, persist);
 	log_persist(persist, &ctx->store);
 	r = store_start_reaper(&ctx->store);
 	if (r < 0) {
@@ -382,7 +384,7 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 		    persist->enabled ? "" : "state NOT kept across restarts: ", persist->why);
 	else
 		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s%s; %s", ctx->listen_name, mode,
-			   ctx->store.held ? "bundle restored" : "no bundle held");
+			   ctx->store.held.blob ? "bundle restored" : "no bundle held");
 }
 
 /* SIGHUP: reload, tell systemd, and tell a waiting POST /v1/reload (systemctl reload). */
@@ -436,7 +438,7 @@ static void daemon_stop(struct daemon_ctx *ctx, struct persist *persist)
 {
 	admin_stop(ctx);
 	server_stop(ctx);
-	ctx->store.persist = NULL;
+	store_detach(&ctx->store);
 	store_done(&ctx->store);
 	persist_close(persist);
 	if (ctx->admin_fd >= 0) {

@@ -58,6 +58,7 @@ const char *const api_fields[] = {
     API_F_CREATED_AT,
     API_F_DEFAULT_TTL_SECONDS,
     API_F_DELETED,
+    API_F_DESCRIPTION,
     API_F_ERROR,
     API_F_EXPIRES_AT,
     API_F_EXPIRES_IN_SECONDS,

@@ -101,7 +101,7 @@ struct fetch_job {
 	bool reserved; /* holds a place in the fetchq */
 	enum fetch_job_outcome outcome;
 	enum store_fetch res;
-	struct store_blob *blob;
+	struct held_blob *blob;
 	char bid[BUNDLE_ID_HEX_LEN + 1];
 	uint64_t fetch_no;
 	bool repeat;

@@ -190,7 +190,7 @@ struct fetch_job *fetch_job_free(struct fetch_job *j)
 	if (j) {
 		if (j->reserved)
 			fetchq_release(&j->ctx->fetchq);
-		store_blob_unref(j->blob);
+		held_blob_unref(j->blob);
 		free(j);
 	}
 	return NULL;

@@ -18,7 +18,7 @@
 
 static void blob_free_cb(void *cls)
 {
-	store_blob_unref(cls);
+	held_blob_unref(cls);
 }
 
 /* Why a fetch got no bundle (when: the time it went; kept: whether the held state survives
@@ -180,7 +180,7 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 		    j->bid, want);
 	}
 	if (res == STORE_FETCH_OK) {
-		struct store_blob *blob = TAKE_PTR(j->blob);
+		struct held_blob *blob = TAKE_PTR(j->blob);
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
 		METRIC_INC(&ctx->metrics, fetch_by_source,
 			   !strcmp(j->source, "enrolled") ? M_SOURCE_ENROLLED : M_SOURCE_CA);
