@@ -290,7 +290,8 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 				  (long long)ctx->cfg->max_ttl_s, API_TOKEN_MAX_USES);
 	}
 	const char *desc = json_string_value(desc_j);
-	if ((desc_j && !json_is_string(desc_j)) || !tokens_description_ok(desc)) {
+	if ((desc_j && !json_is_string(desc_j) && !json_is_null(desc_j)) ||
+	    !tokens_description_ok(desc)) {
 		json_decref(j);
 		a.result = "bad-request";
 		log_audit(&a, "refused token creation: the description is not acceptable");
