@@ -7,9 +7,12 @@
  *
  * Not here: the bytes (held.h, each node's own) and their deadline (local: a lease is not
  * a deadline), join tokens (tokens.h). The ledger never sees a secret: ids, counts,
- * names. Its operations may wait (a round trip to another system): callers do not hold
- * the held state's lock across them, and the serving thread never calls claim itself
- * (serve/fetchq.c does, off the serving thread). */
+ * names. Every operation is atomic on its own (the local one has a lock of its own).
+ * claim may wait (a round trip to another system): it is never called under the held
+ * state's lock, nor on the serving thread (serve/fetchq.c calls it, off that thread).
+ * announce, retire, key_id_seen, view and key_ids are called under the held state's lock
+ * today (store.c), so a ledger that must ask another system for those needs that lock
+ * split first (docs/design.md, "Growing past one node"). */
 #pragma once
 
 #include <stdbool.h>
