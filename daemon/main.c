@@ -368,10 +368,10 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx->listen_name, ctx->cfg->admin_socket, (long long)ctx->cfg->ttl_s,
 		(long long)ctx->cfg->max_ttl_s);
-	if (testhook_claim_delay_ms() > 0)
+	if (testhook_claim_set())
 		log_msg(LOG_WARNING,
-			"TEST HOOK: every fetch's claim waits %lld ms first "
-			"(PKISHARE_TEST_CLAIM_DELAY_MS; only a test build honours it)",
+			"TEST HOOK: every fetch's claim runs off the serving thread and waits %lld "
+			"ms first (PKISHARE_TEST_CLAIM_DELAY_MS; only a test build honours it)",
 			(long long)testhook_claim_delay_ms());
 	log_joiners(ctx);
 	const char *mode = server_mode_note(ctx);

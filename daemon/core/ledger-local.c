@@ -149,6 +149,13 @@ static int local_claim(struct ledger *l, const char *id, const struct ledger_cla
 	return 0;
 }
 
+/* In memory: never, unless a test build makes it slow on purpose. */
+static bool local_claim_waits(struct ledger *l)
+{
+	(void)l;
+	return testhook_claim_set();
+}
+
 static int local_retire(struct ledger *l, const char *id, enum store_gone why)
 {
 	struct local *L = l->state;
@@ -241,6 +248,7 @@ const struct ledger_ops ledger_local_ops = {
     .name = "local",
     .announce = local_announce,
     .claim = local_claim,
+    .claim_waits = local_claim_waits,
     .retire = local_retire,
     .key_id_seen = local_key_id_seen,
     .view = local_view,

@@ -847,6 +847,16 @@ void persist_close(struct persist *p)
 	p->enabled = false;
 }
 
+void persist_status(const struct persist *p, struct persist_status *ret)
+{
+	*ret = (struct persist_status){.kept = p->enabled,
+				       .memory = persist_kind(p),
+				       .held_since = p->held_since,
+				       .restores = p->restores,
+				       .refused = p->refused};
+	str_copy(ret->note, sizeof(ret->note), p->why);
+}
+
 const char *persist_kind(const struct persist *p)
 {
 	return !p->enabled ? "none" : p->secretmem ? "memfd_secret" : "memfd";

@@ -165,3 +165,14 @@ void persist_drop_all(struct persist *p);
 void persist_close(struct persist *p);
 /* "memfd_secret", "memfd" or "none". */
 const char *persist_kind(const struct persist *p);
+/* Is the held state kept, and what became of the last one: the one answer the status,
+ * the metrics, STATUS= and a joiner's refusal read (through the held state's view). */
+struct persist_status {
+	bool kept;	    /* every change is written to systemd's store */
+	const char *memory; /* persist_kind */
+	int64_t held_since;
+	uint64_t restores;
+	bool refused; /* a kept state (or part of it) failed a check at start */
+	char note[320];
+};
+void persist_status(const struct persist *p, struct persist_status *ret);

@@ -409,6 +409,11 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 	}
 }
 
+bool store_fetch_waits(struct store *s)
+{
+	return s->ledger.ops->claim_waits(&s->ledger);
+}
+
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 {
 	pthread_mutex_lock(&s->lock);
@@ -463,15 +468,16 @@ void store_view(struct store *s, struct store_view *ret)
 		str_copy(t->description, sizeof(t->description), k->description);
 	}
 	if (s->persist) {
-		const struct persist *p = s->persist;
+		struct persist_status st;
 		struct store_kept_view *k = &ret->kept;
+		persist_status(s->persist, &st);
 		k->under = true;
-		k->kept = p->enabled;
-		k->memory = persist_kind(p);
-		k->held_since = p->held_since;
-		k->restores = p->restores;
-		k->refused = p->refused;
-		str_copy(k->note, sizeof(k->note), p->why);
+		k->kept = st.kept;
+		k->memory = st.memory;
+		k->held_since = st.held_since;
+		k->restores = st.restores;
+		k->refused = st.refused;
+		str_copy(k->note, sizeof(k->note), st.note);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

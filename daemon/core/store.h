@@ -27,7 +27,7 @@ struct store {
 	bool stopping;
 
 	struct held held;     /* the bytes this node holds */
-	struct ledger ledger; /* the decisions (its own lock; may wait: never under ours) */
+	struct ledger ledger; /* the decisions (its own lock; claim may wait: never under ours) */
 	struct tokens tokens; /* join tokens */
 
 	/* Where every change is written before it is acknowledged (persist.h); NULL: nowhere.
@@ -87,6 +87,10 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			     const char *cert, const char *source, const char *peer,
 			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at);
+
+/* Whether store_fetch may wait (its ledger's claim asks another system): then it must not
+ * run on the serving thread. */
+bool store_fetch_waits(struct store *s);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);

@@ -10,5 +10,8 @@
 /* PKISHARE_TEST_CLAIM_DELAY_MS: every fetch's claim (ledger.h) waits this long first, as a
  * claim that asks another system would (integration.slow-claim). 0: none. */
 int64_t testhook_claim_delay_ms(void);
+/* The variable is set (even to 0): the one-node ledger's claim then counts as one that
+ * may wait, so fetches take the suspend-and-resume path (serve/fetchq.c). */
+bool testhook_claim_set(void);
 /* Whether this build honours the hooks at all. */
 bool testhook_built(void);

@@ -132,6 +132,9 @@ void fetchq_release(struct fetchq *q);
  * the resumed connections). */
 void fetchq_stop(struct fetchq *q);
 struct fetch_job *fetch_job_free(struct fetch_job *j);
+/* Run a job's claim (store_fetch) here and now: the worker's step, or the serving
+ * thread's when the claim cannot wait (store_fetch_waits). */
+void fetch_job_claim(struct fetch_job *j);
 
 /* Where a client identity comes from. */
 struct daemon_ctx {

@@ -1,6 +1,9 @@
 /* fetchq.c - fetches whose claim runs off the serving thread.
  *
- * The serving thread takes a GET /v1/bundle, suspends its connection
+ * Only when the ledger says its claim may wait (ledger.h, claim_waits; the one-node
+ * ledger's never does, except in a test build made slow on purpose): a claim that cannot
+ * wait is made inline by routes.c, without the thread hop. Otherwise the serving thread
+ * takes a GET /v1/bundle, suspends its connection
  * (MHD_suspend_connection) and hands the claim to one of FETCHQ_WORKERS threads; the
  * worker runs it (it may wait: a claim may ask another system, and the test build can
  * make it slow on purpose), stores the outcome in the job and resumes the connection
@@ -25,6 +28,10 @@
 #include "daemon.h"
 #include "log.h"
 #include "util.h"
+
+/* A job that waited this long in the queue is looked at (has its client hung up?) before
+ * its claim. */
+#define FETCHQ_LOOK_AFTER_MS 20
 
 /* Has the peer gone (FIN or reset)? Read without touching TLS: only the socket's state. */
 static bool peer_gone(int fd)
@@ -61,15 +68,12 @@ static void *worker_main(void *arg)
 			q->tail = NULL;
 		pthread_mutex_unlock(&q->lock);
 
-		if (peer_gone(j->fd))
+		/* A client that waited in the queue may have left meanwhile (one taken at once
+		 * has not: no syscall spent on it). */
+		if (time_mono_ms() - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
 			j->outcome = FETCH_JOB_ABANDONED;
-		else {
-			j->res =
-			    store_fetch(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
-					j->cert[0] ? j->cert : NULL, j->source, j->peer, &j->blob,
-					j->bid, &j->fetch_no, &j->repeat, &j->gone_at);
-			j->outcome = FETCH_JOB_CLAIMED;
-		}
+		else
+			fetch_job_claim(j);
 		/* After this the serving thread owns the job (and may free it). */
 		wake_serving(j->ctx, j->c);
 
@@ -81,6 +85,14 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
+}
+
+void fetch_job_claim(struct fetch_job *j)
+{
+	j->res = store_fetch(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
+			     j->cert[0] ? j->cert : NULL, j->source, j->peer, &j->blob, j->bid,
+			     &j->fetch_no, &j->repeat, &j->gone_at);
+	j->outcome = FETCH_JOB_CLAIMED;
 }
 
 int fetchq_start(struct fetchq *q, _Atomic uint64_t *gauge)

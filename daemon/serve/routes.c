@@ -82,9 +82,13 @@ static bool state_kept(struct daemon_ctx *ctx)
 	return kept;
 }
 
-/* GET /v1/bundle, first call (serving thread): check the request, reserve a place in
- * the claim queue, suspend the connection and hand the claim to a worker (fetchq.c). The
- * answer is given by fetch_answer once the worker resumes the connection. */
+static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				    struct fetch_job *j);
+
+/* GET /v1/bundle, first call (serving thread): check the request; a claim that cannot
+ * wait is made and answered here; one that may wait gets a place in the claim queue, the
+ * connection is suspended and the claim handed to a worker (fetchq.c), and fetch_answer
+ * answers once the worker resumes the connection. */
 static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				   const char *peer, const struct client_id *id, void **req_ctx)
 {
@@ -111,6 +115,13 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 	str_copy(j->cert, sizeof(j->cert), id->cert);
 	str_copy(j->source, sizeof(j->source), client_source_name(id->source));
 	str_copy(j->peer, sizeof(j->peer), peer);
+	if (!store_fetch_waits(&ctx->store)) {
+		/* A claim that cannot wait (the one-node ledger): here, without a thread hop. */
+		fetch_job_claim(j);
+		enum MHD_Result ret = fetch_answer(ctx, c, j);
+		fetch_job_free(j);
+		return ret;
+	}
 	int r = fetchq_reserve(&ctx->fetchq);
 	if (r < 0) {
 		fetch_job_free(j);
