@@ -254,7 +254,11 @@ void store_attach(struct store *s, struct persist *p)
 		secret_wipe(rec, sizeof(*rec));
 	}
 	s->persist = p;
-	s->record = rec;
+	if (p->enabled) {
+		s->record = rec;
+	} else {
+		free(rec); /* nothing is kept: no record to fill */
+	}
 	changed_locked(s); /* the restore count, at once */
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);

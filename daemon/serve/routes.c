@@ -122,7 +122,7 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 		fetch_job_free(j);
 		return ret;
 	}
-	int r = fetchq_reserve(&ctx->fetchq);
+	int r = ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
 	if (r < 0) {
 		fetch_job_free(j);
 		log_audit(&(struct audit){.event = AUDIT_FETCH,

@@ -226,7 +226,11 @@ int server_start(struct daemon_ctx *ctx)
 			return r;
 		}
 	}
-	r = fetchq_start(&ctx->fetchq, &ctx->metrics.fetches_waiting);
+	/* The claim workers only where a claim may wait (fetchq.c): none for the one-node
+	 * ledger, which claims inline. */
+	r = store_fetch_waits(&ctx->store)
+		? fetchq_start(&ctx->fetchq, &ctx->metrics.fetches_waiting)
+		: 0;
 	if (r < 0) {
 		server_stop(ctx);
 		return r;
