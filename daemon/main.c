@@ -200,8 +200,8 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 static void log_persist(const struct persist *p, struct store *s)
 {
 	char since[RFC3339_LEN];
-	struct store_view v;
-	store_view(s, &v);
+	struct store_counts v;
+	store_counts(s, &v);
 	if (p->restored) {
 		time_format(p->held_since, since);
 		log_msg(LOG_NOTICE,
@@ -209,7 +209,7 @@ static void log_persist(const struct persist *p, struct store *s)
 			"%s%s, %zu join token(s), %zu key id(s) in the history; the enrollment CA "
 			"is new, so token holders enroll again",
 			since, (unsigned long long)p->restores, v.held ? "bundle " : "no bundle",
-			v.held ? v.bundle.id : "", v.n_tokens, v.n_seen);
+			v.id, v.n_tokens, v.n_seen);
 		if (p->why[0])
 			log_msg(LOG_WARNING, "the kept state was not resumed whole: %s", p->why);
 	} else if (p->refused) {
@@ -226,7 +226,6 @@ static void log_persist(const struct persist *p, struct store *s)
 		/* Run by hand it is expected; under systemd it is a failure worth a warning. */
 		log_msg(getenv("NOTIFY_SOCKET") ? LOG_WARNING : LOG_INFO, "%s", p->why);
 	}
-	store_view_done(&v);
 }
 
 /* Say which settings are in force: a by-hand run merges the packaged file too. */

@@ -189,13 +189,22 @@ static void local_view(struct ledger *l, struct ledger_view *ret)
 	ret->fetches = L->fetches;
 	ret->max_fetches = L->max_fetches;
 	ret->n_fetch_log = L->n_fetch_log;
-	memcpy(ret->fetch_log, L->fetch_log, L->n_fetch_log * sizeof(L->fetch_log[0]));
 	ret->gone = L->gone;
 	str_copy(ret->gone_id, sizeof(ret->gone_id), L->gone_id);
 	ret->gone_at = L->gone_at;
 	ret->last_had_external = L->last_had_external;
 	ret->n_seen = L->n_seen;
 	pthread_mutex_unlock(&L->lock);
+}
+
+static size_t local_fetch_log(struct ledger *l, struct store_fetch_record *ret, size_t max)
+{
+	struct local *L = l->state;
+	pthread_mutex_lock(&L->lock);
+	size_t n = L->n_fetch_log < max ? L->n_fetch_log : max;
+	memcpy(ret, L->fetch_log, n * sizeof(L->fetch_log[0]));
+	pthread_mutex_unlock(&L->lock);
+	return n;
 }
 
 static size_t local_key_ids(struct ledger *l, char (*ret)[KEY_ID_HEX_LEN + 1], size_t max)
@@ -209,6 +218,7 @@ static size_t local_key_ids(struct ledger *l, char (*ret)[KEY_ID_HEX_LEN + 1], s
 }
 
 static int local_load(struct ledger *l, const struct ledger_view *v,
+		      const struct store_fetch_record *fetch_log,
 		      const char (*key_ids)[KEY_ID_HEX_LEN + 1], size_t n_key_ids)
 {
 	struct local *L = l->state;
@@ -221,7 +231,7 @@ static int local_load(struct ledger *l, const struct ledger_view *v,
 	L->fetches = v->current ? v->fetches : 0;
 	L->max_fetches = v->current ? v->max_fetches : 0;
 	L->n_fetch_log = v->current ? v->n_fetch_log : 0;
-	memcpy(L->fetch_log, v->fetch_log, L->n_fetch_log * sizeof(L->fetch_log[0]));
+	memcpy(L->fetch_log, fetch_log, L->n_fetch_log * sizeof(L->fetch_log[0]));
 	L->gone = v->gone;
 	str_copy(L->gone_id, sizeof(L->gone_id), v->gone_id);
 	L->gone_at = v->gone_at;
@@ -252,6 +262,7 @@ const struct ledger_ops ledger_local_ops = {
     .retire = local_retire,
     .key_id_seen = local_key_id_seen,
     .view = local_view,
+    .fetch_log = local_fetch_log,
     .key_ids = local_key_ids,
     .load = local_load,
     .done = local_done,

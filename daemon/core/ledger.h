@@ -84,8 +84,7 @@ struct ledger_view {
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	char key_id[KEY_ID_HEX_LEN + 1];
 	uint64_t fetches, max_fetches;
-	size_t n_fetch_log;
-	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
+	size_t n_fetch_log; /* the records themselves: fetch_log */
 	enum store_gone gone;
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
@@ -119,11 +118,14 @@ struct ledger_ops {
 	/* 1 if key_id was ever announced, 0 if not. */
 	int (*key_id_seen)(struct ledger *l, const char *key_id);
 	void (*view)(struct ledger *l, struct ledger_view *ret);
+	/* The current bundle's fetch records, in order: n copied into ret, at most max. */
+	size_t (*fetch_log)(struct ledger *l, struct store_fetch_record *ret, size_t max);
 	/* The key ids in the history, in order (for persist): n copied into ret, at most max. */
 	size_t (*key_ids)(struct ledger *l, char (*ret)[KEY_ID_HEX_LEN + 1], size_t max);
 	/* Replace everything with what a restore read (the one-node ledger's own state: an
 	 * implementation that keeps its state elsewhere ignores it). */
 	int (*load)(struct ledger *l, const struct ledger_view *v,
+		    const struct store_fetch_record *fetch_log,
 		    const char (*key_ids)[KEY_ID_HEX_LEN + 1], size_t n_key_ids);
 	void (*done)(struct ledger *l);
 };

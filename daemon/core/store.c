@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "log.h"
@@ -47,9 +48,11 @@ static void record_fill_locked(struct store *s, struct persist_record *r)
 	r->bundle_len = r->held ? s->held.blob->data->len : 0;
 	r->fetches = r->held ? lv.fetches : 0;
 	r->max_fetches = r->held ? lv.max_fetches : 0;
-	r->n_fetch_log = r->held ? lv.n_fetch_log : 0;
+	/* Through the scratch room beside the record: not on this thread's stack. */
+	r->n_fetch_log =
+	    r->held ? s->ledger.ops->fetch_log(&s->ledger, s->record_log, STORE_MAX_FETCH_LOG) : 0;
 	for (size_t i = 0; i < r->n_fetch_log; i++) {
-		const struct store_fetch_record *f = &lv.fetch_log[i];
+		const struct store_fetch_record *f = &s->record_log[i];
 		struct persist_fetch *t = &r->fetch_log[i];
 		t->at = f->at;
 		str_copy(t->client, sizeof(t->client), f->client);
@@ -160,6 +163,34 @@ int store_start_reaper(struct store *s)
 	return 0;
 }
 
+/* The record a save fills (~100 KiB, mostly the key-id history's room) and, after it,
+ * room for the fetch log on its way into it: one mapping of their own, so that pages never
+ * written (a short history, or no save at all) cost no memory, out of core dumps (token
+ * hashes pass through it). */
+#define RECORD_MAP_BYTES                                                                           \
+	(sizeof(struct persist_record) + STORE_MAX_FETCH_LOG * sizeof(struct store_fetch_record))
+
+static struct persist_record *record_new(struct store_fetch_record **ret_log)
+{
+	void *m = mmap(NULL, RECORD_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	(void)madvise(m, RECORD_MAP_BYTES, MADV_DONTDUMP);
+	*ret_log = (struct store_fetch_record *)((char *)m + sizeof(struct persist_record));
+	return m;
+}
+
+static struct persist_record *record_free(struct persist_record *r)
+{
+	if (r) {
+		/* Token hashes are wiped after every save; the kernel zeroes the rest. */
+		secret_wipe(r->tokens, sizeof(r->tokens));
+		munmap(r, RECORD_MAP_BYTES);
+	}
+	return NULL;
+}
+
 void store_done(struct store *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -172,11 +203,7 @@ void store_done(struct store *s)
 	tokens_wipe(&s->tokens);
 	if (s->ledger.ops)
 		s->ledger.ops->done(&s->ledger);
-	if (s->record) {
-		secret_wipe(s->record, sizeof(*s->record));
-		free(s->record);
-		s->record = NULL;
-	}
+	s->record = record_free(s->record);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 }
@@ -184,7 +211,8 @@ void store_done(struct store *s)
 void store_attach(struct store *s, struct persist *p)
 {
 	struct secret *data = NULL;
-	struct persist_record *rec = calloc(1, sizeof(*rec));
+	struct store_fetch_record *log = NULL;
+	struct persist_record *rec = record_new(&log);
 	if (!rec) {
 		snprintf(p->why, sizeof(p->why), "out of memory: the held state is not kept");
 		return;
@@ -200,7 +228,7 @@ void store_attach(struct store *s, struct persist *p)
 		lv.n_fetch_log = rec->n_fetch_log;
 		for (size_t i = 0; i < rec->n_fetch_log; i++) {
 			const struct persist_fetch *f = &rec->fetch_log[i];
-			struct store_fetch_record *t = &lv.fetch_log[i];
+			struct store_fetch_record *t = &log[i];
 			t->at = f->at;
 			str_copy(t->client, sizeof(t->client), f->client);
 			str_copy(t->cert, sizeof(t->cert), f->cert);
@@ -222,7 +250,8 @@ void store_attach(struct store *s, struct persist *p)
 					 0);
 			lv.gone_at = time_now();
 		}
-		(void)s->ledger.ops->load(&s->ledger, &lv, (const void *)rec->seen, rec->n_seen);
+		(void)s->ledger.ops->load(&s->ledger, &lv, log, (const void *)rec->seen,
+					  rec->n_seen);
 		if (lv.current) {
 			struct held_blob *blob = held_blob_new(data);
 			struct bundle meta = {0};
@@ -251,15 +280,15 @@ void store_attach(struct store *s, struct persist *p)
 			k->used = t->used;
 			str_copy(k->description, sizeof(k->description), t->description);
 		}
-		secret_wipe(rec, sizeof(*rec));
+		secret_wipe(rec->tokens, rec->n_tokens * sizeof(rec->tokens[0]));
 	}
 	s->persist = p;
 	if (p->enabled) {
 		s->record = rec;
-	} else {
-		free(rec); /* nothing is kept: no record to fill */
-	}
-	changed_locked(s); /* the restore count, at once */
+		s->record_log = log;
+	} else
+		record_free(rec); /* nothing is kept: no record to fill */
+	changed_locked(s);	  /* the restore count, at once */
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -453,8 +482,8 @@ void store_view(struct store *s, struct store_view *ret)
 		b->fetches = lv.fetches;
 		b->max_fetches = lv.max_fetches;
 		b->bytes = s->held.blob->data ? s->held.blob->data->len : 0;
-		b->n_fetch_log = lv.n_fetch_log;
-		memcpy(b->fetch_log, lv.fetch_log, lv.n_fetch_log * sizeof(lv.fetch_log[0]));
+		b->n_fetch_log =
+		    s->ledger.ops->fetch_log(&s->ledger, b->fetch_log, STORE_MAX_FETCH_LOG);
 		b->profile = s->held.profile ? strdup(s->held.profile) : NULL;
 	}
 	ret->gone = lv.gone;
@@ -483,6 +512,18 @@ void store_view(struct store *s, struct store_view *ret)
 		k->refused = st.refused;
 		str_copy(k->note, sizeof(k->note), st.note);
 	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_counts(struct store *s, struct store_counts *ret)
+{
+	struct ledger_view lv;
+	pthread_mutex_lock(&s->lock);
+	s->ledger.ops->view(&s->ledger, &lv);
+	ret->held = s->held.blob && lv.current && strcmp(lv.id, s->held.id) == 0;
+	str_copy(ret->id, sizeof(ret->id), ret->held ? s->held.id : "");
+	ret->n_tokens = s->tokens.n;
+	ret->n_seen = lv.n_seen;
 	pthread_mutex_unlock(&s->lock);
 }
 

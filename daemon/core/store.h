@@ -34,6 +34,7 @@ struct store {
 	 * record: the buffer a save fills (persist's own format, persist.h). */
 	struct persist *persist;
 	struct persist_record *record;
+	struct store_fetch_record *record_log; /* room beside it, for the fetch log */
 };
 
 /* With the one-node ledger (ledger-local.c). */
@@ -135,6 +136,13 @@ struct store_view {
 	struct store_token_view tokens[STORE_MAX_TOKENS];
 	struct store_kept_view kept;
 };
+/* The few counts a log line wants, without a whole view on the caller's stack. */
+struct store_counts {
+	bool held;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	size_t n_tokens, n_seen;
+};
+void store_counts(struct store *s, struct store_counts *ret);
 /* Fill ret (a bundle past its deadline is wiped first, as for a fetch). */
 void store_view(struct store *s, struct store_view *ret);
 void store_view_done(struct store_view *v);

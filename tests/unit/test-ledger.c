@@ -81,10 +81,12 @@ static void repeat_body(struct ledger *l)
 	/* Another certificate with the same CN counts; enrolled names always count; a
 	 * client without a certificate id counts. */
 	CHECK(!claim(l, 0, "node-2", 5, "client-ca").repeat);
+	struct store_fetch_record log[STORE_MAX_FETCH_LOG];
 	l->ops->view(l, &v);
 	CHECK_EQ_INT(v.fetches, 2);
 	CHECK_EQ_INT(v.n_fetch_log, 2);
-	CHECK(strcmp(v.fetch_log[1].cert, certs[5]) == 0);
+	CHECK_EQ_INT(l->ops->fetch_log(l, log, STORE_MAX_FETCH_LOG), 2);
+	CHECK(strcmp(log[1].cert, certs[5]) == 0 && strcmp(log[0].client, "node-2") == 0);
 	c = claim(l, 0, "cp-9", 6, "enrolled");
 	CHECK(c.result == LEDGER_CLAIM_OK && !c.repeat && c.last);
 }
@@ -206,19 +208,21 @@ static void load_body(struct ledger *l)
 				.gone = STORE_GONE_REPLACED,
 				.gone_at = 5};
 	static char seen[2][KEY_ID_HEX_LEN + 1];
+	struct store_fetch_record log[1] = {{.at = 1}};
 	memcpy(v.id, ids[1], sizeof(v.id));
 	memcpy(v.key_id, keys[1], sizeof(v.key_id));
 	memcpy(v.gone_id, ids[0], sizeof(v.gone_id));
-	memcpy(v.fetch_log[0].cert, certs[2], sizeof(v.fetch_log[0].cert));
-	memcpy(v.fetch_log[0].source, "client-ca", 10);
+	memcpy(log[0].cert, certs[2], sizeof(log[0].cert));
+	memcpy(log[0].source, "client-ca", 10);
 	memcpy(seen[0], keys[0], sizeof(seen[0]));
 	memcpy(seen[1], keys[1], sizeof(seen[1]));
-	CHECK_EQ_INT(l->ops->load(l, &v, (const void *)seen, 2), 0);
+	CHECK_EQ_INT(l->ops->load(l, &v, log, (const void *)seen, 2), 0);
 	CHECK_EQ_INT(l->ops->key_id_seen(l, keys[0]), 1);
 	/* The restored fetch log still knows the certificate: its repeat is free. */
 	CHECK(claim(l, 1, "node-2", 2, "client-ca").repeat);
 	CHECK(claim(l, 1, "node-3", 3, "client-ca").last);
-	CHECK_EQ_INT(l->ops->load(l, &v, (const void *)seen, STORE_MAX_SEEN_KEYS + 1), -EINVAL);
+	CHECK_EQ_INT(l->ops->load(l, &v, log, (const void *)seen, STORE_MAX_SEEN_KEYS + 1),
+		     -EINVAL);
 }
 static void ledger_load_takes_a_restored_state(void)
 {
