@@ -575,26 +575,40 @@ static void token_output(json_t *j, bool yaml)
 	secret_json_free(text);
 }
 
+/* A token's description for the table: kubeadm's <none> for a token without one (or from
+ * an older daemon). */
+static const char *list_description(json_t *t)
+{
+	const char *d = json_string_value(json_object_get(t, API_F_DESCRIPTION));
+	return d && d[0] ? d : "<none>";
+}
+
+/* TOKEN EXPIRES DESCRIPTION USES-LEFT USED: the description after the expiry, as kubeadm
+ * token list has it after its own, padded to the longest so that the counts stay aligned
+ * at the end of the line. */
 static void token_list_print(const struct secret *body)
 {
 	_cleanup_(json_decrefp) json_t *l =
 	    json_loadb((const char *)body->data, body->len, 0, NULL);
 	size_t i;
 	json_t *t;
-	printf("%-8s %-22s %-10s %-6s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED",
-	       "DESCRIPTION");
+	int width = (int)strlen("DESCRIPTION");
+	json_array_foreach (l, i, t) {
+		int w = (int)strlen(list_description(t));
+		width = w > width ? w : width;
+	}
+	printf("%-8s %-22s %-*s %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION", "USES LEFT",
+	       "USED");
 	json_array_foreach (l, i, t) {
 		json_t *left = json_object_get(t, API_F_USES_LEFT);
 		char lb[24] = "unlimited"; /* null; 0 from a daemon older than this client */
 		if (json_integer_value(left))
 			snprintf(lb, sizeof(lb), "%lld", (long long)json_integer_value(left));
-		/* kubeadm's <none> for a token without one (or from an older daemon). */
-		const char *desc = json_string_value(json_object_get(t, API_F_DESCRIPTION));
-		printf("%-8s %-22s %-10s %-6lld %s\n",
+		printf("%-8s %-22s %-*s %-10s %lld\n",
 		       json_string_value(json_object_get(t, API_F_ID)),
-		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), lb,
-		       (long long)json_integer_value(json_object_get(t, API_F_USED)),
-		       desc && desc[0] ? desc : "<none>");
+		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), width,
+		       list_description(t), lb,
+		       (long long)json_integer_value(json_object_get(t, API_F_USED)));
 	}
 }
 

@@ -67,9 +67,10 @@ D1=$(cat "$T/last.out")
 expect_exit 0 "token create without a description" "$PKISHARE" token create
 D2=$(cat "$T/last.out")
 "$PKISHARE" token list >"$T/list.txt"
-check "token list has a DESCRIPTION column, as kubeadm's" grep -q "^TOKEN .* DESCRIPTION$" "$T/list.txt"
-check "token list shows the description" grep -q "^${D1%%.*} .* cp-2 in rack 4 (ticket #12)$" "$T/list.txt"
-check "token list shows <none> for a token without one" grep -q "^${D2%%.*} .* <none>$" "$T/list.txt"
+check "token list has a DESCRIPTION column after EXPIRES, as kubeadm's" grep -q "^TOKEN  *EXPIRES  *DESCRIPTION  *USES LEFT  *USED$" "$T/list.txt"
+check "token list shows the description" grep -q "^${D1%%.*} .* cp-2 in rack 4 (ticket #12) .*unlimited  *0$" "$T/list.txt"
+check "token list shows <none> for a token without one" grep -q "^${D2%%.*} .* <none> .*unlimited  *0$" "$T/list.txt"
+check "token list keeps the counts aligned" bash -c "[ \$(awk '{print index(\$0, \"USES LEFT\")}' '$T/list.txt' | head -1) = \$(grep '^${D2%%.*} ' '$T/list.txt' | awk '{print index(\$0, \"unlimited\")}') ]"
 check "token list -o json has the description (\"\" for none)" python3 -c '
 import json,subprocess,sys
 l={t["id"]: t["description"] for t in json.loads(subprocess.check_output([sys.argv[1],"token","list","-o","json"]))}
