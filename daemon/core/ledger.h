@@ -110,7 +110,7 @@ struct ledger_ops {
 		     struct ledger_claim *ret);
 	/* Whether claim may wait (a round trip to another system): the serving side then
 	 * suspends the connection and claims off its thread; a claim that cannot wait is made
-	 * inline, which costs no thread hop (11 syscalls a fetch, measured). */
+	 * inline, which costs no thread hop (about 9 syscalls a fetch, measured). */
 	bool (*claim_waits)(struct ledger *l);
 	/* Bundle id is no longer current, for why (expired, deleted, lost). -ENOENT if id is
 	 * not the current one (nothing changed). */
