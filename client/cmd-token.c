@@ -33,8 +33,10 @@ static int report(const char *what, struct http_response *resp)
 	return resp->status == 404 ? EXIT_NOT_FOUND : EXIT_FAIL;
 }
 
-/* Create a token in the daemon; token (guarded, TOKEN_LEN + 1) receives it. */
-static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *token)
+/* Create a token in the daemon; token (guarded, TOKEN_LEN + 1) receives it. description:
+ * NULL for none. */
+static int create_token(const char *sock, int64_t ttl, uint64_t uses, const char *description,
+			char *token)
 {
 	char id[TOKEN_ID_LEN + 1], hash_hex[TOKEN_HASH_HEX_LEN + 1];
 	uint8_t hash[TOKEN_HASH_BYTES];
@@ -46,8 +48,9 @@ static int create_token(const char *sock, int64_t ttl, uint64_t uses, char *toke
 	token_hash(id, secret, hash);
 	sodium_bin2hex(hash_hex, sizeof(hash_hex), hash, sizeof(hash));
 	_cleanup_(json_decrefp) json_t *j =
-	    json_pack("{s:s, s:s, s:I, s:I}", API_F_ID, id, API_F_SECRET_HASH, hash_hex,
-		      API_F_TTL_SECONDS, (json_int_t)ttl, API_F_USES, (json_int_t)uses);
+	    json_pack("{s:s, s:s, s:I, s:I, s:s*}", API_F_ID, id, API_F_SECRET_HASH, hash_hex,
+		      API_F_TTL_SECONDS, (json_int_t)ttl, API_F_USES, (json_int_t)uses,
+		      API_F_DESCRIPTION, description);
 	char *text = j ? json_dumps(j, 0) : NULL;
 	_cleanup_(secret_freep) struct secret *body = text ? secret_dup(text, strlen(text)) : NULL;
 	secret_json_free(text);
@@ -66,6 +69,7 @@ struct join_opts {
 	int64_t ttl;
 	uint64_t uses;
 	bool uses_set; /* --uses given; else a printed join command's token is single-use */
+	const char *description; /* --description (kubeadm's); NULL: none */
 	bool curl;
 	enum { OUT_TEXT, OUT_JSON, OUT_YAML } output; /* -o json|yaml */
 	bool output_set;
@@ -308,7 +312,7 @@ static int print_join(struct join_opts *o)
 	if (ex == EXIT_OK)
 		ex = join_key_matches(o, st, key);
 	if (ex == EXIT_OK)
-		ex = create_token(o->sock, o->ttl, uses, token);
+		ex = create_token(o->sock, o->ttl, uses, o->description, token);
 	if (ex == EXIT_OK) {
 		join_print(o, server, token, pin, pinned, hex);
 		join_token_say(o, uses);
@@ -316,14 +320,28 @@ static int print_join(struct join_opts *o)
 	return ex;
 }
 
+/* What pkishared takes as a token's description (it checks the same): printable ASCII, at
+ * most API_TOKEN_DESCRIPTION_MAX bytes. */
+static bool description_ok(const char *text)
+{
+	size_t n = strlen(text);
+	if (n > API_TOKEN_DESCRIPTION_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* >0 go on, 0 after --help, <0 a usage error (said). 66 lines: a getopt switch over the
  * options reads best whole. */
 static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *print_cmd,
 			   const char *usage)
 {
-	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK };
+	enum { O_TTL = 256, O_USES, O_PRINT, O_KEY, O_SERVER, O_CURL, O_SOCK, O_DESC };
 	static const struct option opts[] = {
 	    {"ttl", required_argument, NULL, O_TTL},
+	    {"description", required_argument, NULL, O_DESC},
 	    {"uses", required_argument, NULL, O_USES},
 	    {"print-join-command", no_argument, NULL, O_PRINT},
 	    {"certificate-key", required_argument, NULL, O_KEY},
@@ -363,6 +381,18 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			}
 			o->uses_set = true;
 			break;
+		case O_DESC:
+			if (!description_ok(optarg)) {
+				cli_error(
+				    "--description must be at most %d printable ASCII "
+				    "characters (letters, digits, spaces, punctuation; no "
+				    "newline, tab or other control character, nothing outside "
+				    "ASCII); no token was created",
+				    API_TOKEN_DESCRIPTION_MAX);
+				return -EINVAL;
+			}
+			o->description = optarg;
+			break;
 		case O_PRINT:
 			*print_cmd = true;
 			break;
@@ -391,13 +421,16 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 }
 
 #define TOKEN_CREATE_USAGE                                                                         \
-	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--print-join-command\n"         \
+	"Usage: pkishare token create [--ttl DURATION] [--uses N] [--description TEXT]\n"          \
+	"                             [--print-join-command\n"                                     \
 	"                             [--certificate-key -|KEY] [--server HOST[:PORT]] "           \
 	"[--curl]]\n"                                                                              \
 	"                             [-o json|yaml] [--admin-socket PATH]\n"                      \
 	"A token has no use limit unless --uses N; with --print-join-command it enrolls one\n"     \
 	"node unless --uses says otherwise, and the key comes from " CLI_ENV_KEY ".\n"             \
-	"-o json|yaml: the token with its id, expiry and uses left (null: no limit).\n"
+	"--description: shown by token list (at most 200 printable ASCII characters).\n"           \
+	"-o json|yaml: the token with its id, expiry, uses left (null: no limit) and\n"            \
+	"description.\n"
 #define TOKEN_LIST_USAGE "       pkishare token list [-o json|yaml] [--admin-socket PATH]\n"
 #define TOKEN_DELETE_USAGE                                                                         \
 	"       pkishare token delete TOKEN|ID [TOKEN|ID...] [--admin-socket PATH]\n"
@@ -409,7 +442,7 @@ static const char token_usage[] =
 static const char token_create_usage[] = TOKEN_CREATE_USAGE TOKEN_ABOUT;
 static const char token_list_usage[] =
     "Usage: pkishare token list [-o json|yaml] [--admin-socket PATH]\n"
-    "List the join tokens pkishared holds: id, expiry, uses left and used.\n";
+    "List the join tokens pkishared holds: id, expiry, uses left, used and description.\n";
 static const char token_delete_usage[] =
     "Usage: pkishare token delete TOKEN|ID [TOKEN|ID...] [--admin-socket PATH]\n"
     "Delete join tokens now, given whole (abcdef.0123456789abcdef, as kubeadm takes them)\n"
@@ -434,7 +467,7 @@ static int token_create(struct join_opts *o, bool print_cmd, int rest)
 	if (!token)
 		return EXIT_FAIL;
 	int64_t now = time_now();
-	int ex = create_token(o->sock, o->ttl, o->uses, token);
+	int ex = create_token(o->sock, o->ttl, o->uses, o->description, token);
 	if (ex != EXIT_OK)
 		return ex;
 	if (o->output == OUT_TEXT) {
@@ -447,8 +480,9 @@ static int token_create(struct join_opts *o, bool print_cmd, int rest)
 	/* The token is printed once, as without -o; jansson's copies are wiped (its
 	 * allocator is secret_json's). */
 	_cleanup_(json_decrefp) json_t *j = json_pack(
-	    "{s:s, s:s, s:s, s:o}", API_F_TOKEN, token, API_F_ID, id, API_F_EXPIRES_AT, at,
-	    API_F_USES_LEFT, o->uses ? json_integer((json_int_t)o->uses) : json_null());
+	    "{s:s, s:s, s:s, s:o, s:s}", API_F_TOKEN, token, API_F_ID, id, API_F_EXPIRES_AT, at,
+	    API_F_USES_LEFT, o->uses ? json_integer((json_int_t)o->uses) : json_null(),
+	    API_F_DESCRIPTION, o->description ? o->description : "");
 	if (!j)
 		return EXIT_FAIL;
 	token_output(j, o->output == OUT_YAML);
@@ -562,20 +596,39 @@ static void token_output(json_t *j, bool yaml)
 	secret_json_free(text);
 }
 
+/* A token's description for the table: kubeadm's <none> for a token without one (or from
+ * an older daemon). */
+static const char *list_description(json_t *t)
+{
+	const char *d = json_string_value(json_object_get(t, API_F_DESCRIPTION));
+	return d && d[0] ? d : "<none>";
+}
+
+/* TOKEN EXPIRES DESCRIPTION USES-LEFT USED: the description after the expiry, as kubeadm
+ * token list has it after its own, padded to the longest so that the counts stay aligned
+ * at the end of the line. */
 static void token_list_print(const struct secret *body)
 {
 	_cleanup_(json_decrefp) json_t *l =
 	    json_loadb((const char *)body->data, body->len, 0, NULL);
 	size_t i;
 	json_t *t;
-	printf("%-8s %-22s %-10s %s\n", "TOKEN", "EXPIRES", "USES LEFT", "USED");
+	int width = (int)strlen("DESCRIPTION");
+	json_array_foreach (l, i, t) {
+		int w = (int)strlen(list_description(t));
+		width = w > width ? w : width;
+	}
+	printf("%-8s %-22s %-*s %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION", "USES LEFT",
+	       "USED");
 	json_array_foreach (l, i, t) {
 		json_t *left = json_object_get(t, API_F_USES_LEFT);
 		char lb[24] = "unlimited"; /* null; 0 from a daemon older than this client */
 		if (json_integer_value(left))
 			snprintf(lb, sizeof(lb), "%lld", (long long)json_integer_value(left));
-		printf("%-8s %-22s %-10s %lld\n", json_string_value(json_object_get(t, API_F_ID)),
-		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), lb,
+		printf("%-8s %-22s %-*s %-10s %lld\n",
+		       json_string_value(json_object_get(t, API_F_ID)),
+		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), width,
+		       list_description(t), lb,
 		       (long long)json_integer_value(json_object_get(t, API_F_USED)));
 	}
 }

@@ -62,6 +62,11 @@ _pkishare() {
 		mapfile -t COMPREPLY < <(compgen -W "$formats" -- "$cur")
 		return
 		;;
+	--description)
+		# Free text (kubeadm's token description): nothing to offer.
+		COMPREPLY=()
+		return
+		;;
 	--certificate-key)
 		# Standard input: a key typed here would be readable by every local user.
 		mapfile -t COMPREPLY < <(compgen -W "-" -- "$cur")

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "options.h"
 #include "persist.h"
+#include "testhook.h"
 #include "util.h"
 
 /* Unusable TLS files (missing, unreadable, not matching): the configuration is wrong, and
@@ -199,14 +200,16 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 static void log_persist(const struct persist *p, struct store *s)
 {
 	char since[RFC3339_LEN];
+	struct store_counts v;
+	store_counts(s, &v);
 	if (p->restored) {
 		time_format(p->held_since, since);
 		log_msg(LOG_NOTICE,
 			"resumed the state kept in systemd's store (held since %s, restart %llu): "
 			"%s%s, %zu join token(s), %zu key id(s) in the history; the enrollment CA "
 			"is new, so token holders enroll again",
-			since, (unsigned long long)p->restores, s->held ? "bundle " : "no bundle",
-			s->held ? s->id : "", s->n_tokens, s->n_seen);
+			since, (unsigned long long)p->restores, v.held ? "bundle " : "no bundle",
+			v.id, v.n_tokens, v.n_seen);
 		if (p->why[0])
 			log_msg(LOG_WARNING, "the kept state was not resumed whole: %s", p->why);
 	} else if (p->refused) {
@@ -333,8 +336,7 @@ static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
 	r = take_systemd_sockets(ctx, persist);
 	if (r > 0)
 		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);
-	persist_start(persist, &ctx->store);
-	ctx->store.persist = persist;
+	store_attach(&ctx->store, persist);
 	log_persist(persist, &ctx->store);
 	r = store_start_reaper(&ctx->store);
 	if (r < 0) {
@@ -380,6 +382,11 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 	log_msg(LOG_NOTICE, "listening on %s (admin socket %s), TTL %llds, max TTL %llds",
 		ctx->listen_name, ctx->cfg->admin_socket, (long long)ctx->cfg->ttl_s,
 		(long long)ctx->cfg->max_ttl_s);
+	if (testhook_claim_set())
+		log_msg(LOG_WARNING,
+			"TEST HOOK: every fetch's claim runs off the serving thread and waits %lld "
+			"ms first (PKISHARE_TEST_CLAIM_DELAY_MS; only a test build honours it)",
+			(long long)testhook_claim_delay_ms());
 	log_joiners(ctx);
 	log_chain(ctx);
 	const char *mode = server_mode_note(ctx);
@@ -392,7 +399,7 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 		    persist->enabled ? "" : "state NOT kept across restarts: ", persist->why);
 	else
 		sd_notifyf(0, "READY=1\nSTATUS=Serving on %s%s; %s", ctx->listen_name, mode,
-			   ctx->store.held ? "bundle restored" : "no bundle held");
+			   ctx->store.held.blob ? "bundle restored" : "no bundle held");
 }
 
 /* SIGHUP: reload, tell systemd, and tell a waiting POST /v1/reload (systemctl reload). */
@@ -446,7 +453,7 @@ static void daemon_stop(struct daemon_ctx *ctx, struct persist *persist)
 {
 	admin_stop(ctx);
 	server_stop(ctx);
-	ctx->store.persist = NULL;
+	store_detach(&ctx->store);
 	store_done(&ctx->store);
 	persist_close(persist);
 	if (ctx->admin_fd >= 0) {

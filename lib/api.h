@@ -30,6 +30,7 @@
 #define API_F_CREATED_AT "createdAt"
 #define API_F_DEFAULT_TTL_SECONDS "defaultTtlSeconds"
 #define API_F_DELETED "deleted"
+#define API_F_DESCRIPTION "description"
 #define API_F_ERROR "error"
 #define API_F_EXPIRES_AT "expiresAt"
 #define API_F_EXPIRES_IN_SECONDS "expiresInSeconds"
@@ -75,8 +76,9 @@
 extern const char *const api_fields[];
 
 /* Limits both sides check: the client refuses before it asks. */
-#define API_MAX_FETCHES 1000	/* upload-certs --max-fetches */
-#define API_TOKEN_MAX_USES 1000 /* token create --uses */
+#define API_MAX_FETCHES 1000	      /* upload-certs --max-fetches */
+#define API_TOKEN_MAX_USES 1000	      /* token create --uses */
+#define API_TOKEN_DESCRIPTION_MAX 200 /* token create --description: printable ASCII bytes */
 
 enum api_reason {
 	API_R_UNKNOWN = 0, /* a reason this build does not know (a newer daemon) */
@@ -84,6 +86,7 @@ enum api_reason {
 	API_R_BAD_CSR,
 	API_R_BAD_REQUEST,
 	API_R_BAD_TOKEN,
+	API_R_BUSY, /* too many fetches wait for their claim: try again (503, Retry-After) */
 	API_R_DELETED,
 	API_R_DROPS_EXTERNAL_ETCD,
 	API_R_EXISTS,

@@ -271,6 +271,7 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	       *uses_j = json_object_get(j, API_F_USES);
 	json_int_t ttl = ttl_j ? json_integer_value(ttl_j) : TOKEN_DEFAULT_TTL_S;
 	json_int_t uses = uses_j ? json_integer_value(uses_j) : 0;
+	json_t *desc_j = json_object_get(j, API_F_DESCRIPTION);
 	uint8_t hash[TOKEN_HASH_BYTES];
 	size_t bin_len = 0;
 
@@ -288,10 +289,24 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 				  "\"ttlSeconds\": 1..%lld, \"uses\": 0..%d}",
 				  (long long)ctx->cfg->max_ttl_s, API_TOKEN_MAX_USES);
 	}
+	const char *desc = json_string_value(desc_j);
+	if ((desc_j && !json_is_string(desc_j) && !json_is_null(desc_j)) ||
+	    !tokens_description_ok(desc)) {
+		json_decref(j);
+		a.result = "bad-request";
+		log_audit(&a, "refused token creation: the description is not acceptable");
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
+				  "the description must be at most %d printable ASCII characters "
+				  "(letters, digits, spaces, punctuation; no control characters, "
+				  "no newline, nothing outside ASCII); no token was created",
+				  API_TOKEN_DESCRIPTION_MAX);
+	}
 	char idbuf[TOKEN_ID_LEN + 1];
+	char descbuf[API_TOKEN_DESCRIPTION_MAX + 1];
 	str_copy(idbuf, sizeof(idbuf), id);
+	str_copy(descbuf, sizeof(descbuf), desc ? desc : "");
 	json_decref(j);
-	int r = store_token_add(&ctx->store, idbuf, hash, ttl, (uint64_t)uses);
+	int r = store_token_add(&ctx->store, idbuf, hash, ttl, (uint64_t)uses, descbuf);
 	if (r < 0) {
 		a.result = r == -EEXIST ? "exists" : "too-many";
 		log_audit(&a, "refused token creation: %s", a.result);

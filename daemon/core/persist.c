@@ -20,11 +20,11 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-login.h>
 
+#include "held.h"
 #include "log.h"
 #include "persist.h"
 #include "util.h"
 
-#define PERSIST_VERSION 5
 #define MAC_BYTES 32
 #define KEY_NAME "pkishared-key"
 #define STATE_NAME "pkishared-state"
@@ -33,42 +33,241 @@
 static const char state_magic[8] = {'P', 'K', 'S', 'H', 'S', 'T', 'A', 'T'};
 static const char bundle_magic[8] = {'P', 'K', 'S', 'H', 'B', 'N', 'D', 'L'};
 
-/* Everything the store knows but the bundle's bytes. Plain data: written and read by
- * the same build (the version and the size say which). */
-struct persist_body {
-	int64_t held_since;
-	uint64_t restores;
-	uint8_t held, last_had_external, gone, pad[5];
-	char id[BUNDLE_ID_HEX_LEN + 1];
-	char key_id[KEY_ID_HEX_LEN + 1];
-	char gone_id[BUNDLE_ID_HEX_LEN + 1];
-	int64_t created_at, expires_at, deadline_ms, gone_at;
-	uint64_t fetches, max_fetches, bundle_len;
-	uint64_t n_seen, n_tokens, n_fetch_log;
-	uint64_t bundle_seq, file_seq; /* the held bundle file's number; files made so far */
-	/* Only the first n of each array is written and authenticated: a fetch rewrites a
-	 * few hundred bytes, not the whole key-id history. */
-	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
-	struct store_token tokens[STORE_MAX_TOKENS];
-	char seen[STORE_MAX_SEEN_KEYS][KEY_ID_HEX_LEN + 1];
+/* A slot: magic[8], version u32, body length u32, generation u64, saved_mono_ms i64
+ * (CLOCK_MONOTONIC: one clock for every process of a boot), MAC[32] (keyed BLAKE2b of
+ * the 32 bytes before it and the body), then the body (persist_record_encode). */
+#define SLOT_HEAD 64
+#define SLOT_MACED 32
+#define SLOT_SIZE (SLOT_HEAD + PERSIST_BODY_MAX)
+/* A bundle file's head: magic[8], length u64, id (BUNDLE_ID_HEX_LEN + 1 bytes, NUL
+ * padded to 40), MAC[32] (of the 56 bytes before it and the bytes), then the bytes. */
+#define BUNDLE_HEAD 88
+
+static void le_put(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* The record's encoding: a writer and a reader that check every bound. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool over;
 };
 
-struct persist_slot {
-	char magic[8];
-	uint32_t version, body_size;
-	uint64_t generation;
-	int64_t saved_mono_ms;	/* CLOCK_MONOTONIC: one clock for every process of a boot */
-	uint8_t mac[MAC_BYTES]; /* keyed BLAKE2b of the above and the body's used part */
-	struct persist_body body;
+static void w_bytes(struct wbuf *w, const void *b, size_t n)
+{
+	if (w->over || w->cap - w->len < n) {
+		w->over = true;
+		return;
+	}
+	memcpy(w->p + w->len, b, n);
+	w->len += n;
+}
+
+static void w_int(struct wbuf *w, uint64_t v, unsigned n)
+{
+	uint8_t b[8];
+	le_put(b, v, n);
+	w_bytes(w, b, n);
+}
+
+static void w_str(struct wbuf *w, const char *text, size_t size)
+{
+	size_t n = strnlen(text, size - 1);
+	w_int(w, n, 2);
+	w_bytes(w, text, n);
+}
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	const char *bad;
 };
 
-struct bundle_head {
-	char magic[8];
-	uint64_t len;
-	char id[BUNDLE_ID_HEX_LEN + 1];
-	uint8_t pad[7];
-	uint8_t mac[MAC_BYTES]; /* keyed BLAKE2b of the fields above and the bytes */
-};
+static bool r_bytes(struct rbuf *r, void *out, size_t n)
+{
+	if (r->bad || r->len - r->off < n) {
+		r->bad = r->bad ? r->bad : "the record is truncated";
+		if (out)
+			memset(out, 0, n);
+		return false;
+	}
+	memcpy(out, r->p + r->off, n);
+	r->off += n;
+	return true;
+}
+
+static uint64_t r_int(struct rbuf *r, unsigned n)
+{
+	uint8_t b[8];
+	return r_bytes(r, b, n) ? le_get(b, n) : 0;
+}
+
+/* A string of at most size - 1 printable ASCII bytes, NUL-terminated into out. */
+static void r_str(struct rbuf *r, char *out, size_t size)
+{
+	size_t n = (size_t)r_int(r, 2);
+	out[0] = 0;
+	if (r->bad)
+		return;
+	if (n >= size) {
+		r->bad = "a string in the record is too long";
+		return;
+	}
+	if (!r_bytes(r, out, n))
+		return;
+	out[n] = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e) {
+			r->bad = "a string in the record is not printable";
+			out[0] = 0;
+			return;
+		}
+}
+
+/* A count of at most max. */
+static size_t r_count(struct rbuf *r, size_t max)
+{
+	uint64_t n = r_int(r, 4);
+	if (!r->bad && n > max)
+		r->bad = "a count in the record is out of range";
+	return r->bad ? 0 : (size_t)n;
+}
+
+long persist_record_encode(const struct persist_counters *c, const struct persist_record *rec,
+			   uint8_t *buf, size_t cap)
+{
+	struct wbuf w = {.p = buf, .cap = cap};
+	w_int(&w, (uint64_t)c->held_since, 8);
+	w_int(&w, c->restores, 8);
+	w_int(&w, c->bundle_seq, 8);
+	w_int(&w, c->file_seq, 8);
+	w_int(&w, rec->held, 1);
+	w_str(&w, rec->held ? rec->id : "", sizeof(rec->id));
+	w_str(&w, rec->held ? rec->key_id : "", sizeof(rec->key_id));
+	w_int(&w, (uint64_t)rec->created_at, 8);
+	w_int(&w, (uint64_t)rec->expires_at, 8);
+	w_int(&w, (uint64_t)rec->deadline_ms, 8);
+	w_int(&w, rec->bundle_len, 8);
+	w_int(&w, rec->fetches, 8);
+	w_int(&w, rec->max_fetches, 8);
+	size_t n_log =
+	    rec->n_fetch_log < STORE_MAX_FETCH_LOG ? rec->n_fetch_log : STORE_MAX_FETCH_LOG;
+	w_int(&w, n_log, 4);
+	for (size_t i = 0; i < n_log; i++) {
+		const struct persist_fetch *f = &rec->fetch_log[i];
+		w_int(&w, (uint64_t)f->at, 8);
+		w_str(&w, f->client, sizeof(f->client));
+		w_str(&w, f->cert, sizeof(f->cert));
+		w_str(&w, f->source, sizeof(f->source));
+		w_str(&w, f->peer, sizeof(f->peer));
+	}
+	w_int(&w, rec->gone, 1);
+	w_str(&w, rec->gone_id, sizeof(rec->gone_id));
+	w_int(&w, (uint64_t)rec->gone_at, 8);
+	w_int(&w, rec->last_had_external, 1);
+	size_t n_seen = rec->n_seen < STORE_MAX_SEEN_KEYS ? rec->n_seen : STORE_MAX_SEEN_KEYS;
+	w_int(&w, n_seen, 4);
+	for (size_t i = 0; i < n_seen; i++)
+		w_str(&w, rec->seen[i], sizeof(rec->seen[i]));
+	size_t n_tok = rec->n_tokens < STORE_MAX_TOKENS ? rec->n_tokens : STORE_MAX_TOKENS;
+	w_int(&w, n_tok, 4);
+	for (size_t i = 0; i < n_tok; i++) {
+		const struct persist_token *t = &rec->tokens[i];
+		w_str(&w, t->id, sizeof(t->id));
+		w_bytes(&w, t->hash, sizeof(t->hash));
+		w_int(&w, (uint64_t)t->expires_at, 8);
+		w_int(&w, (uint64_t)t->deadline_ms, 8);
+		w_int(&w, t->uses_left, 8);
+		w_int(&w, t->used, 8);
+		w_str(&w, t->description, sizeof(t->description));
+	}
+	return w.over ? -ENOBUFS : (long)w.len;
+}
+
+int persist_record_decode(const uint8_t *buf, size_t len, struct persist_counters *ret_c,
+			  struct persist_record *rec, const char **ret_why)
+{
+	struct rbuf r = {.p = buf, .len = len};
+	struct persist_counters c = {0};
+	memset(rec, 0, sizeof(*rec));
+	c.held_since = (int64_t)r_int(&r, 8);
+	c.restores = r_int(&r, 8);
+	c.bundle_seq = r_int(&r, 8);
+	c.file_seq = r_int(&r, 8);
+	uint64_t held = r_int(&r, 1);
+	r_str(&r, rec->id, sizeof(rec->id));
+	r_str(&r, rec->key_id, sizeof(rec->key_id));
+	rec->created_at = (int64_t)r_int(&r, 8);
+	rec->expires_at = (int64_t)r_int(&r, 8);
+	rec->deadline_ms = (int64_t)r_int(&r, 8);
+	rec->bundle_len = r_int(&r, 8);
+	rec->fetches = r_int(&r, 8);
+	rec->max_fetches = r_int(&r, 8);
+	rec->n_fetch_log = r_count(&r, STORE_MAX_FETCH_LOG);
+	for (size_t i = 0; i < rec->n_fetch_log && !r.bad; i++) {
+		struct persist_fetch *f = &rec->fetch_log[i];
+		f->at = (int64_t)r_int(&r, 8);
+		r_str(&r, f->client, sizeof(f->client));
+		r_str(&r, f->cert, sizeof(f->cert));
+		r_str(&r, f->source, sizeof(f->source));
+		r_str(&r, f->peer, sizeof(f->peer));
+		if (!r.bad && f->cert[0] && !str_is_lower_hex(f->cert, STORE_CERT_ID_LEN))
+			r.bad = "a record of the fetches is malformed";
+	}
+	uint64_t gone = r_int(&r, 1);
+	r_str(&r, rec->gone_id, sizeof(rec->gone_id));
+	rec->gone_at = (int64_t)r_int(&r, 8);
+	uint64_t ext = r_int(&r, 1);
+	rec->n_seen = r_count(&r, STORE_MAX_SEEN_KEYS);
+	for (size_t i = 0; i < rec->n_seen && !r.bad; i++) {
+		r_str(&r, rec->seen[i], sizeof(rec->seen[i]));
+		if (!r.bad && !str_is_lower_hex(rec->seen[i], KEY_ID_HEX_LEN))
+			r.bad = "a key id in the history is malformed";
+	}
+	rec->n_tokens = r_count(&r, STORE_MAX_TOKENS);
+	for (size_t i = 0; i < rec->n_tokens && !r.bad; i++) {
+		struct persist_token *t = &rec->tokens[i];
+		r_str(&r, t->id, sizeof(t->id));
+		r_bytes(&r, t->hash, sizeof(t->hash));
+		t->expires_at = (int64_t)r_int(&r, 8);
+		t->deadline_ms = (int64_t)r_int(&r, 8);
+		t->uses_left = r_int(&r, 8);
+		t->used = r_int(&r, 8);
+		r_str(&r, t->description, sizeof(t->description));
+		if (!r.bad && strlen(t->id) != TOKEN_ID_LEN)
+			r.bad = "a token id is malformed";
+	}
+	if (!r.bad && r.off != r.len)
+		r.bad = "the record has bytes after its end";
+	if (!r.bad && (held > 1 || ext > 1 || gone > STORE_GONE_LOST))
+		r.bad = "a flag is out of range";
+	if (!r.bad && c.bundle_seq > c.file_seq)
+		r.bad = "the bundle file counter is out of range";
+	if (!r.bad && gone != STORE_GONE_NEVER &&
+	    !str_is_lower_hex(rec->gone_id, BUNDLE_ID_HEX_LEN))
+		r.bad = "the previous bundle's id is malformed";
+	if (r.bad) {
+		secret_wipe(rec, sizeof(*rec));
+		*ret_why = r.bad;
+		return -EBADMSG;
+	}
+	rec->held = held;
+	rec->gone = (uint8_t)gone;
+	rec->last_had_external = ext;
+	*ret_c = c;
+	return 0;
+}
 
 static void bundle_name(char out[64], const char *id, uint64_t seq)
 {
@@ -212,20 +411,16 @@ static void mac(const struct persist *p, const void *a, size_t alen, const void 
 	secret_wipe(&st, sizeof(st));
 }
 
-/* The MAC of a slot whose counts are within their bounds. */
-static void slot_mac(const struct persist *p, const struct persist_slot *sl, uint8_t out[MAC_BYTES])
+/* The MAC of a slot: its head before the MAC, and body_len bytes of body. */
+static void slot_mac(const struct persist *p, const uint8_t *sl, size_t body_len,
+		     uint8_t out[MAC_BYTES])
 {
-	const struct persist_body *b = &sl->body;
-	crypto_generichash_state st;
-	crypto_generichash_init(&st, p->key.map, crypto_generichash_KEYBYTES, MAC_BYTES);
-	crypto_generichash_update(&st, (const void *)sl, offsetof(struct persist_slot, mac));
-	crypto_generichash_update(&st, (const void *)b, offsetof(struct persist_body, fetch_log));
-	crypto_generichash_update(&st, (const void *)b->fetch_log,
-				  b->n_fetch_log * sizeof(b->fetch_log[0]));
-	crypto_generichash_update(&st, (const void *)b->tokens, b->n_tokens * sizeof(b->tokens[0]));
-	crypto_generichash_update(&st, (const void *)b->seen, b->n_seen * sizeof(b->seen[0]));
-	crypto_generichash_final(&st, out, MAC_BYTES);
-	secret_wipe(&st, sizeof(st));
+	mac(p, sl, SLOT_MACED, sl + SLOT_HEAD, body_len, out);
+}
+
+static uint8_t *slot_at(const struct persist *p, unsigned i)
+{
+	return p->state.map + (size_t)i * SLOT_SIZE;
 }
 
 void persist_init(struct persist *p)
@@ -265,171 +460,124 @@ static void adopt(struct persist_file *to, struct persist_file *from)
 	*from = (struct persist_file){.fd = -1};
 }
 
-static bool text_ok(const char *s, size_t size)
-{
-	size_t n = strnlen(s, size);
-	if (n == size)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return false;
-	return true;
-}
-
-/* Every field of a slot that passed its MAC: counts, strings, ids. */
-static const char *body_check(const struct persist_body *b)
-{
-	if (b->held > 1 || b->last_had_external > 1 || b->gone > STORE_GONE_LOST)
-		return "a flag is out of range";
-	if (b->n_seen > STORE_MAX_SEEN_KEYS || b->n_tokens > STORE_MAX_TOKENS ||
-	    b->n_fetch_log > STORE_MAX_FETCH_LOG)
-		return "a count is out of range";
-	if (b->bundle_seq > b->file_seq)
-		return "the bundle file counter is out of range";
-	if (b->gone != STORE_GONE_NEVER && !str_is_lower_hex(b->gone_id, BUNDLE_ID_HEX_LEN))
-		return "the previous bundle's id is malformed";
-	for (uint64_t i = 0; i < b->n_seen; i++)
-		if (!str_is_lower_hex(b->seen[i], KEY_ID_HEX_LEN))
-			return "a key id in the history is malformed";
-	for (uint64_t i = 0; i < b->n_tokens; i++)
-		if (!text_ok(b->tokens[i].id, sizeof(b->tokens[i].id)) ||
-		    strlen(b->tokens[i].id) != TOKEN_ID_LEN)
-			return "a token id is malformed";
-	return NULL;
-}
-
-/* The held bundle's part of a slot that passed its MAC (refused alone: the rest stays).
+/* The held bundle's part of a record that passed its MAC (refused alone: the rest stays).
  * The deadline's bound is the longest lifetime the daemon accepts (STORE_MAX_TTL_S). */
-static const char *held_check(const struct persist_body *b, int64_t now_ms)
+static const char *held_check(const struct persist_record *r, const struct persist_counters *c,
+			      int64_t now_ms)
 {
-	if (!str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN) ||
-	    !str_is_lower_hex(b->key_id, KEY_ID_HEX_LEN) || !b->bundle_len ||
-	    b->bundle_len > BUNDLE_MAX_BYTES || b->deadline_ms <= 0 ||
-	    b->deadline_ms > now_ms + (int64_t)STORE_MAX_TTL_S * 1000 || b->bundle_seq == 0)
+	if (!str_is_lower_hex(r->id, BUNDLE_ID_HEX_LEN) ||
+	    !str_is_lower_hex(r->key_id, KEY_ID_HEX_LEN) || !r->bundle_len ||
+	    r->bundle_len > BUNDLE_MAX_BYTES || r->deadline_ms <= 0 ||
+	    r->deadline_ms > now_ms + STORE_MAX_TTL_S * 1000 || c->bundle_seq == 0)
 		return "its description in the state is malformed";
-	for (uint64_t i = 0; i < b->n_fetch_log; i++) {
-		const struct store_fetch_record *r = &b->fetch_log[i];
-		if ((r->cert[0] && !str_is_lower_hex(r->cert, STORE_CERT_ID_LEN)) ||
-		    !text_ok(r->cert, sizeof(r->cert)) || !text_ok(r->client, sizeof(r->client)) ||
-		    !text_ok(r->source, sizeof(r->source)) || !text_ok(r->peer, sizeof(r->peer)))
-			return "a record of its fetches is malformed";
-	}
 	return NULL;
 }
 
-/* The newest slot that passes every check, or NULL with *why set. */
-static const struct persist_slot *pick_slot(struct persist *p, const char **why)
+/* Why a slot of another format is not read. */
+static void other_format(char *why, size_t len, uint32_t version)
 {
-	const struct persist_slot *best = NULL;
+	snprintf(why, len,
+		 "the state was written in format %u by another version of pkishared, and this "
+		 "one reads format %d only (an upgrade from before issue 31 does not carry the "
+		 "held state over): the held bundle, the join tokens and the key-id history it "
+		 "held are dropped; upload again (pkishare upload-certs) and re-create join "
+		 "tokens",
+		 version, PERSIST_FORMAT_VERSION);
+}
+
+/* The newest slot that passes every check, decoded into rec; false with p->why set. */
+static bool pick_slot(struct persist *p, struct persist_record *rec, struct persist_counters *c,
+		      uint64_t *ret_generation)
+{
 	int64_t now = time_mono_ms();
-	*why = "neither copy of the state passes its integrity check (MAC)";
+	const char *why = "neither copy of the state passes its integrity check (MAC)";
+	uint64_t gen[2] = {0, 0};
+	bool ok[2] = {false, false};
 	for (unsigned i = 0; i < 2; i++) {
-		const struct persist_slot *sl = &((const struct persist_slot *)p->state.map)[i];
+		const uint8_t *sl = slot_at(p, i);
 		uint8_t m[MAC_BYTES];
-		if (memcmp(sl->magic, state_magic, sizeof(state_magic)) != 0)
+		uint32_t version = (uint32_t)le_get(sl + 8, 4);
+		size_t body_len = (size_t)le_get(sl + 12, 4);
+		if (memcmp(sl, state_magic, sizeof(state_magic)) != 0)
 			continue;
-		if (sl->version != PERSIST_VERSION || sl->body_size != sizeof(sl->body)) {
-			*why = "the state was written by another version of pkishared";
+		if (version != PERSIST_FORMAT_VERSION) {
+			other_format(p->why, sizeof(p->why), version);
+			return false;
+		}
+		if (body_len > PERSIST_BODY_MAX)
+			continue; /* the MAC's length comes from it: bound it first */
+		slot_mac(p, sl, body_len, m);
+		if (!secret_equal(m, sl + 32, MAC_BYTES))
+			continue;
+		if ((int64_t)le_get(sl + 24, 8) > now) {
+			why = "the state is dated after now (another boot?)";
 			continue;
 		}
-		if (sl->body.n_seen > STORE_MAX_SEEN_KEYS || sl->body.n_tokens > STORE_MAX_TOKENS ||
-		    sl->body.n_fetch_log > STORE_MAX_FETCH_LOG)
-			continue; /* the MAC's length comes from these: bound them first */
-		slot_mac(p, sl, m);
-		if (!secret_equal(m, sl->mac, MAC_BYTES))
-			continue;
-		if (sl->saved_mono_ms > now) {
-			*why = "the state is dated after now (another boot?)";
-			continue;
-		}
-		const char *bad = body_check(&sl->body);
-		if (bad) {
-			*why = bad;
-			continue;
-		}
-		if (!best || sl->generation > best->generation)
-			best = sl;
+		gen[i] = le_get(sl + 16, 8);
+		ok[i] = true;
 	}
-	uint64_t kg = key_generation(p);
-	if (best && (best->generation < kg || best->generation > kg + 1)) {
-		*why = best->generation < kg
-			   ? "the state file is older than the last state written "
-			     "(rolled back to an earlier copy?)"
-			   : "the state file is newer than the key file says";
-		return NULL;
+	/* The newer first; a record that fails its checks gives way to the other. */
+	unsigned order[2] = {0, 1};
+	if (ok[1] && (!ok[0] || gen[1] > gen[0]))
+		order[0] = 1, order[1] = 0;
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned i = order[k];
+		if (!ok[i])
+			continue;
+		const uint8_t *sl = slot_at(p, i);
+		const char *bad = NULL;
+		if (persist_record_decode(sl + SLOT_HEAD, (size_t)le_get(sl + 12, 4), c, rec,
+					  &bad) < 0) {
+			why = bad;
+			continue;
+		}
+		uint64_t kg = key_generation(p);
+		if (gen[i] < kg || gen[i] > kg + 1) {
+			secret_wipe(rec, sizeof(*rec));
+			snprintf(p->why, sizeof(p->why), "%s",
+				 gen[i] < kg
+				     ? "the state file is older than the last state written "
+				       "(rolled back to an earlier copy?)"
+				     : "the state file is newer than the key file says");
+			return false;
+		}
+		*ret_generation = gen[i];
+		return true;
 	}
-	return best;
+	snprintf(p->why, sizeof(p->why), "%s", why);
+	return false;
 }
 
 /* The held bundle's bytes from their file, checked; NULL with *why set. */
-static struct secret *bundle_take(struct persist *p, const struct persist_body *b,
+static struct secret *bundle_take(struct persist *p, const struct persist_record *r,
 				  struct persist_file *f, const char **why)
 {
 	*why = "its file is malformed";
-	if (map_given(f) < 0 || f->len < sizeof(struct bundle_head) + b->bundle_len)
+	if (map_given(f) < 0 || f->len < BUNDLE_HEAD + r->bundle_len)
 		return NULL;
-	struct bundle_head h;
-	memcpy(&h, f->map, sizeof(h));
+	const uint8_t *h = f->map;
 	uint8_t want[MAC_BYTES];
 	struct secret *data = NULL;
-	mac(p, &h, offsetof(struct bundle_head, mac), f->map + sizeof(h), b->bundle_len, want);
-	if (memcmp(h.magic, bundle_magic, sizeof(bundle_magic)) != 0 || h.len != b->bundle_len ||
-	    strncmp(h.id, b->id, sizeof(h.id)) != 0)
+	mac(p, h, BUNDLE_HEAD - MAC_BYTES, f->map + BUNDLE_HEAD, r->bundle_len, want);
+	if (memcmp(h, bundle_magic, sizeof(bundle_magic)) != 0 ||
+	    le_get(h + 8, 8) != r->bundle_len ||
+	    strncmp((const char *)h + 16, r->id, BUNDLE_ID_HEX_LEN + 1) != 0)
 		*why = "its file does not match the state";
-	else if (!secret_equal(want, h.mac, MAC_BYTES))
+	else if (!secret_equal(want, h + BUNDLE_HEAD - MAC_BYTES, MAC_BYTES))
 		*why = "its file fails its integrity check (MAC)";
-	else if (!(data = secret_dup(f->map + sizeof(h), b->bundle_len)))
+	else if (!(data = secret_dup(f->map + BUNDLE_HEAD, r->bundle_len)))
 		*why = "out of memory";
 	if (data)
 		adopt(&p->bundle, f);
 	return data;
 }
 
-/* Copy a checked state into the empty store. */
-static void resume(struct store *s, const struct persist_body *b, struct secret *data)
-{
-	if (data) {
-		struct store_blob *blob = calloc(1, sizeof(*blob));
-		struct bundle meta = {0};
-		/* The profile is the bundle's own: read again from the bytes. */
-		if (blob && bundle_parse((const char *)data->data, data->len, &meta, NULL) == 0) {
-			s->profile = meta.profile;
-			meta.profile = NULL;
-			bundle_done(&meta);
-		}
-		if (blob) {
-			blob->refs = 1;
-			blob->data = data;
-			s->held = blob;
-			str_copy(s->id, sizeof(s->id), b->id);
-			str_copy(s->key_id, sizeof(s->key_id), b->key_id);
-			s->created_at = b->created_at;
-			s->expires_at = b->expires_at;
-			s->deadline_ms = b->deadline_ms;
-			s->fetches = b->fetches;
-			s->max_fetches = b->max_fetches;
-			s->n_fetch_log = b->n_fetch_log;
-			memcpy(s->fetch_log, b->fetch_log,
-			       b->n_fetch_log * sizeof(s->fetch_log[0]));
-		} else {
-			secret_free(data);
-		}
-	}
-	s->gone = b->gone;
-	str_copy(s->gone_id, sizeof(s->gone_id), b->gone_id);
-	s->gone_at = b->gone_at;
-	s->last_had_external = b->last_had_external;
-	s->n_seen = b->n_seen;
-	memcpy(s->seen, b->seen, b->n_seen * sizeof(s->seen[0]));
-	s->n_tokens = b->n_tokens;
-	memcpy(s->tokens, b->tokens, b->n_tokens * sizeof(s->tokens[0]));
-}
-
-/* Take back what systemd kept: true if the store now holds the previous state. */
-static bool restore(struct persist *p, struct store *s)
+/* Take back what systemd kept: true with rec filled if there was a usable state. */
+static bool restore(struct persist *p, struct persist_record *rec, struct secret **ret_bundle)
 {
 	struct persist_file *k = given(p, KEY_NAME), *st = given(p, STATE_NAME);
-	const char *why = NULL;
+	struct persist_counters c;
+	uint64_t generation = 0;
 	if (!k || !st) {
 		if (p->n_given)
 			snprintf(p->why, sizeof(p->why),
@@ -444,50 +592,44 @@ static bool restore(struct persist *p, struct store *s)
 			 strerror(errno));
 		return false;
 	}
+	if (p->state.len >= 16 && memcmp(p->state.map, state_magic, sizeof(state_magic)) == 0 &&
+	    le_get(p->state.map + 8, 4) != PERSIST_FORMAT_VERSION) {
+		other_format(p->why, sizeof(p->why), (uint32_t)le_get(p->state.map + 8, 4));
+		return false;
+	}
 	if (p->key.len != page_round(KEY_FILE_BYTES) ||
-	    p->state.len != page_round(2 * sizeof(struct persist_slot))) {
+	    p->state.len != page_round(2 * (size_t)SLOT_SIZE)) {
 		snprintf(p->why, sizeof(p->why), "the state's files have the wrong size");
 		return false;
 	}
-	const struct persist_slot *sl = pick_slot(p, &why);
-	if (!sl) {
-		snprintf(p->why, sizeof(p->why), "%s", why);
+	if (!pick_slot(p, rec, &c, &generation))
 		return false;
-	}
-	const struct persist_body *b = &sl->body;
 	struct secret *data = NULL;
 	/* The bundle has its own MAC and its own checks: when only it is unusable, it alone
 	 * is dropped, and the join tokens and the key-id history (what makes a certificate
 	 * key one-time) are kept. */
-	if (b->held) {
+	if (rec->held) {
 		char name[64];
-		bundle_name(name, b->id, b->bundle_seq);
+		const char *why;
+		bundle_name(name, rec->id, c.bundle_seq);
 		struct persist_file *f = given(p, name);
-		why = held_check(b, time_mono_ms());
+		why = held_check(rec, &c, time_mono_ms());
 		if (!why && !f)
 			why = "its file is missing from systemd's store";
 		if (!why)
-			data = bundle_take(p, b, f, &why);
+			data = bundle_take(p, rec, f, &why);
+		if (!data)
+			snprintf(p->why, sizeof(p->why),
+				 "the held bundle %.*s was dropped: %s (its join tokens and key-id "
+				 "history were kept)",
+				 BUNDLE_ID_HEX_LEN, rec->id, why);
 	}
-	resume(s, b, data);
-	if (b->held && !data) {
-		s->gone = STORE_GONE_LOST;
-		/* A malformed id is not carried on: the next restore would refuse the slot. */
-		if (str_is_lower_hex(b->id, BUNDLE_ID_HEX_LEN))
-			str_copy(s->gone_id, sizeof(s->gone_id), b->id);
-		else
-			snprintf(s->gone_id, sizeof(s->gone_id), "%0*d", BUNDLE_ID_HEX_LEN, 0);
-		s->gone_at = time_now();
-		snprintf(p->why, sizeof(p->why),
-			 "the held bundle %.*s was dropped: %s (its join tokens and key-id history "
-			 "were kept)",
-			 BUNDLE_ID_HEX_LEN, b->id, why);
-	}
-	p->bundle_seq = data ? b->bundle_seq : 0;
-	p->file_seq = b->file_seq;
-	p->generation = sl->generation;
-	p->held_since = b->held_since;
-	p->restores = b->restores + 1;
+	*ret_bundle = data;
+	p->bundle_seq = data ? c.bundle_seq : 0;
+	p->file_seq = c.file_seq;
+	p->generation = generation;
+	p->held_since = c.held_since;
+	p->restores = c.restores + 1;
 	return true;
 }
 
@@ -533,18 +675,19 @@ static void why_add(struct persist *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-void persist_start(struct persist *p, struct store *s)
+int persist_start(struct persist *p, struct persist_record *ret, struct secret **ret_bundle)
 {
 	if (!getenv("NOTIFY_SOCKET")) {
 		snprintf(p->why, sizeof(p->why),
 			 "not started by systemd: the held state ends with this process");
 		for (size_t i = 0; i < p->n_given; i++)
 			drop(&p->given[i]);
-		return;
+		return 0;
 	}
 	p->secretmem = secretmem_works();
 	p->fdstore_max = fdstore_max();
-	p->restored = restore(p, s);
+	*ret_bundle = NULL;
+	p->restored = restore(p, ret, ret_bundle);
 	p->refused = p->why[0] != 0; /* a state was there and it, or a part of it, failed */
 	for (size_t i = 0; i < p->n_given; i++) /* refused or left over */
 		drop(&p->given[i]);
@@ -558,7 +701,8 @@ void persist_start(struct persist *p, struct store *s)
 		    "FileDescriptorStoreMax=8 (the shipped unit's value) and restart",
 		    p->fdstore_max, p->fdstore_max, PERSIST_FILES_NEEDED);
 		persist_drop_all(p);
-		return;
+		*ret_bundle = secret_free(*ret_bundle);
+		return 0;
 	}
 	if (!p->restored) {
 		drop(&p->key);
@@ -566,7 +710,7 @@ void persist_start(struct persist *p, struct store *s)
 		drop(&p->bundle);
 		int r = mem_file(p, KEY_NAME, KEY_FILE_BYTES, &p->key);
 		if (r == 0)
-			r = mem_file(p, STATE_NAME, 2 * sizeof(struct persist_slot), &p->state);
+			r = mem_file(p, STATE_NAME, 2 * (size_t)SLOT_SIZE, &p->state);
 		if (r == 0) {
 			randombytes_buf(p->key.map, crypto_generichash_KEYBYTES);
 			r = to_store(p->key.fd, KEY_NAME);
@@ -576,7 +720,7 @@ void persist_start(struct persist *p, struct store *s)
 		if (r < 0) {
 			why_add(p, "cannot keep the state in systemd's store: %s", strerror(-r));
 			persist_drop_all(p);
-			return;
+			return 0;
 		}
 		p->held_since = time_now();
 		p->restores = 0;
@@ -587,55 +731,29 @@ void persist_start(struct persist *p, struct store *s)
 			   "systemd cannot be asked): the state is kept on the assumption that it "
 			   "is at least 4");
 	p->enabled = true;
-	persist_save_locked(p, s); /* the restore count, at once */
+	return p->restored ? 1 : 0;
 }
 
-void persist_save_locked(struct persist *p, const struct store *s)
+void persist_save_locked(struct persist *p, const struct persist_record *rec)
 {
 	if (!p || !p->enabled)
 		return;
-	struct persist_slot *sl = &((struct persist_slot *)p->state.map)[(p->generation + 1) % 2];
-	struct persist_body *b = &sl->body;
+	uint8_t *sl = slot_at(p, (unsigned)((p->generation + 1) % 2));
+	struct persist_counters c = {.held_since = p->held_since,
+				     .restores = p->restores,
+				     .bundle_seq = rec->held ? p->bundle_seq : 0,
+				     .file_seq = p->file_seq};
 	/* Spoil the slot first: a kill while writing it leaves the other one in force. */
-	memset(sl->mac, 0, sizeof(sl->mac));
-	memcpy(sl->magic, state_magic, sizeof(state_magic));
-	sl->version = PERSIST_VERSION;
-	sl->body_size = sizeof(*b);
-	sl->generation = p->generation + 1;
-	sl->saved_mono_ms = time_mono_ms();
-	memset(b, 0, offsetof(struct persist_body, fetch_log));
-	b->held_since = p->held_since;
-	b->restores = p->restores;
-	b->held = s->held != NULL;
-	b->last_had_external = s->last_had_external;
-	b->gone = (uint8_t)s->gone;
-	str_copy(b->gone_id, sizeof(b->gone_id), s->gone_id);
-	b->gone_at = s->gone_at;
-	if (s->held) {
-		str_copy(b->id, sizeof(b->id), s->id);
-		str_copy(b->key_id, sizeof(b->key_id), s->key_id);
-		b->created_at = s->created_at;
-		b->expires_at = s->expires_at;
-		b->deadline_ms = s->deadline_ms;
-		b->fetches = s->fetches;
-		b->max_fetches = s->max_fetches;
-		b->bundle_len = s->held->data->len;
-		b->n_fetch_log = s->n_fetch_log;
-		memcpy(b->fetch_log, s->fetch_log, s->n_fetch_log * sizeof(b->fetch_log[0]));
-	}
-	/* Unused records and token hashes are zeroed (a few KiB); the key-id history only
-	 * grows (it is halved at its limit), so its tail is left. */
-	secret_wipe(b->fetch_log + b->n_fetch_log,
-		    (STORE_MAX_FETCH_LOG - b->n_fetch_log) * sizeof(b->fetch_log[0]));
-	b->n_tokens = s->n_tokens;
-	memcpy(b->tokens, s->tokens, s->n_tokens * sizeof(b->tokens[0]));
-	secret_wipe(b->tokens + s->n_tokens,
-		    (STORE_MAX_TOKENS - s->n_tokens) * sizeof(b->tokens[0]));
-	b->n_seen = s->n_seen;
-	memcpy(b->seen, s->seen, s->n_seen * sizeof(b->seen[0]));
-	b->bundle_seq = s->held ? p->bundle_seq : 0;
-	b->file_seq = p->file_seq;
-	slot_mac(p, sl, sl->mac);
+	memset(sl + SLOT_MACED, 0, MAC_BYTES);
+	long n = persist_record_encode(&c, rec, sl + SLOT_HEAD, PERSIST_BODY_MAX);
+	if (n < 0) /* not reached: PERSIST_BODY_MAX bounds every record */
+		return;
+	memcpy(sl, state_magic, sizeof(state_magic));
+	le_put(sl + 8, PERSIST_FORMAT_VERSION, 4);
+	le_put(sl + 12, (uint64_t)n, 4);
+	le_put(sl + 16, p->generation + 1, 8);
+	le_put(sl + 24, (uint64_t)time_mono_ms(), 8);
+	slot_mac(p, sl, (size_t)n, sl + SLOT_MACED);
 	p->generation++;
 	key_generation_set(p, p->generation);
 	/* Only now that no slot in force names them. */
@@ -665,15 +783,16 @@ int persist_bundle_put(struct persist *p, const char *id, const struct secret *d
 	bundle_name(name, id, seq);
 	struct persist_file *f = &p->next_bundle;
 	drop(f);
-	int r = mem_file(p, name, sizeof(struct bundle_head) + data->len, f);
+	int r = mem_file(p, name, BUNDLE_HEAD + data->len, f);
 	if (r < 0)
 		return r;
-	struct bundle_head h = {.len = data->len};
-	memcpy(h.magic, bundle_magic, sizeof(bundle_magic));
-	str_copy(h.id, sizeof(h.id), id);
-	memcpy(f->map + sizeof(h), data->data, data->len);
-	mac(p, &h, offsetof(struct bundle_head, mac), data->data, data->len, h.mac);
-	memcpy(f->map, &h, sizeof(h));
+	uint8_t h[BUNDLE_HEAD] = {0};
+	memcpy(h, bundle_magic, sizeof(bundle_magic));
+	le_put(h + 8, data->len, 8);
+	memcpy(h + 16, id, strnlen(id, BUNDLE_ID_HEX_LEN));
+	memcpy(f->map + BUNDLE_HEAD, data->data, data->len);
+	mac(p, h, BUNDLE_HEAD - MAC_BYTES, data->data, data->len, h + BUNDLE_HEAD - MAC_BYTES);
+	memcpy(f->map, h, BUNDLE_HEAD);
 	r = to_store(f->fd, name);
 	if (r < 0) {
 		secret_wipe(f->map, f->len);
@@ -692,6 +811,12 @@ void persist_bundle_commit(struct persist *p)
 	retire(p, &p->bundle);
 	adopt(&p->bundle, &p->next_bundle);
 	p->bundle_seq = p->next_seq;
+}
+
+void persist_bundle_cancel(struct persist *p)
+{
+	if (p)
+		drop(&p->next_bundle);
 }
 
 void persist_bundle_retire(struct persist *p)
@@ -720,6 +845,16 @@ void persist_close(struct persist *p)
 	release(&p->state);
 	release(&p->key);
 	p->enabled = false;
+}
+
+void persist_status(const struct persist *p, struct persist_status *ret)
+{
+	*ret = (struct persist_status){.kept = p->enabled,
+				       .memory = persist_kind(p),
+				       .held_since = p->held_since,
+				       .restores = p->restores,
+				       .refused = p->refused};
+	str_copy(ret->note, sizeof(ret->note), p->why);
 }
 
 const char *persist_kind(const struct persist *p)

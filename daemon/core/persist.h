@@ -3,8 +3,9 @@
  *
  * Three kinds of file, each named in the store (FDNAME=):
  *   pkishared-key          32 random bytes: the MAC key of the other two
- *   pkishared-state        two slots, written alternately; each holds everything the
- *                          store knows but the bundle's bytes, a generation and a MAC
+ *   pkishared-state        two slots, written alternately; each holds a record
+ *                          (struct persist_record: everything the held state knows but
+ *                          the bundle's bytes), a generation and a MAC
  *   pkishared-bundle-<id>-<n>  the sealed bundle exactly as uploaded, with its own MAC;
  *                          n counts every bundle file this state ever made, so no name
  *                          is used twice (FDSTOREREMOVE removes every file of a name)
@@ -23,9 +24,82 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "api.h"
+#include "bundle.h"
+#include "key.h"
+#include "ledger.h"
+#include "token.h"
+#include "tokens.h"
 
-struct persist_slot;
+/* The format of a slot and of a bundle file's head, written field by field (integers
+ * little-endian, strings as a 16-bit length and their bytes), never a struct's memory:
+ * a change of any structure of the daemon does not change it, and a change of the format
+ * is a new number. 6: the first format written field by field (issue 31), with the
+ * join tokens' descriptions. A state of any other format (5 was the last raw one) is not
+ * read: the daemon starts empty and says why (docs/design.md). */
+#define PERSIST_FORMAT_VERSION 6
+
+/* The record a slot carries: persist's own, filled by the held state (store.c) from its
+ * parts and given back to it at a restore. */
+struct persist_fetch {
+	int64_t at;
+	char client[STORE_ID_MAX];
+	char cert[STORE_CERT_ID_LEN + 1];
+	char source[16];
+	char peer[STORE_ID_MAX];
+};
+struct persist_token {
+	char id[TOKEN_ID_LEN + 1];
+	uint8_t hash[TOKEN_HASH_BYTES];
+	int64_t expires_at, deadline_ms;
+	uint64_t uses_left, used;
+	char description[API_TOKEN_DESCRIPTION_MAX + 1];
+};
+struct persist_record {
+	/* The held bundle (held.h) and the ledger's word on it (ledger.h). */
+	bool held;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	char key_id[KEY_ID_HEX_LEN + 1];
+	int64_t created_at, expires_at, deadline_ms;
+	uint64_t bundle_len;
+	uint64_t fetches, max_fetches;
+	size_t n_fetch_log;
+	struct persist_fetch fetch_log[STORE_MAX_FETCH_LOG];
+	/* The ledger's history. */
+	uint8_t gone; /* enum store_gone */
+	char gone_id[BUNDLE_ID_HEX_LEN + 1];
+	int64_t gone_at;
+	bool last_had_external;
+	size_t n_seen;
+	char seen[STORE_MAX_SEEN_KEYS][KEY_ID_HEX_LEN + 1];
+	/* Join tokens (tokens.h). */
+	size_t n_tokens;
+	struct persist_token tokens[STORE_MAX_TOKENS];
+};
+
+/* A record's body as the slot holds it, after persist's own counters; written into
+ * buf (cap bytes): the length, or -ENOBUFS. */
+#define PERSIST_STR(n) (2 + (n))
+#define PERSIST_BODY_MAX                                                                           \
+	(4 * 8 + 1 + PERSIST_STR(BUNDLE_ID_HEX_LEN) + PERSIST_STR(KEY_ID_HEX_LEN) + 4 * 8 +        \
+	 2 * 8 + 4 +                                                                               \
+	 STORE_MAX_FETCH_LOG * (8 + PERSIST_STR(STORE_ID_MAX) + PERSIST_STR(STORE_CERT_ID_LEN) +   \
+				PERSIST_STR(16) + PERSIST_STR(STORE_ID_MAX)) +                     \
+	 1 + PERSIST_STR(BUNDLE_ID_HEX_LEN) + 8 + 1 + 4 +                                          \
+	 STORE_MAX_SEEN_KEYS * PERSIST_STR(KEY_ID_HEX_LEN) + 4 +                                   \
+	 STORE_MAX_TOKENS * (PERSIST_STR(TOKEN_ID_LEN) + TOKEN_HASH_BYTES + 4 * 8 +                \
+			     PERSIST_STR(API_TOKEN_DESCRIPTION_MAX)))
+/* The counters persist keeps beside the record (its own). */
+struct persist_counters {
+	int64_t held_since;
+	uint64_t restores, bundle_seq, file_seq;
+};
+long persist_record_encode(const struct persist_counters *c, const struct persist_record *r,
+			   uint8_t *buf, size_t cap);
+/* Read a body back, checking every length, count, string and id: 0, or -EBADMSG with
+ * *ret_why saying what is wrong (nothing is trusted from a body that fails). */
+int persist_record_decode(const uint8_t *buf, size_t len, struct persist_counters *ret_c,
+			  struct persist_record *ret, const char **ret_why);
 
 /* Files the held state may need in systemd's store at one moment: key, state, the held
  * bundle and its replacement while an upload is being committed. */
@@ -64,15 +138,20 @@ struct persist {
 void persist_init(struct persist *p);
 /* A descriptor systemd handed back; true if it is one of ours (taken), false if not. */
 bool persist_take_fd(struct persist *p, int fd, const char *name);
-/* Resume the state systemd kept, if any and if it passes every check, into s (before the
- * reaper starts); otherwise start empty and say why in p->why. Without systemd
- * (no NOTIFY_SOCKET) nothing is kept. Never fails the start. */
-void persist_start(struct persist *p, struct store *s);
-/* Write the store's state (called with the store's lock held, after every change). */
-void persist_save_locked(struct persist *p, const struct store *s);
+/* Take back the state systemd kept, if any and if it passes every check: 1 with ret
+ * filled (and *ret_bundle the held bundle's bytes; NULL with ret->held set when the bundle
+ * alone was unusable, p->why says why: the caller says it is lost); 0: start empty (p->why
+ * says why, if there was a state). Without systemd (no NOTIFY_SOCKET) nothing is kept.
+ * Never fails the start. The caller saves at once (the restore count). */
+int persist_start(struct persist *p, struct persist_record *ret, struct secret **ret_bundle);
+/* Write rec (called with the held state's lock held, after every change). */
+void persist_save_locked(struct persist *p, const struct persist_record *rec);
 /* Keep a new bundle's bytes in a file of their own, in the store but not yet in force
  * (store lock held): -errno on failure, and then nothing changed. */
 int persist_bundle_put(struct persist *p, const char *id, const struct secret *data);
+/* The file persist_bundle_put made is not wanted after all (a refused upload): wiped and
+ * taken out of the store. */
+void persist_bundle_cancel(struct persist *p);
 /* The file persist_bundle_put made is now the held bundle's; the previous one is retired
  * (wiped at the next save). */
 void persist_bundle_commit(struct persist *p);
@@ -86,3 +165,14 @@ void persist_drop_all(struct persist *p);
 void persist_close(struct persist *p);
 /* "memfd_secret", "memfd" or "none". */
 const char *persist_kind(const struct persist *p);
+/* Is the held state kept, and what became of the last one: the one answer the status,
+ * the metrics, STATUS= and a joiner's refusal read (through the held state's view). */
+struct persist_status {
+	bool kept;	    /* every change is written to systemd's store */
+	const char *memory; /* persist_kind */
+	int64_t held_since;
+	uint64_t restores;
+	bool refused; /* a kept state (or part of it) failed a check at start */
+	char note[320];
+};
+void persist_status(const struct persist *p, struct persist_status *ret);

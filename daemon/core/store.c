@@ -1,10 +1,14 @@
-/* store.c - the held bundle, its deadline and the reaper thread.
+/* store.c - the held state, by concept (store.h): joins the bytes this node holds
+ * (held.c), the ledger's decisions (ledger.h, one-node: ledger-local.c) and join tokens
+ * (tokens.c); runs the reaper; writes every change through persist.h, as a record persist
+ * owns, before it is acknowledged.
  *
- * Must never hold the bundle outside guarded memory, and must wipe it (not just drop the
- * pointer) on expiry, replacement, deletion, the last allowed fetch and shutdown. */
+ * Must wipe the held bytes (not just drop the pointer) on expiry, replacement, deletion,
+ * the last allowed fetch and shutdown, and never serve them past either deadline. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "log.h"
@@ -27,75 +31,73 @@ int store_init(struct store *s)
 	pthread_condattr_destroy(&ca);
 	if (r != 0)
 		return -ENOMEM;
-	s->seen = calloc(STORE_MAX_SEEN_KEYS, sizeof(*s->seen));
-	return s->seen ? 0 : -ENOMEM;
+	return ledger_local_open(&s->ledger);
 }
 
-struct store_blob *store_blob_unref(struct store_blob *b)
+/* Called with the lock held: the record of everything, for persist. */
+static void record_fill_locked(struct store *s, struct persist_record *r)
 {
-	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
-		secret_free(b->data);
-		free(b);
+	struct ledger_view lv;
+	s->ledger.ops->view(&s->ledger, &lv);
+	r->held = s->held.blob && lv.current && strcmp(lv.id, s->held.id) == 0;
+	str_copy(r->id, sizeof(r->id), r->held ? s->held.id : "");
+	str_copy(r->key_id, sizeof(r->key_id), r->held ? s->held.key_id : "");
+	r->created_at = r->held ? s->held.created_at : 0;
+	r->expires_at = r->held ? s->held.expires_at : 0;
+	r->deadline_ms = r->held ? s->held.deadline_ms : 0;
+	r->bundle_len = r->held ? s->held.blob->data->len : 0;
+	r->fetches = r->held ? lv.fetches : 0;
+	r->max_fetches = r->held ? lv.max_fetches : 0;
+	/* Through the scratch room beside the record: not on this thread's stack. */
+	r->n_fetch_log =
+	    r->held ? s->ledger.ops->fetch_log(&s->ledger, s->record_log, STORE_MAX_FETCH_LOG) : 0;
+	for (size_t i = 0; i < r->n_fetch_log; i++) {
+		const struct store_fetch_record *f = &s->record_log[i];
+		struct persist_fetch *t = &r->fetch_log[i];
+		t->at = f->at;
+		str_copy(t->client, sizeof(t->client), f->client);
+		str_copy(t->cert, sizeof(t->cert), f->cert);
+		str_copy(t->source, sizeof(t->source), f->source);
+		str_copy(t->peer, sizeof(t->peer), f->peer);
 	}
-	return NULL;
-}
-
-/* Called with the lock held. */
-static void wipe_locked(struct store *s, enum store_gone why)
-{
-	if (!s->held)
-		return;
-	/* A response still being sent keeps its reference; the bytes are wiped when it is
-	 * done. From now on nobody can take a new one. */
-	s->held = store_blob_unref(s->held);
-	persist_bundle_retire(s->persist);
-	s->gone = why;
-	str_copy(s->gone_id, sizeof(s->gone_id), s->id);
-	s->gone_at = time_now();
-	s->id[0] = 0;
-	s->key_id[0] = 0;
-	free(s->profile);
-	s->profile = NULL;
-	s->fetches = s->max_fetches = 0;
-	s->deadline_ms = 0;
-	secret_wipe(s->fetch_log, sizeof(s->fetch_log));
-	s->n_fetch_log = 0;
+	r->gone = (uint8_t)lv.gone;
+	str_copy(r->gone_id, sizeof(r->gone_id), lv.gone_id);
+	r->gone_at = lv.gone_at;
+	r->last_had_external = lv.last_had_external;
+	r->n_seen = s->ledger.ops->key_ids(&s->ledger, r->seen, STORE_MAX_SEEN_KEYS);
+	r->n_tokens = s->tokens.n;
+	for (size_t i = 0; i < s->tokens.n; i++) {
+		const struct store_token *k = &s->tokens.t[i];
+		struct persist_token *t = &r->tokens[i];
+		str_copy(t->id, sizeof(t->id), k->id);
+		memcpy(t->hash, k->hash, sizeof(t->hash));
+		t->expires_at = k->expires_at;
+		t->deadline_ms = k->deadline_ms;
+		t->uses_left = k->uses_left;
+		t->used = k->used;
+		str_copy(t->description, sizeof(t->description), k->description);
+	}
 }
 
 /* Called with the lock held, after every change: write it where it outlives a restart. */
 static void changed_locked(struct store *s)
 {
-	persist_save_locked(s->persist, s);
+	if (!s->persist || !s->persist->enabled || !s->record)
+		return;
+	record_fill_locked(s, s->record);
+	persist_save_locked(s->persist, s->record);
+	secret_wipe(s->record->tokens, s->record->n_tokens * sizeof(s->record->tokens[0]));
 }
 
-/* Called with the lock held: drop tokens past their deadline. */
-static void expire_tokens_locked(struct store *s)
+/* Called with the lock held: the held bytes go, and the ledger is told why (when it
+ * still has them as current). */
+static void let_go_locked(struct store *s, enum store_gone why)
 {
-	int64_t now = time_mono_ms();
-	size_t before = s->n_tokens;
-	for (size_t i = 0; i < s->n_tokens;) {
-		if (now >= s->tokens[i].deadline_ms) {
-			log_audit(&(struct audit){.event = AUDIT_TOKEN,
-						  .peer = "reaper",
-						  .client = s->tokens[i].id,
-						  .result = "expired"},
-				  "join token %s expired and was removed", s->tokens[i].id);
-			s->tokens[i] = s->tokens[--s->n_tokens];
-			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
-		} else {
-			i++;
-		}
-	}
-	if (s->n_tokens != before)
-		changed_locked(s);
-}
-
-/* Called with the lock held: past either deadline? The monotonic one is enforced; the
- * sealed expiresAt by the wall clock too, since CLOCK_MONOTONIC stops while the machine
- * is suspended. */
-static bool past_deadline_locked(const struct store *s)
-{
-	return s->held && (time_mono_ms() >= s->deadline_ms || time_now() >= s->expires_at);
+	if (!s->held.blob)
+		return;
+	(void)s->ledger.ops->retire(&s->ledger, s->held.id, why);
+	held_wipe(&s->held);
+	persist_bundle_retire(s->persist);
 }
 
 /* Called with the lock held: wipe an expired bundle and say so, whoever noticed first
@@ -103,8 +105,8 @@ static bool past_deadline_locked(const struct store *s)
 static void expire_locked(struct store *s)
 {
 	char id[BUNDLE_ID_HEX_LEN + 1];
-	str_copy(id, sizeof(id), s->id);
-	wipe_locked(s, STORE_GONE_EXPIRED);
+	str_copy(id, sizeof(id), s->held.id);
+	let_go_locked(s, STORE_GONE_EXPIRED);
 	changed_locked(s);
 	log_audit(
 	    &(struct audit){
@@ -112,21 +114,12 @@ static void expire_locked(struct store *s)
 	    "bundle %s reached its deadline and was wiped", id);
 }
 
-/* The monotonic time of the next deadline: the held bundle's (the earlier of its own and
- * its sealed expiresAt by the wall clock, as the wall clock reads now), or a token's. */
-static int64_t next_deadline_locked(struct store *s)
+/* Called with the lock held: a request arriving after the deadline never gets the
+ * bundle, even if the reaper has not run yet. */
+static void check_deadline_locked(struct store *s)
 {
-	int64_t next = INT64_MAX;
-	if (s->held) {
-		int64_t now = time_mono_ms(), wall_left_ms = (s->expires_at - time_now()) * 1000;
-		next = s->deadline_ms;
-		if (now + wall_left_ms < next)
-			next = now + wall_left_ms;
-	}
-	for (size_t i = 0; i < s->n_tokens; i++)
-		if (s->tokens[i].deadline_ms < next)
-			next = s->tokens[i].deadline_ms;
-	return next;
+	if (held_past_deadline(&s->held, time_mono_ms(), time_now()))
+		expire_locked(s);
 }
 
 static void *reaper_main(void *arg)
@@ -135,15 +128,19 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		expire_tokens_locked(s);
-		if (past_deadline_locked(s)) {
+		if (tokens_expire(&s->tokens, time_mono_ms()) > 0)
+			changed_locked(s);
+		if (held_past_deadline(&s->held, time_mono_ms(), time_now())) {
 			expire_locked(s);
 			continue;
 		}
-		int64_t next = next_deadline_locked(s);
+		int64_t next = held_next_deadline(&s->held, time_mono_ms(), time_now());
+		int64_t tok = tokens_next_deadline(&s->tokens);
+		if (tok < next)
+			next = tok;
 		/* The wall clock may pass expiresAt first (a suspend): look at least once a
 		 * minute while a bundle is held. */
-		if (s->held && next > time_mono_ms() + 60000)
+		if (s->held.blob && next > time_mono_ms() + 60000)
 			next = time_mono_ms() + 60000;
 		if (next != INT64_MAX) {
 			struct timespec ts = {.tv_sec = next / 1000,
@@ -166,28 +163,141 @@ int store_start_reaper(struct store *s)
 	return 0;
 }
 
+/* The record a save fills (~100 KiB, mostly the key-id history's room) and, after it,
+ * room for the fetch log on its way into it: one mapping of their own, so that pages never
+ * written (a short history, or no save at all) cost no memory, out of core dumps (token
+ * hashes pass through it). */
+#define RECORD_MAP_BYTES                                                                           \
+	(sizeof(struct persist_record) + STORE_MAX_FETCH_LOG * sizeof(struct store_fetch_record))
+
+static struct persist_record *record_new(struct store_fetch_record **ret_log)
+{
+	void *m = mmap(NULL, RECORD_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	(void)madvise(m, RECORD_MAP_BYTES, MADV_DONTDUMP);
+	*ret_log = (struct store_fetch_record *)((char *)m + sizeof(struct persist_record));
+	return m;
+}
+
+static struct persist_record *record_free(struct persist_record *r)
+{
+	if (r) {
+		/* Token hashes are wiped after every save; the kernel zeroes the rest. */
+		secret_wipe(r->tokens, sizeof(r->tokens));
+		munmap(r, RECORD_MAP_BYTES);
+	}
+	return NULL;
+}
+
 void store_done(struct store *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
-	wipe_locked(s, STORE_GONE_DELETED);
+	held_wipe(&s->held);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	if (s->reaper_running)
 		pthread_join(s->reaper, NULL);
-	free(s->seen);
-	s->seen = NULL;
-	secret_wipe(s->spent, sizeof(s->spent));
+	tokens_wipe(&s->tokens);
+	if (s->ledger.ops)
+		s->ledger.ops->done(&s->ledger);
+	s->record = record_free(s->record);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 }
 
-/* Called with the lock held: a request arriving after the deadline never gets the
- * bundle, even if the reaper has not run yet. */
-static void check_deadline_locked(struct store *s)
+void store_attach(struct store *s, struct persist *p)
 {
-	if (past_deadline_locked(s))
-		expire_locked(s);
+	struct secret *data = NULL;
+	struct store_fetch_record *log = NULL;
+	struct persist_record *rec = record_new(&log);
+	if (!rec) {
+		snprintf(p->why, sizeof(p->why), "out of memory: the held state is not kept");
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (persist_start(p, rec, &data) > 0) {
+		struct ledger_view lv = {0};
+		lv.current = rec->held && data;
+		str_copy(lv.id, sizeof(lv.id), rec->id);
+		str_copy(lv.key_id, sizeof(lv.key_id), rec->key_id);
+		lv.fetches = rec->fetches;
+		lv.max_fetches = rec->max_fetches;
+		lv.n_fetch_log = rec->n_fetch_log;
+		for (size_t i = 0; i < rec->n_fetch_log; i++) {
+			const struct persist_fetch *f = &rec->fetch_log[i];
+			struct store_fetch_record *t = &log[i];
+			t->at = f->at;
+			str_copy(t->client, sizeof(t->client), f->client);
+			str_copy(t->cert, sizeof(t->cert), f->cert);
+			str_copy(t->source, sizeof(t->source), f->source);
+			str_copy(t->peer, sizeof(t->peer), f->peer);
+		}
+		lv.gone = (enum store_gone)rec->gone;
+		str_copy(lv.gone_id, sizeof(lv.gone_id), rec->gone_id);
+		lv.gone_at = rec->gone_at;
+		lv.last_had_external = rec->last_had_external;
+		if (rec->held && !data) {
+			/* Held before the restart, unusable now (p->why says why). A malformed id
+			 * is not carried on: the next restore would refuse the record. */
+			lv.gone = STORE_GONE_LOST;
+			if (str_is_lower_hex(rec->id, BUNDLE_ID_HEX_LEN))
+				str_copy(lv.gone_id, sizeof(lv.gone_id), rec->id);
+			else
+				snprintf(lv.gone_id, sizeof(lv.gone_id), "%0*d", BUNDLE_ID_HEX_LEN,
+					 0);
+			lv.gone_at = time_now();
+		}
+		(void)s->ledger.ops->load(&s->ledger, &lv, log, (const void *)rec->seen,
+					  rec->n_seen);
+		if (lv.current) {
+			struct held_blob *blob = held_blob_new(data);
+			struct bundle meta = {0};
+			/* The profile is the bundle's own: read again from the bytes. */
+			if (blob)
+				(void)bundle_parse((const char *)blob->data->data, blob->data->len,
+						   &meta, NULL);
+			str_copy(meta.id, sizeof(meta.id), rec->id);
+			str_copy(meta.key_id, sizeof(meta.key_id), rec->key_id);
+			meta.created_at = rec->created_at;
+			meta.expires_at = rec->expires_at;
+			if (blob)
+				held_set(&s->held, blob, &meta, rec->deadline_ms);
+			else
+				(void)s->ledger.ops->retire(&s->ledger, rec->id, STORE_GONE_LOST);
+			bundle_done(&meta);
+		}
+		for (size_t i = 0; i < rec->n_tokens && i < STORE_MAX_TOKENS; i++) {
+			const struct persist_token *t = &rec->tokens[i];
+			struct store_token *k = &s->tokens.t[s->tokens.n++];
+			str_copy(k->id, sizeof(k->id), t->id);
+			memcpy(k->hash, t->hash, sizeof(k->hash));
+			k->expires_at = t->expires_at;
+			k->deadline_ms = t->deadline_ms;
+			k->uses_left = t->uses_left;
+			k->used = t->used;
+			str_copy(k->description, sizeof(k->description), t->description);
+		}
+		secret_wipe(rec->tokens, rec->n_tokens * sizeof(rec->tokens[0]));
+	}
+	s->persist = p;
+	if (p->enabled) {
+		s->record = rec;
+		s->record_log = log;
+	} else
+		record_free(rec); /* nothing is kept: no record to fill */
+	changed_locked(s);	  /* the restore count, at once */
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_detach(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->persist = NULL;
+	pthread_mutex_unlock(&s->lock);
 }
 
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
@@ -195,208 +305,225 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
 {
 	bool has_external = false;
-	struct store_blob *blob = calloc(1, sizeof(*blob));
-	if (!blob) {
-		secret_free(json);
+	struct ledger_view lv;
+	struct held_blob *blob = held_blob_new(json);
+	if (!blob)
 		return -ENOMEM;
-	}
-	blob->refs = 1;
-	blob->data = json;
 	for (size_t i = 0; i < meta->files.n; i++)
 		has_external |= pki_known_lookup(meta->files.e[i].name)->external;
+	struct ledger_bundle lb = {.id = meta->id,
+				   .key_id = meta->key_id,
+				   .max_fetches = max_fetches,
+				   .has_external = has_external,
+				   .allow_drop_external = allow_drop_external};
 	pthread_mutex_lock(&s->lock);
 	ret_replaced[0] = 0;
-	if (s->last_had_external && !has_external && !allow_drop_external) {
-		pthread_mutex_unlock(&s->lock);
-		store_blob_unref(blob);
-		return -EXDEV;
-	}
-	for (size_t i = 0; i < s->n_seen; i++)
-		if (strcmp(s->seen[i], meta->key_id) == 0) {
-			pthread_mutex_unlock(&s->lock);
-			store_blob_unref(blob);
-			return -EEXIST;
-		}
-	/* Forgetting a key id would let that key be used again: a full history refuses. */
-	if (s->n_seen >= STORE_MAX_SEEN_KEYS) {
-		pthread_mutex_unlock(&s->lock);
-		store_blob_unref(blob);
-		return -ENOSPC;
-	}
+	/* The ledger's refusals first, so that a refused upload makes no file. */
+	s->ledger.ops->view(&s->ledger, &lv);
+	int r = 0;
+	if (lv.last_had_external && !has_external && !allow_drop_external)
+		r = -EXDEV;
+	else if (s->ledger.ops->key_id_seen(&s->ledger, meta->key_id) > 0)
+		r = -EEXIST;
+	else if (lv.n_seen >= STORE_MAX_SEEN_KEYS)
+		r = -ENOSPC;
 	/* The bytes go where they outlive a restart before anything changes here. */
-	int r = persist_bundle_put(s->persist, meta->id, json);
+	if (r == 0)
+		r = persist_bundle_put(s->persist, meta->id, json);
+	if (r == 0) {
+		r = s->ledger.ops->announce(&s->ledger, &lb, ret_replaced);
+		if (r < 0)
+			persist_bundle_cancel(s->persist);
+	}
 	if (r < 0) {
 		pthread_mutex_unlock(&s->lock);
-		store_blob_unref(blob);
+		held_blob_unref(blob);
 		return r;
 	}
-	str_copy(s->seen[s->n_seen++], sizeof(s->seen[0]), meta->key_id);
-	s->last_had_external = has_external;
-	if (s->held) {
-		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, s->id);
-		wipe_locked(s, STORE_GONE_REPLACED);
-	}
+	/* The ledger retired the replaced bundle itself ("replaced"). */
+	held_wipe(&s->held);
 	persist_bundle_commit(s->persist);
-	s->held = blob;
-	str_copy(s->id, sizeof(s->id), meta->id);
-	str_copy(s->key_id, sizeof(s->key_id), meta->key_id);
-	s->created_at = meta->created_at;
-	s->expires_at = meta->expires_at;
-	s->profile = meta->profile ? strdup(meta->profile) : NULL;
-	s->deadline_ms = time_mono_ms() + ttl_ms;
-	s->fetches = 0;
-	s->max_fetches = max_fetches;
+	held_set(&s->held, blob, meta, time_mono_ms() + ttl_ms);
 	changed_locked(s);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
+static enum store_fetch gone_fetch(enum store_gone g)
+{
+	switch (g) {
+	case STORE_GONE_EXPIRED:
+		return STORE_FETCH_EXPIRED;
+	case STORE_GONE_USED_UP:
+		return STORE_FETCH_USED_UP;
+	case STORE_GONE_DELETED:
+		return STORE_FETCH_DELETED;
+	case STORE_GONE_LOST:
+		return STORE_FETCH_LOST;
+	default:
+		return STORE_FETCH_NONE;
+	}
+}
+
 enum store_fetch store_fetch(struct store *s, const char *want_id, const char *client,
 			     const char *cert, const char *source, const char *peer,
-			     struct store_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at)
 {
-	enum store_fetch res;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	struct ledger_claim claim;
+	const struct ledger_claimant who = {
+	    .client = client, .cert = cert, .source = source, .peer = peer};
 
-	pthread_mutex_lock(&s->lock);
-	check_deadline_locked(s);
-	if (!s->held) {
-		str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->gone_id);
-		*ret_gone_at = s->gone_at;
-		switch (s->gone) {
-		case STORE_GONE_EXPIRED:
-			res = STORE_FETCH_EXPIRED;
-			break;
-		case STORE_GONE_USED_UP:
-			res = STORE_FETCH_USED_UP;
-			break;
-		case STORE_GONE_DELETED:
-			res = STORE_FETCH_DELETED;
-			break;
-		case STORE_GONE_LOST:
-			res = STORE_FETCH_LOST;
-			break;
-		default:
-			res = STORE_FETCH_NONE;
-		}
-		pthread_mutex_unlock(&s->lock);
-		return res;
-	}
-	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
-	/* Under the lock that counts: a bundle uploaded since the client's plan is neither
-	 * handed out nor counted (the client could not open it). */
-	if (want_id && strcmp(want_id, s->id) != 0) {
-		pthread_mutex_unlock(&s->lock);
-		return STORE_FETCH_OTHER;
-	}
-	struct store_blob *ref = s->held;
-	atomic_fetch_add(&ref->refs, 1);
-	*ret_repeat = false;
-	/* A name the log would truncate could match another: such names always count. */
-	/* The same certificate, not a name: another certificate with the same CN is
-	 * another identity and counts. */
-	bool may_repeat = !strcmp(source, "client-ca") && cert && strlen(cert) == STORE_CERT_ID_LEN;
-	for (size_t i = 0; may_repeat && i < s->n_fetch_log; i++)
-		if (!strcmp(s->fetch_log[i].source, source) &&
-		    !strcmp(s->fetch_log[i].cert, cert)) {
-			*ret_fetch_no = i + 1;
-			*ret_repeat = true;
+	for (unsigned attempt = 0;; attempt++) {
+		/* 1. A reference to the held bytes (or why there are none). */
+		pthread_mutex_lock(&s->lock);
+		check_deadline_locked(s);
+		if (!s->held.blob) {
+			struct ledger_view lv;
+			s->ledger.ops->view(&s->ledger, &lv);
 			pthread_mutex_unlock(&s->lock);
-			*ret_blob = ref;
-			return STORE_FETCH_OK;
+			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.gone_id);
+			*ret_gone_at = lv.gone_at;
+			return gone_fetch(lv.gone);
 		}
-	/* Counted under the same lock as the check: two racing clients cannot both be the
-	 * last of max_fetches. */
-	*ret_fetch_no = ++s->fetches;
-	if (s->n_fetch_log < STORE_MAX_FETCH_LOG) {
-		struct store_fetch_record *rec = &s->fetch_log[s->n_fetch_log++];
-		rec->at = time_now();
-		str_copy(rec->client, sizeof(rec->client), client);
-		str_copy(rec->cert, sizeof(rec->cert), cert ? cert : "");
-		str_copy(rec->source, sizeof(rec->source), source);
-		str_copy(rec->peer, sizeof(rec->peer), peer);
+		str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->held.id);
+		/* A bundle uploaded since the client's plan is neither handed out nor counted
+		 * (the client could not open it). */
+		if (want_id && strcmp(want_id, s->held.id) != 0) {
+			pthread_mutex_unlock(&s->lock);
+			return STORE_FETCH_OTHER;
+		}
+		struct held_blob *ref = held_ref(&s->held);
+		str_copy(id, sizeof(id), s->held.id);
+		pthread_mutex_unlock(&s->lock);
+
+		/* 2. A slot, from the ledger: may wait, so without our lock. */
+		int r = s->ledger.ops->claim(&s->ledger, id, &who, &claim);
+		if (r < 0 || claim.result != LEDGER_CLAIM_OK) {
+			held_blob_unref(ref);
+			/* Replaced while we claimed: whatever is held now, if the client named
+			 * none. */
+			if (r == 0 && claim.result == LEDGER_CLAIM_OTHER && !want_id &&
+			    attempt == 0)
+				continue;
+			if (r == 0 && claim.result == LEDGER_CLAIM_OTHER) {
+				str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, claim.current);
+				return STORE_FETCH_OTHER;
+			}
+			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, claim.gone_id);
+			*ret_gone_at = claim.gone_at;
+			return r < 0 ? STORE_FETCH_NONE : gone_fetch(claim.gone);
+		}
+
+		/* 3. Serve: unless the deadline passed while we claimed; the last slot wipes. */
+		pthread_mutex_lock(&s->lock);
+		bool ours = s->held.blob && strcmp(s->held.id, id) == 0;
+		if (ours && held_past_deadline(&s->held, time_mono_ms(), time_now())) {
+			expire_locked(s);
+			pthread_mutex_unlock(&s->lock);
+			held_blob_unref(ref);
+			*ret_gone_at = time_now();
+			return STORE_FETCH_EXPIRED;
+		}
+		if (claim.last && ours) {
+			held_wipe(&s->held);
+			persist_bundle_retire(s->persist);
+			pthread_cond_broadcast(&s->wake);
+		}
+		if (!claim.repeat)
+			changed_locked(s);
+		pthread_mutex_unlock(&s->lock);
+		*ret_fetch_no = claim.fetch_no;
+		*ret_repeat = claim.repeat;
+		*ret_blob = ref;
+		return STORE_FETCH_OK;
 	}
-	if (s->max_fetches && s->fetches >= s->max_fetches) {
-		wipe_locked(s, STORE_GONE_USED_UP);
-		pthread_cond_broadcast(&s->wake);
-	}
-	changed_locked(s);
-	pthread_mutex_unlock(&s->lock);
-	*ret_blob = ref;
-	return STORE_FETCH_OK;
+}
+
+bool store_fetch_waits(struct store *s)
+{
+	return s->ledger.ops->claim_waits(&s->ledger);
 }
 
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 {
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	if (!s->held) {
+	if (!s->held.blob) {
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
-	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->id);
-	wipe_locked(s, STORE_GONE_DELETED);
+	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->held.id);
+	let_go_locked(s, STORE_GONE_DELETED);
 	changed_locked(s);
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
-const char *store_gone_name(enum store_gone g)
-{
-	static const char *const names[] = {
-	    [STORE_GONE_NEVER] = "never-uploaded", [STORE_GONE_EXPIRED] = "expired",
-	    [STORE_GONE_DELETED] = "deleted",	   [STORE_GONE_USED_UP] = "used-up",
-	    [STORE_GONE_REPLACED] = "replaced",	   [STORE_GONE_LOST] = "lost-at-restart",
-	};
-	return (size_t)g < ELEMENTSOF(names) && names[g] ? names[g] : "unknown";
-}
-
 void store_view(struct store *s, struct store_view *ret)
 {
+	struct ledger_view lv;
 	memset(ret, 0, sizeof(*ret));
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
-	if (s->held) {
+	s->ledger.ops->view(&s->ledger, &lv);
+	if (s->held.blob && lv.current && strcmp(lv.id, s->held.id) == 0) {
 		struct store_bundle_view *b = &ret->bundle;
-		int64_t left = (s->deadline_ms - time_mono_ms() + 999) / 1000;
+		int64_t left = (s->held.deadline_ms - time_mono_ms() + 999) / 1000;
 		ret->held = true;
-		str_copy(b->id, sizeof(b->id), s->id);
-		str_copy(b->key_id, sizeof(b->key_id), s->key_id);
-		b->created_at = s->created_at;
-		b->expires_at = s->expires_at;
+		str_copy(b->id, sizeof(b->id), s->held.id);
+		str_copy(b->key_id, sizeof(b->key_id), s->held.key_id);
+		b->created_at = s->held.created_at;
+		b->expires_at = s->held.expires_at;
 		b->expires_in_s = left > 0 ? left : 0;
-		b->fetches = s->fetches;
-		b->max_fetches = s->max_fetches;
-		b->bytes = s->held->data ? s->held->data->len : 0;
-		b->n_fetch_log = s->n_fetch_log;
-		memcpy(b->fetch_log, s->fetch_log, s->n_fetch_log * sizeof(s->fetch_log[0]));
-		b->profile = s->profile ? strdup(s->profile) : NULL;
+		b->fetches = lv.fetches;
+		b->max_fetches = lv.max_fetches;
+		b->bytes = s->held.blob->data ? s->held.blob->data->len : 0;
+		b->n_fetch_log =
+		    s->ledger.ops->fetch_log(&s->ledger, b->fetch_log, STORE_MAX_FETCH_LOG);
+		b->profile = s->held.profile ? strdup(s->held.profile) : NULL;
 	}
-	ret->gone = s->gone;
-	str_copy(ret->gone_id, sizeof(ret->gone_id), s->gone_id);
-	ret->gone_at = s->gone_at;
-	ret->n_seen = s->n_seen;
-	ret->n_tokens = s->n_tokens;
-	for (size_t i = 0; i < s->n_tokens; i++) {
+	ret->gone = lv.gone;
+	str_copy(ret->gone_id, sizeof(ret->gone_id), lv.gone_id);
+	ret->gone_at = lv.gone_at;
+	ret->n_seen = lv.n_seen;
+	ret->n_tokens = s->tokens.n;
+	for (size_t i = 0; i < s->tokens.n; i++) {
 		struct store_token_view *t = &ret->tokens[i];
-		str_copy(t->id, sizeof(t->id), s->tokens[i].id);
-		t->expires_at = s->tokens[i].expires_at;
-		t->uses_left = s->tokens[i].uses_left;
-		t->used = s->tokens[i].used;
+		const struct store_token *k = &s->tokens.t[i];
+		str_copy(t->id, sizeof(t->id), k->id);
+		t->expires_at = k->expires_at;
+		t->uses_left = k->uses_left;
+		t->used = k->used;
+		str_copy(t->description, sizeof(t->description), k->description);
 	}
 	if (s->persist) {
-		const struct persist *p = s->persist;
+		struct persist_status st;
 		struct store_kept_view *k = &ret->kept;
+		persist_status(s->persist, &st);
 		k->under = true;
-		k->kept = p->enabled;
-		k->memory = persist_kind(p);
-		k->held_since = p->held_since;
-		k->restores = p->restores;
-		k->refused = p->refused;
-		str_copy(k->note, sizeof(k->note), p->why);
+		k->kept = st.kept;
+		k->memory = st.memory;
+		k->held_since = st.held_since;
+		k->restores = st.restores;
+		k->refused = st.refused;
+		str_copy(k->note, sizeof(k->note), st.note);
 	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_counts(struct store *s, struct store_counts *ret)
+{
+	struct ledger_view lv;
+	pthread_mutex_lock(&s->lock);
+	s->ledger.ops->view(&s->ledger, &lv);
+	ret->held = s->held.blob && lv.current && strcmp(lv.id, s->held.id) == 0;
+	str_copy(ret->id, sizeof(ret->id), ret->held ? s->held.id : "");
+	ret->n_tokens = s->tokens.n;
+	ret->n_seen = lv.n_seen;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -415,96 +542,35 @@ void store_forget_persisted(struct store *s)
 }
 
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
-		    int64_t ttl_s, uint64_t uses)
+		    int64_t ttl_s, uint64_t uses, const char *description)
 {
 	pthread_mutex_lock(&s->lock);
-	expire_tokens_locked(s);
-	for (size_t i = 0; i < s->n_tokens; i++)
-		if (strcmp(s->tokens[i].id, id) == 0) {
-			pthread_mutex_unlock(&s->lock);
-			return -EEXIST;
-		}
-	if (s->n_tokens >= STORE_MAX_TOKENS) {
-		pthread_mutex_unlock(&s->lock);
-		return -ENOSPC;
+	if (tokens_expire(&s->tokens, time_mono_ms()) > 0)
+		changed_locked(s);
+	int r = tokens_add(&s->tokens, id, hash, ttl_s, uses, description);
+	if (r == 0) {
+		changed_locked(s);
+		pthread_cond_broadcast(&s->wake);
 	}
-	struct store_token *t = &s->tokens[s->n_tokens++];
-	memset(t, 0, sizeof(*t));
-	str_copy(t->id, sizeof(t->id), id);
-	memcpy(t->hash, hash, TOKEN_HASH_BYTES);
-	t->expires_at = time_now() + ttl_s;
-	t->deadline_ms = time_mono_ms() + ttl_s * 1000;
-	t->uses_left = uses;
-	changed_locked(s);
-	pthread_cond_broadcast(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-int store_token_delete(struct store *s, const char *id)
-{
-	int r = -ENOENT;
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->n_tokens; i++)
-		if (strcmp(s->tokens[i].id, id) == 0) {
-			s->tokens[i] = s->tokens[--s->n_tokens];
-			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
-			changed_locked(s);
-			r = 0;
-			break;
-		}
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
-/* Called with the lock held: the spent record of id if its secret matches, else NULL. */
-static const struct store_spent_token *spent_find_locked(const struct store *s, const char *id,
-							 const uint8_t hash[TOKEN_HASH_BYTES])
+int store_token_delete(struct store *s, const char *id)
 {
-	int64_t now = time_mono_ms();
-	size_t n = s->n_spent < STORE_MAX_SPENT_TOKENS ? s->n_spent : STORE_MAX_SPENT_TOKENS;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_spent_token *t = &s->spent[i];
-		if (strcmp(t->id, id) == 0 && now < t->deadline_ms &&
-		    secret_equal(t->hash, hash, TOKEN_HASH_BYTES))
-			return t;
-	}
-	return NULL;
-}
-
-/* Called with the lock held: the token's slot, or a negative error as for store_token_use
- * (with -ESTALE, *ret_spent points at its record). */
-static int token_find_locked(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
-			     size_t *ret_i, const struct store_spent_token **ret_spent)
-{
-	for (size_t i = 0; i < s->n_tokens; i++) {
-		struct store_token *t = &s->tokens[i];
-		if (strcmp(t->id, id) != 0)
-			continue;
-		if (!secret_equal(t->hash, hash, TOKEN_HASH_BYTES))
-			return -EACCES;
-		if (time_mono_ms() >= t->deadline_ms)
-			return -ETIMEDOUT;
-		*ret_i = i;
-		return 0;
-	}
-	const struct store_spent_token *sp = spent_find_locked(s, id, hash);
-	if (sp) {
-		*ret_spent = sp;
-		return -ESTALE;
-	}
-	return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	int r = tokens_delete(&s->tokens, id);
+	if (r == 0)
+		changed_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		      struct store_spent_token *ret_spent)
 {
-	size_t i;
-	const struct store_spent_token *sp = NULL;
 	pthread_mutex_lock(&s->lock);
-	int r = token_find_locked(s, id, hash, &i, &sp);
-	if (r == -ESTALE && ret_spent)
-		*ret_spent = *sp;
+	int r = tokens_check(&s->tokens, id, hash, ret_spent);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -512,26 +578,10 @@ int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_
 int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    const char *client)
 {
-	size_t i;
-	const struct store_spent_token *sp = NULL;
 	pthread_mutex_lock(&s->lock);
-	int r = token_find_locked(s, id, hash, &i, &sp);
-	if (r == 0) {
-		struct store_token *t = &s->tokens[i];
-		t->used++;
-		if (t->uses_left && --t->uses_left == 0) {
-			struct store_spent_token *rec =
-			    &s->spent[s->n_spent++ % STORE_MAX_SPENT_TOKENS];
-			*rec = (struct store_spent_token){.deadline_ms = t->deadline_ms,
-							  .at = time_now()};
-			str_copy(rec->id, sizeof(rec->id), t->id);
-			memcpy(rec->hash, t->hash, TOKEN_HASH_BYTES);
-			str_copy(rec->client, sizeof(rec->client), client ? client : "");
-			*t = s->tokens[--s->n_tokens];
-			secret_wipe(&s->tokens[s->n_tokens], sizeof(s->tokens[0]));
-		}
+	int r = tokens_use(&s->tokens, id, hash, client);
+	if (r == 0)
 		changed_locked(s);
-	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

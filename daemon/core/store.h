@@ -1,123 +1,51 @@
-/* store.h - the one place the sealed bundle is held: guarded memory, a lock shared with
- * the reaper thread, monotonic deadlines, fetch counting and key-id history.
- *
- * Kept behind this small interface so that an etcd-backed store (DESIGN.md, "Growing
- * past one node") can replace it. The store never sees plaintext or a certificate key. */
+/* store.h - the held state, by concept: the bytes this node holds (held.h), the decisions
+ * every serving node must agree on (ledger.h, an ops table), join tokens (tokens.h), and
+ * the reaper thread that wipes what passes its deadline. This file joins them for the
+ * routes and the admin API: a fetch takes a reference to the held bytes, then claims a
+ * slot from the ledger, then serves; every change is written through persist.h before it
+ * is acknowledged. It never sees plaintext or a certificate key. */
 #pragma once
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "bundle.h"
+#include "held.h"
+#include "ledger.h"
 #include "secret.h"
-
-#include "token.h"
-
-#define STORE_MAX_SEEN_KEYS 4096
-#define STORE_MAX_TOKENS 64
-#define STORE_MAX_FETCH_LOG 64
-#define STORE_ID_MAX 96
-/* The longest lifetime a bundle or a token may have: --max-ttl's bound, and the bound a
- * restored deadline is checked against (one owner, so a lifetime the daemon accepts is
- * one its restore accepts). */
-#define STORE_MAX_TTL_S ((int64_t)1000 * 24 * 3600)
-
-/* A join token as the daemon keeps it: the id and a hash of the secret, never the secret. */
-struct store_token {
-	char id[TOKEN_ID_LEN + 1];
-	uint8_t hash[TOKEN_HASH_BYTES];
-	int64_t expires_at;  /* wall clock, for display */
-	int64_t deadline_ms; /* monotonic, enforced */
-	uint64_t uses_left;  /* 0: unlimited */
-	uint64_t used;
-};
-
-/* A join token whose last use was spent, kept (in memory only, never persisted) until its
- * deadline so that it is told apart from an unknown one: "used up by NODE at T". */
-#define STORE_MAX_SPENT_TOKENS 64
-struct store_spent_token {
-	char id[TOKEN_ID_LEN + 1];
-	uint8_t hash[TOKEN_HASH_BYTES];
-	int64_t deadline_ms; /* the token's own */
-	int64_t at;	     /* wall clock: when its last use was spent */
-	char client[64];     /* the node its last use enrolled */
-};
-
-/* One fetch of the held bundle, for tamper evidence. */
-#define STORE_CERT_ID_LEN 64 /* a client certificate's id (SHA-256 of issuer and serial), hex */
-
-struct store_fetch_record {
-	int64_t at;
-	char client[STORE_ID_MAX];
-	char cert[STORE_CERT_ID_LEN + 1]; /* "" if unknown */
-	char source[16];		  /* "client-ca" or "enrolled" */
-	char peer[STORE_ID_MAX];
-};
-
-enum store_gone {
-	STORE_GONE_NEVER = 0, /* nothing was ever uploaded */
-	STORE_GONE_EXPIRED,
-	STORE_GONE_DELETED,
-	STORE_GONE_USED_UP,
-	STORE_GONE_REPLACED,
-	STORE_GONE_LOST, /* held before a restart, unusable after it (persist.c says why) */
-};
-
-/* The held sealed bundle, shared by reference with responses still being sent, so a
- * fetch allocates nothing: the store drops its reference when it wipes the bundle, the
- * last reference wipes and frees the bytes. */
-struct store_blob {
-	_Atomic unsigned refs;
-	struct secret *data;
-};
-/* Drop one reference (NULL is fine); returns NULL. */
-struct store_blob *store_blob_unref(struct store_blob *b);
+#include "tokens.h"
 
 struct persist;
+struct persist_record;
 
 struct store {
-	pthread_mutex_t lock;
-	pthread_cond_t wake; /* CLOCK_MONOTONIC */
+	pthread_mutex_t lock; /* held and tokens, and the order of saves */
+	pthread_cond_t wake;  /* CLOCK_MONOTONIC */
 	pthread_t reaper;
 	bool reaper_running;
 	bool stopping;
 
-	struct store_blob *held; /* the held sealed bundle, exactly as uploaded; NULL if none */
-	char id[BUNDLE_ID_HEX_LEN + 1];
-	char key_id[KEY_ID_HEX_LEN + 1];
-	int64_t created_at, expires_at; /* wall clock, from the bundle (for display) */
-	char *profile;	     /* the bundle's cluster profile, canonical JSON (authenticated by the
-			      * clients that open it); NULL if none */
-	int64_t deadline_ms; /* monotonic: the one that is enforced */
-	uint64_t fetches, max_fetches; /* max_fetches 0: unlimited */
+	struct held held;     /* the bytes this node holds */
+	struct ledger ledger; /* the decisions (its own lock; claim may wait: never under ours) */
+	struct tokens tokens; /* join tokens */
 
-	/* What happened to the last bundle, to answer "expired" rather than "not found". */
-	enum store_gone gone;
-	char gone_id[BUNDLE_ID_HEX_LEN + 1];
-	int64_t gone_at;
-
-	bool last_had_external; /* the last accepted bundle carried external etcd files */
-
-	char (*seen)[KEY_ID_HEX_LEN + 1];
-	size_t n_seen;
-
-	struct store_token tokens[STORE_MAX_TOKENS];
-	size_t n_tokens;
-	struct store_spent_token spent[STORE_MAX_SPENT_TOKENS]; /* a ring, oldest overwritten */
-	size_t n_spent;
-
-	struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
-	size_t n_fetch_log; /* records kept (the count itself is in fetches) */
-
-	/* Where every change is written before it is acknowledged (persist.h); NULL: nowhere. */
+	/* Where every change is written before it is acknowledged (persist.h); NULL: nowhere.
+	 * record: the buffer a save fills (persist's own format, persist.h). */
 	struct persist *persist;
+	struct persist_record *record;
+	struct store_fetch_record *record_log; /* room beside it, for the fetch log */
 };
 
+/* With the one-node ledger (ledger-local.c). */
 int store_init(struct store *s);
 /* Stop the reaper, wipe everything. */
 void store_done(struct store *s);
+/* Take back what systemd kept for this process (persist_start), if anything usable, and
+ * write every change through p from now on (before the reaper starts). */
+void store_attach(struct store *s, struct persist *p);
+/* Write nothing any more (kill -9 in the unit tests; shutdown). */
+void store_detach(struct store *s);
 /* Start the reaper thread, which wipes the bundle within a second of its deadline. */
 int store_start_reaper(struct store *s);
 
@@ -143,11 +71,12 @@ enum store_fetch {
 	STORE_FETCH_OTHER, /* want_id given, and another bundle is held: nothing counted */
 };
 
-/* Count a fetch (atomically with the check) and return a reference to the held bundle
- * (drop it with store_blob_unref). The fetch that reaches max_fetches wipes the held
- * bundle: its bytes then live until this reference is dropped. ret_id gets the bundle id
- * (or the id of the one that is gone), ret_fetch_no the fetch's number. A client-ca
- * certificate (cert: its id, the SHA-256 of its issuer and serial number, hex; the same
+/* Take a reference to the held bytes, then claim a fetch slot from the ledger (which may
+ * wait: never called on the serving thread, serve/fetchq.c runs it), and return the
+ * reference (drop it with held_blob_unref). The count is atomic with its check. The fetch that
+ * reaches max_fetches wipes the held bundle: its bytes then live until this reference is dropped.
+ * ret_id gets the bundle id (or the id of the one that is gone), ret_fetch_no the fetch's number. A
+ * client-ca certificate (cert: its id, the SHA-256 of its issuer and serial number, hex; the same
  * certificate, however encoded, not merely the same CN) that already fetched this bundle gets the
  * same bytes again without a new count (*ret_repeat true, ret_fetch_no its first fetch's number):
  * max_fetches bounds the identities that receive the bundle, so a re-run join does not lock out the
@@ -157,8 +86,12 @@ enum store_fetch {
  * in ret_id, decided under the same lock as the count, so such a refusal never counts. */
 enum store_fetch store_fetch(struct store *s, const char *want_id, const char *client,
 			     const char *cert, const char *source, const char *peer,
-			     struct store_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
+			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at);
+
+/* Whether store_fetch may wait (its ledger's claim asks another system): then it must not
+ * run on the serving thread. */
+bool store_fetch_waits(struct store *s);
 
 /* Wipe the held bundle now. -ENOENT if none. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
@@ -181,6 +114,7 @@ struct store_token_view {
 	char id[TOKEN_ID_LEN + 1];
 	int64_t expires_at;
 	uint64_t uses_left, used;
+	char description[API_TOKEN_DESCRIPTION_MAX + 1];
 };
 struct store_kept_view {
 	bool under; /* the store writes through a persist (persist.h) */
@@ -202,19 +136,25 @@ struct store_view {
 	struct store_token_view tokens[STORE_MAX_TOKENS];
 	struct store_kept_view kept;
 };
+/* The few counts a log line wants, without a whole view on the caller's stack. */
+struct store_counts {
+	bool held;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	size_t n_tokens, n_seen;
+};
+void store_counts(struct store *s, struct store_counts *ret);
 /* Fill ret (a bundle past its deadline is wiped first, as for a fetch). */
 void store_view(struct store *s, struct store_view *ret);
 void store_view_done(struct store_view *v);
-/* "never-uploaded", "expired", "deleted", "used-up", "replaced", "lost-at-restart". */
-const char *store_gone_name(enum store_gone g);
 
 /* systemctl stop: wipe what was kept for the next start (persist.h); nothing is kept
  * from now on. */
 void store_forget_persisted(struct store *s);
 
-/* Tokens. add: -EEXIST (id in use), -ENOSPC (too many). delete: -ENOENT. */
+/* Tokens. add: -EEXIST (id in use), -ENOSPC (too many), -EINVAL (a description that
+ * tokens_description_ok refuses; NULL: none). delete: -ENOENT. */
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
-		    int64_t ttl_s, uint64_t uses);
+		    int64_t ttl_s, uint64_t uses, const char *description);
 int store_token_delete(struct store *s, const char *id);
 /* Check a presented token and consume one use for client (the enrolled node's name),
  * atomically. -ENOENT unknown id, -EACCES wrong secret (compared in constant time),

@@ -59,6 +59,76 @@ struct tls_files *daemon_tls_get(struct daemon_ctx *ctx);
 
 struct signer;
 
+/* What a request's context (libmicrohttpd's *req_ctx) is, its first member. */
+enum req_kind {
+	REQ_ENROLL = 1,
+	REQ_FETCH,
+};
+
+/* fetchq.c: fetches whose claim runs off the serving thread (see fetchq.c). */
+#define FETCHQ_WORKERS 2
+#define FETCHQ_MAX 64		   /* fetches queued for or in a claim; past it 503 + Retry-After */
+#define FETCHQ_STOP_ANSWER_MS 2000 /* at stop, how long answers of made claims may take */
+
+enum fetch_job_outcome {
+	FETCH_JOB_WAITING = 0,
+	FETCH_JOB_CLAIMED,   /* res and the rest say the claim's outcome */
+	FETCH_JOB_ABANDONED, /* the client hung up while queued: nothing claimed */
+	FETCH_JOB_STOPPING,  /* the serving side stops or reloads: nothing claimed */
+};
+
+/* One suspended GET /v1/bundle: what the claim needs (copied: the worker reads no
+ * connection state) and, once outcome is set, what it decided. */
+struct fetch_job {
+	enum req_kind kind; /* REQ_FETCH */
+	struct daemon_ctx *ctx;
+	struct MHD_Connection *c;
+	int fd; /* the connection's socket, to see a client that hung up */
+	struct fetch_job *next;
+	char want[BUNDLE_ID_HEX_LEN + 1]; /* "" for whatever is held */
+	char client[STORE_ID_MAX];
+	char cert[STORE_CERT_ID_LEN + 1];
+	char source[16];
+	char peer[STORE_ID_MAX];
+	int64_t started_ms;
+	bool reserved; /* holds a place in the fetchq */
+	enum fetch_job_outcome outcome;
+	enum store_fetch res;
+	struct held_blob *blob;
+	char bid[BUNDLE_ID_HEX_LEN + 1];
+	uint64_t fetch_no;
+	bool repeat;
+	int64_t gone_at;
+};
+
+struct fetchq {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, drained;
+	pthread_t workers[FETCHQ_WORKERS];
+	size_t n_workers;
+	struct fetch_job *head, *tail;
+	unsigned busy;		 /* reserved: queued, being claimed or being answered */
+	unsigned claiming;	 /* of them, queued or being claimed */
+	_Atomic uint64_t *gauge; /* where busy is shown (metrics) */
+	bool stopping, running, inited;
+};
+
+int fetchq_start(struct fetchq *q, _Atomic uint64_t *gauge);
+/* Reserve a place before suspending: -EBUSY at FETCHQ_MAX, -ESHUTDOWN when stopping. */
+int fetchq_reserve(struct fetchq *q);
+/* Hand a suspended connection's job (a reserved place) to a worker. */
+void fetchq_push(struct fetchq *q, struct fetch_job *j);
+/* A reserved place is free again (the job's request completed). */
+void fetchq_release(struct fetchq *q);
+/* Resume every queued job unclaimed, wait for the claims in progress and (a while) for
+ * their answers, join the workers. The serving loop must still be running (it answers
+ * the resumed connections). */
+void fetchq_stop(struct fetchq *q);
+struct fetch_job *fetch_job_free(struct fetch_job *j);
+/* Run a job's claim (store_fetch) here and now: the worker's step, or the serving
+ * thread's when the claim cannot wait (store_fetch_waits). */
+void fetch_job_claim(struct fetch_job *j);
+
 /* Where a client identity comes from. */
 struct daemon_ctx {
 	const struct daemon_config *cfg;
@@ -95,6 +165,7 @@ struct daemon_ctx {
 	char reload_why[512];
 
 	struct MHD_Daemon *https;
+	struct fetchq fetchq;
 	pthread_t serve_thread;
 	bool serving;
 	_Atomic bool serve_stop;
@@ -152,6 +223,7 @@ bool enroll_tick(struct daemon_ctx *ctx, int64_t now);
  * offers in the handshake. */
 int enroll_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca, struct secret **ret);
 struct enroll_req {
+	enum req_kind kind; /* REQ_ENROLL */
 	struct secret *body;
 	bool too_big;
 };
@@ -174,9 +246,13 @@ void admin_stop(struct daemon_ctx *ctx);
 enum MHD_Result http_json(struct MHD_Connection *c, unsigned status, json_t *body);
 enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, enum api_reason reason,
 			   const char *fmt, ...) _printf_(4, 5);
-/* Serve a guarded buffer; it is wiped and freed when libmicrohttpd is done with it. */
+/* 429 too-many-attempts with Retry-After. */
 enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,
 				 ...) _printf_(3, 4);
+/* An error answer with Retry-After (503 busy: try again shortly). */
+enum MHD_Result http_error_retry_status(struct MHD_Connection *c, unsigned status,
+					enum api_reason reason, int64_t retry_after_s,
+					const char *fmt, ...) _printf_(5, 6);
 enum MHD_Result http_pem(struct MHD_Connection *c, struct secret *pem);
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c);
 enum MHD_Result http_secret(struct MHD_Connection *c, unsigned status, struct secret *body);

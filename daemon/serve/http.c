@@ -26,17 +26,13 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 	return ret;
 }
 
-enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,
-				 ...)
+static enum MHD_Result error_retry(struct MHD_Connection *c, unsigned status,
+				   enum api_reason reason, int64_t retry_after_s, const char *msg)
 {
-	char msg[512], retry[24];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	char retry[24];
 	char *text = NULL;
-	json_t *j = json_pack("{s:s, s:s}", API_F_ERROR, msg, API_F_REASON,
-			      api_reason_name(API_R_TOO_MANY_ATTEMPTS));
+	json_t *j =
+	    json_pack("{s:s, s:s}", API_F_ERROR, msg, API_F_REASON, api_reason_name(reason));
 	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	json_decref(j);
 	if (!text)
@@ -48,7 +44,31 @@ enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s
 		return MHD_NO;
 	snprintf(retry, sizeof(retry), "%lld", (long long)retry_after_s);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
-	return queue(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+	return queue(c, status, r);
+}
+
+enum MHD_Result http_error_retry(struct MHD_Connection *c, int64_t retry_after_s, const char *fmt,
+				 ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_retry(c, MHD_HTTP_TOO_MANY_REQUESTS, API_R_TOO_MANY_ATTEMPTS, retry_after_s,
+			   msg);
+}
+
+enum MHD_Result http_error_retry_status(struct MHD_Connection *c, unsigned status,
+					enum api_reason reason, int64_t retry_after_s,
+					const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_retry(c, status, reason, retry_after_s, msg);
 }
 
 enum MHD_Result http_metrics(struct daemon_ctx *ctx, struct MHD_Connection *c)

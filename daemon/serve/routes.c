@@ -4,6 +4,7 @@
  * Reads the client identity that identity.c decided in the handshake; never verifies a
  * certificate itself. Must never serve the bundle to a connection without a verified
  * identity that the operator allows. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 
 static void blob_free_cb(void *cls)
 {
-	store_blob_unref(cls);
+	held_blob_unref(cls);
 }
 
 /* Why a fetch got no bundle (when: the time it went; kept: whether the held state survives
@@ -81,17 +82,16 @@ static bool state_kept(struct daemon_ctx *ctx)
 	return kept;
 }
 
-static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				    const char *peer, const struct client_id *id)
+static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				    struct fetch_job *j);
+
+/* GET /v1/bundle, first call (serving thread): check the request; a claim that cannot
+ * wait is made and answered here; one that may wait gets a place in the claim queue, the
+ * connection is suspended and the claim handed to a worker (fetchq.c), and fetch_answer
+ * answers once the worker resumes the connection. */
+static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				   const char *peer, const struct client_id *id, void **req_ctx)
 {
-	struct store_blob *blob = NULL;
-	char bid[BUNDLE_ID_HEX_LEN + 1] = "", when[RFC3339_LEN], msg[256];
-	enum metric_fetch m;
-	uint64_t fetch_no = 0;
-	bool repeat = false;
-	int64_t gone_at = 0;
-	const char *source = client_source_name(id->source);
-	struct audit a = {.event = AUDIT_FETCH, .peer = peer, .client = id->name, .source = source};
 	/* ?id=: the bundle the client planned on (pkishare join); without it, whatever is
 	 * held (curl). */
 	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_ID);
@@ -100,38 +100,114 @@ static enum MHD_Result serve_bundle(struct daemon_ctx *ctx, struct MHD_Connectio
 		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
 				  "?" API_Q_ID "= must be a bundle id: %d lowercase hex characters",
 				  BUNDLE_ID_HEX_LEN);
-	enum store_fetch res = store_fetch(&ctx->store, want, id->name, id->cert, source, peer,
-					   &blob, bid, &fetch_no, &repeat, &gone_at);
-	a.bundle_id = bid[0] ? bid : NULL;
+	struct fetch_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return MHD_NO;
+	j->kind = REQ_FETCH;
+	j->ctx = ctx;
+	j->c = c;
+	j->started_ms = time_mono_ms();
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	j->fd = ci ? ci->connect_fd : -1;
+	str_copy(j->want, sizeof(j->want), want ? want : "");
+	str_copy(j->client, sizeof(j->client), id->name);
+	str_copy(j->cert, sizeof(j->cert), id->cert);
+	str_copy(j->source, sizeof(j->source), client_source_name(id->source));
+	str_copy(j->peer, sizeof(j->peer), peer);
+	if (!store_fetch_waits(&ctx->store)) {
+		/* A claim that cannot wait (the one-node ledger): here, without a thread hop. */
+		fetch_job_claim(j);
+		enum MHD_Result ret = fetch_answer(ctx, c, j);
+		fetch_job_free(j);
+		return ret;
+	}
+	int r = ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
+	if (r < 0) {
+		fetch_job_free(j);
+		log_audit(&(struct audit){.event = AUDIT_FETCH,
+					  .peer = peer,
+					  .client = id->name,
+					  .source = client_source_name(id->source),
+					  .result = api_reason_name(API_R_BUSY)},
+			  "fetch by %s not taken: %s; not counted", LOG_Q(id->name),
+			  r == -EBUSY ? "too many fetches wait for their claim"
+				      : "the serving side is stopping");
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+		    r == -EBUSY ? "pkishared has %d fetches waiting; nothing was sent or counted; "
+				  "try again in a second"
+				: "pkishared is stopping or reloading (%d); nothing was sent or "
+				  "counted; try again in a second",
+		    r == -EBUSY ? FETCHQ_MAX : 0);
+	}
+	j->reserved = true;
+	/* Suspended before the worker can see it: a resume always follows a suspend. */
+	*req_ctx = j;
+	MHD_suspend_connection(c);
+	fetchq_push(&ctx->fetchq, j);
+	return MHD_YES;
+}
+
+/* GET /v1/bundle, after the worker resumed the connection (serving thread): answer from
+ * the claim's outcome. */
+static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				    struct fetch_job *j)
+{
+	char when[RFC3339_LEN], msg[256];
+	enum metric_fetch m;
+	const char *want = j->want[0] ? j->want : NULL;
+	struct audit a = {
+	    .event = AUDIT_FETCH, .peer = j->peer, .client = j->client, .source = j->source};
+
+	if (j->outcome == FETCH_JOB_ABANDONED) {
+		a.result = "abandoned";
+		log_audit(&a,
+			  "fetch by %s abandoned: the client left while it waited; nothing "
+			  "claimed or counted",
+			  LOG_Q(j->client));
+		return MHD_NO;
+	}
+	if (j->outcome != FETCH_JOB_CLAIMED) {
+		a.result = api_reason_name(API_R_BUSY);
+		log_audit(&a, "fetch by %s not claimed: the serving side is stopping; not counted",
+			  LOG_Q(j->client));
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared is stopping or reloading; nothing was "
+					       "sent or counted; try again in a second");
+	}
+	enum store_fetch res = j->res;
+	a.bundle_id = j->bid[0] ? j->bid : NULL;
 	if (res == STORE_FETCH_OTHER) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OTHER);
 		a.result = api_reason_name(API_R_OTHER_BUNDLE_HELD);
 		log_audit(&a, "refused fetch by %s: %s (bundle %s is held, not %s); not counted",
-			  LOG_Q(id->name), a.result, bid, want);
+			  LOG_Q(j->client), a.result, j->bid, want);
 		return http_error(
 		    c, MHD_HTTP_CONFLICT, API_R_OTHER_BUNDLE_HELD,
 		    "bundle %s is held now, not bundle %s that was asked for (a newer "
 		    "'pkishare upload-certs' replaced it); nothing was sent or counted; "
 		    "join again with the certificate key that upload printed",
-		    bid, want);
+		    j->bid, want);
 	}
 	if (res == STORE_FETCH_OK) {
+		struct held_blob *blob = TAKE_PTR(j->blob);
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);
 		METRIC_INC(&ctx->metrics, fetch_by_source,
-			   id->source == CLIENT_ENROLLED ? M_SOURCE_ENROLLED : M_SOURCE_CA);
+			   !strcmp(j->source, "enrolled") ? M_SOURCE_ENROLLED : M_SOURCE_CA);
 		a.result = "ok";
-		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu%s)", bid,
-			  source, LOG_Q(id->name), peer, (unsigned long long)fetch_no,
-			  repeat ? " again, not counted" : "");
+		log_audit(&a, "bundle %s fetched by %s identity %s from %s (fetch #%llu%s)", j->bid,
+			  j->source, LOG_Q(j->client), j->peer, (unsigned long long)j->fetch_no,
+			  j->repeat ? " again, not counted" : "");
 		/* By reference: nothing is copied or allocated per fetch. */
 		return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb,
 				   blob);
 	}
-	time_format(gone_at, when);
+	time_format(j->gone_at, when);
 	enum api_reason why = fetch_refusal(res, when, state_kept(ctx), msg, sizeof(msg), &m);
 	a.result = api_reason_name(why);
 	METRIC_INC(&ctx->metrics, fetch, m);
-	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(id->name), a.result);
+	log_audit(&a, "refused fetch by %s: bundle %s", LOG_Q(j->client), a.result);
 	return http_error(c, res == STORE_FETCH_NONE ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE, why,
 			  "%s", msg);
 }
@@ -181,9 +257,14 @@ void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
 	(void)c;
 	(void)toe;
 	if (*req_ctx && *req_ctx != cls) {
-		struct enroll_req *er = *req_ctx;
-		secret_free(er->body);
-		free(er);
+		enum req_kind *kind = *req_ctx;
+		if (*kind == REQ_FETCH) {
+			fetch_job_free(*req_ctx);
+		} else {
+			struct enroll_req *er = *req_ctx;
+			secret_free(er->body);
+			free(er);
+		}
 	}
 	*req_ctx = NULL;
 }
@@ -220,6 +301,7 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 		struct enroll_req *er = calloc(1, sizeof(*er));
 		if (!er)
 			return MHD_NO;
+		er->kind = REQ_ENROLL;
 		*req_ctx = er;
 		return MHD_YES;
 	}
@@ -289,6 +371,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (*req_ctx == NULL)
 		return begin_request(ctx, c, url, method, req_ctx);
 	peer_of(c, peer, sizeof(peer));
+	if (*req_ctx != ctx && *(enum req_kind *)*req_ctx == REQ_FETCH)
+		return fetch_answer(ctx, c, *req_ctx);
 	if (*req_ctx != ctx) {
 		/* An enrollment: collect the CSR, capped, then answer. */
 		struct enroll_req *er = *req_ctx;
@@ -319,7 +403,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, API_ROUTE_HEALTHZ) == 0)
 		return http_json(c, MHD_HTTP_OK, json_pack("{s:s}", API_F_STATUS, "ok"));
 	if (strcmp(url, API_ROUTE_BUNDLE) == 0)
-		return serve_bundle(ctx, c, peer, id);
+		return fetch_begin(ctx, c, peer, id, req_ctx);
 	if (strcmp(url, API_ROUTE_METRICS) == 0)
 		return http_metrics(ctx, c);
 	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0)

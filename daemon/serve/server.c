@@ -111,8 +111,8 @@ static void status_line(struct daemon_ctx *ctx, char *buf, size_t len)
 static void wake_drain(int fd)
 {
 	uint64_t n;
-	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-		;
+	/* One read takes an eventfd's whole count back to zero. */
+	(void)!read(fd, &n, sizeof(n));
 }
 
 /* The serving thread: runs libmicrohttpd's event loop itself, so that the watchdog
@@ -202,10 +202,10 @@ int server_start(struct daemon_ctx *ctx)
 	}
 	ctx->serving_tls = tls;
 	ctx->https = MHD_start_daemon(
-	    MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC, 0, identity_accept_policy, ctx,
-	    routes_handle, ctx, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, NULL,
-	    MHD_OPTION_LISTEN_SOCKET, ctx->https_fd, MHD_OPTION_HTTPS_MEM_KEY,
-	    (const char *)tls->key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
+	    MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0,
+	    identity_accept_policy, ctx, routes_handle, ctx, MHD_OPTION_EXTERNAL_LOGGER,
+	    http_mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, ctx->https_fd,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)tls->key_pem->data, MHD_OPTION_HTTPS_MEM_CERT,
 	    (const char *)tls->cert_pem->data, MHD_OPTION_HTTPS_MEM_TRUST,
 	    (const char *)ctx->trust_pem->data, MHD_OPTION_NOTIFY_COMPLETED, routes_completed, ctx,
 	    MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities, MHD_OPTION_NOTIFY_CONNECTION,
@@ -226,6 +226,15 @@ int server_start(struct daemon_ctx *ctx)
 			return r;
 		}
 	}
+	/* The claim workers only where a claim may wait (fetchq.c): none for the one-node
+	 * ledger, which claims inline. */
+	r = store_fetch_waits(&ctx->store)
+		? fetchq_start(&ctx->fetchq, &ctx->metrics.fetches_waiting)
+		: 0;
+	if (r < 0) {
+		server_stop(ctx);
+		return r;
+	}
 	/* server_stop()'s wake-up may still be unread when the thread had already left. */
 	wake_drain(ctx->serve_wake_fd);
 	ctx->serve_stop = false;
@@ -240,6 +249,10 @@ int server_start(struct daemon_ctx *ctx)
 
 void server_stop(struct daemon_ctx *ctx)
 {
+	/* While the serving loop still runs: fetches waiting for a claim are resumed (and
+	 * answered), so libmicrohttpd never stops with a suspended connection. */
+	if (ctx->fetchq.running)
+		fetchq_stop(&ctx->fetchq);
 	if (ctx->serving) {
 		uint64_t one = 1;
 		ctx->serve_stop = true;

@@ -76,6 +76,10 @@ char *metrics_render(const struct metrics *m, const struct store_view *v)
 	    (unsigned long long)atomic_load(&m->fetch_by_source[M_SOURCE_CA]));
 	put(&b, "pkishare_bundle_fetches_by_source_total{source=\"enrolled\"} %llu\n",
 	    (unsigned long long)atomic_load(&m->fetch_by_source[M_SOURCE_ENROLLED]));
+	family(&b, "pkishare_bundle_fetches_waiting", "gauge",
+	       "Fetches whose connection waits for their claim (queued or being claimed).");
+	put(&b, "pkishare_bundle_fetches_waiting %llu\n",
+	    (unsigned long long)atomic_load(&m->fetches_waiting));
 	family(&b, "pkishare_uploads_total", "counter", "Bundle uploads by result.");
 	for (int i = 0; i < M_UPLOAD_N; i++)
 		put(&b, "pkishare_uploads_total{result=\"%s\"} %llu\n", upload_names[i],

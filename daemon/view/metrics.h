@@ -33,6 +33,7 @@ struct metrics {
 	_Atomic uint64_t enroll[M_ENROLL_N];
 	_Atomic uint64_t auth_fail[M_AUTH_N];
 	_Atomic uint64_t upload[M_UPLOAD_N];
+	_Atomic uint64_t fetches_waiting; /* suspended for their claim (serve/fetchq.c) */
 };
 
 #define METRIC_INC(m, field, idx) atomic_fetch_add(&(m)->field[(idx)], 1)

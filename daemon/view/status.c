@@ -53,10 +53,10 @@ json_t *status_tokens_json(const struct store_view *v)
 		/* No use limit is null, not 0: 0 would read as "none left". */
 		json_array_append_new(
 		    list,
-		    json_pack("{s:s, s:s, s:o, s:I}", API_F_ID, t->id, API_F_EXPIRES_AT, at,
+		    json_pack("{s:s, s:s, s:o, s:I, s:s}", API_F_ID, t->id, API_F_EXPIRES_AT, at,
 			      API_F_USES_LEFT,
 			      t->uses_left ? json_integer((json_int_t)t->uses_left) : json_null(),
-			      API_F_USED, (json_int_t)t->used));
+			      API_F_USED, (json_int_t)t->used, API_F_DESCRIPTION, t->description));
 	}
 	return list ? list : json_array();
 }

@@ -2,7 +2,8 @@
 # kubeadm's token habits, from the operator's side (issue 30, P17): token delete takes the
 # whole token (only its id is sent, the secret never shown) and several at once, a typo
 # deletes nothing; token create -o json|yaml is honoured; usesLeft says "no limit" as
-# null, never as 0.
+# null, never as 0; token create --description TEXT (kubeadm's) is kept and listed in a
+# DESCRIPTION column, bounded and printable-checked with a clear refusal.
 . "$(dirname "$0")/lib.sh"
 
 R=$T/c1
@@ -59,4 +60,47 @@ expect_exit 0 "token delete of the -o tokens" "$PKISHARE" token delete "$J" "$Y"
 check "no token is left" test -z "$(ids)"
 expect_exit 6 "token delete of a token already deleted" "$PKISHARE" token delete "$T1"
 check "the refusal says it was not deleted" err_has "not deleted"
+
+# --description, as kubeadm token create takes it.
+expect_exit 0 "token create --description" "$PKISHARE" token create --description "cp-2 in rack 4 (ticket #12)"
+D1=$(cat "$T/last.out")
+expect_exit 0 "token create without a description" "$PKISHARE" token create
+D2=$(cat "$T/last.out")
+"$PKISHARE" token list >"$T/list.txt"
+check "token list has a DESCRIPTION column after EXPIRES, as kubeadm's" grep -q "^TOKEN  *EXPIRES  *DESCRIPTION  *USES LEFT  *USED$" "$T/list.txt"
+check "token list shows the description" grep -q "^${D1%%.*} .* cp-2 in rack 4 (ticket #12) .*unlimited  *0$" "$T/list.txt"
+check "token list shows <none> for a token without one" grep -q "^${D2%%.*} .* <none> .*unlimited  *0$" "$T/list.txt"
+check "token list keeps the counts aligned" bash -c "[ \$(awk '{print index(\$0, \"USES LEFT\")}' '$T/list.txt' | head -1) = \$(grep '^${D2%%.*} ' '$T/list.txt' | awk '{print index(\$0, \"unlimited\")}') ]"
+check "token list -o json has the description (\"\" for none)" python3 -c '
+import json,subprocess,sys
+l={t["id"]: t["description"] for t in json.loads(subprocess.check_output([sys.argv[1],"token","list","-o","json"]))}
+assert l[sys.argv[2]] == "cp-2 in rack 4 (ticket #12)" and l[sys.argv[3]] == "", l' "$PKISHARE" "${D1%%.*}" "${D2%%.*}"
+"$PKISHARE" token list -o yaml >"$T/list.yaml"
+check "token list -o yaml has the description" grep -q 'description: "cp-2 in rack 4 (ticket #12)"' "$T/list.yaml"
+expect_exit 0 "token create --description -o json" "$PKISHARE" token create --description "x y" -o json
+check "token create -o json echoes the description" python3 -c '
+import json,sys; assert json.load(open(sys.argv[1]))["description"] == "x y"' "$T/last.out"
+before=$(ids)
+expect_exit 2 "a description with a newline is refused" "$PKISHARE" token create --description "$(printf 'a\nb')"
+check "... saying what a description may hold" err_has "printable ASCII"
+check "... and that no token was created" err_has "no token was created"
+expect_exit 2 "a description of 201 characters is refused" "$PKISHARE" token create --description "$(printf '%0201d' 0)"
+check "... naming the bound" err_has "at most 200"
+expect_exit 2 "a description outside ASCII is refused" "$PKISHARE" token create --description "caf$(printf '\xc3\xa9')"
+check "the refused descriptions created nothing" test "$(ids)" = "$before"
+expect_exit 0 "a description of exactly 200 characters is taken" "$PKISHARE" token create --description "$(printf '%0200d' 0)"
+# The daemon checks it too (an older or another client): a clear 400, nothing created.
+before=$(ids)
+check "pkishared refuses a description with a control character itself" python3 -c '
+import json,socket,sys
+body=json.dumps({"id":"zzzzzz","secretHash":"00"*32,"ttlSeconds":60,"uses":1,"description":"a\tb"})
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(("POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)).encode())
+r=b""
+while True:
+    d=s.recv(4096)
+    if not d: break
+    r+=d
+assert r.startswith(b"HTTP/1.1 400") and b"printable ASCII" in r, r' "$ADMIN"
+check "... and created nothing" test "$(ids)" = "$before"
 finish

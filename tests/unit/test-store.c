@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "pkidir.h"
+#include "store-view.h"
 #include "store.h"
 #include "test.h"
 #include "util.h"
@@ -42,14 +43,14 @@ static const char *cert_n(const char *name, unsigned serial)
 static enum store_fetch fetch_cert(struct store *s, const char *client, const char *cert,
 				   const char *source, bool *ret_repeat)
 {
-	struct store_blob *b = NULL;
+	struct held_blob *b = NULL;
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	uint64_t n = 0;
 	int64_t gone = 0;
 	bool repeat = false;
 	enum store_fetch r =
 	    store_fetch(s, NULL, client, cert, source, "127.0.0.1:1", &b, id, &n, &repeat, &gone);
-	store_blob_unref(b);
+	held_blob_unref(b);
 	if (ret_repeat)
 		*ret_repeat = repeat;
 	return r;
@@ -87,10 +88,10 @@ static void repeat_body(struct store *s)
 	CHECK(!repeat);
 	CHECK_EQ_INT(fetch_as(s, "cp-2", "client-ca", &repeat), STORE_FETCH_OK);
 	CHECK(repeat); /* the same node again: not counted */
-	CHECK_EQ_INT(s->fetches, 1);
+	CHECK_EQ_INT(view_fetches(s), 1);
 	CHECK_EQ_INT(fetch_as(s, "cp-2", "enrolled", &repeat), STORE_FETCH_OK);
 	CHECK(!repeat); /* an enrolled name is chosen by the token holder: always counted */
-	CHECK(s->held == NULL);
+	CHECK(!view_held(s));
 	CHECK_EQ_INT(fetch_as(s, "cp-2", "client-ca", &repeat), STORE_FETCH_USED_UP);
 }
 static void store_counts_a_client_ca_node_once_and_enrolled_names_always(void)
@@ -108,7 +109,7 @@ static void same_cn_body(struct store *s)
 	CHECK_EQ_INT(fetch_cert(s, "cp-2", cert_n("cp-2", 2), "client-ca", &repeat),
 		     STORE_FETCH_OK);
 	CHECK(!repeat);
-	CHECK(s->held == NULL); /* two identities: max-fetches 2 reached */
+	CHECK(!view_held(s)); /* two identities: max-fetches 2 reached */
 }
 static void store_counts_two_certificates_with_one_cn_twice(void)
 {
@@ -133,9 +134,9 @@ static void max_fetches_body(struct store *s)
 {
 	CHECK_EQ_INT(put(s, "a", "1", 60000, 2), 0);
 	CHECK_EQ_INT(fetch(s), STORE_FETCH_OK);
-	CHECK(s->held != NULL);
+	CHECK(view_held(s));
 	CHECK_EQ_INT(fetch(s), STORE_FETCH_OK);
-	CHECK(s->held == NULL); /* the last allowed fetch wiped it */
+	CHECK(!view_held(s)); /* the last allowed fetch wiped it */
 	CHECK_EQ_INT(fetch(s), STORE_FETCH_USED_UP);
 }
 static void store_serves_exactly_max_fetches(void)
@@ -145,7 +146,7 @@ static void store_serves_exactly_max_fetches(void)
 
 static void other_bundle_body(struct store *s)
 {
-	struct store_blob *b = NULL;
+	struct held_blob *b = NULL;
 	char want[BUNDLE_ID_HEX_LEN + 1], id[BUNDLE_ID_HEX_LEN + 1];
 	uint64_t n = 0;
 	int64_t gone = 0;
@@ -157,15 +158,15 @@ static void other_bundle_body(struct store *s)
 				 id, &n, &repeat, &gone),
 		     STORE_FETCH_OTHER);
 	CHECK(b == NULL && id[0] == 'b');
-	CHECK_EQ_INT(s->fetches, 0);
-	CHECK_EQ_INT(s->n_fetch_log, 0);
-	CHECK(s->held != NULL); /* not used up by a refusal */
+	CHECK_EQ_INT(view_fetches(s), 0);
+	CHECK_EQ_INT(view_n_fetch_log(s), 0);
+	CHECK(view_held(s)); /* not used up by a refusal */
 	memset(want, 'b', BUNDLE_ID_HEX_LEN);
 	CHECK_EQ_INT(store_fetch(s, want, "node-1", cert_n("node-1", 1), "client-ca", "peer", &b,
 				 id, &n, &repeat, &gone),
 		     STORE_FETCH_OK);
-	store_blob_unref(b);
-	CHECK(s->held == NULL);
+	held_blob_unref(b);
+	CHECK(!view_held(s));
 }
 static void store_fetch_of_another_bundle_is_refused_and_not_counted(void)
 {
@@ -222,8 +223,8 @@ static void replace_body(struct store *s)
 	CHECK_EQ_INT(put(s, "a", "1", 60000, 0), 0);
 	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), 0);
 	CHECK(replaced[0] == 'a' && strlen(replaced) == BUNDLE_ID_HEX_LEN);
-	CHECK(s->id[0] == 'b');
-	CHECK_EQ_INT(s->gone, STORE_GONE_REPLACED);
+	CHECK(view_id(s)[0] == 'b');
+	CHECK_EQ_INT(view_gone(s), STORE_GONE_REPLACED);
 }
 static void store_upload_replaces_and_names_the_replaced(void)
 {
@@ -238,7 +239,7 @@ static void external_body(struct store *s)
 	char replaced[BUNDLE_ID_HEX_LEN + 1];
 	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), 0);
 	CHECK_EQ_INT(put(s, "b", "2", 60000, 0), -EXDEV);
-	CHECK(s->id[0] == 'a'); /* refused: nothing changed */
+	CHECK(view_id(s)[0] == 'a'); /* refused: nothing changed */
 	struct bundle m2 = meta_new("b", "2", 3600);
 	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m2, 60000, 0, true, replaced), 0);
 }
@@ -250,22 +251,22 @@ static void store_refuses_dropping_external_etcd_unless_asked(void)
 static void tokens_body(struct store *s)
 {
 	uint8_t h[TOKEN_HASH_BYTES] = {1}, wrong[TOKEN_HASH_BYTES] = {2};
-	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), 0);
-	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2), -EEXIST);
+	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2, NULL), 0);
+	CHECK_EQ_INT(store_token_add(s, "abcdef", h, 60, 2, NULL), -EEXIST);
 	struct store_spent_token sp = {0};
 	CHECK_EQ_INT(store_token_check(s, "abcdef", h, NULL), 0);
 	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong, NULL), -EACCES);
 	CHECK_EQ_INT(store_token_check(s, "zzzzzz", h, NULL), -ENOENT);
 	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-2"), 0);
-	CHECK_EQ_INT(s->n_tokens, 1); /* a check did not spend a use; one use is left */
+	CHECK_EQ_INT(view_n_tokens(s), 1); /* a check did not spend a use; one use is left */
 	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-3"), 0);
-	CHECK_EQ_INT(s->n_tokens, 0); /* the last use removed it */
+	CHECK_EQ_INT(view_n_tokens(s), 0); /* the last use removed it */
 	/* ... and it is told apart from an unknown token, by its own secret only. */
 	CHECK_EQ_INT(store_token_use(s, "abcdef", h, "cp-4"), -ESTALE);
 	CHECK_EQ_INT(store_token_check(s, "abcdef", h, &sp), -ESTALE);
 	CHECK(strcmp(sp.client, "cp-3") == 0);
 	CHECK_EQ_INT(store_token_check(s, "abcdef", wrong, NULL), -ENOENT);
-	CHECK_EQ_INT(store_token_add(s, "ghijkl", h, 60, 0), 0);
+	CHECK_EQ_INT(store_token_add(s, "ghijkl", h, 60, 0, NULL), 0);
 	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), 0);
 	CHECK_EQ_INT(store_token_delete(s, "ghijkl"), -ENOENT);
 }
@@ -280,9 +281,9 @@ static void token_full_body(struct store *s)
 	char id[16];
 	for (int i = 0; i < STORE_MAX_TOKENS; i++) {
 		snprintf(id, sizeof(id), "t%05d", i);
-		CHECK_EQ_INT(store_token_add(s, id, h, 60, 0), 0);
+		CHECK_EQ_INT(store_token_add(s, id, h, 60, 0, NULL), 0);
 	}
-	CHECK_EQ_INT(store_token_add(s, "over00", h, 60, 0), -ENOSPC);
+	CHECK_EQ_INT(store_token_add(s, "over00", h, 60, 0, NULL), -ENOSPC);
 }
 static void store_token_table_has_a_bound(void)
 {
@@ -303,12 +304,13 @@ static void history_body(struct store *s)
 			first = m;
 		CHECK(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced) == 0);
 	}
-	CHECK_EQ_INT(s->n_seen, STORE_MAX_SEEN_KEYS);
+	CHECK_EQ_INT(view_n_seen(s), STORE_MAX_SEEN_KEYS);
 	m = meta_new(id, "0", 3600);
 	snprintf(m.key_id, sizeof(m.key_id), "%016x", (unsigned)STORE_MAX_SEEN_KEYS);
 	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &m, 60000, 0, false, replaced), -ENOSPC);
 	CHECK_EQ_INT(store_put(s, secret_dup("{}", 2), &first, 60000, 0, false, replaced), -EEXIST);
-	CHECK(s->key_id[0] == '0' && strcmp(s->key_id, first.key_id) != 0); /* nothing changed */
+	CHECK(view_key_id(s)[0] == '0' &&
+	      strcmp(view_key_id(s), first.key_id) != 0); /* nothing changed */
 }
 static void store_key_history_when_full_refuses_and_forgets_none(void)
 {
