@@ -94,16 +94,18 @@ wait "$F1"
 ok=$(grep -c '^200 ' "$T/healthz.times" || true)
 worst=$(sort -k2 -n "$T/healthz.times" | tail -1 | cut -d' ' -f2)
 check "while a fetch waits for its claim: /healthz answered 200 ($ok of 10)" [ "$ok" = 10 ]
-check "while a fetch waits for its claim: the slowest /healthz took ${worst}s (< 0.5 s)" \
-	python3 -c "import sys; sys.exit(0 if $worst < 0.5 else 1)"
+# (Bounds far from the figures on a quiet machine, so a shared one does not fail them:
+# a serving thread blocked by the claim would show the claim's 3 s.)
+check "while a fetch waits for its claim: the slowest /healthz took ${worst}s (< 1.5 s)" \
+	python3 -c "import sys; sys.exit(0 if $worst < 1.5 else 1)"
 read -r code secs <"$T/f1.t"
 check "the waiting fetch succeeded (HTTP $code)" [ "$code" = 200 ]
-check "the waiting fetch took its claim's 3 s (${secs}s)" python3 -c "import sys; sys.exit(0 if 2.9 <= $secs < 6 else 1)"
+check "the waiting fetch took its claim's 3 s (${secs}s)" python3 -c "import sys; sys.exit(0 if 2.9 <= $secs < 30 else 1)"
 check "the fetch got the held bundle's bytes (id $HELD)" \
 	python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/f1'))['id'] == '$HELD' else 1)"
 expect_exit 0 "the fetched bytes open with the certificate key" "$PKISHARE" decrypt \
 	--certificate-key "$KEY" --pki-dir "$T/n2/pki" "$T/f1"
-check "the opened PKI is the uploaded one" diff -r "$R/pki" "$T/n2/pki"
+check "the opened PKI is the uploaded one" diff -r -x pkishare-joined.json "$R/pki" "$T/n2/pki"
 check "one fetch counted" [ "$(fetches)" = 1 ]
 
 # --- 2. two fetches at once are claimed side by side -------------------------------------
