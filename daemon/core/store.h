@@ -164,6 +164,8 @@ int store_token_delete(struct store *s, const char *id);
 int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    const char *client);
 /* The same checks without consuming a use: answer cheaply before any costly work. With
- * -ESTALE, ret_spent (may be NULL) receives who spent the last use and when. */
+ * -ESTALE, ret_spent (may be NULL) receives who spent the last use and when; with
+ * -ETIMEDOUT for a token the reaper already removed (remembered a day), its record
+ * (expired set, at: when it expired). */
 int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		      struct store_spent_token *ret_spent);

@@ -94,7 +94,7 @@ static int find(const struct tokens *t, const char *id, const uint8_t hash[TOKEN
 	const struct store_spent_token *sp = spent_find(t, id, hash);
 	if (sp) {
 		*ret_spent = sp;
-		return -ESTALE;
+		return sp->expired ? -ETIMEDOUT : -ESTALE;
 	}
 	return -ENOENT;
 }
@@ -105,7 +105,7 @@ int tokens_check(const struct tokens *t, const char *id, const uint8_t hash[TOKE
 	size_t i;
 	const struct store_spent_token *sp = NULL;
 	int r = find(t, id, hash, &i, &sp);
-	if (r == -ESTALE && ret_spent)
+	if (sp && ret_spent)
 		*ret_spent = *sp;
 	return r;
 }
@@ -141,6 +141,16 @@ size_t tokens_expire(struct tokens *t, int64_t now_ms)
 						  .client = t->t[i].id,
 						  .result = "expired"},
 				  "join token %s expired and was removed", t->t[i].id);
+			/* Remembered a while, so that it is told "expired at T", not "unknown
+			 * (a kubeadm token?)". */
+			struct store_spent_token *rec =
+			    &t->spent[t->n_spent++ % STORE_MAX_SPENT_TOKENS];
+			*rec = (struct store_spent_token){.deadline_ms =
+							      now_ms + TOKENS_EXPIRED_KEPT_MS,
+							  .at = t->t[i].expires_at,
+							  .expired = true};
+			str_copy(rec->id, sizeof(rec->id), t->t[i].id);
+			memcpy(rec->hash, t->t[i].hash, TOKEN_HASH_BYTES);
 			remove_at(t, i);
 			gone++;
 		} else {

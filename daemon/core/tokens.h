@@ -31,10 +31,14 @@ struct store_token {
 struct store_spent_token {
 	char id[TOKEN_ID_LEN + 1];
 	uint8_t hash[TOKEN_HASH_BYTES];
-	int64_t deadline_ms; /* the token's own */
-	int64_t at;	     /* wall clock: when its last use was spent */
-	char client[64];     /* the node its last use enrolled */
+	int64_t deadline_ms; /* monotonic: the record is kept until then (a used-up token:
+			      * its own deadline; an expired one: a day after it expired) */
+	int64_t at;	     /* wall clock: when its last use was spent, or when it expired */
+	char client[64];     /* the node its last use enrolled ("" for an expired one) */
+	bool expired;	     /* it expired (else its last use was spent) */
 };
+/* How long an expired token is told apart from an unknown one. */
+#define TOKENS_EXPIRED_KEPT_MS ((int64_t)24 * 3600 * 1000)
 
 struct tokens {
 	struct store_token t[STORE_MAX_TOKENS];

@@ -160,20 +160,28 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 			      API_R_USED_UP, msg);
 		return r;
 	}
+	if (r == -ETIMEDOUT) {
+		char when[RFC3339_LEN] = "", msg[256];
+		if (spent.expired)
+			time_format(spent.at, when);
+		a->result = "token-expired";
+		log_audit(a, "refused: token %s expired%s%s", id, when[0] ? " at " : "", when);
+		str_format(msg, sizeof(msg),
+			   "the join token expired%s%s; create a new one with 'pkishare token "
+			   "create' (or print-join-command) on the first node",
+			   when[0] ? " at " : "", when);
+		*ret = refuse(ctx, c, peer, M_ENROLL_TOKEN_EXPIRED, MHD_HTTP_UNAUTHORIZED,
+			      API_R_TOKEN_EXPIRED, msg);
+		return r;
+	}
 	if (r < 0) {
-		bool expired = r == -ETIMEDOUT;
-		a->result = expired ? "token-expired" : "bad-token";
-		log_audit(a, "refused: token %s %s", id,
-			  expired ? "expired" : "unknown or wrong secret");
+		a->result = "bad-token";
+		log_audit(a, "refused: token %s unknown or wrong secret", id);
 		*ret =
-		    refuse(ctx, c, peer, expired ? M_ENROLL_TOKEN_EXPIRED : M_ENROLL_BAD_TOKEN,
-			   MHD_HTTP_UNAUTHORIZED, expired ? API_R_TOKEN_EXPIRED : API_R_BAD_TOKEN,
-			   expired ? "the join token expired; create a new one with 'pkishare "
-				     "token create' on the first node"
-				   : "the join token is unknown or wrong (a kubeadm bootstrap "
-				     "token? or one made before pkishared restarted without "
-				     "systemd's store?); create a new one with 'pkishare token "
-				     "create' on the first node");
+		    refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED, API_R_BAD_TOKEN,
+			   "the join token is unknown or wrong (a kubeadm bootstrap token? or one "
+			   "made before pkishared restarted without systemd's store?); create a "
+			   "new one with 'pkishare token create' on the first node");
 		return r;
 	}
 	return 0;

@@ -103,4 +103,17 @@ while True:
     r+=d
 assert r.startswith(b"HTTP/1.1 400") and b"printable ASCII" in r, r' "$ADMIN"
 check "... and created nothing" test "$(ids)" = "$before"
+
+# An expired token is told "expired at T" after the reaper removed it, not "unknown (a
+# kubeadm bootstrap token?)" (review of issue 30, F8).
+upload "$R/pki"
+TE=$("$PKISHARE" token create --ttl 2s --uses 1)
+for _ in $(seq 60); do "$PKISHARE" token list -o json | grep -q "${TE%%.*}" || break; sleep 0.1; done
+check "the expired token was removed from the list" bash -c "! '$PKISHARE' token list | grep -q '${TE%%.*}'"
+PIN=$("$PKISHARE" pki ca-cert-hash "$R/pki/ca.crt")
+PKISHARE_TOKEN=$TE PKISHARE_CERTIFICATE_KEY=$KEY expect_exit 7 "a join with the expired token is refused" \
+	"$PKISHARE" join --server "$SERVER" --ca-cert-hash "$PIN" --pki-dir "$T/exp/pki" --node-name cp-9
+check "... saying it expired, and when" err_has "join token expired at 20"
+check "... not that it may be a kubeadm token" bash -c "! grep -q 'kubeadm bootstrap' '$T/last.err'"
+check "... writing nothing" [ ! -e "$T/exp" ]
 finish
