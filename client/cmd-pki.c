@@ -42,6 +42,7 @@ struct pki_opts {
 	bool force;
 	bool node_certs;
 	bool node_name_given; /* client-cert takes no default: the name is the identity */
+	bool no_cn;	      /* etcd-client-cert: a subject without CN (etcd's own auth on) */
 	struct nodecerts_opts nc;
 };
 
@@ -460,6 +461,57 @@ static int pki_client_cert(const struct pki_opts *o)
 	return EXIT_OK;
 }
 
+/* pki etcd-client-cert: pkishare-coordd's credential, signed by the cluster's etcd CA
+ * (PKI_DIR/etcd/ca.crt and ca.key), into --out as ca.crt (etcd's CA), client.crt and
+ * client.key (0600). */
+static int pki_etcd_client_cert(const struct pki_opts *o)
+{
+	_cleanup_(pki_set_clearp) struct pki_set set = {0};
+	_cleanup_(x509_freep) X509 *ca = NULL, *c = NULL;
+	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL, *k = NULL;
+	char dir[4096], cn[64] = "";
+
+	snprintf(dir, sizeof(dir), "%s/etcd", o->pki_dir);
+	if (load_ca(dir, "etcd CA",
+		    "pass the cluster's PKI directory (kubeadm's /etc/kubernetes/pki, whose "
+		    "etcd/ca.crt and etcd/ca.key sign etcd's clients) as --pki-dir",
+		    &ca, &ca_key) < 0)
+		return EXIT_FAIL;
+	X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof(cn));
+	if (strcmp(cn, "etcd-ca") != 0)
+		fprintf(stderr,
+			"[pki] Note: %s/ca.crt is named '%s', not kubeadm's etcd-ca: make sure it "
+			"is the CA your etcd members trust (--trusted-ca-file)\n",
+			dir, cn);
+	progress("an etcd client certificate for pkishare-coordd");
+	/* Without CN for etcd's own auth: etcd 3.4's gateway refuses a client certificate
+	 * with a CN then, and the password user names the role. */
+	struct cert_spec spec = {.cn = o->no_cn ? NULL : "pkishare-coordd",
+				 .org = "pkishare-coordd",
+				 .client_auth = true,
+				 .days = LEAF_DAYS};
+	int r = x509_key_new(KEY_TYPE_P256, &k);
+	if (r >= 0)
+		r = x509_cert_new(&spec, k, ca, ca_key, &c);
+	if (r >= 0)
+		r = add_pair(&set, "client", c, NULL, k);
+	if (r >= 0)
+		r = add_pair(&set, "ca", ca, NULL, NULL);
+	if (r < 0)
+		return create_failed(r);
+	int ex = install(o->out, &set, o->force, "the etcd client certificate");
+	if (ex != EXIT_OK)
+		return ex;
+	printf("[pki] etcd client certificate for pkishare-coordd in %s/client.crt, its key in "
+	       "%s/client.key (0600), etcd's CA in %s/ca.crt\n",
+	       o->out, o->out, o->out);
+	printf("[pki] It is %s: keep it for pkishare-coordd alone (its unit passes these files "
+	       "with LoadCredential=; see pkishare-coordd(8))\n",
+	       o->no_cn ? "a certificate for a password user of etcd's own auth"
+			: "etcd root unless etcd's own auth is on");
+	return EXIT_OK;
+}
+
 static int pki_ca_cert_hash(const char *file)
 {
 	_cleanup_(x509_freep) X509 *ca = NULL;
@@ -498,6 +550,11 @@ static const char pki_client_cert_usage[] =
     "  pkishare pki client-cert --ca-dir DIR --node-name N --out DIR [--force]\n"
     "  A node's client certificate (CN=N, clientAuth, ECDSA P-256) from the CA in\n"
     "  --ca-dir, in DIR/N.crt and DIR/N.key.\n";
+static const char pki_etcd_usage[] =
+    "  pkishare pki etcd-client-cert --pki-dir DIR --out DIR [--no-cn] [--force]\n"
+    "  pkishare-coordd's etcd credential: a client certificate (clientAuth, ECDSA P-256)\n"
+    "  signed by the etcd CA in DIR/etcd, with etcd's CA, in --out. --no-cn: no CN, for\n"
+    "  a password user of etcd's own auth (etcd 3.4's gateway needs that).\n";
 static const char pki_nodecerts_usage[] =
     "  pkishare pki node-certs --pki-dir DIR [--node-name N] --advertise-address IP\n"
     "                    [node certificate options below] [--force]\n"
@@ -527,11 +584,26 @@ static void pki_usage(FILE *f, const char *sub)
 		fputs(pki_client_ca_usage, f);
 	if (sub_is(sub, "client-cert"))
 		fputs(pki_client_cert_usage, f);
+	if (sub_is(sub, "etcd-client-cert"))
+		fputs(pki_etcd_usage, f);
 	if (sub_is(sub, "init") || sub_is(sub, "node-certs"))
 		fputs(NODECERTS_USAGE, f);
 }
 
-enum { O_DIR = 256, O_PKI, O_CA_DIR, O_OUT, O_NODE, O_ADDR, O_CLIENT, O_KT, O_FORCE, O_NC, O_SKT };
+enum {
+	O_DIR = 256,
+	O_PKI,
+	O_CA_DIR,
+	O_OUT,
+	O_NODE,
+	O_ADDR,
+	O_CLIENT,
+	O_KT,
+	O_FORCE,
+	O_NC,
+	O_SKT,
+	O_NO_CN,
+};
 
 /* --key-type and --serving-key-type: 1, or -1 on a bad value (said). */
 static int pki_key_type_option(struct pki_opts *o, const char *sub, int c, const char *arg)
@@ -598,6 +670,9 @@ static int pki_option(struct pki_opts *o, const char *sub, int c, char *arg)
 	case O_NC:
 		o->node_certs = true;
 		return 1;
+	case O_NO_CN:
+		o->no_cn = true;
+		return 1;
 	case 'h':
 		pki_usage(stdout, sub);
 		return 0;
@@ -626,6 +701,7 @@ static int pki_parse(int argc, char **argv, const char *sub, struct pki_opts *o,
 	    {"serving-key-type", required_argument, NULL, O_SKT},
 	    {"force", no_argument, NULL, O_FORCE},
 	    {"node-certs", no_argument, NULL, O_NC},
+	    {"no-cn", no_argument, NULL, O_NO_CN},
 	    NODECERTS_LONG_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -703,9 +779,11 @@ static int pki_run(const char *sub, struct pki_opts *o, char **args, int n)
 		return pki_client_cert(o);
 	}
 	if (!o->pki_dir || !o->out) {
-		cli_error("pki serving-cert needs --pki-dir DIR and --out DIR");
+		cli_error("pki %s needs --pki-dir DIR and --out DIR", sub);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(sub, "etcd-client-cert"))
+		return pki_etcd_client_cert(o);
 	return pki_serving_cert(o);
 }
 
@@ -720,8 +798,9 @@ int verb_pki(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
-	static const char *const subs[] = {"init",	 "serving-cert", "ca-cert-hash",
-					   "node-certs", "client-ca",	 "client-cert"};
+	static const char *const subs[] = {
+	    "init",	 "serving-cert", "ca-cert-hash",    "node-certs",
+	    "client-ca", "client-cert",	 "etcd-client-cert"};
 	bool known = false;
 	for (size_t i = 0; i < ELEMENTSOF(subs); i++)
 		known = known || !strcmp(sub, subs[i]);

@@ -124,8 +124,11 @@ int x509_cert_new(const struct cert_spec *spec, EVP_PKEY *subject_key, X509 *iss
 	if (spec->org && !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
 						     (const unsigned char *)spec->org, -1, -1, 0))
 		goto out;
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)spec->cn,
-					-1, -1, 0))
+	/* A subject without CN only where asked (and named by O). */
+	if (spec->cn && !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+						    (const unsigned char *)spec->cn, -1, -1, 0))
+		goto out;
+	if (!spec->cn && !spec->org)
 		goto out;
 	if (!X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name))
 		goto out;

@@ -23,7 +23,7 @@ enum key_type {
 };
 
 struct cert_spec {
-	const char *cn;
+	const char *cn; /* NULL: no CN (org then names the subject) */
 	const char *org; /* may be NULL */
 	const char *const *dns;
 	size_t n_dns;

@@ -8,7 +8,7 @@
 # elsewhere without losing the write made meanwhile, quorum lost answered "no leader"
 # (nothing applied, never "unknown outcome"), and service back after it returns.
 set -euo pipefail
-: "${PKS_ETCD_CHECK:?}"
+: "${PKS_ETCD_CHECK:?}" "${PKISHARE:?}"
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null; then
 	echo "skip: needs etcd-server and openssl (scripts/test.sh installs them)"
 	exit 77
@@ -42,11 +42,12 @@ for i in 1 2 3; do
 	openssl x509 -req -in "m$i.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
 		-extfile "m$i.ext" -out "m$i.crt" 2>/dev/null
 done
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=coordd \
-	-keyout client.key -out client.csr 2>/dev/null
+# coordd's credential as the operator makes it: pkishare pki etcd-client-cert, from the
+# etcd CA in a kubeadm-shaped PKI directory.
+mkdir -p pki/etcd && cp ca.crt ca.key pki/etcd/
+"$PKISHARE" pki etcd-client-cert --pki-dir pki --out coordd >/dev/null
+cp coordd/client.crt client.crt && cp coordd/client.key client.key
 printf 'extendedKeyUsage=clientAuth\n' >client.ext
-openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
-	-extfile client.ext -out client.crt 2>/dev/null
 
 CLUSTER=m1=https://127.0.0.11:2380,m2=https://127.0.0.12:2380,m3=https://127.0.0.13:2380
 start_member() { # start_member I
@@ -93,7 +94,37 @@ refused=$(cat "$T"/race-*.out | grep -c '^refused$' || true)
 check "compare-and-swap over three members: exactly 3 of 12 granted ($granted granted, $refused refused)" \
 	[ "$granted" = 3 -a "$refused" = 9 ]
 
-# 3. A hung member: the watch on it hears nothing (no error, ever), its heartbeat catches
+# 3. pkishare-coordd: three of them, one per "node", each with its own socket and the
+# members in another order, driven through proto/coord.md by an independent Python
+# implementation: one-time keys cluster-wide, exactly maxFetches slots over three nodes,
+# idempotent claims, repeats, holders, waits woken by another node, deletes everywhere.
+if [ -n "${PKS_COORDD:-}" ]; then
+	COORD_PIDS=()
+	for i in 1 2 3; do
+		case $i in
+		1) eps=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 ;;
+		2) eps=https://127.0.0.12:2379,https://127.0.0.13:2379,https://127.0.0.11:2379 ;;
+		3) eps=https://127.0.0.13:2379,https://127.0.0.11:2379,https://127.0.0.12:2379 ;;
+		esac
+		printf 'etcd-endpoints = %s\netcd-ca = %s\netcd-cert = %s\netcd-key = %s\netcd-prefix = /pkishare-test/coord/\nsocket = %s\n' \
+			"$eps" "$T/ca.crt" "$T/client.crt" "$T/client.key" "$T/coord-$i.sock" >"$T/coordd-$i.conf"
+		"$PKS_COORDD" --config "$T/coordd-$i.conf" 2>"$T/coordd-$i.log" &
+		COORD_PIDS+=($!)
+		PIDS+=($!)
+	done
+	for i in 1 2 3; do for _ in $(seq 1 50); do [ -S "$T/coord-$i.sock" ] && break; sleep 0.1; done; done
+	"$PKS_COORDD" --config "$T/coordd-1.conf" --check >"$T/check.out" 2>&1 || true
+	check "coordd --check says what it found" grep -q 'answers (revision' "$T/check.out" || cat "$T/check.out" "$T/coordd-1.log"
+	/usr/bin/python3 "$(dirname "$0")/coordcheck.py" "$T/coord-1.sock" "$T/coord-2.sock" "$T/coord-3.sock" | tee "$T/coord.out" || true
+	check "coordd: every scenario held" bash -c "grep -q '^coordcheck: 0 failed' '$T/coord.out'"
+	check "coordd: only root (or client-uid) may call" bash -c "setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 '$(dirname "$0")/coordcheck.py' --call '$T/coord-1.sock' ping '{}' | grep -q '^refused\\|^null'"
+	check "coordd: the socket is 0600" [ "$(stat -c %a "$T/coord-1.sock")" = 600 ]
+	printf 'etcd-endpoints = http://x:1\n' >"$T/bad.conf"
+	check "coordd: a wrong setting is refused with its line" bash -c "'$PKS_COORDD' --config '$T/bad.conf' 2>&1 | grep -q 'bad.conf:1: etcd-endpoints'"
+	for p in "${COORD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+fi
+
+# 4. A hung member: the watch on it hears nothing (no error, ever), its heartbeat catches
 # it, and the re-watch on another member from the last revision replays the write made
 # meanwhile.
 PKS_ETCD_ENDPOINTS=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 \
@@ -115,7 +146,7 @@ check "the watch on a hung member is declared lost" grep -q '^lost: ' "$T/watch.
 check "... and resumed elsewhere, the write made meanwhile not lost" grep -q '^seen .*after-stop after [1-9]' "$T/watch.out"
 kill -CONT "${PIDS[1]}"
 
-# 4. Quorum lost: members 2 and 3 hung. Member 1 knows it has no leader: the answer is
+# 5. Quorum lost: members 2 and 3 hung. Member 1 knows it has no leader: the answer is
 # "no leader" (nothing applied), found fast thanks to the hasleader header, never an
 # unknown outcome. Then both come back and service returns.
 kill -STOP "${PIDS[2]}" "${PIDS[3]}"
@@ -138,43 +169,24 @@ for _ in $(seq 1 60); do
 	sleep 0.5
 done
 check "service returns with quorum (got $back)" [ "$back" = ok ]
-
-# 5. pkishare-coordd: three of them, one per "node", each with its own socket and the
-# members in another order, driven through proto/coord.md by an independent Python
-# implementation: one-time keys cluster-wide, exactly maxFetches slots over three nodes,
-# idempotent claims, repeats, holders, waits woken by another node, deletes everywhere.
-if [ -n "${PKS_COORDD:-}" ]; then
-	COORD_PIDS=()
-	for i in 1 2 3; do
-		case $i in
-		1) eps=https://127.0.0.11:2379,https://127.0.0.12:2379,https://127.0.0.13:2379 ;;
-		2) eps=https://127.0.0.12:2379,https://127.0.0.13:2379,https://127.0.0.11:2379 ;;
-		3) eps=https://127.0.0.13:2379,https://127.0.0.11:2379,https://127.0.0.12:2379 ;;
-		esac
-		printf 'etcd-endpoints = %s\netcd-ca = %s\netcd-cert = %s\netcd-key = %s\netcd-prefix = /pkishare-test/coord/\nsocket = %s\n' \
-			"$eps" "$T/ca.crt" "$T/client.crt" "$T/client.key" "$T/coord-$i.sock" >"$T/coordd-$i.conf"
-		"$PKS_COORDD" --config "$T/coordd-$i.conf" 2>"$T/coordd-$i.log" &
-		COORD_PIDS+=($!)
-		PIDS+=($!)
-	done
-	for i in 1 2 3; do for _ in $(seq 1 50); do [ -S "$T/coord-$i.sock" ] && break; sleep 0.1; done; done
-	check "coordd --check says what it found" bash -c "'$PKS_COORDD' --config '$T/coordd-1.conf' --check | grep -q 'answers (revision'"
-	/usr/bin/python3 "$(dirname "$0")/coordcheck.py" "$T/coord-1.sock" "$T/coord-2.sock" "$T/coord-3.sock" | tee "$T/coord.out" || true
-	check "coordd: every scenario held" bash -c "grep -q '^coordcheck: 0 failed' '$T/coord.out'"
-	check "coordd: only root (or client-uid) may call" bash -c "setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 '$(dirname "$0")/coordcheck.py' --call '$T/coord-1.sock' ping '{}' | grep -q '^refused\\|^null'"
-	check "coordd: the socket is 0600" [ "$(stat -c %a "$T/coord-1.sock")" = 600 ]
-	printf 'etcd-endpoints = http://x:1\n' >"$T/bad.conf"
-	check "coordd: a wrong setting is refused with its line" bash -c "'$PKS_COORDD' --config '$T/bad.conf' 2>&1 | grep -q 'bad.conf:1: etcd-endpoints'"
-	for p in "${COORD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-fi
+# The members that were stopped come back with a higher raft term and force one more
+# election (pre-vote is off in 3.4): wait for three writes in a row before going on.
+ok_in_row=0
+for _ in $(seq 1 60); do
+	if "$PKS_ETCD_CHECK" noleader 2>/dev/null | head -1 | grep -qx ok; then
+		ok_in_row=$((ok_in_row + 1))
+		[ "$ok_in_row" -ge 3 ] && break
+	else
+		ok_in_row=0
+	fi
+	sleep 0.3
+done
 
 # 6. etcd's own auth, a role limited to the prefix: the 3.4 gateway takes a certificate
 # without CN plus a password user; inside the prefix every call works, outside it is
 # refused (an etcd client certificate alone would be etcd root).
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /O=pkishare \
-	-keyout nocn.key -out nocn.csr 2>/dev/null
-openssl x509 -req -in nocn.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
-	-extfile client.ext -out nocn.crt 2>/dev/null
+"$PKISHARE" pki etcd-client-cert --pki-dir pki --out coordd-nocn --no-cn >/dev/null
+cp coordd-nocn/client.crt nocn.crt && cp coordd-nocn/client.key nocn.key
 head -c 18 /dev/urandom | base64 >root.pw
 head -c 18 /dev/urandom | base64 >pks.pw
 ctl() { ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.11:2379 --cacert ca.crt --cert nocn.crt \
