@@ -25,7 +25,7 @@ _pkishare() {
 		return
 	fi
 	case $verb in
-	pki) subs="init serving-cert ca-cert-hash node-certs client-ca client-cert" ;;
+	pki) subs="init serving-cert ca-cert-hash node-certs client-ca client-cert etcd-client-cert" ;;
 	token) subs="create list delete" ;;
 	esac
 	if [ -n "$subs" ]; then
