@@ -44,6 +44,7 @@ struct coordd {
 	struct etcd_watch *watch;
 	int64_t watch_from, last_rev;
 	int64_t next_keepalive_ms;
+	int64_t watchdog_ms, next_watchdog_ms; /* half systemd's WatchdogSec (0: off) */
 	struct secret *ca, *cert, *key, *password;
 };
 
@@ -214,6 +215,26 @@ static int on_watch(const struct etcd_watch_msg *m, void *arg)
 	return 0;
 }
 
+/* One watch of the prefix while waits are parked, from the oldest one's since + 1. A
+ * watch that fails to open leaves the waits to their deadlines ("unchanged"); the next
+ * pass tries again. */
+static void ensure_watch(struct coordd *d)
+{
+	int64_t from = INT64_MAX;
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd >= 0 && d->clients[i].waiting &&
+		    (int64_t)d->clients[i].since + 1 < from)
+			from = (int64_t)d->clients[i].since + 1;
+	if (d->watch || from == INT64_MAX)
+		return;
+	char end[LEDGER_PREFIX_MAX + 2];
+	etcd_prefix_end(d->ledger.prefix, end, sizeof(end));
+	d->watch_from = from;
+	if (etcd_watch_open(d->ledger.e, d->ledger.prefix, end, from, 30, on_watch, d, &d->watch) <
+	    0)
+		d->watch = NULL;
+}
+
 /* A wait: answered now if the prefix changed after since, else parked. */
 static void start_wait(struct coordd *d, struct client *c, const struct coord_request *r,
 		       int64_t deadline)
@@ -233,16 +254,9 @@ static void start_wait(struct coordd *d, struct client *c, const struct coord_re
 	memcpy(c->cookie, r->cookie, sizeof(c->cookie));
 	c->since = r->args.since;
 	c->deadline_ms = deadline;
-	if (!d->watch || d->watch_from > (int64_t)r->args.since + 1) {
-		char end[LEDGER_PREFIX_MAX + 2];
-		etcd_watch_free(d->watch);
-		d->watch = NULL;
-		etcd_prefix_end(d->ledger.prefix, end, sizeof(end));
-		d->watch_from = (int64_t)r->args.since + 1;
-		if (etcd_watch_open(d->ledger.e, d->ledger.prefix, end, d->watch_from, 30, on_watch,
-				    d, &d->watch) < 0)
-			d->watch = NULL; /* the waits end at their deadline, answered "unchanged" */
-	}
+	if (d->watch && d->watch_from > (int64_t)r->args.since + 1)
+		d->watch = etcd_watch_free(d->watch);
+	ensure_watch(d);
 }
 
 static void handle(struct coordd *d, struct client *c)
@@ -324,6 +338,21 @@ static void keepalive(struct coordd *d)
 			coord_error_name(e));
 }
 
+/* How long the loop may sleep: until the next keep-alive, watchdog ping or parked
+ * wait's deadline. Idle, it wakes only for those. */
+static int next_timeout(const struct coordd *d)
+{
+	int64_t now = now_ms(), next = d->next_keepalive_ms;
+	if (d->watchdog_ms && d->next_watchdog_ms < next)
+		next = d->next_watchdog_ms;
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i].fd >= 0 && d->clients[i].waiting &&
+		    d->clients[i].deadline_ms < next)
+			next = d->clients[i].deadline_ms;
+	int64_t left = next - now;
+	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
 static void loop(struct coordd *d)
 {
 	while (!stopping) {
@@ -336,7 +365,7 @@ static void loop(struct coordd *d)
 				pfd[n++] =
 				    (struct pollfd){.fd = d->clients[i].fd, .events = POLLIN};
 			}
-		int timeout = 500;
+		int timeout = next_timeout(d);
 		if (d->watch) {
 			struct curl_waitfd w[MAX_CLIENTS + 1];
 			for (size_t i = 0; i < n; i++)
@@ -359,8 +388,12 @@ static void loop(struct coordd *d)
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				handle(d, &d->clients[idx[i]]);
 		settle_waits(d);
+		ensure_watch(d);
 		keepalive(d);
-		sd_notify(0, "WATCHDOG=1");
+		if (d->watchdog_ms && now_ms() >= d->next_watchdog_ms) {
+			sd_notify(0, "WATCHDOG=1");
+			d->next_watchdog_ms = now_ms() + d->watchdog_ms;
+		}
 	}
 }
 
@@ -394,6 +427,9 @@ static int run(struct coordd *d)
 	keepalive(d);
 	fprintf(stderr, "pkishare-coordd: serving %s for etcd prefix %s at %s\n", d->conf.socket,
 		d->conf.prefix, d->conf.endpoints[0]);
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		d->watchdog_ms = (int64_t)(wd_usec / 2000);
 	sd_notifyf(0, "READY=1\nSTATUS=etcd prefix %s", d->conf.prefix);
 	loop(d);
 	sd_notify(0, "STOPPING=1");
