@@ -368,6 +368,14 @@ static int load_ca(const char *dir, const char *what, const char *hint, X509 **r
 		cli_error("cannot load the %s from %s: %s; %s", what, path, error_message(r), hint);
 		return r;
 	}
+	/* A key of another CA would sign certificates whose signatures do not verify. */
+	if (x509_key_matches(ca, ca_key) < 0) {
+		cli_error("%s/ca.key is not the private key of %s/ca.crt (another CA's key): "
+			  "certificates signed with it would not verify under ca.crt; nothing was "
+			  "written: put the CA's own key beside it",
+			  dir, dir);
+		return -PKS_E_PAIR;
+	}
 	*ret_ca = TAKE_PTR(ca);
 	*ret_key = TAKE_PTR(ca_key);
 	return 0;

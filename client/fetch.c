@@ -410,10 +410,10 @@ static void say_token_refused(const char *server, int status, const char *reason
 
 /* A completed join run again (the README calls that harmless): the target already holds
  * this cluster's shared PKI, every file what it claims to be (a certificate, a private
- * key, sa.key and sa.pub a pair) and its ca.crt the pinned CA (the plan checked that too,
- * target_ca_check). Returns 1 if so (*ret_etcd_ca: the target holds etcd/ca.crt), 0 if not
- * (a shared file missing, or --force, which asks for a replacement and so needs a
- * bundle), or <0 with detail naming the file that is not what it claims. */
+ * key, each CA's key its certificate's, sa.key and sa.pub a pair) and its ca.crt the pinned CA (the
+ * plan checked that too, target_ca_check). Returns 1 if so (*ret_etcd_ca: the target holds
+ * etcd/ca.crt), 0 if not (a shared file missing, or --force, which asks for a replacement and so
+ * needs a bundle), or <0 with detail naming the file that is not what it claims. */
 static int already_joined(const struct join_args *a, const struct join_plan *p, bool *ret_etcd_ca,
 			  char *detail)
 {
@@ -444,13 +444,10 @@ static int already_joined(const struct join_args *a, const struct join_plan *p, 
 			return -PKS_E_PIN_MISMATCH;
 		}
 	}
-	const struct pki_entry *sk = pki_set_find(&have, "sa.key"),
-			       *sp = pki_set_find(&have, "sa.pub");
-	if (sk && sp &&
-	    x509_pair_check(sk->data->data, sk->data->len, sp->data->data, sp->data->len) < 0) {
-		str_format(detail, DETAIL_MAX, "sa.key and sa.pub are not a key pair");
-		return -PKS_E_X509;
-	}
+	/* Every CA's key its certificate's, and sa.key sa.pub's. */
+	int r = x509_set_pairs_check(&have, detail);
+	if (r < 0)
+		return r;
 	*ret_etcd_ca = pki_set_find(&have, "etcd/ca.crt") != NULL;
 	return 1;
 }
@@ -717,8 +714,8 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
 	       server, a->hash);
 	/* a->nc's pki_dir, node_name and force were set by join_plan. */
-	*ret_exit = install_bundle(resp.body, p->key, a->pki_dir, a->flags, "join", a->ext_paths,
-				   a->nc.advertise_address ? &a->nc : NULL);
+	*ret_exit = install_bundle(resp.body, p->key, p->pin, a->pki_dir, a->flags, "join",
+				   a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
 	if (*ret_exit != EXIT_OK)
 		say_fetch_spent(o, server, before);
 	return 0;
