@@ -58,4 +58,19 @@ expect_exit 7 "curl without a certificate into decrypt is refused" bash -c \
 check "... saying this pkishared is token-only and how to enroll" bash -c \
 	"grep -q 'this pkishared is token-only' '$T/last.err' && grep -q 'print-join-command --curl' '$T/last.err'"
 check "... nothing written" [ ! -e "$T/cp3" ]
+
+# pki client-ca --out the cluster's PKI directory: refused even with --force, which would
+# replace the cluster's ca.crt and ca.key (review of issue 30, F4).
+cp -a "$R/pki" "$T/kpki"
+SUM=$(tree_sum "$T/kpki")
+for force in "" --force; do
+	expect_exit 2 "pki client-ca --out the cluster's PKI directory${force:+ $force}: refused" \
+		"$PKISHARE" pki client-ca --out "$T/kpki" $force
+	check "... saying it is the cluster's PKI directory and to pick another" \
+		bash -c "grep -q 'the cluster.s PKI directory' '$T/last.err' && grep -q 'pick another directory' '$T/last.err' && ! grep -q -- '--force to' '$T/last.err'"
+	check "... nothing changed" [ "$(tree_sum "$T/kpki")" = "$SUM" ]
+done
+expect_exit 2 "... its etcd/ directory too (the etcd CA)" "$PKISHARE" pki client-ca --out "$T/kpki/etcd" --force
+check "... nothing changed" [ "$(tree_sum "$T/kpki")" = "$SUM" ]
+
 finish
