@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -138,6 +139,44 @@ static void wildcard_server(json_t *names, uint16_t port, char *server, size_t l
 /* The server a joining node is told to use: --server, else where pkishared listens (for a
  * wildcard, a name of its serving certificate), else a placeholder; into server
  * (ADDR_TEXT_MAX + ADDR_HOST_MAX). An exit status. */
+/* --server as given, against what pkishared says it serves: its listen port and the names
+ * its serving certificate carries. A command with another port (6443 is the API server's)
+ * or a name the certificate lacks cannot work on the joining node: warned, with what
+ * pkishared serves, before the token is made. Returns nothing: it only warns. */
+static void join_server_warn(json_t *st, const char *host, uint16_t port)
+{
+	const char *listen = json_string_value(json_object_get(st, API_F_LISTEN));
+	json_t *names = json_object_get(st, API_F_SERVING_NAMES);
+	char lhost[ADDR_HOST_MAX], detail[DETAIL_MAX], list[512] = "";
+	uint16_t lport = 0;
+	if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, lhost, &lport, detail) == 0 &&
+	    lport != port)
+		fprintf(stderr,
+			"pkishare: WARNING: --server port %u is not pkishared's (it listens on "
+			"%s, port %u%s): the joining node would reach another service; use "
+			"port %u\n",
+			port, listen, lport,
+			port == 6443 ? "; 6443 is the Kubernetes API server's" : "", lport);
+	size_t i, n = json_array_size(names);
+	bool named = n == 0;
+	for (i = 0; i < n; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+		if (!name)
+			continue;
+		if (!strcasecmp(name, host))
+			named = true;
+		size_t used = strlen(list);
+		snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", name);
+	}
+	if (!named)
+		fprintf(stderr,
+			"pkishare: WARNING: --server %s is not a name pkishared's serving "
+			"certificate carries (%s): the joining node would refuse the server; use "
+			"one of those, or make the serving certificate with that name too "
+			"('pkishare pki serving-cert --address/--node-name')\n",
+			host, list);
+}
+
 static int join_server(const struct join_opts *o, json_t *st, char *server, size_t len)
 {
 	const char *listen = json_string_value(json_object_get(st, API_F_LISTEN));
@@ -149,6 +188,7 @@ static int join_server(const struct join_opts *o, json_t *st, char *server, size
 			return EXIT_USAGE;
 		}
 		addr_join(host, port, server, len);
+		join_server_warn(st, host, port);
 	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
 		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
 			wildcard_server(json_object_get(st, API_F_SERVING_NAMES), port, server,

@@ -73,4 +73,16 @@ done
 expect_exit 2 "... its etcd/ directory too (the etcd CA)" "$PKISHARE" pki client-ca --out "$T/kpki/etcd" --force
 check "... nothing changed" [ "$(tree_sum "$T/kpki")" = "$SUM" ]
 
+# print-join-command --server with another port (the API server's 6443) or a name the
+# serving certificate lacks is warned about, naming what pkishared serves (F6).
+upload "$R/pki"
+expect_exit 0 "print-join-command --server with the API server's port" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server 127.0.0.1:6443
+check "... warns, naming pkishared's port" bash -c "grep -q 'WARNING: --server port 6443 is not pkishared.s' '$T/last.err' && grep -q 'use port $PORT' '$T/last.err'"
+expect_exit 0 "print-join-command --server with a name the serving certificate lacks" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "other.example.test:$PORT"
+check "... warns, naming the serving names" bash -c "grep -q 'is not a name pkishared.s serving certificate carries (.*127.0.0.1' '$T/last.err'"
+expect_exit 0 "print-join-command --server as pkishared serves: no warning" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "127.0.0.1:$PORT"
+check "... none" bash -c "! grep -q WARNING '$T/last.err'"
 finish
