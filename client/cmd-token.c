@@ -279,9 +279,11 @@ static void join_print(const struct join_opts *o, const char *server, const char
 		       const char *pin, const char *pinned, const char *hex)
 {
 	if (!o->curl) {
+		/* An IPv6 [address]:port is a shell glob unquoted. */
+		const char *q = strchr(server, '[') ? "'" : "";
 		printf(CLI_ENV_TOKEN "=%s " CLI_ENV_KEY
-				     "=%s pkishare join --server %s --ca-cert-hash %s\n",
-		       token, hex, server, pin);
+				     "=%s pkishare join --server %s%s%s --ca-cert-hash %s\n",
+		       token, hex, q, server, q, pin);
 		return;
 	}
 	/* curl -g: an IPv6 address in brackets is not a glob. */
@@ -399,6 +401,9 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
+			/* kubectl's -o=json: getopt leaves the '='. */
+			if (optarg[0] == '=')
+				optarg++;
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "yaml") != 0) {
 				cli_error("-o takes json or yaml, not '%s'", optarg);
 				return -EINVAL;
