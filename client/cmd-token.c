@@ -358,6 +358,16 @@ static int print_join(struct join_opts *o)
 	if (ex == EXIT_OK) {
 		join_print(o, server, token, pin, pinned, hex);
 		join_token_say(o, uses);
+		/* The token outlives the bundle it is for: say when the command stops. */
+		const char *until = json_string_value(
+		    json_object_get(json_object_get(st, API_F_BUNDLE), API_F_EXPIRES_AT));
+		if (until)
+			fprintf(stderr,
+				"pkishare: the command works only while the bundle it fetches is "
+				"held: until %s (its expiry), or sooner if its fetches are used up "
+				"or another upload replaces it; then upload-certs and "
+				"print-join-command again\n",
+				until);
 	}
 	return ex;
 }
@@ -663,14 +673,16 @@ static void token_list_print(const struct secret *body)
 		int w = (int)strlen(list_description(t));
 		width = w > width ? w : width;
 	}
-	printf("%-8s %-22s %-*s %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION", "USES LEFT",
-	       "USED");
+	/* Three spaces after the description, so that "DESCRIPTION" and "USES LEFT" (a
+	 * header of two words) do not read as one run of words. */
+	printf("%-8s %-22s %-*s   %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION",
+	       "USES LEFT", "USED");
 	json_array_foreach (l, i, t) {
 		json_t *left = json_object_get(t, API_F_USES_LEFT);
 		char lb[24] = "unlimited"; /* null; 0 from a daemon older than this client */
 		if (json_integer_value(left))
 			snprintf(lb, sizeof(lb), "%lld", (long long)json_integer_value(left));
-		printf("%-8s %-22s %-*s %-10s %lld\n",
+		printf("%-8s %-22s %-*s   %-10s %lld\n",
 		       json_string_value(json_object_get(t, API_F_ID)),
 		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), width,
 		       list_description(t), lb,

@@ -85,4 +85,6 @@ check "... warns, naming the serving names" bash -c "grep -q 'is not a name pkis
 expect_exit 0 "print-join-command --server as pkishared serves: no warning" \
 	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "127.0.0.1:$PORT"
 check "... none" bash -c "! grep -q WARNING '$T/last.err'"
+check "... says the command stops with the bundle, not only the token's 24h" bash -c \
+	"grep -q 'expires in 24h' '$T/last.err' && grep -q 'works only while the bundle it fetches is held: until 20' '$T/last.err'"
 finish
