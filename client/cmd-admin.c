@@ -89,6 +89,9 @@ static int status_parse(int argc, char **argv, const char **ret_sock, bool *ret_
 		if (c == 's') {
 			sock_opt = optarg;
 		} else if (c == 'o') {
+			/* kubectl's -o=json: getopt leaves the '='. */
+			if (optarg[0] == '=')
+				optarg++;
 			if (strcmp(optarg, "json") != 0) {
 				cli_error("-o supports only json");
 				return -EINVAL;

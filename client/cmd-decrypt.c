@@ -269,5 +269,5 @@ int verb_decrypt(int argc, char **argv)
 			  "bundle: run decrypt with --format kubeadm-secret; nothing was written");
 		return EXIT_USAGE;
 	}
-	return install_bundle(json, key, a.pki_dir, a.flags, "decrypt", a.ext_paths, NULL);
+	return install_bundle(json, key, NULL, a.pki_dir, a.flags, "decrypt", a.ext_paths, NULL);
 }

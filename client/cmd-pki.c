@@ -368,6 +368,14 @@ static int load_ca(const char *dir, const char *what, const char *hint, X509 **r
 		cli_error("cannot load the %s from %s: %s; %s", what, path, error_message(r), hint);
 		return r;
 	}
+	/* A key of another CA would sign certificates whose signatures do not verify. */
+	if (x509_key_matches(ca, ca_key) < 0) {
+		cli_error("%s/ca.key is not the private key of %s/ca.crt (another CA's key): "
+			  "certificates signed with it would not verify under ca.crt; nothing was "
+			  "written: put the CA's own key beside it",
+			  dir, dir);
+		return -PKS_E_PAIR;
+	}
 	*ret_ca = TAKE_PTR(ca);
 	*ret_key = TAKE_PTR(ca_key);
 	return 0;
@@ -402,6 +410,22 @@ static int pki_client_ca(const struct pki_opts *o)
 	_cleanup_(x509_freep) X509 *ca = NULL;
 	_cleanup_(evp_pkey_freep) EVP_PKEY *ca_key = NULL;
 
+	/* --force replaces ca.crt and ca.key in --out: never a cluster's own CA, whose loss
+	 * is irreversible (every certificate of the cluster is signed by it). */
+	char path[4096], cn[64] = "";
+	_cleanup_(x509_freep) X509 *have = NULL;
+	snprintf(path, sizeof(path), "%s/ca.crt", o->out);
+	if (x509_cert_load_file(path, &have) == 0 &&
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(have), NID_commonName, cn, sizeof(cn)) >
+		0 &&
+	    kubeadm_ca_role(cn)) {
+		cli_error("%s holds %s of a kubeadm cluster (CN=%s): it is the cluster's PKI "
+			  "directory, and a node-identity CA there would replace the cluster's "
+			  "ca.crt and ca.key, even with --force; nothing was written: pick another "
+			  "directory for --out (e.g. /etc/pkishare/node-identity-ca)",
+			  path, kubeadm_ca_role(cn), cn);
+		return EXIT_USAGE;
+	}
 	progress("a node-identity CA (ca.crt, ca.key)");
 	int r = make_ca(&set, "ca", "pkishare-node-identity-ca", KEY_TYPE_P256, &ca, &ca_key);
 	if (r < 0)

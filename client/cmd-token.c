@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -138,6 +139,44 @@ static void wildcard_server(json_t *names, uint16_t port, char *server, size_t l
 /* The server a joining node is told to use: --server, else where pkishared listens (for a
  * wildcard, a name of its serving certificate), else a placeholder; into server
  * (ADDR_TEXT_MAX + ADDR_HOST_MAX). An exit status. */
+/* --server as given, against what pkishared says it serves: its listen port and the names
+ * its serving certificate carries. A command with another port (6443 is the API server's)
+ * or a name the certificate lacks cannot work on the joining node: warned, with what
+ * pkishared serves, before the token is made. Returns nothing: it only warns. */
+static void join_server_warn(json_t *st, const char *host, uint16_t port)
+{
+	const char *listen = json_string_value(json_object_get(st, API_F_LISTEN));
+	json_t *names = json_object_get(st, API_F_SERVING_NAMES);
+	char lhost[ADDR_HOST_MAX], detail[DETAIL_MAX], list[512] = "";
+	uint16_t lport = 0;
+	if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, lhost, &lport, detail) == 0 &&
+	    lport != port)
+		fprintf(stderr,
+			"pkishare: WARNING: --server port %u is not pkishared's (it listens on "
+			"%s, port %u%s): the joining node would reach another service; use "
+			"port %u\n",
+			port, listen, lport,
+			port == 6443 ? "; 6443 is the Kubernetes API server's" : "", lport);
+	size_t i, n = json_array_size(names);
+	bool named = n == 0;
+	for (i = 0; i < n; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+		if (!name)
+			continue;
+		if (!strcasecmp(name, host))
+			named = true;
+		size_t used = strlen(list);
+		snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", name);
+	}
+	if (!named)
+		fprintf(stderr,
+			"pkishare: WARNING: --server %s is not a name pkishared's serving "
+			"certificate carries (%s): the joining node would refuse the server; use "
+			"one of those, or make the serving certificate with that name too "
+			"('pkishare pki serving-cert --address/--node-name')\n",
+			host, list);
+}
+
 static int join_server(const struct join_opts *o, json_t *st, char *server, size_t len)
 {
 	const char *listen = json_string_value(json_object_get(st, API_F_LISTEN));
@@ -149,6 +188,7 @@ static int join_server(const struct join_opts *o, json_t *st, char *server, size
 			return EXIT_USAGE;
 		}
 		addr_join(host, port, server, len);
+		join_server_warn(st, host, port);
 	} else if (listen && addr_parse(listen, ADDR_DEFAULT_PORT, host, &port, detail) == 0) {
 		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
 			wildcard_server(json_object_get(st, API_F_SERVING_NAMES), port, server,
@@ -239,9 +279,11 @@ static void join_print(const struct join_opts *o, const char *server, const char
 		       const char *pin, const char *pinned, const char *hex)
 {
 	if (!o->curl) {
+		/* An IPv6 [address]:port is a shell glob unquoted. */
+		const char *q = strchr(server, '[') ? "'" : "";
 		printf(CLI_ENV_TOKEN "=%s " CLI_ENV_KEY
-				     "=%s pkishare join --server %s --ca-cert-hash %s\n",
-		       token, hex, server, pin);
+				     "=%s pkishare join --server %s%s%s --ca-cert-hash %s\n",
+		       token, hex, q, server, q, pin);
 		return;
 	}
 	/* curl -g: an IPv6 address in brackets is not a glob. */
@@ -316,6 +358,16 @@ static int print_join(struct join_opts *o)
 	if (ex == EXIT_OK) {
 		join_print(o, server, token, pin, pinned, hex);
 		join_token_say(o, uses);
+		/* The token outlives the bundle it is for: say when the command stops. */
+		const char *until = json_string_value(
+		    json_object_get(json_object_get(st, API_F_BUNDLE), API_F_EXPIRES_AT));
+		if (until)
+			fprintf(stderr,
+				"pkishare: the command works only while the bundle it fetches is "
+				"held: until %s (its expiry), or sooner if its fetches are used up "
+				"or another upload replaces it; then upload-certs and "
+				"print-join-command again\n",
+				until);
 	}
 	return ex;
 }
@@ -359,6 +411,9 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
+			/* kubectl's -o=json: getopt leaves the '='. */
+			if (optarg[0] == '=')
+				optarg++;
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "yaml") != 0) {
 				cli_error("-o takes json or yaml, not '%s'", optarg);
 				return -EINVAL;
@@ -618,14 +673,16 @@ static void token_list_print(const struct secret *body)
 		int w = (int)strlen(list_description(t));
 		width = w > width ? w : width;
 	}
-	printf("%-8s %-22s %-*s %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION", "USES LEFT",
-	       "USED");
+	/* Three spaces after the description, so that "DESCRIPTION" and "USES LEFT" (a
+	 * header of two words) do not read as one run of words. */
+	printf("%-8s %-22s %-*s   %-10s %s\n", "TOKEN", "EXPIRES", width, "DESCRIPTION",
+	       "USES LEFT", "USED");
 	json_array_foreach (l, i, t) {
 		json_t *left = json_object_get(t, API_F_USES_LEFT);
 		char lb[24] = "unlimited"; /* null; 0 from a daemon older than this client */
 		if (json_integer_value(left))
 			snprintf(lb, sizeof(lb), "%lld", (long long)json_integer_value(left));
-		printf("%-8s %-22s %-*s %-10s %lld\n",
+		printf("%-8s %-22s %-*s   %-10s %lld\n",
 		       json_string_value(json_object_get(t, API_F_ID)),
 		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), width,
 		       list_description(t), lb,

@@ -12,15 +12,18 @@
 
 #include "admin.h"
 #include "bundle.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "error.h"
 #include "etcdext.h"
 #include "key.h"
 #include "kubeconf.h"
 #include "nodecerts.h"
+#include "pin.h"
 #include "pkidir.h"
 #include "profile.h"
 #include "util.h"
+#include "x509.h"
 
 int verb_certificate_key(int argc, char **argv)
 {
@@ -58,6 +61,7 @@ static void upload_usage(FILE *f)
 	      "                             [--admin-socket PATH] [--config KUBEADM-CONFIG]\n"
 	      "                             [--external-etcd-ca F --external-etcd-cert F\n"
 	      "                              --external-etcd-key F] [--drop-external-etcd]\n"
+	      "                             [--no-etcd-ca] [--no-profile]\n"
 	      "                             [cluster profile flags]\n"
 	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared\n"
 	      "(a key of your own: in " CLI_ENV_KEY " or on standard input with\n"
@@ -66,7 +70,11 @@ static void upload_usage(FILE *f)
 	      "certificates) travels sealed with it: --config takes it from kubeadm's\n"
 	      "configuration (the YAML of kubeadm init --config, or 'kubectl -n kube-system get\n"
 	      "cm kubeadm-config -o json'); these flags set or override its "
-	      "fields:\n" NODECERTS_PROFILE_USAGE,
+	      "fields:\n" NODECERTS_PROFILE_USAGE
+	      "--no-profile drops the profile the held bundle carries (without --config, and\n"
+	      "without one kept in --pki-dir, upload-certs refuses to drop it silently).\n"
+	      "--no-etcd-ca uploads a PKI without etcd/ca.crt and ca.key (external etcd not\n"
+	      "described by --config): joiners then make no stacked-etcd certificates.\n",
 	      f);
 }
 
@@ -81,7 +89,9 @@ enum {
 	UO_EXT0,
 	UO_EXT1,
 	UO_EXT2,
-	UO_CONFIG
+	UO_CONFIG,
+	UO_NO_PROFILE,
+	UO_NO_ETCD_CA,
 };
 
 /* upload-certs as its command line says. */
@@ -91,7 +101,8 @@ struct upload_opts {
 	char *key_arg;
 	int64_t ttl; /* 0: the daemon's default */
 	uint64_t max_fetches;
-	bool skip_print, drop_external;
+	bool skip_print, drop_external, no_profile, no_etcd_ca;
+	bool kept; /* the profile is the one a join kept in --pki-dir */
 	const char *ext_paths[EXT_ETCD_COUNT];
 	struct profile flags; /* the profile fields the flags set */
 	unsigned given;
@@ -141,6 +152,12 @@ static int upload_option(struct upload_opts *o, int c, char *arg)
 	case UO_CONFIG:
 		o->config = arg;
 		return 1;
+	case UO_NO_PROFILE:
+		o->no_profile = true;
+		return 1;
+	case UO_NO_ETCD_CA:
+		o->no_etcd_ca = true;
+		return 1;
 	case 'h':
 		upload_usage(stdout);
 		return 0;
@@ -169,6 +186,8 @@ static int upload_parse(int argc, char **argv, struct upload_opts *o)
 	    EXT_ETCD_LONG_OPTIONS(UO_EXT0),
 	    {"drop-external-etcd", no_argument, NULL, UO_DROP},
 	    {"config", required_argument, NULL, UO_CONFIG},
+	    {"no-profile", no_argument, NULL, UO_NO_PROFILE},
+	    {"no-etcd-ca", no_argument, NULL, UO_NO_ETCD_CA},
 	    NODECERTS_PROFILE_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -218,6 +237,7 @@ static int upload_kept_profile(struct upload_opts *o)
 	printf("[upload-certs] Cluster profile: from %s/%s (kept by the join)\n", o->pki_dir,
 	       PROFILE_FILE_NAME);
 	o->prof = kept;
+	o->kept = true;
 	return EXIT_OK;
 }
 
@@ -354,6 +374,100 @@ static int upload_read(const struct upload_opts *o, struct pki_set *plain)
 	return EXIT_OK;
 }
 
+/* The PKI's ca.crt is the CA of pkishared's serving chain (status: caCertHash), which every
+ * join pins: another cluster's PKI uploaded to it would be installed by joiners who pinned
+ * this one. Said when pkishared's chain has no CA, so cannot be compared. An exit status. */
+static int upload_ca_check(const struct upload_opts *o, const json_t *st,
+			   const struct pki_set *plain)
+{
+	const char *served = json_string_value(json_object_get(st, API_F_CA_CERT_HASH));
+	const struct pki_entry *ca = pki_set_find(plain, "ca.crt");
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	uint8_t want[PIN_BYTES], have[PIN_BYTES];
+	char text[PIN_TEXT_LEN + 1], detail[DETAIL_MAX] = "";
+	if (!served || pin_parse(served, want, detail) < 0) {
+		fprintf(stderr,
+			"[upload-certs] WARNING: pkishared's serving chain has no CA certificate, "
+			"so %s/ca.crt cannot be checked against the CA joiners pin; make its "
+			"serving certificate with 'pkishare pki serving-cert --pki-dir %s'\n",
+			o->pki_dir, o->pki_dir);
+		return EXIT_OK;
+	}
+	if (!ca || x509_cert_load(ca->data->data, ca->data->len, &cert) < 0 ||
+	    pin_of_cert(cert, have) < 0) {
+		cli_error("%s/ca.crt is not a certificate; nothing was uploaded", o->pki_dir);
+		return EXIT_FAIL;
+	}
+	if (memcmp(have, want, PIN_BYTES) == 0)
+		return EXIT_OK;
+	pin_format(have, text);
+	cli_error("%s/ca.crt (%s) is not the CA of pkishared's serving chain (%s, the "
+		  "--ca-cert-hash joiners pin): joiners would install another cluster's PKI; "
+		  "nothing was uploaded. Give --pki-dir the PKI directory of the cluster "
+		  "pkishared serves for, or make pkishared's serving certificate from this PKI "
+		  "('pkishare pki serving-cert --pki-dir %s', then systemctl reload pkishared)",
+		  o->pki_dir, text, served, o->pki_dir);
+	return EXIT_USAGE;
+}
+
+/* A re-upload without --config and without a profile kept in --pki-dir would drop the
+ * profile the held bundle carries: the next joiners' API server certificates would lack
+ * the cluster's endpoint and SANs. Refused unless --no-profile. An exit status. */
+static int upload_profile_kept_check(const struct upload_opts *o, const json_t *st)
+{
+	const json_t *held = json_object_get(json_object_get(st, API_F_BUNDLE), API_F_PROFILE);
+	if (o->config || o->kept || o->no_profile || o->given || !json_is_object(held) ||
+	    json_object_size(held) == 0)
+		return EXIT_OK;
+	struct profile prof = {0};
+	char text[2048] = "?";
+	if (profile_from_json(held, &prof, NULL) == 0)
+		profile_describe(&prof, text, sizeof(text));
+	cli_error("the bundle pkishared holds carries a cluster profile (%s), and this upload "
+		  "has none (no --config, no %s/%s): the next joiners' certificates would lack "
+		  "it; nothing was uploaded. Pass --config kubeadm.yaml to keep it, or "
+		  "--no-profile to drop it",
+		  text, o->pki_dir, PROFILE_FILE_NAME);
+	return EXIT_USAGE;
+}
+
+/* What must hold before anything is uploaded: every CA's key and the service-account key
+ * pair (another cluster's key would make node certificates that fail to verify), the
+ * cluster CA pkishared serves under, the etcd CA unless etcd is external, and the held
+ * profile kept. An exit status. */
+static int upload_check(const struct upload_opts *o, const char *sock, const struct pki_set *plain)
+{
+	char detail[DETAIL_MAX] = "";
+	if (x509_set_pairs_check(plain, detail) < 0) {
+		cli_error("%s in %s: the PKI cannot sign (another cluster's key, or a file "
+			  "replaced); nothing was uploaded: put each CA's own key beside it",
+			  detail, o->pki_dir);
+		return EXIT_FAIL;
+	}
+	/* --drop-external-etcd says the cluster's etcd is external too. */
+	bool external = o->ext_paths[EXT_ETCD_CA] || o->prof.external_ca[0] || o->drop_external;
+	bool etcd_ca = pki_set_find(plain, "etcd/ca.crt") && pki_set_find(plain, "etcd/ca.key");
+	if (!etcd_ca && !external && !o->no_etcd_ca) {
+		cli_error("%s holds no etcd CA (etcd/ca.crt and etcd/ca.key), and the cluster "
+			  "profile names no external etcd: a node joining with its certificates "
+			  "(--advertise-address) needs it and would fail after its fetch; nothing "
+			  "was uploaded. With external etcd, pass --config kubeadm.yaml "
+			  "(etcd.external) or the --external-etcd-* files; with stacked etcd, put "
+			  "etcd/ca.crt and etcd/ca.key back; to upload without it anyway, pass "
+			  "--no-etcd-ca",
+			  o->pki_dir);
+		return EXIT_USAGE;
+	}
+	_cleanup_(json_decrefp) json_t *st = NULL;
+	int r = admin_status(sock, &st);
+	if (r < 0)
+		return admin_unreachable(sock, r);
+	int ex = upload_ca_check(o, st, plain);
+	if (ex == EXIT_OK)
+		ex = upload_profile_kept_check(o, st);
+	return ex;
+}
+
 /* --ttl, else the daemon's default, within the daemon's --max-ttl. An exit status. */
 static int upload_ttl(const struct upload_opts *o, const char *sock, int64_t *ret_ttl)
 {
@@ -397,6 +511,8 @@ static int upload_seal(const struct upload_opts *o, const char *sock, const uint
 	_cleanup_(pki_set_clearp) struct pki_set plain = {0};
 	int64_t ttl = 0;
 	int ex = upload_read(o, &plain);
+	if (ex == EXIT_OK)
+		ex = upload_check(o, sock, &plain);
 	if (ex == EXIT_OK)
 		ex = upload_ttl(o, sock, &ttl);
 	if (ex != EXIT_OK)

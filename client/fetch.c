@@ -366,10 +366,18 @@ static int say_failed(const char *server, int r, const char *detail, bool more, 
 /* A server that refused enrollment (r: -EACCES, -EAGAIN, -EKEYREJECTED or -ESTALE), said
  * (detail: the server's answer, or NULL when said already). Returns nothing: join stops
  * with EXIT_FORBIDDEN. */
-static void say_enroll_refused(int r, const char *detail)
+static void say_enroll_refused(int r, const char *detail, const char *server, size_t i)
 {
 	if (detail)
 		cli_error("%s", detail);
+	/* The first --server was not reached, or had no bundle: this one may be another
+	 * pkishared (one that took over), whose tokens and key are its own. */
+	if (r == -EKEYREJECTED && i > 0)
+		cli_error("hint: %s is not the first --server: it may be another pkishared (one "
+			  "that took over from the first node), with join tokens and a certificate "
+			  "key of its own; use the join command 'pkishare print-join-command' "
+			  "prints on that node",
+			  server);
 	/* kubeadm's bootstrap tokens have our tokens' form: the likeliest mix-up of an
 	 * operator coming from `kubeadm join --token`. */
 	if (r == -EKEYREJECTED)
@@ -399,21 +407,31 @@ static void refusal_parse(const struct http_response *resp, struct refusal *ret)
 /* The join token refused (HTTP status, reason, msg) when the plan presented it, before
  * anything was spent: said, with the likeliest cause. Returns nothing: join stops with
  * EXIT_FORBIDDEN. */
-static void say_token_refused(const char *server, int status, const char *reason, const char *msg)
+static void say_token_refused(const char *server, size_t i, int status, const char *reason,
+			      const char *msg)
 {
+	if (status == 429) {
+		/* Refused before the token was looked at: failures from this address. */
+		cli_error("%s turned this join away (HTTP 429, %s): %s; the token was not looked "
+			  "at, nor spent, and nothing was fetched or written: pkishared counts "
+			  "failures per address per minute, so wait a minute and run the join "
+			  "again",
+			  server, reason, msg);
+		return;
+	}
 	cli_error("%s refused the join token (HTTP %d, %s): %s; the token was checked, not "
 		  "spent, and nothing was fetched or written",
 		  server, status, reason, msg);
 	if (api_reason_parse(reason) == API_R_BAD_TOKEN)
-		say_enroll_refused(-EKEYREJECTED, NULL);
+		say_enroll_refused(-EKEYREJECTED, NULL, server, i);
 }
 
 /* A completed join run again (the README calls that harmless): the target already holds
  * this cluster's shared PKI, every file what it claims to be (a certificate, a private
- * key, sa.key and sa.pub a pair) and its ca.crt the pinned CA (the plan checked that too,
- * target_ca_check). Returns 1 if so (*ret_etcd_ca: the target holds etcd/ca.crt), 0 if not
- * (a shared file missing, or --force, which asks for a replacement and so needs a
- * bundle), or <0 with detail naming the file that is not what it claims. */
+ * key, each CA's key its certificate's, sa.key and sa.pub a pair) and its ca.crt the pinned CA (the
+ * plan checked that too, target_ca_check). Returns 1 if so (*ret_etcd_ca: the target holds
+ * etcd/ca.crt), 0 if not (a shared file missing, or --force, which asks for a replacement and so
+ * needs a bundle), or <0 with detail naming the file that is not what it claims. */
 static int already_joined(const struct join_args *a, const struct join_plan *p, bool *ret_etcd_ca,
 			  char *detail)
 {
@@ -444,13 +462,10 @@ static int already_joined(const struct join_args *a, const struct join_plan *p, 
 			return -PKS_E_PIN_MISMATCH;
 		}
 	}
-	const struct pki_entry *sk = pki_set_find(&have, "sa.key"),
-			       *sp = pki_set_find(&have, "sa.pub");
-	if (sk && sp &&
-	    x509_pair_check(sk->data->data, sk->data->len, sp->data->data, sp->data->len) < 0) {
-		str_format(detail, DETAIL_MAX, "sa.key and sa.pub are not a key pair");
-		return -PKS_E_X509;
-	}
+	/* Every CA's key its certificate's, and sa.key sa.pub's. */
+	int r = x509_set_pairs_check(&have, detail);
+	if (r < 0)
+		return r;
 	*ret_etcd_ca = pki_set_find(&have, "etcd/ca.crt") != NULL;
 	return 1;
 }
@@ -619,7 +634,7 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 			   why.reason);
 		if (resp.status == 401 && say_already_joined(a, p, "", clause, ret_exit))
 			return 0;
-		say_token_refused(server, resp.status, why.reason, why.msg);
+		say_token_refused(server, i, resp.status, why.reason, why.msg);
 		*ret_exit = EXIT_FORBIDDEN;
 		return 0;
 	}
@@ -717,8 +732,8 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 	printf("[join] Fetched the sealed bundle from %s (server verified against %.15s...)\n",
 	       server, a->hash);
 	/* a->nc's pki_dir, node_name and force were set by join_plan. */
-	*ret_exit = install_bundle(resp.body, p->key, a->pki_dir, a->flags, "join", a->ext_paths,
-				   a->nc.advertise_address ? &a->nc : NULL);
+	*ret_exit = install_bundle(resp.body, p->key, p->pin, a->pki_dir, a->flags, "join",
+				   a->ext_paths, a->nc.advertise_address ? &a->nc : NULL);
 	if (*ret_exit != EXIT_OK)
 		say_fetch_spent(o, server, before);
 	return 0;
@@ -760,7 +775,7 @@ static int join_server(struct join_args *a, const struct join_plan *p, size_t i,
 	if (p->token) {
 		r = enroll(&o, p->token, p->node_name, &ekey, &ecert, detail);
 		if (r == -EACCES || r == -EAGAIN || r == -EKEYREJECTED || r == -ESTALE) {
-			say_enroll_refused(r, detail);
+			say_enroll_refused(r, detail, a->servers[i], i);
 			*ret_exit = EXIT_FORBIDDEN;
 			return 0;
 		}

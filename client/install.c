@@ -121,6 +121,43 @@ static int bundle_read(const struct secret *json, const uint8_t *key, struct bun
 	return EXIT_OK;
 }
 
+/* The opened bundle's own key pairs (a CA key of another cluster would sign node
+ * certificates that fail to verify, and sa.key tokens the API server rejects), and its
+ * ca.crt against the pin join was given (pin NULL: decrypt, none): the server's chain was
+ * checked in the handshake, but the bundle came from whoever uploaded it. Before anything
+ * is written. EXIT_OK, or said and the exit status. */
+static int bundle_trust_check(const struct bundle *b, const struct pki_set *plain,
+			      const uint8_t *pin, const char *tag)
+{
+	char detail[DETAIL_MAX] = "";
+	int r = x509_set_pairs_check(plain, detail);
+	if (r < 0) {
+		cli_error("bundle %s: %s: this PKI cannot sign (another cluster's key, or a file "
+			  "replaced); nothing was written: on the first control-plane node, fix "
+			  "its PKI directory and run 'pkishare upload-certs' again",
+			  b->id, detail);
+		return EXIT_FAIL;
+	}
+	if (!pin)
+		return EXIT_OK;
+	const struct pki_entry *ca = pki_set_find(plain, "ca.crt");
+	_cleanup_(x509_freep) X509 *cert = NULL;
+	uint8_t have[PIN_BYTES];
+	if (ca && x509_cert_load(ca->data->data, ca->data->len, &cert) == 0 &&
+	    pin_of_cert(cert, have) == 0 && memcmp(have, pin, PIN_BYTES) == 0)
+		return EXIT_OK;
+	char text[PIN_TEXT_LEN + 1] = "none";
+	if (cert)
+		pin_format(have, text);
+	cli_error("bundle %s carries a cluster CA (ca.crt %s) that is not the pinned cluster's "
+		  "(--ca-cert-hash): pkishared serves with this cluster's chain, but the PKI "
+		  "uploaded to it is another cluster's; nothing was written. On the first "
+		  "control-plane node, run 'pkishare upload-certs --pki-dir' with the PKI "
+		  "directory of the cluster pkishared serves for (the %s stops here)",
+		  b->id, text, tag);
+	return EXIT_PIN;
+}
+
 /* Install plain into pki_dir in one step, then the external etcd files ext: EXIT_OK, or
  * said and the exit status. The external files are checked (a dry run) before anything is
  * written; with_node says whether plain carries this node's certificates. */
@@ -229,9 +266,9 @@ static int stale_node_certs_check(const char *pki_dir, const struct pki_set *pla
 	return EXIT_EXISTS;
 }
 
-int install_bundle(const struct secret *json, const uint8_t *key, const char *pki_dir,
-		   unsigned flags, const char *tag, const char *ext_given[EXT_ETCD_COUNT],
-		   struct nodecerts_opts *nc)
+int install_bundle(const struct secret *json, const uint8_t *key, const uint8_t *pin,
+		   const char *pki_dir, unsigned flags, const char *tag,
+		   const char *ext_given[EXT_ETCD_COUNT], struct nodecerts_opts *nc)
 {
 	_cleanup_(bundle_done) struct bundle b = {0};
 	_cleanup_(pki_set_clear) struct pki_set plain = {0};
@@ -243,6 +280,8 @@ int install_bundle(const struct secret *json, const uint8_t *key, const char *pk
 	size_t made = 0, kept = 0;
 
 	int ex = bundle_read(json, key, &b, &plain);
+	if (ex == EXIT_OK)
+		ex = bundle_trust_check(&b, &plain, pin, tag);
 	if (ex != EXIT_OK)
 		return ex;
 	bundle_profile(&b, &prof);

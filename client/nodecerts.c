@@ -54,10 +54,16 @@ static int ca_load(const char *pki_dir, const char *base, struct ca *ret, char *
 		r = secret_read_file(path, CA_KEY_MAX, &pem);
 		if (r >= 0)
 			r = x509_key_load(pem->data, pem->len, &ret->key);
+		if (r >= 0)
+			r = x509_key_matches(ret->cert, ret->key);
 		secret_free(pem);
 	}
-	if (r < 0) {
+	if (r == -PKS_E_PAIR)
+		str_format(detail, DETAIL_MAX, "%s (not the key of %s.crt, another CA's)", path,
+			   base);
+	else if (r < 0)
 		str_copy(detail, DETAIL_MAX, path);
+	if (r < 0) {
 		ca_done(ret);
 	}
 	return r;
@@ -74,9 +80,12 @@ static int ca_from_set(const struct pki_set *set, const char *base, struct ca *r
 		snprintf(name, sizeof(name), "%s.key", base);
 		const struct pki_entry *k = pki_set_find(set, name);
 		r = k ? x509_key_load(k->data->data, k->data->len, &ret->key) : -ENOENT;
+		if (r >= 0)
+			r = x509_key_matches(ret->cert, ret->key);
 	}
 	if (r < 0) {
-		snprintf(detail, DETAIL_MAX, "%s (in the bundle)", name);
+		snprintf(detail, DETAIL_MAX, "%s (in the bundle%s)", name,
+			 r == -PKS_E_PAIR ? "; not the key of its certificate" : "");
 		ca_done(ret);
 	}
 	return r;
@@ -486,13 +495,28 @@ static int node_cas(const struct nodecerts_opts *o, const struct pki_set *cas, b
 		if (r >= 0 && need_etcd)
 			r = ca_load(o->pki_dir, "etcd/ca", &np->etcd, detail);
 	}
-	if (r < 0) {
+	if (r < 0 && cas && r == -ENOENT && !strncmp(detail, "etcd/", 5))
+		/* A bundle without the etcd CA: external etcd uploaded without its profile, or
+		 * etcd/ca.key missing on the first node. Join's plan cannot see that. */
+		cli_error("the bundle holds no etcd CA (%s), which this node's stacked-etcd "
+			  "certificates need; nothing was written. With external etcd: on the "
+			  "first control-plane node run 'pkishare upload-certs --config "
+			  "kubeadm.yaml' (etcd.external) and join again, this node then makes no "
+			  "etcd certificates; with stacked etcd: upload-certs from a PKI directory "
+			  "that holds etcd/ca.crt and etcd/ca.key; or join without "
+			  "--advertise-address (the shared PKI only) and let kubeadm make this "
+			  "node's certificates",
+			  detail);
+	else if (r < 0 && cas)
+		cli_error("cannot use the CA %s from the bundle: %s; nothing was written: on the "
+			  "first control-plane node, fix its PKI directory and run 'pkishare "
+			  "upload-certs' again",
+			  detail, error_message(r));
+	else if (r < 0)
 		cli_error("cannot load the CA %s: %s; install the shared PKI first (pkishare join "
 			  "or decrypt); nothing was changed",
 			  detail, error_message(r));
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	return r < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 /* The CA of np that signs c (by its base name in certlist_table). */

@@ -17,6 +17,8 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "macro.h"
+#include "util.h"
 #include "x509.h"
 
 int x509_key_new(enum key_type type, EVP_PKEY **ret)
@@ -261,6 +263,37 @@ int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, si
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return r;
+}
+
+int x509_key_matches(X509 *cert, EVP_PKEY *key)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(cert);
+	return pub && EVP_PKEY_eq(key, pub) == 1 ? 0 : -PKS_E_PAIR;
+}
+
+int x509_set_pairs_check(const struct pki_set *set, char *detail)
+{
+	static const char *const pairs[][2] = {
+	    {"ca.key", "ca.crt"},
+	    {"front-proxy-ca.key", "front-proxy-ca.crt"},
+	    {"etcd/ca.key", "etcd/ca.crt"},
+	    {"sa.key", "sa.pub"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+		const struct pki_entry *k = pki_set_find(set, pairs[i][0]),
+				       *c = pki_set_find(set, pairs[i][1]);
+		if (!k || !c)
+			continue;
+		int r = x509_pair_check(k->data->data, k->data->len, c->data->data, c->data->len);
+		if (r < 0) {
+			snprintf(detail, DETAIL_MAX,
+				 r == -PKS_E_PAIR ? "%s is not the private key of %s"
+						  : "%s or %s does not parse",
+				 pairs[i][0], pairs[i][1]);
+			return r;
+		}
+	}
+	return 0;
 }
 
 /* One subjectAltName entry as text: an IP address or a DNS name; false for any other. */

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "pkidir.h"
 #include "secret.h"
 
 /* kubeadm's encryption algorithms (v1beta4 encryptionAlgorithm). */
@@ -23,7 +24,7 @@ enum key_type {
 };
 
 struct cert_spec {
-	const char *cn; /* NULL: no CN (org then names the subject) */
+	const char *cn;	 /* NULL: no CN (org then names the subject) */
 	const char *org; /* may be NULL */
 	const char *const *dns;
 	size_t n_dns;
@@ -52,6 +53,13 @@ int x509_cert_load(const void *pem, size_t len, X509 **ret);
 /* 0 if the private key key_pem belongs to pub_pem, which is a certificate or a public
  * key (PEM); -PKS_E_PAIR if not, -PKS_E_X509 if either does not parse. */
 int x509_pair_check(const void *key_pem, size_t key_len, const void *pub_pem, size_t pub_len);
+/* 0 if key is the private key of cert, -PKS_E_PAIR if not. */
+int x509_key_matches(X509 *cert, EVP_PKEY *key);
+/* The key pairs a cluster's PKI must hold, in set: the three CAs (ca, front-proxy-ca,
+ * etcd/ca: NAME.key the key of NAME.crt) and the service-account pair (sa.key, sa.pub),
+ * each checked when both of its files are there. 0, or -PKS_E_PAIR (a key of another
+ * pair) or -PKS_E_X509 (a file that does not parse), with detail naming the two files. */
+int x509_set_pairs_check(const struct pki_set *set, char *detail);
 /* The subjectAltName entries of the first certificate of a PEM (a serving chain's leaf):
  * IP addresses as text, then DNS names, at most max of each kind together, each under
  * X509_NAME_TEXT_MAX bytes. 0 with *ret_n set, or -PKS_E_X509. */

@@ -145,16 +145,16 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 	struct store_spent_token spent = {0};
 	int r = store_token_check(&ctx->store, id, hash, &spent);
 	if (r == -ESTALE) {
-		char when[RFC3339_LEN], msg[320];
+		char when[RFC3339_LEN], msg[480];
 		time_format(spent.at, when);
 		a->result = "token-used-up";
 		log_audit(a, "refused: token %s is used up (its last use enrolled %s at %s)", id,
 			  LOG_Q(spent.client), when);
 		str_format(msg, sizeof(msg),
-			   "the join token is used up: its last use enrolled node '%s' at %s; "
-			   "if that was this node, its join was done then; else create a new "
-			   "one with 'pkishare token create' (or print-join-command) on the first "
-			   "node",
+			   "the join token is used up: its last use enrolled node '%s' at %s: if "
+			   "that node's join finished, it is done; if that join was refused after "
+			   "its fetch, or this is another node, create a new token with 'pkishare "
+			   "print-join-command' (or 'pkishare token create') on the first node",
 			   spent.client, when);
 		*ret = refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
 			      API_R_USED_UP, msg);

@@ -54,6 +54,12 @@ TOK2=$("$PKISHARE" token create --uses 1)
 expect_exit 10 "P4: a refusal after the fetch" join_token "$TOK2" "$KEY" "$T/p4b/pki"
 check "P4: ... says a use of the join token was spent" err_has "one use of the join token was spent"
 check "P4: ... and that the fetch was spent" err_has "the bundle was fetched from"
+# The same token again (its last use was spent by that refused join): told so without the
+# claim that the join was done (review of issue 30, F7).
+expect_exit 7 "P4: the token whose last use a refused join spent, again" join_token "$TOK2" "$KEY" "$T/p4b/pki"
+check "P4: ... does not say the join was done" bash -c "! grep -q 'its join was done' '$T/last.err'"
+check "P4: ... says what to do if that join was refused after its fetch" \
+	err_has "if that join was refused after its fetch, or this is another node, create a new token"
 
 # --- P9: a completed join run again after --max-fetches was reached is harmless, as the
 # README says: "Already joined", exit 0, nothing changed; a node that never joined is told

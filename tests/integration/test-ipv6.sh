@@ -32,7 +32,9 @@ expect_exit 4 "a wrong key over IPv6 is refused as such" "$PKISHARE" join --serv
 # The printed join commands work as printed (with --pki-dir added to keep /etc alone).
 mkdir -p "$T/bin" "$T/paste"; ln -sf "$PKISHARE" "$T/bin/pkishare"
 "$PKISHARE" token create --print-join-command --certificate-key "$KEY" >"$T/cmd.client" 2>/dev/null
-check "printed join command names the bracketed server" grep -q -- "--server \[::1\]:$PORT " "$T/cmd.client"
+check "printed join command names the bracketed server, quoted (a shell glob unquoted)" grep -q -- "--server '\[::1\]:$PORT' " "$T/cmd.client"
+# A file the unquoted glob [::1]:PORT would match, in the directory it is pasted in.
+touch "$T/paste/1:$PORT"
 expect_exit 0 "the printed client command, pasted" bash -c "cd '$T/paste' && PATH='$T/bin':\$PATH \
 	bash -c \"\$(sed 's|\$| --pki-dir $T/p1/pki|' '$T/cmd.client')\""
 "$PKISHARE" token create --print-join-command --curl --certificate-key "$KEY" >"$T/cmd.curl" 2>/dev/null

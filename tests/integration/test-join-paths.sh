@@ -62,7 +62,7 @@ check "... saying why and what to do" err_has "pkishare-profile.json"
 check "... nothing written" [ "$(tree_sum "$T/c/pki")" = "$BEFORE" ]
 
 # A later bundle without a profile empties the kept one: never taken for this cluster's.
-upload "$R/pki" --max-fetches 5
+upload "$R/pki" --max-fetches 5 --no-profile
 curl_fetch "$R" node-3 | PKISHARE_CERTIFICATE_KEY=$KEY "$PKISHARE" decrypt \
 	--pki-dir "$T/b/pki" >"$T/decrypt2.out" 2>&1 || fail "decrypt (no profile): $(cat "$T/decrypt2.out")"
 check "a bundle without a profile empties the kept one" grep -qx '{}' "$T/b/pki/pkishare-profile.json"

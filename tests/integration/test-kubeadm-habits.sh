@@ -101,4 +101,9 @@ YAML
 expect_exit 2 "certificateKey in InitConfiguration" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/init.yaml"
 check "... refused with FILE:LINE and the reason" err_has "init.yaml:3: InitConfiguration.certificateKey is not taken from a configuration file: the key must not outlive its bundle"
 check "... nothing was uploaded" bash -c "'$PKISHARE' status -o json | grep -q '$ID'"
+# kubectl's -o=json form is taken as -o json (review of issue 30, low items).
+expect_exit 0 "status -o=json" "$PKISHARE" status -o=json
+check "... prints the JSON" /usr/bin/python3 -c "import json; json.load(open('$T/last.out'))"
+expect_exit 0 "token list -o=json" "$PKISHARE" token list -o=json
+check "... prints the JSON" /usr/bin/python3 -c "import json; json.load(open('$T/last.out'))"
 finish

@@ -177,7 +177,7 @@ expect_exit 0 "native join installs external etcd files" "$PKISHARE" "${JOIN[@]}
 check "native: external key identical" cmp "$T/ext/client.key" "$T/x2/etcd/apiserver-etcd-client-key.pem"
 check "native: external files not in the PKI directory" [ ! -e "$T/x2/pki/external-etcd.key" ]
 check "native: PKI directory complete" diff -r -x pkishare-joined.json "$T/noetcd" "$T/x2/pki"
-expect_exit 1 "re-upload without the external etcd files is refused" "$PKISHARE" upload-certs --pki-dir "$T/noetcd"
+expect_exit 1 "re-upload without the external etcd files is refused" "$PKISHARE" upload-certs --pki-dir "$T/noetcd" --no-etcd-ca
 check "refusal explains kubeadm#1886's trap" err_has "drops-external-etcd"
 upload "$T/noetcd" --drop-external-etcd
 check "--drop-external-etcd makes it explicit" grep -q "Using certificate key" "$T/upload.out"

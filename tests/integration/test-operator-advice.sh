@@ -58,4 +58,33 @@ expect_exit 7 "curl without a certificate into decrypt is refused" bash -c \
 check "... saying this pkishared is token-only and how to enroll" bash -c \
 	"grep -q 'this pkishared is token-only' '$T/last.err' && grep -q 'print-join-command --curl' '$T/last.err'"
 check "... nothing written" [ ! -e "$T/cp3" ]
+
+# pki client-ca --out the cluster's PKI directory: refused even with --force, which would
+# replace the cluster's ca.crt and ca.key (review of issue 30, F4).
+cp -a "$R/pki" "$T/kpki"
+SUM=$(tree_sum "$T/kpki")
+for force in "" --force; do
+	expect_exit 2 "pki client-ca --out the cluster's PKI directory${force:+ $force}: refused" \
+		"$PKISHARE" pki client-ca --out "$T/kpki" $force
+	check "... saying it is the cluster's PKI directory and to pick another" \
+		bash -c "grep -q 'the cluster.s PKI directory' '$T/last.err' && grep -q 'pick another directory' '$T/last.err' && ! grep -q -- '--force to' '$T/last.err'"
+	check "... nothing changed" [ "$(tree_sum "$T/kpki")" = "$SUM" ]
+done
+expect_exit 2 "... its etcd/ directory too (the etcd CA)" "$PKISHARE" pki client-ca --out "$T/kpki/etcd" --force
+check "... nothing changed" [ "$(tree_sum "$T/kpki")" = "$SUM" ]
+
+# print-join-command --server with another port (the API server's 6443) or a name the
+# serving certificate lacks is warned about, naming what pkishared serves (F6).
+upload "$R/pki"
+expect_exit 0 "print-join-command --server with the API server's port" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server 127.0.0.1:6443
+check "... warns, naming pkishared's port" bash -c "grep -q 'WARNING: --server port 6443 is not pkishared.s' '$T/last.err' && grep -q 'use port $PORT' '$T/last.err'"
+expect_exit 0 "print-join-command --server with a name the serving certificate lacks" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "other.example.test:$PORT"
+check "... warns, naming the serving names" bash -c "grep -q 'is not a name pkishared.s serving certificate carries (.*127.0.0.1' '$T/last.err'"
+expect_exit 0 "print-join-command --server as pkishared serves: no warning" \
+	env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" print-join-command --server "127.0.0.1:$PORT"
+check "... none" bash -c "! grep -q WARNING '$T/last.err'"
+check "... says the command stops with the bundle, not only the token's 24h" bash -c \
+	"grep -q 'expires in 24h' '$T/last.err' && grep -q 'works only while the bundle it fetches is held: until 20' '$T/last.err'"
 finish

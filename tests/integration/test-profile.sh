@@ -319,4 +319,19 @@ expect_exit 0 "join --force: the readable keys are replaced" join_km "$T/kp/pki"
 check "... ca.key and the external key are 0600 with the same bytes" bash -c \
 	"[ \$(stat -c %a '$T/kp/pki/ca.key') = 600 ] && [ \$(stat -c %a '$T/km/client.key') = 600 ] && cmp -s '$R/pki/ca.key' '$T/kp/pki/ca.key' && cmp -s '$R/clients/node-2.key' '$T/km/client.key'"
 check "... with the bundle's one fetch" bash -c "grep -q 'Fetched the sealed bundle' '$T/last.out' && grep -q 'Installed external-etcd.key at $T/km/client.key' '$T/last.out'"
+# A re-upload without --config (and no profile kept in --pki-dir) would silently drop the
+# profile the held bundle carries, and the next joiners' API server certificates would lack
+# the endpoint (review of issue 30, F5): refused, exit 2, nothing uploaded; --no-profile
+# drops it on purpose, --config keeps it.
+upload "$R/pki" --config "$T/v1beta4.yaml" --drop-external-etcd
+held_id() { "$PKISHARE" status -o json | /usr/bin/python3 -c 'import json,sys; b=json.load(sys.stdin)["bundle"]; print(b["id"], json.dumps(b["profile"]))'; }
+BEFORE=$(held_id)
+expect_exit 2 "a re-upload without --config refuses to drop the held bundle's profile" \
+	"$PKISHARE" upload-certs --pki-dir "$R/pki"
+check "... says how to keep it or drop it" bash -c "grep -q 'carries a cluster profile' '$T/last.err' && grep -q -- '--config kubeadm.yaml to keep it' '$T/last.err' && grep -q -- '--no-profile to drop it' '$T/last.err'"
+check "... nothing was uploaded" [ "$(held_id)" = "$BEFORE" ]
+expect_exit 0 "--config keeps it" "$PKISHARE" upload-certs --pki-dir "$R/pki" --config "$T/v1beta4.yaml"
+expect_exit 0 "--no-profile drops it" "$PKISHARE" upload-certs --pki-dir "$R/pki" --no-profile
+check "... the held bundle has no profile" bash -c "'$PKISHARE' status -o json | /usr/bin/python3 -c 'import json,sys; assert json.load(sys.stdin)[\"bundle\"][\"profile\"] is None'"
+expect_exit 0 "with no profile held, an upload without --config goes on" "$PKISHARE" upload-certs --pki-dir "$R/pki"
 finish

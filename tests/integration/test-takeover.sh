@@ -26,6 +26,7 @@ check "... join names the profile its node certificates are made from" \
 check "... the join kept the profile" [ -s "$T/cp2/pki/pkishare-profile.json" ]
 
 # The first node is down: cp-2 serves in its place (README).
+TOKN1=$("$PKISHARE" token create --uses 1)
 stop_daemon
 mkdir -p "$T/cp2srv"
 "$PKISHARE" pki serving-cert --pki-dir "$T/cp2/pki" --out "$T/cp2srv/pkishared" \
@@ -58,4 +59,13 @@ expect_exit 1 "a group- or world-writable kept profile is refused" \
 	"$PKISHARE" upload-certs --pki-dir "$T/cp2/pki"
 check "... saying why and what to do" bash -c "grep -q 'writable by group or others' '$T/last.err' && grep -q 'give the profile with --config' '$T/last.err'"
 check "... and nothing was uploaded" [ "$("$PKISHARE" status -o json | grep -o "\"id\": *\"[0-9a-f]*\"" | head -1)" = "$BEFORE" ]
+
+# A join command of the first node, run with the first --server down and the node that
+# took over next: that pkishared has tokens of its own (review of issue 30, F8).
+expect_exit 7 "the first node's token at the node that took over (second --server)" \
+	env PKISHARE_TOKEN="$TOKN1" PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join \
+	--server 127.0.0.1:1 --server "$SERVER" --ca-cert-hash "$PIN" --pki-dir "$T/cp4/pki"
+check "... says it may be another pkishared with its own tokens, and what to use" \
+	bash -c "grep -q 'is not the first --server: it may be another pkishared' '$T/last.err' && grep -q 'print-join-command' '$T/last.err'"
+check "... nothing written" [ ! -e "$T/cp4" ]
 finish

@@ -61,6 +61,12 @@ check "no token is left" test -z "$(ids)"
 expect_exit 6 "token delete of a token already deleted" "$PKISHARE" token delete "$T1"
 check "the refusal says it was not deleted" err_has "not deleted"
 
+# Descriptions no longer than the header: DESCRIPTION and USES LEFT still set apart, not
+# one run of words (review of issue 30, low items).
+S1=$("$PKISHARE" token create --description short)
+"$PKISHARE" token list >"$T/list0.txt"
+check "token list sets DESCRIPTION and USES LEFT apart" grep -q "DESCRIPTION   USES LEFT" "$T/list0.txt"
+"$PKISHARE" token delete "${S1%%.*}" >/dev/null
 # --description, as kubeadm token create takes it.
 expect_exit 0 "token create --description" "$PKISHARE" token create --description "cp-2 in rack 4 (ticket #12)"
 D1=$(cat "$T/last.out")

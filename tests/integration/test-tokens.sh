@@ -99,5 +99,12 @@ curl -sS -D "$T/h429" -o "$T/b429" -k -H "Authorization: Bearer aaaaaa.bbbbbbbbb
 check "6th bad token: 429" grep -q "^HTTP/1.1 429" "$T/h429"
 check "429 carries Retry-After" grep -qi "^Retry-After: [0-9]" "$T/h429"
 check "rate limiting audited" grep -q "result=rate-limited" "$DAEMON_LOG"
+# pkishare join turned away by it: the token was never looked at; said, with the wait
+# (review of issue 30, low items).
+expect_exit 7 "a join turned away by the rate limit" env PKISHARE_TOKEN=aaaaaa.bbbbbbbbbbbbbbbb \
+	PKISHARE_CERTIFICATE_KEY="$("$PKISHARE" certificate-key)" "$PKISHARE" join --server "$SERVER" \
+	--ca-cert-hash "$PIN" --pki-dir "$T/rl/pki"
+check "... says the token was not looked at, and to wait a minute" err_has "the token was not looked at.*wait a minute"
+check "... not that it was checked" bash -c "! grep -q 'checked, not spent' '$T/last.err'"
 check "daemon still serves certificate holders" daemon_serves "$R"
 finish
