@@ -371,6 +371,17 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at)
 {
+	return store_fetch_unless_gone(s, want_id, client, cert, source, peer, NULL, NULL, ret_blob,
+				       ret_id, ret_fetch_no, ret_repeat, ret_gone_at);
+}
+
+enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, const char *client,
+					 const char *cert, const char *source, const char *peer,
+					 bool (*gone)(void *arg), void *arg,
+					 struct held_blob **ret_blob,
+					 char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+					 bool *ret_repeat, int64_t *ret_gone_at)
+{
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	struct ledger_claim claim;
 	const struct ledger_claimant who = {
@@ -426,6 +437,16 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			held_blob_unref(ref);
 			*ret_gone_at = time_now();
 			return STORE_FETCH_EXPIRED;
+		}
+		/* The client left while its claim waited: nothing was delivered, so nothing
+		 * counts. Asked before the last slot lets the bytes go, so that a bundle given
+		 * back is still there to serve. */
+		if (gone && gone(arg)) {
+			if (ours || !claim.last)
+				(void)s->ledger.ops->release(&s->ledger, id, &who, &claim);
+			pthread_mutex_unlock(&s->lock);
+			held_blob_unref(ref);
+			return STORE_FETCH_ABANDONED;
 		}
 		if (claim.last && ours) {
 			held_wipe(&s->held);

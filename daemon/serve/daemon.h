@@ -126,8 +126,10 @@ void fetchq_release(struct fetchq *q);
 void fetchq_stop(struct fetchq *q);
 struct fetch_job *fetch_job_free(struct fetch_job *j);
 /* Run a job's claim (store_fetch) here and now: the worker's step, or the serving
- * thread's when the claim cannot wait (store_fetch_waits). */
-void fetch_job_claim(struct fetch_job *j);
+ * thread's when the claim cannot wait (store_fetch_waits). look: once claimed, see
+ * whether the client left meanwhile, and give the slot back if so (res
+ * STORE_FETCH_ABANDONED); the worker's case, a claim that waited. */
+void fetch_job_claim(struct fetch_job *j, bool look);
 
 /* Where a client identity comes from. */
 struct daemon_ctx {

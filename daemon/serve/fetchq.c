@@ -14,7 +14,10 @@
  * Bounds: at most FETCHQ_MAX fetches wait or are being claimed; one more is answered 503
  * with Retry-After, without a suspend. A client that has hung up while its fetch waited
  * in the queue is not claimed for (nothing counted); one that hangs up during its claim
- * has it counted, as one that hangs up while the bytes are being sent. On stop (and
+ * is seen once the claim returns, before its answer is queued, and the slot is given
+ * back (store_fetch_unless_gone: nothing counted, a bundle it had used up is current
+ * again). One that hangs up after that, while the bytes are being sent, is counted: the
+ * answer had started. On stop (and
  * reload) queued fetches are resumed unclaimed and answered 503, claims in progress
  * finish and are answered, and only then does the serving loop stop, so libmicrohttpd
  * never stops with a suspended connection. */
@@ -36,6 +39,7 @@
 /* Has the peer gone (FIN or reset)? Read without touching TLS: only the socket's state. */
 static bool peer_gone(int fd)
 {
+	/* POLLRDHUP: a FIN (shutdown or close); POLLHUP/POLLERR: a reset or both sides shut. */
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
 	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
@@ -73,7 +77,7 @@ static void *worker_main(void *arg)
 		if (time_mono_ms() - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
 			j->outcome = FETCH_JOB_ABANDONED;
 		else
-			fetch_job_claim(j);
+			fetch_job_claim(j, true);
 		/* After this the serving thread owns the job (and may free it). */
 		wake_serving(j->ctx, j->c);
 
@@ -87,11 +91,18 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-void fetch_job_claim(struct fetch_job *j)
+static bool job_peer_gone(void *arg)
 {
-	j->res = store_fetch(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
-			     j->cert[0] ? j->cert : NULL, j->source, j->peer, &j->blob, j->bid,
-			     &j->fetch_no, &j->repeat, &j->gone_at);
+	const struct fetch_job *j = arg;
+	return peer_gone(j->fd);
+}
+
+void fetch_job_claim(struct fetch_job *j, bool look)
+{
+	j->res = store_fetch_unless_gone(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
+					 j->cert[0] ? j->cert : NULL, j->source, j->peer,
+					 look ? job_peer_gone : NULL, j, &j->blob, j->bid,
+					 &j->fetch_no, &j->repeat, &j->gone_at);
 	j->outcome = FETCH_JOB_CLAIMED;
 }
 

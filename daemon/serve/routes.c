@@ -117,7 +117,7 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 	str_copy(j->peer, sizeof(j->peer), peer);
 	if (!store_fetch_waits(&ctx->store)) {
 		/* A claim that cannot wait (the one-node ledger): here, without a thread hop. */
-		fetch_job_claim(j);
+		fetch_job_claim(j, false);
 		enum MHD_Result ret = fetch_answer(ctx, c, j);
 		fetch_job_free(j);
 		return ret;
@@ -178,6 +178,14 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 	}
 	enum store_fetch res = j->res;
 	a.bundle_id = j->bid[0] ? j->bid : NULL;
+	if (res == STORE_FETCH_ABANDONED) {
+		a.result = "abandoned";
+		log_audit(&a,
+			  "fetch by %s of bundle %s abandoned: the client left while its claim "
+			  "ran; nothing was sent, the slot was given back; not counted",
+			  LOG_Q(j->client), j->bid);
+		return MHD_NO;
+	}
 	if (res == STORE_FETCH_OTHER) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OTHER);
 		a.result = api_reason_name(API_R_OTHER_BUNDLE_HELD);
