@@ -12,15 +12,18 @@
  * stalls neither other connections nor the watchdog.
  *
  * Bounds: at most FETCHQ_MAX fetches wait or are being claimed; one more is answered 503
- * with Retry-After, without a suspend. A client that has hung up while its fetch waited
- * in the queue is not claimed for (nothing counted); one that hangs up during its claim
- * is seen once the claim returns, before its answer is queued, and the slot is given
- * back (store_fetch_unless_gone: nothing counted, a bundle it had used up is current
- * again). One that hangs up after that, while the bytes are being sent, is counted: the
- * answer had started. On stop (and
- * reload) queued fetches are resumed unclaimed and answered 503, claims in progress
- * finish and are answered, and only then does the serving loop stop, so libmicrohttpd
- * never stops with a suspended connection. */
+ * with Retry-After, without a suspend. A suspended fetch is exempt from the serving
+ * loop's connection-max-age cut (identity.c); instead a job still queued when its
+ * connection reaches that age is taken out (fetchq_expire, every pass of the serving
+ * loop, and the worker's own look when it dequeues one) and answered 503 busy with
+ * Retry-After, nothing counted; a claim in progress is answered. A client that has hung up while
+ * its fetch waited in the queue is not claimed for (nothing counted); one that hangs up during its
+ * claim is seen once the claim returns, before its answer is queued, and the slot is given back
+ * (store_fetch_unless_gone: nothing counted, a bundle it had used up is current again). One that
+ * hangs up after that, while the bytes are being sent, is counted: the answer had started. On stop
+ * (and reload) queued fetches are resumed unclaimed and answered 503, claims in progress finish and
+ * are answered, and only then does the serving loop stop, so libmicrohttpd never stops with a
+ * suspended connection. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -73,8 +76,12 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		/* A client that waited in the queue may have left meanwhile (one taken at once
-		 * has not: no syscall spent on it). */
-		if (time_mono_ms() - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
+		 * has not: no syscall spent on it); one that waited until its connection's max
+		 * age is answered 503 rather than claimed for. */
+		int64_t now = time_mono_ms();
+		if (now >= j->deadline_ms)
+			j->outcome = FETCH_JOB_TOO_LATE;
+		else if (now - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
 			j->outcome = FETCH_JOB_ABANDONED;
 		else
 			fetch_job_claim(j, true);
@@ -172,6 +179,31 @@ void fetchq_push(struct fetchq *q, struct fetch_job *j)
 		q->head = j;
 	q->tail = j;
 	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void fetchq_expire(struct fetchq *q, int64_t now_ms)
+{
+	pthread_mutex_lock(&q->lock);
+	struct fetch_job **pp = &q->head, *prev = NULL;
+	while (*pp) {
+		struct fetch_job *j = *pp;
+		if (now_ms < j->deadline_ms) {
+			prev = j;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (q->tail == j)
+			q->tail = prev;
+		j->outcome = FETCH_JOB_TOO_LATE;
+		q->claiming--;
+		/* After this the serving thread owns the job (and may free it). */
+		wake_serving(j->ctx, j->c);
+	}
+	if (q->gauge)
+		atomic_store(q->gauge, q->claiming);
+	pthread_cond_broadcast(&q->drained);
 	pthread_mutex_unlock(&q->lock);
 }
 

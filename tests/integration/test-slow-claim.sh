@@ -8,7 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/r
-make_pki "$R" --client node-2 --client node-3 --client node-4 --client node-5 --client node-6
+make_pki "$R" --client node-2 --client node-3 --client node-4 --client node-5 --client node-6 \
+	--client node-7 --client node-8 --client node-9
 
 # --- 0. a claim off the serving thread that does not wait is as quick as inline ---------
 # PKISHARE_TEST_CLAIM_DELAY_MS=0: the suspend-and-resume path with an instant claim (a
@@ -196,6 +197,35 @@ check "the next node fetches the bundle ($(cut -d' ' -f1 "$T/k3.t"))" [ "$(cut -
 check "the fetched bytes are the held bundle's (id $HELD)" \
 	python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/k3'))['id'] == '$HELD' else 1)"
 check "now it is used up" bash -c "'$PKISHARE' status -o json | grep -q used-up"
+stop_daemon
+rm -f "$ADMIN"
+
+# --- 6. more fetches than the workers finish within connection-max-age -------------------
+# 2 workers, 3 s claims, --connection-max-age 8s, 8 fetches from distinct identities at
+# once: 2 claimed at 0 s, 2 at 3 s, 2 at 6 s (answered at 9 s, past the age: a claim
+# that was made is answered), 2 still queued at 8 s. Each gets 200 or 503 busy with
+# Retry-After, never an empty reply, and only the 200s count.
+PKISHARE_TEST_CLAIM_DELAY_MS=3000 start_daemon "$R" --connection-max-age 8s
+upload "$R/pki" --ttl 1h --max-fetches 100
+P=""
+for n in 2 3 4 5 6 7 8 9; do
+	fetch_timed "node-$n" "$T/m$n" -D "$T/m$n.h" --max-time 30 &
+	P+=" $!"
+done
+# shellcheck disable=SC2086
+wait $P
+codes=$(for n in 2 3 4 5 6 7 8 9; do cut -d' ' -f1 "$T/m$n.t"; done | sort | uniq -c | xargs)
+n200=$(cat "$T"/m?.t | grep -c '^200 ' || true)
+n503=$(cat "$T"/m?.t | grep -c '^503 ' || true)
+check "8 fetches behind 2 workers past connection-max-age: each got 200 or 503 ($codes)" \
+	[ $((n200 + n503)) = 8 ]
+check "some were answered 503 busy, not cut ($n503)" [ "$n503" -ge 1 ]
+check "every 503 carries Retry-After" bash -c \
+	"for n in 2 3 4 5 6 7 8 9; do grep -q '^HTTP/[0-9.]* 503' $T/m\$n.h || continue; grep -qi '^retry-after:' $T/m\$n.h || exit 1; done"
+check "the count equals the 200s ($n200)" [ "$(fetches)" = "$n200" ]
+check "no waiting fetch was cut by connection-max-age" bash -c "! grep -q 'result=too-slow' '$DAEMON_LOG'"
+check "the 503s are audited with the client's identity" \
+	[ "$(grep -Ec 'event=fetch .*client="?node-[0-9]"? .*result=busy: .*connection-max-age' "$DAEMON_LOG")" = "$n503" ]
 stop_daemon
 rm -f "$ADMIN"
 finish
