@@ -151,11 +151,11 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 		log_audit(a, "refused: token %s is used up (its last use enrolled %s at %s)", id,
 			  LOG_Q(spent.client), when);
 		str_format(msg, sizeof(msg),
-			   "the join token is used up: its last use enrolled node '%s' at %s; "
+			   "the join token is used up: its last use was spent at %s; "
 			   "if that was this node, its join was done then; else create a new "
 			   "one with 'pkishare token create' (or print-join-command) on the first "
 			   "node",
-			   spent.client, when);
+			   when);
 		*ret = refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
 			      API_R_USED_UP, msg);
 		return r;
