@@ -218,7 +218,16 @@ void store_attach(struct store *s, struct persist *p)
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	if (persist_start(p, rec, &data) > 0) {
+	int started = persist_start(p, rec, &data);
+	if (started <= 0 && p->refused) {
+		/* A kept state refused whole (another format, a failed MAC, a rollback): what
+		 * it held is lost, and a joiner is told so (410 lost, pointing at pkishare
+		 * status for why), never that nothing was uploaded. Its id is unknown. */
+		struct ledger_view lv = {.gone = STORE_GONE_LOST, .gone_at = time_now()};
+		snprintf(lv.gone_id, sizeof(lv.gone_id), "%0*d", BUNDLE_ID_HEX_LEN, 0);
+		(void)s->ledger.ops->load(&s->ledger, &lv, log, (const void *)rec->seen, 0);
+	}
+	if (started > 0) {
 		struct ledger_view lv = {0};
 		lv.current = rec->held && data;
 		str_copy(lv.id, sizeof(lv.id), rec->id);
