@@ -451,8 +451,12 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 		 * counts. Asked before the last slot lets the bytes go, so that a bundle given
 		 * back is still there to serve. */
 		if (gone && gone(arg)) {
-			if (ours || !claim.last)
-				(void)s->ledger.ops->release(&s->ledger, id, &who, &claim);
+			/* (A save of another fetch may have caught this claim's count: save
+			 * again once it is given back.) */
+			if ((ours || !claim.last) &&
+			    s->ledger.ops->release(&s->ledger, id, &who, &claim) == 0 &&
+			    !claim.repeat)
+				changed_locked(s);
 			pthread_mutex_unlock(&s->lock);
 			held_blob_unref(ref);
 			return STORE_FETCH_ABANDONED;
