@@ -28,6 +28,19 @@ struct local {
 	bool last_had_external;
 	char (*seen)[KEY_ID_HEX_LEN + 1];
 	size_t n_seen;
+	/* The bundle the last claim used up, as it was then, for release: valid until
+	 * anything else happens to the ledger (announce, retire, load). */
+	struct {
+		bool valid;
+		char id[BUNDLE_ID_HEX_LEN + 1];
+		char key_id[KEY_ID_HEX_LEN + 1];
+		uint64_t fetches, max_fetches;
+		struct store_fetch_record fetch_log[STORE_MAX_FETCH_LOG];
+		size_t n_fetch_log;
+		enum store_gone gone_before;
+		char gone_id_before[BUNDLE_ID_HEX_LEN + 1];
+		int64_t gone_at_before;
+	} used_up;
 };
 
 const char *store_gone_name(enum store_gone g)
@@ -40,9 +53,30 @@ const char *store_gone_name(enum store_gone g)
 	return (size_t)g < ELEMENTSOF(names) && names[g] ? names[g] : "unknown";
 }
 
+/* Lock held: whatever release could have brought back is forgotten. */
+static void used_up_forget_locked(struct local *L)
+{
+	if (L->used_up.valid)
+		secret_wipe(&L->used_up, sizeof(L->used_up));
+}
+
 /* Lock held: the current bundle goes, for why. */
 static void retire_locked(struct local *L, enum store_gone why)
 {
+	used_up_forget_locked(L);
+	if (why == STORE_GONE_USED_UP) {
+		/* Kept for release: the client whose claim used it up may leave unserved. */
+		L->used_up.valid = true;
+		str_copy(L->used_up.id, sizeof(L->used_up.id), L->id);
+		str_copy(L->used_up.key_id, sizeof(L->used_up.key_id), L->key_id);
+		L->used_up.fetches = L->fetches;
+		L->used_up.max_fetches = L->max_fetches;
+		memcpy(L->used_up.fetch_log, L->fetch_log, sizeof(L->fetch_log));
+		L->used_up.n_fetch_log = L->n_fetch_log;
+		L->used_up.gone_before = L->gone;
+		str_copy(L->used_up.gone_id_before, sizeof(L->used_up.gone_id_before), L->gone_id);
+		L->used_up.gone_at_before = L->gone_at;
+	}
 	L->gone = why;
 	str_copy(L->gone_id, sizeof(L->gone_id), L->id);
 	L->gone_at = time_now();
@@ -76,6 +110,7 @@ static int local_announce(struct ledger *l, const struct ledger_bundle *b,
 	else if (L->n_seen >= STORE_MAX_SEEN_KEYS)
 		r = -ENOSPC;
 	if (r == 0) {
+		used_up_forget_locked(L);
 		str_copy(L->seen[L->n_seen++], sizeof(L->seen[0]), b->key_id);
 		L->last_had_external = b->has_external;
 		if (L->current) {
@@ -156,6 +191,61 @@ static bool local_claim_waits(struct ledger *l)
 	return testhook_claim_set();
 }
 
+/* Lock held: drop who's last fetch record (the one its claim added), if it was kept. */
+static void record_drop_locked(struct local *L, const struct ledger_claimant *who)
+{
+	const char *cert = who->cert ? who->cert : "";
+	for (size_t i = L->n_fetch_log; i-- > 0;) {
+		const struct store_fetch_record *rec = &L->fetch_log[i];
+		if (strcmp(rec->client, who->client) != 0 || strcmp(rec->cert, cert) != 0 ||
+		    strcmp(rec->source, who->source) != 0 || strcmp(rec->peer, who->peer) != 0)
+			continue;
+		memmove(&L->fetch_log[i], &L->fetch_log[i + 1],
+			(L->n_fetch_log - i - 1) * sizeof(L->fetch_log[0]));
+		L->n_fetch_log--;
+		secret_wipe(&L->fetch_log[L->n_fetch_log], sizeof(L->fetch_log[0]));
+		return;
+	}
+}
+
+static int local_release(struct ledger *l, const char *id, const struct ledger_claimant *who,
+			 const struct ledger_claim *c)
+{
+	struct local *L = l->state;
+	int r = 0;
+	if (c->result != LEDGER_CLAIM_OK || c->repeat)
+		return 0;
+	pthread_mutex_lock(&L->lock);
+	if (c->last) {
+		/* Current again, as it was before the claim, unless something happened to it
+		 * since (the stash is forgotten then). */
+		if (!L->current && L->used_up.valid && L->gone == STORE_GONE_USED_UP &&
+		    strcmp(L->used_up.id, id) == 0) {
+			L->current = true;
+			str_copy(L->id, sizeof(L->id), L->used_up.id);
+			str_copy(L->key_id, sizeof(L->key_id), L->used_up.key_id);
+			L->fetches = L->used_up.fetches;
+			L->max_fetches = L->used_up.max_fetches;
+			memcpy(L->fetch_log, L->used_up.fetch_log, sizeof(L->fetch_log));
+			L->n_fetch_log = L->used_up.n_fetch_log;
+			L->gone = L->used_up.gone_before;
+			str_copy(L->gone_id, sizeof(L->gone_id), L->used_up.gone_id_before);
+			L->gone_at = L->used_up.gone_at_before;
+			used_up_forget_locked(L);
+		} else
+			r = -ENOENT;
+	} else if (!L->current || strcmp(L->id, id) != 0)
+		r = -ENOENT;
+	if (r == 0) {
+		if (L->fetches > 0)
+			L->fetches--;
+		if (c->fetch_no <= STORE_MAX_FETCH_LOG) /* else its claim kept no record */
+			record_drop_locked(L, who);
+	}
+	pthread_mutex_unlock(&L->lock);
+	return r;
+}
+
 static int local_retire(struct ledger *l, const char *id, enum store_gone why)
 {
 	struct local *L = l->state;
@@ -225,6 +315,7 @@ static int local_load(struct ledger *l, const struct ledger_view *v,
 	if (n_key_ids > STORE_MAX_SEEN_KEYS || v->n_fetch_log > STORE_MAX_FETCH_LOG)
 		return -EINVAL;
 	pthread_mutex_lock(&L->lock);
+	used_up_forget_locked(L);
 	L->current = v->current;
 	str_copy(L->id, sizeof(L->id), v->current ? v->id : "");
 	str_copy(L->key_id, sizeof(L->key_id), v->current ? v->key_id : "");
@@ -259,6 +350,7 @@ const struct ledger_ops ledger_local_ops = {
     .announce = local_announce,
     .claim = local_claim,
     .claim_waits = local_claim_waits,
+    .release = local_release,
     .retire = local_retire,
     .key_id_seen = local_key_id_seen,
     .view = local_view,

@@ -112,6 +112,15 @@ struct ledger_ops {
 	 * suspends the connection and claims off its thread; a claim that cannot wait is made
 	 * inline, which costs no thread hop (about 9 syscalls a fetch, measured). */
 	bool (*claim_waits)(struct ledger *l);
+	/* Give back a slot that claim gave who for bundle id (c: what it returned) and that
+	 * was never delivered (the client left before its answer): the count goes down by
+	 * one, who's fetch record goes, and a claim that had used the bundle up (c->last)
+	 * makes it current again, provided nothing happened to it since (no announce,
+	 * retire or load). A repeat or a refused claim gives nothing back (0). -ENOENT: the
+	 * bundle is no longer the one claimed for (nothing changed). Called under the held
+	 * state's lock today (store.c), as retire is. */
+	int (*release)(struct ledger *l, const char *id, const struct ledger_claimant *who,
+		       const struct ledger_claim *c);
 	/* Bundle id is no longer current, for why (expired, deleted, lost). -ENOENT if id is
 	 * not the current one (nothing changed). */
 	int (*retire)(struct ledger *l, const char *id, enum store_gone why);

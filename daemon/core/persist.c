@@ -476,6 +476,15 @@ static const char *held_check(const struct persist_record *r, const struct persi
 /* Why a slot of another format is not read. */
 static void other_format(char *why, size_t len, uint32_t version)
 {
+	if (version > PERSIST_FORMAT_VERSION) {
+		snprintf(why, len,
+			 "the state was written in format %u by a newer version of pkishared, "
+			 "and this one reads format %d only (a downgrade?): the held bundle, the "
+			 "join tokens and the key-id history it held are dropped; upload again "
+			 "(pkishare upload-certs) and re-create join tokens",
+			 version, PERSIST_FORMAT_VERSION);
+		return;
+	}
 	snprintf(why, len,
 		 "the state was written in format %u by another version of pkishared, and this "
 		 "one reads format %d only (an upgrade from before issue 31 does not carry the "
@@ -493,6 +502,7 @@ static bool pick_slot(struct persist *p, struct persist_record *rec, struct pers
 	const char *why = "neither copy of the state passes its integrity check (MAC)";
 	uint64_t gen[2] = {0, 0};
 	bool ok[2] = {false, false};
+	bool mac_failed = false; /* a copy of ours (its magic) whose MAC does not match */
 	for (unsigned i = 0; i < 2; i++) {
 		const uint8_t *sl = slot_at(p, i);
 		uint8_t m[MAC_BYTES];
@@ -507,8 +517,10 @@ static bool pick_slot(struct persist *p, struct persist_record *rec, struct pers
 		if (body_len > PERSIST_BODY_MAX)
 			continue; /* the MAC's length comes from it: bound it first */
 		slot_mac(p, sl, body_len, m);
-		if (!secret_equal(m, sl + 32, MAC_BYTES))
+		if (!secret_equal(m, sl + 32, MAC_BYTES)) {
+			mac_failed = true;
 			continue;
+		}
 		if ((int64_t)le_get(sl + 24, 8) > now) {
 			why = "the state is dated after now (another boot?)";
 			continue;
@@ -534,8 +546,15 @@ static bool pick_slot(struct persist *p, struct persist_record *rec, struct pers
 		uint64_t kg = key_generation(p);
 		if (gen[i] < kg || gen[i] > kg + 1) {
 			secret_wipe(rec, sizeof(*rec));
+			/* Corruption says corruption: the newest copy failing its MAC leaves
+			 * only the older one, which is then older than the last state written
+			 * without any rollback. */
 			snprintf(p->why, sizeof(p->why), "%s",
-				 gen[i] < kg
+				 gen[i] < kg && mac_failed
+				     ? "the newest copy of the state fails its integrity check "
+				       "(MAC: corrupted), and the other copy is older than the "
+				       "last state written"
+				 : gen[i] < kg
 				     ? "the state file is older than the last state written "
 				       "(rolled back to an earlier copy?)"
 				     : "the state file is newer than the key file says");

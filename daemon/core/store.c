@@ -218,7 +218,16 @@ void store_attach(struct store *s, struct persist *p)
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	if (persist_start(p, rec, &data) > 0) {
+	int started = persist_start(p, rec, &data);
+	if (started <= 0 && p->refused) {
+		/* A kept state refused whole (another format, a failed MAC, a rollback): what
+		 * it held is lost, and a joiner is told so (410 lost, pointing at pkishare
+		 * status for why), never that nothing was uploaded. Its id is unknown. */
+		struct ledger_view lv = {.gone = STORE_GONE_LOST, .gone_at = time_now()};
+		snprintf(lv.gone_id, sizeof(lv.gone_id), "%0*d", BUNDLE_ID_HEX_LEN, 0);
+		(void)s->ledger.ops->load(&s->ledger, &lv, log, (const void *)rec->seen, 0);
+	}
+	if (started > 0) {
 		struct ledger_view lv = {0};
 		lv.current = rec->held && data;
 		str_copy(lv.id, sizeof(lv.id), rec->id);
@@ -371,6 +380,17 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at)
 {
+	return store_fetch_unless_gone(s, want_id, client, cert, source, peer, NULL, NULL, ret_blob,
+				       ret_id, ret_fetch_no, ret_repeat, ret_gone_at);
+}
+
+enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, const char *client,
+					 const char *cert, const char *source, const char *peer,
+					 bool (*gone)(void *arg), void *arg,
+					 struct held_blob **ret_blob,
+					 char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+					 bool *ret_repeat, int64_t *ret_gone_at)
+{
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	struct ledger_claim claim;
 	const struct ledger_claimant who = {
@@ -426,6 +446,20 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			held_blob_unref(ref);
 			*ret_gone_at = time_now();
 			return STORE_FETCH_EXPIRED;
+		}
+		/* The client left while its claim waited: nothing was delivered, so nothing
+		 * counts. Asked before the last slot lets the bytes go, so that a bundle given
+		 * back is still there to serve. */
+		if (gone && gone(arg)) {
+			/* (A save of another fetch may have caught this claim's count: save
+			 * again once it is given back.) */
+			if ((ours || !claim.last) &&
+			    s->ledger.ops->release(&s->ledger, id, &who, &claim) == 0 &&
+			    !claim.repeat)
+				changed_locked(s);
+			pthread_mutex_unlock(&s->lock);
+			held_blob_unref(ref);
+			return STORE_FETCH_ABANDONED;
 		}
 		if (claim.last && ours) {
 			held_wipe(&s->held);

@@ -68,7 +68,9 @@ enum store_fetch {
 	STORE_FETCH_USED_UP,
 	STORE_FETCH_DELETED,
 	STORE_FETCH_LOST,
-	STORE_FETCH_OTHER, /* want_id given, and another bundle is held: nothing counted */
+	STORE_FETCH_OTHER,     /* want_id given, and another bundle is held: nothing counted */
+	STORE_FETCH_ABANDONED, /* store_fetch_unless_gone: the client left during its claim,
+				* the slot was given back (nothing counted) */
 };
 
 /* Take a reference to the held bytes, then claim a fetch slot from the ledger (which may
@@ -88,6 +90,18 @@ enum store_fetch store_fetch(struct store *s, const char *want_id, const char *c
 			     const char *cert, const char *source, const char *peer,
 			     struct held_blob **ret_blob, char ret_id[BUNDLE_ID_HEX_LEN + 1],
 			     uint64_t *ret_fetch_no, bool *ret_repeat, int64_t *ret_gone_at);
+
+/* store_fetch for a client that may leave while its claim waits: once the slot is
+ * claimed, and before the bytes are let go (the last slot) or anything is written,
+ * gone(arg) is asked (under the held state's lock: it must not wait); if the client is
+ * gone, the slot is given back (ledger.h, release), a bundle that claim had used up is
+ * current again, and STORE_FETCH_ABANDONED is returned (no reference, nothing counted). */
+enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, const char *client,
+					 const char *cert, const char *source, const char *peer,
+					 bool (*gone)(void *arg), void *arg,
+					 struct held_blob **ret_blob,
+					 char ret_id[BUNDLE_ID_HEX_LEN + 1], uint64_t *ret_fetch_no,
+					 bool *ret_repeat, int64_t *ret_gone_at);
 
 /* Whether store_fetch may wait (its ledger's claim asks another system): then it must not
  * run on the serving thread. */

@@ -69,12 +69,16 @@ enum req_kind {
 #define FETCHQ_WORKERS 2
 #define FETCHQ_MAX 64		   /* fetches queued for or in a claim; past it 503 + Retry-After */
 #define FETCHQ_STOP_ANSWER_MS 2000 /* at stop, how long answers of made claims may take */
+/* A fetch resumed past connection-max-age (its claim ran long) may take this long to be
+ * answered before the age cut applies again. */
+#define FETCHQ_ANSWER_GRACE_MS 10000
 
 enum fetch_job_outcome {
 	FETCH_JOB_WAITING = 0,
 	FETCH_JOB_CLAIMED,   /* res and the rest say the claim's outcome */
 	FETCH_JOB_ABANDONED, /* the client hung up while queued: nothing claimed */
 	FETCH_JOB_STOPPING,  /* the serving side stops or reloads: nothing claimed */
+	FETCH_JOB_TOO_LATE,  /* waited in the queue until its connection's max age: 503 */
 };
 
 /* One suspended GET /v1/bundle: what the claim needs (copied: the worker reads no
@@ -91,7 +95,8 @@ struct fetch_job {
 	char source[16];
 	char peer[STORE_ID_MAX];
 	int64_t started_ms;
-	bool reserved; /* holds a place in the fetchq */
+	int64_t deadline_ms; /* monotonic: its connection's max age; queued past it: 503 */
+	bool reserved;	     /* holds a place in the fetchq */
 	enum fetch_job_outcome outcome;
 	enum store_fetch res;
 	struct held_blob *blob;
@@ -118,6 +123,10 @@ int fetchq_start(struct fetchq *q, _Atomic uint64_t *gauge);
 int fetchq_reserve(struct fetchq *q);
 /* Hand a suspended connection's job (a reserved place) to a worker. */
 void fetchq_push(struct fetchq *q, struct fetch_job *j);
+/* Queued jobs whose deadline_ms has passed go back to the serving thread unclaimed
+ * (FETCH_JOB_TOO_LATE, answered 503): the serving loop calls it every pass, so a
+ * waiting fetch is answered, never cut silently by connection-max-age. */
+void fetchq_expire(struct fetchq *q, int64_t now_ms);
 /* A reserved place is free again (the job's request completed). */
 void fetchq_release(struct fetchq *q);
 /* Resume every queued job unclaimed, wait for the claims in progress and (a while) for
@@ -126,8 +135,10 @@ void fetchq_release(struct fetchq *q);
 void fetchq_stop(struct fetchq *q);
 struct fetch_job *fetch_job_free(struct fetch_job *j);
 /* Run a job's claim (store_fetch) here and now: the worker's step, or the serving
- * thread's when the claim cannot wait (store_fetch_waits). */
-void fetch_job_claim(struct fetch_job *j);
+ * thread's when the claim cannot wait (store_fetch_waits). look: once claimed, see
+ * whether the client left meanwhile, and give the slot back if so (res
+ * STORE_FETCH_ABANDONED); the worker's case, a claim that waited. */
+void fetch_job_claim(struct fetch_job *j, bool look);
 
 /* Where a client identity comes from. */
 struct daemon_ctx {
@@ -211,6 +222,12 @@ int identity_trust_build(struct daemon_ctx *ctx, const struct secret *client_ca_
 void identity_trust_free(struct daemon_ctx *ctx);
 /* Cut connections older than connection-max-age. */
 void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms);
+/* c's fetch is suspended for a claim worker: exempt from the age cut until resumed.
+ * Returns the monotonic time c reaches connection-max-age (INT64_MAX if unknown), which
+ * bounds the fetch's wait in the queue. */
+int64_t identity_fetch_suspended(struct daemon_ctx *ctx, struct MHD_Connection *c);
+/* c's fetch was resumed at now_ms: cut by age again, after FETCHQ_ANSWER_GRACE_MS. */
+void identity_fetch_resumed(struct MHD_Connection *c, int64_t now_ms);
 
 /* enroll.c: the enrollment CA and POST /v1/enroll. */
 int enroll_init(struct daemon_ctx *ctx);

@@ -150,12 +150,14 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 		a->result = "token-used-up";
 		log_audit(a, "refused: token %s is used up (its last use enrolled %s at %s)", id,
 			  LOG_Q(spent.client), when);
-		str_format(msg, sizeof(msg),
-			   "the join token is used up: its last use enrolled node '%s' at %s: if "
-			   "that node's join finished, it is done; if that join was refused after "
-			   "its fetch, or this is another node, create a new token with 'pkishare "
-			   "print-join-command' (or 'pkishare token create') on the first node",
-			   spent.client, when);
+		str_format(
+		    msg, sizeof(msg),
+		    "the join token is used up: its last use was spent at %s: if that "
+		    "use was this node's and its join finished, it is done; if that join was "
+		    "refused after its fetch, or this is another node, create a new token "
+		    "with 'pkishare print-join-command' (or 'pkishare token create') on the "
+		    "first node",
+		    when);
 		*ret = refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
 			      API_R_USED_UP, msg);
 		return r;

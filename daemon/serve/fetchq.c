@@ -12,12 +12,18 @@
  * stalls neither other connections nor the watchdog.
  *
  * Bounds: at most FETCHQ_MAX fetches wait or are being claimed; one more is answered 503
- * with Retry-After, without a suspend. A client that has hung up while its fetch waited
- * in the queue is not claimed for (nothing counted); one that hangs up during its claim
- * has it counted, as one that hangs up while the bytes are being sent. On stop (and
- * reload) queued fetches are resumed unclaimed and answered 503, claims in progress
- * finish and are answered, and only then does the serving loop stop, so libmicrohttpd
- * never stops with a suspended connection. */
+ * with Retry-After, without a suspend. A suspended fetch is exempt from the serving
+ * loop's connection-max-age cut (identity.c); instead a job still queued when its
+ * connection reaches that age is taken out (fetchq_expire, every pass of the serving
+ * loop, and the worker's own look when it dequeues one) and answered 503 busy with
+ * Retry-After, nothing counted; a claim in progress is answered. A client that has hung up while
+ * its fetch waited in the queue is not claimed for (nothing counted); one that hangs up during its
+ * claim is seen once the claim returns, before its answer is queued, and the slot is given back
+ * (store_fetch_unless_gone: nothing counted, a bundle it had used up is current again). One that
+ * hangs up after that, while the bytes are being sent, is counted: the answer had started. On stop
+ * (and reload) queued fetches are resumed unclaimed and answered 503, claims in progress finish and
+ * are answered, and only then does the serving loop stop, so libmicrohttpd never stops with a
+ * suspended connection. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -36,6 +42,7 @@
 /* Has the peer gone (FIN or reset)? Read without touching TLS: only the socket's state. */
 static bool peer_gone(int fd)
 {
+	/* POLLRDHUP: a FIN (shutdown or close); POLLHUP/POLLERR: a reset or both sides shut. */
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
 	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
@@ -69,11 +76,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		/* A client that waited in the queue may have left meanwhile (one taken at once
-		 * has not: no syscall spent on it). */
-		if (time_mono_ms() - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
+		 * has not: no syscall spent on it); one that waited until its connection's max
+		 * age is answered 503 rather than claimed for. */
+		int64_t now = time_mono_ms();
+		if (now >= j->deadline_ms)
+			j->outcome = FETCH_JOB_TOO_LATE;
+		else if (now - j->started_ms >= FETCHQ_LOOK_AFTER_MS && peer_gone(j->fd))
 			j->outcome = FETCH_JOB_ABANDONED;
 		else
-			fetch_job_claim(j);
+			fetch_job_claim(j, true);
 		/* After this the serving thread owns the job (and may free it). */
 		wake_serving(j->ctx, j->c);
 
@@ -87,11 +98,18 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-void fetch_job_claim(struct fetch_job *j)
+static bool job_peer_gone(void *arg)
 {
-	j->res = store_fetch(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
-			     j->cert[0] ? j->cert : NULL, j->source, j->peer, &j->blob, j->bid,
-			     &j->fetch_no, &j->repeat, &j->gone_at);
+	const struct fetch_job *j = arg;
+	return peer_gone(j->fd);
+}
+
+void fetch_job_claim(struct fetch_job *j, bool look)
+{
+	j->res = store_fetch_unless_gone(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
+					 j->cert[0] ? j->cert : NULL, j->source, j->peer,
+					 look ? job_peer_gone : NULL, j, &j->blob, j->bid,
+					 &j->fetch_no, &j->repeat, &j->gone_at);
 	j->outcome = FETCH_JOB_CLAIMED;
 }
 
@@ -161,6 +179,31 @@ void fetchq_push(struct fetchq *q, struct fetch_job *j)
 		q->head = j;
 	q->tail = j;
 	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void fetchq_expire(struct fetchq *q, int64_t now_ms)
+{
+	pthread_mutex_lock(&q->lock);
+	struct fetch_job **pp = &q->head, *prev = NULL;
+	while (*pp) {
+		struct fetch_job *j = *pp;
+		if (now_ms < j->deadline_ms) {
+			prev = j;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (q->tail == j)
+			q->tail = prev;
+		j->outcome = FETCH_JOB_TOO_LATE;
+		q->claiming--;
+		/* After this the serving thread owns the job (and may free it). */
+		wake_serving(j->ctx, j->c);
+	}
+	if (q->gauge)
+		atomic_store(q->gauge, q->claiming);
+	pthread_cond_broadcast(&q->drained);
 	pthread_mutex_unlock(&q->lock);
 }
 

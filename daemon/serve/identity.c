@@ -42,8 +42,10 @@ struct conn_state {
 	bool cert_refused; /* the handshake failed on the client's certificate */
 	bool reached_http;
 	bool cut;
+	bool fetch_waiting; /* suspended while a claim worker owns its fetch (fetchq.c) */
 	int fd;
 	int64_t started_ms;
+	int64_t resumed_ms;	   /* when its fetch was last resumed; 0: never suspended */
 	uint8_t net[ADDR_NET_LEN]; /* its /24 or /64 (addr_net), for per-network-limit */
 	char peer[ADDR_TEXT_MAX];
 	char host[ADDR_TEXT_MAX]; /* peer without its port */
@@ -436,8 +438,14 @@ static int handshake_hook(gnutls_session_t session, unsigned htype, unsigned whe
 static void conn_cut(struct daemon_ctx *ctx, struct conn_state *st, const char *result,
 		     const char *why)
 {
-	log_audit(&(struct audit){.event = AUDIT_REFUSE, .peer = st->peer, .result = result}, "%s",
-		  why);
+	/* The identity, once known: a cut after the handshake is someone's. */
+	bool known = st->id.source != CLIENT_NONE && st->id.name[0];
+	log_audit(&(struct audit){.event = AUDIT_REFUSE,
+				  .peer = st->peer,
+				  .client = known ? st->id.name : NULL,
+				  .source = known ? client_source_name(st->id.source) : NULL,
+				  .result = result},
+		  "%s", why);
 	shutdown(st->fd, SHUT_RDWR);
 	st->cut = true;
 	ctx->n_conns_live--;
@@ -698,6 +706,31 @@ const struct client_id *identity_of(struct MHD_Connection *c)
 	return &st->id;
 }
 
+static struct conn_state *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+int64_t identity_fetch_suspended(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct conn_state *st = conn_of(c);
+	if (!st)
+		return INT64_MAX;
+	st->fetch_waiting = true;
+	return st->started_ms + (int64_t)ctx->cfg->connection_max_age_s * 1000;
+}
+
+void identity_fetch_resumed(struct MHD_Connection *c, int64_t now_ms)
+{
+	struct conn_state *st = conn_of(c);
+	if (st) {
+		st->fetch_waiting = false;
+		st->resumed_ms = now_ms;
+	}
+}
+
 void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
 {
 	const struct daemon_config *cfg = ctx->cfg;
@@ -707,7 +740,10 @@ void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
 
 	for (struct conn_state *st = ctx->conns; st; st = st->next) {
 		int64_t age = now_ms - st->started_ms;
-		if (st->cut || st->fd < 0)
+		/* A fetch a claim worker owns is never cut: its queue wait is bounded instead
+		 * (fetchq_expire answers it 503 at this deadline), and a claim in progress is
+		 * answered. */
+		if (st->cut || st->fd < 0 || st->fetch_waiting)
 			continue;
 		if (!st->reached_http && age >= handshake_ms) {
 			snprintf(why, sizeof(why),
@@ -715,7 +751,10 @@ void identity_cut_old(struct daemon_ctx *ctx, int64_t now_ms)
 				 "(handshake-timeout); cut and counted against the address",
 				 cfg->handshake_timeout_s);
 			conn_evict(ctx, st, "handshake-timeout", why);
-		} else if (age >= max_ms) {
+		} else if (age >= max_ms &&
+			   (!st->resumed_ms || now_ms - st->resumed_ms >= FETCHQ_ANSWER_GRACE_MS)) {
+			/* (A fetch resumed past its age has FETCHQ_ANSWER_GRACE_MS to take its
+			 * answer.) */
 			snprintf(
 			    why, sizeof(why),
 			    "connection open for %us (connection-max-age) without finishing; cut",

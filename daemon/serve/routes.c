@@ -117,7 +117,7 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 	str_copy(j->peer, sizeof(j->peer), peer);
 	if (!store_fetch_waits(&ctx->store)) {
 		/* A claim that cannot wait (the one-node ledger): here, without a thread hop. */
-		fetch_job_claim(j);
+		fetch_job_claim(j, false);
 		enum MHD_Result ret = fetch_answer(ctx, c, j);
 		fetch_job_free(j);
 		return ret;
@@ -144,6 +144,7 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 	j->reserved = true;
 	/* Suspended before the worker can see it: a resume always follows a suspend. */
 	*req_ctx = j;
+	j->deadline_ms = identity_fetch_suspended(ctx, c);
 	MHD_suspend_connection(c);
 	fetchq_push(&ctx->fetchq, j);
 	return MHD_YES;
@@ -168,6 +169,17 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 			  LOG_Q(j->client));
 		return MHD_NO;
 	}
+	if (j->outcome == FETCH_JOB_TOO_LATE) {
+		a.result = api_reason_name(API_R_BUSY);
+		log_audit(&a,
+			  "fetch by %s not claimed: it waited for a claim worker until its "
+			  "connection reached connection-max-age (%us); answered busy, not counted",
+			  LOG_Q(j->client), ctx->cfg->connection_max_age_s);
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared has more fetches waiting for their claim "
+					       "than it can finish in time; nothing was sent or "
+					       "counted; try again in a second");
+	}
 	if (j->outcome != FETCH_JOB_CLAIMED) {
 		a.result = api_reason_name(API_R_BUSY);
 		log_audit(&a, "fetch by %s not claimed: the serving side is stopping; not counted",
@@ -178,6 +190,14 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 	}
 	enum store_fetch res = j->res;
 	a.bundle_id = j->bid[0] ? j->bid : NULL;
+	if (res == STORE_FETCH_ABANDONED) {
+		a.result = "abandoned";
+		log_audit(&a,
+			  "fetch by %s of bundle %s abandoned: the client left while its claim "
+			  "ran; nothing was sent, the slot was given back; not counted",
+			  LOG_Q(j->client), j->bid);
+		return MHD_NO;
+	}
 	if (res == STORE_FETCH_OTHER) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OTHER);
 		a.result = api_reason_name(API_R_OTHER_BUNDLE_HELD);
@@ -371,8 +391,10 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (*req_ctx == NULL)
 		return begin_request(ctx, c, url, method, req_ctx);
 	peer_of(c, peer, sizeof(peer));
-	if (*req_ctx != ctx && *(enum req_kind *)*req_ctx == REQ_FETCH)
+	if (*req_ctx != ctx && *(enum req_kind *)*req_ctx == REQ_FETCH) {
+		identity_fetch_resumed(c, time_mono_ms());
 		return fetch_answer(ctx, c, *req_ctx);
+	}
 	if (*req_ctx != ctx) {
 		/* An enrollment: collect the CSR, capped, then answer. */
 		struct enroll_req *er = *req_ctx;

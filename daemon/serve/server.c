@@ -164,6 +164,10 @@ static void *serve_main(void *arg)
 			sd_notify(0, "WATCHDOG=1");
 			next_wd = now + (int64_t)(wd_usec / 2000);
 		}
+		/* Queued fetches at their connection's max age first: answered 503, then
+		 * the age cut (which spares a fetch a claim worker owns). */
+		if (ctx->fetchq.running)
+			fetchq_expire(&ctx->fetchq, now);
 		identity_cut_old(ctx, now);
 		if (now >= next_tick) {
 			enroll_tick(ctx, time_now());

@@ -40,7 +40,11 @@ expect_exit 0 "P4: the corrected join works with the same --uses 1 token" join_t
 check "P4: ... byte-identical" diff -r -x pkishare-joined.json "$R/pki" "$T/p4/pki"
 check "P4: ... which spent the token" [ -z "$(uses_left "$TID")" ]
 expect_exit 7 "P4: the token again, for another directory: used up" join_token "$TOK" "$KEY" "$T/p4b/pki"
-check "P4: ... said as used up, by which node" err_has "used up: its last use enrolled node 'cp-2'"
+check "P4: ... said as used up, and when" err_has "used up: its last use was spent at "
+check "P4: ... without naming the node it enrolled (public views never name other nodes)" \
+	bash -c "! grep -q \"cp-2\" '$T/last.err'"
+check "P4: ... which the audit log still names" \
+	grep -Eq "result=token-used-up: .*its last use enrolled \"?cp-2\"? at" "$DAEMON_LOG"
 check "P4: ... not taken for a kubeadm token" bash -c "! grep -q 'kubeadm bootstrap token' '$T/last.err'"
 check "P4: ... the token was checked, not spent" err_has "checked, not spent"
 expect_exit 7 "P4: an unknown token" join_token abcdef.0123456789abcdef "$KEY" "$T/p4u/pki"

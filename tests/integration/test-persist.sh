@@ -165,6 +165,11 @@ PY
 	kill9
 	check "$mode: a corrupted state: nothing held" [ "$(js 'j["bundle"]')" = None ]
 	check "$mode: ... and status says why" [ "$(js 'j["state"]["refused"]')" = "neither copy of the state passes its integrity check (MAC)" ]
+	check "$mode: ... what it held is lost, not never uploaded" [ "$(js 'j["previous"]["reason"]')" = lost-at-restart ]
+	code=$(curl -s -o "$T/$mode-lost.json" -w '%{http_code}' --cacert "$R/pki/ca.crt" \
+		--cert "$R/clients/node-2.crt" --key "$R/clients/node-2.key" \
+		"https://127.0.0.1:$(cat "$D/port")/v1/bundle" || true)
+	check "$mode: ... a joiner is told 410 lost ($code)" bash -c "[ '$code' = 410 ] && grep -q '\"lost\"' '$T/$mode-lost.json'"
 	check "$mode: ... a fresh state is kept" [ "$(js 'j["state"]["restores"], j["state"]["kept"]')" = "0 True" ]
 	check "$mode: ... refused files left the store" [ "$(in_store pkishared-)" = 2 ]
 	check "$mode: ... metrics say so" bash -c "curl -s --unix-socket '$D/admin.sock' http://x/metrics | grep -qx 'pkishare_state_refused 1'"

@@ -8,7 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/r
-make_pki "$R" --client node-2 --client node-3 --client node-4 --client node-5 --client node-6
+make_pki "$R" --client node-2 --client node-3 --client node-4 --client node-5 --client node-6 \
+	--client node-7 --client node-8 --client node-9
 
 # --- 0. a claim off the serving thread that does not wait is as quick as inline ---------
 # PKISHARE_TEST_CLAIM_DELAY_MS=0: the suspend-and-resume path with an instant claim (a
@@ -124,8 +125,9 @@ check "three fetches counted" [ "$(fetches)" = 3 ]
 # --- 3. clients that hang up while they wait ---------------------------------------------
 # Both workers busy (node-3 and node-4 again: repeats, not counted), then node-5 queues
 # behind them and gives up after 1 s: its turn finds it gone, nothing claimed. node-6
-# gives up during its own claim: that claim completes and counts, as a client that hangs
-# up while the bytes are sent.
+# gives up during its own claim: the worker sees it gone once the claim returns, before
+# any answer, and gives the slot back (not counted; docs/design.md, "What counts as a
+# fetch").
 fetch_timed node-3 "$T/g3" &
 A=$!
 fetch_timed node-4 "$T/g4" &
@@ -139,14 +141,19 @@ check "it was not claimed: still three fetches counted" [ "$(fetches)" = 3 ]
 check "the log says it was abandoned, not counted" grep -q "fetch by \"\?node-5\"\? abandoned" "$DAEMON_LOG"
 fetch_timed node-6 "$T/g6" --max-time 1
 sleep 3
-check "a client that left during its claim: the claim completed and counted (4)" [ "$(fetches)" = 4 ]
+check "a client that left during its claim: the slot was given back (still 3 counted)" [ "$(fetches)" = 3 ]
+check "the log says its claim was abandoned and the slot given back" \
+	grep -q "fetch by \"\?node-6\"\? of bundle $HELD abandoned: .*the slot was given back" "$DAEMON_LOG"
+check "the log has no fetch of node-6" bash -c "! grep -Eq 'event=fetch .*client=\"?node-6\"? .*result=ok' '$DAEMON_LOG'"
+
 check "no fetch waits any more (pkishare_bundle_fetches_waiting 0)" \
 	[ "$(metric pkishare_bundle_fetches_waiting)" = 0 ]
 FD1=$(fds)
 check "no descriptor leaked ($FD0 before, $FD1 after)" [ "$FD1" -le "$FD0" ]
 fetch_timed node-5 "$T/h5"
-check "node-5 fetches afterwards (the last of --max-fetches 5): $(cut -d' ' -f1 "$T/h5.t")" \
+check "node-5 fetches afterwards (the fourth of --max-fetches 5): $(cut -d' ' -f1 "$T/h5.t")" \
 	[ "$(cut -d' ' -f1 "$T/h5.t")" = 200 ]
+check "four fetches counted" [ "$(fetches)" = 4 ]
 
 wait "$LISTENER" || true
 read -r pings gap <"$T/watchdog.out"
@@ -154,7 +161,7 @@ check "the watchdog was fed all along ($pings pings, longest gap ${gap}s < 1.9 s
 	python3 -c "import sys; sys.exit(0 if $pings >= 10 and $gap < 1.9 else 1)"
 
 # --- 4. a stop while a fetch waits: answered, never a hang ------------------------------
-# (The bundle is used up now: the waiting fetch would be told so after its claim.)
+# (node-2's fetch is a repeat: answered with the bytes after its claim.)
 fetch_timed node-2 "$T/s2" --max-time 10 &
 A=$!
 sleep 0.5
@@ -167,4 +174,58 @@ check "the waiting fetch was answered, not left hanging ($(cut -d' ' -f1 "$T/s2.
 check "a stop while a claim waits returns within the claim's time ($(python3 -c "print(round($T1 - $T0, 2))")s < 5 s)" \
 	python3 -c "import sys; sys.exit(0 if $T1 - $T0 < 5 else 1)"
 check "the daemon said nothing about a suspended connection at stop" bash -c "! grep -qi 'suspended' '$DAEMON_LOG'"
+rm -f "$ADMIN"
+
+# --- 5. the last slot, and a client killed during its claim -----------------------------
+# --max-fetches 1: node-2 is killed 1 s into its 3 s claim, which had taken the only slot.
+# Nothing was delivered, so nothing counts: the slot is given back, the bundle is held
+# again, its fetch log names nobody, and the next node fetches it.
+PKISHARE_TEST_CLAIM_DELAY_MS=3000 start_daemon "$R"
+upload "$R/pki" --ttl 1h --max-fetches 1
+HELD=$("$PKISHARE" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["id"])')
+timeout -s KILL 1 curl -sS -o /dev/null --cacert "$R/pki/ca.crt" --cert "$R/clients/node-2.crt" \
+	--key "$R/clients/node-2.key" "https://127.0.0.1:$PORT/v1/bundle" 2>/dev/null || true
+sleep 3
+fetchlog() { "$PKISHARE" status -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["bundle"]["fetchLog"]))'; }
+check "a client killed during the last slot's claim is not counted (0 fetches)" [ "$(fetches)" = 0 ]
+check "the fetch log has no entry for it" [ "$(fetchlog)" = 0 ]
+check "the log says the slot was given back" \
+	grep -q "fetch by \"\?node-2\"\? of bundle $HELD abandoned: .*the slot was given back" "$DAEMON_LOG"
+check "no fetch by node-2 was logged" bash -c "! grep -Eq 'event=fetch .*client=\"?node-2\"? .*result=ok' '$DAEMON_LOG'"
+fetch_timed node-3 "$T/k3"
+check "the next node fetches the bundle ($(cut -d' ' -f1 "$T/k3.t"))" [ "$(cut -d' ' -f1 "$T/k3.t")" = 200 ]
+check "the fetched bytes are the held bundle's (id $HELD)" \
+	python3 -c "import json,sys; sys.exit(0 if json.load(open('$T/k3'))['id'] == '$HELD' else 1)"
+check "now it is used up" bash -c "'$PKISHARE' status -o json | grep -q used-up"
+stop_daemon
+rm -f "$ADMIN"
+
+# --- 6. more fetches than the workers finish within connection-max-age -------------------
+# 2 workers, 3 s claims, --connection-max-age 8s, 8 fetches from distinct identities at
+# once: 2 claimed at 0 s, 2 at 3 s, 2 at 6 s (answered at 9 s, past the age: a claim
+# that was made is answered), 2 still queued at 8 s. Each gets 200 or 503 busy with
+# Retry-After, never an empty reply, and only the 200s count.
+PKISHARE_TEST_CLAIM_DELAY_MS=3000 start_daemon "$R" --connection-max-age 8s
+upload "$R/pki" --ttl 1h --max-fetches 100
+P=""
+for n in 2 3 4 5 6 7 8 9; do
+	fetch_timed "node-$n" "$T/m$n" -D "$T/m$n.h" --max-time 30 &
+	P+=" $!"
+done
+# shellcheck disable=SC2086
+wait $P
+codes=$(for n in 2 3 4 5 6 7 8 9; do cut -d' ' -f1 "$T/m$n.t"; done | sort | uniq -c | xargs)
+n200=$(cat "$T"/m?.t | grep -c '^200 ' || true)
+n503=$(cat "$T"/m?.t | grep -c '^503 ' || true)
+check "8 fetches behind 2 workers past connection-max-age: each got 200 or 503 ($codes)" \
+	[ $((n200 + n503)) = 8 ]
+check "some were answered 503 busy, not cut ($n503)" [ "$n503" -ge 1 ]
+check "every 503 carries Retry-After" bash -c \
+	"for n in 2 3 4 5 6 7 8 9; do grep -q '^HTTP/[0-9.]* 503' $T/m\$n.h || continue; grep -qi '^retry-after:' $T/m\$n.h || exit 1; done"
+check "the count equals the 200s ($n200)" [ "$(fetches)" = "$n200" ]
+check "no waiting fetch was cut by connection-max-age" bash -c "! grep -q 'result=too-slow' '$DAEMON_LOG'"
+check "the 503s are audited with the client's identity" \
+	[ "$(grep -Ec 'event=fetch .*client="?node-[0-9]"? .*result=busy: .*connection-max-age' "$DAEMON_LOG")" = "$n503" ]
+stop_daemon
+rm -f "$ADMIN"
 finish

@@ -229,6 +229,64 @@ static void ledger_load_takes_a_restored_state(void)
 	with_ledger(load_body);
 }
 
+static int release(struct ledger *l, int id, const char *client, int cert, const char *source,
+		   const struct ledger_claim *c)
+{
+	struct ledger_claimant who = {.client = client,
+				      .cert = cert >= 0 ? certs[cert] : NULL,
+				      .source = source,
+				      .peer = "127.0.0.1:1"};
+	return l->ops->release(l, ids[id], &who, c);
+}
+
+static void release_body(struct ledger *l)
+{
+	struct ledger_view v;
+	struct store_fetch_record log[STORE_MAX_FETCH_LOG];
+	CHECK_EQ_INT(announce(l, 0, 0, 2), 0);
+	struct ledger_claim c1 = claim(l, 0, "node-2", 2, "client-ca");
+	struct ledger_claim c2 = claim(l, 0, "node-3", 3, "client-ca");
+	CHECK(c2.last);
+	/* node-3 left before its answer: the bundle is current again, one slot left. */
+	CHECK_EQ_INT(release(l, 0, "node-3", 3, "client-ca", &c2), 0);
+	l->ops->view(l, &v);
+	CHECK(v.current && strcmp(v.id, ids[0]) == 0 && strcmp(v.key_id, keys[0]) == 0);
+	CHECK_EQ_INT(v.fetches, 1);
+	CHECK_EQ_INT(v.max_fetches, 2);
+	CHECK(v.gone == STORE_GONE_NEVER);
+	CHECK_EQ_INT(l->ops->fetch_log(l, log, STORE_MAX_FETCH_LOG), 1);
+	CHECK(strcmp(log[0].client, "node-2") == 0);
+	/* A repeat gives nothing back. */
+	struct ledger_claim r = claim(l, 0, "node-2", 2, "client-ca");
+	CHECK(r.repeat);
+	CHECK_EQ_INT(release(l, 0, "node-2", 2, "client-ca", &r), 0);
+	l->ops->view(l, &v);
+	CHECK_EQ_INT(v.fetches, 1);
+	/* Not the last: the count goes down and its record goes, the others stay. */
+	struct ledger_claim c4 = claim(l, 0, "node-4", 4, "client-ca");
+	CHECK(c4.last);
+	CHECK_EQ_INT(release(l, 0, "node-4", 4, "client-ca", &c4), 0);
+	CHECK_EQ_INT(release(l, 0, "node-2", 2, "client-ca", &c1), 0);
+	l->ops->view(l, &v);
+	CHECK(v.current);
+	CHECK_EQ_INT(v.fetches, 0);
+	CHECK_EQ_INT(v.n_fetch_log, 0);
+	/* Used up, then replaced: what was used up stays gone. */
+	c1 = claim(l, 0, "node-5", 5, "client-ca");
+	c2 = claim(l, 0, "node-6", 6, "client-ca");
+	CHECK(c2.last);
+	CHECK_EQ_INT(announce(l, 1, 1, 0), 0);
+	CHECK_EQ_INT(release(l, 0, "node-6", 6, "client-ca", &c2), -ENOENT);
+	CHECK_EQ_INT(release(l, 0, "node-5", 5, "client-ca", &c1), -ENOENT);
+	l->ops->view(l, &v);
+	CHECK(v.current && strcmp(v.id, ids[1]) == 0);
+	CHECK_EQ_INT(v.fetches, 0);
+}
+static void ledger_release_gives_an_undelivered_slot_back(void)
+{
+	with_ledger(release_body);
+}
+
 static const struct test_case cases[] = {
     TEST(ledger_counts_claims_up_to_max_fetches_then_is_used_up),
     TEST(ledger_repeat_only_for_the_same_client_ca_certificate),
@@ -237,6 +295,7 @@ static const struct test_case cases[] = {
     TEST(ledger_refuses_dropping_external_etcd_unless_asked),
     TEST(ledger_racing_claimants_never_exceed_max_fetches),
     TEST(ledger_load_takes_a_restored_state),
+    TEST(ledger_release_gives_an_undelivered_slot_back),
 };
 
 int main(void)

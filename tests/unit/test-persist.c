@@ -502,13 +502,75 @@ static void persist_refuses_a_state_of_another_format(void)
 	CHECK(!d.p.restored && d.p.refused);
 	CHECK(strstr(d.p.why, "format 5") != NULL);
 	CHECK(strstr(d.p.why, "upload again") != NULL);
+	CHECK(strstr(d.p.why, "before issue 31") != NULL);
 	CHECK(!view_held(&d.s));
+	/* What it held is lost (a joiner is told 410 lost), not "none was uploaded". */
+	CHECK_EQ_INT(view_gone(&d.s), STORE_GONE_LOST);
 	CHECK_EQ_INT(view_n_tokens(&d.s), 0);
 	CHECK_EQ_INT(kept_named("pkishared-bundle-"), 0); /* the old files were wiped */
 	CHECK_EQ_INT(put(&d.s, 'b', '1'), 0);		  /* and a new state is kept */
 	proc_kill(&d);
 	proc_start(&d);
 	CHECK(d.p.restored && !d.p.refused && view_held(&d.s));
+	proc_kill(&d);
+}
+
+static void persist_says_a_newer_format_is_a_downgrade(void)
+{
+	struct proc d;
+	under_systemd("8");
+	proc_start(&d);
+	CHECK_EQ_INT(put(&d.s, 'a', '1'), 0);
+	proc_kill(&d);
+	state_version_set(PERSIST_FORMAT_VERSION + 1);
+	proc_start(&d);
+	CHECK(!d.p.restored && d.p.refused);
+	CHECK(strstr(d.p.why, "newer version") != NULL && strstr(d.p.why, "downgrade") != NULL);
+	CHECK(strstr(d.p.why, "before issue 31") == NULL);
+	CHECK_EQ_INT(view_gone(&d.s), STORE_GONE_LOST);
+	proc_kill(&d);
+}
+
+/* One bit of the newest slot's body flipped (under its MAC). */
+static void state_newest_body_flip(void)
+{
+	for (size_t i = 0; i < n_kept; i++)
+		if (strcmp(kept[i].name, "pkishared-state") == 0) {
+			struct stat st;
+			CHECK(fstat(kept[i].fd, &st) == 0);
+			unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+						MAP_SHARED, kept[i].fd, 0);
+			CHECK(m != MAP_FAILED);
+			if (m == MAP_FAILED)
+				return;
+			size_t newest = 0;
+			uint64_t best = 0;
+			for (size_t off = 0; off + 64 < (size_t)st.st_size; off++)
+				if (!memcmp(m + off, "PKSHSTAT", 8)) {
+					uint64_t g;
+					memcpy(&g, m + off + 16, 8); /* little-endian hosts */
+					if (g >= best)
+						best = g, newest = off;
+				}
+			m[newest + 64] ^= 0x01;
+			munmap(m, (size_t)st.st_size);
+		}
+}
+
+static void persist_says_corruption_not_rollback_for_a_flipped_bit(void)
+{
+	struct proc d;
+	under_systemd("8");
+	proc_start(&d);
+	CHECK_EQ_INT(put(&d.s, 'a', '1'), 0);
+	CHECK_EQ_INT(put(&d.s, 'b', '2'), 0);
+	proc_kill(&d);
+	state_newest_body_flip();
+	proc_start(&d);
+	CHECK(!d.p.restored && d.p.refused);
+	CHECK(strstr(d.p.why, "integrity check") != NULL);
+	CHECK(strstr(d.p.why, "rolled back") == NULL);
+	CHECK_EQ_INT(view_gone(&d.s), STORE_GONE_LOST);
 	proc_kill(&d);
 }
 
@@ -540,6 +602,8 @@ static const struct test_case cases[] = {
     TEST(persist_record_round_trips_field_by_field),
     TEST(persist_record_refuses_truncated_or_garbled_bytes),
     TEST(persist_refuses_a_state_of_another_format),
+    TEST(persist_says_a_newer_format_is_a_downgrade),
+    TEST(persist_says_corruption_not_rollback_for_a_flipped_bit),
     TEST(persist_keeps_token_descriptions),
 };
 
