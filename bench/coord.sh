@@ -26,7 +26,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 for i in 1 2 3; do
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=m$i" \
 		-keyout "m$i.key" -out "m$i.csr" 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.2%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$i" >"m$i.ext"
+	printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$i" >"m$i.ext"
 	openssl x509 -req -in "m$i.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
 		-extfile "m$i.ext" -out "m$i.crt" 2>/dev/null
 done
@@ -45,7 +45,9 @@ for i in 1 2 3; do
 done
 printf 'etcd-endpoints = https://127.0.0.21:2379,https://127.0.0.22:2379,https://127.0.0.23:2379\netcd-ca = %s\netcd-cert = %s\netcd-key = %s\netcd-prefix = /bench/\nsocket = %s\n' \
 	"$T/coordd/ca.crt" "$T/coordd/client.crt" "$T/coordd/client.key" "$T/coord.sock" >coordd.conf
-for _ in $(seq 1 100); do "$C" --config coordd.conf --check >/dev/null 2>&1 && break; sleep 0.2; done
+up=0
+for _ in $(seq 1 150); do "$C" --config coordd.conf --check >check.out 2>&1 && { up=1; break; }; sleep 0.2; done
+[ "$up" = 1 ] || { echo "bench/coord.sh: etcd did not come up:"; cat check.out; tail -5 "$T/m1.log"; exit 1; }
 "$C" --config coordd.conf 2>"$T/coordd.log" &
 CPID=$!
 PIDS+=($CPID)
