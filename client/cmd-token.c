@@ -372,19 +372,6 @@ static int print_join(struct join_opts *o)
 	return ex;
 }
 
-/* What pkishared takes as a token's description (it checks the same): printable ASCII, at
- * most API_TOKEN_DESCRIPTION_MAX bytes. */
-static bool description_ok(const char *text)
-{
-	size_t n = strlen(text);
-	if (n > API_TOKEN_DESCRIPTION_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
-			return false;
-	return true;
-}
-
 /* >0 go on, 0 after --help, <0 a usage error (said). 66 lines: a getopt switch over the
  * options reads best whole. */
 static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *print_cmd,
@@ -437,12 +424,12 @@ static int parse_join_opts(int argc, char **argv, struct join_opts *o, bool *pri
 			o->uses_set = true;
 			break;
 		case O_DESC:
-			if (!description_ok(optarg)) {
+			if (!token_description_ok(optarg)) {
 				cli_error(
 				    "--description must be at most %d printable ASCII "
 				    "characters (letters, digits, spaces, punctuation; no "
 				    "newline, tab or other control character, nothing outside "
-				    "ASCII); no token was created",
+				    "ASCII; not only spaces); no token was created",
 				    API_TOKEN_DESCRIPTION_MAX);
 				return -EINVAL;
 			}
@@ -653,24 +640,32 @@ static void token_output(json_t *j, bool yaml)
 
 /* A token's description for the table: kubeadm's <none> for a token without one (or from
  * an older daemon). */
-static const char *list_description(json_t *t)
+#define LIST_DESCRIPTION_WIDTH 40 /* longer ones are cut in the table (-o json has them whole) */
+static const char *list_description(json_t *t, char buf[LIST_DESCRIPTION_WIDTH + 1])
 {
 	const char *d = json_string_value(json_object_get(t, API_F_DESCRIPTION));
-	return d && d[0] ? d : "<none>";
+	if (!d || !d[0])
+		return "<none>";
+	if (strlen(d) <= LIST_DESCRIPTION_WIDTH)
+		return d;
+	snprintf(buf, LIST_DESCRIPTION_WIDTH + 1, "%.*s...", LIST_DESCRIPTION_WIDTH - 3, d);
+	return buf;
 }
 
 /* TOKEN EXPIRES DESCRIPTION USES-LEFT USED: the description after the expiry, as kubeadm
- * token list has it after its own, padded to the longest so that the counts stay aligned
- * at the end of the line. */
+ * token list has it after its own, padded to the longest (at most
+ * LIST_DESCRIPTION_WIDTH, a longer one cut with "...") so that the counts stay aligned at
+ * the end of the line. */
 static void token_list_print(const struct secret *body)
 {
 	_cleanup_(json_decrefp) json_t *l =
 	    json_loadb((const char *)body->data, body->len, 0, NULL);
 	size_t i;
 	json_t *t;
+	char cut[LIST_DESCRIPTION_WIDTH + 1];
 	int width = (int)strlen("DESCRIPTION");
 	json_array_foreach (l, i, t) {
-		int w = (int)strlen(list_description(t));
+		int w = (int)strlen(list_description(t, cut));
 		width = w > width ? w : width;
 	}
 	/* Three spaces after the description, so that "DESCRIPTION" and "USES LEFT" (a
@@ -685,7 +680,7 @@ static void token_list_print(const struct secret *body)
 		printf("%-8s %-22s %-*s   %-10s %lld\n",
 		       json_string_value(json_object_get(t, API_F_ID)),
 		       json_string_value(json_object_get(t, API_F_EXPIRES_AT)), width,
-		       list_description(t), lb,
+		       list_description(t, cut), lb,
 		       (long long)json_integer_value(json_object_get(t, API_F_USED)));
 	}
 }

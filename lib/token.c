@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include "api.h"
 #include "error.h"
 #include "secret.h"
 #include "token.h"
@@ -68,4 +69,20 @@ void token_hash(const char *id, const char *secret, uint8_t out[TOKEN_HASH_BYTES
 	crypto_generichash(out, TOKEN_HASH_BYTES, (const unsigned char *)secret, TOKEN_SECRET_LEN,
 			   key, sizeof(key));
 	secret_wipe(key, sizeof(key));
+}
+
+bool token_description_ok(const char *text)
+{
+	if (!text || !text[0])
+		return true;
+	size_t n = strnlen(text, API_TOKEN_DESCRIPTION_MAX + 1);
+	bool visible = false;
+	if (n > API_TOKEN_DESCRIPTION_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
+			return false;
+		visible |= text[i] != ' ';
+	}
+	return visible;
 }

@@ -24,3 +24,9 @@ void token_hash(const char *id, const char *secret, uint8_t out[TOKEN_HASH_BYTES
 
 /* Is text a well-formed token id? */
 bool token_id_valid(const char *text);
+
+/* Is text a description a join token may carry (kubeadm's token --description)? NULL and
+ * "" are (none); else 1 to API_TOKEN_DESCRIPTION_MAX printable ASCII bytes with at least
+ * one that is not a space (a blank one would read as none). pkishared and pkishare both
+ * ask this one rule. */
+bool token_description_ok(const char *text);

@@ -295,11 +295,13 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 		json_decref(j);
 		a.result = "bad-request";
 		log_audit(&a, "refused token creation: the description is not acceptable");
-		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
-				  "the description must be at most %d printable ASCII characters "
-				  "(letters, digits, spaces, punctuation; no control characters, "
-				  "no newline, nothing outside ASCII); no token was created",
-				  API_TOKEN_DESCRIPTION_MAX);
+		return http_error(
+		    c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
+		    "the description must be at most %d printable ASCII characters "
+		    "(letters, digits, spaces, punctuation; no control characters, "
+		    "no newline, nothing outside ASCII; not only spaces); no token was "
+		    "created",
+		    API_TOKEN_DESCRIPTION_MAX);
 	}
 	char idbuf[TOKEN_ID_LEN + 1];
 	char descbuf[API_TOKEN_DESCRIPTION_MAX + 1];

@@ -12,15 +12,7 @@
 
 bool tokens_description_ok(const char *text)
 {
-	if (!text)
-		return true;
-	size_t n = strnlen(text, API_TOKEN_DESCRIPTION_MAX + 1);
-	if (n > API_TOKEN_DESCRIPTION_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
-			return false;
-	return true;
+	return token_description_ok(text);
 }
 
 static void remove_at(struct tokens *t, size_t i)

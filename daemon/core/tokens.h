@@ -47,8 +47,7 @@ struct tokens {
 	size_t n_spent;
 };
 
-/* Is text a description a token may carry (NULL and "" are: none)? Printable ASCII, at
- * most API_TOKEN_DESCRIPTION_MAX bytes. */
+/* Is text a description a token may carry? lib/token's one rule (token_description_ok). */
 bool tokens_description_ok(const char *text);
 /* -EEXIST (id in use), -ENOSPC (too many), -EINVAL (a description tokens_description_ok
  * refuses). */

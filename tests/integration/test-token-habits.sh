@@ -110,6 +110,15 @@ while True:
 assert r.startswith(b"HTTP/1.1 400") and b"printable ASCII" in r, r' "$ADMIN"
 check "... and created nothing" test "$(ids)" = "$before"
 
+# A blank description reads as none: refused; a long one is cut in the table, whole in JSON.
+expect_exit 2 "token create --description of only spaces is refused" "$PKISHARE" token create --description "   "
+check "... saying why" err_has "not only spaces"
+LONG=$(printf 'd%.0s' $(seq 1 120))
+TL=$("$PKISHARE" token create --description "$LONG")
+check "a long description is cut in token list, the columns kept narrow" bash -c "'$PKISHARE' token list | grep '^${TL%%.*}' | grep -q 'ddd\.\.\. ' && [ \$('$PKISHARE' token list | awk '{print length}' | sort -n | tail -1) -lt 120 ]"
+check "... and whole in -o json" bash -c "'$PKISHARE' token list -o json | grep -q '$LONG'"
+"$PKISHARE" token delete "$TL" >/dev/null
+
 # An expired token is told "expired at T" after the reaper removed it, not "unknown (a
 # kubeadm bootstrap token?)" (review of issue 30, F8).
 upload "$R/pki"

@@ -3,6 +3,7 @@
  *   blake2b(b"0123456789abcdef", key=b"abcdef" + 16 * b"\0", digest_size=32) */
 #include <string.h>
 
+#include "api.h"
 #include "error.h"
 #include "test.h"
 #include "token.h"
@@ -86,7 +87,24 @@ static void id_valid_is_six_of_the_alphabet(void)
 	CHECK(!token_id_valid(NULL));
 }
 
+static void descriptions_are_printable_bounded_and_visible(void)
+{
+	char max[API_TOKEN_DESCRIPTION_MAX + 2];
+	CHECK(token_description_ok(NULL) && token_description_ok(""));
+	CHECK(token_description_ok("cp-2's join, ticket #42 (Bob)"));
+	CHECK(!token_description_ok("   "));
+	CHECK(!token_description_ok("tab\there") && !token_description_ok("new\nline"));
+	CHECK(!token_description_ok("caf\xc3\xa9") && !token_description_ok("del\x7f"));
+	memset(max, 'x', API_TOKEN_DESCRIPTION_MAX);
+	max[API_TOKEN_DESCRIPTION_MAX] = 0;
+	CHECK(token_description_ok(max));
+	max[API_TOKEN_DESCRIPTION_MAX] = 'x';
+	max[API_TOKEN_DESCRIPTION_MAX + 1] = 0;
+	CHECK(!token_description_ok(max));
+}
+
 static const struct test_case cases[] = {
+    TEST(descriptions_are_printable_bounded_and_visible),
     TEST(parse_splits_id_and_secret),
     TEST(parse_refuses_other_forms_without_echoing_the_secret),
     TEST(generated_tokens_parse_and_differ),
