@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "joined.h"
+#include "pkidir.h"
 #include "x509.h"
 
 #define F_BUNDLE_ID "bundleId"
@@ -29,24 +30,11 @@ static bool hex_of_len(const char *s, size_t len)
 
 int joined_load(const char *pki_dir, struct joined *ret)
 {
-	char path[PATH_MAX];
-	struct stat st;
 	struct joined j = {0};
 	uint8_t pin[PIN_BYTES];
 
-	if (str_format(path, sizeof(path), "%s/%s", pki_dir, JOINED_FILE_NAME))
-		return -ENAMETOOLONG;
-	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return errno == ELOOP ? -PKS_E_SYMLINK : -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -PKS_E_SPECIAL;
-	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
-		return -PKS_E_FOREIGN;
 	_cleanup_(secret_freep) struct secret *text = NULL;
-	int r = secret_read_fd(fd, JOINED_FILE_MAX_BYTES, &text);
+	int r = pkidir_read_kept(pki_dir, JOINED_FILE_NAME, JOINED_FILE_MAX_BYTES, &text);
 	if (r < 0)
 		return r;
 	_cleanup_(json_decrefp) json_t *o =

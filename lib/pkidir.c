@@ -1421,3 +1421,21 @@ int pkidir_space_check(const char *target, const struct pkidir_space_group *grou
 	str_copy(ret_where, PATH_MAX, dir);
 	return -ENOSPC;
 }
+
+int pkidir_read_kept(const char *dir, const char *name, size_t max, struct secret **ret)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (str_format(path, sizeof(path), "%s/%s", dir, name))
+		return -ENAMETOOLONG;
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return errno == ELOOP ? -PKS_E_SYMLINK : -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -PKS_E_SPECIAL;
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
+		return -PKS_E_FOREIGN;
+	return secret_read_fd(fd, max, ret);
+}

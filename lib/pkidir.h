@@ -82,6 +82,13 @@ int pkidir_path_split(const char *path, char *ret_dir, char *ret_base);
  * appended to missing (a comma-separated list, DETAIL_MAX bytes, may be NULL). */
 int pkidir_read(const char *dir, struct pki_set *ret, char *missing, char *detail);
 
+/* A small file pkishare keeps in a PKI directory (pkishare-profile.json,
+ * pkishare-joined.json), read into guarded memory only if it is trustworthy: a regular
+ * file, not a symlink (-PKS_E_SYMLINK), owned by root or this user and writable by nobody
+ * else (-PKS_E_FOREIGN), at most max bytes; -PKS_E_SPECIAL for another kind of file,
+ * -ENOENT when there is none. */
+int pkidir_read_kept(const char *dir, const char *name, size_t max, struct secret **ret);
+
 enum {
 	PKIDIR_FORCE = 1 << 0,	 /* replace existing files whose contents differ */
 	PKIDIR_DRY_RUN = 1 << 1, /* run every check, write nothing */

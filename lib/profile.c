@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "error.h"
 #include "macro.h"
+#include "pkidir.h"
 #include "profile.h"
 #include "secret.h"
 #include "util.h"
@@ -274,23 +275,10 @@ void profile_describe(const struct profile *p, char *buf, size_t len)
 
 int profile_load(const char *pki_dir, struct profile *ret, char *detail)
 {
-	char path[PATH_MAX];
-	struct stat st;
 	struct profile p = {0};
 
-	if (str_format(path, sizeof(path), "%s/%s", pki_dir, PROFILE_FILE_NAME))
-		return -ENAMETOOLONG;
-	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return errno == ELOOP ? -PKS_E_SYMLINK : -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -PKS_E_SPECIAL;
-	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
-		return -PKS_E_FOREIGN;
 	_cleanup_(secret_freep) struct secret *text = NULL;
-	int r = secret_read_fd(fd, PROFILE_FILE_MAX_BYTES, &text);
+	int r = pkidir_read_kept(pki_dir, PROFILE_FILE_NAME, PROFILE_FILE_MAX_BYTES, &text);
 	if (r < 0)
 		return r;
 	json_t *o = json_loadb((const char *)text->data, text->len, 0, NULL);
