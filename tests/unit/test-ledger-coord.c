@@ -1,0 +1,410 @@
+/* test-ledger-coord.c - the coordinated ledger (daemon/core/ledger-coord.c) against a fake
+ * pkishare-coordd on a socket of this test's own: what it promises whatever coordd says.
+ * A claim etcd did not grant is never a slot; an unknown outcome is asked again with the
+ * same claim id; refusals keep their meaning; retire answers at once and its write is
+ * retried until taken (flush says when); a view read across a write of this node never
+ * takes the mirror back; another node's change reaches the watcher. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coordmsg.h"
+#include "ledger.h"
+#include "secret.h"
+#include "test.h"
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define KEY_A "0123456789abcdef"
+
+/* The fake coordd: a thread per connection, answering by the test's rules. */
+static struct fake {
+	char dir[64], path[108];
+	int listen_fd;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	/* Rules. */
+	int claim_fail_first;	    /* claims answered unknown-outcome first */
+	enum coord_error claim_err; /* with claim_always_fail: every claim */
+	bool claim_always_fail;
+	enum coord_error announce_err;
+	bool announce_fail;
+	int retire_fail_first; /* retires answered no-quorum first */
+	bool retire_always_fail;
+	int view_delay_ms;
+	bool current_a; /* the cluster's current bundle is ID_A */
+	uint64_t revision;
+	/* What it saw. */
+	int n[COORD_OP_N];
+	char claim_ids[16][33];
+	int n_claim_ids;
+} F;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int answer(const struct coord_request *r, char *buf, size_t len)
+{
+	pthread_mutex_lock(&F.lock);
+	F.n[r->op]++;
+	int n = -1;
+	switch (r->op) {
+	case COORD_CLAIM: {
+		if (F.n_claim_ids < 16)
+			memcpy(F.claim_ids[F.n_claim_ids++], r->args.claim_id, 33);
+		if (F.claim_always_fail) {
+			n = coordmsg_reply_error(r->cookie, F.claim_err, "as the test says", buf, len);
+		} else if (F.claim_fail_first > 0) {
+			F.claim_fail_first--;
+			n = coordmsg_reply_error(r->cookie, COORD_E_UNKNOWN_OUTCOME, "lost", buf, len);
+		} else {
+			struct coord_claim_result c = {.fetch_no = 1};
+			strcpy(c.result, "ok");
+			n = coordmsg_reply_ok(r->cookie, coordmsg_claim_result(&c), buf, len);
+		}
+		break;
+	}
+	case COORD_ANNOUNCE:
+		if (F.announce_fail) {
+			n = coordmsg_reply_error(r->cookie, F.announce_err, "as the test says", buf,
+						 len);
+		} else {
+			F.current_a = !strcmp(r->args.id, ID_A);
+			F.revision++;
+			n = coordmsg_reply_ok(r->cookie, json_pack("{s:s}", "replaced", ""), buf, len);
+		}
+		break;
+	case COORD_RETIRE:
+		if (F.retire_always_fail || F.retire_fail_first > 0) {
+			F.retire_fail_first--;
+			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf, len);
+		} else {
+			F.current_a = false;
+			F.revision++;
+			n = coordmsg_reply_ok(r->cookie, json_object(), buf, len);
+		}
+		break;
+	case COORD_VIEW: {
+		/* What the cluster says when the view is asked, answered after the delay. */
+		struct coord_view v = {.has_current = F.current_a, .revision = F.revision};
+		int delay = F.view_delay_ms;
+		if (v.has_current) {
+			strcpy(v.current.id, ID_A);
+			strcpy(v.current.key_id, KEY_A);
+			memset(v.current.sha256, 'c', 64);
+			strcpy(v.current.origin, "node-x");
+			v.current.expires_at = 2000000000;
+		}
+		pthread_mutex_unlock(&F.lock);
+		sleep_ms(delay);
+		pthread_mutex_lock(&F.lock);
+		n = coordmsg_reply_ok(r->cookie, coordmsg_view_result(&v), buf, len);
+		break;
+	}
+	case COORD_HOLDERS:
+		n = coordmsg_reply_ok(r->cookie, coordmsg_holders_result(NULL, 0), buf, len);
+		break;
+	case COORD_WAIT: {
+		bool changed = F.revision > r->args.since;
+		uint64_t rev = F.revision;
+		pthread_mutex_unlock(&F.lock);
+		if (!changed)
+			sleep_ms(100);
+		pthread_mutex_lock(&F.lock);
+		n = coordmsg_reply_ok(r->cookie,
+				      json_pack("{s:I, s:b}", "revision", (json_int_t)rev, "changed",
+						changed),
+				      buf, len);
+		break;
+	}
+	default:
+		n = coordmsg_reply_ok(r->cookie, json_object(), buf, len);
+	}
+	pthread_mutex_unlock(&F.lock);
+	return n;
+}
+
+static void *conn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[COORD_MSG_MAX + 1], why[128];
+	for (;;) {
+		ssize_t got = recv(fd, buf, COORD_MSG_MAX, 0);
+		if (got <= 0)
+			break;
+		struct coord_request r;
+		if (coordmsg_request_parse(buf, (size_t)got, &r, why, sizeof(why)) < 0) {
+			fprintf(stderr, "fake coordd: bad request: %s\n", why);
+			break;
+		}
+		int n = answer(&r, buf, sizeof(buf));
+		if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+			break;
+	}
+	close(fd);
+	return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(F.listen_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		pthread_t t;
+		if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) == 0)
+			pthread_detach(t);
+		else
+			close(fd);
+	}
+}
+
+static void fake_start(void)
+{
+	memset(&F, 0, sizeof(F));
+	pthread_mutex_init(&F.lock, NULL);
+	strcpy(F.dir, "/tmp/pks-ledger-coord.XXXXXX");
+	CHECK(mkdtemp(F.dir) != NULL);
+	snprintf(F.path, sizeof(F.path), "%s/coord.sock", F.dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", F.path);
+	F.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(bind(F.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(F.listen_fd, 64) == 0);
+	CHECK(pthread_create(&F.thread, NULL, accept_main, NULL) == 0);
+}
+
+static void fake_stop(void)
+{
+	shutdown(F.listen_fd, SHUT_RDWR);
+	close(F.listen_fd);
+	pthread_join(F.thread, NULL);
+	unlink(F.path);
+	rmdir(F.dir);
+	sleep_ms(150); /* connection threads see their peers gone */
+}
+
+static int fake_count(enum coord_op op)
+{
+	pthread_mutex_lock(&F.lock);
+	int n = F.n[op];
+	pthread_mutex_unlock(&F.lock);
+	return n;
+}
+
+static void open_ledger(struct ledger *l, const char *path)
+{
+	struct ledger_coord_config cfg = {
+	    .socket = path, .node = "node-1", .peer_address = "127.0.0.1:9443", .serving_pin = ""};
+	CHECK(ledger_coord_open(l, &cfg) == 0);
+	CHECK(ledger_coord_start(l) == 0);
+}
+
+static struct ledger_claimant who = {
+    .client = "node-2", .cert = "", .source = "client-ca", .peer = "127.0.0.1:5000"};
+
+static void claim_granted_by_etcd_is_a_slot_and_logged(void)
+{
+	struct ledger l;
+	struct ledger_claim c;
+	struct store_fetch_record rec[4];
+	fake_start();
+	open_ledger(&l, F.path);
+	struct ledger_bundle b = {.id = ID_A, .key_id = KEY_A, .sha256 = "", .max_fetches = 3};
+	char replaced[BUNDLE_ID_HEX_LEN + 1];
+	char sha[65];
+	memset(sha, 'c', 64);
+	sha[64] = 0;
+	b.sha256 = sha;
+	CHECK(l.ops->announce(&l, &b, replaced) == 0);
+	CHECK(l.ops->claim_waits(&l));
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0);
+	CHECK(c.result == LEDGER_CLAIM_OK && c.fetch_no == 1 && !c.repeat);
+	CHECK(l.ops->fetch_log(&l, rec, 4) == 1 && !strcmp(rec[0].client, "node-2"));
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static void unknown_outcome_is_asked_again_with_the_same_claim_id(void)
+{
+	struct ledger l;
+	struct ledger_claim c;
+	fake_start();
+	F.claim_fail_first = 2;
+	open_ledger(&l, F.path);
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0);
+	CHECK(c.result == LEDGER_CLAIM_OK);
+	CHECK(F.n_claim_ids == 3);
+	CHECK(!strcmp(F.claim_ids[0], F.claim_ids[1]) && !strcmp(F.claim_ids[1], F.claim_ids[2]));
+	/* The next claim is another claim: another id. */
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0);
+	CHECK(F.n_claim_ids == 4 && strcmp(F.claim_ids[3], F.claim_ids[0]) != 0);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static void claim_etcd_did_not_grant_is_never_a_slot(void)
+{
+	static const enum coord_error errs[] = {COORD_E_NO_QUORUM, COORD_E_UNREACHABLE,
+						COORD_E_TIMEOUT, COORD_E_DENIED, COORD_E_INTERNAL};
+	struct ledger l;
+	struct ledger_claim c;
+	fake_start();
+	open_ledger(&l, F.path);
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		F.claim_always_fail = true;
+		F.claim_err = errs[i];
+		int r = l.ops->claim(&l, ID_A, &who, &c);
+		CHECK(r < 0);
+		CHECK(c.result != LEDGER_CLAIM_OK || r < 0);
+	}
+	l.ops->done(&l);
+	fake_stop();
+	/* No coordd at all: refused, at once. */
+	open_ledger(&l, "/nonexistent/coord.sock");
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) < 0);
+	struct ledger_coord_state st;
+	l.ops->state(&l, &st);
+	CHECK(st.on && !st.reachable && strstr(st.error, "cannot reach pkishare-coordd") != NULL);
+	l.ops->done(&l);
+}
+
+static void announce_refusals_keep_their_meaning(void)
+{
+	struct ledger l;
+	char replaced[BUNDLE_ID_HEX_LEN + 1], sha[65];
+	memset(sha, 'c', 64);
+	sha[64] = 0;
+	struct ledger_bundle b = {.id = ID_A, .key_id = KEY_A, .sha256 = sha};
+	fake_start();
+	open_ledger(&l, F.path);
+	F.announce_fail = true;
+	F.announce_err = COORD_E_KEY_REUSED;
+	CHECK(l.ops->announce(&l, &b, replaced) == -EEXIST);
+	F.announce_err = COORD_E_DROPS_EXTERNAL;
+	CHECK(l.ops->announce(&l, &b, replaced) == -EXDEV);
+	F.announce_err = COORD_E_NO_QUORUM;
+	CHECK(l.ops->announce(&l, &b, replaced) == -ENOLINK);
+	struct ledger_view v;
+	l.ops->view(&l, &v);
+	CHECK(!v.current);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static void retire_answers_at_once_and_is_retried_until_taken(void)
+{
+	struct ledger l;
+	struct ledger_view v;
+	fake_start();
+	F.current_a = true;
+	F.retire_fail_first = 2;
+	open_ledger(&l, F.path);
+	for (int i = 0; i < 100 && (l.ops->view(&l, &v), !v.current); i++)
+		sleep_ms(20);
+	CHECK(v.current && !strcmp(v.id, ID_A));
+	CHECK(l.ops->retire(&l, ID_A, STORE_GONE_DELETED) == 0);
+	l.ops->view(&l, &v);
+	CHECK(!v.current && v.gone == STORE_GONE_DELETED && !strcmp(v.gone_id, ID_A));
+	CHECK(l.ops->flush(&l, 10000) == 0);
+	CHECK(fake_count(COORD_RETIRE) == 3);
+	/* etcd never takes it: flush says so, and the write stays queued. */
+	F.retire_always_fail = true;
+	CHECK(l.ops->retire(&l, ID_B, STORE_GONE_DELETED) == 0);
+	CHECK(l.ops->flush(&l, 1500) == -ENOLINK);
+	struct ledger_coord_state st;
+	l.ops->state(&l, &st);
+	CHECK(st.pending == 1 && st.error[0]);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static atomic_int changes;
+static void on_change(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&changes, 1);
+}
+
+static void a_view_across_a_write_never_takes_the_mirror_back(void)
+{
+	struct ledger l;
+	struct ledger_view v;
+	char replaced[BUNDLE_ID_HEX_LEN + 1], sha[65];
+	memset(sha, 'c', 64);
+	sha[64] = 0;
+	fake_start();
+	open_ledger(&l, F.path);
+	l.ops->watch(&l, on_change, NULL);
+	for (int i = 0; i < 100 && fake_count(COORD_WAIT) == 0; i++)
+		sleep_ms(20);
+	/* Every view from now on takes 300 ms and says what the cluster said when asked. */
+	F.view_delay_ms = 300;
+	pthread_mutex_lock(&F.lock);
+	F.revision++; /* another node's change: the watcher reads the view (none yet) */
+	pthread_mutex_unlock(&F.lock);
+	for (int i = 0; i < 100 && fake_count(COORD_VIEW) < 2; i++)
+		sleep_ms(10);
+	sleep_ms(50);
+	struct ledger_bundle b = {.id = ID_A, .key_id = KEY_A, .sha256 = sha};
+	CHECK(l.ops->announce(&l, &b, replaced) == 0);
+	bool always = true;
+	for (int i = 0; i < 80; i++) {
+		l.ops->view(&l, &v);
+		always &= v.current && !strcmp(v.id, ID_A);
+		sleep_ms(10);
+	}
+	CHECK(always);
+	CHECK(atomic_load(&changes) > 0);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static void another_nodes_change_reaches_the_watcher(void)
+{
+	struct ledger l;
+	struct ledger_view v;
+	fake_start();
+	open_ledger(&l, F.path);
+	l.ops->watch(&l, on_change, NULL);
+	for (int i = 0; i < 100 && fake_count(COORD_WAIT) == 0; i++)
+		sleep_ms(20);
+	int before = atomic_load(&changes);
+	pthread_mutex_lock(&F.lock);
+	F.current_a = true;
+	F.revision++;
+	pthread_mutex_unlock(&F.lock);
+	for (int i = 0; i < 100 && (l.ops->view(&l, &v), !v.current); i++)
+		sleep_ms(20);
+	CHECK(v.current && !strcmp(v.id, ID_A));
+	CHECK(atomic_load(&changes) > before);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+static const struct test_case cases[] = {
+    TEST(claim_granted_by_etcd_is_a_slot_and_logged),
+    TEST(unknown_outcome_is_asked_again_with_the_same_claim_id),
+    TEST(claim_etcd_did_not_grant_is_never_a_slot),
+    TEST(announce_refusals_keep_their_meaning),
+    TEST(retire_answers_at_once_and_is_retried_until_taken),
+    TEST(a_view_across_a_write_never_takes_the_mirror_back),
+    TEST(another_nodes_change_reaches_the_watcher),
+};
+
+int main(void)
+{
+	secret_init();
+	return test_run("ledger-coord", cases, TEST_ELEMENTS(cases));
+}
