@@ -8,15 +8,20 @@
 #   read and the compare-and-swap, two etcd round trips), median and 90th/99th percentile;
 # - an announce's and a view's latency;
 # - coordd's CPU while idle for IDLE_SECONDS, with and without a parked wait (its watch
-#   of the prefix held open), and its wake-ups (voluntary context switches).
+#   of the prefix held open), and its wake-ups (voluntary context switches);
+# - a fetch end to end (curl: TLS handshake, the claim, the bundle) from pkishared with
+#   coordination on and from a standalone pkishared, median and p90: what coordination
+#   adds to a join; pkishared's CPU per fetch in each; an idle coordinated pkishared's CPU
+#   and wake-ups over IDLE_SECONDS (its watcher long-polls coordd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-install_deps "${BUILD_DEPS[@]}" libcurl4-openssl-dev etcd-server openssl python3
+install_deps "${BUILD_DEPS[@]}" libcurl4-openssl-dev etcd-server openssl python3 curl
 CLAIMS=${CLAIMS:-300}; IDLE=${IDLE_SECONDS:-20}
 [ -d build-bench-coord ] || meson setup build-bench-coord -Dbuildtype=release -Dcoordination=enabled >/dev/null
 ninja -C build-bench-coord >/dev/null
 P=$PWD/build-bench-coord/client/pkishare; C=$PWD/build-bench-coord/coordd/pkishare-coordd
+D=$PWD/build-bench-coord/daemon/pkishared; FETCHES=${FETCHES:-200}
 T=$(mktemp -d /tmp/pkishare-bench-coord.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$T"' EXIT
@@ -67,7 +72,7 @@ def timed(op, args):
 def pct(v, p): v = sorted(v); return v[min(len(v) - 1, int(len(v) * p))]
 ann = []
 for _ in range(20):
-    ann.append(timed("announce", {"id": os.urandom(16).hex(), "keyId": os.urandom(32).hex(),
+    ann.append(timed("announce", {"id": os.urandom(16).hex(), "keyId": os.urandom(8).hex(),
         "sha256": os.urandom(32).hex(), "bytes": 4096, "expiresAt": "2099-01-01T00:00:00Z",
         "maxFetches": 0, "hasExternal": False, "allowDropExternal": False, "origin": "bench"}))
 bid = call("view", {})["current"]["id"]
@@ -97,3 +102,48 @@ print("%-58s %10.3f CPU s, %d wake-ups" % ("idle %gs, no wait parked" % idle, c1
 print("%-58s %10.3f CPU s, %d wake-ups (%d waits)" % ("idle %gs, a wait parked (its watch open)" % idle,
       c3 - c2, w3 - w2, waits["n"]))
 PY
+
+# pkishared with and without coordination: the same PKI, the same client, one fetch per
+# TLS connection (a repeat by the same certificate: claimed in etcd, not counted).
+"$P" pki init --dir "$T/n" --node-name bench-1 --address 127.0.0.24 --node-certs --client bench-2 >/dev/null
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+task_wakeups() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}'; }
+fetch_run() { # fetch_run LABEL [pkishared flags]
+	local label=$1; shift
+	: >"$T/empty.conf"
+	"$D" --config "$T/empty.conf" --listen 127.0.0.24:9443 --tls-cert "$T/n/pkishared/tls.crt" \
+		--tls-key "$T/n/pkishared/tls.key" --client-ca "$T/n/clients/ca.crt" \
+		--admin-socket "$T/admin.sock" --log-level warning "$@" 2>>"$T/pkishared.log" &
+	local dpid=$!
+	for _ in $(seq 1 50); do [ -S "$T/admin.sock" ] && break; sleep 0.1; done
+	sleep 1
+	PKISHARE_ADMIN_SOCKET=$T/admin.sock "$P" upload-certs --pki-dir "$T/n/pki" --no-profile >/dev/null
+	local c0; c0=$(cpu_of "$dpid")
+	for _ in $(seq 1 "$FETCHES"); do
+		curl -s -o /dev/null -w '%{time_total}\n' --cacert "$T/n/pki/ca.crt" \
+			--cert "$T/n/clients/bench-2.crt" --key "$T/n/clients/bench-2.key" \
+			https://127.0.0.24:9443/v1/bundle
+	done >"$T/times-$label"
+	local c1; c1=$(cpu_of "$dpid")
+	/usr/bin/python3 - "$T/times-$label" "$label" "$c0" "$c1" "$FETCHES" <<'PY'
+import os, statistics, sys
+v = sorted(float(x) * 1000 for x in open(sys.argv[1]))
+tck = os.sysconf("SC_CLK_TCK")
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / tck / int(sys.argv[5]) * 1000
+print("%-58s %10.2f %10.2f %10s" % ("fetch end to end (curl), %s, ms" % sys.argv[2],
+      statistics.median(v), v[int(len(v) * .9)], ""))
+print("%-58s %10.3f" % ("pkishared CPU per fetch, %s, ms" % sys.argv[2], cpu))
+PY
+	if [ "$label" = coordinated ]; then
+		local i0 w0 i1 w1
+		i0=$(cpu_of "$dpid"); w0=$(task_wakeups "$dpid")
+		sleep "$IDLE"
+		i1=$(cpu_of "$dpid"); w1=$(task_wakeups "$dpid")
+		printf '%-58s %10.3f CPU s, %d wake-ups (all threads)\n' \
+			"pkishared idle ${IDLE}s, coordination on" \
+			"$(/usr/bin/python3 -c "print(($i1 - $i0) / $(getconf CLK_TCK))")" $((w1 - w0))
+	fi
+	kill "$dpid"; wait "$dpid" 2>/dev/null || true
+}
+fetch_run coordinated --coord-socket "$T/coord.sock" --node-name bench-1
+fetch_run standalone
