@@ -470,9 +470,12 @@ static int do_hold(struct ledger_etcd *l, const struct coord_request *r, json_t 
 {
 	char k[KEY_MAX];
 	struct etcd_error err = {0};
-	key(l, k, "holders/%s/%s", r->args.id, r->args.node);
+	if (r->op == COORD_REGISTER)
+		key(l, k, "nodes/%s", r->args.node);
+	else
+		key(l, k, "holders/%s/%s", r->args.id, r->args.node);
 	int rc;
-	if (r->op == COORD_HOLD) {
+	if (r->op == COORD_HOLD || r->op == COORD_REGISTER) {
 		json_t *j = json_pack("{s:s, s:s}", "peerAddress", r->args.peer_address,
 				      "servingPin", r->args.serving_pin);
 		char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -488,13 +491,17 @@ static int do_hold(struct ledger_etcd *l, const struct coord_request *r, json_t 
 	return 0;
 }
 
-static int do_holders(struct ledger_etcd *l, const struct coord_args *a, json_t **ret,
+/* The nodes under holders/ID/ (holders) or nodes/ (peers), as the protocol lists them. */
+static int do_holders(struct ledger_etcd *l, const struct coord_request *r, json_t **ret,
 		      enum coord_error *ret_error, char *msg, size_t msg_len)
 {
 	char k[KEY_MAX], end[KEY_MAX];
 	struct etcd_error err = {0};
 	struct etcd_kvs kv;
-	key(l, k, "holders/%s/", a->id);
+	if (r->op == COORD_PEERS)
+		key(l, k, "nodes/");
+	else
+		key(l, k, "holders/%s/", r->args.id);
 	etcd_prefix_end(k, end, sizeof(end));
 	int rc = etcd_range(l->e, k, end, false, &kv, &err);
 	if (rc < 0)
@@ -515,10 +522,41 @@ static int do_holders(struct ledger_etcd *l, const struct coord_args *a, json_t 
 	}
 	etcd_kvs_done(&kv);
 	/* A record not of the form (written by something else) is left out, never passed. */
-	*ret = coordmsg_holders_result(h, n);
+	json_t *(*list)(const struct coord_holder *, size_t) =
+	    r->op == COORD_PEERS ? coordmsg_peers_result : coordmsg_holders_result;
+	*ret = list(h, n);
 	if (!*ret)
-		*ret = coordmsg_holders_result(h, 0);
+		*ret = list(h, 0);
 	return 0;
+}
+
+int ledger_etcd_peer(struct ledger_etcd *l, const char *node, struct coord_holder *ret,
+		     enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char k[KEY_MAX];
+	struct etcd_error err = {0};
+	struct etcd_kvs kv;
+	const char *pa, *pin;
+	key(l, k, "nodes/%s", node);
+	int rc = etcd_range(l->e, k, NULL, false, &kv, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	json_t *j = kv.n == 1 ? json_loadb(kv.kv[0].value, kv.kv[0].value_len, 0, NULL) : NULL;
+	rc = -ENOENT;
+	if (j && json_unpack(j, "{s:s, s:s}", "peerAddress", &pa, "servingPin", &pin) == 0 &&
+	    strlen(pa) < sizeof(ret->peer_address) && strlen(pin) < sizeof(ret->serving_pin)) {
+		snprintf(ret->node, sizeof(ret->node), "%s", node);
+		snprintf(ret->peer_address, sizeof(ret->peer_address), "%s", pa);
+		snprintf(ret->serving_pin, sizeof(ret->serving_pin), "%s", pin);
+		rc = 0;
+	}
+	json_decref(j);
+	etcd_kvs_done(&kv);
+	if (rc < 0) {
+		*ret_error = COORD_E_NOT_CURRENT;
+		snprintf(msg, msg_len, "no node %s is registered", node);
+	}
+	return rc;
 }
 
 int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int64_t deadline_ms,
@@ -554,10 +592,12 @@ int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int
 		break;
 	case COORD_HOLD:
 	case COORD_RELEASE:
+	case COORD_REGISTER:
 		rc = do_hold(l, r, &res, ret_error, msg, msg_len);
 		break;
 	case COORD_HOLDERS:
-		rc = do_holders(l, &r->args, &res, ret_error, msg, msg_len);
+	case COORD_PEERS:
+		rc = do_holders(l, r, &res, ret_error, msg, msg_len);
 		break;
 	case COORD_PING:
 		res = json_pack("{s:i, s:s, s:s}", "version", COORD_VERSION, "prefix", l->prefix,

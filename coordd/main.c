@@ -18,6 +18,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <netdb.h>
+
+#include "addr.h"
 #include "coordconf.h"
 #include "coordmsg.h"
 #include "etcd.h"
@@ -177,6 +180,91 @@ static void reply_ok(struct client *c, const char *cookie, json_t *result)
 		reply(c, buf, n);
 }
 
+/* A connection to a registered peer (connect): a TCP connection to its peerAddress,
+ * opened by the deadline (at most 3 s: coordd answers one request at a time), passed to
+ * pkishared beside the reply. <0 with msg. */
+static int peer_connect(const struct coord_holder *h, int64_t deadline, char *msg, size_t len)
+{
+	char host[ADDR_HOST_MAX], port[8], detail[256];
+	uint16_t p = 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
+			*ai = NULL;
+	if (addr_parse(h->peer_address, 9443, host, &p, detail) < 0 ||
+	    (snprintf(port, sizeof(port), "%u", p), getaddrinfo(host, port, &hints, &ai)) != 0) {
+		snprintf(msg, len, "node %s's peer address %s is not an IP address and port",
+			 h->node, h->peer_address);
+		return -EINVAL;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int r = fd < 0 ? -errno : 0;
+	if (r == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
+		r = -errno;
+	freeaddrinfo(ai);
+	int64_t until = now_ms() + 3000 < deadline ? now_ms() + 3000 : deadline;
+	while (r == 0) {
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		int64_t left = until - now_ms();
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		int n = poll(&pf, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		if (n > 0) {
+			int e = 0;
+			socklen_t el = sizeof(e);
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+			r = e ? -e : 1;
+		}
+	}
+	if (r < 0) {
+		snprintf(msg, len, "cannot connect to node %s at %s: %s", h->node, h->peer_address,
+			 strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	/* pkishared runs TLS over it with blocking reads bounded by its own timeouts. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+static void handle_connect(struct coordd *d, struct client *c, const struct coord_request *r,
+			   int64_t deadline)
+{
+	struct coord_holder h = {0};
+	enum coord_error e = COORD_E_INTERNAL;
+	char msg[COORD_MESSAGE_MAX], buf[COORD_MSG_MAX];
+	if (ledger_etcd_peer(&d->ledger, r->args.node, &h, &e, msg, sizeof(msg)) < 0) {
+		reply_error(c, r->cookie, e, msg);
+		return;
+	}
+	int fd = peer_connect(&h, deadline, msg, sizeof(msg));
+	if (fd < 0) {
+		reply_error(c, r->cookie, COORD_E_UNREACHABLE, msg);
+		return;
+	}
+	int n = coordmsg_reply_ok(r->cookie, coordmsg_connect_result(&h), buf, sizeof(buf));
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = n > 0 ? (size_t)n : 0};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (n < 0 || sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		fprintf(stderr, "pkishare-coordd: the connection to node %s could not be passed\n",
+			h.node);
+	close(fd);
+}
+
 static void client_close(struct client *c)
 {
 	close(c->fd);
@@ -288,6 +376,10 @@ static void handle(struct coordd *d, struct client *c)
 	int64_t deadline = now_ms() + r.timeout_ms;
 	if (r.op == COORD_WAIT) {
 		start_wait(d, c, &r, deadline);
+		return;
+	}
+	if (r.op == COORD_CONNECT) {
+		handle_connect(d, c, &r, deadline);
 		return;
 	}
 	json_t *result = NULL;

@@ -14,8 +14,8 @@
 #define UINT_JSON_MAX ((uint64_t)1 << 53)
 
 static const char *const op_names[COORD_OP_N] = {
-    "announce", "claim",   "retire",  "keyIdSeen", "view",
-    "hold",	"release", "holders", "wait",	   "ping",
+    "announce", "claim", "retire", "keyIdSeen", "view",	   "hold",
+    "release",	"holders", "wait", "ping",	"register", "peers", "connect",
 };
 static const char *const error_names[COORD_E_N] = {
     "bad-request",	   "bad-version", "timeout",  "unknown-outcome",
@@ -84,6 +84,12 @@ static const struct field hold_fields[] = {
 static const struct field release_fields[] = {F("id", K_HEX32, id), F("node", K_TEXT, node)};
 static const struct field holders_fields[] = {F("id", K_HEX32, id)};
 static const struct field wait_fields[] = {F("since", K_UINT, since)};
+static const struct field register_fields[] = {
+    F("node", K_TEXT, node),
+    F("peerAddress", K_TEXT, peer_address),
+    F("servingPin", K_PIN, serving_pin),
+};
+static const struct field connect_fields[] = {F("node", K_TEXT, node)};
 
 static const struct {
 	const struct field *f;
@@ -99,6 +105,9 @@ static const struct {
     [COORD_HOLDERS] = {holders_fields, ELEMENTSOF(holders_fields)},
     [COORD_WAIT] = {wait_fields, ELEMENTSOF(wait_fields)},
     [COORD_PING] = {NULL, 0},
+    [COORD_REGISTER] = {register_fields, ELEMENTSOF(register_fields)},
+    [COORD_PEERS] = {NULL, 0},
+    [COORD_CONNECT] = {connect_fields, ELEMENTSOF(connect_fields)},
 };
 
 static bool is_hex(const char *s, size_t n)
@@ -544,7 +553,7 @@ static const struct field holder_fields[] = {
     F("servingPin", K_PIN, serving_pin),
 };
 
-json_t *coordmsg_holders_result(const struct coord_holder *h, size_t n)
+static json_t *node_list(const char *name, const struct coord_holder *h, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n && i < COORD_HOLDERS_MAX; i++) {
@@ -558,14 +567,48 @@ json_t *coordmsg_holders_result(const struct coord_holder *h, size_t n)
 			return NULL;
 		}
 	}
-	return a ? json_pack("{s:o}", "holders", a) : NULL;
+	return a ? json_pack("{s:o}", name, a) : NULL;
 }
 
-int coordmsg_holders_result_parse(const json_t *j, struct coord_holder *ret, size_t max,
-				  size_t *ret_n)
+json_t *coordmsg_holders_result(const struct coord_holder *h, size_t n)
+{
+	return node_list("holders", h, n);
+}
+
+json_t *coordmsg_peers_result(const struct coord_holder *h, size_t n)
+{
+	return node_list("peers", h, n);
+}
+
+json_t *coordmsg_connect_result(const struct coord_holder *h)
+{
+	struct coord_args tmp = {0};
+	memcpy(tmp.node, h->node, sizeof(tmp.node));
+	memcpy(tmp.peer_address, h->peer_address, sizeof(tmp.peer_address));
+	memcpy(tmp.serving_pin, h->serving_pin, sizeof(tmp.serving_pin));
+	return fields_write(holder_fields, ELEMENTSOF(holder_fields), &tmp);
+}
+
+int coordmsg_connect_result_parse(const json_t *j, struct coord_holder *ret)
 {
 	char why[128];
-	json_t *a = json_object_get(j, "holders");
+	struct coord_args tmp = {0};
+	if (!json_is_object(j))
+		return -EBADMSG;
+	int r = fields_read(holder_fields, ELEMENTSOF(holder_fields), j, &tmp, why, sizeof(why));
+	if (r < 0)
+		return r;
+	memcpy(ret->node, tmp.node, sizeof(ret->node));
+	memcpy(ret->peer_address, tmp.peer_address, sizeof(ret->peer_address));
+	memcpy(ret->serving_pin, tmp.serving_pin, sizeof(ret->serving_pin));
+	return 0;
+}
+
+static int node_list_parse(const char *name, const json_t *j, struct coord_holder *ret,
+			   size_t max, size_t *ret_n)
+{
+	char why[128];
+	json_t *a = json_object_get(j, name);
 	if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_array(a) ||
 	    json_array_size(a) > COORD_HOLDERS_MAX || json_array_size(a) > max)
 		return -EBADMSG;
@@ -581,4 +624,16 @@ int coordmsg_holders_result_parse(const json_t *j, struct coord_holder *ret, siz
 	}
 	*ret_n = json_array_size(a);
 	return 0;
+}
+
+int coordmsg_holders_result_parse(const json_t *j, struct coord_holder *ret, size_t max,
+				  size_t *ret_n)
+{
+	return node_list_parse("holders", j, ret, max, ret_n);
+}
+
+int coordmsg_peers_result_parse(const json_t *j, struct coord_holder *ret, size_t max,
+				size_t *ret_n)
+{
+	return node_list_parse("peers", j, ret, max, ret_n);
 }

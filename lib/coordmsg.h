@@ -29,6 +29,9 @@ enum coord_op {
 	COORD_HOLDERS,
 	COORD_WAIT,
 	COORD_PING,
+	COORD_REGISTER,
+	COORD_PEERS,
+	COORD_CONNECT,
 	COORD_OP_N,
 };
 const char *coord_op_name(enum coord_op op);
@@ -141,3 +144,11 @@ struct coord_holder {
 json_t *coordmsg_holders_result(const struct coord_holder *h, size_t n);
 int coordmsg_holders_result_parse(const json_t *j, struct coord_holder *ret, size_t max,
 				  size_t *ret_n);
+/* peers: the registered nodes ({"peers": [...]}, as holders). */
+json_t *coordmsg_peers_result(const struct coord_holder *h, size_t n);
+int coordmsg_peers_result_parse(const json_t *j, struct coord_holder *ret, size_t max,
+				size_t *ret_n);
+/* connect: the peer a connection was opened to ({node, peerAddress, servingPin}); the
+ * descriptor travels beside the reply (SCM_RIGHTS). */
+json_t *coordmsg_connect_result(const struct coord_holder *h);
+int coordmsg_connect_result_parse(const json_t *j, struct coord_holder *ret);

@@ -55,6 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (coordmsg_holders_result_parse(j, h, COORD_HOLDERS_MAX, &nh) == 0 &&
 			    nh > COORD_HOLDERS_MAX)
 				abort();
+			if (coordmsg_peers_result_parse(j, h, COORD_HOLDERS_MAX, &nh) == 0 &&
+			    nh > COORD_HOLDERS_MAX)
+				abort();
+			(void)coordmsg_connect_result_parse(j, h);
 			json_decref(j);
 		}
 		break;

@@ -61,6 +61,10 @@ static void every_operation_round_trips(void)
 	strcpy(reqs[COORD_RELEASE].args.node, "cp-3");
 	strcpy(reqs[COORD_HOLDERS].args.id, ID);
 	reqs[COORD_WAIT].args.since = 77;
+	strcpy(reqs[COORD_REGISTER].args.node, "cp-2");
+	strcpy(reqs[COORD_REGISTER].args.peer_address, "[fd00::2]:9443");
+	strcpy(reqs[COORD_REGISTER].args.serving_pin, "sha256:" SHA);
+	strcpy(reqs[COORD_CONNECT].args.node, "cp-2");
 	for (int op = 0; op < COORD_OP_N; op++) {
 		char buf[COORD_MSG_MAX], why[128];
 		int n = coordmsg_request_build(&reqs[op], buf, sizeof(buf));
@@ -253,8 +257,19 @@ static void results_read_back_as_written(void)
 	CHECK_EQ_INT(coordmsg_holders_result_parse(j, h2, 2, &n), 0);
 	CHECK(n == 2 && !memcmp(h, h2, sizeof(h)));
 	CHECK_EQ_INT(coordmsg_holders_result_parse(j, h2, 1, &n), -EBADMSG);
+	/* A holders list is not a peers list. */
+	CHECK_EQ_INT(coordmsg_peers_result_parse(j, h2, 2, &n), -EBADMSG);
+	json_decref(j);
+	j = coordmsg_peers_result(h, 2);
+	CHECK_EQ_INT(coordmsg_peers_result_parse(j, h2, 2, &n), 0);
+	CHECK(n == 2 && !memcmp(h, h2, sizeof(h)));
+	json_decref(j);
+	j = coordmsg_connect_result(&h[1]);
+	CHECK_EQ_INT(coordmsg_connect_result_parse(j, &h2[0]), 0);
+	CHECK(!memcmp(&h[1], &h2[0], sizeof(h[1])));
 	json_decref(j);
 	strcpy(h[1].serving_pin, "md5:00");
+	CHECK(coordmsg_connect_result(&h[1]) == NULL);
 	CHECK(coordmsg_holders_result(h, 2) == NULL);
 }
 
