@@ -589,8 +589,8 @@ if [ "$FAILS" != 0 ]; then
 	for n in 1 2 3; do
 		D=$(ND "$n")
 		cat "$D/pkishared.log.now" >>"$D/pkishared.log" 2>/dev/null || true
-		echo "--- node $n: pkishared log (last 15 lines)"
-		tail -15 "$D/pkishared.log" 2>/dev/null | sed 's/^/   /'
+		echo "--- node $n: pkishared log (last 15 lines, successful fetches left out)"
+		grep -v 'event=fetch .* result=ok' "$D/pkishared.log" 2>/dev/null | tail -15 | sed 's/^/   /'
 		echo "--- node $n: coordd log (last 8 lines)"
 		tail -8 "$D/coordd.log" 2>/dev/null | sed 's/^/   /'
 	done
