@@ -60,6 +60,7 @@ cleanup() {
 	if [ -n "${KEEP_T:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP # meson's timeout: still clean up
 
 pass() { CHECKS=$((CHECKS + 1)); echo "ok: $*"; }
 fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
@@ -349,7 +350,7 @@ case0_baseline() {
 KEY_REF_RC=
 case1_key_reuse() {
 	echo "== 1: a key id used on one node is refused on every node, also after restarts"
-	local n used
+	local n used k
 	upload 1 k1 --max-fetches 50
 	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
 	used=$KEY
@@ -365,6 +366,9 @@ case1_key_reuse() {
 			bash -c "[ $UPRC = $KEY_REF_RC ] && grep -q 'key-reused\|already used' '$T/up-k1-$n.err'"
 		[ "$UPRC" = "$KEY_REF_RC" ] || info "node $n: exit $UPRC: $(head -c 300 "$T/up-k1-$n.err" | tr '\n' ' ')"
 	done
+	# (record name from proto/coord.md: keyids/KEYID, never forgotten, no lease)
+	k=$(ctl 1 get --prefix /pkishare/keyids/ --keys-only 2>/dev/null | grep -c . || true)
+	check "etcd remembers the used key ids under /pkishare/keyids/ ($k keys)" [ "$k" -ge 1 ]
 	for n in 1 2 3; do stop_pkishared "$n"; done
 	for n in 1 2 3; do start_pkishared "$n"; done
 	for n in 1 2 3; do check "pkishared $n restarted and serving" pkishared_serves "$n"; done
