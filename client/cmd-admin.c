@@ -173,6 +173,45 @@ static void status_print_state(json_t *st)
 		       refused);
 }
 
+/* Coordination: this node, whether etcd answers, the cluster's bundle and its holders. */
+static void status_print_coordination(json_t *c, json_t *holders, long long key_ids)
+{
+	const char *peer = str_of(c, API_F_PEER_ADDRESS);
+	json_t *err = json_object_get(c, API_F_ERROR);
+	json_t *cur = json_object_get(c, API_F_CURRENT);
+	printf("cluster:    node %s, peers reach it at %s\n", str_of(c, API_F_NODE),
+	       peer ? peer : "(no peer-address)");
+	if (!json_is_true(json_object_get(c, API_F_SYNCED)))
+		printf("etcd:       not heard from yet (pkishare-coordd, etcd)%s%s\n",
+		       json_is_object(err) ? ": " : "",
+		       json_is_object(err) ? str_of(err, API_F_ERROR) : "");
+	else if (json_is_object(err))
+		printf("etcd:       NOT ANSWERING since %s: %s; fetches here are refused "
+		       "(503) until it does\n",
+		       str_of(err, API_F_AT), str_of(err, API_F_ERROR));
+	else
+		printf("etcd:       answering (revision %lld)\n", int_of(c, API_F_REVISION));
+	if (int_of(c, API_F_PENDING_WRITES) > 0)
+		printf("pending:    %lld write(s) not yet taken by etcd (retried)\n",
+		       int_of(c, API_F_PENDING_WRITES));
+	if (json_is_object(cur)) {
+		long long mf = int_of(cur, API_F_MAX_FETCHES);
+		char limit[32] = "no limit";
+		if (mf)
+			snprintf(limit, sizeof(limit), "of %lld", mf);
+		printf("cluster bundle: %s from node %s, fetches %lld (%s), expires %s\n",
+		       str_of(cur, API_F_ID), str_of(cur, API_F_ORIGIN),
+		       int_of(cur, API_F_FETCHES), limit, str_of(cur, API_F_EXPIRES_AT));
+	} else {
+		printf("cluster bundle: none\n");
+	}
+	json_t *h;
+	size_t i;
+	json_array_foreach (holders, i, h)
+		printf("  holder:   %s at %s\n", str_of(h, API_F_NODE), str_of(h, API_F_PEER_ADDRESS));
+	printf("key ids:    %lld used in the cluster (etcd keeps every one)\n", key_ids);
+}
+
 static void status_print(json_t *j)
 {
 	json_t *b = json_object_get(j, API_F_BUNDLE), *prev = json_object_get(j, API_F_PREVIOUS);
@@ -202,8 +241,12 @@ static void status_print(json_t *j)
 		printf("previous:   %s, %s at %s\n", str_of(prev, API_F_ID),
 		       str_of(prev, API_F_REASON), str_of(prev, API_F_AT));
 	status_print_state(json_object_get(j, API_F_STATE));
+	json_t *coord = json_object_get(j, API_F_COORDINATION);
 	json_t *keys = json_object_get(j, API_F_KEY_IDS);
-	if (json_is_object(keys))
+	if (json_is_object(coord))
+		status_print_coordination(coord, json_object_get(j, API_F_HOLDERS),
+					  int_of(keys, API_F_USED));
+	else if (json_is_object(keys))
 		printf("key ids:    %lld used (of %lld remembered; a full history refuses "
 		       "uploads)\n",
 		       int_of(keys, API_F_USED), int_of(keys, API_F_MAX));

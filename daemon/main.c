@@ -22,6 +22,7 @@
 #include "log.h"
 #include "options.h"
 #include "persist.h"
+#include "pin.h"
 #include "testhook.h"
 #include "util.h"
 
@@ -317,6 +318,34 @@ static int listeners_start(struct daemon_ctx *ctx)
 	return r;
 }
 
+/* Coordination on (coord-socket): the ledger over pkishare-coordd, before the kept state
+ * is taken back (a restored copy is checked against etcd before it serves). */
+static int coordination_start(struct daemon_ctx *ctx)
+{
+	const struct daemon_config *cfg = ctx->cfg;
+	uint8_t pin[PIN_BYTES];
+	char pin_text[PIN_TEXT_LEN + 1] = "";
+	if (!cfg->coord_socket)
+		return 0;
+	if (pin_of_leaf(ctx->tls->cert_pem->data, ctx->tls->cert_pem->len, pin) == 0)
+		pin_format(pin, pin_text);
+	struct ledger_coord_config cc = {.socket = cfg->coord_socket,
+					 .node = cfg->node_name,
+					 .peer_address = cfg->peer_address ? cfg->peer_address : "",
+					 .serving_pin = pin_text};
+	int r = store_coordinate(&ctx->store, &cc);
+	if (r < 0) {
+		log_msg(LOG_ERR, "cannot set up coordination over %s: %s", cfg->coord_socket,
+			error_message(r));
+		return r;
+	}
+	log_msg(LOG_NOTICE,
+		"coordination on: node %s, pkishare-coordd at %s, peers reach this node at %s",
+		cfg->node_name, cfg->coord_socket,
+		cfg->peer_address ? cfg->peer_address : "(no peer-address)");
+	return 0;
+}
+
 /* Everything after the TLS files: the enrollment CA, systemd's sockets and kept state,
  * the reaper, the listeners. 0, or <0 after saying what failed. */
 static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
@@ -333,6 +362,9 @@ static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
 		log_msg(LOG_ERR, "cannot create the enrollment CA: %s", error_message(r));
 		return r;
 	}
+	r = coordination_start(ctx);
+	if (r < 0)
+		return r;
 	r = take_systemd_sockets(ctx, persist);
 	if (r > 0)
 		log_msg(LOG_INFO, "socket activation: %d descriptor(s) from systemd", r);

@@ -27,6 +27,8 @@
 #define API_F_CLIENT "client"
 #define API_F_CLIENT_CA "clientCa"
 #define API_F_CLIENT_SOURCE "clientSource"
+#define API_F_COORDINATION "coordination"
+#define API_F_CURRENT "current"
 #define API_F_CREATED_AT "createdAt"
 #define API_F_DEFAULT_TTL_SECONDS "defaultTtlSeconds"
 #define API_F_DELETED "deleted"
@@ -37,6 +39,7 @@
 #define API_F_FETCHES "fetches"
 #define API_F_FETCH_LOG "fetchLog"
 #define API_F_HELD_SINCE "heldSince"
+#define API_F_HOLDERS "holders"
 #define API_F_ID "id"
 #define API_F_KEPT "kept"
 #define API_F_KEY_ID "keyId"
@@ -46,8 +49,15 @@
 #define API_F_MAX_FETCHES "maxFetches"
 #define API_F_MAX_TTL_SECONDS "maxTtlSeconds"
 #define API_F_MEMORY "memory"
+#define API_F_NODE "node"
 #define API_F_NOTE "note"
+#define API_F_ORIGIN "origin"
 #define API_F_PEER "peer"
+#define API_F_PEER_ADDRESS "peerAddress"
+#define API_F_PENDING_WRITES "pendingWrites"
+#define API_F_REACHABLE "reachable"
+#define API_F_REVISION "revision"
+#define API_F_SYNCED "synced"
 #define API_F_PINNED_PUBKEY "pinnedPubkey"
 #define API_F_PREVIOUS "previous"
 #define API_F_PROFILE "profile"
@@ -87,6 +97,8 @@ enum api_reason {
 	API_R_BAD_REQUEST,
 	API_R_BAD_TOKEN,
 	API_R_BUSY, /* too many fetches wait for their claim: try again (503, Retry-After) */
+	API_R_COORDINATION_UNAVAILABLE, /* etcd (through pkishare-coordd) could not decide in
+					 * time: try another server (503, Retry-After) */
 	API_R_DELETED,
 	API_R_DROPS_EXTERNAL_ETCD,
 	API_R_EXISTS,

@@ -91,16 +91,22 @@ int pin_pem_has(const void *pem, size_t len, const uint8_t pin[PIN_BYTES])
 	return r;
 }
 
-int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len)
+int pin_of_leaf(const void *pem, size_t len, uint8_t out[PIN_BYTES])
 {
-	uint8_t h[PIN_BYTES];
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	X509 *c = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
 	if (!c)
 		return -PKS_E_X509;
-	int r = pin_of_cert(c, h);
+	int r = pin_of_cert(c, out);
 	X509_free(c);
+	return r;
+}
+
+int pin_curl_of_leaf(const void *pem, size_t len, char *out, size_t out_len)
+{
+	uint8_t h[PIN_BYTES];
+	int r = pin_of_leaf(pem, len, h);
 	if (r < 0)
 		return r;
 	if (out_len < 8 + sodium_base64_ENCODED_LEN(PIN_BYTES, sodium_base64_VARIANT_ORIGINAL))

@@ -169,9 +169,22 @@ static int upload_ttl(const struct daemon_config *cfg, const struct bundle *meta
 
 /* What store_put's refusal e means to the uploader: -EINVAL with r filled in, or e when it
  * is not one of the uploader's making. */
-static int upload_store_refusal(int e, const struct bundle *meta, struct refusal *r)
+static int upload_store_refusal(struct daemon_ctx *ctx, int e, const struct bundle *meta,
+				struct refusal *r)
 {
+	struct ledger_coord_state cs;
 	switch (e) {
+	case -ENOLINK:
+		store_coord_state(&ctx->store, &cs);
+		str_format(r->log, sizeof(r->log), "coordination did not decide: %s", cs.error);
+		str_format(r->msg, sizeof(r->msg),
+			   "the cluster's coordination could not announce this bundle (%s); "
+			   "nothing is held; check pkishare-coordd and etcd ('pkishare status', "
+			   "'journalctl -u pkishare-coordd'), then run upload-certs again (it "
+			   "makes a new key)",
+			   cs.error);
+		return refuse(r, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE,
+			      "coordination-unavailable");
 	case -EXDEV:
 		str_copy(r->log, sizeof(r->log), "it would drop the external etcd files");
 		str_copy(r->msg, sizeof(r->msg),
@@ -226,7 +239,7 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 		r = store_put(&ctx->store, TAKE_PTR(req->body), &meta, ttl * 1000, max_fetches,
 			      drop && strcmp(drop, "true") == 0, replaced);
 		bundle_done(&meta); /* the ciphertext copies are not needed, only the header */
-		r = upload_store_refusal(r, &meta, &ref);
+		r = upload_store_refusal(ctx, r, &meta, &ref);
 	}
 	if (r < 0 && ref.result) {
 		METRIC_INC(&ctx->metrics, upload, M_UPLOAD_REFUSED);
@@ -325,13 +338,34 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	return http_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", API_F_ID, idbuf));
 }
 
+#define ADMIN_FLUSH_MS 5000
+
 /* DELETE /v1/bundle. */
 static enum MHD_Result do_delete(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *who)
 {
 	char id[BUNDLE_ID_HEX_LEN + 1];
+	struct ledger_coord_state cs;
 	if (store_delete(&ctx->store, id) < 0)
 		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
 				  "no bundle is held; nothing to delete");
+	/* With coordination: the other nodes learn it from etcd; wait for that write. */
+	if (store_flush(&ctx->store, ADMIN_FLUSH_MS) < 0) {
+		store_coord_state(&ctx->store, &cs);
+		log_audit(&(struct audit){.event = AUDIT_WIPE,
+					  .peer = "admin",
+					  .client = who,
+					  .bundle_id = id,
+					  .result = "pending"},
+			  "bundle %s wiped here on request; the cluster not told yet: %s", id,
+			  cs.error);
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 5,
+		    "bundle %s is wiped on this node, but the cluster's coordination did not take "
+		    "the delete yet (%s): other nodes may still serve it until they hear; "
+		    "pkishared keeps trying; check pkishare-coordd and etcd, and run delete-certs "
+		    "again to see it done",
+		    id, cs.error);
+	}
 	log_audit(&(struct audit){.event = AUDIT_WIPE,
 				  .peer = "admin",
 				  .client = who,

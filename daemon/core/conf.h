@@ -60,4 +60,7 @@ struct daemon_config {
 	unsigned connection_max_age_s;
 	unsigned auth_failure_limit; /* failed enrollments per address per minute */
 	unsigned tls_failure_limit;  /* refused client certificates per address per minute */
+	const char *coord_socket;    /* pkishare-coordd's socket; NULL: coordination off */
+	const char *node_name;	     /* with coordination: this node's name */
+	const char *peer_address;    /* with coordination: HOST:PORT peers reach; NULL none */
 };

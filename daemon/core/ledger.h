@@ -2,17 +2,18 @@
  * bundle is current, every key id ever used, the fetch slots and who took them, and why
  * the last bundle went. Behind an ops table (the shape of knot-resolver's storage API):
  * the caller holds { ops, state } and never knows which implementation it has.
- * ledger-local.c is the one-node implementation; one over etcd (metadata only, never
- * the ciphertext: docs/design.md, "Growing past one node") would be another.
+ * ledger-local.c is the one-node implementation; ledger-coord.c the one over etcd, through
+ * pkishare-coordd (metadata only, never the ciphertext: proto/coord.md).
  *
  * Not here: the bytes (held.h, each node's own) and their deadline (local: a lease is not
  * a deadline), join tokens (tokens.h). The ledger never sees a secret: ids, counts,
  * names. Every operation is atomic on its own (the local one has a lock of its own).
  * claim may wait (a round trip to another system): it is never called under the held
  * state's lock, nor on the serving thread (serve/fetchq.c calls it, off that thread).
- * announce, retire, key_id_seen, view and key_ids are called under the held state's lock
- * today (store.c), so a ledger that must ask another system for those needs that lock
- * split first (docs/design.md, "Growing past one node"). */
+ * A ledger whose claim waits (claim_waits) asks another system for announce too: store.c
+ * then calls announce without its lock as well. retire, key_id_seen, view, fetch_log and
+ * key_ids never wait (a ledger that asks elsewhere answers them from what it last heard,
+ * and queues retire's write: flush waits for it); store.c calls them under its lock. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,6 +52,9 @@ const char *store_gone_name(enum store_gone g);
 /* A bundle announced as the current one. */
 struct ledger_bundle {
 	const char *id, *key_id;
+	const char *sha256;   /* of the sealed bytes, hex (for peers to check a copy against) */
+	uint64_t bytes;	      /* their size */
+	int64_t expires_at;   /* the sealed expiresAt */
 	uint64_t max_fetches; /* 0: unlimited */
 	bool has_external;    /* carries external etcd files */
 	bool allow_drop_external;
@@ -92,6 +96,30 @@ struct ledger_view {
 	size_t n_seen;
 };
 
+/* Where a ledger that asks elsewhere stands (ledger-coord.c), for status; never a secret. */
+#define LEDGER_HOLDERS_MAX 32
+#define LEDGER_TEXT_MAX 96
+struct ledger_holder {
+	char node[LEDGER_TEXT_MAX + 1];
+	char peer_address[LEDGER_TEXT_MAX + 1];
+};
+struct ledger_coord_state {
+	bool on;	/* coordination is on (false: the one-node ledger) */
+	bool synced;	/* the ledger has heard from etcd since it started */
+	bool reachable; /* the last call was answered */
+	uint64_t revision;
+	char node[LEDGER_TEXT_MAX + 1];
+	char peer_address[LEDGER_TEXT_MAX + 1];
+	char error[256]; /* the last failure, "" when none since */
+	int64_t error_at;
+	size_t pending; /* writes queued (retire), not yet answered */
+	char origin[LEDGER_TEXT_MAX + 1]; /* the current bundle's uploading node */
+	int64_t expires_at;
+	uint64_t bytes;
+	size_t n_holders;
+	struct ledger_holder holders[LEDGER_HOLDERS_MAX];
+};
+
 struct ledger;
 
 struct ledger_ops {
@@ -122,8 +150,13 @@ struct ledger_ops {
 	int (*release)(struct ledger *l, const char *id, const struct ledger_claimant *who,
 		       const struct ledger_claim *c);
 	/* Bundle id is no longer current, for why (expired, deleted, lost). -ENOENT if id is
-	 * not the current one (nothing changed). */
+	 * not the current one (nothing changed). Never waits: a ledger that asks elsewhere
+	 * changes what it says at once and queues the write (flush). */
 	int (*retire)(struct ledger *l, const char *id, enum store_gone why);
+	/* Optional (NULL: every write is done when it returns). Wait up to timeout_ms until
+	 * every queued write was answered: 0, or -ENOLINK (not yet: the other system did not
+	 * answer; the writes stay queued and are retried). */
+	int (*flush)(struct ledger *l, int timeout_ms);
 	/* 1 if key_id was ever announced, 0 if not. */
 	int (*key_id_seen)(struct ledger *l, const char *key_id);
 	void (*view)(struct ledger *l, struct ledger_view *ret);
@@ -136,6 +169,15 @@ struct ledger_ops {
 	int (*load)(struct ledger *l, const struct ledger_view *v,
 		    const struct store_fetch_record *fetch_log,
 		    const char (*key_ids)[KEY_ID_HEX_LEN + 1], size_t n_key_ids);
+	/* Optional (NULL: the one-node ledger): where coordination stands, for status. */
+	void (*state)(struct ledger *l, struct ledger_coord_state *ret);
+	/* Optional (NULL: nothing to tell). This node now holds the bytes of bundle id ("":
+	 * none): peers may copy them from it. Never waits. */
+	void (*holding)(struct ledger *l, const char *id);
+	/* Optional (NULL: the ledger changes only through these calls). Call changed(arg)
+	 * (on the ledger's own thread, without its lock) whenever what view says may have
+	 * changed by another node's doing. */
+	void (*watch)(struct ledger *l, void (*changed)(void *arg), void *arg);
 	void (*done)(struct ledger *l);
 };
 
@@ -148,3 +190,15 @@ struct ledger {
  * by persist.c through the held state (store.h). */
 extern const struct ledger_ops ledger_local_ops;
 int ledger_local_open(struct ledger *l);
+
+/* The ledger over etcd, through pkishare-coordd's socket (ledger-coord.c; proto/coord.md).
+ * open sets it up, start starts its thread (after store_attach, with the reaper). */
+struct ledger_coord_config {
+	const char *socket;	  /* coordd's unix socket */
+	const char *node;	  /* this node's name */
+	const char *peer_address; /* HOST:PORT where peers reach this node ("" none) */
+	const char *serving_pin;  /* sha256:HEX of the serving key ("" none) */
+};
+extern const struct ledger_ops ledger_coord_ops;
+int ledger_coord_open(struct ledger *l, const struct ledger_coord_config *cfg);
+int ledger_coord_start(struct ledger *l);

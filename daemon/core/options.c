@@ -80,6 +80,15 @@ static const struct option_def defs[] = {
      "lifetime of the in-memory enrollment CA, renewed\nbefore it ends", false, NULL},
     {"enrolled-fetch", OPTION_YESNO, CFG(enrolled_fetch), 0, 0, "yes|no", 1, NULL,
      "may identities enrolled with a join token fetch the\nbundle", true, NULL},
+    {"coord-socket", OPTION_STRING, CFG(coord_socket), 0, 0, "PATH", 0, NULL,
+     "pkishare-coordd's socket: set, coordination is on (the\n"
+     "cluster's etcd decides; pkishare-coordd(8))",
+     false, NULL},
+    {"node-name", OPTION_STRING, CFG(node_name), 0, 0, "NAME", 0, NULL,
+     "this node's name in the cluster (default: the host name)", false, NULL},
+    {"peer-address", OPTION_STRING, CFG(peer_address), 0, 0, "HOST:PORT", 0, NULL,
+     "where other nodes reach this one (default: listen, when\nit is a specific address)",
+     false, NULL},
     {"log-level", OPTION_LOGLEVEL, offsetof(struct options, log_level), sizeof(int), 0, 0, "LEVEL",
      LOG_INFO, NULL, "error, warning, notice, info or debug", false, NULL},
 };
@@ -343,12 +352,70 @@ static int flags_parse(struct options *o, int argc, char **argv)
 	return 1;
 }
 
+/* A name or address other nodes see: 1-96 printable ASCII without spaces. */
+static bool coord_text_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 96)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return false;
+	return true;
+}
+
+/* Coordination's settings: node-name defaults to the host name, peer-address to listen
+ * when that is a specific address. An empty coord-socket is coordination off. */
+static int coord_check(struct options *o)
+{
+	struct daemon_config *cfg = &o->cfg;
+	char host[256] = "";
+	if (cfg->coord_socket && !cfg->coord_socket[0])
+		cfg->coord_socket = NULL;
+	if (!cfg->coord_socket)
+		return 0;
+	if (cfg->coord_socket[0] != '/') {
+		log_msg(LOG_ERR, "coord-socket must be an absolute path (pkishare-coordd's "
+				 "socket, by default /run/pkishare/coord.sock)");
+		return -EINVAL;
+	}
+	if (!cfg->node_name || !cfg->node_name[0]) {
+		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0]) {
+			log_msg(LOG_ERR, "cannot read the host name for node-name; set node-name");
+			return -EINVAL;
+		}
+		if (o->n_strings >= OPTIONS_MAX_STRINGS ||
+		    !(o->strings[o->n_strings] = strdup(host)))
+			return -ENOMEM;
+		cfg->node_name = o->strings[o->n_strings++];
+	}
+	if (!coord_text_ok(cfg->node_name)) {
+		log_msg(LOG_ERR, "node-name must be 1 to 96 printable characters without spaces");
+		return -EINVAL;
+	}
+	if (!cfg->peer_address || !cfg->peer_address[0]) {
+		bool any = !strncmp(cfg->listen, "0.0.0.0:", 8) || !strncmp(cfg->listen, "[::]:", 5);
+		cfg->peer_address = any ? NULL : cfg->listen;
+	}
+	if (cfg->peer_address && !coord_text_ok(cfg->peer_address)) {
+		log_msg(LOG_ERR, "peer-address must be HOST:PORT (1 to 96 printable characters)");
+		return -EINVAL;
+	}
+	if (!cfg->peer_address)
+		log_msg(LOG_WARNING,
+			"coordination on, and no peer-address: listen (%s) is not a specific "
+			"address, so other nodes cannot be told where to copy the bundle from this "
+			"one; set peer-address = HOST:PORT",
+			cfg->listen);
+	return 0;
+}
+
 /* What no single setting can check: required files, and settings bounded by others.
  * config_path: the configuration file read, or NULL if none was (looked for at
  * default_path), so that a missing setting says where it was looked for. */
-static int settings_check(struct daemon_config *cfg, const char *config_path,
-			  const char *default_path)
+static int settings_check(struct options *o, const char *config_path, const char *default_path)
 {
+	struct daemon_config *cfg = &o->cfg;
 	if (!cfg->tls_cert || !cfg->tls_key) {
 		const char *which = !cfg->tls_cert && !cfg->tls_key ? "either of them"
 				    : !cfg->tls_cert		    ? "tls-cert"
@@ -387,6 +454,8 @@ static int settings_check(struct daemon_config *cfg, const char *config_path,
 				 "enroll-ttl (the CA is renewed when two enroll-ttl are left)");
 		return -EINVAL;
 	}
+	if (coord_check(o) < 0)
+		return -EINVAL;
 	if (!cfg->ttl_given && cfg->ttl_s > cfg->max_ttl_s)
 		cfg->ttl_s = cfg->max_ttl_s; /* a short max-ttl alone lowers the default too */
 	if (cfg->ttl_s > cfg->max_ttl_s) {
@@ -406,7 +475,7 @@ int options_load(struct options *o, int argc, char **argv)
 	r = flags_parse(o, argc, argv);
 	if (r <= 0)
 		return r;
-	r = settings_check(&o->cfg, o->config_path, config ? config : DEFAULT_CONFIG_FILE);
+	r = settings_check(o, o->config_path, config ? config : DEFAULT_CONFIG_FILE);
 	return r < 0 ? r : 1; /* 1: run */
 }
 

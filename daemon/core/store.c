@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "log.h"
 #include "persist.h"
 #include "store.h"
@@ -21,7 +23,7 @@ int store_init(struct store *s)
 	pthread_condattr_t ca;
 
 	memset(s, 0, sizeof(*s));
-	if (pthread_mutex_init(&s->lock, NULL) != 0)
+	if (pthread_mutex_init(&s->lock, NULL) != 0 || pthread_mutex_init(&s->put_lock, NULL) != 0)
 		return -ENOMEM;
 	if (pthread_condattr_init(&ca) != 0)
 		return -ENOMEM;
@@ -32,6 +34,44 @@ int store_init(struct store *s)
 	if (r != 0)
 		return -ENOMEM;
 	return ledger_local_open(&s->ledger);
+}
+
+/* The ledger's thread: what the cluster says may have changed; the reaper looks. */
+static void ledger_changed(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	s->ledger_changed = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int store_coordinate(struct store *s, const struct ledger_coord_config *cfg)
+{
+	struct ledger l = {0};
+	int r = ledger_coord_open(&l, cfg);
+	if (r < 0)
+		return r;
+	s->ledger.ops->done(&s->ledger);
+	s->ledger = l;
+	s->ledger.ops->watch(&s->ledger, ledger_changed, s);
+	return 0;
+}
+
+void store_coord_state(struct store *s, struct ledger_coord_state *ret)
+{
+	if (s->ledger.ops->state)
+		s->ledger.ops->state(&s->ledger, ret);
+	else
+		memset(ret, 0, sizeof(*ret));
+}
+
+/* Called with the lock held, after the held bytes changed: tell the ledger what this node
+ * holds (peers may copy it from here). */
+static void holding_locked(struct store *s)
+{
+	if (s->ledger.ops->holding)
+		s->ledger.ops->holding(&s->ledger, s->held.blob ? s->held.id : "");
 }
 
 /* Called with the lock held: the record of everything, for persist. */
@@ -98,6 +138,7 @@ static void let_go_locked(struct store *s, enum store_gone why)
 	(void)s->ledger.ops->retire(&s->ledger, s->held.id, why);
 	held_wipe(&s->held);
 	persist_bundle_retire(s->persist);
+	holding_locked(s);
 }
 
 /* Called with the lock held: wipe an expired bundle and say so, whoever noticed first
@@ -122,12 +163,44 @@ static void check_deadline_locked(struct store *s)
 		expire_locked(s);
 }
 
+/* Called with the lock held, when the ledger heard of another node's doing: held bytes
+ * that are no longer the cluster's current bundle go (deleted, replaced or used up
+ * elsewhere: the watch brought it). */
+static void reconcile_locked(struct store *s)
+{
+	struct ledger_view lv;
+	if (!s->held.blob)
+		return;
+	s->ledger.ops->view(&s->ledger, &lv);
+	if (lv.current && strcmp(lv.id, s->held.id) == 0)
+		return;
+	enum store_gone why = !strcmp(lv.gone_id, s->held.id) ? lv.gone
+			      : lv.current			 ? STORE_GONE_REPLACED
+								 : STORE_GONE_LOST;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	str_copy(id, sizeof(id), s->held.id);
+	held_wipe(&s->held);
+	persist_bundle_retire(s->persist);
+	holding_locked(s);
+	changed_locked(s);
+	log_audit(&(struct audit){.event = AUDIT_WIPE,
+				  .peer = "cluster",
+				  .bundle_id = id,
+				  .result = store_gone_name(why)},
+		  "bundle %s is no longer current in the cluster (%s): wiped here", id,
+		  store_gone_name(why));
+}
+
 static void *reaper_main(void *arg)
 {
 	struct store *s = arg;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
+		if (s->ledger_changed) {
+			s->ledger_changed = false;
+			reconcile_locked(s);
+		}
 		if (tokens_expire(&s->tokens, time_mono_ms()) > 0)
 			changed_locked(s);
 		if (held_past_deadline(&s->held, time_mono_ms(), time_now())) {
@@ -160,6 +233,8 @@ int store_start_reaper(struct store *s)
 	if (r != 0)
 		return -r;
 	s->reaper_running = true;
+	if (s->ledger.ops == &ledger_coord_ops)
+		return ledger_coord_start(&s->ledger);
 	return 0;
 }
 
@@ -205,6 +280,7 @@ void store_done(struct store *s)
 		s->ledger.ops->done(&s->ledger);
 	s->record = record_free(s->record);
 	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->put_lock);
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -272,9 +348,10 @@ void store_attach(struct store *s, struct persist *p)
 			str_copy(meta.key_id, sizeof(meta.key_id), rec->key_id);
 			meta.created_at = rec->created_at;
 			meta.expires_at = rec->expires_at;
-			if (blob)
+			if (blob) {
 				held_set(&s->held, blob, &meta, rec->deadline_ms);
-			else
+				holding_locked(s);
+			} else
 				(void)s->ledger.ops->retire(&s->ledger, rec->id, STORE_GONE_LOST);
 			bundle_done(&meta);
 		}
@@ -309,24 +386,68 @@ void store_detach(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* store_put with a ledger that asks elsewhere (claim_waits): etcd decides first, without
+ * the held state's lock (the serving thread must never wait for it), then the bytes are
+ * held and kept. Uploads on this node are one at a time (put_lock). */
+static int put_elsewhere(struct store *s, struct held_blob *blob, const struct bundle *meta,
+			 int64_t ttl_ms, const struct ledger_bundle *lb,
+			 char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
+{
+	pthread_mutex_lock(&s->put_lock);
+	int r = s->ledger.ops->announce(&s->ledger, lb, ret_replaced);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->put_lock);
+		held_blob_unref(blob);
+		return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	r = persist_bundle_put(s->persist, meta->id, blob->data);
+	if (r < 0) {
+		/* Announced, and cannot be kept: it goes everywhere ("lost"). */
+		(void)s->ledger.ops->retire(&s->ledger, meta->id, STORE_GONE_LOST);
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->put_lock);
+		held_blob_unref(blob);
+		return r;
+	}
+	held_wipe(&s->held);
+	persist_bundle_commit(s->persist);
+	held_set(&s->held, blob, meta, time_mono_ms() + ttl_ms);
+	holding_locked(s);
+	changed_locked(s);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->put_lock);
+	return 0;
+}
+
 int store_put(struct store *s, struct secret *json, const struct bundle *meta, int64_t ttl_ms,
 	      uint64_t max_fetches, bool allow_drop_external,
 	      char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
 {
 	bool has_external = false;
 	struct ledger_view lv;
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	char sha256[crypto_hash_sha256_BYTES * 2 + 1];
 	struct held_blob *blob = held_blob_new(json);
 	if (!blob)
 		return -ENOMEM;
 	for (size_t i = 0; i < meta->files.n; i++)
 		has_external |= pki_known_lookup(meta->files.e[i].name)->external;
+	crypto_hash_sha256(digest, blob->data->data, blob->data->len);
+	sodium_bin2hex(sha256, sizeof(sha256), digest, sizeof(digest));
 	struct ledger_bundle lb = {.id = meta->id,
 				   .key_id = meta->key_id,
+				   .sha256 = sha256,
+				   .bytes = blob->data->len,
+				   .expires_at = meta->expires_at,
 				   .max_fetches = max_fetches,
 				   .has_external = has_external,
 				   .allow_drop_external = allow_drop_external};
-	pthread_mutex_lock(&s->lock);
 	ret_replaced[0] = 0;
+	if (s->ledger.ops->claim_waits(&s->ledger))
+		return put_elsewhere(s, blob, meta, ttl_ms, &lb, ret_replaced);
+	pthread_mutex_lock(&s->lock);
 	/* The ledger's refusals first, so that a refused upload makes no file. */
 	s->ledger.ops->view(&s->ledger, &lv);
 	int r = 0;
@@ -432,9 +553,11 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 				str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, claim.current);
 				return STORE_FETCH_OTHER;
 			}
+			if (r < 0)
+				return STORE_FETCH_UNAVAILABLE;
 			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, claim.gone_id);
 			*ret_gone_at = claim.gone_at;
-			return r < 0 ? STORE_FETCH_NONE : gone_fetch(claim.gone);
+			return gone_fetch(claim.gone);
 		}
 
 		/* 3. Serve: unless the deadline passed while we claimed; the last slot wipes. */
@@ -464,6 +587,7 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 		if (claim.last && ours) {
 			held_wipe(&s->held);
 			persist_bundle_retire(s->persist);
+			holding_locked(s);
 			pthread_cond_broadcast(&s->wake);
 		}
 		if (!claim.repeat)
@@ -486,8 +610,16 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	pthread_mutex_lock(&s->lock);
 	check_deadline_locked(s);
 	if (!s->held.blob) {
+		/* Held elsewhere only: the ledger's current bundle goes everywhere. */
+		struct ledger_view lv;
+		s->ledger.ops->view(&s->ledger, &lv);
+		int r = -ENOENT;
+		if (lv.current && s->ledger.ops->claim_waits(&s->ledger)) {
+			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.id);
+			r = s->ledger.ops->retire(&s->ledger, lv.id, STORE_GONE_DELETED);
+		}
 		pthread_mutex_unlock(&s->lock);
-		return -ENOENT;
+		return r;
 	}
 	str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, s->held.id);
 	let_go_locked(s, STORE_GONE_DELETED);
@@ -495,6 +627,11 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int store_flush(struct store *s, int timeout_ms)
+{
+	return s->ledger.ops->flush ? s->ledger.ops->flush(&s->ledger, timeout_ms) : 0;
 }
 
 void store_view(struct store *s, struct store_view *ret)
@@ -524,6 +661,8 @@ void store_view(struct store *s, struct store_view *ret)
 	str_copy(ret->gone_id, sizeof(ret->gone_id), lv.gone_id);
 	ret->gone_at = lv.gone_at;
 	ret->n_seen = lv.n_seen;
+	ret->cluster = lv;
+	store_coord_state(s, &ret->coord);
 	ret->n_tokens = s->tokens.n;
 	for (size_t i = 0; i < s->tokens.n; i++) {
 		struct store_token_view *t = &ret->tokens[i];

@@ -20,7 +20,9 @@ struct persist;
 struct persist_record;
 
 struct store {
-	pthread_mutex_t lock; /* held and tokens, and the order of saves */
+	pthread_mutex_t lock;	  /* held and tokens, and the order of saves */
+	pthread_mutex_t put_lock; /* uploads one at a time, when announce waits (taken first) */
+	bool ledger_changed;	  /* the ledger heard of another node's doing: the reaper looks */
 	pthread_cond_t wake;  /* CLOCK_MONOTONIC */
 	pthread_t reaper;
 	bool reaper_running;
@@ -39,6 +41,14 @@ struct store {
 
 /* With the one-node ledger (ledger-local.c). */
 int store_init(struct store *s);
+/* Coordination on: decisions by etcd through pkishare-coordd (ledger-coord.c), in place of
+ * the one-node ledger; before store_attach. Its thread starts with the reaper. */
+int store_coordinate(struct store *s, const struct ledger_coord_config *cfg);
+/* Where coordination stands (all zero, on false, with the one-node ledger). */
+void store_coord_state(struct store *s, struct ledger_coord_state *ret);
+/* Wait up to timeout_ms until the ledger's queued writes (a delete) reached the other
+ * nodes' view: 0, or -ENOLINK (not yet; they are retried). */
+int store_flush(struct store *s, int timeout_ms);
 /* Stop the reaper, wipe everything. */
 void store_done(struct store *s);
 /* Take back what systemd kept for this process (persist_start), if anything usable, and
@@ -71,6 +81,8 @@ enum store_fetch {
 	STORE_FETCH_OTHER,     /* want_id given, and another bundle is held: nothing counted */
 	STORE_FETCH_ABANDONED, /* store_fetch_unless_gone: the client left during its claim,
 				* the slot was given back (nothing counted) */
+	STORE_FETCH_UNAVAILABLE, /* the ledger could not decide (coordination: coordd or
+				  * etcd's quorum did not answer in time): nothing served */
 };
 
 /* Take a reference to the held bytes, then claim a fetch slot from the ledger (which may
@@ -107,7 +119,9 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
  * run on the serving thread. */
 bool store_fetch_waits(struct store *s);
 
-/* Wipe the held bundle now. -ENOENT if none. */
+/* Wipe the held bundle now. -ENOENT if none. With coordination, a bundle current in the
+ * cluster but not held here is retired everywhere (ret_id its id); store_flush says
+ * when the other nodes can know. */
 int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1]);
 
 /* What the store holds, copied under its lock: never a secret (ids, times, counts, token
@@ -146,6 +160,8 @@ struct store_view {
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
 	size_t n_seen; /* key ids in the history, of STORE_MAX_SEEN_KEYS */
+	struct ledger_view cluster; /* what the ledger says (with coordination: the cluster) */
+	struct ledger_coord_state coord; /* where coordination stands (coord.on false: off) */
 	size_t n_tokens;
 	struct store_token_view tokens[STORE_MAX_TOKENS];
 	struct store_kept_view kept;

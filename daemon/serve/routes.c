@@ -210,6 +210,19 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 		    "join again with the certificate key that upload printed",
 		    j->bid, want);
 	}
+	if (res == STORE_FETCH_UNAVAILABLE) {
+		METRIC_INC(&ctx->metrics, fetch, M_FETCH_UNAVAILABLE);
+		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
+		log_audit(&a,
+			  "fetch by %s of bundle %s not served: coordination could not grant a "
+			  "slot in time ('pkishare status' says why); not counted",
+			  LOG_Q(j->client), j->bid);
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "this server cannot reach the cluster's coordination (pkishare-coordd or etcd "
+		    "quorum) to grant a fetch slot; nothing was sent or counted; try another "
+		    "control-plane node (another --server), or this one again shortly");
+	}
 	if (res == STORE_FETCH_OK) {
 		struct held_blob *blob = TAKE_PTR(j->blob);
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_OK);

@@ -11,7 +11,8 @@
 #include "store.h"
 
 static const char *const fetch_names[M_FETCH_N] = {"ok",      "expired",   "used-up",
-						   "deleted", "not-found", "other-bundle-held"};
+						   "deleted", "not-found", "other-bundle-held",
+						   "coordination-unavailable"};
 static const char *const enroll_names[M_ENROLL_N] = {"ok",	"bad-token",	"token-expired",
 						     "bad-csr", "rate-limited", "too-large"};
 static const char *const auth_names[M_AUTH_N] = {"tls-handshake", "client-certificate",

@@ -11,7 +11,8 @@ enum metric_fetch {
 	M_FETCH_USED_UP,
 	M_FETCH_DELETED,
 	M_FETCH_NONE,
-	M_FETCH_OTHER, /* ?id= named a bundle that is no longer held */
+	M_FETCH_OTHER,	     /* ?id= named a bundle that is no longer held */
+	M_FETCH_UNAVAILABLE, /* coordination could not grant a slot */
 	M_FETCH_N
 };
 enum metric_enroll {

@@ -73,6 +73,43 @@ static json_t *kept_json(const struct store_kept_view *k)
 			 k->refused ? k->note : "");
 }
 
+/* Where coordination stands and what the cluster says (null when it is off). */
+static json_t *coordination_json(const struct store_view *v)
+{
+	const struct ledger_coord_state *c = &v->coord;
+	char err_at[RFC3339_LEN], exp[RFC3339_LEN];
+	if (!c->on)
+		return json_null();
+	time_format(c->error_at, err_at);
+	time_format(c->expires_at, exp);
+	json_t *cur = v->cluster.current
+			  ? json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I}", API_F_ID, v->cluster.id,
+				      API_F_KEY_ID, v->cluster.key_id, API_F_FETCHES,
+				      (json_int_t)v->cluster.fetches, API_F_MAX_FETCHES,
+				      (json_int_t)v->cluster.max_fetches, API_F_ORIGIN, c->origin,
+				      API_F_EXPIRES_AT, exp, API_F_BYTES, (json_int_t)c->bytes)
+			  : json_null();
+	json_t *err = c->error[0] ? json_pack("{s:s, s:s}", API_F_ERROR, c->error, API_F_AT, err_at)
+				  : json_null();
+	return json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:o, s:o}", API_F_NODE, c->node,
+			 API_F_PEER_ADDRESS, c->peer_address[0] ? c->peer_address : NULL,
+			 API_F_SYNCED, c->synced, API_F_REACHABLE, c->reachable, API_F_REVISION,
+			 (json_int_t)c->revision, API_F_PENDING_WRITES, (json_int_t)c->pending,
+			 API_F_CURRENT, cur ? cur : json_null(), API_F_ERROR,
+			 err ? err : json_null());
+}
+
+/* The nodes that hold the cluster's current bundle (empty when coordination is off). */
+static json_t *holders_json(const struct store_view *v)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < v->coord.n_holders && i < LEDGER_HOLDERS_MAX; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s}", API_F_NODE,
+						      v->coord.holders[i].node, API_F_PEER_ADDRESS,
+						      v->coord.holders[i].peer_address));
+	return list ? list : json_array();
+}
+
 json_t *status_json(const struct store_view *v)
 {
 	char gone_at[RFC3339_LEN];
@@ -83,9 +120,12 @@ json_t *status_json(const struct store_view *v)
 			   : json_pack("{s:s, s:s, s:s}", API_F_ID, v->gone_id, API_F_REASON,
 				       store_gone_name(v->gone), API_F_AT, gone_at);
 	json_t *kept = kept_json(&v->kept);
-	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}}", API_F_BUNDLE, b ? b : json_null(),
-			 API_F_PREVIOUS, last ? last : json_null(), API_F_TOKENS,
-			 status_tokens_json(v), API_F_STATE, kept ? kept : json_null(),
-			 API_F_KEY_IDS, API_F_USED, (json_int_t)v->n_seen, API_F_MAX,
-			 (json_int_t)STORE_MAX_SEEN_KEYS);
+	json_t *coord = coordination_json(v);
+	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", API_F_BUNDLE,
+			 b ? b : json_null(), API_F_PREVIOUS, last ? last : json_null(),
+			 API_F_TOKENS, status_tokens_json(v), API_F_STATE,
+			 kept ? kept : json_null(), API_F_KEY_IDS, API_F_USED,
+			 (json_int_t)v->n_seen, API_F_MAX,
+			 (json_int_t)STORE_MAX_SEEN_KEYS, API_F_COORDINATION,
+			 coord ? coord : json_null(), API_F_HOLDERS, holders_json(v));
 }

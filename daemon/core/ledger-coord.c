@@ -1,0 +1,811 @@
+/* ledger-coord.c - the ledger over pkishare-coordd (ledger.h; proto/coord.md): etcd decides,
+ * for metadata only, through the helper that alone holds the etcd credential. This process
+ * speaks to coordd over its unix socket only (its unit keeps PrivateNetwork=yes).
+ *
+ * What waits and what does not:
+ * - announce and claim are round trips (claim_waits is true): store.c calls them without
+ *   its lock, and the serving side claims off its thread (serve/fetchq.c).
+ * - retire never waits: the mirror changes at once and the write is queued for this
+ *   ledger's thread, which retries it until etcd answers; flush waits for the queue.
+ * - view, fetch_log and the coordination state read the mirror: what etcd said last,
+ *   kept by the thread, which long-polls coordd's `wait` (one watch of the prefix) and
+ *   reads the view again after every change. A view read while this node wrote is
+ *   dropped and read again, so the mirror never goes back past a write of this node.
+ * - the thread also registers this node as a holder of the bundle it holds (`hold`,
+ *   under coordd's lease) and withdraws it (`release`).
+ *
+ * Must never serve a slot etcd did not grant: a claim that cannot be decided (coordd
+ * down, no quorum, an unknown outcome asked again until the budget ran out) is an error,
+ * never a slot. A claim asked again carries the same claim id, so it counts once. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "coordmsg.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+
+#define CALL_TIMEOUT_MS 5000
+#define ANNOUNCE_TIMEOUT_MS 10000
+#define CLAIM_BUDGET_MS 4000 /* a fetch's claim, every try included */
+#define WAIT_MS 25000	     /* one long poll of coordd's `wait` */
+#define RETRY_MS 1000	     /* after a failed call, before the thread tries again */
+#define MAX_PENDING 16
+
+struct pending {
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	enum store_gone why;
+};
+
+struct coord {
+	pthread_mutex_t lock;
+	pthread_cond_t done; /* the queue emptied, or a write of it failed */
+	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char node[COORD_TEXT_MAX + 1];
+	char peer_address[COORD_TEXT_MAX + 1];
+	char serving_pin[80];
+
+	/* The mirror: what etcd said last. */
+	bool synced;	  /* a view was read */
+	uint64_t revision; /* of that view */
+	uint64_t gen;	   /* bumped by every write of this node: a view read across one is dropped */
+	struct coord_view view;
+	struct coord_holder holders[COORD_HOLDERS_MAX];
+	size_t n_holders;
+	bool reachable;
+	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
+	int64_t error_at;
+
+	/* This node's fetches of the current bundle (the cluster's count is view.fetches). */
+	char log_id[BUNDLE_ID_HEX_LEN + 1];
+	struct store_fetch_record log[STORE_MAX_FETCH_LOG];
+	size_t n_log;
+
+	/* Work for the thread. */
+	struct pending pend[MAX_PENDING];
+	size_t n_pend;
+	bool write_failed;			/* the queue's head failed last time */
+	char hold_want[BUNDLE_ID_HEX_LEN + 1];	/* the bundle this node holds ("" none) */
+	char hold_have[BUNDLE_ID_HEX_LEN + 1];	/* ... as registered in etcd */
+	bool dirty;				/* read the view again */
+	bool stop;
+	int wake_fd;
+	pthread_t thread;
+	bool running;
+	void (*changed)(void *arg);
+	void *changed_arg;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake(struct coord *c)
+{
+	uint64_t one = 1;
+	if (write(c->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter is already non-zero: the thread wakes anyway. */
+	}
+}
+
+/* Lock held: remember a failure for status and the log (once per change). */
+static void failed_locked(struct coord *c, const char *what, const char *why)
+{
+	char buf[COORD_MESSAGE_MAX];
+	str_format(buf, sizeof(buf), "%s: %s", what, why);
+	if (strcmp(buf, c->error) != 0)
+		log_msg(LOG_WARNING, "coordination: %s", buf);
+	str_copy(c->error, sizeof(c->error), buf);
+	c->error_at = time_now();
+}
+
+static void succeeded_locked(struct coord *c)
+{
+	if (c->error[0] || !c->reachable)
+		log_msg(LOG_NOTICE, "coordination: pkishare-coordd and etcd answer again");
+	c->error[0] = 0;
+	c->reachable = true;
+}
+
+/* A reason the protocol gives as this ledger's error: the caller's refusals keep their
+ * meaning (ledger.h), everything else is "coordination unavailable". */
+static int reply_errno(enum coord_error e)
+{
+	switch (e) {
+	case COORD_E_KEY_REUSED:
+		return -EEXIST;
+	case COORD_E_DROPS_EXTERNAL:
+		return -EXDEV;
+	case COORD_E_NOT_CURRENT:
+		return -ENOENT;
+	case COORD_E_TIMEOUT:
+	case COORD_E_UNKNOWN_OUTCOME:
+		return -ETIMEDOUT; /* asked again with the same ids, it answers the same */
+	default:
+		return -ENOLINK;
+	}
+}
+
+/* One call to coordd on a connection of its own: 0 with *ret_result (json_decref it), or
+ * <0 with why (printable). A connection per call keeps a late reply from ever meeting
+ * another call. interrupt: also give up (-EINTR) when the thread is woken. */
+static int call(struct coord *c, enum coord_op op, const struct coord_args *args, int timeout_ms,
+		bool interrupt, json_t **ret_result, char *why, size_t why_len)
+{
+	struct coord_request req = {.op = op, .timeout_ms = timeout_ms, .args = *args};
+	uint8_t raw[COORD_COOKIE_LEN / 2];
+	char buf[COORD_MSG_MAX + 1];
+	int fd = -1, r;
+
+	*ret_result = NULL;
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(req.cookie, sizeof(req.cookie), raw, sizeof(raw));
+	int len = coordmsg_request_build(&req, buf, sizeof(buf));
+	if (len < 0) {
+		snprintf(why, why_len, "a field outside its form in %s", coord_op_name(op));
+		return -EINVAL;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	str_copy(sa.sun_path, sizeof(sa.sun_path), c->socket);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "cannot reach pkishare-coordd at %s: %s", c->socket,
+			 strerror(-r));
+		goto out;
+	}
+	if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+		r = -errno;
+		snprintf(why, why_len, "cannot send to pkishare-coordd: %s", strerror(-r));
+		goto out;
+	}
+	/* coordd answers by its own deadline; a little more for the trip back. */
+	int64_t deadline = now_ms() + timeout_ms + 1000;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = c->wake_fd, .events = POLLIN}};
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			snprintf(why, why_len, "pkishare-coordd did not answer %s in time",
+				 coord_op_name(op));
+			goto out;
+		}
+		int n = poll(p, interrupt ? 2 : 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (interrupt && n > 0 && (p[1].revents & POLLIN)) {
+			r = -EINTR;
+			snprintf(why, why_len, "interrupted");
+			goto out;
+		}
+		if (n <= 0)
+			continue;
+		ssize_t got = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+		if (got <= 0 || (size_t)got > COORD_MSG_MAX) {
+			r = got < 0 ? -errno : -ECONNRESET;
+			snprintf(why, why_len, "pkishare-coordd %s", got == 0 ? "hung up" : "failed");
+			goto out;
+		}
+		struct coord_reply rep = {0};
+		r = coordmsg_reply_parse(buf, (size_t)got, req.cookie, &rep);
+		if (r == -ESTALE)
+			continue;
+		if (r < 0) {
+			snprintf(why, why_len, "a malformed reply from pkishare-coordd");
+			r = -EPROTO;
+			goto out;
+		}
+		if (!rep.ok) {
+			str_format(why, why_len, "%s (%s)", rep.message, coord_error_name(rep.error));
+			r = reply_errno(rep.error);
+			goto out;
+		}
+		*ret_result = rep.result;
+		r = 0;
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	secret_wipe(buf, sizeof(buf));
+	return r;
+}
+
+static enum store_gone gone_parse(const char *reason)
+{
+	static const struct {
+		const char *name;
+		enum store_gone g;
+	} map[] = {
+	    {"expired", STORE_GONE_EXPIRED}, {"deleted", STORE_GONE_DELETED},
+	    {"used-up", STORE_GONE_USED_UP}, {"replaced", STORE_GONE_REPLACED},
+	    {"lost", STORE_GONE_LOST},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(map); i++)
+		if (!strcmp(reason, map[i].name))
+			return map[i].g;
+	return STORE_GONE_NEVER;
+}
+
+static const char *gone_reason(enum store_gone g)
+{
+	switch (g) {
+	case STORE_GONE_EXPIRED:
+		return "expired";
+	case STORE_GONE_DELETED:
+		return "deleted";
+	default:
+		return "lost";
+	}
+}
+
+/* Lock held: the mirror's current bundle went, for why (a write of this node). */
+static void mirror_gone_locked(struct coord *c, const char *id, const char *reason)
+{
+	if (c->view.has_current && !strcmp(c->view.current.id, id))
+		c->view.has_current = false;
+	str_copy(c->view.gone.reason, sizeof(c->view.gone.reason), reason);
+	str_copy(c->view.gone.id, sizeof(c->view.gone.id), id);
+	c->view.gone.at = time_now();
+	c->gen++;
+}
+
+static int coord_announce(struct ledger *l, const struct ledger_bundle *b,
+			  char ret_replaced[BUNDLE_ID_HEX_LEN + 1])
+{
+	struct coord *c = l->state;
+	struct coord_args a = {.bytes = b->bytes,
+			       .expires_at = b->expires_at,
+			       .max_fetches = b->max_fetches,
+			       .has_external = b->has_external,
+			       .allow_drop_external = b->allow_drop_external};
+	char why[COORD_MESSAGE_MAX];
+	const char *replaced = "";
+	json_t *res = NULL;
+
+	ret_replaced[0] = 0;
+	str_copy(a.id, sizeof(a.id), b->id);
+	str_copy(a.key_id, sizeof(a.key_id), b->key_id);
+	str_copy(a.sha256, sizeof(a.sha256), b->sha256);
+	str_copy(a.origin, sizeof(a.origin), c->node);
+	int r = call(c, COORD_ANNOUNCE, &a, ANNOUNCE_TIMEOUT_MS, false, &res, why, sizeof(why));
+	pthread_mutex_lock(&c->lock);
+	if (r == -EEXIST || r == -EXDEV) {
+		succeeded_locked(c); /* etcd answered: a refusal, not a failure */
+	} else if (r < 0) {
+		failed_locked(c, "announce", why);
+		r = -ENOLINK;
+	} else {
+		succeeded_locked(c);
+		if (json_unpack(res, "{s:s}", "replaced", &replaced) != 0 ||
+		    (replaced[0] && !str_is_lower_hex(replaced, BUNDLE_ID_HEX_LEN)))
+			replaced = "";
+		str_copy(ret_replaced, BUNDLE_ID_HEX_LEN + 1, replaced);
+		if (replaced[0])
+			mirror_gone_locked(c, replaced, "replaced");
+		c->view.has_current = true;
+		c->view.current = a;
+		c->view.fetches = 0;
+		c->view.key_ids++;
+		str_copy(c->log_id, sizeof(c->log_id), b->id);
+		c->n_log = 0;
+		c->gen++;
+		c->dirty = true;
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	json_decref(res);
+	return r;
+}
+
+/* Lock held: this node served fetch no of bundle id to who. */
+static void log_append_locked(struct coord *c, const char *id, const struct ledger_claimant *who)
+{
+	if (strcmp(c->log_id, id) != 0) {
+		str_copy(c->log_id, sizeof(c->log_id), id);
+		c->n_log = 0;
+	}
+	if (c->n_log >= STORE_MAX_FETCH_LOG)
+		return;
+	struct store_fetch_record *f = &c->log[c->n_log++];
+	f->at = time_now();
+	str_copy(f->client, sizeof(f->client), who->client);
+	str_copy(f->cert, sizeof(f->cert), who->cert ? who->cert : "");
+	str_copy(f->source, sizeof(f->source), who->source);
+	str_copy(f->peer, sizeof(f->peer), who->peer);
+}
+
+static int coord_claim(struct ledger *l, const char *id, const struct ledger_claimant *who,
+		       struct ledger_claim *ret)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	uint8_t raw[16];
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	str_copy(a.id, sizeof(a.id), id);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(a.claim_id, sizeof(a.claim_id), raw, sizeof(raw));
+	str_copy(a.client, sizeof(a.client), who->client);
+	str_copy(a.cert, sizeof(a.cert), who->cert ? who->cert : "");
+	str_copy(a.source, sizeof(a.source), who->source);
+	str_copy(a.peer, sizeof(a.peer), who->peer);
+	/* An unknown outcome is asked again with the same claim id until the budget runs
+	 * out: the slot, if it was taken, is found again, never taken twice. */
+	int64_t until = now_ms() + CLAIM_BUDGET_MS;
+	for (;;) {
+		int64_t left = until - now_ms();
+		r = call(c, COORD_CLAIM, &a, left > 500 ? (int)left : 500, false, &res, why,
+			 sizeof(why));
+		if (r != -ETIMEDOUT || until - now_ms() < 300)
+			break;
+	}
+	struct coord_claim_result cr = {0};
+	if (r == 0 && coordmsg_claim_result_parse(res, &cr) < 0) {
+		snprintf(why, sizeof(why), "a malformed claim result from pkishare-coordd");
+		r = -EPROTO;
+	}
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r < 0) {
+		failed_locked(c, "claim", why);
+		pthread_mutex_unlock(&c->lock);
+		return -ENOLINK;
+	}
+	succeeded_locked(c);
+	if (!strcmp(cr.result, "ok")) {
+		ret->result = LEDGER_CLAIM_OK;
+		ret->fetch_no = cr.fetch_no;
+		ret->repeat = cr.repeat;
+		ret->last = cr.last;
+		if (!cr.repeat)
+			log_append_locked(c, id, who);
+		if (c->view.has_current && !strcmp(c->view.current.id, id) &&
+		    cr.fetch_no > c->view.fetches)
+			c->view.fetches = cr.fetch_no;
+		if (cr.last)
+			mirror_gone_locked(c, id, "used-up");
+	} else if (!strcmp(cr.result, "other")) {
+		ret->result = LEDGER_CLAIM_OTHER;
+		str_copy(ret->current, sizeof(ret->current), cr.current);
+		c->dirty = true;
+		wake(c);
+	} else {
+		ret->result = LEDGER_CLAIM_GONE;
+		ret->gone = gone_parse(cr.gone.reason);
+		str_copy(ret->gone_id, sizeof(ret->gone_id), cr.gone.id[0] ? cr.gone.id : id);
+		ret->gone_at = cr.gone.at;
+		c->dirty = true;
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static bool coord_claim_waits(struct ledger *l)
+{
+	(void)l;
+	return true;
+}
+
+/* A slot taken in etcd is not given back: the protocol has no such write yet, and a slot
+ * lost to a client that left is the safe direction (never one served twice). */
+static int coord_release(struct ledger *l, const char *id, const struct ledger_claimant *who,
+			 const struct ledger_claim *claim)
+{
+	(void)l, (void)id, (void)who, (void)claim;
+	return -EOPNOTSUPP;
+}
+
+static int coord_retire(struct ledger *l, const char *id, enum store_gone why)
+{
+	struct coord *c = l->state;
+	pthread_mutex_lock(&c->lock);
+	mirror_gone_locked(c, id, gone_reason(why));
+	int r = 0;
+	if (c->n_pend < MAX_PENDING) {
+		struct pending *p = &c->pend[c->n_pend++];
+		str_copy(p->id, sizeof(p->id), id);
+		p->why = why;
+	} else {
+		r = -ENOBUFS;
+	}
+	wake(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int coord_flush(struct ledger *l, int timeout_ms)
+{
+	struct coord *c = l->state;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t until = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	ts = (struct timespec){.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
+	pthread_mutex_lock(&c->lock);
+	int r = 0;
+	while (c->n_pend > 0 && r == 0)
+		r = pthread_cond_timedwait(&c->done, &c->lock, &ts);
+	r = c->n_pend == 0 ? 0 : -ENOLINK;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int coord_key_id_seen(struct ledger *l, const char *key_id)
+{
+	(void)l, (void)key_id;
+	return 0; /* etcd decides, atomically with the announce */
+}
+
+static void coord_view(struct ledger *l, struct ledger_view *ret)
+{
+	struct coord *c = l->state;
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&c->lock);
+	const struct coord_view *v = &c->view;
+	ret->current = v->has_current;
+	if (v->has_current) {
+		str_copy(ret->id, sizeof(ret->id), v->current.id);
+		str_copy(ret->key_id, sizeof(ret->key_id), v->current.key_id);
+		ret->fetches = v->fetches;
+		ret->max_fetches = v->current.max_fetches;
+		ret->n_fetch_log = strcmp(c->log_id, v->current.id) ? 0 : c->n_log;
+	}
+	ret->gone = gone_parse(v->gone.reason);
+	str_copy(ret->gone_id, sizeof(ret->gone_id), v->gone.id);
+	ret->gone_at = v->gone.at;
+	ret->n_seen = (size_t)v->key_ids;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static size_t coord_fetch_log(struct ledger *l, struct store_fetch_record *ret, size_t max)
+{
+	struct coord *c = l->state;
+	pthread_mutex_lock(&c->lock);
+	size_t n = 0;
+	if (c->view.has_current && !strcmp(c->log_id, c->view.current.id))
+		for (; n < c->n_log && n < max; n++)
+			ret[n] = c->log[n];
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+static size_t coord_key_ids(struct ledger *l, char (*ret)[KEY_ID_HEX_LEN + 1], size_t max)
+{
+	(void)l, (void)ret, (void)max;
+	return 0; /* kept in etcd, for good: nothing for this node's kept state */
+}
+
+static int coord_load(struct ledger *l, const struct ledger_view *v,
+		      const struct store_fetch_record *fetch_log,
+		      const char (*key_ids)[KEY_ID_HEX_LEN + 1], size_t n_key_ids)
+{
+	(void)l, (void)v, (void)fetch_log, (void)key_ids, (void)n_key_ids;
+	return 0; /* the state is etcd's; a restored copy is checked there before it serves */
+}
+
+static void coord_state(struct ledger *l, struct ledger_coord_state *ret)
+{
+	struct coord *c = l->state;
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&c->lock);
+	ret->on = true;
+	ret->synced = c->synced;
+	ret->reachable = c->reachable;
+	ret->revision = c->revision;
+	str_copy(ret->node, sizeof(ret->node), c->node);
+	str_copy(ret->peer_address, sizeof(ret->peer_address), c->peer_address);
+	str_copy(ret->error, sizeof(ret->error), c->error);
+	ret->error_at = c->error_at;
+	ret->pending = c->n_pend;
+	if (c->view.has_current) {
+		str_copy(ret->origin, sizeof(ret->origin), c->view.current.origin);
+		ret->expires_at = c->view.current.expires_at;
+		ret->bytes = c->view.current.bytes;
+	}
+	ret->n_holders = c->n_holders;
+	for (size_t i = 0; i < c->n_holders && i < LEDGER_HOLDERS_MAX; i++) {
+		str_copy(ret->holders[i].node, sizeof(ret->holders[i].node), c->holders[i].node);
+		str_copy(ret->holders[i].peer_address, sizeof(ret->holders[i].peer_address),
+			 c->holders[i].peer_address);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void coord_holding(struct ledger *l, const char *id)
+{
+	struct coord *c = l->state;
+	pthread_mutex_lock(&c->lock);
+	if (strcmp(c->hold_want, id) != 0) {
+		str_copy(c->hold_want, sizeof(c->hold_want), id);
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void coord_watch(struct ledger *l, void (*changed)(void *arg), void *arg)
+{
+	struct coord *c = l->state;
+	pthread_mutex_lock(&c->lock);
+	c->changed = changed;
+	c->changed_arg = arg;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The thread, lock held: write the queue's head. true if it may go on. */
+static bool thread_retire_locked(struct coord *c)
+{
+	struct coord_args a = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	str_copy(a.id, sizeof(a.id), c->pend[0].id);
+	str_copy(a.reason, sizeof(a.reason), gone_reason(c->pend[0].why));
+	pthread_mutex_unlock(&c->lock);
+	int r = call(c, COORD_RETIRE, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r < 0 && r != -ENOENT) { /* not current: someone else's write came first */
+		failed_locked(c, "retire", why);
+		c->write_failed = true;
+		pthread_cond_broadcast(&c->done);
+		return false;
+	}
+	succeeded_locked(c);
+	c->write_failed = false;
+	memmove(&c->pend[0], &c->pend[1], (c->n_pend - 1) * sizeof(c->pend[0]));
+	c->n_pend--;
+	c->gen++;
+	c->dirty = true;
+	pthread_cond_broadcast(&c->done);
+	return true;
+}
+
+/* The thread, lock held: register this node as holding what it holds. */
+static bool thread_hold_locked(struct coord *c)
+{
+	struct coord_args a = {0};
+	char why[COORD_MESSAGE_MAX], want[BUNDLE_ID_HEX_LEN + 1];
+	json_t *res = NULL;
+	int r = 0;
+	str_copy(want, sizeof(want), c->hold_want);
+	str_copy(a.node, sizeof(a.node), c->node);
+	if (c->hold_have[0]) {
+		str_copy(a.id, sizeof(a.id), c->hold_have);
+		pthread_mutex_unlock(&c->lock);
+		r = call(c, COORD_RELEASE, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+		json_decref(res);
+		pthread_mutex_lock(&c->lock);
+		if (r < 0) {
+			failed_locked(c, "release", why);
+			return false;
+		}
+		c->hold_have[0] = 0;
+	}
+	if (want[0]) {
+		str_copy(a.id, sizeof(a.id), want);
+		str_copy(a.peer_address, sizeof(a.peer_address), c->peer_address);
+		str_copy(a.serving_pin, sizeof(a.serving_pin), c->serving_pin);
+		pthread_mutex_unlock(&c->lock);
+		r = call(c, COORD_HOLD, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+		json_decref(res);
+		pthread_mutex_lock(&c->lock);
+		if (r < 0) {
+			failed_locked(c, "hold", why);
+			return false;
+		}
+		str_copy(c->hold_have, sizeof(c->hold_have), want);
+	}
+	c->dirty = true;
+	return true;
+}
+
+/* The thread, lock held: read the view (and its holders) into the mirror. */
+static bool thread_view_locked(struct coord *c)
+{
+	struct coord_args a = {0};
+	struct coord_view v = {0};
+	struct coord_holder h[COORD_HOLDERS_MAX];
+	size_t nh = 0;
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	uint64_t gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	if (r == 0 && coordmsg_view_result_parse(res, &v) < 0) {
+		snprintf(why, sizeof(why), "a malformed view from pkishare-coordd");
+		r = -EPROTO;
+	}
+	json_decref(res);
+	res = NULL;
+	if (r == 0 && v.has_current) {
+		str_copy(a.id, sizeof(a.id), v.current.id);
+		r = call(c, COORD_HOLDERS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+		if (r == 0 && coordmsg_holders_result_parse(res, h, COORD_HOLDERS_MAX, &nh) < 0) {
+			snprintf(why, sizeof(why), "a malformed holders list from pkishare-coordd");
+			r = -EPROTO;
+		}
+		json_decref(res);
+	}
+	pthread_mutex_lock(&c->lock);
+	if (r < 0) {
+		failed_locked(c, "view", why);
+		return false;
+	}
+	succeeded_locked(c);
+	if (gen != c->gen)
+		return true; /* this node wrote meanwhile: still dirty, read again */
+	c->view = v;
+	memcpy(c->holders, h, nh * sizeof(h[0]));
+	c->n_holders = nh;
+	c->revision = v.revision;
+	c->synced = true;
+	c->dirty = false;
+	void (*changed)(void *) = c->changed;
+	void *arg = c->changed_arg;
+	if (changed) {
+		/* Lock order: the store's lock is taken before ours, never after. */
+		pthread_mutex_unlock(&c->lock);
+		changed(arg);
+		pthread_mutex_lock(&c->lock);
+	}
+	return true;
+}
+
+/* The thread, lock held: wait for a change under the prefix (or for work). */
+static bool thread_wait_locked(struct coord *c)
+{
+	struct coord_args a = {.since = c->revision};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	pthread_mutex_unlock(&c->lock);
+	int r = call(c, COORD_WAIT, &a, WAIT_MS, true, &res, why, sizeof(why));
+	int changed = 0;
+	if (r == 0 && json_unpack(res, "{s:b}", "changed", &changed) != 0)
+		r = -EPROTO;
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r == -EINTR)
+		return true;
+	if (r < 0) {
+		failed_locked(c, "watch", why);
+		return false;
+	}
+	if (changed)
+		c->dirty = true;
+	return true;
+}
+
+static void drain_wake(struct coord *c)
+{
+	uint64_t n;
+	if (read(c->wake_fd, &n, sizeof(n)) < 0) {
+		/* Nothing to read: not woken. */
+	}
+}
+
+static void *coord_main(void *arg)
+{
+	struct coord *c = arg;
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		drain_wake(c);
+		bool ok = true;
+		while (ok && c->n_pend > 0 && !c->stop)
+			ok = thread_retire_locked(c);
+		if (ok && strcmp(c->hold_want, c->hold_have) != 0)
+			ok = thread_hold_locked(c);
+		if (ok && c->dirty)
+			ok = thread_view_locked(c);
+		if (ok && !c->dirty && !c->stop)
+			ok = thread_wait_locked(c);
+		if (!ok) {
+			/* coordd or etcd did not answer: it may have restarted (a new lease:
+			 * register again) and missed changes (read the view again). */
+			c->reachable = false;
+			c->hold_have[0] = 0;
+			c->dirty = true;
+			pthread_mutex_unlock(&c->lock);
+			struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
+			(void)poll(&p, 1, RETRY_MS);
+			pthread_mutex_lock(&c->lock);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void coord_done(struct ledger *l)
+{
+	struct coord *c = l->state;
+	if (!c)
+		return;
+	if (c->running) {
+		pthread_mutex_lock(&c->lock);
+		c->stop = true;
+		wake(c);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->thread, NULL);
+	}
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	pthread_cond_destroy(&c->done);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	l->state = NULL;
+}
+
+const struct ledger_ops ledger_coord_ops = {
+    .name = "coordinated",
+    .announce = coord_announce,
+    .claim = coord_claim,
+    .claim_waits = coord_claim_waits,
+    .release = coord_release,
+    .retire = coord_retire,
+    .flush = coord_flush,
+    .key_id_seen = coord_key_id_seen,
+    .view = coord_view,
+    .fetch_log = coord_fetch_log,
+    .key_ids = coord_key_ids,
+    .load = coord_load,
+    .state = coord_state,
+    .holding = coord_holding,
+    .watch = coord_watch,
+    .done = coord_done,
+};
+
+int ledger_coord_open(struct ledger *l, const struct ledger_coord_config *cfg)
+{
+	struct coord *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+	if (!c)
+		return -ENOMEM;
+	if (strlen(cfg->socket) >= sizeof(c->socket)) {
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	str_copy(c->socket, sizeof(c->socket), cfg->socket);
+	str_copy(c->node, sizeof(c->node), cfg->node);
+	str_copy(c->peer_address, sizeof(c->peer_address), cfg->peer_address);
+	str_copy(c->serving_pin, sizeof(c->serving_pin), cfg->serving_pin);
+	c->dirty = true;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->done, &ca);
+	pthread_condattr_destroy(&ca);
+	l->ops = &ledger_coord_ops;
+	l->state = c;
+	if (c->wake_fd < 0) {
+		int r = -errno;
+		coord_done(l);
+		return r;
+	}
+	return 0;
+}
+
+int ledger_coord_start(struct ledger *l)
+{
+	struct coord *c = l->state;
+	int r = pthread_create(&c->thread, NULL, coord_main, c);
+	if (r != 0)
+		return -r;
+	c->running = true;
+	return 0;
+}
