@@ -101,6 +101,9 @@ def scan(bodies, dirs):
 
 def plant(body, out):
     ns = needles([body])
+    if not ns:
+        print("ctscan: no ciphertext in", body, file=sys.stderr)
+        return 2
     a = ns[0][1]
     b = ns[-1][1]
     with open(out, "wb") as f:

@@ -290,6 +290,14 @@ held_id() { # held_id NODE: the id of the bundle NODE's pkishared holds (its sta
 try: print((json.load(open(sys.argv[1])).get("bundle") or {}).get("id", ""))
 except Exception: print("")' "$T/st.json"
 }
+# uploaded NODE TAG: check the upload just made; when it failed, say why and return 1 (the
+# case then stops: what follows would only fail for the same reason)
+uploaded() {
+	if [ "$UPRC" = 0 ] && [ "${#KEY}" = 64 ]; then pass "upload-certs on node $1 (exit 0)"; return 0; fi
+	fail "upload-certs on node $1: exit $UPRC: $(head -c 400 "$T/up-$2.err" | tr '\n' ' ')"
+	info "(the rest of this case needs that upload: skipped)"
+	return 1
+}
 etcd_value() { ctl 1 get "$1" --print-value-only 2>/dev/null || true; } # etcd_value KEY
 # poll SECONDS COMMAND...: until COMMAND succeeds (0) or the time is up (1); sets POLL_MS
 poll() {
@@ -331,12 +339,12 @@ case0_baseline() {
 		check "pkishared $n: serves /healthz to n4 ($([ "$COORD" = 1 ] && echo coordination || echo standalone))" pkishared_serves "$n"
 	done
 	upload 1 base --max-fetches 50
-	check "upload-certs on node 1 (exit $UPRC)" [ "$UPRC" = 0 -a "${#KEY}" = 64 ]
+	uploaded 1 base || return 0
 	BASE_ID=$(held_id 1)
 	fetch 1 j9 base
 	check "fetch on node 1 from n4: 200 ($CODE${REASON:+ $REASON})" [ "$CODE" = 200 ]
 	[ "$CODE" = 200 ] || said 1 base
-	cp "$T/f-base.body" "$T/sealed-base.json" 2>/dev/null || true
+	[ "$CODE" != 200 ] || cp "$T/f-base.body" "$T/sealed-base.json"
 	check "the body is the bundle held ($BASE_ID)" [ -n "$BASE_ID" -a "$(json_get "$T/f-base.body" id)" = "$BASE_ID" ]
 	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" decrypt --pki-dir "$T/joined-base/pki" \
 		<"$T/f-base.body" >"$T/decrypt-base.log" 2>&1 || true
@@ -352,7 +360,7 @@ case1_key_reuse() {
 	echo "== 1: a key id used on one node is refused on every node, also after restarts"
 	local n used k
 	upload 1 k1 --max-fetches 50
-	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 k1 || return 0
 	used=$KEY
 	# The standalone refusal, for reference: the same key again on the same node.
 	upload 1 k1-ref --certificate-key - <<<"$used"
@@ -385,7 +393,7 @@ case2_race() {
 	echo "== 2: 3N racing joiners, max-fetches N: exactly N served"
 	local N=2 i id pids=() ok=0 used=0 other=0 count slots
 	upload 1 race --max-fetches "$N"
-	check "upload on node 1, --max-fetches $N (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 race || return 0
 	id=$(held_id 1)
 	for i in $(seq 1 $((3 * N))); do
 		(
@@ -428,8 +436,8 @@ quorum_case() {
 	said 1 "q-$how"
 	check "$how: a fetch without quorum: 503 coordination-unavailable (got $CODE $REASON)" \
 		[ "$CODE" = 503 -a "$REASON" = coordination-unavailable ]
-	check "$how: ... with a Retry-After header (got '${RETRY}')" [ -n "$RETRY" ]
-	check "$how: ... in under 10 s (${MS} ms)" [ "$MS" -lt 10000 ]
+	check "$how: ... with a Retry-After header (got '${RETRY}')" [ "$CODE" = 503 -a -n "$RETRY" ]
+	check "$how: ... in under 10 s (${MS} ms)" [ "$CODE" = 503 -a "$MS" -lt 10000 ]
 	if [ "$how" = stop ]; then kill -CONT "${EPID[2]}" "${EPID[3]}"; else heal 2; heal 3; fi
 	check "$how: quorum back" wait_quorum 30
 	after=$(etcd_value "/pkishare/bundles/$id/count")
@@ -449,7 +457,7 @@ case3_quorum() {
 	echo "== 3: quorum lost: 503 coordination-unavailable in bounded time, nothing counted"
 	local id
 	upload 1 quorum --max-fetches 20
-	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 quorum || return 0
 	id=$(held_id 1)
 	quorum_case stop j1 "$id"
 	quorum_case cut j2 "$id"
@@ -460,13 +468,13 @@ case3_quorum() {
 case4_coordd_killed() {
 	echo "== 4: coordd killed on the holding node, then restarted"
 	upload 1 coordd --max-fetches 20
-	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 coordd || return 0
 	stop_coordd 1
 	fetch 1 j3 c-dead
 	said 1 c-dead
 	check "coordd gone: 503 coordination-unavailable (got $CODE $REASON)" [ "$CODE" = 503 -a "$REASON" = coordination-unavailable ]
-	check "... quickly (${MS} ms, bound 3000)" [ "$MS" -lt 3000 ]
-	check "... with a Retry-After header (got '${RETRY}')" [ -n "$RETRY" ]
+	check "... quickly (${MS} ms, bound 5000: the claim budget is 4 s)" [ "$CODE" = 503 -a "$MS" -lt 5000 ]
+	check "... with a Retry-After header (got '${RETRY}')" [ "$CODE" = 503 -a -n "$RETRY" ]
 	start_coordd 1
 	poll 10 fetch_is 1 j3 c-back 200 || true
 	check "coordd restarted: served again (after ${POLL_MS} ms; last $CODE $REASON)" [ "$CODE" = 200 ]
@@ -477,7 +485,7 @@ case5_delete_elsewhere() {
 	echo "== 5: delete-certs on node 2 retires node 1's bundle"
 	local rc=0
 	upload 1 del --max-fetches 20
-	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 del || return 0
 	fetch 1 j4 del-before
 	check "node 1 serves it (got $CODE)" [ "$CODE" = 200 ]
 	in_ns 2 "$PKISHARE" delete-certs --admin-socket "$(ND 2)/admin.sock" >"$T/del.out" 2>&1 || rc=$?
@@ -501,13 +509,13 @@ replaced_on_1() { # node 1 no longer serves OLD_ID: 410 replaced, or the "other"
 case6_replaced() {
 	echo "== 6: an upload on node 2 replaces node 1's bundle"
 	upload 1 repl-old --max-fetches 20
-	check "upload on node 1 (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 1 repl-old || return 0
 	OLD_ID=$(held_id 1)
 	fetch 1 j6 repl-old
 	check "node 1 serves it (got $CODE)" [ "$CODE" = 200 ]
+	[ "$CODE" != 200 ] || cp "$T/f-repl-old.body" "$T/sealed-repl-old.json"
 	upload 2 repl-new --max-fetches 20
-	info "upload on node 2: exit $UPRC: $(tail -3 "$T/up-repl-new.err" | tr '\n' ' ')"
-	check "upload on node 2 with a fresh key (exit $UPRC)" [ "$UPRC" = 0 ]
+	uploaded 2 repl-new || return 0
 	NEW_ID=$(held_id 2)
 	poll 10 replaced_on_1 || true
 	said 1 repl
@@ -521,7 +529,6 @@ case6_replaced() {
 	check "node 2 serves the new bundle $NEW_ID (got $CODE, id $(json_get "$T/f-repl-2.body" id))" \
 		[ "$CODE" = 200 -a "$(json_get "$T/f-repl-2.body" id)" = "$NEW_ID" ]
 	[ "$CODE" = 200 ] && cp "$T/f-repl-2.body" "$T/sealed-node2.json"
-	cp "$T/f-repl-old.body" "$T/sealed-repl-old.json" 2>/dev/null || true
 }
 
 # Case 7: status on every node; a non-holder names the cluster's bundle.
@@ -537,9 +544,9 @@ case7_status() {
 	done
 	# LENIENT (field names not fixed yet): the id anywhere in the JSON counts.
 	for n in 3 1; do
-		check "LENIENT: status -o json on node $n (does not hold it) names the cluster's bundle $NEW_ID" \
-			grep -q "$NEW_ID" "$T/status-$n.json"
-		grep -q "$NEW_ID" "$T/status-$n.json" || info "node $n status: $(head -c 600 "$T/status-$n.json" | tr '\n' ' ')"
+		check "LENIENT: status -o json on node $n (does not hold it) names the cluster's bundle '$NEW_ID'" \
+			grep -q "${NEW_ID:-no bundle id from case 6}" "$T/status-$n.json"
+		grep -q "${NEW_ID:-no bundle id from case 6}" "$T/status-$n.json" || info "node $n status: $(head -c 600 "$T/status-$n.json" | tr '\n' ' ')"
 	done
 }
 
