@@ -434,6 +434,11 @@ quorum_case() {
 	sleep 1.5 # a leader among the stopped ones, or member 1 as leader, notices (election timeout 1 s)
 	fetch 1 "$cl" "q-$how"
 	said 1 "q-$how"
+	# For the report only: coordd itself, asked a read (keyIdSeen) meanwhile.
+	local t0 r
+	t0=$(now_ms)
+	r=$(/usr/bin/python3 "$HERE/coordcheck.py" --call "$(ND 1)/coord.sock" keyIdSeen "{\"keyId\": \"$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')\"}" 2>&1 | head -c 300)
+	info "coordd 1 meanwhile answered keyIdSeen in $(($(now_ms) - t0)) ms: $r"
 	check "$how: a fetch without quorum: 503 coordination-unavailable (got $CODE $REASON)" \
 		[ "$CODE" = 503 -a "$REASON" = coordination-unavailable ]
 	check "$how: ... with a Retry-After header (got '${RETRY}')" [ "$CODE" = 503 -a -n "$RETRY" ]
@@ -500,6 +505,7 @@ fetch_reason() { fetch "$1" "$2" "$3"; [ "$CODE $REASON" = "$4 $5" ]; } # ... CO
 # Case 6: an upload on node 2 replaces node 1's bundle.
 OLD_ID=
 NEW_ID=
+not_serving_old() { fetch 1 j6 repl "?id=$OLD_ID"; [ "$CODE" != 200 ] && [ "$CODE" != 000 ]; }
 replaced_on_1() { # node 1 no longer serves OLD_ID: 410 replaced, or the "other" refusal naming NEW_ID
 	fetch 1 j6 repl "?id=$OLD_ID"
 	[ "$CODE $REASON" = "410 replaced" ] && return 0
@@ -517,9 +523,12 @@ case6_replaced() {
 	upload 2 repl-new --max-fetches 20
 	uploaded 2 repl-new || return 0
 	NEW_ID=$(held_id 2)
-	poll 10 replaced_on_1 || true
+	poll 10 not_serving_old || true
 	said 1 repl
-	check "node 1 stops serving $OLD_ID within 10 s (${POLL_MS} ms; last $CODE $REASON)" \
+	check "node 1 stops serving $OLD_ID within 10 s (${POLL_MS} ms; last $CODE $REASON)" [ "$CODE" != 200 ]
+	poll 5 replaced_on_1 || true
+	[ "$CODE $REASON" = "410 replaced" ] || said 1 repl
+	check "... and says why: 410 replaced, or 409 naming $NEW_ID (got $CODE $REASON)" \
 		bash -c "[ '$CODE $REASON' = '410 replaced' ] || { [ '$CODE' = 409 ] && grep -q '$NEW_ID' '$T/f-repl.body'; }"
 	fetch 1 j6 repl-plain
 	said 1 repl-plain
