@@ -200,15 +200,16 @@ static void status_print_coordination(json_t *c, json_t *holders, long long key_
 		if (mf)
 			snprintf(limit, sizeof(limit), "of %lld", mf);
 		printf("cluster bundle: %s from node %s, fetches %lld (%s), expires %s\n",
-		       str_of(cur, API_F_ID), str_of(cur, API_F_ORIGIN),
-		       int_of(cur, API_F_FETCHES), limit, str_of(cur, API_F_EXPIRES_AT));
+		       str_of(cur, API_F_ID), str_of(cur, API_F_ORIGIN), int_of(cur, API_F_FETCHES),
+		       limit, str_of(cur, API_F_EXPIRES_AT));
 	} else {
 		printf("cluster bundle: none\n");
 	}
 	json_t *h;
 	size_t i;
 	json_array_foreach (holders, i, h)
-		printf("  holder:   %s at %s\n", str_of(h, API_F_NODE), str_of(h, API_F_PEER_ADDRESS));
+		printf("  holder:   %s at %s\n", str_of(h, API_F_NODE),
+		       str_of(h, API_F_PEER_ADDRESS));
 	printf("key ids:    %lld used in the cluster (etcd keeps every one)\n", key_ids);
 }
 

@@ -719,8 +719,9 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 			*ret_exit = EXIT_ROTATED;
 			return 0;
 		}
-		/* No bundle (or a gone one) here: another server may hold it. */
-		if ((resp.status == 404 || resp.status == 410) && more) {
+		/* No bundle (or a gone one) here, or this server cannot reach the cluster's
+		 * coordination (503: nothing counted): another server may do better. */
+		if ((resp.status == 404 || resp.status == 410 || resp.status == 503) && more) {
 			cli_error("%s answered %d (%s): %s; trying the next --server", server,
 				  resp.status, why.reason, why.msg);
 			*ret_exit = EXIT_NOT_FOUND;

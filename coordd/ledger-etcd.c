@@ -100,7 +100,7 @@ static int current_read(json_t *j, struct coord_args *a)
 	    json_unpack(j, "{s:s, s:s, s:s, s:I, s:s, s:I, s:b, s:s}", "id", &id, "keyId", &key_id,
 			"sha256", &sha, "bytes", &bytes, "expiresAt", &exp, "maxFetches", &max,
 			"hasExternal", &ext, "origin", &origin) < 0 ||
-	    strlen(id) > 32 || strlen(key_id) > 64 || strlen(sha) > 64 || strlen(origin) > 96 ||
+	    strlen(id) > 32 || strlen(key_id) > 16 || strlen(sha) > 64 || strlen(origin) > 96 ||
 	    bytes < 0 || max < 0 || time_parse(exp, &a->expires_at) < 0)
 		return -EBADMSG;
 	snprintf(a->id, sizeof(a->id), "%s", id);
@@ -194,7 +194,7 @@ static int do_announce(struct ledger_etcd *l, const struct coord_args *a, int64_
 		if (seen) {
 			*ret_error = COORD_E_KEY_REUSED;
 			snprintf(msg, msg_len,
-				 "the certificate key with id %.16s... was used before (on this or "
+				 "the certificate key with id %s was used before (on this or "
 				 "another node); upload-certs with a new key",
 				 a->key_id);
 			return -EEXIST;

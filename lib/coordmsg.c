@@ -36,6 +36,7 @@ const char *coord_error_name(enum coord_error e)
 enum kind {
 	K_HEX32, /* 32 lowercase hex */
 	K_HEX64, /* 64 lowercase hex */
+	K_KEYID, /* a certificate key's id: 16 lowercase hex (bundle.md) */
 	K_CERT,	 /* "" or 64 lowercase hex */
 	K_TEXT,	 /* 1-96 printable ASCII */
 	K_UINT,	 /* 0 .. 2^53 */
@@ -59,7 +60,7 @@ struct field {
 
 static const struct field announce_fields[] = {
     F("id", K_HEX32, id),
-    F("keyId", K_HEX64, key_id),
+    F("keyId", K_KEYID, key_id),
     F("sha256", K_HEX64, sha256),
     F("bytes", K_UINT, bytes),
     F("expiresAt", K_TIME, expires_at),
@@ -73,7 +74,7 @@ static const struct field claim_fields[] = {
     F("cert", K_CERT, cert), F("source", K_SOURCE, source),   F("peer", K_TEXT, peer),
 };
 static const struct field retire_fields[] = {F("id", K_HEX32, id), F("reason", K_REASON, reason)};
-static const struct field keyid_fields[] = {F("keyId", K_HEX64, key_id)};
+static const struct field keyid_fields[] = {F("keyId", K_KEYID, key_id)};
 static const struct field hold_fields[] = {
     F("id", K_HEX32, id),
     F("node", K_TEXT, node),
@@ -129,6 +130,8 @@ static bool string_ok(enum kind k, const char *s)
 		return is_hex(s, 32);
 	case K_HEX64:
 		return is_hex(s, 64);
+	case K_KEYID:
+		return is_hex(s, 16);
 	case K_CERT:
 		return !s[0] || is_hex(s, 64);
 	case K_TEXT:
@@ -475,7 +478,7 @@ int coordmsg_claim_result_parse(const json_t *j, struct coord_claim_result *ret)
 /* The current bundle's fields in a view: announce's, without allowDropExternal. */
 static const struct field current_fields[] = {
     F("id", K_HEX32, id),
-    F("keyId", K_HEX64, key_id),
+    F("keyId", K_KEYID, key_id),
     F("sha256", K_HEX64, sha256),
     F("bytes", K_UINT, bytes),
     F("expiresAt", K_TIME, expires_at),

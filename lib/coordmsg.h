@@ -53,7 +53,7 @@ const char *coord_error_name(enum coord_error e);
  * NUL-terminated and checked for their form (proto/coord.md, "Field forms"). */
 struct coord_args {
 	char id[33];	    /* a bundle id */
-	char key_id[65];    /* announce, keyIdSeen */
+	char key_id[17];    /* announce, keyIdSeen: 16 hex */
 	char sha256[65];    /* announce: of the sealed bytes */
 	uint64_t bytes;	    /* announce */
 	int64_t expires_at; /* announce: the sealed expiresAt, unix seconds */

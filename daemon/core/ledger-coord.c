@@ -56,9 +56,9 @@ struct coord {
 	char serving_pin[80];
 
 	/* The mirror: what etcd said last. */
-	bool synced;	  /* a view was read */
+	bool synced;	   /* a view was read */
 	uint64_t revision; /* of that view */
-	uint64_t gen;	   /* bumped by every write of this node: a view read across one is dropped */
+	uint64_t gen; /* bumped by every write of this node: a view read across one is dropped */
 	struct coord_view view;
 	struct coord_holder holders[COORD_HOLDERS_MAX];
 	size_t n_holders;
@@ -74,10 +74,10 @@ struct coord {
 	/* Work for the thread. */
 	struct pending pend[MAX_PENDING];
 	size_t n_pend;
-	bool write_failed;			/* the queue's head failed last time */
-	char hold_want[BUNDLE_ID_HEX_LEN + 1];	/* the bundle this node holds ("" none) */
-	char hold_have[BUNDLE_ID_HEX_LEN + 1];	/* ... as registered in etcd */
-	bool dirty;				/* read the view again */
+	bool write_failed;		       /* the queue's head failed last time */
+	char hold_want[BUNDLE_ID_HEX_LEN + 1]; /* the bundle this node holds ("" none) */
+	char hold_have[BUNDLE_ID_HEX_LEN + 1]; /* ... as registered in etcd */
+	bool dirty;			       /* read the view again */
 	bool stop;
 	int wake_fd;
 	pthread_t thread;
@@ -114,7 +114,7 @@ static void failed_locked(struct coord *c, const char *what, const char *why)
 
 static void succeeded_locked(struct coord *c)
 {
-	if (c->error[0] || !c->reachable)
+	if (c->error[0])
 		log_msg(LOG_NOTICE, "coordination: pkishare-coordd and etcd answer again");
 	c->error[0] = 0;
 	c->reachable = true;
@@ -176,7 +176,8 @@ static int call(struct coord *c, enum coord_op op, const struct coord_args *args
 	int64_t deadline = now_ms() + timeout_ms + 1000;
 	for (;;) {
 		int64_t left = deadline - now_ms();
-		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = c->wake_fd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = c->wake_fd, .events = POLLIN}};
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			snprintf(why, why_len, "pkishare-coordd did not answer %s in time",
@@ -196,7 +197,8 @@ static int call(struct coord *c, enum coord_op op, const struct coord_args *args
 		ssize_t got = recv(fd, buf, sizeof(buf), MSG_TRUNC);
 		if (got <= 0 || (size_t)got > COORD_MSG_MAX) {
 			r = got < 0 ? -errno : -ECONNRESET;
-			snprintf(why, why_len, "pkishare-coordd %s", got == 0 ? "hung up" : "failed");
+			snprintf(why, why_len, "pkishare-coordd %s",
+				 got == 0 ? "hung up" : "failed");
 			goto out;
 		}
 		struct coord_reply rep = {0};
@@ -209,7 +211,8 @@ static int call(struct coord *c, enum coord_op op, const struct coord_args *args
 			goto out;
 		}
 		if (!rep.ok) {
-			str_format(why, why_len, "%s (%s)", rep.message, coord_error_name(rep.error));
+			str_format(why, why_len, "%s (%s)", rep.message,
+				   coord_error_name(rep.error));
 			r = reply_errno(rep.error);
 			goto out;
 		}

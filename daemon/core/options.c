@@ -87,8 +87,8 @@ static const struct option_def defs[] = {
     {"node-name", OPTION_STRING, CFG(node_name), 0, 0, "NAME", 0, NULL,
      "this node's name in the cluster (default: the host name)", false, NULL},
     {"peer-address", OPTION_STRING, CFG(peer_address), 0, 0, "HOST:PORT", 0, NULL,
-     "where other nodes reach this one (default: listen, when\nit is a specific address)",
-     false, NULL},
+     "where other nodes reach this one (default: listen, when\nit is a specific address)", false,
+     NULL},
     {"log-level", OPTION_LOGLEVEL, offsetof(struct options, log_level), sizeof(int), 0, 0, "LEVEL",
      LOG_INFO, NULL, "error, warning, notice, info or debug", false, NULL},
 };
@@ -394,7 +394,8 @@ static int coord_check(struct options *o)
 		return -EINVAL;
 	}
 	if (!cfg->peer_address || !cfg->peer_address[0]) {
-		bool any = !strncmp(cfg->listen, "0.0.0.0:", 8) || !strncmp(cfg->listen, "[::]:", 5);
+		bool any =
+		    !strncmp(cfg->listen, "0.0.0.0:", 8) || !strncmp(cfg->listen, "[::]:", 5);
 		cfg->peer_address = any ? NULL : cfg->listen;
 	}
 	if (cfg->peer_address && !coord_text_ok(cfg->peer_address)) {

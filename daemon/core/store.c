@@ -175,8 +175,8 @@ static void reconcile_locked(struct store *s)
 	if (lv.current && strcmp(lv.id, s->held.id) == 0)
 		return;
 	enum store_gone why = !strcmp(lv.gone_id, s->held.id) ? lv.gone
-			      : lv.current			 ? STORE_GONE_REPLACED
-								 : STORE_GONE_LOST;
+			      : lv.current		      ? STORE_GONE_REPLACED
+							      : STORE_GONE_LOST;
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	str_copy(id, sizeof(id), s->held.id);
 	held_wipe(&s->held);

@@ -83,8 +83,8 @@ static json_t *coordination_json(const struct store_view *v)
 	time_format(c->error_at, err_at);
 	time_format(c->expires_at, exp);
 	json_t *cur = v->cluster.current
-			  ? json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I}", API_F_ID, v->cluster.id,
-				      API_F_KEY_ID, v->cluster.key_id, API_F_FETCHES,
+			  ? json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I}", API_F_ID,
+				      v->cluster.id, API_F_KEY_ID, v->cluster.key_id, API_F_FETCHES,
 				      (json_int_t)v->cluster.fetches, API_F_MAX_FETCHES,
 				      (json_int_t)v->cluster.max_fetches, API_F_ORIGIN, c->origin,
 				      API_F_EXPIRES_AT, exp, API_F_BYTES, (json_int_t)c->bytes)
@@ -121,11 +121,10 @@ json_t *status_json(const struct store_view *v)
 				       store_gone_name(v->gone), API_F_AT, gone_at);
 	json_t *kept = kept_json(&v->kept);
 	json_t *coord = coordination_json(v);
-	return json_pack("{s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", API_F_BUNDLE,
-			 b ? b : json_null(), API_F_PREVIOUS, last ? last : json_null(),
-			 API_F_TOKENS, status_tokens_json(v), API_F_STATE,
-			 kept ? kept : json_null(), API_F_KEY_IDS, API_F_USED,
-			 (json_int_t)v->n_seen, API_F_MAX,
-			 (json_int_t)STORE_MAX_SEEN_KEYS, API_F_COORDINATION,
-			 coord ? coord : json_null(), API_F_HOLDERS, holders_json(v));
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:o, s:o}", API_F_BUNDLE, b ? b : json_null(),
+	    API_F_PREVIOUS, last ? last : json_null(), API_F_TOKENS, status_tokens_json(v),
+	    API_F_STATE, kept ? kept : json_null(), API_F_KEY_IDS, API_F_USED,
+	    (json_int_t)v->n_seen, API_F_MAX, (json_int_t)STORE_MAX_SEEN_KEYS, API_F_COORDINATION,
+	    coord ? coord : json_null(), API_F_HOLDERS, holders_json(v));
 }

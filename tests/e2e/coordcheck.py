@@ -63,7 +63,7 @@ def scenarios(socks):
         check(f"coordd {i + 1} answers ping", r and r["ok"] and r["result"]["version"] == 1)
 
     # One-time keys hold cluster-wide: a key id announced on one node is refused on another.
-    a, key = hexid(16), hexid(32)
+    a, key = hexid(16), hexid(8)
     r = announce(socks[0], a, key, 3)
     check("announce on node 1", r["ok"] and r["result"]["replaced"] == "")
     r = announce(socks[1], hexid(16), key, 3)
@@ -99,7 +99,7 @@ def scenarios(socks):
 
     # A claim asked again (its answer lost) answers the same, counted once.
     b = hexid(16)
-    announce(socks[0], b, hexid(32), 5)
+    announce(socks[0], b, hexid(8), 5)
     cid = hexid(16)
     r1 = claim(socks[0], b, cid)
     r2 = claim(socks[1], b, cid)
@@ -153,8 +153,8 @@ def scenarios(socks):
 
     # A bundle without the external etcd files after one that had them.
     c = hexid(16)
-    announce(socks[0], c, hexid(32), 0, external=True)
-    r = announce(socks[1], hexid(16), hexid(32), 0, external=False)
+    announce(socks[0], c, hexid(8), 0, external=True)
+    r = announce(socks[1], hexid(16), hexid(8), 0, external=False)
     check("dropping external etcd files is refused", not r["ok"] and r["error"] == "drops-external-etcd")
 
     # What is not of the protocol's form.

@@ -11,7 +11,7 @@
 
 #define COOKIE "0123456789abcdef0123456789abcdef"
 #define ID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define KEYID "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define KEYID "bbbbbbbbbbbbbbbb"
 #define SHA "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
 static struct coord_request announce(void)
