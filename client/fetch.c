@@ -644,6 +644,15 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 		*ret_exit = cli_refused(server, why.reason, why.msg);
 		return 0;
 	}
+	if (resp.status == 503) {
+		/* Not held here yet, or no coordination: another server may do better. */
+		struct refusal why;
+		refusal_parse(&resp, &why);
+		cli_error("%s answered 503 (%s): %s%s", server, why.reason, why.msg,
+			  more ? "; trying the next --server" : "");
+		*ret_exit = more ? EXIT_UNREACHABLE : cli_reason_exit(why.reason);
+		return more ? -ENOENT : 0;
+	}
 	int m = meta_parse(&resp, meta);
 	if (m == 0)
 		return say_not_held(a, p, server, &resp, more, ret_exit);

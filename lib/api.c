@@ -10,6 +10,7 @@ static const char *const names[API_R_COUNT] = {
     [API_R_BAD_REQUEST] = "bad-request",
     [API_R_BAD_TOKEN] = "bad-token",
     [API_R_BUSY] = "busy",
+    [API_R_NOT_HELD_HERE] = "not-held-here",
     [API_R_COORDINATION_UNAVAILABLE] = "coordination-unavailable",
     [API_R_DELETED] = "deleted",
     [API_R_DROPS_EXTERNAL_ETCD] = "drops-external-etcd",

@@ -111,6 +111,8 @@ enum api_reason {
 	API_R_METHOD_NOT_ALLOWED,
 	API_R_NO_SUCH_ROUTE,
 	API_R_NOT_FOUND,
+	API_R_NOT_HELD_HERE, /* coordination: the cluster's bundle, not (yet) copied to this node:
+			      * another server, or again shortly (503, Retry-After) */
 	API_R_OTHER_BUNDLE_HELD,
 	API_R_RELOAD_REFUSED,
 	API_R_TIMEOUT,

@@ -256,7 +256,11 @@ static enum MHD_Result do_upload(struct daemon_ctx *ctx, struct MHD_Connection *
 					  .client = who,
 					  .bundle_id = replaced,
 					  .result = "ok"},
-			  "bundle %s wiped: replaced by %s", replaced, meta.id);
+			  ctx->cfg->coord_socket
+			      ? "bundle %s replaced in the cluster by %s (each node that held it "
+				"wipes it)"
+			      : "bundle %s wiped: replaced by %s",
+			  replaced, meta.id);
 	time_format(meta.expires_at, until);
 	METRIC_INC(&ctx->metrics, upload, M_UPLOAD_OK);
 	a.result = "ok";

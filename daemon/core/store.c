@@ -525,6 +525,12 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 			struct ledger_view lv;
 			s->ledger.ops->view(&s->ledger, &lv);
 			pthread_mutex_unlock(&s->lock);
+			/* Coordination: another node's bundle, not copied here (yet). */
+			if (lv.current) {
+				str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.id);
+				return want_id && strcmp(want_id, lv.id) != 0 ? STORE_FETCH_OTHER
+									      : STORE_FETCH_NOT_HERE;
+			}
 			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.gone_id);
 			*ret_gone_at = lv.gone_at;
 			return gone_fetch(lv.gone);

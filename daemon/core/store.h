@@ -81,6 +81,8 @@ enum store_fetch {
 	STORE_FETCH_OTHER,     /* want_id given, and another bundle is held: nothing counted */
 	STORE_FETCH_ABANDONED, /* store_fetch_unless_gone: the client left during its claim,
 				* the slot was given back (nothing counted) */
+	STORE_FETCH_NOT_HERE,	 /* coordination: the cluster's current bundle (ret_id) is
+				  * not held on this node (not yet copied) */
 	STORE_FETCH_UNAVAILABLE, /* the ledger could not decide (coordination: coordd or
 				  * etcd's quorum did not answer in time): nothing served */
 };

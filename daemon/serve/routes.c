@@ -85,6 +85,18 @@ static bool state_kept(struct daemon_ctx *ctx)
 static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				    struct fetch_job *j);
 
+/* Coordination: bundle id is the cluster's current one and this node has no copy (yet:
+ * copies follow an upload within about a second). 503: another server, or again. */
+static enum MHD_Result not_held_here(struct MHD_Connection *c, const char *id)
+{
+	return http_error_retry_status(
+	    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_NOT_HELD_HERE, 1,
+	    "bundle %s is the cluster's current bundle, and this node holds no copy of it yet "
+	    "(a copy from another control-plane node follows each upload); nothing was sent "
+	    "or counted; try another --server, or this one again in a second",
+	    id);
+}
+
 /* GET /v1/bundle, first call (serving thread): check the request; a claim that cannot
  * wait is made and answered here; one that may wait gets a place in the claim queue, the
  * connection is suspended and the claim handed to a worker (fetchq.c), and fetch_answer
@@ -210,6 +222,12 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 		    "join again with the certificate key that upload printed",
 		    j->bid, want);
 	}
+	if (res == STORE_FETCH_NOT_HERE) {
+		a.result = api_reason_name(API_R_NOT_HELD_HERE);
+		log_audit(&a, "fetch by %s: bundle %s is the cluster's, not held here yet; not counted",
+			  LOG_Q(j->client), j->bid);
+		return not_held_here(c, j->bid);
+	}
 	if (res == STORE_FETCH_UNAVAILABLE) {
 		METRIC_INC(&ctx->metrics, fetch, M_FETCH_UNAVAILABLE);
 		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
@@ -276,6 +294,12 @@ enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection
 	if (info) {
 		store_view_done(&v);
 		return http_json(c, MHD_HTTP_OK, info);
+	}
+	if (v.cluster.current) {
+		char id[BUNDLE_ID_HEX_LEN + 1];
+		str_copy(id, sizeof(id), v.cluster.id);
+		store_view_done(&v);
+		return not_held_here(c, id);
 	}
 	/* 404 whatever became of it (the description of nothing), with the reason a fetch
 	 * would get: the plan stops there, spending nothing. */
