@@ -130,6 +130,8 @@ static int issue_serving(struct pki_set *set, const struct pki_opts *o, X509 *ca
 				 .ips = ips,
 				 .n_ips = n_ips,
 				 .server_auth = true,
+				 /* With coordination, the node's identity to its peers too. */
+				 .client_auth = true,
 				 .days = LEAF_DAYS};
 	_cleanup_(evp_pkey_freep) EVP_PKEY *key = NULL;
 	_cleanup_(x509_freep) X509 *cert = NULL;

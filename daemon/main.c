@@ -23,6 +23,7 @@
 #include "options.h"
 #include "persist.h"
 #include "pin.h"
+#include "replica.h"
 #include "testhook.h"
 #include "util.h"
 
@@ -346,6 +347,29 @@ static int coordination_start(struct daemon_ctx *ctx)
 	return 0;
 }
 
+/* Coordination: the copier that pulls the cluster's bundle from a holder (replica.c). It
+ * checks holders against the cluster CA, which the serving chain carries after its leaf. */
+static int replica_begin(struct daemon_ctx *ctx)
+{
+	uint8_t pin[PIN_BYTES];
+	if (!ctx->cfg->coord_socket)
+		return 0;
+	if (pin_of_chain_ca(ctx->tls->cert_pem->data, ctx->tls->cert_pem->len, pin) < 0) {
+		log_msg(LOG_WARNING,
+			"coordination: the serving certificate file %s holds no CA after the leaf, "
+			"so this node cannot check the nodes it would copy the bundle from: it "
+			"serves what is uploaded here only ('pkishare pki serving-cert' writes the "
+			"cluster CA after the leaf)",
+			ctx->cfg->tls_cert);
+		return 0;
+	}
+	int r = replica_start(&ctx->replica, &ctx->store, ctx->cfg->tls_cert, ctx->cfg->tls_key,
+			      pin, ctx->cfg->max_ttl_s * 1000);
+	if (r < 0)
+		log_msg(LOG_ERR, "cannot start the copier thread: %s", strerror(-r));
+	return r;
+}
+
 /* Everything after the TLS files: the enrollment CA, systemd's sockets and kept state,
  * the reaper, the listeners. 0, or <0 after saying what failed. */
 static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
@@ -375,6 +399,9 @@ static int daemon_start(struct daemon_ctx *ctx, struct persist *persist)
 		log_msg(LOG_ERR, "cannot start the reaper thread: %s", strerror(-r));
 		return r;
 	}
+	r = replica_begin(ctx);
+	if (r < 0)
+		return r;
 	return listeners_start(ctx);
 }
 
@@ -485,6 +512,7 @@ static void daemon_stop(struct daemon_ctx *ctx, struct persist *persist)
 {
 	admin_stop(ctx);
 	server_stop(ctx);
+	replica_stop(&ctx->replica);
 	store_detach(&ctx->store);
 	store_done(&ctx->store);
 	persist_close(persist);

@@ -10,6 +10,7 @@
 #define API_ROUTE_BUNDLE "/v1/bundle"
 #define API_ROUTE_BUNDLE_INFO "/v1/bundle/info"
 #define API_ROUTE_ENROLL "/v1/enroll"
+#define API_ROUTE_PEER_BUNDLE "/v1/peer/bundle" /* coordination: registered nodes only */
 #define API_ROUTE_HEALTHZ "/healthz"
 #define API_ROUTE_METRICS "/metrics"
 #define API_ROUTE_STATUS "/v1/status"

@@ -1,4 +1,5 @@
 /* pin.c - CA public-key pins. Public values only; no secrets pass through here. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,6 +89,17 @@ int pin_pem_has(const void *pem, size_t len, const uint8_t pin[PIN_BYTES])
 	}
 	BIO_free(bio);
 	ERR_clear_error();
+	return r;
+}
+
+int pin_of_der(const void *der, size_t len, uint8_t out[PIN_BYTES])
+{
+	const unsigned char *p = der;
+	X509 *c = len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+	if (!c)
+		return -PKS_E_X509;
+	int r = pin_of_cert(c, out);
+	X509_free(c);
 	return r;
 }
 

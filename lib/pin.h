@@ -22,6 +22,8 @@ int pin_of_chain_ca(const void *pem, size_t len, uint8_t out[PIN_BYTES]);
 /* 1 if some certificate of a PEM file has the public key whose pin is pin (the same CA,
  * or a re-issue of it with the same key), 0 if none has, -PKS_E_X509 if none parses. */
 int pin_pem_has(const void *pem, size_t len, const uint8_t pin[PIN_BYTES]);
+/* The pin of a DER certificate's public key. */
+int pin_of_der(const void *der, size_t len, uint8_t out[PIN_BYTES]);
 /* The pin of the first (leaf) certificate of a PEM chain (a serving key's). */
 int pin_of_leaf(const void *pem, size_t len, uint8_t out[PIN_BYTES]);
 /* curl's --pinnedpubkey value for the first (leaf) certificate of a PEM chain:

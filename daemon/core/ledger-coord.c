@@ -62,6 +62,9 @@ struct coord {
 	struct coord_view view;
 	struct coord_holder holders[COORD_HOLDERS_MAX];
 	size_t n_holders;
+	struct coord_holder peers[COORD_HOLDERS_MAX]; /* the registered nodes */
+	size_t n_peers;
+	bool registered; /* this node's nodes/NODE record was written (since coordd answered) */
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
 	int64_t error_at;
@@ -142,8 +145,8 @@ static int reply_errno(enum coord_error e)
 /* One call to coordd on a connection of its own: 0 with *ret_result (json_decref it), or
  * <0 with why (printable). A connection per call keeps a late reply from ever meeting
  * another call. interrupt: also give up (-EINTR) when the thread is woken. */
-static int call(struct coord *c, enum coord_op op, const struct coord_args *args, int timeout_ms,
-		bool interrupt, json_t **ret_result, char *why, size_t why_len)
+static int call_fd(struct coord *c, enum coord_op op, const struct coord_args *args, int timeout_ms,
+		   bool interrupt, json_t **ret_result, int *ret_fd, char *why, size_t why_len)
 {
 	struct coord_request req = {.op = op, .timeout_ms = timeout_ms, .args = *args};
 	uint8_t raw[COORD_COOKIE_LEN / 2];
@@ -194,7 +197,27 @@ static int call(struct coord *c, enum coord_op op, const struct coord_args *args
 		}
 		if (n <= 0)
 			continue;
-		ssize_t got = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t got = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+			int passed;
+			memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+			/* Only connect passes one, and only the call that asked keeps it. */
+			if (ret_fd && *ret_fd < 0)
+				*ret_fd = passed;
+			else
+				close(passed);
+		}
 		if (got <= 0 || (size_t)got > COORD_MSG_MAX) {
 			r = got < 0 ? -errno : -ECONNRESET;
 			snprintf(why, why_len, "pkishare-coordd %s",
@@ -223,8 +246,18 @@ static int call(struct coord *c, enum coord_op op, const struct coord_args *args
 out:
 	if (fd >= 0)
 		close(fd);
+	if (r < 0 && ret_fd && *ret_fd >= 0) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
 	secret_wipe(buf, sizeof(buf));
 	return r;
+}
+
+static int call(struct coord *c, enum coord_op op, const struct coord_args *args, int timeout_ms,
+		bool interrupt, json_t **ret_result, char *why, size_t why_len)
+{
+	return call_fd(c, op, args, timeout_ms, interrupt, ret_result, NULL, why, why_len);
 }
 
 static enum store_gone gone_parse(const char *reason)
@@ -521,12 +554,16 @@ static void coord_state(struct ledger *l, struct ledger_coord_state *ret)
 		str_copy(ret->origin, sizeof(ret->origin), c->view.current.origin);
 		ret->expires_at = c->view.current.expires_at;
 		ret->bytes = c->view.current.bytes;
+		str_copy(ret->sha256, sizeof(ret->sha256), c->view.current.sha256);
+		str_copy(ret->current_id, sizeof(ret->current_id), c->view.current.id);
 	}
 	ret->n_holders = c->n_holders;
 	for (size_t i = 0; i < c->n_holders && i < LEDGER_HOLDERS_MAX; i++) {
 		str_copy(ret->holders[i].node, sizeof(ret->holders[i].node), c->holders[i].node);
 		str_copy(ret->holders[i].peer_address, sizeof(ret->holders[i].peer_address),
 			 c->holders[i].peer_address);
+		str_copy(ret->holders[i].serving_pin, sizeof(ret->holders[i].serving_pin),
+			 c->holders[i].serving_pin);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -540,6 +577,48 @@ static void coord_holding(struct ledger *l, const char *id)
 		wake(c);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+static int coord_peer_of(struct ledger *l, const char *pin, char ret_node[LEDGER_TEXT_MAX + 1])
+{
+	struct coord *c = l->state;
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_peers && !r; i++)
+		if (!strcmp(c->peers[i].serving_pin, pin) &&
+		    strcmp(c->peers[i].node, c->node) != 0) {
+			str_copy(ret_node, LEDGER_TEXT_MAX + 1, c->peers[i].node);
+			r = 1;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int coord_connect(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
+			 char *why, size_t why_len)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	struct coord_holder h = {0};
+	json_t *res = NULL;
+	*ret_fd = -1;
+	str_copy(a.node, sizeof(a.node), node);
+	int r = call_fd(c, COORD_CONNECT, &a, CALL_TIMEOUT_MS, false, &res, ret_fd, why, why_len);
+	if (r == 0 && (coordmsg_connect_result_parse(res, &h) < 0 || *ret_fd < 0)) {
+		snprintf(why, why_len, "pkishare-coordd passed no connection to node %s", node);
+		r = -EPROTO;
+	}
+	json_decref(res);
+	if (r < 0) {
+		if (*ret_fd >= 0)
+			close(*ret_fd);
+		*ret_fd = -1;
+		return r;
+	}
+	str_copy(ret->node, sizeof(ret->node), h.node);
+	str_copy(ret->peer_address, sizeof(ret->peer_address), h.peer_address);
+	str_copy(ret->serving_pin, sizeof(ret->serving_pin), h.serving_pin);
+	return 0;
 }
 
 static void coord_watch(struct ledger *l, void (*changed)(void *arg), void *arg)
@@ -618,13 +697,35 @@ static bool thread_hold_locked(struct coord *c)
 	return true;
 }
 
+/* The thread, lock held: register this node as a peer (nodes/NODE, under coordd's lease). */
+static bool thread_register_locked(struct coord *c)
+{
+	struct coord_args a = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	str_copy(a.node, sizeof(a.node), c->node);
+	str_copy(a.peer_address, sizeof(a.peer_address), c->peer_address);
+	str_copy(a.serving_pin, sizeof(a.serving_pin), c->serving_pin);
+	pthread_mutex_unlock(&c->lock);
+	int r = call(c, COORD_REGISTER, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r < 0) {
+		failed_locked(c, "register", why);
+		return false;
+	}
+	c->registered = true;
+	c->dirty = true;
+	return true;
+}
+
 /* The thread, lock held: read the view (and its holders) into the mirror. */
 static bool thread_view_locked(struct coord *c)
 {
 	struct coord_args a = {0};
 	struct coord_view v = {0};
-	struct coord_holder h[COORD_HOLDERS_MAX];
-	size_t nh = 0;
+	struct coord_holder h[COORD_HOLDERS_MAX], p[COORD_HOLDERS_MAX];
+	size_t nh = 0, np = 0;
 	char why[COORD_MESSAGE_MAX];
 	json_t *res = NULL;
 	uint64_t gen = c->gen;
@@ -644,6 +745,15 @@ static bool thread_view_locked(struct coord *c)
 			r = -EPROTO;
 		}
 		json_decref(res);
+		res = NULL;
+	}
+	if (r == 0) {
+		r = call(c, COORD_PEERS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+		if (r == 0 && coordmsg_peers_result_parse(res, p, COORD_HOLDERS_MAX, &np) < 0) {
+			snprintf(why, sizeof(why), "a malformed peers list from pkishare-coordd");
+			r = -EPROTO;
+		}
+		json_decref(res);
 	}
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
@@ -656,6 +766,8 @@ static bool thread_view_locked(struct coord *c)
 	c->view = v;
 	memcpy(c->holders, h, nh * sizeof(h[0]));
 	c->n_holders = nh;
+	memcpy(c->peers, p, np * sizeof(p[0]));
+	c->n_peers = np;
 	c->revision = v.revision;
 	c->synced = true;
 	c->dirty = false;
@@ -711,6 +823,8 @@ static void *coord_main(void *arg)
 		bool ok = true;
 		while (ok && c->n_pend > 0 && !c->stop)
 			ok = thread_retire_locked(c);
+		if (ok && !c->registered && c->peer_address[0] && c->serving_pin[0])
+			ok = thread_register_locked(c);
 		if (ok && strcmp(c->hold_want, c->hold_have) != 0)
 			ok = thread_hold_locked(c);
 		if (ok && c->dirty)
@@ -722,6 +836,7 @@ static void *coord_main(void *arg)
 			 * register again) and missed changes (read the view again). */
 			c->reachable = false;
 			c->hold_have[0] = 0;
+			c->registered = false;
 			c->dirty = true;
 			pthread_mutex_unlock(&c->lock);
 			struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
@@ -768,6 +883,8 @@ const struct ledger_ops ledger_coord_ops = {
     .load = coord_load,
     .state = coord_state,
     .holding = coord_holding,
+    .peer_of = coord_peer_of,
+    .connect = coord_connect,
     .watch = coord_watch,
     .done = coord_done,
 };

@@ -102,6 +102,7 @@ struct ledger_view {
 struct ledger_holder {
 	char node[LEDGER_TEXT_MAX + 1];
 	char peer_address[LEDGER_TEXT_MAX + 1];
+	char serving_pin[80]; /* sha256:HEX of its serving key */
 };
 struct ledger_coord_state {
 	bool on;	/* coordination is on (false: the one-node ledger) */
@@ -112,10 +113,12 @@ struct ledger_coord_state {
 	char peer_address[LEDGER_TEXT_MAX + 1];
 	char error[256]; /* the last failure, "" when none since */
 	int64_t error_at;
-	size_t pending; /* writes queued (retire), not yet answered */
+	size_t pending;			  /* writes queued (retire), not yet answered */
 	char origin[LEDGER_TEXT_MAX + 1]; /* the current bundle's uploading node */
 	int64_t expires_at;
 	uint64_t bytes;
+	char current_id[BUNDLE_ID_HEX_LEN + 1]; /* the cluster's current bundle ("" none) */
+	char sha256[65];			/* of its sealed bytes */
 	size_t n_holders;
 	struct ledger_holder holders[LEDGER_HOLDERS_MAX];
 };
@@ -174,6 +177,14 @@ struct ledger_ops {
 	/* Optional (NULL: nothing to tell). This node now holds the bytes of bundle id ("":
 	 * none): peers may copy them from it. Never waits. */
 	void (*holding)(struct ledger *l, const char *id);
+	/* Optional (NULL: no peers). 1 with ret_node if pin (sha256:HEX) is the serving key of
+	 * another registered node (a peer), 0 if not. Never waits. */
+	int (*peer_of)(struct ledger *l, const char *pin, char ret_node[LEDGER_TEXT_MAX + 1]);
+	/* Optional (NULL: no peers). A connection to registered node node, opened by whoever
+	 * may (pkishare-coordd), into *ret_fd (the caller closes it), with the node's record in
+	 * ret. Waits. 0, or <0 with why. */
+	int (*connect)(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
+		       char *why, size_t why_len);
 	/* Optional (NULL: the ledger changes only through these calls). Call changed(arg)
 	 * (on the ledger's own thread, without its lock) whenever what view says may have
 	 * changed by another node's doing. */

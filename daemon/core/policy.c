@@ -16,6 +16,8 @@ const char *client_source_name(enum client_source s)
 		return "client-ca";
 	case CLIENT_ENROLLED:
 		return "enrolled";
+	case CLIENT_PEER:
+		return "peer";
 	case CLIENT_NONE:
 	default:
 		return "none";
@@ -36,6 +38,10 @@ static enum client_source chain_source(const struct peer_facts *f, char *why, si
 		return CLIENT_CA;
 	if (f->enroll_status == POLICY_VERIFIED)
 		return CLIENT_ENROLLED;
+	/* Neither CA: a registered node's serving key (its registration in etcd is what
+	 * makes it a peer; the handshake proved the key). */
+	if (f->peer_node[0])
+		return CLIENT_PEER;
 	/* A leaf the enrollment CA issued is told what is wrong with it as an enrolled one. */
 	str_copy(why, len, f->issued_by_enroll ? f->enroll_why : f->client_ca_why);
 	if (!why[0])
@@ -102,7 +108,7 @@ int policy_identity(const struct peer_facts *f, struct client_id *ret_id, char *
 		return -EACCES;
 	}
 	ret_id->source = source;
-	str_copy(ret_id->name, sizeof(ret_id->name), f->cn);
+	str_copy(ret_id->name, sizeof(ret_id->name), source == CLIENT_PEER ? f->peer_node : f->cn);
 	policy_printable(ret_id->name);
 	str_copy(ret_id->cert, sizeof(ret_id->cert), f->cert_id);
 	return 0;
@@ -113,6 +119,8 @@ enum policy_fetch policy_may_fetch(const struct client_id *id, const char *const
 {
 	if (id->source == CLIENT_NONE)
 		return POLICY_FETCH_NO_CERT;
+	if (id->source == CLIENT_PEER)
+		return POLICY_FETCH_PEER;
 	if (id->source == CLIENT_ENROLLED)
 		return enrolled_fetch ? POLICY_FETCH_OK : POLICY_FETCH_ENROLLED_REFUSED;
 	if (n_allow == 0)

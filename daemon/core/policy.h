@@ -17,6 +17,8 @@ enum client_source {
 	CLIENT_NONE,	 /* no certificate: only POST /v1/enroll answers it */
 	CLIENT_CA,	 /* a certificate from the operator's --client-ca */
 	CLIENT_ENROLLED, /* a certificate from the enrollment CA (a join-token holder) */
+	CLIENT_PEER,	 /* coordination: another control-plane node, by its serving key as
+			  * registered in etcd; the peer route only, never a fetch */
 };
 
 struct client_id {
@@ -39,6 +41,8 @@ struct peer_facts {
 	bool has_key_usage, digital_signature;
 	char cn[CLIENT_ID_MAX];		     /* subject CN, as the certificate has it ("": none) */
 	char cert_id[STORE_CERT_ID_LEN + 1]; /* "" if it could not be hashed */
+	/* Coordination: the registered node whose serving key the leaf's is ("": none). */
+	char peer_node[CLIENT_ID_MAX];
 };
 
 /* The identity the facts prove. 0 with *ret_id filled in (source CLIENT_NONE when no
@@ -55,6 +59,7 @@ enum policy_fetch {
 	POLICY_FETCH_NO_CERT,	       /* no identity: enrollment only */
 	POLICY_FETCH_ENROLLED_REFUSED, /* enrolled-fetch = no */
 	POLICY_FETCH_NOT_ALLOWED,      /* a client-CA identity that no --allow pattern matches */
+	POLICY_FETCH_PEER,	       /* a peer: the peer route only */
 };
 
 /* May this identity read the bundle (and its description, metrics, healthz)? Enrolled
@@ -63,7 +68,7 @@ enum policy_fetch {
 enum policy_fetch policy_may_fetch(const struct client_id *id, const char *const *allow,
 				   size_t n_allow, bool enrolled_fetch);
 
-/* "enrolled" / "client-ca" / "none". */
+/* "enrolled" / "client-ca" / "peer" / "none". */
 const char *client_source_name(enum client_source s);
 
 /* Replace every byte outside printable ASCII with '?' (log lines and JSON stay printable

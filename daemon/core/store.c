@@ -43,6 +43,18 @@ static void ledger_changed(void *arg)
 	pthread_mutex_lock(&s->lock);
 	s->ledger_changed = true;
 	pthread_cond_broadcast(&s->wake);
+	void (*fn)(void *) = s->on_change;
+	void *fn_arg = s->on_change_arg;
+	pthread_mutex_unlock(&s->lock);
+	if (fn)
+		fn(fn_arg);
+}
+
+void store_on_cluster_change(struct store *s, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	s->on_change = fn;
+	s->on_change_arg = arg;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -528,8 +540,9 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 			/* Coordination: another node's bundle, not copied here (yet). */
 			if (lv.current) {
 				str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.id);
-				return want_id && strcmp(want_id, lv.id) != 0 ? STORE_FETCH_OTHER
-									      : STORE_FETCH_NOT_HERE;
+				return want_id && strcmp(want_id, lv.id) != 0
+					   ? STORE_FETCH_OTHER
+					   : STORE_FETCH_NOT_HERE;
 			}
 			str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, lv.gone_id);
 			*ret_gone_at = lv.gone_at;
@@ -633,6 +646,76 @@ int store_delete(struct store *s, char ret_id[BUNDLE_ID_HEX_LEN + 1])
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int store_peer_of(struct store *s, const char *pin, char ret_node[LEDGER_TEXT_MAX + 1])
+{
+	ret_node[0] = 0;
+	return s->ledger.ops->peer_of ? s->ledger.ops->peer_of(&s->ledger, pin, ret_node) : 0;
+}
+
+int store_peer_connect(struct store *s, const char *node, struct ledger_holder *ret, int *ret_fd,
+		       char *why, size_t why_len)
+{
+	if (!s->ledger.ops->connect) {
+		snprintf(why, why_len, "coordination is off");
+		return -EOPNOTSUPP;
+	}
+	return s->ledger.ops->connect(&s->ledger, node, ret, ret_fd, why, why_len);
+}
+
+int store_hold_copy(struct store *s, struct secret *json, const struct bundle *meta,
+		    int64_t max_ttl_ms)
+{
+	struct ledger_view lv;
+	struct held_blob *blob = held_blob_new(json);
+	if (!blob)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	s->ledger.ops->view(&s->ledger, &lv);
+	int r = 0;
+	if (s->held.blob && strcmp(s->held.id, meta->id) == 0)
+		r = -EALREADY;
+	else if (!lv.current || strcmp(lv.id, meta->id) != 0)
+		r = -ESTALE;
+	int64_t left_ms = (meta->expires_at - time_now()) * 1000;
+	if (r == 0 && left_ms <= 0)
+		r = -ESTALE;
+	if (r == 0)
+		r = persist_bundle_put(s->persist, meta->id, blob->data);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		held_blob_unref(blob);
+		return r;
+	}
+	held_wipe(&s->held);
+	persist_bundle_commit(s->persist);
+	held_set(&s->held, blob, meta,
+		 time_mono_ms() + (left_ms < max_ttl_ms ? left_ms : max_ttl_ms));
+	holding_locked(s);
+	changed_locked(s);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+bool store_holds(struct store *s, const char *id)
+{
+	pthread_mutex_lock(&s->lock);
+	bool r = s->held.blob && strcmp(s->held.id, id) == 0;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+struct held_blob *store_peer_ref(struct store *s, const char *id)
+{
+	struct held_blob *ref = NULL;
+	pthread_mutex_lock(&s->lock);
+	check_deadline_locked(s);
+	if (s->held.blob && strcmp(s->held.id, id) == 0)
+		ref = held_ref(&s->held);
+	pthread_mutex_unlock(&s->lock);
+	return ref;
 }
 
 int store_flush(struct store *s, int timeout_ms)

@@ -23,7 +23,9 @@ struct store {
 	pthread_mutex_t lock;	  /* held and tokens, and the order of saves */
 	pthread_mutex_t put_lock; /* uploads one at a time, when announce waits (taken first) */
 	bool ledger_changed;	  /* the ledger heard of another node's doing: the reaper looks */
-	pthread_cond_t wake;  /* CLOCK_MONOTONIC */
+	void (*on_change)(void *arg); /* and this is called (store_on_cluster_change) */
+	void *on_change_arg;
+	pthread_cond_t wake; /* CLOCK_MONOTONIC */
 	pthread_t reaper;
 	bool reaper_running;
 	bool stopping;
@@ -46,6 +48,13 @@ int store_init(struct store *s);
 int store_coordinate(struct store *s, const struct ledger_coord_config *cfg);
 /* Where coordination stands (all zero, on false, with the one-node ledger). */
 void store_coord_state(struct store *s, struct ledger_coord_state *ret);
+/* Coordination: 1 with ret_node if pin (sha256:HEX) is another registered node's serving
+ * key, else 0 (never waits: the serving thread asks it in the handshake). */
+int store_peer_of(struct store *s, const char *pin, char ret_node[LEDGER_TEXT_MAX + 1]);
+/* Coordination: a connection to registered node node (pkishare-coordd opens it) into
+ * *ret_fd, its record in ret. Waits: never on the serving thread. 0, or <0 with why. */
+int store_peer_connect(struct store *s, const char *node, struct ledger_holder *ret, int *ret_fd,
+		       char *why, size_t why_len);
 /* Wait up to timeout_ms until the ledger's queued writes (a delete) reached the other
  * nodes' view: 0, or -ENOLINK (not yet; they are retried). */
 int store_flush(struct store *s, int timeout_ms);
@@ -78,9 +87,9 @@ enum store_fetch {
 	STORE_FETCH_USED_UP,
 	STORE_FETCH_DELETED,
 	STORE_FETCH_LOST,
-	STORE_FETCH_OTHER,     /* want_id given, and another bundle is held: nothing counted */
-	STORE_FETCH_ABANDONED, /* store_fetch_unless_gone: the client left during its claim,
-				* the slot was given back (nothing counted) */
+	STORE_FETCH_OTHER,	 /* want_id given, and another bundle is held: nothing counted */
+	STORE_FETCH_ABANDONED,	 /* store_fetch_unless_gone: the client left during its claim,
+				  * the slot was given back (nothing counted) */
 	STORE_FETCH_NOT_HERE,	 /* coordination: the cluster's current bundle (ret_id) is
 				  * not held on this node (not yet copied) */
 	STORE_FETCH_UNAVAILABLE, /* the ledger could not decide (coordination: coordd or
@@ -120,6 +129,23 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 /* Whether store_fetch may wait (its ledger's claim asks another system): then it must not
  * run on the serving thread. */
 bool store_fetch_waits(struct store *s);
+
+/* Coordination: hold json (ownership taken, also on failure), a copy from another node of
+ * the cluster's current bundle meta->id (the caller checked its digest against the one
+ * in etcd), until the sealed expiresAt (a local monotonic deadline, never later; capped
+ * at max_ttl_ms), announced nowhere: it was announced where it was uploaded. 0; -EALREADY
+ * if it is held already; -ESTALE if it is no longer the cluster's current bundle. */
+int store_hold_copy(struct store *s, struct secret *json, const struct bundle *meta,
+		    int64_t max_ttl_ms);
+/* Whether this node holds bundle id now. */
+bool store_holds(struct store *s, const char *id);
+/* Called (on the ledger's thread, without any lock) after each change the ledger heard of
+ * (coordination: the copier wakes on it). */
+void store_on_cluster_change(struct store *s, void (*fn)(void *arg), void *arg);
+
+/* Coordination: a reference to the held bytes of bundle id for a peer's copy (not a
+ * fetch: nothing counted), or NULL if they are not held here (or past their deadline). */
+struct held_blob *store_peer_ref(struct store *s, const char *id);
 
 /* Wipe the held bundle now. -ENOENT if none. With coordination, a bundle current in the
  * cluster but not held here is retired everywhere (ret_id its id); store_flush says
@@ -161,8 +187,8 @@ struct store_view {
 	enum store_gone gone;		 /* what became of the last bundle */
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
-	size_t n_seen; /* key ids in the history, of STORE_MAX_SEEN_KEYS */
-	struct ledger_view cluster; /* what the ledger says (with coordination: the cluster) */
+	size_t n_seen;			 /* key ids in the history, of STORE_MAX_SEEN_KEYS */
+	struct ledger_view cluster;	 /* what the ledger says (with coordination: the cluster) */
 	struct ledger_coord_state coord; /* where coordination stands (coord.on false: off) */
 	size_t n_tokens;
 	struct store_token_view tokens[STORE_MAX_TOKENS];

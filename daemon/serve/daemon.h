@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "secret.h"
+#include "replica.h"
 #include "store.h"
 #include "x509.h"
 
@@ -144,6 +145,7 @@ void fetch_job_claim(struct fetch_job *j, bool look);
 struct daemon_ctx {
 	const struct daemon_config *cfg;
 	struct store store;
+	struct replica replica; /* coordination: copies of the cluster's bundle (replica.c) */
 
 	/* The TLS files in force; replaced under tls_lock by a reload. */
 	pthread_mutex_t tls_lock;

@@ -28,6 +28,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "log.h"
+#include "pin.h"
 #include "tlshello.h"
 #include "util.h"
 #include "x509.h"
@@ -328,6 +329,14 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 		f->issued_by_enroll =
 		    issued_by(leaf, ctx->enroll_crt[0]) || issued_by(leaf, ctx->enroll_crt[1]);
 		leaf_facts(leaf, f);
+		/* Neither CA: perhaps another control-plane node, by its registered key. */
+		uint8_t pin[PIN_BYTES];
+		char pin_text[PIN_TEXT_LEN + 1];
+		if (f->client_ca_status != POLICY_VERIFIED && f->enroll_status != POLICY_VERIFIED &&
+		    pin_of_der(chain[0].data, chain[0].size, pin) == 0) {
+			pin_format(pin, pin_text);
+			(void)store_peer_of(&ctx->store, pin_text, f->peer_node);
+		}
 	}
 	for (unsigned i = 0; i < n_crts; i++)
 		gnutls_x509_crt_deinit(crts[i]);

@@ -224,7 +224,8 @@ static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connectio
 	}
 	if (res == STORE_FETCH_NOT_HERE) {
 		a.result = api_reason_name(API_R_NOT_HELD_HERE);
-		log_audit(&a, "fetch by %s: bundle %s is the cluster's, not held here yet; not counted",
+		log_audit(&a,
+			  "fetch by %s: bundle %s is the cluster's, not held here yet; not counted",
 			  LOG_Q(j->client), j->bid);
 		return not_held_here(c, j->bid);
 	}
@@ -280,6 +281,37 @@ static enum store_fetch gone_as_fetch(enum store_gone gone)
 	default:
 		return STORE_FETCH_NONE;
 	}
+}
+
+/* GET /v1/peer/bundle?id=ID (a registered peer only: begin_request): the held bytes of
+ * bundle id, as they are, for another control-plane node's copy. Not a fetch: nothing is
+ * counted (the joiners' slots are claimed wherever they fetch); the copy is checked by
+ * the receiver against the digest in etcd. */
+static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				   const char *peer, const struct client_id *id)
+{
+	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_ID);
+	struct audit a = {.event = AUDIT_FETCH,
+			  .peer = peer,
+			  .client = id->name,
+			  .source = client_source_name(id->source)};
+	if (!want || !str_is_lower_hex(want, BUNDLE_ID_HEX_LEN))
+		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
+				  "?" API_Q_ID
+				  "= must name the bundle: %d lowercase hex characters",
+				  BUNDLE_ID_HEX_LEN);
+	a.bundle_id = want;
+	struct held_blob *blob = store_peer_ref(&ctx->store, want);
+	if (!blob) {
+		a.result = api_reason_name(API_R_NOT_HELD_HERE);
+		log_audit(&a, "peer %s asked for bundle %s, not held here", LOG_Q(id->name), want);
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
+				  "bundle %s is not held on this node", want);
+	}
+	a.result = "ok";
+	log_audit(&a, "bundle %s copied by peer %s (not a fetch: not counted)", want,
+		  LOG_Q(id->name));
+	return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb, blob);
 }
 
 enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c)
@@ -387,8 +419,30 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 				  "required (or enroll first with a join token: POST /v1/enroll; "
 				  "'pkishare print-join-command --curl' prints the commands)");
 	}
-	enum policy_fetch may =
-	    policy_may_fetch(id, ctx->cfg->allow, ctx->cfg->n_allow, ctx->cfg->enrolled_fetch);
+	/* The peer route is for registered control-plane nodes, and they for it alone. */
+	bool peer_route = strcmp(url, API_ROUTE_PEER_BUNDLE) == 0;
+	if (peer_route != (id->source == CLIENT_PEER)) {
+		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = peer,
+					  .client = id->name,
+					  .source = client_source_name(id->source),
+					  .result = "forbidden"},
+			  "refused %s identity %s on %s: %s", client_source_name(id->source),
+			  LOG_Q(id->name), LOG_Q(url),
+			  peer_route ? "the peer route is for registered control-plane nodes"
+				     : "a peer copies through the peer route only");
+		return http_error(c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN, "%s",
+				  peer_route
+				      ? "the peer route is for other control-plane nodes "
+					"(registered in the cluster's etcd) only"
+				      : "a control-plane node's serving identity copies the "
+					"bundle through the peer route only; it does not join");
+	}
+	enum policy_fetch may = peer_route
+				    ? POLICY_FETCH_OK
+				    : policy_may_fetch(id, ctx->cfg->allow, ctx->cfg->n_allow,
+						       ctx->cfg->enrolled_fetch);
 	if (may != POLICY_FETCH_OK) {
 		bool enrolled = may == POLICY_FETCH_ENROLLED_REFUSED;
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
@@ -467,5 +521,7 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 		return http_metrics(ctx, c);
 	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0)
 		return routes_bundle_info(ctx, c);
+	if (strcmp(url, API_ROUTE_PEER_BUNDLE) == 0 && id->source == CLIENT_PEER)
+		return peer_bundle(ctx, c, peer, id);
 	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s", url);
 }
