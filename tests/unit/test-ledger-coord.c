@@ -114,6 +114,9 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 	case COORD_HOLDERS:
 		n = coordmsg_reply_ok(r->cookie, coordmsg_holders_result(NULL, 0), buf, len);
 		break;
+	case COORD_PEERS:
+		n = coordmsg_reply_ok(r->cookie, coordmsg_peers_result(NULL, 0), buf, len);
+		break;
 	case COORD_WAIT: {
 		bool changed = F.revision > r->args.since;
 		uint64_t rev = F.revision;
