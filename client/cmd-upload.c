@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -62,6 +63,7 @@ static void upload_usage(FILE *f)
 	      "                             [--external-etcd-ca F --external-etcd-cert F\n"
 	      "                              --external-etcd-key F] [--drop-external-etcd]\n"
 	      "                             [--no-etcd-ca] [--no-profile]\n"
+	      "                             [--replicas N [--replicas-timeout DURATION]]\n"
 	      "                             [cluster profile flags]\n"
 	      "Seal the shared PKI under a fresh certificate key and hand it to pkishared\n"
 	      "(a key of your own: in " CLI_ENV_KEY " or on standard input with\n"
@@ -74,7 +76,10 @@ static void upload_usage(FILE *f)
 	      "--no-profile drops the profile the held bundle carries (without --config, and\n"
 	      "without one kept in --pki-dir, upload-certs refuses to drop it silently).\n"
 	      "--no-etcd-ca uploads a PKI without etcd/ca.crt and ca.key (external etcd not\n"
-	      "described by --config): joiners then make no stacked-etcd certificates.\n",
+	      "described by --config): joiners then make no stacked-etcd certificates.\n"
+	      "--replicas N (coordination on: pkishared coord-socket) waits until N\n"
+	      "control-plane nodes hold the bundle (each copies it from a holder) and names\n"
+	      "them; after --replicas-timeout (default 60s) it says which hold it and fails.\n",
 	      f);
 }
 
@@ -92,6 +97,8 @@ enum {
 	UO_CONFIG,
 	UO_NO_PROFILE,
 	UO_NO_ETCD_CA,
+	UO_REPLICAS,
+	UO_REPLICAS_TIMEOUT,
 };
 
 /* upload-certs as its command line says. */
@@ -102,7 +109,9 @@ struct upload_opts {
 	int64_t ttl; /* 0: the daemon's default */
 	uint64_t max_fetches;
 	bool skip_print, drop_external, no_profile, no_etcd_ca;
-	bool kept; /* the profile is the one a join kept in --pki-dir */
+	bool kept;		  /* the profile is the one a join kept in --pki-dir */
+	uint64_t replicas;	  /* --replicas: wait until that many nodes hold it (0: no) */
+	int64_t replicas_timeout; /* seconds */
 	const char *ext_paths[EXT_ETCD_COUNT];
 	struct profile flags; /* the profile fields the flags set */
 	unsigned given;
@@ -158,6 +167,20 @@ static int upload_option(struct upload_opts *o, int c, char *arg)
 	case UO_NO_ETCD_CA:
 		o->no_etcd_ca = true;
 		return 1;
+	case UO_REPLICAS:
+		if (uint_parse(arg, API_REPLICAS_MAX, &o->replicas) < 0 || o->replicas == 0) {
+			cli_error("--replicas must be a whole number from 1 to %d",
+				  API_REPLICAS_MAX);
+			return -EINVAL;
+		}
+		return 1;
+	case UO_REPLICAS_TIMEOUT:
+		if (duration_parse(arg, &o->replicas_timeout) < 0 || o->replicas_timeout <= 0) {
+			cli_error("invalid --replicas-timeout '%s': %s", arg,
+				  error_message(-PKS_E_DURATION));
+			return -EINVAL;
+		}
+		return 1;
 	case 'h':
 		upload_usage(stdout);
 		return 0;
@@ -188,6 +211,8 @@ static int upload_parse(int argc, char **argv, struct upload_opts *o)
 	    {"config", required_argument, NULL, UO_CONFIG},
 	    {"no-profile", no_argument, NULL, UO_NO_PROFILE},
 	    {"no-etcd-ca", no_argument, NULL, UO_NO_ETCD_CA},
+	    {"replicas", required_argument, NULL, UO_REPLICAS},
+	    {"replicas-timeout", required_argument, NULL, UO_REPLICAS_TIMEOUT},
 	    NODECERTS_PROFILE_OPTIONS,
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -566,6 +591,92 @@ static void upload_report(const struct upload_opts *o, const struct upload_bundl
 	}
 }
 
+/* pkishared's status as JSON into *ret (json_decref it). An exit status (said). */
+static int status_get(const char *sock, json_t **ret)
+{
+	_cleanup_(http_response_done) struct http_response resp = {0};
+	int r = net_unix_request(sock, "GET", API_ROUTE_STATUS, NULL, &resp);
+	if (r < 0)
+		return admin_unreachable(sock, r);
+	if (resp.status != 200)
+		return admin_refused("status", &resp);
+	*ret = json_loadb((const char *)resp.body->data, resp.body->len, 0, NULL);
+	if (!*ret) {
+		cli_error("pkishared's status is not JSON");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* --replicas needs coordination: said before anything is sealed. An exit status. */
+static int replicas_check(const struct upload_opts *o, const char *sock)
+{
+	json_t *st = NULL;
+	if (!o->replicas)
+		return EXIT_OK;
+	int ex = status_get(sock, &st);
+	if (ex == EXIT_OK && !json_is_object(json_object_get(st, API_F_COORDINATION))) {
+		cli_error("--replicas waits for other control-plane nodes to copy the bundle, and "
+			  "this pkishared does not coordinate with any (coord-socket is not set; "
+			  "pkishared(8)); upload without --replicas");
+		ex = EXIT_USAGE;
+	}
+	json_decref(st);
+	return ex;
+}
+
+/* The holders of bundle id in status st, named into names; their count. */
+static size_t holders_of(json_t *st, const char *id, char *names, size_t len)
+{
+	json_t *cur = json_object_get(json_object_get(st, API_F_COORDINATION), API_F_CURRENT);
+	const char *cid = json_string_value(json_object_get(cur, API_F_ID));
+	json_t *h;
+	size_t i, n = 0;
+	names[0] = 0;
+	if (!cid || strcmp(cid, id) != 0)
+		return 0;
+	json_array_foreach (json_object_get(st, API_F_HOLDERS), i, h) {
+		const char *node = json_string_value(json_object_get(h, API_F_NODE));
+		const char *addr = json_string_value(json_object_get(h, API_F_PEER_ADDRESS));
+		size_t used = strlen(names);
+		snprintf(names + used, len - used, "%s%s (%s)", n ? ", " : "", node ? node : "?",
+			 addr ? addr : "?");
+		n++;
+	}
+	return n;
+}
+
+/* Wait until o->replicas nodes hold bundle id, or the timeout. An exit status (said). */
+static int replicas_wait(const struct upload_opts *o, const char *sock, const char *id)
+{
+	char names[2048] = "";
+	size_t n = 0;
+	int64_t timeout = o->replicas_timeout ? o->replicas_timeout : 60;
+	int64_t until = time_mono_ms() + timeout * 1000;
+	for (;;) {
+		json_t *st = NULL;
+		int ex = status_get(sock, &st);
+		if (ex != EXIT_OK)
+			return ex;
+		n = holders_of(st, id, names, sizeof(names));
+		json_decref(st);
+		if (n >= o->replicas) {
+			printf("[upload-certs] Held by %zu control-plane node(s): %s\n", n, names);
+			return EXIT_OK;
+		}
+		if (time_mono_ms() >= until)
+			break;
+		struct timespec ts = {.tv_nsec = 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	cli_error("only %zu of the %llu control-plane nodes asked for hold bundle %s after "
+		  "%llds%s%s; the others have not copied it (is their pkishared running with "
+		  "coordination, and their pkishare-coordd? 'pkishare status' there says). The "
+		  "bundle is uploaded and served by the nodes that hold it",
+		  n, (unsigned long long)o->replicas, id, (long long)timeout, n ? ": " : "", names);
+	return EXIT_FAIL;
+}
+
 /* Parse (options, profile), plan (key, PKI read, lifetime agreed, sealed), act (upload,
  * report). */
 int verb_upload_certs(int argc, char **argv)
@@ -589,11 +700,16 @@ int verb_upload_certs(int argc, char **argv)
 	ex = upload_key(o.key_arg, o.skip_print, key);
 	if (ex != EXIT_OK)
 		return ex;
+	ex = replicas_check(&o, sock);
+	if (ex != EXIT_OK)
+		return ex;
 	_cleanup_(upload_bundle_done) struct upload_bundle b = {0};
 	ex = upload_seal(&o, sock, key, &b);
 	if (ex == EXIT_OK)
 		ex = upload_send(&o, sock, b.json);
 	if (ex == EXIT_OK)
 		upload_report(&o, &b, key, hex);
+	if (ex == EXIT_OK && o.replicas)
+		ex = replicas_wait(&o, sock, b.id);
 	return ex;
 }

@@ -8,6 +8,7 @@
 
 /* HTTPS routes (mutual TLS) and admin routes (the unix socket). */
 #define API_ROUTE_BUNDLE "/v1/bundle"
+#define API_REPLICAS_MAX 32 /* upload-certs --replicas: at most as many holders as listed */
 #define API_ROUTE_BUNDLE_INFO "/v1/bundle/info"
 #define API_ROUTE_ENROLL "/v1/enroll"
 #define API_ROUTE_PEER_BUNDLE "/v1/peer/bundle" /* coordination: registered nodes only */
