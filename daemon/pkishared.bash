@@ -4,7 +4,7 @@
 _pkishared() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	case $prev in
-	--config | --tls-cert | --tls-key | --client-ca | --admin-socket)
+	--config | --tls-cert | --tls-key | --client-ca | --admin-socket | --coord-socket)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
