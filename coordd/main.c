@@ -46,6 +46,9 @@ struct coordd {
 	struct client clients[MAX_CLIENTS];
 	struct etcd_watch *watch;
 	int64_t watch_from, last_rev;
+	/* After a watch failed: not opened again before watch_retry_at, and the pause doubles
+	 * (200 ms to 5 s) until one delivers an answer: no member reachable is no busy loop. */
+	int64_t watch_retry_at, watch_backoff_ms;
 	int64_t next_keepalive_ms;
 	int64_t watchdog_ms, next_watchdog_ms; /* half systemd's WatchdogSec (0: off) */
 	struct secret *ca, *cert, *key, *password;
@@ -252,8 +255,10 @@ static void handle_connect(struct coordd *d, struct client *c, const struct coor
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = n > 0 ? (size_t)n : 0};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
@@ -300,6 +305,7 @@ static int on_watch(const struct etcd_watch_msg *m, void *arg)
 	struct coordd *d = arg;
 	if (m->n_events && m->revision > d->last_rev)
 		d->last_rev = m->revision;
+	d->watch_backoff_ms = 0; /* etcd answers: the next failure retries soon */
 	return 0;
 }
 
@@ -313,14 +319,16 @@ static void ensure_watch(struct coordd *d)
 		if (d->clients[i].fd >= 0 && d->clients[i].waiting &&
 		    (int64_t)d->clients[i].since + 1 < from)
 			from = (int64_t)d->clients[i].since + 1;
-	if (d->watch || from == INT64_MAX)
+	if (d->watch || from == INT64_MAX || now_ms() < d->watch_retry_at)
 		return;
 	char end[LEDGER_PREFIX_MAX + 2];
 	etcd_prefix_end(d->ledger.prefix, end, sizeof(end));
 	d->watch_from = from;
 	if (etcd_watch_open(d->ledger.e, d->ledger.prefix, end, from, 30, on_watch, d, &d->watch) <
-	    0)
+	    0) {
 		d->watch = NULL;
+		d->watch_retry_at = now_ms() + 1000;
+	}
 }
 
 /* A wait: answered now if the prefix changed after since, else parked. */
@@ -437,10 +445,16 @@ static int next_timeout(const struct coordd *d)
 	int64_t now = now_ms(), next = d->next_keepalive_ms;
 	if (d->watchdog_ms && d->next_watchdog_ms < next)
 		next = d->next_watchdog_ms;
+	bool parked = false;
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
-		if (d->clients[i].fd >= 0 && d->clients[i].waiting &&
-		    d->clients[i].deadline_ms < next)
-			next = d->clients[i].deadline_ms;
+		if (d->clients[i].fd >= 0 && d->clients[i].waiting) {
+			parked = true;
+			if (d->clients[i].deadline_ms < next)
+				next = d->clients[i].deadline_ms;
+		}
+	/* Waits parked and no watch (it failed): wake to open it again. */
+	if (parked && !d->watch && d->watch_retry_at > now && d->watch_retry_at < next)
+		next = d->watch_retry_at;
 	int64_t left = next - now;
 	return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
@@ -467,8 +481,13 @@ static void loop(struct coordd *d)
 			for (size_t i = 0; i < n; i++)
 				pfd[i].revents = (w[i].revents & CURL_WAIT_POLLIN) ? POLLIN : 0;
 			if (r < 0) {
-				fprintf(stderr, "pkishare-coordd: %s; watching again\n",
-					etcd_watch_why(d->watch));
+				d->watch_backoff_ms =
+				    d->watch_backoff_ms ? d->watch_backoff_ms * 2 : 200;
+				if (d->watch_backoff_ms > 5000)
+					d->watch_backoff_ms = 5000;
+				d->watch_retry_at = now_ms() + d->watch_backoff_ms;
+				fprintf(stderr, "pkishare-coordd: %s; watching again in %lld ms\n",
+					etcd_watch_why(d->watch), (long long)d->watch_backoff_ms);
 				d->watch = etcd_watch_free(d->watch);
 			}
 		} else if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
