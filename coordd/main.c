@@ -29,6 +29,7 @@
 
 #define MAX_CLIENTS 16
 #define MAX_BAD 64
+#define KEEPALIVE_MAX_MS 1000 /* the loop's own etcd call, kept short: requests wait on it */
 
 struct client {
 	int fd;
@@ -237,7 +238,7 @@ static void handle_connect(struct coordd *d, struct client *c, const struct coor
 	struct coord_holder h = {0};
 	enum coord_error e = COORD_E_INTERNAL;
 	char msg[COORD_MESSAGE_MAX], buf[COORD_MSG_MAX];
-	if (ledger_etcd_peer(&d->ledger, r->args.node, &h, &e, msg, sizeof(msg)) < 0) {
+	if (ledger_etcd_peer(&d->ledger, r->args.node, deadline, &h, &e, msg, sizeof(msg)) < 0) {
 		reply_error(c, r->cookie, e, msg);
 		return;
 	}
@@ -252,8 +253,10 @@ static void handle_connect(struct coordd *d, struct client *c, const struct coor
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = n > 0 ? (size_t)n : 0};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
@@ -425,7 +428,12 @@ static void keepalive(struct coordd *d)
 	if (now_ms() < d->next_keepalive_ms)
 		return;
 	d->next_keepalive_ms = now_ms() + d->conf.lease_ttl_s * 1000 / 3;
-	if (ledger_etcd_keepalive(&d->ledger, d->conf.lease_ttl_s, &e) < 0)
+	/* Bounded short: with a member hung it would hold every request queued behind it. A
+	 * failed one is tried again in a third of the lease's time. */
+	int64_t budget = d->conf.lease_ttl_s * 1000 / 6;
+	if (budget > KEEPALIVE_MAX_MS)
+		budget = KEEPALIVE_MAX_MS;
+	if (ledger_etcd_keepalive(&d->ledger, d->conf.lease_ttl_s, now_ms() + budget, &e) < 0)
 		fprintf(stderr, "pkishare-coordd: cannot keep its etcd lease alive: %s; retrying\n",
 			coord_error_name(e));
 }
