@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
+#include "util.h"
 
 #define ETCD_URL_MAX 512
 
@@ -25,8 +26,13 @@ struct etcd {
 	char *user;
 	const struct secret *password;
 	struct secret *token; /* etcd's auth token, NULL without auth */
-	long connect_ms, call_ms, call_default_ms;
-	CURL *h; /* the unary calls' handle: its connections are reused */
+	long connect_ms, call_ms;
+	int64_t deadline_ms; /* the calls' (etcd_set_deadline), 0: none */
+	CURL *h;	     /* the unary calls' handle: its connections are reused */
+	CURLM *m;	     /* h runs in it while an idle fd is polled beside */
+	int idle_fd;
+	void (*idle_cb)(void *arg);
+	void *idle_arg;
 	size_t last;
 };
 
@@ -132,6 +138,53 @@ static int setup(struct etcd *e, CURL *h, size_t ep, const char *path, const cha
 
 static int authenticate(struct etcd *e);
 
+/* Run the request set up on e->h: in e->m with the idle fd polled beside it, if any. */
+static CURLcode perform(struct etcd *e)
+{
+	if (e->idle_fd < 0)
+		return curl_easy_perform(e->h);
+	if (curl_multi_add_handle(e->m, e->h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	CURLcode res = CURLE_FAILED_INIT;
+	int running = 1;
+	while (curl_multi_perform(e->m, &running) == CURLM_OK && running) {
+		struct curl_waitfd w = {.fd = e->idle_fd, .events = CURL_WAIT_POLLIN};
+		/* curl_multi_poll wakes by libcurl's own timers too (the call's timeouts). */
+		if (curl_multi_poll(e->m, &w, 1, 1000, NULL) != CURLM_OK)
+			break;
+		if (w.revents & CURL_WAIT_POLLIN)
+			e->idle_cb(e->idle_arg);
+	}
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(e->m, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == e->h)
+			res = msg->data.result;
+	curl_multi_remove_handle(e->m, e->h);
+	return res;
+}
+
+/* The bounds of one try, with members_left members (this one included) still to try:
+ * false when the deadline has passed. */
+static bool try_bounds(const struct etcd *e, size_t members_left, bool idempotent,
+		       long *ret_connect_ms, long *ret_total_ms)
+{
+	if (!e->deadline_ms) {
+		*ret_connect_ms = e->connect_ms;
+		*ret_total_ms = e->call_ms;
+		return true;
+	}
+	int64_t left = e->deadline_ms - time_mono_ms();
+	if (left <= 0)
+		return false;
+	int64_t share = left / (int64_t)members_left;
+	if (share < 1)
+		share = 1;
+	*ret_connect_ms = share < e->connect_ms ? (long)share : e->connect_ms;
+	*ret_total_ms = (long)(idempotent ? share : left);
+	return true;
+}
+
 /* POST body to path, on the member in use and then the others, as etcd.h says. */
 static int call(struct etcd *e, const char *path, const char *body, size_t len, bool idempotent,
 		bool with_token, struct reply *ret, struct etcd_error *ret_error)
@@ -140,17 +193,22 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 	bool reauthed = false;
 	for (size_t tried = 0; tried < e->n; tried++) {
 		size_t ep = (e->cur + tried) % e->n;
+		long connect_ms, total_ms;
+		if (!try_bounds(e, e->n - tried, idempotent, &connect_ms, &total_ms))
+			/* Nothing that could apply was sent (a sent write returns below). */
+			return last == -ENOTCONN || last == -ETIMEDOUT ? last : -ETIME;
 		struct reply r = {0};
 		struct curl_slist *headers = headers_new(e, with_token);
 		if (!headers)
 			return -ENOMEM;
 		int s = setup(e, e->h, ep, path, body, len, headers);
 		if (s >= 0) {
-			curl_easy_setopt(e->h, CURLOPT_TIMEOUT_MS, e->call_ms);
+			curl_easy_setopt(e->h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+			curl_easy_setopt(e->h, CURLOPT_TIMEOUT_MS, total_ms);
 			curl_easy_setopt(e->h, CURLOPT_WRITEFUNCTION, reply_write);
 			curl_easy_setopt(e->h, CURLOPT_WRITEDATA, &r);
 		}
-		CURLcode c = s >= 0 ? curl_easy_perform(e->h) : CURLE_FAILED_INIT;
+		CURLcode c = s >= 0 ? perform(e) : CURLE_FAILED_INIT;
 		curl_easy_setopt(e->h, CURLOPT_HTTPHEADER, NULL);
 		curl_slist_free_all(headers);
 		e->last = ep;
@@ -268,11 +326,11 @@ int etcd_open(const struct etcd_config *cfg, struct etcd **ret)
 	e->connect_ms =
 	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : ETCD_DEFAULT_CONNECT_TIMEOUT_MS;
 	e->call_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : ETCD_DEFAULT_CALL_TIMEOUT_MS;
-	e->call_default_ms = e->call_ms;
+	e->idle_fd = -1;
 	e->password = cfg->password;
 	if (r >= 0 && cfg->user && !(e->user = strdup(cfg->user)))
 		r = -ENOMEM;
-	if (r >= 0 && !(e->h = curl_easy_init()))
+	if (r >= 0 && (!(e->h = curl_easy_init()) || !(e->m = curl_multi_init())))
 		r = -ENOMEM;
 	if (r >= 0 && e->user)
 		r = authenticate(e);
@@ -290,6 +348,8 @@ struct etcd *etcd_free(struct etcd *e)
 		return NULL;
 	if (e->h)
 		curl_easy_cleanup(e->h);
+	if (e->m)
+		curl_multi_cleanup(e->m);
 	for (size_t i = 0; i < e->n; i++)
 		free(e->endpoints[i]);
 	free(e->user);
@@ -298,9 +358,16 @@ struct etcd *etcd_free(struct etcd *e)
 	return NULL;
 }
 
-void etcd_set_call_timeout(struct etcd *e, long ms)
+void etcd_set_deadline(struct etcd *e, int64_t deadline_ms)
 {
-	e->call_ms = ms > 0 ? ms : e->call_default_ms;
+	e->deadline_ms = deadline_ms;
+}
+
+void etcd_set_idle(struct etcd *e, int fd, void (*cb)(void *arg), void *arg)
+{
+	e->idle_fd = cb ? fd : -1;
+	e->idle_cb = cb;
+	e->idle_arg = arg;
 }
 
 const char *etcd_endpoint(const struct etcd *e)

@@ -47,9 +47,18 @@ struct etcd;
  * user, authenticates now. 0, or <0 as the calls below. */
 int etcd_open(const struct etcd_config *cfg, struct etcd **ret);
 struct etcd *etcd_free(struct etcd *e);
-/* Bound the calls that follow to ms (a caller's remaining budget; 0: the configured
- * call timeout again). */
-void etcd_set_call_timeout(struct etcd *e, long ms);
+/* Bound the calls that follow, every member tried and every re-authentication included,
+ * by deadline_ms (CLOCK_MONOTONIC, as time_mono_ms; 0: none, each try bounded by the
+ * configured timeouts alone). Each try gets a share of what is left: its connection (TCP
+ * and TLS) at most what is left over the members still to try, so a member that accepts
+ * TCP but never answers (stopped) or drops every packet (cut off) leaves time for the
+ * others; a read likewise, as it may go on to the next member; a write what is left, as
+ * once sent it cannot. */
+void etcd_set_deadline(struct etcd *e, int64_t deadline_ms);
+/* While a call waits for etcd, fd is polled too and cb(arg) called each time it is
+ * readable (a caller's listening socket: connections accepted, not left to age unseen).
+ * fd <0: none. cb must not call into e. */
+void etcd_set_idle(struct etcd *e, int fd, void (*cb)(void *arg), void *arg);
 /* The member the last call went to, for messages. */
 const char *etcd_endpoint(const struct etcd *e);
 
@@ -57,6 +66,8 @@ const char *etcd_endpoint(const struct etcd *e);
  *   -EHOSTUNREACH  no member could be reached (nothing was sent anywhere);
  *   -ENOTCONN      every member reachable said it has no leader (nothing was applied);
  *   -ETIMEDOUT     sent, not answered in time: the outcome is unknown;
+ *   -ETIME         the deadline (etcd_set_deadline) passed before a member answered and
+ *                  nothing was sent that could have applied (a write never left);
  *   -EACCES        refused: permission (etcd auth, a key outside the role's prefix);
  *   -EPROTO        etcd answered with another error (*ret_error says which; may be NULL);
  *   -EBADMSG       an answer this client does not understand;

@@ -18,14 +18,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Bound the next etcd call by what is left of the deadline; false when nothing is. */
+/* Bound the etcd calls that follow by the deadline (etcd.c shares what is left between
+ * the tries); false when nothing is left. */
 static bool budget(struct ledger_etcd *l, int64_t deadline_ms)
 {
-	int64_t left = deadline_ms - now_ms();
-	if (left <= 0)
-		return false;
-	etcd_set_call_timeout(l->e, (long)left);
-	return true;
+	etcd_set_deadline(l->e, deadline_ms);
+	return deadline_ms - now_ms() > 0;
 }
 
 static void key(const struct ledger_etcd *l, char buf[KEY_MAX], const char *fmt, ...)
@@ -52,6 +50,11 @@ static int fail(int rc, bool write, const struct etcd_error *err, enum coord_err
 	case -ENOTCONN:
 		*ret_error = COORD_E_NO_QUORUM;
 		snprintf(msg, msg_len, "etcd has no leader (quorum lost); nothing was applied");
+		break;
+	case -ETIME:
+		*ret_error = COORD_E_TIMEOUT;
+		snprintf(msg, msg_len, "no etcd member answered within the request's time%s",
+			 write ? "; nothing was applied" : "");
 		break;
 	case -ETIMEDOUT:
 		*ret_error = write ? COORD_E_UNKNOWN_OUTCOME : COORD_E_TIMEOUT;
@@ -176,6 +179,8 @@ static int do_announce(struct ledger_etcd *l, const struct coord_args *a, int64_
 		struct etcd_error err = {0};
 		const char *keys[] = {kcur, kid};
 		int rc = snapshot(l, keys, 2, &s, &err);
+		if (rc < 0 && wrote)
+			return timed_out(ret_error, msg, msg_len, wrote);
 		if (rc < 0)
 			return fail(rc, false, &err, ret_error, msg, msg_len);
 		struct coord_args cur = {0};
@@ -229,6 +234,8 @@ static int do_announce(struct ledger_etcd *l, const struct coord_args *a, int64_
 		rc = etcd_txn(l->e, &t, &tr, &err);
 		secret_json_free(ctext);
 		secret_json_free(gtext);
+		if (rc < 0 && rc != -ETIMEDOUT && wrote) /* an earlier try's outcome is unknown */
+			return timed_out(ret_error, msg, msg_len, true);
 		wrote = true;
 		if (rc == -ETIMEDOUT)
 			continue; /* read again: the key id's record says whether it applied */
@@ -259,6 +266,8 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 		struct etcd_error err = {0};
 		const char *keys[] = {kcur, kcount, kslot, kcert, kgone};
 		int rc = snapshot(l, keys, 5, &s, &err);
+		if (rc < 0 && wrote)
+			return timed_out(ret_error, msg, msg_len, wrote);
 		if (rc < 0)
 			return fail(rc, false, &err, ret_error, msg, msg_len);
 		struct coord_claim_result c = {0};
@@ -354,6 +363,8 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 		secret_json_free(stext);
 		secret_json_free(ctext);
 		secret_json_free(gtext);
+		if (rc < 0 && rc != -ETIMEDOUT && wrote) /* an earlier try's outcome is unknown */
+			return timed_out(ret_error, msg, msg_len, true);
 		wrote = true;
 		if (rc == -ETIMEDOUT)
 			continue; /* the slot's record says whether it applied */
@@ -382,6 +393,8 @@ static int do_retire(struct ledger_etcd *l, const struct coord_args *a, int64_t 
 		struct etcd_kvs k;
 		struct etcd_error err = {0};
 		int rc = etcd_range(l->e, kcur, NULL, false, &k, &err);
+		if (rc < 0 && wrote)
+			return timed_out(ret_error, msg, msg_len, wrote);
 		if (rc < 0)
 			return fail(rc, false, &err, ret_error, msg, msg_len);
 		struct coord_args cur = {0};
@@ -412,6 +425,8 @@ static int do_retire(struct ledger_etcd *l, const struct coord_args *a, int64_t 
 		struct etcd_txn_result tr = {0};
 		rc = g ? etcd_txn(l->e, &t, &tr, &err) : -ENOMEM;
 		secret_json_free(g);
+		if (rc < 0 && rc != -ETIMEDOUT && wrote) /* an earlier try's outcome is unknown */
+			return timed_out(ret_error, msg, msg_len, true);
 		wrote = true;
 		if (rc == -ETIMEDOUT)
 			continue;
@@ -530,13 +545,16 @@ static int do_holders(struct ledger_etcd *l, const struct coord_request *r, json
 	return 0;
 }
 
-int ledger_etcd_peer(struct ledger_etcd *l, const char *node, struct coord_holder *ret,
-		     enum coord_error *ret_error, char *msg, size_t msg_len)
+int ledger_etcd_peer(struct ledger_etcd *l, const char *node, int64_t deadline_ms,
+		     struct coord_holder *ret, enum coord_error *ret_error, char *msg,
+		     size_t msg_len)
 {
 	char k[KEY_MAX];
 	struct etcd_error err = {0};
 	struct etcd_kvs kv;
 	const char *pa, *pin;
+	if (!budget(l, deadline_ms))
+		return timed_out(ret_error, msg, msg_len, false);
 	key(l, k, "nodes/%s", node);
 	int rc = etcd_range(l->e, k, NULL, false, &kv, &err);
 	if (rc < 0)
@@ -634,12 +652,14 @@ int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *re
 	return 0;
 }
 
-int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, enum coord_error *ret_error)
+int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, int64_t deadline_ms,
+			  enum coord_error *ret_error)
 {
 	char msg[COORD_MESSAGE_MAX];
 	struct etcd_error err = {0};
 	int64_t ttl = 0;
-	etcd_set_call_timeout(l->e, 0);
+	if (!budget(l, deadline_ms))
+		return timed_out(ret_error, msg, sizeof(msg), false);
 	int rc = l->lease ? etcd_lease_keepalive(l->e, l->lease, &ttl, &err) : 0;
 	if (rc < 0)
 		return fail(rc, false, &err, ret_error, msg, sizeof(msg));

@@ -27,14 +27,17 @@ struct ledger_etcd {
 int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int64_t deadline_ms,
 		       json_t **ret_result, enum coord_error *ret_error, char *msg, size_t msg_len);
 
-/* The registered node (nodes/NODE) into ret: 0, -ENOENT (none: *ret_error not-current),
- * or <0 with *ret_error. */
-int ledger_etcd_peer(struct ledger_etcd *l, const char *node, struct coord_holder *ret,
-		     enum coord_error *ret_error, char *msg, size_t msg_len);
+/* The registered node (nodes/NODE) into ret, by deadline_ms: 0, -ENOENT (none: *ret_error
+ * not-current), or <0 with *ret_error. */
+int ledger_etcd_peer(struct ledger_etcd *l, const char *node, int64_t deadline_ms,
+		     struct coord_holder *ret, enum coord_error *ret_error, char *msg,
+		     size_t msg_len);
 
 /* The store's revision now (for wait), or <0 with *ret_error. */
 int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *ret_revision,
 			 enum coord_error *ret_error);
 
-/* Keep coordd's lease alive (grant one if none or gone). 0, or <0 with *ret_error. */
-int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, enum coord_error *ret_error);
+/* Keep coordd's lease alive (grant one if none or gone) by deadline_ms. 0, or <0 with
+ * *ret_error. */
+int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, int64_t deadline_ms,
+			  enum coord_error *ret_error);

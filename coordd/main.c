@@ -2,7 +2,10 @@
  * etcd credential; pkishared asks it, on a unix SEQPACKET socket that only root (or
  * client-uid) may use, for the few fixed operations of the ledger. One thread: a request
  * is read, checked (lib/coordmsg), decided in etcd by its deadline (ledger-etcd.c) and
- * answered; a "wait" is parked on one watch of the prefix until a change or its deadline. */
+ * answered; a "wait" is parked on one watch of the prefix until a change or its deadline.
+ * A deadline runs from the request's send, not its read: requests queue while another is
+ * decided, and one whose time ran out there is answered "timeout" untried, one whose
+ * caller hung up is dropped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,11 +33,14 @@
 
 #define MAX_CLIENTS 16
 #define MAX_BAD 64
+#define KEEPALIVE_MAX_MS 1000 /* the loop's own etcd call, kept short: requests wait on it */
 
 struct client {
 	int fd;
 	unsigned bad;
-	bool waiting; /* a parked wait */
+	int64_t accepted_ms; /* CLOCK_MONOTONIC: its requests were sent after, or ... */
+	int64_t early_ms;    /* ... its first by then (sent before its timestamps were on) */
+	bool waiting;	     /* a parked wait */
 	char cookie[COORD_COOKIE_LEN + 1];
 	uint64_t since;
 	int64_t deadline_ms;
@@ -183,10 +190,13 @@ static void reply_ok(struct client *c, const char *cookie, json_t *result)
 		reply(c, buf, n);
 }
 
+static void accept_client(struct coordd *d);
+
 /* A connection to a registered peer (connect): a TCP connection to its peerAddress,
- * opened by the deadline (at most 3 s: coordd answers one request at a time), passed to
- * pkishared beside the reply. <0 with msg. */
-static int peer_connect(const struct coord_holder *h, int64_t deadline, char *msg, size_t len)
+ * opened by the deadline (at most 3 s: coordd answers one request at a time; callers are
+ * accepted meanwhile), passed to pkishared beside the reply. <0 with msg. */
+static int peer_connect(struct coordd *d, const struct coord_holder *h, int64_t deadline, char *msg,
+			size_t len)
 {
 	char host[ADDR_HOST_MAX], port[8], detail[256];
 	uint16_t p = 0;
@@ -206,16 +216,19 @@ static int peer_connect(const struct coord_holder *h, int64_t deadline, char *ms
 	freeaddrinfo(ai);
 	int64_t until = now_ms() + 3000 < deadline ? now_ms() + 3000 : deadline;
 	while (r == 0) {
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		struct pollfd pf[2] = {{.fd = fd, .events = POLLOUT},
+				       {.fd = d->listen_fd, .events = POLLIN}};
 		int64_t left = until - now_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;
 		}
-		int n = poll(&pf, 1, (int)left);
+		int n = poll(pf, 2, (int)left);
 		if (n < 0 && errno != EINTR)
 			r = -errno;
-		if (n > 0) {
+		if (n > 0 && (pf[1].revents & POLLIN))
+			accept_client(d);
+		if (n > 0 && pf[0].revents) {
 			int e = 0;
 			socklen_t el = sizeof(e);
 			getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
@@ -240,11 +253,11 @@ static void handle_connect(struct coordd *d, struct client *c, const struct coor
 	struct coord_holder h = {0};
 	enum coord_error e = COORD_E_INTERNAL;
 	char msg[COORD_MESSAGE_MAX], buf[COORD_MSG_MAX];
-	if (ledger_etcd_peer(&d->ledger, r->args.node, &h, &e, msg, sizeof(msg)) < 0) {
+	if (ledger_etcd_peer(&d->ledger, r->args.node, deadline, &h, &e, msg, sizeof(msg)) < 0) {
 		reply_error(c, r->cookie, e, msg);
 		return;
 	}
-	int fd = peer_connect(&h, deadline, msg, sizeof(msg));
+	int fd = peer_connect(d, &h, deadline, msg, sizeof(msg));
 	if (fd < 0) {
 		reply_error(c, r->cookie, COORD_E_UNREACHABLE, msg);
 		return;
@@ -290,14 +303,32 @@ static void accept_client(struct coordd *d)
 		close(fd);
 		return;
 	}
+	/* The kernel stamps a message with its send time only once the receiving socket asks
+	 * (SO_TIMESTAMPNS), and an accepted socket does not inherit it from the listening one:
+	 * what was sent before now is stamped when read. So a message already waiting was
+	 * sent by now at the latest (callers send right after connecting; they are accepted
+	 * while coordd waits for etcd, etcd_set_idle). */
+	int on = 1, queued = 0;
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+	int64_t now = now_ms();
+	if (ioctl(fd, FIONREAD, &queued) < 0)
+		queued = 1;
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		if (d->clients[i].fd < 0) {
-			d->clients[i] = (struct client){.fd = fd};
+			d->clients[i] = (struct client){
+			    .fd = fd, .accepted_ms = now, .early_ms = queued ? now : 0};
 			return;
 		}
 	fprintf(stderr, "pkishare-coordd: more than %d callers at once; refused one\n",
 		MAX_CLIENTS);
 	close(fd);
+}
+
+/* While an etcd call waits: callers are accepted as they come, so that their requests'
+ * age shows. */
+static void on_idle(void *arg)
+{
+	accept_client(arg);
 }
 
 static int on_watch(const struct etcd_watch_msg *m, void *arg)
@@ -355,16 +386,72 @@ static void start_wait(struct coordd *d, struct client *c, const struct coord_re
 	ensure_watch(d);
 }
 
+/* When the message just read was sent, by CLOCK_MONOTONIC: from its kernel timestamp
+ * (CLOCK_REALTIME, turned into an age), never later than now nor, a clock stepped forward
+ * meanwhile, before its connection was accepted; a first message that waited before its
+ * connection was accepted counts from then. */
+static int64_t sent_at(struct client *c, struct msghdr *mh)
+{
+	int64_t now = now_ms(), sent = now;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			/* Never asked for: closed. */
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				close(fd);
+			}
+		}
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(struct timespec)))
+			continue;
+		struct timespec ts, real;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &real);
+		int64_t age = ((int64_t)real.tv_sec - (int64_t)ts.tv_sec) * 1000 +
+			      (real.tv_nsec - ts.tv_nsec) / 1000000;
+		if (age > 0)
+			sent = now - age;
+	}
+	if (c->early_ms) {
+		if (c->early_ms < sent)
+			sent = c->early_ms;
+		c->early_ms = 0;
+	} else if (sent < c->accepted_ms) {
+		sent = c->accepted_ms;
+	}
+	return sent;
+}
+
+/* The caller closed its end: whatever it asked, it no longer waits for the answer. (Not a
+ * half close, POLLRDHUP alone: that caller may still read the reply.) */
+static bool hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 static void handle(struct coordd *d, struct client *c)
 {
 	char buf[COORD_MSG_MAX + 1], why[128], msg[COORD_MESSAGE_MAX];
-	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		client_close(c);
 		return;
 	}
 	if (n < 0)
 		return;
+	int64_t sent = sent_at(c, &mh);
 	struct coord_request r = {0};
 	int rc = (size_t)n > COORD_MSG_MAX
 		     ? -EBADMSG
@@ -381,7 +468,28 @@ static void handle(struct coordd *d, struct client *c)
 		}
 		return;
 	}
-	int64_t deadline = now_ms() + r.timeout_ms;
+	if (hung_up(c->fd)) {
+		fprintf(stderr,
+			"pkishare-coordd: dropped a request (%s): its caller hung up before it was "
+			"read\n",
+			coord_op_name(r.op));
+		client_close(c);
+		return;
+	}
+	int64_t now = now_ms(), deadline = sent + r.timeout_ms;
+	if (deadline <= now) {
+		fprintf(
+		    stderr,
+		    "pkishare-coordd: %s not attempted: it waited %lld ms for its turn, past its "
+		    "timeoutMs\n",
+		    coord_op_name(r.op), (long long)(now - sent));
+		snprintf(
+		    msg, sizeof(msg),
+		    "waited %lld ms in coordd's queue, past its timeoutMs; nothing was attempted",
+		    (long long)(now - sent));
+		reply_error(c, r.cookie, COORD_E_TIMEOUT, msg);
+		return;
+	}
 	if (r.op == COORD_WAIT) {
 		start_wait(d, c, &r, deadline);
 		return;
@@ -433,7 +541,12 @@ static void keepalive(struct coordd *d)
 	if (now_ms() < d->next_keepalive_ms)
 		return;
 	d->next_keepalive_ms = now_ms() + d->conf.lease_ttl_s * 1000 / 3;
-	if (ledger_etcd_keepalive(&d->ledger, d->conf.lease_ttl_s, &e) < 0)
+	/* Bounded short: with a member hung it would hold every request queued behind it. A
+	 * failed one is tried again in a third of the lease's time. */
+	int64_t budget = d->conf.lease_ttl_s * 1000 / 6;
+	if (budget > KEEPALIVE_MAX_MS)
+		budget = KEEPALIVE_MAX_MS;
+	if (ledger_etcd_keepalive(&d->ledger, d->conf.lease_ttl_s, now_ms() + budget, &e) < 0)
 		fprintf(stderr, "pkishare-coordd: cannot keep its etcd lease alive: %s; retrying\n",
 			coord_error_name(e));
 }
@@ -532,6 +645,7 @@ static int run(struct coordd *d)
 		return check(d);
 	if (open_socket(d) < 0)
 		return 1;
+	etcd_set_idle(d->ledger.e, d->listen_fd, on_idle, d);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -3,10 +3,15 @@
 their sockets by this independent implementation of proto/coord.md.
 
   coordcheck.py SOCK1 SOCK2 SOCK3     the scenarios below; prints ok:/FAIL: lines
+  coordcheck.py --queued SOCK PID     requests held in coordd's queue (PID stopped meanwhile)
+  coordcheck.py --outage SOCK         answer times with etcd's quorum lost (SOCK's coordd
+                                      tries hung members first)
   coordcheck.py --call SOCK OP ARGS   one call; prints the reply (for the uid check)
 """
 import json
 import os
+import selectors
+import signal
 import socket
 import sys
 import threading
@@ -38,6 +43,51 @@ def call(sock, op, args, timeout_ms=5000, raw=None):
     if raw is None and rep.get("cookie") != cookie:
         raise SystemExit("a reply with another call's cookie")
     return rep
+
+
+def request(op, args, timeout_ms):
+    """A request's bytes and its cookie."""
+    cookie = os.urandom(16).hex()
+    return json.dumps({"v": 1, "op": op, "cookie": cookie, "timeoutMs": timeout_ms,
+                       "args": args}).encode(), cookie
+
+
+def send_only(sock, op, args, timeout_ms, conn=None):
+    """Send one request (on conn, or a new connection) without waiting for its reply:
+    (connection, cookie, the send time by CLOCK_MONOTONIC)."""
+    if conn is None:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        conn.connect(sock)
+    msg, cookie = request(op, args, timeout_ms)
+    sent = time.monotonic()
+    conn.send(msg)
+    return conn, cookie, sent
+
+
+def answers(pending, limit_s):
+    """The replies to the calls in pending [(connection, cookie, sent)], each with the time
+    it arrived after its own send (seconds); None for a call not answered within limit_s."""
+    sel = selectors.DefaultSelector()
+    out = [None] * len(pending)
+    for i, (conn, _, _) in enumerate(pending):
+        sel.register(conn, selectors.EVENT_READ, i)
+    end = time.monotonic() + limit_s
+    left = len(pending)
+    while left and time.monotonic() < end:
+        for key, _ in sel.select(end - time.monotonic()):
+            i = key.data
+            conn, cookie, sent = pending[i]
+            data = conn.recv(65536)
+            took = time.monotonic() - sent
+            sel.unregister(conn)
+            left -= 1
+            rep = json.loads(data) if data else None
+            if rep is not None and rep.get("cookie") != cookie:
+                raise SystemExit("a reply with another call's cookie")
+            out[i] = (rep, took)
+    for conn, _, _ in pending:
+        conn.close()
+    return out
 
 
 def hexid(n):
@@ -171,7 +221,82 @@ def scenarios(socks):
           not r["ok"] and r["error"] == "bad-request" and "claimId" in r["message"])
 
 
+def queued(sock, pid):
+    """Requests that wait in coordd's queue (coordd stopped meanwhile, as if busy): one
+    held past its timeoutMs is answered timeout without an etcd call; one whose caller hung
+    up is dropped. Both are announces of fresh key ids, so an execution would show."""
+    conn, _, _ = send_only(sock, "ping", {}, 5000)
+    conn.recv(65536)  # the connection is accepted: its requests carry their send time
+    key = hexid(8)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        pend = [send_only(sock, "announce", {
+            "id": hexid(16), "keyId": key, "sha256": hexid(32), "bytes": 1,
+            "expiresAt": "2099-01-01T00:00:00Z", "maxFetches": 1, "hasExternal": True,
+            "allowDropExternal": True, "origin": "cp-q"}, 500, conn)]
+        time.sleep(1.0)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    (rep, took), = answers(pend, 10)
+    late = time.monotonic() - resumed
+    check(f"a request held in the queue past its timeoutMs: timeout at once "
+          f"({rep and rep.get('error')}, {late * 1000:.0f} ms after coordd went on)",
+          rep is not None and not rep["ok"] and rep["error"] == "timeout" and late < 0.5)
+    r = call(sock, "keyIdSeen", {"keyId": key})
+    check("... and not executed (its key id unused)", r["ok"] and r["result"]["seen"] is False)
+
+    key = hexid(8)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c, _, _ = send_only(sock, "announce", {
+            "id": hexid(16), "keyId": key, "sha256": hexid(32), "bytes": 1,
+            "expiresAt": "2099-01-01T00:00:00Z", "maxFetches": 1, "hasExternal": True,
+            "allowDropExternal": True, "origin": "cp-q"}, 5000)
+        c.close()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(0.5)
+    r = call(sock, "keyIdSeen", {"keyId": key})
+    check("a request whose caller hung up while it was queued is not executed",
+          r["ok"] and r["result"]["seen"] is False)
+
+
+def outage(sock):
+    """etcd's quorum lost, sock's coordd trying hung members first: requests sent on
+    separate connections in quick succession are each answered within timeoutMs + 1.5 s
+    of their own send, however long the queue; one abandoned in the queue is dropped."""
+    pend = [send_only(sock, "keyIdSeen", {"keyId": hexid(8)}, 1500) for _ in range(6)]
+    got = answers(pend, 30)
+    times = " ".join(f"{g[1] * 1000:.0f}" if g else "none" for g in got)
+    errors = " ".join(g[0]["error"] if g and g[0] and not g[0]["ok"] else "?" for g in got)
+    check(f"6 queued requests (timeoutMs 1500), each answered within 3000 ms of its send "
+          f"(ms: {times}; {errors})",
+          all(g and g[0] and g[1] < 3.0 for g in got))
+    check("... and none of them said ok", all(g and g[0] and not g[0]["ok"] for g in got))
+    slow = send_only(sock, "keyIdSeen", {"keyId": hexid(8)}, 3000)
+    time.sleep(0.1)
+    c, _, _ = send_only(sock, "announce", {
+        "id": hexid(16), "keyId": hexid(8), "sha256": hexid(32), "bytes": 1,
+        "expiresAt": "2099-01-01T00:00:00Z", "maxFetches": 1, "hasExternal": False,
+        "allowDropExternal": False, "origin": "cp-o"}, 10000)
+    c.close()
+    after = send_only(sock, "ping", {}, 10000)
+    got = answers([slow, after], 30)
+    times = ", ".join(f"{g[1] * 1000:.0f} ms" if g else "none" for g in got)
+    print(f"outage: the slow request and the one after the abandoned one answered after "
+          f"{times}", flush=True)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--queued":
+        queued(sys.argv[2], int(sys.argv[3]))
+        print(f"coordcheck: {FAILS} failed")
+        sys.exit(1 if FAILS else 0)
+    if sys.argv[1] == "--outage":
+        outage(sys.argv[2])
+        print(f"coordcheck: {FAILS} failed")
+        sys.exit(1 if FAILS else 0)
     if sys.argv[1] == "--call":
         try:
             print(json.dumps(call(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]))))

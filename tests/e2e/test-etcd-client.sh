@@ -6,7 +6,10 @@
 # over three members (exactly LIMIT granted), lease expiry, a watch in order, a dead member
 # skipped, a hung member (SIGSTOP) found by the watch's heartbeat and the watch resumed
 # elsewhere without losing the write made meanwhile, quorum lost answered "no leader"
-# (nothing applied, never "unknown outcome"), and service back after it returns.
+# (nothing applied, never "unknown outcome"), and service back after it returns. coordd
+# on top: its deadlines run from each request's send however long it queued (answers
+# within their time with the quorum lost), a request held past its time is answered
+# timeout untried, and one whose caller hung up is dropped.
 set -euo pipefail
 : "${PKS_ETCD_CHECK:?}" "${PKISHARE:?}"
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null; then
@@ -117,11 +120,16 @@ if [ -n "${PKS_COORDD:-}" ]; then
 	check "coordd --check says what it found" grep -q 'answers (revision' "$T/check.out" || cat "$T/check.out" "$T/coordd-1.log"
 	/usr/bin/python3 "$(dirname "$0")/coordcheck.py" "$T/coord-1.sock" "$T/coord-2.sock" "$T/coord-3.sock" | tee "$T/coord.out" || true
 	check "coordd: every scenario held" bash -c "grep -q '^coordcheck: 0 failed' '$T/coord.out'"
+	# Requests held in coordd's queue (coordd 1 stopped meanwhile, as if busy): one past its
+	# timeoutMs is answered timeout with nothing attempted, one whose caller hung up is
+	# dropped (logged by its op), neither executed.
+	/usr/bin/python3 "$(dirname "$0")/coordcheck.py" --queued "$T/coord-1.sock" "${COORD_PIDS[0]}" | tee "$T/queued.out" || true
+	check "coordd: queued requests held to their send time" bash -c "grep -q '^coordcheck: 0 failed' '$T/queued.out'"
+	check "coordd: the abandoned one is logged by its op" grep -q 'dropped a request (announce): its caller hung up' "$T/coordd-1.log"
 	check "coordd: only root (or client-uid) may call" bash -c "setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 '$(dirname "$0")/coordcheck.py' --call '$T/coord-1.sock' ping '{}' | grep -q '^refused\\|^null'"
 	check "coordd: the socket is 0600" [ "$(stat -c %a "$T/coord-1.sock")" = 600 ]
 	printf 'etcd-endpoints = http://x:1\n' >"$T/bad.conf"
 	check "coordd: a wrong setting is refused with its line" bash -c "'$PKS_COORDD' --config '$T/bad.conf' 2>&1 | grep -q 'bad.conf:1: etcd-endpoints'"
-	for p in "${COORD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 fi
 
 # 4. A hung member: the watch on it hears nothing (no error, ever), its heartbeat catches
@@ -160,6 +168,15 @@ for _ in $(seq 1 20); do
 done
 cat "$T/noleader.out"
 check "without quorum a write is answered 'no leader' (got $verdict)" [ "$verdict" = no-leader ]
+# coordd with the quorum lost (its members tried in the order 2, 3, 1: two hung first):
+# requests queued behind each other are each answered within their time of their send,
+# and one whose caller gave up in the queue is dropped.
+if [ -n "${PKS_COORDD:-}" ]; then
+	/usr/bin/python3 "$(dirname "$0")/coordcheck.py" --outage "$T/coord-2.sock" | tee "$T/outage.out" || true
+	check "coordd: answers in time with the quorum lost" bash -c "grep -q '^coordcheck: 0 failed' '$T/outage.out'"
+	check "coordd: a request abandoned behind a slow one is dropped" grep -q 'dropped a request (announce): its caller hung up' "$T/coordd-2.log"
+	for p in "${COORD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+fi
 kill -CONT "${PIDS[2]}" "${PIDS[3]}"
 back=
 for _ in $(seq 1 60); do
