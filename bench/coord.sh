@@ -147,3 +147,40 @@ PY
 }
 fetch_run coordinated --coord-socket "$T/coord.sock" --node-name bench-1
 fetch_run standalone
+
+# Time from upload to N holders: three coordinated pkishared (one coordd, three node
+# names), each upload-certs --replicas 3 timed from its start to "Held by 3", beside a
+# plain upload-certs on the same nodes (the difference is the copies: the watch, a
+# connection through coordd, TLS, the digest check, the hold and its registration).
+REPL=${REPLICA_RUNS:-10}
+"$P" pki init --dir "$T/r" --node-name rep-1 --address 127.0.0.24 --node-certs >/dev/null
+RP=()
+for i in 1 2 3; do
+	"$P" pki serving-cert --pki-dir "$T/r/pki" --out "$T/r/s$i" --node-name "rep-$i" \
+		--address "127.0.0.2$((i + 3))" >/dev/null
+	"$D" --config "$T/empty.conf" --listen "127.0.0.2$((i + 3)):9443" \
+		--tls-cert "$T/r/s$i/tls.crt" --tls-key "$T/r/s$i/tls.key" \
+		--admin-socket "$T/radmin$i.sock" --log-level warning --coord-socket "$T/coord.sock" \
+		--node-name "rep-$i" 2>>"$T/replicas.log" &
+	RP+=($!)
+	PIDS+=($!)
+done
+for i in 1 2 3; do for _ in $(seq 1 50); do [ -S "$T/radmin$i.sock" ] && break; sleep 0.1; done; done
+sleep 2
+timed_upload() { # timed_upload [flags]: milliseconds
+	local t0 t1
+	t0=$(date +%s%N)
+	PKISHARE_ADMIN_SOCKET=$T/radmin1.sock "$P" upload-certs --pki-dir "$T/r/pki" --no-profile "$@" \
+		>/dev/null || echo "upload failed" >&2
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+for _ in $(seq 1 "$REPL"); do timed_upload; done >"$T/up-plain"
+for _ in $(seq 1 "$REPL"); do timed_upload --replicas 3; done >"$T/up-repl"
+/usr/bin/python3 - "$T/up-plain" "$T/up-repl" <<'PY'
+import statistics, sys
+p = sorted(int(x) for x in open(sys.argv[1])); r = sorted(int(x) for x in open(sys.argv[2]))
+print("%-58s %10.1f %10.1f" % ("upload-certs, one node (ms)", statistics.median(p), p[int(len(p) * .9)]))
+print("%-58s %10.1f %10.1f" % ("upload-certs --replicas 3, until 3 hold it (ms)",
+      statistics.median(r), r[int(len(r) * .9)]))
+PY

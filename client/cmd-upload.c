@@ -666,7 +666,7 @@ static int replicas_wait(const struct upload_opts *o, const char *sock, const ch
 		}
 		if (time_mono_ms() >= until)
 			break;
-		struct timespec ts = {.tv_nsec = 200 * 1000000L};
+		struct timespec ts = {.tv_nsec = 50 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 	cli_error("only %zu of the %llu control-plane nodes asked for hold bundle %s after "
