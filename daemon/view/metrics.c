@@ -10,8 +10,12 @@
 #include "metrics.h"
 #include "store.h"
 
-static const char *const fetch_names[M_FETCH_N] = {"ok",      "expired",   "used-up",
-						   "deleted", "not-found", "other-bundle-held",
+static const char *const fetch_names[M_FETCH_N] = {"ok",
+						   "expired",
+						   "used-up",
+						   "deleted",
+						   "not-found",
+						   "other-bundle-held",
 						   "coordination-unavailable"};
 static const char *const enroll_names[M_ENROLL_N] = {"ok",	"bad-token",	"token-expired",
 						     "bad-csr", "rate-limited", "too-large"};
@@ -106,6 +110,28 @@ char *metrics_render(const struct metrics *m, const struct store_view *v)
 	family(&b, "pkishare_state_refused", "gauge",
 	       "Whether this process found a kept state that failed a check and started empty.");
 	put(&b, "pkishare_state_refused %d\n", v->kept.refused ? 1 : 0);
+	if (v->coord.on) {
+		/* Coordination only: where the cluster stands, as this node last heard it. */
+		family(&b, "pkishare_coordination_reachable", "gauge",
+		       "Whether pkishare-coordd and etcd answered this node's last call (1) or "
+		       "not (0): fetches here are refused while they do not.");
+		put(&b, "pkishare_coordination_reachable %d\n",
+		    v->coord.reachable && !v->coord.error[0] ? 1 : 0);
+		family(&b, "pkishare_coordination_pending_writes", "gauge",
+		       "Writes (a delete, an expiry) this node made that etcd has not taken yet.");
+		put(&b, "pkishare_coordination_pending_writes %zu\n", v->coord.pending);
+		family(&b, "pkishare_cluster_bundle_current", "gauge",
+		       "Whether the cluster has a current bundle (1) or not (0).");
+		put(&b, "pkishare_cluster_bundle_current %d\n", v->cluster.current ? 1 : 0);
+		family(&b, "pkishare_cluster_holders", "gauge",
+		       "Nodes registered in etcd as holding the cluster's current bundle.");
+		put(&b, "pkishare_cluster_holders %zu\n",
+		    v->cluster.current ? v->coord.n_holders : 0);
+		family(&b, "pkishare_cluster_fetches", "gauge",
+		       "Fetches of the cluster's current bundle counted in etcd, on every node.");
+		put(&b, "pkishare_cluster_fetches %llu\n",
+		    (unsigned long long)(v->cluster.current ? v->cluster.fetches : 0));
+	}
 	family(&b, "pkishare_build_info", "gauge", "Build information; always 1.");
 	put(&b, "pkishare_build_info{version=\"%s\"} 1\n", PKISHARE_VERSION);
 	return b.p;

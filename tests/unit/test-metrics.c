@@ -58,12 +58,37 @@ static void nothing_held_reads_as_zero(void)
 	free(t);
 }
 
+/* With coordination: the cluster's state as this node heard it; without, no such family. */
+static void coordination_shows_only_when_on(void)
+{
+	struct metrics m = {0};
+	struct store_view v = {0};
+	char *t = metrics_render(&m, &v);
+	CHECK(t && !strstr(t, "pkishare_coordination_reachable"));
+	free(t);
+	v.coord.on = true;
+	v.coord.reachable = true;
+	v.coord.n_holders = 3;
+	v.cluster.current = true;
+	v.cluster.fetches = 2;
+	t = metrics_render(&m, &v);
+	CHECK(t && has_line(t, "pkishare_coordination_reachable 1"));
+	CHECK(t && has_line(t, "pkishare_cluster_holders 3"));
+	CHECK(t && has_line(t, "pkishare_cluster_fetches 2"));
+	free(t);
+	/* A failure since the last success reads as unreachable. */
+	snprintf(v.coord.error, sizeof(v.coord.error), "claim: no leader");
+	t = metrics_render(&m, &v);
+	CHECK(t && has_line(t, "pkishare_coordination_reachable 0"));
+	free(t);
+}
+
 /* The exposition format: comments are "# HELP name text" or "# TYPE name counter|gauge",
  * and every sample's family has both, given before it. */
 static void every_sample_has_its_family(void)
 {
 	struct metrics m = {0};
-	struct store_view v = {0};
+	struct store_view v = {.coord.on = true}; /* every family, coordination's too */
 	char *t = metrics_render(&m, &v);
 	CHECK(t != NULL);
 	if (!t)
@@ -106,6 +131,7 @@ static void every_sample_has_its_family(void)
 }
 
 static const struct test_case cases[] = {
+    TEST(coordination_shows_only_when_on),
     TEST(counters_and_gauges_appear_as_they_are),
     TEST(nothing_held_reads_as_zero),
     TEST(every_sample_has_its_family),
