@@ -825,7 +825,10 @@ static void *coord_main(void *arg)
 			ok = thread_retire_locked(c);
 		if (ok && !c->registered && c->peer_address[0] && c->serving_pin[0])
 			ok = thread_register_locked(c);
-		if (ok && strcmp(c->hold_want, c->hold_have) != 0)
+		/* Without a peer address (or a serving pin) no peer could copy from here:
+		 * this node serves what it holds but is not listed as a holder. */
+		if (ok && strcmp(c->hold_want, c->hold_have) != 0 && c->peer_address[0] &&
+		    c->serving_pin[0])
 			ok = thread_hold_locked(c);
 		if (ok && c->dirty)
 			ok = thread_view_locked(c);
