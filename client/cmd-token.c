@@ -275,15 +275,15 @@ static int join_bundle_held(json_t *st)
  * start: the key and the token go to pkishare in its environment, and the token to curl
  * as a header on its standard input (-H @-), written by printf, a builtin of every
  * shell (no execve carries it). */
-static void join_print(const struct join_opts *o, const char *server, const char *token,
-		       const char *pin, const char *pinned, const char *hex)
+static void join_print(const struct join_opts *o, const char *server, const char *others,
+		       const char *token, const char *pin, const char *pinned, const char *hex)
 {
 	if (!o->curl) {
 		/* An IPv6 [address]:port is a shell glob unquoted. */
 		const char *q = strchr(server, '[') ? "'" : "";
 		printf(CLI_ENV_TOKEN "=%s " CLI_ENV_KEY
-				     "=%s pkishare join --server %s%s%s --ca-cert-hash %s\n",
-		       token, hex, q, server, q, pin);
+				     "=%s pkishare join --server %s%s%s%s --ca-cert-hash %s\n",
+		       token, hex, q, server, q, others, pin);
 		return;
 	}
 	/* curl -g: an IPv6 address in brackets is not a glob. */
@@ -323,6 +323,30 @@ static void join_token_say(const struct join_opts *o, uint64_t uses)
 			(unsigned long long)uses, ttl);
 }
 
+/* With coordination and no --server: after this node's server, every other node that
+ * holds the bundle, where it serves (its peer address), so that the command still works
+ * when one of them is down; the token is the cluster's. Appended to servers as
+ * " --server A --server B" (quoted where a shell would glob). */
+static void join_other_servers(const struct join_opts *o, json_t *st, const char *first,
+			       char *servers, size_t len)
+{
+	json_t *coord = json_object_get(st, API_F_COORDINATION), *h;
+	const char *self = json_string_value(json_object_get(coord, API_F_NODE));
+	size_t i;
+	servers[0] = 0;
+	if (o->server || !json_is_object(coord))
+		return;
+	json_array_foreach (json_object_get(st, API_F_HOLDERS), i, h) {
+		const char *node = json_string_value(json_object_get(h, API_F_NODE));
+		const char *addr = json_string_value(json_object_get(h, API_F_PEER_ADDRESS));
+		if (!addr || !node || (self && !strcmp(node, self)) || !strcmp(addr, first))
+			continue;
+		const char *q = strchr(addr, '[') ? "'" : "";
+		size_t used = strlen(servers);
+		snprintf(servers + used, len - used, " --server %s%s%s", q, addr, q);
+	}
+}
+
 /* Plan (the server, the pin, the key), act (a new token), print the command. */
 static int print_join(struct join_opts *o)
 {
@@ -356,7 +380,9 @@ static int print_join(struct join_opts *o)
 	if (ex == EXIT_OK)
 		ex = create_token(o->sock, o->ttl, uses, o->description, token);
 	if (ex == EXIT_OK) {
-		join_print(o, server, token, pin, pinned, hex);
+		char others[1024];
+		join_other_servers(o, st, server, others, sizeof(others));
+		join_print(o, server, others, token, pin, pinned, hex);
 		join_token_say(o, uses);
 		/* The token outlives the bundle it is for: say when the command stops. */
 		const char *until = json_string_value(

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "ledger-etcd.h"
 #include "util.h"
 
@@ -545,6 +547,268 @@ static int do_holders(struct ledger_etcd *l, const struct coord_request *r, json
 	return 0;
 }
 
+/* A join token's record, tokens/ID: everything but its id (the key's last part). */
+static char *token_text(const struct coord_token *t)
+{
+	char exp[RFC3339_LEN], at[RFC3339_LEN] = "";
+	time_format(t->expires_at, exp);
+	if (t->spent_at)
+		time_format(t->spent_at, at);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "hash", t->secret_hash, "expiresAt",
+		      exp, "uses", (json_int_t)t->uses, "used", (json_int_t)t->used, "description",
+		      t->description, "spentBy", t->spent_by, "spentAt", at);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return s;
+}
+
+/* The record kv (of token id) into t: 0, or -EBADMSG for one not of the form. */
+static int token_read(const char *id, const char *value, size_t len, struct coord_token *t)
+{
+	const char *hash, *exp, *desc, *by, *at;
+	json_int_t uses, used;
+	json_t *j = json_loadb(value, len, 0, NULL);
+	int rc = -EBADMSG;
+	memset(t, 0, sizeof(*t));
+	if (j &&
+	    json_unpack(j, "{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "hash", &hash, "expiresAt", &exp,
+			"uses", &uses, "used", &used, "description", &desc, "spentBy", &by,
+			"spentAt", &at) == 0 &&
+	    strlen(id) == 6 && strlen(hash) == 64 && uses >= 0 && used >= 0 &&
+	    strlen(desc) <= COORD_DESCRIPTION_MAX && strlen(by) <= COORD_TEXT_MAX &&
+	    time_parse(exp, &t->expires_at) == 0 && (!at[0] || time_parse(at, &t->spent_at) == 0)) {
+		memcpy(t->id, id, 7);
+		memcpy(t->secret_hash, hash, 65);
+		t->uses = (uint64_t)uses;
+		t->used = (uint64_t)used;
+		snprintf(t->description, sizeof(t->description), "%s", desc);
+		snprintf(t->spent_by, sizeof(t->spent_by), "%s", by);
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* The live token records under tokens/ (at most COORD_TOKENS_MAX), and how many there are
+ * in all; records expired more than a day ago are deleted on the way (best effort: the
+ * list is etcd's, and a failed delete is tried again at the next list). */
+#define TOKEN_EXPIRED_KEPT_S (24 * 3600)
+static int tokens_read(struct ledger_etcd *l, struct coord_token *ret, size_t *ret_n,
+		       size_t *ret_live, struct etcd_error *err)
+{
+	char k[KEY_MAX], end[KEY_MAX];
+	struct etcd_kvs kv;
+	key(l, k, "tokens/");
+	etcd_prefix_end(k, end, sizeof(end));
+	int rc = etcd_range(l->e, k, end, false, &kv, err);
+	if (rc < 0)
+		return rc;
+	size_t plen = strlen(k), n = 0, live = 0;
+	int64_t now = time_now();
+	for (size_t i = 0; i < kv.n; i++) {
+		struct coord_token t;
+		if (kv.kv[i].key_len <= plen ||
+		    token_read(kv.kv[i].key + plen, kv.kv[i].value, kv.kv[i].value_len, &t) < 0)
+			continue; /* not of the form: left out, never passed on */
+		if (t.expires_at + TOKEN_EXPIRED_KEPT_S < now) {
+			struct etcd_error ignored = {0};
+			(void)etcd_delete(l->e, kv.kv[i].key, NULL, NULL, &ignored);
+			continue;
+		}
+		if (t.expires_at > now && (!t.uses || t.used < t.uses))
+			live++;
+		if (n < COORD_TOKENS_MAX)
+			ret[n++] = t;
+	}
+	etcd_kvs_done(&kv);
+	*ret_n = n;
+	if (ret_live)
+		*ret_live = live;
+	return 0;
+}
+
+static int do_tokens(struct ledger_etcd *l, json_t **ret, enum coord_error *ret_error, char *msg,
+		     size_t msg_len)
+{
+	static struct coord_token t[COORD_TOKENS_MAX]; /* one request at a time */
+	struct etcd_error err = {0};
+	size_t n = 0;
+	int rc = tokens_read(l, t, &n, NULL, &err);
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	*ret = coordmsg_tokens_result(t, n);
+	sodium_memzero(t, sizeof(t));
+	return *ret ? 0 : fail(-ENOMEM, false, NULL, ret_error, msg, msg_len);
+}
+
+static int do_token_add(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+			json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	static struct coord_token list[COORD_TOKENS_MAX];
+	char k[KEY_MAX];
+	struct etcd_error err = {0};
+	struct coord_token t = {.expires_at = a->expires_at, .uses = a->uses};
+	size_t n = 0, live = 0;
+	memcpy(t.id, a->token_id, sizeof(t.id));
+	memcpy(t.secret_hash, a->secret_hash, sizeof(t.secret_hash));
+	memcpy(t.description, a->description, sizeof(t.description));
+	key(l, k, "tokens/%s", a->token_id);
+	int rc = tokens_read(l, list, &n, &live, &err);
+	sodium_memzero(list, sizeof(list));
+	if (rc < 0)
+		return fail(rc, false, &err, ret_error, msg, msg_len);
+	if (live >= COORD_TOKENS_MAX) {
+		*ret_error = COORD_E_TOO_MANY;
+		snprintf(msg, msg_len, "%d join tokens are live in the cluster; delete some first",
+			 COORD_TOKENS_MAX);
+		return -ENOSPC;
+	}
+	bool unknown = false; /* a try's answer was lost: read before trying again */
+	while (budget(l, deadline)) {
+		if (unknown) {
+			struct etcd_kvs kv;
+			struct coord_token there;
+			if (etcd_range(l->e, k, NULL, false, &kv, &err) < 0)
+				continue;
+			int taken = kv.n == 1;
+			bool ours = taken &&
+				    token_read(a->token_id, kv.kv[0].value, kv.kv[0].value_len,
+					       &there) == 0 &&
+				    sodium_memcmp(there.secret_hash, a->secret_hash, 64) == 0;
+			etcd_kvs_done(&kv);
+			sodium_memzero(&there, sizeof(there));
+			if (ours) {
+				*ret = json_object();
+				return 0;
+			}
+			if (taken) {
+				*ret_error = COORD_E_EXISTS;
+				snprintf(msg, msg_len, "join token %s exists", a->token_id);
+				return -EEXIST;
+			}
+		}
+		char *text = token_text(&t);
+		struct etcd_cmp cmp = {.key = k, .target = ETCD_CREATE, .result = ETCD_EQUAL};
+		struct etcd_op op = {.kind = ETCD_OP_PUT,
+				     .key = k,
+				     .value = text,
+				     .value_len = text ? strlen(text) : 0};
+		struct etcd_txn tx = {.cmp = &cmp, .n_cmp = 1, .success = &op, .n_success = 1};
+		struct etcd_txn_result tr = {0};
+		rc = text ? etcd_txn(l->e, &tx, &tr, &err) : -ENOMEM;
+		secret_json_free(text);
+		if (rc == -ETIMEDOUT) {
+			unknown = true;
+			continue;
+		}
+		if (rc < 0)
+			return unknown ? timed_out(ret_error, msg, msg_len, true)
+				       : fail(rc, true, &err, ret_error, msg, msg_len);
+		bool ok = tr.succeeded;
+		etcd_txn_result_done(&tr);
+		if (!ok) {
+			*ret_error = COORD_E_EXISTS;
+			snprintf(msg, msg_len, "join token %s exists", a->token_id);
+			return -EEXIST;
+		}
+		*ret = json_object();
+		return 0;
+	}
+	return timed_out(ret_error, msg, msg_len, unknown);
+}
+
+/* One use of token a->token_id for a->client, if a->secret_hash is its own, it has not
+ * expired and a use is left: compare-and-swap on the record's revision, so uses are
+ * counted once cluster-wide whichever node enrolls. */
+static int do_token_use(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+			json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char k[KEY_MAX];
+	struct coord_token_use u = {0};
+	key(l, k, "tokens/%s", a->token_id);
+	while (budget(l, deadline)) {
+		struct etcd_kvs kv;
+		struct etcd_error err = {0};
+		struct coord_token t;
+		int rc = etcd_range(l->e, k, NULL, false, &kv, &err);
+		if (rc < 0)
+			return fail(rc, false, &err, ret_error, msg, msg_len);
+		bool found = kv.n == 1 &&
+			     token_read(a->token_id, kv.kv[0].value, kv.kv[0].value_len, &t) == 0;
+		int64_t mod = kv.n == 1 ? kv_mod(&kv) : 0;
+		etcd_kvs_done(&kv);
+		bool same = found && sodium_memcmp(t.secret_hash, a->secret_hash, 64) == 0;
+		if (!same) {
+			snprintf(u.result, sizeof(u.result), "unknown");
+		} else if (t.expires_at <= time_now()) {
+			snprintf(u.result, sizeof(u.result), "expired");
+		} else if (t.uses && t.used >= t.uses) {
+			snprintf(u.result, sizeof(u.result), "spent");
+			snprintf(u.spent_by, sizeof(u.spent_by), "%s", t.spent_by);
+			u.spent_at = t.spent_at;
+		} else {
+			t.used++;
+			if (t.uses && t.used == t.uses) {
+				snprintf(t.spent_by, sizeof(t.spent_by), "%s", a->client);
+				t.spent_at = time_now();
+			}
+			char *text = token_text(&t);
+			struct etcd_cmp cmp = {
+			    .key = k, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mod};
+			struct etcd_op op = {.kind = ETCD_OP_PUT,
+					     .key = k,
+					     .value = text,
+					     .value_len = text ? strlen(text) : 0};
+			struct etcd_txn tx = {
+			    .cmp = &cmp, .n_cmp = 1, .success = &op, .n_success = 1};
+			struct etcd_txn_result tr = {0};
+			rc = text ? etcd_txn(l->e, &tx, &tr, &err) : -ENOMEM;
+			secret_json_free(text);
+			sodium_memzero(&t.secret_hash, sizeof(t.secret_hash));
+			/* A use whose answer was lost may have been spent: never asked again
+			 * (that could spend two), answered unknown-outcome. */
+			if (rc == -ETIMEDOUT)
+				return timed_out(ret_error, msg, msg_len, true);
+			if (rc < 0)
+				return fail(rc, true, &err, ret_error, msg, msg_len);
+			bool ok = tr.succeeded;
+			etcd_txn_result_done(&tr);
+			if (!ok)
+				continue; /* another node's use came first: read again */
+			snprintf(u.result, sizeof(u.result), "ok");
+			u.uses_left = t.uses ? t.uses - t.used : 0;
+			if (t.uses && !u.uses_left) {
+				snprintf(u.spent_by, sizeof(u.spent_by), "%s", t.spent_by);
+				u.spent_at = t.spent_at;
+			}
+		}
+		sodium_memzero(&t, sizeof(t));
+		*ret = coordmsg_token_use_result(&u);
+		return *ret ? 0 : fail(-ENOMEM, false, NULL, ret_error, msg, msg_len);
+	}
+	return timed_out(ret_error, msg, msg_len, false);
+}
+
+static int do_token_delete(struct ledger_etcd *l, const struct coord_args *a, json_t **ret,
+			   enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char k[KEY_MAX];
+	struct etcd_error err = {0};
+	int64_t deleted = 0;
+	key(l, k, "tokens/%s", a->token_id);
+	int rc = etcd_delete(l->e, k, NULL, &deleted, &err);
+	if (rc < 0)
+		return fail(rc, true, &err, ret_error, msg, msg_len);
+	if (!deleted) {
+		*ret_error = COORD_E_NOT_CURRENT;
+		snprintf(msg, msg_len, "no join token %s", a->token_id);
+		return -ENOENT;
+	}
+	*ret = json_object();
+	return 0;
+}
+
 int ledger_etcd_peer(struct ledger_etcd *l, const char *node, int64_t deadline_ms,
 		     struct coord_holder *ret, enum coord_error *ret_error, char *msg,
 		     size_t msg_len)
@@ -616,6 +880,18 @@ int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int
 	case COORD_HOLDERS:
 	case COORD_PEERS:
 		rc = do_holders(l, r, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_TOKEN_ADD:
+		rc = do_token_add(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_TOKEN_USE:
+		rc = do_token_use(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_TOKEN_DELETE:
+		rc = do_token_delete(l, &r->args, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_TOKENS:
+		rc = do_tokens(l, &res, ret_error, msg, msg_len);
 		break;
 	case COORD_PING:
 		res = json_pack("{s:i, s:s, s:s}", "version", COORD_VERSION, "prefix", l->prefix,

@@ -14,13 +14,14 @@
 #define UINT_JSON_MAX ((uint64_t)1 << 53)
 
 static const char *const op_names[COORD_OP_N] = {
-    "announce", "claim", "retire", "keyIdSeen", "view",	   "hold",
-    "release",	"holders", "wait", "ping",	"register", "peers", "connect",
+    "announce", "claim",    "retire",	"keyIdSeen",   "view",	   "hold",
+    "release",	"holders",  "wait",	"ping",	       "register", "peers",
+    "connect",	"tokenAdd", "tokenUse", "tokenDelete", "tokens",
 };
 static const char *const error_names[COORD_E_N] = {
-    "bad-request",	   "bad-version", "timeout",  "unknown-outcome",
-    "no-quorum",	   "unreachable", "denied",   "key-reused",
-    "drops-external-etcd", "not-current", "internal",
+    "bad-request", "bad-version", "timeout",	"unknown-outcome",     "no-quorum",
+    "unreachable", "denied",	  "key-reused", "drops-external-etcd", "not-current",
+    "internal",	   "exists",	  "too-many",
 };
 
 const char *coord_op_name(enum coord_op op)
@@ -42,9 +43,11 @@ enum kind {
 	K_UINT,	 /* 0 .. 2^53 */
 	K_TIME,	 /* RFC 3339 UTC, into an int64 */
 	K_BOOL,
-	K_SOURCE, /* client-ca, enrolled */
-	K_REASON, /* deleted, expired, lost */
-	K_PIN,	  /* sha256:64 hex */
+	K_SOURCE,  /* client-ca, enrolled */
+	K_REASON,  /* deleted, expired, lost */
+	K_PIN,	   /* sha256:64 hex */
+	K_TOKENID, /* a join token's id: 6 of [a-z0-9] */
+	K_DESC,	   /* a token's description: "" or printable, at most COORD_DESCRIPTION_MAX */
 };
 
 struct field {
@@ -90,6 +93,17 @@ static const struct field register_fields[] = {
     F("servingPin", K_PIN, serving_pin),
 };
 static const struct field connect_fields[] = {F("node", K_TEXT, node)};
+static const struct field token_add_fields[] = {
+    F("tokenId", K_TOKENID, token_id),	   F("secretHash", K_HEX64, secret_hash),
+    F("expiresAt", K_TIME, expires_at),	   F("uses", K_UINT, uses),
+    F("description", K_DESC, description),
+};
+static const struct field token_use_fields[] = {
+    F("tokenId", K_TOKENID, token_id),
+    F("secretHash", K_HEX64, secret_hash),
+    F("client", K_TEXT, client),
+};
+static const struct field token_delete_fields[] = {F("tokenId", K_TOKENID, token_id)};
 
 static const struct {
 	const struct field *f;
@@ -108,6 +122,10 @@ static const struct {
     [COORD_REGISTER] = {register_fields, ELEMENTSOF(register_fields)},
     [COORD_PEERS] = {NULL, 0},
     [COORD_CONNECT] = {connect_fields, ELEMENTSOF(connect_fields)},
+    [COORD_TOKEN_ADD] = {token_add_fields, ELEMENTSOF(token_add_fields)},
+    [COORD_TOKEN_USE] = {token_use_fields, ELEMENTSOF(token_use_fields)},
+    [COORD_TOKEN_DELETE] = {token_delete_fields, ELEMENTSOF(token_delete_fields)},
+    [COORD_TOKENS] = {NULL, 0},
 };
 
 static bool is_hex(const char *s, size_t n)
@@ -151,6 +169,10 @@ static bool string_ok(enum kind k, const char *s)
 		return !strcmp(s, "deleted") || !strcmp(s, "expired") || !strcmp(s, "lost");
 	case K_PIN:
 		return !strncmp(s, "sha256:", 7) && is_hex(s + 7, 64);
+	case K_TOKENID:
+		return strlen(s) == 6 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789") == 6;
+	case K_DESC:
+		return !s[0] || is_text(s, 1, COORD_DESCRIPTION_MAX);
 	default:
 		return false;
 	}
@@ -604,8 +626,8 @@ int coordmsg_connect_result_parse(const json_t *j, struct coord_holder *ret)
 	return 0;
 }
 
-static int node_list_parse(const char *name, const json_t *j, struct coord_holder *ret,
-			   size_t max, size_t *ret_n)
+static int node_list_parse(const char *name, const json_t *j, struct coord_holder *ret, size_t max,
+			   size_t *ret_n)
 {
 	char why[128];
 	json_t *a = json_object_get(j, name);
@@ -636,4 +658,124 @@ int coordmsg_peers_result_parse(const json_t *j, struct coord_holder *ret, size_
 				size_t *ret_n)
 {
 	return node_list_parse("peers", j, ret, max, ret_n);
+}
+
+static json_t *time_or_empty(int64_t t)
+{
+	char buf[RFC3339_LEN];
+	if (!t)
+		return json_string("");
+	time_format(t, buf);
+	return json_string(buf);
+}
+
+static int time_or_empty_parse(const json_t *j, int64_t *ret)
+{
+	const char *s = json_string_value(j);
+	if (!s || strlen(s) >= RFC3339_LEN)
+		return -EBADMSG;
+	*ret = 0;
+	return !s[0] || time_parse(s, ret) == 0 ? 0 : -EBADMSG;
+}
+
+json_t *coordmsg_token_use_result(const struct coord_token_use *u)
+{
+	if (u->uses_left > UINT_JSON_MAX ||
+	    (u->spent_by[0] && !is_text(u->spent_by, 1, COORD_TEXT_MAX)))
+		return NULL;
+	return json_pack("{s:s, s:I, s:s, s:o}", "result", u->result, "usesLeft",
+			 (json_int_t)u->uses_left, "spentBy", u->spent_by, "spentAt",
+			 time_or_empty(u->spent_at));
+}
+
+int coordmsg_token_use_result_parse(const json_t *j, struct coord_token_use *ret)
+{
+	struct coord_token_use u = {0};
+	const char *res = json_string_value(json_object_get(j, "result"));
+	const char *by = json_string_value(json_object_get(j, "spentBy"));
+	json_t *left = json_object_get(j, "usesLeft");
+	if (!json_is_object(j) || json_object_size(j) != 4 || !res ||
+	    (strcmp(res, "ok") && strcmp(res, "unknown") && strcmp(res, "expired") &&
+	     strcmp(res, "spent")) ||
+	    !json_is_integer(left) || json_integer_value(left) < 0 || !by ||
+	    (by[0] && !is_text(by, 1, COORD_TEXT_MAX)) ||
+	    time_or_empty_parse(json_object_get(j, "spentAt"), &u.spent_at) < 0)
+		return -EBADMSG;
+	snprintf(u.result, sizeof(u.result), "%s", res);
+	snprintf(u.spent_by, sizeof(u.spent_by), "%s", by);
+	u.uses_left = (uint64_t)json_integer_value(left);
+	*ret = u;
+	return 0;
+}
+
+static const struct field token_fields[] = {
+    F("tokenId", K_TOKENID, token_id),	   F("secretHash", K_HEX64, secret_hash),
+    F("expiresAt", K_TIME, expires_at),	   F("uses", K_UINT, uses),
+    F("description", K_DESC, description),
+};
+
+json_t *coordmsg_tokens_result(const struct coord_token *t, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n && i < COORD_TOKENS_MAX; i++) {
+		struct coord_args tmp = {0};
+		memcpy(tmp.token_id, t[i].id, sizeof(tmp.token_id));
+		memcpy(tmp.secret_hash, t[i].secret_hash, sizeof(tmp.secret_hash));
+		tmp.expires_at = t[i].expires_at;
+		tmp.uses = t[i].uses;
+		memcpy(tmp.description, t[i].description, sizeof(tmp.description));
+		json_t *o = fields_write(token_fields, ELEMENTSOF(token_fields), &tmp);
+		if (!o || t[i].used > UINT_JSON_MAX ||
+		    (t[i].spent_by[0] && !is_text(t[i].spent_by, 1, COORD_TEXT_MAX)) ||
+		    json_object_set_new(o, "used", json_integer((json_int_t)t[i].used)) < 0 ||
+		    json_object_set_new(o, "spentBy", json_string(t[i].spent_by)) < 0 ||
+		    json_object_set_new(o, "spentAt", time_or_empty(t[i].spent_at)) < 0 ||
+		    json_array_append_new(a, o) < 0) {
+			json_decref(o);
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a ? json_pack("{s:o}", "tokens", a) : NULL;
+}
+
+int coordmsg_tokens_result_parse(const json_t *j, struct coord_token *ret, size_t max,
+				 size_t *ret_n)
+{
+	char why[128];
+	json_t *a = json_object_get(j, "tokens");
+	if (!json_is_object(j) || json_object_size(j) != 1 || !json_is_array(a) ||
+	    json_array_size(a) > COORD_TOKENS_MAX || json_array_size(a) > max)
+		return -EBADMSG;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *o = json_array_get(a, i), *used = json_object_get(o, "used");
+		const char *by = json_string_value(json_object_get(o, "spentBy"));
+		struct coord_args tmp = {0};
+		struct coord_token t = {0};
+		if (!json_is_object(o) || !json_is_integer(used) || json_integer_value(used) < 0 ||
+		    !by || (by[0] && !is_text(by, 1, COORD_TEXT_MAX)) ||
+		    time_or_empty_parse(json_object_get(o, "spentAt"), &t.spent_at) < 0)
+			return -EBADMSG;
+		json_t *copy = json_copy(o);
+		if (!copy)
+			return -ENOMEM;
+		json_object_del(copy, "used");
+		json_object_del(copy, "spentBy");
+		json_object_del(copy, "spentAt");
+		int r = fields_read(token_fields, ELEMENTSOF(token_fields), copy, &tmp, why,
+				    sizeof(why));
+		json_decref(copy);
+		if (r < 0)
+			return r;
+		memcpy(t.id, tmp.token_id, sizeof(t.id));
+		memcpy(t.secret_hash, tmp.secret_hash, sizeof(t.secret_hash));
+		t.expires_at = tmp.expires_at;
+		t.uses = tmp.uses;
+		t.used = (uint64_t)json_integer_value(used);
+		memcpy(t.description, tmp.description, sizeof(t.description));
+		snprintf(t.spent_by, sizeof(t.spent_by), "%s", by);
+		ret[i] = t;
+	}
+	*ret_n = json_array_size(a);
+	return 0;
 }

@@ -11,12 +11,14 @@
 #include <jansson.h>
 
 #define COORD_VERSION 1
-#define COORD_MSG_MAX 16384
+#define COORD_MSG_MAX 65536 /* a list of 64 tokens with descriptions fits */
 #define COORD_COOKIE_LEN 32 /* hex */
 #define COORD_TIMEOUT_MAX_MS 30000
 #define COORD_TEXT_MAX 96
 #define COORD_MESSAGE_MAX 256
 #define COORD_HOLDERS_MAX 32
+#define COORD_TOKENS_MAX 64
+#define COORD_DESCRIPTION_MAX 200
 
 enum coord_op {
 	COORD_ANNOUNCE,
@@ -32,6 +34,10 @@ enum coord_op {
 	COORD_REGISTER,
 	COORD_PEERS,
 	COORD_CONNECT,
+	COORD_TOKEN_ADD,
+	COORD_TOKEN_USE,
+	COORD_TOKEN_DELETE,
+	COORD_TOKENS,
 	COORD_OP_N,
 };
 const char *coord_op_name(enum coord_op op);
@@ -48,6 +54,8 @@ enum coord_error {
 	COORD_E_DROPS_EXTERNAL,
 	COORD_E_NOT_CURRENT,
 	COORD_E_INTERNAL,
+	COORD_E_EXISTS,	  /* tokenAdd: the token id is taken */
+	COORD_E_TOO_MANY, /* tokenAdd: COORD_TOKENS_MAX tokens are live */
 	COORD_E_N,
 };
 const char *coord_error_name(enum coord_error e);
@@ -73,6 +81,10 @@ struct coord_args {
 	char peer_address[COORD_TEXT_MAX + 1];
 	char serving_pin[80]; /* sha256:HEX */
 	uint64_t since;	      /* wait */
+	char token_id[7];     /* tokenAdd, tokenUse, tokenDelete: 6 of [a-z0-9] */
+	char secret_hash[65]; /* tokenAdd, tokenUse: the keyed hash of the secret, hex */
+	uint64_t uses;	      /* tokenAdd: 0 unlimited */
+	char description[COORD_DESCRIPTION_MAX + 1]; /* tokenAdd: "" or printable */
 };
 
 struct coord_request {
@@ -152,3 +164,28 @@ int coordmsg_peers_result_parse(const json_t *j, struct coord_holder *ret, size_
  * descriptor travels beside the reply (SCM_RIGHTS). */
 json_t *coordmsg_connect_result(const struct coord_holder *h);
 int coordmsg_connect_result_parse(const json_t *j, struct coord_holder *ret);
+
+/* tokenUse's result: "ok" (one use spent), "unknown" (no such token, or another secret),
+ * "expired", "spent" (its last use was spent: by spentBy at spentAt). */
+struct coord_token_use {
+	char result[8];
+	uint64_t uses_left; /* after this use; 0 with unlimited uses too */
+	char spent_by[COORD_TEXT_MAX + 1];
+	int64_t spent_at; /* 0 when not spent */
+};
+json_t *coordmsg_token_use_result(const struct coord_token_use *u);
+int coordmsg_token_use_result_parse(const json_t *j, struct coord_token_use *ret);
+
+/* tokens: every join token of the cluster, as etcd keeps it (the hash, never a secret). */
+struct coord_token {
+	char id[7];
+	char secret_hash[65];
+	int64_t expires_at;
+	uint64_t uses, used; /* uses 0: unlimited */
+	char description[COORD_DESCRIPTION_MAX + 1];
+	char spent_by[COORD_TEXT_MAX + 1]; /* "" until its last use is spent */
+	int64_t spent_at;
+};
+json_t *coordmsg_tokens_result(const struct coord_token *t, size_t n);
+int coordmsg_tokens_result_parse(const json_t *j, struct coord_token *ret, size_t max,
+				 size_t *ret_n);

@@ -326,6 +326,18 @@ static enum MHD_Result do_token_create(struct daemon_ctx *ctx, struct MHD_Connec
 	str_copy(descbuf, sizeof(descbuf), desc ? desc : "");
 	json_decref(j);
 	int r = store_token_add(&ctx->store, idbuf, hash, ttl, (uint64_t)uses, descbuf);
+	if (r == -ENOLINK) {
+		struct ledger_coord_state cs;
+		store_coord_state(&ctx->store, &cs);
+		a.result = "coordination-unavailable";
+		log_audit(&a, "token creation not done: coordination did not answer: %s", cs.error);
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "join tokens are the cluster's, and its coordination did not answer (%s); no "
+		    "token was created; check pkishare-coordd and etcd ('pkishare status') and "
+		    "try again",
+		    cs.error);
+	}
 	if (r < 0) {
 		a.result = r == -EEXIST ? "exists" : "too-many";
 		log_audit(&a, "refused token creation: %s", a.result);
@@ -393,7 +405,14 @@ static enum MHD_Result do_token_list(struct daemon_ctx *ctx, struct MHD_Connecti
 static enum MHD_Result do_token_delete(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				       const char *id, const char *who)
 {
-	if (!token_id_valid(id) || store_token_delete(&ctx->store, id) < 0)
+	int r = token_id_valid(id) ? store_token_delete(&ctx->store, id) : -ENOENT;
+	if (r == -ENOLINK)
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "join tokens are the cluster's, and its coordination did not answer; token "
+		    "%.16s was not deleted; check pkishare-coordd and etcd and try again",
+		    id);
+	if (r < 0)
 		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
 				  "no join token with id '%.16s'", id);
 	log_audit(

@@ -33,6 +33,7 @@
 #include "coordmsg.h"
 #include "ledger.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 5000
@@ -64,6 +65,8 @@ struct coord {
 	size_t n_holders;
 	struct coord_holder peers[COORD_HOLDERS_MAX]; /* the registered nodes */
 	size_t n_peers;
+	struct coord_token tokens[COORD_TOKENS_MAX]; /* the cluster's join tokens (hashes) */
+	size_t n_tokens;
 	bool registered; /* this node's nodes/NODE record was written (since coordd answered) */
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
@@ -88,6 +91,15 @@ struct coord {
 	void (*changed)(void *arg);
 	void *changed_arg;
 };
+
+/* Wipe and free a heap copy (token hashes). */
+static void wipe_free(void *p, size_t n)
+{
+	if (p) {
+		secret_wipe(p, n);
+		free(p);
+	}
+}
 
 static int64_t now_ms(void)
 {
@@ -621,6 +633,145 @@ static int coord_connect(struct ledger *l, const char *node, struct ledger_holde
 	return 0;
 }
 
+static int coord_token_add(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			   int64_t expires_at, uint64_t uses, const char *description)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {.expires_at = expires_at, .uses = uses};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	str_copy(a.token_id, sizeof(a.token_id), id);
+	sodium_bin2hex(a.secret_hash, sizeof(a.secret_hash), hash, TOKEN_HASH_BYTES);
+	str_copy(a.description, sizeof(a.description), description ? description : "");
+	int r = call(c, COORD_TOKEN_ADD, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	json_decref(res);
+	secret_wipe(&a, sizeof(a));
+	pthread_mutex_lock(&c->lock);
+	if (r == -EEXIST || r == -ENOSPC || r == 0) {
+		succeeded_locked(c);
+		c->dirty = true;
+		wake(c);
+	} else {
+		failed_locked(c, "token add", why);
+		r = -ENOLINK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int coord_token_delete(struct ledger *l, const char *id)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	str_copy(a.token_id, sizeof(a.token_id), id);
+	int r = call(c, COORD_TOKEN_DELETE, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r == 0 || r == -ENOENT) {
+		succeeded_locked(c);
+		c->dirty = true;
+		wake(c);
+	} else {
+		failed_locked(c, "token delete", why);
+		r = -ENOLINK;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int coord_token_check(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			     int64_t *ret_at, char *ret_client, size_t client_len,
+			     bool *ret_expired)
+{
+	struct coord *c = l->state;
+	char hex[2 * TOKEN_HASH_BYTES + 1];
+	int r = -ENOENT;
+	sodium_bin2hex(hex, sizeof(hex), hash, TOKEN_HASH_BYTES);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_tokens; i++) {
+		const struct coord_token *t = &c->tokens[i];
+		if (strcmp(t->id, id) != 0)
+			continue;
+		if (sodium_memcmp(t->secret_hash, hex, 2 * TOKEN_HASH_BYTES) != 0) {
+			r = -EACCES;
+		} else if (t->expires_at <= time_now()) {
+			r = -ETIMEDOUT;
+			*ret_at = t->expires_at;
+			*ret_expired = true;
+		} else if (t->uses && t->used >= t->uses) {
+			r = -ESTALE;
+			*ret_at = t->spent_at;
+			str_copy(ret_client, client_len, t->spent_by);
+		} else {
+			r = 0;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	secret_wipe(hex, sizeof(hex));
+	return r;
+}
+
+static int coord_token_use(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			   const char *client)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	struct coord_token_use u = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	str_copy(a.token_id, sizeof(a.token_id), id);
+	sodium_bin2hex(a.secret_hash, sizeof(a.secret_hash), hash, TOKEN_HASH_BYTES);
+	str_copy(a.client, sizeof(a.client), client);
+	int r = call(c, COORD_TOKEN_USE, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	if (r == 0 && coordmsg_token_use_result_parse(res, &u) < 0) {
+		snprintf(why, sizeof(why), "a malformed token use from pkishare-coordd");
+		r = -EPROTO;
+	}
+	json_decref(res);
+	secret_wipe(&a, sizeof(a));
+	pthread_mutex_lock(&c->lock);
+	if (r < 0) {
+		failed_locked(c, "token use", why);
+		pthread_mutex_unlock(&c->lock);
+		return -ENOLINK;
+	}
+	succeeded_locked(c);
+	c->dirty = true;
+	wake(c);
+	pthread_mutex_unlock(&c->lock);
+	if (!strcmp(u.result, "ok"))
+		return 0;
+	if (!strcmp(u.result, "expired"))
+		return -ETIMEDOUT;
+	if (!strcmp(u.result, "spent"))
+		return -ESTALE;
+	return -ENOENT;
+}
+
+static size_t coord_token_list(struct ledger *l, struct ledger_token *ret, size_t max)
+{
+	struct coord *c = l->state;
+	size_t n = 0;
+	int64_t now = time_now();
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_tokens && n < max; i++) {
+		const struct coord_token *t = &c->tokens[i];
+		if (t->expires_at <= now || (t->uses && t->used >= t->uses))
+			continue; /* only those that can still be used, as tokens.c lists */
+		struct ledger_token *o = &ret[n++];
+		str_copy(o->id, sizeof(o->id), t->id);
+		o->expires_at = t->expires_at;
+		o->uses_left = t->uses ? t->uses - t->used : 0;
+		o->used = t->used;
+		str_copy(o->description, sizeof(o->description), t->description);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static void coord_watch(struct ledger *l, void (*changed)(void *arg), void *arg)
 {
 	struct coord *c = l->state;
@@ -747,6 +898,19 @@ static bool thread_view_locked(struct coord *c)
 		json_decref(res);
 		res = NULL;
 	}
+	struct coord_token *tk = calloc(COORD_TOKENS_MAX, sizeof(*tk));
+	size_t nt = 0;
+	if (r == 0 && !tk)
+		r = -ENOMEM;
+	if (r == 0) {
+		r = call(c, COORD_TOKENS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+		if (r == 0 && coordmsg_tokens_result_parse(res, tk, COORD_TOKENS_MAX, &nt) < 0) {
+			snprintf(why, sizeof(why), "a malformed token list from pkishare-coordd");
+			r = -EPROTO;
+		}
+		json_decref(res);
+		res = NULL;
+	}
 	if (r == 0) {
 		r = call(c, COORD_PEERS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
 		if (r == 0 && coordmsg_peers_result_parse(res, p, COORD_HOLDERS_MAX, &np) < 0) {
@@ -757,12 +921,19 @@ static bool thread_view_locked(struct coord *c)
 	}
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
+		wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
 		failed_locked(c, "view", why);
 		return false;
 	}
 	succeeded_locked(c);
-	if (gen != c->gen)
+	if (gen != c->gen) {
+		wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
 		return true; /* this node wrote meanwhile: still dirty, read again */
+	}
+	memcpy(c->tokens, tk, nt * sizeof(*tk));
+	secret_wipe(c->tokens + nt, (COORD_TOKENS_MAX - nt) * sizeof(*tk));
+	c->n_tokens = nt;
+	wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
 	c->view = v;
 	memcpy(c->holders, h, nh * sizeof(h[0]));
 	c->n_holders = nh;
@@ -865,6 +1036,7 @@ static void coord_done(struct ledger *l)
 	}
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
+	secret_wipe(c->tokens, sizeof(c->tokens));
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -888,6 +1060,11 @@ const struct ledger_ops ledger_coord_ops = {
     .holding = coord_holding,
     .peer_of = coord_peer_of,
     .connect = coord_connect,
+    .token_add = coord_token_add,
+    .token_delete = coord_token_delete,
+    .token_check = coord_token_check,
+    .token_use = coord_token_use,
+    .token_list = coord_token_list,
     .watch = coord_watch,
     .done = coord_done,
 };

@@ -20,8 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "bundle.h"
 #include "key.h"
+#include "token.h"
 
 #define STORE_MAX_SEEN_KEYS 4096
 #define STORE_MAX_FETCH_LOG 64
@@ -123,6 +125,16 @@ struct ledger_coord_state {
 	struct ledger_holder holders[LEDGER_HOLDERS_MAX];
 };
 
+/* A join token as a ledger that keeps them lists it (never its hash). */
+#define LEDGER_TOKENS_MAX 64
+struct ledger_token {
+	char id[TOKEN_ID_LEN + 1];
+	int64_t expires_at;
+	uint64_t uses_left; /* 0: unlimited */
+	uint64_t used;
+	char description[API_TOKEN_DESCRIPTION_MAX + 1];
+};
+
 struct ledger;
 
 struct ledger_ops {
@@ -185,6 +197,20 @@ struct ledger_ops {
 	 * ret. Waits. 0, or <0 with why. */
 	int (*connect)(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
 		       char *why, size_t why_len);
+	/* Optional, all five or none (NULL: join tokens are this node's, tokens.c). Join
+	 * tokens kept where every node sees them, their uses counted once whichever node
+	 * enrolls. add, delete and use wait (never on the serving thread); check and list
+	 * read what the ledger last heard (check is asked before costly work, in the
+	 * handshake's thread). Codes as store_token_add/delete/check/use (store.h), and
+	 * -ENOLINK when the other system did not answer (nothing known to have changed). */
+	int (*token_add)(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			 int64_t expires_at, uint64_t uses, const char *description);
+	int (*token_delete)(struct ledger *l, const char *id);
+	int (*token_check)(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			   int64_t *ret_at, char *ret_client, size_t client_len, bool *ret_expired);
+	int (*token_use)(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
+			 const char *client);
+	size_t (*token_list)(struct ledger *l, struct ledger_token *ret, size_t max);
 	/* Optional (NULL: the ledger changes only through these calls). Call changed(arg)
 	 * (on the ledger's own thread, without its lock) whenever what view says may have
 	 * changed by another node's doing. */

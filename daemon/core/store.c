@@ -752,15 +752,29 @@ void store_view(struct store *s, struct store_view *ret)
 	ret->n_seen = lv.n_seen;
 	ret->cluster = lv;
 	store_coord_state(s, &ret->coord);
-	ret->n_tokens = s->tokens.n;
-	for (size_t i = 0; i < s->tokens.n; i++) {
-		struct store_token_view *t = &ret->tokens[i];
-		const struct store_token *k = &s->tokens.t[i];
-		str_copy(t->id, sizeof(t->id), k->id);
-		t->expires_at = k->expires_at;
-		t->uses_left = k->uses_left;
-		t->used = k->used;
-		str_copy(t->description, sizeof(t->description), k->description);
+	if (s->ledger.ops->token_list) {
+		struct ledger_token lt[LEDGER_TOKENS_MAX];
+		size_t n = s->ledger.ops->token_list(&s->ledger, lt, LEDGER_TOKENS_MAX);
+		for (size_t i = 0; i < n && i < STORE_MAX_TOKENS; i++) {
+			struct store_token_view *t = &ret->tokens[i];
+			str_copy(t->id, sizeof(t->id), lt[i].id);
+			t->expires_at = lt[i].expires_at;
+			t->uses_left = lt[i].uses_left;
+			t->used = lt[i].used;
+			str_copy(t->description, sizeof(t->description), lt[i].description);
+		}
+		ret->n_tokens = n < STORE_MAX_TOKENS ? n : STORE_MAX_TOKENS;
+	} else {
+		ret->n_tokens = s->tokens.n;
+		for (size_t i = 0; i < s->tokens.n; i++) {
+			struct store_token_view *t = &ret->tokens[i];
+			const struct store_token *k = &s->tokens.t[i];
+			str_copy(t->id, sizeof(t->id), k->id);
+			t->expires_at = k->expires_at;
+			t->uses_left = k->uses_left;
+			t->used = k->used;
+			str_copy(t->description, sizeof(t->description), k->description);
+		}
 	}
 	if (s->persist) {
 		struct persist_status st;
@@ -803,9 +817,22 @@ void store_forget_persisted(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+bool store_tokens_wait(struct store *s)
+{
+	return s->ledger.ops->token_use != NULL;
+}
+
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    int64_t ttl_s, uint64_t uses, const char *description)
 {
+	if (s->ledger.ops->token_add) {
+		/* The cluster's: the deadline is the wall clock's there (every node checks
+		 * it against its own clock; tokens.c's monotonic one is this node's only). */
+		if (!tokens_description_ok(description))
+			return -EINVAL;
+		return s->ledger.ops->token_add(&s->ledger, id, hash, time_now() + ttl_s, uses,
+						description);
+	}
 	pthread_mutex_lock(&s->lock);
 	if (tokens_expire(&s->tokens, time_mono_ms()) > 0)
 		changed_locked(s);
@@ -820,6 +847,8 @@ int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HA
 
 int store_token_delete(struct store *s, const char *id)
 {
+	if (s->ledger.ops->token_delete)
+		return s->ledger.ops->token_delete(&s->ledger, id);
 	pthread_mutex_lock(&s->lock);
 	int r = tokens_delete(&s->tokens, id);
 	if (r == 0)
@@ -831,6 +860,14 @@ int store_token_delete(struct store *s, const char *id)
 int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		      struct store_spent_token *ret_spent)
 {
+	if (s->ledger.ops->token_check) {
+		struct store_spent_token sp = {0};
+		int r = s->ledger.ops->token_check(&s->ledger, id, hash, &sp.at, sp.client,
+						   sizeof(sp.client), &sp.expired);
+		if (ret_spent)
+			*ret_spent = sp;
+		return r;
+	}
 	pthread_mutex_lock(&s->lock);
 	int r = tokens_check(&s->tokens, id, hash, ret_spent);
 	pthread_mutex_unlock(&s->lock);
@@ -840,6 +877,8 @@ int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_
 int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    const char *client)
 {
+	if (s->ledger.ops->token_use)
+		return s->ledger.ops->token_use(&s->ledger, id, hash, client);
 	pthread_mutex_lock(&s->lock);
 	int r = tokens_use(&s->tokens, id, hash, client);
 	if (r == 0)

@@ -209,6 +209,12 @@ void store_view_done(struct store_view *v);
  * from now on. */
 void store_forget_persisted(struct store *s);
 
+/* Whether join tokens are the cluster's (coordination): add, delete and use then wait for
+ * etcd (never on the serving thread: enrollment suspends its connection for the use),
+ * each may also answer -ENOLINK (coordination did not answer), and check reads what this
+ * node last heard. */
+bool store_tokens_wait(struct store *s);
+
 /* Tokens. add: -EEXIST (id in use), -ENOSPC (too many), -EINVAL (a description that
  * tokens_description_ok refuses; NULL: none). delete: -ENOENT. */
 int store_token_add(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],

@@ -20,8 +20,9 @@
 #include "pin.h"
 #include "policy.h"
 #include "ratelimit.h"
-#include "secret.h"
 #include "replica.h"
+#include "secret.h"
+#include "signer.h"
 #include "store.h"
 #include "x509.h"
 
@@ -83,7 +84,9 @@ enum fetch_job_outcome {
 };
 
 /* One suspended GET /v1/bundle: what the claim needs (copied: the worker reads no
- * connection state) and, once outcome is set, what it decided. */
+ * connection state) and, once outcome is set, what it decided. Or, with token_use, one
+ * suspended POST /v1/enroll whose join token's use waits for the cluster (coordination):
+ * the worker spends the use (store_token_use) and token_result says how it went. */
 struct fetch_job {
 	enum req_kind kind; /* REQ_FETCH */
 	struct daemon_ctx *ctx;
@@ -105,6 +108,10 @@ struct fetch_job {
 	uint64_t fetch_no;
 	bool repeat;
 	int64_t gone_at;
+	bool token_use; /* an enrollment's token use, not a fetch */
+	char token_id[TOKEN_ID_LEN + 1];
+	uint8_t token_hash[TOKEN_HASH_BYTES]; /* wiped once used */
+	int token_result;
 };
 
 struct fetchq {
@@ -245,6 +252,10 @@ struct enroll_req {
 	enum req_kind kind; /* REQ_ENROLL */
 	struct secret *body;
 	bool too_big;
+	/* Coordination: suspended while a worker spends the token's use in etcd. */
+	struct fetch_job *job;
+	struct secret *pem; /* the certificate issued, answered once the use is spent */
+	char cn[SIGNER_CN_MAX + 2];
 };
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer);

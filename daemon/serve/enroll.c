@@ -264,9 +264,109 @@ enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c
 	return routes_bundle_info(ctx, c);
 }
 
+/* The use spent (or not) by a worker while the connection was suspended: answered. */
+static enum MHD_Result enroll_resumed(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				      struct enroll_req *req, const char *peer)
+{
+	struct fetch_job *j = req->job;
+	struct audit a = {
+	    .event = AUDIT_ENROLL, .peer = peer, .source = "enrolled", .client = req->cn};
+	if (j->outcome != FETCH_JOB_CLAIMED) {
+		a.result = api_reason_name(API_R_BUSY);
+		log_audit(&a, "enrollment of %s with token %s not done: %s; the token was not used",
+			  req->cn, j->token_id,
+			  j->outcome == FETCH_JOB_ABANDONED ? "the client left"
+							    : "pkishared is busy");
+		if (j->outcome == FETCH_JOB_ABANDONED)
+			return MHD_NO;
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared is busy or stopping; the join token was "
+					       "not used; try again in a second");
+	}
+	if (j->token_result == -ENOLINK) {
+		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
+		log_audit(&a,
+			  "enrollment of %s with token %s not done: coordination did not answer",
+			  req->cn, j->token_id);
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "this server cannot reach the cluster's coordination (pkishare-coordd or etcd "
+		    "quorum) to spend a use of the join token (its use may or may not be spent if "
+		    "etcd lost the answer); try another control-plane node (another --server), or "
+		    "this one again shortly");
+	}
+	if (j->token_result < 0) {
+		a.result = "bad-token";
+		log_audit(&a, "enrollment of %s refused: token %s is no longer good (%s)", req->cn,
+			  j->token_id,
+			  j->token_result == -ESTALE	  ? "used up"
+			  : j->token_result == -ETIMEDOUT ? "expired"
+							  : "unknown");
+		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
+			      j->token_result == -ESTALE ? API_R_USED_UP : API_R_BAD_TOKEN,
+			      "the join token was deleted, used up or expired meanwhile (another "
+			      "node may have spent its last use); create a new one with 'pkishare "
+			      "token create' on a control-plane node");
+	}
+	METRIC_INC(&ctx->metrics, enroll, M_ENROLL_OK);
+	a.result = "ok";
+	log_audit(&a,
+		  "enrolled %s with token %s (its use spent in the cluster): client "
+		  "certificate valid %llds",
+		  req->cn, j->token_id, (long long)ctx->cfg->enroll_ttl_s);
+	struct secret *pem = TAKE_PTR(req->pem);
+	return http_pem(c, pem);
+}
+
+/* Coordination: hand the token's use to a worker and suspend (the use waits for etcd;
+ * the serving thread never does). pem and hash are the job's from now on. */
+static enum MHD_Result enroll_suspend(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				      struct enroll_req *req, const char *id,
+				      const uint8_t hash[TOKEN_HASH_BYTES], struct secret *pem,
+				      const char *peer)
+{
+	int r = ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
+	struct fetch_job *j = r == 0 ? calloc(1, sizeof(*j)) : NULL;
+	if (!j) {
+		if (r == 0)
+			fetchq_release(&ctx->fetchq);
+		secret_free(pem);
+		log_audit(&(struct audit){.event = AUDIT_ENROLL,
+					  .peer = peer,
+					  .source = "enrolled",
+					  .client = req->cn,
+					  .result = api_reason_name(API_R_BUSY)},
+			  "enrollment of %s not taken: pkishared is busy; the token was not used",
+			  req->cn);
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared has too much waiting; the join token was "
+					       "not used; try again in a second");
+	}
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	j->kind = REQ_FETCH;
+	j->ctx = ctx;
+	j->c = c;
+	j->fd = ci ? ci->connect_fd : -1;
+	j->started_ms = time_mono_ms();
+	j->reserved = true;
+	j->token_use = true;
+	str_copy(j->token_id, sizeof(j->token_id), id);
+	memcpy(j->token_hash, hash, TOKEN_HASH_BYTES);
+	str_copy(j->client, sizeof(j->client), req->cn);
+	req->job = j;
+	req->pem = pem;
+	j->deadline_ms = identity_fetch_suspended(ctx, c);
+	MHD_suspend_connection(c);
+	fetchq_push(&ctx->fetchq, j);
+	return MHD_YES;
+}
+
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
+	if (req->job)
+		return enroll_resumed(ctx, c, req, peer);
 	char id[TOKEN_ID_LEN + 1] = "", cn[SIGNER_CN_MAX + 2] = "", msg[256];
 	uint8_t hash[TOKEN_HASH_BYTES];
 	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
@@ -304,7 +404,13 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				  "could not issue the certificate; the token was not used");
 	}
 	/* The use is spent only once the certificate exists (and still atomically: a token
-	 * deleted meanwhile gets nothing). */
+	 * deleted meanwhile gets nothing). The cluster's tokens: by a worker, suspended. */
+	if (store_tokens_wait(&ctx->store)) {
+		str_copy(req->cn, sizeof(req->cn), cn);
+		enum MHD_Result ret = enroll_suspend(ctx, c, req, id, hash, pem, peer);
+		secret_wipe(hash, sizeof(hash));
+		return ret;
+	}
 	int r = store_token_use(&ctx->store, id, hash, cn);
 	secret_wipe(hash, sizeof(hash));
 	if (r < 0) {

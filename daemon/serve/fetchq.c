@@ -106,6 +106,13 @@ static bool job_peer_gone(void *arg)
 
 void fetch_job_claim(struct fetch_job *j, bool look)
 {
+	if (j->token_use) {
+		j->token_result =
+		    store_token_use(&j->ctx->store, j->token_id, j->token_hash, j->client);
+		secret_wipe(j->token_hash, sizeof(j->token_hash));
+		j->outcome = FETCH_JOB_CLAIMED;
+		return;
+	}
 	j->res = store_fetch_unless_gone(&j->ctx->store, j->want[0] ? j->want : NULL, j->client,
 					 j->cert[0] ? j->cert : NULL, j->source, j->peer,
 					 look ? job_peer_gone : NULL, j, &j->blob, j->bid,
@@ -246,6 +253,7 @@ struct fetch_job *fetch_job_free(struct fetch_job *j)
 		if (j->reserved)
 			fetchq_release(&j->ctx->fetchq);
 		held_blob_unref(j->blob);
+		secret_wipe(j->token_hash, sizeof(j->token_hash));
 		free(j);
 	}
 	return NULL;

@@ -352,6 +352,8 @@ void routes_completed(void *cls, struct MHD_Connection *c, void **req_ctx,
 		} else {
 			struct enroll_req *er = *req_ctx;
 			secret_free(er->body);
+			secret_free(er->pem);
+			fetch_job_free(er->job);
 			free(er);
 		}
 	}
@@ -489,6 +491,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (*req_ctx != ctx) {
 		/* An enrollment: collect the CSR, capped, then answer. */
 		struct enroll_req *er = *req_ctx;
+		if (er->job)
+			identity_fetch_resumed(c, time_mono_ms());
 		if (*upload_data_size != 0) {
 			if (!er->too_big) {
 				if (!er->body)

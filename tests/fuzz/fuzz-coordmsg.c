@@ -59,6 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    nh > COORD_HOLDERS_MAX)
 				abort();
 			(void)coordmsg_connect_result_parse(j, h);
+			struct coord_token_use u;
+			(void)coordmsg_token_use_result_parse(j, &u);
+			static struct coord_token t[COORD_TOKENS_MAX];
+			size_t nt = 0;
+			if (coordmsg_tokens_result_parse(j, t, COORD_TOKENS_MAX, &nt) == 0 &&
+			    nt > COORD_TOKENS_MAX)
+				abort();
 			json_decref(j);
 		}
 		break;

@@ -65,6 +65,15 @@ static void every_operation_round_trips(void)
 	strcpy(reqs[COORD_REGISTER].args.peer_address, "[fd00::2]:9443");
 	strcpy(reqs[COORD_REGISTER].args.serving_pin, "sha256:" SHA);
 	strcpy(reqs[COORD_CONNECT].args.node, "cp-2");
+	strcpy(reqs[COORD_TOKEN_ADD].args.token_id, "abc123");
+	strcpy(reqs[COORD_TOKEN_ADD].args.secret_hash, SHA);
+	reqs[COORD_TOKEN_ADD].args.expires_at = 1800000000;
+	reqs[COORD_TOKEN_ADD].args.uses = 3;
+	strcpy(reqs[COORD_TOKEN_ADD].args.description, "for cp-4, by alice");
+	strcpy(reqs[COORD_TOKEN_USE].args.token_id, "abc123");
+	strcpy(reqs[COORD_TOKEN_USE].args.secret_hash, SHA);
+	strcpy(reqs[COORD_TOKEN_USE].args.client, "cp-4");
+	strcpy(reqs[COORD_TOKEN_DELETE].args.token_id, "abc123");
 	for (int op = 0; op < COORD_OP_N; op++) {
 		char buf[COORD_MSG_MAX], why[128];
 		int n = coordmsg_request_build(&reqs[op], buf, sizeof(buf));
@@ -270,6 +279,29 @@ static void results_read_back_as_written(void)
 	json_decref(j);
 	strcpy(h[1].serving_pin, "md5:00");
 	CHECK(coordmsg_connect_result(&h[1]) == NULL);
+
+	struct coord_token_use u = {.uses_left = 2, .spent_at = 1800000000}, u2;
+	strcpy(u.result, "spent");
+	strcpy(u.spent_by, "cp-4");
+	j = coordmsg_token_use_result(&u);
+	CHECK_EQ_INT(coordmsg_token_use_result_parse(j, &u2), 0);
+	CHECK(!memcmp(&u, &u2, sizeof(u)));
+	json_decref(j);
+	struct coord_token t[2] = {{.id = "abc123", .expires_at = 1800000000, .uses = 3, .used = 1},
+				   {.id = "zzz999", .expires_at = 1800000001}},
+			   t2[2];
+	strcpy(t[0].secret_hash, SHA);
+	strcpy(t[1].secret_hash, SHA);
+	strcpy(t[0].description, "for cp-4");
+	strcpy(t[1].spent_by, "cp-5");
+	t[1].spent_at = 1800000002;
+	j = coordmsg_tokens_result(t, 2);
+	CHECK_EQ_INT(coordmsg_tokens_result_parse(j, t2, 2, &n), 0);
+	CHECK(n == 2 && !memcmp(t, t2, sizeof(t)));
+	CHECK_EQ_INT(coordmsg_tokens_result_parse(j, t2, 1, &n), -EBADMSG);
+	json_decref(j);
+	strcpy(t[0].id, "ABC123"); /* not of the form */
+	CHECK(coordmsg_tokens_result(t, 2) == NULL);
 	CHECK(coordmsg_holders_result(h, 2) == NULL);
 }
 

@@ -63,10 +63,12 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 		if (F.n_claim_ids < 16)
 			memcpy(F.claim_ids[F.n_claim_ids++], r->args.claim_id, 33);
 		if (F.claim_always_fail) {
-			n = coordmsg_reply_error(r->cookie, F.claim_err, "as the test says", buf, len);
+			n = coordmsg_reply_error(r->cookie, F.claim_err, "as the test says", buf,
+						 len);
 		} else if (F.claim_fail_first > 0) {
 			F.claim_fail_first--;
-			n = coordmsg_reply_error(r->cookie, COORD_E_UNKNOWN_OUTCOME, "lost", buf, len);
+			n = coordmsg_reply_error(r->cookie, COORD_E_UNKNOWN_OUTCOME, "lost", buf,
+						 len);
 		} else {
 			struct coord_claim_result c = {.fetch_no = 1};
 			strcpy(c.result, "ok");
@@ -81,13 +83,15 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 		} else {
 			F.current_a = !strcmp(r->args.id, ID_A);
 			F.revision++;
-			n = coordmsg_reply_ok(r->cookie, json_pack("{s:s}", "replaced", ""), buf, len);
+			n = coordmsg_reply_ok(r->cookie, json_pack("{s:s}", "replaced", ""), buf,
+					      len);
 		}
 		break;
 	case COORD_RETIRE:
 		if (F.retire_always_fail || F.retire_fail_first > 0) {
 			F.retire_fail_first--;
-			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf, len);
+			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf,
+						 len);
 		} else {
 			F.current_a = false;
 			F.revision++;
@@ -117,6 +121,9 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 	case COORD_PEERS:
 		n = coordmsg_reply_ok(r->cookie, coordmsg_peers_result(NULL, 0), buf, len);
 		break;
+	case COORD_TOKENS:
+		n = coordmsg_reply_ok(r->cookie, coordmsg_tokens_result(NULL, 0), buf, len);
+		break;
 	case COORD_WAIT: {
 		bool changed = F.revision > r->args.since;
 		uint64_t rev = F.revision;
@@ -124,10 +131,10 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 		if (!changed)
 			sleep_ms(100);
 		pthread_mutex_lock(&F.lock);
-		n = coordmsg_reply_ok(r->cookie,
-				      json_pack("{s:I, s:b}", "revision", (json_int_t)rev, "changed",
-						changed),
-				      buf, len);
+		n = coordmsg_reply_ok(
+		    r->cookie,
+		    json_pack("{s:I, s:b}", "revision", (json_int_t)rev, "changed", changed), buf,
+		    len);
 		break;
 	}
 	default:
