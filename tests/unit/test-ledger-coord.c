@@ -41,6 +41,9 @@ static struct fake {
 	int view_delay_ms;
 	bool current_a; /* the cluster's current bundle is ID_A */
 	uint64_t revision;
+	const char *token_use_result; /* tokenUse answers this ("": an error) */
+	struct coord_token tokens[2]; /* the cluster's tokens, as tokens lists them */
+	size_t n_tokens;
 	/* What it saw. */
 	int n[COORD_OP_N];
 	char claim_ids[16][33];
@@ -122,8 +125,20 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 		n = coordmsg_reply_ok(r->cookie, coordmsg_peers_result(NULL, 0), buf, len);
 		break;
 	case COORD_TOKENS:
-		n = coordmsg_reply_ok(r->cookie, coordmsg_tokens_result(NULL, 0), buf, len);
+		n = coordmsg_reply_ok(r->cookie, coordmsg_tokens_result(F.tokens, F.n_tokens), buf,
+				      len);
 		break;
+	case COORD_TOKEN_USE: {
+		struct coord_token_use u = {0};
+		if (!F.token_use_result || !F.token_use_result[0]) {
+			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf,
+						 len);
+			break;
+		}
+		snprintf(u.result, sizeof(u.result), "%s", F.token_use_result);
+		n = coordmsg_reply_ok(r->cookie, coordmsg_token_use_result(&u), buf, len);
+		break;
+	}
 	case COORD_WAIT: {
 		bool changed = F.revision > r->args.since;
 		uint64_t rev = F.revision;
@@ -403,7 +418,60 @@ static void another_nodes_change_reaches_the_watcher(void)
 	fake_stop();
 }
 
+/* Join tokens: checked against the mirror (no wait), spent by a round trip; etcd's
+ * answers keep their meaning, and no answer is never a use. */
+static void tokens_checked_from_the_mirror_and_spent_in_etcd(void)
+{
+	struct ledger l;
+	uint8_t hash[TOKEN_HASH_BYTES], other[TOKEN_HASH_BYTES];
+	int64_t at = 0;
+	char client[64] = "";
+	bool expired = false;
+	memset(hash, 0x11, sizeof(hash));
+	memset(other, 0x22, sizeof(other));
+	fake_start();
+	struct coord_token *t = F.tokens;
+	strcpy(t[0].id, "abc123");
+	for (size_t i = 0; i < TOKEN_HASH_BYTES; i++)
+		snprintf(t[0].secret_hash + 2 * i, 3, "%02x", hash[i]);
+	t[0].expires_at = time(NULL) + 3600;
+	t[0].uses = 2;
+	t[0].used = 1;
+	t[1] = t[0];
+	strcpy(t[1].id, "old999");
+	t[1].expires_at = time(NULL) - 10;
+	F.n_tokens = 2;
+	open_ledger(&l, F.path);
+	struct ledger_token lt[4];
+	for (int i = 0; i < 100 && l.ops->token_list(&l, lt, 4) == 0; i++)
+		sleep_ms(20);
+	/* Only the one that can still be used is listed. */
+	CHECK(l.ops->token_list(&l, lt, 4) == 1 && !strcmp(lt[0].id, "abc123") &&
+	      lt[0].uses_left == 1);
+	CHECK(l.ops->token_check(&l, "abc123", hash, &at, client, sizeof(client), &expired) == 0);
+	CHECK(l.ops->token_check(&l, "abc123", other, &at, client, sizeof(client), &expired) ==
+	      -EACCES);
+	CHECK(l.ops->token_check(&l, "nosuch", hash, &at, client, sizeof(client), &expired) ==
+	      -ENOENT);
+	CHECK(l.ops->token_check(&l, "old999", hash, &at, client, sizeof(client), &expired) ==
+		  -ETIMEDOUT &&
+	      expired);
+	F.token_use_result = "ok";
+	CHECK(l.ops->token_use(&l, "abc123", hash, "cp-4") == 0);
+	F.token_use_result = "spent";
+	CHECK(l.ops->token_use(&l, "abc123", hash, "cp-5") == -ESTALE);
+	F.token_use_result = "expired";
+	CHECK(l.ops->token_use(&l, "abc123", hash, "cp-5") == -ETIMEDOUT);
+	F.token_use_result = "unknown";
+	CHECK(l.ops->token_use(&l, "abc123", hash, "cp-5") == -ENOENT);
+	F.token_use_result = "";
+	CHECK(l.ops->token_use(&l, "abc123", hash, "cp-5") == -ENOLINK);
+	l.ops->done(&l);
+	fake_stop();
+}
+
 static const struct test_case cases[] = {
+    TEST(tokens_checked_from_the_mirror_and_spent_in_etcd),
     TEST(claim_granted_by_etcd_is_a_slot_and_logged),
     TEST(unknown_outcome_is_asked_again_with_the_same_claim_id),
     TEST(claim_etcd_did_not_grant_is_never_a_slot),
