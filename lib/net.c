@@ -224,6 +224,7 @@ static int tcp_connect(const char *host, const char *port, char *gai)
 
 struct pin_check {
 	const uint8_t *pin;
+	const uint8_t *leaf_pin;
 	const char *host;
 	uint16_t port;
 	bool matched;
@@ -439,6 +440,15 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
 	 * Authorization header). Its kubernetes.default name ends the handshake first. */
 	if (ok && say_api_server(pc, leaf, true))
 		ok = 0;
+	/* A registered peer: its own key too, not only a certificate the CA made. */
+	uint8_t lp[PIN_BYTES];
+	if (ok && pc->leaf_pin &&
+	    (pin_of_cert(leaf, lp) < 0 || memcmp(lp, pc->leaf_pin, PIN_BYTES) != 0)) {
+		str_copy(pc->why, sizeof(pc->why),
+			 "the server's key is not the one registered for it (its serving key's "
+			 "pin differs)");
+		ok = 0;
+	}
 	X509_STORE_CTX_free(v);
 	X509_STORE_free(store);
 	X509_STORE_CTX_set_error(xctx, ok ? X509_V_OK : X509_V_ERR_CERT_REJECTED);
@@ -596,6 +606,7 @@ static int https_prepare(const struct net_tls_opts *o, char host[ADDR_HOST_MAX],
 	if (addr_parse(o->server, ADDR_DEFAULT_PORT, host, &portno, detail) < 0)
 		return -EINVAL;
 	pc->pin = o->pin;
+	pc->leaf_pin = o->leaf_pin;
 	pc->host = host;
 	pc->port = portno;
 	return tls_ctx_new(o, pc, ret_ctx, detail);

@@ -58,8 +58,17 @@ static int copy_from(struct replica *r, const struct ledger_coord_state *st,
 	struct timeval tv = {.tv_sec = REPLICA_IO_TIMEOUT_S};
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	uint8_t leaf_pin[PIN_BYTES];
+	char detail0[DETAIL_MAX];
+	if (pin_parse(rec.serving_pin, leaf_pin, detail0) < 0) {
+		close(fd);
+		log_msg(LOG_WARNING, "copy of bundle %s: node %s's registered pin is not of the form",
+			st->current_id, h->node);
+		return -EINVAL;
+	}
 	struct net_tls_opts o = {.server = rec.peer_address,
 				 .pin = r->ca_pin,
+				 .leaf_pin = leaf_pin,
 				 .cert_file = r->cert_file,
 				 .key_file = r->key_file};
 	snprintf(route, sizeof(route), "%s?%s=%s", API_ROUTE_PEER_BUNDLE, API_Q_ID, st->current_id);
