@@ -695,8 +695,8 @@ int coordmsg_token_use_result_parse(const json_t *j, struct coord_token_use *ret
 	const char *by = json_string_value(json_object_get(j, "spentBy"));
 	json_t *left = json_object_get(j, "usesLeft");
 	if (!json_is_object(j) || json_object_size(j) != 4 || !res ||
-	    (strcmp(res, "ok") && strcmp(res, "unknown") && strcmp(res, "expired") &&
-	     strcmp(res, "spent")) ||
+	    (strcmp(res, "ok") != 0 && strcmp(res, "unknown") != 0 && strcmp(res, "expired") != 0 &&
+	     strcmp(res, "spent") != 0) ||
 	    !json_is_integer(left) || json_integer_value(left) < 0 || !by ||
 	    (by[0] && !is_text(by, 1, COORD_TEXT_MAX)) ||
 	    time_or_empty_parse(json_object_get(j, "spentAt"), &u.spent_at) < 0)
