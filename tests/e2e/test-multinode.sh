@@ -19,8 +19,16 @@
 #   6 an upload on node 2 replaces node 1's bundle: node 1 stops serving the old one, and
 #     nodes 1 and 3 copy the new one
 #   7 `pkishare status` on every node: the bundle held, the holders, coordination
+# Peer copies (every node pulls the cluster's bundle from a holder over the peer route):
+#   a upload-certs --replicas 3 names three holders (each holds it then); the three serve
+#     byte-identical bundles, etcd's digest; decrypt opens node 3's copy; --replicas with
+#     coordination off is refused (exit 2) before anything is sealed
+#   b the origin killed (kill -9) after the copies, then cut off: join --server n1
+#     --server n2 succeeds through node 2, counted once
+#   c the origin dead before anyone copied: --replicas fails naming node 1 alone; nodes 2
+#     and 3 answer 503 not-held-here (fetch and info); a delete on a node holding nothing
 #   8 no 32-byte piece of any sealed bundle in any etcd member's data directory
-# Cases 1-8 need pkishared's coordination options (--coord-socket, --node-name,
+# Cases 1-8 and a-c need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
 set -euo pipefail
 : "${PKISHARE:?}" "${PKISHARED:?}" "${PKS_COORDD:?}"
@@ -118,6 +126,11 @@ for n in 1 2 3; do
 		--address "$(ip_of "$n")" >"$D/serving.log"
 	"$PKISHARE" pki etcd-client-cert --pki-dir "$D/pki" --out "$D/etcd-client" >"$D/etcd-client.log"
 done
+
+# A serving certificate from the cluster CA for the joiner's address (n4), never
+# registered: the fake peer of case f, and an identity the peer route must refuse (e).
+"$PKISHARE" pki serving-cert --pki-dir "$C/pki" --out "$T/fake/serving" --node-name fake-0 \
+	--address "$(ip_of 4)" >"$T/fake-serving.log"
 
 # ---------------------------------------------------------------------------------------
 # etcd: one member per node.
@@ -694,6 +707,149 @@ case8_scan() {
 	check "no 32-byte window of any ciphertext in any member's WAL, snapshot or bbolt file" [ "$rc" = 0 ]
 }
 
+# named_hold ID TEXT: every node upload-certs --replicas named in TEXT holds ID right then
+named_hold() {
+	local n
+	for n in 1 2 3; do
+		has "$2" "node-$n" || continue
+		check "... node-$n, named by upload-certs --replicas, holds $1 when it returns (holds '$(held_id "$n")')" holds "$n" "$1"
+	done
+}
+
+# Case a: upload-certs --replicas 3; every node serves the same bytes.
+A_ID=
+A_KEY=
+casea_replicas() {
+	echo "== a: upload-certs --replicas 3: three holders, byte-identical copies"
+	local n held cur rc=0
+	upload 1 rep3 --max-fetches 20 --replicas 3 --replicas-timeout 10s
+	held=$(grep -i 'held by' "$T/up-rep3.out" || true)
+	info "upload-certs --replicas 3: exit $UPRC: ${held:-$(head -c 300 "$T/up-rep3.err" | tr '\n' ' ')}"
+	check "upload-certs --replicas 3 on node 1: exit 0 (got $UPRC), a key printed" [ "$UPRC" = 0 -a "${#KEY}" = 64 ]
+	for n in 1 2 3; do check "... it names node-$n as a holder" has "$held" "node-$n"; done
+	[ "$UPRC" = 0 ] || return 0
+	A_ID=$(held_id 1)
+	named_hold "$A_ID" "$held"
+	A_KEY=$KEY
+	cur=$(cur_field sha256)
+	for n in 1 2 3; do
+		fetch "$n" j1 "rep-$n"
+		check "node $n serves $A_ID to j1 (got $CODE${REASON:+ $REASON})" [ "$CODE" = 200 ]
+	done
+	check "the three bodies are byte-identical (cmp)" \
+		bash -c "cmp '$T/f-rep-1.body' '$T/f-rep-2.body' && cmp '$T/f-rep-1.body' '$T/f-rep-3.body'"
+	check "... and their SHA-256 is etcd's (current.sha256 ${cur:0:16}...)" [ "$(sha_of "$T/f-rep-3.body")" = "$cur" ]
+	check "j1 on three nodes is one fetch cluster-wide (count $(count_of "$A_ID"))" [ "$(count_of "$A_ID")" = 1 ]
+	cp "$T/f-rep-3.body" "$T/sealed-rep3.json"
+	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" decrypt --pki-dir "$T/joined-a/pki" \
+		<"$T/f-rep-3.body" >"$T/decrypt-a.log" 2>&1 || rc=$?
+	check "pkishare decrypt opens node 3's copy (exit $rc): ca.key as node 1's" \
+		bash -c "[ $rc = 0 ] && cmp -s '$C/pki/ca.key' '$T/joined-a/pki/ca.key'"
+	# --replicas with coordination off: refused before anything is sealed (a standalone
+	# pkishared in n4 with the spare serving certificate).
+	local S=$T/standalone p
+	mkdir -p "$S"
+	printf 'listen = %s:9445\ntls-cert = %s\ntls-key = %s\nclient-ca = %s\nadmin-socket = %s\n' \
+		"$(ip_of 4)" "$T/fake/serving/tls.crt" "$T/fake/serving/tls.key" "$C/clients/ca.crt" "$S/admin.sock" >"$S/conf"
+	in_ns 4 "$PKISHARED" --config "$S/conf" </dev/null >"$S/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	for _ in $(seq 1 100); do [ -S "$S/admin.sock" ] && break; sleep 0.05; done
+	rc=0
+	in_ns 4 "$PKISHARE" upload-certs --admin-socket "$S/admin.sock" --pki-dir "$(ND 1)/pki" --replicas 1 \
+		>"$T/up-sa.out" 2>"$T/up-sa.err" || rc=$?
+	info "upload-certs --replicas 1 to a standalone pkishared: exit $rc: $(head -c 250 "$T/up-sa.err" | tr '\n' ' ')"
+	check "--replicas with coordination off: exit 2 (got $rc), no key printed" \
+		bash -c "[ $rc = 2 ] && ! grep -qE '^[0-9a-f]{64}\$' '$T/up-sa.out'"
+	in_ns 4 "$PKISHARE" status --admin-socket "$S/admin.sock" -o json >"$T/st-sa.json" 2>&1 || true
+	check "... and the standalone pkishared holds nothing (bundle: $(json_get "$T/st-sa.json" bundle))" \
+		[ "$(json_get "$T/st-sa.json" bundle)" = null ]
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+}
+
+# Case b: the origin gone after the copies; joins go through node 2 with the same key.
+caseb_origin_gone() {
+	echo "== b: the origin killed, or cut off, after the copies: join through node 2"
+	local before id after
+	[ -n "$A_ID" ] || { fail "case b needs case a's bundle"; return 0; }
+	before=$(count_of "$A_ID")
+	kill9_pkishared 1
+	status_json 2 >"$T/st-b.json" || true
+	info "holders as node 2 sees them with node 1's pkishared dead: $(json_get "$T/st-b.json" holders)"
+	join_via b-kill j2 "$A_KEY" 1 2
+	info "join --server n1 --server n2: exit $JRC in $MS ms: $(tail -3 "$T/join-b-kill.log" | tr '\n' ' ' | head -c 300)"
+	check "node 1's pkishared killed: join --server n1 --server n2 with the printed key: exit 0 (got $JRC, $MS ms)" \
+		bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-b-kill/pki/sa.key'"
+	check "... served by node 2 (its audit log: a fetch by j2 of $A_ID)" audit_in 2 "event=fetch .*client=j2 .*bundle=$A_ID result=ok"
+	after=$(count_of "$A_ID")
+	check "... counted once in etcd (count $before -> $after)" [ "$after" = $((before + 1)) ]
+	start_pkishared 1
+	poll 5 holds 1 "$A_ID" || true
+	check "node 1 restarted (empty, no systemd store) copies $A_ID back from a peer (${POLL_MS} ms)" holds 1 "$A_ID"
+	# The same with node 1's namespace cut off, on a fresh upload there.
+	upload 1 b-cut --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 b-cut || return 0
+	id=$(held_id 1)
+	named_hold "$id" "$(grep -i 'held by' "$T/up-b-cut.out" || true)"
+	poll 5 holds 2 "$id" || true # (what this part tests needs node 2's copy)
+	info "node 2 holds $id $POLL_MS ms after upload-certs --replicas 3 returned"
+	before=$(count_of "$id")
+	partition 1
+	join_via b-cut j3 "$KEY" 1 2
+	after=$(count_of "$id")
+	heal 1
+	info "join --server n1 --server n2, n1 cut off: exit $JRC in $MS ms: $(tail -3 "$T/join-b-cut.log" | tr '\n' ' ' | head -c 300)"
+	check "node 1 cut off: join --server n1 --server n2: exit 0 (got $JRC, $MS ms)" \
+		bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-b-cut/pki/sa.key'"
+	check "... served by node 2 (its audit log: a fetch by j3 of $id)" audit_in 2 "event=fetch .*client=j3 .*bundle=$id result=ok"
+	check "... counted once in etcd (count $before -> $after)" [ "$after" = $((before + 1)) ]
+	wait_quorum 15 || true
+}
+
+# Case c: the origin dead before anyone copied.
+casec_origin_dead() {
+	echo "== c: the origin dead before anyone copied: --replicas fails, the others say 503 not-held-here"
+	local id n rc=0
+	stop_pkishared 2
+	stop_pkishared 3
+	upload 1 c --max-fetches 20 --replicas 2 --replicas-timeout 3s
+	id=$(held_id 1)
+	info "upload-certs --replicas 2 --replicas-timeout 3s: exit $UPRC: $(cat "$T/up-c.err" <(grep -i 'held by' "$T/up-c.out") | head -c 400 | tr '\n' ' ')"
+	check "upload-certs --replicas 2, nodes 2 and 3 down: exit 1 (got $UPRC), the key printed all the same" \
+		[ "$UPRC" = 1 -a "${#KEY}" = 64 ]
+	check "... it names node-1, and only node-1, as holding it" \
+		bash -c "grep -q node-1 '$T/up-c.err' '$T/up-c.out' && ! grep -q 'node-[23]' '$T/up-c.err' '$T/up-c.out'"
+	kill9_pkishared 1
+	start_pkishared 2
+	start_pkishared 3
+	for n in 2 3; do
+		fetch "$n" j4 "c-first-$n"
+		said "$n" "c-first-$n"
+		check "node $n (restarted, nothing to copy from): its first answer is 503, not 404 (got $CODE $REASON)" [ "$CODE" = 503 ]
+		poll 3 fetch_reason "$n" j4 "c-$n" 503 not-held-here || true
+		check "node $n: 503 not-held-here (got $CODE $REASON, Retry-After '$RETRY')" \
+			[ "$CODE $REASON" = "503 not-held-here" -a "$RETRY" = 1 ]
+		get 4 "$n" /v1/bundle/info "c-info-$n" --cert "$C/clients/j4.crt" --key "$C/clients/j4.key"
+		check "node $n: /v1/bundle/info 503 not-held-here too (got $CODE $REASON)" [ "$CODE $REASON" = "503 not-held-here" ]
+	done
+	join_via c j5 "$KEY" 2 3
+	info "join --server n2 --server n3: exit $JRC in $MS ms: $(tail -3 "$T/join-c.log" | tr '\n' ' ' | head -c 400)"
+	check "join --server n2 --server n3: fails (exit $JRC), not as 'nothing uploaded' (6)" [ "$JRC" != 0 -a "$JRC" != 6 ]
+	# delete-certs on a node that holds nothing at all
+	in_ns 2 "$PKISHARE" delete-certs --admin-socket "$(ND 2)/admin.sock" >"$T/del-c.out" 2>&1 || rc=$?
+	info "delete-certs on node 2 (holds nothing): exit $rc: $(head -c 300 "$T/del-c.out" | tr '\n' ' ')"
+	check "delete-certs on node 2, which holds nothing: exit 0 (got $rc)" [ "$rc" = 0 ]
+	local gone
+	gone=$(etcd_value /pkishare/gone)
+	check "... etcd records $id as gone, deleted (gone: $gone)" has "$gone" "$id.*deleted\|deleted.*$id"
+	for n in 3 2; do
+		poll 5 fetch_reason "$n" j5 "c-del-$n" 410 deleted || true
+		check "node $n answers 410 deleted (${POLL_MS} ms; last $CODE $REASON)" [ "$CODE $REASON" = "410 deleted" ]
+	done
+	start_pkishared 1
+}
+
 case0_baseline
 # PKM_FORCE_CASES=1 runs the cases against standalone daemons too (to debug the harness:
 # the coordination checks then fail, as they should).
@@ -705,9 +861,13 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	case5_delete_elsewhere
 	case6_replaced
 	case7_status
+	casea_replicas
+	caseb_origin_gone
+	casec_origin_dead
 	case8_scan
 else
-	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status"; do
+	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
+		"a replicas" "b origin gone" "c origin dead"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
