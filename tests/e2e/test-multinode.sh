@@ -27,8 +27,17 @@
 #     --server n2 succeeds through node 2, counted once
 #   c the origin dead before anyone copied: --replicas fails naming node 1 alone; nodes 2
 #     and 3 answer 503 not-held-here (fetch and info); a delete on a node holding nothing
+#   e the peer route refuses a joiner's certificate, an enrolled identity, no certificate
+#     and an unregistered certificate of the cluster CA; a node's serving identity is
+#     refused on /v1/bundle
+#   f a registered "holder" (fakepeer.py) sending bytes that are not etcd's digest:
+#     refused and audited (digest-mismatch), not held (503), copied from a real holder
+#   g a holder cut off from etcd never serves the bundle the cluster replaced meanwhile,
+#     neither while cut off (503 coordination-unavailable) nor after healing
+#   h kill -9 of pkishared right after uploads (while it copies): never other bytes than
+#     etcd's, copies again; coordd killed during an upload elsewhere: copies after restart
 #   8 no 32-byte piece of any sealed bundle in any etcd member's data directory
-# Cases 1-8 and a-c need pkishared's coordination options (--coord-socket, --node-name,
+# Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
 set -euo pipefail
 : "${PKISHARE:?}" "${PKISHARED:?}" "${PKS_COORDD:?}"
@@ -850,6 +859,217 @@ casec_origin_dead() {
 	start_pkishared 1
 }
 
+# Case e: the peer route is for registered nodes' serving keys only, and they for it only.
+casee_peer_route() {
+	echo "== e: the peer route refuses joiners, enrolled identities and no certificate; a node's identity does not join"
+	local id token rc=0 E=$T/enrolled S2
+	S2=$(ND 2)/serving
+	upload 1 e --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 e || return 0
+	id=$(held_id 1)
+	get 4 1 "/v1/peer/bundle?id=$id" e-joiner --cert "$C/clients/j5.crt" --key "$C/clients/j5.key"
+	check "peer route, a joiner's client-CA certificate: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-none
+	check "peer route, no certificate: 403 (got $CODE $REASON)" [ "$CODE" = 403 ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-unreg --cert "$T/fake/serving/tls.crt" --key "$T/fake/serving/tls.key"
+	# (it chains to no client CA: refused in the handshake, which curl sees as no answer)
+	check "peer route, a serving certificate from the cluster CA that no node registered: refused (got $CODE $REASON; 403, or cut in the handshake and audited tls-refused)" \
+		bash -c "[ '$CODE' = 403 ] || { [ '$CODE' = 000 ] && grep -q 'audit: event=refuse peer=$(ip_of 4):.*result=tls-refused' '$(ND 1)/pkishared.log.now'; }"
+	# an enrolled identity: a token made on node 1, a CSR enrolled there
+	token=$(in_ns 1 "$PKISHARE" token create --uses 1 --admin-socket "$(ND 1)/admin.sock" 2>/dev/null | tail -1) || true
+	mkdir -p "$E"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=e2e-enrolled \
+		-keyout "$E/node.key" -out "$E/node.csr" >/dev/null 2>&1 || true
+	CODE=$(printf 'Authorization: Bearer %s\n' "$token" | in_ns 4 curl -s --max-time 10 --cacert "$C/pki/ca.crt" \
+		-H @- --data-binary @"$E/node.csr" -o "$E/node.crt" -w '%{http_code}' "https://$(ip_of 1):9443/v1/enroll") || true
+	check "enrollment at node 1 with a token made there: 200 (got $CODE)" [ "$CODE" = 200 ]
+	get 4 1 /v1/bundle/info e-enr-info --cert "$E/node.crt" --key "$E/node.key"
+	check "the enrolled identity reads /v1/bundle/info: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-enr --cert "$E/node.crt" --key "$E/node.key"
+	check "peer route, the enrolled identity: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	# a node's serving identity, from its own namespace
+	get 2 1 /v1/bundle e-node2 --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "node 2's serving certificate on node 1's /v1/bundle: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	get 2 1 /v1/bundle/info e-node2-info --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "... and on /v1/bundle/info: 403 (got $CODE $REASON)" [ "$CODE" = 403 ]
+	get 2 1 "/v1/peer/bundle?id=$id" e-node2-peer --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "control: node 2's serving certificate on the peer route: 200, etcd's SHA-256 (got $CODE)" \
+		[ "$CODE" = 200 -a "$(sha_of "$T/f-e-node2-peer.body")" = "$(cur_field sha256)" ]
+	check "none of these counted a fetch (count $(count_of "$id"))" [ "$(count_of "$id")" = 0 ]
+	check "node 1's audit log names the refusals on the peer route" audit_in 1 "event=refuse .*result=forbidden"
+}
+
+# Case f: a holder that sends bytes that do not match the digest in etcd. A fake node
+# (fakepeer.py in n4, a serving certificate from the cluster CA for its address) is
+# registered by hand as a holder; node 1, the only real holder, is stopped (SIGSTOP) while
+# node 2 starts, so the fake is all node 2 can copy from; then node 1 is continued.
+FAKE_PORT=9444
+casef_fake_peer() {
+	echo "== f: a peer sending bytes that do not match etcd's digest"
+	local id p rec pin n1pin
+	stop_pkishared 2
+	stop_pkishared 3
+	upload 1 f --max-fetches 20
+	if ! uploaded 1 f; then start_pkishared 2; start_pkishared 3; return 0; fi
+	id=$(held_id 1)
+	fetch 1 j6 f-real
+	check "node 1 serves it (got $CODE)" [ "$CODE" = 200 ]
+	/usr/bin/python3 - "$T/f-f-real.body" "$T/fake/body" <<-'PY'
+		import re, sys
+		b = bytearray(open(sys.argv[1], "rb").read())
+		m = max(re.finditer(rb"[A-Za-z0-9+/]{40,}", bytes(b)), key=lambda m: m.end() - m.start())
+		i = (m.start() + m.end()) // 2
+		b[i] = ord("A") if b[i] != ord("A") else ord("B")
+		open(sys.argv[2], "wb").write(b)
+	PY
+	check "the fake's bytes: the same size, another SHA-256" \
+		bash -c "[ \$(stat -c %s '$T/fake/body') = \$(stat -c %s '$T/f-f-real.body') ] && ! cmp -s '$T/fake/body' '$T/f-f-real.body'"
+	: >"$T/fake/requests"
+	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$FAKE_PORT" "$T/fake/serving/tls.crt" \
+		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/fake/body" "$T/fake/requests" >"$T/fake/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	for _ in $(seq 1 60); do grep -q listening "$T/fake/log" && break; sleep 0.05; done
+	# servingPin: sha256 of the leaf's SubjectPublicKeyInfo; checked against node 1's record
+	spki_pin() { echo "sha256:$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)"; }
+	n1pin=$(json_get <(etcd_value /pkishare/nodes/node-1) servingPin)
+	check "node 1's registration in etcd carries its serving key's pin ($n1pin)" [ "$n1pin" = "$(spki_pin "$(ND 1)/serving/tls.crt")" ]
+	pin=$(spki_pin "$T/fake/serving/tls.crt")
+	rec="{\"peerAddress\":\"$(ip_of 4):$FAKE_PORT\",\"servingPin\":\"$pin\"}"
+	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
+	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
+	kill -STOP "${DPID[1]}" || true
+	start_pkishared 2
+	status_json 2 >"$T/st-f.json" || true
+	info "holders as node 2 sees them: $(json_get "$T/st-f.json" holders)"
+	poll 12 audit_in 2 "result=digest-mismatch" || true
+	check "node 2 refuses the fake's bytes: an audit line with result=digest-mismatch (${POLL_MS} ms)" audit_in 2 "result=digest-mismatch"
+	grep 'digest-mismatch' "$(ND 2)/pkishared.log.now" | head -1 | sed 's/^/   node 2: /'
+	check "the fake was asked for $id by node 2 ($(head -1 "$T/fake/requests"))" grep -q "^$(ip_of 2) .*/v1/peer/bundle?id=$id" "$T/fake/requests"
+	fetch 2 j6 f-2
+	check "node 2 does not hold the bytes: 503 not-held-here (got $CODE $REASON)" [ "$CODE $REASON" = "503 not-held-here" ]
+	check "... and its status says it holds nothing (held: '$(held_id 2)')" [ -z "$(held_id 2)" ]
+	kill -CONT "${DPID[1]}" || true
+	poll 15 holds 2 "$id" || true
+	check "node 1 continued: node 2 copies $id from it (${POLL_MS} ms)" holds 2 "$id"
+	check "... audited as copied from node-1" audit_in 2 "client=node-1 .*bundle=$id result=copied"
+	fetch 2 j6 f-2-after
+	check "node 2 serves node 1's bytes, not the fake's (got $CODE)" \
+		bash -c "[ '$CODE' = 200 ] && cmp -s '$T/f-f-2-after.body' '$T/f-f-real.body'"
+	# The same fake registered with another key's pin (node 3's): a puller pins the
+	# registered serving key (proto/coord.md, connect), so it must not get as far as a
+	# request. Node 3 starts with nodes 1 and 2 stopped: the fake is all it could copy from.
+	rec="{\"peerAddress\":\"$(ip_of 4):$FAKE_PORT\",\"servingPin\":\"$(spki_pin "$(ND 3)/serving/tls.crt")\"}"
+	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
+	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
+	: >"$T/fake/requests"
+	kill -STOP "${DPID[1]}" "${DPID[2]}" || true
+	start_pkishared 3
+	poll 4 grep -q . "$T/fake/requests" || true
+	check "a holder whose certificate is not its registered key gets no request from node 3 ($(head -1 "$T/fake/requests" || true))" \
+		bash -c "! grep -q . '$T/fake/requests'"
+	kill -CONT "${DPID[1]}" "${DPID[2]}" || true
+	ctl 1 del /pkishare/nodes/fake-0 >/dev/null || true
+	ctl 1 del "/pkishare/holders/$id/fake-0" >/dev/null || true
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	poll 12 holds 3 "$id" || true
+	check "node 3 copies $id from a real holder (${POLL_MS} ms)" holds 3 "$id"
+}
+
+# Case g: a holder cut off from etcd never serves a bundle the cluster replaced.
+caseg_partitioned_holder() {
+	echo "== g: a partitioned holder never serves a replaced bundle"
+	local old new r codes="" t pids=() tcut theal
+	upload 1 g-old --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 g-old || return 0
+	old=$(held_id 1)
+	get 3 3 "/v1/bundle?id=$old" g-before --cert "$C/clients/j7.crt" --key "$C/clients/j7.key"
+	check "node 3 serves $old before (to j7, from inside n3; got $CODE)" [ "$CODE" = 200 ]
+	partition 3
+	tcut=$(now_ms)
+	wait_quorum 10 || true
+	upload 1 g-new --max-fetches 20 --replicas 3 --replicas-timeout 2s
+	info "upload-certs --replicas 3 --replicas-timeout 2s, node 3 cut off: exit $UPRC: $(cat "$T/up-g-new.err" "$T/up-g-new.out" | grep -i 'held\|hold ' | head -c 300 | tr '\n' ' ')"
+	check "upload-certs --replicas 3 with node 3 cut off: exit 1, node-3 not named (got $UPRC)" \
+		bash -c "[ '$UPRC' = 1 ] && ! grep -q node-3 '$T/up-g-new.out' '$T/up-g-new.err'"
+	[ "${#KEY}" = 64 ] || { fail "upload-certs on node 1 printed no key"; heal 3; return 0; }
+	new=$(held_id 1)
+	# from inside n3's namespace: a new joiner, a repeat by j7, and a fetch without ?id
+	bg_get 3 3 "/v1/bundle?id=$old" g-cut-new --cert "$C/clients/j8.crt" --key "$C/clients/j8.key" &
+	pids+=($!)
+	bg_get 3 3 "/v1/bundle?id=$old" g-cut-rep --cert "$C/clients/j7.crt" --key "$C/clients/j7.key" &
+	pids+=($!)
+	bg_get 3 3 /v1/bundle g-cut-plain --cert "$C/clients/j9.crt" --key "$C/clients/j9.key" &
+	pids+=($!)
+	wait "${pids[@]}" 2>/dev/null || true
+	for t in g-cut-new g-cut-rep g-cut-plain; do
+		r=$(cat "$T/r-$t" 2>/dev/null || echo "000 - 0")
+		info "$t on node 3, cut off: $r"
+		check "$t: node 3 cut off never answers 200 for the old bundle (got $r)" [ "${r%% *}" != 200 ]
+		check "$t: ... 503 coordination-unavailable (got $r)" has "$r" "^503 coordination-unavailable"
+	done
+	heal 3
+	theal=$(now_ms)
+	t=$((theal + 10000))
+	while [ "$(now_ms)" -lt "$t" ]; do
+		fetch 3 j7 g-heal "?id=$old"
+		codes="$codes $CODE${REASON:+/$REASON}"
+		holds 3 "$new" && break
+		sleep 0.2
+	done
+	fetch 3 j7 g-heal "?id=$old"
+	codes="$codes $CODE${REASON:+/$REASON}"
+	info "node 3 after healing, j7 asking for the old bundle:$codes"
+	check "after healing, never 200 for the old bundle ($(wc -w <<<"$codes") fetches)" lacks "$codes" " 200"
+	info "node 3 was cut off for $((theal - tcut)) ms (coordd's lease: 10 s); etcd's nodes/node-3 now: '$(etcd_value /pkishare/nodes/node-3)'"
+	check "node 3 wipes the old one (holds '$(held_id 3)')" bash -c "[ '$(held_id 3)' != '$old' ]"
+	check "node 3 registered again after healing (etcd: $(registrations))" registered 3
+	check "node 3 copies $new within 10 s of healing" holds 3 "$new"
+	check "... and says why for the old one: 409 other-bundle-held or 410 replaced (got $CODE $REASON)" \
+		bash -c "[ '$CODE $REASON' = '410 replaced' ] || [ '$CODE $REASON' = '409 other-bundle-held' ]"
+	wait_quorum 15 || true
+	all_registered || reregister
+}
+
+# Case h: kills at hand-offs: pkishared killed while it copies; coordd killed during an
+# upload on another node.
+caseh_kills() {
+	echo "== h: kills at hand-offs"
+	local r id d first
+	for r in 1 2 3; do
+		d=$(echo "0 0.02 0.1" | cut -d' ' -f"$r")
+		upload 1 "h$r" --max-fetches 20
+		uploaded 1 "h$r" || return 0
+		id=$(held_id 1)
+		sleep "$d"
+		kill9_pkishared 2
+		info "round $r: node 2 killed ${d}s after the upload; it had $(grep -c "bundle=$id result=copied" "$(ND 2)/pkishared.log.now" || true) copied line(s) for $id"
+		start_pkishared 2
+		fetch 2 j9 "h$r-first"
+		first="$CODE $REASON"
+		check "round $r: node 2's first answer after the restart: 503 not-held-here, or 200 with etcd's bytes (got $first)" \
+			bash -c "[ '$first' = '503 not-held-here' ] || { [ '$CODE' = 200 ] && [ \$(sha256sum <'$T/f-h$r-first.body' | cut -d' ' -f1) = '$(cur_field sha256)' ]; }"
+		poll 6 holds 2 "$id" || true
+		check "round $r: node 2 copies $id again (${POLL_MS} ms)" holds 2 "$id"
+		fetch 2 j9 "h$r-2"
+		check "round $r: node 2 serves etcd's bytes (got $CODE)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h$r-2.body")" = "$(cur_field sha256)" ]
+	done
+	kill -9 "${CPID[3]}" 2>/dev/null || true
+	wait "${CPID[3]}" 2>/dev/null || true
+	CPID[3]=
+	upload 1 h-coordd --max-fetches 20
+	uploaded 1 h-coordd || { start_coordd 3; return 0; }
+	id=$(held_id 1)
+	sleep 0.5
+	info "node 3 with its coordd killed holds '$(held_id 3)'"
+	start_coordd 3
+	poll 10 holds 3 "$id" || true
+	check "coordd 3 killed during the upload, restarted: node 3 copies $id (${POLL_MS} ms after the restart)" holds 3 "$id"
+	fetch 3 j9 h-coordd-3
+	check "... and serves etcd's bytes (got $CODE $REASON)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h-coordd-3.body")" = "$(cur_field sha256)" ]
+}
+
 case0_baseline
 # PKM_FORCE_CASES=1 runs the cases against standalone daemons too (to debug the harness:
 # the coordination checks then fail, as they should).
@@ -864,10 +1084,14 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	casea_replicas
 	caseb_origin_gone
 	casec_origin_dead
+	casee_peer_route
+	casef_fake_peer
+	caseg_partitioned_holder
+	caseh_kills
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
-		"a replicas" "b origin gone" "c origin dead"; do
+		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
