@@ -984,6 +984,8 @@ caseg_partitioned_holder() {
 	upload 1 g-old --max-fetches 20 --replicas 3 --replicas-timeout 5s
 	uploaded 1 g-old || return 0
 	old=$(held_id 1)
+	named_hold "$old" "$(grep -i 'held by' "$T/up-g-old.out" || true)"
+	poll 5 holds 3 "$old" || true # (what this case tests needs node 3's copy)
 	get 3 3 "/v1/bundle?id=$old" g-before --cert "$C/clients/j7.crt" --key "$C/clients/j7.key"
 	check "node 3 serves $old before (to j7, from inside n3; got $CODE)" [ "$CODE" = 200 ]
 	partition 3
