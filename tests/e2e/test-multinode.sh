@@ -9,17 +9,35 @@
 #   0 the baseline: etcd healthy, three coordd answering, three pkishared serving, an
 #     upload on node 1 fetched from n4 (runs with or without coordination)
 #   1 a key id used on one node is refused on every node, also after all three restart
-#   2 3N racing joiners against max-fetches N: exactly N served, the rest used-up; etcd's
-#     count agrees
+#   2 (d) 3N racing joiners spread over the three nodes against max-fetches N: never more
+#     than N served (exactly N), the rest used-up; etcd's count agrees
 #   3 quorum lost (two members SIGSTOPped, then two nodes partitioned): 503
 #     coordination-unavailable with Retry-After in bounded time, nothing counted; after
-#     recovery the same fetch works, no slot counted twice
+#     recovery the same fetch works, no slot counted twice, every node registered again
 #   4 coordd killed on the holder: 503 coordination-unavailable quickly; restarted: served
-#   5 delete-certs on a node that does not hold the bytes: the holder answers 410 deleted
-#   6 an upload on node 2 replaces node 1's bundle: node 1 stops serving the old one
-#   7 `pkishare status` on every node, and a non-holder names the cluster's bundle
+#   5 delete-certs on a node that holds a copy (not the origin): 410 deleted everywhere
+#   6 an upload on node 2 replaces node 1's bundle: node 1 stops serving the old one, and
+#     nodes 1 and 3 copy the new one
+#   7 `pkishare status` on every node: the bundle held, the holders, coordination
+# Peer copies (every node pulls the cluster's bundle from a holder over the peer route):
+#   a upload-certs --replicas 3 names three holders (each holds it then); the three serve
+#     byte-identical bundles, etcd's digest; decrypt opens node 3's copy; --replicas with
+#     coordination off is refused (exit 2) before anything is sealed
+#   b the origin killed (kill -9) after the copies, then cut off: join --server n1
+#     --server n2 succeeds through node 2, counted once
+#   c the origin dead before anyone copied: --replicas fails naming node 1 alone; nodes 2
+#     and 3 answer 503 not-held-here (fetch and info); a delete on a node holding nothing
+#   e the peer route refuses a joiner's certificate, an enrolled identity, no certificate
+#     and an unregistered certificate of the cluster CA; a node's serving identity is
+#     refused on /v1/bundle
+#   f a registered "holder" (fakepeer.py) sending bytes that are not etcd's digest:
+#     refused and audited (digest-mismatch), not held (503), copied from a real holder
+#   g a holder cut off from etcd never serves the bundle the cluster replaced meanwhile,
+#     neither while cut off (503 coordination-unavailable) nor after healing
+#   h kill -9 of pkishared right after uploads (while it copies): never other bytes than
+#     etcd's, copies again; coordd killed during an upload elsewhere: copies after restart
 #   8 no 32-byte piece of any sealed bundle in any etcd member's data directory
-# Cases 1-8 need pkishared's coordination options (--coord-socket, --node-name,
+# Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
 set -euo pipefail
 : "${PKISHARE:?}" "${PKISHARED:?}" "${PKS_COORDD:?}"
@@ -117,6 +135,11 @@ for n in 1 2 3; do
 		--address "$(ip_of "$n")" >"$D/serving.log"
 	"$PKISHARE" pki etcd-client-cert --pki-dir "$D/pki" --out "$D/etcd-client" >"$D/etcd-client.log"
 done
+
+# A serving certificate from the cluster CA for the joiner's address (n4), never
+# registered: the fake peer of case f, and an identity the peer route must refuse (e).
+"$PKISHARE" pki serving-cert --pki-dir "$C/pki" --out "$T/fake/serving" --node-name fake-0 \
+	--address "$(ip_of 4)" >"$T/fake-serving.log"
 
 # ---------------------------------------------------------------------------------------
 # etcd: one member per node.
@@ -250,12 +273,15 @@ pkishared_serves() { # pkishared_serves N: /healthz from the joiner
 # fetch NODE CLIENT TAG [QUERY]: GET /v1/bundle from n4 with CLIENT's certificate. Sets
 # CODE (000 if no answer), REASON (the JSON error's reason), MS (wall time), RETRY (the
 # Retry-After header); the body is $T/f-TAG.body, the headers $T/f-TAG.hdr.
-fetch() {
-	local n=$1 c=$2 tag=$3 q=${4:-} t0
+fetch() { get 4 "$1" "/v1/bundle${4:-}" "$3" --cert "$C/clients/$2.crt" --key "$C/clients/$2.key"; }
+# get FROM NODE PATH TAG [CURL ARGS]: a GET of PATH on NODE's pkishared from namespace FROM,
+# with only the identity CURL ARGS give (--cert/--key, or none); sets what fetch sets.
+get() {
+	local from=$1 n=$2 path=$3 tag=$4 t0
+	shift 4
 	t0=$(now_ms)
-	CODE=$(in_ns 4 curl -s --max-time 20 -o "$T/f-$tag.body" -D "$T/f-$tag.hdr" -w '%{http_code}' \
-		--cacert "$C/pki/ca.crt" --cert "$C/clients/$c.crt" --key "$C/clients/$c.key" \
-		"https://$(ip_of "$n"):9443/v1/bundle$q" 2>/dev/null) || true
+	CODE=$(in_ns "$from" curl -s --max-time 20 -o "$T/f-$tag.body" -D "$T/f-$tag.hdr" -w '%{http_code}' \
+		--cacert "$C/pki/ca.crt" "$@" "https://$(ip_of "$n"):9443$path" 2>/dev/null) || true
 	MS=$(($(now_ms) - t0))
 	[ -n "$CODE" ] || CODE=000
 	REASON=$(json_get "$T/f-$tag.body" reason)
@@ -278,7 +304,8 @@ upload() {
 	UPRC=0
 	in_ns "$n" "$PKISHARE" upload-certs --admin-socket "$D/admin.sock" --pki-dir "$D/pki" "$@" \
 		>"$T/up-$tag.out" 2>"$T/up-$tag.err" || UPRC=$?
-	KEY=$(tail -1 "$T/up-$tag.out" 2>/dev/null || true)
+	# (the key is the 64-hex line; --replicas prints the holders after it)
+	KEY=$(grep -E '^[0-9a-f]{64}$' "$T/up-$tag.out" 2>/dev/null | tail -1 || true)
 }
 status_json() { # status_json NODE: pkishare status -o json; exit status in STRC
 	STRC=0
@@ -311,6 +338,58 @@ poll() {
 		sleep 0.25
 	done
 }
+
+# Registrations: nodes/node-N in etcd (under coordd's lease; pkishared registers at start
+# and when coordd comes back). reregister restarts coordd where one is missing, after a
+# check has reported it, so that the cases after it test their own thing.
+registered() { [ -n "$(etcd_value "/pkishare/nodes/node-$1")" ]; }
+all_registered() { registered 1 && registered 2 && registered 3; }
+registrations() { ctl 1 get --prefix /pkishare/nodes/ --keys-only 2>/dev/null | grep . | tr '\n' ' ' || true; }
+reregister() {
+	local n
+	for n in 1 2 3; do
+		registered "$n" && continue
+		info "node $n is not registered in etcd: restarting its coordd (the next cases need it)"
+		stop_coordd "$n"
+		start_coordd "$n"
+	done
+	poll 5 all_registered || true
+}
+# kill9_pkishared N: kill -9, no chance to clean up (without systemd's store its held state
+# is gone: it restarts empty)
+kill9_pkishared() {
+	local n=$1 p=${DPID[$1]}
+	[ -n "$p" ] || return 0
+	kill -9 "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	DPID[$n]=
+	cat "$(ND "$n")/pkishared.log.now" >>"$(ND "$n")/pkishared.log"
+}
+holds() { [ "$(held_id "$1")" = "$2" ]; }                   # holds NODE ID
+holds_not() { local h; h=$(held_id "$1"); [ -n "$h" ] && [ "$h" != "$2" ]; } # NODE ID: holds another
+has() { grep -q -- "$2" <<<"$1"; }                          # has TEXT PATTERN
+lacks() { ! grep -q -- "$2" <<<"$1"; }                      # lacks TEXT PATTERN
+# count_of ID: etcd's fetch count of bundle ID, read from n2 (n1 may be the one cut off)
+count_of() { local c; c=$(ctl 2 get "/pkishare/bundles/$1/count" --print-value-only 2>/dev/null || true); echo "${c:-0}"; }
+cur_field() { etcd_value /pkishare/current >"$T/cur.json"; json_get "$T/cur.json" "$1"; } # FIELD
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }                # sha_of FILE
+audit_in() { grep -q "audit: .*$2" "$(ND "$1")/pkishared.log.now"; } # audit_in NODE PATTERN
+# join_via TAG CLIENT KEY NODE...: pkishare join from n4 with a --server per NODE, in that
+# order, into $T/joined-TAG/pki; sets JRC and MS, output in $T/join-TAG.log
+join_via() {
+	local tag=$1 c=$2 key=$3 s t0 args=()
+	shift 3
+	for s; do args+=(--server "$(ip_of "$s"):9443"); done
+	t0=$(now_ms)
+	JRC=0
+	in_ns 4 "$PKISHARE" join "${args[@]}" --ca-cert-hash "$PIN" --cert "$C/clients/$c.crt" \
+		--key "$C/clients/$c.key" --pki-dir "$T/joined-$tag/pki" --certificate-key - <<<"$key" \
+		>"$T/join-$tag.log" 2>&1 || JRC=$?
+	MS=$(($(now_ms) - t0))
+}
+joined_ok() { cmp -s "$C/pki/sa.key" "$T/joined-$1/pki/sa.key"; } # joined_ok TAG
+# bg_get FROM NODE PATH TAG [CURL ARGS] &: get, its outcome as "CODE REASON MS" in $T/r-TAG
+bg_get() { get "$@"; echo "$CODE ${REASON:--} $MS" >"$T/r-$4"; }
 
 # ---------------------------------------------------------------------------------------
 # Case 0: the baseline.
@@ -388,40 +467,49 @@ case1_key_reuse() {
 	done
 }
 
-# Case 2: 3N racing joiners against max-fetches N.
+# Case 2 (d): 3N racing joiners spread over the three nodes against max-fetches N. The
+# promise: never more than N answers 200 cluster-wide, and etcd counts exactly N.
 case2_race() {
-	echo "== 2: 3N racing joiners, max-fetches N: exactly N served"
-	local N=2 i id pids=() ok=0 used=0 other=0 count slots
-	upload 1 race --max-fetches "$N"
+	echo "== 2 (d): 3N racing joiners over three nodes, max-fetches N: exactly N served"
+	local N=3 i n id pids=() ok=0 used=0 other=0 count slots res bodies=() loser=j9
+	upload 1 race --max-fetches "$N" --replicas 3 --replicas-timeout 5s
 	uploaded 1 race || return 0
 	id=$(held_id 1)
 	for i in $(seq 1 $((3 * N))); do
+		n=$(((i - 1) % 3 + 1))
 		(
 			c=$(in_ns 4 curl -s --max-time 20 -o "$T/race-$i.body" -w '%{http_code}' \
 				--cacert "$C/pki/ca.crt" --cert "$C/clients/j$i.crt" --key "$C/clients/j$i.key" \
-				"https://$(ip_of 1):9443/v1/bundle" 2>/dev/null) || true
+				"https://$(ip_of "$n"):9443/v1/bundle" 2>/dev/null) || true
 			echo "${c:-000} $(json_get "$T/race-$i.body" reason)" >"$T/race-$i.res"
 		) &
 		pids+=($!)
 	done
 	wait "${pids[@]}" || true
 	for i in $(seq 1 $((3 * N))); do
-		case $(cat "$T/race-$i.res") in
-		"200 ") ok=$((ok + 1)); cp "$T/race-$i.body" "$T/sealed-race.json" ;;
-		"410 used-up") used=$((used + 1)) ;;
-		*) other=$((other + 1)); info "racer $i: $(cat "$T/race-$i.res"): $(head -c 300 "$T/race-$i.body" | tr '\n' ' ')" ;;
+		n=$(((i - 1) % 3 + 1))
+		res=$(cat "$T/race-$i.res")
+		info "racer $i (j$i) on node $n: $res"
+		case $res in
+		"200 ") ok=$((ok + 1)); bodies+=("$T/race-$i.body"); cp "$T/race-$i.body" "$T/sealed-race.json" ;;
+		"410 used-up") used=$((used + 1)); loser=j$i ;;
+		*) other=$((other + 1)); info "racer $i: $(head -c 300 "$T/race-$i.body" | tr '\n' ' ')" ;;
 		esac
 	done
-	check "$((3 * N)) racers: exactly $N got 200, $((2 * N)) got 410 used-up ($ok 200, $used used-up, $other other)" \
-		[ "$ok" = "$N" -a "$used" = $((2 * N)) -a "$other" = 0 ]
-	ctl 1 get --prefix /pkishare/ >"$T/etcd-race.txt" 2>&1 || true
+	check "$((3 * N)) racers over 3 nodes: never more than $N got 200 ($ok)" [ "$ok" -le "$N" ]
+	check "... exactly $N got 200 ($ok 200, $used 410 used-up, $other other)" [ "$ok" = "$N" ]
+	check "... every other one 410 used-up ($used of $((2 * N)); $other other)" [ "$used" = $((2 * N)) -a "$other" = 0 ]
+	check "... the $ok bodies served are byte-identical" \
+		bash -c 'for f in "$@"; do cmp -s "$1" "$f" || exit 1; done' _ "${bodies[@]}"
 	count=$(etcd_value "/pkishare/bundles/$id/count")
 	slots=$(ctl 1 get --prefix "/pkishare/bundles/$id/slots/" --keys-only 2>/dev/null | grep -c . || true)
 	# (record names from proto/coord.md: bundles/ID/count and bundles/ID/slots/CLAIMID)
 	check "etcd agrees: bundles/$id/count = $N (got '${count}'), $N slots (got $slots)" \
 		[ "$count" = "$N" -a "$slots" = "$N" ]
-	fetch 1 j7 race-after
-	check "one more joiner after the race: 410 used-up (got $CODE $REASON)" [ "$CODE" = 410 -a "$REASON" = used-up ]
+	for n in 1 2 3; do # (a racer that was refused: every certificate raced)
+		fetch "$n" "$loser" "race-after-$n"
+		check "$loser again after the race on node $n: 410 used-up (got $CODE $REASON)" [ "$CODE $REASON" = "410 used-up" ]
+	done
 }
 
 # Case 3: quorum lost, two ways.
@@ -438,7 +526,7 @@ quorum_case() {
 	info "coordd 1 meanwhile: $(/usr/bin/python3 - "$(ND 1)/coord.sock" <<-'PY' 2>&1 | head -c 400
 		import json, os, socket, sys, time
 		s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-		s.settimeout(30)
+		s.settimeout(4) # (it answered after some 21 s: bounded here, for the time budget)
 		s.connect(sys.argv[1])
 		t0 = time.monotonic()
 		s.send(json.dumps({"v": 1, "op": "keyIdSeen", "cookie": os.urandom(16).hex(),
@@ -446,7 +534,7 @@ quorum_case() {
 		try:
 		    r = s.recv(65536).decode()
 		except OSError as e:
-		    r = "no answer: %s" % e
+		    r = "no answer within 4 s (%s)" % e
 		print("keyIdSeen with timeoutMs 1500 answered after %d ms: %s" % ((time.monotonic() - t0) * 1000, r))
 	PY
 	)"
@@ -478,6 +566,9 @@ case3_quorum() {
 	quorum_case stop j1 "$id"
 	quorum_case cut j2 "$id"
 	check "etcd: three healthy members again" [ "$(healthy_members 1)" = 3 ]
+	poll 5 all_registered || true
+	check "every node registered again after the quorum loss (etcd: $(registrations); ${POLL_MS} ms)" all_registered
+	all_registered || reregister
 }
 
 # Case 4: coordd killed on the holder.
@@ -496,20 +587,26 @@ case4_coordd_killed() {
 	check "coordd restarted: served again (after ${POLL_MS} ms; last $CODE $REASON)" [ "$CODE" = 200 ]
 }
 
-# Case 5: delete-certs on a node that does not hold the bytes.
+# Case 5: delete-certs on a node that holds a copy (not the origin) wipes everywhere. (A
+# delete on a node that holds nothing at all: case c.)
 case5_delete_elsewhere() {
-	echo "== 5: delete-certs on node 2 retires node 1's bundle"
-	local rc=0
+	echo "== 5: delete-certs on node 2 (a copy) retires node 1's bundle on every node"
+	local rc=0 id n
 	upload 1 del --max-fetches 20
 	uploaded 1 del || return 0
-	fetch 1 j4 del-before
-	check "node 1 serves it (got $CODE)" [ "$CODE" = 200 ]
+	id=$(held_id 1)
+	poll 5 holds 2 "$id" || true
+	check "node 2 holds a copy of $id (after ${POLL_MS} ms)" holds 2 "$id"
+	fetch 2 j4 del-before
+	check "node 2 serves its copy (got $CODE)" [ "$CODE" = 200 ]
 	in_ns 2 "$PKISHARE" delete-certs --admin-socket "$(ND 2)/admin.sock" >"$T/del.out" 2>&1 || rc=$?
 	info "delete-certs on node 2: exit $rc: $(head -c 300 "$T/del.out" | tr '\n' ' ')"
-	check "delete-certs on node 2 (does not hold the bytes): exit 0 (got $rc)" [ "$rc" = 0 ]
-	poll 10 fetch_reason 1 j5 del-after 410 deleted || true
-	[ "$CODE $REASON" = "410 deleted" ] || said 1 del-after
-	check "node 1 answers 410 deleted within 10 s (${POLL_MS} ms; last $CODE $REASON)" [ "$CODE $REASON" = "410 deleted" ]
+	check "delete-certs on node 2 (a copy-holder): exit 0 (got $rc)" [ "$rc" = 0 ]
+	for n in 1 3 2; do
+		poll 10 fetch_reason "$n" j5 "del-after-$n" 410 deleted || true
+		[ "$CODE $REASON" = "410 deleted" ] || said "$n" "del-after-$n"
+		check "node $n answers 410 deleted within 10 s (${POLL_MS} ms; last $CODE $REASON)" [ "$CODE $REASON" = "410 deleted" ]
+	done
 }
 fetch_reason() { fetch "$1" "$2" "$3"; [ "$CODE $REASON" = "$4 $5" ]; } # ... CODE REASON
 
@@ -549,12 +646,31 @@ case6_replaced() {
 	check "node 2 serves the new bundle $NEW_ID (got $CODE, id $(json_get "$T/f-repl-2.body" id))" \
 		[ "$CODE" = 200 -a "$(json_get "$T/f-repl-2.body" id)" = "$NEW_ID" ]
 	[ "$CODE" = 200 ] && cp "$T/f-repl-2.body" "$T/sealed-node2.json"
+	for n in 1 3; do # every node copies the new one
+		poll 5 holds "$n" "$NEW_ID" || true
+		check "node $n holds a copy of node 2's $NEW_ID (after ${POLL_MS} ms)" holds "$n" "$NEW_ID"
+		fetch "$n" j6 "repl-copy-$n"
+		check "node $n serves it, the same bytes as node 2 (got $CODE)" \
+			bash -c "[ '$CODE' = 200 ] && cmp -s '$T/f-repl-copy-$n.body' '$T/f-repl-2.body'"
+	done
 }
 
-# Case 7: status on every node; a non-holder names the cluster's bundle.
-status_names() { status_json "$1" >"$T/status-$1.json"; grep -q "$2" "$T/status-$1.json"; } # NODE ID
+# Case 7: status on every node: the bundle each holds, the holders, coordination.
+# status_holders NODE ID: NODE's status -o json holds ID, lists node-1..3 as holders and
+# has a coordination object
+status_holders() {
+	status_json "$1" >"$T/status-$1.json" || true
+	/usr/bin/python3 - "$T/status-$1.json" "$2" <<-'PY'
+		import json, sys
+		s = json.load(open(sys.argv[1]))
+		names = sorted(h.get("node") for h in s.get("holders") or [])
+		sys.exit(0 if (s.get("bundle") or {}).get("id") == sys.argv[2]
+		         and names == ["node-1", "node-2", "node-3"]
+		         and isinstance(s.get("coordination"), dict) else 1)
+	PY
+}
 case7_status() {
-	echo "== 7: pkishare status on every node"
+	echo "== 7: pkishare status on every node: held, holders, coordination"
 	local n rc
 	for n in 1 2 3; do
 		status_json "$n" >"$T/status-$n.json" || true
@@ -562,16 +678,15 @@ case7_status() {
 		rc=0
 		in_ns "$n" "$PKISHARE" status --admin-socket "$(ND "$n")/admin.sock" >"$T/status-$n.txt" 2>&1 || rc=$?
 		check "status (text) on node $n: exit 0 (got $rc)" [ "$rc" = 0 ]
+		check "status (text) on node $n lists the holders (node-1, node-2, node-3)" \
+			bash -c "grep -qi holder '$T/status-$n.txt' && grep -q node-1 '$T/status-$n.txt' && grep -q node-2 '$T/status-$n.txt' && grep -q node-3 '$T/status-$n.txt'"
+		poll 5 status_holders "$n" "${NEW_ID:-no bundle id from case 6}" || true
+		check "status -o json on node $n: holds $NEW_ID, holders node-1..3, a coordination object (${POLL_MS} ms)" \
+			status_holders "$n" "${NEW_ID:-no bundle id from case 6}"
+		status_holders "$n" "${NEW_ID:-x}" ||
+			info "node $n: holders $(json_get "$T/status-$n.json" holders | head -c 300); coordination $(json_get "$T/status-$n.json" coordination | head -c 500)"
 	done
-	# LENIENT (field names not fixed yet): the id anywhere in the JSON counts; a few
-	# seconds allowed for the watch.
-	for n in 3 1; do
-		poll 5 status_names "$n" "${NEW_ID:-no bundle id from case 6}" || true
-		check "LENIENT: status -o json on node $n (does not hold it) names the cluster's bundle '$NEW_ID' (${POLL_MS} ms)" \
-			grep -q "${NEW_ID:-no bundle id from case 6}" "$T/status-$n.json"
-		grep -q "${NEW_ID:-no bundle id from case 6}" "$T/status-$n.json" ||
-			info "node $n status, its coordination: $(/usr/bin/python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("coordination")))' "$T/status-$n.json" 2>&1 | head -c 800)"
-	done
+	grep -i -A4 holder "$T/status-1.txt" | head -5 | sed 's/^/   status on node 1: /'
 }
 
 # Case 8: no piece of a sealed bundle in any member's data directory.
@@ -601,6 +716,362 @@ case8_scan() {
 	check "no 32-byte window of any ciphertext in any member's WAL, snapshot or bbolt file" [ "$rc" = 0 ]
 }
 
+# named_hold ID TEXT: every node upload-certs --replicas named in TEXT holds ID right then
+named_hold() {
+	local n
+	for n in 1 2 3; do
+		has "$2" "node-$n" || continue
+		check "... node-$n, named by upload-certs --replicas, holds $1 when it returns (holds '$(held_id "$n")')" holds "$n" "$1"
+	done
+}
+
+# Case a: upload-certs --replicas 3; every node serves the same bytes.
+A_ID=
+A_KEY=
+casea_replicas() {
+	echo "== a: upload-certs --replicas 3: three holders, byte-identical copies"
+	local n held cur rc=0
+	upload 1 rep3 --max-fetches 20 --replicas 3 --replicas-timeout 10s
+	held=$(grep -i 'held by' "$T/up-rep3.out" || true)
+	info "upload-certs --replicas 3: exit $UPRC: ${held:-$(head -c 300 "$T/up-rep3.err" | tr '\n' ' ')}"
+	check "upload-certs --replicas 3 on node 1: exit 0 (got $UPRC), a key printed" [ "$UPRC" = 0 -a "${#KEY}" = 64 ]
+	for n in 1 2 3; do check "... it names node-$n as a holder" has "$held" "node-$n"; done
+	[ "$UPRC" = 0 ] || return 0
+	A_ID=$(held_id 1)
+	named_hold "$A_ID" "$held"
+	A_KEY=$KEY
+	cur=$(cur_field sha256)
+	for n in 1 2 3; do
+		fetch "$n" j1 "rep-$n"
+		check "node $n serves $A_ID to j1 (got $CODE${REASON:+ $REASON})" [ "$CODE" = 200 ]
+	done
+	check "the three bodies are byte-identical (cmp)" \
+		bash -c "cmp '$T/f-rep-1.body' '$T/f-rep-2.body' && cmp '$T/f-rep-1.body' '$T/f-rep-3.body'"
+	check "... and their SHA-256 is etcd's (current.sha256 ${cur:0:16}...)" [ "$(sha_of "$T/f-rep-3.body")" = "$cur" ]
+	check "j1 on three nodes is one fetch cluster-wide (count $(count_of "$A_ID"))" [ "$(count_of "$A_ID")" = 1 ]
+	cp "$T/f-rep-3.body" "$T/sealed-rep3.json"
+	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" decrypt --pki-dir "$T/joined-a/pki" \
+		<"$T/f-rep-3.body" >"$T/decrypt-a.log" 2>&1 || rc=$?
+	check "pkishare decrypt opens node 3's copy (exit $rc): ca.key as node 1's" \
+		bash -c "[ $rc = 0 ] && cmp -s '$C/pki/ca.key' '$T/joined-a/pki/ca.key'"
+	# --replicas with coordination off: refused before anything is sealed (a standalone
+	# pkishared in n4 with the spare serving certificate).
+	local S=$T/standalone p
+	mkdir -p "$S"
+	printf 'listen = %s:9445\ntls-cert = %s\ntls-key = %s\nclient-ca = %s\nadmin-socket = %s\n' \
+		"$(ip_of 4)" "$T/fake/serving/tls.crt" "$T/fake/serving/tls.key" "$C/clients/ca.crt" "$S/admin.sock" >"$S/conf"
+	in_ns 4 "$PKISHARED" --config "$S/conf" </dev/null >"$S/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	for _ in $(seq 1 100); do [ -S "$S/admin.sock" ] && break; sleep 0.05; done
+	rc=0
+	in_ns 4 "$PKISHARE" upload-certs --admin-socket "$S/admin.sock" --pki-dir "$(ND 1)/pki" --replicas 1 \
+		>"$T/up-sa.out" 2>"$T/up-sa.err" || rc=$?
+	info "upload-certs --replicas 1 to a standalone pkishared: exit $rc: $(head -c 250 "$T/up-sa.err" | tr '\n' ' ')"
+	check "--replicas with coordination off: exit 2 (got $rc), no key printed" \
+		bash -c "[ $rc = 2 ] && ! grep -qE '^[0-9a-f]{64}\$' '$T/up-sa.out'"
+	in_ns 4 "$PKISHARE" status --admin-socket "$S/admin.sock" -o json >"$T/st-sa.json" 2>&1 || true
+	check "... and the standalone pkishared holds nothing (bundle: $(json_get "$T/st-sa.json" bundle))" \
+		[ "$(json_get "$T/st-sa.json" bundle)" = null ]
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+}
+
+# Case b: the origin gone after the copies; joins go through node 2 with the same key.
+caseb_origin_gone() {
+	echo "== b: the origin killed, or cut off, after the copies: join through node 2"
+	local before id after
+	[ -n "$A_ID" ] || { fail "case b needs case a's bundle"; return 0; }
+	before=$(count_of "$A_ID")
+	kill9_pkishared 1
+	status_json 2 >"$T/st-b.json" || true
+	info "holders as node 2 sees them with node 1's pkishared dead: $(json_get "$T/st-b.json" holders)"
+	join_via b-kill j2 "$A_KEY" 1 2
+	info "join --server n1 --server n2: exit $JRC in $MS ms: $(tail -3 "$T/join-b-kill.log" | tr '\n' ' ' | head -c 300)"
+	check "node 1's pkishared killed: join --server n1 --server n2 with the printed key: exit 0 (got $JRC, $MS ms)" \
+		bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-b-kill/pki/sa.key'"
+	check "... served by node 2 (its audit log: a fetch by j2 of $A_ID)" audit_in 2 "event=fetch .*client=j2 .*bundle=$A_ID result=ok"
+	after=$(count_of "$A_ID")
+	check "... counted once in etcd (count $before -> $after)" [ "$after" = $((before + 1)) ]
+	start_pkishared 1
+	poll 5 holds 1 "$A_ID" || true
+	check "node 1 restarted (empty, no systemd store) copies $A_ID back from a peer (${POLL_MS} ms)" holds 1 "$A_ID"
+	# The same with node 1's namespace cut off, on a fresh upload there.
+	upload 1 b-cut --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 b-cut || return 0
+	id=$(held_id 1)
+	named_hold "$id" "$(grep -i 'held by' "$T/up-b-cut.out" || true)"
+	poll 5 holds 2 "$id" || true # (what this part tests needs node 2's copy)
+	info "node 2 holds $id $POLL_MS ms after upload-certs --replicas 3 returned"
+	before=$(count_of "$id")
+	partition 1
+	join_via b-cut j3 "$KEY" 1 2
+	after=$(count_of "$id")
+	heal 1
+	info "join --server n1 --server n2, n1 cut off: exit $JRC in $MS ms: $(tail -3 "$T/join-b-cut.log" | tr '\n' ' ' | head -c 300)"
+	check "node 1 cut off: join --server n1 --server n2: exit 0 (got $JRC, $MS ms)" \
+		bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-b-cut/pki/sa.key'"
+	check "... served by node 2 (its audit log: a fetch by j3 of $id)" audit_in 2 "event=fetch .*client=j3 .*bundle=$id result=ok"
+	check "... counted once in etcd (count $before -> $after)" [ "$after" = $((before + 1)) ]
+	wait_quorum 15 || true
+}
+
+# Case c: the origin dead before anyone copied.
+casec_origin_dead() {
+	echo "== c: the origin dead before anyone copied: --replicas fails, the others say 503 not-held-here"
+	local id n rc=0
+	stop_pkishared 2
+	stop_pkishared 3
+	upload 1 c --max-fetches 20 --replicas 2 --replicas-timeout 3s
+	id=$(held_id 1)
+	info "upload-certs --replicas 2 --replicas-timeout 3s: exit $UPRC: $(cat "$T/up-c.err" <(grep -i 'held by' "$T/up-c.out") | head -c 400 | tr '\n' ' ')"
+	check "upload-certs --replicas 2, nodes 2 and 3 down: exit 1 (got $UPRC), the key printed all the same" \
+		[ "$UPRC" = 1 -a "${#KEY}" = 64 ]
+	check "... it names node-1, and only node-1, as holding it" \
+		bash -c "grep -q node-1 '$T/up-c.err' '$T/up-c.out' && ! grep -q 'node-[23]' '$T/up-c.err' '$T/up-c.out'"
+	kill9_pkishared 1
+	start_pkishared 2
+	start_pkishared 3
+	for n in 2 3; do
+		fetch "$n" j4 "c-first-$n"
+		said "$n" "c-first-$n"
+		check "node $n (restarted, nothing to copy from): its first answer is 503, not 404 (got $CODE $REASON)" [ "$CODE" = 503 ]
+		poll 3 fetch_reason "$n" j4 "c-$n" 503 not-held-here || true
+		check "node $n: 503 not-held-here (got $CODE $REASON, Retry-After '$RETRY')" \
+			[ "$CODE $REASON" = "503 not-held-here" -a "$RETRY" = 1 ]
+		get 4 "$n" /v1/bundle/info "c-info-$n" --cert "$C/clients/j4.crt" --key "$C/clients/j4.key"
+		check "node $n: /v1/bundle/info 503 not-held-here too (got $CODE $REASON)" [ "$CODE $REASON" = "503 not-held-here" ]
+	done
+	join_via c j5 "$KEY" 2 3
+	info "join --server n2 --server n3: exit $JRC in $MS ms: $(tail -3 "$T/join-c.log" | tr '\n' ' ' | head -c 400)"
+	check "join --server n2 --server n3: fails (exit $JRC), not as 'nothing uploaded' (6)" [ "$JRC" != 0 -a "$JRC" != 6 ]
+	# delete-certs on a node that holds nothing at all
+	in_ns 2 "$PKISHARE" delete-certs --admin-socket "$(ND 2)/admin.sock" >"$T/del-c.out" 2>&1 || rc=$?
+	info "delete-certs on node 2 (holds nothing): exit $rc: $(head -c 300 "$T/del-c.out" | tr '\n' ' ')"
+	check "delete-certs on node 2, which holds nothing: exit 0 (got $rc)" [ "$rc" = 0 ]
+	local gone
+	gone=$(etcd_value /pkishare/gone)
+	check "... etcd records $id as gone, deleted (gone: $gone)" has "$gone" "$id.*deleted\|deleted.*$id"
+	for n in 3 2; do
+		poll 5 fetch_reason "$n" j5 "c-del-$n" 410 deleted || true
+		check "node $n answers 410 deleted (${POLL_MS} ms; last $CODE $REASON)" [ "$CODE $REASON" = "410 deleted" ]
+	done
+	start_pkishared 1
+}
+
+# Case e: the peer route is for registered nodes' serving keys only, and they for it only.
+casee_peer_route() {
+	echo "== e: the peer route refuses joiners, enrolled identities and no certificate; a node's identity does not join"
+	local id token rc=0 E=$T/enrolled S2
+	S2=$(ND 2)/serving
+	upload 1 e --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 e || return 0
+	id=$(held_id 1)
+	get 4 1 "/v1/peer/bundle?id=$id" e-joiner --cert "$C/clients/j5.crt" --key "$C/clients/j5.key"
+	check "peer route, a joiner's client-CA certificate: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-none
+	check "peer route, no certificate: 403 (got $CODE $REASON)" [ "$CODE" = 403 ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-unreg --cert "$T/fake/serving/tls.crt" --key "$T/fake/serving/tls.key"
+	# (it chains to no client CA: refused in the handshake, which curl sees as no answer)
+	check "peer route, a serving certificate from the cluster CA that no node registered: refused (got $CODE $REASON; 403, or cut in the handshake and audited tls-refused)" \
+		bash -c "[ '$CODE' = 403 ] || { [ '$CODE' = 000 ] && grep -q 'audit: event=refuse peer=$(ip_of 4):.*result=tls-refused' '$(ND 1)/pkishared.log.now'; }"
+	# an enrolled identity: a token made on node 1, a CSR enrolled there
+	token=$(in_ns 1 "$PKISHARE" token create --uses 1 --admin-socket "$(ND 1)/admin.sock" 2>/dev/null | tail -1) || true
+	mkdir -p "$E"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=e2e-enrolled \
+		-keyout "$E/node.key" -out "$E/node.csr" >/dev/null 2>&1 || true
+	CODE=$(printf 'Authorization: Bearer %s\n' "$token" | in_ns 4 curl -s --max-time 10 --cacert "$C/pki/ca.crt" \
+		-H @- --data-binary @"$E/node.csr" -o "$E/node.crt" -w '%{http_code}' "https://$(ip_of 1):9443/v1/enroll") || true
+	check "enrollment at node 1 with a token made there: 200 (got $CODE)" [ "$CODE" = 200 ]
+	get 4 1 /v1/bundle/info e-enr-info --cert "$E/node.crt" --key "$E/node.key"
+	check "the enrolled identity reads /v1/bundle/info: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	get 4 1 "/v1/peer/bundle?id=$id" e-enr --cert "$E/node.crt" --key "$E/node.key"
+	check "peer route, the enrolled identity: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	# a node's serving identity, from its own namespace
+	get 2 1 /v1/bundle e-node2 --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "node 2's serving certificate on node 1's /v1/bundle: 403 forbidden (got $CODE $REASON)" [ "$CODE $REASON" = "403 forbidden" ]
+	get 2 1 /v1/bundle/info e-node2-info --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "... and on /v1/bundle/info: 403 (got $CODE $REASON)" [ "$CODE" = 403 ]
+	get 2 1 "/v1/peer/bundle?id=$id" e-node2-peer --cert "$S2/tls.crt" --key "$S2/tls.key"
+	check "control: node 2's serving certificate on the peer route: 200, etcd's SHA-256 (got $CODE)" \
+		[ "$CODE" = 200 -a "$(sha_of "$T/f-e-node2-peer.body")" = "$(cur_field sha256)" ]
+	check "none of these counted a fetch (count $(count_of "$id"))" [ "$(count_of "$id")" = 0 ]
+	check "node 1's audit log names the refusals on the peer route" audit_in 1 "event=refuse .*result=forbidden"
+}
+
+# Case f: a holder that sends bytes that do not match the digest in etcd. A fake node
+# (fakepeer.py in n4, a serving certificate from the cluster CA for its address) is
+# registered by hand as a holder; node 1, the only real holder, is stopped (SIGSTOP) while
+# node 2 starts, so the fake is all node 2 can copy from; then node 1 is continued.
+FAKE_PORT=9444
+casef_fake_peer() {
+	echo "== f: a peer sending bytes that do not match etcd's digest"
+	local id p rec pin n1pin
+	stop_pkishared 2
+	stop_pkishared 3
+	upload 1 f --max-fetches 20
+	if ! uploaded 1 f; then start_pkishared 2; start_pkishared 3; return 0; fi
+	id=$(held_id 1)
+	fetch 1 j6 f-real
+	check "node 1 serves it (got $CODE)" [ "$CODE" = 200 ]
+	/usr/bin/python3 - "$T/f-f-real.body" "$T/fake/body" <<-'PY'
+		import re, sys
+		b = bytearray(open(sys.argv[1], "rb").read())
+		m = max(re.finditer(rb"[A-Za-z0-9+/]{40,}", bytes(b)), key=lambda m: m.end() - m.start())
+		i = (m.start() + m.end()) // 2
+		b[i] = ord("A") if b[i] != ord("A") else ord("B")
+		open(sys.argv[2], "wb").write(b)
+	PY
+	check "the fake's bytes: the same size, another SHA-256" \
+		bash -c "[ \$(stat -c %s '$T/fake/body') = \$(stat -c %s '$T/f-f-real.body') ] && ! cmp -s '$T/fake/body' '$T/f-f-real.body'"
+	: >"$T/fake/requests"
+	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$FAKE_PORT" "$T/fake/serving/tls.crt" \
+		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/fake/body" "$T/fake/requests" >"$T/fake/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	for _ in $(seq 1 60); do grep -q listening "$T/fake/log" && break; sleep 0.05; done
+	# servingPin: sha256 of the leaf's SubjectPublicKeyInfo; checked against node 1's record
+	spki_pin() { echo "sha256:$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)"; }
+	n1pin=$(json_get <(etcd_value /pkishare/nodes/node-1) servingPin)
+	check "node 1's registration in etcd carries its serving key's pin ($n1pin)" [ "$n1pin" = "$(spki_pin "$(ND 1)/serving/tls.crt")" ]
+	pin=$(spki_pin "$T/fake/serving/tls.crt")
+	rec="{\"peerAddress\":\"$(ip_of 4):$FAKE_PORT\",\"servingPin\":\"$pin\"}"
+	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
+	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
+	kill -STOP "${DPID[1]}" || true
+	start_pkishared 2
+	status_json 2 >"$T/st-f.json" || true
+	info "holders as node 2 sees them: $(json_get "$T/st-f.json" holders)"
+	poll 12 audit_in 2 "result=digest-mismatch" || true
+	check "node 2 refuses the fake's bytes: an audit line with result=digest-mismatch (${POLL_MS} ms)" audit_in 2 "result=digest-mismatch"
+	grep 'digest-mismatch' "$(ND 2)/pkishared.log.now" | head -1 | sed 's/^/   node 2: /'
+	check "the fake was asked for $id by node 2 ($(head -1 "$T/fake/requests"))" grep -q "^$(ip_of 2) .*/v1/peer/bundle?id=$id" "$T/fake/requests"
+	fetch 2 j6 f-2
+	check "node 2 does not hold the bytes: 503 not-held-here (got $CODE $REASON)" [ "$CODE $REASON" = "503 not-held-here" ]
+	check "... and its status says it holds nothing (held: '$(held_id 2)')" [ -z "$(held_id 2)" ]
+	kill -CONT "${DPID[1]}" || true
+	poll 15 holds 2 "$id" || true
+	check "node 1 continued: node 2 copies $id from it (${POLL_MS} ms)" holds 2 "$id"
+	check "... audited as copied from node-1" audit_in 2 "client=node-1 .*bundle=$id result=copied"
+	fetch 2 j6 f-2-after
+	check "node 2 serves node 1's bytes, not the fake's (got $CODE)" \
+		bash -c "[ '$CODE' = 200 ] && cmp -s '$T/f-f-2-after.body' '$T/f-f-real.body'"
+	# The same fake registered with another key's pin (node 3's): a puller pins the
+	# registered serving key (proto/coord.md, connect), so it must not get as far as a
+	# request. Node 3 starts with nodes 1 and 2 stopped: the fake is all it could copy from.
+	rec="{\"peerAddress\":\"$(ip_of 4):$FAKE_PORT\",\"servingPin\":\"$(spki_pin "$(ND 3)/serving/tls.crt")\"}"
+	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
+	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
+	: >"$T/fake/requests"
+	kill -STOP "${DPID[1]}" "${DPID[2]}" || true
+	start_pkishared 3
+	poll 4 grep -q . "$T/fake/requests" || true
+	check "a holder whose certificate is not its registered key gets no request from node 3 ($(head -1 "$T/fake/requests" || true))" \
+		bash -c "! grep -q . '$T/fake/requests'"
+	kill -CONT "${DPID[1]}" "${DPID[2]}" || true
+	ctl 1 del /pkishare/nodes/fake-0 >/dev/null || true
+	ctl 1 del "/pkishare/holders/$id/fake-0" >/dev/null || true
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	poll 12 holds 3 "$id" || true
+	check "node 3 copies $id from a real holder (${POLL_MS} ms)" holds 3 "$id"
+}
+
+# Case g: a holder cut off from etcd never serves a bundle the cluster replaced.
+caseg_partitioned_holder() {
+	echo "== g: a partitioned holder never serves a replaced bundle"
+	local old new r codes="" t pids=() tcut theal
+	upload 1 g-old --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 g-old || return 0
+	old=$(held_id 1)
+	named_hold "$old" "$(grep -i 'held by' "$T/up-g-old.out" || true)"
+	poll 5 holds 3 "$old" || true # (what this case tests needs node 3's copy)
+	get 3 3 "/v1/bundle?id=$old" g-before --cert "$C/clients/j7.crt" --key "$C/clients/j7.key"
+	check "node 3 serves $old before (to j7, from inside n3; got $CODE)" [ "$CODE" = 200 ]
+	partition 3
+	tcut=$(now_ms)
+	wait_quorum 10 || true
+	upload 1 g-new --max-fetches 20 --replicas 3 --replicas-timeout 2s
+	info "upload-certs --replicas 3 --replicas-timeout 2s, node 3 cut off: exit $UPRC: $(cat "$T/up-g-new.err" "$T/up-g-new.out" | grep -i 'held\|hold ' | head -c 300 | tr '\n' ' ')"
+	check "upload-certs --replicas 3 with node 3 cut off: exit 1, node-3 not named (got $UPRC)" \
+		bash -c "[ '$UPRC' = 1 ] && ! grep -q node-3 '$T/up-g-new.out' '$T/up-g-new.err'"
+	[ "${#KEY}" = 64 ] || { fail "upload-certs on node 1 printed no key"; heal 3; return 0; }
+	new=$(held_id 1)
+	# from inside n3's namespace: a new joiner, a repeat by j7, and a fetch without ?id
+	bg_get 3 3 "/v1/bundle?id=$old" g-cut-new --cert "$C/clients/j8.crt" --key "$C/clients/j8.key" &
+	pids+=($!)
+	bg_get 3 3 "/v1/bundle?id=$old" g-cut-rep --cert "$C/clients/j7.crt" --key "$C/clients/j7.key" &
+	pids+=($!)
+	bg_get 3 3 /v1/bundle g-cut-plain --cert "$C/clients/j9.crt" --key "$C/clients/j9.key" &
+	pids+=($!)
+	wait "${pids[@]}" 2>/dev/null || true
+	for t in g-cut-new g-cut-rep g-cut-plain; do
+		r=$(cat "$T/r-$t" 2>/dev/null || echo "000 - 0")
+		info "$t on node 3, cut off: $r"
+		check "$t: node 3 cut off never answers 200 for the old bundle (got $r)" [ "${r%% *}" != 200 ]
+		check "$t: ... 503 coordination-unavailable (got $r)" has "$r" "^503 coordination-unavailable"
+	done
+	heal 3
+	theal=$(now_ms)
+	t=$((theal + 10000))
+	while [ "$(now_ms)" -lt "$t" ]; do
+		fetch 3 j7 g-heal "?id=$old"
+		codes="$codes $CODE${REASON:+/$REASON}"
+		holds 3 "$new" && break
+		sleep 0.2
+	done
+	fetch 3 j7 g-heal "?id=$old"
+	codes="$codes $CODE${REASON:+/$REASON}"
+	info "node 3 after healing, j7 asking for the old bundle:$codes"
+	check "after healing, never 200 for the old bundle ($(wc -w <<<"$codes") fetches)" lacks "$codes" " 200"
+	info "node 3 was cut off for $((theal - tcut)) ms (coordd's lease: 10 s); etcd's nodes/node-3 now: '$(etcd_value /pkishare/nodes/node-3)'"
+	check "node 3 wipes the old one (holds '$(held_id 3)')" bash -c "[ '$(held_id 3)' != '$old' ]"
+	check "node 3 registered again after healing (etcd: $(registrations))" registered 3
+	check "node 3 copies $new within 10 s of healing" holds 3 "$new"
+	check "... and says why for the old one: 409 other-bundle-held or 410 replaced (got $CODE $REASON)" \
+		bash -c "[ '$CODE $REASON' = '410 replaced' ] || [ '$CODE $REASON' = '409 other-bundle-held' ]"
+	wait_quorum 15 || true
+	all_registered || reregister
+}
+
+# Case h: kills at hand-offs: pkishared killed while it copies; coordd killed during an
+# upload on another node.
+caseh_kills() {
+	echo "== h: kills at hand-offs"
+	local r id d first
+	for r in 1 2 3; do
+		d=$(echo "0 0.02 0.1" | cut -d' ' -f"$r")
+		upload 1 "h$r" --max-fetches 20
+		uploaded 1 "h$r" || return 0
+		id=$(held_id 1)
+		sleep "$d"
+		kill9_pkishared 2
+		info "round $r: node 2 killed ${d}s after the upload; it had $(grep -c "bundle=$id result=copied" "$(ND 2)/pkishared.log.now" || true) copied line(s) for $id"
+		start_pkishared 2
+		fetch 2 j9 "h$r-first"
+		first="$CODE $REASON"
+		check "round $r: node 2's first answer after the restart: 503 not-held-here, or 200 with etcd's bytes (got $first)" \
+			bash -c "[ '$first' = '503 not-held-here' ] || { [ '$CODE' = 200 ] && [ \$(sha256sum <'$T/f-h$r-first.body' | cut -d' ' -f1) = '$(cur_field sha256)' ]; }"
+		poll 6 holds 2 "$id" || true
+		check "round $r: node 2 copies $id again (${POLL_MS} ms)" holds 2 "$id"
+		fetch 2 j9 "h$r-2"
+		check "round $r: node 2 serves etcd's bytes (got $CODE)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h$r-2.body")" = "$(cur_field sha256)" ]
+	done
+	kill -9 "${CPID[3]}" 2>/dev/null || true
+	wait "${CPID[3]}" 2>/dev/null || true
+	CPID[3]=
+	upload 1 h-coordd --max-fetches 20
+	uploaded 1 h-coordd || { start_coordd 3; return 0; }
+	id=$(held_id 1)
+	sleep 0.5
+	info "node 3 with its coordd killed holds '$(held_id 3)'"
+	start_coordd 3
+	poll 10 holds 3 "$id" || true
+	check "coordd 3 killed during the upload, restarted: node 3 copies $id (${POLL_MS} ms after the restart)" holds 3 "$id"
+	fetch 3 j9 h-coordd-3
+	check "... and serves etcd's bytes (got $CODE $REASON)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h-coordd-3.body")" = "$(cur_field sha256)" ]
+}
+
 case0_baseline
 # PKM_FORCE_CASES=1 runs the cases against standalone daemons too (to debug the harness:
 # the coordination checks then fail, as they should).
@@ -612,9 +1083,17 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	case5_delete_elsewhere
 	case6_replaced
 	case7_status
+	casea_replicas
+	caseb_origin_gone
+	casec_origin_dead
+	casee_peer_route
+	casef_fake_peer
+	caseg_partitioned_holder
+	caseh_kills
 	case8_scan
 else
-	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status"; do
+	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
+		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
