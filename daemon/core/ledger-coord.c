@@ -63,6 +63,7 @@ struct coord {
 	struct coord_view view;
 	struct coord_holder holders[COORD_HOLDERS_MAX];
 	size_t n_holders;
+	char holders_id[BUNDLE_ID_HEX_LEN + 1]; /* the bundle the holders list is of */
 	struct coord_holder peers[COORD_HOLDERS_MAX]; /* the registered nodes */
 	size_t n_peers;
 	struct coord_token tokens[COORD_TOKENS_MAX]; /* the cluster's join tokens (hashes) */
@@ -347,6 +348,8 @@ static int coord_announce(struct ledger *l, const struct ledger_bundle *b,
 		c->view.has_current = true;
 		c->view.current = a;
 		c->view.fetches = 0;
+		c->n_holders = 0; /* of the new bundle: none known yet */
+		str_copy(c->holders_id, sizeof(c->holders_id), b->id);
 		c->view.key_ids++;
 		str_copy(c->log_id, sizeof(c->log_id), b->id);
 		c->n_log = 0;
@@ -569,8 +572,11 @@ static void coord_state(struct ledger *l, struct ledger_coord_state *ret)
 		str_copy(ret->sha256, sizeof(ret->sha256), c->view.current.sha256);
 		str_copy(ret->current_id, sizeof(ret->current_id), c->view.current.id);
 	}
-	ret->n_holders = c->n_holders;
-	for (size_t i = 0; i < c->n_holders && i < LEDGER_HOLDERS_MAX; i++) {
+	/* Only the holders of the current bundle: a list read before an announce is the
+	 * previous bundle's. */
+	bool of_current = c->view.has_current && !strcmp(c->holders_id, c->view.current.id);
+	ret->n_holders = of_current ? c->n_holders : 0;
+	for (size_t i = 0; i < ret->n_holders && i < LEDGER_HOLDERS_MAX; i++) {
 		str_copy(ret->holders[i].node, sizeof(ret->holders[i].node), c->holders[i].node);
 		str_copy(ret->holders[i].peer_address, sizeof(ret->holders[i].peer_address),
 			 c->holders[i].peer_address);
@@ -937,8 +943,23 @@ static bool thread_view_locked(struct coord *c)
 	c->view = v;
 	memcpy(c->holders, h, nh * sizeof(h[0]));
 	c->n_holders = nh;
+	str_copy(c->holders_id, sizeof(c->holders_id), v.has_current ? v.current.id : "");
 	memcpy(c->peers, p, np * sizeof(p[0]));
 	c->n_peers = np;
+	/* Records under coordd's lease vanish with it (coordd cut off longer than its TTL, or
+	 * restarted): what etcd no longer lists is written again. */
+	bool listed = false;
+	for (size_t i = 0; i < np; i++)
+		listed |= !strcmp(p[i].node, c->node);
+	if (c->registered && !listed)
+		c->registered = false;
+	if (c->hold_have[0] && !strcmp(c->hold_have, c->holders_id)) {
+		bool holding = false;
+		for (size_t i = 0; i < nh; i++)
+			holding |= !strcmp(h[i].node, c->node);
+		if (!holding)
+			c->hold_have[0] = 0;
+	}
 	c->revision = v.revision;
 	c->synced = true;
 	c->dirty = false;
@@ -977,6 +998,19 @@ static bool thread_wait_locked(struct coord *c)
 	return true;
 }
 
+/* Lock held: this node's registration (nodes/NODE) is to be written. */
+static bool must_register(const struct coord *c)
+{
+	return !c->registered && c->peer_address[0] && c->serving_pin[0];
+}
+
+/* Lock held: its holder record is to be written or withdrawn. Without a peer address (or a
+ * serving pin) no peer could copy from here: it serves what it holds, listed nowhere. */
+static bool must_hold(const struct coord *c)
+{
+	return strcmp(c->hold_want, c->hold_have) != 0 && c->peer_address[0] && c->serving_pin[0];
+}
+
 static void drain_wake(struct coord *c)
 {
 	uint64_t n;
@@ -994,16 +1028,14 @@ static void *coord_main(void *arg)
 		bool ok = true;
 		while (ok && c->n_pend > 0 && !c->stop)
 			ok = thread_retire_locked(c);
-		if (ok && !c->registered && c->peer_address[0] && c->serving_pin[0])
+		if (ok && must_register(c))
 			ok = thread_register_locked(c);
-		/* Without a peer address (or a serving pin) no peer could copy from here:
-		 * this node serves what it holds but is not listed as a holder. */
-		if (ok && strcmp(c->hold_want, c->hold_have) != 0 && c->peer_address[0] &&
-		    c->serving_pin[0])
+		if (ok && must_hold(c))
 			ok = thread_hold_locked(c);
 		if (ok && c->dirty)
 			ok = thread_view_locked(c);
-		if (ok && !c->dirty && !c->stop)
+		/* A view may have found a record gone: write it before waiting. */
+		if (ok && !c->dirty && !c->stop && !must_register(c) && !must_hold(c))
 			ok = thread_wait_locked(c);
 		if (!ok) {
 			/* coordd or etcd did not answer: it may have restarted (a new lease:
