@@ -256,10 +256,12 @@ static int do_announce(struct ledger_etcd *l, const struct coord_args *a, int64_
 static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
 		    json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
 {
-	char kcur[KEY_MAX], kcount[KEY_MAX], kslot[KEY_MAX], kcert[KEY_MAX], kgone[KEY_MAX];
+	char kcur[KEY_MAX], kcount[KEY_MAX], kslot[KEY_MAX], kcert[KEY_MAX], kgone[KEY_MAX],
+	    krec[KEY_MAX];
 	key(l, kcur, "current");
 	key(l, kcount, "bundles/%s/count", a->id);
 	key(l, kslot, "bundles/%s/slots/%s", a->id, a->claim_id);
+	key(l, krec, "bundles/%s/record", a->id);
 	key(l, kcert, "bundles/%s/certs/%s", a->id, a->cert[0] ? a->cert : "-");
 	key(l, kgone, "gone");
 	bool wrote = false;
@@ -333,13 +335,16 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 		char *stext = sj ? json_dumps(sj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		char *ctext = cjj ? json_dumps(cjj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		char *gtext = last ? gone_text("used-up", a->id) : NULL;
+		/* The record the last claim takes out of current, kept beside the slots so that
+		 * an unclaim of that slot (its answer never reached a client) can put it back. */
+		char *rtext = last ? current_text(&cur) : NULL;
 		json_decref(sj);
 		json_decref(cjj);
 		struct etcd_cmp cmp[] = {
 		    {.key = kcur, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcur},
 		    {.key = kcount, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcount},
 		    {.key = kslot, .target = ETCD_CREATE, .result = ETCD_EQUAL}};
-		struct etcd_op ops[5];
+		struct etcd_op ops[6];
 		size_t n = 0;
 		ops[n++] = (struct etcd_op){
 		    .kind = ETCD_OP_PUT, .key = kcount, .value = ntext, .value_len = strlen(ntext)};
@@ -358,13 +363,19 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 						    .key = kgone,
 						    .value = gtext,
 						    .value_len = gtext ? strlen(gtext) : 0};
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+						    .key = krec,
+						    .value = rtext,
+						    .value_len = rtext ? strlen(rtext) : 0};
 		}
 		struct etcd_txn t = {.cmp = cmp, .n_cmp = 3, .success = ops, .n_success = n};
 		struct etcd_txn_result tr = {0};
-		rc = stext && ctext && (!last || gtext) ? etcd_txn(l->e, &t, &tr, &err) : -ENOMEM;
+		rc = stext && ctext && (!last || (gtext && rtext)) ? etcd_txn(l->e, &t, &tr, &err)
+								   : -ENOMEM;
 		secret_json_free(stext);
 		secret_json_free(ctext);
 		secret_json_free(gtext);
+		secret_json_free(rtext);
 		if (rc < 0 && rc != -ETIMEDOUT && wrote) /* an earlier try's outcome is unknown */
 			return timed_out(ret_error, msg, msg_len, true);
 		wrote = true;
@@ -378,6 +389,107 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 			c = (struct coord_claim_result){.fetch_no = next, .last = last};
 			snprintf(c.result, sizeof(c.result), "ok");
 			*ret = coordmsg_claim_result(&c);
+			return 0;
+		}
+	}
+	return timed_out(ret_error, msg, msg_len, wrote);
+}
+
+/* Give back the slot claim a->claim_id took of bundle a->id, whose answer never reached a
+ * client (it left, or pkishared gave up on an unknown outcome): the count goes down, the
+ * slot (and its certificate's record) go, and when that slot was the last one (the bundle
+ * is gone as used-up by it), the bundle is current again from the record the claim kept.
+ * Nothing to give back (no such slot, or the bundle went otherwise) is not an error. */
+static int do_unclaim(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
+		      json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
+{
+	char kcur[KEY_MAX], kcount[KEY_MAX], kslot[KEY_MAX], kgone[KEY_MAX], krec[KEY_MAX],
+	    kcert[KEY_MAX];
+	key(l, kcur, "current");
+	key(l, kcount, "bundles/%s/count", a->id);
+	key(l, kslot, "bundles/%s/slots/%s", a->id, a->claim_id);
+	key(l, kgone, "gone");
+	key(l, krec, "bundles/%s/record", a->id);
+	bool wrote = false;
+	while (budget(l, deadline)) {
+		struct etcd_txn_result s;
+		struct etcd_error err = {0};
+		const char *keys[] = {kcur, kcount, kslot, kgone, krec};
+		int rc = snapshot(l, keys, 5, &s, &err);
+		if (rc < 0)
+			return wrote ? timed_out(ret_error, msg, msg_len, true)
+				     : fail(rc, false, &err, ret_error, msg, msg_len);
+		struct coord_args cur = {0};
+		struct coord_gone g = {0};
+		json_t *cj = kv_json(&s.ranges[0]), *slot = kv_json(&s.ranges[2]),
+		       *gj = kv_json(&s.ranges[3]);
+		bool has_cur = current_read(cj, &cur) == 0;
+		gone_read(gj, &g);
+		int64_t mcur = kv_mod(&s.ranges[0]), mcount = kv_mod(&s.ranges[1]),
+			mslot = kv_mod(&s.ranges[2]), mgone = kv_mod(&s.ranges[3]);
+		uint64_t count =
+		    s.ranges[1].n == 1 ? strtoull(s.ranges[1].kv[0].value, NULL, 10) : 0;
+		char *rec = s.ranges[4].n == 1
+				? strndup(s.ranges[4].kv[0].value, s.ranges[4].kv[0].value_len)
+				: NULL;
+		json_int_t no = 0;
+		const char *cert = "";
+		bool have_slot =
+		    slot && json_unpack(slot, "{s:I, s:s}", "fetchNo", &no, "cert", &cert) == 0;
+		if (have_slot && cert[0])
+			key(l, kcert, "bundles/%s/certs/%s", a->id, cert);
+		json_decref(cj);
+		json_decref(gj);
+		etcd_txn_result_done(&s);
+		bool mine = has_cur && !strcmp(cur.id, a->id);
+		bool last = !has_cur && !strcmp(g.reason, "used-up") && !strcmp(g.id, a->id) &&
+			    rec && (uint64_t)no == count;
+		if (!have_slot || (!mine && !last) || count == 0) {
+			/* Nothing (left) to give back that counts. */
+			json_decref(slot);
+			free(rec);
+			*ret = json_object();
+			return 0;
+		}
+		char ntext[24];
+		snprintf(ntext, sizeof(ntext), "%llu", (unsigned long long)(count - 1));
+		struct etcd_cmp cmp[] = {
+		    {.key = kcount, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcount},
+		    {.key = kslot, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mslot},
+		    {.key = mine ? kcur : kgone,
+		     .target = ETCD_MOD,
+		     .result = ETCD_EQUAL,
+		     .number = mine ? mcur : mgone}};
+		struct etcd_op ops[5];
+		size_t n = 0;
+		ops[n++] = (struct etcd_op){
+		    .kind = ETCD_OP_PUT, .key = kcount, .value = ntext, .value_len = strlen(ntext)};
+		ops[n++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = kslot};
+		if (cert[0])
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = kcert};
+		if (last) {
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+						    .key = kcur,
+						    .value = rec,
+						    .value_len = strlen(rec)};
+			ops[n++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = kgone};
+		}
+		struct etcd_txn t = {.cmp = cmp, .n_cmp = 3, .success = ops, .n_success = n};
+		struct etcd_txn_result tr = {0};
+		rc = etcd_txn(l->e, &t, &tr, &err);
+		json_decref(slot);
+		free(rec);
+		if (rc == -ETIMEDOUT) {
+			wrote = true;
+			continue; /* the slot's absence says whether it applied */
+		}
+		if (rc < 0)
+			return wrote ? timed_out(ret_error, msg, msg_len, true)
+				     : fail(rc, true, &err, ret_error, msg, msg_len);
+		bool ok = tr.succeeded;
+		etcd_txn_result_done(&tr);
+		if (ok) {
+			*ret = json_object();
 			return 0;
 		}
 	}
@@ -880,6 +992,9 @@ int ledger_etcd_handle(struct ledger_etcd *l, const struct coord_request *r, int
 	case COORD_HOLDERS:
 	case COORD_PEERS:
 		rc = do_holders(l, r, &res, ret_error, msg, msg_len);
+		break;
+	case COORD_UNCLAIM:
+		rc = do_unclaim(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);
 		break;
 	case COORD_TOKEN_ADD:
 		rc = do_token_add(l, &r->args, deadline_ms, &res, ret_error, msg, msg_len);

@@ -16,7 +16,7 @@
 static const char *const op_names[COORD_OP_N] = {
     "announce", "claim",    "retire",	"keyIdSeen",   "view",	   "hold",
     "release",	"holders",  "wait",	"ping",	       "register", "peers",
-    "connect",	"tokenAdd", "tokenUse", "tokenDelete", "tokens",
+    "connect",	"tokenAdd", "tokenUse", "tokenDelete", "tokens",   "unclaim",
 };
 static const char *const error_names[COORD_E_N] = {
     "bad-request", "bad-version", "timeout",	"unknown-outcome",     "no-quorum",
@@ -104,6 +104,8 @@ static const struct field token_use_fields[] = {
     F("client", K_TEXT, client),
 };
 static const struct field token_delete_fields[] = {F("tokenId", K_TOKENID, token_id)};
+static const struct field unclaim_fields[] = {F("id", K_HEX32, id),
+					      F("claimId", K_HEX32, claim_id)};
 
 static const struct {
 	const struct field *f;
@@ -126,6 +128,7 @@ static const struct {
     [COORD_TOKEN_USE] = {token_use_fields, ELEMENTSOF(token_use_fields)},
     [COORD_TOKEN_DELETE] = {token_delete_fields, ELEMENTSOF(token_delete_fields)},
     [COORD_TOKENS] = {NULL, 0},
+    [COORD_UNCLAIM] = {unclaim_fields, ELEMENTSOF(unclaim_fields)},
 };
 
 static bool is_hex(const char *s, size_t n)

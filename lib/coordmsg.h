@@ -38,6 +38,7 @@ enum coord_op {
 	COORD_TOKEN_USE,
 	COORD_TOKEN_DELETE,
 	COORD_TOKENS,
+	COORD_UNCLAIM,
 	COORD_OP_N,
 };
 const char *coord_op_name(enum coord_op op);

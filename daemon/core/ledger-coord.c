@@ -39,13 +39,17 @@
 #define CALL_TIMEOUT_MS 5000
 #define ANNOUNCE_TIMEOUT_MS 10000
 #define CLAIM_BUDGET_MS 4000 /* a fetch's claim, every try included */
-#define WAIT_MS 25000	     /* one long poll of coordd's `wait` */
-#define RETRY_MS 1000	     /* after a failed call, before the thread tries again */
+#define CLAIM_RETRY_PAUSE_MS 100
+#define WAIT_MS 25000 /* one long poll of coordd's `wait` */
+#define RETRY_MS 1000 /* after a failed call, before the thread tries again */
 #define MAX_PENDING 16
 
+/* A write for the thread to make, retried until etcd answers. */
 struct pending {
+	bool unclaim; /* give back claim_id's slot; else retire id for why */
 	char id[BUNDLE_ID_HEX_LEN + 1];
 	enum store_gone why;
+	char claim_id[33];
 };
 
 struct coord {
@@ -63,7 +67,7 @@ struct coord {
 	struct coord_view view;
 	struct coord_holder holders[COORD_HOLDERS_MAX];
 	size_t n_holders;
-	char holders_id[BUNDLE_ID_HEX_LEN + 1]; /* the bundle the holders list is of */
+	char holders_id[BUNDLE_ID_HEX_LEN + 1];	      /* the bundle the holders list is of */
 	struct coord_holder peers[COORD_HOLDERS_MAX]; /* the registered nodes */
 	size_t n_peers;
 	struct coord_token tokens[COORD_TOKENS_MAX]; /* the cluster's join tokens (hashes) */
@@ -72,6 +76,10 @@ struct coord {
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
 	int64_t error_at;
+
+	/* The current bundle as it was before this node's claim used it up (for release). */
+	struct coord_args used_up;
+	uint64_t used_up_fetches;
 
 	/* This node's fetches of the current bundle (the cluster's count is view.fetches). */
 	char log_id[BUNDLE_ID_HEX_LEN + 1];
@@ -301,6 +309,23 @@ static const char *gone_reason(enum store_gone g)
 	}
 }
 
+/* Lock held: a write for the thread (p's kind and why; id and claim_id given apart). */
+static void queue_locked(struct coord *c, const struct pending *p, const char *id,
+			 const char *claim_id)
+{
+	if (c->n_pend >= MAX_PENDING) {
+		log_msg(LOG_WARNING,
+			"coordination: %d writes wait for etcd; %s of bundle %s dropped",
+			MAX_PENDING, p->unclaim ? "an unclaim" : "a retire", id);
+		return;
+	}
+	struct pending *q = &c->pend[c->n_pend++];
+	*q = *p;
+	str_copy(q->id, sizeof(q->id), id);
+	str_copy(q->claim_id, sizeof(q->claim_id), claim_id ? claim_id : "");
+	wake(c);
+}
+
 /* Lock held: the mirror's current bundle went, for why (a write of this node). */
 static void mirror_gone_locked(struct coord *c, const char *id, const char *reason)
 {
@@ -400,12 +425,18 @@ static int coord_claim(struct ledger *l, const char *id, const struct ledger_cla
 	/* An unknown outcome is asked again with the same claim id until the budget runs
 	 * out: the slot, if it was taken, is found again, never taken twice. */
 	int64_t until = now_ms() + CLAIM_BUDGET_MS;
+	bool unknown = false;
 	for (;;) {
 		int64_t left = until - now_ms();
 		r = call(c, COORD_CLAIM, &a, left > 500 ? (int)left : 500, false, &res, why,
 			 sizeof(why));
+		unknown |= r == -ETIMEDOUT;
 		if (r != -ETIMEDOUT || until - now_ms() < 300)
 			break;
+		/* An answer "unknown" that came at once (coordd's own deadline passed in its
+		 * queue): not asked again in a tight loop. */
+		struct timespec pause = {.tv_nsec = CLAIM_RETRY_PAUSE_MS * 1000000L};
+		nanosleep(&pause, NULL);
 	}
 	struct coord_claim_result cr = {0};
 	if (r == 0 && coordmsg_claim_result_parse(res, &cr) < 0) {
@@ -416,12 +447,17 @@ static int coord_claim(struct ledger *l, const char *id, const struct ledger_cla
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
 		failed_locked(c, "claim", why);
+		/* A try whose answer was lost may have taken a slot that no client gets: it
+		 * is given back (the same claim id) once etcd answers. */
+		if (unknown)
+			queue_locked(c, &(struct pending){.unclaim = true}, id, a.claim_id);
 		pthread_mutex_unlock(&c->lock);
 		return -ENOLINK;
 	}
 	succeeded_locked(c);
 	if (!strcmp(cr.result, "ok")) {
 		ret->result = LEDGER_CLAIM_OK;
+		str_copy(ret->claim_id, sizeof(ret->claim_id), a.claim_id);
 		ret->fetch_no = cr.fetch_no;
 		ret->repeat = cr.repeat;
 		ret->last = cr.last;
@@ -430,6 +466,10 @@ static int coord_claim(struct ledger *l, const char *id, const struct ledger_cla
 		if (c->view.has_current && !strcmp(c->view.current.id, id) &&
 		    cr.fetch_no > c->view.fetches)
 			c->view.fetches = cr.fetch_no;
+		if (cr.last && c->view.has_current && !strcmp(c->view.current.id, id)) {
+			c->used_up = c->view.current;
+			c->used_up_fetches = c->view.fetches;
+		}
 		if (cr.last)
 			mirror_gone_locked(c, id, "used-up");
 	} else if (!strcmp(cr.result, "other")) {
@@ -455,13 +495,38 @@ static bool coord_claim_waits(struct ledger *l)
 	return true;
 }
 
-/* A slot taken in etcd is not given back: the protocol has no such write yet, and a slot
- * lost to a client that left is the safe direction (never one served twice). */
+/* A slot whose answer never reached its client goes back (coordd's unclaim, queued and
+ * retried): the count goes down, and a claim that had used the bundle up makes it current
+ * again, in this node's mirror at once (so its bytes are not wiped meanwhile). */
 static int coord_release(struct ledger *l, const char *id, const struct ledger_claimant *who,
 			 const struct ledger_claim *claim)
 {
-	(void)l, (void)id, (void)who, (void)claim;
-	return -EOPNOTSUPP;
+	struct coord *c = l->state;
+	if (claim->result != LEDGER_CLAIM_OK || claim->repeat || !claim->claim_id[0])
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (claim->last && !c->view.has_current && !strcmp(c->view.gone.id, id) &&
+	    !strcmp(c->used_up.id, id)) {
+		c->view.has_current = true;
+		c->view.current = c->used_up;
+		c->view.fetches = c->used_up_fetches;
+		memset(&c->view.gone, 0, sizeof(c->view.gone));
+	}
+	if (c->view.has_current && !strcmp(c->view.current.id, id) && c->view.fetches > 0 &&
+	    !claim->last)
+		c->view.fetches--;
+	/* Its record in this node's fetch log goes too (the latest of that identity). */
+	for (size_t i = c->n_log; !strcmp(c->log_id, id) && i-- > 0;)
+		if (!strcmp(c->log[i].client, who->client) &&
+		    !strcmp(c->log[i].source, who->source)) {
+			memmove(&c->log[i], &c->log[i + 1], (c->n_log - i - 1) * sizeof(c->log[0]));
+			c->n_log--;
+			break;
+		}
+	c->gen++;
+	queue_locked(c, &(struct pending){.unclaim = true}, id, claim->claim_id);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 static int coord_retire(struct ledger *l, const char *id, enum store_gone why)
@@ -469,15 +534,8 @@ static int coord_retire(struct ledger *l, const char *id, enum store_gone why)
 	struct coord *c = l->state;
 	pthread_mutex_lock(&c->lock);
 	mirror_gone_locked(c, id, gone_reason(why));
-	int r = 0;
-	if (c->n_pend < MAX_PENDING) {
-		struct pending *p = &c->pend[c->n_pend++];
-		str_copy(p->id, sizeof(p->id), id);
-		p->why = why;
-	} else {
-		r = -ENOBUFS;
-	}
-	wake(c);
+	int r = c->n_pend < MAX_PENDING ? 0 : -ENOBUFS;
+	queue_locked(c, &(struct pending){.why = why}, id, NULL);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -793,14 +851,19 @@ static bool thread_retire_locked(struct coord *c)
 	struct coord_args a = {0};
 	char why[COORD_MESSAGE_MAX];
 	json_t *res = NULL;
+	bool unclaim = c->pend[0].unclaim;
 	str_copy(a.id, sizeof(a.id), c->pend[0].id);
-	str_copy(a.reason, sizeof(a.reason), gone_reason(c->pend[0].why));
+	if (unclaim)
+		str_copy(a.claim_id, sizeof(a.claim_id), c->pend[0].claim_id);
+	else
+		str_copy(a.reason, sizeof(a.reason), gone_reason(c->pend[0].why));
 	pthread_mutex_unlock(&c->lock);
-	int r = call(c, COORD_RETIRE, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	int r = call(c, unclaim ? COORD_UNCLAIM : COORD_RETIRE, &a, CALL_TIMEOUT_MS, false, &res,
+		     why, sizeof(why));
 	json_decref(res);
 	pthread_mutex_lock(&c->lock);
 	if (r < 0 && r != -ENOENT) { /* not current: someone else's write came first */
-		failed_locked(c, "retire", why);
+		failed_locked(c, unclaim ? "unclaim" : "retire", why);
 		c->write_failed = true;
 		pthread_cond_broadcast(&c->done);
 		return false;

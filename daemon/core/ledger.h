@@ -82,6 +82,7 @@ struct ledger_claim {
 	enum store_gone gone;		     /* with GONE */
 	char gone_id[BUNDLE_ID_HEX_LEN + 1];
 	int64_t gone_at;
+	char claim_id[33]; /* a ledger that names its claims (etcd's slots): this one's */
 };
 
 /* What the ledger says, copied (never a secret). */

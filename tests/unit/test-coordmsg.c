@@ -74,6 +74,8 @@ static void every_operation_round_trips(void)
 	strcpy(reqs[COORD_TOKEN_USE].args.secret_hash, SHA);
 	strcpy(reqs[COORD_TOKEN_USE].args.client, "cp-4");
 	strcpy(reqs[COORD_TOKEN_DELETE].args.token_id, "abc123");
+	strcpy(reqs[COORD_UNCLAIM].args.id, ID);
+	strcpy(reqs[COORD_UNCLAIM].args.claim_id, "0123456789abcdef0123456789abcdef");
 	for (int op = 0; op < COORD_OP_N; op++) {
 		char buf[COORD_MSG_MAX], why[128];
 		int n = coordmsg_request_build(&reqs[op], buf, sizeof(buf));

@@ -48,6 +48,7 @@ static struct fake {
 	int n[COORD_OP_N];
 	char claim_ids[16][33];
 	int n_claim_ids;
+	char unclaimed[33]; /* the last unclaim's claim id */
 } F;
 
 static void sleep_ms(int ms)
@@ -127,6 +128,10 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 	case COORD_TOKENS:
 		n = coordmsg_reply_ok(r->cookie, coordmsg_tokens_result(F.tokens, F.n_tokens), buf,
 				      len);
+		break;
+	case COORD_UNCLAIM:
+		memcpy(F.unclaimed, r->args.claim_id, sizeof(F.unclaimed));
+		n = coordmsg_reply_ok(r->cookie, json_object(), buf, len);
 		break;
 	case COORD_TOKEN_USE: {
 		struct coord_token_use u = {0};
@@ -275,6 +280,38 @@ static void unknown_outcome_is_asked_again_with_the_same_claim_id(void)
 	/* The next claim is another claim: another id. */
 	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0);
 	CHECK(F.n_claim_ids == 4 && strcmp(F.claim_ids[3], F.claim_ids[0]) != 0);
+	l.ops->done(&l);
+	fake_stop();
+}
+
+/* A claim whose answers were all lost may have taken a slot no client gets: given back
+ * (unclaim, the same claim id) once coordd answers; a refusal takes nothing to give. */
+static void a_lost_claim_is_given_back(void)
+{
+	struct ledger l;
+	struct ledger_claim c;
+	fake_start();
+	F.claim_fail_first = 1000;
+	open_ledger(&l, F.path);
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) < 0);
+	for (int i = 0; i < 100 && fake_count(COORD_UNCLAIM) == 0; i++)
+		sleep_ms(20);
+	CHECK(fake_count(COORD_UNCLAIM) == 1);
+	CHECK(F.n_claim_ids > 0 && !strcmp(F.unclaimed, F.claim_ids[0]));
+	/* A claim refused outright (no quorum: nothing applied) gives nothing back. */
+	F.claim_fail_first = 0;
+	F.claim_always_fail = true;
+	F.claim_err = COORD_E_NO_QUORUM;
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) < 0);
+	sleep_ms(300);
+	CHECK(fake_count(COORD_UNCLAIM) == 1);
+	/* A slot served to nobody (the client left) goes back too. */
+	F.claim_always_fail = false;
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0 && c.result == LEDGER_CLAIM_OK);
+	CHECK(l.ops->release(&l, ID_A, &who, &c) == 0);
+	for (int i = 0; i < 100 && fake_count(COORD_UNCLAIM) < 2; i++)
+		sleep_ms(20);
+	CHECK(fake_count(COORD_UNCLAIM) == 2 && !strcmp(F.unclaimed, c.claim_id));
 	l.ops->done(&l);
 	fake_stop();
 }
@@ -475,6 +512,7 @@ static const struct test_case cases[] = {
     TEST(claim_granted_by_etcd_is_a_slot_and_logged),
     TEST(unknown_outcome_is_asked_again_with_the_same_claim_id),
     TEST(claim_etcd_did_not_grant_is_never_a_slot),
+    TEST(a_lost_claim_is_given_back),
     TEST(announce_refusals_keep_their_meaning),
     TEST(retire_answers_at_once_and_is_retried_until_taken),
     TEST(a_view_across_a_write_never_takes_the_mirror_back),
