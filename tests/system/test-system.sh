@@ -70,7 +70,7 @@ tar -C "$SRC" --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . 
 	tail -40 "$WORK/dpkg-buildpackage.log"
 	fail "dpkg-buildpackage failed (log above)"
 }
-cp "$WORK"/src/pkishare_*.deb "$WORK"/src/pkishared_*.deb "$WORK/debs/"
+cp "$WORK"/src/pkishare_*.deb "$WORK"/src/pkishared_*.deb "$WORK"/src/pkishare-coordd_*.deb "$WORK/debs/"
 ls "$WORK/debs"
 say "lintian (errors and warnings fail the test)"
 LINTIAN=0
@@ -80,13 +80,15 @@ grep -v 'running with root' "$WORK/lintian.log" || true
 
 # ---------------------------------------------------------------------------------------
 # The guest's packages: systemd as PID 1, the daemon's run-time libraries, the tools the
-# test uses in the guest. The key changes when these, the apt sources or the host's
-# library versions change (the guest must be at least as new as what the build links).
-INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,libyaml-0-2,iproute2,procps
+# test uses in the guest; pkishare-coordd's libcurl4 (the OpenSSL flavour) too: the guest
+# has no network to fetch a dependency when the packages are installed. The key changes
+# when these, the apt sources or the host's library versions change (the guest must be at
+# least as new as what the build links).
+INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,libyaml-0-2,libcurl4,iproute2,procps
 KEY=$( {
 	echo "$INCLUDE v1"
 	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null
-	dpkg-query -W libmicrohttpd12 libgnutls30 libssl3 libsodium23 libjansson4 libsystemd0 libc6 2>/dev/null
+	dpkg-query -W libmicrohttpd12 libgnutls30 libssl3 libsodium23 libjansson4 libsystemd0 libcurl4 libc6 2>/dev/null
 } | sha256sum | cut -c1-16)
 ROOTFS=$CACHE/rootfs-$KEY
 mkdir -p "$CACHE"
@@ -170,8 +172,8 @@ show() { g systemctl show -p "$1" --value pkishared; }
 
 # ---------------------------------------------------------------------------------------
 say "install from the package"
-DEBS=$(cd "$WORK/debs" && printf '/root/debs/%s ' pkishare_*.deb pkishared_*.deb)
-# shellcheck disable=SC2086 # two file names without blanks
+DEBS=$(cd "$WORK/debs" && printf '/root/debs/%s ' pkishare_*.deb pkishared_*.deb pkishare-coordd_*.deb)
+# shellcheck disable=SC2086 # three file names without blanks
 g apt-get install -y -qq $DEBS >"$WORK/install.log" 2>&1 ||
 	{
 		cat "$WORK/install.log"
@@ -186,6 +188,17 @@ for u in pkishared.service pkishared.socket pkishared-admin.socket; do
 	[ "$st" = disabled ] || fail "$u is '$st' after installation; nothing is enabled until configured"
 done
 [ "$(show ActiveState)" = inactive ] || fail "pkishared runs before it is configured"
+g dpkg -s pkishare-coordd | grep -q '^Status: install ok installed' || fail "pkishare-coordd is not installed"
+g grep -qx /etc/pkishare/coordd.conf /var/lib/dpkg/info/pkishare-coordd.conffiles ||
+	fail "coordd.conf is not a conffile"
+for u in pkishare-coordd.service pkishare-coordd.socket; do
+	g test -f "/lib/systemd/system/$u" || fail "$u is not installed"
+	# The service has no WantedBy= of its own, only Also= its socket: "indirect".
+	st=$(g systemctl is-enabled "$u" || true)
+	case "$st" in disabled | indirect) ;; *) fail "$u is '$st' after installation; nothing is enabled until configured" ;; esac
+done
+[ "$(g systemctl show -p ActiveState --value pkishare-coordd.service)" = inactive ] ||
+	fail "pkishare-coordd runs before it is configured"
 g man -w pkishared 2>/dev/null || g test -f /usr/share/man/man8/pkishared.8.gz || fail "no pkishared(8)"
 
 say "stand-in for kubeadm init: a cluster PKI in /etc/kubernetes/pki and a node-identity CA"
@@ -563,19 +576,28 @@ grep -q "bundle: *none" "$WORK/status-after-stop.out" || fail "a stop kept the b
 grep -q "0 restart(s) survived" "$WORK/status-after-stop.out" || fail "a stop kept the state"
 g systemctl stop pkishared
 
-say "purge removes what the package installed"
+say "purge removes what the packages installed"
 g systemctl disable --now pkishared.socket pkishared-admin.socket
-g apt-get purge -y -qq pkishared pkishare >"$WORK/purge.log" 2>&1 || {
+g systemctl disable --now pkishare-coordd.socket
+g apt-get purge -y -qq pkishare-coordd pkishared pkishare >"$WORK/purge.log" 2>&1 || {
 	cat "$WORK/purge.log"
 	fail "apt-get purge failed"
 }
+grep -i 'warning' "$WORK/purge.log" || true
 for f in /usr/sbin/pkishared /usr/bin/pkishare /lib/systemd/system/pkishared.service \
 	/lib/systemd/system/pkishared.socket /lib/systemd/system/pkishared-admin.socket \
-	/etc/pkishare/pkishared.conf /usr/share/man/man8/pkishared.8.gz; do
+	/etc/pkishare/pkishared.conf /usr/share/man/man8/pkishared.8.gz \
+	/usr/sbin/pkishare-coordd /lib/systemd/system/pkishare-coordd.service \
+	/lib/systemd/system/pkishare-coordd.socket /etc/pkishare/coordd.conf \
+	/usr/share/man/man8/pkishare-coordd.8.gz; do
 	! g test -e "$f" || fail "$f is still there after purge"
 done
-! g sh -c 'ls /etc/systemd/system/*/pkishared* 2>/dev/null | grep -q .' || fail "unit symlinks left after purge"
-[ -z "$(g systemctl list-unit-files 'pkishared*' --no-legend)" ] || fail "units still known after purge"
+! g sh -c 'ls /etc/systemd/system/*/pkishare* 2>/dev/null | grep -q .' || fail "unit symlinks left after purge"
+[ -z "$(g systemctl list-unit-files 'pkishare*' --no-legend)" ] || fail "units still known after purge"
+for p in pkishare-coordd pkishared pkishare; do
+	st=$(g dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
+	case "$st" in "" | not-installed) ;; *) fail "$p is '$st' after purge" ;; esac
+done
 echo "left in /etc/pkishare (the operator's own files): $(g ls /etc/pkishare | tr '\n' ' ')"
 
 say "done"
