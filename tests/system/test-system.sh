@@ -11,6 +11,11 @@
 # daemon empty, expiry wipe it and leave no byte of the bundle on disk or in the daemon's
 # memory, reload (good and bad), hit the start limit with a broken configuration, stop
 # (which wipes the kept state), and purge.
+# With coordination on (README, "Every control-plane node serves: coordination"):
+# pkishare-coordd from its package (DynamicUser=, the etcd credential by LoadCredential=),
+# started by pkishared's first call on its socket, against a real etcd run on the host in
+# the guest's network namespace; coordd restarted, etcd stopped (503
+# coordination-unavailable) and started again, coordd hung (its watchdog).
 #
 # The guest's root filesystem is made once by debootstrap and cached outside the checkout
 # in $PKISHARE_SYSTEM_CACHE (default /var/cache/pkishare-system), keyed by the package list,
@@ -37,15 +42,20 @@ fail() {
 say() { printf '\n== [%3ds] %s\n' "$(($(date +%s) - T0))" "$*"; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, systemd-nspawn)"
-for tool in debootstrap systemd-nspawn dpkg-buildpackage lintian nsenter flock; do
+for tool in debootstrap systemd-nspawn dpkg-buildpackage lintian nsenter flock etcd etcdctl openssl; do
 	command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/test.sh installs it)"
 done
 
 WORK=$(mktemp -d /var/tmp/pkishare-system.XXXXXX)
 NETNS=pkishare-sys-$$
 NSPAWN_PID=
+ETCD_PID=
 cleanup() {
 	set +e
+	if [ -n "$ETCD_PID" ]; then
+		kill "$ETCD_PID" 2>/dev/null
+		wait "$ETCD_PID" 2>/dev/null
+	fi
 	ip netns delete "$NETNS" 2>/dev/null
 	if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
 		kill -TERM "$NSPAWN_PID" # nspawn asks the guest's systemd to power off
@@ -70,7 +80,7 @@ tar -C "$SRC" --exclude='./build*' --exclude=./.git --exclude='./obj-*' -cf - . 
 	tail -40 "$WORK/dpkg-buildpackage.log"
 	fail "dpkg-buildpackage failed (log above)"
 }
-cp "$WORK"/src/pkishare_*.deb "$WORK"/src/pkishared_*.deb "$WORK/debs/"
+cp "$WORK"/src/pkishare_*.deb "$WORK"/src/pkishared_*.deb "$WORK"/src/pkishare-coordd_*.deb "$WORK/debs/"
 ls "$WORK/debs"
 say "lintian (errors and warnings fail the test)"
 LINTIAN=0
@@ -80,13 +90,15 @@ grep -v 'running with root' "$WORK/lintian.log" || true
 
 # ---------------------------------------------------------------------------------------
 # The guest's packages: systemd as PID 1, the daemon's run-time libraries, the tools the
-# test uses in the guest. The key changes when these, the apt sources or the host's
-# library versions change (the guest must be at least as new as what the build links).
-INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,libyaml-0-2,iproute2,procps
+# test uses in the guest; pkishare-coordd's libcurl4 (the OpenSSL flavour) too: the guest
+# has no network to fetch a dependency when the packages are installed. The key changes
+# when these, the apt sources or the host's library versions change (the guest must be at
+# least as new as what the build links).
+INCLUDE=systemd,systemd-sysv,dbus,curl,openssl,libmicrohttpd12,libgnutls30,libssl3,libsodium23,libjansson4,libsystemd0,libyaml-0-2,libcurl4,iproute2,procps
 KEY=$( {
 	echo "$INCLUDE v1"
 	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null
-	dpkg-query -W libmicrohttpd12 libgnutls30 libssl3 libsodium23 libjansson4 libsystemd0 libc6 2>/dev/null
+	dpkg-query -W libmicrohttpd12 libgnutls30 libssl3 libsodium23 libjansson4 libsystemd0 libcurl4 libc6 2>/dev/null
 } | sha256sum | cut -c1-16)
 ROOTFS=$CACHE/rootfs-$KEY
 mkdir -p "$CACHE"
@@ -170,8 +182,8 @@ show() { g systemctl show -p "$1" --value pkishared; }
 
 # ---------------------------------------------------------------------------------------
 say "install from the package"
-DEBS=$(cd "$WORK/debs" && printf '/root/debs/%s ' pkishare_*.deb pkishared_*.deb)
-# shellcheck disable=SC2086 # two file names without blanks
+DEBS=$(cd "$WORK/debs" && printf '/root/debs/%s ' pkishare_*.deb pkishared_*.deb pkishare-coordd_*.deb)
+# shellcheck disable=SC2086 # three file names without blanks
 g apt-get install -y -qq $DEBS >"$WORK/install.log" 2>&1 ||
 	{
 		cat "$WORK/install.log"
@@ -186,6 +198,17 @@ for u in pkishared.service pkishared.socket pkishared-admin.socket; do
 	[ "$st" = disabled ] || fail "$u is '$st' after installation; nothing is enabled until configured"
 done
 [ "$(show ActiveState)" = inactive ] || fail "pkishared runs before it is configured"
+g dpkg -s pkishare-coordd | grep -q '^Status: install ok installed' || fail "pkishare-coordd is not installed"
+g grep -qx /etc/pkishare/coordd.conf /var/lib/dpkg/info/pkishare-coordd.conffiles ||
+	fail "coordd.conf is not a conffile"
+for u in pkishare-coordd.service pkishare-coordd.socket; do
+	g test -f "/lib/systemd/system/$u" || fail "$u is not installed"
+	# The service has no WantedBy= of its own, only Also= its socket: "indirect".
+	st=$(g systemctl is-enabled "$u" || true)
+	case "$st" in disabled | indirect) ;; *) fail "$u is '$st' after installation; nothing is enabled until configured" ;; esac
+done
+[ "$(g systemctl show -p ActiveState --value pkishare-coordd.service)" = inactive ] ||
+	fail "pkishare-coordd runs before it is configured"
 g man -w pkishared 2>/dev/null || g test -f /usr/share/man/man8/pkishared.8.gz || fail "no pkishared(8)"
 
 say "stand-in for kubeadm init: a cluster PKI in /etc/kubernetes/pki and a node-identity CA"
@@ -217,7 +240,8 @@ awk -v e="$EXPOSURE" 'BEGIN { exit !(e != "" && e <= 1.0) }' ||
 say "operator's guide 4: upload"
 upload() {
 	g pkishare upload-certs "$@" | tee "$WORK/upload.out"
-	KEY=$(tail -1 "$WORK/upload.out")
+	# The key's own line (with --replicas, "Held by" comes after it).
+	KEY=$(grep -xE '[0-9a-f]{64}' "$WORK/upload.out" | tail -1 || true)
 	[[ $KEY =~ ^[0-9a-f]{64}$ ]] || fail "upload-certs printed no key"
 	BUNDLE=$(sed -n 's/.*(bundle \([0-9a-f]*\),.*/\1/p' "$WORK/upload.out")
 	[ -n "$BUNDLE" ] || fail "upload-certs printed no bundle id"
@@ -548,6 +572,205 @@ PID=$(show MainPID)
 g systemctl restart pkishared
 PID=$(wait_new_pid "$PID")
 
+# ---------------------------------------------------------------------------------------
+# Coordination (README, "Every control-plane node serves: coordination"): pkishare-coordd
+# from its package under the guest's systemd, against a real etcd. etcd is not installed
+# in the guest: it runs on the host in the guest's network namespace (127.0.0.1 there),
+# with TLS and client-certificate auth, its member certificate signed by the guest's etcd CA.
+say "coordination: etcd-client-cert, etcd in the guest's network namespace, coordd.conf"
+C0=$(date +%s)
+cshow() { g systemctl show -p "$1" --value pkishare-coordd.service; }
+g pkishare pki etcd-client-cert --pki-dir /etc/kubernetes/pki --out /etc/pkishare/etcd
+E=$WORK/etcd
+mkdir -p "$E"
+cp "$WORK/root/etc/kubernetes/pki/etcd/ca.crt" "$E/ca.crt"
+# etcd 3.4's JSON gateway dials the member itself at 127.0.0.1 with the member's
+# certificate: serverAuth and clientAuth, IP:127.0.0.1.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=cp-1 \
+	-keyout "$E/member.key" -out "$E/member.csr" 2>/dev/null
+printf '%s\n' "subjectAltName = IP:127.0.0.1, DNS:localhost" \
+	"extendedKeyUsage = serverAuth, clientAuth" \
+	"keyUsage = critical, digitalSignature, keyEncipherment" >"$E/member.ext"
+openssl x509 -req -in "$E/member.csr" -CA "$E/ca.crt" -CAkey "$WORK/root/etc/kubernetes/pki/etcd/ca.key" \
+	-set_serial "0x$(openssl rand -hex 12)" -days 1 -extfile "$E/member.ext" -out "$E/member.crt" 2>/dev/null ||
+	fail "could not sign etcd's member certificate with the guest's etcd CA"
+start_etcd() {
+	ip netns exec "$NETNS" etcd --name cp-1 --data-dir "$E/data" \
+		--listen-client-urls https://127.0.0.1:2379 --advertise-client-urls https://127.0.0.1:2379 \
+		--listen-peer-urls https://127.0.0.1:2380 --initial-advertise-peer-urls https://127.0.0.1:2380 \
+		--initial-cluster cp-1=https://127.0.0.1:2380 --initial-cluster-state new \
+		--client-cert-auth --trusted-ca-file "$E/ca.crt" --cert-file "$E/member.crt" --key-file "$E/member.key" \
+		--peer-client-cert-auth --peer-trusted-ca-file "$E/ca.crt" \
+		--peer-cert-file "$E/member.crt" --peer-key-file "$E/member.key" \
+		--logger zap --log-outputs "$E/etcd.log" </dev/null >/dev/null 2>&1 &
+	ETCD_PID=$!
+}
+# etcdctl on the host, in the guest's network namespace, with coordd's credential.
+EC=$WORK/root/etc/pkishare/etcd
+ectl() {
+	ip netns exec "$NETNS" env ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 \
+		--cacert "$EC/ca.crt" --cert "$EC/client.crt" --key "$EC/client.key" \
+		--dial-timeout=2s --command-timeout=4s "$@"
+}
+wait_etcd() {
+	for _ in $(seq 50); do
+		ectl put /pkishare-probe x >/dev/null 2>&1 && return 0
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	tail -20 "$E/etcd.log"
+	fail "etcd did not take a write (its log above)"
+}
+# coordd answers one thing at a time; pkishared's view of etcd follows within seconds.
+wait_status() { # wait_status PATTERN SECONDS
+	for _ in $(seq $(($2 * 4))); do
+		g pkishare status >"$WORK/status-coord.out" 2>&1 && grep -q "$1" "$WORK/status-coord.out" && return 0
+		sleep 0.25
+	done
+	cat "$WORK/status-coord.out"
+	return 1
+}
+start_etcd
+wait_etcd
+echo "etcd $(etcd --version | sed -n 's/^etcd Version: //p') (PID $ETCD_PID on the host) takes writes" \
+	"at https://127.0.0.1:2379 in the guest's network namespace"
+g sed -i 's|^#* *etcd-endpoints *=.*|etcd-endpoints = https://127.0.0.1:2379|' /etc/pkishare/coordd.conf
+g grep -qx 'etcd-endpoints = https://127.0.0.1:2379' /etc/pkishare/coordd.conf || fail "could not set etcd-endpoints"
+g cp /etc/pkishare/pkishared.conf /root/pkishared.conf.no-coord
+g sh -c 'printf "coord-socket = /run/pkishare/coord.sock\nnode-name = cp-1\npeer-address = 127.0.0.1:9443\n" >>/etc/pkishare/pkishared.conf'
+
+say "coordination: enable pkishare-coordd.socket, restart pkishared; the first call starts coordd"
+g systemctl enable --now pkishare-coordd.socket
+[ "$(g systemctl is-enabled pkishare-coordd.socket)" = enabled ] || fail "pkishare-coordd.socket is not enabled"
+g sh -c 'stat -c "%a %U %F" /run/pkishare/coord.sock' | tee "$WORK/coord-sock.stat"
+[ "$(cat "$WORK/coord-sock.stat")" = "600 root socket" ] || fail "coord.sock is not a 0600 root socket"
+[ "$(cshow ActiveState)" = inactive ] || fail "pkishare-coordd started before any call"
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+wait_status "^etcd: *answering" 10 || fail "status does not say etcd is answering"
+grep -E "^(cluster|etcd):" "$WORK/status-coord.out"
+grep -q "^cluster: *node cp-1, peers reach it at 127.0.0.1:9443" "$WORK/status-coord.out" ||
+	fail "status does not name node cp-1 at 127.0.0.1:9443"
+[ "$(cshow ActiveState)" = active ] || fail "pkishared's first call did not start pkishare-coordd"
+[ "$(cshow Type)" = notify ] || fail "pkishare-coordd.service is not Type=notify"
+[ "$(cshow WatchdogUSec)" = 10s ] || fail "pkishare-coordd.service's watchdog is '$(cshow WatchdogUSec)', not 10s"
+CPID=$(cshow MainPID)
+CUID=$(cshow UID)
+echo "pkishare-coordd: PID $CPID, uid $CUID (DynamicUser), STATUS=$(cshow StatusText)"
+[ -n "$CUID" ] && [ "$CUID" != 0 ] && [ "$CUID" != '[not set]' ] || fail "pkishare-coordd runs as uid '$CUID', not a dynamic user"
+[ "$(g ps -o uid= -p "$CPID" | tr -d ' ')" = "$CUID" ] || fail "pkishare-coordd's process is not uid $CUID"
+[ "$(cshow DynamicUser)" = yes ] || fail "pkishare-coordd.service has no DynamicUser"
+# The credential, as systemd passes it: readable by the dynamic user alone.
+CRED=$(g stat -c '%u %a' /run/credentials/pkishare-coordd.service/etcd-key)
+echo "LoadCredential=: etcd-key in /run/credentials/pkishare-coordd.service (owner uid, mode): $CRED"
+[ "$CRED" = "$CUID 400" ] || fail "the etcd-key credential is '$CRED', not uid $CUID mode 400"
+# And pkishared still reached the socket from its own sandbox (nothing loosened for it).
+SANDBOX=$(g systemctl show -p PrivateNetwork -p PrivateUsers -p ProtectSystem -p RestrictAddressFamilies pkishared | sort | tr '\n' ' ')
+[ "$SANDBOX" = "PrivateNetwork=yes PrivateUsers=yes ProtectSystem=strict RestrictAddressFamilies=AF_UNIX " ] ||
+	fail "pkishared's sandbox is '$SANDBOX'"
+g journalctl -u pkishare-coordd --no-pager -n 20 | grep -q "serving /run/pkishare/coord.sock" ||
+	fail "pkishare-coordd did not log that it serves its socket"
+EXPOSURE=$(g systemd-analyze security pkishare-coordd.service --no-pager | sed -n 's/.*Overall exposure level for pkishare-coordd.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security pkishare-coordd.service: $EXPOSURE"
+# 1.2 under systemd 252: it talks to etcd (no PrivateNetwork=, AF_INET/AF_INET6, no
+# IPAddressDeny=), and has no PrivateUsers=, PrivateMounts= or RootDirectory=.
+awk -v e="$EXPOSURE" 'BEGIN { exit !(e != "" && e <= 1.5) }' ||
+	fail "systemd-analyze security rates pkishare-coordd '$EXPOSURE' (expected <= 1.5)"
+
+say "coordination: upload --replicas 1, a join, the fetch counted in etcd"
+upload --replicas 1
+grep -q "Held by 1 control-plane node(s): cp-1 (127.0.0.1:9443)" "$WORK/upload.out" ||
+	fail "upload-certs --replicas 1 does not name cp-1"
+g pkishare join --server 127.0.0.1:9443 --ca-cert-hash "$PIN" --certificate-key "$KEY" \
+	--cert /root/cluster/clients/node-2.crt --key /root/cluster/clients/node-2.key \
+	--pki-dir /root/node-c2/pki >/dev/null || fail "a join with coordination on failed"
+g diff -r -x pkishare-joined.json /etc/kubernetes/pki /root/node-c2/pki || fail "the coordinated join differs from the first node's PKI"
+# The records, ids replaced by their names in proto/coord.md.
+ectl get --prefix /pkishare/ --keys-only | sed '/^$/d' |
+	sed "s|$BUNDLE|ID|; s|/keyids/[0-9a-f]*|/keyids/KEYID|; s|/slots/[0-9a-f]*|/slots/CLAIMID|" |
+	sed "s|/certs/[0-9a-f]*|/certs/CERTID|" | sort | uniq -c | sed 's/^ */   /'
+[ "$(ectl get "/pkishare/bundles/$BUNDLE/count" --print-value-only)" = 1 ] ||
+	fail "etcd does not count the fetch (bundles/$BUNDLE/count: '$(ectl get "/pkishare/bundles/$BUNDLE/count" --print-value-only)')"
+ectl get /pkishare/current --print-value-only | grep -q "\"$BUNDLE\"" || fail "etcd's current is not bundle $BUNDLE"
+echo "etcd: bundles/${BUNDLE:0:8}.../count = 1, current names it"
+
+say "coordination: systemctl restart pkishare-coordd is survived"
+g systemctl restart pkishare-coordd
+[ "$(cshow MainPID)" != "$CPID" ] && [ "$(cshow ActiveState)" = active ] || fail "pkishare-coordd did not restart"
+CPID=$(cshow MainPID)
+wait_status "^etcd: *answering" 10 || fail "status does not say etcd is answering after coordd's restart"
+# Its last WATCHDOG=1 as systemd saw it; coordd sends one every 5 s (WatchdogSec=10s).
+WD1=$(cshow WatchdogTimestampMonotonic)
+WDT=$(date +%s)
+upload --replicas 1
+grep -q "Held by 1 control-plane node(s): cp-1" "$WORK/upload.out" || fail "an upload after coordd's restart is not held"
+echo "after systemctl restart pkishare-coordd (PID $CPID): status answers, a new upload held by cp-1"
+
+say "coordination: etcd stopped: a fetch answers 503 coordination-unavailable; started again: served"
+kill "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null || true
+ETCD_PID=
+fetch3() { # fetch3 OUT: node-3's fetch in the guest; prints the HTTP status
+	g curl -sS -o "$1" -w '%{http_code}' --max-time 20 --cacert /etc/kubernetes/pki/ca.crt \
+		--cert /root/cluster/clients/node-3.crt --key /root/cluster/clients/node-3.key \
+		https://127.0.0.1:9443/v1/bundle || true
+}
+T1=$(date +%s%N)
+CODE=$(fetch3 /root/fetch-no-etcd.out)
+MS=$((($(date +%s%N) - T1) / 1000000))
+echo "without etcd: HTTP $CODE in $MS ms: $(g head -c 200 /root/fetch-no-etcd.out)"
+[ "$CODE" = 503 ] || fail "a fetch without etcd answered $CODE, not 503"
+g grep -q coordination-unavailable /root/fetch-no-etcd.out || fail "the 503 is not coordination-unavailable"
+wait_status "^etcd: *NOT ANSWERING" 10 || fail "status does not say etcd is not answering"
+grep "^etcd:" "$WORK/status-coord.out"
+start_etcd
+wait_etcd
+wait_status "^etcd: *answering" 15 || fail "status does not say etcd answers again"
+CODE=$(fetch3 /root/fetch-etcd-back.out)
+[ "$CODE" = 200 ] || fail "a fetch after etcd came back answered $CODE: $(g head -c 200 /root/fetch-etcd-back.out)"
+g sh -c "pkishare decrypt --certificate-key $KEY --pki-dir /root/node-c3/pki </root/fetch-etcd-back.out" >/dev/null ||
+	fail "the fetch after etcd came back does not decrypt"
+[ "$(ectl get "/pkishare/bundles/$BUNDLE/count" --print-value-only)" = 1 ] || fail "etcd does not count the fetch after it came back"
+echo "etcd back: status answers, node-3's fetch served and counted once in etcd"
+LEFT=$((WDT + 6 - $(date +%s)))
+[ "$LEFT" -le 0 ] || sleep "$LEFT"
+WD2=$(cshow WatchdogTimestampMonotonic)
+[ "$WD2" -gt "$WD1" ] && [ "$(cshow MainPID)" = "$CPID" ] && [ "$(cshow NRestarts)" = 0 ] ||
+	fail "pkishare-coordd's watchdog: timestamps $WD1 then $WD2, PID $(cshow MainPID) (was $CPID), NRestarts $(cshow NRestarts)"
+echo "coordd kept its watchdog fed meanwhile (WATCHDOG=1 at $WD1 then $WD2 us); NRestarts 0"
+
+say "coordination: a hung coordd is killed by its watchdog and restarted by systemd"
+g kill -STOP "$CPID"
+for _ in $(seq 60); do # WatchdogSec=10s, then RestartSec=2s
+	sleep 0.5
+	NEW=$(cshow MainPID)
+	[ "$NEW" != "$CPID" ] && [ "$NEW" != 0 ] && [ "$(cshow ActiveState)" = active ] && break
+done
+[ "$NEW" != "$CPID" ] && [ "$NEW" != 0 ] || fail "pkishare-coordd (PID $CPID, SIGSTOPped) was not restarted"
+for _ in $(seq 20); do
+	g journalctl -u pkishare-coordd --no-pager | grep -q "Watchdog timeout" && break
+	sleep 0.25
+done
+g journalctl -u pkishare-coordd --no-pager | grep -q "Watchdog timeout" || fail "no watchdog timeout for pkishare-coordd in the journal"
+[ "$(cshow NRestarts)" = 1 ] || fail "pkishare-coordd's NRestarts is $(cshow NRestarts), not 1"
+CPID=$NEW
+wait_status "^etcd: *answering" 10 || fail "status does not say etcd is answering after coordd's watchdog restart"
+echo "SIGSTOPped coordd: watchdog timeout, restarted as PID $CPID, status answers again"
+
+say "coordination off again (the steps below use one node without it)"
+g cp /root/pkishared.conf.no-coord /etc/pkishare/pkishared.conf
+PID=$(show MainPID)
+g systemctl restart pkishared
+PID=$(wait_new_pid "$PID")
+g pkishare status | grep -q "^cluster:" && fail "coordination is still on"
+g systemctl disable --now pkishare-coordd.socket
+g systemctl stop pkishare-coordd.service
+kill "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null || true
+ETCD_PID=
+echo "coordination section: $(($(date +%s) - C0)) s"
+
 say "a clean stop wipes the kept state"
 upload
 [ "$(store_fds)" = 3 ] || fail "the bundle is not in systemd's store"
@@ -563,19 +786,28 @@ grep -q "bundle: *none" "$WORK/status-after-stop.out" || fail "a stop kept the b
 grep -q "0 restart(s) survived" "$WORK/status-after-stop.out" || fail "a stop kept the state"
 g systemctl stop pkishared
 
-say "purge removes what the package installed"
+say "purge removes what the packages installed"
 g systemctl disable --now pkishared.socket pkishared-admin.socket
-g apt-get purge -y -qq pkishared pkishare >"$WORK/purge.log" 2>&1 || {
+g systemctl disable --now pkishare-coordd.socket
+g apt-get purge -y -qq pkishare-coordd pkishared pkishare >"$WORK/purge.log" 2>&1 || {
 	cat "$WORK/purge.log"
 	fail "apt-get purge failed"
 }
+grep -i 'warning' "$WORK/purge.log" || true
 for f in /usr/sbin/pkishared /usr/bin/pkishare /lib/systemd/system/pkishared.service \
 	/lib/systemd/system/pkishared.socket /lib/systemd/system/pkishared-admin.socket \
-	/etc/pkishare/pkishared.conf /usr/share/man/man8/pkishared.8.gz; do
+	/etc/pkishare/pkishared.conf /usr/share/man/man8/pkishared.8.gz \
+	/usr/sbin/pkishare-coordd /lib/systemd/system/pkishare-coordd.service \
+	/lib/systemd/system/pkishare-coordd.socket /etc/pkishare/coordd.conf \
+	/usr/share/man/man8/pkishare-coordd.8.gz; do
 	! g test -e "$f" || fail "$f is still there after purge"
 done
-! g sh -c 'ls /etc/systemd/system/*/pkishared* 2>/dev/null | grep -q .' || fail "unit symlinks left after purge"
-[ -z "$(g systemctl list-unit-files 'pkishared*' --no-legend)" ] || fail "units still known after purge"
+! g sh -c 'ls /etc/systemd/system/*/pkishare* 2>/dev/null | grep -q .' || fail "unit symlinks left after purge"
+[ -z "$(g systemctl list-unit-files 'pkishare*' --no-legend)" ] || fail "units still known after purge"
+for p in pkishare-coordd pkishared pkishare; do
+	st=$(g dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
+	case "$st" in "" | not-installed) ;; *) fail "$p is '$st' after purge" ;; esac
+done
 echo "left in /etc/pkishare (the operator's own files): $(g ls /etc/pkishare | tr '\n' ' ')"
 
 say "done"
