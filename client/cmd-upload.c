@@ -567,9 +567,9 @@ static int upload_send(const struct upload_opts *o, const char *sock, const stru
 	return resp.status == 201 ? EXIT_OK : admin_refused("upload", &resp);
 }
 
-/* What was stored, until when, with which profile, and the key unless told not to. */
+/* What was stored, until when, with which profile (the key: upload_key_print). */
 static void upload_report(const struct upload_opts *o, const struct upload_bundle *b,
-			  const uint8_t *key, char *hex)
+			  const uint8_t *key)
 {
 	char until[RFC3339_LEN], kid[KEY_ID_HEX_LEN + 1], ttl_txt[32];
 	time_format(b->now + b->ttl, until);
@@ -585,6 +585,11 @@ static void upload_report(const struct upload_opts *o, const struct upload_bundl
 		printf("[upload-certs] Cluster profile for joining nodes' certificates: %s\n",
 		       desc);
 	}
+}
+
+/* The key, last (a script takes the last line), unless told not to. */
+static void upload_key_print(const struct upload_opts *o, const uint8_t *key, char *hex)
+{
 	if (!o->skip_print) {
 		key_format(key, hex);
 		printf("[upload-certs] Using certificate key:\n%s\n", hex);
@@ -708,8 +713,15 @@ int verb_upload_certs(int argc, char **argv)
 	if (ex == EXIT_OK)
 		ex = upload_send(&o, sock, b.json);
 	if (ex == EXIT_OK)
-		upload_report(&o, &b, key, hex);
+		upload_report(&o, &b, key);
+	/* The bundle is uploaded either way: its key is printed even when the replicas
+	 * did not all come (those that hold it serve it). */
+	int uploaded = ex;
 	if (ex == EXIT_OK && o.replicas)
 		ex = replicas_wait(&o, sock, b.id);
+	if (uploaded == EXIT_OK) {
+		fflush(stdout);
+		upload_key_print(&o, key, hex);
+	}
 	return ex;
 }
