@@ -37,6 +37,10 @@
 #   h kill -9 of pkishared right after uploads (while it copies): never other bytes than
 #     etcd's, copies again; coordd killed during an upload elsewhere: copies after restart
 #   8 no 32-byte piece of any sealed bundle in any etcd member's data directory
+#   i join tokens are the cluster's: made on one node, enrolled on another, uses counted
+#     once (racing enrollments on three nodes), the printed command works with its node down
+#   j an etcd leader change never extends a bundle's deadline
+#   (a-h: see their functions) and, at the end, no sanitizer report in any daemon's log
 # Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
 set -euo pipefail
@@ -777,6 +781,108 @@ casea_replicas() {
 	wait "$p" 2>/dev/null || true
 }
 
+# enroll_at NODE TOKEN TAG: POST /v1/enroll on NODE from n4 with a fresh CSR and the join
+# token as bearer (as print-join-command --curl does); sets CODE and REASON.
+enroll_at() {
+	local n=$1 tok=$2 tag=$3
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=en-$tag" \
+		-keyout "$T/en-$tag.key" -out "$T/en-$tag.csr" 2>/dev/null
+	CODE=$(printf 'Authorization: Bearer %s\n' "$tok" | in_ns 4 curl -s --max-time 20 -H @- \
+		--cacert "$C/pki/ca.crt" --data-binary @"$T/en-$tag.csr" -o "$T/en-$tag.body" \
+		-w '%{http_code}' "https://$(ip_of "$n"):9443/v1/enroll" 2>/dev/null) || true
+	[ -n "$CODE" ] || CODE=000
+	REASON=$(json_get "$T/en-$tag.body" reason)
+}
+token_used() { etcd_value "/pkishare/tokens/$1" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["used"])
+except Exception: print("?")'; } # token_used ID: its uses spent, as etcd keeps them
+token_on() { # token_on NODE TAG [ARGS]: pkishare token create on NODE; the token in TOKEN
+	local n=$1 tag=$2
+	shift 2
+	TOKEN=$(in_ns "$n" "$PKISHARE" token create --admin-socket "$(ND "$n")/admin.sock" "$@" \
+		2>"$T/tok-$tag.err" | grep -oE '^[a-z0-9]{6}\.[a-z0-9]{16}$' | head -1 || true)
+}
+
+# Case i: join tokens are the cluster's: made on one node, they enroll on another, their
+# uses count once cluster-wide (racing enrollments on three nodes), and the command
+# print-join-command prints works through another node when the first is down.
+casei_tokens() {
+	echo "== i: join tokens across nodes"
+	upload 1 tok --max-fetches 20 --replicas 3 --replicas-timeout 10s
+	uploaded 1 tok || return 0
+	local key=$KEY id i rc=0 ok=0 refused=0 cmd
+	token_on 2 one --uses 1 --description "case i"
+	check "a token made on node 2 (pkishare token create)" [ -n "$TOKEN" ]
+	id=${TOKEN%%.*}
+	check "... node 3 lists it (token list, within 3 s)" \
+		poll 3 bash -c "ip netns exec ${NS[3]} '$PKISHARE' token list --admin-socket '$(ND 3)/admin.sock' | grep -q '^$id '"
+	in_ns 4 env PKISHARE_TOKEN="$TOKEN" PKISHARE_CERTIFICATE_KEY="$key" "$PKISHARE" join \
+		--server "$(ip_of 3):9443" --ca-cert-hash "$PIN" --pki-dir "$T/joined-tok/pki" \
+		>"$T/join-tok.log" 2>&1 || rc=$?
+	check "a join with it through node 3 works (exit $rc)" bash -c "[ $rc = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-tok/pki/sa.key'"
+	check "... and etcd counts its one use (tokens/$id used $(token_used "$id"))" [ "$(token_used "$id")" = 1 ]
+	enroll_at 1 "$TOKEN" spent
+	check "the same token on node 1 is refused: used up (got $CODE $REASON)" [ "$CODE $REASON" = "401 used-up" ]
+	# Racing enrollments with a two-use token, one on each node: exactly two certificates.
+	token_on 1 two --uses 2 --description "race"
+	local racers=()
+	for i in 1 2 3; do
+		(enroll_at "$i" "$TOKEN" "race-$i"; echo "$CODE $REASON" >"$T/en-race-$i.res") &
+		racers+=($!)
+	done
+	wait "${racers[@]}" # (not a bare wait: the daemons are this shell's children too)
+	for i in 1 2 3; do
+		case $(cat "$T/en-race-$i.res") in 200*) ok=$((ok + 1)) ;; 401*) refused=$((refused + 1)) ;; esac
+	done
+	info "three enrollments racing on three nodes with a two-use token: $ok certificates, $refused refused ($(cat "$T"/en-race-*.res | tr '\n' ' '))"
+	check "exactly 2 enrollments got a certificate, 1 was refused" [ "$ok $refused" = "2 1" ]
+	# The printed command lists every holder; with node 1 down it joins through another.
+	cmd=$(in_ns 1 env PKISHARE_CERTIFICATE_KEY="$key" "$PKISHARE" print-join-command \
+		--admin-socket "$(ND 1)/admin.sock" 2>"$T/pjc.err" || true)
+	info "printed: $(sed -E 's/(TOKEN|KEY)=[^ ]*/\1=.../g' <<<"$cmd")"
+	check "print-join-command lists the three nodes as --server" \
+		bash -c "[ \$(grep -o -- '--server' <<<'$cmd' | wc -l) = 3 ]"
+	stop_pkishared 1
+	rc=0
+	in_ns 4 env PATH="$(dirname "$PKISHARE"):$PATH" sh -c "$cmd --pki-dir $T/joined-pjc/pki" \
+		>"$T/join-pjc.log" 2>&1 || rc=$?
+	check "with node 1 down, the printed command joins through another node (exit $rc)" \
+		bash -c "[ $rc = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-pjc/pki/sa.key'"
+	[ "$rc" = 0 ] || info "$(tail -3 "$T/join-pjc.log" | tr '\n' ' ')"
+	start_pkishared 1
+}
+
+# Case j: an etcd leader change never extends a deadline (leases are renewed to their
+# full TTL by a new leader; deadlines are each node's own).
+casej_leader_change() {
+	echo "== j: a leader change does not extend the bundle's deadline"
+	upload 1 short --ttl 8s --replicas 3 --replicas-timeout 5s
+	uploaded 1 short || return 0
+	local t0 leader target n served=0
+	t0=$(date +%s)
+	ctl 1 endpoint status -w json >"$T/epstat.json" 2>/dev/null || true
+	read -r leader target < <(python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+lead = s[0]["Status"]["leader"]
+ids = [e["Status"]["header"]["member_id"] for e in s]
+ep = [e["Endpoint"] for e in s if e["Status"]["header"]["member_id"] == lead][0]
+print(ep, format([i for i in ids if i != lead][0], "x"))' "$T/epstat.json" 2>/dev/null || echo "- -")
+	if [ "$leader" != - ]; then
+		in_ns 1 env ETCDCTL_API=3 etcdctl --endpoints="$leader" --cacert "$(ND 1)/etcd-client/ca.crt" \
+			--cert "$(ND 1)/etcd-client/client.crt" --key "$(ND 1)/etcd-client/client.key" \
+			move-leader "$target" >"$T/move-leader.log" 2>&1 || true
+	fi
+	info "leader moved from $leader to member $target: $(head -c 200 "$T/move-leader.log" 2>/dev/null)"
+	check "the etcd leader changed" grep -q 'Leadership transferred' "$T/move-leader.log"
+	sleep $((t0 + 10 - $(date +%s)))
+	for n in 1 2 3; do
+		fetch "$n" j2 "short-$n"
+		[ "$CODE" = 200 ] && served=$((served + 1))
+		info "node $n after the deadline: $CODE${REASON:+ $REASON}"
+	done
+	check "no node serves the bundle past its 8 s deadline" [ "$served" = 0 ]
+}
+
 # Case b: the origin gone after the copies; joins go through node 2 with the same key.
 caseb_origin_gone() {
 	echo "== b: the origin killed, or cut off, after the copies: join through node 2"
@@ -1090,14 +1196,24 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	casef_fake_peer
 	caseg_partitioned_holder
 	caseh_kills
+	casei_tokens
+	casej_leader_change
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
-		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills"; do
+		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills" \
+		"i tokens" "j leader change"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
 fi
+
+# The daemons stopped as systemd stops them; a sanitizer build reports leaks and errors at
+# exit, and none may appear in any log.
+for n in 1 2 3; do stop_pkishared "$n"; stop_coordd "$n"; done
+bad=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/node*/pkishared.log* "$T"/node*/coordd.log 2>/dev/null || true)
+check "no sanitizer report in any pkishared or coordd log${bad:+ (in: $bad)}" [ -z "$bad" ]
+[ -z "$bad" ] || grep -hA12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $bad | head -40
 
 if [ "$FAILS" != 0 ]; then
 	for n in 1 2 3; do
