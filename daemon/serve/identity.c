@@ -332,7 +332,8 @@ static void chain_facts(struct daemon_ctx *ctx, gnutls_session_t session, struct
 		/* Neither CA: perhaps another control-plane node, by its registered key. */
 		uint8_t pin[PIN_BYTES];
 		char pin_text[PIN_TEXT_LEN + 1];
-		if (f->client_ca_status != POLICY_VERIFIED && f->enroll_status != POLICY_VERIFIED &&
+		if (ctx->cfg->coord_socket && f->client_ca_status != POLICY_VERIFIED &&
+		    f->enroll_status != POLICY_VERIFIED &&
 		    pin_of_der(chain[0].data, chain[0].size, pin) == 0) {
 			pin_format(pin, pin_text);
 			(void)store_peer_of(&ctx->store, pin_text, f->peer_node);
