@@ -2,7 +2,8 @@
 # e2e.multinode (issue 32, "any control-plane node serves"): three control-plane nodes,
 # each a network namespace this test makes (n1..n3, 10.251.0.1-3, on a bridge in a hub
 # namespace), each running one etcd member (client and peer TLS, client-certificate auth),
-# one pkishare-coordd and one pkishared; a fourth namespace (n4, 10.251.0.4) is the joiner.
+# one pkishare-coordd and one pkishared; a fourth namespace (n4, 10.251.0.4) is the joiner,
+# a fifth (n5, 10.251.0.5) runs haproxy in front of the three nodes (case k).
 # Nothing leaves these namespaces. Node N is partitioned with `ip -n HUB link set hN down`.
 #
 # The cases, one function each (ok:/FAIL: lines, "N checks, M failed" at the end):
@@ -55,7 +56,7 @@ T=$(mktemp -d /tmp/pkishare-multi.XXXXXX)
 chmod 755 "$T"
 TAG=pkm$$
 HUB=$TAG-hub
-NS=("" "$TAG-n1" "$TAG-n2" "$TAG-n3" "$TAG-n4")
+NS=("" "$TAG-n1" "$TAG-n2" "$TAG-n3" "$TAG-n4" "$TAG-n5") # n5: haproxy (case k)
 EPID=("" "" "" "") # etcd member per node
 CPID=("" "" "" "") # pkishare-coordd per node
 DPID=("" "" "" "") # pkishared per node
@@ -101,7 +102,7 @@ ND() { echo "$T/node$1"; }
 ip netns add "$HUB"
 ip -n "$HUB" link add br0 type bridge
 ip -n "$HUB" link set br0 up
-for i in 1 2 3 4; do
+for i in 1 2 3 4 5; do
 	ip netns add "${NS[$i]}"
 	ip -n "$HUB" link add "h$i" type veth peer name eth0 netns "${NS[$i]}"
 	ip -n "$HUB" link set "h$i" master br0 up
@@ -1178,26 +1179,32 @@ caseh_kills() {
 	check "... and serves etcd's bytes (got $CODE $REASON)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h-coordd-3.body")" = "$(cur_field sha256)" ]
 }
 
+# case_run FUNCTION: a case; PKM_ONLY="FUNCTION..." (to debug one case) runs only those
+# after the baseline (and the scan).
+case_run() {
+	[ -z "${PKM_ONLY:-}" ] || grep -qw -- "$1" <<<"$PKM_ONLY" || return 0
+	"$1"
+}
 case0_baseline
 # PKM_FORCE_CASES=1 runs the cases against standalone daemons too (to debug the harness:
 # the coordination checks then fail, as they should).
 if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
-	case1_key_reuse
-	case2_race
-	case3_quorum
-	case4_coordd_killed
-	case5_delete_elsewhere
-	case6_replaced
-	case7_status
-	casea_replicas
-	caseb_origin_gone
-	casec_origin_dead
-	casee_peer_route
-	casef_fake_peer
-	caseg_partitioned_holder
-	caseh_kills
-	casei_tokens
-	casej_leader_change
+	case_run case1_key_reuse
+	case_run case2_race
+	case_run case3_quorum
+	case_run case4_coordd_killed
+	case_run case5_delete_elsewhere
+	case_run case6_replaced
+	case_run case7_status
+	case_run casea_replicas
+	case_run caseb_origin_gone
+	case_run casec_origin_dead
+	case_run casee_peer_route
+	case_run casef_fake_peer
+	case_run caseg_partitioned_holder
+	case_run caseh_kills
+	case_run casei_tokens
+	case_run casej_leader_change
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
