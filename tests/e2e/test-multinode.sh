@@ -41,6 +41,10 @@
 #   i join tokens are the cluster's: made on one node, enrolled on another, uses counted
 #     once (racing enrollments on three nodes), the printed command works with its node down
 #   j an etcd leader change never extends a bundle's deadline
+#   k haproxy in TCP mode in front (n5, 10.251.0.5; the README's snippet): the serving
+#     certificates issued again naming it and reloaded; join and curl + decrypt through it,
+#     also with node 1's pkishared killed; one fetch counted per identity (skipped without
+#     haproxy)
 #   (a-h: see their functions) and, at the end, no sanitizer report in any daemon's log
 # Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
@@ -1179,6 +1183,141 @@ caseh_kills() {
 	check "... and serves etcd's bytes (got $CODE $REASON)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h-coordd-3.body")" = "$(cur_field sha256)" ]
 }
 
+# Case k: haproxy in TCP mode in front of the three nodes (the README's snippet), in n5,
+# the one address joiners use. The serving certificates are issued again naming it too,
+# and pkishared reloads them (SIGHUP's path: pkishare reload).
+VIP=$(ip_of 5)
+HAPROXY=$(command -v haproxy 2>/dev/null || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; } || true)
+# haproxy_stat SERVER: that backend server's status as haproxy's stats socket says (UP, DOWN, ...)
+haproxy_stat() {
+	/usr/bin/python3 - "$T/haproxy/stats.sock" "$1" <<-'PY' 2>/dev/null || true
+		import socket, sys
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+		s.settimeout(2)
+		s.connect(sys.argv[1])
+		s.sendall(b"show stat\n")
+		data = b""
+		while True:
+		    d = s.recv(65536)
+		    if not d:
+		        break
+		    data += d
+		lines = data.decode().splitlines()
+		head = lines[0].lstrip("# ").split(",")
+		for l in lines[1:]:
+		    f = dict(zip(head, l.split(",")))
+		    if f.get("pxname") == "pkishared" and f.get("svname") == sys.argv[2]:
+		        print(f.get("status", "?"), f.get("stot", "?"))
+	PY
+}
+haproxy_down() { [ "$(haproxy_stat "$1" | cut -d' ' -f1)" = DOWN ]; } # haproxy_down SERVER
+vip_listens() { in_ns 4 bash -c "exec 3<>/dev/tcp/$VIP/9443" 2>/dev/null; }
+casek_haproxy() {
+	echo "== k: haproxy in TCP mode in front of the three nodes: one address for joiners"
+	if [ -z "$HAPROXY" ]; then
+		skip "case k: haproxy is not installed (apt-get install haproxy)"
+		return 0
+	fi
+	local n rc id key before after p H=$T/haproxy c kt0
+	kt0=$(now_ms)
+	for n in 1 2 3; do
+		rc=0
+		"$PKISHARE" pki serving-cert --pki-dir "$(ND "$n")/pki" --out "$(ND "$n")/serving" --node-name "node-$n" \
+			--address "$(ip_of "$n")" --address "$VIP" --force >"$(ND "$n")/serving-k.log" 2>&1 || rc=$?
+		check "node $n: serving certificate issued again for $(ip_of "$n") and $VIP (exit $rc)" \
+			bash -c "[ $rc = 0 ] && openssl x509 -in '$(ND "$n")/serving/tls.crt' -noout -ext subjectAltName | grep -q 'IP Address:$VIP'"
+		rc=0
+		in_ns "$n" "$PKISHARE" reload --admin-socket "$(ND "$n")/admin.sock" >"$T/reload-k-$n.out" 2>&1 || rc=$?
+		check "node $n: pkishare reload takes it (exit $rc: $(head -c 200 "$T/reload-k-$n.out" | tr '\n' ' '))" [ "$rc" = 0 ]
+	done
+	# The peer route after the reload: the nodes now present other serving keys.
+	upload 1 k-reload --max-fetches 20 --replicas 3 --replicas-timeout 4s
+	info "upload-certs --replicas 3 after the reloads: exit $UPRC: $(grep -i 'held by' "$T/up-k-reload.out" "$T/up-k-reload.err" | head -c 300 | tr '\n' ' ')"
+	check "after the reloads (new serving keys), the nodes still copy from each other: --replicas 3 exit 0 (got $UPRC)" [ "$UPRC" = 0 ]
+	if [ "$UPRC" != 0 ]; then
+		info "registered pins: $(ctl 1 get --prefix /pkishare/nodes/ 2>/dev/null | grep -o 'sha256:[0-9a-f]\{12\}' | tr '\n' ' ')"
+		for n in 1 2 3; do
+			info "node $n serves the pin sha256:$(openssl x509 -in "$(ND "$n")/serving/tls.crt" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -c1-12); its log: $(grep -i 'peer\|copy\|pin' "$(ND "$n")/pkishared.log.now" | tail -2 | tr '\n' ' ' | head -c 300)"
+		done
+		info "(restarting the three pkishared, which registers their new serving keys, for the rest of the case)"
+		for n in 1 2 3; do stop_pkishared "$n"; start_pkishared "$n"; done
+	fi
+	upload 1 k --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 k || return 0
+	id=$(held_id 1)
+	key=$KEY
+	mkdir -p "$H"
+	cat >"$H/haproxy.cfg" <<-CFG
+		# e2e.multinode, case k: the README's snippet, with health-check timings for a test
+		global
+		    maxconn 256
+		    stats socket $H/stats.sock mode 600 level admin
+		defaults
+		    timeout connect 2s
+		    timeout client 30s
+		    timeout server 30s
+		    retries 3
+		    option redispatch 1
+		frontend pkishare
+		    bind $VIP:9443
+		    mode tcp
+		    default_backend pkishared
+		backend pkishared
+		    mode tcp
+		    option tcp-check
+		    default-server inter 500 fall 2 rise 1
+		    server cp-1 $(ip_of 1):9443 check
+		    server cp-2 $(ip_of 2):9443 check
+		    server cp-3 $(ip_of 3):9443 check
+	CFG
+	rc=0
+	"$HAPROXY" -c -f "$H/haproxy.cfg" >"$H/check.log" 2>&1 || rc=$?
+	check "haproxy -c accepts the configuration (exit $rc)" [ "$rc" = 0 ]
+	[ "$rc" = 0 ] || { info "$(head -c 400 "$H/check.log")"; return 0; }
+	in_ns 5 "$HAPROXY" -db -f "$H/haproxy.cfg" </dev/null >"$H/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	poll 5 vip_listens || true
+	check "haproxy listens on $VIP:9443 (${POLL_MS} ms)" vip_listens
+	before=$(count_of "$id")
+	join_via k-1 j1 "$key" 5
+	info "join --server $VIP:9443: exit $JRC in $MS ms: $(tail -2 "$T/join-k-1.log" | tr '\n' ' ' | head -c 300)"
+	check "pkishare join --server $VIP:9443 (haproxy) works (exit $JRC)" bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-k-1/pki/sa.key'"
+	get 4 5 /v1/bundle k-curl --cert "$C/clients/j2.crt" --key "$C/clients/j2.key"
+	check "curl https://$VIP:9443/v1/bundle (haproxy), the cluster CA pinned: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	check "... the bytes whose SHA-256 is etcd's" [ "$CODE" = 200 -a "$(sha_of "$T/f-k-curl.body")" = "$(cur_field sha256)" ]
+	rc=0
+	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$key" "$PKISHARE" decrypt --pki-dir "$T/joined-k-curl/pki" \
+		<"$T/f-k-curl.body" >"$T/decrypt-k.log" 2>&1 || rc=$?
+	check "pkishare decrypt opens it (exit $rc): ca.key as node 1's" bash -c "[ $rc = 0 ] && cmp -s '$C/pki/ca.key' '$T/joined-k-curl/pki/ca.key'"
+	# node 1's pkishared killed: the first join comes before any health check noticed
+	kill9_pkishared 1
+	for c in j3 j4 j5; do
+		join_via "k-$c" "$c" "$key" 5
+		check "node 1's pkishared killed: join --server $VIP:9443 as $c works (exit $JRC, $MS ms; haproxy: cp-1 $(haproxy_stat cp-1))" \
+			bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-k-$c/pki/sa.key'"
+		[ "$JRC" = 0 ] || info "$(tail -3 "$T/join-k-$c.log" | tr '\n' ' ' | head -c 300)"
+	done
+	poll 3 haproxy_down cp-1 || true
+	check "haproxy's health check marks cp-1 DOWN (${POLL_MS} ms; cp-1 $(haproxy_stat cp-1))" haproxy_down cp-1
+	info "connections per node as haproxy counts them: cp-1 $(haproxy_stat cp-1), cp-2 $(haproxy_stat cp-2), cp-3 $(haproxy_stat cp-3)"
+	for c in j1 j2 j3 j4 j5; do
+		info "$c served by: $(for n in 1 2 3; do grep -q "event=fetch .*client=$c .*bundle=$id result=ok" "$(ND "$n")/pkishared.log.now" "$(ND "$n")/pkishared.log" 2>/dev/null && echo -n "node-$n "; done)"
+	done
+	get 4 5 /v1/bundle k-again --cert "$C/clients/j2.crt" --key "$C/clients/j2.key"
+	check "j2 again through haproxy: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	after=$(count_of "$id")
+	check "etcd counts one fetch per identity: 5 identities (j1-j5), count $before -> $after" [ "$after" = $((before + 5)) ]
+	check "... and holds 5 slots for $id ($(ctl 2 get --prefix "/pkishare/bundles/$id/slots/" --keys-only 2>/dev/null | grep -c . || true))" \
+		[ "$(ctl 2 get --prefix "/pkishare/bundles/$id/slots/" --keys-only 2>/dev/null | grep -c . || true)" = 5 ]
+	start_pkishared 1
+	poll 5 holds 1 "$id" || true
+	check "node 1 restarted copies $id back (${POLL_MS} ms)" holds 1 "$id"
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	info "case k: $(($(now_ms) - kt0)) ms"
+}
+
 # case_run FUNCTION: a case; PKM_ONLY="FUNCTION..." (to debug one case) runs only those
 # after the baseline (and the scan).
 case_run() {
@@ -1205,11 +1344,12 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	case_run caseh_kills
 	case_run casei_tokens
 	case_run casej_leader_change
+	case_run casek_haproxy
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
 		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills" \
-		"i tokens" "j leader change"; do
+		"i tokens" "j leader change" "k haproxy"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
