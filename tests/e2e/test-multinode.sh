@@ -45,6 +45,8 @@
 #     certificates issued again naming it and reloaded; join and curl + decrypt through it,
 #     also with node 1's pkishared killed; one fetch counted per identity (skipped without
 #     haproxy)
+#   l kills at hand-offs checked against a model of what was acknowledged: pkishared killed
+#     during or right after an upload, coordd killed during a fetch, both while nodes copy
 #   (a-h: see their functions) and, at the end, no sanitizer report in any daemon's log
 # Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
@@ -1318,6 +1320,238 @@ casek_haproxy() {
 	info "case k: $(($(now_ms) - kt0)) ms"
 }
 
+# Case l: kills at hand-offs with coordination (the robustness model, several nodes),
+# checked from outside against a model of what was acknowledged. Three kinds of round:
+#   upload: upload-certs on node X with a key of ours, X's pkishared killed (kill -9) while
+#     it answers or 0-50 ms after its answer, then restarted. An acknowledged upload (exit
+#     0) has its key id in etcd, and its bundle is current and held by a node within a few
+#     seconds, or etcd says why it went; a key id in etcd is refused again on every node.
+#   fetch: a joiner's GET on node Y with Y's coordd killed while curl runs, then restarted.
+#     A 200 has a slot in etcd for that identity; the count never exceeds the identities
+#     served plus the slots still to be given back; once coordd is back, the count is the
+#     identities served (a slot whose answer was lost is given back: unclaim).
+#   copy: an upload on node 1 with node 2's pkishared and node 3's coordd killed while they
+#     copy: a node that serves serves etcd's current.sha256, and both copy again.
+rand_ms() { echo $((RANDOM % ($1 + 1))); }                          # rand_ms MAX
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; } # sleep_ms MS
+key_id_of() { # key_id_of KEY: the first 8 bytes of BLAKE2b-256 of the key (proto/sealing.md)
+	/usr/bin/python3 -c 'import hashlib, sys
+print(hashlib.blake2b(bytes.fromhex(sys.argv[1]), digest_size=32).digest()[:8].hex())' "$1"
+}
+kill9_coordd() { # kill9_coordd N
+	local p=${CPID[$1]}
+	[ -n "$p" ] || return 0
+	kill -9 "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	CPID[$1]=
+}
+restart_coordd() { # restart_coordd N: started, and answering (a killed one leaves its socket file)
+	start_coordd "$1"
+	poll 5 bash -c "/usr/bin/python3 '$HERE/coordcheck.py' --call '$(ND "$1")/coord.sock' ping '{}' 2>/dev/null | grep -q '\"ok\": true'" || true
+}
+# lview BID KEYID: one read of everything under /pkishare/ (from n2), as shell variables:
+# L_KEYBID (keyids/KEYID), L_CUR and L_CURSHA (current), L_GONE ("reason id"), and for BID
+# L_HOLDERS (holder nodes), L_COUNT, L_SLOTS, L_CLIENTS (the slots' clients, sorted), L_CERTS
+lview() {
+	ctl 2 get --prefix /pkishare/ -w json >"$T/l-view.json" 2>/dev/null || true
+	eval "$(/usr/bin/python3 - "$T/l-view.json" "$1" "$2" <<-'PY'
+		import base64, json, shlex, sys
+		try:
+		    kvs = json.load(open(sys.argv[1])).get("kvs") or []
+		except Exception:
+		    kvs = []
+		kv = {base64.b64decode(e["key"]).decode(): base64.b64decode(e.get("value", "")).decode() for e in kvs}
+		P, bid, kid = "/pkishare/", sys.argv[2], sys.argv[3]
+		def js(k):
+		    try: return json.loads(kv.get(P + k) or "null") or {}
+		    except Exception: return {}
+		cur, gone = js("current"), js("gone")
+		b = P + "bundles/%s/" % bid
+		clients = []
+		for k, v in kv.items():
+		    if k.startswith(b + "slots/"):
+		        try: clients.append(json.loads(v).get("client", "?"))
+		        except Exception: clients.append("?")
+		out = {"L_KEYBID": kv.get(P + "keyids/" + kid, "") if kid else "",
+		       "L_CUR": cur.get("id", ""), "L_CURSHA": cur.get("sha256", ""),
+		       "L_GONE": ("%s %s" % (gone.get("reason", ""), gone.get("id", ""))).strip(),
+		       "L_HOLDERS": " ".join(sorted(k.rsplit("/", 1)[1] for k in kv if k.startswith(P + "holders/%s/" % bid))),
+		       "L_COUNT": kv.get(b + "count", "0") or "0",
+		       "L_SLOTS": str(len(clients)), "L_CLIENTS": " ".join(sorted(clients)),
+		       "L_CERTS": str(sum(1 for k in kv if k.startswith(b + "certs/")))}
+		for k, v in out.items():
+		    print("%s=%s" % (k, shlex.quote(v)))
+	PY
+	)"
+}
+# held_by BID: the nodes whose pkishared holds BID (their status), e.g. "node-1 node-3"
+held_by() { local n; for n in 1 2 3; do holds "$n" "$1" && echo -n "node-$n "; done | sed 's/ $//'; }
+# held_or_gone BID: etcd has BID current and a node holds it, or etcd says why it went
+held_or_gone() {
+	lview "$1" ""
+	HELD_BY=$(held_by "$1")
+	{ [ "$L_CUR" = "$1" ] && [ -n "$HELD_BY" ]; } || has "$L_GONE" " $1\$"
+}
+# holders_true BID: every holder etcd lists for BID holds it (no record of a node that lost it)
+holders_true() {
+	local h
+	lview "$1" ""
+	HELD_BY=$(held_by "$1")
+	for h in $L_HOLDERS; do has " $HELD_BY " " $h " || return 1; done
+}
+both_hold() { holds 2 "$1" && holds 3 "$1"; } # both_hold BID: nodes 2 and 3 hold BID
+# upload_settled BID: held_or_gone, and while BID is current, holders_true
+upload_settled() { held_or_gone "$1" && { [ "$L_CUR" != "$1" ] || holders_true "$1"; }; }
+# count_settled BID SERVED...: etcd's count of BID and its slots' clients are exactly SERVED
+count_settled() {
+	local bid=$1 want
+	shift
+	want=$(printf '%s\n' "$@" | grep . | sort | tr '\n' ' ' | sed 's/ $//')
+	lview "$bid" ""
+	[ "$L_COUNT" = "$#" ] && [ "$L_CLIENTS" = "$want" ]
+}
+casel_model() {
+	echo "== l: kills at hand-offs with coordination, against a model of what was acknowledged"
+	local r=0 x y k key kid mode ms up rc bid fbid ident res code n acked=0 n200=0 n503=0 nother=0 t0 lt0
+	local served=() leaked=() unserved_slots=() extra upms=30
+	lt0=$(now_ms)
+	for k in $(seq 1 12); do # fresh identities for the fetch rounds, from the client CA
+		"$PKISHARE" pki client-cert --ca-dir "$C/clients" --node-name "l$k" --out "$C/clients" >/dev/null 2>&1 ||
+			info "pki client-cert l$k failed"
+	done
+	# Upload rounds.
+	for x in 1 2 3 1; do
+		r=$((r + 1))
+		key=$(openssl rand -hex 32)
+		kid=$(key_id_of "$key")
+		if [ $((r % 2)) = 0 ]; then # within the last upload's time (from its start)
+			ms=$(rand_ms "$upms")
+			mode="during the upload, $ms ms after it began"
+			(upload "$x" "l$r" --max-fetches 20 --certificate-key - <<<"$key"; echo "$UPRC" >"$T/l$r.rc") &
+			up=$!
+			sleep_ms "$ms"
+			kill9_pkishared "$x"
+			wait "$up" || true
+			UPRC=$(cat "$T/l$r.rc" 2>/dev/null || echo "?")
+		else
+			ms=$(rand_ms 50)
+			t0=$(now_ms)
+			upload "$x" "l$r" --max-fetches 20 --certificate-key - <<<"$key"
+			upms=$(($(now_ms) - t0))
+			mode="$ms ms after its answer (it took $upms ms)"
+			sleep_ms "$ms"
+			kill9_pkishared "$x"
+		fi
+		start_pkishared "$x"
+		lview "" "$kid"
+		bid=$L_KEYBID
+		info "round $r: upload on node $x (key id $kid), pkishared killed $mode: exit $UPRC; etcd: keyids/$kid ${bid:-absent}, current ${L_CUR:-none}"
+		[ "$UPRC" = 0 ] && acked=$((acked + 1))
+		[ "$UPRC" = 0 ] || info "round $r: not acknowledged (exit $UPRC: $(head -c 200 "$T/up-l$r.err" | tr '\n' ' '))"
+		[ "$UPRC" != 0 ] || check "round $r: the acknowledged upload's key id $kid is in etcd (keyids/)" [ -n "$bid" ]
+		[ -n "$bid" ] || continue
+		poll 2 upload_settled "$bid" || true # (copies come within about a second: README)
+		if [ "$UPRC" = 0 ]; then
+			check "round $r: its bundle $bid is current in etcd (current: ${L_CUR:-none}) and held by a node (held by: ${HELD_BY:-nobody}), or etcd says why it went (gone: ${L_GONE:-none}) (${POLL_MS} ms)" \
+				held_or_gone "$bid"
+			if [ -z "$HELD_BY" ] && [ "$L_CUR" = "$bid" ]; then
+				fetch "$x" j9 "l$r-origin"
+				info "round $r: node $x (the origin, restarted) answers $CODE $REASON; node $(((x % 3) + 1)): $(fetch $(((x % 3) + 1)) j9 "l$r-other"; echo "$CODE $REASON")"
+			fi
+		fi
+		if [ "$L_CUR" = "$bid" ]; then
+			check "round $r: etcd's holders of $bid (${L_HOLDERS:-none}) are nodes that hold it (${HELD_BY:-nobody})" \
+				holders_true "$bid"
+		fi
+		for n in 1 2 3; do # a key id in etcd is never accepted again, on any node
+			upload "$n" "l$r-again-$n" --max-fetches 20 --certificate-key - <<<"$key"
+			check "round $r: key id $kid again on node $n: refused, key-reused (exit $UPRC)" \
+				bash -c "[ '$UPRC' != 0 ] && grep -q 'key-reused\|already used' '$T/up-l$r-again-$n.err'"
+		done
+	done
+	info "upload rounds: $(($(now_ms) - lt0)) ms"
+	# Fetch rounds, on one bundle every node holds.
+	upload 1 l-fetch --max-fetches 50 --replicas 3 --replicas-timeout 5s
+	uploaded 1 l-fetch || return 0
+	fbid=$(held_id 1)
+	t0=$(now_ms)
+	for k in $(seq 1 12); do
+		r=$((r + 1))
+		y=$(((k - 1) % 3 + 1))
+		ident=l$k
+		ms=$((18 + $(rand_ms 12))) # a fetch takes 20-35 ms here; its claim comes near the end
+		bg_get 4 "$y" /v1/bundle "l$r" --cert "$C/clients/$ident.crt" --key "$C/clients/$ident.key" &
+		up=$!
+		sleep_ms "$ms"
+		kill9_coordd "$y"
+		wait "$up" || true
+		res=$(cat "$T/r-l$r" 2>/dev/null || echo "000 - 0")
+		code=${res%% *}
+		lview "$fbid" ""
+		case $code in
+		200) n200=$((n200 + 1)); served+=("$ident") ;;
+		503) n503=$((n503 + 1)) ;;
+		*) nother=$((nother + 1)) ;;
+		esac
+		info "round $r: GET on node $y as $ident, its coordd killed $ms ms after curl began: $res; etcd: count $L_COUNT, slots of ${L_CLIENTS:-nobody}"
+		if [ "$code" = 200 ]; then
+			check "round $r: a 200 to $ident: etcd has a slot for $ident (slots of: ${L_CLIENTS:-nobody})" has " $L_CLIENTS " " $ident "
+			check "round $r: ... the body's SHA-256 is etcd's current.sha256" [ "$(sha_of "$T/f-l$r.body")" = "$L_CURSHA" ]
+		fi
+		# Slots of identities that got no 200 (a claim whose answer was lost): given back
+		# once coordd is back (unclaim). One not given back is reported in its round, then
+		# counted as such (leaked), so that each later round checks only its own.
+		extra=0
+		for c in $L_CLIENTS; do
+			has " ${served[*]} ${leaked[*]} " " $c " && continue
+			extra=$((extra + 1))
+			has " ${unserved_slots[*]} " " $c " || unserved_slots+=("$c")
+		done
+		check "round $r: etcd's count ($L_COUNT) <= identities served (${#served[@]}) + slots to give back ($extra)${leaked[*]:+ + slots not given back before (${#leaked[@]})}" \
+			[ "$L_COUNT" -le $((${#served[@]} + extra + ${#leaked[@]})) ]
+		restart_coordd "$y"
+		poll 3 count_settled "$fbid" "${served[@]}" "${leaked[@]}" || true
+		check "round $r: coordd $y back: etcd's count is the identities served, ${#served[@]}${leaked[*]:+, plus the ${#leaked[@]} slot(s) not given back before} (count $L_COUNT, slots of: ${L_CLIENTS:-nobody}; ${POLL_MS} ms)" \
+			count_settled "$fbid" "${served[@]}" "${leaked[@]}"
+		for c in $L_CLIENTS; do
+			has " ${served[*]} ${leaked[*]} " " $c " || leaked+=("$c")
+		done
+	done
+	info "fetch rounds: $(($(now_ms) - t0)) ms"
+	# Copy rounds.
+	t0=$(now_ms)
+	for k in 1 2 3; do
+		r=$((r + 1))
+		upload 1 "l$r" --max-fetches 20
+		uploaded 1 "l$r" || continue
+		bid=$(held_id 1)
+		ms=$(rand_ms 80)
+		sleep_ms "$ms"
+		kill9_pkishared 2
+		kill9_coordd 3
+		info "round $r: upload on node 1, node 2's pkishared and node 3's coordd killed $ms ms after its answer"
+		start_pkishared 2
+		restart_coordd 3
+		for n in 2 3 1; do # their first answers, then again once they hold it
+			fetch "$n" j9 "l$r-first-$n"
+			lview "$bid" ""
+			[ "$CODE" = 200 ] || info "round $r: node $n's first answer after the kills: $CODE $REASON"
+			[ "$CODE" != 200 ] || check "round $r: node $n serves etcd's current.sha256 (first answer after the kills)" \
+				[ "$(sha_of "$T/f-l$r-first-$n.body")" = "$L_CURSHA" ]
+		done
+		poll 6 both_hold "$bid" || true
+		for n in 1 2 3; do
+			fetch "$n" j9 "l$r-$n"
+			lview "$bid" ""
+			check "round $r: node $n serves $bid, etcd's current.sha256 (got $CODE $REASON; holders ${L_HOLDERS:-none})" \
+				[ "$CODE" = 200 -a "$L_CUR" = "$bid" -a "$(sha_of "$T/f-l$r-$n.body")" = "$L_CURSHA" ]
+		done
+	done
+	info "copy rounds: $(($(now_ms) - t0)) ms"
+	lview "$fbid" ""
+	info "model: $r rounds, $acked acknowledged upload(s), $n200 200s, $n503 503s, $nother other answers; slots counted for identities that got no 200: ${#unserved_slots[@]} (${unserved_slots[*]:-none}), of which never given back: ${#leaked[@]} (${leaked[*]:-none}); etcd: $L_SLOTS slot(s) of the fetch rounds' bundle (count $L_COUNT), served ${#served[@]}; $(($(now_ms) - lt0)) ms"
+}
+
 # case_run FUNCTION: a case; PKM_ONLY="FUNCTION..." (to debug one case) runs only those
 # after the baseline (and the scan).
 case_run() {
@@ -1345,11 +1579,12 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	case_run casei_tokens
 	case_run casej_leader_change
 	case_run casek_haproxy
+	case_run casel_model
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
 		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills" \
-		"i tokens" "j leader change" "k haproxy"; do
+		"i tokens" "j leader change" "k haproxy" "l kills with coordination"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
