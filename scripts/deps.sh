@@ -20,5 +20,5 @@ BUILD_DEPS=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libgnut
 	libssl-dev libsodium-dev libjansson-dev libsystemd-dev libyaml-dev)
 RUN_DEPS=(curl openssl ca-certificates python3 python3-cryptography util-linux)
 # libcurl's OpenSSL flavour: coordd (-Dcoordination=enabled), which the tests build.
-TEST_DEPS=(libcurl4-openssl-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libfaketime golang-go valgrind systemd etcd-server etcd-client iproute2 strace
+TEST_DEPS=(libcurl4-openssl-dev clang clang-format clang-tidy cppcheck libclang-rt-14-dev libfaketime golang-go valgrind systemd etcd-server etcd-client iproute2 strace haproxy
 	debhelper dpkg-dev lintian debootstrap systemd-container python3-seccomp)

@@ -2,7 +2,8 @@
 # e2e.multinode (issue 32, "any control-plane node serves"): three control-plane nodes,
 # each a network namespace this test makes (n1..n3, 10.251.0.1-3, on a bridge in a hub
 # namespace), each running one etcd member (client and peer TLS, client-certificate auth),
-# one pkishare-coordd and one pkishared; a fourth namespace (n4, 10.251.0.4) is the joiner.
+# one pkishare-coordd and one pkishared; a fourth namespace (n4, 10.251.0.4) is the joiner,
+# a fifth (n5, 10.251.0.5) runs haproxy in front of the three nodes (case k).
 # Nothing leaves these namespaces. Node N is partitioned with `ip -n HUB link set hN down`.
 #
 # The cases, one function each (ok:/FAIL: lines, "N checks, M failed" at the end):
@@ -40,6 +41,12 @@
 #   i join tokens are the cluster's: made on one node, enrolled on another, uses counted
 #     once (racing enrollments on three nodes), the printed command works with its node down
 #   j an etcd leader change never extends a bundle's deadline
+#   k haproxy in TCP mode in front (n5, 10.251.0.5; the README's snippet): the serving
+#     certificates issued again naming it and reloaded; join and curl + decrypt through it,
+#     also with node 1's pkishared killed; one fetch counted per identity (skipped without
+#     haproxy)
+#   l kills at hand-offs checked against a model of what was acknowledged: pkishared killed
+#     during or right after an upload, coordd killed during a fetch, both while nodes copy
 #   (a-h: see their functions) and, at the end, no sanitizer report in any daemon's log
 # Cases 1-8 and a-h need pkishared's coordination options (--coord-socket, --node-name,
 # --peer-address); without them they are reported as skipped, not failed.
@@ -55,7 +62,7 @@ T=$(mktemp -d /tmp/pkishare-multi.XXXXXX)
 chmod 755 "$T"
 TAG=pkm$$
 HUB=$TAG-hub
-NS=("" "$TAG-n1" "$TAG-n2" "$TAG-n3" "$TAG-n4")
+NS=("" "$TAG-n1" "$TAG-n2" "$TAG-n3" "$TAG-n4" "$TAG-n5") # n5: haproxy (case k)
 EPID=("" "" "" "") # etcd member per node
 CPID=("" "" "" "") # pkishare-coordd per node
 DPID=("" "" "" "") # pkishared per node
@@ -101,7 +108,7 @@ ND() { echo "$T/node$1"; }
 ip netns add "$HUB"
 ip -n "$HUB" link add br0 type bridge
 ip -n "$HUB" link set br0 up
-for i in 1 2 3 4; do
+for i in 1 2 3 4 5; do
 	ip netns add "${NS[$i]}"
 	ip -n "$HUB" link add "h$i" type veth peer name eth0 netns "${NS[$i]}"
 	ip -n "$HUB" link set "h$i" master br0 up
@@ -1178,31 +1185,406 @@ caseh_kills() {
 	check "... and serves etcd's bytes (got $CODE $REASON)" [ "$CODE" = 200 -a "$(sha_of "$T/f-h-coordd-3.body")" = "$(cur_field sha256)" ]
 }
 
+# Case k: haproxy in TCP mode in front of the three nodes (the README's snippet), in n5,
+# the one address joiners use. The serving certificates are issued again naming it too,
+# and pkishared reloads them (SIGHUP's path: pkishare reload).
+VIP=$(ip_of 5)
+HAPROXY=$(command -v haproxy 2>/dev/null || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; } || true)
+# haproxy_stat SERVER: that backend server's status as haproxy's stats socket says (UP, DOWN, ...)
+haproxy_stat() {
+	/usr/bin/python3 - "$T/haproxy/stats.sock" "$1" <<-'PY' 2>/dev/null || true
+		import socket, sys
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+		s.settimeout(2)
+		s.connect(sys.argv[1])
+		s.sendall(b"show stat\n")
+		data = b""
+		while True:
+		    d = s.recv(65536)
+		    if not d:
+		        break
+		    data += d
+		lines = data.decode().splitlines()
+		head = lines[0].lstrip("# ").split(",")
+		for l in lines[1:]:
+		    f = dict(zip(head, l.split(",")))
+		    if f.get("pxname") == "pkishared" and f.get("svname") == sys.argv[2]:
+		        print(f.get("status", "?"), f.get("stot", "?"))
+	PY
+}
+haproxy_down() { [ "$(haproxy_stat "$1" | cut -d' ' -f1)" = DOWN ]; } # haproxy_down SERVER
+vip_listens() { in_ns 4 bash -c "exec 3<>/dev/tcp/$VIP/9443" 2>/dev/null; }
+casek_haproxy() {
+	echo "== k: haproxy in TCP mode in front of the three nodes: one address for joiners"
+	if [ -z "$HAPROXY" ]; then
+		skip "case k: haproxy is not installed (apt-get install haproxy)"
+		return 0
+	fi
+	local n rc id key before after p H=$T/haproxy c kt0
+	kt0=$(now_ms)
+	for n in 1 2 3; do
+		rc=0
+		"$PKISHARE" pki serving-cert --pki-dir "$(ND "$n")/pki" --out "$(ND "$n")/serving" --node-name "node-$n" \
+			--address "$(ip_of "$n")" --address "$VIP" --force >"$(ND "$n")/serving-k.log" 2>&1 || rc=$?
+		check "node $n: serving certificate issued again for $(ip_of "$n") and $VIP (exit $rc)" \
+			bash -c "[ $rc = 0 ] && openssl x509 -in '$(ND "$n")/serving/tls.crt' -noout -ext subjectAltName | grep -q 'IP Address:$VIP'"
+		rc=0
+		in_ns "$n" "$PKISHARE" reload --admin-socket "$(ND "$n")/admin.sock" >"$T/reload-k-$n.out" 2>&1 || rc=$?
+		check "node $n: pkishare reload takes it (exit $rc: $(head -c 200 "$T/reload-k-$n.out" | tr '\n' ' '))" [ "$rc" = 0 ]
+	done
+	# The peer route after the reload: the nodes now present other serving keys.
+	upload 1 k-reload --max-fetches 20 --replicas 3 --replicas-timeout 4s
+	info "upload-certs --replicas 3 after the reloads: exit $UPRC: $(grep -i 'held by' "$T/up-k-reload.out" "$T/up-k-reload.err" | head -c 300 | tr '\n' ' ')"
+	check "after the reloads (new serving keys), the nodes still copy from each other: --replicas 3 exit 0 (got $UPRC)" [ "$UPRC" = 0 ]
+	if [ "$UPRC" != 0 ]; then
+		info "registered pins: $(ctl 1 get --prefix /pkishare/nodes/ 2>/dev/null | grep -o 'sha256:[0-9a-f]\{12\}' | tr '\n' ' ')"
+		for n in 1 2 3; do
+			info "node $n serves the pin sha256:$(openssl x509 -in "$(ND "$n")/serving/tls.crt" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -c1-12); its log: $(grep -i 'peer\|copy\|pin' "$(ND "$n")/pkishared.log.now" | tail -2 | tr '\n' ' ' | head -c 300)"
+		done
+		info "(restarting the three pkishared, which registers their new serving keys, for the rest of the case)"
+		for n in 1 2 3; do stop_pkishared "$n"; start_pkishared "$n"; done
+	fi
+	upload 1 k --max-fetches 20 --replicas 3 --replicas-timeout 5s
+	uploaded 1 k || return 0
+	id=$(held_id 1)
+	key=$KEY
+	mkdir -p "$H"
+	cat >"$H/haproxy.cfg" <<-CFG
+		# e2e.multinode, case k: the README's snippet, with health-check timings for a test
+		global
+		    maxconn 256
+		    stats socket $H/stats.sock mode 600 level admin
+		defaults
+		    timeout connect 2s
+		    timeout client 30s
+		    timeout server 30s
+		    retries 3
+		    option redispatch 1
+		frontend pkishare
+		    bind $VIP:9443
+		    mode tcp
+		    default_backend pkishared
+		backend pkishared
+		    mode tcp
+		    option tcp-check
+		    default-server inter 500 fall 2 rise 1
+		    server cp-1 $(ip_of 1):9443 check
+		    server cp-2 $(ip_of 2):9443 check
+		    server cp-3 $(ip_of 3):9443 check
+	CFG
+	rc=0
+	"$HAPROXY" -c -f "$H/haproxy.cfg" >"$H/check.log" 2>&1 || rc=$?
+	check "haproxy -c accepts the configuration (exit $rc)" [ "$rc" = 0 ]
+	[ "$rc" = 0 ] || { info "$(head -c 400 "$H/check.log")"; return 0; }
+	in_ns 5 "$HAPROXY" -db -f "$H/haproxy.cfg" </dev/null >"$H/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	poll 5 vip_listens || true
+	check "haproxy listens on $VIP:9443 (${POLL_MS} ms)" vip_listens
+	before=$(count_of "$id")
+	join_via k-1 j1 "$key" 5
+	info "join --server $VIP:9443: exit $JRC in $MS ms: $(tail -2 "$T/join-k-1.log" | tr '\n' ' ' | head -c 300)"
+	check "pkishare join --server $VIP:9443 (haproxy) works (exit $JRC)" bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-k-1/pki/sa.key'"
+	get 4 5 /v1/bundle k-curl --cert "$C/clients/j2.crt" --key "$C/clients/j2.key"
+	check "curl https://$VIP:9443/v1/bundle (haproxy), the cluster CA pinned: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	check "... the bytes whose SHA-256 is etcd's" [ "$CODE" = 200 -a "$(sha_of "$T/f-k-curl.body")" = "$(cur_field sha256)" ]
+	rc=0
+	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$key" "$PKISHARE" decrypt --pki-dir "$T/joined-k-curl/pki" \
+		<"$T/f-k-curl.body" >"$T/decrypt-k.log" 2>&1 || rc=$?
+	check "pkishare decrypt opens it (exit $rc): ca.key as node 1's" bash -c "[ $rc = 0 ] && cmp -s '$C/pki/ca.key' '$T/joined-k-curl/pki/ca.key'"
+	# node 1's pkishared killed: the first join comes before any health check noticed
+	kill9_pkishared 1
+	for c in j3 j4 j5; do
+		join_via "k-$c" "$c" "$key" 5
+		check "node 1's pkishared killed: join --server $VIP:9443 as $c works (exit $JRC, $MS ms; haproxy: cp-1 $(haproxy_stat cp-1))" \
+			bash -c "[ $JRC = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-k-$c/pki/sa.key'"
+		[ "$JRC" = 0 ] || info "$(tail -3 "$T/join-k-$c.log" | tr '\n' ' ' | head -c 300)"
+	done
+	poll 3 haproxy_down cp-1 || true
+	check "haproxy's health check marks cp-1 DOWN (${POLL_MS} ms; cp-1 $(haproxy_stat cp-1))" haproxy_down cp-1
+	info "connections per node as haproxy counts them: cp-1 $(haproxy_stat cp-1), cp-2 $(haproxy_stat cp-2), cp-3 $(haproxy_stat cp-3)"
+	for c in j1 j2 j3 j4 j5; do
+		info "$c served by: $(for n in 1 2 3; do grep -q "event=fetch .*client=$c .*bundle=$id result=ok" "$(ND "$n")/pkishared.log.now" "$(ND "$n")/pkishared.log" 2>/dev/null && echo -n "node-$n "; done)"
+	done
+	get 4 5 /v1/bundle k-again --cert "$C/clients/j2.crt" --key "$C/clients/j2.key"
+	check "j2 again through haproxy: 200 (got $CODE $REASON)" [ "$CODE" = 200 ]
+	after=$(count_of "$id")
+	check "etcd counts one fetch per identity: 5 identities (j1-j5), count $before -> $after" [ "$after" = $((before + 5)) ]
+	check "... and holds 5 slots for $id ($(ctl 2 get --prefix "/pkishare/bundles/$id/slots/" --keys-only 2>/dev/null | grep -c . || true))" \
+		[ "$(ctl 2 get --prefix "/pkishare/bundles/$id/slots/" --keys-only 2>/dev/null | grep -c . || true)" = 5 ]
+	start_pkishared 1
+	poll 5 holds 1 "$id" || true
+	check "node 1 restarted copies $id back (${POLL_MS} ms)" holds 1 "$id"
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	info "case k: $(($(now_ms) - kt0)) ms"
+}
+
+# Case l: kills at hand-offs with coordination (the robustness model, several nodes),
+# checked from outside against a model of what was acknowledged. Three kinds of round:
+#   upload: upload-certs on node X with a key of ours, X's pkishared killed (kill -9) while
+#     it answers or 0-50 ms after its answer, then restarted. An acknowledged upload (exit
+#     0) has its key id in etcd, and its bundle is current and held by a node within a few
+#     seconds, or etcd says why it went; a key id in etcd is refused again on every node.
+#   fetch: a joiner's GET on node Y with Y's coordd killed while curl runs, then restarted.
+#     A 200 has a slot in etcd for that identity; the count never exceeds the identities
+#     served plus the slots still to be given back; once coordd is back, the count is the
+#     identities served (a slot whose answer was lost is given back: unclaim).
+#   copy: an upload on node 1 with node 2's pkishared and node 3's coordd killed while they
+#     copy: a node that serves serves etcd's current.sha256, and both copy again.
+rand_ms() { echo $((RANDOM % ($1 + 1))); }                          # rand_ms MAX
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; } # sleep_ms MS
+key_id_of() { # key_id_of KEY: the first 8 bytes of BLAKE2b-256 of the key (proto/sealing.md)
+	/usr/bin/python3 -c 'import hashlib, sys
+print(hashlib.blake2b(bytes.fromhex(sys.argv[1]), digest_size=32).digest()[:8].hex())' "$1"
+}
+kill9_coordd() { # kill9_coordd N
+	local p=${CPID[$1]}
+	[ -n "$p" ] || return 0
+	kill -9 "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	CPID[$1]=
+}
+restart_coordd() { # restart_coordd N: started, and answering (a killed one leaves its socket file)
+	start_coordd "$1"
+	poll 5 bash -c "/usr/bin/python3 '$HERE/coordcheck.py' --call '$(ND "$1")/coord.sock' ping '{}' 2>/dev/null | grep -q '\"ok\": true'" || true
+}
+# lview BID KEYID: one read of everything under /pkishare/ (from n2), as shell variables:
+# L_KEYBID (keyids/KEYID), L_CUR and L_CURSHA (current), L_GONE ("reason id"), and for BID
+# L_HOLDERS (holder nodes), L_COUNT, L_SLOTS, L_CLIENTS (the slots' clients, sorted), L_CERTS
+lview() {
+	ctl 2 get --prefix /pkishare/ -w json >"$T/l-view.json" 2>/dev/null || true
+	eval "$(/usr/bin/python3 - "$T/l-view.json" "$1" "$2" <<-'PY'
+		import base64, json, shlex, sys
+		try:
+		    kvs = json.load(open(sys.argv[1])).get("kvs") or []
+		except Exception:
+		    kvs = []
+		kv = {base64.b64decode(e["key"]).decode(): base64.b64decode(e.get("value", "")).decode() for e in kvs}
+		P, bid, kid = "/pkishare/", sys.argv[2], sys.argv[3]
+		def js(k):
+		    try: return json.loads(kv.get(P + k) or "null") or {}
+		    except Exception: return {}
+		cur, gone = js("current"), js("gone")
+		b = P + "bundles/%s/" % bid
+		clients = []
+		for k, v in kv.items():
+		    if k.startswith(b + "slots/"):
+		        try: clients.append(json.loads(v).get("client", "?"))
+		        except Exception: clients.append("?")
+		out = {"L_KEYBID": kv.get(P + "keyids/" + kid, "") if kid else "",
+		       "L_CUR": cur.get("id", ""), "L_CURSHA": cur.get("sha256", ""),
+		       "L_GONE": ("%s %s" % (gone.get("reason", ""), gone.get("id", ""))).strip(),
+		       "L_HOLDERS": " ".join(sorted(k.rsplit("/", 1)[1] for k in kv if k.startswith(P + "holders/%s/" % bid))),
+		       "L_COUNT": kv.get(b + "count", "0") or "0",
+		       "L_SLOTS": str(len(clients)), "L_CLIENTS": " ".join(sorted(clients)),
+		       "L_CERTS": str(sum(1 for k in kv if k.startswith(b + "certs/")))}
+		for k, v in out.items():
+		    print("%s=%s" % (k, shlex.quote(v)))
+	PY
+	)"
+}
+# held_by BID: the nodes whose pkishared holds BID (their status), e.g. "node-1 node-3"
+held_by() { local n; for n in 1 2 3; do holds "$n" "$1" && echo -n "node-$n "; done | sed 's/ $//'; }
+# held_or_gone BID: etcd has BID current and a node holds it, or etcd says why it went
+held_or_gone() {
+	lview "$1" ""
+	HELD_BY=$(held_by "$1")
+	{ [ "$L_CUR" = "$1" ] && [ -n "$HELD_BY" ]; } || has "$L_GONE" " $1\$"
+}
+# holders_true BID: every holder etcd lists for BID holds it (no record of a node that lost it)
+holders_true() {
+	local h
+	lview "$1" ""
+	HELD_BY=$(held_by "$1")
+	for h in $L_HOLDERS; do has " $HELD_BY " " $h " || return 1; done
+}
+both_hold() { holds 2 "$1" && holds 3 "$1"; } # both_hold BID: nodes 2 and 3 hold BID
+# upload_settled BID: held_or_gone, and while BID is current, holders_true
+upload_settled() { held_or_gone "$1" && { [ "$L_CUR" != "$1" ] || holders_true "$1"; }; }
+# count_settled BID SERVED...: etcd's count of BID and its slots' clients are exactly SERVED
+count_settled() {
+	local bid=$1 want
+	shift
+	want=$(printf '%s\n' "$@" | grep . | sort | tr '\n' ' ' | sed 's/ $//')
+	lview "$bid" ""
+	[ "$L_COUNT" = "$#" ] && [ "$L_CLIENTS" = "$want" ]
+}
+casel_model() {
+	echo "== l: kills at hand-offs with coordination, against a model of what was acknowledged"
+	local r=0 x y k key kid mode ms up rc bid fbid ident res code n acked=0 n200=0 n503=0 nother=0 t0 lt0
+	local served=() leaked=() unserved_slots=() extra upms=30
+	lt0=$(now_ms)
+	for k in $(seq 1 12); do # fresh identities for the fetch rounds, from the client CA
+		"$PKISHARE" pki client-cert --ca-dir "$C/clients" --node-name "l$k" --out "$C/clients" >/dev/null 2>&1 ||
+			info "pki client-cert l$k failed"
+	done
+	# Upload rounds.
+	for x in 1 2 3 1; do
+		r=$((r + 1))
+		key=$(openssl rand -hex 32)
+		kid=$(key_id_of "$key")
+		if [ $((r % 2)) = 0 ]; then # within the last upload's time (from its start)
+			ms=$(rand_ms "$upms")
+			mode="during the upload, $ms ms after it began"
+			(upload "$x" "l$r" --max-fetches 20 --certificate-key - <<<"$key"; echo "$UPRC" >"$T/l$r.rc") &
+			up=$!
+			sleep_ms "$ms"
+			kill9_pkishared "$x"
+			wait "$up" || true
+			UPRC=$(cat "$T/l$r.rc" 2>/dev/null || echo "?")
+		else
+			ms=$(rand_ms 50)
+			t0=$(now_ms)
+			upload "$x" "l$r" --max-fetches 20 --certificate-key - <<<"$key"
+			upms=$(($(now_ms) - t0))
+			mode="$ms ms after its answer (it took $upms ms)"
+			sleep_ms "$ms"
+			kill9_pkishared "$x"
+		fi
+		start_pkishared "$x"
+		lview "" "$kid"
+		bid=$L_KEYBID
+		info "round $r: upload on node $x (key id $kid), pkishared killed $mode: exit $UPRC; etcd: keyids/$kid ${bid:-absent}, current ${L_CUR:-none}"
+		[ "$UPRC" = 0 ] && acked=$((acked + 1))
+		[ "$UPRC" = 0 ] || info "round $r: not acknowledged (exit $UPRC: $(head -c 200 "$T/up-l$r.err" | tr '\n' ' '))"
+		[ "$UPRC" != 0 ] || check "round $r: the acknowledged upload's key id $kid is in etcd (keyids/)" [ -n "$bid" ]
+		[ -n "$bid" ] || continue
+		poll 2 upload_settled "$bid" || true # (copies come within about a second: README)
+		if [ "$UPRC" = 0 ]; then
+			check "round $r: its bundle $bid is current in etcd (current: ${L_CUR:-none}) and held by a node (held by: ${HELD_BY:-nobody}), or etcd says why it went (gone: ${L_GONE:-none}) (${POLL_MS} ms)" \
+				held_or_gone "$bid"
+			if [ -z "$HELD_BY" ] && [ "$L_CUR" = "$bid" ]; then
+				fetch "$x" j9 "l$r-origin"
+				info "round $r: node $x (the origin, restarted) answers $CODE $REASON; node $(((x % 3) + 1)): $(fetch $(((x % 3) + 1)) j9 "l$r-other"; echo "$CODE $REASON")"
+			fi
+		fi
+		if [ "$L_CUR" = "$bid" ]; then
+			check "round $r: etcd's holders of $bid (${L_HOLDERS:-none}) are nodes that hold it (${HELD_BY:-nobody})" \
+				holders_true "$bid"
+		fi
+		for n in 1 2 3; do # a key id in etcd is never accepted again, on any node
+			upload "$n" "l$r-again-$n" --max-fetches 20 --certificate-key - <<<"$key"
+			check "round $r: key id $kid again on node $n: refused, key-reused (exit $UPRC)" \
+				bash -c "[ '$UPRC' != 0 ] && grep -q 'key-reused\|already used' '$T/up-l$r-again-$n.err'"
+		done
+	done
+	info "upload rounds: $(($(now_ms) - lt0)) ms"
+	# Fetch rounds, on one bundle every node holds.
+	upload 1 l-fetch --max-fetches 50 --replicas 3 --replicas-timeout 5s
+	uploaded 1 l-fetch || return 0
+	fbid=$(held_id 1)
+	t0=$(now_ms)
+	for k in $(seq 1 12); do
+		r=$((r + 1))
+		y=$(((k - 1) % 3 + 1))
+		ident=l$k
+		ms=$((18 + $(rand_ms 12))) # a fetch takes 20-35 ms here; its claim comes near the end
+		bg_get 4 "$y" /v1/bundle "l$r" --cert "$C/clients/$ident.crt" --key "$C/clients/$ident.key" &
+		up=$!
+		sleep_ms "$ms"
+		kill9_coordd "$y"
+		wait "$up" || true
+		res=$(cat "$T/r-l$r" 2>/dev/null || echo "000 - 0")
+		code=${res%% *}
+		lview "$fbid" ""
+		case $code in
+		200) n200=$((n200 + 1)); served+=("$ident") ;;
+		503) n503=$((n503 + 1)) ;;
+		*) nother=$((nother + 1)) ;;
+		esac
+		info "round $r: GET on node $y as $ident, its coordd killed $ms ms after curl began: $res; etcd: count $L_COUNT, slots of ${L_CLIENTS:-nobody}"
+		if [ "$code" = 200 ]; then
+			check "round $r: a 200 to $ident: etcd has a slot for $ident (slots of: ${L_CLIENTS:-nobody})" has " $L_CLIENTS " " $ident "
+			check "round $r: ... the body's SHA-256 is etcd's current.sha256" [ "$(sha_of "$T/f-l$r.body")" = "$L_CURSHA" ]
+		fi
+		# Slots of identities that got no 200 (a claim whose answer was lost): given back
+		# once coordd is back (unclaim). One not given back is reported in its round, then
+		# counted as such (leaked), so that each later round checks only its own.
+		extra=0
+		for c in $L_CLIENTS; do
+			has " ${served[*]} ${leaked[*]} " " $c " && continue
+			extra=$((extra + 1))
+			has " ${unserved_slots[*]} " " $c " || unserved_slots+=("$c")
+		done
+		check "round $r: etcd's count ($L_COUNT) <= identities served (${#served[@]}) + slots to give back ($extra)${leaked[*]:+ + slots not given back before (${#leaked[@]})}" \
+			[ "$L_COUNT" -le $((${#served[@]} + extra + ${#leaked[@]})) ]
+		restart_coordd "$y"
+		poll 3 count_settled "$fbid" "${served[@]}" "${leaked[@]}" || true
+		check "round $r: coordd $y back: etcd's count is the identities served, ${#served[@]}${leaked[*]:+, plus the ${#leaked[@]} slot(s) not given back before} (count $L_COUNT, slots of: ${L_CLIENTS:-nobody}; ${POLL_MS} ms)" \
+			count_settled "$fbid" "${served[@]}" "${leaked[@]}"
+		for c in $L_CLIENTS; do
+			has " ${served[*]} ${leaked[*]} " " $c " || leaked+=("$c")
+		done
+	done
+	info "fetch rounds: $(($(now_ms) - t0)) ms"
+	# Copy rounds.
+	t0=$(now_ms)
+	for k in 1 2 3; do
+		r=$((r + 1))
+		upload 1 "l$r" --max-fetches 20
+		uploaded 1 "l$r" || continue
+		bid=$(held_id 1)
+		ms=$(rand_ms 80)
+		sleep_ms "$ms"
+		kill9_pkishared 2
+		kill9_coordd 3
+		info "round $r: upload on node 1, node 2's pkishared and node 3's coordd killed $ms ms after its answer"
+		start_pkishared 2
+		restart_coordd 3
+		for n in 2 3 1; do # their first answers, then again once they hold it
+			fetch "$n" j9 "l$r-first-$n"
+			lview "$bid" ""
+			[ "$CODE" = 200 ] || info "round $r: node $n's first answer after the kills: $CODE $REASON"
+			[ "$CODE" != 200 ] || check "round $r: node $n serves etcd's current.sha256 (first answer after the kills)" \
+				[ "$(sha_of "$T/f-l$r-first-$n.body")" = "$L_CURSHA" ]
+		done
+		poll 6 both_hold "$bid" || true
+		for n in 1 2 3; do
+			fetch "$n" j9 "l$r-$n"
+			lview "$bid" ""
+			check "round $r: node $n serves $bid, etcd's current.sha256 (got $CODE $REASON; holders ${L_HOLDERS:-none})" \
+				[ "$CODE" = 200 -a "$L_CUR" = "$bid" -a "$(sha_of "$T/f-l$r-$n.body")" = "$L_CURSHA" ]
+		done
+	done
+	info "copy rounds: $(($(now_ms) - t0)) ms"
+	lview "$fbid" ""
+	info "model: $r rounds, $acked acknowledged upload(s), $n200 200s, $n503 503s, $nother other answers; slots counted for identities that got no 200: ${#unserved_slots[@]} (${unserved_slots[*]:-none}), of which never given back: ${#leaked[@]} (${leaked[*]:-none}); etcd: $L_SLOTS slot(s) of the fetch rounds' bundle (count $L_COUNT), served ${#served[@]}; $(($(now_ms) - lt0)) ms"
+}
+
+# case_run FUNCTION: a case; PKM_ONLY="FUNCTION..." (to debug one case) runs only those
+# after the baseline (and the scan).
+case_run() {
+	[ -z "${PKM_ONLY:-}" ] || grep -qw -- "$1" <<<"$PKM_ONLY" || return 0
+	"$1"
+}
 case0_baseline
 # PKM_FORCE_CASES=1 runs the cases against standalone daemons too (to debug the harness:
 # the coordination checks then fail, as they should).
 if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
-	case1_key_reuse
-	case2_race
-	case3_quorum
-	case4_coordd_killed
-	case5_delete_elsewhere
-	case6_replaced
-	case7_status
-	casea_replicas
-	caseb_origin_gone
-	casec_origin_dead
-	casee_peer_route
-	casef_fake_peer
-	caseg_partitioned_holder
-	caseh_kills
-	casei_tokens
-	casej_leader_change
+	case_run case1_key_reuse
+	case_run case2_race
+	case_run case3_quorum
+	case_run case4_coordd_killed
+	case_run case5_delete_elsewhere
+	case_run case6_replaced
+	case_run case7_status
+	case_run casea_replicas
+	case_run caseb_origin_gone
+	case_run casec_origin_dead
+	case_run casee_peer_route
+	case_run casef_fake_peer
+	case_run caseg_partitioned_holder
+	case_run caseh_kills
+	case_run casei_tokens
+	case_run casej_leader_change
+	case_run casek_haproxy
+	case_run casel_model
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
 		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills" \
-		"i tokens" "j leader change"; do
+		"i tokens" "j leader change" "k haproxy" "l kills with coordination"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
