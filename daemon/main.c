@@ -125,6 +125,31 @@ static int on_stop(void)
 	return 0;
 }
 
+/* The pin of this node's serving key (sha256:HEX), its identity to its peers, into out
+ * ("" if the certificate does not parse). */
+static void serving_pin_of(const struct daemon_ctx *ctx, char out[PIN_TEXT_LEN + 1])
+{
+	uint8_t pin[PIN_BYTES];
+	out[0] = 0;
+	if (pin_of_leaf(ctx->tls->cert_pem->data, ctx->tls->cert_pem->len, pin) == 0)
+		pin_format(pin, out);
+}
+
+/* After a reload: a new serving key is a new peer identity, registered again (peers pin
+ * the key registered in etcd). */
+static void coordination_identity(struct daemon_ctx *ctx)
+{
+	char pin[PIN_TEXT_LEN + 1];
+	if (!ctx->cfg->coord_socket)
+		return;
+	serving_pin_of(ctx, pin);
+	if (store_coord_identity(&ctx->store, pin))
+		log_msg(LOG_NOTICE,
+			"coordination: a new serving key (%.23s...): registered again "
+			"for peers to pin",
+			pin);
+}
+
 /* SIGHUP: re-read the configuration and the TLS files, and restart the HTTPS side on the
  * same listening socket. The held bundle, tokens and the admin API are untouched. On any
  * error the running configuration stays.
@@ -188,6 +213,7 @@ static bool reload(struct daemon_ctx *ctx, struct daemon_config *cfg, struct opt
 	} else {
 		log_msg(LOG_NOTICE, "reloaded the configuration and TLS files; the held bundle "
 				    "was kept");
+		coordination_identity(ctx);
 		if (*live) {
 			options_free(*live);
 			free(*live);
@@ -324,12 +350,10 @@ static int listeners_start(struct daemon_ctx *ctx)
 static int coordination_start(struct daemon_ctx *ctx)
 {
 	const struct daemon_config *cfg = ctx->cfg;
-	uint8_t pin[PIN_BYTES];
 	char pin_text[PIN_TEXT_LEN + 1] = "";
 	if (!cfg->coord_socket)
 		return 0;
-	if (pin_of_leaf(ctx->tls->cert_pem->data, ctx->tls->cert_pem->len, pin) == 0)
-		pin_format(pin, pin_text);
+	serving_pin_of(ctx, pin_text);
 	struct ledger_coord_config cc = {.socket = cfg->coord_socket,
 					 .node = cfg->node_name,
 					 .peer_address = cfg->peer_address ? cfg->peer_address : "",

@@ -240,8 +240,13 @@ static int call_fd(struct coord *c, enum coord_op op, const struct coord_args *a
 				close(passed);
 		}
 		if (got <= 0 || (size_t)got > COORD_MSG_MAX) {
-			r = got < 0 ? -errno : -ECONNRESET;
-			snprintf(why, why_len, "pkishare-coordd %s",
+			/* The request went out: whether coordd acted on it is unknown (a
+			 * claim is asked again with the same id, and given back if never
+			 * answered). */
+			r = -ETIMEDOUT;
+			snprintf(why, why_len,
+				 "pkishare-coordd %s after the request was sent (its outcome is "
+				 "unknown)",
 				 got == 0 ? "hung up" : "failed");
 			goto out;
 		}
@@ -836,6 +841,21 @@ static size_t coord_token_list(struct ledger *l, struct ledger_token *ret, size_
 	return n;
 }
 
+static bool coord_identity(struct ledger *l, const char *serving_pin)
+{
+	struct coord *c = l->state;
+	pthread_mutex_lock(&c->lock);
+	bool changed = strcmp(c->serving_pin, serving_pin) != 0;
+	if (changed) {
+		str_copy(c->serving_pin, sizeof(c->serving_pin), serving_pin);
+		c->registered = false;
+		c->hold_have[0] = 0; /* the holder record carries the pin too */
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return changed;
+}
+
 static void coord_watch(struct ledger *l, void (*changed)(void *arg), void *arg)
 {
 	struct coord *c = l->state;
@@ -1016,6 +1036,12 @@ static bool thread_view_locked(struct coord *c)
 		listed |= !strcmp(p[i].node, c->node);
 	if (c->registered && !listed)
 		c->registered = false;
+	/* A holder record of this node for a bundle it does not hold (it restarted empty, or
+	 * wiped it while cut off): withdrawn, so that peers and --replicas do not count it. */
+	if (v.has_current && strcmp(c->hold_want, v.current.id) != 0)
+		for (size_t i = 0; i < nh; i++)
+			if (!strcmp(h[i].node, c->node))
+				str_copy(c->hold_have, sizeof(c->hold_have), v.current.id);
 	if (c->hold_have[0] && !strcmp(c->hold_have, c->holders_id)) {
 		bool holding = false;
 		for (size_t i = 0; i < nh; i++)
@@ -1154,6 +1180,7 @@ const struct ledger_ops ledger_coord_ops = {
     .state = coord_state,
     .holding = coord_holding,
     .peer_of = coord_peer_of,
+    .identity = coord_identity,
     .connect = coord_connect,
     .token_add = coord_token_add,
     .token_delete = coord_token_delete,

@@ -190,6 +190,9 @@ struct ledger_ops {
 	/* Optional (NULL: nothing to tell). This node now holds the bytes of bundle id ("":
 	 * none): peers may copy them from it. Never waits. */
 	void (*holding)(struct ledger *l, const char *id);
+	/* Optional (NULL: no peers). This node's serving key is now serving_pin's (a reload):
+	 * registered again, and as a holder too. true if it changed. Never waits. */
+	bool (*identity)(struct ledger *l, const char *serving_pin);
 	/* Optional (NULL: no peers). 1 with ret_node if pin (sha256:HEX) is the serving key of
 	 * another registered node (a peer), 0 if not. Never waits. */
 	int (*peer_of)(struct ledger *l, const char *pin, char ret_node[LEDGER_TEXT_MAX + 1]);

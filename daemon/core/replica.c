@@ -62,7 +62,8 @@ static int copy_from(struct replica *r, const struct ledger_coord_state *st,
 	char detail0[DETAIL_MAX];
 	if (pin_parse(rec.serving_pin, leaf_pin, detail0) < 0) {
 		close(fd);
-		log_msg(LOG_WARNING, "copy of bundle %s: node %s's registered pin is not of the form",
+		log_msg(LOG_WARNING,
+			"copy of bundle %s: node %s's registered pin is not of the form",
 			st->current_id, h->node);
 		return -EINVAL;
 	}
@@ -138,6 +139,11 @@ static bool look(struct replica *r)
 		if (copy_from(r, &st, &st.holders[i]) == 0)
 			return true;
 	}
+	/* Uploaded here and held nowhere (this node restarted without it, before any copy):
+	 * nobody can serve it again; etcd says so (retired as lost), once the view is
+	 * settled (synced, reachable, nothing of this node's waiting to be written). */
+	if (!tried && st.synced && st.reachable && !st.pending && !strcmp(st.origin, st.node))
+		(void)store_retire_lost(r->store, st.current_id);
 	return !tried;
 }
 

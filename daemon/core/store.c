@@ -718,6 +718,34 @@ struct held_blob *store_peer_ref(struct store *s, const char *id)
 	return ref;
 }
 
+int store_retire_lost(struct store *s, const char *id)
+{
+	struct ledger_view lv;
+	int r = -EALREADY;
+	/* Uploads are one at a time (put_lock): not between an upload's announce and its hold. */
+	pthread_mutex_lock(&s->put_lock);
+	pthread_mutex_lock(&s->lock);
+	s->ledger.ops->view(&s->ledger, &lv);
+	if (!(s->held.blob && strcmp(s->held.id, id) == 0) && lv.current && strcmp(lv.id, id) == 0)
+		r = s->ledger.ops->retire(&s->ledger, id, STORE_GONE_LOST);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->put_lock);
+	if (r == 0)
+		log_audit(
+		    &(struct audit){
+			.event = AUDIT_WIPE, .peer = "cluster", .bundle_id = id, .result = "lost"},
+		    "bundle %s was uploaded on this node and no node holds it now (this "
+		    "pkishared restarted without it, before any copy): retired as lost; "
+		    "joiners are told so; upload again",
+		    id);
+	return r;
+}
+
+bool store_coord_identity(struct store *s, const char *serving_pin)
+{
+	return s->ledger.ops->identity ? s->ledger.ops->identity(&s->ledger, serving_pin) : false;
+}
+
 int store_flush(struct store *s, int timeout_ms)
 {
 	return s->ledger.ops->flush ? s->ledger.ops->flush(&s->ledger, timeout_ms) : 0;

@@ -55,6 +55,14 @@ int store_peer_of(struct store *s, const char *pin, char ret_node[LEDGER_TEXT_MA
  * *ret_fd, its record in ret. Waits: never on the serving thread. 0, or <0 with why. */
 int store_peer_connect(struct store *s, const char *node, struct ledger_holder *ret, int *ret_fd,
 		       char *why, size_t why_len);
+/* Coordination: bundle id, uploaded on this node, is held by no node (this node restarted
+ * without it before any copy was made): retired in the cluster as lost, so that joiners
+ * are told so rather than "not held here" everywhere. 0, or -EALREADY (held here, or no
+ * longer the cluster's current bundle). */
+int store_retire_lost(struct store *s, const char *id);
+/* Coordination: this node's serving key is now the one whose pin is serving_pin (a reload);
+ * true if it changed (registered again). */
+bool store_coord_identity(struct store *s, const char *serving_pin);
 /* Wait up to timeout_ms until the ledger's queued writes (a delete) reached the other
  * nodes' view: 0, or -ENOLINK (not yet; they are retried). */
 int store_flush(struct store *s, int timeout_ms);

@@ -32,6 +32,7 @@ static struct fake {
 	pthread_mutex_t lock;
 	/* Rules. */
 	int claim_fail_first;	    /* claims answered unknown-outcome first */
+	int claim_hangup_first;	    /* claims whose connection is closed unanswered first */
 	enum coord_error claim_err; /* with claim_always_fail: every claim */
 	bool claim_always_fail;
 	enum coord_error announce_err;
@@ -177,6 +178,16 @@ static void *conn_main(void *arg)
 			fprintf(stderr, "fake coordd: bad request: %s\n", why);
 			break;
 		}
+		pthread_mutex_lock(&F.lock);
+		bool hang_up = r.op == COORD_CLAIM && F.claim_hangup_first > 0;
+		if (hang_up) {
+			F.claim_hangup_first--;
+			if (F.n_claim_ids < 16)
+				memcpy(F.claim_ids[F.n_claim_ids++], r.args.claim_id, 33);
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (hang_up)
+			break; /* as a coordd killed after it read the request */
 		int n = answer(&r, buf, sizeof(buf));
 		if (n < 0 || send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
 			break;
@@ -277,9 +288,14 @@ static void unknown_outcome_is_asked_again_with_the_same_claim_id(void)
 	CHECK(c.result == LEDGER_CLAIM_OK);
 	CHECK(F.n_claim_ids == 3);
 	CHECK(!strcmp(F.claim_ids[0], F.claim_ids[1]) && !strcmp(F.claim_ids[1], F.claim_ids[2]));
+	/* coordd hung up after reading the claim (killed): asked again, the same id. */
+	F.claim_hangup_first = 1;
+	F.n_claim_ids = 0;
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0 && c.result == LEDGER_CLAIM_OK);
+	CHECK(F.n_claim_ids == 2 && !strcmp(F.claim_ids[0], F.claim_ids[1]));
 	/* The next claim is another claim: another id. */
 	CHECK(l.ops->claim(&l, ID_A, &who, &c) == 0);
-	CHECK(F.n_claim_ids == 4 && strcmp(F.claim_ids[3], F.claim_ids[0]) != 0);
+	CHECK(F.n_claim_ids == 3 && strcmp(F.claim_ids[2], F.claim_ids[0]) != 0);
 	l.ops->done(&l);
 	fake_stop();
 }
