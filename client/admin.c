@@ -71,7 +71,12 @@ int admin_ttls(const char *sock, int64_t *ret_default, int64_t *ret_max)
 int admin_refused(const char *what, const struct http_response *resp)
 {
 	char reason[64] = "", msg[512] = "";
-	if (api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg)))
+	bool parsed = api_error_parse(resp->body, reason, sizeof(reason), msg, sizeof(msg));
+	/* Done in part (a delete wiped here, the cluster not told yet): not "refused". */
+	if (parsed && resp->status == 503 &&
+	    api_reason_parse(reason) == API_R_COORDINATION_UNAVAILABLE)
+		cli_error("%s not done everywhere (%s): %s", what, reason, msg);
+	else if (parsed)
 		cli_error("%s refused (%s): %s", what, reason, msg);
 	else
 		cli_error("%s failed: pkishared answered HTTP %d", what, resp->status);

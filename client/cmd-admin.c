@@ -186,8 +186,8 @@ static void status_print_coordination(json_t *c, json_t *holders, long long key_
 		       json_is_object(err) ? ": " : "",
 		       json_is_object(err) ? str_of(err, API_F_ERROR) : "");
 	else if (json_is_object(err))
-		printf("etcd:       NOT ANSWERING since %s: %s; fetches here are refused "
-		       "(503) until it does\n",
+		printf("etcd:       NOT ANSWERING (pkishare-coordd or etcd) since %s: %s; fetches "
+		       "here are refused (503) until they do\n",
 		       str_of(err, API_F_AT), str_of(err, API_F_ERROR));
 	else
 		printf("etcd:       answering (revision %lld)\n", int_of(c, API_F_REVISION));

@@ -279,7 +279,8 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 		json_t *cj = kv_json(&s.ranges[0]), *slot = kv_json(&s.ranges[2]),
 		       *cert = kv_json(&s.ranges[3]), *gj = kv_json(&s.ranges[4]);
 		bool has_cur = current_read(cj, &cur) == 0;
-		int64_t mcur = kv_mod(&s.ranges[0]), mcount = kv_mod(&s.ranges[1]);
+		int64_t mcur = kv_mod(&s.ranges[0]), mcount = kv_mod(&s.ranges[1]),
+			mcert = kv_mod(&s.ranges[3]);
 		uint64_t count =
 		    s.ranges[1].n == 1 ? strtoull(s.ranges[1].kv[0].value, NULL, 10) : 0;
 		json_int_t no = 0;
@@ -301,11 +302,57 @@ static int do_claim(struct ledger_etcd *l, const struct coord_args *a, int64_t d
 			if (has_cur)
 				snprintf(c.current, sizeof(c.current), "%s", cur.id);
 			decided = 1;
-		} else if (a->cert[0] && cert && json_unpack(cert, "{s:I}", "fetchNo", &no) == 0) {
-			snprintf(c.result, sizeof(c.result), "ok");
-			c.fetch_no = (uint64_t)no;
-			c.repeat = true;
+		} else if (cur.expires_at <= time_now()) {
+			/* Past the sealed expiry by this node's clock too: no slot, whatever the
+			 * asking pkishared's clock says (one that runs slow would serve late). */
+			snprintf(c.result, sizeof(c.result), "gone");
+			snprintf(c.gone.reason, sizeof(c.gone.reason), "expired");
+			snprintf(c.gone.id, sizeof(c.gone.id), "%s", a->id);
+			c.gone.at = cur.expires_at;
 			decided = 1;
+		} else if (a->cert[0] && cert && json_unpack(cert, "{s:I}", "fetchNo", &no) == 0) {
+			/* A repeat serves that slot again: marked so (compare-and-swap on the
+			 * certificate's record), so that an unclaim of the slot by the node
+			 * whose client left cannot give it back under a served repeat. */
+			int rr = 1;
+			if (!json_is_true(json_object_get(cert, "repeated"))) {
+				json_object_set_new(cert, "repeated", json_true());
+				char *rtext = json_dumps(cert, JSON_COMPACT | JSON_SORT_KEYS);
+				struct etcd_cmp rc1 = {.key = kcert,
+						       .target = ETCD_MOD,
+						       .result = ETCD_EQUAL,
+						       .number = mcert};
+				struct etcd_op ro = {.kind = ETCD_OP_PUT,
+						     .key = kcert,
+						     .value = rtext,
+						     .value_len = rtext ? strlen(rtext) : 0};
+				struct etcd_txn rt = {
+				    .cmp = &rc1, .n_cmp = 1, .success = &ro, .n_success = 1};
+				struct etcd_txn_result rtr = {0};
+				struct etcd_error rerr = {0};
+				int w = rtext ? etcd_txn(l->e, &rt, &rtr, &rerr) : -ENOMEM;
+				secret_json_free(rtext);
+				rr = w == 0 && rtr.succeeded ? 1 : w == 0 ? 0 : w;
+				if (w == 0)
+					etcd_txn_result_done(&rtr);
+			}
+			if (rr < 0) {
+				json_decref(slot);
+				json_decref(cert);
+				return fail(rr, true, NULL, ret_error, msg, msg_len);
+			}
+			if (rr == 1) {
+				snprintf(c.result, sizeof(c.result), "ok");
+				c.fetch_no = (uint64_t)no;
+				c.repeat = true;
+				decided = 1;
+			}
+			/* rr == 0: the record changed (given back meanwhile): read again */
+			if (!decided) {
+				json_decref(slot);
+				json_decref(cert);
+				continue;
+			}
 		}
 		json_decref(slot);
 		json_decref(cert);
@@ -436,8 +483,28 @@ static int do_unclaim(struct ledger_etcd *l, const struct coord_args *a, int64_t
 		const char *cert = "";
 		bool have_slot =
 		    slot && json_unpack(slot, "{s:I, s:s}", "fetchNo", &no, "cert", &cert) == 0;
-		if (have_slot && cert[0])
+		int64_t mcert = 0;
+		if (have_slot && cert[0]) {
+			/* A certificate's slot that a repeat served (on any node) is not given
+			 * back: that identity has the bundle. */
+			struct etcd_kvs ck;
 			key(l, kcert, "bundles/%s/certs/%s", a->id, cert);
+			rc = etcd_range(l->e, kcert, NULL, false, &ck, &err);
+			if (rc < 0) {
+				json_decref(slot);
+				free(rec);
+				return fail(rc, false, &err, ret_error, msg, msg_len);
+			}
+			json_t *cj2 = kv_json(&ck);
+			const char *owner = json_string_value(json_object_get(cj2, "claimId"));
+			bool repeated = json_is_true(json_object_get(cj2, "repeated"));
+			bool ours = owner && !strcmp(owner, a->claim_id);
+			mcert = kv_mod(&ck);
+			json_decref(cj2);
+			etcd_kvs_done(&ck);
+			if (repeated || !ours)
+				have_slot = false;
+		}
 		json_decref(cj);
 		json_decref(gj);
 		etcd_txn_result_done(&s);
@@ -459,7 +526,8 @@ static int do_unclaim(struct ledger_etcd *l, const struct coord_args *a, int64_t
 		    {.key = mine ? kcur : kgone,
 		     .target = ETCD_MOD,
 		     .result = ETCD_EQUAL,
-		     .number = mine ? mcur : mgone}};
+		     .number = mine ? mcur : mgone},
+		    {.key = kcert, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mcert}};
 		struct etcd_op ops[5];
 		size_t n = 0;
 		ops[n++] = (struct etcd_op){
@@ -474,7 +542,8 @@ static int do_unclaim(struct ledger_etcd *l, const struct coord_args *a, int64_t
 						    .value_len = strlen(rec)};
 			ops[n++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = kgone};
 		}
-		struct etcd_txn t = {.cmp = cmp, .n_cmp = 3, .success = ops, .n_success = n};
+		struct etcd_txn t = {
+		    .cmp = cmp, .n_cmp = cert[0] ? 4 : 3, .success = ops, .n_success = n};
 		struct etcd_txn_result tr = {0};
 		rc = etcd_txn(l->e, &t, &tr, &err);
 		json_decref(slot);

@@ -345,6 +345,23 @@ static int listeners_start(struct daemon_ctx *ctx)
 	return r;
 }
 
+/* At stop: a delete or an expiry this node decided reaches etcd before it goes, if etcd
+ * answers within a few seconds; else it is said (other nodes serve that bundle until
+ * they hear otherwise or it expires). */
+static void coordination_flush(struct daemon_ctx *ctx)
+{
+	struct ledger_coord_state cs;
+	if (!ctx->cfg->coord_socket || store_flush(&ctx->store, 3000) == 0)
+		return;
+	store_coord_state(&ctx->store, &cs);
+	log_msg(LOG_WARNING,
+		"coordination: %zu write(s) this node made (a delete or an expiry) were not "
+		"taken by etcd before this stop (%s): other nodes may serve that bundle until "
+		"it expires; it is written again at the next start when systemd kept this "
+		"node's state, else run delete-certs on another node",
+		cs.pending, cs.error);
+}
+
 /* Coordination on (coord-socket): the ledger over pkishare-coordd, before the kept state
  * is taken back (a restored copy is checked against etcd before it serves). */
 static int coordination_start(struct daemon_ctx *ctx)
@@ -537,6 +554,7 @@ static void daemon_stop(struct daemon_ctx *ctx, struct persist *persist)
 	admin_stop(ctx);
 	server_stop(ctx);
 	replica_stop(&ctx->replica);
+	coordination_flush(ctx);
 	store_detach(&ctx->store);
 	store_done(&ctx->store);
 	persist_close(persist);

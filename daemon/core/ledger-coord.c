@@ -610,8 +610,18 @@ static int coord_load(struct ledger *l, const struct ledger_view *v,
 		      const struct store_fetch_record *fetch_log,
 		      const char (*key_ids)[KEY_ID_HEX_LEN + 1], size_t n_key_ids)
 {
-	(void)l, (void)v, (void)fetch_log, (void)key_ids, (void)n_key_ids;
-	return 0; /* the state is etcd's; a restored copy is checked there before it serves */
+	struct coord *c = l->state;
+	(void)fetch_log, (void)key_ids, (void)n_key_ids;
+	/* The state is etcd's; a restored copy is checked there before it serves. A delete
+	 * or an expiry this node had decided may not have reached etcd before it stopped:
+	 * written again (if that bundle is no longer current there, nothing changes). */
+	if ((v->gone == STORE_GONE_DELETED || v->gone == STORE_GONE_EXPIRED) &&
+	    str_is_lower_hex(v->gone_id, BUNDLE_ID_HEX_LEN)) {
+		pthread_mutex_lock(&c->lock);
+		queue_locked(c, &(struct pending){.why = v->gone}, v->gone_id, NULL);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return 0;
 }
 
 static void coord_state(struct ledger *l, struct ledger_coord_state *ret)

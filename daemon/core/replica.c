@@ -117,6 +117,15 @@ static int copy_from(struct replica *r, const struct ledger_coord_state *st,
 			  meta.id, h->node);
 	else if (rc == -EALREADY)
 		rc = 0;
+	else if (rc == -ESTALE && meta.expires_at <= time_now()) {
+		char at[RFC3339_LEN];
+		time_format(meta.expires_at, at);
+		log_msg(LOG_WARNING,
+			"bundle %s copied from node %s is past its sealed expiry (%s) by this "
+			"node's clock: not held; if other nodes still serve it, this node's clock "
+			"is ahead (check timedatectl / chrony)",
+			meta.id, h->node, at);
+	}
 out:
 	bundle_done(&meta);
 	http_response_done(&resp);

@@ -376,6 +376,21 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 	const struct client_id *id = identity_of(c);
 	peer_of(c, peer, sizeof(peer));
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (strcmp(url, API_ROUTE_ENROLL) == 0 && id->source == CLIENT_PEER) {
+		log_audit(
+		    &(struct audit){.event = AUDIT_REFUSE,
+				    .peer = peer,
+				    .client = id->name,
+				    .source = client_source_name(id->source),
+				    .result = "forbidden"},
+		    "refused enrollment by peer %s: a control-plane node's serving identity does "
+		    "not enroll",
+		    LOG_Q(id->name));
+		return http_error(
+		    c, MHD_HTTP_FORBIDDEN, API_R_FORBIDDEN,
+		    "a control-plane node's serving identity copies the bundle through "
+		    "the peer route only; it does not enroll");
+	}
 	if (strcmp(url, API_ROUTE_ENROLL) == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
 		/* The one route open to clients without a certificate. A body announced as too
 		 * large is refused before a byte of it is read. */
