@@ -18,9 +18,9 @@
 
 /* Who the HTTPS server must be, and who we are. */
 struct net_tls_opts {
-	const char *server; /* host[:port] (ADDR_DEFAULT_PORT); over a given descriptor, the
-			     * name the server's certificate must carry (and the port, for the
-			     * API server's) */
+	const char *server;	 /* host[:port] (ADDR_DEFAULT_PORT); over a given descriptor, the
+				  * name the server's certificate must carry (and the port, for the
+				  * API server's) */
 	const uint8_t *pin;	 /* PIN_BYTES */
 	const uint8_t *leaf_pin; /* PIN_BYTES, or NULL: the server's own key must have this pin
 				  * too (a registered peer's serving key) */

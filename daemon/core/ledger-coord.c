@@ -134,6 +134,10 @@ static void failed_locked(struct coord *c, const char *what, const char *why)
 		log_msg(LOG_WARNING, "coordination: %s", buf);
 	str_copy(c->error, sizeof(c->error), buf);
 	c->error_at = time_now();
+	/* The thread looks again now (its long poll may be parked in a coordd that still
+	 * answers): it retries every second, so the error goes as soon as a call works. */
+	c->dirty = true;
+	wake(c);
 }
 
 static void succeeded_locked(struct coord *c)

@@ -165,6 +165,31 @@ def scenarios(socks):
     check(f"two fetches counted ({v['current'] and v['current']['fetches']})",
           v["current"] and v["current"]["fetches"] == 2 and v["current"]["id"] == b)
 
+    # Unclaim: a slot no client got goes back; a certificate's slot that a repeat served
+    # (on another node) does not, even when the node whose client left asks.
+    cid5 = hexid(16)
+    cert5 = hexid(32)
+    r5 = claim(socks[1], b, cid5, cert=cert5)
+    r6 = claim(socks[2], b, cert=cert5)
+    u = call(socks[1], "unclaim", {"id": b, "claimId": cid5})
+    v = call(socks[0], "view", {})["result"]
+    check("an unclaim under a served repeat gives nothing back (3 counted, "
+          f"{v['current'] and v['current']['fetches']})",
+          r5["ok"] and r6["ok"] and r6["result"]["repeat"] and u["ok"] and
+          v["current"] and v["current"]["fetches"] == 3)
+    r7 = claim(socks[0], b, cert=cert5)
+    check("... and that certificate still gets its slot, not counted",
+          r7["ok"] and r7["result"]["repeat"] and r7["result"]["fetchNo"] == r5["result"]["fetchNo"])
+    cid8 = hexid(16)
+    r8 = claim(socks[2], b, cid8)
+    u = call(socks[0], "unclaim", {"id": b, "claimId": cid8})
+    v = call(socks[1], "view", {})["result"]
+    check(f"an unclaim of a slot nobody got gives it back (3 counted, {v['current'] and v['current']['fetches']})",
+          r8["ok"] and u["ok"] and v["current"] and v["current"]["fetches"] == 3)
+    u = call(socks[0], "unclaim", {"id": b, "claimId": cid8})
+    v = call(socks[1], "view", {})["result"]
+    check("... asked again, nothing more (still 3)", u["ok"] and v["current"]["fetches"] == 3)
+
     # A claim for another bundle than the current one counts nothing.
     r = claim(socks[1], a)
     check("a claim of a bundle no longer current: 'other', the current one named",
@@ -206,6 +231,22 @@ def scenarios(socks):
     announce(socks[0], c, hexid(8), 0, external=True)
     r = announce(socks[1], hexid(16), hexid(8), 0, external=False)
     check("dropping external etcd files is refused", not r["ok"] and r["error"] == "drops-external-etcd")
+
+    # The last slot given back (its client never got it): the bundle is current again.
+    d = hexid(16)
+    announce(socks[0], d, hexid(8), 1, external=True)
+    cd = hexid(16)
+    r = claim(socks[1], d, cd)
+    v = call(socks[2], "view", {})["result"]
+    used_up = r["ok"] and r["result"]["last"] and v["current"] is None
+    u = call(socks[2], "unclaim", {"id": d, "claimId": cd})
+    v = call(socks[0], "view", {})["result"]
+    check("the last slot, given back: the bundle is current again, nothing counted",
+          used_up and u["ok"] and v["current"] and v["current"]["id"] == d and
+          v["current"]["fetches"] == 0 and v["gone"] is None)
+    r = claim(socks[2], d)
+    check("... and the next joiner gets that slot", r["ok"] and r["result"]["result"] == "ok" and
+          r["result"]["fetchNo"] == 1 and r["result"]["last"])
 
     # What is not of the protocol's form.
     r = call(socks[0], None, None, raw=b"not json at all")
