@@ -990,6 +990,16 @@ static int do_token_delete(struct ledger_etcd *l, const struct coord_args *a, js
 	return 0;
 }
 
+int ledger_etcd_unregister(struct ledger_etcd *l, const char *node, int64_t deadline_ms)
+{
+	char k[KEY_MAX];
+	struct etcd_error err = {0};
+	if (!budget(l, deadline_ms))
+		return -ETIME;
+	key(l, k, "nodes/%s", node);
+	return etcd_delete(l->e, k, NULL, NULL, &err);
+}
+
 int ledger_etcd_peer(struct ledger_etcd *l, const char *node, int64_t deadline_ms,
 		     struct coord_holder *ret, enum coord_error *ret_error, char *msg,
 		     size_t msg_len)

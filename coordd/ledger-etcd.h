@@ -33,6 +33,9 @@ int ledger_etcd_peer(struct ledger_etcd *l, const char *node, int64_t deadline_m
 		     struct coord_holder *ret, enum coord_error *ret_error, char *msg,
 		     size_t msg_len);
 
+/* Withdraw node's peer registration (nodes/NODE): 0 or <0. */
+int ledger_etcd_unregister(struct ledger_etcd *l, const char *node, int64_t deadline_ms);
+
 /* The store's revision now (for wait), or <0 with *ret_error. */
 int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *ret_revision,
 			 enum coord_error *ret_error);

@@ -33,6 +33,8 @@
 
 #define MAX_CLIENTS 16
 #define MAX_BAD 64
+#define MAX_HELD 8
+#define PKISHARED_GONE_MS 5000
 #define KEEPALIVE_MAX_MS 1000 /* the loop's own etcd call, kept short: requests wait on it */
 
 struct client {
@@ -56,6 +58,14 @@ struct coordd {
 	/* After a watch failed: not opened again before watch_retry_at, and the pause doubles
 	 * (200 ms to 5 s) until one delivers an answer: no member reachable is no busy loop. */
 	int64_t watch_retry_at, watch_backoff_ms;
+	/* What this node's pkishared registered through us (register, hold), withdrawn when
+	 * it has had no connection open for PKISHARED_GONE_MS (killed or stopped: peers and
+	 * --replicas would count a holder that serves nothing; it registers again). */
+	char node[COORD_TEXT_MAX + 1];
+	bool registered;
+	char held[MAX_HELD][33];
+	size_t n_held;
+	int64_t last_client_ms;
 	int64_t next_keepalive_ms;
 	int64_t watchdog_ms, next_watchdog_ms; /* half systemd's WatchdogSec (0: off) */
 	struct secret *ca, *cert, *key, *password;
@@ -432,6 +442,53 @@ static bool hung_up(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
 }
 
+/* After a successful request: what pkishared now has registered through us. */
+static void note_records(struct coordd *d, const struct coord_request *r)
+{
+	if (r->op != COORD_REGISTER && r->op != COORD_HOLD && r->op != COORD_RELEASE)
+		return;
+	snprintf(d->node, sizeof(d->node), "%s", r->args.node);
+	if (r->op == COORD_REGISTER) {
+		d->registered = true;
+		return;
+	}
+	for (size_t i = 0; i < d->n_held; i++)
+		if (!strcmp(d->held[i], r->args.id)) {
+			if (r->op == COORD_RELEASE)
+				memmove(d->held[i], d->held[i + 1],
+					(d->n_held-- - i - 1) * sizeof(d->held[0]));
+			return;
+		}
+	if (r->op == COORD_HOLD && d->n_held < MAX_HELD)
+		snprintf(d->held[d->n_held++], sizeof(d->held[0]), "%s", r->args.id);
+}
+
+/* pkishared has had no connection open for PKISHARED_GONE_MS: its holder and peer records
+ * go (best effort, within 2 s; what fails stays until the lease collects it). */
+static void forget_pkishared(struct coordd *d)
+{
+	int64_t deadline = now_ms() + 2000;
+	for (size_t i = 0; i < d->n_held; i++) {
+		struct coord_request r = {.op = COORD_RELEASE};
+		json_t *res = NULL;
+		enum coord_error e;
+		char msg[COORD_MESSAGE_MAX];
+		snprintf(r.args.id, sizeof(r.args.id), "%s", d->held[i]);
+		snprintf(r.args.node, sizeof(r.args.node), "%s", d->node);
+		if (ledger_etcd_handle(&d->ledger, &r, deadline, &res, &e, msg, sizeof(msg)) == 0)
+			json_decref(res);
+	}
+	if (d->registered)
+		(void)ledger_etcd_unregister(&d->ledger, d->node, deadline);
+	fprintf(stderr,
+		"pkishare-coordd: pkishared has not called for %d s: node %s's records withdrawn "
+		"(%zu holder record(s)%s); it registers again when it is back\n",
+		PKISHARED_GONE_MS / 1000, d->node, d->n_held,
+		d->registered ? ", its peer registration" : "");
+	d->n_held = 0;
+	d->registered = false;
+}
+
 static void handle(struct coordd *d, struct client *c)
 {
 	char buf[COORD_MSG_MAX + 1], why[128], msg[COORD_MESSAGE_MAX];
@@ -506,6 +563,7 @@ static void handle(struct coordd *d, struct client *c)
 		reply_error(c, r.cookie, e, msg);
 		return;
 	}
+	note_records(d, &r);
 	reply_ok(c, r.cookie, result);
 }
 
@@ -565,6 +623,12 @@ static int next_timeout(const struct coordd *d)
 			if (d->clients[i].deadline_ms < next)
 				next = d->clients[i].deadline_ms;
 		}
+	/* pkishared gone a while: wake to withdraw its records. */
+	bool any = false;
+	for (size_t i = 0; i < MAX_CLIENTS; i++)
+		any |= d->clients[i].fd >= 0;
+	if (!any && (d->n_held || d->registered) && d->last_client_ms + PKISHARED_GONE_MS < next)
+		next = d->last_client_ms + PKISHARED_GONE_MS;
 	/* Waits parked and no watch (it failed): wake to open it again. */
 	if (parked && !d->watch && d->watch_retry_at > now && d->watch_retry_at < next)
 		next = d->watch_retry_at;
@@ -578,12 +642,20 @@ static void loop(struct coordd *d)
 		struct pollfd pfd[MAX_CLIENTS + 1];
 		size_t idx[MAX_CLIENTS + 1], n = 0;
 		pfd[n++] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+		bool any = false;
 		for (size_t i = 0; i < MAX_CLIENTS; i++)
-			if (d->clients[i].fd >= 0 && !d->clients[i].waiting) {
+			if (d->clients[i].fd >= 0) {
+				/* A parked wait too: to see its caller hang up (EOF reads). */
+				any = true;
 				idx[n] = i;
 				pfd[n++] =
 				    (struct pollfd){.fd = d->clients[i].fd, .events = POLLIN};
 			}
+		if (any)
+			d->last_client_ms = now_ms();
+		else if ((d->n_held || d->registered) &&
+			 now_ms() - d->last_client_ms >= PKISHARED_GONE_MS)
+			forget_pkishared(d);
 		int timeout = next_timeout(d);
 		if (d->watch) {
 			struct curl_waitfd w[MAX_CLIENTS + 1];
@@ -608,9 +680,19 @@ static void loop(struct coordd *d)
 		}
 		if (pfd[0].revents & POLLIN)
 			accept_client(d);
-		for (size_t i = 1; i < n; i++)
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				handle(d, &d->clients[idx[i]]);
+		for (size_t i = 1; i < n; i++) {
+			struct client *c = &d->clients[idx[i]];
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) || c->fd < 0)
+				continue;
+			if (c->waiting) {
+				/* One request per connection at a time: only its end is read. */
+				char b;
+				if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+					client_close(c);
+				continue;
+			}
+			handle(d, c);
+		}
 		settle_waits(d);
 		ensure_watch(d);
 		keepalive(d);

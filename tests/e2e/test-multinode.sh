@@ -859,6 +859,29 @@ casei_tokens() {
 	start_pkishared 1
 }
 
+# Case m: a pkishared killed (its coordd alive) is not left listed as a holder or a peer:
+# its coordd withdraws its records once it has not called for 5 s; back, it registers.
+holder_listed() { [ -n "$(etcd_value "/pkishare/holders/$2/node-$1")" ]; } # NODE ID
+holder_gone() { ! holder_listed "$@"; }
+casem_dead_holder() {
+	echo "== m: a killed pkishared is no longer listed"
+	upload 1 dead --replicas 3 --replicas-timeout 10s
+	uploaded 1 dead || return 0
+	local id
+	id=$(held_id 1)
+	check "node 3 is listed as a holder" poll 3 holder_listed 3 "$id"
+	kill -9 "${DPID[3]}" 2>/dev/null || true
+	wait "${DPID[3]}" 2>/dev/null || true
+	DPID[3]=
+	check "within 8 s of pkishared's kill -9 on node 3, its coordd withdraws its holder record" \
+		poll 8 holder_gone 3 "$id"
+	info "withdrawn after ${POLL_MS} ms"
+	check "... and its peer registration (nodes/node-3)" [ -z "$(etcd_value /pkishare/nodes/node-3)" ]
+	start_pkishared 3
+	check "restarted, node 3 registers and holds a copy again (within 5 s)" poll 5 holder_listed 3 "$id"
+	check "... and is registered" poll 3 registered 3
+}
+
 # Case j: an etcd leader change never extends a deadline (leases are renewed to their
 # full TTL by a new leader; deadlines are each node's own).
 casej_leader_change() {
@@ -1580,11 +1603,12 @@ if [ "$COORD" = 1 ] || [ -n "${PKM_FORCE_CASES:-}" ]; then
 	case_run casej_leader_change
 	case_run casek_haproxy
 	case_run casel_model
+	case_run casem_dead_holder
 	case8_scan
 else
 	for c in "1 key reuse" "2 race" "3 quorum" "4 coordd killed" "5 delete elsewhere" "6 replaced" "7 status" \
 		"a replicas" "b origin gone" "c origin dead" "e peer route" "f fake peer" "g partitioned holder" "h kills" \
-		"i tokens" "j leader change" "k haproxy" "l kills with coordination"; do
+		"i tokens" "j leader change" "k haproxy" "l kills with coordination" "m dead holder"; do
 		skip "case $c: pkishared has no --coord-socket yet (coordination not on main)"
 	done
 	case8_scan # standalone puts nothing in etcd; this checks the scanner and its control
