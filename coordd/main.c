@@ -640,7 +640,7 @@ static void loop(struct coordd *d)
 {
 	while (!stopping) {
 		struct pollfd pfd[MAX_CLIENTS + 1];
-		size_t idx[MAX_CLIENTS + 1], n = 0;
+		size_t idx[MAX_CLIENTS + 1] = {0}, n = 0;
 		pfd[n++] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
 		bool any = false;
 		for (size_t i = 0; i < MAX_CLIENTS; i++)
