@@ -40,8 +40,9 @@
 #define ANNOUNCE_TIMEOUT_MS 10000
 #define CLAIM_BUDGET_MS 4000 /* a fetch's claim, every try included */
 #define CLAIM_RETRY_PAUSE_MS 100
-#define WAIT_MS 25000 /* one long poll of coordd's `wait` */
-#define RETRY_MS 1000 /* after a failed call, before the thread tries again */
+#define CLAIM_TRIP_MS 1000 /* after a failed claim, others refused at once this long */
+#define WAIT_MS 25000	   /* one long poll of coordd's `wait` */
+#define RETRY_MS 1000	   /* after a failed call, before the thread tries again */
 #define MAX_PENDING 16
 
 /* A write for the thread to make, retried until etcd answers. */
@@ -76,6 +77,7 @@ struct coord {
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
 	int64_t error_at;
+	int64_t claim_failed_ms; /* monotonic: when a claim last failed (0: since a success) */
 
 	/* The current bundle as it was before this node's claim used it up (for release). */
 	struct coord_args used_up;
@@ -146,6 +148,7 @@ static void succeeded_locked(struct coord *c)
 		log_msg(LOG_NOTICE, "coordination: pkishare-coordd and etcd answer again");
 	c->error[0] = 0;
 	c->reachable = true;
+	c->claim_failed_ms = 0;
 }
 
 /* A reason the protocol gives as this ledger's error: the caller's refusals keep their
@@ -424,6 +427,14 @@ static int coord_claim(struct ledger *l, const char *id, const struct ledger_cla
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
+	/* A claim failed in the last second, and no call succeeded since: refused at once,
+	 * not after another budget: fetches queued behind one that waited are answered in
+	 * milliseconds, and coordd is spared. */
+	pthread_mutex_lock(&c->lock);
+	bool tripped = c->claim_failed_ms && now_ms() - c->claim_failed_ms < CLAIM_TRIP_MS;
+	pthread_mutex_unlock(&c->lock);
+	if (tripped)
+		return -ENOLINK;
 	str_copy(a.id, sizeof(a.id), id);
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(a.claim_id, sizeof(a.claim_id), raw, sizeof(raw));
@@ -456,6 +467,7 @@ static int coord_claim(struct ledger *l, const char *id, const struct ledger_cla
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
 		failed_locked(c, "claim", why);
+		c->claim_failed_ms = now_ms();
 		/* A try whose answer was lost may have taken a slot that no client gets: it
 		 * is given back (the same claim id) once etcd answers. */
 		if (unknown)

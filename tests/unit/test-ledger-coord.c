@@ -40,6 +40,7 @@ static struct fake {
 	int retire_fail_first; /* retires answered no-quorum first */
 	bool retire_always_fail;
 	int view_delay_ms;
+	bool view_fail; /* views answered no-quorum */
 	bool current_a; /* the cluster's current bundle is ID_A */
 	uint64_t revision;
 	const char *token_use_result; /* tokenUse answers this ("": an error) */
@@ -104,6 +105,11 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 		}
 		break;
 	case COORD_VIEW: {
+		if (F.view_fail) {
+			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf,
+						 len);
+			break;
+		}
 		/* What the cluster says when the view is asked, answered after the delay. */
 		struct coord_view v = {.has_current = F.current_a, .revision = F.revision};
 		int delay = F.view_delay_ms;
@@ -332,6 +338,36 @@ static void a_lost_claim_is_given_back(void)
 	fake_stop();
 }
 
+/* After a failed call, and until one succeeds, claims are refused at once for a second
+ * (no budget spent again, coordd spared); then asked again. */
+static void claims_refused_at_once_right_after_a_failure(void)
+{
+	struct ledger l;
+	struct ledger_claim c;
+	fake_start();
+	open_ledger(&l, F.path);
+	for (int i = 0; i < 100 && fake_count(COORD_WAIT) == 0; i++)
+		sleep_ms(20);
+	F.view_fail = true;
+	F.claim_always_fail = true;
+	F.claim_err = COORD_E_NO_QUORUM;
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) < 0);
+	int asked = fake_count(COORD_CLAIM);
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) == -ENOLINK);
+	CHECK(fake_count(COORD_CLAIM) == asked);
+	sleep_ms(1200);
+	CHECK(l.ops->claim(&l, ID_A, &who, &c) < 0);
+	CHECK(fake_count(COORD_CLAIM) == asked + 1);
+	/* Back: the thread's next view clears the failure, and claims go through. */
+	F.view_fail = false;
+	F.claim_always_fail = false;
+	for (int i = 0; i < 150 && l.ops->claim(&l, ID_A, &who, &c) < 0; i++)
+		sleep_ms(20);
+	CHECK(c.result == LEDGER_CLAIM_OK);
+	l.ops->done(&l);
+	fake_stop();
+}
+
 static void claim_etcd_did_not_grant_is_never_a_slot(void)
 {
 	static const enum coord_error errs[] = {COORD_E_NO_QUORUM, COORD_E_UNREACHABLE,
@@ -529,6 +565,7 @@ static const struct test_case cases[] = {
     TEST(unknown_outcome_is_asked_again_with_the_same_claim_id),
     TEST(claim_etcd_did_not_grant_is_never_a_slot),
     TEST(a_lost_claim_is_given_back),
+    TEST(claims_refused_at_once_right_after_a_failure),
     TEST(announce_refusals_keep_their_meaning),
     TEST(retire_answers_at_once_and_is_retried_until_taken),
     TEST(a_view_across_a_write_never_takes_the_mirror_back),
