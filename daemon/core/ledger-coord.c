@@ -1159,10 +1159,17 @@ static void *coord_main(void *arg)
 			c->hold_have[0] = 0;
 			c->registered = false;
 			c->dirty = true;
-			pthread_mutex_unlock(&c->lock);
-			struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
-			(void)poll(&p, 1, RETRY_MS);
-			pthread_mutex_lock(&c->lock);
+			/* A pause of RETRY_MS, whatever wakes it meanwhile (a failed call
+			 * elsewhere wakes the thread too: no busy loop), except a stop. */
+			int64_t until = now_ms() + RETRY_MS;
+			while (!c->stop && now_ms() < until) {
+				pthread_mutex_unlock(&c->lock);
+				drain_wake(c);
+				struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
+				int64_t left = until - now_ms();
+				(void)poll(&p, 1, left > 0 ? (int)left : 0);
+				pthread_mutex_lock(&c->lock);
+			}
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
