@@ -284,6 +284,7 @@ out:
 		*ret_fd = -1;
 	}
 	secret_wipe(buf, sizeof(buf));
+	secret_wipe(&req, sizeof(req)); /* a copy of the arguments: a token's hash */
 	return r;
 }
 

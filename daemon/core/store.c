@@ -398,6 +398,20 @@ void store_detach(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Called with the lock held: hold blob (its reference taken) as bundle meta until
+ * deadline_ms, in place of what was held; kept (persist committed), told to the ledger
+ * (peers may copy it), saved, and the reaper woken for its deadline. */
+static void hold_locked(struct store *s, struct held_blob *blob, const struct bundle *meta,
+			int64_t deadline_ms)
+{
+	held_wipe(&s->held);
+	persist_bundle_commit(s->persist);
+	held_set(&s->held, blob, meta, deadline_ms);
+	holding_locked(s);
+	changed_locked(s);
+	pthread_cond_broadcast(&s->wake);
+}
+
 /* store_put with a ledger that asks elsewhere (claim_waits): etcd decides first, without
  * the held state's lock (the serving thread must never wait for it), then the bytes are
  * held and kept. Uploads on this node are one at a time (put_lock). */
@@ -422,12 +436,7 @@ static int put_elsewhere(struct store *s, struct held_blob *blob, const struct b
 		held_blob_unref(blob);
 		return r;
 	}
-	held_wipe(&s->held);
-	persist_bundle_commit(s->persist);
-	held_set(&s->held, blob, meta, time_mono_ms() + ttl_ms);
-	holding_locked(s);
-	changed_locked(s);
-	pthread_cond_broadcast(&s->wake);
+	hold_locked(s, blob, meta, time_mono_ms() + ttl_ms);
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&s->put_lock);
 	return 0;
@@ -483,11 +492,7 @@ int store_put(struct store *s, struct secret *json, const struct bundle *meta, i
 		return r;
 	}
 	/* The ledger retired the replaced bundle itself ("replaced"). */
-	held_wipe(&s->held);
-	persist_bundle_commit(s->persist);
-	held_set(&s->held, blob, meta, time_mono_ms() + ttl_ms);
-	changed_locked(s);
-	pthread_cond_broadcast(&s->wake);
+	hold_locked(s, blob, meta, time_mono_ms() + ttl_ms);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -688,13 +693,7 @@ int store_hold_copy(struct store *s, struct secret *json, const struct bundle *m
 		held_blob_unref(blob);
 		return r;
 	}
-	held_wipe(&s->held);
-	persist_bundle_commit(s->persist);
-	held_set(&s->held, blob, meta,
-		 time_mono_ms() + (left_ms < max_ttl_ms ? left_ms : max_ttl_ms));
-	holding_locked(s);
-	changed_locked(s);
-	pthread_cond_broadcast(&s->wake);
+	hold_locked(s, blob, meta, time_mono_ms() + (left_ms < max_ttl_ms ? left_ms : max_ttl_ms));
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
