@@ -622,18 +622,6 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 
 	int r = net_https_request(o, "GET", API_ROUTE_BUNDLE_INFO,
 				  bearer ? (const char *)bearer->data : NULL, NULL, &resp, detail);
-	/* A token made on another control-plane node a moment ago may not have reached this
-	 * one yet (each node learns the cluster's tokens from etcd's watch): asked once
-	 * more, a second later, before it is called unknown. */
-	struct refusal first;
-	if (r >= 0 && bearer && resp.status == 401 &&
-	    (refusal_parse(&resp, &first), api_reason_parse(first.reason) == API_R_BAD_TOKEN)) {
-		struct timespec second = {.tv_sec = 1};
-		nanosleep(&second, NULL);
-		http_response_done(&resp);
-		r = net_https_request(o, "GET", API_ROUTE_BUNDLE_INFO, (const char *)bearer->data,
-				      NULL, &resp, detail);
-	}
 	if (r < 0)
 		return say_failed(server, r, detail, more, ret_exit);
 	if (bearer && (resp.status == 401 || resp.status == 429)) {

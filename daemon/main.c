@@ -487,6 +487,11 @@ static void notify_ready(const struct daemon_ctx *ctx, const struct persist *per
 			"TEST HOOK: every fetch's claim runs off the serving thread and waits %lld "
 			"ms first (PKISHARE_TEST_CLAIM_DELAY_MS; only a test build honours it)",
 			(long long)testhook_claim_delay_ms());
+	if (testhook_watch_delay_ms())
+		log_msg(LOG_WARNING,
+			"TEST HOOK: a change the coordination watch reports is read %lld ms late "
+			"(PKISHARE_TEST_WATCH_DELAY_MS; only a test build honours it)",
+			(long long)testhook_watch_delay_ms());
 	log_joiners(ctx);
 	log_chain(ctx);
 	const char *mode = server_mode_note(ctx);

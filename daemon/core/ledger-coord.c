@@ -34,6 +34,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "secret.h"
+#include "testhook.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 5000
@@ -44,6 +45,7 @@
 #define WAIT_MS 25000	   /* one long poll of coordd's `wait` */
 #define RETRY_MS 1000	   /* after a failed call, before the thread tries again */
 #define MAX_PENDING 16
+#define TOKENS_READ_EVERY_MS 200 /* token_refresh: readings begin at most this often */
 
 /* A write for the thread to make, retried until etcd answers. */
 struct pending {
@@ -73,6 +75,13 @@ struct coord {
 	size_t n_peers;
 	struct coord_token tokens[COORD_TOKENS_MAX]; /* the cluster's join tokens (hashes) */
 	size_t n_tokens;
+	/* When the reading the token mirror holds began (monotonic): an older reading that
+	 * lands later (the thread's, a refresh's) does not undo a newer one. */
+	int64_t tokens_from_ms;
+	/* token_refresh's readings: one at a time, begun at most every TOKENS_READ_EVERY_MS. */
+	pthread_cond_t tokens_read;
+	bool tokens_reading;
+	int64_t tokens_begun_ms;
 	bool registered; /* this node's nodes/NODE record was written (since coordd answered) */
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
@@ -847,6 +856,78 @@ static int coord_token_use(struct ledger *l, const char *id, const uint8_t hash[
 	return -ENOENT;
 }
 
+/* Lock held: a token list read from coordd, in a reading begun at begun_ms, becomes the
+ * mirror's unless a reading begun later already did. */
+static void tokens_land_locked(struct coord *c, const struct coord_token *tk, size_t nt,
+			       int64_t begun_ms)
+{
+	if (begun_ms < c->tokens_from_ms)
+		return;
+	c->tokens_from_ms = begun_ms;
+	memcpy(c->tokens, tk, nt * sizeof(*tk));
+	secret_wipe(c->tokens + nt, (COORD_TOKENS_MAX - nt) * sizeof(*tk));
+	c->n_tokens = nt;
+}
+
+/* The token list read now (by a worker, for an enrollment whose token this node has not
+ * heard of): shared by every caller that waits meanwhile, one reading at a time, begun at
+ * most every TOKENS_READ_EVERY_MS. */
+static int coord_token_refresh(struct ledger *l, int64_t since_ms)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (c->tokens_from_ms && c->tokens_from_ms >= since_ms) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		int64_t now = now_ms(), next = c->tokens_begun_ms + TOKENS_READ_EVERY_MS;
+		if (!c->tokens_reading && (!c->tokens_begun_ms || now >= next))
+			break;
+		/* One reading under way (it may do), or the last began too recently. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t ms = c->tokens_reading ? CALL_TIMEOUT_MS : next - now;
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->tokens_read, &c->lock, &ts);
+	}
+	int64_t begun = now_ms();
+	c->tokens_reading = true;
+	c->tokens_begun_ms = begun;
+	pthread_mutex_unlock(&c->lock);
+	struct coord_token *tk = calloc(COORD_TOKENS_MAX, sizeof(*tk));
+	size_t nt = 0;
+	int r = tk ? call(c, COORD_TOKENS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why))
+		   : -ENOMEM;
+	if (!tk)
+		snprintf(why, sizeof(why), "out of memory");
+	if (r == 0 && coordmsg_tokens_result_parse(res, tk, COORD_TOKENS_MAX, &nt) < 0) {
+		snprintf(why, sizeof(why), "a malformed token list from pkishare-coordd");
+		r = -EPROTO;
+	}
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	c->tokens_reading = false;
+	if (r == 0) {
+		succeeded_locked(c);
+		tokens_land_locked(c, tk, nt, begun);
+	} else {
+		failed_locked(c, "token list", why);
+	}
+	pthread_cond_broadcast(&c->tokens_read);
+	pthread_mutex_unlock(&c->lock);
+	wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
+	return r == 0 ? 0 : -ENOLINK;
+}
+
 static size_t coord_token_list(struct ledger *l, struct ledger_token *ret, size_t max)
 {
 	struct coord *c = l->state;
@@ -996,6 +1077,7 @@ static bool thread_view_locked(struct coord *c)
 	char why[COORD_MESSAGE_MAX];
 	json_t *res = NULL;
 	uint64_t gen = c->gen;
+	int64_t begun = now_ms();
 	pthread_mutex_unlock(&c->lock);
 	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
 	if (r == 0 && coordmsg_view_result_parse(res, &v) < 0) {
@@ -1046,9 +1128,7 @@ static bool thread_view_locked(struct coord *c)
 		wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
 		return true; /* this node wrote meanwhile: still dirty, read again */
 	}
-	memcpy(c->tokens, tk, nt * sizeof(*tk));
-	secret_wipe(c->tokens + nt, (COORD_TOKENS_MAX - nt) * sizeof(*tk));
-	c->n_tokens = nt;
+	tokens_land_locked(c, tk, nt, begun);
 	wipe_free(tk, COORD_TOKENS_MAX * sizeof(*tk));
 	c->view = v;
 	memcpy(c->holders, h, nh * sizeof(h[0]));
@@ -1108,6 +1188,13 @@ static bool thread_wait_locked(struct coord *c)
 	if (r < 0) {
 		failed_locked(c, "watch", why);
 		return false;
+	}
+	if (changed && testhook_watch_delay_ms()) {
+		pthread_mutex_unlock(&c->lock);
+		struct timespec ts = {.tv_sec = testhook_watch_delay_ms() / 1000,
+				      .tv_nsec = (testhook_watch_delay_ms() % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&c->lock);
 	}
 	if (changed)
 		c->dirty = true;
@@ -1192,6 +1279,7 @@ static void coord_done(struct ledger *l)
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	secret_wipe(c->tokens, sizeof(c->tokens));
+	pthread_cond_destroy(&c->tokens_read);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -1221,6 +1309,7 @@ const struct ledger_ops ledger_coord_ops = {
     .token_check = coord_token_check,
     .token_use = coord_token_use,
     .token_list = coord_token_list,
+    .token_refresh = coord_token_refresh,
     .watch = coord_watch,
     .done = coord_done,
 };
@@ -1245,6 +1334,7 @@ int ledger_coord_open(struct ledger *l, const struct ledger_coord_config *cfg)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->done, &ca);
+	pthread_cond_init(&c->tokens_read, &ca);
 	pthread_condattr_destroy(&ca);
 	l->ops = &ledger_coord_ops;
 	l->state = c;

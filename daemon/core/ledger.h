@@ -201,7 +201,7 @@ struct ledger_ops {
 	 * ret. Waits. 0, or <0 with why. */
 	int (*connect)(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
 		       char *why, size_t why_len);
-	/* Optional, all five or none (NULL: join tokens are this node's, tokens.c). Join
+	/* Optional, all six or none (NULL: join tokens are this node's, tokens.c). Join
 	 * tokens kept where every node sees them, their uses counted once whichever node
 	 * enrolls. add, delete and use wait (never on the serving thread); check and list
 	 * read what the ledger last heard (check is asked before costly work, in the
@@ -215,6 +215,12 @@ struct ledger_ops {
 	int (*token_use)(struct ledger *l, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 			 const char *client);
 	size_t (*token_list)(struct ledger *l, struct ledger_token *ret, size_t max);
+	/* With the five above. What check reads, heard again from the other system unless a
+	 * reading begun at or after since_ms (monotonic) already landed: for a token made on
+	 * another node an instant ago, which this node's mirror may not have yet. Readings
+	 * are shared by whoever waits for one and begin at most every few hundred ms, so that
+	 * unknown tokens cost the other system little. Waits. 0, or -ENOLINK. */
+	int (*token_refresh)(struct ledger *l, int64_t since_ms);
 	/* Optional (NULL: the ledger changes only through these calls). Call changed(arg)
 	 * (on the ledger's own thread, without its lock) whenever what view says may have
 	 * changed by another node's doing. */

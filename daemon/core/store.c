@@ -901,6 +901,12 @@ int store_token_check(struct store *s, const char *id, const uint8_t hash[TOKEN_
 	return r;
 }
 
+int store_tokens_refresh(struct store *s, int64_t since_ms)
+{
+	return s->ledger.ops->token_refresh ? s->ledger.ops->token_refresh(&s->ledger, since_ms)
+					    : 0;
+}
+
 int store_token_use(struct store *s, const char *id, const uint8_t hash[TOKEN_HASH_BYTES],
 		    const char *client)
 {

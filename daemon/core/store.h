@@ -222,6 +222,10 @@ void store_forget_persisted(struct store *s);
  * each may also answer -ENOLINK (coordination did not answer), and check reads what this
  * node last heard. */
 bool store_tokens_wait(struct store *s);
+/* With store_tokens_wait: what check reads, heard again unless heard since since_ms
+ * (monotonic), for a token made on another node an instant ago. Waits (a worker's call);
+ * readings are shared and rate-limited. 0, or -ENOLINK. Without: 0 at once. */
+int store_tokens_refresh(struct store *s, int64_t since_ms);
 
 /* Tokens. add: -EEXIST (id in use), -ENOSPC (too many), -EINVAL (a description that
  * tokens_description_ok refuses; NULL: none). delete: -ENOENT. */

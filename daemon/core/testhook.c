@@ -9,7 +9,7 @@
 
 #if PKISHARE_TEST_HOOKS
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int64_t claim_delay_ms;
+static int64_t claim_delay_ms, watch_delay_ms;
 static bool claim_set;
 
 static void read_env(void)
@@ -20,6 +20,15 @@ static void read_env(void)
 		claim_delay_ms = (int64_t)n;
 		claim_set = true;
 	}
+	v = getenv("PKISHARE_TEST_WATCH_DELAY_MS");
+	if (v && uint_parse(v, 600000, &n) == 0)
+		watch_delay_ms = (int64_t)n;
+}
+
+int64_t testhook_watch_delay_ms(void)
+{
+	pthread_once(&once, read_env);
+	return watch_delay_ms;
 }
 
 bool testhook_claim_set(void)
@@ -40,6 +49,11 @@ bool testhook_built(void)
 }
 #else
 int64_t testhook_claim_delay_ms(void)
+{
+	return 0;
+}
+
+int64_t testhook_watch_delay_ms(void)
 {
 	return 0;
 }

@@ -108,7 +108,8 @@ struct fetch_job {
 	uint64_t fetch_no;
 	bool repeat;
 	int64_t gone_at;
-	bool token_use; /* an enrollment's token use, not a fetch */
+	bool token_use;	    /* an enrollment's token use, not a fetch */
+	bool token_refresh; /* ... or a token unknown here, asked again of the cluster */
 	char token_id[TOKEN_ID_LEN + 1];
 	uint8_t token_hash[TOKEN_HASH_BYTES]; /* wiped once used */
 	int token_result;
@@ -252,18 +253,20 @@ struct enroll_req {
 	enum req_kind kind; /* REQ_ENROLL */
 	struct secret *body;
 	bool too_big;
-	/* Coordination: suspended while a worker spends the token's use in etcd. */
+	/* GET /v1/bundle/info by a client without a certificate that sends its join token as
+	 * "Authorization: Bearer", not an enrollment: the token is checked as enrollment
+	 * checks it (failures count against the address) but not spent, so a joiner plans
+	 * (key id, clock, profile) before its enrollment spends a use. */
+	bool describe;
+	/* Coordination: suspended while a worker spends the token's use in etcd, or hears
+	 * the cluster's tokens again (once: refreshed) for a token this node has not heard of. */
 	struct fetch_job *job;
+	bool refreshed;
 	struct secret *pem; /* the certificate issued, answered once the use is spent */
 	char cn[SIGNER_CN_MAX + 2];
 };
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer);
-/* GET /v1/bundle/info by a client without a certificate that sends its join token as
- * "Authorization: Bearer": the token is checked as enrollment checks it (failures count
- * against the address) but not spent, so a joiner plans (key id, clock, profile) before
- * its enrollment spends a use. */
-enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer);
 
 /* routes.c: the held bundle's description (GET /v1/bundle/info), or 404. */
 enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c);

@@ -119,11 +119,19 @@ static enum MHD_Result refuse(struct daemon_ctx *ctx, struct MHD_Connection *c, 
 	return http_error(c, status, reason, "%s", msg);
 }
 
+static enum MHD_Result job_suspend(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				   struct enroll_req *req, const char *id,
+				   const uint8_t hash[TOKEN_HASH_BYTES], struct secret *pem,
+				   const char *peer);
+
 /* The bearer token: well formed, known, unexpired, with uses left. 0 with id and hash
- * filled in, or <0 with the refusal answered in *ret. Spends nothing. */
-static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer,
-		       struct audit *a, char id[TOKEN_ID_LEN + 1], uint8_t hash[TOKEN_HASH_BYTES],
-		       enum MHD_Result *ret)
+ * filled in, or <0 with the refusal answered in *ret. Spends nothing. With the cluster's
+ * tokens, one this node has not heard of may have been made on another node an instant
+ * ago: the connection is suspended while a worker hears the cluster's tokens again
+ * (-EINPROGRESS, *ret answered), and the check is made again on its return. */
+static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, struct enroll_req *req,
+		       const char *peer, struct audit *a, char id[TOKEN_ID_LEN + 1],
+		       uint8_t hash[TOKEN_HASH_BYTES], enum MHD_Result *ret)
 {
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	_cleanup_(secret_mem_freep) char *secret = secret_mem(TOKEN_SECRET_LEN + 1);
@@ -144,6 +152,10 @@ static int token_check(struct daemon_ctx *ctx, struct MHD_Connection *c, const c
 	token_hash(id, secret, hash);
 	struct store_spent_token spent = {0};
 	int r = store_token_check(&ctx->store, id, hash, &spent);
+	if (r == -ENOENT && !req->refreshed && store_tokens_wait(&ctx->store)) {
+		*ret = job_suspend(ctx, c, req, id, NULL, NULL, peer);
+		return -EINPROGRESS;
+	}
 	if (r == -ESTALE) {
 		char when[RFC3339_LEN], msg[480];
 		time_format(spent.at, when);
@@ -234,7 +246,48 @@ static int issue(struct daemon_ctx *ctx, X509_REQ *csr, const char *cn, struct s
 	return r;
 }
 
-enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c, const char *peer)
+/* A hearing of the cluster's tokens (job_suspend without a hash) done: 0 to check the
+ * token again, or <0 with the answer in *ret. */
+static int refresh_done(struct MHD_Connection *c, struct enroll_req *req, const char *peer,
+			enum MHD_Result *ret)
+{
+	struct fetch_job *j = req->job;
+	enum fetch_job_outcome outcome = j->outcome;
+	int r = j->token_result;
+	req->job = fetch_job_free(j);
+	req->refreshed = true;
+	if (outcome == FETCH_JOB_ABANDONED) {
+		*ret = MHD_NO;
+		return -ECONNRESET;
+	}
+	if (outcome != FETCH_JOB_CLAIMED) {
+		*ret = http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared is busy or stopping; the join token was "
+					       "not used; try again in a second");
+		return -EBUSY;
+	}
+	if (r < 0) {
+		log_audit(
+		    &(struct audit){.event = req->describe ? AUDIT_REFUSE : AUDIT_ENROLL,
+				    .peer = peer,
+				    .source = "enrolled",
+				    .result = api_reason_name(API_R_COORDINATION_UNAVAILABLE)},
+		    "a join token this node has not heard of could not be looked up: "
+		    "coordination did not answer");
+		*ret = http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "this server has not heard of the join token and cannot reach the cluster's "
+		    "coordination (pkishare-coordd or etcd quorum) to look it up; the token was "
+		    "not "
+		    "used; try another control-plane node (another --server), or this one again "
+		    "shortly");
+		return r;
+	}
+	return 0;
+}
+
+static enum MHD_Result describe(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				struct enroll_req *req, const char *peer)
 {
 	char id[TOKEN_ID_LEN + 1] = "";
 	uint8_t hash[TOKEN_HASH_BYTES];
@@ -252,7 +305,7 @@ enum MHD_Result enroll_describe(struct daemon_ctx *ctx, struct MHD_Connection *c
 					"too many failed attempts from this address; wait and "
 					"check the join token");
 	}
-	int r = token_check(ctx, c, peer, &a, id, hash, &answer);
+	int r = token_check(ctx, c, req, peer, &a, id, hash, &answer);
 	secret_wipe(hash, sizeof(hash));
 	if (r < 0)
 		return answer;
@@ -319,11 +372,12 @@ static enum MHD_Result enroll_resumed(struct daemon_ctx *ctx, struct MHD_Connect
 }
 
 /* Coordination: hand the token's use to a worker and suspend (the use waits for etcd;
- * the serving thread never does). pem and hash are the job's from now on. */
-static enum MHD_Result enroll_suspend(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				      struct enroll_req *req, const char *id,
-				      const uint8_t hash[TOKEN_HASH_BYTES], struct secret *pem,
-				      const char *peer)
+ * the serving thread never does). pem and hash are the job's from now on. Without a hash,
+ * the worker hears the cluster's tokens again instead (for token_check). */
+static enum MHD_Result job_suspend(struct daemon_ctx *ctx, struct MHD_Connection *c,
+				   struct enroll_req *req, const char *id,
+				   const uint8_t hash[TOKEN_HASH_BYTES], struct secret *pem,
+				   const char *peer)
 {
 	int r = ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
 	struct fetch_job *j = r == 0 ? calloc(1, sizeof(*j)) : NULL;
@@ -336,8 +390,9 @@ static enum MHD_Result enroll_suspend(struct daemon_ctx *ctx, struct MHD_Connect
 					  .source = "enrolled",
 					  .client = req->cn,
 					  .result = api_reason_name(API_R_BUSY)},
-			  "enrollment of %s not taken: pkishared is busy; the token was not used",
-			  req->cn);
+			  "%s of %s not taken: pkishared is busy; the token was not used",
+			  req->describe ? "description" : "enrollment",
+			  req->cn[0] ? req->cn : "a token holder");
 		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
 					       "pkishared has too much waiting; the join token was "
 					       "not used; try again in a second");
@@ -350,9 +405,11 @@ static enum MHD_Result enroll_suspend(struct daemon_ctx *ctx, struct MHD_Connect
 	j->fd = ci ? ci->connect_fd : -1;
 	j->started_ms = time_mono_ms();
 	j->reserved = true;
-	j->token_use = true;
+	j->token_use = hash != NULL;
+	j->token_refresh = hash == NULL;
 	str_copy(j->token_id, sizeof(j->token_id), id);
-	memcpy(j->token_hash, hash, TOKEN_HASH_BYTES);
+	if (hash)
+		memcpy(j->token_hash, hash, TOKEN_HASH_BYTES);
 	str_copy(j->client, sizeof(j->client), req->cn);
 	req->job = j;
 	req->pem = pem;
@@ -365,8 +422,13 @@ static enum MHD_Result enroll_suspend(struct daemon_ctx *ctx, struct MHD_Connect
 enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 			      struct enroll_req *req, const char *peer)
 {
-	if (req->job)
+	if (req->job && !req->job->token_refresh)
 		return enroll_resumed(ctx, c, req, peer);
+	enum MHD_Result refreshed = MHD_NO;
+	if (req->job && refresh_done(c, req, peer, &refreshed) < 0)
+		return refreshed;
+	if (req->describe)
+		return describe(ctx, c, req, peer);
 	char id[TOKEN_ID_LEN + 1] = "", cn[SIGNER_CN_MAX + 2] = "", msg[256];
 	uint8_t hash[TOKEN_HASH_BYTES];
 	_cleanup_(x509_req_freep) X509_REQ *csr = NULL;
@@ -392,7 +454,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 		return refuse(ctx, c, peer, M_ENROLL_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
 			      API_R_TOO_LARGE, msg);
 	}
-	if (token_check(ctx, c, peer, &a, id, hash, &answer) < 0 ||
+	if (token_check(ctx, c, req, peer, &a, id, hash, &answer) < 0 ||
 	    csr_check(ctx, c, peer, req, &a, id, &csr, cn, &answer) < 0) {
 		secret_wipe(hash, sizeof(hash));
 		return answer;
@@ -407,7 +469,7 @@ enum MHD_Result enroll_handle(struct daemon_ctx *ctx, struct MHD_Connection *c,
 	 * deleted meanwhile gets nothing). The cluster's tokens: by a worker, suspended. */
 	if (store_tokens_wait(&ctx->store)) {
 		str_copy(req->cn, sizeof(req->cn), cn);
-		enum MHD_Result ret = enroll_suspend(ctx, c, req, id, hash, pem, peer);
+		enum MHD_Result ret = job_suspend(ctx, c, req, id, hash, pem, peer);
 		secret_wipe(hash, sizeof(hash));
 		return ret;
 	}

@@ -415,9 +415,17 @@ static enum MHD_Result begin_request(struct daemon_ctx *ctx, struct MHD_Connecti
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
 	if (id->source == CLIENT_NONE && strcmp(url, API_ROUTE_BUNDLE_INFO) == 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 && !has_body &&
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))
-		/* A join token holder plans before it enrolls: checked, not spent. */
-		return enroll_describe(ctx, c, peer);
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")) {
+		/* A join token holder plans before it enrolls: checked, not spent (answered
+		 * on the next call, as an enrollment is: its check may suspend). */
+		struct enroll_req *er = calloc(1, sizeof(*er));
+		if (!er)
+			return MHD_NO;
+		er->kind = REQ_ENROLL;
+		er->describe = true;
+		*req_ctx = er;
+		return MHD_YES;
+	}
 	if (id->source == CLIENT_NONE) {
 		METRIC_INC(&ctx->metrics, auth_fail, M_AUTH_CLIENT);
 		log_audit(

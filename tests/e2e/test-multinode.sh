@@ -253,11 +253,12 @@ pkishared_conf() { # pkishared_conf N
 		fi
 	} >"$D/pkishared.conf"
 }
-start_pkishared() { # start_pkishared N: waits until it listens
+start_pkishared() { # start_pkishared N [VAR=VALUE...]: waits until it listens
 	local n=$1 D
+	shift
 	D=$(ND "$n")
 	: >"$D/pkishared.log.now"
-	ip netns exec "${NS[$n]}" "$PKISHARED" --config "$D/pkishared.conf" </dev/null >"$D/pkishared.log.now" 2>&1 &
+	ip netns exec "${NS[$n]}" env "$@" "$PKISHARED" --config "$D/pkishared.conf" </dev/null >"$D/pkishared.log.now" 2>&1 &
 	DPID[$n]=$!
 	for _ in $(seq 1 200); do
 		grep -q "listening on" "$D/pkishared.log.now" && [ -S "$D/admin.sock" ] && break
@@ -792,7 +793,7 @@ casea_replicas() {
 # token as bearer (as print-join-command --curl does); sets CODE and REASON.
 enroll_at() {
 	local n=$1 tok=$2 tag=$3
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=en-$tag" \
+	[ -s "$T/en-$tag.csr" ] || openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=en-$tag" \
 		-keyout "$T/en-$tag.key" -out "$T/en-$tag.csr" 2>/dev/null
 	CODE=$(printf 'Authorization: Bearer %s\n' "$tok" | in_ns 4 curl -s --max-time 20 -H @- \
 		--cacert "$C/pki/ca.crt" --data-binary @"$T/en-$tag.csr" -o "$T/en-$tag.body" \
@@ -843,6 +844,38 @@ casei_tokens() {
 	done
 	info "three enrollments racing on three nodes with a two-use token: $ok certificates, $refused refused ($(cat "$T"/en-race-*.res | tr '\n' ' '))"
 	check "exactly 2 enrollments got a certificate, 1 was refused" [ "$ok $refused" = "2 1" ]
+	# A token made an instant ago on another node: node 3 has not heard of it through its
+	# watch yet (made slow here: 3 s), and asks the cluster before it answers (a hand-made
+	# curl does not retry).
+	stop_pkishared 3
+	start_pkishared 3 PKISHARE_TEST_WATCH_DELAY_MS=3000
+	check "node 3 restarted with its watch 3 s slow (a test hook)" \
+		grep -q "TEST HOOK: a change the coordination watch reports is read 3000 ms late" "$(ND 3)/pkishared.log.now"
+	check "... and serves" poll 5 pkishared_serves 3
+	# (The CSRs made first: the enrollment follows the token's creation at once.)
+	local got=""
+	for i in 1 2 3; do
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-subj "/CN=en-instant-$i" -keyout "$T/en-instant-$i.key" \
+			-out "$T/en-instant-$i.csr" 2>/dev/null
+	done
+	for i in 1 2 3; do
+		token_on 2 "instant-$i" --uses 1 --description "at once"
+		enroll_at 3 "$TOKEN" "instant-$i"
+		got="$got $CODE"
+	done
+	check "tokens made on node 2 enroll at once on node 3 by curl (got$got)" [ "$got" = " 200 200 200" ]
+	stop_pkishared 3
+	start_pkishared 3
+	check "node 3 restarted without the hook holds the bundle again" poll 10 holder_listed 3 "$(held_id 1)"
+	token_on 1 plan --uses 1
+	CODE=$(printf 'Authorization: Bearer %s\n' "$TOKEN" | in_ns 4 curl -s --max-time 20 -H @- \
+		--cacert "$C/pki/ca.crt" -o "$T/plan-instant.body" -w '%{http_code}' \
+		"https://$(ip_of 2):9443/v1/bundle/info" 2>/dev/null) || true
+	check "... and one made on node 1 is good at once for the plan on node 2 (bundle/info: $CODE)" [ "$CODE" = 200 ]
+	enroll_at 3 "zzzzzz.zzzzzzzzzzzzzzzz" unknown
+	check "a token no node made is still refused, after the cluster was asked (got $CODE $REASON)" \
+		[ "$CODE $REASON" = "401 bad-token" ]
 	# The printed command lists every holder; with node 1 down it joins through another.
 	cmd=$(in_ns 1 env PKISHARE_CERTIFICATE_KEY="$key" "$PKISHARE" print-join-command \
 		--admin-socket "$(ND 1)/admin.sock" 2>"$T/pjc.err" || true)

@@ -46,6 +46,8 @@ static struct fake {
 	const char *token_use_result; /* tokenUse answers this ("": an error) */
 	struct coord_token tokens[2]; /* the cluster's tokens, as tokens lists them */
 	size_t n_tokens;
+	bool tokens_fail;    /* tokens answered no-quorum */
+	int tokens_delay_ms; /* ... after this long */
 	/* What it saw. */
 	int n[COORD_OP_N];
 	char claim_ids[16][33];
@@ -132,10 +134,19 @@ static int answer(const struct coord_request *r, char *buf, size_t len)
 	case COORD_PEERS:
 		n = coordmsg_reply_ok(r->cookie, coordmsg_peers_result(NULL, 0), buf, len);
 		break;
-	case COORD_TOKENS:
-		n = coordmsg_reply_ok(r->cookie, coordmsg_tokens_result(F.tokens, F.n_tokens), buf,
-				      len);
+	case COORD_TOKENS: {
+		int delay = F.tokens_delay_ms;
+		pthread_mutex_unlock(&F.lock);
+		sleep_ms(delay);
+		pthread_mutex_lock(&F.lock);
+		if (F.tokens_fail)
+			n = coordmsg_reply_error(r->cookie, COORD_E_NO_QUORUM, "no leader", buf,
+						 len);
+		else
+			n = coordmsg_reply_ok(
+			    r->cookie, coordmsg_tokens_result(F.tokens, F.n_tokens), buf, len);
 		break;
+	}
 	case COORD_UNCLAIM:
 		memcpy(F.unclaimed, r->args.claim_id, sizeof(F.unclaimed));
 		n = coordmsg_reply_ok(r->cookie, json_object(), buf, len);
@@ -559,7 +570,83 @@ static void tokens_checked_from_the_mirror_and_spent_in_etcd(void)
 	fake_stop();
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct ledger *refresh_l;
+static int64_t refresh_since;
+static atomic_int refresh_ok;
+
+static void *refresh_main(void *arg)
+{
+	(void)arg;
+	if (refresh_l->ops->token_refresh(refresh_l, refresh_since) == 0)
+		atomic_fetch_add(&refresh_ok, 1);
+	return NULL;
+}
+
+/* A token made on another node an instant ago (no change seen here yet) is heard of on
+ * asking: callers that wait together share one reading, one heard since is not read
+ * again, and coordination not answering is -ENOLINK, never "no such token". */
+static void a_token_made_elsewhere_is_heard_of_on_asking(void)
+{
+	struct ledger l;
+	uint8_t hash[TOKEN_HASH_BYTES];
+	int64_t at = 0;
+	char client[64] = "";
+	bool expired = false;
+	memset(hash, 0x33, sizeof(hash));
+	fake_start();
+	open_ledger(&l, F.path);
+	for (int i = 0; i < 100 && fake_count(COORD_TOKENS) == 0; i++)
+		sleep_ms(20);
+	sleep_ms(50); /* the thread's first reading landed */
+	/* Made elsewhere: in the cluster's list, no revision change for the watch. */
+	pthread_mutex_lock(&F.lock);
+	struct coord_token *t = F.tokens;
+	strcpy(t[0].id, "new123");
+	for (size_t i = 0; i < TOKEN_HASH_BYTES; i++)
+		snprintf(t[0].secret_hash + 2 * i, 3, "%02x", hash[i]);
+	t[0].expires_at = time(NULL) + 3600;
+	t[0].uses = 1;
+	F.n_tokens = 1;
+	F.tokens_delay_ms = 150;
+	int reads0 = F.n[COORD_TOKENS];
+	pthread_mutex_unlock(&F.lock);
+	CHECK(l.ops->token_check(&l, "new123", hash, &at, client, sizeof(client), &expired) ==
+	      -ENOENT);
+	/* Four enrollments at once: one reading (it began after they asked) serves them. */
+	refresh_l = &l;
+	refresh_since = mono_ms();
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, refresh_main, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK(atomic_load(&refresh_ok) == 4);
+	int reads1 = fake_count(COORD_TOKENS);
+	CHECK(reads1 - reads0 == 1);
+	CHECK(l.ops->token_check(&l, "new123", hash, &at, client, sizeof(client), &expired) == 0);
+	/* Heard of since: not read again. */
+	CHECK(l.ops->token_refresh(&l, refresh_since) == 0);
+	pthread_mutex_lock(&F.lock);
+	CHECK(F.n[COORD_TOKENS] == reads1);
+	F.tokens_delay_ms = 0;
+	F.tokens_fail = true;
+	pthread_mutex_unlock(&F.lock);
+	/* Coordination silent: not answered "unknown"; the mirror kept. */
+	CHECK(l.ops->token_refresh(&l, mono_ms()) == -ENOLINK);
+	CHECK(l.ops->token_check(&l, "new123", hash, &at, client, sizeof(client), &expired) == 0);
+	l.ops->done(&l);
+	fake_stop();
+}
+
 static const struct test_case cases[] = {
+    TEST(a_token_made_elsewhere_is_heard_of_on_asking),
     TEST(tokens_checked_from_the_mirror_and_spent_in_etcd),
     TEST(claim_granted_by_etcd_is_a_slot_and_logged),
     TEST(unknown_outcome_is_asked_again_with_the_same_claim_id),
