@@ -711,6 +711,35 @@ static int coord_peer_of(struct ledger *l, const char *pin, char ret_node[LEDGER
 	return r;
 }
 
+static int coord_current(struct ledger *l, const char *id)
+{
+	struct coord *c = l->state;
+	struct coord_args a = {0};
+	struct coord_view v = {0};
+	char why[COORD_MESSAGE_MAX];
+	json_t *res = NULL;
+	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
+	if (r == 0 && coordmsg_view_result_parse(res, &v) < 0) {
+		snprintf(why, sizeof(why), "a malformed view from pkishare-coordd");
+		r = -EPROTO;
+	}
+	json_decref(res);
+	pthread_mutex_lock(&c->lock);
+	if (r < 0) {
+		failed_locked(c, "view", why);
+		pthread_mutex_unlock(&c->lock);
+		return -ENOLINK;
+	}
+	succeeded_locked(c);
+	bool current = v.has_current && !strcmp(v.current.id, id);
+	if (v.revision > c->revision) {
+		c->dirty = true; /* the mirror is behind: the thread reads again */
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return current ? 0 : -ESTALE;
+}
+
 static int coord_connect(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
 			 char *why, size_t why_len)
 {
@@ -1304,6 +1333,7 @@ const struct ledger_ops ledger_coord_ops = {
     .peer_of = coord_peer_of,
     .identity = coord_identity,
     .connect = coord_connect,
+    .current = coord_current,
     .token_add = coord_token_add,
     .token_delete = coord_token_delete,
     .token_check = coord_token_check,

@@ -201,6 +201,11 @@ struct ledger_ops {
 	 * ret. Waits. 0, or <0 with why. */
 	int (*connect)(struct ledger *l, const char *node, struct ledger_holder *ret, int *ret_fd,
 		       char *why, size_t why_len);
+	/* Optional (NULL: whatever is held is current). Whether bundle id is the current one
+	 * now, asked of the other system (not what this node last heard: a node cut off from
+	 * it must not hand a replaced bundle to a peer that is cut off too). Waits. 0 if it
+	 * is, -ESTALE if not, -ENOLINK when it did not answer. */
+	int (*current)(struct ledger *l, const char *id);
 	/* Optional, all six or none (NULL: join tokens are this node's, tokens.c). Join
 	 * tokens kept where every node sees them, their uses counted once whichever node
 	 * enrolls. add, delete and use wait (never on the serving thread); check and list

@@ -706,6 +706,11 @@ bool store_holds(struct store *s, const char *id)
 	return r;
 }
 
+int store_peer_current(struct store *s, const char *id)
+{
+	return s->ledger.ops->current ? s->ledger.ops->current(&s->ledger, id) : 0;
+}
+
 struct held_blob *store_peer_ref(struct store *s, const char *id)
 {
 	struct held_blob *ref = NULL;

@@ -154,6 +154,10 @@ void store_on_cluster_change(struct store *s, void (*fn)(void *arg), void *arg);
 /* Coordination: a reference to the held bytes of bundle id for a peer's copy (not a
  * fetch: nothing counted), or NULL if they are not held here (or past their deadline). */
 struct held_blob *store_peer_ref(struct store *s, const char *id);
+/* Coordination: whether bundle id is the cluster's current one now, asked of etcd before a
+ * peer gets a copy (waits: a worker's call). 0 if it is (or without coordination), -ESTALE
+ * if not, -ENOLINK when etcd did not answer. */
+int store_peer_current(struct store *s, const char *id);
 
 /* Wipe the held bundle now. -ENOENT if none. With coordination, a bundle current in the
  * cluster but not held here is retired everywhere (ret_id its id); store_flush says

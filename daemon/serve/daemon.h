@@ -110,6 +110,7 @@ struct fetch_job {
 	int64_t gone_at;
 	bool token_use;	    /* an enrollment's token use, not a fetch */
 	bool token_refresh; /* ... or a token unknown here, asked again of the cluster */
+	bool peer_copy;	    /* ... or a peer's copy of want, asked of etcd whether current */
 	char token_id[TOKEN_ID_LEN + 1];
 	uint8_t token_hash[TOKEN_HASH_BYTES]; /* wiped once used */
 	int token_result;

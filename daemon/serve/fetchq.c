@@ -111,6 +111,11 @@ void fetch_job_claim(struct fetch_job *j, bool look)
 		j->outcome = FETCH_JOB_CLAIMED;
 		return;
 	}
+	if (j->peer_copy) {
+		j->token_result = store_peer_current(&j->ctx->store, j->want);
+		j->outcome = FETCH_JOB_CLAIMED;
+		return;
+	}
 	if (j->token_use) {
 		j->token_result =
 		    store_token_use(&j->ctx->store, j->token_id, j->token_hash, j->client);

@@ -283,12 +283,66 @@ static enum store_fetch gone_as_fetch(enum store_gone gone)
 	}
 }
 
+/* The peer route's answer once etcd said whether the bundle is current (serving thread). */
+static enum MHD_Result peer_answer(struct MHD_Connection *c, struct fetch_job *j)
+{
+	struct audit a = {.event = AUDIT_FETCH,
+			  .peer = j->peer,
+			  .client = j->client,
+			  .source = j->source,
+			  .bundle_id = j->want};
+	if (j->outcome != FETCH_JOB_CLAIMED) {
+		a.result = api_reason_name(API_R_BUSY);
+		log_audit(&a, "peer %s's copy of bundle %s not answered: pkishared is busy",
+			  LOG_Q(j->client), j->want);
+		if (j->outcome == FETCH_JOB_ABANDONED)
+			return MHD_NO;
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared is busy or stopping; try again");
+	}
+	if (j->token_result == -ENOLINK) {
+		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
+		log_audit(&a,
+			  "peer %s's copy of bundle %s refused: this node cannot reach etcd to "
+			  "confirm it is still the cluster's current bundle",
+			  LOG_Q(j->client), j->want);
+		return http_error_retry_status(
+		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
+		    "this node cannot reach the cluster's coordination to confirm that bundle %s "
+		    "is still current; copy it from another holder",
+		    j->want);
+	}
+	if (j->token_result < 0) {
+		a.result = api_reason_name(API_R_NOT_FOUND);
+		log_audit(&a,
+			  "peer %s's copy of bundle %s refused: it is no longer the cluster's "
+			  "current bundle (etcd says so)",
+			  LOG_Q(j->client), j->want);
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_FOUND,
+				  "bundle %s is no longer the cluster's current bundle", j->want);
+	}
+	struct held_blob *blob = store_peer_ref(&j->ctx->store, j->want);
+	if (!blob) {
+		a.result = api_reason_name(API_R_NOT_HELD_HERE);
+		log_audit(&a, "peer %s asked for bundle %s, not held here", LOG_Q(j->client),
+			  j->want);
+		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
+				  "bundle %s is not held on this node", j->want);
+	}
+	a.result = "ok";
+	log_audit(&a, "bundle %s copied by peer %s (not a fetch: not counted)", j->want,
+		  LOG_Q(j->client));
+	return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb, blob);
+}
+
 /* GET /v1/peer/bundle?id=ID (a registered peer only: begin_request): the held bytes of
  * bundle id, as they are, for another control-plane node's copy. Not a fetch: nothing is
  * counted (the joiners' slots are claimed wherever they fetch); the copy is checked by
- * the receiver against the digest in etcd. */
+ * the receiver against the digest in etcd. Held here, the connection is suspended while
+ * a worker asks etcd whether id is still current (peer_answer answers): a node cut off
+ * from etcd hands nothing to a peer that may be cut off too. */
 static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection *c,
-				   const char *peer, const struct client_id *id)
+				   const char *peer, const struct client_id *id, void **req_ctx)
 {
 	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, API_Q_ID);
 	struct audit a = {.event = AUDIT_FETCH,
@@ -308,10 +362,35 @@ static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection
 		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
 				  "bundle %s is not held on this node", want);
 	}
-	a.result = "ok";
-	log_audit(&a, "bundle %s copied by peer %s (not a fetch: not counted)", want,
-		  LOG_Q(id->name));
-	return http_buffer(c, MHD_HTTP_OK, blob->data->len, blob->data->data, blob_free_cb, blob);
+	held_blob_unref(blob);
+	struct fetch_job *j = calloc(1, sizeof(*j));
+	int r = !j ? -ENOMEM : ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
+	if (r < 0) {
+		free(j);
+		a.result = api_reason_name(API_R_BUSY);
+		log_audit(&a, "peer %s's copy of bundle %s not taken: pkishared is busy",
+			  LOG_Q(id->name), want);
+		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
+					       "pkishared is busy or stopping; try again");
+	}
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	j->kind = REQ_FETCH;
+	j->ctx = ctx;
+	j->c = c;
+	j->fd = ci ? ci->connect_fd : -1;
+	j->started_ms = time_mono_ms();
+	j->reserved = true;
+	j->peer_copy = true;
+	str_copy(j->want, sizeof(j->want), want);
+	str_copy(j->client, sizeof(j->client), id->name);
+	str_copy(j->source, sizeof(j->source), client_source_name(id->source));
+	str_copy(j->peer, sizeof(j->peer), peer);
+	*req_ctx = j;
+	j->deadline_ms = identity_fetch_suspended(ctx, c);
+	MHD_suspend_connection(c);
+	fetchq_push(&ctx->fetchq, j);
+	return MHD_YES;
 }
 
 enum MHD_Result routes_bundle_info(struct daemon_ctx *ctx, struct MHD_Connection *c)
@@ -509,7 +588,8 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	peer_of(c, peer, sizeof(peer));
 	if (*req_ctx != ctx && *(enum req_kind *)*req_ctx == REQ_FETCH) {
 		identity_fetch_resumed(c, time_mono_ms());
-		return fetch_answer(ctx, c, *req_ctx);
+		struct fetch_job *j = *req_ctx;
+		return j->peer_copy ? peer_answer(c, j) : fetch_answer(ctx, c, j);
 	}
 	if (*req_ctx != ctx) {
 		/* An enrollment: collect the CSR, capped, then answer. */
@@ -549,6 +629,6 @@ enum MHD_Result routes_handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, API_ROUTE_BUNDLE_INFO) == 0)
 		return routes_bundle_info(ctx, c);
 	if (strcmp(url, API_ROUTE_PEER_BUNDLE) == 0 && id->source == CLIENT_PEER)
-		return peer_bundle(ctx, c, peer, id);
+		return peer_bundle(ctx, c, peer, id, req_ctx);
 	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NO_SUCH_ROUTE, "no route %.64s", url);
 }

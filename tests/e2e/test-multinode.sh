@@ -1174,6 +1174,11 @@ caseg_partitioned_holder() {
 	bg_get 3 3 /v1/bundle g-cut-plain --cert "$C/clients/j9.crt" --key "$C/clients/j9.key" &
 	pids+=($!)
 	wait "${pids[@]}" 2>/dev/null || true
+	# The peer route: node 2's serving identity (as a peer cut off on node 3's side would
+	# present it) asks node 3 for the old bundle node 3 still holds.
+	get 3 3 "/v1/peer/bundle?id=$old" g-cut-peer --cert "$(ND 2)/serving/tls.crt" --key "$(ND 2)/serving/tls.key"
+	check "peer route on node 3, cut off: the replaced bundle not handed to a peer (got $CODE $REASON; 503 coordination-unavailable)" \
+		[ "$CODE $REASON" = "503 coordination-unavailable" ]
 	for t in g-cut-new g-cut-rep g-cut-plain; do
 		r=$(cat "$T/r-$t" 2>/dev/null || echo "000 - 0")
 		info "$t on node 3, cut off: $r"
