@@ -191,6 +191,24 @@ static void status_print_coordination(json_t *c, json_t *holders, long long key_
 		       str_of(err, API_F_AT), str_of(err, API_F_ERROR));
 	else
 		printf("etcd:       answering (revision %lld)\n", int_of(c, API_F_REVISION));
+	json_t *nodes = json_object_get(c, API_F_NODES), *n;
+	size_t k;
+	bool others = false;
+	if (json_is_array(nodes) && json_is_true(json_object_get(c, API_F_SYNCED))) {
+		printf("nodes:      %zu registered in etcd:", json_array_size(nodes));
+		json_array_foreach (nodes, k, n) {
+			printf(" %s", json_string_value(n) ? json_string_value(n) : "?");
+			others |= json_is_string(n) &&
+				  strcmp(json_string_value(n),
+					 str_of(c, API_F_NODE) ? str_of(c, API_F_NODE) : "") != 0;
+		}
+		printf("\n");
+		if (!others)
+			printf(
+			    "            (no other node: right on the first serving node; on any "
+			    "other, check that every node's pkishare-coordd names the same "
+			    "etcd-prefix)\n");
+	}
 	if (int_of(c, API_F_PENDING_WRITES) > 0)
 		printf("pending:    %lld write(s) not yet taken by etcd (retried)\n",
 		       int_of(c, API_F_PENDING_WRITES));

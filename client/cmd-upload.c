@@ -651,6 +651,16 @@ static size_t holders_of(json_t *st, const char *id, char *names, size_t len)
 	return n;
 }
 
+/* Whether node is named in holders_of's list ("NAME (ADDRESS), ..."). */
+static bool holder_named(const char *names, const char *node)
+{
+	size_t len = strlen(node);
+	for (const char *p = strstr(names, node); p; p = strstr(p + 1, node))
+		if ((p == names || (p >= names + 2 && p[-2] == ',')) && !strncmp(p + len, " (", 2))
+			return true;
+	return false;
+}
+
 /* Wait until o->replicas nodes hold bundle id, or the timeout. An exit status (said). */
 static int replicas_wait(const struct upload_opts *o, const char *sock, const char *id)
 {
@@ -674,11 +684,44 @@ static int replicas_wait(const struct upload_opts *o, const char *sock, const ch
 		struct timespec ts = {.tv_nsec = 50 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
+	/* Who did not copy, of the nodes registered in etcd, and why they might not have. */
+	char missing[2048] = "";
+	size_t registered = 0, n_missing = 0;
+	json_t *st = NULL;
+	if (status_get(sock, &st) == EXIT_OK) {
+		json_t *nodes =
+		    json_object_get(json_object_get(st, API_F_COORDINATION), API_F_NODES);
+		json_t *node;
+		size_t i;
+		registered = json_array_size(nodes);
+		json_array_foreach (nodes, i, node) {
+			const char *name = json_string_value(node);
+			if (!name || holder_named(names, name))
+				continue;
+			size_t used = strlen(missing);
+			snprintf(missing + used, sizeof(missing) - used, "%s%s",
+				 n_missing ? ", " : "", name);
+			n_missing++;
+		}
+		json_decref(st);
+	}
 	cli_error("only %zu of the %llu control-plane nodes asked for hold bundle %s after "
-		  "%llds%s%s; the others have not copied it (is their pkishared running with "
-		  "coordination, and their pkishare-coordd? 'pkishare status' there says). The "
-		  "bundle is uploaded and served by the nodes that hold it",
+		  "%llds%s%s. The bundle is uploaded and served by the nodes that hold it",
 		  n, (unsigned long long)o->replicas, id, (long long)timeout, n ? ": " : "", names);
+	if (n_missing)
+		fprintf(stderr,
+			"  registered in etcd but holding no copy: %s. Each one's pkishared log "
+			"says why (journalctl -u pkishared there): most often its clock is ahead "
+			"of this node's past the bundle's expiry, or it cannot reach a holder's "
+			"peer-address\n",
+			missing);
+	if (registered < o->replicas)
+		fprintf(stderr,
+			"  only %zu node(s) are registered in etcd under this node's prefix: is "
+			"pkishared running with coordination on the others, with their "
+			"pkishare-coordd, and do all name the same etcd-prefix? ('pkishare status' "
+			"there says)\n",
+			registered);
 	return EXIT_FAIL;
 }
 

@@ -42,6 +42,7 @@
 #define API_F_FETCH_LOG "fetchLog"
 #define API_F_HELD_SINCE "heldSince"
 #define API_F_HOLDERS "holders"
+#define API_F_NODES "nodes"
 #define API_F_ID "id"
 #define API_F_KEPT "kept"
 #define API_F_KEY_ID "keyId"

@@ -83,6 +83,7 @@ struct coord {
 	bool tokens_reading;
 	int64_t tokens_begun_ms;
 	bool registered; /* this node's nodes/NODE record was written (since coordd answered) */
+	bool alone;	 /* registered, and no other node is: said once in the log */
 	bool reachable;
 	char error[COORD_MESSAGE_MAX]; /* the last failure, "" after a success */
 	int64_t error_at;
@@ -671,6 +672,8 @@ static void coord_state(struct ledger *l, struct ledger_coord_state *ret)
 		str_copy(ret->sha256, sizeof(ret->sha256), c->view.current.sha256);
 		str_copy(ret->current_id, sizeof(ret->current_id), c->view.current.id);
 	}
+	for (size_t i = 0; i < c->n_peers && ret->n_nodes < LEDGER_HOLDERS_MAX; i++)
+		str_copy(ret->nodes[ret->n_nodes++], sizeof(ret->nodes[0]), c->peers[i].node);
 	/* Only the holders of the current bundle: a list read before an announce is the
 	 * previous bundle's. */
 	bool of_current = c->view.has_current && !strcmp(c->holders_id, c->view.current.id);
@@ -1165,6 +1168,20 @@ static bool thread_view_locked(struct coord *c)
 	str_copy(c->holders_id, sizeof(c->holders_id), v.has_current ? v.current.id : "");
 	memcpy(c->peers, p, np * sizeof(p[0]));
 	c->n_peers = np;
+	/* Registered and alone under the prefix: right on the first serving node, and the
+	 * only sign of an etcd-prefix that differs from the other nodes' (a ledger of its
+	 * own, silently). Said once each time it becomes so. */
+	bool others = false, self = false;
+	for (size_t i = 0; i < np; i++) {
+		others |= strcmp(p[i].node, c->node) != 0;
+		self |= !strcmp(p[i].node, c->node);
+	}
+	if (self && !others && !c->alone)
+		log_msg(LOG_NOTICE,
+			"coordination: no other control-plane node is registered in etcd under "
+			"this node's prefix: right on the first serving node; on any other, check "
+			"that every node's pkishare-coordd names the same etcd-prefix");
+	c->alone = self && !others;
 	/* Records under coordd's lease vanish with it (coordd cut off longer than its TTL, or
 	 * restarted): what etcd no longer lists is written again. */
 	bool listed = false;

@@ -124,6 +124,8 @@ struct ledger_coord_state {
 	char sha256[65];			/* of its sealed bytes */
 	size_t n_holders;
 	struct ledger_holder holders[LEDGER_HOLDERS_MAX];
+	size_t n_nodes; /* the registered serving nodes, this one included once registered */
+	char nodes[LEDGER_HOLDERS_MAX][LEDGER_TEXT_MAX + 1];
 };
 
 /* A join token as a ledger that keeps them lists it (never its hash). */

@@ -91,12 +91,15 @@ static json_t *coordination_json(const struct store_view *v)
 			  : json_null();
 	json_t *err = c->error[0] ? json_pack("{s:s, s:s}", API_F_ERROR, c->error, API_F_AT, err_at)
 				  : json_null();
-	return json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:o, s:o}", API_F_NODE, c->node,
+	json_t *nodes = json_array();
+	for (size_t i = 0; nodes && i < c->n_nodes && i < LEDGER_HOLDERS_MAX; i++)
+		json_array_append_new(nodes, json_string(c->nodes[i]));
+	return json_pack("{s:s, s:s?, s:b, s:b, s:I, s:I, s:o, s:o, s:o}", API_F_NODE, c->node,
 			 API_F_PEER_ADDRESS, c->peer_address[0] ? c->peer_address : NULL,
 			 API_F_SYNCED, c->synced, API_F_REACHABLE, c->reachable, API_F_REVISION,
 			 (json_int_t)c->revision, API_F_PENDING_WRITES, (json_int_t)c->pending,
 			 API_F_CURRENT, cur ? cur : json_null(), API_F_ERROR,
-			 err ? err : json_null());
+			 err ? err : json_null(), API_F_NODES, nodes ? nodes : json_array());
 }
 
 /* The nodes that hold the cluster's current bundle (empty when coordination is off). */

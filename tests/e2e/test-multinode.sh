@@ -692,6 +692,10 @@ case7_status() {
 		check "status (text) on node $n: exit 0 (got $rc)" [ "$rc" = 0 ]
 		check "status (text) on node $n lists the holders (node-1, node-2, node-3)" \
 			bash -c "grep -qi holder '$T/status-$n.txt' && grep -q node-1 '$T/status-$n.txt' && grep -q node-2 '$T/status-$n.txt' && grep -q node-3 '$T/status-$n.txt'"
+		check "status (text) on node $n: the three registered nodes, no warning of being alone" \
+			bash -c "grep -q '^nodes: *3 registered in etcd: .*node-1.*node-2.*node-3\|^nodes: *3 registered' '$T/status-$n.txt' && ! grep -q 'no other node' '$T/status-$n.txt'"
+		check "status -o json on node $n: coordination.nodes has three names" \
+			bash -c "python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))[\"coordination\"][\"nodes\"]; sys.exit(0 if sorted(n)==[\"node-1\",\"node-2\",\"node-3\"] else 1)' '$T/status-$n.json'"
 		poll 5 status_holders "$n" "${NEW_ID:-no bundle id from case 6}" || true
 		check "status -o json on node $n: holds $NEW_ID, holders node-1..3, a coordination object (${POLL_MS} ms)" \
 			status_holders "$n" "${NEW_ID:-no bundle id from case 6}"
@@ -997,7 +1001,9 @@ casec_origin_dead() {
 	check "upload-certs --replicas 2, nodes 2 and 3 down: exit 1 (got $UPRC), the key printed all the same" \
 		[ "$UPRC" = 1 -a "${#KEY}" = 64 ]
 	check "... it names node-1, and only node-1, as holding it" \
-		bash -c "grep -q node-1 '$T/up-c.err' '$T/up-c.out' && ! grep -q 'node-[23]' '$T/up-c.err' '$T/up-c.out'"
+		bash -c "grep 'hold bundle' '$T/up-c.err' | grep -q node-1 && ! grep 'hold bundle' '$T/up-c.err' | grep -q 'node-[23]' && ! grep -qi 'held by' '$T/up-c.out'"
+	check "... and says of nodes 2 and 3 that they hold no copy, or are not registered" \
+		bash -c "grep -q 'holding no copy: .*node-[23]' '$T/up-c.err' || grep -q 'only 1 node(s) are registered' '$T/up-c.err'"
 	kill9_pkishared 1
 	start_pkishared 2
 	start_pkishared 3
@@ -1162,8 +1168,10 @@ caseg_partitioned_holder() {
 	wait_quorum 10 || true
 	upload 1 g-new --max-fetches 20 --replicas 3 --replicas-timeout 2s
 	info "upload-certs --replicas 3 --replicas-timeout 2s, node 3 cut off: exit $UPRC: $(cat "$T/up-g-new.err" "$T/up-g-new.out" | grep -i 'held\|hold ' | head -c 300 | tr '\n' ' ')"
-	check "upload-certs --replicas 3 with node 3 cut off: exit 1, node-3 not named (got $UPRC)" \
-		bash -c "[ '$UPRC' = 1 ] && ! grep -q node-3 '$T/up-g-new.out' '$T/up-g-new.err'"
+	check "upload-certs --replicas 3 with node 3 cut off: exit 1, node-3 not named as a holder (got $UPRC)" \
+		bash -c "[ '$UPRC' = 1 ] && ! grep -q node-3 '$T/up-g-new.out' && ! grep 'hold bundle' '$T/up-g-new.err' | grep -q node-3"
+	check "... and named as holding no copy (or not registered any more)" \
+		bash -c "grep -q 'holding no copy: .*node-3' '$T/up-g-new.err' || grep -q 'only 2 node(s) are registered' '$T/up-g-new.err'"
 	[ "${#KEY}" = 64 ] || { fail "upload-certs on node 1 printed no key"; heal 3; return 0; }
 	new=$(held_id 1)
 	# from inside n3's namespace: a new joiner, a repeat by j7, and a fetch without ?id
