@@ -66,14 +66,32 @@ start_daemon_token_only() {
 		--tls-key "$root/pkishared/tls.key" \
 		--admin-socket "$ADMIN" "$@" >"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
-	for _ in $(seq 1 400); do
+	# Up to 30 s (a sanitizer build on a loaded machine starts slowly); a daemon that
+	# exited ends the wait at once.
+	for _ in $(seq 1 600); do
 		if grep -q "listening on" "$DAEMON_LOG" 2>/dev/null && [ -S "$ADMIN" ]; then break; fi
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	SERVER=$(grep -o 'listening on [^ ]*' "$DAEMON_LOG" | head -1 | cut -d' ' -f3 || true)
 	PORT=${SERVER##*:}
 	export PKISHARE_ADMIN_SOCKET=$ADMIN
-	[ -n "$PORT" ] || { cat "$DAEMON_LOG" >&2; echo "daemon did not start" >&2; exit 1; }
+	if [ -z "$PORT" ]; then
+		cat "$DAEMON_LOG" >&2
+		# What it was doing, for a start that hangs (seen once, with an empty log).
+		if kill -0 "$DAEMON_PID" 2>/dev/null; then
+			echo "daemon (pid $DAEMON_PID) still running after 30 s; its threads wait in:" >&2
+			cat /proc/"$DAEMON_PID"/task/*/wchan 2>/dev/null | tr '\0' ' ' >&2 || true
+			echo >&2
+			ls -l /proc/"$DAEMON_PID"/fd >&2 2>/dev/null || true
+		else
+			local rc=0
+			wait "$DAEMON_PID" 2>/dev/null || rc=$?
+			echo "daemon exited with status $rc before it listened" >&2
+		fi
+		echo "daemon did not start" >&2
+		exit 1
+	fi
 }
 
 stop_daemon() {
