@@ -624,8 +624,9 @@ static void read_request(struct coordd *d, struct client *c)
 
 enum outcome { ANSWERED, DROP, PARK };
 
-/* What the main thread's handle did before: the request taken from the queue, decided
- * and answered by its deadline, in a worker. */
+/* A request taken from the queue, in a worker: dropped if its caller hung up meanwhile,
+ * answered "timeout" untried if its deadline passed while it waited, else decided by its
+ * deadline and answered (a wait with no change yet: left to the main thread to park). */
 static enum outcome decide(struct worker *w, const struct job *j)
 {
 	struct client *c = j->c;
@@ -715,8 +716,9 @@ static int start_workers(struct coordd *d)
 	struct pool *p = &d->pool;
 	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->wake_fd < 0) {
-		fprintf(stderr, "pkishare-coordd: cannot make an eventfd: %s\n", strerror(errno));
-		return -errno;
+		int r = -errno;
+		fprintf(stderr, "pkishare-coordd: cannot make an eventfd: %s\n", strerror(-r));
+		return r;
 	}
 	for (size_t i = 0; i < WORKERS; i++) {
 		p->workers[i].d = d;
