@@ -678,7 +678,8 @@ static int do_hold(struct ledger_etcd *l, const struct coord_request *r, json_t 
 				      "servingPin", r->args.serving_pin);
 		char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(j);
-		rc = t ? etcd_put(l->e, k, t, strlen(t), l->lease, NULL, &err) : -ENOMEM;
+		rc = t ? etcd_put(l->e, k, t, strlen(t), atomic_load(l->lease), NULL, &err)
+		       : -ENOMEM;
 		secret_json_free(t);
 	} else {
 		rc = etcd_delete(l->e, k, NULL, NULL, &err);
@@ -771,9 +772,9 @@ static int token_read(const char *id, const char *value, size_t len, struct coor
 	return rc;
 }
 
-/* The live token records under tokens/ (at most COORD_TOKENS_MAX), and how many there are
- * in all; records expired more than a day ago are deleted on the way (best effort: the
- * list is etcd's, and a failed delete is tried again at the next list). */
+/* The live token records under tokens/ (at most COORD_TOKENS_MAX; ret NULL: none), and how
+ * many there are in all; records expired more than a day ago are deleted on the way (best
+ * effort: the list is etcd's, and a failed delete is tried again at the next list). */
 #define TOKEN_EXPIRED_KEPT_S (24 * 3600)
 static int tokens_read(struct ledger_etcd *l, struct coord_token *ret, size_t *ret_n,
 		       size_t *ret_live, struct etcd_error *err)
@@ -799,7 +800,7 @@ static int tokens_read(struct ledger_etcd *l, struct coord_token *ret, size_t *r
 		}
 		if (t.expires_at > now && (!t.uses || t.used < t.uses))
 			live++;
-		if (n < COORD_TOKENS_MAX)
+		if (ret && n < COORD_TOKENS_MAX)
 			ret[n++] = t;
 	}
 	etcd_kvs_done(&kv);
@@ -812,21 +813,26 @@ static int tokens_read(struct ledger_etcd *l, struct coord_token *ret, size_t *r
 static int do_tokens(struct ledger_etcd *l, json_t **ret, enum coord_error *ret_error, char *msg,
 		     size_t msg_len)
 {
-	static struct coord_token t[COORD_TOKENS_MAX]; /* one request at a time */
+	/* On the heap, not static: coordd's workers list tokens at the same time; not on the
+	 * stack, as it is some 40 kB. */
+	struct coord_token *t = calloc(COORD_TOKENS_MAX, sizeof(*t));
 	struct etcd_error err = {0};
 	size_t n = 0;
+	if (!t)
+		return fail(-ENOMEM, false, NULL, ret_error, msg, msg_len);
 	int rc = tokens_read(l, t, &n, NULL, &err);
+	if (rc >= 0)
+		*ret = coordmsg_tokens_result(t, n);
+	sodium_memzero(t, COORD_TOKENS_MAX * sizeof(*t));
+	free(t);
 	if (rc < 0)
 		return fail(rc, false, &err, ret_error, msg, msg_len);
-	*ret = coordmsg_tokens_result(t, n);
-	sodium_memzero(t, sizeof(t));
 	return *ret ? 0 : fail(-ENOMEM, false, NULL, ret_error, msg, msg_len);
 }
 
 static int do_token_add(struct ledger_etcd *l, const struct coord_args *a, int64_t deadline,
 			json_t **ret, enum coord_error *ret_error, char *msg, size_t msg_len)
 {
-	static struct coord_token list[COORD_TOKENS_MAX];
 	char k[KEY_MAX];
 	struct etcd_error err = {0};
 	struct coord_token t = {.expires_at = a->expires_at, .uses = a->uses};
@@ -835,8 +841,7 @@ static int do_token_add(struct ledger_etcd *l, const struct coord_args *a, int64
 	memcpy(t.secret_hash, a->secret_hash, sizeof(t.secret_hash));
 	memcpy(t.description, a->description, sizeof(t.description));
 	key(l, k, "tokens/%s", a->token_id);
-	int rc = tokens_read(l, list, &n, &live, &err);
-	sodium_memzero(list, sizeof(list));
+	int rc = tokens_read(l, NULL, &n, &live, &err);
 	if (rc < 0)
 		return fail(rc, false, &err, ret_error, msg, msg_len);
 	if (live >= COORD_TOKENS_MAX) {
@@ -1127,21 +1132,20 @@ int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, int64_t deadline
 {
 	char msg[COORD_MESSAGE_MAX];
 	struct etcd_error err = {0};
-	int64_t ttl = 0;
+	int64_t ttl = 0, lease = atomic_load(l->lease);
 	if (!budget(l, deadline_ms))
 		return timed_out(ret_error, msg, sizeof(msg), false);
-	int rc = l->lease ? etcd_lease_keepalive(l->e, l->lease, &ttl, &err) : 0;
+	int rc = lease ? etcd_lease_keepalive(l->e, lease, &ttl, &err) : 0;
 	if (rc < 0)
 		return fail(rc, false, &err, ret_error, msg, sizeof(msg));
-	if (l->lease && ttl > 0)
+	if (lease && ttl > 0)
 		return 0;
 	/* None yet, or gone (coordd was cut off longer than its TTL): a new one. The holders
 	 * registered under the old one went with it; pkishared registers again on the next
 	 * hold. */
-	rc = etcd_lease_grant(l->e, ttl_s, 0, &l->lease, &err);
-	if (rc < 0) {
-		l->lease = 0;
+	rc = etcd_lease_grant(l->e, ttl_s, 0, &lease, &err);
+	atomic_store(l->lease, rc < 0 ? 0 : lease);
+	if (rc < 0)
 		return fail(rc, true, &err, ret_error, msg, sizeof(msg));
-	}
 	return 0;
 }

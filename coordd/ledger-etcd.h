@@ -6,6 +6,7 @@
  * unknown outcome is resolved by reading again. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -15,10 +16,13 @@
 
 #define LEDGER_PREFIX_MAX 128
 
+/* One per thread of coordd: an etcd client is used by one thread at a time. */
 struct ledger_etcd {
 	struct etcd *e;
 	char prefix[LEDGER_PREFIX_MAX + 1];
-	int64_t lease; /* coordd's own lease, for the holders it registers (0: none yet) */
+	/* coordd's own lease, for the holders it registers (0: none yet). Shared by every
+	 * thread's ledger: one keeps it alive (ledger_etcd_keepalive), the others read it. */
+	_Atomic int64_t *lease;
 };
 
 /* Handle one request by deadline_ms (CLOCK_MONOTONIC). 0 with *ret_result (the op's result
@@ -41,6 +45,6 @@ int ledger_etcd_revision(struct ledger_etcd *l, int64_t deadline_ms, int64_t *re
 			 enum coord_error *ret_error);
 
 /* Keep coordd's lease alive (grant one if none or gone) by deadline_ms. 0, or <0 with
- * *ret_error. */
+ * *ret_error. Called by one thread only: two would each grant a lease when it is gone. */
 int ledger_etcd_keepalive(struct ledger_etcd *l, int64_t ttl_s, int64_t deadline_ms,
 			  enum coord_error *ret_error);

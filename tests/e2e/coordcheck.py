@@ -4,6 +4,8 @@ their sockets by this independent implementation of proto/coord.md.
 
   coordcheck.py SOCK1 SOCK2 SOCK3     the scenarios below; prints ok:/FAIL: lines
   coordcheck.py --queued SOCK PID     requests held in coordd's queue (PID stopped meanwhile)
+  coordcheck.py --concurrent SOCK     a request answered while a connect to a peer that
+                                      never answers is pending
   coordcheck.py --outage SOCK         answer times with etcd's quorum lost (SOCK's coordd
                                       tries hung members first)
   coordcheck.py --call SOCK OP ARGS   one call; prints the reply (for the uid check)
@@ -303,6 +305,61 @@ def queued(sock, pid):
           r["ok"] and r["result"]["seen"] is False)
 
 
+def black_hole():
+    """A TCP address on loopback where a connect is never answered, nothing outside this
+    process touched: a listener whose accept queue is full (backlog 0 and one connection
+    never accepted) drops every further SYN. (listener, filler, "127.0.0.1:PORT")."""
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    filler = socket.create_connection(lst.getsockname(), timeout=5)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(lst.getsockname())
+        raise SystemExit("the black hole accepts connections; cannot run --concurrent")
+    except socket.timeout:
+        pass
+    finally:
+        probe.close()
+    return lst, filler, "127.0.0.1:%d" % lst.getsockname()[1]
+
+
+def concurrent(sock):
+    """A connect to a registered node whose address never answers holds coordd up to 3 s.
+    A view sent on another connection meanwhile must be answered first, while the connect
+    is still pending: an ordering, not a time. (One request at a time, the view waits for
+    the connect's 3 s, and its reply comes second.)"""
+    lst, filler, addr = black_hole()
+    try:
+        node = "cp-blackhole-" + hexid(4)
+        r = call(sock, "register", {"node": node, "peerAddress": addr,
+                                    "servingPin": "sha256:" + hexid(32)})
+        check(f"a node registered at a black hole ({addr})", r and r["ok"])
+        slow = send_only(sock, "connect", {"node": node}, 10000)
+        # Time for coordd to read the connect and start it (it is pending either way).
+        time.sleep(0.3)
+        fast = send_only(sock, "view", {}, 10000)
+        sel = selectors.DefaultSelector()
+        sel.register(slow[0], selectors.EVENT_READ, "connect")
+        sel.register(fast[0], selectors.EVENT_READ, "view")
+        first = sel.select(15)
+        order = sorted(k.data for k, _ in first)
+        check(f"a view is answered while a connect to a peer that never answers is pending "
+              f"(ready first: {order})", order == ["view"])
+        got = answers([fast, slow], 15)
+        view, connect = got
+        check("... the view says ok", bool(view and view[0] and view[0]["ok"]))
+        said = (f"{connect[0] and connect[0].get('error')}, {connect[1] * 1000:.0f} ms"
+                if connect else "no answer")
+        check(f"... and the connect then fails unreachable ({said})",
+              connect and connect[0] and not connect[0]["ok"] and
+              connect[0]["error"] == "unreachable")
+    finally:
+        filler.close()
+        lst.close()
+
+
 def outage(sock):
     """etcd's quorum lost, sock's coordd trying hung members first: requests sent on
     separate connections in quick succession are each answered within timeoutMs + 1.5 s
@@ -315,7 +372,9 @@ def outage(sock):
           f"(ms: {times}; {errors})",
           all(g and g[0] and g[1] < 3.0 for g in got))
     check("... and none of them said ok", all(g and g[0] and not g[0]["ok"] for g in got))
-    slow = send_only(sock, "keyIdSeen", {"keyId": hexid(8)}, 3000)
+    # More slow requests than coordd has workers (4), so that the next one waits in its
+    # queue until its caller has long hung up.
+    slow = [send_only(sock, "keyIdSeen", {"keyId": hexid(8)}, 3000) for _ in range(6)]
     time.sleep(0.1)
     c, _, _ = send_only(sock, "announce", {
         "id": hexid(16), "keyId": hexid(8), "sha256": hexid(32), "bytes": 1,
@@ -323,15 +382,19 @@ def outage(sock):
         "allowDropExternal": False, "origin": "cp-o"}, 10000)
     c.close()
     after = send_only(sock, "ping", {}, 10000)
-    got = answers([slow, after], 30)
+    got = answers(slow + [after], 30)
     times = ", ".join(f"{g[1] * 1000:.0f} ms" if g else "none" for g in got)
-    print(f"outage: the slow request and the one after the abandoned one answered after "
+    print(f"outage: the slow requests and the one after the abandoned one answered after "
           f"{times}", flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--queued":
         queued(sys.argv[2], int(sys.argv[3]))
+        print(f"coordcheck: {FAILS} failed")
+        sys.exit(1 if FAILS else 0)
+    if sys.argv[1] == "--concurrent":
+        concurrent(sys.argv[2])
         print(f"coordcheck: {FAILS} failed")
         sys.exit(1 if FAILS else 0)
     if sys.argv[1] == "--outage":
