@@ -937,6 +937,26 @@ static void loop(struct coordd *d)
 	}
 }
 
+/* How many keys are under the prefix: 0 means no node ever coordinated under it (right
+ * for the first node; on any other, an etcd-prefix that differs from the other nodes'
+ * makes a ledger of its own). <0 if etcd did not say within 2 s. */
+static int64_t prefix_keys(struct coordd *d)
+{
+	char end[LEDGER_PREFIX_MAX + 2];
+	uint64_t n = 0;
+	struct etcd_error err = {0};
+	etcd_prefix_end(d->ledger.prefix, end, sizeof(end));
+	etcd_set_deadline(d->ledger.e, now_ms() + 2000);
+	int r = etcd_range_count(d->ledger.e, d->ledger.prefix, end, &n, &err);
+	etcd_set_deadline(d->ledger.e, 0);
+	return r < 0 ? -1 : (int64_t)n;
+}
+
+static const char empty_prefix_advice[] =
+    "right on the first node of a cluster; on any other, check that every node's "
+    "coordd.conf names the same etcd-prefix (a different one keeps a ledger of its own: "
+    "its own fetch counts and key ids)";
+
 static int check(struct coordd *d)
 {
 	enum coord_error e;
@@ -946,8 +966,14 @@ static int check(struct coordd *d)
 		       coord_error_name(e));
 		return 1;
 	}
-	printf("pkishare-coordd: etcd at %s answers (revision %lld); prefix %s; socket %s\n",
-	       etcd_endpoint(d->ledger.e), (long long)rev, d->ledger.prefix, d->conf.socket);
+	int64_t keys = prefix_keys(d);
+	printf("pkishare-coordd: etcd at %s answers (revision %lld); prefix %s (%lld keys); "
+	       "socket %s\n",
+	       etcd_endpoint(d->ledger.e), (long long)rev, d->ledger.prefix, (long long)keys,
+	       d->conf.socket);
+	if (keys == 0)
+		printf("pkishare-coordd: nothing is under prefix %s yet: %s\n", d->ledger.prefix,
+		       empty_prefix_advice);
 	return 0;
 }
 
@@ -967,9 +993,14 @@ static int run(struct coordd *d)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	int64_t keys = prefix_keys(d);
 	keepalive(d);
 	fprintf(stderr, "pkishare-coordd: serving %s for etcd prefix %s at %s\n", d->conf.socket,
 		d->conf.prefix, d->conf.endpoints[0]);
+	if (keys == 0)
+		fprintf(stderr,
+			"pkishare-coordd: warning: nothing is under etcd prefix %s yet: %s\n",
+			d->conf.prefix, empty_prefix_advice);
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		d->watchdog_ms = (int64_t)(wd_usec / 2000);

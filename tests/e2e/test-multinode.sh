@@ -429,6 +429,20 @@ case0_baseline() {
 		start_pkishared "$n"
 		check "pkishared $n: serves /healthz to n4 ($([ "$COORD" = 1 ] && echo coordination || echo standalone))" pkishared_serves "$n"
 	done
+	# A node alone under its prefix says so (right on the first; on another, a different
+	# etcd-prefix would make a ledger of its own, silently).
+	check "pkishared 1, registered first, logs that no other node is registered" \
+		poll 5 grep -q "no other control-plane node is registered in etcd under this node's prefix" "$(ND 1)/pkishared.log.now"
+	check "pkishared 3, registered after the two others, does not" \
+		bash -c "! grep -q 'no other control-plane node is registered' '$(ND 3)/pkishared.log.now'"
+	sed 's|^etcd-prefix *=.*|etcd-prefix = /pkishare-typo/|' "$(ND 2)/coordd.conf" >"$T/coordd-typo.conf"
+	grep -q '^etcd-prefix = /pkishare-typo/' "$T/coordd-typo.conf" || echo 'etcd-prefix = /pkishare-typo/' >>"$T/coordd-typo.conf"
+	in_ns 2 "$PKS_COORDD" --config "$T/coordd-typo.conf" --check >"$T/check-typo.out" 2>&1 || true
+	check "coordd --check under a prefix no node used warns ($(tail -1 "$T/check-typo.out" | head -c 120))" \
+		grep -q "nothing is under prefix /pkishare-typo/ yet" "$T/check-typo.out"
+	in_ns 2 "$PKS_COORDD" --config "$(ND 2)/coordd.conf" --check >"$T/check-2b.out" 2>&1 || true
+	check "... under the cluster's prefix, once nodes registered, it does not ($(head -1 "$T/check-2b.out" | head -c 160))" \
+		bash -c "grep -q 'answers (revision' '$T/check-2b.out' && ! grep -q 'nothing is under' '$T/check-2b.out'"
 	upload 1 base --max-fetches 50
 	uploaded 1 base || return 0
 	BASE_ID=$(held_id 1)
