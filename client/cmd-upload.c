@@ -681,7 +681,7 @@ static int replicas_wait(const struct upload_opts *o, const char *sock, const ch
 		}
 		if (time_mono_ms() >= until)
 			break;
-		struct timespec ts = {.tv_nsec = 50 * 1000000L};
+		struct timespec ts = {.tv_nsec = 20 * 1000000L}; /* a status read is cheap */
 		nanosleep(&ts, NULL);
 	}
 	/* Who did not copy, of the nodes registered in etcd, and why they might not have. */

@@ -42,6 +42,8 @@
 #include <systemd/sd-daemon.h>
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "addr.h"
 #include "coordconf.h"
@@ -313,6 +315,9 @@ static int peer_connect(const struct coord_holder *h, int64_t deadline, char *ms
 			close(fd);
 		return r;
 	}
+	/* pkishared runs TLS over it: small records, which must not wait for delayed ACKs. */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* pkishared runs TLS over it with blocking reads bounded by its own timeouts. */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
