@@ -144,6 +144,11 @@ void fetchq_release(struct fetchq *q);
  * the resumed connections). */
 void fetchq_stop(struct fetchq *q);
 struct fetch_job *fetch_job_free(struct fetch_job *j);
+/* A job for connection c (its socket, the time), or NULL (out of memory). */
+struct fetch_job *fetch_job_new(struct daemon_ctx *ctx, struct MHD_Connection *c);
+/* Suspend c and hand j, which holds a reserved place (fetchq_reserve), to a worker; the
+ * worker resumes c once it is done. j must already be c's request context. */
+void fetch_job_suspend(struct fetch_job *j);
 /* Run a job's claim (store_fetch) here and now: the worker's step, or the serving
  * thread's when the claim cannot wait (store_fetch_waits). look: once claimed, see
  * whether the client left meanwhile, and give the slot back if so (res

@@ -380,7 +380,7 @@ static enum MHD_Result job_suspend(struct daemon_ctx *ctx, struct MHD_Connection
 				   const char *peer)
 {
 	int r = ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
-	struct fetch_job *j = r == 0 ? calloc(1, sizeof(*j)) : NULL;
+	struct fetch_job *j = r == 0 ? fetch_job_new(ctx, c) : NULL;
 	if (!j) {
 		if (r == 0)
 			fetchq_release(&ctx->fetchq);
@@ -397,14 +397,6 @@ static enum MHD_Result job_suspend(struct daemon_ctx *ctx, struct MHD_Connection
 					       "pkishared has too much waiting; the join token was "
 					       "not used; try again in a second");
 	}
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	j->kind = REQ_FETCH;
-	j->ctx = ctx;
-	j->c = c;
-	j->fd = ci ? ci->connect_fd : -1;
-	j->started_ms = time_mono_ms();
-	j->reserved = true;
 	j->token_use = hash != NULL;
 	j->token_refresh = hash == NULL;
 	str_copy(j->token_id, sizeof(j->token_id), id);
@@ -413,9 +405,7 @@ static enum MHD_Result job_suspend(struct daemon_ctx *ctx, struct MHD_Connection
 	str_copy(j->client, sizeof(j->client), req->cn);
 	req->job = j;
 	req->pem = pem;
-	j->deadline_ms = identity_fetch_suspended(ctx, c);
-	MHD_suspend_connection(c);
-	fetchq_push(&ctx->fetchq, j);
+	fetch_job_suspend(j);
 	return MHD_YES;
 }
 

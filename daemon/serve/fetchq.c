@@ -257,6 +257,30 @@ void fetchq_stop(struct fetchq *q)
 	q->running = false;
 }
 
+struct fetch_job *fetch_job_new(struct daemon_ctx *ctx, struct MHD_Connection *c)
+{
+	struct fetch_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	j->kind = REQ_FETCH;
+	j->ctx = ctx;
+	j->c = c;
+	j->fd = ci ? ci->connect_fd : -1;
+	j->started_ms = time_mono_ms();
+	return j;
+}
+
+void fetch_job_suspend(struct fetch_job *j)
+{
+	/* Suspended before the worker can see it: a resume always follows a suspend. */
+	j->reserved = true;
+	j->deadline_ms = identity_fetch_suspended(j->ctx, j->c);
+	MHD_suspend_connection(j->c);
+	fetchq_push(&j->ctx->fetchq, j);
+}
+
 struct fetch_job *fetch_job_free(struct fetch_job *j)
 {
 	if (j) {

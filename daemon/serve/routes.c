@@ -112,16 +112,9 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 		return http_error(c, MHD_HTTP_BAD_REQUEST, API_R_BAD_REQUEST,
 				  "?" API_Q_ID "= must be a bundle id: %d lowercase hex characters",
 				  BUNDLE_ID_HEX_LEN);
-	struct fetch_job *j = calloc(1, sizeof(*j));
+	struct fetch_job *j = fetch_job_new(ctx, c);
 	if (!j)
 		return MHD_NO;
-	j->kind = REQ_FETCH;
-	j->ctx = ctx;
-	j->c = c;
-	j->started_ms = time_mono_ms();
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	j->fd = ci ? ci->connect_fd : -1;
 	str_copy(j->want, sizeof(j->want), want ? want : "");
 	str_copy(j->client, sizeof(j->client), id->name);
 	str_copy(j->cert, sizeof(j->cert), id->cert);
@@ -153,12 +146,8 @@ static enum MHD_Result fetch_begin(struct daemon_ctx *ctx, struct MHD_Connection
 				  "counted; try again in a second",
 		    r == -EBUSY ? FETCHQ_MAX : 0);
 	}
-	j->reserved = true;
-	/* Suspended before the worker can see it: a resume always follows a suspend. */
 	*req_ctx = j;
-	j->deadline_ms = identity_fetch_suspended(ctx, c);
-	MHD_suspend_connection(c);
-	fetchq_push(&ctx->fetchq, j);
+	fetch_job_suspend(j);
 	return MHD_YES;
 }
 
@@ -363,7 +352,7 @@ static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection
 				  "bundle %s is not held on this node", want);
 	}
 	held_blob_unref(blob);
-	struct fetch_job *j = calloc(1, sizeof(*j));
+	struct fetch_job *j = fetch_job_new(ctx, c);
 	int r = !j ? -ENOMEM : ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
 	if (r < 0) {
 		free(j);
@@ -373,23 +362,13 @@ static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection
 		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
 					       "pkishared is busy or stopping; try again");
 	}
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	j->kind = REQ_FETCH;
-	j->ctx = ctx;
-	j->c = c;
-	j->fd = ci ? ci->connect_fd : -1;
-	j->started_ms = time_mono_ms();
-	j->reserved = true;
 	j->peer_copy = true;
 	str_copy(j->want, sizeof(j->want), want);
 	str_copy(j->client, sizeof(j->client), id->name);
 	str_copy(j->source, sizeof(j->source), client_source_name(id->source));
 	str_copy(j->peer, sizeof(j->peer), peer);
 	*req_ctx = j;
-	j->deadline_ms = identity_fetch_suspended(ctx, c);
-	MHD_suspend_connection(c);
-	fetchq_push(&ctx->fetchq, j);
+	fetch_job_suspend(j);
 	return MHD_YES;
 }
 
