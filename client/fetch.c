@@ -666,6 +666,15 @@ static int join_describe(const struct join_args *a, const struct join_plan *p,
 		*ret_exit = clock_check(a, server, resp.date, meta);
 		if (*ret_exit == EXIT_OK)
 			*ret_exit = meta_check(a, p, meta, server);
+		/* Several control-plane nodes: this one may be behind the cluster (cut off from
+		 * etcd, holding a bundle a newer upload replaced), and another may hold the
+		 * bundle this key opens. Nothing was spent here. */
+		if (*ret_exit == EXIT_ROTATED && more) {
+			cli_error("%s: trying the next --server (another node may hold the bundle "
+				  "this key opens)",
+				  server);
+			return -ENOENT;
+		}
 		if (*ret_exit != EXIT_OK)
 			return 0;
 	}
@@ -727,7 +736,10 @@ static int join_fetch_install(struct join_args *a, const struct join_plan *p,
 		if (before && api_reason_parse(why.reason) == API_R_OTHER_BUNDLE_HELD) {
 			say_other_bundle(o, server, before->id);
 			*ret_exit = EXIT_ROTATED;
-			return 0;
+			if (!more)
+				return 0;
+			cli_error("%s: trying the next --server", server);
+			return -ENOENT;
 		}
 		/* No bundle (or a gone one) here, or this server cannot reach the cluster's
 		 * coordination (503: nothing counted): another server may do better. */

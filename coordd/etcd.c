@@ -22,6 +22,7 @@ struct reply {
 struct etcd {
 	char *endpoints[ETCD_ENDPOINTS_MAX];
 	size_t n, cur, watch_next;
+	struct etcd_health *health, own_health; /* health: cfg's, or &own_health */
 	struct curl_blob ca, cert, key;
 	char *user;
 	const struct secret *password;
@@ -185,14 +186,41 @@ static bool try_bounds(const struct etcd *e, size_t members_left, bool idempoten
 	return true;
 }
 
+static bool suspect(const struct etcd *e, size_t ep, int64_t now)
+{
+	int64_t failed = atomic_load(&e->health->failed_ms[ep]);
+	return failed && now - failed < ETCD_SUSPECT_MS;
+}
+
+static void member_failed(struct etcd *e, size_t ep)
+{
+	int64_t now = time_mono_ms();
+	atomic_store(&e->health->failed_ms[ep], now ? now : 1);
+}
+
+/* The order to try the members in: from the one in use, those not suspected first. */
+static void try_order(const struct etcd *e, size_t order[ETCD_ENDPOINTS_MAX])
+{
+	int64_t now = time_mono_ms();
+	size_t k = 0;
+	for (int late = 0; late < 2; late++)
+		for (size_t i = 0; i < e->n; i++) {
+			size_t ep = (e->cur + i) % e->n;
+			if (suspect(e, ep, now) == (late == 1))
+				order[k++] = ep;
+		}
+}
+
 /* POST body to path, on the member in use and then the others, as etcd.h says. */
 static int call(struct etcd *e, const char *path, const char *body, size_t len, bool idempotent,
 		bool with_token, struct reply *ret, struct etcd_error *ret_error)
 {
 	int last = -EHOSTUNREACH;
 	bool reauthed = false;
+	size_t order[ETCD_ENDPOINTS_MAX];
+	try_order(e, order);
 	for (size_t tried = 0; tried < e->n; tried++) {
-		size_t ep = (e->cur + tried) % e->n;
+		size_t ep = order[tried];
 		long connect_ms, total_ms;
 		if (!try_bounds(e, e->n - tried, idempotent, &connect_ms, &total_ms))
 			/* Nothing that could apply was sent (a sent write returns below). */
@@ -223,6 +251,7 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 			reply_done(&r);
 			if (too_big)
 				return -E2BIG;
+			member_failed(e, ep);
 			/* Never sent (connect, TLS), or a read: the next member is safe. */
 			if (pre == 0 || idempotent) {
 				last = pre == 0 ? (last == -ENOTCONN ? last : -EHOSTUNREACH)
@@ -233,6 +262,7 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 		}
 		if (status == 200) {
 			e->cur = ep;
+			atomic_store(&e->health->failed_ms[ep], 0);
 			*ret = r;
 			return 0;
 		}
@@ -245,6 +275,7 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 		if (ret_error)
 			*ret_error = err;
 		if (parsed && etcd_error_no_leader(&err)) {
+			member_failed(e, ep);
 			last = -ENOTCONN;
 			continue;
 		}
@@ -327,6 +358,7 @@ int etcd_open(const struct etcd_config *cfg, struct etcd **ret)
 	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : ETCD_DEFAULT_CONNECT_TIMEOUT_MS;
 	e->call_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : ETCD_DEFAULT_CALL_TIMEOUT_MS;
 	e->idle_fd = -1;
+	e->health = cfg->health ? cfg->health : &e->own_health;
 	e->password = cfg->password;
 	if (r >= 0 && cfg->user && !(e->user = strdup(cfg->user)))
 		r = -ENOMEM;
@@ -540,7 +572,11 @@ int etcd_watch_open(struct etcd *e, const char *key, const char *range_end, int6
 	w->arg = arg;
 	w->body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
+	/* The next member in turn that is not suspected (all are: the next in turn). */
 	size_t ep = e->watch_next++ % e->n;
+	int64_t now = time_mono_ms();
+	for (size_t i = 0; i < e->n && suspect(e, ep, now); i++)
+		ep = e->watch_next++ % e->n;
 	w->ep = ep;
 	w->headers = headers_new(e, true);
 	w->h = curl_easy_init();
@@ -586,6 +622,8 @@ int etcd_watch_poll(struct etcd_watch *w, struct curl_waitfd *extra, unsigned n_
 	while ((msg = curl_multi_info_read(w->m, &left)))
 		if (msg->msg == CURLMSG_DONE) {
 			w->done = true;
+			if (msg->data.result != CURLE_OK)
+				member_failed(w->e, w->ep);
 			long status = 0;
 			curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
 			if (!w->why[0])

@@ -16,6 +16,7 @@
  * docs/design.md: that copy is not wiped). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,16 @@
 #define ETCD_DEFAULT_CONNECT_TIMEOUT_MS 2000
 #define ETCD_DEFAULT_CALL_TIMEOUT_MS 5000
 
+/* What the clients of one process know of the members: when each last failed to answer
+ * (CLOCK_MONOTONIC ms; 0: it answered since). Every client tries a member that failed
+ * within ETCD_SUSPECT_MS after the others: one client meeting a hung member spares the
+ * others (each would otherwise spend a share of its deadline on it, and a request of
+ * several calls all of it). Shared by pointer (etcd_config.health). */
+#define ETCD_SUSPECT_MS 10000
+struct etcd_health {
+	_Atomic int64_t failed_ms[ETCD_ENDPOINTS_MAX];
+};
+
 struct etcd_config {
 	const char *const *endpoints; /* "https://HOST:PORT", tried in this order first */
 	size_t n_endpoints;
@@ -39,6 +50,7 @@ struct etcd_config {
 	const struct secret *password; /* with user */
 	long connect_timeout_ms;       /* 0: ETCD_DEFAULT_CONNECT_TIMEOUT_MS */
 	long call_timeout_ms;	       /* 0: ETCD_DEFAULT_CALL_TIMEOUT_MS */
+	struct etcd_health *health;    /* shared with the process's other clients (NULL: own) */
 };
 
 struct etcd;

@@ -109,6 +109,7 @@ struct coordd {
 	struct coordd_conf conf;
 	struct ledger_etcd ledger; /* the main thread's: keep-alive, watch, withdrawal */
 	_Atomic int64_t lease;
+	struct etcd_health health; /* what every client of ours knows of the members */
 	struct pool pool;
 	int listen_fd;
 	struct client clients[MAX_CLIENTS];
@@ -177,7 +178,8 @@ static int open_client(struct coordd *d, struct ledger_etcd *l)
 				  .cert_pem = d->cert,
 				  .key_pem = d->key,
 				  .user = d->conf.etcd_user,
-				  .password = d->password};
+				  .password = d->password,
+				  .health = &d->health};
 	int r = etcd_open(&cfg, &l->e);
 	if (r < 0) {
 		fprintf(stderr,

@@ -134,6 +134,8 @@ static int send_and_receive(struct conn *c, const char *host, const char *method
 	r = conn_read_all(c, raw);
 	if (r < 0)
 		return r;
+	if (!raw->len)
+		return -ENODATA;
 	return http_response_parse(raw->data, raw->len, ret);
 }
 
@@ -622,7 +624,17 @@ static int https_exchange(int fd, SSL_CTX *ctx, const struct net_tls_opts *o, st
 	int r = tls_handshake(ctx, fd, o, pc, &ssl, detail);
 	if (r >= 0) {
 		struct conn c = {.fd = fd, .ssl = ssl};
-		if (send_and_receive(&c, pc->host, method, path, header, body, ret) < 0) {
+		int x = send_and_receive(&c, pc->host, method, path, header, body, ret);
+		if (x == -PKS_E_TOO_BIG) {
+			snprintf(detail, DETAIL_MAX, "the server's answer is larger than %d bytes",
+				 HTTP_RESPONSE_MAX_BYTES);
+			r = x;
+		} else if (x == -EPROTO || x == -EBADMSG) {
+			snprintf(detail, DETAIL_MAX,
+				 "the server's answer is not an HTTP answer this client reads (or "
+				 "was cut short)");
+			r = -EPROTO;
+		} else if (x < 0) {
 			/* Under TLS 1.3 a server that refuses our certificate closes right after
 			 * the handshake: the request then fails with no answer. */
 			snprintf(detail, DETAIL_MAX,

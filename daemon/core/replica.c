@@ -12,6 +12,7 @@
  * and the next one is tried. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,12 +30,99 @@
 #define REPLICA_IO_TIMEOUT_S 10
 #define REPLICA_RETRY_MS 2000
 #define REPLICA_PERIOD_MS 5000
+/* A whole copy's time: this much, and a second for each 64 KiB announced. */
+#define REPLICA_COPY_BASE_MS 10000
+#define REPLICA_COPY_MS_PER_64K 1000
 
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The guard of one copy: cuts its connection (shutdown, so the copier's blocked read
+ * returns) when the copy outlives its deadline or its bundle stops being the cluster's
+ * current one. Each read of the copier is bounded (SO_RCVTIMEO) but a holder that sends a
+ * byte at a time would hold it forever, and this node would copy nothing else meanwhile. */
+struct copy_guard {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done, cut;
+	int fd;
+	int64_t deadline_ms;
+	struct store *store;
+	char id[BUNDLE_ID_HEX_LEN + 1];
+	const char *why;
+};
+
+static void *guard_main(void *arg)
+{
+	struct copy_guard *g = arg;
+	pthread_mutex_lock(&g->lock);
+	while (!g->done) {
+		int64_t now = mono_ms(), until = now + 1000;
+		if (now >= g->deadline_ms) {
+			g->why = "it took longer than a copy may";
+		} else {
+			struct ledger_coord_state st;
+			pthread_mutex_unlock(&g->lock);
+			store_coord_state(g->store, &st);
+			pthread_mutex_lock(&g->lock);
+			if (!g->done && strcmp(st.current_id, g->id) != 0)
+				g->why = "the bundle is no longer the cluster's current one";
+		}
+		if (g->why) {
+			g->cut = true;
+			(void)shutdown(g->fd, SHUT_RDWR);
+			break;
+		}
+		if (until > g->deadline_ms)
+			until = g->deadline_ms;
+		struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
+		pthread_cond_timedwait(&g->done_cv, &g->lock, &ts);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+/* Start the guard of a copy over fd of bundle id of bytes size. 0, or <0 (no guard: the
+ * copy is not tried). */
+static int guard_start(struct copy_guard *g, pthread_t *t, struct store *s, int fd, const char *id,
+		       uint64_t bytes)
+{
+	pthread_condattr_t ca;
+	memset(g, 0, sizeof(*g));
+	g->fd = fd;
+	g->store = s;
+	str_copy(g->id, sizeof(g->id), id);
+	g->deadline_ms =
+	    mono_ms() + REPLICA_COPY_BASE_MS + (int64_t)(bytes / 65536) * REPLICA_COPY_MS_PER_64K;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	int r = -pthread_create(t, NULL, guard_main, g);
+	if (r < 0) {
+		pthread_cond_destroy(&g->done_cv);
+		pthread_mutex_destroy(&g->lock);
+	}
+	return r;
+}
+
+/* The copy is over: the guard stops (joined before fd may be closed). true if it cut the
+ * connection (why says why). */
+static bool guard_stop(struct copy_guard *g, pthread_t t)
+{
+	pthread_mutex_lock(&g->lock);
+	g->done = true;
+	pthread_cond_signal(&g->done_cv);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(t, NULL);
+	pthread_cond_destroy(&g->done_cv);
+	pthread_mutex_destroy(&g->lock);
+	return g->cut;
 }
 
 /* One holder: 0 and held, or <0 (why said, audited where it is the holder's doing). */
@@ -73,8 +161,30 @@ static int copy_from(struct replica *r, const struct ledger_coord_state *st,
 				 .cert_file = r->cert_file,
 				 .key_file = r->key_file};
 	snprintf(route, sizeof(route), "%s?%s=%s", API_ROUTE_PEER_BUNDLE, API_Q_ID, st->current_id);
+	struct copy_guard g;
+	pthread_t gt;
+	rc = guard_start(&g, &gt, r->store, fd, st->current_id, st->bytes);
+	if (rc < 0) {
+		close(fd);
+		log_msg(LOG_WARNING, "copy of bundle %s: cannot start its guard: %s",
+			st->current_id, strerror(-rc));
+		goto out;
+	}
 	rc = net_https_request_fd(fd, &o, "GET", route, NULL, NULL, &resp, detail);
+	bool cut = guard_stop(&g, gt);
 	close(fd);
+	if (cut) {
+		log_audit(&(struct audit){.event = AUDIT_REFUSE,
+					  .peer = rec.peer_address,
+					  .client = h->node,
+					  .source = "peer",
+					  .bundle_id = st->current_id,
+					  .result = "copy-cut"},
+			  "copy of bundle %s from node %s cut: %s; trying another holder",
+			  st->current_id, h->node, g.why);
+		rc = -ETIMEDOUT;
+		goto out;
+	}
 	if (rc < 0) {
 		log_msg(LOG_WARNING, "copy of bundle %s from node %s at %s failed: %s",
 			st->current_id, h->node, rec.peer_address, detail);

@@ -557,7 +557,16 @@ enum store_fetch store_fetch_unless_gone(struct store *s, const char *want_id, c
 		/* A bundle uploaded since the client's plan is neither handed out nor counted
 		 * (the client could not open it). */
 		if (want_id && strcmp(want_id, s->held.id) != 0) {
+			struct ledger_view lv;
+			s->ledger.ops->view(&s->ledger, &lv);
 			pthread_mutex_unlock(&s->lock);
+			/* Coordination: a bundle this node has not heard of may be newer than what
+			 * it last heard (cut off from etcd, or its watch behind): not for it to
+			 * call replaced; another node may hold it. */
+			if (s->ledger.ops->current && strcmp(lv.gone_id, want_id) != 0) {
+				str_copy(ret_id, BUNDLE_ID_HEX_LEN + 1, want_id);
+				return STORE_FETCH_NOT_HERE;
+			}
 			return STORE_FETCH_OTHER;
 		}
 		struct held_blob *ref = held_ref(&s->held);

@@ -4,15 +4,19 @@ as a holder of the cluster's bundle. It serves GET /v1/peer/bundle over TLS with
 serving certificate from the cluster CA (so that a puller's checks of the chain and the
 address pass), and answers with the bytes of BODY: the test makes them differ from the
 bundle announced in etcd. Every request is logged to LOG as
-"ADDRESS CLIENT-CN PATH" (the puller's certificate is asked for, not required).
+"ADDRESS CLIENT-CN PATH" (the puller's certificate is asked for, not required). With
+"slow" after LOG it sends the body a byte a second, as a holder that stalls its pullers
+would (each read on the puller's side is then within any read timeout).
 
-usage: fakepeer.py ADDRESS PORT CERT KEY CA BODY LOG
+usage: fakepeer.py ADDRESS PORT CERT KEY CA BODY LOG [slow]
 """
 import http.server
 import ssl
 import sys
+import time
 
 ADDRESS, PORT, CERT, KEY, CA, BODY, LOG = sys.argv[1:8]
+SLOW = len(sys.argv) > 8 and sys.argv[8] == "slow"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,7 +42,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if not SLOW:
+            self.wfile.write(body)
+            return
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            with open(LOG, "a") as f:
+                f.write("cut after %d bytes\n" % i)
 
     def log_message(self, fmt, *args):
         pass

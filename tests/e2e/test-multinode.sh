@@ -883,6 +883,18 @@ casei_tokens() {
 		got="$got $CODE"
 	done
 	check "tokens made on node 2 enroll at once on node 3 by curl (got$got)" [ "$got" = " 200 200 200" ]
+	# A node behind the cluster (node 3, still slow to hear) holds the bundle a new upload
+	# replaced: a join with the new key asked there first moves on to the next --server.
+	local hold3 jrc=0
+	hold3=$(held_id 3)
+	upload 1 i-new --max-fetches 20
+	uploaded 1 i-new || { stop_pkishared 3; start_pkishared 3; return 0; }
+	in_ns 4 env PKISHARE_CERTIFICATE_KEY="$KEY" "$PKISHARE" join --server "$(ip_of 3):9443" \
+		--server "$(ip_of 1):9443" --ca-cert-hash "$PIN" --cert "$C/clients/j6.crt" \
+		--key "$C/clients/j6.key" --pki-dir "$T/joined-behind/pki" >"$T/join-behind.log" 2>&1 || jrc=$?
+	info "node 3 held ${hold3:-nothing} when the join asked it; join: $(grep -i 'next --server\|rotated' "$T/join-behind.log" | head -2 | tr '\n' ' ' | head -c 300)"
+	check "a join with the new key, node 3 (behind) first, joins through node 1 (exit $jrc)" \
+		bash -c "[ $jrc = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-behind/pki/sa.key'"
 	stop_pkishared 3
 	start_pkishared 3
 	check "node 3 restarted without the hook holds the bundle again" poll 10 holder_listed 3 "$(held_id 1)"
@@ -1145,6 +1157,26 @@ casef_fake_peer() {
 	fetch 2 j6 f-2-after
 	check "node 2 serves node 1's bytes, not the fake's (got $CODE)" \
 		bash -c "[ '$CODE' = 200 ] && cmp -s '$T/f-f-2-after.body' '$T/f-f-real.body'"
+	# The fake sends the right bytes a byte a second (each read within any timeout): node
+	# 2's copy is cut when it outlives a copy's time (10 s for this size), audited, and node
+	# 2 copies from node 1 once that one answers.
+	kill "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	: >"$T/fake/requests"
+	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$FAKE_PORT" "$T/fake/serving/tls.crt" \
+		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/f-f-real.body" "$T/fake/requests" slow >"$T/fake/log" 2>&1 &
+	p=$!
+	OTHER+=("$p")
+	for _ in $(seq 1 60); do grep -q listening "$T/fake/log" && break; sleep 0.05; done
+	stop_pkishared 2
+	kill -STOP "${DPID[1]}" || true
+	start_pkishared 2
+	poll 30 audit_in 2 "client=fake-0 .*result=copy-cut" || true
+	check "node 2's copy from the slow fake is cut, audited copy-cut (${POLL_MS} ms)" audit_in 2 "client=fake-0 .*result=copy-cut"
+	grep 'copy-cut' "$(ND 2)/pkishared.log.now" | head -1 | sed 's/^/   node 2: /'
+	kill -CONT "${DPID[1]}" || true
+	poll 20 holds 2 "$id" || true
+	check "... and node 2 copies $id from node 1 afterwards (${POLL_MS} ms)" holds 2 "$id"
 	# The same fake registered with another key's pin (node 3's): a puller pins the
 	# registered serving key (proto/coord.md, connect), so it must not get as far as a
 	# request. Node 3 starts with nodes 1 and 2 stopped: the fake is all it could copy from.
