@@ -719,8 +719,9 @@ static int replicas_wait(const struct upload_opts *o, const char *sock, const ch
 		fprintf(stderr,
 			"  only %zu node(s) are registered in etcd under this node's prefix: is "
 			"pkishared running with coordination on the others, with their "
-			"pkishare-coordd, and do all name the same etcd-prefix? ('pkishare status' "
-			"there says)\n",
+			"pkishare-coordd, can those reach etcd (a node cut off from etcd drops out "
+			"of the list when its coordd's lease lapses), and do all name the same "
+			"etcd-prefix? ('pkishare status' there says)\n",
 			registered);
 	return EXIT_FAIL;
 }

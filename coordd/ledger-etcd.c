@@ -573,20 +573,29 @@ static int do_retire(struct ledger_etcd *l, const struct coord_args *a, int64_t 
 	key(l, kgone, "gone");
 	bool wrote = false;
 	while (budget(l, deadline)) {
-		struct etcd_kvs k;
+		struct etcd_txn_result s;
 		struct etcd_error err = {0};
-		int rc = etcd_range(l->e, kcur, NULL, false, &k, &err);
+		const char *keys[] = {kcur, kgone};
+		int rc = snapshot(l, keys, 2, &s, &err);
 		if (rc < 0 && wrote)
 			return timed_out(ret_error, msg, msg_len, wrote);
 		if (rc < 0)
 			return fail(rc, false, &err, ret_error, msg, msg_len);
 		struct coord_args cur = {0};
-		json_t *cj = kv_json(&k);
+		struct coord_gone gone = {0};
+		json_t *cj = kv_json(&s.ranges[0]), *gj = kv_json(&s.ranges[1]);
 		bool has_cur = current_read(cj, &cur) == 0;
-		int64_t mod = kv_mod(&k);
+		gone_read(gj, &gone);
+		int64_t mod = kv_mod(&s.ranges[0]), mgone = kv_mod(&s.ranges[1]);
 		json_decref(cj);
-		etcd_kvs_done(&k);
-		if (!has_cur || strcmp(cur.id, a->id) != 0) {
+		json_decref(gj);
+		etcd_txn_result_done(&s);
+		/* Used up by its last claim, this bundle is still the one an unclaim of that
+		 * claim would make current again: its retirement (a delete) is recorded in its
+		 * place, so that no unclaim brings back what an operator deleted. */
+		bool used_up = !has_cur && !strcmp(gone.reason, "used-up") &&
+			       !strcmp(gone.id, a->id) && strcmp(a->reason, "used-up") != 0;
+		if (!used_up && (!has_cur || strcmp(cur.id, a->id) != 0)) {
 			if (wrote) { /* ours applied, its answer lost */
 				*ret = json_object();
 				return 0;
@@ -597,14 +606,15 @@ static int do_retire(struct ledger_etcd *l, const struct coord_args *a, int64_t 
 			return -ENOENT;
 		}
 		char *g = gone_text(a->reason, a->id);
-		struct etcd_cmp cmp = {
-		    .key = kcur, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = mod};
-		struct etcd_op ops[] = {{.kind = ETCD_OP_DELETE, .key = kcur},
-					{.kind = ETCD_OP_PUT,
-					 .key = kgone,
-					 .value = g,
-					 .value_len = g ? strlen(g) : 0}};
-		struct etcd_txn t = {.cmp = &cmp, .n_cmp = 1, .success = ops, .n_success = 2};
+		struct etcd_cmp cmp = {.key = used_up ? kgone : kcur,
+				       .target = ETCD_MOD,
+				       .result = ETCD_EQUAL,
+				       .number = used_up ? mgone : mod};
+		struct etcd_op ops[] = {
+		    {.kind = ETCD_OP_PUT, .key = kgone, .value = g, .value_len = g ? strlen(g) : 0},
+		    {.kind = ETCD_OP_DELETE, .key = kcur}};
+		struct etcd_txn t = {
+		    .cmp = &cmp, .n_cmp = 1, .success = ops, .n_success = used_up ? 1 : 2};
 		struct etcd_txn_result tr = {0};
 		rc = g ? etcd_txn(l->e, &t, &tr, &err) : -ENOMEM;
 		secret_json_free(g);

@@ -377,7 +377,8 @@ static enum MHD_Result do_delete(struct daemon_ctx *ctx, struct MHD_Connection *
 		return http_error_retry_status(
 		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 5,
 		    "bundle %s is wiped on this node, but the cluster's coordination did not take "
-		    "the delete yet (%s): other nodes may still serve it until they hear; "
+		    "the delete yet (its last failure: %s): other nodes may still serve it until "
+		    "they hear; "
 		    "pkishared keeps trying; check pkishare-coordd and etcd, and run delete-certs "
 		    "again to see it done",
 		    id, cs.error);

@@ -250,6 +250,22 @@ def scenarios(socks):
     check("... and the next joiner gets that slot", r["ok"] and r["result"]["result"] == "ok" and
           r["result"]["fetchNo"] == 1 and r["result"]["last"])
 
+    # Deleted after its last slot was claimed: the delete is recorded, and an unclaim of
+    # that slot (its client never got it) does not bring the bundle back.
+    e = hexid(16)
+    announce(socks[0], e, hexid(8), 1)
+    ce = hexid(16)
+    r = claim(socks[1], e, ce)
+    last = r["ok"] and r["result"]["last"]
+    rt = call(socks[2], "retire", {"id": e, "reason": "deleted"})
+    u = call(socks[0], "unclaim", {"id": e, "claimId": ce})
+    v = call(socks[1], "view", {})["result"]
+    check(f"a delete after the last claim holds: the unclaim brings nothing back (retire "
+          f"{rt['ok']}, unclaim {u['ok']}, current {v['current'] and v['current']['id']}, "
+          f"gone {v['gone'] and v['gone']['reason']})",
+          last and rt["ok"] and u["ok"] and v["current"] is None and v["gone"] and
+          v["gone"]["reason"] == "deleted" and v["gone"]["id"] == e)
+
     # What is not of the protocol's form.
     r = call(socks[0], None, None, raw=b"not json at all")
     check("garbage: bad-request", r and not r["ok"] and r["error"] == "bad-request")
