@@ -895,6 +895,7 @@ casei_tokens() {
 	info "node 3 held ${hold3:-nothing} when the join asked it; join: $(grep -i 'next --server\|rotated' "$T/join-behind.log" | head -2 | tr '\n' ' ' | head -c 300)"
 	check "a join with the new key, node 3 (behind) first, joins through node 1 (exit $jrc)" \
 		bash -c "[ $jrc = 0 ] && cmp -s '$C/pki/sa.key' '$T/joined-behind/pki/sa.key'"
+	key=$KEY # (the bundle held now)
 	stop_pkishared 3
 	start_pkishared 3
 	check "node 3 restarted without the hook holds the bundle again" poll 10 holder_listed 3 "$(held_id 1)"
@@ -1160,14 +1161,15 @@ casef_fake_peer() {
 	# The fake sends the right bytes a byte a second (each read within any timeout): node
 	# 2's copy is cut when it outlives a copy's time (10 s for this size), audited, and node
 	# 2 copies from node 1 once that one answers.
-	kill "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	: >"$T/fake/requests"
-	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$FAKE_PORT" "$T/fake/serving/tls.crt" \
-		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/f-f-real.body" "$T/fake/requests" slow >"$T/fake/log" 2>&1 &
-	p=$!
-	OTHER+=("$p")
-	for _ in $(seq 1 60); do grep -q listening "$T/fake/log" && break; sleep 0.05; done
+	# (another port: the first fake goes on serving until the case ends)
+	: >"$T/fake/requests-slow"
+	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$((FAKE_PORT + 1))" "$T/fake/serving/tls.crt" \
+		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/f-f-real.body" "$T/fake/requests-slow" slow >"$T/fake/log-slow" 2>&1 &
+	OTHER+=("$!")
+	for _ in $(seq 1 60); do grep -q listening "$T/fake/log-slow" && break; sleep 0.05; done
+	rec="{\"peerAddress\":\"$(ip_of 4):$((FAKE_PORT + 1))\",\"servingPin\":\"$pin\"}"
+	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
+	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
 	stop_pkishared 2
 	kill -STOP "${DPID[1]}" || true
 	start_pkishared 2
