@@ -1163,11 +1163,11 @@ casef_fake_peer() {
 	# 2 copies from node 1 once that one answers.
 	# (another port: the first fake goes on serving until the case ends)
 	: >"$T/fake/requests-slow"
-	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$((FAKE_PORT + 1))" "$T/fake/serving/tls.crt" \
+	in_ns 4 /usr/bin/python3 "$HERE/fakepeer.py" "$(ip_of 4)" "$((FAKE_PORT + 2))" "$T/fake/serving/tls.crt" \
 		"$T/fake/serving/tls.key" "$C/pki/ca.crt" "$T/f-f-real.body" "$T/fake/requests-slow" slow >"$T/fake/log-slow" 2>&1 &
 	OTHER+=("$!")
 	for _ in $(seq 1 60); do grep -q listening "$T/fake/log-slow" && break; sleep 0.05; done
-	rec="{\"peerAddress\":\"$(ip_of 4):$((FAKE_PORT + 1))\",\"servingPin\":\"$pin\"}"
+	rec="{\"peerAddress\":\"$(ip_of 4):$((FAKE_PORT + 2))\",\"servingPin\":\"$pin\"}"
 	ctl 1 put /pkishare/nodes/fake-0 "$rec" >/dev/null || true
 	ctl 1 put "/pkishare/holders/$id/fake-0" "$rec" >/dev/null || true
 	stop_pkishared 2
@@ -1175,7 +1175,8 @@ casef_fake_peer() {
 	start_pkishared 2
 	poll 30 audit_in 2 "client=fake-0 .*result=copy-cut" || true
 	check "node 2's copy from the slow fake is cut, audited copy-cut (${POLL_MS} ms)" audit_in 2 "client=fake-0 .*result=copy-cut"
-	grep 'copy-cut' "$(ND 2)/pkishared.log.now" | head -1 | sed 's/^/   node 2: /'
+	grep 'copy' "$(ND 2)/pkishared.log.now" | tail -6 | cut -c1-240 | sed 's/^/   node 2: /'
+	info "the slow fake was asked: $(tr '\n' ' ' <"$T/fake/requests-slow")"
 	kill -CONT "${DPID[1]}" || true
 	poll 20 holds 2 "$id" || true
 	check "... and node 2 copies $id from node 1 afterwards (${POLL_MS} ms)" holds 2 "$id"
