@@ -85,14 +85,15 @@ static bool state_kept(struct daemon_ctx *ctx)
 static enum MHD_Result fetch_answer(struct daemon_ctx *ctx, struct MHD_Connection *c,
 				    struct fetch_job *j);
 
-/* Coordination: bundle id is the cluster's current one and this node has no copy (yet:
- * copies follow an upload within about a second). 503: another server, or again. */
+/* Coordination: this node has no copy of bundle id: the cluster's current one, not
+ * copied here yet (copies follow an upload within about a second), or one this node has
+ * not heard of (it may be behind the cluster). 503: another server, or again. */
 static enum MHD_Result not_held_here(struct MHD_Connection *c, const char *id)
 {
 	return http_error_retry_status(
 	    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_NOT_HELD_HERE, 1,
-	    "bundle %s is the cluster's current bundle, and this node holds no copy of it yet "
-	    "(a copy from another control-plane node follows each upload); nothing was sent "
+	    "this node holds no copy of bundle %s (a copy from another control-plane node "
+	    "follows each upload; a node cut off from etcd hears of none); nothing was sent "
 	    "or counted; try another --server, or this one again in a second",
 	    id);
 }
