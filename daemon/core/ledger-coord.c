@@ -82,6 +82,7 @@ struct coord {
 	pthread_cond_t tokens_read;
 	bool tokens_reading;
 	int64_t tokens_begun_ms;
+	int64_t tokens_failed_ms; /* when the last reading that failed began (0: none) */
 	bool registered; /* this node's nodes/NODE record was written (since coordd answered) */
 	bool alone;	 /* registered, and no other node is: said once in the log */
 	bool reachable;
@@ -916,6 +917,12 @@ static int coord_token_refresh(struct ledger *l, int64_t since_ms)
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
+		/* One that would have done failed: so would ours (no queue of readings, each
+		 * waiting out its own timeout, behind a coordd that does not answer). */
+		if (c->tokens_failed_ms && c->tokens_failed_ms >= since_ms) {
+			pthread_mutex_unlock(&c->lock);
+			return -ENOLINK;
+		}
 		int64_t now = now_ms(), next = c->tokens_begun_ms + TOKENS_READ_EVERY_MS;
 		if (!c->tokens_reading && (!c->tokens_begun_ms || now >= next))
 			break;
@@ -953,6 +960,7 @@ static int coord_token_refresh(struct ledger *l, int64_t since_ms)
 		tokens_land_locked(c, tk, nt, begun);
 	} else {
 		failed_locked(c, "token list", why);
+		c->tokens_failed_ms = begun;
 	}
 	pthread_cond_broadcast(&c->tokens_read);
 	pthread_mutex_unlock(&c->lock);

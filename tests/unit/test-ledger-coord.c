@@ -641,6 +641,21 @@ static void a_token_made_elsewhere_is_heard_of_on_asking(void)
 	/* Coordination silent: not answered "unknown"; the mirror kept. */
 	CHECK(l.ops->token_refresh(&l, mono_ms()) == -ENOLINK);
 	CHECK(l.ops->token_check(&l, "new123", hash, &at, client, sizeof(client), &expired) == 0);
+	/* ... and callers waiting together for a reading that fails share its failure: one
+	 * reading, not one each, each waiting out its own timeout. */
+	pthread_mutex_lock(&F.lock);
+	F.tokens_delay_ms = 150;
+	pthread_mutex_unlock(&F.lock);
+	sleep_ms(250); /* past the last reading's window */
+	int reads2 = fake_count(COORD_TOKENS);
+	atomic_store(&refresh_ok, 0);
+	refresh_since = mono_ms();
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, refresh_main, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK(atomic_load(&refresh_ok) == 0);
+	CHECK(fake_count(COORD_TOKENS) - reads2 == 1);
 	l.ops->done(&l);
 	fake_stop();
 }
