@@ -278,9 +278,8 @@ static int refresh_done(struct MHD_Connection *c, struct enroll_req *req, const 
 		    c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_COORDINATION_UNAVAILABLE, 2,
 		    "this server has not heard of the join token and cannot reach the cluster's "
 		    "coordination (pkishare-coordd or etcd quorum) to look it up; the token was "
-		    "not "
-		    "used; try another control-plane node (another --server), or this one again "
-		    "shortly");
+		    "not used; try another control-plane node (another --server), or this one "
+		    "again shortly");
 		return r;
 	}
 	return 0;
