@@ -279,6 +279,15 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 			last = -ENOTCONN;
 			continue;
 		}
+		/* An election under way (seen by a member whose leader was cut off): a read
+		 * may go to the next member; a write's outcome is unknown, which the caller
+		 * settles by reading again within its deadline. */
+		if (parsed && strstr(err.message, "leader changed")) {
+			if (!idempotent)
+				return -ETIMEDOUT;
+			last = -ETIMEDOUT;
+			continue;
+		}
 		/* An expired or revoked auth token: authenticate again, once. */
 		if (parsed && with_token && e->user && !reauthed &&
 		    (err.code == 16 || strstr(err.message, "invalid auth token"))) {

@@ -77,7 +77,8 @@ const char *etcd_endpoint(const struct etcd *e);
 /* The calls. 0 on success. Failures:
  *   -EHOSTUNREACH  no member could be reached (nothing was sent anywhere);
  *   -ENOTCONN      every member reachable said it has no leader (nothing was applied);
- *   -ETIMEDOUT     sent, not answered in time: the outcome is unknown;
+ *   -ETIMEDOUT     sent, not answered in time (or "leader changed": an election under
+ *                  way): the outcome is unknown;
  *   -ETIME         the deadline (etcd_set_deadline) passed before a member answered and
  *                  nothing was sent that could have applied (a write never left);
  *   -EACCES        refused: permission (etcd auth, a key outside the role's prefix);
