@@ -211,9 +211,33 @@ static void try_order(const struct etcd *e, size_t order[ETCD_ENDPOINTS_MAX])
 		}
 }
 
-/* POST body to path, on the member in use and then the others, as etcd.h says. */
+static int call_once(struct etcd *e, const char *path, const char *body, size_t len,
+		     bool idempotent, bool with_token, struct reply *ret,
+		     struct etcd_error *ret_error, bool *ret_election);
+
+/* POST body to path: call_once, and for a read that every member answered "leader
+ * changed" (an election under way, about a second), again every 100 ms while the deadline
+ * leaves time. */
 static int call(struct etcd *e, const char *path, const char *body, size_t len, bool idempotent,
 		bool with_token, struct reply *ret, struct etcd_error *ret_error)
+{
+	for (;;) {
+		bool election = false;
+		int r = call_once(e, path, body, len, idempotent, with_token, ret, ret_error,
+				  &election);
+		if (!election || !idempotent || !e->deadline_ms ||
+		    e->deadline_ms - time_mono_ms() < 200)
+			return r;
+		struct timespec pause = {.tv_nsec = 100 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* POST body to path, on the member in use and then the others, as etcd.h says;
+ * *ret_election set when a member said "leader changed". */
+static int call_once(struct etcd *e, const char *path, const char *body, size_t len,
+		     bool idempotent, bool with_token, struct reply *ret,
+		     struct etcd_error *ret_error, bool *ret_election)
 {
 	int last = -EHOSTUNREACH;
 	bool reauthed = false;
@@ -285,6 +309,7 @@ static int call(struct etcd *e, const char *path, const char *body, size_t len, 
 		if (parsed && strstr(err.message, "leader changed")) {
 			if (!idempotent)
 				return -ETIMEDOUT;
+			*ret_election = true;
 			last = -ETIMEDOUT;
 			continue;
 		}
