@@ -86,7 +86,7 @@ enum fetch_job_outcome {
 /* One suspended GET /v1/bundle: what the claim needs (copied: the worker reads no
  * connection state) and, once outcome is set, what it decided. Or, with token_use, one
  * suspended POST /v1/enroll whose join token's use waits for the cluster (coordination):
- * the worker spends the use (store_token_use) and token_result says how it went. */
+ * the worker spends the use (store_token_use) and result says how it went. */
 struct fetch_job {
 	enum req_kind kind; /* REQ_FETCH */
 	struct daemon_ctx *ctx;
@@ -113,7 +113,7 @@ struct fetch_job {
 	bool peer_copy;	    /* ... or a peer's copy of want, asked of etcd whether current */
 	char token_id[TOKEN_ID_LEN + 1];
 	uint8_t token_hash[TOKEN_HASH_BYTES]; /* wiped once used */
-	int token_result;
+	int result; /* of a token use, a token lookup or a peer copy's check (0 or <0) */
 };
 
 struct fetchq {

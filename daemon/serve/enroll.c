@@ -253,7 +253,7 @@ static int refresh_done(struct MHD_Connection *c, struct enroll_req *req, const 
 {
 	struct fetch_job *j = req->job;
 	enum fetch_job_outcome outcome = j->outcome;
-	int r = j->token_result;
+	int r = j->result;
 	req->job = fetch_job_free(j);
 	req->refreshed = true;
 	if (outcome == FETCH_JOB_ABANDONED) {
@@ -335,7 +335,7 @@ static enum MHD_Result enroll_resumed(struct daemon_ctx *ctx, struct MHD_Connect
 					       "pkishared is busy or stopping; the join token was "
 					       "not used; try again in a second");
 	}
-	if (j->token_result == -ENOLINK) {
+	if (j->result == -ENOLINK) {
 		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
 		log_audit(&a,
 			  "enrollment of %s with token %s not done: coordination did not answer",
@@ -347,15 +347,15 @@ static enum MHD_Result enroll_resumed(struct daemon_ctx *ctx, struct MHD_Connect
 		    "etcd lost the answer); try another control-plane node (another --server), or "
 		    "this one again shortly");
 	}
-	if (j->token_result < 0) {
+	if (j->result < 0) {
 		a.result = "bad-token";
 		log_audit(&a, "enrollment of %s refused: token %s is no longer good (%s)", req->cn,
 			  j->token_id,
-			  j->token_result == -ESTALE	  ? "used up"
-			  : j->token_result == -ETIMEDOUT ? "expired"
-							  : "unknown");
+			  j->result == -ESTALE	    ? "used up"
+			  : j->result == -ETIMEDOUT ? "expired"
+						    : "unknown");
 		return refuse(ctx, c, peer, M_ENROLL_BAD_TOKEN, MHD_HTTP_UNAUTHORIZED,
-			      j->token_result == -ESTALE ? API_R_USED_UP : API_R_BAD_TOKEN,
+			      j->result == -ESTALE ? API_R_USED_UP : API_R_BAD_TOKEN,
 			      "the join token was deleted, used up or expired meanwhile (another "
 			      "node may have spent its last use); create a new one with 'pkishare "
 			      "token create' on a control-plane node");

@@ -107,18 +107,17 @@ static bool job_peer_gone(void *arg)
 void fetch_job_claim(struct fetch_job *j, bool look)
 {
 	if (j->token_refresh) {
-		j->token_result = store_tokens_refresh(&j->ctx->store, j->started_ms);
+		j->result = store_tokens_refresh(&j->ctx->store, j->started_ms);
 		j->outcome = FETCH_JOB_CLAIMED;
 		return;
 	}
 	if (j->peer_copy) {
-		j->token_result = store_peer_current(&j->ctx->store, j->want);
+		j->result = store_peer_current(&j->ctx->store, j->want);
 		j->outcome = FETCH_JOB_CLAIMED;
 		return;
 	}
 	if (j->token_use) {
-		j->token_result =
-		    store_token_use(&j->ctx->store, j->token_id, j->token_hash, j->client);
+		j->result = store_token_use(&j->ctx->store, j->token_id, j->token_hash, j->client);
 		secret_wipe(j->token_hash, sizeof(j->token_hash));
 		j->outcome = FETCH_JOB_CLAIMED;
 		return;

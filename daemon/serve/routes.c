@@ -273,6 +273,15 @@ static enum store_fetch gone_as_fetch(enum store_gone gone)
 	}
 }
 
+/* The peer route: bundle a->bundle_id is not held here (audited as asked by a->client). */
+static enum MHD_Result peer_not_held(struct MHD_Connection *c, struct audit *a)
+{
+	a->result = api_reason_name(API_R_NOT_HELD_HERE);
+	log_audit(a, "peer %s asked for bundle %s, not held here", LOG_Q(a->client), a->bundle_id);
+	return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
+			  "bundle %s is not held on this node", a->bundle_id);
+}
+
 /* The peer route's answer once etcd said whether the bundle is current (serving thread). */
 static enum MHD_Result peer_answer(struct MHD_Connection *c, struct fetch_job *j)
 {
@@ -290,7 +299,7 @@ static enum MHD_Result peer_answer(struct MHD_Connection *c, struct fetch_job *j
 		return http_error_retry_status(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_R_BUSY, 1,
 					       "pkishared is busy or stopping; try again");
 	}
-	if (j->token_result == -ENOLINK) {
+	if (j->result == -ENOLINK) {
 		a.result = api_reason_name(API_R_COORDINATION_UNAVAILABLE);
 		log_audit(&a,
 			  "peer %s's copy of bundle %s refused: this node cannot reach etcd to "
@@ -302,7 +311,7 @@ static enum MHD_Result peer_answer(struct MHD_Connection *c, struct fetch_job *j
 		    "is still current; copy it from another holder",
 		    j->want);
 	}
-	if (j->token_result < 0) {
+	if (j->result < 0) {
 		a.result = api_reason_name(API_R_NOT_FOUND);
 		log_audit(&a,
 			  "peer %s's copy of bundle %s refused: it is no longer the cluster's "
@@ -312,13 +321,8 @@ static enum MHD_Result peer_answer(struct MHD_Connection *c, struct fetch_job *j
 				  "bundle %s is no longer the cluster's current bundle", j->want);
 	}
 	struct held_blob *blob = store_peer_ref(&j->ctx->store, j->want);
-	if (!blob) {
-		a.result = api_reason_name(API_R_NOT_HELD_HERE);
-		log_audit(&a, "peer %s asked for bundle %s, not held here", LOG_Q(j->client),
-			  j->want);
-		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
-				  "bundle %s is not held on this node", j->want);
-	}
+	if (!blob)
+		return peer_not_held(c, &a);
 	a.result = "ok";
 	log_audit(&a, "bundle %s copied by peer %s (not a fetch: not counted)", j->want,
 		  LOG_Q(j->client));
@@ -346,12 +350,8 @@ static enum MHD_Result peer_bundle(struct daemon_ctx *ctx, struct MHD_Connection
 				  BUNDLE_ID_HEX_LEN);
 	a.bundle_id = want;
 	struct held_blob *blob = store_peer_ref(&ctx->store, want);
-	if (!blob) {
-		a.result = api_reason_name(API_R_NOT_HELD_HERE);
-		log_audit(&a, "peer %s asked for bundle %s, not held here", LOG_Q(id->name), want);
-		return http_error(c, MHD_HTTP_NOT_FOUND, API_R_NOT_HELD_HERE,
-				  "bundle %s is not held on this node", want);
-	}
+	if (!blob)
+		return peer_not_held(c, &a);
 	held_blob_unref(blob);
 	struct fetch_job *j = fetch_job_new(ctx, c);
 	int r = !j ? -ENOMEM : ctx->fetchq.running ? fetchq_reserve(&ctx->fetchq) : -ESHUTDOWN;
