@@ -715,19 +715,27 @@ static int coord_peer_of(struct ledger *l, const char *pin, char ret_node[LEDGER
 	return r;
 }
 
-static int coord_current(struct ledger *l, const char *id)
+/* Without the lock: etcd's view now, into v. 0, or <0 with why. */
+static int read_view(struct coord *c, struct coord_view *v, char *why, size_t why_len)
 {
-	struct coord *c = l->state;
 	struct coord_args a = {0};
-	struct coord_view v = {0};
-	char why[COORD_MESSAGE_MAX];
 	json_t *res = NULL;
-	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
-	if (r == 0 && coordmsg_view_result_parse(res, &v) < 0) {
-		snprintf(why, sizeof(why), "a malformed view from pkishare-coordd");
+	*v = (struct coord_view){0};
+	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, why_len);
+	if (r == 0 && coordmsg_view_result_parse(res, v) < 0) {
+		snprintf(why, why_len, "a malformed view from pkishare-coordd");
 		r = -EPROTO;
 	}
 	json_decref(res);
+	return r;
+}
+
+static int coord_current(struct ledger *l, const char *id)
+{
+	struct coord *c = l->state;
+	struct coord_view v;
+	char why[COORD_MESSAGE_MAX];
+	int r = read_view(c, &v, why, sizeof(why));
 	pthread_mutex_lock(&c->lock);
 	if (r < 0) {
 		failed_locked(c, "view", why);
@@ -1119,13 +1127,7 @@ static bool thread_view_locked(struct coord *c)
 	uint64_t gen = c->gen;
 	int64_t begun = now_ms();
 	pthread_mutex_unlock(&c->lock);
-	int r = call(c, COORD_VIEW, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
-	if (r == 0 && coordmsg_view_result_parse(res, &v) < 0) {
-		snprintf(why, sizeof(why), "a malformed view from pkishare-coordd");
-		r = -EPROTO;
-	}
-	json_decref(res);
-	res = NULL;
+	int r = read_view(c, &v, why, sizeof(why));
 	if (r == 0 && v.has_current) {
 		str_copy(a.id, sizeof(a.id), v.current.id);
 		r = call(c, COORD_HOLDERS, &a, CALL_TIMEOUT_MS, false, &res, why, sizeof(why));
